@@ -1,0 +1,147 @@
+"""redis-benchmark GET/SET: direct redis-server vs twemproxy (nutcracker) vs xcache proxy.
+
+One run starts one redis-server, one nutcracker and one `xcache proxy` in front of it, then runs
+redis-benchmark (50 clients, P=1 and P=16) against each, repeated (default 3x); prints the median
+requests/s, the ratio xcache/twemproxy, and each proxy's CPU time per request (from
+/proc/<pid>/stat, all processes of the proxy).
+
+    python benchmarks/proxy_vs_twemproxy.py [--requests 200000] [--repeats 3] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5) as s:
+                s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                if s.recv(100).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"nothing answers PING on port {port}")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / TICK
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def bench(port: int, pipeline: int, requests: int, clients: int) -> dict[str, float]:
+    out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", str(clients), "-n", str(requests),
+                          "-P", str(pipeline), "-t", "get,set", "-r", "100000", "-d", "32", "--csv", "-q"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = {}
+    for row in csv.reader(io.StringIO(out)):
+        if len(row) >= 2 and row[0] in ("GET", "SET"):
+            rows[row[0]] = float(row[1])
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=200000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--workers", type=int, default=0, help="xcache proxy workers (0 = its default)")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="xcache-bench-"))
+    procs: list[subprocess.Popen] = []
+
+    def start(cmd: list[str], log: str) -> subprocess.Popen:
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(tmp / log, "wb"), start_new_session=True)
+        procs.append(p)
+        return p
+
+    try:
+        rport, tport, xport = free_port(), free_port(), free_port()
+        start(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+              "redis.log")
+        wait_port(rport)
+        conf = tmp / "nutcracker.yml"
+        conf.write_text(f"alpha:\n  listen: 127.0.0.1:{tport}\n  hash: fnv1a_64\n  distribution: ketama\n"
+                        f"  redis: true\n  auto_eject_hosts: false\n  servers:\n   - 127.0.0.1:{rport}:1\n")
+        twem = start(["nutcracker", "-c", str(conf), "-s", str(free_port()), "-o", str(tmp / "nutcracker.log")],
+                     "nutcracker.err")
+        wait_port(tport)
+        xargs = [sys.executable, "-m", "xcache.cli", "proxy", "--port", str(xport), "--admin-port",
+                 str(free_port()), "--backend", f"127.0.0.1:{rport}"]
+        if args.workers:
+            xargs += ["--workers", str(args.workers)]
+        xc = start(xargs, "xcache.log")
+        wait_port(xport)
+        time.sleep(0.5)
+        targets = {"direct": (rport, []), "twemproxy": (tport, [twem.pid]),
+                   "xcache": (xport, [xc.pid, *children(xc.pid)])}
+        results: dict = {}
+        cpu: dict = {}
+        for rep in range(args.repeats):
+            for p in (1, 16):
+                for name, (port, pids) in targets.items():
+                    c0 = cpu_seconds(pids)
+                    r = bench(port, p, args.requests, args.clients)
+                    c1 = cpu_seconds(pids)
+                    for test, rps in r.items():
+                        results.setdefault((name, p, test), []).append(rps)
+                    if pids:
+                        cpu.setdefault((name, p), []).append((c1 - c0) * 1e6 / (args.requests * len(r)))
+            print(f"repeat {rep + 1}/{args.repeats} done", file=sys.stderr)
+        print(f"redis-benchmark -c {args.clients} -n {args.requests} -d 32, median of {args.repeats} runs "
+              f"({os.cpu_count()} cores)")
+        print(f"{'P':>3} {'test':<4} {'direct':>10} {'twemproxy':>10} {'xcache':>10} {'x/twem':>7} "
+              f"{'twem us/req':>12} {'xcache us/req':>14}")
+        for p in (1, 16):
+            for test in ("GET", "SET"):
+                d, t, x = (statistics.median(results[(n, p, test)]) for n in ("direct", "twemproxy", "xcache"))
+                tc = statistics.median(cpu[("twemproxy", p)])
+                xcpu = statistics.median(cpu[("xcache", p)])
+                print(f"{p:>3} {test:<4} {d:>10.0f} {t:>10.0f} {x:>10.0f} {x / t:>7.2f} {tc:>12.2f} {xcpu:>14.2f}")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    main()

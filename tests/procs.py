@@ -1,0 +1,95 @@
+"""Start and stop real processes for tests: redis-server, xcache components. Ephemeral ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 20.0) -> None:
+    """Wait until something accepts on 127.0.0.1:port (fails fast if proc exits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"process exited with {proc.returncode} before listening: {out[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
+
+
+class Proc:
+    """A child process listening on a port; stop() kills it and waits."""
+
+    def __init__(self, args: list[str], port: int, cwd: str | None = None, env: dict | None = None,
+                 stderr_path: str | None = None):
+        self.args = args
+        self.port = port
+        self._stderr_path = stderr_path
+        stderr = open(stderr_path, "ab") if stderr_path else subprocess.PIPE
+        self.popen = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr,
+                                      env={**os.environ, **(env or {})}, start_new_session=True)
+        if stderr_path:
+            stderr.close()
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def wait_ready(self, timeout: float = 20.0) -> Proc:
+        wait_for_port(self.port, self.popen if not self._stderr_path else None, timeout)
+        return self
+
+    def signal(self, sig: int) -> None:
+        self.popen.send_signal(sig)
+
+    def kill9(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            try:
+                self.popen.send_signal(signal.SIGCONT)
+                self.popen.terminate()
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+        if self.popen.stderr:
+            self.popen.stderr.close()
+
+
+def start_redis(tmp: Path, *extra: str, port: int | None = None) -> Proc:
+    """A real redis-server (Debian package) on an ephemeral port, no persistence."""
+    port = port or free_port()
+    d = tmp / f"redis-{port}"
+    d.mkdir(parents=True, exist_ok=True)
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(d), *extra]
+    return Proc(args, port, stderr_path=str(d / "log")).wait_ready()
+
+
+def start_xcache_server(tmp: Path, *extra: str, port: int | None = None, data_dir: Path | None = None) -> Proc:
+    """An `xcache server` on an ephemeral port with its data under tmp."""
+    port = port or free_port()
+    d = data_dir or tmp / f"xcache-{port}"
+    d.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "xcache.cli", "server", "--port", str(port), "--dir", str(d), *extra]
+    return Proc(args, port, stderr_path=str(d / "server.log")).wait_ready()

@@ -1,0 +1,193 @@
+"""Failover hiding: held requests, replay on a pushed master, no errors or disconnects for reads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import redis
+
+from tests.procs import start_redis
+from tests.proxy.conftest import direct
+from tests.proxy.test_proxy import keys_in
+
+
+def _table(proxy) -> dict:
+    return proxy.admin("GET", "/slots")[1]
+
+
+def _push_master(proxy, group: int, port: int) -> None:
+    table = _table(proxy)
+    table["epoch"] += 1
+    table["groups"][str(group)] = {"master": f"127.0.0.1:{port}", "replicas": []}
+    status, body = proxy.admin("PUT", "/slots", table)
+    assert status == 200, body
+
+
+class Load:
+    """Client threads looping GETs (and optionally SETs) until stopped; they count everything."""
+
+    def __init__(self, proxy, keys: list[bytes], clients: int = 4, writes: bool = False):
+        self.proxy, self.keys, self.writes = proxy, keys, writes
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = 0
+        self.read_errors: list[str] = []
+        self.write_errors: list[str] = []
+        self.connections: set = set()
+        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(clients)]
+
+    def run(self, i: int) -> None:
+        # One connection per thread for the whole run: a reconnect would show up as a new id.
+        c = self.proxy.client(single_connection_client=True, retry_on_timeout=False)
+        n = 0
+        while not self.stop.is_set():
+            k = self.keys[(n + i) % len(self.keys)]
+            n += 1
+            try:
+                if self.writes and n % 4 == 0:
+                    c.set(k, b"x")
+                else:
+                    c.get(k)
+                with self.lock:
+                    self.ok += 1
+            except redis.ResponseError as exc:
+                with self.lock:
+                    (self.write_errors if self.writes and n % 4 == 0 else self.read_errors).append(str(exc))
+            except redis.ConnectionError as exc:
+                with self.lock:
+                    self.read_errors.append(f"disconnected: {exc}")
+                return
+        with self.lock:
+            self.connections.add(c.client_id())
+        c.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def wait_ops(self, more: int) -> None:
+        target = self.ok + more
+        self.proxy.wait_until(lambda: self.ok >= target or self.read_errors, what=f"{more} more ops")
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+
+def test_master_switch_under_load_is_invisible(tmp_path, backends, start_proxy):
+    """Sentinel-style switch: promote the replica, push it as master, demote the old one."""
+    a, b = backends
+    replica = start_redis(tmp_path, "--replicaof", "127.0.0.1", str(a.port))
+    try:
+        p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}")
+        keys = keys_in(1, 20, "f") + keys_in(2, 20, "f")
+        c = p.client()
+        for k in keys:
+            c.set(k, b"v")
+        p.wait_until(lambda: all(direct(replica).get(k) == b"v" for k in keys[:20]), what="replica in sync")
+        with Load(p, keys, clients=4, writes=True) as load:
+            load.wait_ops(500)
+            direct(replica).replicaof("NO", "ONE")
+            _push_master(p, 1, replica.port)
+            direct(a).replicaof("127.0.0.1", replica.port)  # old master now answers -READONLY
+            load.wait_ops(500)
+            p.wait_until(lambda: p.stats()["groups"]["1"]["state"] == "up", what="group 1 up")
+            load.wait_ops(500)
+        assert load.read_errors == []
+        assert not any("READONLY" in e or "LOADING" in e for e in load.write_errors)
+        assert len(load.connections) == 4  # every client kept its one connection
+        assert p.stats()["groups"]["1"]["master"] == f"127.0.0.1:{replica.port}"
+        assert c.set(keys[0], b"after") and direct(replica).get(keys[0]) == b"after"
+    finally:
+        replica.stop()
+
+
+def test_dead_master_requests_held_until_new_master(tmp_path, backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=20000)
+    keys = keys_in(2, 10, "d")
+    c = p.client()
+    for k in keys:
+        c.set(k, b"old")
+    new = start_redis(tmp_path)
+    try:
+        for k in keys:
+            direct(new).set(k, b"new")
+        with Load(p, keys, clients=3) as load:
+            load.wait_ops(200)
+            b.kill9()
+            p.wait_until(lambda: p.stats()["groups"]["2"]["held"] > 0, what="requests held")
+            _push_master(p, 2, new.port)
+            load.wait_ops(200)
+        assert load.read_errors == []
+        assert p.metric("xcache_proxy_replayed_total", group="2") > 0
+        assert p.metric("xcache_proxy_hold_timeouts_total") == 0
+        assert c.get(keys[0]) == b"new"
+    finally:
+        new.stop()
+
+
+def test_hold_deadline_gives_clear_error_and_keeps_client(backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=300)
+    k1, k2 = keys_in(1, 1, "h")[0], keys_in(2, 1, "h")[0]
+    c = p.client(single_connection_client=True)
+    cid = c.client_id()
+    b.kill9()
+    with pytest.raises(redis.ResponseError, match="group 2 master unavailable"):
+        c.get(k2)
+    assert c.set(k1, b"fine")  # other groups unaffected, same connection
+    assert c.client_id() == cid
+    assert p.metric("xcache_proxy_hold_timeouts_total", group="2") == 1
+    assert p.metric("xcache_proxy_backend_state", group="2", state="suspect") == 1
+
+
+def test_readonly_master_is_masked_and_replayed(tmp_path, backends, start_proxy):
+    """A pushed master that is still a replica answers -READONLY: the write waits, then succeeds."""
+    a, b = backends
+    replica = start_redis(tmp_path, "--replicaof", "127.0.0.1", str(b.port))
+    try:
+        p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=20000)
+        _push_master(p, 2, replica.port)
+        p.wait_until(lambda: p.stats()["groups"]["2"]["state"] == "up", what="group 2 up")
+        k = keys_in(2, 1, "r")[0]
+        result: list = []
+        t = threading.Thread(target=lambda: result.append(p.client().set(k, b"w")))
+        t.start()
+        p.wait_until(lambda: p.stats()["groups"]["2"]["held"] > 0 or p.metric(
+            "xcache_proxy_backend_state", group="2", state="suspect"), what="write held")
+        direct(replica).replicaof("NO", "ONE")
+        t.join(30)
+        assert result == [True]
+        assert direct(replica).get(k) == b"w"
+    finally:
+        replica.stop()
+
+
+def test_inflight_write_on_lost_master_is_not_replayed(tmp_path, backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=20000)
+    k = keys_in(2, 1, "w")[0]
+    c = p.client(single_connection_client=True)
+    c.set(k, b"0")
+    direct(b).execute_command("CLIENT", "PAUSE", 60000, "ALL")  # the master hangs, as in the incident
+    results: list = []
+
+    def run():
+        try:
+            results.append(c.incr(k))
+        except redis.ResponseError as exc:
+            results.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    p.wait_until(lambda: p.stats()["ops"].get("INCR") is None and p.stats()["groups"]["2"].get(
+        "connections_ready", 0) > 0, what="incr sent")
+    b.kill9()  # the connection breaks with the INCR in flight
+    t.join(30)
+    assert isinstance(results[0], redis.ResponseError)
+    assert "may have executed and was not retried" in str(results[0])
+    assert p.metric("xcache_proxy_failed_inflight_writes_total", group="2") == 1

@@ -1,0 +1,236 @@
+"""The proxy in front of two real redis-server groups: routing, splitting, order, auth, limits."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import redis
+
+from tests.proxy.conftest import direct
+from xcache.proxy.router import slot_of
+from xcache.resp import ReplyParser, encode_command
+
+
+def owner(key: bytes) -> int:
+    """Group that owns a key with the default two-group table (slots 0-511 -> 1, 512-1023 -> 2)."""
+    return 1 if slot_of(key) < 512 else 2
+
+
+def keys_in(group: int, n: int, prefix: str = "k") -> list[bytes]:
+    out, i = [], 0
+    while len(out) < n:
+        k = f"{prefix}{i}".encode()
+        if owner(k) == group:
+            out.append(k)
+        i += 1
+    return out
+
+
+def test_routing_by_slot_and_hashtag(proxy, backends):
+    c = proxy.client()
+    nodes = {1: direct(backends[0]), 2: direct(backends[1])}
+    for k in keys_in(1, 5) + keys_in(2, 5):
+        assert c.set(k, b"v" + k)
+        assert nodes[owner(k)].get(k) == b"v" + k
+        assert nodes[3 - owner(k)].get(k) is None
+        assert c.get(k) == b"v" + k
+    tagged = [b"{user7}.a", b"{user7}.b", b"x{user7}y"]
+    for k in tagged:
+        c.set(k, b"1")
+    assert all(nodes[owner(b"user7")].get(k) == b"1" for k in tagged)
+    assert c.msetnx({b"{t}1": b"a", b"{t}2": b"b"})
+    assert c.rename(b"{t}1", b"{t}3")
+    assert c.get(b"{t}3") == b"a"
+
+
+def test_multikey_split_and_merge(proxy):
+    c = proxy.client()
+    ks = keys_in(1, 3, "m") + keys_in(2, 3, "m")
+    ks = [ks[0], ks[3], ks[1], ks[4], ks[2], ks[5]]  # interleave groups
+    assert c.mset({k: b"val-" + k for k in ks})
+    missing = b"never-set"
+    assert c.mget(ks + [missing]) == [b"val-" + k for k in ks] + [None]
+    assert c.exists(*ks, missing) == 6
+    assert c.touch(*ks) == 6
+    assert c.delete(ks[0], ks[1], missing) == 2
+    assert c.unlink(*ks) == 4
+    assert c.mget(ks) == [None] * 6
+    with pytest.raises(redis.ResponseError, match="MSETNX.*one slot"):
+        c.msetnx({ks[0]: b"1", ks[1]: b"2"})
+
+
+def test_pipeline_order_across_groups(proxy):
+    """Raw pipelining: 300 commands in one write, replies in request order."""
+    ks = keys_in(1, 10, "p") + keys_in(2, 10, "p")
+    cmds, expect = [], []
+    for i in range(15):
+        for k in ks:
+            v = f"{k.decode()}-{i}".encode()
+            cmds.append(encode_command(b"SET", k, v))
+            expect.append(b"OK")
+            cmds.append(encode_command(b"GET", k))
+            expect.append(v)
+    cmds.append(encode_command(b"MGET", *ks))
+    expect.append([f"{k.decode()}-14".encode() for k in ks])
+    cmds.append(encode_command(b"PING"))
+    expect.append(b"PONG")
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"".join(cmds))
+        parser, got = ReplyParser(), []
+        while len(got) < len(expect):
+            got += parser.feed(s.recv(65536))
+    assert got == expect
+
+
+def test_local_and_refused_commands(proxy):
+    c = proxy.client()
+    assert c.ping()
+    assert c.echo(b"hi") == b"hi"
+    assert c.execute_command("SELECT", 0) is True
+    with pytest.raises(redis.ResponseError, match="database 0"):
+        c.execute_command("SELECT", 1)
+    assert c.info()["xcache_mode"] == "proxy"
+    for cmd, args in (("KEYS", ["*"]), ("FLUSHALL", []), ("MULTI", []), ("BLPOP", ["a", "0"]),
+                      ("CONFIG", ["GET", "x"]), ("SHUTDOWN", []), ("SCAN", ["0"])):
+        with pytest.raises(redis.ResponseError, match=f"'{cmd}' is not supported through the proxy"):
+            c.execute_command(cmd, *args)
+    with pytest.raises(redis.ResponseError, match="unknown command 'NOSUCH'"):
+        c.execute_command("NOSUCH")
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        c.execute_command("GET")
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"PING\r\nQUIT\r\nPING\r\n")  # inline commands too; nothing after QUIT
+        data = b""
+        while chunk := s.recv(100):
+            data += chunk
+    assert data == b"+PONG\r\n+OK\r\n"
+
+
+def test_auth(backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", session_password="s3cret")
+    c = p.client()
+    with pytest.raises(redis.AuthenticationError):
+        c.get("x")
+    with pytest.raises(redis.AuthenticationError):
+        p.client(password="wrong").ping()
+    good = p.client(password="s3cret")
+    assert good.set("x", "1") and good.get("x") == b"1"
+    assert p.client(username="default", password="s3cret").ping()
+    assert p.metric("xcache_proxy_rejected_total", reason="auth_failed") >= 1
+
+
+def test_auth_deadline_and_idle_timeout(backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", session_password="pw",
+                    auth_timeout_ms=200, idle_timeout_ms=1000)
+    with socket.create_connection(("127.0.0.1", p.port), timeout=10) as s:
+        s.sendall(b"PING\r\n")
+        data = b""
+        while chunk := s.recv(1000):
+            data += chunk
+    assert data.startswith(b"-NOAUTH") and b"authentication deadline" in data
+    c = p.client(password="pw")
+    assert c.ping()
+    # An authenticated but idle session is closed by the idle sweeper; the client reconnects.
+    p.wait_until(lambda: p.metric("xcache_proxy_rejected_total", reason="idle_timeout") >= 1, what="idle close")
+    assert p.metric("xcache_proxy_rejected_total", reason="auth_timeout") == 1
+
+
+def test_max_clients_pauses_listener(backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", max_clients=2, resume_clients_pct=50)
+    c1, c2 = p.client(), p.client()
+    assert c1.ping() and c2.ping()
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    s.sendall(b"PING\r\n")  # queued in the kernel: the listener is paused, nothing was accepted
+    p.wait_until(lambda: p.metric("xcache_proxy_listener_paused") == 1, what="listener paused")
+    p.wait_until(lambda: p.metric("xcache_proxy_listen_queue_length") == 1, what="one queued socket")
+    assert p.stats()["sessions"] == 2
+    c1.close()  # below the low-water mark (1 of 2): the listener resumes and serves the third client
+    assert s.recv(100) == b"+PONG\r\n"
+    s.close()
+    assert p.metric("xcache_proxy_listener_pauses_total") >= 1
+    assert p.metric("xcache_proxy_rejected_total") == 0  # no accept-then-error
+    c2.close()
+
+
+def test_per_ip_limit_and_qps(backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", max_clients_per_ip=2, session_qps_limit=5)
+    c1, c2 = p.client(), p.client()
+    assert c1.ping() and c2.ping()
+    with socket.create_connection(("127.0.0.1", p.port), timeout=10) as s:
+        s.sendall(b"PING\r\n")
+        assert s.recv(200).startswith(b"-ERR xcache: too many connections from your address")
+    assert p.metric("xcache_proxy_rejected_total", reason="ip_concurrency") == 1
+    c2.close()
+    pipe = c1.pipeline(transaction=False)
+    for _ in range(50):
+        pipe.get("q")
+    results = pipe.execute(raise_on_error=False)
+    refused = [r for r in results if isinstance(r, redis.ResponseError)]
+    assert refused and all("session QPS limit" in str(r) for r in refused)
+    assert len(results) - len(refused) >= 5
+    assert p.metric("xcache_proxy_rejected_total", reason="qps_session") == len(refused)
+
+
+def test_circuit_breaker_and_admin_auth(proxy):
+    c = proxy.client()
+    c.hset("user:1", "a", "1")
+    status, _ = proxy.admin("PUT", "/breaker", {"commands": ["HGETALL"]}, token="wrong")
+    assert status == 401
+    status, _ = proxy.admin("PUT", "/breaker", {"commands": ["HGETALL"]}, token=None)
+    assert status == 401
+    status, body = proxy.admin("PUT", "/breaker", {"commands": ["hgetall"], "write_prefixes": ["user:"]})
+    assert status == 200 and body == {"commands": ["hgetall"], "write_prefixes": ["user:"]}
+    with pytest.raises(redis.ResponseError, match="'HGETALL' is blocked by the circuit breaker"):
+        c.hgetall("user:1")
+    with pytest.raises(redis.ResponseError, match="prefix 'user:' are blocked"):
+        c.set("user:2", "x")
+    with pytest.raises(redis.ResponseError, match="prefix 'user:' are blocked"):
+        c.delete("other", "user:1")
+    assert c.hget("user:1", "a") == b"1"  # reads of the prefix still work
+    assert c.set("other", "x")
+    assert proxy.metric("xcache_proxy_rejected_total", reason="breaker") == 3
+    assert proxy.admin("PUT", "/breaker", {"commands": [], "write_prefixes": []})[0] == 200
+    assert c.hgetall("user:1") == {b"a": b"1"}
+
+
+def test_slot_push_epochs(proxy, backends):
+    a, b = backends
+    status, table = proxy.admin("GET", "/slots")
+    assert status == 200 and table["epoch"] == 0 and table["slots"] == {"0-511": 1, "512-1023": 2}
+    flipped = {"epoch": 1, "groups": table["groups"], "slots": {"0-511": 2, "512-1023": 1}}
+    assert proxy.admin("PUT", "/slots", flipped, token=None)[0] == 401
+    status, body = proxy.admin("PUT", "/slots", flipped)
+    assert status == 200 and body == {"epoch": 1, "workers_applied": 1}
+    k = keys_in(1, 1)[0]  # slot < 512: now owned by group 2
+    proxy.client().set(k, "moved")
+    assert direct(b).get(k) == b"moved" and direct(a).get(k) is None
+    status, body = proxy.admin("PUT", "/slots", {**flipped, "epoch": 1})
+    assert status == 409 and "stale epoch" in body["error"]
+    assert proxy.admin("PUT", "/slots", {"epoch": 5, "groups": {}})[0] == 400
+    assert proxy.admin("GET", "/slots")[1]["epoch"] == 1
+    assert proxy.metric("xcache_proxy_slots_epoch") == 1
+
+
+def test_workers_share_port_and_aggregate(backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", workers=2)
+    clients = [p.client() for _ in range(24)]
+    pids = set()
+    for i, c in enumerate(clients):
+        c.set(f"w{i}", i)
+        pids.add(c.info()["process_id"])
+    stats = p.stats()
+    assert len(stats["workers"]) == 2 and stats["sessions"] == 24
+    assert stats["ops"]["SET"] == 24
+    assert len(pids) == 2  # SO_REUSEPORT spread 24 connections over both workers
+    assert len(stats["listen_queues"]) == 2
+    status, body = p.admin("PUT", "/slots", {**p.admin("GET", "/slots")[1], "epoch": 9})
+    assert status == 200 and body["workers_applied"] == 2
+    assert p.metric("xcache_proxy_sessions") == 24
+    for c in clients:
+        c.close()

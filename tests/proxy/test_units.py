@@ -1,0 +1,218 @@
+"""Sans-IO parts of the proxy: slot math, tables, limits, gate decisions, command classes."""
+
+from __future__ import annotations
+
+import socket
+import time
+import zlib
+
+import pytest
+
+from xcache.config import ConfigError, load, markdown_table
+from xcache.observability import tcpinfo
+from xcache.observability.metrics import Histogram, counter, render
+from xcache.proxy import commands as C
+from xcache.proxy.admission import gate_verdict, low_water
+from xcache.proxy.config import ProxyConfig
+from xcache.proxy.limits import CircuitBreaker, IpLimits, TokenBucket
+from xcache.proxy.replies import array_items, int_value, pack, reply_end
+from xcache.proxy.router import NSLOTS, SlotTable, TableError, parse_ranges, ranges, slot_of, spread
+from xcache.proxy.session import Part, Split
+from xcache.resp import encode_command
+
+# -- slots -----------------------------------------------------------------------------------------
+
+
+def test_slot_is_crc32_mod_1024():
+    for key in (b"foo", b"bar", b"user:1000", b"", b"\xff\x00"):
+        assert slot_of(key) == zlib.crc32(key) % NSLOTS
+
+
+def test_hashtag_like_codis():
+    assert slot_of(b"{user1000}.following") == slot_of(b"{user1000}.followers") == slot_of(b"user1000")
+    assert slot_of(b"foo{bar}{zap}") == slot_of(b"bar")  # first tag wins
+    assert slot_of(b"foo{}bar") == zlib.crc32(b"") % NSLOTS  # Codis hashes the empty tag
+    assert slot_of(b"foo{bar") == zlib.crc32(b"foo{bar") % NSLOTS  # unclosed: whole key
+
+
+def test_table_from_config_spreads_slots():
+    t = SlotTable.from_config("1=127.0.0.1:6380|127.0.0.1:6390, 2=127.0.0.1:6381", "", 3)
+    assert t.epoch == 3
+    assert t.groups[1].replicas == ["127.0.0.1:6390"]
+    assert t.slots[0] == 1 and t.slots[511] == 1 and t.slots[512] == 2 and t.slots[1023] == 2
+    assert SlotTable.from_json(t.to_json()) == t
+
+
+def test_table_ranges_roundtrip():
+    slots = parse_ranges("0-99=2, 100-1023=1")
+    assert ranges(slots) == [(0, 99, 2), (100, 1023, 1)]
+    assert spread([7]) == [7] * NSLOTS
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ({"epoch": -1, "groups": {"1": "h:1"}}, "epoch"),
+    ({"epoch": 1, "groups": {}}, "groups"),
+    ({"epoch": 1, "groups": {"1": "nohost"}}, "bad address"),
+    ({"epoch": 1, "groups": {"1": "h:1"}, "slots": "0-10=1"}, "no group"),
+    ({"epoch": 1, "groups": {"1": "h:1"}, "slots": "0-1023=1,5-6=1"}, "twice"),
+    ({"epoch": 1, "groups": {"1": "h:1"}, "slots": "0-1023=2"}, "unknown group"),
+    ({"epoch": 1, "groups": {"1": "h:1"}, "slots": [1] * 10}, "1024"),
+])
+def test_table_validation(bad, msg):
+    with pytest.raises(TableError, match=msg):
+        SlotTable.from_json(bad)
+
+
+# -- limits ----------------------------------------------------------------------------------------
+
+
+def test_token_bucket():
+    b = TokenBucket(10, 2, now=0.0)
+    assert b.take(0.0) and b.take(0.0) and not b.take(0.0)
+    assert b.take(0.1)  # one token refilled after 100 ms at 10/s
+    assert not b.take(0.1)
+    assert b.take(10.0) and b.take(10.0) and not b.take(10.0)  # refill capped at burst
+
+
+def test_ip_limits():
+    lim = IpLimits(max_per_ip=2, rate_per_ip=0)
+    lim.opened("1.1.1.1")
+    lim.opened("1.1.1.1")
+    assert lim.check("1.1.1.1", 0) == "ip_concurrency"
+    assert lim.check("2.2.2.2", 0) is None
+    lim.closed("1.1.1.1")
+    assert lim.check("1.1.1.1", 0) is None
+    rate = IpLimits(max_per_ip=0, rate_per_ip=2)
+    assert rate.check("a", 0) is None and rate.check("a", 0) is None
+    assert rate.check("a", 0) == "ip_rate"
+    assert rate.check("a", 1.0) is None
+    rate.sweep(100.0)
+    assert rate.buckets == {}
+
+
+def test_circuit_breaker():
+    br = CircuitBreaker(["hgetall"], ["user:"])
+    assert br.active
+    assert "HGETALL" in br.check("HGETALL", True, [b"k"])
+    assert "user:" in br.check("SET", False, [b"user:1"])
+    assert br.check("GET", True, [b"user:1"]) is None  # reads of the prefix still pass
+    assert br.check("SET", False, [b"other"]) is None
+    br.set([], [])
+    assert not br.active and br.check("HGETALL", True, []) is None
+
+
+# -- admission decisions ---------------------------------------------------------------------------
+
+
+def test_gate_verdict():
+    T = tcpinfo.TcpInfo
+    assert gate_verdict(T(tcpinfo.ESTABLISHED, 0, 0, 10), 2000) is None
+    assert gate_verdict(T(tcpinfo.CLOSE_WAIT, 0, 0, 10), 2000) == "client_closed"
+    assert gate_verdict(T(tcpinfo.CLOSE, 0, 0, 10), 2000) == "reset"
+    assert gate_verdict(T(tcpinfo.ESTABLISHED, 0, 0, 2001), 2000) == "stale"
+    assert gate_verdict(None, 2000) is None
+
+
+def test_low_water():
+    assert low_water(100, 90) == 90
+    assert low_water(1, 90) == 0
+    assert low_water(10, 100) == 9  # always strictly below the limit
+
+
+def test_tcp_info_of_real_sockets():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(7)
+    cli = socket.create_connection(srv.getsockname())
+    cli.sendall(b"PING\r\n")
+    deadline = time.monotonic() + 5
+    while tcpinfo.listen_queue(srv)[0] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert tcpinfo.listen_queue(srv) == (1, 7)
+    cli.close()  # the client gives up while its socket still waits in the accept queue
+    conn, _ = srv.accept()
+    while tcpinfo.tcp_info(conn).state != tcpinfo.CLOSE_WAIT and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gate_verdict(tcpinfo.tcp_info(conn), 2000) == "client_closed"
+    conn.close()
+    srv.close()
+    assert "TcpExt.ListenOverflows" in tcpinfo.netstat()
+
+
+# -- commands and replies --------------------------------------------------------------------------
+
+
+def test_command_classes():
+    assert C.lookup(b"get").kind == C.KEY and C.lookup(b"GET").readonly
+    assert C.lookup(b"Set").kind == C.KEY and not C.lookup(b"SET").readonly
+    assert C.lookup(b"mget").kind == C.SPLIT
+    assert C.lookup(b"keys").kind == C.DENY
+    assert C.lookup(b"auth").kind == C.LOCAL
+    assert C.lookup(b"nosuch") is None
+    spec = C.lookup(b"eval")
+    assert C.same_slot_keys(spec, [b"EVAL", b"s", b"2", b"a", b"b", b"x"]) == [b"a", b"b"]
+    assert C.same_slot_keys(C.lookup(b"msetnx"), [b"MSETNX", b"a", b"1", b"b", b"2"]) == [b"a", b"b"]
+    assert C.same_slot_keys(C.lookup(b"zunionstore"), [b"Z", b"d", b"2", b"a", b"b"]) == [b"a", b"b", b"d"]
+    with pytest.raises(ValueError):
+        C.same_slot_keys(spec, [b"EVAL", b"s", b"5", b"a"])
+
+
+def test_reply_framing():
+    replies = [b"+OK\r\n", b"-ERR x\r\n", b":12\r\n", b"$3\r\nbar\r\n", b"$-1\r\n", b"*-1\r\n",
+               b"*2\r\n$1\r\na\r\n*1\r\n:1\r\n"]
+    buf = b"".join(replies)
+    pos, seen = 0, []
+    while pos < len(buf):
+        end = reply_end(buf, pos)
+        seen.append(buf[pos:end])
+        pos = end
+    assert seen == replies
+    assert reply_end(b"$3\r\nba", 0) == -1 and reply_end(b"*2\r\n:1\r\n", 0) == -1
+    assert array_items(b"*2\r\n$1\r\na\r\n$-1\r\n") == [b"$1\r\na\r\n", b"$-1\r\n"]
+    assert array_items(b"-ERR no\r\n") is None
+    assert int_value(b":42\r\n") == 42
+    for argv in ([b"GET", b"k"], [b"SET", b"k", b"v"], [b"MSET", b"a", b"1", b"b", b"2"]):
+        assert pack(argv) == encode_command(*argv)
+
+
+def _split(name: bytes, nkeys: int, parts: list[tuple[list[int], bytes]]) -> bytes:
+    parent = Split(None, C.lookup(name), b"", 0, 0.0)
+    parent.nkeys = nkeys
+    parent.parts = []
+    for positions, reply in parts:
+        p = Part(None, parent.spec, b"", 0, 0.0)
+        p.positions, p.reply = positions, reply
+        parent.parts.append(p)
+    return parent.merge()
+
+
+def test_split_merge():
+    assert _split(b"MGET", 3, [([0, 2], b"*2\r\n$1\r\na\r\n$1\r\nc\r\n"), ([1], b"*1\r\n$-1\r\n")]) == \
+        b"*3\r\n$1\r\na\r\n$-1\r\n$1\r\nc\r\n"
+    assert _split(b"DEL", 3, [([0, 2], b":2\r\n"), ([1], b":0\r\n")]) == b":2\r\n"
+    assert _split(b"MSET", 2, [([0], b"+OK\r\n"), ([1], b"+OK\r\n")]) == b"+OK\r\n"
+    assert _split(b"EXISTS", 2, [([0], b":1\r\n"), ([1], b"-ERR boom\r\n")]) == b"-ERR boom\r\n"
+
+
+# -- config and metrics ----------------------------------------------------------------------------
+
+
+def test_config_backlog_rule(tmp_path):
+    cfg = load(ProxyConfig, None, {"accept_rate_per_sec": "1000", "client_timeout_ms": "2000"})
+    assert cfg.effective_backlog() == 2000
+    assert load(ProxyConfig, None, {"listen_backlog": "123"}).effective_backlog() == 123
+    path = tmp_path / "p.toml"
+    path.write_text("port = 1\nbogus_key = 2\n")
+    with pytest.raises(ConfigError, match="unknown key 'bogus_key'"):
+        load(ProxyConfig, path)
+    table = markdown_table(ProxyConfig)
+    assert "`client_timeout_ms`" in table and "`admission_gate`" in table
+
+
+def test_metrics_render():
+    h = Histogram((0.1, 1.0))
+    h.observe(0.05)
+    h.observe(5)
+    text = render([counter("x_dropped", "d", ["reason"], {"stale": 3}), h.family("x_lat", "l")]).decode()
+    assert 'x_dropped_total{reason="stale"} 3.0' in text
+    assert 'x_lat_bucket{le="+Inf"} 2.0' in text and 'x_lat_bucket{le="0.1"} 1.0' in text

@@ -1,0 +1,46 @@
+"""Fixtures for storage-node tests.
+
+`r` is parametrized: every test using it runs against a real `xcache server` AND a real
+`redis-server`, which proves the tests encode Redis's semantics, not ours. Both servers are
+started once per test worker and flushed before each test.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.procs import start_redis, start_xcache_server
+
+
+@pytest.fixture(scope="session")
+def xcache_node(tmp_path_factory):
+    proc = start_xcache_server(tmp_path_factory.mktemp("xcache"))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_node(tmp_path_factory):
+    proc = start_redis(tmp_path_factory.mktemp("redis"))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(params=["xcache", "redis"])
+def r(request):
+    """A redis-py client (bytes replies) to a flushed server; runs once per server kind."""
+    node = request.getfixturevalue("xcache_node" if request.param == "xcache" else "redis_node")
+    client = redis.Redis(port=node.port, socket_timeout=10, protocol=2)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def x(xcache_node):
+    """A client of the xcache server only (for xcache-specific behaviour)."""
+    client = redis.Redis(port=xcache_node.port, socket_timeout=10, protocol=2)
+    client.flushall()
+    yield client
+    client.close()

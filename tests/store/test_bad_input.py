@@ -1,0 +1,142 @@
+"""Bad input over a raw socket: malformed RESP, limits, auth. Same answers as redis-server."""
+
+import socket
+
+import pytest
+import redis
+
+from tests.procs import start_redis, start_xcache_server
+
+
+def talk(port: int, data: bytes, expect_close: bool = False) -> bytes:
+    """Send data, return everything the server answers until it pauses or closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        s.settimeout(1.0 if not expect_close else 5)
+        chunks = []
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except TimeoutError:
+            assert not expect_close, "server did not close the connection"
+        return b"".join(chunks)
+
+
+@pytest.fixture(params=["xcache", "redis"])
+def port(request):
+    node = request.getfixturevalue("xcache_node" if request.param == "xcache" else "redis_node")
+    return node.port
+
+
+@pytest.mark.parametrize("data,reply", [
+    (b"*abc\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
+    (b"*1\r\n$abc\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+    (b"*2\r\n$3\r\nGET\r\n:1\r\n", b"-ERR Protocol error: expected '$', got ':'\r\n"),
+    (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$999999999999\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+    (b'SET k "unterminated\r\n', b"-ERR Protocol error: unbalanced quotes in request\r\n"),
+])
+def test_protocol_error_then_close(port, data, reply):
+    assert talk(port, data, expect_close=True) == reply
+
+
+def test_replies_before_a_protocol_error_are_kept(port):
+    assert talk(port, b"*1\r\n$4\r\nPING\r\n*x\r\n", expect_close=True) == \
+        b"+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n"
+
+
+def test_inline_commands(port):
+    assert talk(port, b"PING\r\nECHO hello\r\nECHO \"a b\"\r\n") == b"+PONG\r\n$5\r\nhello\r\n$3\r\na b\r\n"
+
+
+def test_pipeline_answers_in_order(port):
+    reqs = b"".join(b"*3\r\n$3\r\nSET\r\n$3\r\nk%d\r\n$1\r\n%d\r\n" % (i, i % 10) for i in range(10, 60))
+    reqs += b"".join(b"*2\r\n$3\r\nGET\r\n$3\r\nk%d\r\n" % i for i in range(10, 60))
+    out = talk(port, reqs)
+    assert out == b"+OK\r\n" * 50 + b"".join(b"$1\r\n%d\r\n" % (i % 10) for i in range(10, 60))
+
+
+def test_wrong_arity_and_unknown_keep_connection(port):
+    out = talk(port, b"*1\r\n$3\r\nGET\r\n*1\r\n$3\r\nFOO\r\n*1\r\n$4\r\nPING\r\n")
+    assert out == (b"-ERR wrong number of arguments for 'get' command\r\n"
+                   b"-ERR unknown command 'FOO', with args beginning with: \r\n+PONG\r\n")
+
+
+@pytest.fixture(params=["xcache", "redis"])
+def secured(request, tmp_path):
+    if request.param == "xcache":
+        proc = start_xcache_server(tmp_path, "--requirepass", "s3cret", "--set", "maxclients=3")
+    else:
+        proc = start_redis(tmp_path, "--requirepass", "s3cret", "--maxclients", "3")
+    yield proc
+    proc.stop()
+
+
+def test_auth(secured):
+    r = redis.Redis(port=secured.port, protocol=2)
+    with pytest.raises(redis.AuthenticationError):
+        r.get("k")
+    assert talk(secured.port, b"AUTH wrong\r\nGET k\r\nAUTH s3cret\r\nGET k\r\n") == (
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+        b"-NOAUTH Authentication required.\r\n+OK\r\n$-1\r\n")
+    ok = redis.Redis(port=secured.port, password="s3cret", protocol=2)
+    assert ok.set("k", "v") is True
+    assert ok.get("k") == b"v"
+    ok.close()
+    r.close()
+
+
+def test_maxclients(secured):
+    """Connections beyond maxclients (3) get Redis's error and are closed."""
+    clients = []
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", secured.port), timeout=5)
+        clients.append(s)
+        s.sendall(b"AUTH s3cret\r\n")
+        reply = s.recv(100)
+        if reply != b"+OK\r\n":
+            break
+    assert reply == b"-ERR max number of clients reached\r\n"
+    assert len(clients) >= 3  # redis-server may count an internal connection
+    assert clients[-1].recv(100) == b""
+    for s in clients:
+        s.close()
+
+
+def test_oversize_value_refused(tmp_path):
+    proc = start_xcache_server(tmp_path, "--set", "proto_max_bulk_len_bytes=1000")
+    try:
+        r = redis.Redis(port=proc.port, protocol=2)
+        assert r.set("ok", "v" * 1000) is True
+        with pytest.raises((redis.ConnectionError, redis.ResponseError), match="invalid bulk length|closed"):
+            r.set("big", "v" * 1001)
+        assert redis.Redis(port=proc.port, protocol=2).get("big") is None
+        r.set("s", "v" * 900)
+        with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
+            r.append("s", "x" * 200)
+        with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
+            r.setrange("s", 990, "x" * 20)
+    finally:
+        proc.stop()
+
+
+def test_client_output_buffer_limit_closes_slow_reader(tmp_path):
+    proc = start_xcache_server(tmp_path, "--set", "client_output_buffer_limit_bytes=100000")
+    try:
+        r = redis.Redis(port=proc.port, protocol=2)
+        r.set("big", "x" * 50000)
+        s = socket.create_connection(("127.0.0.1", proc.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET big\r\n" * 200)  # never read: replies pile up on the server
+        deadline_info = None
+        for _ in range(200):
+            deadline_info = r.info("stats")
+            if deadline_info["client_output_limit_disconnections"]:
+                break
+            r.ping()
+        assert deadline_info["client_output_limit_disconnections"] == 1
+        s.close()
+    finally:
+        proc.stop()

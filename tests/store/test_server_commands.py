@@ -1,0 +1,219 @@
+"""Connection and server commands, transactions and pub/sub, against xcache and redis-server."""
+
+import threading
+
+import pytest
+import redis
+
+
+def test_ping_echo_time(r):
+    assert r.ping() is True
+    conn = r.connection_pool.get_connection()
+    conn.send_command("ping", "hi")
+    assert conn.read_response() == b"hi"
+    r.connection_pool.release(conn)
+    assert r.echo("hello") == b"hello"
+    seconds, micros = r.time()
+    assert seconds > 1_700_000_000 and 0 <= micros < 1_000_000
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments for 'ping' command"):
+        r.execute_command("ping", "a", "b")
+
+
+def test_unknown_command(r):
+    with pytest.raises(redis.ResponseError, match="unknown command 'NOPE', with args beginning with: 'a' 'b'"):
+        r.execute_command("NOPE", "a", "b")
+
+
+def test_hello_resp2(r):
+    reply = r.execute_command("hello", 2)
+    fields = dict(zip(reply[::2], reply[1::2], strict=True))
+    assert fields[b"proto"] == 2
+    assert fields[b"role"] == b"master"
+    with pytest.raises(redis.ResponseError, match="NOPROTO"):
+        r.execute_command("hello", 4)
+
+
+def test_info_sections(r):
+    info = r.info()
+    assert "redis_version" in info and "connected_clients" in info
+    assert r.info("replication")["role"] == "master"
+    assert "total_commands_processed" in r.info("stats")
+
+
+def test_config_get_set(r):
+    assert r.config_get("save") == {"save": ""}
+    assert r.config_get("appendonly") == {"appendonly": "no"}
+    r.config_set("maxclients", 5000)
+    assert r.config_get("maxclients") == {"maxclients": "5000"}
+    r.config_set("maxclients", 10000)
+    with pytest.raises(redis.ResponseError, match="Unknown option"):
+        r.config_set("no-such-option", 1)
+    with pytest.raises(redis.ResponseError, match="unknown subcommand"):
+        r.execute_command("config", "nope")
+
+
+def test_client_commands(r):
+    assert r.client_setname("worker-1") is True
+    assert r.client_getname() in ("worker-1", b"worker-1")
+    my_id = r.client_id()
+    me = [c for c in r.client_list() if int(c["id"]) == my_id][0]
+    assert me["name"] == "worker-1"
+    with pytest.raises(redis.ResponseError, match="Client names cannot contain spaces"):
+        r.client_setname("a b")
+    other = redis.Redis(port=r.connection_pool.connection_kwargs["port"], protocol=2)
+    other.ping()
+    other_id = other.client_id()
+    assert r.client_kill_filter(_id=other_id) == 1
+    assert other_id not in {int(c["id"]) for c in r.client_list()}
+    other.close()
+    with pytest.raises(redis.ResponseError, match="No such client"):
+        r.client_kill("1.2.3.4:5")
+
+
+def test_client_kill_type_normal_skips_me(r):
+    port = r.connection_pool.connection_kwargs["port"]
+    others = [redis.Redis(port=port, protocol=2) for _ in range(3)]
+    for o in others:
+        o.ping()
+    assert r.execute_command("client", "kill", "type", "normal") >= 3
+    assert r.ping() is True
+    for o in others:
+        o.close()
+
+
+def test_command_count_and_info(r):
+    assert r.command_count() > 100
+    conn = r.connection_pool.get_connection()
+    conn.send_command("command", "info", "get")
+    info = conn.read_response()
+    r.connection_pool.release(conn)
+    assert info[0][0] == b"get" and info[0][1] == 2
+
+
+def test_multi_exec(r):
+    with r.pipeline(transaction=True) as p:
+        p.set("a", "1").incr("a").get("a")
+        assert p.execute() == [True, 2, b"2"]
+
+
+def test_exec_errors(r):
+    with pytest.raises(redis.ResponseError, match="EXEC without MULTI"):
+        r.execute_command("exec")
+    with pytest.raises(redis.ResponseError, match="DISCARD without MULTI"):
+        r.execute_command("discard")
+
+
+def test_execabort_on_queue_error(r):
+    conn = r.connection_pool.get_connection()
+    try:
+        conn.send_command("multi")
+        assert conn.read_response() == b"OK"
+        conn.send_command("set", "k")
+        with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+            conn.read_response()
+        conn.send_command("exec")
+        with pytest.raises(redis.ResponseError, match="Transaction discarded because of previous errors"):
+            conn.read_response()
+    finally:
+        r.connection_pool.release(conn)
+    assert r.get("k") is None
+
+
+def test_exec_runtime_error_does_not_abort(r):
+    r.set("s", "x")
+    with r.pipeline(transaction=True) as p:
+        p.incr("s").set("t", "1")
+        results = p.execute(raise_on_error=False)
+    assert isinstance(results[0], redis.ResponseError) and results[1] is True
+
+
+def test_watch(r):
+    port = r.connection_pool.connection_kwargs["port"]
+    other = redis.Redis(port=port, protocol=2)
+    r.set("w", "1")
+    with r.pipeline() as p:
+        p.watch("w")
+        other.set("w", "2")
+        p.multi()
+        p.set("w", "3")
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    assert r.get("w") == b"2"
+    with r.pipeline() as p:
+        p.watch("w")
+        p.multi()
+        p.set("w", "4")
+        assert p.execute() == [True]
+    assert r.get("w") == b"4"
+    other.close()
+
+
+def test_watch_inside_multi_and_nested_multi(r):
+    conn = r.connection_pool.get_connection()
+    try:
+        conn.send_command("multi")
+        conn.read_response()
+        conn.send_command("watch", "x")
+        with pytest.raises(redis.ResponseError, match="WATCH inside MULTI is not allowed"):
+            conn.read_response()
+        conn.send_command("multi")
+        with pytest.raises(redis.ResponseError, match="MULTI calls can not be nested"):
+            conn.read_response()
+        conn.send_command("discard")
+        assert conn.read_response() == b"OK"
+    finally:
+        r.connection_pool.release(conn)
+
+
+def test_pubsub(r):
+    port = r.connection_pool.connection_kwargs["port"]
+    sub = redis.Redis(port=port, protocol=2).pubsub()
+    sub.subscribe("news")
+    sub.psubscribe("ne*")
+    assert sub.get_message(timeout=5)["type"] == "subscribe"
+    assert sub.get_message(timeout=5)["type"] == "psubscribe"
+    assert r.publish("news", "hello") == 2
+    got = [sub.get_message(timeout=5) for _ in range(2)]
+    assert {(m["type"], m["data"]) for m in got} == {("message", b"hello"), ("pmessage", b"hello")}
+    assert r.pubsub_numsub("news") == [(b"news", 1)]
+    assert r.pubsub_numpat() == 1
+    assert b"news" in r.pubsub_channels()
+    sub.unsubscribe("news")
+    sub.punsubscribe("ne*")
+    assert sub.get_message(timeout=5)["type"] == "unsubscribe"
+    assert sub.get_message(timeout=5)["type"] == "punsubscribe"
+    assert r.publish("news", "x") == 0
+    sub.close()
+
+
+def test_subscribed_client_may_only_run_pubsub_commands(r):
+    conn = r.connection_pool.get_connection()
+    try:
+        conn.send_command("subscribe", "c")
+        conn.read_response()
+        conn.send_command("get", "k")
+        with pytest.raises(redis.ResponseError, match="only .* allowed in this context"):
+            conn.read_response()
+        conn.send_command("ping")
+        assert conn.read_response() == [b"pong", b""]
+    finally:
+        conn.disconnect()
+
+
+def test_role_and_dbsize(r):
+    assert r.role()[0] == b"master"
+    r.set("a", 1)
+    assert r.dbsize() == 1
+
+
+def test_blocking_publish_from_thread(r):
+    port = r.connection_pool.connection_kwargs["port"]
+    sub = redis.Redis(port=port, protocol=2).pubsub(ignore_subscribe_messages=True)
+    sub.subscribe("jobs")
+    sub.get_message(timeout=1)
+    t = threading.Thread(target=lambda: redis.Redis(port=port, protocol=2).publish("jobs", "j1"))
+    t.start()
+    t.join()
+    msg = sub.get_message(timeout=5)
+    assert msg["data"] == b"j1"
+    sub.close()

@@ -1,0 +1,49 @@
+"""Config loading: TOML + flags, unknown keys and wrong types are clear errors."""
+
+import pytest
+
+from xcache.config import ConfigError, ServerConfig, load, markdown_table, parse_assignments, to_toml
+
+
+def test_defaults_and_file(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('port = 7000\nwal_sync = "always"\n')
+    cfg = load(ServerConfig, path, {"requirepass": "pw"})
+    assert (cfg.port, cfg.wal_sync, cfg.requirepass, cfg.databases) == (7000, "always", "pw", 16)
+
+
+def test_roundtrip(tmp_path):
+    cfg = ServerConfig(port=7001)
+    path = tmp_path / "s.toml"
+    path.write_text(to_toml(cfg))
+    assert load(ServerConfig, path) == cfg
+
+
+@pytest.mark.parametrize("text,message", [
+    ("prot = 1\n", "unknown key 'prot' \\(did you mean 'port'\\?\\)"),
+    ('port = "x"\n', "'port' must be int"),
+    ('wal_sync = "sometimes"\n', "must be one of always, everysec, no"),
+    ("databases = 0\n", "'databases' must be >= 1"),
+    ("port = \n", "not valid TOML"),
+])
+def test_bad_files(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load(ServerConfig, path)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="not found"):
+        load(ServerConfig, "/nonexistent/x.toml")
+
+
+def test_assignments():
+    assert parse_assignments(["wal-sync=no"]) == {"wal_sync": "no"}
+    with pytest.raises(ConfigError, match="expects key=value"):
+        parse_assignments(["oops"])
+
+
+def test_table_lists_every_key():
+    table = markdown_table(ServerConfig)
+    assert "`write_stall_timeout_ms`" in table and "`rocksdb_max_write_buffer_number`" in table

@@ -1,0 +1,165 @@
+"""Typed configuration: dataclasses loaded from a TOML file, then overridden by flags.
+
+Every key has a default, a unit in its name where it has one, and a doc string (the `doc`
+metadata) that the README table repeats. Unknown keys and wrong types are errors with a clear
+message naming the file and key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+
+class ConfigError(ValueError):
+    """A config file or flag is wrong; the message says which key and why."""
+
+
+def key(default, doc: str, choices: tuple | None = None, minimum: float | None = None):
+    return field(default=default, metadata={"doc": doc, "choices": choices, "min": minimum})
+
+
+@dataclass
+class ServerConfig:
+    """`xcache server`: one storage node."""
+
+    bind: str = key("127.0.0.1", "address to listen on")
+    port: int = key(6380, "RESP port", minimum=0)
+    dir: str = key("./data/6380", "data directory (RocksDB files)")
+    requirepass: str = key("", "password clients must AUTH with; empty = no password")
+    databases: int = key(16, "number of logical databases (SELECT 0..N-1)", minimum=1)
+    maxclients: int = key(10000, "connections beyond this are refused with -ERR max number of clients reached", minimum=1)
+    timeout_ms: int = key(0, "close a client idle this long; 0 = never", minimum=0)
+    proto_max_bulk_len_bytes: int = key(512 * 1024 * 1024, "largest bulk string (value) a client may send", minimum=1)
+    proto_max_multibulk_len: int = key(1024 * 1024, "most arguments in one command", minimum=1)
+    client_output_buffer_limit_bytes: int = key(256 * 1024 * 1024, "close a normal client whose unsent replies exceed this; 0 = no limit", minimum=0)
+    wal_sync: str = key("everysec", "fsync policy of the write-ahead log: always, everysec or no", choices=("always", "everysec", "no"))
+    write_stall_timeout_ms: int = key(5000, "a write held back by a RocksDB stall is answered -BUSY after this long", minimum=1)
+    write_stall_backoff_ms: int = key(5, "first retry delay of a stalled write (doubles up to 100 ms)", minimum=1)
+    rocksdb_write_buffer_bytes: int = key(64 * 1024 * 1024, "memtable size", minimum=4096)
+    rocksdb_max_write_buffer_number: int = key(6, "memtables kept before writes stop; more than 3 avoids the stall cliff", minimum=2)
+    rocksdb_max_background_jobs: int = key(4, "flush + compaction threads", minimum=1)
+    rocksdb_level0_slowdown_writes_trigger: int = key(20, "L0 files at which RocksDB slows writes", minimum=1)
+    rocksdb_level0_stop_writes_trigger: int = key(36, "L0 files at which RocksDB stops writes", minimum=1)
+    rocksdb_block_cache_bytes: int = key(256 * 1024 * 1024, "block cache size", minimum=0)
+    rocksdb_rate_limit_bytes_per_sec: int = key(0, "cap on flush/compaction IO; 0 = none (tests use it to force a stall)", minimum=0)
+    expire_collector_interval_ms: int = key(100, "period of the background collector of expired keys and stale versions", minimum=1)
+    expire_collector_batch: int = key(500, "keys the collector examines per run (bounds its time on the event loop)", minimum=1)
+    replica_priority: int = key(100, "sentinel promotion priority; lower wins, 0 = never promote", minimum=0)
+    masterauth: str = key("", "password used to authenticate to the master when replicating")
+    replicaof: str = key("", "'host port' of a master to replicate from at start; empty = master")
+    repl_backlog_bytes: int = key(64 * 1024 * 1024, "write log kept for partial resync of replicas", minimum=1024)
+    repl_timeout_ms: int = key(60000, "replication link considered down after this long without data", minimum=100)
+
+
+T = TypeVar("T")
+
+
+def fields_of(cls) -> list[dataclasses.Field]:
+    return list(dataclasses.fields(cls))
+
+
+def coerce(cls, key: str, value: Any, source: str) -> Any:
+    """Convert and validate one value for cls.key; raise ConfigError with a clear message."""
+    by_name = {f.name: f for f in dataclasses.fields(cls)}
+    if key not in by_name:
+        hint = difflib.get_close_matches(key, by_name, n=1)
+        more = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise ConfigError(f"{source}: unknown key '{key}'{more}")
+    f = by_name[key]
+    kind = type(f.default)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("yes", "no", "true", "false", "1", "0"):
+                    raise ValueError
+                value = value.lower() in ("yes", "true", "1")
+            elif not isinstance(value, bool):
+                raise ValueError
+        elif kind is int:
+            if isinstance(value, bool) or isinstance(value, float):
+                raise ValueError
+            value = int(value)
+        elif kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            value = float(value)
+        elif kind is str:
+            if not isinstance(value, str):
+                raise ValueError
+        elif kind is list:
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v]
+            if not isinstance(value, list):
+                raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: '{key}' must be {kind.__name__}, got {value!r}") from None
+    meta = f.metadata
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{source}: '{key}' must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if meta.get("min") is not None and value < meta["min"]:
+        raise ConfigError(f"{source}: '{key}' must be >= {meta['min']}, got {value!r}")
+    return value
+
+
+def load(cls: type[T], path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> T:
+    """Build cls from defaults, then the TOML file at path, then overrides (flags)."""
+    values: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        for key, value in data.items():
+            values[key] = coerce(cls, key, value, str(path))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = coerce(cls, key, value, "command line")
+    return cls(**values)
+
+
+def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Parse repeated `--set key=value` flags."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"command line: --set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip().replace("-", "_")] = v.strip()
+    return out
+
+
+def to_toml(obj) -> str:
+    """Render a config object as TOML (used by CONFIG REWRITE and `xcache up`)."""
+    lines = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        lines.append(f"# {f.metadata.get('doc', '')}")
+        lines.append(f"{f.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    s = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'
+
+
+def markdown_table(cls) -> str:
+    """The README table of a config class."""
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for f in dataclasses.fields(cls):
+        rows.append(f"| `{f.name}` | `{_toml_value(f.default)}` | {f.metadata.get('doc', '')} |")
+    return "\n".join(rows)

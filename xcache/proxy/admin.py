@@ -1,0 +1,203 @@
+"""Admin HTTP API (port 11080): slots, stats, metrics, health, circuit breaker, limits.
+
+A deliberately small HTTP/1.1 server (one request per connection) so the proxy needs no web
+framework. State-changing endpoints (PUT) need `Authorization: Bearer <admin_token>` (or the
+`X-Admin-Token` header); with no admin_token configured they are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+
+from xcache.observability import metrics as M
+from xcache.proxy.admission import DROP_REASONS
+from xcache.proxy.backend import STATES
+from xcache.proxy.logs import log
+from xcache.proxy.router import SlotTable, TableError
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 503: "Service Unavailable"}
+MAX_BODY = 4 * 1024 * 1024
+
+
+class AdminServer:
+    def __init__(self, sup):
+        self.sup = sup
+        self.cfg = sup.cfg
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._conn, self.cfg.admin_bind, self.cfg.admin_port)
+
+    async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+            headers = {}
+            for line in lines[1:]:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    headers[k.strip().lower()] = v.strip()
+            length = int(headers.get("content-length", "0") or 0)
+            if length > MAX_BODY:
+                status, ctype, body = _json(413, {"error": "body too large"})
+            else:
+                data = await asyncio.wait_for(reader.readexactly(length), 10) if length else b""
+                status, ctype, body = await self.handle(method.upper(), target.split("?", 1)[0], headers, data)
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, ConnectionError):
+            writer.close()
+            return
+        writer.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                     % (status, _REASONS.get(status, "").encode(), ctype.encode(), len(body)) + body)
+        try:
+            await writer.drain()
+        except ConnectionError:
+            pass
+        writer.close()
+
+    def authorized(self, headers: dict) -> tuple[int, str] | None:
+        token = self.cfg.admin_token
+        if not token:
+            return 403, "state-changing endpoints are disabled: set admin_token in the proxy config"
+        given = headers.get("x-admin-token") or ""
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return 401, "missing or wrong admin token"
+        return None
+
+    async def handle(self, method: str, path: str, headers: dict, body: bytes) -> tuple[int, str, bytes]:
+        sup = self.sup
+        routes = {"/health", "/slots", "/stats", "/metrics", "/breaker", "/limits"}
+        if path not in routes:
+            return _json(404, {"error": f"no such endpoint {path}"})
+        if method == "PUT":
+            denied = self.authorized(headers)
+            if denied:
+                return _json(denied[0], {"error": denied[1]})
+            try:
+                data = json.loads(body or b"null")
+            except ValueError:
+                return _json(400, {"error": "body is not JSON"})
+            if path == "/slots":
+                return await self.put_slots(data)
+            if path == "/breaker":
+                if not isinstance(data, dict):
+                    return _json(400, {"error": "expected {commands: [...], write_prefixes: [...]}"})
+                commands = [str(c) for c in data.get("commands", [])]
+                prefixes = [str(p) for p in data.get("write_prefixes", [])]
+                await sup.set_breaker(commands, prefixes)
+                log("breaker_set", commands=",".join(commands), write_prefixes=",".join(prefixes))
+                return _json(200, sup.breaker)
+            if path == "/limits":
+                if not isinstance(data, dict):
+                    return _json(400, {"error": "expected {qps_limit: N, session_qps_limit: N}"})
+                try:
+                    limits = {k: int(data.get(k, sup.limits[k])) for k in sup.limits}
+                except (TypeError, ValueError):
+                    return _json(400, {"error": "limits must be integers"})
+                if any(v < 0 for v in limits.values()):
+                    return _json(400, {"error": "limits must be >= 0"})
+                await sup.set_limits(limits)
+                log("limits_set", **limits)
+                return _json(200, sup.limits)
+            return _json(405, {"error": f"PUT not allowed on {path}"})
+        if method != "GET":
+            return _json(405, {"error": f"{method} not allowed"})
+        if path == "/health":
+            alive = await sup.ping_workers()
+            ok = alive == len(sup.workers) and sup.table is not None
+            return _json(200 if ok else 503, {
+                "status": "ok" if ok else "degraded", "workers": len(sup.workers),
+                "workers_responsive": alive, "epoch": sup.table.epoch if sup.table else None})
+        if path == "/slots":
+            if sup.table is None:
+                return _json(404, {"error": "no slot table yet"})
+            return _json(200, sup.table.to_json())
+        if path == "/breaker":
+            return _json(200, sup.breaker)
+        if path == "/limits":
+            return _json(200, sup.limits)
+        if path == "/stats":
+            return _json(200, await sup.stats())
+        stats = await sup.stats()
+        return 200, M.CONTENT_TYPE, M.render(families(stats))
+
+    async def put_slots(self, data) -> tuple[int, str, bytes]:
+        try:
+            table = SlotTable.from_json(data)
+        except TableError as exc:
+            return _json(400, {"error": str(exc)})
+        current = self.sup.table.epoch if self.sup.table else -1
+        if table.epoch <= current:
+            return _json(409, {"error": f"stale epoch {table.epoch}: current epoch is {current}"})
+        applied = await self.sup.push_table(table)
+        log("slots_pushed", epoch=table.epoch, workers_applied=applied)
+        return _json(200, {"epoch": table.epoch, "workers_applied": applied})
+
+
+def _json(status: int, obj) -> tuple[int, str, bytes]:
+    return status, "application/json", json.dumps(obj, indent=1).encode() + b"\n"
+
+
+def families(stats: dict) -> list:
+    """Prometheus metric families from the aggregated stats of all workers."""
+    workers = stats["workers"]
+    fams = [
+        M.counter("xcache_proxy_ops_total", "Requests answered, by command", ["cmd"], stats["ops"]),
+        M.counter("xcache_proxy_errors_total", "Error replies, by command", ["cmd"], stats["errors"]),
+        _histogram(stats["latency"]),
+        M.gauge("xcache_proxy_sessions", "Client sessions open now", [], stats["sessions"]),
+        M.gauge("xcache_proxy_sessions_max", "max_clients summed over workers", [], stats["max_clients"]),
+        M.counter("xcache_proxy_sessions_admitted", "Sockets admitted by the gate (sessions created)", [],
+                  stats["sessions_total"]),
+        M.counter("xcache_proxy_accept_dropped", "Accepted sockets dropped by the admission gate before any "
+                  "session existed, by reason", ["reason"],
+                  {r: stats["accept_dropped"].get(r, 0) for r in sorted({*DROP_REASONS, *stats["accept_dropped"]})}),
+        M.counter("xcache_proxy_rejected", "Requests or connections refused by limits, by reason", ["reason"],
+                  stats["rejected"]),
+        M.counter("xcache_proxy_listener_pauses", "Times a worker stopped accepting at max_clients", [],
+                  stats["listener_pauses_total"]),
+        M.gauge("xcache_proxy_listener_paused", "1 while the worker's listener is paused", ["worker"],
+                {str(w["worker"]): int(w.get("listener_paused", False)) for w in workers}),
+        M.gauge("xcache_proxy_listen_queue_length", "Connections waiting in the worker's accept queue", ["worker"],
+                {str(q["worker"]): q["queued"] for q in stats["listen_queues"]}),
+        M.gauge("xcache_proxy_listen_backlog", "Listen backlog of the worker's socket", ["worker"],
+                {str(q["worker"]): q["backlog"] for q in stats["listen_queues"]}),
+        M.counter("xcache_proxy_tcp_listen_overflows", "TcpExt ListenOverflows (host-wide, /proc/net/netstat)", [],
+                  stats["netstat"].get("ListenOverflows", 0)),
+        M.counter("xcache_proxy_tcp_listen_drops", "TcpExt ListenDrops (host-wide, /proc/net/netstat)", [],
+                  stats["netstat"].get("ListenDrops", 0)),
+        M.gauge("xcache_proxy_event_loop_lag_seconds", "Worst event-loop lag since the last scrape", ["worker"],
+                {str(w["worker"]): w["loop_lag_seconds"] for w in workers}),
+        M.gauge("xcache_proxy_workers_responsive", "Workers that answered the stats request", [],
+                len(workers)),
+        M.gauge("xcache_proxy_slots_epoch", "Epoch of the slot table", [], stats["epoch"]),
+    ]
+    groups = stats["groups"]
+    fams += [
+        M.gauge("xcache_proxy_held_requests", "Requests held while a group fails over", ["group"],
+                {g: v["held"] for g, v in groups.items()}),
+        M.counter("xcache_proxy_hold_timeouts", "Held requests failed at the hold deadline", ["group"],
+                  {g: v.get("hold_timeouts", 0) for g, v in groups.items()}),
+        M.counter("xcache_proxy_replayed", "Held requests replayed on a (new) master", ["group"],
+                  {g: v.get("replayed", 0) for g, v in groups.items()}),
+        M.counter("xcache_proxy_failed_inflight_writes", "Writes failed (not replayed) because their master "
+                  "connection broke while they were in flight", ["group"],
+                  {g: v.get("failed_inflight_writes", 0) for g, v in groups.items()}),
+        M.counter("xcache_proxy_backend_timeouts", "Backend connections closed as hung", ["group"],
+                  {g: v.get("backend_timeouts", 0) for g, v in groups.items()}),
+        M.gauge("xcache_proxy_backend_state", "1 for the group's current state (worst over workers)",
+                ["group", "state"], {(g, s): int(v["state"] == s) for g, v in groups.items() for s in STATES}),
+    ]
+    return fams
+
+
+def _histogram(lat: dict):
+    h = M.Histogram(tuple(lat["bounds"]))
+    h.merge(lat)
+    return h.family("xcache_proxy_request_duration_seconds", "Time from request parsed to reply ready")

@@ -1,0 +1,395 @@
+"""Backends: pipelined connections per node, and a group's failover hold.
+
+A Group owns the connections to its master (and replicas). Its state is
+  up         requests go straight to a master connection;
+  suspect    the master failed (connection lost, hung, or answered -LOADING/-READONLY/-MASTERDOWN):
+             requests are held while the proxy reconnects and retries;
+  switching  a new master was pushed: requests are held until connections to it are ready.
+Held requests wait in a bounded queue with a deadline and are replayed in order. A request that
+was sent to a master that then failed is replayed only if it is read-only (it may have executed);
+a request the master refused with one of those errors did not execute and is always replayed.
+Backend failover errors never reach clients, and clients are never closed because of a backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from xcache.proxy.logs import log
+from xcache.proxy.replies import error_line, reply_end
+from xcache.proxy.router import parse_addr
+
+UP, SUSPECT, SWITCHING = "up", "suspect", "switching"
+STATES = (UP, SUSPECT, SWITCHING)
+_FAILOVER_ERRORS = (b"-LOADING", b"-READONLY", b"-MASTERDOWN")
+
+
+class Probe:
+    """An internal request (PING, AUTH) that no client waits for."""
+
+    __slots__ = ("raw", "reply", "slot", "deadline", "internal")
+    spec = None
+
+    def __init__(self, raw: bytes):
+        self.raw = raw
+        self.reply = None
+        self.slot = 0
+        self.deadline = 0.0
+        self.internal = True
+
+    def complete(self, reply: bytes) -> None:
+        self.reply = reply
+        if reply.startswith(b"-") and not reply.startswith(_FAILOVER_ERRORS):
+            log("backend_probe_error", level="warning", reply=reply[:200].decode(errors="replace").strip())
+
+
+class BackendConn(asyncio.Protocol):
+    """One pipelined connection: requests are written in order and answered in order."""
+
+    def __init__(self, group: Group, addr: str, replica: bool = False):
+        self.group = group
+        self.ctx = group.ctx
+        self.addr = addr
+        self.replica = replica
+        self.transport: asyncio.Transport | None = None
+        self.ready = False
+        self.connecting = False
+        self.retired = False
+        self.queue: deque = deque()
+        self.wbuf: list[bytes] = []
+        self.dirty = False
+        self.buf = b""
+        self.need = 0
+        self.busy_since = 0.0
+        self.last_ping = 0.0
+
+    # -- connecting -------------------------------------------------------------------------
+    def connect(self) -> None:
+        if self.connecting or self.ready or self.retired:
+            return
+        self.connecting = True
+        self.ctx.loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        host, port = parse_addr(self.addr)
+        try:
+            await asyncio.wait_for(
+                self.ctx.loop.create_connection(lambda: self, host, port),
+                self.ctx.cfg.backend_connect_timeout_ms / 1000)
+        except (TimeoutError, OSError) as exc:
+            self.connecting = False
+            self.group.conn_failed(self, exc)
+            return
+        self.connecting = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.ready = True
+        self.buf, self.need = b"", 0
+        self.last_ping = self.ctx.loop.time()
+        if self.ctx.cfg.backend_password:
+            self.send(Probe(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%b\r\n" % (
+                len(self.ctx.cfg.backend_password.encode()), self.ctx.cfg.backend_password.encode())))
+        if self.retired:
+            self.close()
+            return
+        self.group.conn_ready(self)
+
+    # -- sending ----------------------------------------------------------------------------
+    def send(self, req) -> None:
+        if not self.queue:
+            self.busy_since = self.ctx.loop.time()
+        self.queue.append(req)
+        self.wbuf.append(req.raw)
+        if not self.dirty:
+            self.dirty = True
+            self.ctx.flusher.backend(self)
+
+    def flush(self) -> None:
+        self.dirty = False
+        if self.wbuf and self.transport is not None:
+            data = self.wbuf[0] if len(self.wbuf) == 1 else b"".join(self.wbuf)
+            self.wbuf = []
+            self.transport.write(data)
+
+    # -- receiving --------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self.buf:
+            buf = self.buf + data
+            if len(buf) < self.need:  # a big bulk still arriving: do not rescan yet
+                self.buf = buf
+                return
+        else:
+            buf = data
+        queue = self.queue
+        n = len(buf)
+        pos = 0
+        refused = None
+        while pos < n:
+            t = buf[pos]
+            if t == 36:  # '$' inline fast path for bulk replies (GET)
+                nl = buf.find(b"\r\n", pos)
+                if nl < 0:
+                    break
+                size = int(buf[pos + 1 : nl])
+                end = nl + size + 4 if size >= 0 else nl + 2
+                if end > n:
+                    self.need = end - pos
+                    break
+            elif t == 43 or t == 58:  # '+' ':'
+                end = buf.find(b"\r\n", pos) + 2
+                if end < 2:
+                    break
+            else:
+                end = reply_end(buf, pos)
+                if end < 0:
+                    break
+            reply = buf if (pos == 0 and end == n) else buf[pos:end]
+            pos = end
+            if not queue:  # an unsolicited reply: nothing waits for it
+                continue
+            req = queue.popleft()
+            if t == 45 and reply.startswith(_FAILOVER_ERRORS):
+                if refused is None:
+                    refused = []
+                refused.append(req)
+                continue
+            req.complete(reply)
+        self.buf = buf[pos:] if pos < n else b""
+        if pos >= n:
+            self.need = 0
+        now = self.ctx.loop.time()
+        self.busy_since = now
+        self.last_ping = now
+        if refused:
+            self.group.refused(self, refused, reply_of_first=refused[0])
+        if self.retired and not queue:
+            self.close()
+
+    def connection_lost(self, exc) -> None:
+        self.ready = False
+        self.transport = None
+        self.dirty = False
+        self.wbuf = []
+        inflight = list(self.queue)
+        self.queue.clear()
+        self.group.conn_lost(self, inflight, exc)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Group:
+    """One backend group: a master, optional replicas, and the hold queue used during failover."""
+
+    def __init__(self, ctx, gid: int, master: str, replicas: list[str]):
+        self.ctx = ctx
+        self.cfg = ctx.cfg
+        self.id = gid
+        self.master = master
+        self.replica_addrs = list(replicas)
+        self.state = SWITCHING  # until the first connection is ready
+        self.held: deque = deque()
+        self.conns = [BackendConn(self, master) for _ in range(self.cfg.backend_connections)]
+        self.replicas = [[BackendConn(self, r, replica=True) for _ in range(self.cfg.backend_connections)]
+                         for r in replicas]
+        self.rr = 0
+        self.stats = ctx.group_stats(gid)
+        self.removed = False
+        self.last_retry = 0.0
+        self.connect_all()
+
+    def connect_all(self) -> None:
+        for c in self.conns:
+            c.connect()
+        for conns in self.replicas:
+            for c in conns:
+                c.connect()
+
+    # -- routing ----------------------------------------------------------------------------
+    def send(self, req) -> None:
+        if self.replicas and self.cfg.read_from_replicas and req.spec is not None and req.spec.readonly:
+            conns = self.replicas[self.rr % len(self.replicas)]
+            self.rr += 1
+            conn = conns[req.slot % len(conns)]
+            if conn.ready:
+                conn.send(req)
+                return
+        if self.state is UP:
+            conn = self.conns[req.slot % len(self.conns)]
+            if conn.ready:
+                conn.send(req)
+                return
+            self.set_state(SUSPECT, "connection_down")
+        self.hold(req)
+
+    def send_master(self, req) -> None:
+        if self.state is UP:
+            conn = self.conns[req.slot % len(self.conns)]
+            if conn.ready:
+                conn.send(req)
+                return
+        self.hold(req)
+
+    def hold(self, req, front: bool = False) -> None:
+        if req.deadline == 0.0:
+            req.deadline = self.ctx.loop.time() + self.cfg.hold_timeout_ms / 1000
+        if len(self.held) >= self.cfg.hold_queue_max:
+            self.stats["hold_rejected"] += 1
+            req.complete(error_line(f"ERR xcache: group {self.id} is failing over and its hold queue is full"))
+            return
+        if front:
+            self.held.appendleft(req)
+        else:
+            self.held.append(req)
+        self.stats["held_total"] += 1
+
+    def set_state(self, state: str, why: str) -> None:
+        if state is not self.state:
+            log("group_state", group=self.id, state=state, was=self.state, reason=why, master=self.master)
+            self.state = state
+            self.stats["state_changes"] += 1
+
+    # -- events from connections -------------------------------------------------------------
+    def conn_ready(self, conn: BackendConn) -> None:
+        if not conn.replica and self.state is not UP and all(c.ready for c in self.conns):
+            self.set_state(UP, "connected")
+            self.replay()
+
+    def conn_failed(self, conn: BackendConn, exc) -> None:
+        if not conn.replica:
+            if self.state is UP:
+                self.set_state(SUSPECT, "connect_failed")
+            self.stats["connect_errors"] += 1
+
+    def conn_lost(self, conn: BackendConn, inflight: list, exc) -> None:
+        if not conn.retired and not conn.replica and not self.removed:
+            self.set_state(SUSPECT, "connection_lost")
+        replay = []
+        for req in inflight:
+            if getattr(req, "internal", False):
+                continue
+            if req.spec.readonly:
+                replay.append(req)
+            else:
+                # It reached the old master and may have executed: replaying could apply it twice.
+                self.stats["failed_inflight_writes"] += 1
+                req.complete(error_line(
+                    f"ERR xcache: connection to group {self.id} master lost while '{req.spec.name}' "
+                    "was in flight; it may have executed and was not retried"))
+        self._requeue(replay)
+
+    def refused(self, conn: BackendConn, reqs: list, reply_of_first=None) -> None:
+        """The node answered -LOADING/-READONLY/-MASTERDOWN: nothing executed, hold and retry."""
+        reqs = [r for r in reqs if not getattr(r, "internal", False)]
+        if conn.replica:
+            for r in reqs:
+                self.send_master(r)
+            return
+        if not conn.retired:
+            self.set_state(SUSPECT, "master_refused")
+        self._requeue(reqs)
+
+    def _requeue(self, reqs: list) -> None:
+        if not reqs:
+            return
+        if self.removed:
+            for r in reqs:
+                self.ctx.route(r)
+            return
+        if self.state is UP:
+            for r in reqs:
+                self.send(r)
+            return
+        for r in reversed(reqs):
+            self.hold(r, front=True)
+
+    # -- topology changes ---------------------------------------------------------------------
+    def switch(self, master: str, replicas: list[str]) -> None:
+        """A new master (and/or replicas) was pushed: drain the old connections, hold until ready."""
+        if replicas != self.replica_addrs:
+            for conns in self.replicas:
+                for c in conns:
+                    self._retire(c)
+            self.replica_addrs = list(replicas)
+            self.replicas = [[BackendConn(self, r, replica=True) for _ in range(self.cfg.backend_connections)]
+                             for r in replicas]
+        if master != self.master:
+            log("group_switch", group=self.id, old=self.master, new=master)
+            for c in self.conns:
+                self._retire(c)
+            self.master = master
+            self.conns = [BackendConn(self, master) for _ in range(self.cfg.backend_connections)]
+            self.set_state(SWITCHING, "master_pushed")
+            self.stats["switches"] += 1
+        self.connect_all()
+
+    def remove(self) -> None:
+        """The group left the table: drain connections, re-route whatever is held."""
+        self.removed = True
+        for c in self.conns + [c for conns in self.replicas for c in conns]:
+            self._retire(c)
+        held, self.held = list(self.held), deque()
+        for r in held:
+            self.ctx.route(r)
+
+    @staticmethod
+    def _retire(conn: BackendConn) -> None:
+        conn.retired = True
+        if not conn.queue:
+            conn.close()
+
+    # -- periodic work -------------------------------------------------------------------------
+    def replay(self) -> None:
+        held, self.held = self.held, deque()
+        self.stats["replayed"] += len(held)
+        for r in held:
+            self.send(r)
+
+    def tick(self, now: float) -> None:
+        cfg = self.cfg
+        timeout = cfg.backend_timeout_ms / 1000
+        for c in self.conns + [c for conns in self.replicas for c in conns]:
+            if c.ready:
+                if c.queue and now - c.busy_since > timeout:
+                    # A hung node (the incident's stalled master): stop waiting for it.
+                    log("backend_hung", level="warning", group=self.id, addr=c.addr, waiting=len(c.queue))
+                    self.stats["backend_timeouts"] += 1
+                    c.abort()
+                elif not c.queue and now - c.last_ping >= cfg.backend_ping_interval_ms / 1000:
+                    c.last_ping = now
+                    c.send(Probe(b"*1\r\n$4\r\nPING\r\n"))
+        if now - self.last_retry < cfg.hold_retry_interval_ms / 1000:
+            return
+        self.last_retry = now
+        for conns in self.replicas:
+            for c in conns:
+                c.connect()
+        if self.state is UP:
+            return
+        if self.held:
+            expired = [r for r in self.held if r.deadline <= now]
+            if expired:
+                self.held = deque(r for r in self.held if r.deadline > now)
+                self.stats["hold_timeouts"] += len(expired)
+                msg = error_line(f"ERR xcache: group {self.id} master unavailable (failover in progress); "
+                                 f"request held {cfg.hold_timeout_ms} ms and dropped")
+                for r in expired:
+                    r.complete(msg)
+        if all(c.ready for c in self.conns):
+            self.set_state(UP, "retry")
+            self.replay()
+        else:
+            for c in self.conns:
+                c.connect()
+
+    def snapshot(self) -> dict:
+        return {"state": self.state, "master": self.master, "replicas": self.replica_addrs,
+                "held": len(self.held),
+                "connections_ready": sum(c.ready for c in self.conns)}

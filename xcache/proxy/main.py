@@ -1,0 +1,198 @@
+"""The proxy supervisor: listening sockets, worker processes, and the admin API.
+
+It creates one SO_REUSEPORT listening socket per worker and keeps a copy of each, so it can report
+every worker's accept queue even while that worker is stuck, and can restart a dead worker on the
+same socket without losing the queue. Slot tables, breaker and limits are pushed to all workers;
+stats are gathered from all and summed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections import defaultdict
+
+from xcache.observability import tcpinfo
+from xcache.proxy.admin import AdminServer
+from xcache.proxy.admission import make_listen_socket
+from xcache.proxy.backend import STATES
+from xcache.proxy.config import ProxyConfig, split_list
+from xcache.proxy.logs import log
+from xcache.proxy.router import SlotTable
+from xcache.proxy.worker import launch_spec, run_loop
+
+CALL_TIMEOUT_S = 1.0
+
+
+class WorkerHandle:
+    def __init__(self, index: int, lsock: socket.socket):
+        self.index = index
+        self.lsock = lsock
+        self.proc: subprocess.Popen | None = None
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.lock = asyncio.Lock()
+        self.seq = 0
+
+    async def call(self, msg: dict) -> dict | None:
+        """One request/response on the control channel; None if the worker does not answer in time.
+
+        Requests carry an id; a late answer to an earlier, timed-out request is skipped. The
+        channel is never closed on a timeout: a worker exits when its channel closes.
+        """
+        if self.writer is None:
+            return None
+        async with self.lock:
+            self.seq += 1
+            try:
+                self.writer.write(json.dumps({**msg, "id": self.seq}).encode() + b"\n")
+                async with asyncio.timeout(CALL_TIMEOUT_S):
+                    while True:
+                        line = await self.reader.readline()
+                        if not line:
+                            return None
+                        reply = json.loads(line)
+                        if reply.get("id") == self.seq:
+                            return reply
+            except (TimeoutError, ConnectionError, OSError, ValueError):
+                return None
+
+
+class Supervisor:
+    def __init__(self, cfg: ProxyConfig, table: SlotTable | None):
+        self.cfg = cfg
+        self.table = table
+        self.breaker = {"commands": split_list(cfg.blocked_commands),
+                        "write_prefixes": split_list(cfg.blocked_write_prefixes)}
+        self.limits = {"qps_limit": cfg.qps_limit, "session_qps_limit": cfg.session_qps_limit}
+        self.workers: list[WorkerHandle] = []
+        self.stopping = False
+        self.backlog = cfg.effective_backlog()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        n = self.cfg.worker_count()
+        for i in range(n):
+            lsock = make_listen_socket(self.cfg.bind, self.cfg.port, self.backlog, self.cfg.defer_accept_ms)
+            if self.cfg.port == 0 and i == 0:  # ephemeral: all workers share the first port
+                self.cfg.port = lsock.getsockname()[1]
+            self.workers.append(WorkerHandle(i, lsock))
+        admin = AdminServer(self)
+        await admin.start()
+        for w in self.workers:
+            await self.spawn(w)
+        log("proxy_started", port=self.cfg.port, admin_port=self.cfg.admin_port, workers=n,
+            backlog=self.backlog, gate=self.cfg.admission_gate,
+            epoch=self.table.epoch if self.table else "none")
+        stop = loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        while not stop.done():
+            await asyncio.wait([stop], timeout=0.5)
+            for w in self.workers:
+                if w.proc is not None and w.proc.poll() is not None and not stop.done():
+                    log("worker_died", level="error", worker=w.index, rc=w.proc.returncode)
+                    await self.spawn(w)
+        self.stopping = True
+        admin.server.close()
+        for w in self.workers:
+            if w.proc and w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGCONT)
+                w.proc.terminate()
+        for w in self.workers:
+            if w.proc:
+                try:
+                    await asyncio.get_running_loop().run_in_executor(None, w.proc.wait, 5)
+                except subprocess.TimeoutExpired:
+                    w.proc.kill()
+        log("proxy_stopped")
+
+    async def spawn(self, w: WorkerHandle) -> None:
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "XCACHE_PROXY_WORKER_INDEX": str(w.index),
+               "XCACHE_PROXY_WORKER": launch_spec(self.cfg, w.index, w.lsock.fileno(), theirs.fileno(),
+                                                  self.table, self.breaker)}
+        w.proc = subprocess.Popen([sys.executable, "-m", "xcache.proxy.worker"], env=env,
+                                  pass_fds=(w.lsock.fileno(), theirs.fileno()))
+        theirs.close()
+        w.reader, w.writer = await asyncio.open_connection(sock=ours)
+        if self.limits != {"qps_limit": self.cfg.qps_limit, "session_qps_limit": self.cfg.session_qps_limit}:
+            await w.call({"op": "limits", **self.limits})
+
+    async def broadcast(self, msg: dict) -> list[dict | None]:
+        return list(await asyncio.gather(*(w.call(msg) for w in self.workers)))
+
+    async def ping_workers(self) -> int:
+        replies = await self.broadcast({"op": "ping"})
+        return sum(1 for r in replies if r and r.get("ok"))
+
+    async def push_table(self, table: SlotTable) -> int:
+        self.table = table
+        replies = await self.broadcast({"op": "slots", "table": table.to_json()})
+        return sum(1 for r in replies if r and "epoch" in r)
+
+    async def set_breaker(self, commands: list[str], prefixes: list[str]) -> None:
+        self.breaker = {"commands": commands, "write_prefixes": prefixes}
+        await self.broadcast({"op": "breaker", **self.breaker})
+
+    async def set_limits(self, limits: dict) -> None:
+        self.limits = limits
+        await self.broadcast({"op": "limits", **limits})
+
+    async def stats(self) -> dict:
+        snaps = [s for s in await self.broadcast({"op": "stats"}) if s and "worker" in s]
+        return aggregate(snaps, self)
+
+
+def aggregate(snaps: list[dict], sup: Supervisor) -> dict:
+    """Sum the workers' snapshots; per-worker values stay listed under 'workers'."""
+    out: dict = {"epoch": sup.table.epoch if sup.table else -1, "workers": snaps,
+                 "workers_configured": len(sup.workers)}
+    for k in ("sessions", "sessions_total", "max_clients", "listener_pauses_total"):
+        out[k] = sum(s.get(k, 0) for s in snaps)
+    for k in ("accept_dropped", "rejected", "ops", "errors"):
+        acc: defaultdict = defaultdict(int)
+        for s in snaps:
+            for name, v in s.get(k, {}).items():
+                acc[name] += v
+        out[k] = dict(acc)
+    lat = {"bounds": snaps[0]["latency"]["bounds"] if snaps else [], "counts": [], "sum": 0.0}
+    for s in snaps:
+        c = s["latency"]["counts"]
+        lat["counts"] = [a + b for a, b in zip(lat["counts"], c, strict=True)] if lat["counts"] else list(c)
+        lat["sum"] += s["latency"]["sum"]
+    if not lat["counts"]:
+        lat["counts"] = [0] * (len(lat["bounds"]) + 1)
+    out["latency"] = lat
+    groups: dict = {}
+    rank = {s: i for i, s in enumerate(STATES)}
+    for s in snaps:
+        for gid, g in s.get("groups", {}).items():
+            agg = groups.setdefault(gid, {"state": g["state"], "master": g["master"], "held": 0})
+            if rank[g["state"]] > rank[agg["state"]]:
+                agg["state"] = g["state"]
+            for k, v in g.items():
+                if k not in ("state", "master", "replicas") and isinstance(v, int | float):
+                    agg[k] = agg.get(k, 0) + v
+    out["groups"] = groups
+    queues = []
+    for w in sup.workers:
+        q = tcpinfo.listen_queue(w.lsock)
+        if q is not None:
+            queues.append({"worker": w.index, "queued": q[0], "backlog": q[1]})
+    out["listen_queues"] = queues
+    ns = tcpinfo.netstat()
+    out["netstat"] = {"ListenOverflows": ns.get("TcpExt.ListenOverflows", 0),
+                      "ListenDrops": ns.get("TcpExt.ListenDrops", 0)}
+    out["breaker"] = sup.breaker
+    out["limits"] = sup.limits
+    return out
+
+
+def run(cfg: ProxyConfig, table: SlotTable | None) -> None:
+    run_loop(Supervisor(cfg, table).run())

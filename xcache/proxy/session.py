@@ -1,0 +1,410 @@
+"""A client session: parse requests, answer local commands, route the rest, reply in order.
+
+Each request gets a Request object in the session's `pending` deque; replies are written in that
+order whatever order the backends answer in. Multi-key commands are split per backend connection
+(group, slot % connections), so per-key order between pipelined commands is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections import deque
+from time import perf_counter
+
+from xcache.proxy import commands as C
+from xcache.proxy.replies import array_items, bulk, error_line, int_value, pack
+from xcache.proxy.router import slot_of
+from xcache.resp import ProtocolError, RequestParser
+
+OK = b"+OK\r\n"
+NOAUTH = b"-NOAUTH Authentication required.\r\n"
+QPS_GLOBAL = error_line("ERR xcache: proxy QPS limit exceeded, retry later")
+QPS_SESSION = error_line("ERR xcache: session QPS limit exceeded, retry later")
+
+
+class Request:
+    """One client request awaiting its reply."""
+
+    __slots__ = ("session", "spec", "raw", "reply", "slot", "t0", "deadline")
+
+    def __init__(self, session, spec, raw, slot: int, t0: float):
+        self.session = session
+        self.spec = spec
+        self.raw = raw
+        self.reply = None
+        self.slot = slot
+        self.t0 = t0
+        self.deadline = 0.0
+
+    def complete(self, reply: bytes) -> None:
+        self.reply = reply
+        self.session.request_done(self)
+
+
+class Done:
+    """A request answered on the spot (local command, refusal) queued behind earlier ones."""
+
+    __slots__ = ("spec", "reply", "t0")
+
+    def __init__(self, spec, reply: bytes, t0: float):
+        self.spec = spec
+        self.reply = reply
+        self.t0 = t0
+
+
+class Part(Request):
+    """One backend's share of a split multi-key command."""
+
+    __slots__ = ("parent", "positions")
+
+    def complete(self, reply: bytes) -> None:
+        self.reply = reply
+        self.parent.part_done()
+
+
+class Split(Request):
+    """MGET/MSET/DEL/UNLINK/EXISTS/TOUCH across several backend connections, merged in order."""
+
+    __slots__ = ("parts", "left", "nkeys")
+
+    def part_done(self) -> None:
+        self.left -= 1
+        if self.left:
+            return
+        self.complete(self.merge())
+
+    def merge(self) -> bytes:
+        for p in self.parts:
+            if p.reply.startswith(b"-"):
+                return p.reply
+        name = self.spec.name
+        if name == "MGET":
+            out: list = [None] * self.nkeys
+            for p in self.parts:
+                items = array_items(p.reply)
+                if items is None or len(items) != len(p.positions):
+                    return error_line("ERR xcache: unexpected MGET reply from a backend")
+                for i, item in zip(p.positions, items, strict=True):
+                    out[i] = item
+            return b"*%d\r\n%b" % (self.nkeys, b"".join(out))
+        if name == "MSET":
+            return OK
+        total = 0
+        for p in self.parts:
+            v = int_value(p.reply)
+            if v is None:
+                return error_line(f"ERR xcache: unexpected {name} reply from a backend")
+            total += v
+        return b":%d\r\n" % total
+
+
+class Session(asyncio.Protocol):
+    def __init__(self, ctx, ip: str):
+        self.ctx = ctx
+        self.ip = ip
+        self.id = ctx.next_session_id()
+        self.parser = RequestParser(ctx.cfg.proto_max_bulk_len_bytes, ctx.cfg.proto_max_multibulk_len)
+        self.transport = None
+        self.pending: deque = deque()
+        self.out: list[bytes] = []
+        self.dirty = False
+        self.closed = False
+        self.closing = False
+        self.paused = False
+        self.authed = not ctx.cfg.session_password
+        self.name = b""
+        self.last_active = ctx.loop.time()
+        self.bucket = ctx.session_bucket()
+        self.auth_timer = None
+
+    # -- transport events ---------------------------------------------------------------------
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        if not self.authed:
+            self.auth_timer = self.ctx.loop.call_later(self.ctx.cfg.auth_timeout_ms / 1000, self._auth_expired)
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self.pending.clear()
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        self.ctx.session_closed(self)
+
+    def _auth_expired(self) -> None:
+        if not self.authed and not self.closed:
+            self.ctx.rejected["auth_timeout"] += 1
+            self.reply_now(error_line("ERR xcache: authentication deadline exceeded, closing"))
+            self.close()
+
+    def close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.flush()
+            self.transport.close()
+
+    def pause_writing(self) -> None:  # the client reads slowly: stop reading its requests too
+        if self.transport is not None and not self.paused:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.paused:
+            self.transport.resume_reading()
+
+    # -- requests -------------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        ctx = self.ctx
+        now = ctx.loop.time()
+        self.last_active = now
+        try:
+            cmds = self.parser.feed(data)
+        except ProtocolError as exc:
+            self.reply_now(error_line(f"ERR Protocol error: {exc}"))
+            self.close()
+            return
+        t0 = perf_counter()
+        for argv in cmds:
+            spec = C.COMMANDS.get(argv[0])
+            if spec is None:
+                spec = C.lookup(argv[0])
+                if spec is None:
+                    name = argv[0].decode(errors="replace")
+                    self.answer(None, error_line(f"ERR unknown command '{name}'"), t0)
+                    continue
+            if not self.authed and spec.name != "AUTH" and spec.name != "QUIT":
+                self.answer(spec, NOAUTH, t0)
+                continue
+            if len(argv) < spec.min_args:
+                self.answer(spec, error_line(f"ERR wrong number of arguments for '{spec.lname}' command"), t0)
+                continue
+            kind = spec.kind
+            if kind == C.LOCAL:
+                self.local(spec, argv, t0)
+                if self.closing:
+                    break
+                continue
+            if kind == C.DENY:
+                self.answer(spec, error_line(
+                    f"ERR xcache: '{spec.name}' is not supported through the proxy ({spec.reason})"), t0)
+                continue
+            # Limits: global then per-session token buckets; refusals are clear and cheap.
+            if ctx.bucket is not None and not ctx.bucket.take(now):
+                ctx.rejected["qps_global"] += 1
+                self.answer(spec, QPS_GLOBAL, t0)
+                continue
+            if self.bucket is not None and not self.bucket.take(now):
+                ctx.rejected["qps_session"] += 1
+                self.answer(spec, QPS_SESSION, t0)
+                continue
+            if kind == C.KEY:
+                if ctx.breaker.active and self.blocked(spec, argv[1:2], t0):
+                    continue
+                slot = slot_of(argv[1])
+                req = Request(self, spec, pack(argv), slot, t0)
+                self.pending.append(req)
+                ctx.slots[slot].send(req)
+            elif kind == C.SPLIT:
+                self.split(spec, argv, t0)
+            else:
+                self.same_slot(spec, argv, t0)
+        if len(self.pending) >= ctx.cfg.max_pending_per_session and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+        if self.out and not self.dirty:
+            self.dirty = True
+            ctx.flusher.session(self)
+
+    def blocked(self, spec, keys: list[bytes], t0: float) -> bool:
+        msg = self.ctx.breaker.check(spec.name, spec.readonly, keys)
+        if msg is None:
+            return False
+        self.ctx.rejected["breaker"] += 1
+        self.answer(spec, error_line(msg), t0)
+        return True
+
+    def same_slot(self, spec, argv: list[bytes], t0: float) -> None:
+        try:
+            keys = C.same_slot_keys(spec, argv)
+        except ValueError as exc:
+            msg = str(exc) if "Number of keys" in str(exc) else "value is not an integer or out of range"
+            self.answer(spec, error_line(f"ERR {msg}"), t0)
+            return
+        if self.ctx.breaker.active and self.blocked(spec, keys, t0):
+            return
+        slot = slot_of(keys[0]) if keys else 0
+        for k in keys:
+            if slot_of(k) != slot:
+                self.answer(spec, error_line(
+                    f"ERR xcache: '{spec.name}' keys must all hash to one slot through the proxy (use a {{hashtag}})"), t0)
+                return
+        req = Request(self, spec, pack(argv), slot, t0)
+        self.pending.append(req)
+        self.ctx.slots[slot].send(req)
+
+    def split(self, spec, argv: list[bytes], t0: float) -> None:
+        ctx = self.ctx
+        pairs = spec.name == "MSET"
+        if pairs and len(argv) % 2 == 0:
+            self.answer(spec, error_line(f"ERR wrong number of arguments for '{spec.lname}' command"), t0)
+            return
+        keys = argv[1::2] if pairs else argv[1:]
+        if ctx.breaker.active and self.blocked(spec, keys, t0):
+            return
+        nconn = ctx.cfg.backend_connections
+        buckets: dict = {}
+        for i, k in enumerate(keys):
+            slot = slot_of(k)
+            group = ctx.slots[slot]
+            b = buckets.get((group, slot % nconn))
+            if b is None:
+                b = buckets[(group, slot % nconn)] = (slot, [], [])
+            b[1].append(i)
+            b[2].append(k)
+        if len(buckets) == 1:  # one backend connection: forward unchanged
+            (group, _), (slot, _, _) = next(iter(buckets.items()))
+            req = Request(self, spec, pack(argv), slot, t0)
+            self.pending.append(req)
+            group.send(req)
+            return
+        parent = Split(self, spec, b"", 0, t0)
+        parent.nkeys = len(keys)
+        parent.parts = []
+        parent.left = len(buckets)
+        self.pending.append(parent)
+        name = argv[0]
+        for (_group, _), (slot, positions, ks) in buckets.items():
+            if pairs:
+                sub = [name]
+                for i in positions:
+                    sub.append(argv[1 + 2 * i])
+                    sub.append(argv[2 + 2 * i])
+            else:
+                sub = [name, *ks]
+            part = Part(self, spec, pack(sub), slot, t0)
+            part.parent = parent
+            part.positions = positions
+            parent.parts.append(part)
+        for (group, _), part in zip(buckets, parent.parts, strict=True):
+            group.send(part)
+
+    # -- local commands -------------------------------------------------------------------------
+    def local(self, spec, argv: list[bytes], t0: float) -> None:
+        name = spec.name
+        n = len(argv)
+        if name == "PING":
+            reply = b"+PONG\r\n" if n == 1 else bulk(argv[1]) if n == 2 else _arity(spec)
+        elif name == "AUTH":
+            reply = self.auth(argv)
+        elif name == "ECHO":
+            reply = bulk(argv[1]) if n == 2 else _arity(spec)
+        elif name == "SELECT":
+            if n != 2:
+                reply = _arity(spec)
+            elif argv[1] == b"0":
+                reply = OK
+            else:
+                reply = error_line("ERR xcache: only database 0 is available through the proxy")
+        elif name == "QUIT":
+            self.answer(spec, OK, t0)
+            self.closing = True
+            self.ctx.flusher.session(self)
+            self.dirty = True
+            return
+        elif name == "INFO":
+            reply = bulk(self.ctx.info_text().encode())
+        elif name == "COMMAND":
+            sub = argv[1].upper() if n > 1 else b""
+            reply = b":%d\r\n" % (len(C.COMMANDS) // 2) if sub == b"COUNT" else b"*0\r\n"
+        elif name == "CLIENT":
+            reply = self.client(argv)
+        elif name == "RESET":
+            reply = b"+RESET\r\n"
+        else:  # HELLO: RESP3 is not offered; clients fall back to RESP2 on this reply
+            reply = error_line(f"ERR unknown command '{argv[0].decode(errors='replace')}'")
+        self.answer(spec, reply, t0)
+
+    def auth(self, argv: list[bytes]) -> bytes:
+        password = self.ctx.cfg.session_password
+        if len(argv) not in (2, 3):
+            return error_line("ERR wrong number of arguments for 'auth' command")
+        if not password:
+            return error_line("ERR AUTH <password> called without any password configured for the "
+                              "default user. Are you sure your configuration is correct?")
+        user_ok = len(argv) == 2 or argv[1] == b"default"
+        if user_ok and hmac.compare_digest(argv[-1], password.encode()):
+            self.authed = True
+            if self.auth_timer is not None:
+                self.auth_timer.cancel()
+                self.auth_timer = None
+            return OK
+        self.ctx.rejected["auth_failed"] += 1
+        return b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+
+    def client(self, argv: list[bytes]) -> bytes:
+        sub = argv[1].upper() if len(argv) > 1 else b""
+        if sub == b"SETNAME" and len(argv) == 3:
+            self.name = argv[2]
+            return OK
+        if sub == b"GETNAME":
+            return bulk(self.name) if self.name else b"$-1\r\n"
+        if sub == b"ID":
+            return b":%d\r\n" % self.id
+        if sub == b"SETINFO":
+            return OK
+        return error_line(f"ERR xcache: CLIENT {sub.decode(errors='replace')} is not supported through the proxy")
+
+    # -- replies --------------------------------------------------------------------------------
+    def answer(self, spec, reply: bytes, t0: float) -> None:
+        """A reply known now: written at once unless earlier requests are still pending."""
+        if self.pending:
+            self.pending.append(Done(spec, reply, t0))
+        else:
+            self.out.append(reply)
+            self.ctx.count(spec, reply, t0, t0)
+
+    def reply_now(self, reply: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.out.append(reply)
+            self.flush()
+
+    def request_done(self, req) -> None:
+        if self.closed:
+            return
+        pending = self.pending
+        if not pending or pending[0] is not req:
+            return
+        count = self.ctx.count
+        out = self.out
+        t1 = perf_counter()
+        while pending:
+            r = pending[0]
+            if r.reply is None:
+                break
+            pending.popleft()
+            out.append(r.reply)
+            count(r.spec, r.reply, r.t0, t1)
+        if not self.dirty:
+            self.dirty = True
+            self.ctx.flusher.session(self)
+        if self.paused and len(pending) < self.ctx.cfg.max_pending_per_session // 2:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def flush(self) -> None:
+        self.dirty = False
+        if self.closed or self.transport is None:
+            self.out = []
+            return
+        out = self.out
+        if out:
+            self.out = []
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self.closing and not self.pending:
+            self.transport.close()
+
+
+def _arity(spec) -> bytes:
+    return error_line(f"ERR wrong number of arguments for '{spec.lname}' command")
+

@@ -1,0 +1,350 @@
+"""One proxy worker process: listener, sessions, backend groups, and a control channel.
+
+The supervisor (main.py) owns the listening sockets and the admin API; it starts N workers,
+hands each its own SO_REUSEPORT listening socket and one end of a socketpair over which it
+pushes slot tables / breaker / limits and collects stats (JSON lines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from bisect import bisect_left
+from collections import defaultdict
+from dataclasses import asdict
+
+from xcache.observability.metrics import LATENCY_BUCKETS
+from xcache.proxy.admission import Listener
+from xcache.proxy.backend import Group
+from xcache.proxy.config import ProxyConfig, split_list
+from xcache.proxy.limits import CircuitBreaker, IpLimits, TokenBucket
+from xcache.proxy.logs import log
+from xcache.proxy.replies import error_line
+from xcache.proxy.router import SlotTable
+from xcache.proxy.session import Session
+
+TICK_S = 0.05
+
+
+class Flusher:
+    """Coalesces writes: whatever became ready during one loop iteration goes out in one write
+    per socket (many clients' requests to a backend in one syscall, a pipeline's replies in one)."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.sessions: list = []
+        self.backends: list = []
+        self.scheduled = False
+
+    def session(self, s) -> None:
+        self.sessions.append(s)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.run)
+
+    def backend(self, b) -> None:
+        self.backends.append(b)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.run)
+
+    def run(self) -> None:
+        self.scheduled = False
+        if self.backends:
+            backends, self.backends = self.backends, []
+            for b in backends:
+                b.flush()
+        if self.sessions:
+            sessions, self.sessions = self.sessions, []
+            for s in sessions:
+                s.flush()
+
+
+class _NoTable:
+    """Slot owner while no slot table is configured: every request fails clearly."""
+
+    id = 0
+
+    def send(self, req) -> None:
+        req.complete(error_line("ERR xcache: no slot table (configure groups or PUT /slots)"))
+
+
+class Worker:
+    def __init__(self, cfg: ProxyConfig, index: int, table: SlotTable | None, breaker: dict | None):
+        self.cfg = cfg
+        self.index = index
+        self.loop = asyncio.get_running_loop()
+        self.flusher = Flusher(self.loop)
+        self.started = time.time()
+        self.stopping = False
+        self.sessions: set[Session] = set()
+        self.session_count = 0
+        self.sessions_total = 0
+        self._next_id = 0
+        self.dropped: defaultdict[str, int] = defaultdict(int)
+        self.rejected: defaultdict[str, int] = defaultdict(int)
+        self.ops: defaultdict = defaultdict(int)
+        self.errors: defaultdict = defaultdict(int)
+        self.lat_counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.lat_sum = 0.0
+        self.lag_max = 0.0
+        self.lag_last = 0.0
+        self._group_stats: dict[int, defaultdict] = {}
+        self.breaker = CircuitBreaker(split_list(cfg.blocked_commands), split_list(cfg.blocked_write_prefixes))
+        self.ip_limits = IpLimits(cfg.max_clients_per_ip, cfg.conn_rate_per_ip)
+        self.bucket: TokenBucket | None = None
+        self.set_limits({"qps_limit": cfg.qps_limit, "session_qps_limit": cfg.session_qps_limit})
+        self.groups: dict[int, Group] = {}
+        self.slots: list = [_NoTable()] * 1024
+        self.epoch = -1
+        if table is not None:
+            self.apply_table(table)
+        if breaker:
+            self.breaker.set(breaker.get("commands", []), breaker.get("write_prefixes", []))
+        self.listener: Listener | None = None
+
+    # -- sessions -------------------------------------------------------------------------------
+    def next_session_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def session_bucket(self) -> TokenBucket | None:
+        rate = self.session_qps
+        return TokenBucket(rate, rate, self.loop.time()) if rate else None
+
+    def admit(self, conn: socket.socket, ip: str) -> None:
+        """The gate said yes: only now do a session and its transport exist."""
+        conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        session = Session(self, ip)
+        self.sessions.add(session)
+        self.session_count += 1
+        self.sessions_total += 1
+        self.ip_limits.opened(ip)
+        self.loop.create_task(self._attach(conn, session))
+
+    async def _attach(self, conn: socket.socket, session: Session) -> None:
+        try:
+            await self.loop.connect_accepted_socket(lambda: session, conn)
+        except OSError:
+            conn.close()
+            if session in self.sessions:
+                self.session_closed(session)
+
+    def session_closed(self, session: Session) -> None:
+        if session in self.sessions:
+            self.sessions.discard(session)
+            self.session_count -= 1
+            self.ip_limits.closed(session.ip)
+            if self.listener is not None:
+                self.listener.maybe_resume()
+
+    # -- routing ---------------------------------------------------------------------------------
+    def route(self, req) -> None:
+        self.slots[req.slot].send(req)
+
+    def apply_table(self, table: SlotTable) -> bool:
+        """Install a slot table; False (and nothing changes) if its epoch is not newer."""
+        if table.epoch <= self.epoch:
+            return False
+        for gid, spec in table.groups.items():
+            g = self.groups.get(gid)
+            if g is None:
+                self.groups[gid] = Group(self, gid, spec.master, spec.replicas)
+            else:
+                g.switch(spec.master, spec.replicas)
+        self.slots = [self.groups[gid] for gid in table.slots]
+        for gid in [g for g in self.groups if g not in table.groups]:
+            self.groups.pop(gid).remove()
+        self.epoch = table.epoch
+        log("slots_applied", epoch=table.epoch, groups=len(table.groups))
+        return True
+
+    def group_stats(self, gid: int) -> defaultdict:
+        st = self._group_stats.get(gid)
+        if st is None:
+            st = self._group_stats[gid] = defaultdict(int)
+        return st
+
+    def set_limits(self, limits: dict) -> None:
+        qps = int(limits.get("qps_limit", 0) or 0)
+        workers = max(1, self.cfg.worker_count())
+        self.qps = qps
+        self.bucket = TokenBucket(qps / workers, qps / workers, self.loop.time()) if qps else None
+        self.session_qps = int(limits.get("session_qps_limit", 0) or 0)
+        for s in self.sessions:
+            s.bucket = self.session_bucket()
+
+    # -- accounting (hot path) -------------------------------------------------------------------
+    def count(self, spec, reply: bytes, t0: float, t1: float) -> None:
+        self.ops[spec] += 1
+        if reply[0] == 45:
+            self.errors[spec] += 1
+        dt = t1 - t0
+        self.lat_counts[bisect_left(LATENCY_BUCKETS, dt)] += 1
+        self.lat_sum += dt
+
+    # -- periodic work ---------------------------------------------------------------------------
+    def tick(self, expected: float) -> None:
+        now = self.loop.time()
+        lag = max(0.0, now - expected)
+        self.lag_last = lag
+        if lag > self.lag_max:
+            self.lag_max = lag
+        for g in list(self.groups.values()):
+            g.tick(now)
+        if int(now) != int(now - TICK_S):  # about once a second
+            self.sweep(now)
+        self.loop.call_at(now + TICK_S, self.tick, now + TICK_S)
+
+    def sweep(self, now: float) -> None:
+        self.ip_limits.sweep(now)
+        idle = self.cfg.idle_timeout_ms / 1000
+        if idle:
+            for s in [s for s in self.sessions if now - s.last_active > idle and not s.pending]:
+                self.rejected["idle_timeout"] += 1
+                s.close()
+
+    # -- introspection ---------------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        lag_max, self.lag_max = self.lag_max, self.lag_last
+        return {
+            "worker": self.index, "pid": os.getpid(), "epoch": self.epoch,
+            "uptime_seconds": time.time() - self.started,
+            "sessions": self.session_count, "sessions_total": self.sessions_total,
+            "max_clients": self.cfg.max_clients,
+            "listener_paused": bool(self.listener and self.listener.paused),
+            "listener_pauses_total": self.listener.pauses if self.listener else 0,
+            "accept_dropped": dict(self.dropped), "rejected": dict(self.rejected),
+            "ops": {_name(s): n for s, n in self.ops.items()},
+            "errors": {_name(s): n for s, n in self.errors.items()},
+            "latency": {"bounds": list(LATENCY_BUCKETS), "counts": list(self.lat_counts), "sum": self.lat_sum},
+            "loop_lag_seconds": lag_max,
+            "groups": {str(gid): {**g.snapshot(), **self.group_stats(gid)} for gid, g in self.groups.items()},
+            "group_counters": {str(gid): dict(st) for gid, st in self._group_stats.items()},
+            "breaker": self.breaker.to_json(),
+            "limits": {"qps_limit": self.qps, "session_qps_limit": self.session_qps},
+        }
+
+    def info_text(self) -> str:
+        ops = sum(self.ops.values())
+        lines = [
+            "# Server", "xcache_mode:proxy", f"process_id:{os.getpid()}", f"worker:{self.index}",
+            f"tcp_port:{self.cfg.port}", f"uptime_in_seconds:{int(time.time() - self.started)}",
+            "", "# Clients", f"connected_clients:{self.session_count}", f"maxclients:{self.cfg.max_clients}",
+            f"total_connections_received:{self.sessions_total}",
+            "", "# Stats", f"total_commands_processed:{ops}",
+            *[f"accept_dropped_{k}:{v}" for k, v in sorted(self.dropped.items())],
+            *[f"rejected_{k}:{v}" for k, v in sorted(self.rejected.items())],
+            "", "# Proxy", f"slots_epoch:{self.epoch}",
+            *[f"group{gid}:state={g.state},master={g.master},held={len(g.held)}"
+              for gid, g in sorted(self.groups.items())],
+        ]
+        return "\r\n".join(lines) + "\r\n"
+
+    # -- control channel -------------------------------------------------------------------------
+    def handle_control(self, msg: dict) -> dict:
+        op = msg.get("op")
+        if op == "ping":
+            return {"ok": True}
+        if op == "stats":
+            return self.snapshot()
+        if op == "slots":
+            applied = self.apply_table(SlotTable.from_json(msg["table"]))
+            return {"applied": applied, "epoch": self.epoch}
+        if op == "breaker":
+            self.breaker.set(msg.get("commands", []), msg.get("write_prefixes", []))
+            return {"breaker": self.breaker.to_json()}
+        if op == "limits":
+            self.set_limits(msg)
+            return {"ok": True}
+        return {"error": f"unknown op {op!r}"}
+
+
+def _name(spec) -> str:
+    return spec.name if spec is not None else "UNKNOWN"
+
+
+class Control(asyncio.Protocol):
+    """JSON lines from the supervisor; the channel closing means the supervisor is gone."""
+
+    def __init__(self, worker: Worker, done: asyncio.Future):
+        self.worker = worker
+        self.done = done
+        self.buf = b""
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            msg: dict = {}
+            try:
+                msg = json.loads(line)
+                reply = self.worker.handle_control(msg)
+            except Exception as exc:  # a bad push must not kill the worker
+                reply = {"error": f"{type(exc).__name__}: {exc}"}
+            reply["id"] = msg.get("id") if isinstance(msg, dict) else None
+            self.transport.write(json.dumps(reply).encode() + b"\n")
+
+    def connection_lost(self, exc) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def serve(cfg: ProxyConfig, index: int, listen_fd: int, control_fd: int,
+                table: SlotTable | None, breaker: dict | None) -> None:
+    worker = Worker(cfg, index, table, breaker)
+    loop = worker.loop
+    done = loop.create_future()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: done.done() or done.set_result(None))
+    ctl = socket.socket(fileno=control_fd)
+    ctl.setblocking(False)
+    await loop.connect_accepted_socket(lambda: Control(worker, done), ctl)
+    lsock = socket.socket(fileno=listen_fd)
+    lsock.setblocking(False)
+    worker.listener = Listener(worker, lsock)
+    worker.listener.start()
+    loop.call_at(loop.time() + TICK_S, worker.tick, loop.time() + TICK_S)
+    log("worker_started", pid=os.getpid(), port=cfg.port)
+    await done
+    worker.stopping = True
+    worker.listener.pause("shutdown")
+    for s in list(worker.sessions):
+        s.close()
+    log("worker_stopped", pid=os.getpid())
+
+
+def main() -> None:
+    spec = json.loads(os.environ["XCACHE_PROXY_WORKER"])
+    cfg = ProxyConfig(**spec["config"])
+    table = SlotTable.from_json(spec["table"]) if spec.get("table") else None
+    run_loop(serve(cfg, spec["index"], spec["listen_fd"], spec["control_fd"], table, spec.get("breaker")))
+
+
+def run_loop(coro) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+def launch_spec(cfg: ProxyConfig, index: int, listen_fd: int, control_fd: int,
+                table: SlotTable | None, breaker: dict | None) -> str:
+    return json.dumps({"config": asdict(cfg), "index": index, "listen_fd": listen_fd,
+                       "control_fd": control_fd, "table": table.to_json() if table else None,
+                       "breaker": breaker})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Background collector: removes expired keys and the data of deleted or overwritten collections.
+
+It walks the meta, data and score column families in small steps (`expire_collector_batch`
+entries every `expire_collector_interval_ms`), so each step holds the event loop only briefly.
+A data entry is stale when its key no longer exists, has expired, is of another type now, or
+carries an older version than the key's metadata. A full pass over meta also refreshes the key
+counts that INFO keyspace reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from xcache.store.engine import STRING, WriteStall, decode_meta, now_ms, parse_data_key
+
+log = logging.getLogger("xcache.collector")
+
+
+class Collector:
+    def __init__(self, server):
+        self.server = server
+        self.engine = server.engine
+        self._cursors: dict[str, bytes | None] = {"meta": None, "data": None, "score": None}
+        self._counting: dict[int, list[int]] = {}
+        self.keyspace: dict[int, tuple[int, int]] = {}  # db -> (keys, keys with expiry)
+        self.passes = 0
+        self.removed_entries = 0
+
+    async def run(self) -> None:
+        interval = self.server.cfg.expire_collector_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.step()
+            except WriteStall:
+                pass  # RocksDB is stalled: collecting garbage now would only add to its load
+            except Exception:
+                log.exception("event=collector_failed")
+
+    def step(self) -> int:
+        """One bounded unit of work over each column family; returns entries removed."""
+        limit = self.server.cfg.expire_collector_batch
+        return self._step_meta(limit) + self._step_data("data", limit) + self._step_data("score", limit)
+
+    def run_full_pass(self) -> int:
+        """Collect everything now (tests and the COMPACT command use it)."""
+        removed = 0
+        for name in ("meta", "data", "score"):
+            self._cursors[name] = None
+            while True:
+                removed += self._step_meta(10_000) if name == "meta" else self._step_data(name, 10_000)
+                if self._cursors[name] is None:
+                    break
+        return removed
+
+    def _step_meta(self, limit: int) -> int:
+        engine = self.engine
+        now = now_ms()
+        batch = engine.batch()
+        seen = 0
+        expired = 0
+        last = None
+        start = self._cursors["meta"]
+        if start is None:
+            self._counting = {}
+        for mk, raw in engine.scan(engine.meta, b"", start=start):
+            if mk == start:
+                continue
+            last = mk
+            seen += 1
+            expire = int.from_bytes(raw[1:9], "big")
+            if expire and expire <= now:
+                batch.delete_meta_raw(mk)
+                expired += 1
+            else:
+                counts = self._counting.setdefault(mk[0], [0, 0])
+                counts[0] += 1
+                if expire:
+                    counts[1] += 1
+            if seen >= limit:
+                break
+        if expired:
+            engine.commit(batch)
+            self.server.stats["expired_keys"] += expired
+            self.removed_entries += expired
+        if seen < limit:
+            self._cursors["meta"] = None
+            self.keyspace = {db: (n, e) for db, (n, e) in self._counting.items()}
+            self.passes += 1
+        else:
+            self._cursors["meta"] = last
+        return expired
+
+    def _step_data(self, name: str, limit: int) -> int:
+        engine = self.engine
+        cf = engine.data if name == "data" else engine.score
+        now = now_ms()
+        batch = engine.batch()
+        start = self._cursors[name]
+        seen = 0
+        stale = 0
+        last = None
+        cache_key, cache_meta = None, None
+        for k, _ in engine.scan(cf, b"", start=start):
+            if k == start:
+                continue
+            last = k
+            seen += 1
+            db, key, version, _ = parse_data_key(k)
+            mk = bytes((db,)) + key
+            if mk != cache_key:
+                raw = engine.meta.get(mk)
+                cache_key, cache_meta = mk, decode_meta(raw) if raw is not None else None
+            m = cache_meta
+            if m is None or m.type == STRING or m.version != version or (m.expire_ms and m.expire_ms <= now):
+                if name == "data":
+                    batch.delete_data(k)
+                else:
+                    batch.delete_score(k)
+                stale += 1
+            if seen >= limit:
+                break
+        if stale:
+            engine.commit(batch)
+            self.removed_entries += stale
+        self._cursors[name] = last if seen >= limit else None
+        return stale
+

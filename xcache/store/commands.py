@@ -1,0 +1,95 @@
+"""The command table of the storage node: each data-type module registers its commands here.
+
+A handler is `fn(c, args) -> reply`: c is the calling Client (c.db, c.engine, c.server), args the
+arguments after the command name. It returns a reply value (see xcache.resp.encode), raises
+xcache.resp.Error for an error reply, and may raise engine.WriteStall from engine.commit(), in
+which case nothing was written and the server retries the whole command later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from xcache.resp import Error
+
+
+@dataclass(slots=True)
+class Command:
+    name: str
+    handler: Callable
+    arity: int  # Redis convention: counts the name; -N means at least N
+    flags: frozenset
+    first_key: int
+    last_key: int
+    step: int
+    write: bool
+
+    def keys(self, argv: list[bytes]) -> list[bytes]:
+        """The key arguments of argv (argv includes the command name)."""
+        if self.first_key <= 0:
+            return []
+        last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
+        return argv[self.first_key : last + 1 : self.step]
+
+
+COMMANDS: dict[bytes, Command] = {}
+
+
+def command(name: str, arity: int, flags: str = "", first: int = 1, last: int = 1, step: int = 1):
+    """Register a handler under name (case-insensitive)."""
+    flagset = frozenset(flags.split())
+
+    def register(fn: Callable) -> Callable:
+        COMMANDS[name.lower().encode()] = Command(name.lower(), fn, arity, flagset, first, last, step,
+                                                  "write" in flagset)
+        return fn
+
+    return register
+
+
+# --- argument helpers shared by the data-type modules ---------------------------------------
+
+SYNTAX_ERROR = Error("ERR syntax error")
+NOT_INTEGER = Error("ERR value is not an integer or out of range")
+NOT_FLOAT = Error("ERR value is not a valid float")
+MIN_INT, MAX_INT = -(1 << 63), (1 << 63) - 1
+
+
+def parse_int(raw: bytes, error: Error = NOT_INTEGER) -> int:
+    """Parse a 64-bit signed integer the way Redis's string2ll does (no spaces, no '+')."""
+    if not raw or len(raw) > 20 or raw[0] in b" +" or raw[-1:] == b" " or (raw[0] == 48 and len(raw) > 1):
+        if raw != b"0":
+            raise error
+    try:
+        value = int(raw)
+    except ValueError:
+        raise error from None
+    if value < MIN_INT or value > MAX_INT or raw.startswith(b"-0"):
+        raise error
+    return value
+
+
+def parse_float(raw: bytes, error: Error = NOT_FLOAT) -> float:
+    """Parse a double as Redis does: inf/-inf allowed, nan and spaces refused."""
+    text = raw.decode("latin-1")
+    if not text or text != text.strip():
+        raise error
+    try:
+        value = float(text)
+    except ValueError:
+        raise error from None
+    if value != value:
+        raise error
+    return value
+
+
+def parse_positive_int(raw: bytes, what: str) -> int:
+    value = parse_int(raw)
+    if value < 0:
+        raise Error(f"ERR {what} is out of range, must be positive")
+    return value
+
+
+def wrong_arity(name: str) -> Error:
+    return Error(f"ERR wrong number of arguments for '{name}' command")

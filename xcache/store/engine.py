@@ -1,0 +1,370 @@
+"""RocksDB keyspace of a storage node: key encoding, metadata, versions and write-stall state.
+
+Layout (in the style of Pika/Kvrocks), three column families:
+  meta   db(1) + key                                   -> type(1) expire_ms(8) [payload]
+         string payload: the value
+         collection payload: version(8) count(8) [list: head(8) tail(8)]
+  data   db(1) + keylen(4) + key + version(8) + subkey -> value
+         (hash field -> value, set member -> b"", zset member -> score(8), list index -> element)
+  score  db(1) + keylen(4) + key + version(8) + sortable score(8) + member -> b""
+
+Deleting a collection only deletes its meta entry (O(1)); its data keys carry the old version and
+are removed later by the collector (collector.py), as are expired keys.
+
+Writes use RocksDB's no_slowdown: a write that RocksDB would stall raises WriteStall at once
+instead of blocking the event loop; the server retries it asynchronously.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from dataclasses import dataclass
+
+from rocksdict import (
+    BlockBasedOptions,
+    Cache,
+    Options,
+    ReadOptions,
+    Rdict,
+    WriteBatch,
+    WriteOptions,
+)
+
+from xcache.config import ServerConfig
+from xcache.resp import Error
+
+STRING, HASH, LIST, SET, ZSET = 0, 1, 2, 3, 4
+TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset"}
+TYPE_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
+WRONGTYPE = Error("WRONGTYPE Operation against a key holding the wrong kind of value")
+LIST_MIDDLE = 1 << 63
+
+_Q = struct.Struct(">Q")
+_QQ = struct.Struct(">QQ")
+_QQQ = struct.Struct(">QQQ")
+_QQQQ = struct.Struct(">QQQQ")
+_D = struct.Struct(">d")
+_ZERO8 = b"\x00" * 8
+
+
+class WriteStall(Exception):
+    """RocksDB refused a write because it is stalled; nothing of the batch was applied."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class Meta:
+    type: int
+    expire_ms: int = 0
+    version: int = 0
+    count: int = 0
+    head: int = LIST_MIDDLE
+    tail: int = LIST_MIDDLE
+    value: bytes = b""
+
+    def encode(self) -> bytes:
+        if self.type == STRING:
+            return bytes((STRING,)) + _Q.pack(self.expire_ms) + self.value
+        if self.type == LIST:
+            return bytes((LIST,)) + _QQQQ.pack(self.expire_ms, self.version, self.count, self.head) + _Q.pack(self.tail)
+        return bytes((self.type,)) + _QQQ.pack(self.expire_ms, self.version, self.count)
+
+
+def decode_meta(raw: bytes) -> Meta:
+    t = raw[0]
+    if t == STRING:
+        return Meta(STRING, _Q.unpack_from(raw, 1)[0], value=raw[9:])
+    expire, version, count = _QQQ.unpack_from(raw, 1)
+    if t == LIST:
+        head, tail = _QQ.unpack_from(raw, 25)
+        return Meta(LIST, expire, version, count, head, tail)
+    return Meta(t, expire, version, count)
+
+
+def meta_key(db: int, key: bytes) -> bytes:
+    return bytes((db,)) + key
+
+
+def data_prefix(db: int, key: bytes, version: int) -> bytes:
+    return bytes((db,)) + len(key).to_bytes(4, "big") + key + _Q.pack(version)
+
+
+def parse_data_key(raw: bytes) -> tuple[int, bytes, int, int]:
+    """-> (db, key, version, offset of the subkey)."""
+    klen = int.from_bytes(raw[1:5], "big")
+    end = 5 + klen
+    return raw[0], raw[5:end], _Q.unpack_from(raw, end)[0], end + 8
+
+
+def encode_score(score: float) -> bytes:
+    """8 bytes whose byte order is the numeric order of the double (-inf < ... < +inf)."""
+    (bits,) = _Q.unpack(_D.pack(score + 0.0))  # + 0.0 turns -0.0 into 0.0
+    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
+    return _Q.pack(bits)
+
+
+def decode_score(raw: bytes) -> float:
+    (bits,) = _Q.unpack(raw[:8])
+    bits = bits & ~(1 << 63) if bits >> 63 else bits ^ 0xFFFFFFFFFFFFFFFF
+    return _D.unpack(_Q.pack(bits))[0]
+
+
+def pack_double(score: float) -> bytes:
+    return _D.pack(score)
+
+
+def unpack_double(raw: bytes) -> float:
+    return _D.unpack(raw)[0]
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """Smallest key greater than every key starting with prefix (None: no such key)."""
+    p = bytearray(prefix)
+    while p and p[-1] == 0xFF:
+        p.pop()
+    if not p:
+        return None
+    p[-1] += 1
+    return bytes(p)
+
+
+class Batch:
+    """An atomic set of writes across the column families."""
+
+    __slots__ = ("engine", "wb", "size")
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.wb = WriteBatch(raw_mode=True)
+        self.size = 0
+
+    def put_meta(self, db: int, key: bytes, meta: Meta) -> None:
+        self.wb.put(meta_key(db, key), meta.encode(), self.engine.meta_cf)
+        self.size += 1
+
+    def put_meta_raw(self, mkey: bytes, raw: bytes) -> None:
+        self.wb.put(mkey, raw, self.engine.meta_cf)
+        self.size += 1
+
+    def delete_meta_raw(self, mkey: bytes) -> None:
+        self.wb.delete(mkey, self.engine.meta_cf)
+        self.size += 1
+
+    def delete_meta(self, db: int, key: bytes) -> None:
+        self.wb.delete(meta_key(db, key), self.engine.meta_cf)
+        self.size += 1
+
+    def put_data(self, key: bytes, value: bytes) -> None:
+        self.wb.put(key, value, self.engine.data_cf)
+        self.size += 1
+
+    def delete_data(self, key: bytes) -> None:
+        self.wb.delete(key, self.engine.data_cf)
+        self.size += 1
+
+    def put_score(self, key: bytes) -> None:
+        self.wb.put(key, b"", self.engine.score_cf)
+        self.size += 1
+
+    def delete_score(self, key: bytes) -> None:
+        self.wb.delete(key, self.engine.score_cf)
+        self.size += 1
+
+
+class StallState:
+    """What the node knows of RocksDB write stalls, for INFO and health checks."""
+
+    def __init__(self):
+        self.since: float | None = None
+        self.total_seconds = 0.0
+        self.stalled_writes = 0
+        self.rejected_writes = 0
+
+    def on_stall(self) -> None:
+        self.stalled_writes += 1
+        if self.since is None:
+            self.since = time.monotonic()
+
+    def on_write_ok(self) -> None:
+        if self.since is not None:
+            self.total_seconds += time.monotonic() - self.since
+            self.since = None
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None
+
+    def current_seconds(self) -> float:
+        return 0.0 if self.since is None else time.monotonic() - self.since
+
+
+def build_options(cfg: ServerConfig) -> Options:
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    opts.create_missing_column_families(True)
+    opts.set_write_buffer_size(cfg.rocksdb_write_buffer_bytes)
+    opts.set_max_write_buffer_number(cfg.rocksdb_max_write_buffer_number)
+    opts.set_min_write_buffer_number_to_merge(1)
+    opts.set_max_background_jobs(cfg.rocksdb_max_background_jobs)
+    opts.set_level_zero_slowdown_writes_trigger(cfg.rocksdb_level0_slowdown_writes_trigger)
+    opts.set_level_zero_stop_writes_trigger(cfg.rocksdb_level0_stop_writes_trigger)
+    opts.set_level_zero_file_num_compaction_trigger(min(4, cfg.rocksdb_level0_slowdown_writes_trigger))
+    opts.set_keep_log_file_num(4)
+    if cfg.rocksdb_rate_limit_bytes_per_sec:
+        opts.set_ratelimiter(cfg.rocksdb_rate_limit_bytes_per_sec, 100_000, 10)
+    table = BlockBasedOptions()
+    if cfg.rocksdb_block_cache_bytes:
+        table.set_block_cache(Cache(cfg.rocksdb_block_cache_bytes))
+    table.set_bloom_filter(10, False)
+    opts.set_block_based_table_factory(table)
+    return opts
+
+
+class Engine:
+    """The RocksDB database of one storage node."""
+
+    def __init__(self, cfg: ServerConfig):
+        self.cfg = cfg
+        self.path = os.path.join(cfg.dir, "db")
+        os.makedirs(self.path, exist_ok=True)
+        opts = build_options(cfg)
+        self.db = Rdict(self.path, opts, column_families={"meta": opts, "data": opts, "score": opts})
+        self.meta = self.db.get_column_family("meta")
+        self.data = self.db.get_column_family("data")
+        self.score = self.db.get_column_family("score")
+        self.meta_cf = self.db.get_column_family_handle("meta")
+        self.data_cf = self.db.get_column_family_handle("data")
+        self.score_cf = self.db.get_column_family_handle("score")
+        self._wopts = WriteOptions()
+        self._wopts.no_slowdown = True
+        self._wopts.sync = cfg.wal_sync == "always"
+        self._last_version = 0
+        self.stall = StallState()
+
+    def close(self) -> None:
+        try:
+            self.db.flush_wal(True)
+        finally:
+            for cf in (self.meta, self.data, self.score):
+                del cf
+            self.db.close()
+
+    # --- versions and metadata -------------------------------------------------------------
+
+    def next_version(self) -> int:
+        v = max(self._last_version + 1, time.time_ns() // 1000)
+        self._last_version = v
+        return v
+
+    def get_meta(self, db: int, key: bytes, now: int | None = None) -> Meta | None:
+        """Live metadata of key, or None if it does not exist or has expired."""
+        raw = self.meta.get(bytes((db,)) + key)
+        if raw is None:
+            return None
+        m = decode_meta(raw)
+        if m.expire_ms and m.expire_ms <= (now if now is not None else now_ms()):
+            return None
+        return m
+
+    def lookup(self, db: int, key: bytes, type_: int) -> Meta | None:
+        """Live metadata of key, raising WRONGTYPE if it holds another type."""
+        m = self.get_meta(db, key)
+        if m is not None and m.type != type_:
+            raise WRONGTYPE
+        return m
+
+    def new_collection(self, type_: int) -> Meta:
+        return Meta(type_, 0, self.next_version(), 0)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def get_data(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def multi_get_data(self, keys: list[bytes]) -> list:
+        return self.data.get(keys) if keys else []
+
+    def scan(self, cf, prefix: bytes, start: bytes | None = None, reverse: bool = False):
+        """Yield (key, value) of cf in key order (or reverse) among keys starting with prefix.
+
+        start: forward: first key >= start; reverse: first key <= start.
+        """
+        ropts = ReadOptions()
+        end = prefix_end(prefix)
+        if prefix:
+            ropts.set_iterate_lower_bound(prefix)
+        if end is not None:
+            ropts.set_iterate_upper_bound(end)
+        it = cf.iter(ropts)
+        if not reverse:
+            if start is None and not prefix:
+                it.seek_to_first()
+            else:
+                it.seek(start if start is not None else prefix)
+            while it.valid():
+                yield it.key(), it.value()
+                it.next()
+        else:
+            if start is not None:
+                it.seek_for_prev(start)
+            else:
+                it.seek_to_last()
+            while it.valid():
+                yield it.key(), it.value()
+                it.prev()
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def batch(self) -> Batch:
+        return Batch(self)
+
+    def commit(self, batch: Batch) -> None:
+        if not batch.size:
+            return
+        try:
+            self.db.write(batch.wb, self._wopts)
+        except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status text
+            text = str(exc)
+            if "stall" in text.lower() or "incomplete" in text.lower():
+                self.stall.on_stall()
+                raise WriteStall(text) from None
+            raise
+        if self.stall.since is not None:
+            self.stall.on_write_ok()
+
+    def flush_wal(self) -> None:
+        self.db.flush_wal(True)
+
+    # --- RocksDB state for INFO -------------------------------------------------------------
+
+    def properties(self) -> dict[str, int]:
+        out = {"write_stopped": 0, "delayed_write_rate": 0, "l0_files": 0,
+               "pending_compaction_bytes": 0, "memtable_bytes": 0, "estimate_keys": 0,
+               "sst_bytes": 0}
+        for cf in (self.meta, self.data, self.score):
+            out["write_stopped"] |= _int_prop(cf, "rocksdb.is-write-stopped")
+            out["l0_files"] += _int_prop(cf, "rocksdb.num-files-at-level0")
+            out["pending_compaction_bytes"] += _int_prop(cf, "rocksdb.estimate-pending-compaction-bytes")
+            out["memtable_bytes"] += _int_prop(cf, "rocksdb.cur-size-all-mem-tables")
+            out["sst_bytes"] += _int_prop(cf, "rocksdb.total-sst-files-size")
+            out["delayed_write_rate"] = max(out["delayed_write_rate"], _int_prop(cf, "rocksdb.actual-delayed-write-rate"))
+        out["estimate_keys"] = _int_prop(self.meta, "rocksdb.estimate-num-keys")
+        return out
+
+    def compact(self) -> None:
+        """Full compaction (blocking: call it from a thread)."""
+        for cf in (self.meta, self.data, self.score):
+            cf.compact_range(None, None)
+
+
+def _int_prop(cf, name: str) -> int:
+    try:
+        value = cf.property_int_value(name)
+    except Exception:
+        return 0
+    return int(value or 0)

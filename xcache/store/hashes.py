@@ -1,0 +1,297 @@
+"""Hash commands.
+
+Encoding: meta(key) holds type HASH, expiry, version and the field count; every field is one
+data entry `data_prefix(db, key, version) + field -> value`, so HGET/HSET/HDEL are point reads
+and writes, and HGETALL/HSCAN are prefix scans in field (byte) order.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+from xcache.resp import OK, Error
+from xcache.store.commands import (
+    MAX_INT,
+    MIN_INT,
+    SYNTAX_ERROR,
+    command,
+    parse_float,
+    parse_int,
+    wrong_arity,
+)
+from xcache.store.cursor import decode_cursor, encode_cursor
+from xcache.store.engine import HASH, Meta, data_prefix
+from xcache.store.keys import parse_scan_options
+from xcache.store.strings import format_incr_float
+
+HASH_NOT_INTEGER = Error("ERR hash value is not an integer")
+HASH_NOT_FLOAT = Error("ERR hash value is not a float")
+OVERFLOW = Error("ERR increment or decrement would overflow")
+OUT_OF_RANGE = Error("ERR value is out of range")
+
+
+# --- helpers shared with the other collection types (sets import these) ----------------------
+
+
+def iter_subkeys(c, key: bytes, meta: Meta) -> Iterator[tuple[bytes, bytes]]:
+    """Yield (subkey, value) of a collection in subkey order."""
+    prefix = data_prefix(c.db, key, meta.version)
+    n = len(prefix)
+    for k, v in c.engine.scan(c.engine.data, prefix):
+        yield k[n:], v
+
+
+def scan_collection(c, key: bytes, meta: Meta | None, args: list[bytes]) -> tuple[bytes, list]:
+    """The HSCAN/SSCAN loop: args = [cursor, options...] -> (next cursor, [(subkey, value)]).
+
+    The cursor is the last examined subkey (stateless, see cursor.py); COUNT bounds the number of
+    examined entries, MATCH filters them afterwards, as in Redis.
+    """
+    after = decode_cursor(args[0])
+    regex, count, _ = parse_scan_options(args[1:], False)
+    if meta is None:
+        return b"0", []
+    prefix = data_prefix(c.db, key, meta.version)
+    n = len(prefix)
+    start = prefix + after + b"\x00" if after is not None else None
+    out = []
+    examined = 0
+    for k, v in c.engine.scan(c.engine.data, prefix, start=start):
+        sub = k[n:]
+        examined += 1
+        if regex is None or regex.match(sub):
+            out.append((sub, v))
+        if examined >= count:
+            return b"%d" % encode_cursor(sub), out
+    return b"0", out
+
+
+def random_entries(c, key: bytes, meta: Meta, count: int, unique: bool) -> list[tuple[bytes, bytes]]:
+    """count uniformly chosen (subkey, value) pairs: distinct if unique (count < meta.count), else
+    with repetition. The layout has no positional index, so this is one ordered scan up to the
+    highest chosen position (O(n), like Kvrocks), choosing positions first so it stays uniform."""
+    size = meta.count
+    if unique:
+        positions = sorted(random.sample(range(size), count))
+    else:
+        positions = sorted(random.randrange(size) for _ in range(count))
+    out: list[tuple[bytes, bytes]] = []
+    i = 0
+    for pos, entry in enumerate(iter_subkeys(c, key, meta)):
+        while i < len(positions) and positions[i] == pos:
+            out.append(entry)
+            i += 1
+        if i == len(positions):
+            break
+    random.shuffle(out)  # positions were sorted; the reply order should be random too
+    return out
+
+
+def parse_random_count(raw: bytes) -> int:
+    """The count of HRANDFIELD/SRANDMEMBER: any integer in [-LONG_MAX, LONG_MAX]."""
+    value = parse_int(raw)
+    if value == MIN_INT:
+        raise Error(f"ERR value is out of range, value must between {-MAX_INT} and {MAX_INT}")
+    return value
+
+
+# --- hash internals ------------------------------------------------------------------------
+
+
+def _lookup(c, key: bytes) -> Meta | None:
+    return c.engine.lookup(c.db, key, HASH)
+
+
+def _set_fields(c, key: bytes, pairs: dict[bytes, bytes]) -> int:
+    """Write field/value pairs (one batch); returns the number of new fields."""
+    engine = c.engine
+    meta = _lookup(c, key) or engine.new_collection(HASH)
+    prefix = data_prefix(c.db, key, meta.version)
+    dkeys = [prefix + f for f in pairs]
+    existing = engine.multi_get_data(dkeys) if meta.count else [None] * len(dkeys)
+    added = sum(1 for v in existing if v is None)
+    b = engine.batch()
+    for dk, value in zip(dkeys, pairs.values(), strict=True):
+        b.put_data(dk, value)
+    meta.count += added
+    b.put_meta(c.db, key, meta)
+    engine.commit(b)
+    return added
+
+
+def _pairs(args: list[bytes], name: str) -> dict[bytes, bytes]:
+    if len(args) < 2 or len(args) % 2:
+        raise wrong_arity(name)
+    return dict(zip(args[0::2], args[1::2], strict=True))  # a repeated field keeps its last value, as in Redis
+
+
+def _get(c, key: bytes, field: bytes) -> bytes | None:
+    meta = _lookup(c, key)
+    if meta is None:
+        return None
+    return c.engine.get_data(data_prefix(c.db, key, meta.version) + field)
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+@command("hset", -4, "write denyoom fast")
+def hset(c, args):
+    return _set_fields(c, args[0], _pairs(args[1:], "hset"))
+
+
+@command("hmset", -4, "write denyoom fast")
+def hmset(c, args):
+    _set_fields(c, args[0], _pairs(args[1:], "hmset"))
+    return OK
+
+
+@command("hsetnx", 4, "write denyoom fast")
+def hsetnx(c, args):
+    if _get(c, args[0], args[1]) is not None:
+        return 0
+    _set_fields(c, args[0], {args[1]: args[2]})
+    return 1
+
+
+@command("hget", 3, "readonly fast")
+def hget(c, args):
+    return _get(c, args[0], args[1])
+
+
+@command("hmget", -3, "readonly fast")
+def hmget(c, args):
+    meta = _lookup(c, args[0])
+    if meta is None:
+        return [None] * (len(args) - 1)
+    prefix = data_prefix(c.db, args[0], meta.version)
+    return list(c.engine.multi_get_data([prefix + f for f in args[1:]]))
+
+
+@command("hdel", -3, "write fast")
+def hdel(c, args):
+    key = args[0]
+    meta = _lookup(c, key)
+    if meta is None:
+        return 0
+    engine = c.engine
+    prefix = data_prefix(c.db, key, meta.version)
+    dkeys = list(dict.fromkeys(prefix + f for f in args[1:]))  # a repeated field counts once
+    found = [dk for dk, v in zip(dkeys, engine.multi_get_data(dkeys), strict=True) if v is not None]
+    if not found:
+        return 0
+    b = engine.batch()
+    for dk in found:
+        b.delete_data(dk)
+    meta.count -= len(found)
+    if meta.count:
+        b.put_meta(c.db, key, meta)
+    else:
+        b.delete_meta(c.db, key)
+    engine.commit(b)
+    return len(found)
+
+
+@command("hlen", 2, "readonly fast")
+def hlen(c, args):
+    meta = _lookup(c, args[0])
+    return meta.count if meta is not None else 0
+
+
+@command("hexists", 3, "readonly fast")
+def hexists(c, args):
+    return 0 if _get(c, args[0], args[1]) is None else 1
+
+
+@command("hstrlen", 3, "readonly fast")
+def hstrlen(c, args):
+    value = _get(c, args[0], args[1])
+    return 0 if value is None else len(value)
+
+
+def _all(c, key: bytes) -> list[tuple[bytes, bytes]]:
+    meta = _lookup(c, key)
+    return [] if meta is None else list(iter_subkeys(c, key, meta))
+
+
+@command("hgetall", 2, "readonly")
+def hgetall(c, args):
+    return [x for pair in _all(c, args[0]) for x in pair]
+
+
+@command("hkeys", 2, "readonly")
+def hkeys(c, args):
+    return [f for f, _ in _all(c, args[0])]
+
+
+@command("hvals", 2, "readonly")
+def hvals(c, args):
+    return [v for _, v in _all(c, args[0])]
+
+
+@command("hincrby", 4, "write denyoom fast")
+def hincrby(c, args):
+    key, field = args[0], args[1]
+    delta = parse_int(args[2])
+    current = _get(c, key, field)
+    old = 0 if current is None else parse_int(current, HASH_NOT_INTEGER)
+    new = old + delta
+    if new < MIN_INT or new > MAX_INT:
+        raise OVERFLOW
+    _set_fields(c, key, {field: b"%d" % new})
+    return new
+
+
+@command("hincrbyfloat", 4, "write denyoom fast")
+def hincrbyfloat(c, args):
+    key, field = args[0], args[1]
+    delta = parse_float(args[2])
+    if delta in (float("inf"), float("-inf")):
+        raise Error("ERR value is NaN or Infinity")
+    current = _get(c, key, field)
+    old = 0.0 if current is None else parse_float(current, HASH_NOT_FLOAT)
+    result = old + delta
+    if result != result or result in (float("inf"), float("-inf")):
+        raise Error("ERR increment would produce NaN or Infinity")
+    new = format_incr_float(result)
+    _set_fields(c, key, {field: new})
+    # Replicas apply the result instead of redoing float arithmetic (Redis propagates HSET too).
+    c.propagate = [b"HSET", key, field, new]
+    return new
+
+
+@command("hscan", -3, "readonly")
+def hscan(c, args):
+    key = args[0]
+    cursor, entries = scan_collection(c, key, _lookup(c, key), args[1:])
+    return [cursor, [x for pair in entries for x in pair]]
+
+
+@command("hrandfield", -2, "readonly")
+def hrandfield(c, args):
+    key = args[0]
+    if len(args) == 1:
+        meta = _lookup(c, key)
+        if meta is None:
+            return None
+        return random_entries(c, key, meta, 1, True)[0][0]
+    count = parse_random_count(args[1])
+    withvalues = False
+    if len(args) == 3 and args[2].upper() == b"WITHVALUES":
+        withvalues = True
+    elif len(args) > 2:
+        raise SYNTAX_ERROR
+    if withvalues and count < -(MAX_INT // 2):
+        raise OUT_OF_RANGE  # Redis refuses a reply size that would overflow (2 * count)
+    meta = _lookup(c, key)
+    if meta is None or count == 0:
+        return []
+    if count >= meta.count:
+        entries = list(iter_subkeys(c, key, meta))
+    else:
+        entries = random_entries(c, key, meta, abs(count), count > 0)
+    if withvalues:
+        return [x for pair in entries for x in pair]
+    return [f for f, _ in entries]
+

@@ -1,0 +1,380 @@
+"""Generic key commands: DEL, EXISTS, TYPE, expiry, RENAME, SCAN, KEYS, RANDOMKEY, OBJECT."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from xcache.resp import OK, Error, SimpleString
+from xcache.store.commands import MAX_INT, SYNTAX_ERROR, command, parse_int
+from xcache.store.cursor import decode_cursor, encode_cursor
+from xcache.store.engine import (
+    LIST,
+    STRING,
+    TYPE_BY_NAME,
+    TYPE_NAMES,
+    ZSET,
+    Meta,
+    data_prefix,
+    decode_meta,
+    meta_key,
+    now_ms,
+)
+from xcache.store.glob import compile_glob
+
+NO_SUCH_KEY = Error("ERR no such key")
+
+
+def delete_keys(c, keys: list[bytes]) -> int:
+    """Delete keys (O(1) each: only the meta entry goes; the collector removes the rest)."""
+    engine = c.engine
+    now = now_ms()
+    b = engine.batch()
+    seen = set()
+    n = 0
+    for key in keys:
+        if key in seen:
+            continue
+        seen.add(key)
+        if engine.get_meta(c.db, key, now) is not None:
+            b.delete_meta(c.db, key)
+            n += 1
+    engine.commit(b)
+    return n
+
+
+@command("del", -2, "write", 1, -1, 1)
+def del_(c, args):
+    return delete_keys(c, args)
+
+
+@command("unlink", -2, "write fast", 1, -1, 1)
+def unlink(c, args):
+    return delete_keys(c, args)
+
+
+@command("exists", -2, "readonly fast", 1, -1, 1)
+def exists(c, args):
+    now = now_ms()
+    return sum(1 for key in args if c.engine.get_meta(c.db, key, now) is not None)
+
+
+@command("touch", -2, "readonly fast", 1, -1, 1)
+def touch(c, args):
+    return exists(c, args)
+
+
+@command("type", 2, "readonly fast")
+def type_(c, args):
+    meta = c.engine.get_meta(c.db, args[0])
+    return SimpleString(b"none" if meta is None else TYPE_NAMES[meta.type])
+
+
+def set_expire(c, key: bytes, meta: Meta, expire_ms: int) -> None:
+    b = c.engine.batch()
+    if expire_ms and expire_ms <= now_ms():
+        b.delete_meta(c.db, key)  # an expiry in the past deletes the key, as in Redis
+    else:
+        meta.expire_ms = expire_ms
+        b.put_meta(c.db, key, meta)
+    c.engine.commit(b)
+
+
+def _expire(c, args, name: str, unit_ms: int, absolute: bool):
+    key = args[0]
+    value = parse_int(args[1])
+    flags = {a.upper() for a in args[2:]}
+    if not flags <= {b"NX", b"XX", b"GT", b"LT"}:
+        raise Error(f"ERR Unsupported option {next(iter(flags - {b'NX', b'XX', b'GT', b'LT'})).decode(errors='replace')}")
+    if b"NX" in flags and flags & {b"XX", b"GT", b"LT"}:
+        raise Error("ERR NX and XX, GT or LT options at the same time are not compatible")
+    if b"GT" in flags and b"LT" in flags:
+        raise Error("ERR GT and LT options at the same time are not compatible")
+    if unit_ms == 1000 and (value > MAX_INT // 1000 or value < -(MAX_INT // 1000)):
+        raise Error(f"ERR invalid expire time in '{name}' command")
+    when = value * unit_ms if absolute else value * unit_ms + now_ms()
+    if when > MAX_INT:
+        raise Error(f"ERR invalid expire time in '{name}' command")
+    meta = c.engine.get_meta(c.db, key)
+    if meta is None:
+        return 0
+    current = meta.expire_ms  # 0 = no expiry, which counts as infinite for GT/LT
+    if b"NX" in flags and current:
+        return 0
+    if b"XX" in flags and not current:
+        return 0
+    if b"GT" in flags and (not current or when <= current):
+        return 0
+    if b"LT" in flags and current and when >= current:
+        return 0
+    set_expire(c, key, meta, max(when, 1))
+    if when <= now_ms():
+        c.propagate = [b"DEL", key]
+    else:
+        c.propagate = [b"PEXPIREAT", key, b"%d" % when]
+    return 1
+
+
+@command("expire", -3, "write fast")
+def expire(c, args):
+    return _expire(c, args, "expire", 1000, False)
+
+
+@command("pexpire", -3, "write fast")
+def pexpire(c, args):
+    return _expire(c, args, "pexpire", 1, False)
+
+
+@command("expireat", -3, "write fast")
+def expireat(c, args):
+    return _expire(c, args, "expireat", 1000, True)
+
+
+@command("pexpireat", -3, "write fast")
+def pexpireat(c, args):
+    return _expire(c, args, "pexpireat", 1, True)
+
+
+def _ttl(c, key: bytes, unit_ms: int, absolute: bool = False) -> int:
+    meta = c.engine.get_meta(c.db, key)
+    if meta is None:
+        return -2
+    if not meta.expire_ms:
+        return -1
+    if absolute:
+        return meta.expire_ms // unit_ms
+    remaining = max(meta.expire_ms - now_ms(), 0)
+    return (remaining + unit_ms // 2) // unit_ms if unit_ms > 1 else remaining
+
+
+@command("ttl", 2, "readonly fast")
+def ttl(c, args):
+    return _ttl(c, args[0], 1000)
+
+
+@command("pttl", 2, "readonly fast")
+def pttl(c, args):
+    return _ttl(c, args[0], 1)
+
+
+@command("expiretime", 2, "readonly fast")
+def expiretime(c, args):
+    return _ttl(c, args[0], 1000, absolute=True)
+
+
+@command("pexpiretime", 2, "readonly fast")
+def pexpiretime(c, args):
+    return _ttl(c, args[0], 1, absolute=True)
+
+
+@command("persist", 2, "write fast")
+def persist(c, args):
+    meta = c.engine.get_meta(c.db, args[0])
+    if meta is None or not meta.expire_ms:
+        return 0
+    set_expire(c, args[0], meta, 0)
+    return 1
+
+
+def copy_key(c, src: bytes, meta: Meta, dst_db: int, dst: bytes, batch) -> None:
+    """Stage a copy of src (with its data, under a new version) as dst into batch."""
+    engine = c.engine
+    if meta.type == STRING:
+        batch.put_meta(dst_db, dst, meta)
+        return
+    new = Meta(meta.type, meta.expire_ms, engine.next_version(), meta.count, meta.head, meta.tail)
+    old_prefix = data_prefix(c.db, src, meta.version)
+    new_prefix = data_prefix(dst_db, dst, new.version)
+    for k, v in engine.scan(engine.data, old_prefix):
+        batch.put_data(new_prefix + k[len(old_prefix):], v)
+    if meta.type == ZSET:
+        for k, _ in engine.scan(engine.score, old_prefix):
+            batch.put_score(new_prefix + k[len(old_prefix):])
+    batch.put_meta(dst_db, dst, new)
+
+
+def _rename(c, args, nx: bool):
+    src, dst = args
+    meta = c.engine.get_meta(c.db, src)
+    if meta is None:
+        raise NO_SUCH_KEY
+    if src == dst:
+        return 0 if nx else OK
+    if nx and c.engine.get_meta(c.db, dst) is not None:
+        return 0
+    b = c.engine.batch()
+    copy_key(c, src, meta, c.db, dst, b)
+    b.delete_meta(c.db, src)
+    c.engine.commit(b)
+    if meta.type == LIST:
+        c.server.signal_key(c.db, dst)
+    return 1 if nx else OK
+
+
+@command("rename", 3, "write", 1, 2, 1)
+def rename(c, args):
+    return _rename(c, args, False)
+
+
+@command("renamenx", 3, "write fast", 1, 2, 1)
+def renamenx(c, args):
+    return _rename(c, args, True)
+
+
+@command("copy", -3, "write denyoom", 1, 2, 1)
+def copy(c, args):
+    src, dst = args[0], args[1]
+    dst_db, replace = c.db, False
+    i = 2
+    while i < len(args):
+        opt = args[i].upper()
+        if opt == b"REPLACE":
+            replace = True
+        elif opt == b"DB" and i + 1 < len(args):
+            i += 1
+            dst_db = parse_int(args[i])
+            if dst_db < 0 or dst_db >= c.server.cfg.databases:
+                raise Error("ERR DB index is out of range")
+        else:
+            raise SYNTAX_ERROR
+        i += 1
+    if src == dst and dst_db == c.db:
+        raise Error("ERR source and destination objects are the same")
+    meta = c.engine.get_meta(c.db, src)
+    if meta is None:
+        return 0
+    if not replace and c.engine.get_meta(dst_db, dst) is not None:
+        return 0
+    b = c.engine.batch()
+    copy_key(c, src, meta, dst_db, dst, b)
+    c.engine.commit(b)
+    return 1
+
+
+@command("move", 3, "write fast")
+def move(c, args):
+    target = parse_int(args[1], Error("ERR DB index is out of range"))
+    if target < 0 or target >= c.server.cfg.databases:
+        raise Error("ERR DB index is out of range")
+    if target == c.db:
+        raise Error("ERR source and destination objects are the same")
+    meta = c.engine.get_meta(c.db, args[0])
+    if meta is None or c.engine.get_meta(target, args[0]) is not None:
+        return 0
+    b = c.engine.batch()
+    copy_key(c, args[0], meta, target, args[0], b)
+    b.delete_meta(c.db, args[0])
+    c.engine.commit(b)
+    return 1
+
+
+def literal_prefix(pattern: bytes) -> bytes:
+    """The part of a glob before its first special character (to seek instead of full scans)."""
+    m = re.match(rb"[^*?\[\\]*", pattern)
+    return m.group(0) if m else b""
+
+
+def iter_live_keys(c, start: bytes | None = None, prefix: bytes = b""):
+    """Yield (key, Meta) of live keys of the client's db in key order, from start (inclusive)."""
+    engine = c.engine
+    db_prefix = bytes((c.db,))
+    now = now_ms()
+    seek = db_prefix + (start if start is not None else prefix)
+    for mk, raw in engine.scan(engine.meta, db_prefix + prefix, start=seek):
+        meta = decode_meta(raw)
+        if meta.expire_ms and meta.expire_ms <= now:
+            continue
+        yield mk[1:], meta
+
+
+@command("keys", 2, "readonly")
+def keys_(c, args):
+    pattern = args[0]
+    regex = compile_glob(pattern)
+    return [k for k, _ in iter_live_keys(c, prefix=literal_prefix(pattern)) if regex.match(k)]
+
+
+def parse_scan_options(args: list[bytes], allow_type: bool) -> tuple[re.Pattern | None, int, int | None]:
+    regex, count, type_ = None, 10, None
+    i = 0
+    while i < len(args):
+        opt = args[i].upper()
+        if i + 1 >= len(args):
+            raise SYNTAX_ERROR
+        if opt == b"MATCH":
+            regex = None if args[i + 1] == b"*" else compile_glob(args[i + 1])
+        elif opt == b"COUNT":
+            count = parse_int(args[i + 1])
+            if count < 1:
+                raise SYNTAX_ERROR
+        elif opt == b"TYPE" and allow_type:
+            name = args[i + 1].lower()
+            type_ = TYPE_BY_NAME.get(name, -1)
+        else:
+            raise SYNTAX_ERROR
+        i += 2
+    return regex, count, type_
+
+
+@command("scan", -2, "readonly")
+def scan(c, args):
+    after = decode_cursor(args[0])
+    regex, count, type_ = parse_scan_options(args[1:], True)
+    engine = c.engine
+    db_prefix = bytes((c.db,))
+    now = now_ms()
+    out = []
+    examined = 0
+    last = None
+    seek = db_prefix + after + b"\x00" if after is not None else None
+    for mk, raw in engine.scan(engine.meta, db_prefix, start=seek):
+        key = mk[1:]
+        last = key
+        examined += 1
+        meta_type, expire = raw[0], int.from_bytes(raw[1:9], "big")
+        if not (expire and expire <= now) and (regex is None or regex.match(key)) and (
+                type_ is None or type_ == meta_type):
+            out.append(key)
+        if examined >= count:
+            return [b"%d" % encode_cursor(last), out]
+    return [b"0", out]
+
+
+@command("randomkey", 1, "readonly", 0, 0, 0)
+def randomkey(c, args):
+    engine = c.engine
+    db_prefix = bytes((c.db,))
+    now = now_ms()
+    for start in (db_prefix + os.urandom(8), None):
+        for mk, raw in engine.scan(engine.meta, db_prefix, start=start):
+            expire = int.from_bytes(raw[1:9], "big")
+            if not (expire and expire <= now):
+                return mk[1:]
+    return None
+
+
+ENCODINGS = {1: b"hashtable", 2: b"quicklist", 3: b"hashtable", 4: b"skiplist"}
+
+
+@command("object", -2, "readonly", 2, 2, 1)
+def object_(c, args):
+    sub = args[0].upper()
+    if sub == b"HELP":
+        return [b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"ENCODING <key>", b"FREQ <key>", b"IDLETIME <key>", b"REFCOUNT <key>", b"HELP"]
+    if sub not in (b"ENCODING", b"FREQ", b"IDLETIME", b"REFCOUNT") or len(args) != 2:
+        raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try OBJECT HELP.")
+    meta = c.engine.get_meta(c.db, args[1])
+    if meta is None:
+        return None
+    if sub == b"ENCODING":
+        if meta.type == STRING:
+            v = meta.value
+            if len(v) <= 20 and re.fullmatch(rb"-?[1-9][0-9]*|0", v):
+                return b"int"
+            return b"embstr" if len(v) <= 44 else b"raw"
+        return ENCODINGS[meta.type]
+    return 1 if sub == b"REFCOUNT" else 0
+
+
+_ = meta_key

@@ -1,0 +1,506 @@
+"""The storage node's network shell: connections, command dispatch, transactions, suspension.
+
+Commands run synchronously on the event loop (RocksDB reads take microseconds). A command can
+suspend its client without blocking anyone else: a write refused by a RocksDB stall is retried
+with backoff until `write_stall_timeout_ms` and then answered -BUSY; a blocking list pop waits
+for a push. While a client is suspended its later pipelined commands wait, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from xcache.config import ServerConfig
+from xcache.resp import NULL_ARRAY, Error, ProtocolError, Raw, RequestParser, encode, encode_into
+from xcache.store.commands import COMMANDS, Command
+from xcache.store.engine import Engine, WriteStall
+
+log = logging.getLogger("xcache.server")
+
+# Importing the command modules registers their commands.
+from xcache.store import (  # noqa: E402,F401
+    admin,
+    hashes,
+    keys,
+    lists,
+    pubsub,
+    replication,
+    sets,
+    strings,
+    transactions,
+    zsets,
+)
+from xcache.store.collector import Collector  # noqa: E402
+from xcache.store.replication import Replication  # noqa: E402
+
+SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe", b"ping",
+                      b"quit", b"reset"}
+MULTI_IMMEDIATE = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
+BUSY_STALL = Error("BUSY write stall, retry later")
+
+
+class Suspend:
+    """Returned by execute() when the reply will come later: the client awaits `waiter`."""
+
+    __slots__ = ("waiter",)
+
+    def __init__(self, waiter: Awaitable):
+        self.waiter = waiter
+
+
+class Block:
+    """Returned by a blocking command's handler when it has nothing to serve yet.
+
+    retry() is called after a key is signalled; it returns the reply, or None to keep waiting.
+    timeout_reply is sent when timeout_s (0 = forever) passes first.
+    """
+
+    __slots__ = ("keys", "timeout_s", "retry", "timeout_reply")
+
+    def __init__(self, keys: list[bytes], timeout_s: float, retry: Callable, timeout_reply=NULL_ARRAY):
+        self.keys = keys
+        self.timeout_s = timeout_s
+        self.retry = retry
+        self.timeout_reply = timeout_reply
+
+
+class Client(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.db = 0
+        self.id = 0
+        self.name = b""
+        self.authenticated = not server.cfg.requirepass
+        self.transport: asyncio.Transport | None = None
+        self.addr = "?:0"
+        self.laddr = "?:0"
+        self.parser = RequestParser(server.cfg.proto_max_bulk_len_bytes, server.cfg.proto_max_multibulk_len)
+        self.pending: deque | None = None  # commands waiting while the client is suspended
+        self.closing = False
+        self.created = time.monotonic()
+        self.last_interaction = self.created
+        self.last_cmd = b"NULL"
+        self.kind = "normal"  # normal | replica | pubsub (for CLIENT KILL TYPE)
+        # transactions
+        self.multi: list | None = None
+        self.multi_error = False
+        self.watched: set = set()
+        self.dirty_cas = False
+        self.exec_progress = None
+        # pub/sub
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        self.propagate: list | None = None  # set by a handler to replicate something else
+        self._writing_paused = False
+
+    @property
+    def engine(self) -> Engine:
+        # Not cached: a replica's full sync swaps the server's engine under live clients.
+        return self.server.engine
+
+    # --- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        sock = transport.get_extra_info("sockname") or ("?", 0)
+        self.addr = f"{peer[0]}:{peer[1]}"
+        self.laddr = f"{sock[0]}:{sock[1]}"
+        server = self.server
+        if len(server.clients) >= server.cfg.maxclients:
+            server.stats["rejected_connections"] += 1
+            transport.write(b"-ERR max number of clients reached\r\n")
+            # Half-close and drain briefly: closing at once would answer the client's first
+            # request with a reset, and the client would never read why it was refused.
+            transport.write_eof()
+            asyncio.get_running_loop().call_later(1.0, transport.close)
+            self.closing = True
+            return
+        server.next_client_id += 1
+        self.id = server.next_client_id
+        server.clients[self.id] = self
+        server.stats["total_connections_received"] += 1
+
+    def connection_lost(self, exc) -> None:
+        self.closing = True
+        server = self.server
+        server.clients.pop(self.id, None)
+        server.forget_client(self)
+
+    def pause_writing(self) -> None:
+        # The client reads slower than we answer: stop reading its requests (backpressure).
+        self._writing_paused = True
+        if self.transport and self.pending is None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self.transport and self.pending is None and not self.closing:
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.last_interaction = time.monotonic()
+        self.server.stats["total_net_input_bytes"] += len(data)
+        cmds = self.parser.feed(data)
+        if self.pending is not None:
+            self.pending.extend(cmds)
+            return
+        self.run(cmds)
+
+    # --- running commands -------------------------------------------------------------------
+
+    def run(self, cmds) -> None:
+        out: list = []
+        execute = self.server.execute
+        queue = cmds if isinstance(cmds, deque) else deque(cmds)
+        while queue:
+            if self.closing:
+                break
+            argv = queue.popleft()
+            if type(argv) is ProtocolError:
+                self.server.stats["protocol_errors"] += 1
+                out.append(b"-ERR Protocol error: %s\r\n" % str(argv).encode())
+                self.send(out)
+                self.close()
+                return
+            reply = execute(self, argv)
+            if type(reply) is Suspend:
+                if out:
+                    self.send(out)
+                self.pending = queue
+                self.transport.pause_reading()
+                asyncio.ensure_future(self._resume(reply.waiter))
+                return
+            encode_into(out, reply)
+        if out:
+            self.send(out)
+
+    async def _resume(self, waiter: Awaitable) -> None:
+        try:
+            reply = await waiter
+        except Exception as exc:  # a bug must not kill the connection silently
+            log.exception("event=command_failed client=%s", self.id)
+            reply = Error(f"ERR internal error: {exc}")
+        if self.closing:
+            return
+        out: list = []
+        encode_into(out, reply)
+        self.send(out)
+        queue, self.pending = self.pending, None
+        if not self._writing_paused:
+            self.transport.resume_reading()
+        if queue:
+            self.run(queue)
+
+    def send(self, parts: list) -> None:
+        if self.closing or self.transport is None:
+            return
+        data = b"".join(parts)
+        self.server.stats["total_net_output_bytes"] += len(data)
+        self.transport.write(data)
+        limit = self.server.cfg.client_output_buffer_limit_bytes
+        if limit and self.transport.get_write_buffer_size() > limit:
+            log.warning("event=client_output_buffer_limit client=%s addr=%s", self.id, self.addr)
+            self.server.stats["client_output_limit_disconnections"] += 1
+            self.transport.abort()
+            self.closing = True
+
+    def send_raw(self, data: bytes) -> None:
+        self.send([data])
+
+    def close(self) -> None:
+        """Close after the replies already written are flushed."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Server:
+    """A storage node: an Engine plus clients, pub/sub, blocking waits and background jobs."""
+
+    def __init__(self, cfg: ServerConfig, config_path: str | None = None):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.engine = Engine(cfg)
+        self.run_id = os.urandom(20).hex()
+        self.started = time.time()
+        self.clients: dict[int, Client] = {}
+        self.next_client_id = 0
+        self.stats = dict.fromkeys(
+            ("total_connections_received", "total_commands_processed", "rejected_connections",
+             "total_net_input_bytes", "total_net_output_bytes", "expired_keys", "keyspace_hits",
+             "keyspace_misses", "protocol_errors", "client_output_limit_disconnections",
+             "stall_rejected_writes", "dirty"), 0)
+        self.command_calls: dict[str, list] = {}
+        self.channels: dict[bytes, set[Client]] = {}
+        self.patterns: dict[bytes, set[Client]] = {}
+        self.watchers: dict[tuple[int, bytes], set[Client]] = {}
+        self.key_waiters: dict[tuple[int, bytes], list[asyncio.Future]] = {}
+        self.exclusive: Client | None = None  # a suspended EXEC that others' writes wait for
+        self.exclusive_released: asyncio.Event | None = None
+        self.collector = Collector(self)
+        self.replication = Replication(self)
+        self.listener: asyncio.base_events.Server | None = None
+        self.shutdown_event: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def execute(self, c: Client, argv: list[bytes]):
+        name = argv[0].lower()
+        cmd = COMMANDS.get(name)
+        c.last_cmd = name
+        if cmd is None:
+            if c.multi is not None:
+                c.multi_error = True
+            return unknown_command(argv)
+        if not c.authenticated and "noauth" not in cmd.flags:
+            return Error("NOAUTH Authentication required.")
+        arity = cmd.arity
+        if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
+            if c.multi is not None:
+                c.multi_error = True
+            return Error(f"ERR wrong number of arguments for '{cmd.name}' command")
+        if c.channels or c.patterns:
+            if name not in SUBSCRIBED_ALLOWED:
+                return Error(f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+        if c.multi is not None and name not in MULTI_IMMEDIATE:
+            if "nomulti" in cmd.flags:
+                c.multi_error = True
+                return Error(f"ERR Command not allowed inside a transaction")
+            c.multi.append((cmd, argv))
+            return Raw(b"+QUEUED\r\n")
+        return self.call(c, cmd, argv)
+
+    def call(self, c: Client, cmd: Command, argv: list[bytes]):
+        """Run one command (also used by EXEC for each queued command)."""
+        if cmd.write:
+            if self.replication.is_replica and c.kind != "master":
+                return Error("READONLY You can't write against a read only replica.")
+            if self.exclusive is not None and self.exclusive is not c:
+                return Suspend(self._after_exclusive(c, cmd, argv))
+        self.stats["total_commands_processed"] += 1
+        c.propagate = None
+        try:
+            reply = cmd.handler(c, argv[1:])
+        except Error as exc:
+            return exc
+        except WriteStall:
+            return Suspend(self._retry_stalled(c, cmd, argv))
+        if type(reply) is Block:
+            return Suspend(self._block(c, reply))
+        if cmd.write:
+            self.after_write(c, cmd, argv)
+        return reply
+
+    def after_write(self, c: Client, cmd: Command, argv: list[bytes]) -> None:
+        self.stats["dirty"] += 1
+        if self.watchers:
+            for key in cmd.keys(argv):
+                self.touch(c.db, key)
+        self.replication.propagate(c, argv)
+
+    async def _retry_stalled(self, c: Client, cmd: Command, argv: list[bytes]):
+        """Retry a write refused by a RocksDB stall, without blocking the loop, until the deadline."""
+        cfg = self.cfg
+        deadline = time.monotonic() + cfg.write_stall_timeout_ms / 1000
+        delay = cfg.write_stall_backoff_ms / 1000
+        while True:
+            # RocksDB signals no event when a stall ends, so polling with backoff is the way.
+            await asyncio.sleep(delay)
+            if c.closing:
+                return None
+            try:
+                reply = cmd.handler(c, argv[1:])
+            except Error as exc:
+                return exc
+            except WriteStall:
+                if time.monotonic() >= deadline:
+                    self.stats["stall_rejected_writes"] += 1
+                    log.warning("event=write_rejected reason=stall client=%s cmd=%s", c.id, cmd.name)
+                    if cmd.name == "exec":
+                        return transactions.finish_stalled_exec(c, BUSY_STALL)
+                    return BUSY_STALL
+                delay = min(delay * 2, 0.1)
+                continue
+            if type(reply) is Block:
+                return await self._block(c, reply)
+            if cmd.write:
+                self.after_write(c, cmd, argv)
+            return reply
+
+    async def _after_exclusive(self, c: Client, cmd: Command, argv: list[bytes]):
+        while self.exclusive is not None and self.exclusive is not c:
+            await self.exclusive_released.wait()
+        reply = self.call(c, cmd, argv)
+        if type(reply) is Suspend:
+            reply = await reply.waiter
+        return reply
+
+    def set_exclusive(self, c: Client | None) -> None:
+        if c is not None:
+            self.exclusive = c
+            self.exclusive_released = asyncio.Event()
+        else:
+            self.exclusive = None
+            if self.exclusive_released is not None:
+                self.exclusive_released.set()
+
+    # --- blocking commands -----------------------------------------------------------------
+
+    async def _block(self, c: Client, block: Block):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + block.timeout_s if block.timeout_s > 0 else None
+        c.kind_before_block = c.kind
+        while True:
+            fut = loop.create_future()
+            slots = [(c.db, k) for k in block.keys]
+            for slot in slots:
+                self.key_waiters.setdefault(slot, []).append(fut)
+            try:
+                timeout = None if deadline is None else max(0.0, deadline - loop.time())
+                await asyncio.wait_for(fut, timeout)
+            except TimeoutError:
+                return block.timeout_reply
+            finally:
+                for slot in slots:
+                    waiters = self.key_waiters.get(slot)
+                    if waiters is not None:
+                        with contextlib.suppress(ValueError):
+                            waiters.remove(fut)
+                        if not waiters:
+                            del self.key_waiters[slot]
+            if c.closing:
+                return None
+            try:
+                reply = block.retry()
+            except Error as exc:
+                return exc
+            except WriteStall:
+                reply = None  # try again at the next push or after a short pause
+                await asyncio.sleep(self.cfg.write_stall_backoff_ms / 1000)
+            if reply is not None:
+                return reply
+
+    def signal_key(self, db: int, key: bytes) -> None:
+        """A list got elements: wake the clients blocked on it (in the order they blocked)."""
+        waiters = self.key_waiters.get((db, key))
+        if waiters:
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(True)
+
+    # --- WATCH ------------------------------------------------------------------------------
+
+    def touch(self, db: int, key: bytes) -> None:
+        clients = self.watchers.get((db, key))
+        if clients:
+            for other in clients:
+                other.dirty_cas = True
+
+    def touch_all(self, db: int | None = None) -> None:
+        for (wdb, _key), clients in self.watchers.items():
+            if db is None or wdb == db:
+                for other in clients:
+                    other.dirty_cas = True
+
+    def forget_client(self, c: Client) -> None:
+        transactions.unwatch_all(c)
+        pubsub.unsubscribe_all(c)
+        self.replication.forget_client(c)
+        if self.exclusive is c:
+            self.set_exclusive(None)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.shutdown_event = asyncio.Event()
+        sock = socket.socket(socket.AF_INET6 if ":" in self.cfg.bind else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.cfg.bind, self.cfg.port))
+        sock.listen(511)
+        sock.setblocking(False)
+        self.listener = await loop.create_server(lambda: Client(self), sock=sock)
+        log.info("event=listening addr=%s:%s dir=%s run_id=%s pid=%s", self.cfg.bind,
+                 self.cfg.port, self.cfg.dir, self.run_id, os.getpid())
+        self._tasks = [asyncio.ensure_future(self.collector.run()),
+                       asyncio.ensure_future(self._wal_sync_loop()),
+                       asyncio.ensure_future(self._idle_clients_loop())]
+        self.replication.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.shutdown_event.set)
+        await self.shutdown_event.wait()
+        await self.close()
+
+    async def close(self) -> None:
+        log.info("event=shutdown")
+        if self.listener is not None:
+            self.listener.close()
+        for task in self._tasks:
+            task.cancel()
+        await self.replication.stop()
+        for c in list(self.clients.values()):
+            c.close()
+        self.engine.close()
+
+    async def _wal_sync_loop(self) -> None:
+        """wal_sync=everysec: fsync the RocksDB WAL once a second, off the event loop."""
+        if self.cfg.wal_sync != "everysec":
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1)
+            try:
+                await loop.run_in_executor(None, self.engine.flush_wal)
+            except Exception:
+                log.exception("event=wal_sync_failed")
+
+    async def _idle_clients_loop(self) -> None:
+        """Close clients idle longer than timeout_ms (as Redis's `timeout`)."""
+        while True:
+            await asyncio.sleep(1)
+            limit = self.cfg.timeout_ms / 1000
+            if not limit:
+                continue
+            now = time.monotonic()
+            for c in list(self.clients.values()):
+                if (c.kind == "normal" and not c.channels and not c.patterns and c.pending is None
+                        and now - c.last_interaction > limit):
+                    c.close()
+
+
+def unknown_command(argv: list[bytes]) -> Error:
+    name = argv[0].decode(errors="replace")
+    shown = " ".join(f"'{a.decode(errors='replace')[:128]}'" for a in argv[1:21])
+    return Error(f"ERR unknown command '{name[:128]}', with args beginning with: {shown}")
+
+
+def run(cfg: ServerConfig, config_path: str | None = None) -> None:
+    """Entry point of `xcache server`."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s level=%(levelname)s component=server %(message)s")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    server = Server(cfg, config_path)
+    asyncio.run(server.serve())
+
+
+__all__ = ["Block", "Client", "Server", "Suspend", "run", "encode"]

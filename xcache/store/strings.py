@@ -1,0 +1,428 @@
+"""String commands. A string lives entirely in its meta entry: type(1) expire_ms(8) value."""
+
+from __future__ import annotations
+
+import struct
+from decimal import Decimal
+
+from xcache.resp import OK, Error
+from xcache.store.commands import (
+    MAX_INT,
+    MIN_INT,
+    NOT_FLOAT,
+    NOT_INTEGER,
+    SYNTAX_ERROR,
+    command,
+    parse_float,
+    parse_int,
+)
+from xcache.store.engine import STRING, WRONGTYPE, now_ms
+
+_Q = struct.Struct(">Q")
+_ZERO8 = b"\x00" * 8
+OVERFLOW = Error("ERR increment or decrement would overflow")
+TOO_BIG = Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+
+
+def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, int]:
+    """-> (value or None, expire_ms). Raises WRONGTYPE for other types."""
+    raw = c.engine.meta.get(bytes((c.db,)) + key)
+    if raw is None:
+        return None, 0
+    expire = 0
+    if raw[1:9] != _ZERO8:
+        expire = _Q.unpack_from(raw, 1)[0]
+        if expire <= (now if now is not None else now_ms()):
+            return None, 0
+    if raw[0] != STRING:
+        raise WRONGTYPE
+    return raw[9:], expire
+
+
+def get_value(c, key: bytes) -> bytes | None:
+    value, _ = read_string(c, key)
+    stats = c.server.stats
+    if value is None:
+        stats["keyspace_misses"] += 1
+    else:
+        stats["keyspace_hits"] += 1
+    return value
+
+
+def put_string(batch, db: int, key: bytes, value: bytes, expire_ms: int = 0) -> None:
+    batch.put_meta_raw(bytes((db,)) + key, b"\x00" + _Q.pack(expire_ms) + value)
+
+
+def write_string(c, key: bytes, value: bytes, expire_ms: int = 0) -> None:
+    b = c.engine.batch()
+    put_string(b, c.db, key, value, expire_ms)
+    c.engine.commit(b)
+
+
+def exists(c, key: bytes) -> bool:
+    return c.engine.get_meta(c.db, key) is not None
+
+
+def parse_expire(name: str, unit_ms: int, raw: bytes, absolute: bool) -> int:
+    """An EX/PX/EXAT/PXAT argument -> absolute unix ms."""
+    value = parse_int(raw)
+    if value <= 0 or value > MAX_INT // unit_ms:
+        raise Error(f"ERR invalid expire time in '{name}' command")
+    value *= unit_ms
+    if not absolute:
+        value += now_ms()
+        if value > MAX_INT:
+            raise Error(f"ERR invalid expire time in '{name}' command")
+    return value
+
+
+_EXPIRE_OPTS = {b"EX": (1000, False), b"PX": (1, False), b"EXAT": (1000, True), b"PXAT": (1, True)}
+
+
+@command("get", 2, "readonly fast")
+def get(c, args):
+    return get_value(c, args[0])
+
+
+@command("set", -3, "write denyoom")
+def set_(c, args):
+    key, value = args[0], args[1]
+    nx = xx = get_old = keepttl = False
+    expire = None
+    i = 2
+    while i < len(args):
+        opt = args[i].upper()
+        if opt == b"NX" and not xx:
+            nx = True
+        elif opt == b"XX" and not nx:
+            xx = True
+        elif opt == b"GET":
+            get_old = True
+        elif opt == b"KEEPTTL" and expire is None:
+            keepttl = True
+        elif opt in _EXPIRE_OPTS and expire is None and not keepttl and i + 1 < len(args):
+            unit, absolute = _EXPIRE_OPTS[opt]
+            i += 1
+            expire = parse_expire("set", unit, args[i], absolute)
+        else:
+            raise SYNTAX_ERROR
+        i += 1
+    old = None
+    if get_old:
+        old, old_expire = read_string(c, key)
+    if nx or xx or keepttl:
+        meta = c.engine.get_meta(c.db, key)
+        if (nx and meta is not None) or (xx and meta is None):
+            return old if get_old else None
+        if keepttl and meta is not None:
+            expire = meta.expire_ms
+    write_string(c, key, value, expire or 0)
+    return old if get_old else OK
+
+
+@command("setnx", 3, "write denyoom fast")
+def setnx(c, args):
+    if exists(c, args[0]):
+        return 0
+    write_string(c, args[0], args[1])
+    return 1
+
+
+def _setex(c, key: bytes, raw_ttl: bytes, value: bytes, unit: int, name: str):
+    write_string(c, key, value, parse_expire(name, unit, raw_ttl, False))
+    return OK
+
+
+@command("setex", 4, "write denyoom")
+def setex(c, args):
+    return _setex(c, args[0], args[1], args[2], 1000, "setex")
+
+
+@command("psetex", 4, "write denyoom")
+def psetex(c, args):
+    return _setex(c, args[0], args[1], args[2], 1, "psetex")
+
+
+@command("getset", 3, "write denyoom fast")
+def getset(c, args):
+    old, _ = read_string(c, args[0])
+    write_string(c, args[0], args[1])
+    return old
+
+
+@command("getdel", 2, "write fast")
+def getdel(c, args):
+    old, _ = read_string(c, args[0])
+    if old is not None:
+        b = c.engine.batch()
+        b.delete_meta(c.db, args[0])
+        c.engine.commit(b)
+    return old
+
+
+@command("getex", -2, "write fast")
+def getex(c, args):
+    key = args[0]
+    expire = None
+    persist = False
+    i = 1
+    while i < len(args):
+        opt = args[i].upper()
+        if opt in _EXPIRE_OPTS and expire is None and not persist and i + 1 < len(args):
+            unit, absolute = _EXPIRE_OPTS[opt]
+            i += 1
+            expire = parse_expire("getex", unit, args[i], absolute)
+        elif opt == b"PERSIST" and expire is None and not persist:
+            persist = True
+        else:
+            raise SYNTAX_ERROR
+        i += 1
+    value, old_expire = read_string(c, key)
+    if value is not None and (persist and old_expire or expire is not None):
+        write_string(c, key, value, expire or 0)
+    return value
+
+
+@command("mget", -2, "readonly fast", 1, -1, 1)
+def mget(c, args):
+    now = now_ms()
+    out = []
+    for key in args:
+        try:
+            value, _ = read_string(c, key, now)
+        except Error:
+            value = None
+        out.append(value)
+    return out
+
+
+@command("mset", -3, "write denyoom", 1, -1, 2)
+def mset(c, args):
+    if len(args) % 2:
+        raise Error("ERR wrong number of arguments for 'mset' command")
+    b = c.engine.batch()
+    for i in range(0, len(args), 2):
+        put_string(b, c.db, args[i], args[i + 1])
+    c.engine.commit(b)
+    return OK
+
+
+@command("msetnx", -3, "write denyoom", 1, -1, 2)
+def msetnx(c, args):
+    if len(args) % 2:
+        raise Error("ERR wrong number of arguments for 'msetnx' command")
+    if any(exists(c, args[i]) for i in range(0, len(args), 2)):
+        return 0
+    mset(c, args)
+    return 1
+
+
+def _incr(c, key: bytes, delta: int) -> int:
+    old, expire = read_string(c, key)
+    current = 0
+    if old is not None:
+        if len(old) > 20:
+            raise NOT_INTEGER
+        current = parse_int(old)
+    result = current + delta
+    if result < MIN_INT or result > MAX_INT:
+        raise OVERFLOW
+    write_string(c, key, b"%d" % result, expire)
+    return result
+
+
+@command("incr", 2, "write denyoom fast")
+def incr(c, args):
+    return _incr(c, args[0], 1)
+
+
+@command("decr", 2, "write denyoom fast")
+def decr(c, args):
+    return _incr(c, args[0], -1)
+
+
+@command("incrby", 3, "write denyoom fast")
+def incrby(c, args):
+    return _incr(c, args[0], parse_int(args[1]))
+
+
+@command("decrby", 3, "write denyoom fast")
+def decrby(c, args):
+    delta = parse_int(args[1])
+    if delta == MIN_INT:
+        raise Error("ERR decrement would overflow")
+    return _incr(c, args[0], -delta)
+
+
+def format_incr_float(value: float) -> bytes:
+    """Like Redis's INCRBYFLOAT output: plain decimal, no exponent, no trailing zeros."""
+    if value == int(value) and abs(value) < 1e17:
+        return b"%d" % int(value)
+    text = format(Decimal(repr(value)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.encode()
+
+
+def add_float(current: bytes | None, raw_delta: bytes) -> bytes:
+    """current + delta as INCRBYFLOAT/HINCRBYFLOAT compute it, with Redis's errors."""
+    delta = parse_float(raw_delta)
+    base = 0.0
+    if current is not None:
+        try:
+            base = parse_float(current)
+        except Error:
+            raise NOT_FLOAT from None
+    result = base + delta
+    if result != result or result in (float("inf"), float("-inf")):
+        raise Error("ERR increment would produce NaN or Infinity")
+    return format_incr_float(result)
+
+
+@command("incrbyfloat", 3, "write denyoom fast")
+def incrbyfloat(c, args):
+    old, expire = read_string(c, args[0])
+    new = add_float(old, args[1])
+    write_string(c, args[0], new, expire)
+    # Replicas must apply the result, not redo float arithmetic (as Redis propagates SET KEEPTTL).
+    c.propagate = [b"SET", args[0], new, b"KEEPTTL"]
+    return new
+
+
+def max_size(c) -> int:
+    return c.server.cfg.proto_max_bulk_len_bytes
+
+
+@command("append", 3, "write denyoom fast")
+def append(c, args):
+    old, expire = read_string(c, args[0])
+    new = (old or b"") + args[1]
+    if len(new) > max_size(c):
+        raise TOO_BIG
+    write_string(c, args[0], new, expire)
+    return len(new)
+
+
+@command("strlen", 2, "readonly fast")
+def strlen(c, args):
+    value, _ = read_string(c, args[0])
+    return len(value) if value is not None else 0
+
+
+def clamp_range(start: int, end: int, length: int) -> tuple[int, int] | None:
+    """Redis's start/end normalisation (negative from the end); None when empty."""
+    if start < 0:
+        start += length
+    if end < 0:
+        end += length
+    start = max(start, 0)
+    end = min(end, length - 1)
+    if start > end or length == 0:
+        return None
+    return start, end
+
+
+@command("getrange", 4, "readonly")
+def getrange(c, args):
+    start, end = parse_int(args[1]), parse_int(args[2])
+    value, _ = read_string(c, args[0])
+    if not value:
+        return b""
+    if start < 0 and end < 0 and start > end:
+        return b""
+    span = clamp_range(start, end, len(value))
+    return b"" if span is None else value[span[0] : span[1] + 1]
+
+
+@command("substr", 4, "readonly")
+def substr(c, args):
+    return getrange(c, args)
+
+
+@command("setrange", 4, "write denyoom")
+def setrange(c, args):
+    offset = parse_int(args[1])
+    if offset < 0:
+        raise Error("ERR offset is out of range")
+    piece = args[2]
+    old, expire = read_string(c, args[0])
+    if not piece:
+        return len(old or b"")
+    if offset + len(piece) > max_size(c):
+        raise TOO_BIG
+    buf = bytearray(old or b"")
+    if len(buf) < offset + len(piece):
+        buf.extend(b"\x00" * (offset + len(piece) - len(buf)))
+    buf[offset : offset + len(piece)] = piece
+    write_string(c, args[0], bytes(buf), expire)
+    return len(buf)
+
+
+BIT_OFFSET_ERROR = Error("ERR bit offset is not an integer or out of range")
+
+
+@command("setbit", 4, "write denyoom")
+def setbit(c, args):
+    try:
+        offset = parse_int(args[1])
+    except Error:
+        raise BIT_OFFSET_ERROR from None
+    if offset < 0 or offset >= 4 * 1024 * 1024 * 1024 or offset // 8 >= max_size(c):
+        raise BIT_OFFSET_ERROR
+    if args[2] not in (b"0", b"1"):
+        raise Error("ERR bit is not an integer or out of range")
+    old, expire = read_string(c, args[0])
+    buf = bytearray(old or b"")
+    byte = offset >> 3
+    if len(buf) <= byte:
+        buf.extend(b"\x00" * (byte + 1 - len(buf)))
+    mask = 1 << (7 - (offset & 7))
+    previous = 1 if buf[byte] & mask else 0
+    if args[2] == b"1":
+        buf[byte] |= mask
+    else:
+        buf[byte] &= ~mask & 0xFF
+    write_string(c, args[0], bytes(buf), expire)
+    return previous
+
+
+@command("getbit", 3, "readonly fast")
+def getbit(c, args):
+    try:
+        offset = parse_int(args[1])
+    except Error:
+        raise BIT_OFFSET_ERROR from None
+    if offset < 0 or offset >= 4 * 1024 * 1024 * 1024:
+        raise BIT_OFFSET_ERROR
+    value, _ = read_string(c, args[0])
+    byte = offset >> 3
+    if value is None or byte >= len(value):
+        return 0
+    return 1 if value[byte] & (1 << (7 - (offset & 7))) else 0
+
+
+@command("bitcount", -2, "readonly")
+def bitcount(c, args):
+    if len(args) not in (1, 3, 4):
+        raise SYNTAX_ERROR
+    value, _ = read_string(c, args[0])
+    if len(args) == 1:
+        return 0 if value is None else sum(bin(b).count("1") for b in value)
+    start, end = parse_int(args[1]), parse_int(args[2])
+    unit = args[3].upper() if len(args) == 4 else b"BYTE"
+    if unit not in (b"BYTE", b"BIT"):
+        raise SYNTAX_ERROR
+    if not value:
+        return 0
+    if unit == b"BYTE":
+        span = clamp_range(start, end, len(value))
+        if span is None:
+            return 0
+        return sum(bin(b).count("1") for b in value[span[0] : span[1] + 1])
+    span = clamp_range(start, end, len(value) * 8)
+    if span is None:
+        return 0
+    bits = int.from_bytes(value, "big")
+    total = len(value) * 8
+    width = span[1] - span[0] + 1
+    return bin((bits >> (total - 1 - span[1])) & ((1 << width) - 1)).count("1")

@@ -1,0 +1,116 @@
+"""MULTI / EXEC / DISCARD / WATCH / UNWATCH.
+
+EXEC runs its queued commands back to back on the event loop, so no other client interleaves.
+The one exception is a RocksDB write stall in the middle of EXEC: then EXEC remembers where it
+stopped, takes the server's `exclusive` flag so that other clients' writes wait, and resumes
+from that command when the stall clears (or answers -BUSY for the rest at the deadline).
+"""
+
+from __future__ import annotations
+
+from xcache.resp import NULL_ARRAY, OK, Error
+from xcache.store.commands import command
+from xcache.store.engine import WriteStall
+
+
+def unwatch_all(c) -> None:
+    watchers = c.server.watchers
+    for slot in c.watched:
+        clients = watchers.get(slot)
+        if clients is not None:
+            clients.discard(c)
+            if not clients:
+                del watchers[slot]
+    c.watched = set()
+    c.dirty_cas = False
+
+
+def reset_multi(c) -> None:
+    c.multi = None
+    c.multi_error = False
+    c.exec_progress = None
+    unwatch_all(c)
+    if c.server.exclusive is c:
+        c.server.set_exclusive(None)
+
+
+@command("multi", 1, "noscript loading stale fast", 0, 0, 0)
+def multi(c, args):
+    if c.multi is not None:
+        raise Error("ERR MULTI calls can not be nested")
+    c.multi = []
+    c.multi_error = False
+    return OK
+
+
+@command("discard", 1, "noscript loading stale fast", 0, 0, 0)
+def discard(c, args):
+    if c.multi is None:
+        raise Error("ERR DISCARD without MULTI")
+    reset_multi(c)
+    return OK
+
+
+@command("watch", -2, "noscript loading stale fast", 1, -1, 1)
+def watch(c, args):
+    if c.multi is not None:
+        raise Error("ERR WATCH inside MULTI is not allowed")
+    for key in args:
+        slot = (c.db, key)
+        c.watched.add(slot)
+        c.server.watchers.setdefault(slot, set()).add(c)
+    return OK
+
+
+@command("unwatch", 1, "noscript loading stale fast", 0, 0, 0)
+def unwatch(c, args):
+    unwatch_all(c)
+    return OK
+
+
+@command("exec", 1, "noscript loading stale skip_slowlog", 0, 0, 0)
+def exec_(c, args):
+    if c.multi is None:
+        raise Error("ERR EXEC without MULTI")
+    if c.multi_error:
+        reset_multi(c)
+        raise Error("EXECABORT Transaction discarded because of previous errors.")
+    if c.exec_progress is None and c.dirty_cas:
+        reset_multi(c)
+        return NULL_ARRAY
+    server = c.server
+    queue = c.multi
+    index, replies = c.exec_progress or (0, [])
+    c.in_exec = True
+    try:
+        while index < len(queue):
+            cmd, argv = queue[index]
+            if cmd.write and server.replication.is_replica:
+                reply = Error("READONLY You can't write against a read only replica.")
+            else:
+                c.propagate = None
+                try:
+                    reply = cmd.handler(c, argv[1:])
+                except Error as exc:
+                    reply = exc
+                except WriteStall:
+                    c.exec_progress = (index, replies)
+                    server.set_exclusive(c)
+                    raise
+                else:
+                    if cmd.write:
+                        server.after_write(c, cmd, argv)
+            replies.append(reply)
+            index += 1
+    finally:
+        c.in_exec = False
+    reset_multi(c)
+    return replies
+
+
+def finish_stalled_exec(c, error: Error) -> list:
+    """The stall outlasted the deadline: answer the rest of the transaction with error."""
+    index, replies = c.exec_progress or (0, [])
+    replies = replies + [error] * (len(c.multi or ()) - index)
+    reset_multi(c)
+    return replies
