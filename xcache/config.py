@@ -53,6 +53,7 @@ class ServerConfig:
     masterauth: str = key("", "password used to authenticate to the master when replicating")
     replicaof: str = key("", "'host port' of a master to replicate from at start; empty = master")
     repl_backlog_bytes: int = key(64 * 1024 * 1024, "write log kept for partial resync of replicas", minimum=1024)
+    metrics_port: int = key(-1, "HTTP port of /metrics and /health; -1 = port + 10000, 0 = off", minimum=-1)
     repl_timeout_ms: int = key(60000, "replication link considered down after this long without data", minimum=100)
 
 

@@ -234,3 +234,13 @@ def test_workers_share_port_and_aggregate(backends, start_proxy):
     assert p.metric("xcache_proxy_sessions") == 24
     for c in clients:
         c.close()
+
+
+def test_protocol_error_answers_then_closes(proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"*1\r\n$4\r\nPING\r\n*1\r\n$x\r\n")
+        data = b""
+        while chunk := s.recv(1000):
+            data += chunk
+    assert data.startswith(b"+PONG\r\n-ERR Protocol error:")
+    assert proxy.client().ping()  # the proxy itself is fine

@@ -216,12 +216,17 @@ def test_stream_bytes_are_redis_commands(cluster):
         client(m, 2).set("a", "1")
         client(m, 2).expire("a", 100)
         client(m, 2).incrbyfloat("a", "0.5")
-        cmds = [c for c in read_stream(s, 5) if c[0] != b"PING"]
+        client(m, 2).set("b", "1", ex=100)
+        client(m, 2).setex("c", 100, "1")
+        cmds = [c for c in read_stream(s, 7) if c[0] != b"PING"]
     assert cmds[0] == [b"SELECT", b"2"]
     assert cmds[1][1] == b"nokey"
     assert [cmds[2][0].upper(), *cmds[2][1:]] == [b"SET", b"a", b"1"]
     assert cmds[3][0] == b"PEXPIREAT" and cmds[3][1] == b"a"
     assert cmds[4] == [b"SET", b"a", b"1.5", b"KEEPTTL"]
+    pxat = str(client(m, 2).pexpiretime("b")).encode()
+    assert [cmds[5][0].upper(), *cmds[5][1:]] == [b"SET", b"b", b"1", b"PXAT", pxat]
+    assert cmds[6] == [b"SET", b"c", b"1", b"PXAT", str(client(m, 2).pexpiretime("c")).encode()]
     assert stats(m)["sync_partial_ok"] == 1
 
 
@@ -234,6 +239,28 @@ def test_replica_rejects_writes_but_serves_reads(cluster):
     with pytest.raises(redis.ReadOnlyError):
         client(r).hset("h", "a", "b")
     assert client(r).get("k") == b"v"
+
+
+def test_replica_waits_out_write_stalls_without_dropping_writes(cluster):
+    """Tiny memtables and a flush rate limit make the replica's RocksDB stall while it applies;
+    with a 1 ms stall deadline every stall ends in -BUSY internally, and apply must retry."""
+    m = cluster.node()
+    r = cluster.replica_of(m, "--set", "rocksdb_write_buffer_bytes=65536",
+                          "--set", "rocksdb_max_write_buffer_number=2",
+                          "--set", "rocksdb_rate_limit_bytes_per_sec=262144",
+                          "--set", "write_stall_timeout_ms=1")
+    rm = client(m)
+    for batch in range(100):
+        with rm.pipeline(transaction=False) as p:
+            for i in range(20):
+                p.set(f"k{batch}:{i}", b"x" * 1000)
+            p.execute()
+    wait_until(lambda: client(r).info("storage")["stalled_writes_total"] > 0, what="a replica stall")
+    assert client(r).ping()  # stalled, not hung
+    wait_synced(m, r, timeout=60)
+    assert client(r).info("storage")["stall_rejected_writes_total"] > 0  # the -BUSY path was taken
+    assert client(r).dbsize() == 2000
+    assert client(r).get("k99:19") == b"x" * 1000
 
 
 # --- partial resync, promotion, rejoin, restart -----------------------------------------------
@@ -311,6 +338,18 @@ def test_old_master_without_extra_writes_resumes_partially(cluster):
     client(a).set("k2", "v2")
     wait_synced(a, m)
     assert client(m).get("k2") == b"v2"
+
+
+def test_chained_replica(cluster):
+    m = cluster.node()
+    a = cluster.replica_of(m)
+    b = cluster.replica_of(a)  # a serves b from its own snapshot and forwards m's stream
+    client(m).set("k", "v")
+    client(m, 3).hset("h", "f", "v")
+    wait_synced(m, a)
+    wait_synced(a, b)
+    assert client(b).get("k") == b"v" and client(b, 3).hgetall("h") == {b"f": b"v"}
+    assert client(b).info("replication")["master_replid"] == client(m).info("replication")["master_replid"]
 
 
 def test_replica_killed_and_restarted_resyncs(cluster, tmp_path):
@@ -404,7 +443,7 @@ def test_replicaof_errors_and_idempotence(cluster):
     with pytest.raises(redis.ResponseError):
         client(r).replicaof("127.0.0.1", "notaport")
     assert client(m).replicaof("NO", "ONE") == b"OK"  # already a master: no-op
-    assert client(r).execute_command("SLAVEOF", "NO", "ONE") == b"OK"
+    assert client(r).execute_command("SLAVEOF", "NO", "ONE")
     assert client(r).info("replication")["role"] == "master"
 
 
@@ -444,3 +483,14 @@ def test_real_redis_sentinel_discovers_the_replica(cluster, tmp_path):
     assert fields["slave-priority"] == "100"
     master = dict(zip(*[iter(s.execute_command("SENTINEL", "MASTER", "mymaster"))] * 2, strict=True))
     assert master["flags"] == "master" and master["num-slaves"] == "1"
+
+    # A forced failover driven by real Sentinel: MULTI/SLAVEOF NO ONE/CONFIG REWRITE/CLIENT KILL/
+    # EXEC on the replica, then SLAVEOF on the old master once it is seen as a stale master.
+    client(m).set("k", "v")
+    wait_synced(m, r)
+    assert s.execute_command("SENTINEL", "FAILOVER", "mymaster") == "OK"
+    wait_until(lambda: s.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")[1]
+               == str(r.port), timeout=30, what="switch-master")
+    wait_synced(r, m, timeout=40)  # the old master is reconfigured as a replica of the new one
+    assert client(r).get("k") == b"v" and client(r).info("replication")["role"] == "master"
+    assert stats(r)["sync_partial_ok"] == 1  # same history: the old master resumed partially

@@ -391,5 +391,5 @@ class Group:
 
     def snapshot(self) -> dict:
         return {"state": self.state, "master": self.master, "replicas": self.replica_addrs,
-                "held": len(self.held),
+                "held": len(self.held), "inflight": sum(len(c.queue) for c in self.conns),
                 "connections_ready": sum(c.ready for c in self.conns)}

@@ -160,12 +160,16 @@ class Session(asyncio.Protocol):
         self.last_active = now
         try:
             cmds = self.parser.feed(data)
-        except ProtocolError as exc:
-            self.reply_now(error_line(f"ERR Protocol error: {exc}"))
-            self.close()
-            return
+        except ProtocolError as exc:  # older parsers raise; newer ones end the list with the error
+            cmds = [exc]
         t0 = perf_counter()
         for argv in cmds:
+            if type(argv) is not list:
+                # Commands before the error were handled; answer it after them, then close.
+                self.answer(None, error_line(f"ERR Protocol error: {argv}"), t0)
+                self.closing = True
+                self.mark()
+                return
             spec = C.COMMANDS.get(argv[0])
             if spec is None:
                 spec = C.lookup(argv[0])
@@ -309,8 +313,7 @@ class Session(asyncio.Protocol):
         elif name == "QUIT":
             self.answer(spec, OK, t0)
             self.closing = True
-            self.ctx.flusher.session(self)
-            self.dirty = True
+            self.mark()
             return
         elif name == "INFO":
             reply = bulk(self.ctx.info_text().encode())
@@ -391,6 +394,12 @@ class Session(asyncio.Protocol):
         if self.paused and len(pending) < self.ctx.cfg.max_pending_per_session // 2:
             self.paused = False
             self.transport.resume_reading()
+
+    def mark(self) -> None:
+        """Have flush() run at the end of this loop iteration."""
+        if not self.dirty:
+            self.dirty = True
+            self.ctx.flusher.session(self)
 
     def flush(self) -> None:
         self.dirty = False

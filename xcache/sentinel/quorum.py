@@ -181,7 +181,7 @@ class Candidate:
 
 
 def select_replica(candidates: list[Candidate], master_down_ms: float, down_after_ms: float,
-                   ping_period_ms: float, info_period_ms: float) -> Candidate | None:
+                   ping_period_ms: float, info_validity_ms: float) -> Candidate | None:
     """sentinelSelectSlave: drop unusable replicas, then lowest priority, highest offset, smallest
     run id. Priority 0 is never promoted. Stalled replicas are used only if nothing else is."""
     max_link_down = master_down_ms + down_after_ms * 10
@@ -189,7 +189,7 @@ def select_replica(candidates: list[Candidate], master_down_ms: float, down_afte
         c for c in candidates
         if not c.sdown and c.connected and c.priority != 0
         and c.last_avail_age_ms <= ping_period_ms * 5
-        and c.info_age_ms <= info_period_ms * 3
+        and c.info_age_ms <= info_validity_ms
         and c.link_down_ms <= max_link_down
     ]
     if not usable:

@@ -25,6 +25,7 @@ promoted node resume with a partial resync.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import os
@@ -154,10 +155,12 @@ class Replication:
                 except (asyncio.CancelledError, Exception):
                     pass
 
-    def _remove_leftovers(self) -> None:
-        """Snapshots and transfers interrupted by a crash."""
+    def _remove_leftovers(
+        self, prefixes: tuple[str, ...] = (SNAPSHOT_PREFIX, INCOMING_TAR, INCOMING_DIR, "db.old")
+    ) -> None:
+        """Snapshots and transfers interrupted by a crash; replaced databases."""
         for name in os.listdir(self.cfg.dir):
-            if name.startswith((SNAPSHOT_PREFIX, INCOMING_TAR, INCOMING_DIR)) or name == "db.old":
+            if name.startswith(prefixes):
                 _remove(os.path.join(self.cfg.dir, name))
 
     async def _cron(self) -> None:
@@ -184,7 +187,7 @@ class Replication:
         """Called after every successful write command (c.propagate overrides argv)."""
         if self.backlog is None or self.is_replica:
             return  # no replica ever attached (Redis keeps no backlog then); a replica forwards raw
-        cmds = c.propagate or argv
+        cmds = c.propagate or absolute_expiry(c, argv)
         if c.db != self.stream_db:
             self.stream_db = c.db
             self.feed(encode_command(b"SELECT", b"%d" % c.db))
@@ -248,8 +251,13 @@ class Replication:
         self.stats["sync_full"] += 1
         path = os.path.join(self.cfg.dir, f"{SNAPSHOT_PREFIX}{os.getpid()}-{next(_snapshot_ids)}")
         started = time.monotonic()
-        # On the loop, on purpose: the snapshot is exactly the data at self.offset.
-        Checkpoint(self.server.engine.db).create_checkpoint(path)
+        try:
+            # On the loop, on purpose: the snapshot is exactly the data at self.offset.
+            Checkpoint(self.server.engine.db).create_checkpoint(path)
+        except Exception as exc:
+            log.error("event=checkpoint_failed path=%s error=%s", path, exc)
+            _remove(path)
+            return Error(f"ERR snapshot for full resync failed: {exc}")
         st = ReplicaState(c, ip, port, "send_bulk", ack_offset=self.offset, pending=[])
         self.replicas[c] = st
         self.stream_db = -1  # the stream after a snapshot starts with SELECT
@@ -272,6 +280,7 @@ class Replication:
         t.write(b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), offset))
         tar_path = path + ".tar"
         tarring = loop.run_in_executor(None, _make_tar, path, tar_path)
+        size = 0
         try:
             while not tarring.done():  # a newline keeps the replica's read timeout fed, as Redis
                 await asyncio.wait([tarring], timeout=1.0)
@@ -291,6 +300,10 @@ class Replication:
                     sent += len(chunk)
                     while t.get_write_buffer_size() > HIGH_WATER_BYTES and not c.closing:
                         await asyncio.sleep(0.005)  # backpressure: let the socket drain
+        except Exception as exc:  # e.g. disk full while tarring: the replica will retry
+            log.error("event=snapshot_send_failed replica=%s:%s error=%s", st.ip, st.port, exc)
+            c.close()
+            return None
         finally:
             if not tarring.done():
                 await asyncio.wait([tarring])
@@ -505,13 +518,14 @@ class Replication:
                 self.last_io = time.monotonic()
         await loop.run_in_executor(None, _extract_tar, tar_path, new_dir)
         self._install(new_dir)
-        await loop.run_in_executor(None, _remove, os.path.join(self.cfg.dir, "db.old"))
+        # Data, replid and offset change together, with no await in between.
         self.replid, self.replid2, self.second_offset = replid, NO_REPLID, -1
         self.offset = self.read_offset = offset
         self.backlog = Backlog(self.cfg.repl_backlog_bytes, offset)
         self.applied_db = 0
         self.synced = True
         self.drop_replicas()  # our data and replid changed under them
+        await loop.run_in_executor(None, self._remove_leftovers, ("db.old",))
         log.info(
             "event=full_sync_done master=%s:%s replid=%s offset=%s bytes=%s seconds=%.3f",
             self.master_host,
@@ -531,9 +545,13 @@ class Replication:
         for name in ("meta", "data", "score", "meta_cf", "data_cf", "score_cf", "db"):
             setattr(old, name, None)
         db_path = old.path
-        os.rename(db_path, os.path.join(self.cfg.dir, "db.old"))
+        os.rename(db_path, os.path.join(self.cfg.dir, f"db.old-{next(_snapshot_ids)}"))
         os.rename(new_dir, db_path)
-        server.engine = Engine(server.cfg)
+        try:
+            server.engine = Engine(server.cfg)
+        except Exception:
+            gc.collect()  # a lingering reference (e.g. a thread) may still hold the old RocksDB LOCK
+            server.engine = Engine(server.cfg)
         server.collector.engine = server.engine
         server.touch_all()  # WATCHed keys may all have changed
 
@@ -589,19 +607,28 @@ class Replication:
 
         name = argv[0].lower()
         if name not in (b"ping", b"replconf"):
+            stalled_since = None
             while True:
                 reply = self.server.execute(mc, argv)
                 if type(reply) is Suspend:
                     reply = await reply.waiter
                 if mc.closing:
                     return  # not applied: the offset stays, the next PSYNC resends it
-                if reply is BUSY_STALL:
-                    log.warning(
-                        "event=replica_apply_stalled cmd=%s offset=%s",
-                        name.decode(errors="replace"),
-                        self.offset,
-                    )
+                if reply is BUSY_STALL:  # the stall outlasted write_stall_timeout_ms: never drop
+                    if stalled_since is None:
+                        stalled_since = time.monotonic()
+                        log.warning(
+                            "event=replica_apply_stalled cmd=%s offset=%s",
+                            name.decode(errors="replace"),
+                            self.offset,
+                        )
                     continue
+                if stalled_since is not None:
+                    log.info(
+                        "event=replica_apply_resumed offset=%s stalled_seconds=%.3f",
+                        self.offset,
+                        time.monotonic() - stalled_since,
+                    )
                 if isinstance(reply, Error):
                     log.warning(
                         "event=replica_apply_error cmd=%s error=%s",
@@ -701,7 +728,32 @@ class Replication:
         ]
 
 
-# --- helpers (run in threads where they touch many files) -----------------------------------
+# --- helpers ---------------------------------------------------------------------------------
+
+_RELATIVE_OPTS = (b"EX", b"PX", b"EXAT")
+_TTL_OPTS = (b"EX", b"PX", b"EXAT", b"PXAT")
+
+
+def absolute_expiry(c: Client, argv: list[bytes]) -> list[bytes]:
+    """SET/SETEX/PSETEX/GETEX with a TTL -> the absolute deadline the master stored (PXAT,
+    PEXPIREAT), as Redis 7 propagates them: the replica gets the same expiry to the millisecond."""
+    name = argv[0].lower()
+    if name not in (b"set", b"setex", b"psetex", b"getex") or len(argv) < 3:
+        return argv
+    meta = c.engine.get_meta(c.db, argv[1])
+    if meta is None or not meta.expire_ms:
+        return argv  # nothing stored with a TTL: replaying the command does the same
+    when = b"%d" % meta.expire_ms
+    if name in (b"setex", b"psetex"):
+        return [b"SET", argv[1], argv[3], b"PXAT", when]
+    if name == b"getex":
+        has_ttl = any(a.upper() in _TTL_OPTS for a in argv[2:])
+        return [b"PEXPIREAT", argv[1], when] if has_ttl else argv
+    out = list(argv)
+    for i in range(3, len(out) - 1):
+        if out[i].upper() in _RELATIVE_OPTS:
+            out[i], out[i + 1] = b"PXAT", when
+    return out
 
 
 async def _read_line(reader: asyncio.StreamReader, timeout: float) -> bytes:

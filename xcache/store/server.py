@@ -441,6 +441,12 @@ class Server:
                        asyncio.ensure_future(self._wal_sync_loop()),
                        asyncio.ensure_future(self._idle_clients_loop())]
         self.replication.start()
+        metrics_port = self.cfg.metrics_port if self.cfg.metrics_port >= 0 else self.cfg.port + 10000
+        if 0 < metrics_port <= 65535:
+            from xcache.observability.http import start_http
+            from xcache.store.metrics import build_app
+
+            self._tasks.append(start_http(build_app(self), self.cfg.bind, metrics_port, "metrics"))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown_event.set)
         await self.shutdown_event.wait()

@@ -1,0 +1,127 @@
+"""Fixtures for sentinel tests: groups of real redis-server nodes (master + 2 replicas) and
+`xcache sentinel` processes watching them. Every process is stopped when the test ends."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.procs import Proc, free_port, start_redis
+
+GROUP = "grp"
+# Small timeouts keep the multi-process tests short.
+FAST = {"down_after_ms": 1000, "failover_timeout_ms": 5000, "hello_period_ms": 500,
+        "info_period_ms": 1000}
+
+
+def wait_until(cond: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
+    """Poll cond until it returns a truthy value (returned) or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = cond()
+            if value:
+                return value
+        except (redis.RedisError, OSError) as exc:
+            last_exc = exc
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_exc!r})")
+
+
+def client(port: int) -> redis.Redis:
+    return redis.Redis(port=port, socket_timeout=5, socket_connect_timeout=2, decode_responses=True)
+
+
+def role_of(port: int) -> list:
+    with client(port) as c:
+        return c.execute_command("ROLE")
+
+
+class Group:
+    """A master and its replicas, all real redis-server processes."""
+
+    def __init__(self, tmp: Path, replicas: int = 2):
+        self.tmp = tmp
+        self.master = start_redis(tmp)
+        self.replicas = [start_redis(tmp, "--replicaof", "127.0.0.1", str(self.master.port))
+                         for _ in range(replicas)]
+        self.procs: list[Proc] = [self.master, *self.replicas]
+        wait_until(lambda: all(role_of(r.port)[3] == "connected" for r in self.replicas),
+                   what="replicas in sync")
+
+    def by_port(self, port: int) -> Proc:
+        return next(p for p in self.procs if p.port == port and p.popen.poll() is None)
+
+    def restart(self, port: int) -> Proc:
+        proc = start_redis(self.tmp, port=port)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.stop()
+
+
+class Sentinels:
+    """N `xcache sentinel` processes monitoring one group."""
+
+    def __init__(self, tmp: Path, master_port: int, n: int = 3, quorum: int = 2, **settings):
+        self.procs: list[Proc] = []
+        conf = {**FAST, **settings}
+        for i in range(n):
+            port = free_port()
+            args = [sys.executable, "-m", "xcache.cli", "sentinel", "--port", str(port),
+                    "--monitor", f"{GROUP} 127.0.0.1 {master_port} {quorum}"]
+            for k, v in conf.items():
+                args += ["--set", f"{k}={v}"]
+            self.procs.append(Proc(args, port, stderr_path=str(tmp / f"sentinel-{i}.log")).wait_ready())
+        self.ports = [p.port for p in self.procs]
+
+    def master_addr(self, port: int) -> tuple[str, int] | None:
+        with client(port) as c:
+            addr = c.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", GROUP)
+        return (addr[0], int(addr[1])) if addr else None
+
+    def wait_connected(self, replicas: int = 2) -> None:
+        """Each sentinel knows the replicas and the other sentinels."""
+        def ready() -> bool:
+            for port in self.ports:
+                with client(port) as c:
+                    m = c.execute_command("SENTINEL", "MASTER", GROUP)
+                d = dict(zip(m[::2], m[1::2], strict=True))
+                if int(d["num-slaves"]) < replicas or int(d["num-other-sentinels"]) < len(self.ports) - 1:
+                    return False
+            return True
+        wait_until(ready, what="sentinels discovering replicas and each other")
+
+    def agreed_master(self, not_port: int | None = None) -> tuple[str, int] | None:
+        """The master address if all sentinels report the same one (and it is not not_port)."""
+        addrs = {self.master_addr(p) for p in self.ports}
+        if len(addrs) != 1:
+            return None
+        addr = addrs.pop()
+        return addr if addr and addr[1] != not_port else None
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.stop()
+
+
+@pytest.fixture
+def group(tmp_path):
+    g = Group(tmp_path)
+    yield g
+    g.stop()
+
+
+@pytest.fixture
+def sentinels(tmp_path, group):
+    s = Sentinels(tmp_path, group.master.port)
+    yield s
+    s.stop()

@@ -1,0 +1,76 @@
+"""`xcache sentinel`: run a sentinel (registered by xcache/cli.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import click
+
+from xcache.config import ConfigError, load, parse_assignments
+from xcache.sentinel.config import SentinelConfig, parse_monitors
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML config file")
+@click.option("--bind", default=None, help="address to listen on")
+@click.option("--port", type=int, default=None, help="RESP port (default 26379)")
+@click.option("--monitor", "monitors", multiple=True, metavar="'NAME HOST PORT QUORUM'",
+              help="a master to monitor (repeatable; adds to the config's `monitor`)")
+@click.option("--metrics-port", type=int, default=None, help="HTTP port for /metrics and /health")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="any config key")
+def sentinel(config_path, bind, port, monitors, metrics_port, assignments) -> None:
+    """Run a sentinel: monitor masters, agree on failures, fail over (Redis Sentinel protocol)."""
+    try:
+        overrides = parse_assignments(assignments)
+        overrides.update({"bind": bind, "port": port, "metrics_port": metrics_port})
+        cfg = load(SentinelConfig, config_path, overrides)
+        if monitors:
+            cfg.monitor = ",".join([cfg.monitor, *monitors]) if cfg.monitor else ",".join(monitors)
+        parse_monitors(cfg.monitor)
+    except ConfigError as exc:
+        click.echo(f"xcache: {exc}", err=True)
+        sys.exit(2)
+    run(cfg)
+
+
+def run(cfg: SentinelConfig) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(cfg))
+
+
+async def serve(cfg: SentinelConfig) -> None:
+    from xcache.sentinel.metrics import Metrics
+    from xcache.sentinel.node import SentinelNode, log
+    from xcache.sentinel.server import SentinelServer
+
+    node = SentinelNode(cfg)
+    server = SentinelServer(node)
+    metrics = Metrics(node)
+    port = await server.start(cfg.bind, cfg.port)
+    if cfg.port == 0:
+        cfg.port = port
+    http = await metrics.serve(cfg.metrics_bind, cfg.metrics_port) if cfg.metrics_port else None
+    for name, host, mport, quorum in parse_monitors(cfg.monitor):
+        node.monitor(name, host, mport, quorum)
+    log("listening", port=port, run_id=node.run_id, metrics_port=cfg.metrics_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    timer = asyncio.create_task(node.run())
+    await stop.wait()
+    timer.cancel()
+    server.close()
+    if http is not None:
+        http.close()
+    for m in list(node.masters.values()):
+        for inst in (m, *m.replicas.values(), *m.sentinels.values()):
+            inst.close()
+    log("stopped", port=port)

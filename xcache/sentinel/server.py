@@ -1,0 +1,449 @@
+"""The client-facing Redis Sentinel protocol: PING, INFO, ROLE, SENTINEL ..., (P)SUBSCRIBE.
+
+Events are published on channels named after the event (`+sdown`, `+switch-master`, ...), with
+Redis's message formats, to clients subscribed here (redis-py, the proxy, the dashboard).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import time
+
+from xcache.resp import OK, PONG, Error, ProtocolError, RequestParser, SimpleString, encode_into
+from xcache.sentinel.node import Instance, Master, SentinelNode, now_ms
+
+SUBSCRIBE_CMDS = {b"SUBSCRIBE", b"PSUBSCRIBE", b"UNSUBSCRIBE", b"PUNSUBSCRIBE", b"PING", b"QUIT",
+                  b"RESET"}
+
+
+class Session(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, server: SentinelServer):
+        self.server = server
+        self.parser = RequestParser(max_bulk_bytes=1024 * 1024, max_multibulk=1024)
+        self.transport: asyncio.Transport | None = None
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        self.name: bytes | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.server.sessions.add(self)
+
+    def connection_lost(self, exc) -> None:
+        self.server.sessions.discard(self)
+        for ch in self.channels:
+            self.server.channels.get(ch, set()).discard(self)
+        for p in self.patterns:
+            self.server.patterns.get(p, set()).discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        out: list = []
+        try:
+            commands = self.parser.feed(data)
+        except ProtocolError as exc:
+            encode_into(out, Error(f"ERR Protocol error: {exc}"))
+            self.transport.write(b"".join(out))
+            self.transport.close()
+            return
+        for cmd in commands:
+            name = cmd[0].upper()
+            if name == b"QUIT":
+                encode_into(out, OK)
+                self.transport.write(b"".join(out))
+                self.transport.close()
+                return
+            try:
+                reply = self.server.dispatch(self, name, cmd[1:])
+            except Error as exc:
+                reply = exc
+            if type(reply) is _Many:
+                for r in reply:
+                    encode_into(out, r)
+            else:
+                encode_into(out, reply)
+        if out:
+            self.transport.write(b"".join(out))
+
+    def push(self, message: list) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            out: list = []
+            encode_into(out, message)
+            self.transport.write(b"".join(out))
+
+
+class _Many(list):
+    """Several replies to one command (SUBSCRIBE a b -> one confirmation each)."""
+
+
+def _s(value) -> bytes:
+    return str(value).encode()
+
+
+def _wrong_args(cmd: str) -> Error:
+    return Error(f"ERR wrong number of arguments for '{cmd}' command")
+
+
+class SentinelServer:
+    """Dispatch of client commands over a SentinelNode; fan-out of events to subscribers."""
+
+    def __init__(self, node: SentinelNode):
+        self.node = node
+        node.publish = self.publish
+        self.sessions: set[Session] = set()
+        self.channels: dict[bytes, set[Session]] = {}
+        self.patterns: dict[bytes, set[Session]] = {}
+        self.started = time.time()
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Session(self), host, port, reuse_address=True)
+        return self._server.sockets[0].getsockname()[1]
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for s in list(self.sessions):
+            if s.transport is not None:
+                s.transport.close()
+
+    def publish(self, channel: str, message: str) -> None:
+        ch, msg = channel.encode(), message.encode()
+        for s in list(self.channels.get(ch, ())):
+            s.push([b"message", ch, msg])
+        for pattern, subs in list(self.patterns.items()):
+            if fnmatch.fnmatchcase(channel, pattern.decode(errors="replace")):
+                for s in list(subs):
+                    s.push([b"pmessage", pattern, ch, msg])
+
+    # ---- dispatch --------------------------------------------------------------------------
+    def dispatch(self, s: Session, name: bytes, args: list[bytes]):
+        if (s.channels or s.patterns) and name not in SUBSCRIBE_CMDS:
+            return Error(f"ERR Can't execute '{name.decode().lower()}': only (P|S)SUBSCRIBE / "
+                         "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+        handler = self.COMMANDS.get(name)
+        if handler is None:
+            shown = " ".join(f"'{a.decode(errors='replace')}'" for a in args[:3])
+            return Error(f"ERR unknown command '{name.decode(errors='replace')}', with args "
+                         f"beginning with: {shown}")
+        return handler(self, s, args)
+
+    def cmd_ping(self, s: Session, args: list[bytes]):
+        if s.channels or s.patterns:
+            return [b"pong", args[0] if args else b""]
+        return args[0] if args else PONG
+
+    def cmd_echo(self, s: Session, args: list[bytes]):
+        if len(args) != 1:
+            return _wrong_args("echo")
+        return args[0]
+
+    def cmd_role(self, s: Session, args: list[bytes]):
+        return [b"sentinel", [m.encode() for m in self.node.masters]]
+
+    def cmd_client(self, s: Session, args: list[bytes]):
+        sub = args[0].upper() if args else b""
+        if sub == b"SETNAME" and len(args) == 2:
+            s.name = args[1] or None
+            return OK
+        if sub == b"GETNAME":
+            return s.name
+        if sub == b"SETINFO":
+            return OK
+        if sub == b"ID":
+            return id(s) & 0xFFFFFFFF
+        return Error("ERR Unknown CLIENT subcommand or wrong number of arguments")
+
+    def cmd_command(self, s: Session, args: list[bytes]):
+        return []
+
+    def cmd_info(self, s: Session, args: list[bytes]):
+        node = self.node
+        lines = ["# Server", "redis_version:7.0.0", "redis_mode:sentinel", "xcache_mode:sentinel",
+                 f"process_id:{os.getpid()}", f"run_id:{node.run_id}", f"tcp_port:{node.cfg.port}",
+                 f"uptime_in_seconds:{int(time.time() - self.started)}", "",
+                 "# Clients", f"connected_clients:{len(self.sessions)}", "",
+                 "# Sentinel", f"sentinel_masters:{len(node.masters)}", "sentinel_tilt:0",
+                 "sentinel_running_scripts:0", "sentinel_scripts_queue_length:0",
+                 "sentinel_simulate_failure_flags:0", f"sentinel_current_epoch:{node.epochs.current}"]
+        for i, m in enumerate(node.masters.values()):
+            status = "odown" if m.odown else "sdown" if m.health.sdown else "ok"
+            host, port = m.current_addr()
+            lines.append(f"master{i}:name={m.name},status={status},address={host}:{port},"
+                         f"slaves={len(m.replicas)},sentinels={len(m.sentinels) + 1},"
+                         f"stalled={int(m.health.stalled)}")
+        section = args[0].lower() if args else b""
+        if section and section not in (b"all", b"everything", b"default"):
+            keep, out = False, []
+            for line in lines:
+                if line.startswith("# "):
+                    keep = line[2:].lower().encode() == section
+                if keep:
+                    out.append(line)
+            lines = out
+        return ("\r\n".join(lines) + "\r\n").encode()
+
+    def cmd_subscribe(self, s: Session, args: list[bytes]):
+        if not args:
+            return _wrong_args("subscribe")
+        out = _Many()
+        for ch in args:
+            s.channels.add(ch)
+            self.channels.setdefault(ch, set()).add(s)
+            out.append([b"subscribe", ch, len(s.channels) + len(s.patterns)])
+        return out
+
+    def cmd_psubscribe(self, s: Session, args: list[bytes]):
+        if not args:
+            return _wrong_args("psubscribe")
+        out = _Many()
+        for p in args:
+            s.patterns.add(p)
+            self.patterns.setdefault(p, set()).add(s)
+            out.append([b"psubscribe", p, len(s.channels) + len(s.patterns)])
+        return out
+
+    def cmd_unsubscribe(self, s: Session, args: list[bytes]):
+        return self._unsub(s, args, s.channels, self.channels, b"unsubscribe")
+
+    def cmd_punsubscribe(self, s: Session, args: list[bytes]):
+        return self._unsub(s, args, s.patterns, self.patterns, b"punsubscribe")
+
+    def _unsub(self, s: Session, args, mine: set, registry: dict, kind: bytes):
+        targets = list(args) if args else sorted(mine)
+        out = _Many()
+        for t in targets:
+            mine.discard(t)
+            registry.get(t, set()).discard(s)
+            out.append([kind, t, len(s.channels) + len(s.patterns)])
+        if not targets:
+            out.append([kind, None, len(s.channels) + len(s.patterns)])
+        return out
+
+    def cmd_auth(self, s: Session, args: list[bytes]):
+        return Error("ERR AUTH <password> called without any password configured for the default user. "
+                     "Are you sure your configuration is correct?")
+
+    # ---- SENTINEL ----------------------------------------------------------------------------
+    def cmd_sentinel(self, s: Session, args: list[bytes]):
+        if not args:
+            return _wrong_args("sentinel")
+        sub = args[0].decode(errors="replace").lower()
+        handler = getattr(self, "sentinel_" + sub.replace("-", "_"), None)
+        if handler is None:
+            return Error(f"ERR Unknown sentinel subcommand '{sub}'")
+        return handler(args[1:])
+
+    def _master(self, name: bytes) -> Master:
+        m = self.node.masters.get(name.decode(errors="replace"))
+        if m is None:
+            raise Error("ERR No such master with that name")
+        return m
+
+    def sentinel_masters(self, args):
+        return [self._describe(m, m) for m in self.node.masters.values()]
+
+    def sentinel_master(self, args):
+        if len(args) != 1:
+            return _wrong_args("sentinel master")
+        m = self._master(args[0])
+        return self._describe(m, m)
+
+    def sentinel_replicas(self, args):
+        if len(args) != 1:
+            return _wrong_args("sentinel replicas")
+        m = self._master(args[0])
+        return [self._describe(r, m) for r in m.replicas.values()]
+
+    sentinel_slaves = sentinel_replicas
+
+    def sentinel_sentinels(self, args):
+        if len(args) != 1:
+            return _wrong_args("sentinel sentinels")
+        m = self._master(args[0])
+        return [self._describe(p, m) for p in m.sentinels.values()]
+
+    def sentinel_get_master_addr_by_name(self, args):
+        if len(args) != 1:
+            return _wrong_args("sentinel get-master-addr-by-name")
+        m = self.node.masters.get(args[0].decode(errors="replace"))
+        if m is None:
+            return None
+        host, port = m.current_addr()
+        return [host.encode(), _s(port)]
+
+    def sentinel_myid(self, args):
+        return self.node.run_id.encode()
+
+    def sentinel_is_master_down_by_addr(self, args):
+        if len(args) != 4:
+            return _wrong_args("sentinel is-master-down-by-addr")
+        try:
+            host, port, epoch = args[0].decode(), int(args[1]), int(args[2])
+        except ValueError:
+            return Error("ERR value is not an integer or out of range")
+        runid = args[3].decode(errors="replace")
+        m = self.node.master_by_addr(host, port)
+        down = 1 if m is not None and m.health.sdown else 0
+        leader, leader_epoch = "", 0
+        if m is not None and runid != "*":
+            leader, leader_epoch = self.node.vote(m, runid, epoch)
+        return [down, (leader or "*").encode(), leader_epoch]
+
+    def sentinel_ckquorum(self, args):
+        if len(args) != 1:
+            return _wrong_args("sentinel ckquorum")
+        m = self._master(args[0])
+        voters = len(m.sentinels) + 1
+        usable = 1 + sum(1 for p in m.sentinels.values() if not p.health.sdown and p.health.connected)
+        if usable < m.quorum:
+            return Error(f"NOQUORUM {usable} usable Sentinels. Not enough available Sentinels to "
+                         "reach the specified quorum for this master")
+        if usable < voters // 2 + 1:
+            return Error(f"NOQUORUM {usable} usable Sentinels. Not enough available Sentinels to "
+                         "reach the majority and authorize a failover")
+        return SimpleString(f"OK {usable} usable Sentinels. Quorum and failover authorization "
+                            "can be reached".encode())
+
+    def sentinel_failover(self, args):
+        if len(args) != 1:
+            return _wrong_args("sentinel failover")
+        err = self.node.start_forced_failover(self._master(args[0]))
+        return Error(err) if err else OK
+
+    def sentinel_reset(self, args):
+        if len(args) != 1:
+            return _wrong_args("sentinel reset")
+        pattern = args[0].decode(errors="replace")
+        hits = [m for name, m in self.node.masters.items() if fnmatch.fnmatchcase(name, pattern)]
+        for m in hits:
+            self.node.reset(m)
+        return len(hits)
+
+    def sentinel_monitor(self, args):
+        if len(args) != 4:
+            return _wrong_args("sentinel monitor")
+        name = args[0].decode(errors="replace")
+        try:
+            port, quorum = int(args[2]), int(args[3])
+        except ValueError:
+            return Error("ERR value is not an integer or out of range")
+        if quorum <= 0:
+            return Error("ERR Quorum must be 1 or greater.")
+        if not 0 < port < 65536:
+            return Error("ERR Invalid port number")
+        if name in self.node.masters:
+            return Error("ERR Duplicated master name")
+        self.node.monitor(name, args[1].decode(), port, quorum)
+        return OK
+
+    def sentinel_remove(self, args):
+        if len(args) != 1:
+            return _wrong_args("sentinel remove")
+        self.node.remove(self._master(args[0]).name)
+        return OK
+
+    SETTABLE = {"down-after-milliseconds": ("down_after_ms", 1),
+                "stalled-down-after-milliseconds": ("stalled_down_after_ms", 1),
+                "failover-timeout": ("failover_timeout_ms", 1),
+                "parallel-syncs": ("parallel_syncs", 1), "quorum": ("quorum", 1),
+                "auth-pass": ("auth_pass", None)}
+
+    def sentinel_set(self, args):
+        if len(args) < 3 or len(args) % 2 == 0:
+            return _wrong_args("sentinel set")
+        m = self._master(args[0])
+        changes = []
+        for i in range(1, len(args), 2):
+            opt, raw = args[i].decode(errors="replace").lower(), args[i + 1].decode(errors="replace")
+            if opt not in self.SETTABLE:
+                return Error(f"ERR Unknown option or number of arguments for SENTINEL SET '{opt}'")
+            attr, minimum = self.SETTABLE[opt]
+            if minimum is None:
+                changes.append((attr, raw))
+                continue
+            try:
+                value = int(raw)
+            except ValueError:
+                value = -1
+            if value < minimum:
+                return Error(f"ERR Invalid argument '{raw}' for SENTINEL SET '{opt}'")
+            changes.append((attr, value))
+        for attr, value in changes:
+            setattr(m, attr, value)
+            self.node.event("+set", m, m, f" {attr} {value if attr != 'auth_pass' else '***'}")
+        return OK
+
+    # ---- descriptions ------------------------------------------------------------------------
+    def _describe(self, inst: Instance, m: Master) -> list[bytes]:
+        now = now_ms()
+        h = inst.health
+        flags = [inst.kind]
+        if h.sdown:
+            flags.append("s_down")
+        if inst is m and m.odown:
+            flags.append("o_down")
+        if not h.connected:
+            flags.append("disconnected")
+        if inst is m and m.failover is not None and m.failover.active:
+            flags.append("failover_in_progress")
+        if inst.promoted:
+            flags.append("promoted")
+        if h.stalled:
+            flags.append("stalled")
+        host, port = m.current_addr() if inst is m else (inst.host, inst.port)
+        fields: list[tuple[str, object]] = [
+            ("name", inst.name if inst is not m else m.name), ("ip", host), ("port", port),
+            ("runid", inst.runid), ("flags", ",".join(flags)),
+            ("link-pending-commands", inst.link.pending if inst.link else 0), ("link-refcount", 1),
+            ("last-ping-sent", int(now - h.ping_pending_since) if h.ping_pending_since else 0),
+            ("last-ok-ping-reply", int(now - h.last_avail)),
+            ("last-ping-reply", int(now - h.last_pong) if h.last_pong else int(now - h.created)),
+        ]
+        if h.sdown:
+            fields.append(("s-down-time", int(now - h.sdown_since)))
+        if inst is m and m.odown:
+            fields.append(("o-down-time", int(now - m.odown_since)))
+        fields.append(("down-after-milliseconds", m.down_after_ms))
+        if inst.kind != "sentinel":
+            fields += [("info-refresh", int(now - inst.info_time) if inst.info_time else 0),
+                       ("role-reported", inst.role or inst.kind),
+                       ("role-reported-time", int(now - inst.role_time) if inst.role_time else 0),
+                       ("stalled", int(h.stalled)), ("write-stall-seconds", f"{h.stall_seconds:g}"),
+                       ("probe-latency-ms", f"{h.probe_latency_ms:.3f}")]
+        if inst is m:
+            fields += [("config-epoch", m.config_epoch), ("num-slaves", len(m.replicas)),
+                       ("num-other-sentinels", len(m.sentinels)), ("quorum", m.quorum),
+                       ("failover-timeout", m.failover_timeout_ms),
+                       ("parallel-syncs", m.parallel_syncs),
+                       ("stalled-down-after-milliseconds", m.stalled_down_after_ms)]
+            if m.failover is not None and m.failover.active:
+                fields.append(("failover-state", m.failover.state.value))
+        elif inst.kind == "slave":
+            info = inst.info
+            fields += [("master-link-down-time", int(info.master_link_down_ms) if info else 0),
+                       ("master-link-status", "ok" if info and info.master_link_up else "err"),
+                       ("master-host", info.master_host if info else "?"),
+                       ("master-port", info.master_port if info else 0),
+                       ("slave-priority", info.priority if info else 100),
+                       ("slave-repl-offset", info.repl_offset if info else 0),
+                       ("replica-announced", 1)]
+        else:
+            leader, leader_epoch = inst.opinion.leader, inst.opinion.leader_epoch
+            fields += [("last-hello-message", int(now - inst.last_hello)),
+                       ("voted-leader", leader or "?"), ("voted-leader-epoch", leader_epoch)]
+        out: list[bytes] = []
+        for k, v in fields:
+            out += [k.encode(), _s(v)]
+        return out
+
+    COMMANDS = {
+        b"PING": cmd_ping, b"ECHO": cmd_echo, b"ROLE": cmd_role, b"CLIENT": cmd_client,
+        b"COMMAND": cmd_command, b"INFO": cmd_info, b"SUBSCRIBE": cmd_subscribe,
+        b"PSUBSCRIBE": cmd_psubscribe, b"UNSUBSCRIBE": cmd_unsubscribe,
+        b"PUNSUBSCRIBE": cmd_punsubscribe, b"AUTH": cmd_auth, b"SENTINEL": cmd_sentinel,
+    }

@@ -1,0 +1,68 @@
+"""Prometheus metrics and health endpoint of a storage node (HTTP, `metrics_port`)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class NodeCollector:
+    def __init__(self, server):
+        self.server = server
+
+    def collect(self):
+        s = self.server
+        st = s.stats
+        e = s.engine
+        props = e.properties()
+        counters = {
+            "commands_processed": (st["total_commands_processed"], "Commands executed"),
+            "connections_received": (st["total_connections_received"], "Connections accepted"),
+            "rejected_connections": (st["rejected_connections"], "Connections refused at maxclients"),
+            "protocol_errors": (st["protocol_errors"], "Clients closed for protocol errors"),
+            "expired_keys": (st["expired_keys"], "Keys removed by the collector after expiry"),
+            "keyspace_hits": (st["keyspace_hits"], "GET hits"),
+            "keyspace_misses": (st["keyspace_misses"], "GET misses"),
+            "stalled_writes": (e.stall.stalled_writes, "Writes refused by a RocksDB stall (then retried)"),
+            "stall_rejected_writes": (st["stall_rejected_writes"], "Writes answered -BUSY after the stall deadline"),
+            "client_output_limit_disconnections": (st["client_output_limit_disconnections"],
+                                                   "Clients closed for exceeding the output buffer limit"),
+        }
+        for name, (value, doc) in counters.items():
+            yield CounterMetricFamily(f"xcache_server_{name}", doc, value=value)
+        gauges = {
+            "connected_clients": (len(s.clients), "Open client connections"),
+            "maxclients": (s.cfg.maxclients, "Configured maxclients"),
+            "write_stall_active": (int(e.stall.active or bool(props["write_stopped"])),
+                                   "1 while RocksDB is stalling writes"),
+            "write_stall_seconds": (e.stall.current_seconds(), "Length of the current write stall"),
+            "rocksdb_l0_files": (props["l0_files"], "SST files in level 0"),
+            "rocksdb_pending_compaction_bytes": (props["pending_compaction_bytes"], "Estimated compaction debt"),
+            "rocksdb_memtable_bytes": (props["memtable_bytes"], "Memtable memory"),
+            "rocksdb_delayed_write_rate": (props["delayed_write_rate"], "RocksDB delayed write rate"),
+            "is_replica": (int(s.replication.is_replica), "1 if this node replicates a master"),
+            "repl_offset": (s.replication.offset, "Replication offset"),
+        }
+        for name, (value, doc) in gauges.items():
+            yield GaugeMetricFamily(f"xcache_server_{name}", doc, value=value)
+
+
+def build_app(server) -> Starlette:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(NodeCollector(server))
+
+    async def metrics(request):
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE)
+
+    async def health(request):
+        stalled = server.engine.stall.active
+        return JSONResponse({"status": "stalled" if stalled else "ok", "role":
+                             "replica" if server.replication.is_replica else "master",
+                             "write_stall_seconds": round(server.engine.stall.current_seconds(), 3)})
+
+    return Starlette(routes=[Route("/metrics", metrics), Route("/health", health)])
