@@ -2,7 +2,14 @@
 
 import pytest
 
-from xcache.config import ConfigError, ServerConfig, load, markdown_table, parse_assignments, to_toml
+from xcache.config import (
+    ConfigError,
+    ServerConfig,
+    load,
+    markdown_table,
+    parse_assignments,
+    to_toml,
+)
 
 
 def test_defaults_and_file(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ import redis
 from tests.procs import start_redis
 from tests.proxy.conftest import direct
 from tests.proxy.test_proxy import keys_in
+from xcache.resp import encode_command
 
 
 def _table(proxy) -> dict:
@@ -190,3 +192,91 @@ def test_inflight_write_on_lost_master_is_not_replayed(tmp_path, backends, start
     assert isinstance(results[0], redis.ResponseError)
     assert "may have executed and was not retried" in str(results[0])
     assert p.metric("xcache_proxy_failed_inflight_writes_total", group="2") == 1
+
+
+def test_reads_from_replicas(tmp_path, backends, start_proxy):
+    a, b = backends
+    replica = start_redis(tmp_path, "--replicaof", "127.0.0.1", str(a.port))
+    try:
+        p = start_proxy(f"1=127.0.0.1:{a.port}|127.0.0.1:{replica.port},2=127.0.0.1:{b.port}",
+                        read_from_replicas="true")
+        k = keys_in(1, 1, "rr")[0]
+        c = p.client()
+        assert c.set(k, b"master")  # writes go to the master
+        p.wait_until(lambda: direct(replica).get(k) == b"master", what="replicated")
+        direct(replica).execute_command("CONFIG", "SET", "replica-read-only", "no")
+        direct(replica).set(k, b"replica")  # now the two differ: reads must come from the replica
+        assert c.get(k) == b"replica"
+        assert direct(a).get(k) == b"master"
+    finally:
+        replica.stop()
+
+
+def test_hung_master_connection_is_abandoned(backends, start_proxy):
+    """The incident's stalled master: reads in flight are replayed after backend_timeout_ms."""
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", backend_timeout_ms=300,
+                    hold_timeout_ms=20000)
+    k = keys_in(2, 1, "hung")[0]
+    c = p.client()
+    c.set(k, b"v")
+    direct(b).execute_command("CLIENT", "PAUSE", 1500, "ALL")
+    assert c.get(k) == b"v"  # held through the stall, replayed on a fresh connection
+    assert p.metric("xcache_proxy_backend_timeouts_total", group="2") >= 1
+
+
+def _send_and_read(port: int, chunk: bytes, n: int, done: list) -> None:
+    from xcache.resp import ReplyParser
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(chunk)
+        parser, got = ReplyParser(), []
+        while len(got) < n:
+            data = s.recv(65536)
+            if not data:
+                break
+            got += parser.feed(data)
+    done.append(got)
+
+
+def test_batch_in_flight_on_lost_master_is_replayed(tmp_path, backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=20000)
+    ks = keys_in(2, 20, "bl")
+    new = start_redis(tmp_path)
+    try:
+        for i, k in enumerate(ks):
+            direct(new).set(k, b"%d" % i)
+        direct(b).execute_command("CLIENT", "PAUSE", 60000, "ALL")
+        chunk = b"".join(encode_command(b"GET", k) for k in ks)
+        done: list = []
+        t = threading.Thread(target=_send_and_read, args=(p.port, chunk, len(ks), done))
+        t.start()
+        p.wait_until(lambda: p.stats()["groups"]["2"]["inflight"] >= 1, what="batch in flight")
+        b.kill9()
+        _push_master(p, 2, new.port)
+        t.join(30)
+        assert done == [[b"%d" % i for i in range(len(ks))]]
+    finally:
+        new.stop()
+
+
+def test_batch_refused_by_readonly_master_is_replayed(tmp_path, backends, start_proxy):
+    a, b = backends
+    replica = start_redis(tmp_path, "--replicaof", "127.0.0.1", str(b.port))
+    try:
+        p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=20000)
+        _push_master(p, 2, replica.port)
+        p.wait_until(lambda: p.stats()["groups"]["2"]["state"] == "up", what="group 2 up")
+        ks = keys_in(2, 10, "ro")
+        chunk = b"".join(encode_command(b"SET", k, b"v") for k in ks)
+        done: list = []
+        t = threading.Thread(target=_send_and_read, args=(p.port, chunk, len(ks), done))
+        t.start()
+        p.wait_until(lambda: p.stats()["groups"]["2"]["held"] > 0, what="writes held")
+        direct(replica).replicaof("NO", "ONE")
+        t.join(30)
+        assert done == [[b"OK"] * len(ks)]
+        assert all(direct(replica).get(k) == b"v" for k in ks)
+    finally:
+        replica.stop()

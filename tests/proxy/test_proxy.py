@@ -244,3 +244,26 @@ def test_protocol_error_answers_then_closes(proxy):
             data += chunk
     assert data.startswith(b"+PONG\r\n-ERR Protocol error:")
     assert proxy.client().ping()  # the proxy itself is fine
+
+
+def test_pipeline_to_one_group_is_forwarded_as_a_batch(proxy, backends):
+    """A chunk whose commands all go to one connection travels as is; replies come back in order,
+    backend errors inside it included."""
+    ks = keys_in(1, 20, "b")
+    direct(backends[0]).lpush(ks[5], b"x")  # GET on a list: -WRONGTYPE in the middle of the batch
+    cmds, expect = [], []
+    for i, k in enumerate(ks):
+        if i != 5:
+            cmds.append(encode_command(b"SET", k, b"%d" % i))
+            expect.append(b"OK")
+        cmds.append(encode_command(b"GET", k))
+        expect.append(b"%d" % i if i != 5 else "WRONGTYPE")
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"".join(cmds))
+        parser, got = ReplyParser(), []
+        while len(got) < len(expect):
+            got += parser.feed(s.recv(65536))
+    got = [("WRONGTYPE" if str(g).startswith("WRONGTYPE") else g) for g in got]
+    assert got == expect
+    stats = proxy.stats()
+    assert stats["ops"]["GET"] == 20 and stats["ops"]["SET"] == 19 and stats["errors"]["GET"] == 1

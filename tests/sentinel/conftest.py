@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.procs import Proc, free_port, start_redis
+from tests.procs import Proc, free_port, start_redis, start_xcache_server
 
 GROUP = "grp"
 # Small timeouts keep the multi-process tests short.
@@ -35,7 +35,8 @@ def wait_until(cond: Callable[[], object], timeout: float = 30.0, what: str = "c
 
 
 def client(port: int) -> redis.Redis:
-    return redis.Redis(port=port, socket_timeout=5, socket_connect_timeout=2, decode_responses=True)
+    return redis.Redis(port=port, socket_timeout=5, socket_connect_timeout=2, decode_responses=True,
+                       protocol=2)
 
 
 def role_of(port: int) -> list:
@@ -44,13 +45,13 @@ def role_of(port: int) -> list:
 
 
 class Group:
-    """A master and its replicas, all real redis-server processes."""
+    """A master and its replicas: real redis-server processes, or `xcache server` nodes."""
 
-    def __init__(self, tmp: Path, replicas: int = 2):
+    def __init__(self, tmp: Path, replicas: int = 2, kind: str = "redis"):
         self.tmp = tmp
-        self.master = start_redis(tmp)
-        self.replicas = [start_redis(tmp, "--replicaof", "127.0.0.1", str(self.master.port))
-                         for _ in range(replicas)]
+        self.kind = kind
+        self.master = self._start()
+        self.replicas = [self._start("127.0.0.1", str(self.master.port)) for _ in range(replicas)]
         self.procs: list[Proc] = [self.master, *self.replicas]
         wait_until(lambda: all(role_of(r.port)[3] == "connected" for r in self.replicas),
                    what="replicas in sync")
@@ -58,8 +59,16 @@ class Group:
     def by_port(self, port: int) -> Proc:
         return next(p for p in self.procs if p.port == port and p.popen.poll() is None)
 
+    def _start(self, *replicaof: str, port: int | None = None) -> Proc:
+        if self.kind == "xcache":
+            extra = ("--replicaof", " ".join(replicaof)) if replicaof else ()
+            return start_xcache_server(self.tmp, *extra, port=port)
+        extra = ("--replicaof", *replicaof) if replicaof else ()
+        return start_redis(self.tmp, *extra, port=port)
+
     def restart(self, port: int) -> Proc:
-        proc = start_redis(self.tmp, port=port)
+        """Start the node that listened on port again (redis: empty; xcache: same data dir)."""
+        proc = self._start(port=port)
         self.procs.append(proc)
         return proc
 
@@ -93,9 +102,8 @@ class Sentinels:
         def ready() -> bool:
             for port in self.ports:
                 with client(port) as c:
-                    m = c.execute_command("SENTINEL", "MASTER", GROUP)
-                d = dict(zip(m[::2], m[1::2], strict=True))
-                if int(d["num-slaves"]) < replicas or int(d["num-other-sentinels"]) < len(self.ports) - 1:
+                    d = c.sentinel_master(GROUP)
+                if d["num-slaves"] < replicas or d["num-other-sentinels"] < len(self.ports) - 1:
                     return False
             return True
         wait_until(ready, what="sentinels discovering replicas and each other")
@@ -125,3 +133,11 @@ def sentinels(tmp_path, group):
     s = Sentinels(tmp_path, group.master.port)
     yield s
     s.stop()
+
+
+@pytest.fixture
+def xgroup(tmp_path):
+    """A group of `xcache server` nodes (replication in the storage node)."""
+    g = Group(tmp_path, kind="xcache")
+    yield g
+    g.stop()

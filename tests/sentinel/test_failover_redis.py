@@ -51,8 +51,8 @@ def test_kill9_master_promotes_replica_and_old_master_rejoins(group, sentinels):
     wait_until(lambda: _is_replica_of(old, new), what="old master converted to a replica")
     wait_until(lambda: _keys_present(old, 200), what="old master resynced")
     with client(sentinels.ports[0]) as c:
-        replicas = c.execute_command("SENTINEL", "REPLICAS", GROUP)
-    ports = {int(dict(zip(r[::2], r[1::2], strict=True))["port"]) for r in replicas}
+        replicas = c.sentinel_slaves(GROUP)
+    ports = {r["port"] for r in replicas}
     assert ports == {old, other}
 
 
@@ -78,10 +78,9 @@ def test_split_brain_old_master_is_demoted_by_epoch(group, sentinels):
     epochs = set()
     for port in sentinels.ports:
         with client(port) as c:
-            m = c.execute_command("SENTINEL", "MASTER", GROUP)
-        d = dict(zip(m[::2], m[1::2], strict=True))
-        epochs.add(int(d["config-epoch"]))
-        assert "master" in d["flags"] and "s_down" not in d["flags"]
+            d = c.sentinel_master(GROUP)
+        epochs.add(d["config-epoch"])
+        assert d["is_master"] and not d["is_sdown"] and not d["is_odown"]
     assert len(epochs) == 1 and epochs.pop() >= 1
     with client(old) as c:  # writes to the demoted master are refused
         try:

@@ -40,8 +40,9 @@ class Cluster:
         self.procs: list[Proc] = []
 
     def node(self, *extra: str, port: int | None = None, data_dir: Path | None = None) -> Proc:
-        proc = start_xcache_server(self.tmp, "--set", "repl_timeout_ms=3000", *extra, port=port,
-                                   data_dir=data_dir)
+        proc = start_xcache_server(
+            self.tmp, "--set", "repl_timeout_ms=3000", *extra, port=port, data_dir=data_dir
+        )
         self.procs.append(proc)
         return proc
 
@@ -68,6 +69,7 @@ def link_up(node: Proc) -> bool:
 
 def wait_synced(master: Proc, replica: Proc, timeout: float = 20.0) -> None:
     """The replica's link is up and it has applied everything the master has produced."""
+
     def caught_up():
         info = client(replica).info("replication")
         if info.get("master_link_status") != "up":
@@ -129,6 +131,7 @@ def fill(r: redis.Redis, prefix: str = "") -> None:
 
 
 # --- full sync and the write stream -----------------------------------------------------------
+
 
 def test_full_sync_of_all_types_with_ttls(cluster):
     m = cluster.node()
@@ -200,6 +203,24 @@ def read_stream(sock: socket.socket, want: int) -> list[list[bytes]]:
     return out
 
 
+def test_blocking_pop_served_later_is_replicated(cluster):
+    import threading
+
+    m = cluster.node()
+    r = cluster.replica_of(m)
+    if not has_command(client(m), "blpop"):
+        pytest.skip("lists not available yet")
+    result = []
+    blocked = threading.Thread(target=lambda: result.append(client(m).blpop(["q"], 10)))
+    blocked.start()
+    wait_until(lambda: client(m).info("clients")["blocked_clients"] == 1, what="a blocked client")
+    client(m).rpush("q", "a", "b")
+    blocked.join(10)
+    assert result == [(b"q", b"a")]
+    wait_synced(m, r)
+    assert client(r).lrange("q", 0, -1) == client(m).lrange("q", 0, -1) == [b"b"]
+
+
 def test_stream_bytes_are_redis_commands(cluster):
     """A hand-made replica: PSYNC at the master's offset gets +CONTINUE and the exact stream."""
     m = cluster.node()
@@ -207,7 +228,9 @@ def test_stream_bytes_are_redis_commands(cluster):
     rm = client(m)
     info = rm.info("replication")
     with socket.create_connection(("127.0.0.1", m.port), timeout=10) as s:
-        s.sendall(b"PSYNC %s %d\r\n" % (info["master_replid"].encode(), info["master_repl_offset"] + 1))
+        s.sendall(
+            b"PSYNC %s %d\r\n" % (info["master_replid"].encode(), info["master_repl_offset"] + 1)
+        )
         line = b""
         while not line.endswith(b"\r\n"):
             line += s.recv(1)
@@ -245,17 +268,26 @@ def test_replica_waits_out_write_stalls_without_dropping_writes(cluster):
     """Tiny memtables and a flush rate limit make the replica's RocksDB stall while it applies;
     with a 1 ms stall deadline every stall ends in -BUSY internally, and apply must retry."""
     m = cluster.node()
-    r = cluster.replica_of(m, "--set", "rocksdb_write_buffer_bytes=65536",
-                          "--set", "rocksdb_max_write_buffer_number=2",
-                          "--set", "rocksdb_rate_limit_bytes_per_sec=262144",
-                          "--set", "write_stall_timeout_ms=1")
+    r = cluster.replica_of(
+        m,
+        "--set",
+        "rocksdb_write_buffer_bytes=65536",
+        "--set",
+        "rocksdb_max_write_buffer_number=2",
+        "--set",
+        "rocksdb_rate_limit_bytes_per_sec=262144",
+        "--set",
+        "write_stall_timeout_ms=1",
+    )
     rm = client(m)
     for batch in range(100):
         with rm.pipeline(transaction=False) as p:
             for i in range(20):
                 p.set(f"k{batch}:{i}", b"x" * 1000)
             p.execute()
-    wait_until(lambda: client(r).info("storage")["stalled_writes_total"] > 0, what="a replica stall")
+    wait_until(
+        lambda: client(r).info("storage")["stalled_writes_total"] > 0, what="a replica stall"
+    )
     assert client(r).ping()  # stalled, not hung
     wait_synced(m, r, timeout=60)
     assert client(r).info("storage")["stall_rejected_writes_total"] > 0  # the -BUSY path was taken
@@ -264,6 +296,7 @@ def test_replica_waits_out_write_stalls_without_dropping_writes(cluster):
 
 
 # --- partial resync, promotion, rejoin, restart -----------------------------------------------
+
 
 def test_partial_resync_after_the_link_is_killed(cluster):
     m = cluster.node()
@@ -310,7 +343,10 @@ def test_promotion_keeps_data_and_replicas_follow_with_partial_resync(cluster):
     wait_synced(a, b)
     assert stats(a)["sync_partial_ok"] == 1 and stats(a)["sync_full"] == 0
     assert client(b).get("new") == b"on-a"
-    assert client(b).info("replication")["master_replid"] == client(a).info("replication")["master_replid"]
+    assert (
+        client(b).info("replication")["master_replid"]
+        == client(a).info("replication")["master_replid"]
+    )
 
     # The old master took writes a never saw; told to follow a, it ends with exactly a's data.
     client(m).set("lost", "only-on-old-master")
@@ -349,7 +385,10 @@ def test_chained_replica(cluster):
     wait_synced(m, a)
     wait_synced(a, b)
     assert client(b).get("k") == b"v" and client(b, 3).hgetall("h") == {b"f": b"v"}
-    assert client(b).info("replication")["master_replid"] == client(m).info("replication")["master_replid"]
+    assert (
+        client(b).info("replication")["master_replid"]
+        == client(m).info("replication")["master_replid"]
+    )
 
 
 def test_replica_killed_and_restarted_resyncs(cluster, tmp_path):
@@ -373,8 +412,10 @@ def test_link_down_is_reported_and_recovers(cluster):
     port = m.port
     r = cluster.replica_of(m)
     m.stop()
-    info = wait_until(lambda: (i := client(r).info("replication"))["master_link_status"] == "down" and i,
-                      what="link down")
+    info = wait_until(
+        lambda: (i := client(r).info("replication"))["master_link_status"] == "down" and i,
+        what="link down",
+    )
     assert info["master_link_down_since_seconds"] >= 0
     assert info["master_last_io_seconds_ago"] == -1
     assert client(r).role()[3] in (b"connect", b"connecting")
@@ -399,28 +440,55 @@ def test_replica_detects_a_silent_master_by_timeout(cluster):
 
 # --- INFO / ROLE / WAIT -----------------------------------------------------------------------
 
+
 def test_info_and_role_formats_parse_in_redis_py(cluster):
     m = cluster.node()
     r = cluster.replica_of(m, "--set", "replica_priority=42")
     client(m).set("k", "v")
-    wait_until(lambda: client(m).info("replication")["slave0"]["offset"]
-               == client(m).info("replication")["master_repl_offset"], what="ack")
+    wait_until(
+        lambda: (
+            client(m).info("replication")["slave0"]["offset"]
+            == client(m).info("replication")["master_repl_offset"]
+        ),
+        what="ack",
+    )
     mi, ri = client(m).info("replication"), client(r).info("replication")
     assert mi["role"] == "master" and mi["connected_slaves"] == 1
     assert set(mi["slave0"]) == {"ip", "port", "state", "offset", "lag"}
     assert mi["slave0"]["ip"] == "127.0.0.1" and mi["slave0"]["port"] == r.port
-    for key in ("master_failover_state", "master_replid", "master_replid2", "master_repl_offset",
-                "second_repl_offset", "repl_backlog_active", "repl_backlog_size",
-                "repl_backlog_first_byte_offset", "repl_backlog_histlen"):
+    for key in (
+        "master_failover_state",
+        "master_replid",
+        "master_replid2",
+        "master_repl_offset",
+        "second_repl_offset",
+        "repl_backlog_active",
+        "repl_backlog_size",
+        "repl_backlog_first_byte_offset",
+        "repl_backlog_histlen",
+    ):
         assert key in mi and key in ri
-    assert ri["role"] == "slave" and ri["master_host"] == "127.0.0.1" and ri["master_port"] == m.port
+    assert (
+        ri["role"] == "slave" and ri["master_host"] == "127.0.0.1" and ri["master_port"] == m.port
+    )
     assert ri["master_link_status"] == "up" and ri["master_sync_in_progress"] == 0
-    assert ri["slave_priority"] == 42 and ri["slave_read_only"] == 1 and ri["replica_announced"] == 1
+    assert (
+        ri["slave_priority"] == 42 and ri["slave_read_only"] == 1 and ri["replica_announced"] == 1
+    )
     assert ri["slave_repl_offset"] == mi["master_repl_offset"] == ri["master_repl_offset"]
     assert "master_link_down_since_seconds" not in ri
-    assert client(m).role() == [b"master", mi["master_repl_offset"],
-                                [[b"127.0.0.1", str(r.port).encode(), str(mi["master_repl_offset"]).encode()]]]
-    assert client(r).role() == [b"slave", b"127.0.0.1", m.port, b"connected", ri["slave_repl_offset"]]
+    assert client(m).role() == [
+        b"master",
+        mi["master_repl_offset"],
+        [[b"127.0.0.1", str(r.port).encode(), str(mi["master_repl_offset"]).encode()]],
+    ]
+    assert client(r).role() == [
+        b"slave",
+        b"127.0.0.1",
+        m.port,
+        b"connected",
+        ri["slave_repl_offset"],
+    ]
     assert {"sync_full", "sync_partial_ok", "sync_partial_err"} <= set(stats(m))
 
 
@@ -443,8 +511,10 @@ def test_replicaof_errors_and_idempotence(cluster):
     with pytest.raises(redis.ResponseError):
         client(r).replicaof("127.0.0.1", "notaport")
     assert client(m).replicaof("NO", "ONE") == b"OK"  # already a master: no-op
+    assert client(r).config_get("replicaof") == {"replicaof": f"127.0.0.1 {m.port}"}
     assert client(r).execute_command("SLAVEOF", "NO", "ONE")
     assert client(r).info("replication")["role"] == "master"
+    assert client(r).config_get("replicaof") == {"replicaof": ""}  # what CONFIG REWRITE saves
 
 
 def test_masterauth(cluster):
@@ -457,16 +527,20 @@ def test_masterauth(cluster):
 
 # --- real Redis Sentinel ----------------------------------------------------------------------
 
+
 def test_real_redis_sentinel_discovers_the_replica(cluster, tmp_path):
     m = cluster.node()
     r = cluster.replica_of(m)
     port = free_port()
     conf = tmp_path / "sentinel.conf"
-    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-                    f"sentinel monitor mymaster 127.0.0.1 {m.port} 1\n"
-                    "sentinel down-after-milliseconds mymaster 5000\n")
-    sentinel = Proc(["redis-server", str(conf), "--sentinel"], port,
-                    stderr_path=str(tmp_path / "sentinel.log"))
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+        f"sentinel monitor mymaster 127.0.0.1 {m.port} 1\n"
+        "sentinel down-after-milliseconds mymaster 5000\n"
+    )
+    sentinel = Proc(
+        ["redis-server", str(conf), "--sentinel"], port, stderr_path=str(tmp_path / "sentinel.log")
+    )
     cluster.procs.append(sentinel)
     wait_for_port(port)
     s = redis.Redis(port=port, protocol=2, decode_responses=True)
@@ -474,14 +548,19 @@ def test_real_redis_sentinel_discovers_the_replica(cluster, tmp_path):
     def replica_seen():
         for entry in s.execute_command("SENTINEL", "REPLICAS", "mymaster"):
             fields = dict(zip(entry[::2], entry[1::2], strict=True))
-            if (fields["port"] == str(r.port) and "disconnected" not in fields["flags"]
-                    and fields["master-link-status"] == "ok"):
+            if (
+                fields["port"] == str(r.port)
+                and "disconnected" not in fields["flags"]
+                and fields["master-link-status"] == "ok"
+            ):
                 return fields
         return None
 
     fields = wait_until(replica_seen, timeout=30, what="sentinel discovering the replica")
     assert fields["slave-priority"] == "100"
-    master = dict(zip(*[iter(s.execute_command("SENTINEL", "MASTER", "mymaster"))] * 2, strict=True))
+    master = dict(
+        zip(*[iter(s.execute_command("SENTINEL", "MASTER", "mymaster"))] * 2, strict=True)
+    )
     assert master["flags"] == "master" and master["num-slaves"] == "1"
 
     # A forced failover driven by real Sentinel: MULTI/SLAVEOF NO ONE/CONFIG REWRITE/CLIENT KILL/
@@ -489,8 +568,13 @@ def test_real_redis_sentinel_discovers_the_replica(cluster, tmp_path):
     client(m).set("k", "v")
     wait_synced(m, r)
     assert s.execute_command("SENTINEL", "FAILOVER", "mymaster") == "OK"
-    wait_until(lambda: s.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")[1]
-               == str(r.port), timeout=30, what="switch-master")
+    wait_until(
+        lambda: (
+            s.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")[1] == str(r.port)
+        ),
+        timeout=30,
+        what="switch-master",
+    )
     wait_synced(r, m, timeout=40)  # the old master is reconfigured as a replica of the new one
     assert client(r).get("k") == b"v" and client(r).info("replication")["role"] == "master"
     assert stats(r)["sync_partial_ok"] == 1  # same history: the old master resumed partially

@@ -17,7 +17,7 @@ import asyncio
 from collections import deque
 
 from xcache.proxy.logs import log
-from xcache.proxy.replies import error_line, reply_end
+from xcache.proxy.replies import error_line, pack, reply_end
 from xcache.proxy.router import parse_addr
 
 UP, SUSPECT, SWITCHING = "up", "suspect", "switching"
@@ -30,6 +30,7 @@ class Probe:
 
     __slots__ = ("raw", "reply", "slot", "deadline", "internal")
     spec = None
+    batch = False
 
     def __init__(self, raw: bytes):
         self.raw = raw
@@ -101,7 +102,20 @@ class BackendConn(asyncio.Protocol):
         if not self.queue:
             self.busy_since = self.ctx.loop.time()
         self.queue.append(req)
-        self.wbuf.append(req.raw)
+        raw = req.raw
+        if raw is None:  # it was forwarded inside a client chunk once; now it travels alone
+            raw = req.raw = pack(req.argv)
+        self.wbuf.append(raw)
+        if not self.dirty:
+            self.dirty = True
+            self.ctx.flusher.backend(self)
+
+    def send_chunk(self, req, chunk: bytes) -> None:
+        """req (a Request or Batch) is exactly the commands in chunk: the client's bytes, as is."""
+        if not self.queue:
+            self.busy_since = self.ctx.loop.time()
+        self.queue.append(req)
+        self.wbuf.append(chunk)
         if not self.dirty:
             self.dirty = True
             self.ctx.flusher.backend(self)
@@ -126,6 +140,7 @@ class BackendConn(asyncio.Protocol):
         n = len(buf)
         pos = 0
         refused = None
+        bstart = -1  # where the replies of the batch at the head of the queue start in buf
         while pos < n:
             t = buf[pos]
             if t == 36:  # '$' inline fast path for bulk replies (GET)
@@ -145,17 +160,42 @@ class BackendConn(asyncio.Protocol):
                 end = reply_end(buf, pos)
                 if end < 0:
                     break
-            reply = buf if (pos == 0 and end == n) else buf[pos:end]
+            start = pos
             pos = end
             if not queue:  # an unsolicited reply: nothing waits for it
                 continue
-            req = queue.popleft()
-            if t == 45 and reply.startswith(_FAILOVER_ERRORS):
-                if refused is None:
-                    refused = []
-                refused.append(req)
+            req = queue[0]
+            if t == 45:
+                if buf.startswith(_FAILOVER_ERRORS, start):
+                    # Refused, so not executed: hold and retry it (never shown to the client).
+                    queue.popleft()
+                    if req.batch:
+                        if bstart >= 0:
+                            req.parts.append(buf[bstart:start])
+                            bstart = -1
+                        rest = req.explode()
+                        req = rest[0]
+                        queue.extendleft(reversed(rest[1:]))
+                    if refused is None:
+                        refused = []
+                    refused.append(req)
+                    continue
+                if req.batch:
+                    req.errs.append(req.got)
+            if req.batch:
+                if bstart < 0:
+                    bstart = start
+                req.got += 1
+                if req.got == req.n:
+                    queue.popleft()
+                    req.parts.append(buf[bstart:pos])
+                    bstart = -1
+                    req.finish()
                 continue
-            req.complete(reply)
+            queue.popleft()
+            req.complete(buf if (start == 0 and pos == n) else buf[start:pos])
+        if bstart >= 0:  # a batch part-way answered: keep what arrived
+            queue[0].parts.append(buf[bstart:pos])
         self.buf = buf[pos:] if pos < n else b""
         if pos >= n:
             self.need = 0
@@ -164,6 +204,8 @@ class BackendConn(asyncio.Protocol):
         self.last_ping = now
         if refused:
             self.group.refused(self, refused, reply_of_first=refused[0])
+        if self.ctx.flusher.sessions:
+            self.ctx.flusher.flush_sessions()
         if self.retired and not queue:
             self.close()
 
@@ -172,7 +214,9 @@ class BackendConn(asyncio.Protocol):
         self.transport = None
         self.dirty = False
         self.wbuf = []
-        inflight = list(self.queue)
+        inflight = []
+        for req in self.queue:
+            inflight.extend(req.explode() if req.batch else (req,))
         self.queue.clear()
         self.group.conn_lost(self, inflight, exc)
 
@@ -228,6 +272,21 @@ class Group:
                 return
             self.set_state(SUSPECT, "connection_down")
         self.hold(req)
+
+    def direct_conn(self, routed: list) -> BackendConn | None:
+        """The one ready master connection all of routed ((spec, argv, slot) tuples) would go to."""
+        if self.state is not UP or (self.replicas and self.cfg.read_from_replicas):
+            return None
+        slots = self.ctx.slots
+        conns = self.conns
+        n = len(conns)
+        idx = routed[0][2] % n
+        for r in routed:
+            slot = r[2]
+            if slots[slot] is not self or (n > 1 and slot % n != idx):
+                return None
+        conn = conns[idx]
+        return conn if conn.ready else None
 
     def send_master(self, req) -> None:
         if self.state is UP:

@@ -26,7 +26,7 @@ class ProxyConfig:
     read_from_replicas: bool = key(False, "send read-only commands to a group's replicas (falls back to the master)")
     backend_password: str = key("", "password the proxy AUTHs with on backend connections")
     # Backends.
-    backend_connections: int = key(2, "pipelined connections per backend node (requests pick one by slot, so per-key order holds)", minimum=1)
+    backend_connections: int = key(1, "pipelined connections per backend node (requests pick one by slot, so per-key order holds)", minimum=1)
     backend_connect_timeout_ms: int = key(1000, "connect timeout to a backend", minimum=1)
     backend_timeout_ms: int = key(3000, "a backend that leaves a request unanswered this long is considered hung: the connection is closed (reads replayed, writes failed)", minimum=1)
     backend_ping_interval_ms: int = key(2000, "PING each backend connection this often", minimum=1)

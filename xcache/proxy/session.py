@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from bisect import bisect_left
 from collections import deque
 from time import perf_counter
 
+from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.proxy import commands as C
 from xcache.proxy.replies import array_items, bulk, error_line, int_value, pack
 from xcache.proxy.router import slot_of
@@ -26,12 +28,15 @@ QPS_SESSION = error_line("ERR xcache: session QPS limit exceeded, retry later")
 class Request:
     """One client request awaiting its reply."""
 
-    __slots__ = ("session", "spec", "raw", "reply", "slot", "t0", "deadline")
+    __slots__ = ("session", "spec", "raw", "argv", "reply", "slot", "t0", "deadline")
+    batch = False
+    internal = False
 
-    def __init__(self, session, spec, raw, slot: int, t0: float):
+    def __init__(self, session, spec, raw, slot: int, t0: float, argv=None):
         self.session = session
         self.spec = spec
-        self.raw = raw
+        self.raw = raw  # encoded command; None while it was forwarded inside the client's own bytes
+        self.argv = argv
         self.reply = None
         self.slot = slot
         self.t0 = t0
@@ -42,10 +47,58 @@ class Request:
         self.session.request_done(self)
 
 
+class Batch:
+    """Several KEY requests a client pipelined in one chunk, forwarded as the client's own bytes to
+    one backend connection. They are answered by as many consecutive replies, which go back to
+    the client as one slice. If the backend fails part-way, the batch is split into the answered
+    prefix and single Requests for the rest (explode), which then follow the normal rules."""
+
+    __slots__ = ("session", "items", "n", "got", "parts", "errs", "reply", "t0")
+    batch = True
+    spec = None
+    internal = False
+
+    def __init__(self, session, items: list, t0: float):
+        self.session = session
+        self.items = items  # (spec, argv, slot)
+        self.n = len(items)
+        self.got = 0
+        self.parts: list[bytes] = []
+        self.errs: list[int] = []
+        self.reply = None
+        self.t0 = t0
+
+    def finish(self) -> None:
+        parts = self.parts
+        self.reply = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.session.request_done(self)
+
+    def explode(self) -> list[Request]:
+        """Keep the answered prefix; return Requests for the unanswered rest, queued in order
+        behind this batch in the session."""
+        i = self.got
+        session = self.session
+        rest = [Request(session, spec, None, slot, self.t0, argv) for spec, argv, slot in self.items[i:]]
+        self.items = self.items[:i]
+        self.n = i
+        self.errs = [e for e in self.errs if e < i]
+        self.reply = b"".join(self.parts)
+        if not session.closed:
+            try:
+                idx = session.pending.index(self)
+            except ValueError:
+                return rest
+            for j, r in enumerate(rest):
+                session.pending.insert(idx + 1 + j, r)
+            session.request_done(self)
+        return rest
+
+
 class Done:
     """A request answered on the spot (local command, refusal) queued behind earlier ones."""
 
     __slots__ = ("spec", "reply", "t0")
+    batch = False
 
     def __init__(self, spec, reply: bytes, t0: float):
         self.spec = spec
@@ -117,6 +170,8 @@ class Session(asyncio.Protocol):
         self.last_active = ctx.loop.time()
         self.bucket = ctx.session_bucket()
         self.auth_timer = None
+        self.routed: list = []
+        self.t0 = 0.0
 
     # -- transport events ---------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -158,11 +213,18 @@ class Session(asyncio.Protocol):
         ctx = self.ctx
         now = ctx.loop.time()
         self.last_active = now
+        parser = self.parser
+        # Fast path precondition: this chunk starts a request (nothing buffered in the parser).
+        clean = data[0] == 42 and not getattr(parser, "_pending", 1) and not getattr(parser, "_inline", 1)
         try:
-            cmds = self.parser.feed(data)
+            cmds = parser.feed(data)
         except ProtocolError as exc:  # older parsers raise; newer ones end the list with the error
             cmds = [exc]
         t0 = perf_counter()
+        self.t0 = t0
+        # KEY requests of this chunk as (spec, argv, slot), sent together at the end; any other
+        # reply or send first drains them (see answer(), split(), same_slot()), so order holds.
+        routed = self.routed = []
         for argv in cmds:
             if type(argv) is not list:
                 # Commands before the error were handled; answer it after them, then close.
@@ -205,20 +267,54 @@ class Session(asyncio.Protocol):
             if kind == C.KEY:
                 if ctx.breaker.active and self.blocked(spec, argv[1:2], t0):
                     continue
-                slot = slot_of(argv[1])
-                req = Request(self, spec, pack(argv), slot, t0)
-                self.pending.append(req)
-                ctx.slots[slot].send(req)
-            elif kind == C.SPLIT:
+                routed.append((spec, argv, slot_of(argv[1])))
+                continue
+            if kind == C.SPLIT:
                 self.split(spec, argv, t0)
             else:
                 self.same_slot(spec, argv, t0)
+        routed = self.routed
+        if routed:
+            # The chunk is exactly these requests if every command in it was routed unchanged.
+            whole = clean and len(routed) == len(cmds) and not getattr(parser, "_pending", 1)
+            self.send_routed(routed, data if whole else None)
+            self.routed = []
         if len(self.pending) >= ctx.cfg.max_pending_per_session and not self.paused:
             self.paused = True
             self.transport.pause_reading()
         if self.out and not self.dirty:
             self.dirty = True
             ctx.flusher.session(self)
+        if ctx.flusher.backends:
+            ctx.flusher.flush_backends()
+
+    def drain_routed(self) -> None:
+        if self.routed:
+            self.send_routed(self.routed, None)
+            self.routed = []
+
+    def send_routed(self, routed: list, chunk: bytes | None) -> None:
+        """Send KEY requests. When the client's chunk holds exactly these requests and they all go
+        to one ready connection, forward the client's bytes as they are (no re-encoding); several
+        such requests travel as one Batch and their replies come back as one slice."""
+        slots = self.ctx.slots
+        t0 = self.t0
+        pending = self.pending
+        if chunk is not None:
+            conn = slots[routed[0][2]].direct_conn(routed)
+            if conn is not None:
+                if len(routed) == 1:
+                    spec, argv, slot = routed[0]
+                    req = Request(self, spec, None, slot, t0, argv)
+                else:
+                    req = Batch(self, routed, t0)
+                pending.append(req)
+                conn.send_chunk(req, chunk)
+                return
+        for spec, argv, slot in routed:
+            req = Request(self, spec, pack(argv), slot, t0, argv)
+            pending.append(req)
+            slots[slot].send(req)
 
     def blocked(self, spec, keys: list[bytes], t0: float) -> bool:
         msg = self.ctx.breaker.check(spec.name, spec.readonly, keys)
@@ -229,6 +325,7 @@ class Session(asyncio.Protocol):
         return True
 
     def same_slot(self, spec, argv: list[bytes], t0: float) -> None:
+        self.drain_routed()
         try:
             keys = C.same_slot_keys(spec, argv)
         except ValueError as exc:
@@ -248,6 +345,7 @@ class Session(asyncio.Protocol):
         self.ctx.slots[slot].send(req)
 
     def split(self, spec, argv: list[bytes], t0: float) -> None:
+        self.drain_routed()
         ctx = self.ctx
         pairs = spec.name == "MSET"
         if pairs and len(argv) % 2 == 0:
@@ -361,6 +459,8 @@ class Session(asyncio.Protocol):
     # -- replies --------------------------------------------------------------------------------
     def answer(self, spec, reply: bytes, t0: float) -> None:
         """A reply known now: written at once unless earlier requests are still pending."""
+        if self.routed:
+            self.drain_routed()
         if self.pending:
             self.pending.append(Done(spec, reply, t0))
         else:
@@ -378,16 +478,32 @@ class Session(asyncio.Protocol):
         pending = self.pending
         if not pending or pending[0] is not req:
             return
-        count = self.ctx.count
+        ctx = self.ctx
+        ops, errors, lat = ctx.ops, ctx.errors, ctx.lat_counts
         out = self.out
         t1 = perf_counter()
         while pending:
             r = pending[0]
-            if r.reply is None:
+            reply = r.reply
+            if reply is None:
                 break
             pending.popleft()
-            out.append(r.reply)
-            count(r.spec, r.reply, r.t0, t1)
+            out.append(reply)
+            # Accounting inlined (hot path): ops, errors, latency histogram.
+            dt = t1 - r.t0
+            if r.batch:
+                for item in r.items:
+                    ops[item[0]] += 1
+                for i in r.errs:
+                    errors[r.items[i][0]] += 1
+                lat[bisect_left(LATENCY_BUCKETS, dt)] += r.n
+                ctx.lat_sum += dt * r.n
+                continue
+            ops[r.spec] += 1
+            if reply and reply[0] == 45:
+                errors[r.spec] += 1
+            lat[bisect_left(LATENCY_BUCKETS, dt)] += 1
+            ctx.lat_sum += dt
         if not self.dirty:
             self.dirty = True
             self.ctx.flusher.session(self)

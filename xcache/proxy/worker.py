@@ -60,9 +60,19 @@ class Flusher:
             for b in backends:
                 b.flush()
         if self.sessions:
-            sessions, self.sessions = self.sessions, []
-            for s in sessions:
-                s.flush()
+            self.flush_sessions()
+
+    def flush_backends(self) -> None:
+        backends, self.backends = self.backends, []
+        for b in backends:
+            b.flush()
+
+    def flush_sessions(self) -> None:
+        """Write replies now (called at the end of a backend read: every reply of that read is
+        in place, and an extra loop iteration before writing would only add latency)."""
+        sessions, self.sessions = self.sessions, []
+        for s in sessions:
+            s.flush()
 
 
 class _NoTable:

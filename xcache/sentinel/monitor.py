@@ -53,6 +53,7 @@ class Link:
 
     def send(self, *args) -> asyncio.Future:
         fut = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_consume)  # fire-and-forget commands must not warn when the link drops
         if not self.connected or self._writer is None:
             fut.set_exception(LinkClosed("not connected"))
             return fut
@@ -96,6 +97,11 @@ class Link:
             task.cancel()
         if self._on_close:
             self._on_close()
+
+
+def _consume(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 class Subscriber:

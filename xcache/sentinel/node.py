@@ -254,9 +254,10 @@ class SentinelNode:
             inst.sub = Subscriber(inst.host, inst.port, HELLO_CHANNEL,
                                   lambda ch, msg: self._on_hello(msg))
             inst.sub.start(period / 1000.0 + 1.0, m.auth_pass, f"sentinel-{self.run_id[:8]}-pubsub")
-        # A link with a PING unanswered for half of down-after is reopened (as Redis does).
-        if h.ping_pending_since and now - h.ping_pending_since > m.down_after_ms / 2 \
-                and now - inst.last_connect > m.down_after_ms / 2:
+        # A link with a PING unanswered for half of the SDOWN bound is reopened (as Redis does).
+        half = h.bound(m.down_after_ms, m.stalled_down_after_ms) / 2
+        if h.ping_pending_since is not None and now - h.ping_pending_since > half \
+                and now - inst.last_connect > half:
             inst.link.close()
             return
         if now - h.last_pong > period and now - h.last_ping_sent > period / 2:

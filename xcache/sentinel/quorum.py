@@ -23,7 +23,7 @@ class Health:
     last_avail: float = 0.0  # last valid PING reply (or link creation)
     last_ping_sent: float = 0.0
     last_pong: float = 0.0  # last reply of any kind
-    ping_pending_since: float = 0.0  # oldest unanswered PING; 0 = none pending
+    ping_pending_since: float | None = None  # oldest unanswered PING
     connected: bool = False
     stalled: bool = False
     stall_seconds: float = 0.0
@@ -43,7 +43,7 @@ class Health:
 
     def on_ping_sent(self, now: float) -> None:
         self.last_ping_sent = now
-        if not self.ping_pending_since:
+        if self.ping_pending_since is None:
             self.ping_pending_since = now
 
     def on_ping_reply(self, now: float, sent_at: float, valid: bool) -> None:
@@ -51,7 +51,7 @@ class Health:
         self.last_pong = now
         if valid:
             self.last_avail = now
-            self.ping_pending_since = 0.0
+            self.ping_pending_since = None
             self.probe_latency_ms = now - sent_at
 
     def on_stall_report(self, stalled: bool, seconds: float = 0.0) -> str | None:
@@ -64,16 +64,19 @@ class Health:
 
     def unavailable_ms(self, now: float) -> float:
         """How long the node has failed to answer (Redis's 'elapsed' in sentinelCheckSubjectivelyDown)."""
-        if self.ping_pending_since:
+        if self.ping_pending_since is not None:
             return now - self.ping_pending_since
         if not self.connected:
             return now - self.last_avail
         return 0.0
 
+    def bound(self, down_after_ms: float, stalled_down_after_ms: float) -> float:
+        """How long the node may stay unanswered before SDOWN: longer while it reports a stall."""
+        return max(down_after_ms, stalled_down_after_ms) if self.stalled else down_after_ms
+
     def check(self, now: float, down_after_ms: float, stalled_down_after_ms: float) -> str | None:
         """Update SDOWN; returns '+sdown' / '-sdown' on a change, else None."""
-        bound = max(down_after_ms, stalled_down_after_ms) if self.stalled else down_after_ms
-        down = self.unavailable_ms(now) > bound
+        down = self.unavailable_ms(now) > self.bound(down_after_ms, stalled_down_after_ms)
         if down == self.sdown:
             return None
         self.sdown = down

@@ -28,6 +28,7 @@ class Session(asyncio.Protocol):
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
         self.name: bytes | None = None
+        self.resp3 = False
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -50,6 +51,11 @@ class Session(asyncio.Protocol):
             self.transport.close()
             return
         for cmd in commands:
+            if not isinstance(cmd, list):  # the parser reports a broken request in line
+                encode_into(out, Error(f"ERR Protocol error: {cmd}"))
+                self.transport.write(b"".join(out))
+                self.transport.close()
+                return
             name = cmd[0].upper()
             if name == b"QUIT":
                 encode_into(out, OK)
@@ -62,21 +68,46 @@ class Session(asyncio.Protocol):
                 reply = exc
             if type(reply) is _Many:
                 for r in reply:
-                    encode_into(out, r)
+                    encode_reply(out, r, self.resp3)
             else:
-                encode_into(out, reply)
+                encode_reply(out, reply, self.resp3)
         if out:
             self.transport.write(b"".join(out))
 
     def push(self, message: list) -> None:
         if self.transport is not None and not self.transport.is_closing():
             out: list = []
-            encode_into(out, message)
+            encode_reply(out, Push(message), self.resp3)
             self.transport.write(b"".join(out))
 
 
 class _Many(list):
     """Several replies to one command (SUBSCRIBE a b -> one confirmation each)."""
+
+
+class Push(list):
+    """An out-of-band message (pub/sub): '>' in RESP3, an array in RESP2."""
+
+
+def encode_reply(out: list, reply, resp3: bool) -> None:
+    """encode_into plus what RESP3 adds (HELLO 3): maps, nulls and pushes."""
+    t = type(reply)
+    if t is dict:
+        if resp3:
+            out.append(b"%%%d\r\n" % len(reply))
+        else:
+            out.append(b"*%d\r\n" % (2 * len(reply)))
+        for k, v in reply.items():
+            encode_reply(out, k, resp3)
+            encode_reply(out, v, resp3)
+    elif t is Push or t is list or t is _Many:
+        out.append(b"%b%d\r\n" % (b">" if resp3 and t is Push else b"*", len(reply)))
+        for item in reply:
+            encode_reply(out, item, resp3)
+    elif reply is None and resp3:
+        out.append(b"_\r\n")
+    else:
+        encode_into(out, reply)
 
 
 def _s(value) -> bytes:
@@ -133,7 +164,7 @@ class SentinelServer:
         return handler(self, s, args)
 
     def cmd_ping(self, s: Session, args: list[bytes]):
-        if s.channels or s.patterns:
+        if (s.channels or s.patterns) and not s.resp3:
             return [b"pong", args[0] if args else b""]
         return args[0] if args else PONG
 
@@ -194,7 +225,7 @@ class SentinelServer:
         for ch in args:
             s.channels.add(ch)
             self.channels.setdefault(ch, set()).add(s)
-            out.append([b"subscribe", ch, len(s.channels) + len(s.patterns)])
+            out.append(Push([b"subscribe", ch, len(s.channels) + len(s.patterns)]))
         return out
 
     def cmd_psubscribe(self, s: Session, args: list[bytes]):
@@ -204,7 +235,7 @@ class SentinelServer:
         for p in args:
             s.patterns.add(p)
             self.patterns.setdefault(p, set()).add(s)
-            out.append([b"psubscribe", p, len(s.channels) + len(s.patterns)])
+            out.append(Push([b"psubscribe", p, len(s.channels) + len(s.patterns)]))
         return out
 
     def cmd_unsubscribe(self, s: Session, args: list[bytes]):
@@ -219,10 +250,27 @@ class SentinelServer:
         for t in targets:
             mine.discard(t)
             registry.get(t, set()).discard(s)
-            out.append([kind, t, len(s.channels) + len(s.patterns)])
+            out.append(Push([kind, t, len(s.channels) + len(s.patterns)]))
         if not targets:
-            out.append([kind, None, len(s.channels) + len(s.patterns)])
+            out.append(Push([kind, None, len(s.channels) + len(s.patterns)]))
         return out
+
+    def cmd_hello(self, s: Session, args: list[bytes]):
+        if args:
+            try:
+                proto = int(args[0])
+            except ValueError:
+                return Error("ERR Protocol version is not an integer or out of range")
+            if proto not in (2, 3):
+                return Error("NOPROTO unsupported protocol version")
+            s.resp3 = proto == 3
+        opts = [a.upper() for a in args]
+        if b"AUTH" in opts:
+            return self.cmd_auth(s, [])
+        if b"SETNAME" in opts and opts.index(b"SETNAME") + 1 < len(args):
+            s.name = args[opts.index(b"SETNAME") + 1]
+        return {b"server": b"redis", b"version": b"7.0.0", b"proto": 3 if s.resp3 else 2,
+                b"id": id(s) & 0xFFFFFFFF, b"mode": b"sentinel", b"role": b"master", b"modules": []}
 
     def cmd_auth(self, s: Session, args: list[bytes]):
         return Error("ERR AUTH <password> called without any password configured for the default user. "
@@ -379,7 +427,7 @@ class SentinelServer:
         return OK
 
     # ---- descriptions ------------------------------------------------------------------------
-    def _describe(self, inst: Instance, m: Master) -> list[bytes]:
+    def _describe(self, inst: Instance, m: Master) -> dict[bytes, bytes]:
         now = now_ms()
         h = inst.health
         flags = [inst.kind]
@@ -400,7 +448,7 @@ class SentinelServer:
             ("name", inst.name if inst is not m else m.name), ("ip", host), ("port", port),
             ("runid", inst.runid), ("flags", ",".join(flags)),
             ("link-pending-commands", inst.link.pending if inst.link else 0), ("link-refcount", 1),
-            ("last-ping-sent", int(now - h.ping_pending_since) if h.ping_pending_since else 0),
+            ("last-ping-sent", int(now - h.ping_pending_since) if h.ping_pending_since is not None else 0),
             ("last-ok-ping-reply", int(now - h.last_avail)),
             ("last-ping-reply", int(now - h.last_pong) if h.last_pong else int(now - h.created)),
         ]
@@ -436,14 +484,11 @@ class SentinelServer:
             leader, leader_epoch = inst.opinion.leader, inst.opinion.leader_epoch
             fields += [("last-hello-message", int(now - inst.last_hello)),
                        ("voted-leader", leader or "?"), ("voted-leader-epoch", leader_epoch)]
-        out: list[bytes] = []
-        for k, v in fields:
-            out += [k.encode(), _s(v)]
-        return out
+        return {k.encode(): _s(v) for k, v in fields}
 
     COMMANDS = {
         b"PING": cmd_ping, b"ECHO": cmd_echo, b"ROLE": cmd_role, b"CLIENT": cmd_client,
         b"COMMAND": cmd_command, b"INFO": cmd_info, b"SUBSCRIBE": cmd_subscribe,
         b"PSUBSCRIBE": cmd_psubscribe, b"UNSUBSCRIBE": cmd_unsubscribe,
-        b"PUNSUBSCRIBE": cmd_punsubscribe, b"AUTH": cmd_auth, b"SENTINEL": cmd_sentinel,
+        b"PUNSUBSCRIBE": cmd_punsubscribe, b"AUTH": cmd_auth, b"HELLO": cmd_hello, b"SENTINEL": cmd_sentinel,
     }

@@ -26,8 +26,8 @@ from rocksdict import (
     BlockBasedOptions,
     Cache,
     Options,
-    ReadOptions,
     Rdict,
+    ReadOptions,
     WriteBatch,
     WriteOptions,
 )
@@ -247,11 +247,13 @@ class Engine:
         self.stall = StallState()
 
     def close(self) -> None:
+        """Sync the WAL and release RocksDB (its LOCK), so the path can be reopened."""
         try:
             self.db.flush_wal(True)
         finally:
-            for cf in (self.meta, self.data, self.score):
-                del cf
+            # Every column-family handle must go before close() releases the database.
+            self.meta = self.data = self.score = None
+            self.meta_cf = self.data_cf = self.score_cf = None
             self.db.close()
 
     # --- versions and metadata -------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 
 from xcache.resp import NULL_ARRAY, OK, Error
 from xcache.store.commands import MIN_INT, SYNTAX_ERROR, command, parse_int, wrong_arity
@@ -54,11 +55,10 @@ def _read(c, prefix: bytes, start: int, n: int) -> list[bytes]:
 
 def _iter(c, prefix: bytes, meta: Meta, reverse: bool = False):
     """The elements of a list, from the head (or from the tail if reverse)."""
-    if reverse:
-        start = prefix + _ix(meta.tail - 1)
-    else:
-        start = prefix + _ix(meta.head)
-    for _, value in c.engine.scan(c.engine.data, prefix, start=start, reverse=reverse):
+    start = prefix + _ix(meta.tail - 1 if reverse else meta.head)
+    # Bounded by count, not only by the prefix: this rocksdict's iterate_lower_bound does not
+    # bound reverse scans.
+    for _, value in islice(c.engine.scan(c.engine.data, prefix, start=start, reverse=reverse), meta.count):
         yield value
 
 

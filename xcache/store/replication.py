@@ -30,6 +30,7 @@ import itertools
 import logging
 import os
 import shutil
+import sys
 import tarfile
 import time
 from dataclasses import dataclass, field
@@ -110,14 +111,12 @@ class Replication:
         self.is_replica = False
         self.replid = server.run_id[:40]
         self.replid2 = NO_REPLID
-        self.offset = (
-            0  # master_repl_offset: bytes of stream produced (master) or applied (replica)
-        )
+        # master_repl_offset: bytes of stream produced (master) or applied (replica)
+        self.offset = 0
         self.second_offset = -1
         self.backlog: Backlog | None = None  # created when the first replica attaches, as Redis
-        self.stream_db = (
-            -1
-        )  # db of the last SELECT in the stream (-1: emit SELECT before next write)
+        # db of the last SELECT in the stream (-1: emit SELECT before the next write)
+        self.stream_db = -1
         self.replicas: dict[Client, ReplicaState] = {}
         self.stats = {"sync_full": 0, "sync_partial_ok": 0, "sync_partial_err": 0}
         self._acked = asyncio.Event()
@@ -164,10 +163,9 @@ class Replication:
                 _remove(os.path.join(self.cfg.dir, name))
 
     async def _cron(self) -> None:
-        """Once a second: PING into the stream every ping period, drop replicas that stopped acking."""
-        ping_period = min(
-            10.0, self.cfg.repl_timeout_ms / 4000
-        )  # Redis: repl-ping-replica-period 10
+        """PING into the stream every ping period; drop replicas that stopped acking."""
+        # Redis's repl-ping-replica-period is 10 s; ping faster when repl_timeout_ms is short.
+        ping_period = min(10.0, self.cfg.repl_timeout_ms / 4000)
         last_ping = time.monotonic()
         while True:
             await asyncio.sleep(min(1.0, ping_period))
@@ -383,6 +381,7 @@ class Replication:
         was_replica = self.is_replica
         self.is_replica = True
         self.master_host, self.master_port = host, port
+        self.cfg.replicaof = f"{host} {port}"  # CONFIG REWRITE persists the role, as in Redis
         self._stop_link()
         self.drop_replicas()
         self.link_state = "connect"
@@ -399,6 +398,7 @@ class Replication:
         self._stop_link()
         self.is_replica = False
         self.master_host, self.master_port = "", 0
+        self.cfg.replicaof = ""
         self.link_state = "connect"
         self.link_down_since = None
         # Shift the replication id as Redis does: our history up to offset is the old master's.
@@ -517,6 +517,7 @@ class Replication:
                 left -= len(chunk)
                 self.last_io = time.monotonic()
         await loop.run_in_executor(None, _extract_tar, tar_path, new_dir)
+        await _engine_idle(self.server.engine)
         self._install(new_dir)
         # Data, replid and offset change together, with no await in between.
         self.replid, self.replid2, self.second_offset = replid, NO_REPLID, -1
@@ -541,17 +542,10 @@ class Replication:
         server = self.server
         old = server.engine
         old.close()
-        # Drop every handle so RocksDB releases its LOCK before we reopen the same path.
-        for name in ("meta", "data", "score", "meta_cf", "data_cf", "score_cf", "db"):
-            setattr(old, name, None)
         db_path = old.path
         os.rename(db_path, os.path.join(self.cfg.dir, f"db.old-{next(_snapshot_ids)}"))
         os.rename(new_dir, db_path)
-        try:
-            server.engine = Engine(server.cfg)
-        except Exception:
-            gc.collect()  # a lingering reference (e.g. a thread) may still hold the old RocksDB LOCK
-            server.engine = Engine(server.cfg)
+        server.engine = _reopen(server.cfg)
         server.collector.engine = server.engine
         server.touch_all()  # WATCHed keys may all have changed
 
@@ -575,7 +569,7 @@ class Replication:
         self.link_state = "connected"
         self.link_down_since = None
         self.last_io = time.monotonic()
-        self.read_offset = max(self.read_offset, self.offset)
+        self.read_offset = self.offset  # bytes read but not applied before are sent again
         acks = asyncio.ensure_future(self._ack_loop(writer))
         parser = hiredis.Reader()
         try:
@@ -761,6 +755,33 @@ async def _read_line(reader: asyncio.StreamReader, timeout: float) -> bytes:
     if not line:
         raise ReplError("master closed the link")
     return line.rstrip(b"\r\n")
+
+
+async def _engine_idle(engine: Engine, limit_s: float = 10.0) -> None:
+    """Wait until no thread (WAL fsync, COMPACT, BGSAVE) is using the engine we are about to
+    close: such a thread keeps RocksDB open, and its LOCK would refuse the reopen."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        # 2 = the attribute + getrefcount's argument; a thread inside a call holds one more.
+        if all(sys.getrefcount(getattr(engine, n)) <= 2 for n in ("db", "meta", "data", "score")):
+            return
+        await asyncio.sleep(0.01)
+
+
+def _reopen(cfg) -> Engine:
+    """Open the installed snapshot; a thread that slipped in may hold the old LOCK a moment."""
+    for attempt in range(50):
+        try:
+            return Engine(cfg)
+        except Exception as exc:
+            if "lock" not in str(exc).lower() or attempt == 49:
+                # Closed engine, no data: better to exit (a supervisor restarts us and we resync)
+                # than to keep answering PING with no usable store.
+                log.critical("event=engine_reopen_failed error=%s", exc)
+                os._exit(1)
+            gc.collect()
+            time.sleep(0.01)  # rare and short: a WAL fsync finishing
+    raise AssertionError("unreachable")
 
 
 def _make_tar(src_dir: str, tar_path: str) -> int:

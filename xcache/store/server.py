@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -27,18 +28,12 @@ from xcache.store.engine import Engine, WriteStall
 log = logging.getLogger("xcache.server")
 
 # Importing the command modules registers their commands.
-from xcache.store import (  # noqa: E402,F401
-    admin,
-    hashes,
-    keys,
-    lists,
-    pubsub,
-    replication,
-    sets,
-    strings,
-    transactions,
-    zsets,
-)
+COMMAND_MODULES = ("admin", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
+                   "transactions", "replication")
+for _module in COMMAND_MODULES:
+    importlib.import_module(f"xcache.store.{_module}")
+
+from xcache.store import pubsub, transactions  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
 from xcache.store.replication import Replication  # noqa: E402
 
@@ -280,7 +275,7 @@ class Server:
         if c.multi is not None and name not in MULTI_IMMEDIATE:
             if "nomulti" in cmd.flags:
                 c.multi_error = True
-                return Error(f"ERR Command not allowed inside a transaction")
+                return Error("ERR Command not allowed inside a transaction")
             c.multi.append((cmd, argv))
             return Raw(b"+QUEUED\r\n")
         return self.call(c, cmd, argv)
@@ -393,6 +388,8 @@ class Server:
                 reply = None  # try again at the next push or after a short pause
                 await asyncio.sleep(self.cfg.write_stall_backoff_ms / 1000)
             if reply is not None:
+                if c.propagate is not None:  # served after blocking: replicate the plain pop/move
+                    self.replication.propagate(c, c.propagate)
                 return reply
 
     def signal_key(self, db: int, key: bytes) -> None:

@@ -1,1 +1,726 @@
-"""zsets commands (being written)."""
+"""Sorted-set commands.
+
+Encoding: meta(key) holds type ZSET, expiry, version and the member count. Every member has two
+entries under the same `data_prefix(db, key, version)`:
+  data CF   prefix + member                        -> pack_double(score)   (point lookups, lex order)
+  score CF  prefix + encode_score(score) + member  -> b""                  (score order)
+so ZSCORE/ZADD are point operations, by-score ranges seek in the score CF and by-lex ranges seek in
+the data CF (members with equal scores sort by member bytes in both, as in Redis). Rank-based
+operations walk the score CF from an end (O(rank), as in Kvrocks).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from xcache.resp import Error
+from xcache.resp.encode import format_float
+from xcache.store.commands import (
+    SYNTAX_ERROR,
+    command,
+    parse_int,
+)
+from xcache.store.engine import (
+    SET,
+    WRONGTYPE,
+    ZSET,
+    Meta,
+    data_prefix,
+    decode_score,
+    encode_score,
+    pack_double,
+    prefix_end,
+    unpack_double,
+)
+from xcache.store.hashes import iter_subkeys, parse_random_count, random_entries, scan_collection
+
+NOT_FLOAT = Error("ERR value is not a valid float")
+NAN_ERROR = Error("ERR resulting score is not a number (NaN)")
+RANGE_NOT_FLOAT = Error("ERR min or max is not a float")
+BAD_LEX = Error("ERR min or max not valid string range item")
+NOT_POSITIVE = Error("ERR value is out of range, must be positive")
+INF = float("inf")
+
+_HEX = re.compile(r"[+-]?0[xX]")
+_SPACE = " \t\n\v\f\r"
+
+
+# --- number parsing, as Redis's strtod-based helpers ------------------------------------------
+
+
+def _strtod(text: str) -> float | None:
+    """C strtod over the whole string (None if it does not consume it all): '' is 0 as in C."""
+    body = text.lstrip(_SPACE)
+    if not body:
+        return 0.0 if not text else None  # strtod("") = 0 with nothing left; "  " stops at the space
+    if "_" in body or body[-1] in _SPACE:  # Python's float() accepts these, strtod does not
+        return None
+    try:
+        return float(body)
+    except ValueError:
+        pass
+    if _HEX.match(body):
+        try:
+            return float.fromhex(body)
+        except ValueError:
+            return None
+    return None
+
+
+def parse_score(raw: bytes, error: Error = NOT_FLOAT) -> float:
+    """A score or weight argument (getDoubleFromObject): no spaces, no NaN, no overflow/underflow."""
+    text = raw.decode("latin-1")
+    if not text or text[0] in _SPACE:
+        raise error
+    value = _strtod(text)
+    if value is None or value != value:
+        raise error
+    mantissa = text.lower().lstrip("+-")
+    if value in (INF, -INF) and not mantissa.startswith("inf"):
+        raise error  # ERANGE overflow ("1e400")
+    if value == 0 and re.search(r"[1-9]", re.split("[ep]", mantissa.removeprefix("0x"))[0]):
+        raise error  # ERANGE underflow ("1e-400")
+    return value + 0.0  # -0 is stored and shown as 0, as Redis does
+
+
+def _score_bound(raw: bytes) -> tuple[float, bool]:
+    """One end of a score range: '(x' exclusive, else inclusive (zslParseRange)."""
+    text = raw.split(b"\0", 1)[0].decode("latin-1")
+    exclusive = text.startswith("(")
+    value = _strtod(text[1:] if exclusive else text)
+    if value is None or value != value:
+        raise RANGE_NOT_FLOAT
+    return value, exclusive
+
+
+# A lex bound is (rank, value): '-' is (0, b"") and '+' is (2, b""), so tuples compare as Redis does.
+_LEX_MIN, _LEX_MAX = (0, b""), (2, b"")
+
+
+def _lex_bound(raw: bytes) -> tuple[tuple[int, bytes], bool]:
+    if raw == b"-":
+        return _LEX_MIN, True
+    if raw == b"+":
+        return _LEX_MAX, True
+    if raw[:1] == b"(":
+        return (1, raw[1:]), True
+    if raw[:1] == b"[":
+        return (1, raw[1:]), False
+    raise BAD_LEX
+
+
+def _empty_range(lo, loex: bool, hi, hiex: bool) -> bool:
+    return lo > hi or (lo == hi and (loex or hiex))
+
+
+_fmt = format_float  # Redis 7.0 replies scores with %.17g (integers bare, "inf"); -0 never stored
+
+
+# --- storage helpers -------------------------------------------------------------------------
+
+
+def _lookup(c, key: bytes) -> Meta | None:
+    return c.engine.lookup(c.db, key, ZSET)
+
+
+def _prefix(c, key: bytes, meta: Meta) -> bytes:
+    return data_prefix(c.db, key, meta.version)
+
+
+def _scores(c, key: bytes, meta: Meta | None, members: list[bytes]) -> list[float | None]:
+    """The score of each of members (None if absent), with one multi-get."""
+    if meta is None:
+        return [None] * len(members)
+    prefix = _prefix(c, key, meta)
+    raws = c.engine.multi_get_data([prefix + m for m in members])
+    return [None if v is None else unpack_double(v) for v in raws]
+
+
+def _stage_remove(c, b, key: bytes, meta: Meta, entries: list[tuple[bytes, float]]) -> None:
+    """Stage the removal of distinct present (member, score) pairs into batch b."""
+    prefix = _prefix(c, key, meta)
+    for m, s in entries:
+        b.delete_data(prefix + m)
+        b.delete_score(prefix + encode_score(s) + m)
+    meta.count -= len(entries)
+    if meta.count:
+        b.put_meta(c.db, key, meta)
+    else:
+        b.delete_meta(c.db, key)  # an empty zset does not exist
+
+
+def _remove(c, key: bytes, meta: Meta, entries: list[tuple[bytes, float]]) -> int:
+    if entries:
+        b = c.engine.batch()
+        _stage_remove(c, b, key, meta, entries)
+        c.engine.commit(b)
+    return len(entries)
+
+
+def _iter_scores(c, key: bytes, meta: Meta, reverse: bool = False,
+                 start: bytes | None = None) -> Iterator[tuple[bytes, float]]:
+    """(member, score) in score order (or reverse) from the score CF; start is a full score key."""
+    prefix = _prefix(c, key, meta)
+    n = len(prefix)
+    for k, _ in c.engine.scan(c.engine.score, prefix, start=start, reverse=reverse):
+        yield k[n + 8:], decode_score(k[n:n + 8])
+
+
+def _by_score(c, key: bytes, meta: Meta, lo: float, loex: bool, hi: float, hiex: bool,
+              reverse: bool = False) -> Iterator[tuple[bytes, float]]:
+    """Members with a score in the range, seeking to its first end instead of scanning."""
+    if _empty_range(lo, loex, hi, hiex):
+        return
+    prefix = _prefix(c, key, meta)
+    if not reverse:
+        start = prefix + encode_score(lo)
+        if loex:
+            start = prefix_end(start)  # past every member of score lo
+        for m, s in _iter_scores(c, key, meta, False, start):
+            if s > hi or (hiex and s == hi):
+                return
+            if s > lo or (s == lo and not loex):
+                yield m, s
+    else:
+        start = prefix + encode_score(hi)
+        if not hiex:
+            start = prefix_end(start)  # seek_for_prev: the last member of score hi (or less)
+        for m, s in _iter_scores(c, key, meta, True, start):
+            if s < lo or (loex and s == lo):
+                return
+            if s < hi or (s == hi and not hiex):  # the seek key itself may lie just above hi
+                yield m, s
+
+
+def _by_lex(c, key: bytes, meta: Meta, lo, loex: bool, hi, hiex: bool,
+            reverse: bool = False) -> Iterator[tuple[bytes, float]]:
+    """Members in the lex range, from the member-ordered data CF (Redis assumes equal scores)."""
+    if _empty_range(lo, loex, hi, hiex) or lo == _LEX_MAX or hi == _LEX_MIN:
+        return
+    prefix = _prefix(c, key, meta)
+    n = len(prefix)
+    engine = c.engine
+    if not reverse:
+        start = None if lo == _LEX_MIN else prefix + lo[1] + (b"\x00" if loex else b"")
+        for k, v in engine.scan(engine.data, prefix, start=start):
+            t = (1, k[n:])
+            if t > hi or (hiex and t == hi):
+                return
+            if t > lo or not loex:
+                yield t[1], unpack_double(v)
+    else:
+        start = None if hi == _LEX_MAX else prefix + hi[1]
+        for k, v in engine.scan(engine.data, prefix, start=start, reverse=True):
+            t = (1, k[n:])
+            if t < lo or (loex and t == lo):
+                return
+            if t < hi or not hiex:
+                yield t[1], unpack_double(v)
+
+
+def _by_rank(c, key: bytes, meta: Meta, start: int, stop: int, reverse: bool = False) -> list[tuple[bytes, float]]:
+    """Members at ranks start..stop (Redis index rules, negatives from the end)."""
+    size = meta.count
+    if start < 0:
+        start += size
+    if stop < 0:
+        stop += size
+    start = max(start, 0)
+    if start > stop or start >= size:
+        return []
+    stop = min(stop, size - 1)
+    out = []
+    for i, entry in enumerate(_iter_scores(c, key, meta, reverse)):  # O(stop): no rank index
+        if i >= start:
+            out.append(entry)
+            if i == stop:
+                break
+    return out
+
+
+def _limit(entries: Iterator, offset: int, count: int) -> list:
+    """Redis's LIMIT: a negative offset gives nothing, a negative count means all."""
+    if offset < 0 or count == 0:
+        return []
+    out = []
+    for i, entry in enumerate(entries):
+        if i < offset:
+            continue
+        out.append(entry)
+        if len(out) == count:
+            break
+    return out
+
+
+def _reply(entries: list[tuple[bytes, float]], withscores: bool) -> list[bytes]:
+    if not withscores:
+        return [m for m, _ in entries]
+    out = []
+    for m, s in entries:
+        out.append(m)
+        out.append(_fmt(s))
+    return out
+
+
+# --- ZADD / ZINCRBY / ZREM -------------------------------------------------------------------
+
+
+def _add(c, key: bytes, pairs: list[tuple[float, bytes]], nx: bool = False, xx: bool = False,
+         gt: bool = False, lt: bool = False, incr: bool = False) -> tuple[int, int, int, float | None]:
+    """zsetAdd over pairs in order, written in one batch -> (added, updated, processed, last score)."""
+    engine = c.engine
+    meta = _lookup(c, key)
+    if meta is None and xx:
+        return 0, 0, 0, None
+    members = list(dict.fromkeys(m for _, m in pairs))
+    olds = {m: s for m, s in zip(members, _scores(c, key, meta, members), strict=True) if s is not None}
+    cur = dict(olds)
+    changed: set[bytes] = set()
+    added = updated = processed = 0
+    result = None
+    for score, m in pairs:
+        old = cur.get(m)
+        if old is not None:
+            if nx:
+                continue
+            if incr:
+                score = score + old + 0.0
+                if score != score:
+                    raise NAN_ERROR  # nothing is written: the batch is not committed yet
+            if (lt and score >= old) or (gt and score <= old):
+                continue
+            processed += 1
+            result = score
+            if score != old:
+                cur[m] = score
+                changed.add(m)
+                updated += 1
+        elif not xx:
+            cur[m] = score
+            changed.add(m)
+            added += 1
+            processed += 1
+            result = score
+    if changed:
+        if meta is None:
+            meta = engine.new_collection(ZSET)
+        prefix = _prefix(c, key, meta)
+        b = engine.batch()
+        for m in changed:
+            old = olds.get(m)
+            if old is not None:
+                b.delete_score(prefix + encode_score(old) + m)
+            s = cur[m]
+            b.put_data(prefix + m, pack_double(s))
+            b.put_score(prefix + encode_score(s) + m)
+        meta.count += added
+        b.put_meta(c.db, key, meta)
+        engine.commit(b)
+    return added, updated, processed, result
+
+
+_ZADD_FLAGS = {b"NX", b"XX", b"CH", b"INCR", b"GT", b"LT"}
+
+
+@command("zadd", -4, "write denyoom fast")
+def zadd(c, args):
+    key = args[0]
+    flags = set()
+    i = 1
+    while i < len(args) and args[i].upper() in _ZADD_FLAGS:
+        flags.add(args[i].upper())
+        i += 1
+    rest = args[i:]
+    if not rest or len(rest) % 2:
+        raise SYNTAX_ERROR
+    nx, xx, gt, lt, incr = (f in flags for f in (b"NX", b"XX", b"GT", b"LT", b"INCR"))
+    if nx and xx:
+        raise Error("ERR XX and NX options at the same time are not compatible")
+    if (gt and nx) or (lt and nx) or (gt and lt):
+        raise Error("ERR GT, LT, and/or NX options at the same time are not compatible")
+    if incr and len(rest) > 2:
+        raise Error("ERR INCR option supports a single increment-element pair")
+    pairs = [(parse_score(s), m) for s, m in zip(rest[0::2], rest[1::2], strict=True)]
+    added, updated, processed, result = _add(c, key, pairs, nx, xx, gt, lt, incr)
+    if incr:
+        return _fmt(result) if processed else None
+    return added + updated if b"CH" in flags else added
+
+
+@command("zincrby", 4, "write denyoom fast")
+def zincrby(c, args):
+    key, incr, member = args
+    _, _, _, result = _add(c, key, [(parse_score(incr), member)], incr=True)
+    return _fmt(result)
+
+
+@command("zrem", -3, "write fast")
+def zrem(c, args):
+    key = args[0]
+    meta = _lookup(c, key)
+    if meta is None:
+        return 0
+    members = list(dict.fromkeys(args[1:]))
+    found = [(m, s) for m, s in zip(members, _scores(c, key, meta, members), strict=True) if s is not None]
+    return _remove(c, key, meta, found)
+
+
+# --- point reads -----------------------------------------------------------------------------
+
+
+@command("zcard", 2, "readonly fast")
+def zcard(c, args):
+    meta = _lookup(c, args[0])
+    return 0 if meta is None else meta.count
+
+
+@command("zscore", 3, "readonly fast")
+def zscore(c, args):
+    s = _scores(c, args[0], _lookup(c, args[0]), [args[1]])[0]
+    return None if s is None else _fmt(s)
+
+
+@command("zmscore", -3, "readonly fast")
+def zmscore(c, args):
+    return [None if s is None else _fmt(s) for s in _scores(c, args[0], _lookup(c, args[0]), args[1:])]
+
+
+def _rank(c, args, reverse: bool):
+    key, member = args
+    meta = _lookup(c, key)
+    s = _scores(c, key, meta, [member])[0]
+    if s is None:
+        return None
+    # No rank index: count the members before it, from the end the rank is counted from (O(rank)).
+    for i, (m, _) in enumerate(_iter_scores(c, key, meta, reverse)):
+        if m == member:
+            return i
+    return None
+
+
+@command("zrank", 3, "readonly fast")
+def zrank(c, args):
+    return _rank(c, args, False)
+
+
+@command("zrevrank", 3, "readonly fast")
+def zrevrank(c, args):
+    return _rank(c, args, True)
+
+
+@command("zcount", 4, "readonly fast")
+def zcount(c, args):
+    lo, loex = _score_bound(args[1])
+    hi, hiex = _score_bound(args[2])
+    meta = _lookup(c, args[0])
+    return 0 if meta is None else sum(1 for _ in _by_score(c, args[0], meta, lo, loex, hi, hiex))
+
+
+@command("zlexcount", 4, "readonly fast")
+def zlexcount(c, args):
+    lo, loex = _lex_bound(args[1])
+    hi, hiex = _lex_bound(args[2])
+    meta = _lookup(c, args[0])
+    return 0 if meta is None else sum(1 for _ in _by_lex(c, args[0], meta, lo, loex, hi, hiex))
+
+
+# --- ZRANGE and its legacy forms -------------------------------------------------------------
+
+RANK, SCORE, LEX = "rank", "score", "lex"
+
+
+def _zrange(c, args, rangetype: str | None = None, reverse: bool | None = None):
+    """zrangeGenericCommand: options first, then the range, then the key (Redis's error order)."""
+    key, a_min, a_max = args[0], args[1], args[2]
+    withscores = False
+    offset, limit = 0, -1
+    i = 3
+    while i < len(args):
+        opt = args[i].upper()
+        if opt == b"WITHSCORES":
+            withscores = True
+        elif opt == b"LIMIT" and len(args) - i - 1 >= 2:
+            offset, limit = parse_int(args[i + 1]), parse_int(args[i + 2])
+            i += 2
+        elif reverse is None and opt == b"REV":
+            reverse = True
+        elif rangetype is None and opt == b"BYLEX":
+            rangetype = LEX
+        elif rangetype is None and opt == b"BYSCORE":
+            rangetype = SCORE
+        else:
+            raise SYNTAX_ERROR
+        i += 1
+    reverse = bool(reverse)
+    rangetype = rangetype or RANK
+    if limit != -1 and rangetype == RANK:  # Redis tests limit != -1, so "LIMIT 0 -1" passes
+        raise Error("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
+    if withscores and rangetype == LEX:
+        raise Error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+    if reverse and rangetype != RANK:
+        a_min, a_max = a_max, a_min  # the range is given as max, min
+    if rangetype == RANK:
+        start, stop = parse_int(a_min), parse_int(a_max)
+    elif rangetype == SCORE:
+        lo, loex = _score_bound(a_min)
+        hi, hiex = _score_bound(a_max)
+    else:
+        lo, loex = _lex_bound(a_min)
+        hi, hiex = _lex_bound(a_max)
+    meta = _lookup(c, key)
+    if meta is None:
+        return []
+    if rangetype == RANK:
+        entries = _by_rank(c, key, meta, start, stop, reverse)
+    elif rangetype == SCORE:
+        entries = _limit(_by_score(c, key, meta, lo, loex, hi, hiex, reverse), offset, limit)
+    else:
+        entries = _limit(_by_lex(c, key, meta, lo, loex, hi, hiex, reverse), offset, limit)
+    return _reply(entries, withscores)
+
+
+@command("zrange", -4, "readonly")
+def zrange(c, args):
+    return _zrange(c, args)
+
+
+@command("zrevrange", -4, "readonly")
+def zrevrange(c, args):
+    return _zrange(c, args, RANK, True)
+
+
+@command("zrangebyscore", -4, "readonly")
+def zrangebyscore(c, args):
+    return _zrange(c, args, SCORE, False)
+
+
+@command("zrevrangebyscore", -4, "readonly")
+def zrevrangebyscore(c, args):
+    return _zrange(c, args, SCORE, True)
+
+
+@command("zrangebylex", -4, "readonly")
+def zrangebylex(c, args):
+    return _zrange(c, args, LEX, False)
+
+
+@command("zrevrangebylex", -4, "readonly")
+def zrevrangebylex(c, args):
+    return _zrange(c, args, LEX, True)
+
+
+# --- removal by range and popping ------------------------------------------------------------
+
+
+@command("zremrangebyrank", 4, "write")
+def zremrangebyrank(c, args):
+    start, stop = parse_int(args[1]), parse_int(args[2])
+    meta = _lookup(c, args[0])
+    return 0 if meta is None else _remove(c, args[0], meta, _by_rank(c, args[0], meta, start, stop))
+
+
+@command("zremrangebyscore", 4, "write")
+def zremrangebyscore(c, args):
+    lo, loex = _score_bound(args[1])
+    hi, hiex = _score_bound(args[2])
+    meta = _lookup(c, args[0])
+    if meta is None:
+        return 0
+    return _remove(c, args[0], meta, list(_by_score(c, args[0], meta, lo, loex, hi, hiex)))
+
+
+@command("zremrangebylex", 4, "write")
+def zremrangebylex(c, args):
+    lo, loex = _lex_bound(args[1])
+    hi, hiex = _lex_bound(args[2])
+    meta = _lookup(c, args[0])
+    if meta is None:
+        return 0
+    return _remove(c, args[0], meta, list(_by_lex(c, args[0], meta, lo, loex, hi, hiex)))
+
+
+def _pop(c, args, reverse: bool):
+    if len(args) > 2:
+        raise SYNTAX_ERROR
+    count = 1
+    if len(args) == 2:
+        count = parse_int(args[1], NOT_POSITIVE)
+        if count < 0:
+            raise NOT_POSITIVE
+    key = args[0]
+    meta = _lookup(c, key)  # type-checked even for count 0, as Redis does
+    if meta is None or count == 0:
+        return []
+    entries = []
+    for entry in _iter_scores(c, key, meta, reverse):
+        entries.append(entry)
+        if len(entries) == count:
+            break
+    _remove(c, key, meta, entries)
+    return _reply(entries, True)
+
+
+@command("zpopmin", -2, "write fast")
+def zpopmin(c, args):
+    return _pop(c, args, False)
+
+
+@command("zpopmax", -2, "write fast")
+def zpopmax(c, args):
+    return _pop(c, args, True)
+
+
+# --- ZUNIONSTORE / ZINTERSTORE ---------------------------------------------------------------
+
+
+def _aggregate(target: float, value: float, how: bytes) -> float:
+    if how == b"SUM":
+        total = target + value
+        return 0.0 if total != total else total  # inf + -inf is 0 by Redis's convention
+    if how == b"MIN":
+        return value if value < target else target
+    return value if value > target else target
+
+
+class _Source:
+    """One input of ZUNIONSTORE/ZINTERSTORE: a zset, a set (scores 1) or a missing key."""
+
+    def __init__(self, c, key: bytes, meta: Meta | None):
+        self.c, self.key, self.meta = c, key, meta
+        self.weight = 1.0
+        self.size = 0 if meta is None else meta.count
+
+    def entries(self) -> Iterator[tuple[bytes, float]]:
+        if self.meta is None:
+            return
+        for m, v in iter_subkeys(self.c, self.key, self.meta):
+            yield m, (1.0 if self.meta.type == SET else unpack_double(v))
+
+    def scores(self, members: list[bytes]) -> list[float | None]:
+        if self.meta is None:
+            return [None] * len(members)
+        raws = self.c.engine.multi_get_data([_prefix(self.c, self.key, self.meta) + m for m in members])
+        if self.meta.type == SET:
+            return [None if v is None else 1.0 for v in raws]
+        return [None if v is None else unpack_double(v) for v in raws]
+
+
+def _store_op(c, args, name: str, inter: bool) -> int:
+    dst = args[0]
+    numkeys = parse_int(args[1])
+    if numkeys < 1:
+        raise Error(f"ERR at least 1 input key is needed for '{name}' command")
+    if numkeys > len(args) - 2:
+        raise SYNTAX_ERROR
+    sources = []
+    for key in args[2:2 + numkeys]:
+        meta = c.engine.get_meta(c.db, key)
+        if meta is not None and meta.type not in (SET, ZSET):
+            raise WRONGTYPE
+        sources.append(_Source(c, key, meta))
+    how = b"SUM"
+    i = 2 + numkeys
+    while i < len(args):
+        remaining = len(args) - i
+        opt = args[i].upper()
+        if opt == b"WEIGHTS" and remaining >= numkeys + 1:
+            for j, src in enumerate(sources):
+                src.weight = parse_score(args[i + 1 + j], Error("ERR weight value is not a float"))
+            i += 1 + numkeys
+        elif opt == b"AGGREGATE" and remaining >= 2:
+            how = args[i + 1].upper()
+            if how not in (b"SUM", b"MIN", b"MAX"):
+                raise SYNTAX_ERROR
+            i += 2
+        else:
+            raise SYNTAX_ERROR
+    sources.sort(key=lambda s: s.size)  # Redis sorts inputs by cardinality (affects float sums)
+    result: dict[bytes, float] = {}
+    if inter:
+        if sources[0].size:
+            first, others = sources[0], sources[1:]
+            for m, s in first.entries():
+                score = first.weight * s
+                result[m] = 0.0 if score != score else score
+            for src in others:
+                if not result:
+                    break
+                members = list(result)
+                for m, s in zip(members, src.scores(members), strict=True):
+                    if s is None:
+                        del result[m]
+                    else:
+                        result[m] = _aggregate(result[m], s * src.weight, how)
+    else:
+        for src in sources:
+            for m, s in src.entries():
+                score = src.weight * s
+                if score != score:
+                    score = 0.0
+                old = result.get(m)
+                result[m] = score if old is None else _aggregate(old, score, how)
+    return _store(c, dst, result)
+
+
+def _store(c, dst: bytes, result: dict[bytes, float]) -> int:
+    """Replace dst, whatever it held, by a zset of result (or delete it if result is empty)."""
+    engine = c.engine
+    b = engine.batch()
+    if result:
+        meta = engine.new_collection(ZSET)  # a fresh version hides dst's old data, if any
+        prefix = _prefix(c, dst, meta)
+        for m, s in result.items():
+            s += 0.0
+            b.put_data(prefix + m, pack_double(s))
+            b.put_score(prefix + encode_score(s) + m)
+        meta.count = len(result)
+        b.put_meta(c.db, dst, meta)
+    elif engine.get_meta(c.db, dst) is not None:
+        b.delete_meta(c.db, dst)
+    engine.commit(b)
+    return len(result)
+
+
+@command("zunionstore", -4, "write denyoom")
+def zunionstore(c, args):
+    return _store_op(c, args, "zunionstore", False)
+
+
+@command("zinterstore", -4, "write denyoom")
+def zinterstore(c, args):
+    return _store_op(c, args, "zinterstore", True)
+
+
+# --- ZSCAN / ZRANDMEMBER ---------------------------------------------------------------------
+
+
+@command("zscan", -3, "readonly")
+def zscan(c, args):
+    key = args[0]
+    cursor, entries = scan_collection(c, key, _lookup(c, key), args[1:])
+    return [cursor, _reply([(m, unpack_double(v)) for m, v in entries], True)]
+
+
+@command("zrandmember", -2, "readonly")
+def zrandmember(c, args):
+    key = args[0]
+    if len(args) == 1:
+        meta = _lookup(c, key)
+        return None if meta is None else random_entries(c, key, meta, 1, True)[0][0]
+    count = parse_random_count(args[1])
+    withscores = False
+    if len(args) > 3 or (len(args) == 3 and args[2].upper() != b"WITHSCORES"):
+        raise SYNTAX_ERROR
+    if len(args) == 3:
+        withscores = True
+        if abs(count) > (1 << 62) - 1:  # Redis refuses counts whose reply length would overflow
+            raise Error("ERR value is out of range")
+    meta = _lookup(c, key)
+    if meta is None or count == 0:
+        return []
+    if count >= meta.count:
+        entries = list(_iter_scores(c, key, meta))
+    else:
+        entries = [(m, unpack_double(v)) for m, v in random_entries(c, key, meta, abs(count), count > 0)]
+    return _reply(entries, withscores)

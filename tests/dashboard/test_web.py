@@ -1,0 +1,49 @@
+"""The web UI in headless Chromium (Debian's /usr/bin/chromium driven by Playwright): it shows
+both groups, promotes a replica from the page, and the change reaches the proxy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.dashboard.helpers import TOKEN, build, role, wait_until
+
+CHROMIUM = os.environ.get("XCACHE_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"{CHROMIUM} not installed")
+
+
+def test_ui_shows_groups_and_promotes(env):
+    dash, s, proxy = env["dash"], env["servers"], env["proxy"]
+    build(env)
+    wait_until(lambda: role(s[1])[:4] == ["slave", "127.0.0.1", int(s[0].split(":")[1]), "connected"],
+               what="replica in sync")
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("dialog", lambda d: d.accept())
+            page.goto(f"{dash.url}/ui/#token={TOKEN}")
+            page.wait_for_selector("[data-group='2']")
+            assert page.locator("[data-group]").count() == 2
+            assert page.locator("[data-group='1'] .group-master").inner_text() == s[0]
+            assert page.locator("#slotmap > div").count() == 1024
+            page.wait_for_selector(f"[data-proxy='{proxy.addr}'] .ok")  # in sync
+            assert "token" not in page.url  # taken out of the address bar, kept in localStorage
+
+            page.click(f"[data-testid='promote-{s[1]}']")
+            page.wait_for_function(
+                "m => document.querySelector(\"[data-group='1'] .group-master\").textContent === m", arg=s[1])
+            assert "promoted" in page.locator("#message").inner_text()
+            wait_until(lambda: proxy.slots()["groups"]["1"]["master"] == s[1], what="proxy has the new master")
+            assert role(s[1])[0] == "master"
+            assert not errors, errors
+        finally:
+            browser.close()

@@ -1,0 +1,45 @@
+"""`xcache dashboard` and `xcache up` configuration, defined like ServerConfig in xcache/config.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xcache.config import key
+
+
+@dataclass
+class DashboardConfig:
+    """`xcache dashboard`: controller + HTTP API + web UI."""
+
+    bind: str = key("127.0.0.1", "address of the HTTP API and web UI")
+    port: int = key(18080, "HTTP port of the API and web UI", minimum=0)
+    coordinator: str = key("file://./xcache-dashboard", "where the topology lives: file:///dir or etcd://host:port[/prefix]")
+    product: str = key("xcache", "cluster name (etcd key prefix xcache/<product> when the URL has none)")
+    admin_token: str = key("", "bearer token the HTTP API requires (GET /health and /metrics excepted); empty = no auth (local use only)")
+    proxy_admin_token: str = key("", "token the dashboard sends to the proxies' admin API (their admin_token)")
+    server_password: str = key("", "password the dashboard AUTHs with on storage nodes (REPLICAOF, ROLE, INFO)")
+    sentinel_quorum: int = key(0, "quorum given to sentinels in SENTINEL MONITOR; 0 = majority of the sentinels", minimum=0)
+    reconcile_interval_ms: int = key(1000, "period of the reconcile loop: proxies' tables, sentinels' monitors, server roles, stats", minimum=50)
+    request_timeout_ms: int = key(2000, "timeout of one call to a proxy, server or sentinel", minimum=10)
+    proxy_registration_ttl_s: int = key(30, "proxies registered in the coordinator are adopted; a registration expires after this", minimum=1)
+
+
+@dataclass
+class UpConfig:
+    """`xcache up`: a whole local cluster in one command."""
+
+    dir: str = key("./xcache-data", "data directory: node data, logs, the coordinator, up.json")
+    groups: int = key(2, "groups (shards) to create on the first run", minimum=1)
+    replicas: int = key(1, "replicas per group", minimum=0)
+    proxies: int = key(1, "proxies", minimum=1)
+    sentinels: int = key(3, "sentinels", minimum=0)
+    base_port: int = key(0, "0 = the standard ports (servers 6380+, sentinels 26379+, proxy 19000/admin 11080, dashboard 18080); N = everything packed from N (servers N.., sentinels N+100.., proxies N+200.., proxy admin N+300.., dashboard N+400)", minimum=0)
+    proxy_workers: int = key(1, "worker processes per proxy", minimum=1)
+    down_after_ms: int = key(3000, "sentinels' down_after_ms: how fast a dead master is failed over", minimum=1)
+    failover_timeout_ms: int = key(10000, "sentinels' failover_timeout_ms", minimum=100)
+    hold_timeout_ms: int = key(8000, "proxies' hold_timeout_ms: how long a request waits for a failing-over group", minimum=1)
+    server_set: str = key("", "extra settings for every storage node: 'key=value' pairs separated by spaces, e.g. 'wal_sync=always'")
+    sentinel_set: str = key("", "extra settings for every sentinel ('key=value' separated by spaces)")
+    proxy_set: str = key("", "extra settings for every proxy ('key=value' separated by spaces)")
+    dashboard_set: str = key("", "extra settings for the dashboard ('key=value' separated by spaces)")
+    start_timeout_ms: int = key(30000, "how long to wait for every process to listen", minimum=100)

@@ -1,0 +1,609 @@
+"""The controller (Codis's topom): owns the topology, acts on servers, sentinels and proxies.
+
+- Every change goes through `_change(fn, ...)`: a pure function of xcache.dashboard.topology
+  gives the new topology, it is saved in the coordinator (compare-and-swap on the revision),
+  then pushed to every proxy (PUT /slots, epoch-versioned) and verified (GET /slots).
+- A reconcile loop (every reconcile_interval_ms) keeps the world in line with the topology:
+  proxies that missed a push or restarted get the table again, sentinels monitor exactly the
+  groups (`group-N`), registered proxies are adopted, and stats are collected for the API/UI.
+- Failover with no human in the loop: a watcher per sentinel subscribes to `+switch-master`;
+  the reported new master is accepted only when a majority of the sentinels answer it to
+  SENTINEL GET-MASTER-ADDR-BY-NAME and the node itself answers ROLE = master. The reconcile loop
+  asks the same questions, so a missed message is caught up within a period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+
+import httpx
+import redis.asyncio as aredis
+
+from xcache.dashboard import topology as T
+from xcache.dashboard.config import DashboardConfig
+from xcache.dashboard.coordinator import Conflict, Coordinator, CoordinatorError
+
+
+def log(event: str, level: str = "info", **fields) -> None:
+    parts = [time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), f"level={level}", "component=dashboard",
+             f"event={event}"]
+    for k, v in fields.items():
+        v = str(v)
+        if not v or " " in v or "=" in v:
+            v = '"' + v.replace('"', "'") + '"'
+        parts.append(f"{k}={v}")
+    print(" ".join(parts), file=sys.stderr, flush=True)
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host, int(port)
+
+
+def parse_info(text) -> dict[str, str]:
+    if isinstance(text, dict):  # redis-py already parsed it
+        return {k: str(v) for k, v in text.items()}
+    out = {}
+    for line in str(text).splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+class Controller:
+    def __init__(self, cfg: DashboardConfig, coord: Coordinator):
+        self.cfg = cfg
+        self.coord = coord
+        self.topo = T.Topology()
+        self.revision = 0
+        self.lock = asyncio.Lock()
+        self.timeout = cfg.request_timeout_ms / 1000
+        self.proxy_state: dict[str, dict] = {}
+        self.server_state: dict[str, dict] = {}
+        self.sentinel_state: dict[str, dict] = {}
+        self.events: deque[dict] = deque(maxlen=200)
+        self.counters = {"pushes_ok": 0, "pushes_failed": 0, "failovers_followed": 0,
+                         "switches_unconfirmed": 0, "reconciles": 0}
+        self._watchers: dict[str, asyncio.Task] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._followers: set[asyncio.Task] = set()
+        self._http: httpx.AsyncClient | None = None
+        self._wake = asyncio.Event()
+        self.started = time.time()
+        self.fatal: str | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self, api_addr: str = "") -> None:
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "api": api_addr, "since": int(time.time())}
+        await self.coord.open(owner)
+        doc, self.revision = await self.coord.load()
+        if doc is not None:
+            self.topo = T.Topology.from_json(doc)
+        self._http = httpx.AsyncClient(timeout=self.timeout)
+        log("started", coordinator=self.coord.url, epoch=self.topo.epoch, revision=self.revision)
+        self._tasks.append(asyncio.create_task(self._reconcile_loop()))
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *self._watchers.values(), *self._followers]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        self._watchers.clear()
+        if self._http is not None:
+            await self._http.aclose()
+        await self.coord.close()
+        log("stopped")
+
+    def event(self, kind: str, level: str = "info", **fields) -> None:
+        self.events.append({"time": time.time(), "kind": kind, "level": level, **fields})
+        log(kind, level, **fields)
+
+    # --- topology changes ---------------------------------------------------------------------
+    async def _change(self, fn: Callable, *args) -> T.Topology:
+        """Apply fn(topology, *args) -> topology, persist, push. Caller holds self.lock."""
+        new = fn(self.topo, *args)
+        if isinstance(new, tuple):
+            new = new[0]
+        if new is self.topo:
+            return new
+        try:
+            self.revision = await self.coord.save(new.to_json(), self.revision)
+        except Conflict:
+            doc, self.revision = await self.coord.load()  # someone edited it: take theirs
+            if doc is not None:
+                self.topo = T.Topology.from_json(doc)
+            raise
+        self.topo = new
+        self.event("topology", change=fn.__name__, epoch=new.epoch, args=",".join(map(str, args)))
+        await self.push_all()
+        return new
+
+    async def create_group(self, gid: int | None = None) -> dict:
+        async with self.lock:
+            _, gid = T.add_group(self.topo, gid)  # validates, picks the next id
+            await self._change(T.add_group, gid)
+            return {"group": gid, "epoch": self.topo.epoch}
+
+    async def remove_group(self, gid: int) -> dict:
+        async with self.lock:
+            await self._change(T.remove_group, gid)
+            await self._sentinels_each("SENTINEL", "REMOVE", T.group_name(gid), ignore_errors=True)
+            return {"epoch": self.topo.epoch}
+
+    async def add_server(self, gid: int, addr: str) -> dict:
+        addr = T.check_addr(addr)
+        async with self.lock:
+            before = self.topo.groups.get(int(gid))
+            master = before.master if before else ""
+            if before is not None and self.topo.group_of_server(addr) is None:
+                await self._redis(addr, "PING")  # refuse servers that do not answer
+            await self._change(T.add_server, gid, addr)
+            if master:
+                await self._redis(addr, "REPLICAOF", *split_addr(master))
+                self.event("replicaof", server=addr, master=master)
+            else:
+                await self._redis(addr, "REPLICAOF", "NO", "ONE")
+                await self._monitor_group(self.topo.groups[int(gid)])
+            return {"epoch": self.topo.epoch}
+
+    async def remove_server(self, gid: int, addr: str) -> dict:
+        async with self.lock:
+            await self._change(T.remove_server, gid, addr)
+            if not self.topo.groups[int(gid)].master:
+                await self._sentinels_each("SENTINEL", "REMOVE", T.group_name(gid), ignore_errors=True)
+            return {"epoch": self.topo.epoch}
+
+    async def promote(self, gid: int, addr: str, force: bool = False) -> dict:
+        """Manual switch: stop the sentinels watching the group, make addr master, repoint the
+        others, publish the new table, let the sentinels watch the new master.
+
+        Unless forced, a replica whose link to a live master is down (still syncing, or
+        broken) is refused: promoting it would lose the data it has not received."""
+        addr = T.check_addr(addr)
+        async with self.lock:
+            T.promote(self.topo, gid, addr)  # validate before touching anything
+            if not force:
+                await self._check_promotable(self.topo.groups[int(gid)], addr)
+            name = T.group_name(gid)
+            await self._sentinels_each("SENTINEL", "REMOVE", name, ignore_errors=True)
+            try:
+                await self._redis(addr, "REPLICAOF", "NO", "ONE")
+            except Exception:
+                await self._monitor_group(self.topo.groups[int(gid)])
+                raise
+            await self._change(T.promote, gid, addr)
+            g = self.topo.groups[int(gid)]
+            for other in g.replicas:
+                try:
+                    await self._redis(other, "REPLICAOF", *split_addr(addr))
+                except Exception as exc:  # e.g. the old master is dead; sentinels fix it later
+                    self.event("replicaof_failed", "warning", server=other, error=repr(exc))
+            await self._monitor_group(g)
+            self.event("promoted", group=gid, master=addr)
+            return {"epoch": self.topo.epoch, "master": addr}
+
+    async def _check_promotable(self, g: T.Group, addr: str) -> None:
+        try:
+            await self._redis(g.master, "PING")
+        except Exception:
+            return  # the master is gone: any replica is better than none
+        info = parse_info(await self._redis(addr, "INFO", "replication"))
+        if info.get("role") == "slave" and (info.get("master_link_status") != "up"
+                                           or f"{info.get('master_host')}:{info.get('master_port')}" != g.master):
+            raise T.TopologyError(
+                f"{addr} is not in sync with the master {g.master} (link {info.get('master_link_status')}, "
+                f"following {info.get('master_host')}:{info.get('master_port')}); wait for it or force")
+
+    async def assign_slots(self, gid: int, slots: str | list[int]) -> dict:
+        slot_list = T.parse_slots(slots) if isinstance(slots, str) else [int(s) for s in slots]
+        async with self.lock:
+            await self._change(T.assign_slots, slot_list, gid)
+            return {"epoch": self.topo.epoch, "slots": len(slot_list)}
+
+    async def rebalance(self) -> dict:
+        async with self.lock:
+            await self._change(T.rebalance)
+            return {"epoch": self.topo.epoch, "slot_counts": self.topo.slot_counts()}
+
+    async def add_proxy(self, addr: str, admin_addr: str) -> dict:
+        async with self.lock:
+            await self._change(T.add_proxy, addr, admin_addr)
+            return {"epoch": self.topo.epoch, "proxy": self.proxy_state.get(T.check_addr(addr), {})}
+
+    async def remove_proxy(self, addr: str) -> dict:
+        async with self.lock:
+            await self._change(T.remove_proxy, addr)
+            self.proxy_state.pop(T.check_addr(addr), None)
+            try:
+                await self.coord.unregister_proxy(T.check_addr(addr))
+            except CoordinatorError:
+                pass
+            return {"epoch": self.topo.epoch}
+
+    async def add_sentinel(self, addr: str) -> dict:
+        async with self.lock:
+            await self._change(T.add_sentinel, addr)
+            await self._sync_sentinels()
+            return {"epoch": self.topo.epoch}
+
+    async def remove_sentinel(self, addr: str) -> dict:
+        async with self.lock:
+            await self._change(T.remove_sentinel, addr)
+            task = self._watchers.pop(T.check_addr(addr), None)
+            if task:
+                task.cancel()
+            return {"epoch": self.topo.epoch}
+
+    # --- proxies ------------------------------------------------------------------------------
+    def _proxy_headers(self) -> dict:
+        tok = self.cfg.proxy_admin_token
+        return {"Authorization": f"Bearer {tok}"} if tok else {}
+
+    async def push_all(self) -> dict[str, dict]:
+        try:
+            table = T.slot_table(self.topo)
+        except T.TopologyError as exc:
+            for p in self.topo.proxies:
+                self.proxy_state.setdefault(p, {}).update(in_sync=False, error=f"not pushed: {exc}")
+            return {}
+        results = await asyncio.gather(*(self._push_one(p, table) for p in self.topo.proxies.values()))
+        ahead = [r["proxy_epoch"] for r in results if r.get("ahead")]
+        if ahead:  # a proxy holds a newer epoch than ours (e.g. a reset coordinator): jump past it
+            self.revision = await self.coord.save(T.bump(self.topo, max(ahead)).to_json(), self.revision)
+            self.topo = T.bump(self.topo, max(ahead))
+            self.event("epoch_bumped", "warning", epoch=self.topo.epoch)
+            table = T.slot_table(self.topo)
+            results = await asyncio.gather(*(self._push_one(p, table) for p in self.topo.proxies.values()))
+        return {p: r for p, r in zip(self.topo.proxies, results, strict=False)}
+
+    async def _proxy_get(self, p: T.Proxy, path: str) -> httpx.Response:
+        assert self._http is not None
+        return await self._http.get(f"http://{p.admin_addr}{path}")
+
+    async def _push_one(self, p: T.Proxy, table: dict) -> dict:
+        st = self.proxy_state.setdefault(p.addr, {})
+        assert self._http is not None
+        try:
+            r = await self._http.put(f"http://{p.admin_addr}/slots", json=table, headers=self._proxy_headers())
+            if r.status_code == 409:
+                cur = (await self._proxy_get(p, "/slots")).json()
+                if T.same_table(cur, table):
+                    res = {"ok": True, "proxy_epoch": cur["epoch"]}
+                else:
+                    res = {"ok": False, "ahead": True, "proxy_epoch": int(cur["epoch"])}
+            elif r.status_code != 200:
+                res = {"ok": False, "error": f"HTTP {r.status_code}: {r.text.strip()[:200]}"}
+            else:
+                got = (await self._proxy_get(p, "/slots")).json()  # verify it took it
+                ok = got.get("epoch") == table["epoch"] and T.same_table(got, table)
+                res = {"ok": ok, "proxy_epoch": got.get("epoch"),
+                       "workers_applied": r.json().get("workers_applied")}
+                if not ok:
+                    res["error"] = f"proxy reports epoch {got.get('epoch')} after the push"
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            res = {"ok": False, "error": f"unreachable: {exc!r}"}
+        self.counters["pushes_ok" if res["ok"] else "pushes_failed"] += 1
+        st.update(in_sync=res["ok"], epoch=res.get("proxy_epoch"), error=res.get("error", ""),
+                  last_push=time.time())
+        if not res["ok"] and not res.get("ahead"):
+            self.event("push_failed", "warning", proxy=p.addr, error=res.get("error", ""))
+        return res
+
+    async def _check_proxy(self, p: T.Proxy, table: dict | None) -> None:
+        """Reconcile one proxy: stats for the UI; push again when its table differs."""
+        st = self.proxy_state.setdefault(p.addr, {})
+        try:
+            r = await self._proxy_get(p, "/stats")
+            stats = r.json()
+            st.update(up=True, seen=time.time(), stats=_proxy_summary(stats))
+            if table is not None and (stats.get("epoch") != table["epoch"] or not st.get("in_sync")):
+                if stats.get("epoch") != table["epoch"]:
+                    self.event("proxy_stale", "warning", proxy=p.addr, proxy_epoch=stats.get("epoch"),
+                               epoch=table["epoch"])
+                await self._push_one(p, table)
+        except (httpx.HTTPError, ValueError) as exc:
+            if st.get("up", True):
+                self.event("proxy_down", "warning", proxy=p.addr, error=repr(exc))
+            st.update(up=False, in_sync=False, error=f"unreachable: {exc!r}")
+
+    # --- redis / sentinel calls ---------------------------------------------------------------
+    async def _redis(self, addr: str, *args, password: str | None = None):
+        host, port = split_addr(addr)
+        pw = self.cfg.server_password if password is None else password
+        r = aredis.Redis(host=host, port=port, protocol=2, password=pw or None,
+                         socket_timeout=self.timeout, socket_connect_timeout=self.timeout,
+                         decode_responses=True)
+        try:
+            return await r.execute_command(*args)
+        finally:
+            await r.aclose()
+
+    async def _sentinel(self, addr: str, *args):
+        return await self._redis(addr, *args, password="")
+
+    async def _sentinels_each(self, *args, ignore_errors: bool = False) -> dict[str, object]:
+        async def one(s):
+            try:
+                return await self._sentinel(s, *args)
+            except Exception as exc:
+                if not ignore_errors:
+                    self.event("sentinel_error", "warning", sentinel=s, error=repr(exc))
+                return exc
+        sentinels = list(self.topo.sentinels)
+        return dict(zip(sentinels, await asyncio.gather(*(one(s) for s in sentinels)), strict=False))
+
+    def quorum(self) -> int:
+        return self.cfg.sentinel_quorum or len(self.topo.sentinels) // 2 + 1
+
+    async def _monitor_group(self, g: T.Group) -> None:
+        if not g.master:
+            return
+        host, port = split_addr(g.master)
+        await self._sentinels_each("SENTINEL", "MONITOR", g.name, host, port, self.quorum())
+
+    async def _sync_sentinels(self) -> None:
+        """Each sentinel monitors exactly our groups (new ones added, removed ones dropped).
+        Groups it already monitors are left alone: it may know a newer master than we do."""
+        wanted = {g.name: g for g in self.topo.groups.values() if g.master}
+        for s in list(self.topo.sentinels):
+            st = self.sentinel_state.setdefault(s, {})
+            try:
+                masters = await self._sentinel(s, "SENTINEL", "MASTERS")
+                names = set()
+                for m in masters or []:
+                    d = dict(zip(m[::2], m[1::2], strict=False)) if isinstance(m, list) else {}
+                    names.add(d.get("name", ""))
+                for name, g in wanted.items():
+                    if name not in names:
+                        host, port = split_addr(g.master)
+                        await self._sentinel(s, "SENTINEL", "MONITOR", name, host, port, self.quorum())
+                        self.event("sentinel_monitor", sentinel=s, group=name, master=g.master)
+                for name in names:
+                    if T.group_id_of_name(name) is not None and name not in wanted:
+                        await self._sentinel(s, "SENTINEL", "REMOVE", name)
+                        self.event("sentinel_remove", sentinel=s, group=name)
+                st.update(up=True, monitors=sorted(set(names) | set(wanted)), error="")
+            except Exception as exc:
+                st.update(up=False, error=repr(exc))
+        for s in self.topo.sentinels:
+            task = self._watchers.get(s)
+            if task is None or task.done():
+                self._watchers[s] = asyncio.create_task(self._watch_sentinel(s))
+        for s in list(self._watchers):
+            if s not in self.topo.sentinels:
+                self._watchers.pop(s).cancel()
+
+    async def _watch_sentinel(self, addr: str) -> None:
+        """Subscribe to +switch-master on one sentinel; reconnect forever."""
+        host, port = split_addr(addr)
+        while True:
+            r = aredis.Redis(host=host, port=port, protocol=2, decode_responses=True,
+                             socket_connect_timeout=self.timeout)
+            try:
+                ps = r.pubsub()
+                await ps.subscribe("+switch-master")
+                while True:
+                    msg = await ps.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                    if msg and msg.get("type") == "message":
+                        parts = str(msg["data"]).split()
+                        if len(parts) == 5:
+                            name, _, _, nhost, nport = parts
+                            gid = T.group_id_of_name(name)
+                            if gid is not None:
+                                self.event("switch_master_seen", sentinel=addr, group=gid,
+                                           master=f"{nhost}:{nport}")
+                                task = asyncio.create_task(self.follow_switch(gid, f"{nhost}:{nport}"))
+                                self._followers.add(task)
+                                task.add_done_callback(self._followers.discard)
+            except asyncio.CancelledError:
+                await r.aclose()
+                raise
+            except Exception:
+                pass
+            try:
+                await r.aclose()
+            except Exception:
+                pass
+            await asyncio.sleep(1.0)
+
+    async def _sentinel_views(self, name: str) -> dict[str, str | None]:
+        replies = await self._sentinels_each("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name, ignore_errors=True)
+        return {s: (f"{r[0]}:{r[1]}" if isinstance(r, list) and len(r) == 2 else None)
+                for s, r in replies.items()}
+
+    async def follow_switch(self, gid: int, addr: str, attempts: int = 10) -> bool:
+        """A sentinel says group gid's master is now addr: confirm and publish it. The other
+        sentinels learn the switch a moment later (hello messages), so ask a few times; the
+        reconcile loop keeps asking after that."""
+        for attempt in range(attempts):
+            async with self.lock:
+                g = self.topo.groups.get(gid)
+                if g is None or g.master == addr:
+                    return False
+                last = attempt == attempts - 1
+                if await self._confirm_and_switch(g, addr, await self._sentinel_views(g.name), report=last):
+                    return True
+            await asyncio.sleep(0.3)
+        return False
+
+    async def _confirm_and_switch(self, g: T.Group, addr: str, views: dict, report: bool = True) -> bool:
+        agree = sum(1 for v in views.values() if v == addr)
+        majority = len(self.topo.sentinels) // 2 + 1
+        if agree < majority:
+            if report:
+                self.counters["switches_unconfirmed"] += 1
+                self.event("switch_unconfirmed", "warning", group=g.id, master=addr,
+                           reason=f"{agree}/{len(views)} sentinels agree, need {majority}")
+            return False
+        try:
+            role = await self._redis(addr, "ROLE")
+        except Exception as exc:
+            role = [f"error {exc!r}"]
+        if not role or str(role[0]) != "master":
+            if not report:
+                return False
+            self.counters["switches_unconfirmed"] += 1
+            self.event("switch_unconfirmed", "warning", group=g.id, master=addr,
+                       reason=f"ROLE says {role[0] if role else None}")
+            return False
+        old = g.master
+        await self._change(T.switch_master, g.id, addr)
+        self.counters["failovers_followed"] += 1
+        self.event("failover_followed", "warning", group=g.id, old=old, master=addr, epoch=self.topo.epoch)
+        return True
+
+    async def _poll_sentinels(self) -> None:
+        """Catch up on any +switch-master we missed: ask the sentinels directly."""
+        if not self.topo.sentinels:
+            return
+        for g in list(self.topo.groups.values()):
+            if not g.master:
+                continue
+            views = await self._sentinel_views(g.name)
+            counts: dict[str, int] = {}
+            for v in views.values():
+                if v:
+                    counts[v] = counts.get(v, 0) + 1
+            best = max(counts, key=lambda a: counts[a], default=None)
+            if best and best != g.master and counts[best] >= len(self.topo.sentinels) // 2 + 1:
+                async with self.lock:  # ask again under the lock (a promote may have run meanwhile)
+                    g2 = self.topo.groups.get(g.id)
+                    if g2 is not None and g2.master != best:
+                        await self._confirm_and_switch(g2, best, await self._sentinel_views(g2.name))
+
+    async def _poll_servers(self) -> None:
+        async def one(g: T.Group, addr: str):
+            st: dict = {"group": g.id, "expected_role": "master" if addr == g.master else "replica"}
+            try:
+                info = parse_info(await self._redis(addr, "INFO", "replication"))
+                st.update(up=True, role="master" if info.get("role") == "master" else "replica",
+                          offset=int(info.get("master_repl_offset", 0) or 0))
+                if info.get("role") == "slave":
+                    st.update(master=f"{info.get('master_host')}:{info.get('master_port')}",
+                              link=info.get("master_link_status"),
+                              offset=int(info.get("slave_repl_offset", 0) or 0))
+            except Exception as exc:
+                st.update(up=False, role="down", error=repr(exc))
+            self.server_state[addr] = st
+        await asyncio.gather(*(one(g, s) for g in list(self.topo.groups.values()) for s in g.servers))
+        for g in self.topo.groups.values():  # lag in bytes = master offset - replica offset
+            m = self.server_state.get(g.master, {})
+            for s in g.replicas:
+                st = self.server_state.get(s, {})
+                if m.get("up") and st.get("up") and st.get("role") == "replica":
+                    st["lag_bytes"] = max(0, m.get("offset", 0) - st.get("offset", 0))
+        known = {s for g in self.topo.groups.values() for s in g.servers}
+        for s in list(self.server_state):
+            if s not in known:
+                del self.server_state[s]
+
+    async def _adopt_registered(self) -> None:
+        try:
+            regs = await self.coord.registered_proxies()
+        except CoordinatorError:
+            return
+        for addr, info in regs.items():
+            if addr not in self.topo.proxies and info.get("admin_addr"):
+                try:
+                    await self.add_proxy(addr, info["admin_addr"])
+                    self.event("proxy_adopted", proxy=addr)
+                except T.TopologyError:
+                    pass
+
+    # --- reconcile ----------------------------------------------------------------------------
+    async def reconcile_once(self) -> None:
+        try:
+            await self.coord.keepalive()
+        except CoordinatorError as exc:
+            self.fatal = str(exc)
+            self.event("ownership_lost", "error", error=str(exc))
+            raise
+        async with self.lock:
+            await self._sync_sentinels()
+        await self._poll_sentinels()
+        try:
+            table = T.slot_table(self.topo)
+        except T.TopologyError:
+            table = None
+        await asyncio.gather(*(self._check_proxy(p, table) for p in list(self.topo.proxies.values())))
+        await self._poll_servers()
+        await self._adopt_registered()
+        self.counters["reconciles"] += 1
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _reconcile_loop(self) -> None:
+        period = self.cfg.reconcile_interval_ms / 1000
+        while True:
+            try:
+                await self.reconcile_once()
+            except CoordinatorError:
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log("reconcile_error", "warning", error=repr(exc))
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), period)
+            except TimeoutError:
+                pass
+
+    # --- views for the API --------------------------------------------------------------------
+    def overview(self) -> dict:
+        t = self.topo
+        groups = []
+        for g in sorted(t.groups.values(), key=lambda g: g.id):
+            groups.append({"id": g.id, "name": g.name, "master": g.master, "epoch": g.epoch,
+                           "slots": sum(1 for s in t.slots if s == g.id),
+                           "servers": [{"addr": s, "role": "master" if s == g.master else "replica",
+                                        **self.server_state.get(s, {})} for s in g.servers]})
+        proxies = [{"addr": p.addr, "admin_addr": p.admin_addr, **self.proxy_state.get(p.addr, {})}
+                   for p in t.proxies.values()]
+        totals = {"sessions": 0, "ops_total": 0, "accept_dropped": 0, "rejected": 0}
+        for p in proxies:
+            s = p.get("stats") or {}
+            for k in totals:
+                totals[k] += s.get(k, 0)
+        alerts = [e for e in self.events if e["level"] in ("warning", "error")][-20:]
+        for p in proxies:
+            s = p.get("stats") or {}
+            if s.get("accept_dropped"):
+                alerts.append({"kind": "accept_dropped", "level": "warning", "proxy": p["addr"],
+                               "count": s["accept_dropped"], "time": p.get("seen")})
+        return {"epoch": t.epoch, "revision": self.revision, "coordinator": self.coord.url,
+                "groups": groups, "proxies": proxies, "sentinels": [
+                    {"addr": s, **self.sentinel_state.get(s, {})} for s in t.sentinels],
+                "slot_ranges": t.summary()["slot_ranges"], "totals": totals, "alerts": alerts,
+                "counters": dict(self.counters), "uptime_s": int(time.time() - self.started)}
+
+
+def _proxy_summary(stats: dict) -> dict:
+    """The fields of a proxy's /stats the UI shows (admission metrics included)."""
+    return {
+        "epoch": stats.get("epoch"),
+        "sessions": stats.get("sessions", 0),
+        "ops_total": sum((stats.get("ops") or {}).values()),
+        "errors_total": sum((stats.get("errors") or {}).values()),
+        "accept_dropped": sum((stats.get("accept_dropped") or {}).values()),
+        "accept_dropped_by_reason": stats.get("accept_dropped") or {},
+        "rejected": sum((stats.get("rejected") or {}).values()),
+        "listener_pauses": stats.get("listener_pauses_total", 0),
+        "listen_queue": sum(q.get("queued", 0) for q in stats.get("listen_queues") or []),
+        "workers": len(stats.get("workers") or []),
+        "groups": {g: v.get("state") for g, v in (stats.get("groups") or {}).items()},
+        "time": time.time(),
+    }

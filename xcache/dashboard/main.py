@@ -1,0 +1,51 @@
+"""The dashboard process: controller + uvicorn serving the API and web UI on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+from xcache.dashboard.config import DashboardConfig
+from xcache.dashboard.controller import Controller, log
+from xcache.dashboard.coordinator import CoordinatorError, open_coordinator
+
+
+async def serve(cfg: DashboardConfig) -> int:
+    import uvicorn
+
+    from xcache.dashboard.api import create_app
+
+    try:
+        coord = open_coordinator(cfg.coordinator, cfg.product)
+        ctl = Controller(cfg, coord)
+        await ctl.start(api_addr=f"{cfg.bind}:{cfg.port}")
+    except CoordinatorError as exc:
+        log("start_failed", "error", error=str(exc))
+        print(f"xcache dashboard: {exc}", flush=True)
+        return 2
+    if not cfg.admin_token:
+        log("no_admin_token", "warning", note="the HTTP API accepts changes from anyone who can reach it")
+    server = uvicorn.Server(uvicorn.Config(create_app(ctl, cfg.admin_token), host=cfg.bind, port=cfg.port,
+                                           log_level="warning", access_log=False, lifespan="off"))
+
+    async def watch_fatal():
+        while not ctl.fatal:
+            await asyncio.sleep(0.5)
+        server.should_exit = True
+
+    watcher = asyncio.create_task(watch_fatal())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+        await ctl.stop()
+    return 3 if ctl.fatal else 0
+
+
+def run(cfg: DashboardConfig) -> int:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(serve(cfg))

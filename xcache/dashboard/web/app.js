@@ -1,0 +1,136 @@
+// xcache dashboard UI: polls GET /api/overview, renders, and calls the JSON API for actions.
+"use strict";
+const $ = (sel) => document.querySelector(sel);
+const COLORS = ["#ddd", "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"];
+const color = (g) => (g === 0 ? COLORS[0] : COLORS[1 + ((g - 1) % (COLORS.length - 1))]);
+
+let token = "";
+const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+if (fromHash) { localStorage.setItem("xcache-token", fromHash); history.replaceState(null, "", location.pathname); }
+token = localStorage.getItem("xcache-token") || "";
+$("#token").value = token;
+$("#token").addEventListener("change", (e) => { token = e.target.value; localStorage.setItem("xcache-token", token); refresh(); });
+
+async function api(method, path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = "Bearer " + token;
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(data.error || r.status + " " + r.statusText);
+  return data;
+}
+
+function message(text, isError) {
+  const m = $("#message");
+  m.textContent = text;
+  m.className = isError ? "error" : "";
+}
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c ?? ""));
+  return e;
+}
+
+let lastOps = null;
+function renderOverview(o) {
+  $("#meta").textContent = `epoch ${o.epoch} · ${o.coordinator}`;
+  const now = Date.now() / 1000;
+  if (lastOps && now > lastOps.t) $("#ops").textContent = Math.max(0, Math.round((o.totals.ops_total - lastOps.ops) / (now - lastOps.t)));
+  lastOps = { t: now, ops: o.totals.ops_total };
+  $("#sessions").textContent = o.totals.sessions;
+  $("#dropped").textContent = o.totals.accept_dropped;
+  $("#insync").textContent = `${o.proxies.filter((p) => p.in_sync).length}/${o.proxies.length}`;
+  const alerts = $("#alerts");
+  alerts.replaceChildren(...(o.alerts.length ? o.alerts.slice(-8).reverse().map((a) => el("li", { class: a.level === "error" ? "bad" : "" },
+    `${a.time ? new Date(a.time * 1000).toLocaleTimeString() : ""} ${a.kind} ` +
+    Object.entries(a).filter(([k]) => !["kind", "time", "level"].includes(k)).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ")))
+    : [el("li", {}, "none")]));
+}
+
+function renderGroups(o) {
+  const box = $("#groups");
+  box.replaceChildren(...o.groups.map((g) => {
+    const rows = g.servers.map((s) => {
+      const role = s.up === false ? "down" : s.role;
+      const promote = s.addr !== g.master ? el("button", {
+        "data-testid": `promote-${s.addr}`,
+        onclick: async () => {
+          if (!confirm(`Promote ${s.addr} to master of group ${g.id}?`)) return;
+          try { await api("POST", `/api/groups/${g.id}/promote`, { addr: s.addr }); message(`promoted ${s.addr}`); }
+          catch (e) { message(`promote failed: ${e.message}`, true); }
+          refresh();
+        } }, "Promote") : "";
+      return el("tr", { "data-server": s.addr },
+        el("td", {}, s.addr), el("td", { class: role }, role || "?"), el("td", {}, s.expected_role || (s.addr === g.master ? "master" : "replica")),
+        el("td", {}, s.link ? `link ${s.link}` : ""), el("td", {}, s.lag_bytes !== undefined ? `${s.lag_bytes} B` : ""),
+        el("td", {}, promote));
+    });
+    return el("div", { class: "group", "data-group": g.id },
+      el("b", {}, `group ${g.id}`), ` (${g.name}) · master `, el("span", { class: "group-master" }, g.master || "-"), ` · ${g.slots} slots · epoch ${g.epoch}`,
+      el("table", {}, el("thead", {}, el("tr", {}, ...["server", "observed role", "topology role", "replication", "lag", ""].map((h) => el("th", {}, h)))),
+        el("tbody", {}, ...rows)));
+  }));
+}
+
+function renderSlots(o) {
+  const map = $("#slotmap");
+  if (map.children.length !== 1024) map.replaceChildren(...Array.from({ length: 1024 }, () => el("div")));
+  const groups = new Set();
+  for (const r of o.slot_ranges) {
+    groups.add(r.group);
+    for (let s = r.first; s <= r.last; s++) {
+      const d = map.children[s];
+      d.style.background = color(r.group);
+      d.title = `slot ${s} → ${r.group ? "group " + r.group : "unassigned"}`;
+    }
+  }
+  $("#legend").replaceChildren(...[...groups].sort((a, b) => a - b).map((g) =>
+    el("span", {}, el("i", { style: `background:${color(g)}` }), g ? `group ${g}` : "unassigned")));
+}
+
+function renderProxies(o) {
+  $("#proxies tbody").replaceChildren(...o.proxies.map((p) => {
+    const s = p.stats || {};
+    const reasons = Object.entries(s.accept_dropped_by_reason || {}).map(([k, v]) => `${k}:${v}`).join(" ");
+    return el("tr", { "data-proxy": p.addr }, el("td", {}, p.addr), el("td", {}, p.admin_addr),
+      el("td", { class: p.in_sync ? "ok" : "bad" }, p.in_sync ? "in sync" : (p.up === false ? "down" : "stale")),
+      el("td", {}, p.epoch ?? "-"), el("td", {}, s.sessions ?? "-"), el("td", {}, s.ops_total ?? "-"),
+      el("td", {}, `${s.accept_dropped ?? "-"} ${reasons}`), el("td", {}, s.listen_queue ?? "-"), el("td", {}, s.rejected ?? "-"),
+      el("td", { class: "bad" }, p.error || ""));
+  }));
+  $("#sentinels").replaceChildren(...(o.sentinels.length ? o.sentinels.map((s) =>
+    el("li", {}, `${s.addr} `, el("span", { class: s.up ? "ok" : "bad" }, s.up ? "up" : "down"), s.error ? ` ${s.error}` : ""))
+    : [el("li", {}, "none")]));
+}
+
+async function refresh() {
+  try {
+    const o = await api("GET", "/api/overview");
+    renderOverview(o); renderGroups(o); renderSlots(o); renderProxies(o);
+    document.body.dataset.epoch = o.epoch;
+  } catch (e) {
+    $("#meta").textContent = "error: " + e.message;
+  }
+}
+
+function form(id, fn) {
+  $(id).addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const data = Object.fromEntries(new FormData(ev.target).entries());
+    try { const r = await fn(data); message(`done (epoch ${r.epoch})`); ev.target.reset(); }
+    catch (e) { message(e.message, true); }
+    refresh();
+  });
+}
+form("#f-group", () => api("POST", "/api/groups", {}));
+form("#f-server", (d) => api("POST", `/api/groups/${d.group}/servers`, { addr: d.addr }));
+form("#f-slots", (d) => api("POST", "/api/slots/assign", { group: Number(d.group), slots: d.slots }));
+form("#f-rebalance", () => api("POST", "/api/slots/rebalance"));
+form("#f-proxy", (d) => api("POST", "/api/proxies", d));
+
+refresh();
+setInterval(refresh, 1000);
