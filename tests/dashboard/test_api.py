@@ -6,7 +6,16 @@ import httpx
 import redis
 from click.testing import CliRunner
 
-from tests.dashboard.helpers import TOKEN, DashboardProc, ProxyProc, admin, build, role, wait_until
+from tests.dashboard.helpers import (
+    PROXY_TOKEN,
+    TOKEN,
+    DashboardProc,
+    ProxyProc,
+    admin,
+    build,
+    role,
+    wait_until,
+)
 from tests.procs import free_port, start_redis
 from xcache.cli import main as xcache_main
 
@@ -128,3 +137,112 @@ def test_second_dashboard_is_refused_and_topology_survives_restart(env):
         assert o["epoch"] == epoch and [g["master"] for g in o["groups"]] == [env["servers"][0], env["servers"][2]]
     finally:
         again.stop()
+
+
+def test_proxy_ahead_of_us_is_overtaken(env):
+    """Split brain: a proxy holds a table of a higher epoch than the dashboard's (another
+    dashboard, an operator's PUT). The dashboard notices, jumps its epoch past it and pushes
+    its own table; the proxy ends up routing by the dashboard's topology."""
+    dash, s, proxy = env["dash"], env["servers"], env["proxy"]
+    build(env)
+    rogue = {"epoch": 1000, "groups": {"1": {"master": s[3]}}, "slots": {"0-1023": 1}}
+    r = httpx.put(f"http://{proxy.admin_addr}/slots", json=rogue, headers={"Authorization": f"Bearer {PROXY_TOKEN}"})
+    assert r.status_code == 200
+    wait_until(lambda: proxy.slots()["epoch"] > 1000 and proxy.slots()["groups"]["1"]["master"] == s[0],
+               what="dashboard overtakes the rogue table")
+    assert dash.overview()["epoch"] == proxy.slots()["epoch"]
+
+
+def test_registered_proxy_is_adopted(env):
+    import asyncio
+
+    from xcache.dashboard.coordinator import open_coordinator
+
+    dash, proxy = env["dash"], env["proxy"]
+    build(env)
+    extra = ProxyProc(env["tmp"]).wait_admin()
+    try:
+        coord = open_coordinator(f"file://{env['tmp'] / 'coord'}")  # registering needs no ownership
+        asyncio.run(coord.register_proxy(extra.addr, {"admin_addr": extra.admin_addr}, 60))
+        wait_until(lambda: extra.slots().get("epoch") == dash.overview()["epoch"], what="adopted proxy gets the table")
+        assert {p["addr"] for p in dash.overview()["proxies"]} == {proxy.addr, extra.addr}
+    finally:
+        extra.stop()
+
+
+def test_promote_refuses_a_replica_out_of_sync(env):
+    dash, s = env["dash"], env["servers"]
+    build(env)
+    host, port = s[1].split(":")
+    with redis.Redis(host=host, port=int(port), protocol=2) as r:
+        r.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))  # link down
+    err = dash.call("POST", "/api/groups/1/promote", {"addr": s[1]}, status=400)["error"]
+    assert "not in sync" in err
+    dash.call("POST", "/api/groups/1/promote", {"addr": s[1], "force": True})
+    assert role(s[1])[0] == "master"
+
+
+def test_dashboard_on_etcd(env, etcd):
+    """The same dashboard on an etcd coordinator: builds, survives a restart, refuses a twin."""
+    tmp = env["tmp"]
+    env["dash"].stop()
+    url = f"etcd://{etcd.endpoint}/xcache-test/{tmp.name}"
+    dash = DashboardProc(tmp, url).wait_healthy()
+    try:
+        env["dash"] = dash
+        build(env)
+        assert env["proxy"].slots()["epoch"] == dash.overview()["epoch"]
+        twin = DashboardProc(tmp, url)
+        assert twin.popen.wait(20) == 2 and "owned by another dashboard" in twin.log_path.read_text()
+        twin.stop()
+        epoch = dash.overview()["epoch"]
+    finally:
+        dash.stop()
+    again = DashboardProc(tmp, url).wait_healthy()  # close() revoked the lease: no wait
+    try:
+        assert again.overview()["epoch"] == epoch
+    finally:
+        again.stop()
+
+
+def test_sentinels_follow_manual_promote(env):
+    """With sentinels: they are told to monitor the groups; a manual promote re-points them
+    (no spurious failover); a sentinel that missed it is corrected."""
+    import sys
+
+    from tests.procs import Proc
+
+    dash, s = env["dash"], env["servers"]
+    sentinels = []
+    try:
+        for _ in range(3):
+            port = free_port()
+            sentinels.append(Proc([sys.executable, "-m", "xcache.cli", "sentinel", "--port", str(port),
+                                   "--set", "down_after_ms=1500"], port,
+                                  stderr_path=str(env["tmp"] / f"sentinel-{port}.log")).wait_ready())
+        for p in sentinels:
+            dash.call("POST", "/api/sentinels", {"addr": f"127.0.0.1:{p.port}"})
+        build(env)
+
+        def masters():
+            out = []
+            for p in sentinels:
+                with redis.Redis(port=p.port, protocol=2, decode_responses=True) as r:
+                    out.append(tuple(r.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "group-1") or ()))
+            return out
+        port0 = s[0].split(":")[1]
+        wait_until(lambda: masters() == [("127.0.0.1", port0)] * 3, what="sentinels monitor group-1")
+        wait_until(lambda: role(s[1])[3] == "connected", what="replica in sync")
+        dash.call("POST", "/api/groups/1/promote", {"addr": s[1]})
+        port1 = s[1].split(":")[1]
+        assert masters() == [("127.0.0.1", port1)] * 3
+        # one sentinel gets the old master back (as if it missed the promote): it is corrected
+        with redis.Redis(port=sentinels[0].port, protocol=2) as r:
+            r.execute_command("SENTINEL", "REMOVE", "group-1")
+            r.execute_command("SENTINEL", "MONITOR", "group-1", "127.0.0.1", port0, 2)
+        wait_until(lambda: masters()[0] == ("127.0.0.1", port1), what="stale sentinel corrected")
+        o = dash.overview()
+        assert o["groups"][0]["master"] == s[1] and o["counters"]["failovers_followed"] == 0
+    finally:
+        for p in sentinels:
+            p.stop()

@@ -94,3 +94,38 @@ def test_bad_urls():
     for url in ("nope://x", "etcd://", "file://"):
         with pytest.raises(CoordinatorError):
             open_coordinator(url)
+
+
+def test_etcd_lost_lease_cannot_write(etcd):
+    """A dashboard whose ownership lease expired (paused, partitioned) cannot overwrite the
+    topology of its successor: save() compares the owner key's lease in the same transaction."""
+    import uuid
+
+    from xcache.dashboard.coordinator.etcd import EtcdCoordinator
+
+    async def go():
+        prefix = f"xcache-test/{uuid.uuid4().hex[:8]}"
+        a = EtcdCoordinator(f"http://{etcd.endpoint}", prefix, owner_ttl_s=1)
+        b = EtcdCoordinator(f"http://{etcd.endpoint}", prefix)
+        await a.open({"name": "a"})
+        rev = await a.save({"by": "a"}, 0)
+        deadline = time.monotonic() + 15
+        while True:  # a stops keeping its lease alive; b takes over once it expires
+            try:
+                await b.open({"name": "b"})
+                break
+            except CoordinatorError:
+                assert time.monotonic() < deadline, "lease did not expire"
+                await asyncio.sleep(0.2)
+        try:
+            with pytest.raises(CoordinatorError, match="ownership"):
+                await a.save({"by": "a again"}, rev)
+            with pytest.raises(CoordinatorError, match="lease lost"):
+                await a.keepalive()
+            doc, rev_b = await b.load()
+            assert doc == {"by": "a"}
+            await b.save({"by": "b"}, rev_b)
+        finally:
+            await a.close()
+            await b.close()
+    run(go())

@@ -575,11 +575,7 @@ def test_blocking_float_timeouts(r):
     assert time.monotonic() - t0 < 3
 
 
-def test_blocked_client_disconnect_loses_nothing(r, request):
-    if request.node.callspec.params["r"] == "xcache":
-        # server.py pauses reading from a suspended client, so it does not see the disconnect
-        # before the push wakes the dead client, whose retry() then pops into the void.
-        request.applymarker(pytest.mark.xfail(reason="server: blocked client disconnect unseen"))
+def test_blocked_client_disconnect_loses_nothing(r):
     sock = socket.create_connection(("127.0.0.1", r.connection_pool.connection_kwargs["port"]))
     sock.sendall(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nk\r\n$1\r\n0\r\n")
     time.sleep(0.2)
@@ -590,11 +586,7 @@ def test_blocked_client_disconnect_loses_nothing(r, request):
     assert r.lrange("k", 0, -1) == [b"kept"]
 
 
-def test_push_right_after_blpop_is_not_missed(r, request):
-    if request.node.callspec.params["r"] == "xcache":
-        # server.py registers a blocked client's waiters only when its task first runs; a push
-        # handled in between signals nobody (fix: retry once at the start of Server._block).
-        request.applymarker(pytest.mark.xfail(reason="server: push before waiter registration lost"))
+def test_push_right_after_blpop_is_not_missed(r):
     port = r.connection_pool.connection_kwargs["port"]
     a, b = (socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2))
     missed = 0

@@ -355,26 +355,47 @@ class Controller:
 
     async def _sync_sentinels(self) -> None:
         """Each sentinel monitors exactly our groups (new ones added, removed ones dropped).
-        Groups it already monitors are left alone: it may know a newer master than we do."""
+
+        A sentinel that knows another master for a group than the topology is left alone (it
+        may know a newer master than we do: the follow logic decides), unless the majority of
+        the sentinels agree with the topology, our master answers ROLE master and the sentinel's
+        does not: then it is stale (it was down during a manual promote, say) and is told the
+        current master (REMOVE + MONITOR). During a failover our master is dead, so a sentinel
+        that switched first is never "corrected" back."""
         wanted = {g.name: g for g in self.topo.groups.values() if g.master}
+        views: dict[str, dict[str, str]] = {}
         for s in list(self.topo.sentinels):
-            st = self.sentinel_state.setdefault(s, {})
             try:
                 masters = await self._sentinel(s, "SENTINEL", "MASTERS")
-                names = set()
+                known = {}
                 for m in masters or []:
                     d = dict(zip(m[::2], m[1::2], strict=False)) if isinstance(m, list) else {}
-                    names.add(d.get("name", ""))
+                    known[d.get("name", "")] = f"{d.get('ip')}:{d.get('port')}"
+                views[s] = known
+            except Exception as exc:
+                self.sentinel_state.setdefault(s, {}).update(up=False, error=repr(exc))
+        majority = len(self.topo.sentinels) // 2 + 1
+        for s, known in views.items():
+            st = self.sentinel_state.setdefault(s, {})
+            try:
                 for name, g in wanted.items():
-                    if name not in names:
-                        host, port = split_addr(g.master)
+                    host, port = split_addr(g.master)
+                    if name not in known:
                         await self._sentinel(s, "SENTINEL", "MONITOR", name, host, port, self.quorum())
                         self.event("sentinel_monitor", sentinel=s, group=name, master=g.master)
-                for name in names:
+                    elif known[name] != g.master:
+                        agree = sum(1 for v in views.values() if v.get(name) == g.master)
+                        if agree >= majority and await self._is_master(g.master) \
+                                and not await self._is_master(known[name]):
+                            await self._sentinel(s, "SENTINEL", "REMOVE", name)
+                            await self._sentinel(s, "SENTINEL", "MONITOR", name, host, port, self.quorum())
+                            self.event("sentinel_corrected", "warning", sentinel=s, group=name,
+                                       had=known[name], master=g.master)
+                for name in known:
                     if T.group_id_of_name(name) is not None and name not in wanted:
                         await self._sentinel(s, "SENTINEL", "REMOVE", name)
                         self.event("sentinel_remove", sentinel=s, group=name)
-                st.update(up=True, monitors=sorted(set(names) | set(wanted)), error="")
+                st.update(up=True, masters=known, error="")
             except Exception as exc:
                 st.update(up=False, error=repr(exc))
         for s in self.topo.sentinels:
@@ -384,6 +405,13 @@ class Controller:
         for s in list(self._watchers):
             if s not in self.topo.sentinels:
                 self._watchers.pop(s).cancel()
+
+    async def _is_master(self, addr: str) -> bool:
+        try:
+            role = await self._redis(addr, "ROLE")
+            return bool(role) and str(role[0]) == "master"
+        except Exception:
+            return False
 
     async def _watch_sentinel(self, addr: str) -> None:
         """Subscribe to +switch-master on one sentinel; reconnect forever."""

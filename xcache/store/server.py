@@ -41,6 +41,7 @@ SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscrib
                       b"quit", b"reset"}
 MULTI_IMMEDIATE = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 BUSY_STALL = Error("BUSY write stall, retry later")
+MAX_PENDING_COMMANDS = 10_000
 
 
 class Suspend:
@@ -152,6 +153,8 @@ class Client(asyncio.Protocol):
         cmds = self.parser.feed(data)
         if self.pending is not None:
             self.pending.extend(cmds)
+            if len(self.pending) > MAX_PENDING_COMMANDS:
+                self.transport.pause_reading()  # backpressure on a client flooding a suspended session
             return
         self.run(cmds)
 
@@ -175,8 +178,9 @@ class Client(asyncio.Protocol):
             if type(reply) is Suspend:
                 if out:
                     self.send(out)
+                # Reading goes on (to notice a client that leaves while blocked or stalled); the
+                # commands it sends meanwhile wait in self.pending, in order.
                 self.pending = queue
-                self.transport.pause_reading()
                 asyncio.ensure_future(self._resume(reply.waiter))
                 return
             encode_into(out, reply)
@@ -359,7 +363,10 @@ class Server:
     async def _block(self, c: Client, block: Block):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + block.timeout_s if block.timeout_s > 0 else None
-        c.kind_before_block = c.kind
+        # A push may have run between the handler returning Block and this task starting.
+        reply = self._retry_block(c, block)
+        if reply is not None:
+            return reply
         while True:
             fut = loop.create_future()
             slots = [(c.db, k) for k in block.keys]
@@ -379,18 +386,25 @@ class Server:
                         if not waiters:
                             del self.key_waiters[slot]
             if c.closing:
-                return None
-            try:
-                reply = block.retry()
-            except Error as exc:
-                return exc
-            except WriteStall:
-                reply = None  # try again at the next push or after a short pause
-                await asyncio.sleep(self.cfg.write_stall_backoff_ms / 1000)
+                return None  # the client left: pop nothing for it
+            reply = self._retry_block(c, block)
             if reply is not None:
-                if c.propagate is not None:  # served after blocking: replicate the plain pop/move
-                    self.replication.propagate(c, c.propagate)
                 return reply
+            if self.engine.stall.active:
+                await asyncio.sleep(self.cfg.write_stall_backoff_ms / 1000)
+
+    def _retry_block(self, c: Client, block: Block):
+        """One attempt to serve a blocked command; a pop served here is replicated as a plain pop."""
+        c.propagate = None
+        try:
+            reply = block.retry()
+        except Error as exc:
+            return exc
+        except WriteStall:
+            return None  # try again at the next push or after a short pause
+        if reply is not None and c.propagate is not None:
+            self.replication.propagate(c, c.propagate)
+        return reply
 
     def signal_key(self, db: int, key: bytes) -> None:
         """A list got elements: wake the clients blocked on it (in the order they blocked)."""
