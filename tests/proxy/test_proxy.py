@@ -267,3 +267,61 @@ def test_pipeline_to_one_group_is_forwarded_as_a_batch(proxy, backends):
     assert got == expect
     stats = proxy.stats()
     assert stats["ops"]["GET"] == 20 and stats["ops"]["SET"] == 19 and stats["errors"]["GET"] == 1
+
+
+def test_ip_connection_rate_and_runtime_qps_limit(backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", conn_rate_per_ip=2)
+    c1, c2 = p.client(), p.client()
+    assert c1.ping() and c2.ping()
+    with socket.create_connection(("127.0.0.1", p.port), timeout=10) as s:
+        s.sendall(b"PING\r\n")
+        reply = s.recv(200)
+    # The bucket may have refilled one token meanwhile; a burst of connections always trips it.
+    if reply == b"+PONG\r\n":
+        with socket.create_connection(("127.0.0.1", p.port), timeout=10) as s:
+            s.sendall(b"PING\r\n")
+            reply = s.recv(200)
+    assert reply.startswith(b"-ERR xcache: connection rate limit")
+    assert p.metric("xcache_proxy_rejected_total", reason="ip_rate") >= 1
+    assert p.admin("PUT", "/limits", {"qps_limit": 5}, token=None)[0] == 401
+    status, body = p.admin("PUT", "/limits", {"qps_limit": 5})
+    assert status == 200 and body == {"qps_limit": 5, "session_qps_limit": 0}
+    pipe = c1.pipeline(transaction=False)
+    for _ in range(50):
+        pipe.get("q")
+    results = pipe.execute(raise_on_error=False)
+    refused = [r for r in results if isinstance(r, redis.ResponseError)]
+    assert refused and all("proxy QPS limit" in str(r) for r in refused)
+    assert p.metric("xcache_proxy_rejected_total", reason="qps_global") == len(refused)
+    assert p.admin("PUT", "/limits", {"qps_limit": 0})[0] == 200
+    assert c1.get("q") is None
+
+
+def test_dead_worker_is_restarted_on_the_same_socket(proxy):
+    import os
+    import signal
+
+    worker_pid = proxy.stats()["workers"][0]["pid"]
+    os.kill(worker_pid, signal.SIGKILL)
+    proxy.wait_until(lambda: [w["pid"] for w in proxy.stats()["workers"]] not in ([], [worker_pid]),
+                     what="worker respawned")
+    proxy.wait_healthy()
+    assert proxy.client().ping()
+
+
+def test_large_values_and_replies_span_many_reads(proxy):
+    c = proxy.client()
+    big = bytes(range(256)) * 8192  # 2 MiB
+    ks = keys_in(1, 3, "big")
+    pipe = c.pipeline(transaction=False)
+    for k in ks:
+        pipe.set(k, big)
+        pipe.get(k)
+    pipe.mget(ks)
+    res = pipe.execute()
+    assert res[:6] == [True, big] * 3
+    assert res[6] == [big] * 3
+    assert c.lrange("nolist", 0, -1) == []
+    c.rpush("list", *[b"%d" % i for i in range(5000)])
+    assert c.lrange("list", 0, -1) == [b"%d" % i for i in range(5000)]

@@ -216,3 +216,12 @@ def test_metrics_render():
     text = render([counter("x_dropped", "d", ["reason"], {"stale": 3}), h.family("x_lat", "l")]).decode()
     assert 'x_dropped_total{reason="stale"} 3.0' in text
     assert 'x_lat_bucket{le="+Inf"} 2.0' in text and 'x_lat_bucket{le="0.1"} 1.0' in text
+
+
+def test_example_config_loads():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "deploy" / "proxy.example.toml"
+    cfg = load(ProxyConfig, path)
+    table = SlotTable.from_config(cfg.groups, cfg.slots, cfg.slots_epoch)
+    assert table.epoch == 1 and sorted(table.groups) == [1, 2]

@@ -587,6 +587,7 @@ def test_blocked_client_disconnect_loses_nothing(r):
 
 
 def test_push_right_after_blpop_is_not_missed(r):
+    """A push handled in the same event-loop turn right after a BLPOP blocked must serve it."""
     port = r.connection_pool.connection_kwargs["port"]
     a, b = (socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2))
     missed = 0

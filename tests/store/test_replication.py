@@ -67,7 +67,7 @@ def link_up(node: Proc) -> bool:
     return client(node).info("replication").get("master_link_status") == "up"
 
 
-def wait_synced(master: Proc, replica: Proc, timeout: float = 20.0) -> None:
+def wait_synced(master: Proc, replica: Proc, timeout: float = 60.0) -> None:
     """The replica's link is up and it has applied everything the master has produced."""
 
     def caught_up():

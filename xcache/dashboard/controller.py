@@ -251,22 +251,29 @@ class Controller:
         tok = self.cfg.proxy_admin_token
         return {"Authorization": f"Bearer {tok}"} if tok else {}
 
-    async def push_all(self) -> dict[str, dict]:
+    async def push_all(self, only: list[str] | None = None) -> dict[str, dict]:
+        """Push the slot table to every proxy (or only some); verify each took it. A proxy that
+        holds a newer epoch than ours with another content (a reset coordinator, a second
+        dashboard, a hand-made PUT) makes us jump past its epoch and push to all again.
+        Caller holds self.lock (the epoch jump is a topology change)."""
         try:
             table = T.slot_table(self.topo)
         except T.TopologyError as exc:
             for p in self.topo.proxies:
                 self.proxy_state.setdefault(p, {}).update(in_sync=False, error=f"not pushed: {exc}")
             return {}
-        results = await asyncio.gather(*(self._push_one(p, table) for p in self.topo.proxies.values()))
+        targets = [p for a, p in self.topo.proxies.items() if only is None or a in only]
+        results = await asyncio.gather(*(self._push_one(p, table) for p in targets))
         ahead = [r["proxy_epoch"] for r in results if r.get("ahead")]
-        if ahead:  # a proxy holds a newer epoch than ours (e.g. a reset coordinator): jump past it
-            self.revision = await self.coord.save(T.bump(self.topo, max(ahead)).to_json(), self.revision)
-            self.topo = T.bump(self.topo, max(ahead))
-            self.event("epoch_bumped", "warning", epoch=self.topo.epoch)
+        if ahead:
+            bumped = T.bump(self.topo, max(ahead))
+            self.revision = await self.coord.save(bumped.to_json(), self.revision)
+            self.topo = bumped
+            self.event("epoch_bumped", "warning", epoch=bumped.epoch, proxy_epoch=max(ahead))
             table = T.slot_table(self.topo)
-            results = await asyncio.gather(*(self._push_one(p, table) for p in self.topo.proxies.values()))
-        return {p: r for p, r in zip(self.topo.proxies, results, strict=False)}
+            targets = list(self.topo.proxies.values())
+            results = await asyncio.gather(*(self._push_one(p, table) for p in targets))
+        return {p.addr: r for p, r in zip(targets, results, strict=True)}
 
     async def _proxy_get(self, p: T.Proxy, path: str) -> httpx.Response:
         assert self._http is not None
@@ -295,28 +302,40 @@ class Controller:
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             res = {"ok": False, "error": f"unreachable: {exc!r}"}
         self.counters["pushes_ok" if res["ok"] else "pushes_failed"] += 1
+        if res["ok"]:
+            st.pop("stale_logged", None)
         st.update(in_sync=res["ok"], epoch=res.get("proxy_epoch"), error=res.get("error", ""),
                   last_push=time.time())
         if not res["ok"] and not res.get("ahead"):
             self.event("push_failed", "warning", proxy=p.addr, error=res.get("error", ""))
         return res
 
-    async def _check_proxy(self, p: T.Proxy, table: dict | None) -> None:
-        """Reconcile one proxy: stats for the UI; push again when its table differs."""
+    async def _check_proxy(self, p: T.Proxy, table: dict | None) -> bool:
+        """Stats of one proxy for the UI; True when it needs the table again."""
         st = self.proxy_state.setdefault(p.addr, {})
         try:
             r = await self._proxy_get(p, "/stats")
             stats = r.json()
-            st.update(up=True, seen=time.time(), stats=_proxy_summary(stats))
-            if table is not None and (stats.get("epoch") != table["epoch"] or not st.get("in_sync")):
-                if stats.get("epoch") != table["epoch"]:
-                    self.event("proxy_stale", "warning", proxy=p.addr, proxy_epoch=stats.get("epoch"),
-                               epoch=table["epoch"])
-                await self._push_one(p, table)
+            if not st.get("up", False):
+                self.event("proxy_up", proxy=p.addr, proxy_epoch=stats.get("epoch"))
+            summary = _proxy_summary(stats)
+            if summary["accept_dropped"] != (st.get("stats") or {}).get("accept_dropped"):
+                st["dropped_changed_at"] = time.time()
+            st.update(up=True, seen=time.time(), stats=summary)
         except (httpx.HTTPError, ValueError) as exc:
             if st.get("up", True):
                 self.event("proxy_down", "warning", proxy=p.addr, error=repr(exc))
             st.update(up=False, in_sync=False, error=f"unreachable: {exc!r}")
+            return False
+        if table is None:
+            return False
+        if stats.get("epoch") != table["epoch"]:
+            if st.get("stale_logged") != stats.get("epoch"):
+                st["stale_logged"] = stats.get("epoch")
+                self.event("proxy_stale", "warning", proxy=p.addr, proxy_epoch=stats.get("epoch"),
+                           epoch=table["epoch"])
+            return True
+        return not st.get("in_sync")
 
     # --- redis / sentinel calls ---------------------------------------------------------------
     async def _redis(self, addr: str, *args, password: str | None = None):
@@ -565,7 +584,11 @@ class Controller:
             table = T.slot_table(self.topo)
         except T.TopologyError:
             table = None
-        await asyncio.gather(*(self._check_proxy(p, table) for p in list(self.topo.proxies.values())))
+        proxies = list(self.topo.proxies.values())
+        stale = await asyncio.gather(*(self._check_proxy(p, table) for p in proxies))
+        if any(stale):
+            async with self.lock:
+                await self.push_all(only=[p.addr for p, st in zip(proxies, stale, strict=True) if st])
         await self._poll_servers()
         await self._adopt_registered()
         self.counters["reconciles"] += 1
@@ -611,7 +634,7 @@ class Controller:
             s = p.get("stats") or {}
             if s.get("accept_dropped"):
                 alerts.append({"kind": "accept_dropped", "level": "warning", "proxy": p["addr"],
-                               "count": s["accept_dropped"], "time": p.get("seen")})
+                               "count": s["accept_dropped"], "time": p.get("dropped_changed_at")})
         return {"epoch": t.epoch, "revision": self.revision, "coordinator": self.coord.url,
                 "groups": groups, "proxies": proxies, "sentinels": [
                     {"addr": s, **self.sentinel_state.get(s, {})} for s in t.sentinels],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 
 from xcache.dashboard.config import DashboardConfig
 from xcache.dashboard.controller import Controller, log
@@ -24,7 +26,17 @@ async def serve(cfg: DashboardConfig) -> int:
         return 2
     if not cfg.admin_token:
         log("no_admin_token", "warning", note="the HTTP API accepts changes from anyone who can reach it")
-    server = uvicorn.Server(uvicorn.Config(create_app(ctl, cfg.admin_token), host=cfg.bind, port=cfg.port,
+    class Server(uvicorn.Server):
+        # uvicorn re-raises SIGINT/SIGTERM after its shutdown, which would kill the process
+        # before the controller gives up its coordinator ownership; we handle them ourselves.
+        @contextlib.contextmanager
+        def capture_signals(self):
+            yield
+
+        def install_signal_handlers(self) -> None:
+            pass
+
+    server = Server(uvicorn.Config(create_app(ctl, cfg.admin_token), host=cfg.bind, port=cfg.port,
                                            log_level="warning", access_log=False, lifespan="off"))
 
     async def watch_fatal():
@@ -32,6 +44,9 @@ async def serve(cfg: DashboardConfig) -> int:
             await asyncio.sleep(0.5)
         server.should_exit = True
 
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     watcher = asyncio.create_task(watch_fatal())
     try:
         await server.serve()

@@ -184,6 +184,8 @@ def families(stats: dict) -> list:
                 {g: v["held"] for g, v in groups.items()}),
         M.counter("xcache_proxy_hold_timeouts", "Held requests failed at the hold deadline", ["group"],
                   {g: v.get("hold_timeouts", 0) for g, v in groups.items()}),
+        M.counter("xcache_proxy_hold_rejected", "Requests failed at once because the hold queue was full",
+                  ["group"], {g: v.get("hold_rejected", 0) for g, v in groups.items()}),
         M.counter("xcache_proxy_replayed", "Held requests replayed on a (new) master", ["group"],
                   {g: v.get("replayed", 0) for g, v in groups.items()}),
         M.counter("xcache_proxy_failed_inflight_writes", "Writes failed (not replayed) because their master "

@@ -93,6 +93,10 @@ class Listener:
             log("listener_resumed", sessions=self.ctx.session_count)
             self.resume()
 
+    def _retry_after_fd_pause(self) -> None:
+        if self.paused and not self.ctx.stopping and self.ctx.session_count < self.cfg.max_clients:
+            self.resume()
+
     def on_readable(self) -> None:
         ctx = self.ctx
         cfg = self.cfg
@@ -110,7 +114,7 @@ class Listener:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     # Out of descriptors: stop accepting for a moment rather than spin.
                     self.pause("fd_exhausted")
-                    ctx.loop.call_later(0.1, self.maybe_resume)
+                    ctx.loop.call_later(0.1, self._retry_after_fd_pause)
                 return
             if gate:
                 reason = gate_verdict(tcpinfo.tcp_info(conn), timeout)

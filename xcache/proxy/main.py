@@ -54,12 +54,13 @@ class WorkerHandle:
                 async with asyncio.timeout(CALL_TIMEOUT_S):
                     while True:
                         line = await self.reader.readline()
-                        if not line:
+                        if not line:  # the worker is gone; spawn() opens a new channel
+                            self.writer = None
                             return None
                         reply = json.loads(line)
                         if reply.get("id") == self.seq:
                             return reply
-            except (TimeoutError, ConnectionError, OSError, ValueError):
+            except (TimeoutError, ConnectionError, OSError, ValueError, RuntimeError):
                 return None
 
 

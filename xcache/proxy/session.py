@@ -285,8 +285,6 @@ class Session(asyncio.Protocol):
         if self.out and not self.dirty:
             self.dirty = True
             ctx.flusher.session(self)
-        if ctx.flusher.backends:
-            ctx.flusher.flush_backends()
 
     def drain_routed(self) -> None:
         if self.routed:

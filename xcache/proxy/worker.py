@@ -62,11 +62,6 @@ class Flusher:
         if self.sessions:
             self.flush_sessions()
 
-    def flush_backends(self) -> None:
-        backends, self.backends = self.backends, []
-        for b in backends:
-            b.flush()
-
     def flush_sessions(self) -> None:
         """Write replies now (called at the end of a backend read: every reply of that read is
         in place, and an extra loop iteration before writing would only add latency)."""

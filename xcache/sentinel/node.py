@@ -282,12 +282,20 @@ class SentinelNode:
             return
         finally:
             inst.connecting = False
+        if (inst.host, inst.port) != (link.host, link.port) or not self._live(inst, m):
+            link.close()  # the instance moved (switch-master) or was dropped while we connected
+            return
         if inst.link is not None:
             inst.link.close()
         inst.link = link
         inst.health.on_connected(now_ms())
         if inst.kind != "sentinel":
             self._send_info(inst, m, now_ms())
+
+    def _live(self, inst: Instance, m: Master) -> bool:
+        if self.masters.get(m.name) is not m:
+            return False
+        return inst is m or m.replicas.get(inst.addr) is inst or m.sentinels.get(inst.runid) is inst
 
     def _request(self, link: Link, args: tuple, on_reply: Callable[[object], None]) -> None:
         fut = link.send(*args)

@@ -298,8 +298,8 @@ class Engine:
         """
         ropts = ReadOptions()
         end = prefix_end(prefix)
-        if prefix:
-            ropts.set_iterate_lower_bound(prefix)
+        # No iterate_lower_bound: rocksdict 0.3.29 applies it as an upper bound. Reverse scans
+        # stop at the prefix themselves.
         if end is not None:
             ropts.set_iterate_upper_bound(end)
         it = cf.iter(ropts)
@@ -317,7 +317,10 @@ class Engine:
             else:
                 it.seek_to_last()
             while it.valid():
-                yield it.key(), it.value()
+                key = it.key()
+                if not key.startswith(prefix):
+                    break
+                yield key, it.value()
                 it.prev()
 
     # --- writes -----------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def _rewrite(b, prefix: bytes, meta: Meta, old: list[bytes], new: list[bytes]) -
     hi = 0  # same, counting from the tail
     while hi < min(n, m) - lo and old[n - 1 - hi] == new[m - 1 - hi]:
         hi += 1
-    if n - lo <= n - hi:  # keep the head: rewrite positions lo.. and drop the surplus at the tail
+    if lo >= hi:  # keep the head: rewrite positions lo.. and drop the surplus at the tail
         for i in range(lo, m):
             if i >= n or old[i] != new[i]:
                 b.put_data(prefix + _ix(meta.head + i), new[i])

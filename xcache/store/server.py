@@ -99,6 +99,7 @@ class Client(asyncio.Protocol):
         self.patterns: set[bytes] = set()
         self.propagate: list | None = None  # set by a handler to replicate something else
         self._writing_paused = False
+        self.suspended_task: asyncio.Future | None = None
 
     @property
     def engine(self) -> Engine:
@@ -181,7 +182,7 @@ class Client(asyncio.Protocol):
                 # Reading goes on (to notice a client that leaves while blocked or stalled); the
                 # commands it sends meanwhile wait in self.pending, in order.
                 self.pending = queue
-                asyncio.ensure_future(self._resume(reply.waiter))
+                self.suspended_task = asyncio.ensure_future(self._resume(reply.waiter))
                 return
             encode_into(out, reply)
         if out:
@@ -199,6 +200,7 @@ class Client(asyncio.Protocol):
         encode_into(out, reply)
         self.send(out)
         queue, self.pending = self.pending, None
+        self.suspended_task = None
         if not self._writing_paused:
             self.transport.resume_reading()
         if queue:
@@ -429,6 +431,8 @@ class Server:
                     other.dirty_cas = True
 
     def forget_client(self, c: Client) -> None:
+        if c.suspended_task is not None and not c.suspended_task.done():
+            c.suspended_task.cancel()  # e.g. a BLPOP of a client that left: drop its waiter now
         transactions.unwatch_all(c)
         pubsub.unsubscribe_all(c)
         self.replication.forget_client(c)
