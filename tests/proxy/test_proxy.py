@@ -325,3 +325,18 @@ def test_large_values_and_replies_span_many_reads(proxy):
     assert c.lrange("nolist", 0, -1) == []
     c.rpush("list", *[b"%d" % i for i in range(5000)])
     assert c.lrange("list", 0, -1) == [b"%d" % i for i in range(5000)]
+
+
+def test_chunk_mixing_routed_local_and_split_commands(proxy):
+    """Routed requests before and after local answers and splits in one chunk keep their order."""
+    k1, k2 = keys_in(1, 1, "mx")[0], keys_in(2, 1, "mx")[0]
+    chunk = b"".join(encode_command(*c) for c in (
+        (b"SET", k1, b"a"), (b"PING",), (b"SET", k2, b"b"), (b"MGET", k1, k2), (b"GET", k1),
+        (b"ECHO", b"e"), (b"GET", k2), (b"NOSUCH",), (b"GET", k1)))
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(chunk)
+        parser, got = ReplyParser(), []
+        while len(got) < 9:
+            got += parser.feed(s.recv(65536))
+    got[7] = str(got[7])
+    assert got == [b"OK", b"PONG", b"OK", [b"a", b"b"], b"a", b"e", b"b", "ERR unknown command 'NOSUCH'", b"a"]

@@ -143,3 +143,38 @@ def test_metrics_and_health(solo, group):
     for name in ("xcache_sentinel_current_epoch", "xcache_sentinel_probe_latency_seconds",
                  "xcache_sentinel_failover_attempts", "xcache_sentinel_events_total"):
         assert name in text
+
+
+def test_state_file_survives_restart_after_failover(tmp_path, group):
+    """A sentinel restarted after a failover watches the new master, keeps its id and epoch,
+    even though its `monitor` setting still names the old (now dead) master."""
+    port, state = free_port(), tmp_path / "sentinel-state.json"
+    args = [sys.executable, "-m", "xcache.cli", "sentinel", "--port", str(port),
+            "--monitor", f"{GROUP} 127.0.0.1 {group.master.port} 1", "--set", f"state_file={state}"]
+    for k, v in FAST.items():
+        args += ["--set", f"{k}={v}"]
+    proc = Proc(args, port, stderr_path=str(tmp_path / "sentinel.log")).wait_ready()
+    try:
+        c = redis.Redis(port=port, decode_responses=True, socket_timeout=5)
+        wait_until(lambda: replicas_known(c), what="replicas discovered")
+        myid = c.execute_command("SENTINEL", "MYID")
+        old = group.master.port
+        assert c.sentinel_failover(GROUP)
+        _, new = wait_until(lambda: (a := c.sentinel_get_master_addr_by_name(GROUP)) and a[1] != old and a,
+                            what="switch-master")
+        wait_until(lambda: json.loads(state.read_text())["masters"][GROUP]["port"] == new,
+                   what="state file updated")
+        epoch = c.info()["sentinel_current_epoch"]
+        c.close()
+        proc.stop()
+        group.master.kill9()  # the configured master is gone for good
+
+        proc = Proc(args, port, stderr_path=str(tmp_path / "sentinel2.log")).wait_ready()
+        c = redis.Redis(port=port, decode_responses=True, socket_timeout=5)
+        assert c.sentinel_get_master_addr_by_name(GROUP) == ("127.0.0.1", new)
+        assert c.execute_command("SENTINEL", "MYID") == myid
+        assert c.info()["sentinel_current_epoch"] == epoch >= 1
+        assert c.sentinel_master(GROUP)["config-epoch"] == epoch
+        c.close()
+    finally:
+        proc.stop()

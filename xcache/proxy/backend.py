@@ -281,6 +281,9 @@ class Group:
         conns = self.conns
         n = len(conns)
         idx = routed[0][2] % n
+        if n == 1 and len(self.ctx.groups) == 1:  # every slot is ours and there is one connection
+            conn = conns[0]
+            return conn if conn.ready else None
         for r in routed:
             slot = r[2]
             if slots[slot] is not self or (n > 1 and slot % n != idx):

@@ -13,6 +13,8 @@ from bisect import bisect_left
 from collections import deque
 from time import perf_counter
 
+import hiredis
+
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.proxy import commands as C
 from xcache.proxy.replies import array_items, bulk, error_line, int_value, pack
@@ -172,6 +174,9 @@ class Session(asyncio.Protocol):
         self.auth_timer = None
         self.routed: list = []
         self.t0 = 0.0
+        self.fast = hiredis.Reader()
+        # A chunk shorter than both request limits cannot hold an oversize request.
+        self.fast_max = min(ctx.cfg.proto_max_bulk_len_bytes, ctx.cfg.proto_max_multibulk_len)
 
     # -- transport events ---------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -214,25 +219,38 @@ class Session(asyncio.Protocol):
         now = ctx.loop.time()
         self.last_active = now
         parser = self.parser
-        # Fast path precondition: this chunk starts a request (nothing buffered in the parser).
-        clean = data[0] == 42 and not getattr(parser, "_pending", 1) and not getattr(parser, "_inline", 1)
-        try:
-            cmds = parser.feed(data)
-        except ProtocolError as exc:  # older parsers raise; newer ones end the list with the error
-            cmds = [exc]
+        cmds = None
+        # Fast path: a chunk of complete multibulk requests while the parser holds nothing.
+        if data[0] == 42 and len(data) < self.fast_max and not getattr(parser, "_pending", 1) \
+                and not getattr(parser, "_inline", 1):
+            cmds = self.fast_parse(data)
+        clean = cmds is not None
+        if cmds is None:
+            try:
+                cmds = parser.feed(data)
+            except ProtocolError as exc:  # older parsers raise; newer ones end the list with the error
+                cmds = [exc]
         t0 = perf_counter()
         self.t0 = t0
         # KEY requests of this chunk as (spec, argv, slot), sent together at the end; any other
         # reply or send first drains them (see answer(), split(), same_slot()), so order holds.
         routed = self.routed = []
+        append = routed.append
+        commands = C.COMMANDS
+        KEY = C.KEY
+        # Nothing to check per command beyond its kind: authenticated, no limits, no breaker.
+        plain = self.authed and ctx.bucket is None and self.bucket is None and not ctx.breaker.active
         for argv in cmds:
+            spec = commands.get(argv[0]) if type(argv) is list else None
+            if plain and spec is not None and spec.kind == KEY and len(argv) > 1:
+                append((spec, argv, slot_of(argv[1])))
+                continue
             if type(argv) is not list:
                 # Commands before the error were handled; answer it after them, then close.
                 self.answer(None, error_line(f"ERR Protocol error: {argv}"), t0)
                 self.closing = True
                 self.mark()
                 return
-            spec = C.COMMANDS.get(argv[0])
             if spec is None:
                 spec = C.lookup(argv[0])
                 if spec is None:
@@ -273,11 +291,9 @@ class Session(asyncio.Protocol):
                 self.split(spec, argv, t0)
             else:
                 self.same_slot(spec, argv, t0)
-        routed = self.routed
         if routed:
             # The chunk is exactly these requests if every command in it was routed unchanged.
-            whole = clean and len(routed) == len(cmds) and not getattr(parser, "_pending", 1)
-            self.send_routed(routed, data if whole else None)
+            self.send_routed(routed, data if clean and len(routed) == len(cmds) else None)
             self.routed = []
         if len(self.pending) >= ctx.cfg.max_pending_per_session and not self.paused:
             self.paused = True
@@ -286,10 +302,36 @@ class Session(asyncio.Protocol):
             self.dirty = True
             ctx.flusher.session(self)
 
+    def fast_parse(self, data: bytes) -> list | None:
+        """Parse a chunk with hiredis alone if it holds only complete, well-formed requests;
+        None otherwise (the caller then gives the whole chunk to RequestParser, which produces
+        Redis's exact errors and enforces the size limits on partial requests)."""
+        reader = self.fast
+        reader.feed(data)
+        out = []
+        try:
+            while True:
+                cmd = reader.gets()
+                if cmd is False:
+                    break
+                if type(cmd) is not list or not cmd:
+                    raise ValueError
+                for a in cmd:
+                    if type(a) is not bytes:
+                        raise ValueError
+                out.append(cmd)
+            if reader.has_data():
+                raise ValueError
+        except (ValueError, hiredis.ProtocolError):
+            self.fast = hiredis.Reader()
+            return None
+        return out
+
     def drain_routed(self) -> None:
-        if self.routed:
-            self.send_routed(self.routed, None)
-            self.routed = []
+        routed = self.routed
+        if routed:
+            self.send_routed(routed, None)
+            routed.clear()  # in place: data_received keeps appending to this same list
 
     def send_routed(self, routed: list, chunk: bytes | None) -> None:
         """Send KEY requests. When the client's chunk holds exactly these requests and they all go

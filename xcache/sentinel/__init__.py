@@ -1,0 +1,1 @@
+"""`xcache sentinel`: Redis-Sentinel-compatible monitoring and failover with stall-aware health."""

@@ -46,11 +46,15 @@ def run(cfg: SentinelConfig) -> None:
 
 
 async def serve(cfg: SentinelConfig) -> None:
+    from xcache.sentinel import state
     from xcache.sentinel.metrics import Metrics
     from xcache.sentinel.node import SentinelNode, log
     from xcache.sentinel.server import SentinelServer
 
-    node = SentinelNode(cfg)
+    saved = state.load(cfg.state_file) if cfg.state_file else None
+    node = SentinelNode(cfg, run_id=saved["run_id"] if saved else None)
+    if saved:
+        node.restore(saved)  # the saved address of a group wins over `monitor` (it may have moved)
     server = SentinelServer(node)
     metrics = Metrics(node)
     port = await server.start(cfg.bind, cfg.port)
@@ -58,7 +62,9 @@ async def serve(cfg: SentinelConfig) -> None:
         cfg.port = port
     http = await metrics.serve(cfg.metrics_bind, cfg.metrics_port) if cfg.metrics_port else None
     for name, host, mport, quorum in parse_monitors(cfg.monitor):
-        node.monitor(name, host, mport, quorum)
+        if name not in node.masters:
+            node.monitor(name, host, mport, quorum)
+    node.save_state()
     log("listening", port=port, run_id=node.run_id, metrics_port=cfg.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -24,6 +24,7 @@ class SentinelConfig:
     ping_period_ms: int = key(1000, "PING period per node (capped at down_after_ms)", minimum=10)
     info_period_ms: int = key(10000, "INFO period per data node (1 s while its master is down or failing over)", minimum=10)
     hello_period_ms: int = key(2000, "period of the hello message published on `__sentinel__:hello` through each node", minimum=10)
+    state_file: str = key("", "JSON file keeping the run id, epochs and each group's current master across restarts; empty = memory only")
     metrics_bind: str = key("127.0.0.1", "address of the HTTP server for /metrics and /health")
     metrics_port: int = key(0, "HTTP port for /metrics and /health; 0 = disabled", minimum=0)
 

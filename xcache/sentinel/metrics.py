@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from xcache.sentinel.node import SentinelNode, now_ms
 
@@ -37,11 +37,11 @@ class SentinelCollector:
                                     "last PING round trip per node", labels=["master", "addr", "role"])
         unavailable = GaugeMetricFamily("xcache_sentinel_node_unavailable_seconds",
                                         "time a node has not answered PING", labels=["master", "addr", "role"])
-        attempts = GaugeMetricFamily("xcache_sentinel_failover_attempts",
+        attempts = CounterMetricFamily("xcache_sentinel_failover_attempts",
                                      "failovers started by this sentinel", labels=["master"])
-        done = GaugeMetricFamily("xcache_sentinel_failovers_led",
+        done = CounterMetricFamily("xcache_sentinel_failovers_led",
                                  "failovers completed with this sentinel as leader", labels=["master"])
-        switches = GaugeMetricFamily("xcache_sentinel_master_switches",
+        switches = CounterMetricFamily("xcache_sentinel_master_switches",
                                      "master address changes seen by this sentinel", labels=["master"])
         now = now_ms()
         for m in list(node.masters.values()):

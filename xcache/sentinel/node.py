@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from xcache.sentinel import failover as fo
+from xcache.sentinel import state
 from xcache.sentinel.config import SentinelConfig
 from xcache.sentinel.monitor import HELLO_CHANNEL, Link, Subscriber, node_info, parse_info
 from xcache.sentinel.quorum import (
@@ -162,7 +163,8 @@ class SentinelNode:
         self.masters: dict[str, Master] = {}
         self.publish = publish or (lambda channel, message: None)
         self.listeners: list[Callable[[str, str, str], None]] = []  # (event, master, text) -> None
-        self._task: asyncio.Task | None = None
+        self._saved: dict | None = None
+        self._tasks: set[asyncio.Task] = set()  # connects in flight (kept referenced)
 
     # ---- configuration -------------------------------------------------------------------
     def monitor(self, name: str, host: str, port: int, quorum: int) -> Master:
@@ -175,6 +177,33 @@ class SentinelNode:
         self.masters[name] = m
         self.event("+monitor", m, m, f" quorum {quorum}")
         return m
+
+    def restore(self, doc: dict) -> None:
+        """Reload what state.snapshot saved (run id excepted: pass it to the constructor)."""
+        self.epochs.current = int(doc.get("current_epoch", 0))
+        self.epochs.votes = {name: (v[0], int(v[1])) for name, v in doc.get("votes", {}).items()}
+        now = now_ms()
+        for name, d in doc.get("masters", {}).items():
+            m = self.monitor(name, d["host"], int(d["port"]), int(d["quorum"]))
+            for k in state.SETTINGS:
+                if k in d:
+                    setattr(m, k, d[k])
+            m.config_epoch = int(d.get("config_epoch", 0))
+            for addr in d.get("replicas", []):
+                host, port = split_addr(addr)
+                m.replicas[addr] = Instance("slave", host, port, Health(created=now))
+            for runid, host, port in d.get("sentinels", []):
+                m.sentinels[runid] = Instance("sentinel", host, int(port), Health(created=now), runid=runid)
+        self._saved = state.snapshot(self)
+
+    def save_state(self) -> None:
+        """Write the state file if anything persistent changed (called every tick)."""
+        if not self.cfg.state_file:
+            return
+        doc = state.snapshot(self)
+        if doc != self._saved:
+            state.save(self.cfg.state_file, doc)
+            self._saved = doc
 
     def remove(self, name: str) -> None:
         m = self.masters.pop(name)
@@ -226,6 +255,7 @@ class SentinelNode:
             for s in list(m.sentinels.values()):
                 self._probe(s, m, now)
             self._check(m, now)
+        self.save_state()
 
     def _ping_period(self, m: Master) -> float:
         return float(min(self.cfg.ping_period_ms, m.down_after_ms))
@@ -246,7 +276,9 @@ class SentinelNode:
             if not inst.connecting and now - inst.last_connect >= period:
                 inst.last_connect = now
                 inst.connecting = True
-                asyncio.create_task(self._connect(inst, m))
+                task = asyncio.create_task(self._connect(inst, m))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             return
         data_node = inst.kind != "sentinel"
         if data_node and (inst.sub is None or not inst.sub.running) and now - inst.last_connect >= period:

@@ -219,23 +219,19 @@ class SentinelServer:
         return ("\r\n".join(lines) + "\r\n").encode()
 
     def cmd_subscribe(self, s: Session, args: list[bytes]):
-        if not args:
-            return _wrong_args("subscribe")
-        out = _Many()
-        for ch in args:
-            s.channels.add(ch)
-            self.channels.setdefault(ch, set()).add(s)
-            out.append(Push([b"subscribe", ch, len(s.channels) + len(s.patterns)]))
-        return out
+        return self._sub(s, args, s.channels, self.channels, b"subscribe")
 
     def cmd_psubscribe(self, s: Session, args: list[bytes]):
+        return self._sub(s, args, s.patterns, self.patterns, b"psubscribe")
+
+    def _sub(self, s: Session, args, mine: set, registry: dict, kind: bytes):
         if not args:
-            return _wrong_args("psubscribe")
+            return _wrong_args(kind.decode())
         out = _Many()
-        for p in args:
-            s.patterns.add(p)
-            self.patterns.setdefault(p, set()).add(s)
-            out.append(Push([b"psubscribe", p, len(s.channels) + len(s.patterns)]))
+        for t in args:
+            mine.add(t)
+            registry.setdefault(t, set()).add(s)
+            out.append(Push([kind, t, len(s.channels) + len(s.patterns)]))
         return out
 
     def cmd_unsubscribe(self, s: Session, args: list[bytes]):

@@ -334,13 +334,25 @@ class Engine:
         try:
             self.db.write(batch.wb, self._wopts)
         except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status text
-            text = str(exc)
-            if "stall" in text.lower() or "incomplete" in text.lower():
-                self.stall.on_stall()
-                raise WriteStall(text) from None
-            raise
+            self._raise_write_error(exc)
         if self.stall.since is not None:
             self.stall.on_write_ok()
+
+    def put_meta_now(self, mkey: bytes, raw: bytes) -> None:
+        """One meta write without a batch (the common SET): same stall handling as commit()."""
+        try:
+            self.meta.put(mkey, raw, self._wopts)
+        except Exception as exc:
+            self._raise_write_error(exc)
+        if self.stall.since is not None:
+            self.stall.on_write_ok()
+
+    def _raise_write_error(self, exc: Exception):
+        text = str(exc)
+        if "stall" in text.lower() or "incomplete" in text.lower():
+            self.stall.on_stall()
+            raise WriteStall(text) from None
+        raise exc
 
     def flush_wal(self) -> None:
         self.db.flush_wal(True)

@@ -54,9 +54,7 @@ def put_string(batch, db: int, key: bytes, value: bytes, expire_ms: int = 0) -> 
 
 
 def write_string(c, key: bytes, value: bytes, expire_ms: int = 0) -> None:
-    b = c.engine.batch()
-    put_string(b, c.db, key, value, expire_ms)
-    c.engine.commit(b)
+    c.engine.put_meta_now(bytes((c.db,)) + key, b"\x00" + _Q.pack(expire_ms) + value)
 
 
 def exists(c, key: bytes) -> bool:
