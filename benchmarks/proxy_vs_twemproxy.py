@@ -5,7 +5,7 @@ redis-benchmark (50 clients, P=1 and P=16) against each, repeated (default 3x); 
 requests/s, the ratio xcache/twemproxy, and each proxy's CPU time per request (from
 /proc/<pid>/stat, all processes of the proxy).
 
-    python benchmarks/proxy_vs_twemproxy.py [--requests 200000] [--repeats 3] [--workers N]
+    python benchmarks/proxy_vs_twemproxy.py [--requests 200000] [--repeats 3] [--workers 1]
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=200000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--workers", type=int, default=0, help="xcache proxy workers (0 = its default)")
+    # twemproxy is one process; on a 2-core box the benchmark client and redis-server need the
+    # other core, so the like-for-like default is one xcache worker. Try --workers 2 too.
+    ap.add_argument("--workers", type=int, default=1, help="xcache proxy workers (0 = the proxy's default)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="xcache-bench-"))
@@ -123,15 +125,20 @@ def main() -> None:
                         cpu.setdefault((name, p), []).append((c1 - c0) * 1e6 / (args.requests * len(r)))
             print(f"repeat {rep + 1}/{args.repeats} done", file=sys.stderr)
         print(f"redis-benchmark -c {args.clients} -n {args.requests} -d 32, median of {args.repeats} runs "
-              f"({os.cpu_count()} cores)")
+              f"({os.cpu_count()} cores, xcache workers={args.workers or 'default'})")
+        # x/twem: ratio of the medians; run-ratio: median of the per-run ratios (both measured
+        # back to back, so less sensitive to load drifting between runs on a shared machine).
         print(f"{'P':>3} {'test':<4} {'direct':>10} {'twemproxy':>10} {'xcache':>10} {'x/twem':>7} "
-              f"{'twem us/req':>12} {'xcache us/req':>14}")
+              f"{'run-ratio':>9} {'twem us/req':>12} {'xcache us/req':>14}")
         for p in (1, 16):
             for test in ("GET", "SET"):
                 d, t, x = (statistics.median(results[(n, p, test)]) for n in ("direct", "twemproxy", "xcache"))
+                rr = statistics.median(a / b for a, b in zip(results[("xcache", p, test)],
+                                                             results[("twemproxy", p, test)], strict=True))
                 tc = statistics.median(cpu[("twemproxy", p)])
                 xcpu = statistics.median(cpu[("xcache", p)])
-                print(f"{p:>3} {test:<4} {d:>10.0f} {t:>10.0f} {x:>10.0f} {x / t:>7.2f} {tc:>12.2f} {xcpu:>14.2f}")
+                print(f"{p:>3} {test:<4} {d:>10.0f} {t:>10.0f} {x:>10.0f} {x / t:>7.2f} {rr:>9.2f} "
+                      f"{tc:>12.2f} {xcpu:>14.2f}")
     finally:
         for p in procs:
             if p.poll() is None:

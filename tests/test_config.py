@@ -1,5 +1,7 @@
 """Config loading: TOML + flags, unknown keys and wrong types are clear errors."""
 
+import sys
+
 import pytest
 
 from xcache.config import (
@@ -54,3 +56,18 @@ def test_assignments():
 def test_table_lists_every_key():
     table = markdown_table(ServerConfig)
     assert "`write_stall_timeout_ms`" in table and "`rocksdb_max_write_buffer_number`" in table
+
+
+def test_server_cli_set_is_not_overridden_by_absent_flags(tmp_path):
+    """`xcache server --set port=N` listens on N (an absent --port must not reset it)."""
+    import redis
+
+    from tests.procs import Proc, free_port
+
+    port = free_port()
+    proc = Proc([sys.executable, "-m", "xcache.cli", "server", "--dir", str(tmp_path), "--set", f"port={port}"],
+                port).wait_ready()
+    try:
+        assert redis.Redis(port=port, protocol=2).ping() is True
+    finally:
+        proc.stop()

@@ -33,8 +33,9 @@ def server(config_path, bind, port, data_dir, requirepass, replicaof, assignment
 
     try:
         overrides = parse_assignments(assignments)
-        overrides.update({"bind": bind, "port": port, "dir": data_dir, "requirepass": requirepass,
-                          "replicaof": replicaof})
+        flags = {"bind": bind, "port": port, "dir": data_dir, "requirepass": requirepass,
+                 "replicaof": replicaof}
+        overrides.update({k: v for k, v in flags.items() if v is not None})  # given flags win over --set
         cfg = load(ServerConfig, config_path, overrides)
     except ConfigError as exc:
         fail(str(exc))

@@ -201,6 +201,14 @@ def test_dashboard_on_etcd(env, etcd):
     again = DashboardProc(tmp, url).wait_healthy()  # close() revoked the lease: no wait
     try:
         assert again.overview()["epoch"] == epoch
+        # its lease is revoked behind its back (as if it had been partitioned away): it exits
+        import base64
+
+        owner_key = base64.b64encode(f"xcache-test/{tmp.name}/owner".encode()).decode()
+        kv = httpx.post(f"http://{etcd.endpoint}/v3/kv/range", json={"key": owner_key}).json()["kvs"][0]
+        httpx.post(f"http://{etcd.endpoint}/v3/lease/revoke", json={"ID": kv["lease"]}).raise_for_status()
+        assert again.popen.wait(20) == 3
+        assert "ownership_lost" in again.log_path.read_text()
     finally:
         again.stop()
 

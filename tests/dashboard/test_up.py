@@ -66,9 +66,9 @@ class Up:
             raise AssertionError(f"not up:\n{self.text()}\n{logs}") from None
         return self
 
-    def stop(self) -> int:
+    def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
+            self.popen.send_signal(sig)
             try:
                 self.popen.wait(40)
             except subprocess.TimeoutExpired:
@@ -127,6 +127,10 @@ def test_up_failover_stop_and_restart(up_dir):
     out = up.text()
     proxy_port = base + 200
     assert f"redis-cli -p {proxy_port}" in out and f"http://127.0.0.1:{base + 400}/ui/#token=" in out
+
+    second = subprocess.run([sys.executable, "-m", "xcache.cli", "up", "--dir", str(data), "--base-port", str(base)],
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2 and "another `xcache up` is running" in second.stdout
 
     assert redis_cli(proxy_port, "set", "k", "v") == "OK"
     assert redis_cli(proxy_port, "get", "k") == "v"
@@ -187,6 +191,8 @@ def test_up_failover_stop_and_restart(up_dir):
     ov = api.get("/api/overview").json()
     assert ov["counters"]["failovers_followed"] >= 1
     assert any(a["kind"] == "failover_followed" for a in ov["alerts"])
+    wait_until(lambda: any(a["kind"] == "server_down" and a["server"] == old_master
+                           for a in api.get("/api/overview").json()["alerts"]), what="server_down alert")
 
     # clean stop: every child exits
     ports = {base + o + i for o in (0, 100, 200, 300, 400) for i in range(4)}
@@ -208,4 +214,5 @@ def test_up_failover_stop_and_restart(up_dir):
     with up2.api() as api2:
         ov = api2.get("/api/overview").json()
     assert ov["groups"][0]["master"] == replica
-    assert up2.stop() == 0
+    assert up2.stop(signal.SIGINT) == 0  # Ctrl-C
+    assert pids_on_ports(ports) == {}

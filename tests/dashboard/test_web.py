@@ -44,6 +44,14 @@ def test_ui_shows_groups_and_promotes(env):
             assert "promoted" in page.locator("#message").inner_text()
             wait_until(lambda: proxy.slots()["groups"]["1"]["master"] == s[1], what="proxy has the new master")
             assert role(s[1])[0] == "master"
+            # actions: add a group from the form; a refused action shows the API's error
+            page.click("#f-group button")
+            page.wait_for_selector("[data-group='3']")
+            page.fill("#f-slots input[name=group]", "3")
+            page.fill("#f-slots input[name=slots]", "0-9")
+            page.click("#f-slots button")
+            page.wait_for_selector("#message.error")
+            assert "no server yet" in page.locator("#message").inner_text()
             assert not errors, errors
         finally:
             browser.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sys
 import time
 import urllib.error
@@ -13,6 +14,7 @@ import pytest
 import redis
 
 from tests.procs import Proc, free_port, start_redis
+from xcache.resp import ReplyParser
 
 TOKEN = "test-token"
 
@@ -122,3 +124,16 @@ def proxy(backends, start_proxy):
 
 def direct(node) -> redis.Redis:
     return redis.Redis(port=node.port, socket_timeout=10, protocol=2)
+
+
+def exchange(port: int, chunk: bytes, n: int, timeout: float = 30) -> list:
+    """Send raw bytes in one write; read until n replies arrived (or the proxy closed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(chunk)
+        parser, got = ReplyParser(), []
+        while len(got) < n:
+            data = s.recv(65536)
+            if not data:
+                break
+            got += parser.feed(data)
+    return got

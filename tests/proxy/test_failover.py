@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import pytest
 import redis
 
 from tests.procs import start_redis
-from tests.proxy.conftest import direct
+from tests.proxy.conftest import direct, exchange
 from tests.proxy.test_proxy import keys_in
 from xcache.resp import encode_command
 
@@ -24,6 +23,15 @@ def _push_master(proxy, group: int, port: int) -> None:
     table["groups"][str(group)] = {"master": f"127.0.0.1:{port}", "replicas": []}
     status, body = proxy.admin("PUT", "/slots", table)
     assert status == 200, body
+
+
+def _proxy_on_replica(backends, start_proxy, replica):
+    """A proxy whose group 2 master was switched to a node that is still a replica (-READONLY)."""
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=20000)
+    _push_master(p, 2, replica.port)
+    p.wait_until(lambda: p.stats()["groups"]["2"]["state"] == "up", what="group 2 up")
+    return p
 
 
 class Load:
@@ -149,12 +157,9 @@ def test_hold_deadline_gives_clear_error_and_keeps_client(backends, start_proxy)
 
 def test_readonly_master_is_masked_and_replayed(tmp_path, backends, start_proxy):
     """A pushed master that is still a replica answers -READONLY: the write waits, then succeeds."""
-    a, b = backends
-    replica = start_redis(tmp_path, "--replicaof", "127.0.0.1", str(b.port))
+    replica = start_redis(tmp_path, "--replicaof", "127.0.0.1", str(backends[1].port))
     try:
-        p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=20000)
-        _push_master(p, 2, replica.port)
-        p.wait_until(lambda: p.stats()["groups"]["2"]["state"] == "up", what="group 2 up")
+        p = _proxy_on_replica(backends, start_proxy, replica)
         k = keys_in(2, 1, "r")[0]
         result: list = []
         t = threading.Thread(target=lambda: result.append(p.client().set(k, b"w")))
@@ -198,7 +203,7 @@ def test_reads_from_replicas(tmp_path, backends, start_proxy):
     a, b = backends
     replica = start_redis(tmp_path, "--replicaof", "127.0.0.1", str(a.port))
     try:
-        p = start_proxy(f"1=127.0.0.1:{a.port}|127.0.0.1:{replica.port},2=127.0.0.1:{b.port}",
+        p = start_proxy(f"1=127.0.0.1:{a.port}/127.0.0.1:{replica.port},2=127.0.0.1:{b.port}",
                         read_from_replicas="true")
         k = keys_in(1, 1, "rr")[0]
         c = p.client()
@@ -226,17 +231,7 @@ def test_hung_master_connection_is_abandoned(backends, start_proxy):
 
 
 def _send_and_read(port: int, chunk: bytes, n: int, done: list) -> None:
-    from xcache.resp import ReplyParser
-
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(chunk)
-        parser, got = ReplyParser(), []
-        while len(got) < n:
-            data = s.recv(65536)
-            if not data:
-                break
-            got += parser.feed(data)
-    done.append(got)
+    done.append(exchange(port, chunk, n))
 
 
 def test_batch_in_flight_on_lost_master_is_replayed(tmp_path, backends, start_proxy):
@@ -262,12 +257,9 @@ def test_batch_in_flight_on_lost_master_is_replayed(tmp_path, backends, start_pr
 
 
 def test_batch_refused_by_readonly_master_is_replayed(tmp_path, backends, start_proxy):
-    a, b = backends
-    replica = start_redis(tmp_path, "--replicaof", "127.0.0.1", str(b.port))
+    replica = start_redis(tmp_path, "--replicaof", "127.0.0.1", str(backends[1].port))
     try:
-        p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=20000)
-        _push_master(p, 2, replica.port)
-        p.wait_until(lambda: p.stats()["groups"]["2"]["state"] == "up", what="group 2 up")
+        p = _proxy_on_replica(backends, start_proxy, replica)
         ks = keys_in(2, 10, "ro")
         chunk = b"".join(encode_command(b"SET", k, b"v") for k in ks)
         done: list = []

@@ -7,9 +7,9 @@ import socket
 import pytest
 import redis
 
-from tests.proxy.conftest import direct
+from tests.proxy.conftest import direct, exchange
 from xcache.proxy.router import slot_of
-from xcache.resp import ReplyParser, encode_command
+from xcache.resp import encode_command
 
 
 def owner(key: bytes) -> int:
@@ -27,6 +27,15 @@ def keys_in(group: int, n: int, prefix: str = "k") -> list[bytes]:
     return out
 
 
+def _burst(client, n: int) -> tuple[list, list]:
+    """n pipelined GETs in one write: (all results, the refused ones)."""
+    pipe = client.pipeline(transaction=False)
+    for _ in range(n):
+        pipe.get("q")
+    results = pipe.execute(raise_on_error=False)
+    return results, [r for r in results if isinstance(r, redis.ResponseError)]
+
+
 def test_routing_by_slot_and_hashtag(proxy, backends):
     c = proxy.client()
     nodes = {1: direct(backends[0]), 2: direct(backends[1])}
@@ -42,6 +51,8 @@ def test_routing_by_slot_and_hashtag(proxy, backends):
     assert c.msetnx({b"{t}1": b"a", b"{t}2": b"b"})
     assert c.rename(b"{t}1", b"{t}3")
     assert c.get(b"{t}3") == b"a"
+    k2 = keys_in(2, 1)[0]  # OBJECT routes by its second argument, the key
+    assert c.object("encoding", k2) in (b"embstr", b"raw", b"int")
 
 
 def test_multikey_split_and_merge(proxy):
@@ -75,12 +86,7 @@ def test_pipeline_order_across_groups(proxy):
     expect.append([f"{k.decode()}-14".encode() for k in ks])
     cmds.append(encode_command(b"PING"))
     expect.append(b"PONG")
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
-        s.sendall(b"".join(cmds))
-        parser, got = ReplyParser(), []
-        while len(got) < len(expect):
-            got += parser.feed(s.recv(65536))
-    assert got == expect
+    assert exchange(proxy.port, b"".join(cmds), len(expect)) == expect
 
 
 def test_local_and_refused_commands(proxy):
@@ -166,11 +172,7 @@ def test_per_ip_limit_and_qps(backends, start_proxy):
         assert s.recv(200).startswith(b"-ERR xcache: too many connections from your address")
     assert p.metric("xcache_proxy_rejected_total", reason="ip_concurrency") == 1
     c2.close()
-    pipe = c1.pipeline(transaction=False)
-    for _ in range(50):
-        pipe.get("q")
-    results = pipe.execute(raise_on_error=False)
-    refused = [r for r in results if isinstance(r, redis.ResponseError)]
+    results, refused = _burst(c1, 50)
     assert refused and all("session QPS limit" in str(r) for r in refused)
     assert len(results) - len(refused) >= 5
     assert p.metric("xcache_proxy_rejected_total", reason="qps_session") == len(refused)
@@ -258,11 +260,7 @@ def test_pipeline_to_one_group_is_forwarded_as_a_batch(proxy, backends):
             expect.append(b"OK")
         cmds.append(encode_command(b"GET", k))
         expect.append(b"%d" % i if i != 5 else "WRONGTYPE")
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
-        s.sendall(b"".join(cmds))
-        parser, got = ReplyParser(), []
-        while len(got) < len(expect):
-            got += parser.feed(s.recv(65536))
+    got = exchange(proxy.port, b"".join(cmds), len(expect))
     got = [("WRONGTYPE" if str(g).startswith("WRONGTYPE") else g) for g in got]
     assert got == expect
     stats = proxy.stats()
@@ -287,11 +285,7 @@ def test_ip_connection_rate_and_runtime_qps_limit(backends, start_proxy):
     assert p.admin("PUT", "/limits", {"qps_limit": 5}, token=None)[0] == 401
     status, body = p.admin("PUT", "/limits", {"qps_limit": 5})
     assert status == 200 and body == {"qps_limit": 5, "session_qps_limit": 0}
-    pipe = c1.pipeline(transaction=False)
-    for _ in range(50):
-        pipe.get("q")
-    results = pipe.execute(raise_on_error=False)
-    refused = [r for r in results if isinstance(r, redis.ResponseError)]
+    _, refused = _burst(c1, 50)
     assert refused and all("proxy QPS limit" in str(r) for r in refused)
     assert p.metric("xcache_proxy_rejected_total", reason="qps_global") == len(refused)
     assert p.admin("PUT", "/limits", {"qps_limit": 0})[0] == 200
@@ -333,10 +327,15 @@ def test_chunk_mixing_routed_local_and_split_commands(proxy):
     chunk = b"".join(encode_command(*c) for c in (
         (b"SET", k1, b"a"), (b"PING",), (b"SET", k2, b"b"), (b"MGET", k1, k2), (b"GET", k1),
         (b"ECHO", b"e"), (b"GET", k2), (b"NOSUCH",), (b"GET", k1)))
-    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
-        s.sendall(chunk)
-        parser, got = ReplyParser(), []
-        while len(got) < 9:
-            got += parser.feed(s.recv(65536))
+    got = exchange(proxy.port, chunk, 9)
     got[7] = str(got[7])
     assert got == [b"OK", b"PONG", b"OK", [b"a", b"b"], b"a", b"e", b"b", "ERR unknown command 'NOSUCH'", b"a"]
+
+
+def test_deep_pipeline_with_small_pending_limit(backends, start_proxy):
+    """Reading pauses at max_pending_per_session and resumes as replies drain; nothing is lost."""
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", max_pending_per_session=16)
+    n = 5000
+    chunk = b"".join(encode_command(b"INCR", b"ctr{%d}" % (i % 7)) for i in range(n))
+    assert exchange(p.port, chunk, n) == [i // 7 + 1 for i in range(n)]

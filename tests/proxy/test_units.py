@@ -36,7 +36,7 @@ def test_hashtag_like_codis():
 
 
 def test_table_from_config_spreads_slots():
-    t = SlotTable.from_config("1=127.0.0.1:6380|127.0.0.1:6390, 2=127.0.0.1:6381", "", 3)
+    t = SlotTable.from_config("1=127.0.0.1:6380/127.0.0.1:6390, 2=127.0.0.1:6381", "", 3)
     assert t.epoch == 3
     assert t.groups[1].replicas == ["127.0.0.1:6390"]
     assert t.slots[0] == 1 and t.slots[511] == 1 and t.slots[512] == 2 and t.slots[1023] == 2
@@ -155,6 +155,7 @@ def test_command_classes():
     assert C.same_slot_keys(C.lookup(b"zunionstore"), [b"Z", b"d", b"2", b"a", b"b"]) == [b"a", b"b", b"d"]
     with pytest.raises(ValueError):
         C.same_slot_keys(spec, [b"EVAL", b"s", b"5", b"a"])
+    assert C.same_slot_keys(C.lookup(b"object"), [b"OBJECT", b"ENCODING", b"k"]) == [b"k"]
 
 
 def test_reply_framing():
@@ -225,3 +226,128 @@ def test_example_config_loads():
     cfg = load(ProxyConfig, path)
     table = SlotTable.from_config(cfg.groups, cfg.slots, cfg.slots_epoch)
     assert table.epoch == 1 and sorted(table.groups) == [1, 2]
+
+
+def test_chunk_parser_any_split_of_a_stream():
+    """However a stream is cut into chunks, the commands come out once and in order, and a chunk
+    called clean is exactly the encoding of the commands it produced."""
+    import random
+
+    from xcache.proxy.session import _FENCE, ChunkParser
+
+    cmds = []
+    for i in range(300):
+        v = [b"v", b"x" * 300, _FENCE, encode_command(b"GET", b"k"), b"*2\r\n$3\r\nGET", b""][i % 6]
+        cmds.append([b"SET", b"key%d" % i, v] if i % 2 else [b"GET", b"key%d" % i])
+    stream = b"".join(encode_command(*c) for c in cmds)
+    rnd = random.Random(7)
+    for _ in range(300):
+        parser, got, pos = ChunkParser(1 << 20, 1 << 20), [], 0
+        while pos < len(stream):
+            step = rnd.choice([1, 2, 7, 19, 64, 300, 1000, 5000])
+            data = stream[pos : pos + step]
+            pos += step
+            out, clean = parser.feed(data)
+            if clean:
+                assert b"".join(encode_command(*c) for c in out) == data
+            got += out
+        assert got == cmds
+
+
+def test_chunk_parser_errors_and_inline():
+    from xcache.proxy.session import ChunkParser
+
+    p = ChunkParser(1 << 20, 1 << 20)
+    out, clean = p.feed(b"PING\r\n")
+    assert out == [[b"PING"]] and not clean
+    out, clean = p.feed(b"*1\r\n$4\r\nPING\r\n")
+    assert out == [[b"PING"]] and clean
+    out, clean = p.feed(b"*1\r\n$x\r\n")
+    assert not clean and isinstance(out[-1], Exception)
+
+
+class _StubFlusher:
+    sessions: list = []
+
+    def flush_sessions(self):
+        pass
+
+    def backend(self, b):
+        pass
+
+
+class _StubCtx:
+    now = 0.0
+    flusher = _StubFlusher()
+    cfg = load(ProxyConfig, None, {})
+
+
+class _StubGroup:
+    ctx = _StubCtx()
+
+    def refused(self, conn, reqs, reply_of_first=None):
+        self.refused_reqs = reqs
+
+
+class _StubSession:
+    closed = False
+
+    def __init__(self):
+        from collections import deque
+
+        self.pending = deque()
+        self.done = []
+
+    def request_done(self, req):
+        while self.pending and self.pending[0].reply is not None:
+            self.done.append(self.pending.popleft().reply)
+
+
+def test_backend_reply_framing_any_split():
+    """Replies cut anywhere are matched to requests in order; a Batch gets its replies as one
+    slice; a -READONLY inside a batch splits it (answered prefix, refused one, rest)."""
+    import random
+
+    from xcache.proxy.backend import BackendConn
+    from xcache.proxy.session import Batch, Request
+
+    replies = [b"+OK\r\n", b"$3\r\nbar\r\n", b"$-1\r\n", b":7\r\n", b"-ERR x\r\n", b"$1000\r\n" + b"y" * 1000 + b"\r\n",
+               b"*2\r\n$1\r\na\r\n*1\r\n:1\r\n", b"*0\r\n"]
+    spec = C.lookup(b"get")
+    rnd = random.Random(3)
+    for _ in range(200):
+        conn = BackendConn(_StubGroup(), "127.0.0.1:1")
+        sess = _StubSession()
+        stream, expect = b"", []
+        for _ in range(30):
+            if rnd.random() < 0.5:
+                req = Request(sess, spec, b"", 0, 0.0)
+                r = rnd.choice(replies)
+                stream += r
+                expect.append(r)
+            else:
+                items = [(spec, [b"GET", b"k"], 0)] * rnd.randint(2, 5)
+                req = Batch(sess, items, 0.0)
+                rs = b"".join(rnd.choice(replies) for _ in items)
+                stream += rs
+                expect.append(rs)
+            sess.pending.append(req)
+            conn.queue.append(req)
+        pos = 0
+        while pos < len(stream):
+            step = rnd.choice([1, 3, 10, 100, 2000])
+            conn.data_received(stream[pos : pos + step])
+            pos += step
+        assert sess.done == expect and not conn.queue
+
+    conn = BackendConn(_StubGroup(), "127.0.0.1:1")
+    sess = _StubSession()
+    batch = Batch(sess, [(spec, [b"SET", b"k%d" % i, b"v"], i) for i in range(4)], 0.0)
+    sess.pending.append(batch)
+    conn.queue.append(batch)
+    conn.data_received(b"+OK\r\n-READONLY You can't write against a read only replica.\r\n+OK\r\n")
+    assert sess.done == [b"+OK\r\n"]  # the answered prefix went out; the refused one is held
+    refused = conn.group.refused_reqs
+    assert [r.argv[1] for r in refused] == [b"k1"]
+    assert [p.reply for p in sess.pending] == [None, b"+OK\r\n", None]  # k1 held, k2 done, k3 waiting
+    assert [r.argv[1] for r in conn.queue] == [b"k3"]

@@ -11,14 +11,14 @@ import redis
 from tests.sentinel.conftest import FAST, GROUP, client, role_of, wait_until
 
 
-def _write_keys(port: int, n: int) -> None:
+def _write_keys(port: int, n: int, replicas: int = 2) -> None:
     with client(port) as c:
         pipe = c.pipeline(transaction=False)
         for i in range(n):
             pipe.set(f"k{i}", f"v{i}")
         pipe.execute()
-        # Acknowledged = replicated to both replicas (the replication lag window is closed).
-        assert c.execute_command("WAIT", 2, 5000) == 2
+        # Acknowledged = replicated to the replicas (the replication lag window is closed).
+        assert c.execute_command("WAIT", replicas, 5000) == replicas
 
 
 def _keys_present(port: int, n: int) -> bool:
@@ -113,3 +113,18 @@ def test_redis_py_sentinel_client_follows_failover(group, sentinels):
     host, port = sentinel.discover_master(GROUP)
     assert port != old and port in [r.port for r in group.replicas]
     assert master.get("before") == "1" and master.get("after") == "2"
+
+
+def test_two_failovers_in_a_row(group, sentinels):
+    sentinels.wait_connected()
+    first = group.master.port
+    group.master.kill9()
+    _, second = wait_until(lambda: sentinels.agreed_master(not_port=first), what="first failover")
+    third = next(r.port for r in group.replicas if r.port != second)
+    wait_until(lambda: _is_replica_of(third, second), what="replica following the second master")
+    _write_keys(second, 50, replicas=1)
+    group.by_port(second).kill9()
+    assert wait_until(lambda: sentinels.agreed_master(not_port=second), what="second failover") == \
+        ("127.0.0.1", third)
+    assert role_of(third)[0] == "master" and _keys_present(third, 50)
+

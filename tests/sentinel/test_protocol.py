@@ -178,3 +178,39 @@ def test_state_file_survives_restart_after_failover(tmp_path, group):
         c.close()
     finally:
         proc.stop()
+
+
+def test_replica_with_priority_zero_is_never_promoted(solo, group):
+    c = redis.Redis(port=solo.port, decode_responses=True, socket_timeout=5)
+    never, chosen = group.replicas
+    with redis.Redis(port=never.port, protocol=2) as r:
+        r.config_set("replica-priority", 0)
+
+    def priority_seen() -> bool:
+        return any(s["port"] == never.port and s["slave-priority"] == 0 for s in c.sentinel_slaves(GROUP))
+
+    wait_until(priority_seen, what="priority 0 reported by the sentinel")
+    wait_until(lambda: replicas_known(c), what="replicas discovered")
+    assert c.sentinel_failover(GROUP)
+    wait_until(lambda: c.sentinel_get_master_addr_by_name(GROUP) == ("127.0.0.1", chosen.port),
+               what="the other replica promoted")
+    wait_until(lambda: role_of(never.port)[2] == chosen.port, what="priority-0 replica following")
+    c.close()
+
+
+def test_failover_does_not_kill_client_connections(solo, group):
+    """No CLIENT KILL on promotion or reconfiguration: connections to every node survive."""
+    c = redis.Redis(port=solo.port, decode_responses=True, socket_timeout=5)
+    wait_until(lambda: replicas_known(c), what="replicas discovered")
+    conns = {p.port: redis.Redis(port=p.port, protocol=2, single_connection_client=True)
+             for p in group.procs}
+    ids = {port: r.client_id() for port, r in conns.items()}
+    old = group.master.port
+    assert c.sentinel_failover(GROUP)
+    _, new = wait_until(lambda: (a := c.sentinel_get_master_addr_by_name(GROUP)) and a[1] != old and a,
+                        what="switch-master")
+    wait_until(lambda: role_of(old)[0] == "slave", what="old master demoted")
+    for port, r in conns.items():
+        assert r.client_id() == ids[port]  # same connection, never killed
+        r.close()
+    c.close()

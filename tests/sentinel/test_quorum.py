@@ -193,3 +193,11 @@ def test_select_prefers_a_replica_that_is_not_stalled():
     fine = Candidate("f:1", priority=100, offset=1)
     assert _select([stalled, fine]).addr == "f:1"
     assert _select([stalled]).addr == "s:1"
+
+
+def test_master_reporting_replica_role_too_long_is_sdown():
+    h = Health(created=0)
+    h.on_connected(0)
+    assert h.check(10, DOWN, STALLED_DOWN, wrong_role_ms=3000, wrong_role_bound_ms=3000) is None
+    assert h.check(11, DOWN, STALLED_DOWN, wrong_role_ms=3001, wrong_role_bound_ms=3000) == "+sdown"
+    assert h.check(12, DOWN, STALLED_DOWN) == "-sdown"

@@ -85,10 +85,15 @@ class Watch:
         self.node = SentinelNode(cfg)
         self.metrics = Metrics(self.node)
         self.events: asyncio.Queue = asyncio.Queue()
-        self.node.listeners.append(lambda ev, master, text: self.events.put_nowait(ev))
+        self.texts: dict[str, str] = {}
+        self.node.listeners.append(self._on_event)
         self.master = self.node.monitor("m", "127.0.0.1", port, 1)
         self.task = asyncio.create_task(self.node.run())
         self.seen: list[str] = []
+
+    def _on_event(self, event: str, master: str, text: str) -> None:
+        self.texts[event] = text
+        self.events.put_nowait(event)
 
     async def wait_event(self, name: str, timeout: float = 20.0) -> None:
         async with asyncio.timeout(timeout):
@@ -133,6 +138,7 @@ async def test_stalled_node_answering_slowly_is_not_failed(stalled_node):
 
         node.silent = True  # now it hangs: failed over after stalled_down_after_ms
         await w.wait_event("+sdown")
+        assert w.texts["+sdown"] == f"master m 127.0.0.1 {port} #stalled"
         assert w.master.status() == "odown"  # quorum 1: this sentinel alone agrees
     finally:
         await w.close()
@@ -158,7 +164,7 @@ async def test_slow_node_without_stall_is_down():
         await w.wait(lambda: w.master.info_time > 0)
         node.delay = 0.6
         await w.wait_event("+sdown")
-        assert "+stalled" not in w.seen
+        assert "+stalled" not in w.seen and w.texts["+sdown"] == f"master m 127.0.0.1 {port}"
     finally:
         await w.close()
         await node.close()

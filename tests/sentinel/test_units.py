@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from xcache.config import ConfigError, load
@@ -79,6 +81,9 @@ class FakeTransport:
     def is_closing(self) -> bool:
         return self.closed
 
+    def get_write_buffer_size(self) -> int:
+        return 0
+
 
 def _session():
     node = SentinelNode(SentinelConfig())
@@ -126,3 +131,16 @@ def test_hello_switches_protocol():
     reply = server.dispatch(s, b"HELLO", [b"3"])
     assert reply[b"proto"] == 3 and s.resp3
     assert isinstance(server.dispatch(s, b"HELLO", [b"4"]), Error)
+
+
+def test_deploy_example_loads():
+    path = Path(__file__).resolve().parents[2] / "deploy" / "sentinel.example.toml"
+    assert load(SentinelConfig, path) == SentinelConfig()
+
+
+def test_reset_leaves_pubsub_mode():
+    node, server, s = _session()
+    server.dispatch(s, b"SUBSCRIBE", [b"+sdown"])
+    assert server.dispatch(s, b"RESET", []) == b"RESET"
+    assert not s.channels and server.channels[b"+sdown"] == set()
+    assert server.dispatch(s, b"PING", []) is not None and not isinstance(server.dispatch(s, b"ROLE", []), Error)

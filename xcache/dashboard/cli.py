@@ -30,7 +30,8 @@ def dashboard(config_path, coordinator, bind, port, assignments) -> None:
 
     try:
         overrides = parse_assignments(assignments)
-        overrides.update({"coordinator": coordinator, "bind": bind, "port": port})
+        overrides.update({k: v for k, v in {"coordinator": coordinator, "bind": bind, "port": port}.items()
+                          if v is not None})
         cfg = load(DashboardConfig, config_path, overrides)
     except ConfigError as exc:
         _fail(str(exc))
@@ -230,8 +231,9 @@ def up(config_path, data_dir, groups, replicas, proxies, sentinels, base_port, a
 
     try:
         overrides = parse_assignments(assignments)
-        overrides.update({"dir": data_dir, "groups": groups, "replicas": replicas, "proxies": proxies,
-                          "sentinels": sentinels, "base_port": base_port})
+        flags = {"dir": data_dir, "groups": groups, "replicas": replicas, "proxies": proxies,
+                 "sentinels": sentinels, "base_port": base_port}
+        overrides.update({k: v for k, v in flags.items() if v is not None})
         cfg = load(UpConfig, config_path, overrides)
     except ConfigError as exc:
         _fail(str(exc))

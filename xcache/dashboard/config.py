@@ -21,7 +21,6 @@ class DashboardConfig:
     sentinel_quorum: int = key(0, "quorum given to sentinels in SENTINEL MONITOR; 0 = majority of the sentinels", minimum=0)
     reconcile_interval_ms: int = key(1000, "period of the reconcile loop: proxies' tables, sentinels' monitors, server roles, stats", minimum=50)
     request_timeout_ms: int = key(2000, "timeout of one call to a proxy, server or sentinel", minimum=10)
-    proxy_registration_ttl_s: int = key(30, "proxies registered in the coordinator are adopted; a registration expires after this", minimum=1)
 
 
 @dataclass

@@ -89,6 +89,7 @@ class Controller:
         self._http = httpx.AsyncClient(timeout=self.timeout)
         log("started", coordinator=self.coord.url, epoch=self.topo.epoch, revision=self.revision)
         self._tasks.append(asyncio.create_task(self._reconcile_loop()))
+        self._tasks.append(asyncio.create_task(self._keepalive_loop()))
 
     async def stop(self) -> None:
         tasks = [*self._tasks, *self._watchers.values(), *self._followers]
@@ -205,6 +206,18 @@ class Controller:
             raise T.TopologyError(
                 f"{addr} is not in sync with the master {g.master} (link {info.get('master_link_status')}, "
                 f"following {info.get('master_host')}:{info.get('master_port')}); wait for it or force")
+        # let the replica catch up with what the master had when we looked (bounded wait)
+        try:
+            target = int(parse_info(await self._redis(g.master, "INFO", "replication")).get("master_repl_offset", 0))
+        except (ValueError, TypeError):
+            return
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if int(info.get("slave_repl_offset", 0) or 0) >= target:
+                return
+            await asyncio.sleep(0.05)
+            info = parse_info(await self._redis(addr, "INFO", "replication"))
+        self.event("promote_lagging", "warning", server=addr, behind=target - int(info.get("slave_repl_offset", 0) or 0))
 
     async def assign_slots(self, gid: int, slots: str | list[int]) -> dict:
         slot_list = T.parse_slots(slots) if isinstance(slots, str) else [int(s) for s in slots]
@@ -319,8 +332,13 @@ class Controller:
             if not st.get("up", False):
                 self.event("proxy_up", proxy=p.addr, proxy_epoch=stats.get("epoch"))
             summary = _proxy_summary(stats)
-            if summary["accept_dropped"] != (st.get("stats") or {}).get("accept_dropped"):
+            prev = st.get("stats") or {}
+            if summary["accept_dropped"] != prev.get("accept_dropped"):
                 st["dropped_changed_at"] = time.time()
+            if prev and summary["listen_overflows"] > prev.get("listen_overflows", 0):
+                self.event("listen_overflow", "warning", proxy=p.addr,
+                           new=summary["listen_overflows"] - prev.get("listen_overflows", 0),
+                           note="the kernel dropped connections: accept queue full (host-wide counter)")
             st.update(up=True, seen=time.time(), stats=summary)
         except (httpx.HTTPError, ValueError) as exc:
             if st.get("up", True):
@@ -570,13 +588,25 @@ class Controller:
                     pass
 
     # --- reconcile ----------------------------------------------------------------------------
+    async def _keepalive_loop(self) -> None:
+        """Keep the coordinator ownership (etcd lease) alive, independently of slow reconciles.
+        Losing it is fatal: the process exits rather than act on a topology it no longer owns."""
+        failures = 0
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.coord.keepalive()
+                failures = 0
+            except CoordinatorError as exc:
+                failures += 1
+                lost = "lost" in str(exc) or "not owned" in str(exc)
+                if lost or failures >= 5:
+                    self.fatal = str(exc)
+                    self.event("ownership_lost", "error", error=str(exc))
+                    return
+                log("keepalive_failed", "warning", error=str(exc))
+
     async def reconcile_once(self) -> None:
-        try:
-            await self.coord.keepalive()
-        except CoordinatorError as exc:
-            self.fatal = str(exc)
-            self.event("ownership_lost", "error", error=str(exc))
-            raise
         async with self.lock:
             await self._sync_sentinels()
         await self._poll_sentinels()
@@ -599,10 +629,10 @@ class Controller:
     async def _reconcile_loop(self) -> None:
         period = self.cfg.reconcile_interval_ms / 1000
         while True:
+            if self.fatal:
+                return
             try:
                 await self.reconcile_once()
-            except CoordinatorError:
-                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -630,11 +660,28 @@ class Controller:
             for k in totals:
                 totals[k] += s.get(k, 0)
         alerts = [e for e in self.events if e["level"] in ("warning", "error")][-20:]
-        for p in proxies:
+        now = time.time()
+        for p in proxies:  # current conditions, not events
             s = p.get("stats") or {}
+            if p.get("up") is False:
+                alerts.append({"kind": "proxy_down", "level": "error", "proxy": p["addr"], "time": now})
             if s.get("accept_dropped"):
                 alerts.append({"kind": "accept_dropped", "level": "warning", "proxy": p["addr"],
                                "count": s["accept_dropped"], "time": p.get("dropped_changed_at")})
+            if s.get("listener_paused"):
+                alerts.append({"kind": "listener_paused", "level": "warning", "proxy": p["addr"], "time": now})
+            for gid, state in (s.get("groups") or {}).items():
+                if state != "up":
+                    alerts.append({"kind": f"backend_{state}", "level": "warning", "proxy": p["addr"],
+                                   "group": gid, "time": now})
+        for g in groups:
+            for srv in g["servers"]:
+                if srv.get("up") is False:
+                    alerts.append({"kind": "server_down", "level": "error", "group": g["id"],
+                                   "server": srv["addr"], "time": now})
+                elif srv.get("link") == "down":
+                    alerts.append({"kind": "replication_link_down", "level": "warning", "group": g["id"],
+                                   "server": srv["addr"], "time": now})
         return {"epoch": t.epoch, "revision": self.revision, "coordinator": self.coord.url,
                 "groups": groups, "proxies": proxies, "sentinels": [
                     {"addr": s, **self.sentinel_state.get(s, {})} for s in t.sentinels],
@@ -654,6 +701,8 @@ def _proxy_summary(stats: dict) -> dict:
         "rejected": sum((stats.get("rejected") or {}).values()),
         "listener_pauses": stats.get("listener_pauses_total", 0),
         "listen_queue": sum(q.get("queued", 0) for q in stats.get("listen_queues") or []),
+        "listen_overflows": (stats.get("netstat") or {}).get("ListenOverflows", 0),
+        "listener_paused": any(w.get("listener_paused") for w in stats.get("workers") or []),
         "workers": len(stats.get("workers") or []),
         "groups": {g: v.get("state") for g, v in (stats.get("groups") or {}).items()},
         "time": time.time(),

@@ -9,6 +9,7 @@ import signal
 from xcache.dashboard.config import DashboardConfig
 from xcache.dashboard.controller import Controller, log
 from xcache.dashboard.coordinator import CoordinatorError, open_coordinator
+from xcache.dashboard.topology import TopologyError
 
 
 async def serve(cfg: DashboardConfig) -> int:
@@ -20,7 +21,7 @@ async def serve(cfg: DashboardConfig) -> int:
         coord = open_coordinator(cfg.coordinator, cfg.product)
         ctl = Controller(cfg, coord)
         await ctl.start(api_addr=f"{cfg.bind}:{cfg.port}")
-    except CoordinatorError as exc:
+    except (CoordinatorError, TopologyError) as exc:
         log("start_failed", "error", error=str(exc))
         print(f"xcache dashboard: {exc}", flush=True)
         return 2

@@ -6,7 +6,6 @@ Layout of the data directory (default ./xcache-data):
     up.lock            flock()ed while an `xcache up` runs on this directory
     coordinator/       the dashboard's file coordinator (topology.json)
     servers/<port>/    storage node data
-    sentinels/<port>/  sentinel working directory
     logs/<name>.log    one log per process
 
 First run: start the storage nodes, sentinels, proxies and the dashboard, then build the
@@ -69,8 +68,20 @@ def _port(addr: str) -> int:
 
 
 def _busy(port: int) -> bool:
+    """Something accepts on the port (a process we started is ready)."""
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _taken(port: int) -> bool:
+    """The port cannot be bound (a listener, or an outgoing connection's local port)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 class Child:
@@ -138,7 +149,7 @@ class Cluster:
                 "proxy", "--port", str(port), "--admin-port", str(_port(p["admin_addr"])),
                 "--workers", str(cfg.proxy_workers), "--set", f"admin_token={layout['proxy_admin_token']}",
                 "--set", f"hold_timeout_ms={cfg.hold_timeout_ms}", *self._sets(cfg.proxy_set)],
-                port, d / "logs" / f"proxy-{port}.log"))
+                _port(p["admin_addr"]), d / "logs" / f"proxy-{port}.log"))
         dport = _port(layout["dashboard"])
         self.children.append(Child("dashboard", [
             "dashboard", "--coordinator", f"file://{d / 'coordinator'}", "--port", str(dport),
@@ -228,7 +239,7 @@ def run(cfg: UpConfig) -> int:
     cluster.plan(layout, topo)
     wanted = [a for g in layout["groups"] for a in g["servers"]] + layout["sentinels"] + [layout["dashboard"]]
     wanted += [a for p in layout["proxies"] for a in (p["addr"], p["admin_addr"])]
-    busy = [a for a in wanted if _busy(_port(a))]
+    busy = [a for a in wanted if _taken(_port(a))]
     if busy:
         say("xcache up: ports already in use: " + ", ".join(busy)
             + "; stop what uses them or pick --base-port")

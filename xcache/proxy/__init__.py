@@ -1,0 +1,1 @@
+"""xcache proxy: slot routing, admission gate, failover hiding (see admission.py, session.py, backend.py)."""

@@ -100,7 +100,7 @@ class BackendConn(asyncio.Protocol):
     # -- sending ----------------------------------------------------------------------------
     def send(self, req) -> None:
         if not self.queue:
-            self.busy_since = self.ctx.loop.time()
+            self.busy_since = self.ctx.now
         self.queue.append(req)
         raw = req.raw
         if raw is None:  # it was forwarded inside a client chunk once; now it travels alone
@@ -113,7 +113,7 @@ class BackendConn(asyncio.Protocol):
     def send_chunk(self, req, chunk: bytes) -> None:
         """req (a Request or Batch) is exactly the commands in chunk: the client's bytes, as is."""
         if not self.queue:
-            self.busy_since = self.ctx.loop.time()
+            self.busy_since = self.ctx.now
         self.queue.append(req)
         self.wbuf.append(chunk)
         if not self.dirty:
@@ -141,6 +141,7 @@ class BackendConn(asyncio.Protocol):
         pos = 0
         refused = None
         bstart = -1  # where the replies of the batch at the head of the queue start in buf
+        need = 0  # bytes the partial reply at pos needs, when known (a big bulk string)
         while pos < n:
             t = buf[pos]
             if t == 36:  # '$' inline fast path for bulk replies (GET)
@@ -150,7 +151,7 @@ class BackendConn(asyncio.Protocol):
                 size = int(buf[pos + 1 : nl])
                 end = nl + size + 4 if size >= 0 else nl + 2
                 if end > n:
-                    self.need = end - pos
+                    need = end - pos
                     break
             elif t == 43 or t == 58:  # '+' ':'
                 end = buf.find(b"\r\n", pos) + 2
@@ -197,9 +198,8 @@ class BackendConn(asyncio.Protocol):
         if bstart >= 0:  # a batch part-way answered: keep what arrived
             queue[0].parts.append(buf[bstart:pos])
         self.buf = buf[pos:] if pos < n else b""
-        if pos >= n:
-            self.need = 0
-        now = self.ctx.loop.time()
+        self.need = need
+        now = self.ctx.now  # coarse clock (tick): hang and ping checks need no finer
         self.busy_since = now
         self.last_ping = now
         if refused:

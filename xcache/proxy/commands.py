@@ -34,14 +34,13 @@ hkeys hvals hlen hexists hstrlen hscan hrandfield lrange lindex llen lpos scard 
 smismember srandmember sscan zcard zcount zrange zrangebyscore zrevrange zrevrangebyscore zrank
 zrevrank zscore zmscore zlexcount zrangebylex zrevrangebylex zscan zrandmember getbit bitcount
 bitpos bitfield_ro dump geopos geodist georadius_ro georadiusbymember_ro geosearch geohash xrange
-xrevrange xlen object sort_ro lcs""".split()
+xrevrange xlen sort_ro""".split()
 
 _WRITE_KEY = """set setnx setex psetex getset getdel getex append incr decr incrby decrby
 incrbyfloat setrange setbit bitfield expire pexpire expireat pexpireat persist hset hsetnx hmset
 hdel hincrby hincrbyfloat lpush rpush lpushx rpushx lpop rpop lset lrem ltrim linsert sadd srem
 spop zadd zincrby zrem zremrangebyrank zremrangebyscore zremrangebylex zpopmin zpopmax pfadd
-geoadd georadius georadiusbymember xadd xdel xtrim xgroup xack xclaim xautoclaim xpending xinfo
-restore sort""".split()
+geoadd georadius georadiusbymember xadd xdel xtrim xack xclaim xautoclaim xpending restore sort""".split()
 
 _DENY = {
     "keys": "scans every group", "scan": "scans every group", "randomkey": "spans every group",
@@ -88,7 +87,9 @@ _SAME_SLOT = {
     "zdiff": (True, 3, ("numkeys", 1)), "zrangestore": (False, 5, (1, 2, 1)),
     "eval": (False, 3, ("numkeys", 2)), "evalsha": (False, 3, ("numkeys", 2)),
     "eval_ro": (True, 3, ("numkeys", 2)), "evalsha_ro": (True, 3, ("numkeys", 2)),
-    "geosearchstore": (False, 3, (1, 2, 1)),
+    "geosearchstore": (False, 3, (1, 2, 1)), "lcs": (True, 3, (1, 2, 1)),
+    # subcommand first, key second
+    "object": (True, 3, (2, 2, 1)), "xinfo": (True, 3, (2, 2, 1)), "xgroup": (False, 3, (2, 2, 1)),
 }
 
 _SPLIT = {"mget": True, "exists": True, "touch": True, "del": False, "unlink": False, "mset": False}

@@ -20,7 +20,7 @@ class ProxyConfig:
     workers: int = key(0, "worker processes sharing the port with SO_REUSEPORT; 0 = number of cores", minimum=0)
     session_password: str = key("", "password clients must AUTH with; empty = no AUTH needed")
     # Topology. Strings so they work the same in TOML and in --set.
-    groups: str = key("", "backend groups: 'id=master[|replica...]' comma separated, e.g. '1=127.0.0.1:6380|127.0.0.1:6390, 2=127.0.0.1:6381'")
+    groups: str = key("", "backend groups: 'id=master[/replica...]' comma separated, e.g. '1=127.0.0.1:6380/127.0.0.1:6390, 2=127.0.0.1:6381'")
     slots: str = key("", "slot ranges 'first-last=group' comma separated; empty = the 1024 slots spread evenly over the groups")
     slots_epoch: int = key(0, "epoch of the slot table above; a pushed table must carry a higher one", minimum=0)
     read_from_replicas: bool = key(False, "send read-only commands to a group's replicas (falls back to the master)")

@@ -101,7 +101,7 @@ class SlotTable:
             if "=" not in item:
                 raise TableError(f"groups: expected 'id=host:port', got {item!r}")
             gid, addrs = item.split("=", 1)
-            nodes = [a.strip() for a in addrs.split("|") if a.strip()]
+            nodes = [a.strip() for a in addrs.replace("|", "/").split("/") if a.strip()]
             if not nodes:
                 raise TableError(f"groups: group {gid} has no master")
             parsed[gid.strip()] = {"master": nodes[0], "replicas": nodes[1:]}

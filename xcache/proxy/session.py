@@ -1,8 +1,10 @@
 """A client session: parse requests, answer local commands, route the rest, reply in order.
 
-Each request gets a Request object in the session's `pending` deque; replies are written in that
-order whatever order the backends answer in. Multi-key commands are split per backend connection
-(group, slot % connections), so per-key order between pipelined commands is kept.
+Each request gets an entry in the session's `pending` deque (a Request, a Split of Parts for
+multi-key commands, a Done for replies known at once, or a Batch for a pipelined chunk forwarded
+as is); replies are written in that order whatever order the backends answer in. Requests pick a
+backend connection by slot (slot % connections) and multi-key commands are split the same way, so
+per-key order between pipelined commands is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +27,64 @@ OK = b"+OK\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
 QPS_GLOBAL = error_line("ERR xcache: proxy QPS limit exceeded, retry later")
 QPS_SESSION = error_line("ERR xcache: session QPS limit exceeded, retry later")
+
+
+_FENCE_VALUE = b"\xffxcache-fence\xfe"
+_FENCE = b"*1\r\n$%d\r\n%b\r\n" % (len(_FENCE_VALUE), _FENCE_VALUE)
+
+
+class ChunkParser:
+    """Requests of one client chunk, and whether the chunk holds exactly those requests.
+
+    Fast path: a chunk that starts a request while nothing is buffered is parsed by hiredis alone,
+    followed by a fence (a request of our own). The fence comes back as the last reply only if the
+    chunk ended exactly at a request boundary (a partial request would swallow part of it). Then
+    the chunk is "clean": it can be forwarded byte for byte. Anything else (a partial request,
+    inline commands, bad input) goes to RequestParser, which has Redis's exact errors and limits.
+    """
+
+    def __init__(self, max_bulk: int, max_multibulk: int):
+        self.slow = RequestParser(max_bulk, max_multibulk)
+        self.reader = hiredis.Reader()
+        # A chunk shorter than both limits cannot hold an oversize request.
+        self.fast_max = min(max_bulk, max_multibulk)
+
+    def feed(self, data: bytes) -> tuple[list, bool]:
+        slow = self.slow
+        if data[0] == 42 and len(data) < self.fast_max and not getattr(slow, "_pending", 1) \
+                and not getattr(slow, "_inline", 1):
+            cmds = self._fast(data)
+            if cmds is not None:
+                return cmds, True
+        try:
+            return slow.feed(data), False
+        except ProtocolError as exc:  # older parsers raise; newer ones end the list with the error
+            return [exc], False
+
+    def _fast(self, data: bytes) -> list | None:
+        reader = self.reader
+        reader.feed(data)
+        reader.feed(_FENCE)
+        out = []
+        gets = reader.gets
+        try:
+            while True:
+                cmd = gets()
+                if cmd is False:
+                    break
+                if type(cmd) is not list or not cmd:
+                    raise ValueError
+                for a in cmd:
+                    if type(a) is not bytes:
+                        raise ValueError
+                out.append(cmd)
+        except (ValueError, hiredis.ProtocolError):
+            out = None
+        if not out or out[-1][0] != _FENCE_VALUE or len(out[-1]) != 1:
+            self.reader = hiredis.Reader()
+            return None
+        out.pop()
+        return out
 
 
 class Request:
@@ -159,14 +219,15 @@ class Session(asyncio.Protocol):
         self.ctx = ctx
         self.ip = ip
         self.id = ctx.next_session_id()
-        self.parser = RequestParser(ctx.cfg.proto_max_bulk_len_bytes, ctx.cfg.proto_max_multibulk_len)
+        self.parser = ChunkParser(ctx.cfg.proto_max_bulk_len_bytes, ctx.cfg.proto_max_multibulk_len)
         self.transport = None
         self.pending: deque = deque()
         self.out: list[bytes] = []
         self.dirty = False
         self.closed = False
         self.closing = False
-        self.paused = False
+        self.paused = False  # reading paused: too many pending requests
+        self.write_paused = False  # reading paused: the client does not read its replies
         self.authed = not ctx.cfg.session_password
         self.name = b""
         self.last_active = ctx.loop.time()
@@ -174,9 +235,6 @@ class Session(asyncio.Protocol):
         self.auth_timer = None
         self.routed: list = []
         self.t0 = 0.0
-        self.fast = hiredis.Reader()
-        # A chunk shorter than both request limits cannot hold an oversize request.
-        self.fast_max = min(ctx.cfg.proto_max_bulk_len_bytes, ctx.cfg.proto_max_multibulk_len)
 
     # -- transport events ---------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -204,10 +262,12 @@ class Session(asyncio.Protocol):
             self.transport.close()
 
     def pause_writing(self) -> None:  # the client reads slowly: stop reading its requests too
+        self.write_paused = True
         if self.transport is not None and not self.paused:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self.write_paused = False
         if self.transport is not None and not self.paused:
             self.transport.resume_reading()
 
@@ -216,20 +276,8 @@ class Session(asyncio.Protocol):
         if self.closing:
             return
         ctx = self.ctx
-        now = ctx.loop.time()
-        self.last_active = now
-        parser = self.parser
-        cmds = None
-        # Fast path: a chunk of complete multibulk requests while the parser holds nothing.
-        if data[0] == 42 and len(data) < self.fast_max and not getattr(parser, "_pending", 1) \
-                and not getattr(parser, "_inline", 1):
-            cmds = self.fast_parse(data)
-        clean = cmds is not None
-        if cmds is None:
-            try:
-                cmds = parser.feed(data)
-            except ProtocolError as exc:  # older parsers raise; newer ones end the list with the error
-                cmds = [exc]
+        self.last_active = ctx.now
+        cmds, clean = self.parser.feed(data)
         t0 = perf_counter()
         self.t0 = t0
         # KEY requests of this chunk as (spec, argv, slot), sent together at the end; any other
@@ -274,6 +322,7 @@ class Session(asyncio.Protocol):
                     f"ERR xcache: '{spec.name}' is not supported through the proxy ({spec.reason})"), t0)
                 continue
             # Limits: global then per-session token buckets; refusals are clear and cheap.
+            now = ctx.loop.time()
             if ctx.bucket is not None and not ctx.bucket.take(now):
                 ctx.rejected["qps_global"] += 1
                 self.answer(spec, QPS_GLOBAL, t0)
@@ -297,35 +346,11 @@ class Session(asyncio.Protocol):
             self.routed = []
         if len(self.pending) >= ctx.cfg.max_pending_per_session and not self.paused:
             self.paused = True
-            self.transport.pause_reading()
+            if not self.write_paused:
+                self.transport.pause_reading()
         if self.out and not self.dirty:
             self.dirty = True
             ctx.flusher.session(self)
-
-    def fast_parse(self, data: bytes) -> list | None:
-        """Parse a chunk with hiredis alone if it holds only complete, well-formed requests;
-        None otherwise (the caller then gives the whole chunk to RequestParser, which produces
-        Redis's exact errors and enforces the size limits on partial requests)."""
-        reader = self.fast
-        reader.feed(data)
-        out = []
-        try:
-            while True:
-                cmd = reader.gets()
-                if cmd is False:
-                    break
-                if type(cmd) is not list or not cmd:
-                    raise ValueError
-                for a in cmd:
-                    if type(a) is not bytes:
-                        raise ValueError
-                out.append(cmd)
-            if reader.has_data():
-                raise ValueError
-        except (ValueError, hiredis.ProtocolError):
-            self.fast = hiredis.Reader()
-            return None
-        return out
 
     def drain_routed(self) -> None:
         routed = self.routed
@@ -549,7 +574,8 @@ class Session(asyncio.Protocol):
             self.ctx.flusher.session(self)
         if self.paused and len(pending) < self.ctx.cfg.max_pending_per_session // 2:
             self.paused = False
-            self.transport.resume_reading()
+            if not self.write_paused:
+                self.transport.resume_reading()
 
     def mark(self) -> None:
         """Have flush() run at the end of this loop iteration."""

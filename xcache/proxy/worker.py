@@ -112,6 +112,7 @@ class Worker:
         if breaker:
             self.breaker.set(breaker.get("commands", []), breaker.get("write_prefixes", []))
         self.listener: Listener | None = None
+        self.now = self.loop.time()  # coarse clock, refreshed every tick, for the hot path
 
     # -- sessions -------------------------------------------------------------------------------
     def next_session_id(self) -> int:
@@ -196,7 +197,7 @@ class Worker:
 
     # -- periodic work ---------------------------------------------------------------------------
     def tick(self, expected: float) -> None:
-        now = self.loop.time()
+        now = self.now = self.loop.time()
         lag = max(0.0, now - expected)
         self.lag_last = lag
         if lag > self.lag_max:

@@ -57,14 +57,15 @@ async def serve(cfg: SentinelConfig) -> None:
         node.restore(saved)  # the saved address of a group wins over `monitor` (it may have moved)
     server = SentinelServer(node)
     metrics = Metrics(node)
-    port = await server.start(cfg.bind, cfg.port)
-    if cfg.port == 0:
-        cfg.port = port
-    http = await metrics.serve(cfg.metrics_bind, cfg.metrics_port) if cfg.metrics_port else None
     for name, host, mport, quorum in parse_monitors(cfg.monitor):
         if name not in node.masters:
             node.monitor(name, host, mport, quorum)
     node.save_state()
+    # HTTP first: once the RESP port accepts, /metrics and /health answer too.
+    http = await metrics.serve(cfg.metrics_bind, cfg.metrics_port) if cfg.metrics_port else None
+    port = await server.start(cfg.bind, cfg.port)
+    if cfg.port == 0:
+        cfg.port = port
     log("listening", port=port, run_id=node.run_id, metrics_port=cfg.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from xcache.sentinel import failover as fo
 from xcache.sentinel import state
 from xcache.sentinel.config import SentinelConfig
-from xcache.sentinel.monitor import HELLO_CHANNEL, Link, Subscriber, node_info, parse_info
+from xcache.sentinel.monitor import HELLO_CHANNEL, Link, NodeInfo, Subscriber, node_info, parse_info
 from xcache.sentinel.quorum import (
     Candidate,
     Epochs,
@@ -72,7 +72,7 @@ class Instance:
     sub: Subscriber | None = None
     connecting: bool = False
     last_connect: float = NEVER
-    info: object | None = None  # monitor.NodeInfo
+    info: NodeInfo | None = None
     info_time: float = 0.0
     info_sent: float = NEVER
     info_pending: bool = False
@@ -267,6 +267,8 @@ class SentinelNode:
             return FAST_INFO_MS
         if inst.kind == "slave" and inst.role == "master":
             return FAST_INFO_MS  # misconfigured: a replica that thinks it is a master
+        if inst.health.stalled or inst.health.probe_latency_ms > m.down_after_ms / 10:
+            return FAST_INFO_MS  # stalled or slowing down: learn about (the end of) a stall early
         return float(self.cfg.info_period_ms)
 
     def _probe(self, inst: Instance, m: Master, now: float) -> None:
@@ -388,7 +390,7 @@ class SentinelNode:
         return (not m.health.sdown and m.role == "master"
                 and now - m.info_time < self.cfg.info_period_ms * 2)
 
-    def _fix_replica(self, r: Instance, m: Master, info, now: float) -> None:
+    def _fix_replica(self, r: Instance, m: Master, info: NodeInfo, now: float) -> None:
         """Point a replica that reports the wrong role or master back at our master."""
         if m.failover is not None and m.failover.active:
             return
@@ -464,9 +466,13 @@ class SentinelNode:
     # ---- agreement and failover ------------------------------------------------------------
     def _check(self, m: Master, now: float) -> None:
         for inst in (m, *m.replicas.values(), *m.sentinels.values()):
-            change = inst.health.check(now, m.down_after_ms, m.stalled_down_after_ms)
+            wrong_role = now - inst.role_time if inst is m and inst.role == "slave" else 0.0
+            change = inst.health.check(now, m.down_after_ms, m.stalled_down_after_ms, wrong_role,
+                                       m.down_after_ms + self.cfg.info_period_ms * 2)
             if change:
-                self.event(change, m, inst)
+                # A stalled node that went silent past stalled_down_after_ms says so (like #quorum).
+                stalled = change == "+sdown" and inst.health.stalled
+                self.event(change, m, inst, " #stalled" if stalled else "")
         peers = [s.opinion for s in m.sentinels.values()]
         odown = is_odown(m.health.sdown, peers, now, m.quorum)
         if odown != m.odown:
@@ -585,6 +591,7 @@ class SentinelNode:
                 r = m.replicas[action.addr]
                 r.promoted = True
                 self._replicaof(r, "", None)
+                self._send_info(r, m, now)  # pipelined after REPLICAOF: reports the new role at once
             elif isinstance(action, fo.Reconfigure):
                 host, port = split_addr(action.to)
                 self._replicaof(m.replicas[action.addr], host, port)
@@ -623,6 +630,7 @@ class SentinelNode:
         m.info_sent = m.last_hello_sent = m.last_connect = NEVER
         m.odown = False
         m.failover = None
+        m.failover_start = NEVER  # the new master may be failed over at once (Redis resets it too)
         m.replicas = {}
         for addr in keep:
             h, p = split_addr(addr)

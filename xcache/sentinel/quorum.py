@@ -74,9 +74,12 @@ class Health:
         """How long the node may stay unanswered before SDOWN: longer while it reports a stall."""
         return max(down_after_ms, stalled_down_after_ms) if self.stalled else down_after_ms
 
-    def check(self, now: float, down_after_ms: float, stalled_down_after_ms: float) -> str | None:
-        """Update SDOWN; returns '+sdown' / '-sdown' on a change, else None."""
-        down = self.unavailable_ms(now) > self.bound(down_after_ms, stalled_down_after_ms)
+    def check(self, now: float, down_after_ms: float, stalled_down_after_ms: float,
+              wrong_role_ms: float = 0.0, wrong_role_bound_ms: float = 0.0) -> str | None:
+        """Update SDOWN; returns '+sdown' / '-sdown' on a change, else None. A master that has
+        reported role slave for longer than wrong_role_bound_ms is down too (as in Redis)."""
+        down = self.unavailable_ms(now) > self.bound(down_after_ms, stalled_down_after_ms) or (
+            wrong_role_bound_ms > 0 and wrong_role_ms > wrong_role_bound_ms)
         if down == self.sdown:
             return None
         self.sdown = down

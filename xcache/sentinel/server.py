@@ -18,6 +18,9 @@ SUBSCRIBE_CMDS = {b"SUBSCRIBE", b"PSUBSCRIBE", b"UNSUBSCRIBE", b"PUNSUBSCRIBE", 
                   b"RESET"}
 
 
+PUBSUB_BUFFER_LIMIT_BYTES = 32 * 1024 * 1024
+
+
 class Session(asyncio.Protocol):
     """One client connection."""
 
@@ -76,6 +79,9 @@ class Session(asyncio.Protocol):
 
     def push(self, message: list) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            if self.transport.get_write_buffer_size() > PUBSUB_BUFFER_LIMIT_BYTES:
+                self.transport.close()  # a subscriber that does not read (Redis: pubsub buffer limit)
+                return
             out: list = []
             encode_reply(out, Push(message), self.resp3)
             self.transport.write(b"".join(out))
@@ -267,6 +273,12 @@ class SentinelServer:
             s.name = args[opts.index(b"SETNAME") + 1]
         return {b"server": b"redis", b"version": b"7.0.0", b"proto": 3 if s.resp3 else 2,
                 b"id": id(s) & 0xFFFFFFFF, b"mode": b"sentinel", b"role": b"master", b"modules": []}
+
+    def cmd_reset(self, s: Session, args: list[bytes]):
+        self._unsub(s, [], s.channels, self.channels, b"unsubscribe")
+        self._unsub(s, [], s.patterns, self.patterns, b"punsubscribe")
+        s.resp3, s.name = False, None
+        return SimpleString(b"RESET")
 
     def cmd_auth(self, s: Session, args: list[bytes]):
         return Error("ERR AUTH <password> called without any password configured for the default user. "
@@ -486,5 +498,5 @@ class SentinelServer:
         b"PING": cmd_ping, b"ECHO": cmd_echo, b"ROLE": cmd_role, b"CLIENT": cmd_client,
         b"COMMAND": cmd_command, b"INFO": cmd_info, b"SUBSCRIBE": cmd_subscribe,
         b"PSUBSCRIBE": cmd_psubscribe, b"UNSUBSCRIBE": cmd_unsubscribe,
-        b"PUNSUBSCRIBE": cmd_punsubscribe, b"AUTH": cmd_auth, b"HELLO": cmd_hello, b"SENTINEL": cmd_sentinel,
+        b"PUNSUBSCRIBE": cmd_punsubscribe, b"AUTH": cmd_auth, b"HELLO": cmd_hello, b"RESET": cmd_reset, b"SENTINEL": cmd_sentinel,
     }
