@@ -9,3 +9,9 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
 def test_server_example_loads():
     assert load(ServerConfig, DEPLOY / "server.example.toml") == ServerConfig()
+
+
+def test_dashboard_example_loads():
+    from xcache.dashboard.config import DashboardConfig
+
+    load(DashboardConfig, DEPLOY / "dashboard.example.toml")
