@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import uvicorn
@@ -13,14 +14,24 @@ log = logging.getLogger("xcache.http")
 class EmbeddedServer(uvicorn.Server):
     """uvicorn without its signal handling: the component owns SIGTERM/SIGINT."""
 
-    def capture_signals(self):  # type: ignore[override]
-        import contextlib
+    task: asyncio.Task | None = None
 
+    def capture_signals(self):  # type: ignore[override]
         return contextlib.nullcontext()
 
+    async def stop(self) -> None:
+        self.should_exit = True
+        if self.task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self.task, 5)
 
-def start_http(app, host: str, port: int, name: str) -> asyncio.Task | None:
-    """Serve app on host:port in the running loop; a busy port is logged, not fatal."""
+
+async def serve_http(app, host: str, port: int, name: str, required: bool = False) -> EmbeddedServer:
+    """Start serving app on host:port in the running loop and wait until it listens.
+
+    A port that cannot be bound raises OSError when required, else it is logged and the
+    component goes on without this endpoint.
+    """
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             lifespan="off", loop="none")
     server = EmbeddedServer(config)
@@ -28,7 +39,14 @@ def start_http(app, host: str, port: int, name: str) -> asyncio.Task | None:
     async def run() -> None:
         try:
             await server._serve()
-        except (OSError, SystemExit) as exc:
-            log.warning("event=http_not_started name=%s port=%s error=%s", name, port, exc)
+        except SystemExit:  # uvicorn exits when it cannot bind
+            pass
 
-    return asyncio.ensure_future(run())
+    server.task = asyncio.ensure_future(run())
+    while not server.started and not server.task.done():
+        await asyncio.sleep(0.01)  # uvicorn offers no startup event to await
+    if not server.started:
+        if required:
+            raise OSError(f"{name}: cannot listen on {host}:{port}")
+        log.warning("event=http_not_started name=%s addr=%s:%s", name, host, port)
+    return server

@@ -1,24 +1,28 @@
 """Admin HTTP API (port 11080): slots, stats, metrics, health, circuit breaker, limits.
 
-A deliberately small HTTP/1.1 server (one request per connection) so the proxy needs no web
-framework. State-changing endpoints (PUT) need `Authorization: Bearer <admin_token>` (or the
+Served by Starlette/uvicorn in the supervisor's event loop; one catch-all route hands requests to
+handle(), which holds the routing. State-changing endpoints (PUT) need `Authorization: Bearer <admin_token>` (or the
 `X-Admin-Token` header); with no admin_token configured they are refused.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from xcache.observability import metrics as M
+from xcache.observability.http import EmbeddedServer, serve_http
 from xcache.proxy.admission import DROP_REASONS
 from xcache.proxy.backend import STATES
 from xcache.proxy.logs import log
 from xcache.proxy.router import SlotTable, TableError
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 503: "Service Unavailable"}
+_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD"]
 MAX_BODY = 4 * 1024 * 1024
 
 
@@ -26,37 +30,25 @@ class AdminServer:
     def __init__(self, sup):
         self.sup = sup
         self.cfg = sup.cfg
-        self.server: asyncio.base_events.Server | None = None
+        self.server: EmbeddedServer | None = None
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self._conn, self.cfg.admin_bind, self.cfg.admin_port)
+        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=_METHODS)])
+        self.server = await serve_http(app, self.cfg.admin_bind, self.cfg.admin_port, "proxy admin",
+                                       required=True)
 
-    async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            lines = head.decode("latin-1").split("\r\n")
-            method, target, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
-            headers = {}
-            for line in lines[1:]:
-                if ":" in line:
-                    k, v = line.split(":", 1)
-                    headers[k.strip().lower()] = v.strip()
-            length = int(headers.get("content-length", "0") or 0)
-            if length > MAX_BODY:
-                status, ctype, body = _json(413, {"error": "body too large"})
-            else:
-                data = await asyncio.wait_for(reader.readexactly(length), 10) if length else b""
-                status, ctype, body = await self.handle(method.upper(), target.split("?", 1)[0], headers, data)
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, ConnectionError):
-            writer.close()
-            return
-        writer.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-                     % (status, _REASONS.get(status, "").encode(), ctype.encode(), len(body)) + body)
-        try:
-            await writer.drain()
-        except ConnectionError:
-            pass
-        writer.close()
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+
+    async def _endpoint(self, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            status, ctype, data = _json(413, {"error": "body too large"})
+        else:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            status, ctype, data = await self.handle(request.method, request.url.path, headers, body)
+        return Response(data, status_code=status, media_type=ctype)
 
     def authorized(self, headers: dict) -> tuple[int, str] | None:
         token = self.cfg.admin_token

@@ -26,7 +26,8 @@ def proxy(config_path, bind, port, admin_port, backends, workers, assignments) -
 
     try:
         overrides = parse_assignments(assignments)
-        overrides.update({"bind": bind, "port": port, "admin_port": admin_port, "workers": workers})
+        flags = {"bind": bind, "port": port, "admin_port": admin_port, "workers": workers}
+        overrides.update({k: v for k, v in flags.items() if v is not None})  # given flags win over --set
         if backends:
             overrides["groups"] = ",".join(f"{i}={b}" for i, b in enumerate(backends, 1))
         cfg = load(ProxyConfig, config_path, overrides)

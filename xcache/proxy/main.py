@@ -100,7 +100,7 @@ class Supervisor:
                     log("worker_died", level="error", worker=w.index, rc=w.proc.returncode)
                     await self.spawn(w)
         self.stopping = True
-        admin.server.close()
+        await admin.stop()
         for w in self.workers:
             if w.proc and w.proc.poll() is None:
                 w.proc.send_signal(signal.SIGCONT)

@@ -24,7 +24,8 @@ def sentinel(config_path, bind, port, monitors, metrics_port, assignments) -> No
     """Run a sentinel: monitor masters, agree on failures, fail over (Redis Sentinel protocol)."""
     try:
         overrides = parse_assignments(assignments)
-        overrides.update({"bind": bind, "port": port, "metrics_port": metrics_port})
+        flags = {"bind": bind, "port": port, "metrics_port": metrics_port}
+        overrides.update({k: v for k, v in flags.items() if v is not None})  # given flags win over --set
         cfg = load(SentinelConfig, config_path, overrides)
         if monitors:
             cfg.monitor = ",".join([cfg.monitor, *monitors]) if cfg.monitor else ",".join(monitors)

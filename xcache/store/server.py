@@ -257,6 +257,7 @@ class Server:
         self.listener: asyncio.base_events.Server | None = None
         self.shutdown_event: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
+        self.http = None  # the metrics endpoint (EmbeddedServer)
 
     # --- dispatch ---------------------------------------------------------------------------
 
@@ -458,10 +459,10 @@ class Server:
         self.replication.start()
         metrics_port = self.cfg.metrics_port if self.cfg.metrics_port >= 0 else self.cfg.port + 10000
         if 0 < metrics_port <= 65535:
-            from xcache.observability.http import start_http
+            from xcache.observability.http import serve_http
             from xcache.store.metrics import build_app
 
-            self._tasks.append(start_http(build_app(self), self.cfg.bind, metrics_port, "metrics"))
+            self.http = await serve_http(build_app(self), self.cfg.bind, metrics_port, "metrics")
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown_event.set)
         await self.shutdown_event.wait()
@@ -471,6 +472,8 @@ class Server:
         log.info("event=shutdown")
         if self.listener is not None:
             self.listener.close()
+        if self.http is not None:
+            await self.http.stop()
         for task in self._tasks:
             task.cancel()
         await self.replication.stop()

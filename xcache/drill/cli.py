@@ -1,0 +1,68 @@
+"""`xcache drill`: incident reproduction against any RESP endpoint (xcache proxy, twemproxy, redis)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from xcache.drill import report as R
+from xcache.drill.runner import SCENARIOS, DrillOptions, run
+
+
+@click.group()
+def drill() -> None:
+    """Incident drills and load generators (bounded; loopback by default)."""
+
+
+@drill.command()
+@click.option("--target", default="127.0.0.1:19000", show_default=True, help="RESP address (proxy) to storm")
+@click.option("--scenario", type=click.Choice(SCENARIOS), default="reconnect-storm", show_default=True)
+@click.option("--clients", type=click.IntRange(1, 50000), default=5000, show_default=True)
+@click.option("--workers", type=click.IntRange(0, 64), default=0, help="client processes; 0 = one per core")
+@click.option("--password", default="", help="AUTH password (empty: no AUTH)")
+@click.option("--auth-timeout", type=float, default=2.0, show_default=True, help="seconds a client waits for AUTH")
+@click.option("--op-timeout", type=float, default=2.0, show_default=True, help="seconds a client waits for a reply")
+@click.option("--rate", type=float, default=1.0, show_default=True, help="requests/s per client")
+@click.option("--write-ratio", type=float, default=0.2, show_default=True)
+@click.option("--backoff/--no-backoff", default=False, help="jittered exponential backoff instead of reconnecting at once")
+@click.option("--stall", "stall_s", type=float, default=4.0, show_default=True,
+              help="proxy-stall: SIGSTOP length; failover: how long the master hangs before it is killed")
+@click.option("--master", default="", help="failover: host:port of the master to hang and kill")
+@click.option("--master-password", default="")
+@click.option("--proxy-admin", default="", help="xcache proxy admin host:port: plot its dead-socket drops")
+@click.option("--proxy-pid", "proxy_pids", type=int, multiple=True, help="proxy-stall: pids to stop (default: all listening on the target port)")
+@click.option("--duration", type=float, default=30.0, show_default=True, help="max seconds observed after the event")
+@click.option("--steady", type=float, default=3.0, show_default=True, help="seconds of normal traffic before the event")
+@click.option("--ramp", type=float, default=2.0, show_default=True, help="clients' first connects are spread over this")
+@click.option("--warmup-timeout", type=float, default=60.0, show_default=True)
+@click.option("--json", "json_path", default="", help="write the full report (series included) here")
+@click.option("--png", "png_path", default="", help="write the chart here (needs matplotlib)")
+@click.option("--title", default="", help="chart title")
+@click.option("--seed", type=int, default=1)
+def storm(target, scenario, clients, workers, password, auth_timeout, op_timeout, rate, write_ratio, backoff,
+          stall_s, master, master_password, proxy_admin, proxy_pids, duration, steady, ramp, warmup_timeout,
+          json_path, png_path, title, seed) -> None:
+    """Storm a RESP proxy with N clients that behave like the incident's and report the recovery."""
+    host, _, port = target.rpartition(":")
+    opts = DrillOptions(host=host or "127.0.0.1", port=int(port), password=password, clients=clients,
+                        workers=workers, scenario=scenario, auth_timeout_s=auth_timeout,
+                        connect_timeout_s=auth_timeout, op_timeout_s=op_timeout, ops_per_sec=rate,
+                        write_ratio=write_ratio, backoff=backoff, stall_s=stall_s, master=master,
+                        master_password=master_password, proxy_admin=proxy_admin, proxy_pids=list(proxy_pids),
+                        duration_s=duration, steady_s=steady, ramp_s=ramp, warmup_timeout_s=warmup_timeout,
+                        seed=seed)
+    try:
+        rep = run(opts)
+    except (RuntimeError, ValueError) as exc:
+        click.echo(f"xcache drill: {exc}", err=True)
+        sys.exit(1)
+    click.echo(R.summary(rep))
+    if json_path:
+        R.write_json(rep, json_path)
+        click.echo(f"  report: {json_path}")
+    if png_path:
+        if R.chart(rep, png_path, title):
+            click.echo(f"  chart:  {png_path}")
+        else:
+            click.echo("  chart:  skipped (pip install matplotlib)", err=True)
