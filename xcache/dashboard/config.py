@@ -21,6 +21,22 @@ class DashboardConfig:
     sentinel_quorum: int = key(0, "quorum given to sentinels in SENTINEL MONITOR; 0 = majority of the sentinels", minimum=0)
     reconcile_interval_ms: int = key(1000, "period of the reconcile loop: proxies' tables, sentinels' monitors, server roles, stats", minimum=50)
     request_timeout_ms: int = key(2000, "timeout of one call to a proxy, server or sentinel", minimum=10)
+    # Alerts (the conditions of deploy/prometheus/alerts.yml, evaluated every reconcile period).
+    alert_webhook_url: str = key("", "POST alerts here when they fire or resolve (and again every alert_resend_interval_ms while active); empty = UI only")
+    alert_webhook_format: str = key("webhook", "'webhook': Alertmanager's webhook-receiver body (version 4); 'alertmanager': the alert list of an Alertmanager's POST /api/v2/alerts", choices=("webhook", "alertmanager"))
+    alert_resend_interval_ms: int = key(60000, "re-post active alerts this often (Alertmanager resolves alerts not re-sent)", minimum=1000)
+    # Automatic proxy scale-out (xcache/dashboard/scale.py).
+    scale_mode: str = key("off", "'off'; 'local': start extra `xcache proxy` processes on this machine and add them; 'hook': run scale_hook_command / POST scale_hook_url", choices=("off", "local", "hook"))
+    scale_queue_fill_pct: int = key(50, "scale out when a proxy's listen queue stays above this percentage of its backlog", minimum=1)
+    scale_loop_lag_ms: int = key(100, "... or when a proxy's event-loop lag stays above this", minimum=1)
+    scale_up_after_ms: int = key(5000, "how long a threshold must be exceeded before scaling out", minimum=0)
+    scale_down_after_ms: int = key(60000, "how long all proxies must be calm (queue < 5%, lag < 20 ms) before an added proxy is removed", minimum=0)
+    scale_cooldown_ms: int = key(15000, "minimum time between two scale actions", minimum=0)
+    scale_max_extra: int = key(2, "most proxies the scaler adds", minimum=0)
+    scale_proxy_bind: str = key("127.0.0.1", "local mode: address the added proxies listen on")
+    scale_proxy_set: str = key("", "local mode: extra settings of added proxies ('key=value' separated by spaces)")
+    scale_hook_command: str = key("", "hook mode: shell command run with XCACHE_SCALE=up|down, XCACHE_SCALE_FILL, XCACHE_SCALE_LAG_S in its environment")
+    scale_hook_url: str = key("", "hook mode: URL POSTed {action, fill, lag_s, proxies} on each scale action")
 
 
 @dataclass

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import socket
+import subprocess
 import sys
 import time
 from collections import deque
@@ -25,6 +27,8 @@ from collections.abc import Callable
 import httpx
 import redis.asyncio as aredis
 
+from xcache.dashboard import alerts as A
+from xcache.dashboard import scale as S
 from xcache.dashboard import topology as T
 from xcache.dashboard.config import DashboardConfig
 from xcache.dashboard.coordinator import Conflict, Coordinator, CoordinatorError
@@ -78,10 +82,23 @@ class Controller:
         self._wake = asyncio.Event()
         self.started = time.time()
         self.fatal: str | None = None
+        self.switch_counts: dict[str, int] = {}
+        self.alerts = A.AlertEvaluator()
+        self.active_alerts: list[dict] = []
+        self._alerts_posted_at = 0.0
+        self.api_addr = ""
+        c = cfg
+        self.scale_policy = S.ScalePolicy(
+            queue_fill_high=c.scale_queue_fill_pct / 100, loop_lag_high_s=c.scale_loop_lag_ms / 1000,
+            up_after_s=c.scale_up_after_ms / 1000, down_after_s=c.scale_down_after_ms / 1000,
+            cooldown_s=c.scale_cooldown_ms / 1000, max_extra=c.scale_max_extra)
+        self.scale_state = S.ScaleState()
+        self.scaled: list[tuple[str, subprocess.Popen | None]] = []  # proxies added by the scaler
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self, api_addr: str = "") -> None:
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "api": api_addr, "since": int(time.time())}
+        self.api_addr = api_addr
         await self.coord.open(owner)
         doc, self.revision = await self.coord.load()
         if doc is not None:
@@ -102,6 +119,15 @@ class Controller:
                 pass
         self._tasks.clear()
         self._watchers.clear()
+        for _, popen in self.scaled:
+            if popen is not None and popen.poll() is None:
+                popen.terminate()
+        for _, popen in self.scaled:
+            if popen is not None:
+                try:
+                    popen.wait(5)
+                except subprocess.TimeoutExpired:
+                    popen.kill()
         if self._http is not None:
             await self._http.aclose()
         await self.coord.close()
@@ -404,11 +430,13 @@ class Controller:
         for s in list(self.topo.sentinels):
             try:
                 masters = await self._sentinel(s, "SENTINEL", "MASTERS")
-                known = {}
+                known, flags = {}, {}
                 for m in masters or []:
                     d = dict(zip(m[::2], m[1::2], strict=False)) if isinstance(m, list) else {}
                     known[d.get("name", "")] = f"{d.get('ip')}:{d.get('port')}"
+                    flags[d.get("name", "")] = str(d.get("flags", ""))
                 views[s] = known
+                self.sentinel_state.setdefault(s, {})["flags"] = flags
             except Exception as exc:
                 self.sentinel_state.setdefault(s, {}).update(up=False, error=repr(exc))
         majority = len(self.topo.sentinels) // 2 + 1
@@ -526,6 +554,7 @@ class Controller:
         old = g.master
         await self._change(T.switch_master, g.id, addr)
         self.counters["failovers_followed"] += 1
+        self.switch_counts[g.name] = self.switch_counts.get(g.name, 0) + 1
         self.event("failover_followed", "warning", group=g.id, old=old, master=addr, epoch=self.topo.epoch)
         return True
 
@@ -552,9 +581,11 @@ class Controller:
         async def one(g: T.Group, addr: str):
             st: dict = {"group": g.id, "expected_role": "master" if addr == g.master else "replica"}
             try:
-                info = parse_info(await self._redis(addr, "INFO", "replication"))
+                info = parse_info(await self._redis(addr, "INFO"))  # replication, + storage on xcache nodes
                 st.update(up=True, role="master" if info.get("role") == "master" else "replica",
-                          offset=int(info.get("master_repl_offset", 0) or 0))
+                          offset=int(info.get("master_repl_offset", 0) or 0),
+                          write_stall_active=int(info.get("write_stall_active", 0) or 0),
+                          write_stall_seconds=float(info.get("write_stall_seconds", 0) or 0))
                 if info.get("role") == "slave":
                     st.update(master=f"{info.get('master_host')}:{info.get('master_port')}",
                               link=info.get("master_link_status"),
@@ -622,6 +653,143 @@ class Controller:
         await self._poll_servers()
         await self._adopt_registered()
         self.counters["reconciles"] += 1
+        await self.evaluate_alerts()
+        if self.cfg.scale_mode != "off":
+            await self.autoscale()
+
+    # --- alerts -------------------------------------------------------------------------------
+    def alert_snapshot(self) -> dict:
+        proxies = {a: (st.get("stats") if st.get("up") else None) for a, st in self.proxy_state.items()
+                   if a in self.topo.proxies}
+        servers = {a: st for a, st in self.server_state.items()}
+        masters: dict[str, str] = {}
+        up = 0
+        for s in self.topo.sentinels:
+            st = self.sentinel_state.get(s, {})
+            if st.get("up"):
+                up += 1
+                for name, flags in (st.get("flags") or {}).items():
+                    if T.group_id_of_name(name) is not None and ("o_down" in flags or "failover" in flags):
+                        masters[name] = flags
+        return {"proxies": proxies, "servers": servers, "switches": dict(self.switch_counts),
+                "sentinels": {"total": len(self.topo.sentinels), "up": up, "masters": masters}}
+
+    async def evaluate_alerts(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.active_alerts, changes = self.alerts.evaluate(self.alert_snapshot(), now)
+        for a in changes:
+            lab = {k: v for k, v in a["labels"].items() if k not in ("alertname", "severity")}
+            self.event("alert_" + a["status"], "error" if a["labels"]["severity"] == "critical" and
+                       a["status"] == "firing" else "warning" if a["status"] == "firing" else "info",
+                       alert=a["labels"]["alertname"], **lab)
+        url = self.cfg.alert_webhook_url
+        if not url:
+            return
+        resend = now - self._alerts_posted_at >= self.cfg.alert_resend_interval_ms / 1000
+        if changes or (resend and self.active_alerts):
+            # active alerts plus the ones that resolved now; posted off the reconcile path
+            body = A.payload(self.active_alerts + [c for c in changes if c["status"] == "resolved"],
+                             self.cfg.alert_webhook_format, f"http://{self.api_addr}" if self.api_addr else "")
+            self._alerts_posted_at = now
+            task = asyncio.create_task(self._post_alerts(url, body))
+            self._followers.add(task)
+            task.add_done_callback(self._followers.discard)
+
+    async def _post_alerts(self, url: str, body) -> None:
+        assert self._http is not None
+        try:
+            r = await self._http.post(url, json=body)
+            self.counters["alert_posts_ok" if r.status_code < 300 else "alert_posts_failed"] = \
+                self.counters.get("alert_posts_ok" if r.status_code < 300 else "alert_posts_failed", 0) + 1
+            if r.status_code >= 300:
+                log("alert_post_failed", "warning", url=url, status=r.status_code)
+        except httpx.HTTPError as exc:
+            self.counters["alert_posts_failed"] = self.counters.get("alert_posts_failed", 0) + 1
+            log("alert_post_failed", "warning", url=url, error=repr(exc))
+
+    # --- scale-out ----------------------------------------------------------------------------
+    async def autoscale(self, now: float | None = None) -> str | None:
+        now = time.time() if now is None else now
+        summaries = [(st.get("stats") if st.get("up") else None) for a, st in self.proxy_state.items()
+                     if a in self.topo.proxies]
+        fill, lag = S.measure(summaries)
+        action = S.decide(self.scale_policy, self.scale_state, now, fill, lag)
+        if action is None:
+            return None
+        self.event("scale_" + action, "warning", mode=self.cfg.scale_mode, queue_fill=round(fill, 3),
+                   loop_lag_s=round(lag, 3), extra=self.scale_state.extra)
+        try:
+            if self.cfg.scale_mode == "local":
+                await (self._scale_local_up() if action == "up" else self._scale_local_down())
+            else:
+                await self._scale_hook(action, fill, lag)
+        except Exception as exc:
+            self.event("scale_failed", "error", action=action, error=repr(exc))
+            if action == "up":
+                self.scale_state.extra -= 1
+            else:
+                self.scale_state.extra += 1
+        return action
+
+    def _next_free(self, start: int, avoid: set[int]) -> int:
+        port = start
+        while port in avoid or _port_taken(self.cfg.scale_proxy_bind, port):
+            port += 1
+        return port
+
+    async def _scale_local_up(self) -> None:
+        used = {int(split_addr(a)[1]) for p in self.topo.proxies.values() for a in (p.addr, p.admin_addr)}
+        top = max(used, default=19000)
+        port = self._next_free(max(int(split_addr(p.addr)[1]) for p in self.topo.proxies.values()) + 1
+                               if self.topo.proxies else 19000, used)
+        admin = self._next_free(max(top, port) + 1, used | {port})
+        bind = self.cfg.scale_proxy_bind
+        args = [sys.executable, "-m", "xcache.cli", "proxy", "--bind", bind, "--port", str(port),
+                "--admin-port", str(admin), "--set", f"admin_bind={bind}"]
+        if self.cfg.proxy_admin_token:
+            args += ["--set", f"admin_token={self.cfg.proxy_admin_token}"]
+        for item in shlex.split(self.cfg.scale_proxy_set):
+            args += ["--set", item]
+        popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+        addr, admin_addr = f"{bind}:{port}", f"{bind}:{admin}"
+        self.scaled.append((addr, popen))
+        deadline = time.monotonic() + 20
+        while not _port_taken(bind, admin):
+            if popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"scaled proxy {addr} did not start (rc {popen.poll()})")
+            await asyncio.sleep(0.1)
+        await self.add_proxy(addr, admin_addr)
+        self.event("proxy_scaled_out", "warning", proxy=addr, admin=admin_addr, pid=popen.pid)
+
+    async def _scale_local_down(self) -> None:
+        if not self.scaled:
+            return
+        addr, popen = self.scaled.pop()
+        try:
+            await self.remove_proxy(addr)
+        finally:
+            if popen is not None and popen.poll() is None:
+                popen.terminate()
+                await asyncio.get_running_loop().run_in_executor(None, popen.wait, 10)
+        self.event("proxy_scaled_in", proxy=addr)
+
+    async def _scale_hook(self, action: str, fill: float, lag: float) -> None:
+        if self.cfg.scale_hook_command:
+            env = {**os.environ, "XCACHE_SCALE": action, "XCACHE_SCALE_FILL": f"{fill:.3f}",
+                   "XCACHE_SCALE_LAG_S": f"{lag:.3f}", "XCACHE_DASHBOARD": f"http://{self.api_addr}"}
+            proc = await asyncio.create_subprocess_shell(self.cfg.scale_hook_command, env=env,
+                                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                         stderr=subprocess.PIPE)
+            _, err = await asyncio.wait_for(proc.communicate(), 60)
+            if proc.returncode:
+                raise RuntimeError(f"scale_hook_command exited {proc.returncode}: {err.decode()[-300:]}")
+        if self.cfg.scale_hook_url:
+            assert self._http is not None
+            r = await self._http.post(self.cfg.scale_hook_url, json={
+                "action": action, "fill": fill, "lag_s": lag, "proxies": sorted(self.topo.proxies)})
+            if r.status_code >= 300:
+                raise RuntimeError(f"scale_hook_url answered {r.status_code}")
 
     def wake(self) -> None:
         self._wake.set()
@@ -682,7 +850,17 @@ class Controller:
                 elif srv.get("link") == "down":
                     alerts.append({"kind": "replication_link_down", "level": "warning", "group": g["id"],
                                    "server": srv["addr"], "time": now})
-        return {"epoch": t.epoch, "revision": self.revision, "coordinator": self.coord.url,
+        for a in self.active_alerts:  # the evaluated rules (same names as deploy/prometheus/alerts.yml)
+            lab = {k: v for k, v in a["labels"].items() if k not in ("alertname", "severity")}
+            alerts.append({"kind": a["labels"]["alertname"], "level": "error" if a["labels"]["severity"] == "critical"
+                           else "warning", "time": a["startsAt"], **lab, "summary": a["annotations"]["summary"]})
+        return {"active_alerts": [{"name": a["labels"]["alertname"], "severity": a["labels"]["severity"],
+                                   "labels": a["labels"], "annotations": a["annotations"], "since": a["startsAt"]}
+                                  for a in self.active_alerts],
+                "alerts_fired": {k: v for k, v in self.alerts.fired_total.items() if v},
+                "scale": {"mode": self.cfg.scale_mode, "extra": self.scale_state.extra,
+                          "added": [a for a, _ in self.scaled]},
+                "epoch": t.epoch, "revision": self.revision, "coordinator": self.coord.url,
                 "groups": groups, "proxies": proxies, "sentinels": [
                     {"addr": s, **self.sentinel_state.get(s, {})} for s in t.sentinels],
                 "slot_ranges": t.summary()["slot_ranges"], "totals": totals, "alerts": alerts,
@@ -701,9 +879,26 @@ def _proxy_summary(stats: dict) -> dict:
         "rejected": sum((stats.get("rejected") or {}).values()),
         "listener_pauses": stats.get("listener_pauses_total", 0),
         "listen_queue": sum(q.get("queued", 0) for q in stats.get("listen_queues") or []),
+        "listen_backlog": sum(q.get("backlog", 0) for q in stats.get("listen_queues") or []),
+        "listen_queue_fill": max([q.get("queued", 0) / q["backlog"] for q in stats.get("listen_queues") or []
+                                  if q.get("backlog")] or [0.0]),
+        "loop_lag_s": max([w.get("loop_lag_seconds", 0.0) or 0.0 for w in stats.get("workers") or []] or [0.0]),
+        "sessions_max": stats.get("max_clients", 0),
+        "rejected_by_reason": stats.get("rejected") or {},
+        "hold_timeouts": {g: v.get("hold_timeouts", 0) for g, v in (stats.get("groups") or {}).items()},
         "listen_overflows": (stats.get("netstat") or {}).get("ListenOverflows", 0),
         "listener_paused": any(w.get("listener_paused") for w in stats.get("workers") or []),
         "workers": len(stats.get("workers") or []),
         "groups": {g: v.get("state") for g, v in (stats.get("groups") or {}).items()},
         "time": time.time(),
     }
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False

@@ -1,0 +1,192 @@
+"""The dashboard's own alert evaluation: the conditions of deploy/prometheus/alerts.yml (same alert
+names, same thresholds), for users without Prometheus. Sans-IO: `AlertEvaluator.evaluate(snapshot,
+now)` takes what the controller already polls (proxies' /stats, storage nodes' INFO, sentinels'
+SENTINEL MASTERS) as plain dicts and returns the active alerts plus what changed; the controller
+posts the changes in Alertmanager format (payload()) to alert_webhook_url.
+
+Snapshot:
+  {"proxies":   {addr: summary | None},   # summary = controller._proxy_summary(/stats); None = unreachable
+   "servers":   {addr: {"up": bool, "write_stall_active": 0|1, "write_stall_seconds": float}},
+   "sentinels": {"total": int, "up": int, "masters": {group_name: "flags,string"}},
+   "switches":  {group_name: count}}      # failovers the dashboard followed
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+# name: (severity, summary template); the same names as deploy/prometheus/alerts.yml
+RULES = {
+    "XcacheAcceptQueueOverflow": ("critical", "Accept queue overflow on {instance}"),
+    "XcacheListenQueueHalfFull": ("warning", "Listen queue on {instance} above half its backlog"),
+    "XcacheDeadSocketDrops": ("warning", "Proxy {instance} drops dead sockets at accept"),
+    "XcacheSessionsNearMax": ("warning", "Proxy {instance} sessions near max_clients"),
+    "XcacheQpsLimitHit": ("warning", "Proxy {instance} refuses requests over its QPS limit"),
+    "XcacheEventLoopLag": ("warning", "Proxy {instance} event loop lagging"),
+    "XcacheHeldRequestsTimingOut": ("critical", "Held requests of group {group} time out on {instance}"),
+    "XcacheFailoverStarted": ("critical", "Failover of {master} in progress"),
+    "XcacheFailoverFinished": ("warning", "{master} got a new master"),
+    "XcacheNodeWriteStall": ("warning", "Storage node {instance} is stalling writes"),
+    "XcacheSentinelQuorumLost": ("critical", "Sentinel quorum lost"),
+}
+
+
+@dataclass
+class Thresholds:
+    """Thresholds and `for` durations; defaults equal the Prometheus rules."""
+
+    counter_window_s: float = 60.0
+    listen_queue_fill: float = 0.5
+    listen_queue_for_s: float = 5.0
+    sessions_fill: float = 0.9
+    sessions_for_s: float = 60.0
+    loop_lag_s: float = 0.1
+    loop_lag_for_s: float = 30.0
+    write_stall_for_s: float = 10.0
+    quorum_for_s: float = 10.0
+    failover_finished_window_s: float = 300.0
+
+
+class _Counter:
+    """Samples of one counter: increase over a window, reset-aware (like PromQL increase())."""
+
+    def __init__(self):
+        self.samples: deque[tuple[float, float]] = deque()
+
+    def add(self, now: float, value: float, window: float) -> float:
+        self.samples.append((now, value))
+        while self.samples and self.samples[0][0] < now - window:
+            self.samples.popleft()
+        inc, prev = 0.0, None
+        for _, v in self.samples:
+            if prev is not None:
+                inc += v - prev if v >= prev else v
+            prev = v
+        return inc
+
+
+class AlertEvaluator:
+    def __init__(self, thresholds: Thresholds | None = None):
+        self.t = thresholds or Thresholds()
+        self.counters: dict[tuple, _Counter] = {}
+        self.pending: dict[tuple, float] = {}  # condition key -> since (for `for:` durations)
+        self.active: dict[tuple, dict] = {}     # alert key -> alert
+        self.fired_total: dict[str, int] = {n: 0 for n in RULES}
+
+    def _increase(self, key: tuple, value: float, now: float, window: float | None = None) -> float:
+        c = self.counters.setdefault(key, _Counter())
+        return c.add(now, float(value), window or self.t.counter_window_s)
+
+    def _held(self, key: tuple, cond: bool, now: float, for_s: float) -> bool:
+        if not cond:
+            self.pending.pop(key, None)
+            return False
+        since = self.pending.setdefault(key, now)
+        return now - since >= for_s
+
+    def conditions(self, snap: dict, now: float) -> list[tuple[str, dict, str]]:
+        """(alertname, labels, description) for every condition true now."""
+        t = self.t
+        out: list[tuple[str, dict, str]] = []
+        for addr, s in sorted((snap.get("proxies") or {}).items()):
+            if not s:
+                continue
+            lab = {"instance": addr}
+            inc = self._increase(("overflows", addr), s.get("listen_overflows", 0), now)
+            if inc > 0:
+                out.append(("XcacheAcceptQueueOverflow", lab,
+                            f"TcpExt ListenOverflows rose by {inc:g} in {t.counter_window_s:g}s: the kernel is "
+                            "dropping new connections. Add proxy capacity and check for a reconnect storm."))
+            fill = s.get("listen_queue_fill", 0.0)
+            if self._held(("lq", addr), fill > t.listen_queue_fill, now, t.listen_queue_for_s):
+                out.append(("XcacheListenQueueHalfFull", lab,
+                            f"{fill:.0%} of the backlog is queued: the proxy does not accept as fast as clients connect."))
+            inc = self._increase(("dropped", addr), s.get("accept_dropped", 0), now)
+            if inc > 0:
+                out.append(("XcacheDeadSocketDrops", lab,
+                            f"{inc:g} queued connections were already abandoned by their clients in the last "
+                            f"{t.counter_window_s:g}s (reconnect storm or a stalled proxy)."))
+            smax = s.get("sessions_max") or 0
+            sfill = s.get("sessions", 0) / smax if smax else 0.0
+            if self._held(("sess", addr), sfill > t.sessions_fill, now, t.sessions_for_s):
+                out.append(("XcacheSessionsNearMax", lab, f"{sfill:.0%} of max_clients in use."))
+            rej = s.get("rejected_by_reason") or {}
+            inc = self._increase(("qps", addr), rej.get("qps_global", 0) + rej.get("qps_session", 0), now)
+            if inc > 0:
+                out.append(("XcacheQpsLimitHit", lab, f"{inc:g} requests refused by the QPS limit."))
+            lag = s.get("loop_lag_s", 0.0)
+            if self._held(("lag", addr), lag > t.loop_lag_s, now, t.loop_lag_for_s):
+                out.append(("XcacheEventLoopLag", lab, f"Worst worker loop lag {lag:.3f}s: scale out."))
+            for gid, n in sorted((s.get("hold_timeouts") or {}).items()):
+                inc = self._increase(("hold", addr, gid), n, now)
+                if inc > 0:
+                    out.append(("XcacheHeldRequestsTimingOut", {**lab, "group": str(gid)},
+                                f"{inc:g} held requests expired: the failover takes longer than hold_timeout_ms."))
+        for addr, s in sorted((snap.get("servers") or {}).items()):
+            stalled = bool(s.get("up") and s.get("write_stall_active"))
+            if self._held(("stall", addr), stalled, now, t.write_stall_for_s):
+                out.append(("XcacheNodeWriteStall", {"instance": addr},
+                            f"RocksDB write stall for {float(s.get('write_stall_seconds', 0)):.0f}s."))
+        sen = snap.get("sentinels") or {}
+        for name, flags in sorted((sen.get("masters") or {}).items()):
+            if "o_down" in flags or "failover" in flags:
+                out.append(("XcacheFailoverStarted", {"master": name},
+                            f"The sentinels consider the master of {name} objectively down ({flags})."))
+        for name, n in sorted((snap.get("switches") or {}).items()):
+            if self._increase(("switch", name), n, now, t.failover_finished_window_s) > 0:
+                out.append(("XcacheFailoverFinished", {"master": name},
+                            f"The master of {name} was switched in the last {t.failover_finished_window_s:g}s."))
+        total = sen.get("total", 0)
+        lost = bool(total) and sen.get("up", 0) < total // 2 + 1
+        if self._held(("quorum",), lost, now, t.quorum_for_s):
+            out.append(("XcacheSentinelQuorumLost", {},
+                        f"Only {sen.get('up', 0)} of {total} sentinels answer: no failover can be authorized."))
+        return out
+
+    def evaluate(self, snap: dict, now: float | None = None) -> tuple[list[dict], list[dict]]:
+        """(active alerts, changes): changes are alerts that started firing or resolved now."""
+        now = time.time() if now is None else now
+        seen: dict[tuple, dict] = {}
+        for name, labels, desc in self.conditions(snap, now):
+            severity, summary = RULES[name]
+            full = {"alertname": name, "severity": severity, **labels}
+            key = tuple(sorted(full.items()))
+            prev = self.active.get(key)
+            seen[key] = {"labels": full, "annotations": {"summary": summary.format(**labels), "description": desc},
+                         "startsAt": prev["startsAt"] if prev else now, "endsAt": None, "status": "firing"}
+        changes = []
+        for key, a in seen.items():
+            if key not in self.active:
+                self.fired_total[a["labels"]["alertname"]] += 1
+                changes.append(a)
+        for key, a in self.active.items():
+            if key not in seen:
+                changes.append({**a, "status": "resolved", "endsAt": now})
+        self.active = seen
+        return list(seen.values()), changes
+
+
+def _iso(ts: float | None) -> str:
+    if ts is None:
+        return "0001-01-01T00:00:00Z"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+def payload(alerts: list[dict], fmt: str, external_url: str = "") -> object:
+    """Alertmanager JSON. fmt 'webhook': the body Alertmanager sends to webhook receivers
+    (version 4); fmt 'alertmanager': the list POSTed to an Alertmanager's /api/v2/alerts."""
+    items = [{"status": a["status"], "labels": a["labels"], "annotations": a["annotations"],
+              "startsAt": _iso(a["startsAt"]), "endsAt": _iso(a["endsAt"]),
+              "generatorURL": f"{external_url}/ui/"} for a in alerts]
+    if fmt == "alertmanager":
+        return [{k: v for k, v in i.items() if k != "status"} for i in items]
+    firing = any(a["status"] == "firing" for a in alerts)
+    common = dict(items[0]["labels"]) if items else {}
+    for i in items[1:]:
+        common = {k: v for k, v in common.items() if i["labels"].get(k) == v}
+    return {"version": "4", "groupKey": "{}:{}", "truncatedAlerts": 0,
+            "status": "firing" if firing else "resolved", "receiver": "xcache-dashboard",
+            "groupLabels": {}, "commonLabels": common, "commonAnnotations": {},
+            "externalURL": external_url, "alerts": items}
