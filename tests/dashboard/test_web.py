@@ -55,3 +55,34 @@ def test_ui_shows_groups_and_promotes(env):
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_ui_lists_active_alerts(env):
+    """A few clients give up while the proxy is frozen: the gate drops their sockets, the dashboard's
+    XcacheDeadSocketDrops alert fires and the page lists it under active alerts."""
+    import signal
+    import socket
+
+    dash, proxy = env["dash"], env["proxy"]
+    build(env)
+    wait_until(lambda: dash.overview()["proxies"][0].get("stats"), what="proxy stats")
+    pgid = os.getpgid(proxy.pid)
+    os.killpg(pgid, signal.SIGSTOP)
+    try:
+        for _ in range(5):  # connect, speak, give up: a dead socket in the accept queue
+            with socket.create_connection(("127.0.0.1", proxy.port), timeout=2) as c:
+                c.sendall(b"*1\r\n$4\r\nPING\r\n")
+    finally:
+        os.killpg(pgid, signal.SIGCONT)
+    wait_until(lambda: any(a["name"] == "XcacheDeadSocketDrops" for a in dash.overview()["active_alerts"]),
+               what="XcacheDeadSocketDrops active")
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{dash.url}/ui/#token={TOKEN}")
+            page.wait_for_function("() => document.querySelector('#active-alerts').textContent"
+                                   ".includes('XcacheDeadSocketDrops')")
+            assert "drops dead sockets" in page.locator("#active-alerts").inner_text()
+        finally:
+            browser.close()

@@ -19,12 +19,31 @@ def other_client(r: redis.Redis, timeout: float = 10) -> redis.Redis:
     return redis.Redis(port=r.connection_pool.connection_kwargs["port"], socket_timeout=timeout, protocol=2)
 
 
+def blocked_clients(port: int) -> int:
+    probe = redis.Redis(port=port, protocol=2)
+    try:
+        return probe.info("clients")["blocked_clients"]
+    finally:
+        probe.close()
+
+
+def wait_blocked(port: int, count: int, timeout: float = 10) -> None:
+    """Wait until the server reports `count` blocked clients (INFO clients)."""
+    deadline = time.monotonic() + timeout
+    while blocked_clients(port) != count:
+        assert time.monotonic() < deadline, f"never saw {count} blocked clients"
+
+
 def in_background(fn, *args):
-    """Start fn(*args) in a thread and give it time to reach the server and block there."""
+    """Start fn(*args) (a blocking call of a redis client) in a thread; return once it blocks."""
+    port = fn.__self__.connection_pool.connection_kwargs["port"]
+    before = blocked_clients(port)
     pool = ThreadPoolExecutor(1)
     fut = pool.submit(fn, *args)
     pool.shutdown(wait=False)
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while blocked_clients(port) <= before and not fut.done():
+        assert time.monotonic() < deadline, "the call never blocked"
     return fut
 
 
@@ -374,7 +393,8 @@ def test_modifications_keep_ttl(r):
 def test_expired_list_is_gone(r):
     r.rpush("k", "old1", "old2")
     r.pexpire("k", 30)
-    time.sleep(0.1)
+    while r.pttl("k") != -2:
+        pass
     assert r.llen("k") == 0
     assert r.lpushx("k", "x") == 0
     assert r.rpush("k", "new") == 1
@@ -467,7 +487,7 @@ def test_blocked_clients_served_in_order(r):
     r.rpush("q", "first", "second")
     assert futs[0].result(timeout=5) == (b"q", b"first")
     assert futs[1].result(timeout=5) == (b"q", b"second")
-    time.sleep(0.2)
+    wait_blocked(r.connection_pool.connection_kwargs["port"], 1)
     assert not futs[2].done()
     assert r.exists("q") == 0
     r.rpush("q", "third")
@@ -577,12 +597,12 @@ def test_blocking_float_timeouts(r):
 
 def test_blocked_client_disconnect_loses_nothing(r):
     sock = socket.create_connection(("127.0.0.1", r.connection_pool.connection_kwargs["port"]))
+    port = r.connection_pool.connection_kwargs["port"]
     sock.sendall(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nk\r\n$1\r\n0\r\n")
-    time.sleep(0.2)
-    sock.close()  # Redis notices the disconnect and forgets the blocked BLPOP
-    time.sleep(0.2)
+    wait_blocked(port, 1)
+    sock.close()  # the server notices the disconnect and forgets the blocked BLPOP
+    wait_blocked(port, 0)
     r.rpush("k", "kept")
-    time.sleep(0.1)
     assert r.lrange("k", 0, -1) == [b"kept"]
 
 

@@ -116,7 +116,8 @@ def summary(rep: dict) -> str:
         f"  attempts per client          mean {a['mean']}, p99 {a['p99']}, max {a['max']} (since the event)",
         f"  accept queue max             {f['listen_queue_max']}",
         f"  ListenOverflows (host)       +{fmt(f['listen_overflows'])}",
-        f"  dead sockets dropped (gate)  {fmt(f['dead_sockets_dropped'])}",
+        "  dead sockets dropped (gate)  " + ("n/a (no --proxy-admin)" if f["dead_sockets_dropped"] is None
+                                            else str(f["dead_sockets_dropped"])),
     ]
     return "\n".join(lines)
 

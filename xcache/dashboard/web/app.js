@@ -44,6 +44,12 @@ function renderOverview(o) {
   $("#sessions").textContent = o.totals.sessions;
   $("#dropped").textContent = o.totals.accept_dropped;
   $("#insync").textContent = `${o.proxies.filter((p) => p.in_sync).length}/${o.proxies.length}`;
+  const active = o.active_alerts || [];
+  $("#active-alerts").replaceChildren(...(active.length ? active.map((a) => el("li", { class: a.severity === "critical" ? "bad" : "", title: a.annotations.description },
+    `${new Date(a.since * 1000).toLocaleTimeString()} [${a.severity}] ${a.name}: ${a.annotations.summary}`))
+    : [el("li", { class: "ok" }, "none firing")]));
+  const sc = o.scale || {};
+  $("#scale").textContent = sc.mode && sc.mode !== "off" ? `· scale-out ${sc.mode}: +${sc.extra} proxies` : "";
   const alerts = $("#alerts");
   alerts.replaceChildren(...(o.alerts.length ? o.alerts.slice(-8).reverse().map((a) => el("li", { class: a.level === "error" ? "bad" : "" },
     `${a.time ? new Date(a.time * 1000).toLocaleTimeString() : ""} ${a.kind} ` +
