@@ -35,7 +35,7 @@ class DashboardConfig:
     scale_max_extra: int = key(2, "most proxies the scaler adds", minimum=0)
     scale_proxy_bind: str = key("127.0.0.1", "local mode: address the added proxies listen on")
     scale_proxy_set: str = key("", "local mode: extra settings of added proxies ('key=value' separated by spaces)")
-    scale_hook_command: str = key("", "hook mode: shell command run with XCACHE_SCALE=up|down, XCACHE_SCALE_FILL, XCACHE_SCALE_LAG_S in its environment")
+    scale_hook_command: str = key("", "hook mode: shell command run with XCACHE_SCALE (up or down), XCACHE_SCALE_FILL, XCACHE_SCALE_LAG_S in its environment")
     scale_hook_url: str = key("", "hook mode: URL POSTed {action, fill, lag_s, proxies} on each scale action")
 
 

@@ -83,6 +83,8 @@ class Controller:
         self.started = time.time()
         self.fatal: str | None = None
         self.switch_counts: dict[str, int] = {}
+        self.odown_seen: dict[str, float] = {}  # group name -> when a sentinel published +odown
+        self.switched_at: dict[str, float] = {}
         self.alerts = A.AlertEvaluator()
         self.active_alerts: list[dict] = []
         self._alerts_posted_at = 0.0
@@ -486,9 +488,14 @@ class Controller:
                              socket_connect_timeout=self.timeout)
             try:
                 ps = r.pubsub()
-                await ps.subscribe("+switch-master")
+                await ps.subscribe("+switch-master", "+odown")
                 while True:
                     msg = await ps.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                    if msg and msg.get("type") == "message" and msg.get("channel") == "+odown":
+                        parts = str(msg["data"]).split()  # "master <name> <ip> <port> #quorum a/b"
+                        if len(parts) >= 2 and parts[0] == "master":
+                            self.odown_seen.setdefault(parts[1], time.time())  # for XcacheFailoverStarted
+                        continue
                     if msg and msg.get("type") == "message":
                         parts = str(msg["data"]).split()
                         if len(parts) == 5:
@@ -555,6 +562,7 @@ class Controller:
         await self._change(T.switch_master, g.id, addr)
         self.counters["failovers_followed"] += 1
         self.switch_counts[g.name] = self.switch_counts.get(g.name, 0) + 1
+        self.switched_at[g.name] = time.time()
         self.event("failover_followed", "warning", group=g.id, old=old, master=addr, epoch=self.topo.epoch)
         return True
 
@@ -671,7 +679,15 @@ class Controller:
                 for name, flags in (st.get("flags") or {}).items():
                     if T.group_id_of_name(name) is not None and ("o_down" in flags or "failover" in flags):
                         masters[name] = flags
-        return {"proxies": proxies, "servers": servers, "switches": dict(self.switch_counts),
+        # a failover is often over within one reconcile period: a +odown seen since the last
+        # evaluation counts once even if the sentinels' flags are already clear
+        now = time.time()
+        for name, since in list(self.odown_seen.items()):
+            masters.setdefault(name, "o_down (event)")
+            if self.switched_at.get(name, 0) >= since or now - since > 60:
+                del self.odown_seen[name]
+        switches = {g.name: self.switch_counts.get(g.name, 0) for g in self.topo.groups.values()}
+        return {"proxies": proxies, "servers": servers, "switches": switches,
                 "sentinels": {"total": len(self.topo.sentinels), "up": up, "masters": masters}}
 
     async def evaluate_alerts(self, now: float | None = None) -> None:

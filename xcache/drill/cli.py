@@ -29,6 +29,9 @@ def drill() -> None:
 @click.option("--stall", "stall_s", type=float, default=4.0, show_default=True,
               help="proxy-stall: SIGSTOP length; failover: how long the master hangs before it is killed")
 @click.option("--master", default="", help="failover: host:port of the master to hang and kill")
+@click.option("--stall-mode", type=click.Choice(["sleep", "writes"]), default="sleep", show_default=True,
+              help="failover: hang the master with DEBUG SLEEP, or flood it with 4 KiB SETs (a real RocksDB "
+                   "write stall on a node with small memtables and a flush rate limit)")
 @click.option("--master-password", default="")
 @click.option("--proxy-admin", default="", help="xcache proxy admin host:port: plot its dead-socket drops")
 @click.option("--proxy-pid", "proxy_pids", type=int, multiple=True, help="proxy-stall: pids to stop (default: all listening on the target port)")
@@ -41,7 +44,7 @@ def drill() -> None:
 @click.option("--title", default="", help="chart title")
 @click.option("--seed", type=int, default=1)
 def storm(target, scenario, clients, workers, password, auth_timeout, op_timeout, rate, write_ratio, backoff,
-          stall_s, master, master_password, proxy_admin, proxy_pids, duration, steady, ramp, warmup_timeout,
+          stall_s, master, stall_mode, master_password, proxy_admin, proxy_pids, duration, steady, ramp, warmup_timeout,
           json_path, png_path, title, seed) -> None:
     """Storm a RESP proxy with N clients that behave like the incident's and report the recovery."""
     host, _, port = target.rpartition(":")
@@ -49,6 +52,7 @@ def storm(target, scenario, clients, workers, password, auth_timeout, op_timeout
                         workers=workers, scenario=scenario, auth_timeout_s=auth_timeout,
                         connect_timeout_s=auth_timeout, op_timeout_s=op_timeout, ops_per_sec=rate,
                         write_ratio=write_ratio, backoff=backoff, stall_s=stall_s, master=master,
+                        stall_mode=stall_mode,
                         master_password=master_password, proxy_admin=proxy_admin, proxy_pids=list(proxy_pids),
                         duration_s=duration, steady_s=steady, ramp_s=ramp, warmup_timeout_s=warmup_timeout,
                         seed=seed)

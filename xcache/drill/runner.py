@@ -53,6 +53,7 @@ class DrillOptions:
     warmup_timeout_s: float = 60.0
     steady_s: float = 3.0
     stall_s: float = 4.0
+    stall_mode: str = "sleep"  # failover: "sleep" (DEBUG SLEEP) or "writes" (flood the master with SETs)
     duration_s: float = 30.0
     settle_s: float = 2.0
     master: str = ""
@@ -131,6 +132,36 @@ def _debug_sleep(addr: str, password: str, seconds: float) -> None:
             pass
 
 
+def _write_flood(addr: str, password: str, seconds: float, stop: threading.Event) -> None:
+    """Pipelined 4 KiB SETs straight to the master for `seconds`: on a node configured with small
+    memtables and a flush rate limit this is a real RocksDB write stall (see tests/store/test_stall.py)."""
+    host, _, port = addr.rpartition(":")
+    value = b"x" * 4096
+    deadline = time.monotonic() + seconds
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.settimeout(max(1.0, seconds))
+            if password:
+                s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(password), password.encode()))
+                s.recv(100)
+            i = 0
+            while time.monotonic() < deadline and not stop.is_set():
+                batch = []
+                for _ in range(32):
+                    key = b"drill:flood:%d" % i
+                    i += 1
+                    batch.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$4096\r\n%s\r\n" % (len(key), key, value))
+                s.sendall(b"".join(batch))
+                got = 0
+                while got < 32:  # one line per reply (+OK or -BUSY ...)
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return
+                    got += chunk.count(b"\r\n")
+    except OSError:
+        pass
+
+
 def trigger(opts: DrillOptions, workers: list[Worker], log) -> dict:
     """Run the scenario's event; returns what was done (for the report)."""
     what: dict = {"scenario": opts.scenario}
@@ -160,12 +191,19 @@ def trigger(opts: DrillOptions, workers: list[Worker], log) -> dict:
         pids = probes.pids_listening(port)
         if not pids:
             raise RuntimeError(f"no process listens on {opts.master}")
-        what.update(master=opts.master, pids=pids)
-        log(f"DEBUG SLEEP on master {opts.master} (hung node), SIGKILL after {opts.stall_s}s")
-        t = threading.Thread(target=_debug_sleep, args=(opts.master, opts.master_password, opts.stall_s + 30),
-                             daemon=True)
+        what.update(master=opts.master, pids=pids, stall_mode=opts.stall_mode)
+        stop = threading.Event()
+        if opts.stall_mode == "writes":
+            log(f"write flood on master {opts.master} for {opts.stall_s}s, then SIGKILL")
+            t = threading.Thread(target=_write_flood, args=(opts.master, opts.master_password, opts.stall_s, stop),
+                                 daemon=True)
+        else:
+            log(f"DEBUG SLEEP on master {opts.master} (hung node), SIGKILL after {opts.stall_s}s")
+            t = threading.Thread(target=_debug_sleep, args=(opts.master, opts.master_password, opts.stall_s + 30),
+                                 daemon=True)
         t.start()
         time.sleep(opts.stall_s)
+        stop.set()
         for p in pids:
             try:
                 os.kill(p, signal.SIGKILL)

@@ -1,0 +1,77 @@
+"""Automatic scale-out, local mode, end to end: a proxy whose worker is frozen fills its (tiny)
+accept queue; the dashboard starts a second `xcache proxy`, adds it to the topology (it gets the
+slot table and serves), and removes it again once everything is calm."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from pathlib import Path
+
+import redis
+
+from tests.dashboard.helpers import DashboardProc, ProxyProc, wait_until
+from tests.procs import start_redis
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_dashboard_scales_out_and_back_in(tmp_path):
+    procs, conns = [], []
+    worker = None
+    try:
+        node = start_redis(tmp_path)
+        procs.append(node)
+        proxy = ProxyProc(tmp_path, listen_backlog=16, defer_accept_ms=0).wait_admin()
+        procs.append(proxy)
+        dash = DashboardProc(tmp_path, f"file://{tmp_path / 'coord'}", scale_mode="local",
+                             scale_up_after_ms=500, scale_down_after_ms=1500, scale_cooldown_ms=0,
+                             scale_max_extra=1, scale_proxy_set="workers=1").wait_healthy()
+        procs.append(dash)
+        dash.call("POST", "/api/groups", {"id": 1})
+        dash.call("POST", "/api/groups/1/servers", {"addr": f"127.0.0.1:{node.port}"})
+        dash.call("POST", "/api/slots/rebalance")
+        dash.call("POST", "/api/proxies", {"addr": proxy.addr, "admin_addr": proxy.admin_addr})
+        wait_until(lambda: dash.overview()["proxies"][0].get("in_sync"), what="proxy in sync")
+
+        worker = wait_until(lambda: children(proxy.pid), what="proxy worker")[0]
+        os.kill(worker, signal.SIGSTOP)  # the worker stops accepting; the supervisor still reports
+        for _ in range(20):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", proxy.port))
+            conns.append(c)
+        ov = wait_until(lambda: (o := dash.overview()) and len(o["proxies"]) == 2 and o, timeout=30,
+                        what="a second proxy added by the scaler")
+        assert ov["scale"]["extra"] == 1
+        added = ov["scale"]["added"][0]
+        assert any(e["kind"] == "scale_up" for e in ov["alerts"])
+        wait_until(lambda: next(p for p in dash.overview()["proxies"] if p["addr"] == added).get("in_sync"),
+                   what="the added proxy has the slot table")
+        host, port = added.rsplit(":", 1)
+        with redis.Redis(host=host, port=int(port), protocol=2, socket_timeout=5) as r:
+            r.set("scaled", "yes")
+            assert r.get("scaled") == b"yes"
+
+        for c in conns:
+            c.close()
+        conns.clear()
+        os.kill(worker, signal.SIGCONT)
+        worker = None
+        ov = wait_until(lambda: (o := dash.overview()) and len(o["proxies"]) == 1 and o, timeout=30,
+                        what="the added proxy removed when calm")
+        assert ov["scale"]["extra"] == 0 and ov["proxies"][0]["addr"] == proxy.addr
+        wait_until(lambda: socket.socket().connect_ex((host, int(port))) != 0, what="the added proxy stopped")
+    finally:
+        for c in conns:
+            c.close()
+        if worker is not None:
+            os.kill(worker, signal.SIGCONT)
+        for p in reversed(procs):
+            p.stop()
