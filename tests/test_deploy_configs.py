@@ -15,3 +15,19 @@ def test_dashboard_example_loads():
     from xcache.dashboard.config import DashboardConfig
 
     load(DashboardConfig, DEPLOY / "dashboard.example.toml")
+
+
+def test_readme_documents_every_config_key():
+    """DESIGN: every config key has a line in the README table of its component."""
+    import dataclasses
+
+    from xcache.config import ServerConfig
+    from xcache.dashboard.config import DashboardConfig, UpConfig
+    from xcache.proxy.config import ProxyConfig
+    from xcache.sentinel.config import SentinelConfig
+
+    readme = (DEPLOY.parent / "README.md").read_text()
+    missing = [f"{cls.__name__}.{f.name}" for cls in (ServerConfig, ProxyConfig, SentinelConfig,
+                                                        DashboardConfig, UpConfig)
+               for f in dataclasses.fields(cls) if f"| `{f.name}` |" not in readme]
+    assert not missing, f"config keys without a README row: {missing}"
