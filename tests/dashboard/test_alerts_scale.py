@@ -3,8 +3,12 @@ Alertmanager payloads, and the scale-out decision."""
 
 from __future__ import annotations
 
+import pytest
+
+from xcache.config import ConfigError, load
 from xcache.dashboard import alerts as A
 from xcache.dashboard import scale as S
+from xcache.dashboard.config import DashboardConfig
 
 
 def proxy(**kw) -> dict:
@@ -158,3 +162,17 @@ def test_measure_takes_the_worst_reachable_proxy():
     assert S.measure([None, None]) == (None, None)
     assert S.measure([{"listen_queue_fill": 0.2, "loop_lag_s": 0.3}, None,
                       {"listen_queue_fill": 0.6, "loop_lag_s": 0.01}]) == (0.6, 0.3)
+
+
+def test_worker_steps_stay_within_what_the_scaler_added():
+    assert S.worker_step(0, +1, 2) and S.worker_step(1, +1, 2) and not S.worker_step(2, +1, 2)
+    assert not S.worker_step(0, -1, 2)  # never below the proxy's own workers
+    assert S.worker_step(2, -1, 2) and S.worker_step(1, -1, 2)
+    assert not S.worker_step(0, +1, 0)  # scale_max_extra = 0: the scaler never adds
+
+
+def test_scale_modes_in_config():
+    for mode in ("off", "local", "local-proxy", "hook"):
+        assert load(DashboardConfig, None, {"scale_mode": mode}).scale_mode == mode
+    with pytest.raises(ConfigError):
+        load(DashboardConfig, None, {"scale_mode": "cluster"})

@@ -178,3 +178,36 @@ def test_manual_promote_sequence(ctl):
         assert (M, "REPLICAOF", "127.0.0.1", 7002) in order
         assert c.topo.groups[1].master == R and all(v["group-1"] == R for v in c.views.values())
     run(go())
+
+
+def test_manual_promote_pauses_the_old_master(ctl):
+    """CLIENT PAUSE WRITE on the old master before REPLICAOF NO ONE; it is repointed while still
+    paused, and unpaused last (after the table is published)."""
+    async def go():
+        c = await ctl()
+        await c.promote(1, R)
+        calls = [x for x in c.calls if x[1] in ("CLIENT", "REPLICAOF")]
+        assert calls == [(M, "CLIENT", "PAUSE", 4 * c.cfg.request_timeout_ms, "WRITE"),
+                         (R, "REPLICAOF", "NO", "ONE"), (M, "REPLICAOF", "127.0.0.1", 7002),
+                         (M, "CLIENT", "UNPAUSE")]
+    run(go())
+
+
+def test_manual_promote_refused_when_the_replica_does_not_catch_up(ctl):
+    async def go():
+        c = await ctl()
+        c.timeout = 0.05
+        fake_redis = c._redis
+
+        async def lagging(addr, *args, password=None):
+            if args[0] == "INFO":
+                return {**await fake_redis(addr, *args), "master_repl_offset": 100, "slave_repl_offset": 40}
+            return await fake_redis(addr, *args)
+        c._redis = lagging
+        with pytest.raises(T.TopologyError, match="did not catch up"):
+            await c.promote(1, R)
+        assert (M, "CLIENT", "UNPAUSE") in c.calls and (R, "REPLICAOF", "NO", "ONE") not in c.calls
+        assert c.topo.groups[1].master == M and all(v["group-1"] == M for v in c.views.values())
+        await c.promote(1, R, force=True)  # forced: goes on despite the lag
+        assert c.topo.groups[1].master == R
+    run(go())

@@ -351,3 +351,13 @@ def test_backend_reply_framing_any_split():
     assert [r.argv[1] for r in refused] == [b"k1"]
     assert [p.reply for p in sess.pending] == [None, b"+OK\r\n", None]  # k1 held, k2 done, k3 waiting
     assert [r.argv[1] for r in conn.queue] == [b"k3"]
+
+
+def test_steering_program():
+    import pytest
+
+    from xcache.proxy.steering import program
+
+    assert program(3) == [(0x20, 0, 0, 0xFFFFF038), (0x94, 0, 0, 3), (0x16, 0, 0, 0)]
+    with pytest.raises(ValueError):
+        program(0)

@@ -144,3 +144,16 @@ def test_reset_leaves_pubsub_mode():
     assert server.dispatch(s, b"RESET", []) == b"RESET"
     assert not s.channels and server.channels[b"+sdown"] == set()
     assert server.dispatch(s, b"PING", []) is not None and not isinstance(server.dispatch(s, b"ROLE", []), Error)
+
+
+def test_quorum_metrics():
+    from prometheus_client import generate_latest
+
+    from xcache.sentinel.metrics import Metrics
+
+    node, server, s = _session()
+    server.dispatch(s, b"SENTINEL", [b"monitor", b"m", b"127.0.0.1", b"6380", b"2"])
+    text = generate_latest(Metrics(node).registry).decode()
+    assert 'xcache_sentinel_master_quorum{master="m"} 2.0' in text
+    assert 'xcache_sentinel_master_sentinels_up{master="m"} 1.0' in text  # itself; no peers yet
+    assert 'xcache_sentinel_master_sentinels{master="m"} 0.0' in text

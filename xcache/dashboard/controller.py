@@ -96,6 +96,7 @@ class Controller:
             cooldown_s=c.scale_cooldown_ms / 1000, max_extra=c.scale_max_extra)
         self.scale_state = S.ScaleState()
         self.scaled: list[tuple[str, subprocess.Popen | None]] = []  # proxies added by the scaler
+        self.added_workers: dict[str, int] = {}  # local mode: workers the scaler added, per proxy
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self, api_addr: str = "") -> None:
@@ -195,33 +196,96 @@ class Controller:
             return {"epoch": self.topo.epoch}
 
     async def promote(self, gid: int, addr: str, force: bool = False) -> dict:
-        """Manual switch: stop the sentinels watching the group, make addr master, repoint the
-        others, publish the new table, let the sentinels watch the new master.
+        """Manual switch: stop the sentinels watching the group, pause the old master's writes
+        (CLIENT PAUSE WRITE) until addr has all it wrote, make addr master, repoint the old
+        master (still paused) and the other replicas, publish the new table, unpause the old
+        master, let the sentinels watch the new master.
 
-        Unless forced, a replica whose link to a live master is down (still syncing, or
-        broken) is refused: promoting it would lose the data it has not received."""
+        Writes reaching the old master meanwhile wait on its pause, then are refused with
+        -READONLY (it is a replica by then), which the proxies replay on the new master: no
+        acknowledged write is lost. Unless forced, a replica whose link to a live master is
+        down (still syncing, or broken), or that does not catch up, is refused."""
         addr = T.check_addr(addr)
         async with self.lock:
             T.promote(self.topo, gid, addr)  # validate before touching anything
+            g = self.topo.groups[int(gid)]
+            old = g.master
             if not force:
-                await self._check_promotable(self.topo.groups[int(gid)], addr)
+                await self._check_promotable(g, addr)
             name = T.group_name(gid)
             await self._sentinels_each("SENTINEL", "REMOVE", name, ignore_errors=True)
+            paused = await self._pause_writes(old)
             try:
-                await self._redis(addr, "REPLICAOF", "NO", "ONE")
-            except Exception:
-                await self._monitor_group(self.topo.groups[int(gid)])
-                raise
-            await self._change(T.promote, gid, addr)
-            g = self.topo.groups[int(gid)]
-            for other in g.replicas:
                 try:
-                    await self._redis(other, "REPLICAOF", *split_addr(addr))
-                except Exception as exc:  # e.g. the old master is dead; sentinels fix it later
-                    self.event("replicaof_failed", "warning", server=other, error=repr(exc))
+                    if paused:
+                        await self._wait_caught_up(old, addr, force)
+                    await self._redis(addr, "REPLICAOF", "NO", "ONE")
+                except Exception:
+                    await self._monitor_group(g)
+                    raise
+                if paused:
+                    # Repoint it before anything slower: from now on, however its pause ends,
+                    # the writes it holds are refused instead of applied where nobody reads.
+                    await self._repoint(old, addr)
+                await self._change(T.promote, gid, addr)
+                g = self.topo.groups[int(gid)]
+                for other in g.replicas:
+                    if not (paused and other == old):
+                        await self._repoint(other, addr)
+            finally:
+                if paused:
+                    await self._unpause(old)
             await self._monitor_group(g)
             self.event("promoted", group=gid, master=addr)
             return {"epoch": self.topo.epoch, "master": addr}
+
+    def _promote_pause_ms(self) -> int:
+        # Bounds the catch-up wait (one request timeout) and the REPLICAOF calls after it; a
+        # switch normally holds writes for milliseconds.
+        return 4 * self.cfg.request_timeout_ms
+
+    async def _pause_writes(self, master: str) -> bool:
+        """CLIENT PAUSE WRITE the old master; False if it is down or cannot pause (old servers):
+        the switch then goes on unprotected, as a failover of a dead master does."""
+        if not master:
+            return False
+        try:
+            await self._redis(master, "CLIENT", "PAUSE", self._promote_pause_ms(), "WRITE")
+        except Exception as exc:
+            self.event("promote_pause_failed", "warning", server=master, error=repr(exc))
+            return False
+        return True
+
+    async def _unpause(self, master: str) -> None:
+        try:
+            await self._redis(master, "CLIENT", "UNPAUSE")
+        except Exception as exc:  # the pause ends by its own timeout
+            self.event("promote_unpause_failed", "warning", server=master, error=repr(exc))
+
+    async def _repoint(self, server: str, master: str) -> None:
+        try:
+            await self._redis(server, "REPLICAOF", *split_addr(master))
+        except Exception as exc:  # e.g. the server is dead; sentinels fix it later
+            self.event("replicaof_failed", "warning", server=server, error=repr(exc))
+
+    async def _wait_caught_up(self, master: str, replica: str, force: bool) -> None:
+        """Wait (one request timeout at most) until the replica has applied the paused master's
+        whole stream; refuse the switch if it does not, unless forced."""
+        info = parse_info(await self._redis(master, "INFO", "replication"))
+        target = int(info.get("master_repl_offset", 0) or 0)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            info = parse_info(await self._redis(replica, "INFO", "replication"))
+            behind = target - int(info.get("slave_repl_offset", 0) or 0)
+            if behind <= 0:
+                return
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.01)  # offsets change with no event to await: poll
+        if not force:
+            raise T.TopologyError(f"{replica} did not catch up with {master} ({behind} bytes behind after "
+                                  f"{self.timeout:g}s); try again or force")
+        self.event("promote_lagging", "warning", server=replica, behind=behind)
 
     async def _check_promotable(self, g: T.Group, addr: str) -> None:
         try:
@@ -736,6 +800,8 @@ class Controller:
                    loop_lag_s=round(lag, 3), extra=self.scale_state.extra)
         try:
             if self.cfg.scale_mode == "local":
+                await self._scale_workers(+1 if action == "up" else -1)
+            elif self.cfg.scale_mode == "local-proxy":
                 await (self._scale_local_up() if action == "up" else self._scale_local_down())
             else:
                 await self._scale_hook(action, fill, lag)
@@ -746,6 +812,31 @@ class Controller:
             else:
                 self.scale_state.extra += 1
         return action
+
+    async def _scale_workers(self, step: int) -> None:
+        """Resize every reachable proxy's workers by step (PUT /workers), within 0..scale_max_extra
+        added workers per proxy and the proxy's own max_workers. Raises if no proxy could."""
+        done, errors = 0, []
+        for addr, p in sorted(self.topo.proxies.items()):
+            added = self.added_workers.get(addr, 0)
+            if not S.worker_step(added, step, self.cfg.scale_max_extra):
+                continue
+            try:
+                r = await self._http.get(f"http://{p.admin_addr}/workers")
+                r.raise_for_status()
+                count = r.json()["count"] + step
+                r = await self._http.put(f"http://{p.admin_addr}/workers", json={"count": count},
+                                         headers=self._proxy_headers())
+                if r.status_code >= 300:
+                    raise RuntimeError(f"PUT /workers answered {r.status_code}: {r.text.strip()}")
+            except (httpx.HTTPError, RuntimeError, ValueError, KeyError) as exc:
+                errors.append(f"{addr}: {exc}")
+                continue
+            self.added_workers[addr] = added + step
+            done += 1
+            self.event("proxy_workers_scaled", "warning" if step > 0 else "info", proxy=addr, workers=count)
+        if errors and not done:
+            raise RuntimeError("; ".join(errors))
 
     def _next_free(self, start: int, avoid: set[int]) -> int:
         port = start
@@ -875,7 +966,8 @@ class Controller:
                                   for a in self.active_alerts],
                 "alerts_fired": {k: v for k, v in self.alerts.fired_total.items() if v},
                 "scale": {"mode": self.cfg.scale_mode, "extra": self.scale_state.extra,
-                          "added": [a for a, _ in self.scaled]},
+                          "added": [a for a, _ in self.scaled],
+                          "added_workers": {a: n for a, n in self.added_workers.items() if n}},
                 "epoch": t.epoch, "revision": self.revision, "coordinator": self.coord.url,
                 "groups": groups, "proxies": proxies, "sentinels": [
                     {"addr": s, **self.sentinel_state.get(s, {})} for s in t.sentinels],

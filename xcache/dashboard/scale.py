@@ -7,10 +7,12 @@ for down_after_s, it answers "down" (only proxies the scaler added are removed).
 not answer /stats gives no data: it neither counts as hot nor as calm (a stalled proxy's own
 stats are not trusted; the calm timer restarts). cooldown_s separates two actions.
 
-Acting (controller.py): scale_mode = "local" starts `xcache proxy` processes on the next free
-ports on this machine and adds them to the topology (the dashboard pushes them the slot table;
-clients that discover proxies through the dashboard/coordinator, or a load balancer fed from
-it, use them), "hook" runs scale_hook_command and/or POSTs to scale_hook_url (multi-machine: the
+Acting (controller.py): scale_mode = "local" adds one worker process to every proxy per step
+through its admin API (PUT /workers; the new worker shares the proxy's port, so every client
+benefits) and removes them again (the proxy drains the retiring worker gracefully);
+"local-proxy" starts `xcache proxy` processes on the next free ports on this machine and adds
+them to the topology (only clients that discover proxies through the dashboard/coordinator, or a
+load balancer fed from it, use them); "hook" runs scale_hook_command and/or POSTs to scale_hook_url (multi-machine: the
 hook starts a proxy elsewhere and registers it with the dashboard API).
 """
 
@@ -36,7 +38,7 @@ class ScaleState:
     hot_since: float | None = None
     calm_since: float | None = None
     last_action: float | None = None
-    extra: int = 0  # proxies (or hook scale-ups) added by the scaler and not yet removed
+    extra: int = 0  # scale-ups (workers per proxy, proxies, hook calls) not yet undone
 
 
 def measure(summaries: list[dict | None]) -> tuple[float | None, float | None]:
@@ -71,3 +73,9 @@ def decide(p: ScalePolicy, st: ScaleState, now: float, fill: float | None, lag: 
         st.calm_since = None
         return "down"
     return None
+
+
+def worker_step(added: int, step: int, max_extra: int) -> bool:
+    """local mode: may a proxy with `added` scaler-added workers take this step (+1 or -1)?
+    Never beyond max_extra added workers, never below the proxy's own count."""
+    return 0 <= added + step <= max_extra

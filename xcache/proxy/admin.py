@@ -26,6 +26,14 @@ _METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD"]
 MAX_BODY = 4 * 1024 * 1024
 
 
+class ResizeError(Exception):
+    """A refused PUT /workers, with the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
 class AdminServer:
     def __init__(self, sup):
         self.sup = sup
@@ -64,7 +72,7 @@ class AdminServer:
 
     async def handle(self, method: str, path: str, headers: dict, body: bytes) -> tuple[int, str, bytes]:
         sup = self.sup
-        routes = {"/health", "/slots", "/stats", "/metrics", "/breaker", "/limits"}
+        routes = {"/health", "/slots", "/stats", "/metrics", "/breaker", "/limits", "/workers"}
         if path not in routes:
             return _json(404, {"error": f"no such endpoint {path}"})
         if method == "PUT":
@@ -77,6 +85,8 @@ class AdminServer:
                 return _json(400, {"error": "body is not JSON"})
             if path == "/slots":
                 return await self.put_slots(data)
+            if path == "/workers":
+                return await self.put_workers(data)
             if path == "/breaker":
                 if not isinstance(data, dict):
                     return _json(400, {"error": "expected {commands: [...], write_prefixes: [...]}"})
@@ -114,10 +124,22 @@ class AdminServer:
             return _json(200, sup.breaker)
         if path == "/limits":
             return _json(200, sup.limits)
+        if path == "/workers":
+            return _json(200, sup.workers_info())
         if path == "/stats":
             return _json(200, await sup.stats())
         stats = await sup.stats()
         return 200, M.CONTENT_TYPE, M.render(families(stats))
+
+    async def put_workers(self, data) -> tuple[int, str, bytes]:
+        count = data.get("count") if isinstance(data, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool):
+            return _json(400, {"error": 'expected {"count": N} with N an integer'})
+        try:
+            info = await self.sup.resize(count)
+        except ResizeError as exc:
+            return _json(exc.status, {"error": str(exc)})
+        return _json(202 if info["resizing"] else 200, info)
 
     async def put_slots(self, data) -> tuple[int, str, bytes]:
         try:
@@ -168,6 +190,12 @@ def families(stats: dict) -> list:
                 {str(w["worker"]): w["loop_lag_seconds"] for w in workers}),
         M.gauge("xcache_proxy_workers_responsive", "Workers that answered the stats request", [],
                 len(workers)),
+        M.gauge("xcache_proxy_workers", "Worker processes accepting connections (PUT /workers resizes)", [],
+                stats["workers_configured"]),
+        M.gauge("xcache_proxy_workers_retiring", "Workers draining before they stop (shrinking)", [],
+                stats["workers_retiring"]),
+        M.counter("xcache_proxy_worker_sessions_admitted", "Sockets admitted by the gate, per worker", ["worker"],
+                  {str(w["worker"]): w["sessions_total"] for w in workers}),
         M.gauge("xcache_proxy_slots_epoch", "Epoch of the slot table", [], stats["epoch"]),
     ]
     groups = stats["groups"]

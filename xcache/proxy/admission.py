@@ -70,6 +70,7 @@ class Listener:
         self.sock = sock
         self.cfg = ctx.cfg
         self.paused = True
+        self.closed = False
         self.pauses = 0
         self.low = low_water(self.cfg.max_clients, self.cfg.resume_clients_pct)
 
@@ -88,13 +89,26 @@ class Listener:
             self.ctx.loop.add_reader(self.sock.fileno(), self.on_readable)
             self.paused = False
 
+    def drain(self) -> None:
+        """Accept what is queued (one last pass), then stop and close this process's descriptor."""
+        self.closed = True
+        for _ in range(1000):  # bounded: at most 1000 batches
+            queued = tcpinfo.listen_queue(self.sock)
+            if self.paused or (queued is not None and queued[0] == 0):
+                break
+            self.on_readable()
+            if queued is None:  # no TCP_INFO here: one pass is all we can do
+                break
+        self.pause("retiring")
+        self.sock.close()
+
     def maybe_resume(self) -> None:
-        if self.paused and self.ctx.session_count <= self.low and not self.ctx.stopping:
+        if self.paused and self.ctx.session_count <= self.low and not self.ctx.stopping and not self.closed:
             log("listener_resumed", sessions=self.ctx.session_count)
             self.resume()
 
     def _retry_after_fd_pause(self) -> None:
-        if self.paused and not self.ctx.stopping and self.ctx.session_count < self.cfg.max_clients:
+        if self.paused and not self.ctx.stopping and not self.closed and self.ctx.session_count < self.cfg.max_clients:
             self.resume()
 
     def on_readable(self) -> None:

@@ -18,6 +18,8 @@ class ProxyConfig:
     admin_port: int = key(11080, "admin HTTP port", minimum=0)
     admin_token: str = key("", "token required by state-changing admin endpoints (PUT); empty = those endpoints are refused")
     workers: int = key(0, "worker processes sharing the port with SO_REUSEPORT; 0 = number of cores", minimum=0)
+    max_workers: int = key(0, "most workers PUT /workers may resize to; 0 = twice the number of cores", minimum=0)
+    worker_drain_timeout_ms: int = key(30000, "shrinking: how long a retiring worker may drain its accept queue and let its sessions finish before it is stopped", minimum=1)
     session_password: str = key("", "password clients must AUTH with; empty = no AUTH needed")
     # Topology. Strings so they work the same in TOML and in --set.
     groups: str = key("", "backend groups: 'id=master[/replica...]' comma separated, e.g. '1=127.0.0.1:6380/127.0.0.1:6390, 2=127.0.0.1:6381'")
@@ -57,6 +59,9 @@ class ProxyConfig:
 
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+    def max_worker_count(self) -> int:
+        return self.max_workers or 2 * (os.cpu_count() or 1)
 
     def effective_backlog(self) -> int:
         """The documented rule: what one worker can drain within the client timeout, no more."""

@@ -87,6 +87,7 @@ class Worker:
         self.flusher = Flusher(self.loop)
         self.started = time.time()
         self.stopping = False
+        self.retiring = False  # the supervisor is shrinking: no more accepting, sessions finish
         self.sessions: set[Session] = set()
         self.session_count = 0
         self.sessions_total = 0
@@ -179,7 +180,7 @@ class Worker:
 
     def set_limits(self, limits: dict) -> None:
         qps = int(limits.get("qps_limit", 0) or 0)
-        workers = max(1, self.cfg.worker_count())
+        workers = max(1, int(limits.get("workers") or self.cfg.worker_count()))
         self.qps = qps
         self.bucket = TokenBucket(qps / workers, qps / workers, self.loop.time()) if qps else None
         self.session_qps = int(limits.get("session_qps_limit", 0) or 0)
@@ -216,6 +217,13 @@ class Worker:
                 self.rejected["idle_timeout"] += 1
                 s.close()
 
+    def close_listener(self) -> None:
+        """Retiring: take what is still queued, then stop listening for good (sessions go on)."""
+        self.retiring = True
+        if self.listener is not None:
+            self.listener.drain()
+            log("listener_closed", sessions=self.session_count)
+
     # -- introspection ---------------------------------------------------------------------------
     def snapshot(self) -> dict:
         lag_max, self.lag_max = self.lag_max, self.lag_last
@@ -224,6 +232,7 @@ class Worker:
             "uptime_seconds": time.time() - self.started,
             "sessions": self.session_count, "sessions_total": self.sessions_total,
             "max_clients": self.cfg.max_clients,
+            "retiring": self.retiring,
             "listener_paused": bool(self.listener and self.listener.paused),
             "listener_pauses_total": self.listener.pauses if self.listener else 0,
             "accept_dropped": dict(self.dropped), "rejected": dict(self.rejected),
@@ -269,6 +278,9 @@ class Worker:
         if op == "limits":
             self.set_limits(msg)
             return {"ok": True}
+        if op == "close_listener":
+            self.close_listener()
+            return {"sessions": self.session_count}
         return {"error": f"unknown op {op!r}"}
 
 

@@ -30,6 +30,12 @@ class SentinelCollector:
         replicas = GaugeMetricFamily("xcache_sentinel_master_replicas", "known replicas", labels=["master"])
         peers = GaugeMetricFamily("xcache_sentinel_master_sentinels",
                                   "other sentinels known for the master", labels=["master"])
+        quorum = GaugeMetricFamily("xcache_sentinel_master_quorum",
+                                   "configured quorum of each master (sentinels that must agree it is down)",
+                                   labels=["master"])
+        usable = GaugeMetricFamily("xcache_sentinel_master_sentinels_up",
+                                   "sentinels usable for the master as this one sees them (itself included, "
+                                   "like SENTINEL CKQUORUM)", labels=["master"])
         nodes = GaugeMetricFamily("xcache_sentinel_node_state",
                                   "per node: 1 when in the state (stalled, sdown)",
                                   labels=["master", "addr", "role", "state"])
@@ -51,6 +57,8 @@ class SentinelCollector:
             cfg_epoch.add_metric([m.name], m.config_epoch)
             replicas.add_metric([m.name], len(m.replicas))
             peers.add_metric([m.name], len(m.sentinels))
+            quorum.add_metric([m.name], m.quorum)
+            usable.add_metric([m.name], m.usable_sentinels())
             attempts.add_metric([m.name], m.failovers)
             done.add_metric([m.name], m.failovers_done)
             switches.add_metric([m.name], m.switches)
@@ -61,7 +69,7 @@ class SentinelCollector:
                 nodes.add_metric(labels + ["sdown"], int(h.sdown))
                 latency.add_metric(labels, h.probe_latency_ms / 1000.0)
                 unavailable.add_metric(labels, h.unavailable_ms(now) / 1000.0)
-        yield from (epoch, state, cfg_epoch, replicas, peers, nodes, latency, unavailable, attempts,
+        yield from (epoch, state, cfg_epoch, replicas, peers, quorum, usable, nodes, latency, unavailable, attempts,
                     done, switches)
 
 

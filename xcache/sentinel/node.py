@@ -127,6 +127,10 @@ class Master(Instance):
     def name(self) -> str:
         return self.name_
 
+    def usable_sentinels(self) -> int:
+        """Sentinels that can vote now: this one plus the connected peers not subjectively down."""
+        return 1 + sum(1 for p in self.sentinels.values() if not p.health.sdown and p.health.connected)
+
     def current_addr(self) -> tuple[str, int]:
         """The address clients should use: the promoted replica once it is reconfiguring others."""
         f = self.failover

@@ -355,7 +355,7 @@ class SentinelServer:
             return _wrong_args("sentinel ckquorum")
         m = self._master(args[0])
         voters = len(m.sentinels) + 1
-        usable = 1 + sum(1 for p in m.sentinels.values() if not p.health.sdown and p.health.connected)
+        usable = m.usable_sentinels()
         if usable < m.quorum:
             return Error(f"NOQUORUM {usable} usable Sentinels. Not enough available Sentinels to "
                          "reach the specified quorum for this master")

@@ -15,6 +15,7 @@ from xcache.config import ConfigError, ServerConfig, coerce, to_toml
 from xcache.resp import OK, PONG, Error, Raw, SimpleString
 from xcache.store.commands import COMMANDS, SYNTAX_ERROR, command, parse_int
 from xcache.store.glob import glob_match
+from xcache.store.pause import ALL, WRITE
 
 REDIS_VERSION = "7.0.15"  # the Redis feature level the command set follows
 
@@ -241,10 +242,10 @@ def _section_clients(s) -> dict:
     clients = s.clients.values()
     return {"connected_clients": sum(1 for c in clients if c.kind != "replica"),
             "maxclients": s.cfg.maxclients,
-            "blocked_clients": len({id(f) for w in s.key_waiters.values() for f in w}),
+            "blocked_clients": len({id(f) for w in s.key_waiters.values() for f in w}) + s.pause.waiting,
             "pubsub_clients": sum(1 for c in clients if c.channels or c.patterns),
             "watching_clients": len({c for cs in s.watchers.values() for c in cs}),
-            "clients_in_timeout_table": 0}
+            "clients_in_timeout_table": 0, **s.pause.info()}
 
 
 def _section_memory(s) -> dict:
@@ -483,11 +484,30 @@ def client(c, args):
         return OK
     if sub == b"KILL":
         return client_kill(c, args[1:])
+    if sub == b"PAUSE" and 2 <= len(args) <= 3:
+        return client_pause(c, args[1:])
+    if sub == b"UNPAUSE" and len(args) == 1:
+        server.pause.unpause()
+        return OK
+    if (sub == b"PAUSE" and len(args) == 1) or sub == b"UNPAUSE":  # as Redis's subcommand arity
+        raise Error(f"ERR wrong number of arguments for 'client|{sub.lower().decode()}' command")
     if sub in (b"SETINFO", b"NO-EVICT", b"NO-TOUCH") and len(args) >= 2:
         return OK
     if sub == b"REPLY" and len(args) == 2:
         return OK
     raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try CLIENT HELP.")
+
+
+def client_pause(c, args):
+    """CLIENT PAUSE timeout [WRITE|ALL] (xcache/store/pause.py)."""
+    timeout = parse_int(args[0], Error("ERR timeout is not an integer or out of range"))
+    if timeout < 0:
+        raise Error("ERR timeout is negative")
+    mode = args[1].lower().decode(errors="replace") if len(args) > 1 else ALL
+    if mode not in (WRITE, ALL):
+        raise Error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    c.server.pause.pause(timeout, mode)
+    return OK
 
 
 def client_kill(c, args):

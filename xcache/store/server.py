@@ -35,6 +35,7 @@ for _module in COMMAND_MODULES:
 
 from xcache.store import pubsub, transactions  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
+from xcache.store.pause import ClientPause  # noqa: E402
 from xcache.store.replication import Replication  # noqa: E402
 
 SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe", b"ping",
@@ -252,6 +253,7 @@ class Server:
         self.key_waiters: dict[tuple[int, bytes], list[asyncio.Future]] = {}
         self.exclusive: Client | None = None  # a suspended EXEC that others' writes wait for
         self.exclusive_released: asyncio.Event | None = None
+        self.pause = ClientPause()  # CLIENT PAUSE
         self.collector = Collector(self)
         self.replication = Replication(self)
         self.listener: asyncio.base_events.Server | None = None
@@ -279,6 +281,8 @@ class Server:
         if c.channels or c.patterns:
             if name not in SUBSCRIBED_ALLOWED:
                 return Error(f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+        if self.pause.mode and self.pause.blocks(c, cmd, name):
+            return Suspend(self._after_pause(c, argv))
         if c.multi is not None and name not in MULTI_IMMEDIATE:
             if "nomulti" in cmd.flags:
                 c.multi_error = True
@@ -348,6 +352,17 @@ class Server:
         while self.exclusive is not None and self.exclusive is not c:
             await self.exclusive_released.wait()
         reply = self.call(c, cmd, argv)
+        if type(reply) is Suspend:
+            reply = await reply.waiter
+        return reply
+
+    async def _after_pause(self, c: Client, argv: list[bytes]):
+        """Run argv once CLIENT PAUSE no longer covers it (dispatched again: the pause, the role
+        or the transaction may have changed meanwhile)."""
+        name = argv[0].lower()
+        while self.pause.mode and self.pause.blocks(c, COMMANDS[name], name):
+            await self.pause.changed()
+        reply = self.execute(c, argv)
         if type(reply) is Suspend:
             reply = await reply.waiter
         return reply
