@@ -10,19 +10,21 @@ from tests.procs import start_xcache_server
 def test_acknowledged_writes_survive_kill_9(tmp_path):
     data = tmp_path / "node"
     proc = start_xcache_server(tmp_path, "--set", "wal_sync=no", data_dir=data)
-    r = redis.Redis(port=proc.port, protocol=2)
-    p = r.pipeline(transaction=False)
-    for i in range(2000):
-        p.set(f"s{i}", i)
-    p.execute()
-    r.hset("h", mapping={"a": "1", "b": "2"})
-    r.rpush("l", "x", "y")
-    r.sadd("s", "m")
-    r.zadd("z", {"m": 2.5})
-    r.set("ttl", "v", ex=1000)
-    r.execute_command("select", 3)
-    r.set("db3", "yes")
-    proc.kill9()
+    try:
+        r = redis.Redis(port=proc.port, protocol=2)
+        p = r.pipeline(transaction=False)
+        for i in range(2000):
+            p.set(f"s{i}", i)
+        p.execute()
+        r.hset("h", mapping={"a": "1", "b": "2"})
+        r.rpush("l", "x", "y")
+        r.sadd("s", "m")
+        r.zadd("z", {"m": 2.5})
+        r.set("ttl", "v", ex=1000)
+        r.execute_command("select", 3)
+        r.set("db3", "yes")
+    finally:
+        proc.kill9()
 
     proc = start_xcache_server(tmp_path, data_dir=data)
     try:
