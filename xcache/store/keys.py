@@ -17,7 +17,6 @@ from xcache.store.engine import (
     Meta,
     data_prefix,
     decode_meta,
-    meta_key,
     now_ms,
 )
 from xcache.store.glob import compile_glob
@@ -376,5 +375,3 @@ def object_(c, args):
         return ENCODINGS[meta.type]
     return 1 if sub == b"REFCOUNT" else 0
 
-
-_ = meta_key
