@@ -146,3 +146,7 @@ def test_client_output_buffer_limit_closes_slow_reader(tmp_path):
         s.close()
     finally:
         proc.stop()
+
+
+def test_quit_answers_the_pipeline_before_it(port):
+    assert talk(port, b"SET a 1\r\nGET a\r\nQUIT\r\n", expect_close=True) == b"+OK\r\n$1\r\n1\r\n+OK\r\n"

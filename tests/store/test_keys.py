@@ -203,3 +203,19 @@ def test_flushdb_flushall(r):
     assert r.dbsize() == 0
     with pytest.raises(redis.ResponseError, match="syntax error"):
         r.execute_command("flushdb", "LATER")
+
+
+def test_copy_and_move_to_another_db_invalidate_watch(r):
+    port = r.connection_pool.connection_kwargs["port"]
+    watcher = redis.Redis(port=port, db=1, protocol=2)
+    for change in (lambda: r.copy("src", "dst", destination_db=1), lambda: r.move("src", 1)):
+        watcher.delete("dst", "src")
+        r.set("src", "v")
+        with watcher.pipeline() as p:
+            p.watch("dst", "src")
+            change()
+            p.multi()
+            p.get("dst")
+            with pytest.raises(redis.WatchError):
+                p.execute()
+    watcher.close()

@@ -578,3 +578,16 @@ def test_real_redis_sentinel_discovers_the_replica(cluster, tmp_path):
     wait_synced(r, m, timeout=40)  # the old master is reconfigured as a replica of the new one
     assert client(r).get("k") == b"v" and client(r).info("replication")["role"] == "master"
     assert stats(r)["sync_partial_ok"] == 1  # same history: the old master resumed partially
+
+
+def test_blocking_pop_inside_exec_replicates_nothing(cluster):
+    """A BLPOP that found nothing inside MULTI/EXEC wrote nothing: the replica must not apply it
+    (it would block its stream forever)."""
+    m = cluster.node()
+    r = cluster.replica_of(m)
+    with client(m).pipeline(transaction=True) as p:
+        p.blpop("emptyq", 0)
+        assert p.execute() == [None]
+    client(m).set("after", "1")
+    wait_synced(m, r)
+    assert client(r).get("after") == b"1"

@@ -195,3 +195,9 @@ def test_wrong_arity(r):
         r.execute_command("get")
     with pytest.raises(redis.ResponseError, match="wrong number of arguments for 'set' command"):
         r.execute_command("set", "k")
+
+
+def test_negative_end_clamps_to_zero(r):
+    r.set("s", "5")
+    assert r.getrange("s", 0, -100) == b"5"
+    assert r.bitcount("s", 0, -100) == 4

@@ -60,9 +60,8 @@ def echo(c, args):
 
 @command("quit", -1, "noauth loading stale fast", 0, 0, 0)
 def quit_(c, args):
-    c.transport.write(b"+OK\r\n")
-    c.close()
-    return Raw(b"")
+    c.close_after_reply = True  # the replies before it in the pipeline are sent first
+    return OK
 
 
 @command("reset", 1, "noauth noscript loading stale fast", 0, 0, 0)

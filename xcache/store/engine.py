@@ -47,6 +47,10 @@ _QQQ = struct.Struct(">QQQ")
 _QQQQ = struct.Struct(">QQQQ")
 _D = struct.Struct(">d")
 _ZERO8 = b"\x00" * 8
+# Versions come from the clock; a floor persisted ahead of use keeps them increasing across
+# restarts even if the clock steps back (a reused version would revive a deleted key's data).
+VERSION_FLOOR_KEY = b"xcache:version-floor"
+VERSION_RESERVE_US = 600_000_000
 
 
 class WriteStall(Exception):
@@ -243,7 +247,9 @@ class Engine:
         self._wopts = WriteOptions()
         self._wopts.no_slowdown = True
         self._wopts.sync = cfg.wal_sync == "always"
-        self._last_version = 0
+        raw = self.db.get(VERSION_FLOOR_KEY)
+        self._version_floor = _Q.unpack(raw)[0] if raw else 0
+        self._last_version = self._version_floor
         self.stall = StallState()
 
     def close(self) -> None:
@@ -260,6 +266,13 @@ class Engine:
 
     def next_version(self) -> int:
         v = max(self._last_version + 1, time.time_ns() // 1000)
+        if v >= self._version_floor:
+            floor = v + VERSION_RESERVE_US
+            try:  # written before any data using v: the WAL keeps it ahead of them
+                self.db.put(VERSION_FLOOR_KEY, _Q.pack(floor), self._wopts)
+            except Exception as exc:
+                self._raise_write_error(exc)
+            self._version_floor = floor
         self._last_version = v
         return v
 

@@ -247,7 +247,16 @@ def copy(c, args):
     b = c.engine.batch()
     copy_key(c, src, meta, dst_db, dst, b)
     c.engine.commit(b)
+    touch_other_db(c, dst_db, dst, meta)
     return 1
+
+
+def touch_other_db(c, db: int, key: bytes, meta: Meta) -> None:
+    """WATCH and blocked pops of another db see a key written there (after_write covers c.db)."""
+    if db != c.db:
+        c.server.touch(db, key)
+        if meta.type == LIST:
+            c.server.signal_key(db, key)
 
 
 @command("move", 3, "write fast")
@@ -264,6 +273,7 @@ def move(c, args):
     copy_key(c, args[0], meta, target, args[0], b)
     b.delete_meta(c.db, args[0])
     c.engine.commit(b)
+    touch_other_db(c, target, args[0], meta)
     return 1
 
 

@@ -542,6 +542,7 @@ def _bpop(c, args: list[bytes], left: bool):
     if reply is not None:
         return reply
     if getattr(c, "in_exec", False):
+        c.propagate = []  # nothing was written: replicate nothing
         return NULL_ARRAY  # inside MULTI/EXEC a blocking pop behaves as if it timed out
     return _block(list(dict.fromkeys(keys)), timeout, lambda: serve(True), NULL_ARRAY)
 
@@ -568,6 +569,8 @@ def _bmove(c, src: bytes, dst: bytes, left_from: bool, left_to: bool, timeout_ra
         return value
 
     value = serve(False)
+    if value is None and getattr(c, "in_exec", False):
+        c.propagate = []  # nothing was written: replicate nothing
     if value is not None or getattr(c, "in_exec", False):
         return value
     return _block([src], timeout, lambda: serve(True), None)

@@ -185,6 +185,8 @@ class Replication:
         """Called after every successful write command (c.propagate overrides argv)."""
         if self.backlog is None or self.is_replica:
             return  # no replica ever attached (Redis keeps no backlog then); a replica forwards raw
+        if c.propagate is not None and not c.propagate:
+            return  # the handler wrote nothing (e.g. a blocking pop inside EXEC)
         cmds = c.propagate or absolute_expiry(c, argv)
         if c.db != self.stream_db:
             self.stream_db = c.db

@@ -42,6 +42,7 @@ SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscrib
                       b"quit", b"reset"}
 MULTI_IMMEDIATE = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 BUSY_STALL = Error("BUSY write stall, retry later")
+READONLY = Error("READONLY You can't write against a read only replica.")
 MAX_PENDING_COMMANDS = 10_000
 
 
@@ -101,6 +102,7 @@ class Client(asyncio.Protocol):
         self.propagate: list | None = None  # set by a handler to replicate something else
         self._writing_paused = False
         self.suspended_task: asyncio.Future | None = None
+        self.close_after_reply = False  # QUIT: answer, then close
 
     @property
     def engine(self) -> Engine:
@@ -177,6 +179,11 @@ class Client(asyncio.Protocol):
                 self.close()
                 return
             reply = execute(self, argv)
+            if self.close_after_reply:
+                encode_into(out, reply)
+                self.send(out)
+                self.close()
+                return
             if type(reply) is Suspend:
                 if out:
                     self.send(out)
@@ -293,11 +300,11 @@ class Server:
 
     def call(self, c: Client, cmd: Command, argv: list[bytes]):
         """Run one command (also used by EXEC for each queued command)."""
-        if cmd.write:
-            if self.replication.is_replica and c.kind != "master":
-                return Error("READONLY You can't write against a read only replica.")
-            if self.exclusive is not None and self.exclusive is not c:
-                return Suspend(self._after_exclusive(c, cmd, argv))
+        if cmd.write and self.replication.is_replica and c.kind != "master":
+            return READONLY
+        # Writes (and other clients' EXECs) wait while a stalled EXEC holds `exclusive`.
+        if (cmd.write or cmd.name == "exec") and self.exclusive is not None and self.exclusive is not c:
+            return Suspend(self._after_exclusive(c, cmd, argv))
         self.stats["total_commands_processed"] += 1
         c.propagate = None
         try:
@@ -329,6 +336,9 @@ class Server:
             await asyncio.sleep(delay)
             if c.closing:
                 return None
+            refused = await self._wait_turn(c, cmd)
+            if refused is not None:
+                return refused
             try:
                 reply = cmd.handler(c, argv[1:])
             except Error as exc:
@@ -348,9 +358,25 @@ class Server:
                 self.after_write(c, cmd, argv)
             return reply
 
+    async def _wait_turn(self, c: Client, cmd: Command) -> Error | None:
+        """Before a suspended command runs again: wait while another client's stalled EXEC holds
+        `exclusive` or CLIENT PAUSE covers it, then re-check the role (REPLICAOF may have come)."""
+        name = cmd.name.encode()
+        while True:
+            if self.exclusive is not None and self.exclusive is not c and (cmd.write or cmd.name == "exec"):
+                await self.exclusive_released.wait()
+            elif self.pause.mode and self.pause.blocks(c, cmd, name):
+                await self.pause.changed()
+            else:
+                break
+        if cmd.write and self.replication.is_replica and c.kind != "master":
+            return READONLY
+        return None
+
     async def _after_exclusive(self, c: Client, cmd: Command, argv: list[bytes]):
-        while self.exclusive is not None and self.exclusive is not c:
-            await self.exclusive_released.wait()
+        refused = await self._wait_turn(c, cmd)
+        if refused is not None:
+            return refused
         reply = self.call(c, cmd, argv)
         if type(reply) is Suspend:
             reply = await reply.waiter
@@ -368,13 +394,12 @@ class Server:
         return reply
 
     def set_exclusive(self, c: Client | None) -> None:
-        if c is not None:
-            self.exclusive = c
-            self.exclusive_released = asyncio.Event()
-        else:
-            self.exclusive = None
-            if self.exclusive_released is not None:
-                self.exclusive_released.set()
+        if c is self.exclusive:
+            return  # an EXEC stalling again keeps its Event, so its waiters stay woken by it
+        if self.exclusive_released is not None:
+            self.exclusive_released.set()  # waiters wake and check again
+        self.exclusive = c
+        self.exclusive_released = asyncio.Event() if c is not None else None
 
     # --- blocking commands -----------------------------------------------------------------
 
@@ -405,6 +430,11 @@ class Server:
                             del self.key_waiters[slot]
             if c.closing:
                 return None  # the client left: pop nothing for it
+            cmd = COMMANDS.get(c.last_cmd)
+            if cmd is not None:
+                refused = await self._wait_turn(c, cmd)
+                if refused is not None:
+                    return refused
             reply = self._retry_block(c, block)
             if reply is not None:
                 return reply

@@ -308,13 +308,14 @@ def strlen(c, args):
 
 
 def clamp_range(start: int, end: int, length: int) -> tuple[int, int] | None:
-    """Redis's start/end normalisation (negative from the end); None when empty."""
+    """GETRANGE/BITCOUNT's start/end normalisation (negative from the end, both clamped to
+    0..length-1, as Redis 7.0's getrangeCommand); None when empty."""
     if start < 0:
         start += length
     if end < 0:
         end += length
     start = max(start, 0)
-    end = min(end, length - 1)
+    end = min(max(end, 0), length - 1)
     if start > end or length == 0:
         return None
     return start, end
