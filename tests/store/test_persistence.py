@@ -94,3 +94,19 @@ def test_bad_config_file_is_a_clear_error(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "unknown key 'maxclient' (did you mean 'maxclients'?)" in out.stderr
+
+
+def test_compact_collects_in_the_background(tmp_path):
+    """COMPACT answers at once; the stale data of a deleted hash is then collected."""
+    proc = start_xcache_server(tmp_path, "--set", "expire_collector_interval_ms=600000")
+    try:
+        r = redis.Redis(port=proc.port, protocol=2)
+        r.hset("big", mapping={f"f{i}": i for i in range(300)})
+        r.delete("big")
+        assert r.execute_command("compact") == b"OK"
+        deadline = time.monotonic() + 30
+        while r.info("stats")["collector_removed_entries"] < 300:
+            assert time.monotonic() < deadline, "COMPACT never collected the deleted hash"
+        assert r.ping() is True
+    finally:
+        proc.stop()

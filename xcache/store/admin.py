@@ -205,10 +205,15 @@ def bgsave(c, args):
 
 @command("compact", -1, "admin noscript", 0, 0, 0)
 def compact(c, args):
-    """Pika's COMPACT: collect stale data, then full RocksDB compaction in a thread."""
-    c.server.collector.run_full_pass()
-    asyncio.get_running_loop().run_in_executor(None, c.engine.compact)
+    """Pika's COMPACT: in the background, collect stale data (in small steps on the loop), then
+    compact RocksDB fully in a thread. Answers at once, as Pika does."""
+    asyncio.ensure_future(_compact(c.server))
     return OK
+
+
+async def _compact(server) -> None:
+    await server.collector.run_full_pass()
+    await asyncio.get_running_loop().run_in_executor(None, server.engine.compact)
 
 
 @command("shutdown", -1, "admin noscript loading stale", 0, 0, 0)

@@ -43,15 +43,20 @@ class Collector:
         limit = self.server.cfg.expire_collector_batch
         return self._step_meta(limit) + self._step_data("data", limit) + self._step_data("score", limit)
 
-    def run_full_pass(self) -> int:
-        """Collect everything now (tests and the COMPACT command use it)."""
+    async def run_full_pass(self, step: int = 1000) -> int:
+        """Collect everything now (COMPACT uses it), yielding to the loop between steps."""
         removed = 0
         for name in ("meta", "data", "score"):
             self._cursors[name] = None
             while True:
-                removed += self._step_meta(10_000) if name == "meta" else self._step_data(name, 10_000)
+                try:
+                    removed += self._step_meta(step) if name == "meta" else self._step_data(name, step)
+                except WriteStall:
+                    await asyncio.sleep(0.1)  # RocksDB is stalled: come back to this step later
+                    continue
                 if self._cursors[name] is None:
                     break
+                await asyncio.sleep(0)
         return removed
 
     def _step_meta(self, limit: int) -> int:
