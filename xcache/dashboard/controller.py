@@ -32,17 +32,11 @@ from xcache.dashboard import scale as S
 from xcache.dashboard import topology as T
 from xcache.dashboard.config import DashboardConfig
 from xcache.dashboard.coordinator import Conflict, Coordinator, CoordinatorError
+from xcache.observability.logs import log_event
 
 
 def log(event: str, level: str = "info", **fields) -> None:
-    parts = [time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), f"level={level}", "component=dashboard",
-             f"event={event}"]
-    for k, v in fields.items():
-        v = str(v)
-        if not v or " " in v or "=" in v:
-            v = '"' + v.replace('"', "'") + '"'
-        parts.append(f"{k}={v}")
-    print(" ".join(parts), file=sys.stderr, flush=True)
+    log_event("dashboard", event, level, **fields)
 
 
 def split_addr(addr: str) -> tuple[str, int]:

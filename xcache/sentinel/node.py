@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from xcache.observability.logs import log_event
 from xcache.sentinel import failover as fo
 from xcache.sentinel import state
 from xcache.sentinel.config import SentinelConfig
@@ -49,14 +49,7 @@ def now_ms() -> float:
 
 
 def log(event: str, **fields) -> None:
-    parts = [time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "component=sentinel", f"event={event}"]
-    for k, v in fields.items():
-        v = str(v)
-        if not v or " " in v or "=" in v:
-            v = '"' + v.replace('"', "'") + '"'
-        parts.append(f"{k}={v}")
-    sys.stderr.write(" ".join(parts) + "\n")
-    sys.stderr.flush()
+    log_event("sentinel", event, **fields)
 
 
 @dataclass
