@@ -53,6 +53,9 @@ def command(name: str, arity: int, flags: str = "", first: int = 1, last: int = 
 SYNTAX_ERROR = Error("ERR syntax error")
 NOT_INTEGER = Error("ERR value is not an integer or out of range")
 NOT_FLOAT = Error("ERR value is not a valid float")
+NOT_POSITIVE = Error("ERR value is out of range, must be positive")
+OVERFLOW = Error("ERR increment or decrement would overflow")
+NO_SUCH_KEY = Error("ERR no such key")
 MIN_INT, MAX_INT = -(1 << 63), (1 << 63) - 1
 
 

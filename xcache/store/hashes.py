@@ -14,6 +14,7 @@ from xcache.resp import OK, Error
 from xcache.store.commands import (
     MAX_INT,
     MIN_INT,
+    OVERFLOW,
     SYNTAX_ERROR,
     command,
     parse_float,
@@ -27,7 +28,6 @@ from xcache.store.strings import format_incr_float
 
 HASH_NOT_INTEGER = Error("ERR hash value is not an integer")
 HASH_NOT_FLOAT = Error("ERR hash value is not a float")
-OVERFLOW = Error("ERR increment or decrement would overflow")
 OUT_OF_RANGE = Error("ERR value is out of range")
 
 

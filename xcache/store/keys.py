@@ -6,7 +6,7 @@ import os
 import re
 
 from xcache.resp import OK, Error, SimpleString
-from xcache.store.commands import MAX_INT, SYNTAX_ERROR, command, parse_int
+from xcache.store.commands import MAX_INT, NO_SUCH_KEY, SYNTAX_ERROR, command, parse_int
 from xcache.store.cursor import decode_cursor, encode_cursor
 from xcache.store.engine import (
     LIST,
@@ -20,8 +20,6 @@ from xcache.store.engine import (
     now_ms,
 )
 from xcache.store.glob import compile_glob
-
-NO_SUCH_KEY = Error("ERR no such key")
 
 
 def delete_keys(c, keys: list[bytes]) -> int:

@@ -14,12 +14,18 @@ from decimal import Decimal, InvalidOperation
 from itertools import islice
 
 from xcache.resp import NULL_ARRAY, OK, Error
-from xcache.store.commands import MIN_INT, SYNTAX_ERROR, command, parse_int, wrong_arity
+from xcache.store.commands import (
+    MIN_INT,
+    NO_SUCH_KEY,
+    NOT_POSITIVE,
+    SYNTAX_ERROR,
+    command,
+    parse_int,
+    wrong_arity,
+)
 from xcache.store.engine import LIST, Meta, data_prefix
 
-NO_SUCH_KEY = Error("ERR no such key")
 INDEX_OUT_OF_RANGE = Error("ERR index out of range")
-MUST_BE_POSITIVE = Error("ERR value is out of range, must be positive")
 TIMEOUT_NOT_FLOAT = Error("ERR timeout is not a float or out of range")
 TIMEOUT_NEGATIVE = Error("ERR timeout is negative")
 RANK_ZERO = Error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second "
@@ -235,9 +241,9 @@ def _pop_command(c, args: list[bytes], left: bool, name: str):
         raise wrong_arity(name)
     count = None
     if len(args) == 2:
-        count = parse_int(args[1], MUST_BE_POSITIVE)
+        count = parse_int(args[1], NOT_POSITIVE)
         if count < 0:
-            raise MUST_BE_POSITIVE
+            raise NOT_POSITIVE
     key = args[0]
     meta = c.engine.lookup(c.db, key, LIST)
     if meta is None:

@@ -8,11 +8,9 @@ operations and SMEMBERS/SSCAN are prefix scans in member (byte) order.
 from __future__ import annotations
 
 from xcache.resp import Error
-from xcache.store.commands import SYNTAX_ERROR, command, parse_int
+from xcache.store.commands import NOT_POSITIVE, SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import SET, Meta, data_prefix
 from xcache.store.hashes import iter_subkeys, parse_random_count, random_entries, scan_collection
-
-NOT_POSITIVE = Error("ERR value is out of range, must be positive")
 
 
 def _lookup(c, key: bytes) -> Meta | None:

@@ -11,6 +11,7 @@ from xcache.store.commands import (
     MIN_INT,
     NOT_FLOAT,
     NOT_INTEGER,
+    OVERFLOW,
     SYNTAX_ERROR,
     command,
     parse_float,
@@ -20,7 +21,6 @@ from xcache.store.engine import STRING, WRONGTYPE, now_ms
 
 _Q = struct.Struct(">Q")
 _ZERO8 = b"\x00" * 8
-OVERFLOW = Error("ERR increment or decrement would overflow")
 TOO_BIG = Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
 

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from xcache.resp import Error
 from xcache.resp.encode import format_float
 from xcache.store.commands import (
+    NOT_FLOAT,
+    NOT_POSITIVE,
     SYNTAX_ERROR,
     command,
     parse_int,
@@ -35,11 +37,9 @@ from xcache.store.engine import (
 )
 from xcache.store.hashes import iter_subkeys, parse_random_count, random_entries, scan_collection
 
-NOT_FLOAT = Error("ERR value is not a valid float")
 NAN_ERROR = Error("ERR resulting score is not a number (NaN)")
 RANGE_NOT_FLOAT = Error("ERR min or max is not a float")
 BAD_LEX = Error("ERR min or max not valid string range item")
-NOT_POSITIVE = Error("ERR value is out of range, must be positive")
 INF = float("inf")
 
 _HEX = re.compile(r"[+-]?0[xX]")
