@@ -93,3 +93,19 @@ def start_xcache_server(tmp: Path, *extra: str, port: int | None = None, data_di
     d.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", "xcache.cli", "server", "--port", str(port), "--dir", str(d), *extra]
     return Proc(args, port, stderr_path=str(d / "server.log")).wait_ready()
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition", interval: float = 0.05):
+    """Poll predicate until it returns something truthy (returned); errors it raises meanwhile
+    (a node still starting, a connection reset) count as 'not yet' and are shown on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import redis
 from click.testing import CliRunner
 
-from tests.procs import Proc, free_port
+from tests.procs import Proc, free_port, wait_until
 
 TOKEN = "dash-token"
 PROXY_TOKEN = "proxy-token"
-
-
-def wait_until(fn, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):
-    """Poll fn() until it returns something truthy; fail with the last value/exception."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - keep polling
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 class ProxyProc(Proc):

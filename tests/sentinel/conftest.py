@@ -4,34 +4,23 @@
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.procs import Proc, free_port, start_redis, start_xcache_server
+from tests.procs import (
+    Proc,
+    free_port,
+    start_redis,
+    start_xcache_server,
+    wait_until,
+)
 
 GROUP = "grp"
 # Small timeouts keep the multi-process tests short.
 FAST = {"down_after_ms": 1000, "failover_timeout_ms": 5000, "hello_period_ms": 500,
         "info_period_ms": 1000}
-
-
-def wait_until(cond: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
-    """Poll cond until it returns a truthy value (returned) or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = cond()
-            if value:
-                return value
-        except (redis.RedisError, OSError) as exc:
-            last_exc = exc
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_exc!r})")
 
 
 def client(port: int) -> redis.Redis:

@@ -10,22 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.procs import Proc, free_port, start_xcache_server, wait_for_port
-
-
-def wait_until(predicate, timeout: float = 20.0, what: str = "condition"):
-    """Poll predicate until it returns something truthy (that value is returned)."""
-    deadline = time.monotonic() + timeout
-    last_exc = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
-            last_exc = exc
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what} (last error: {last_exc})")
+from tests.procs import Proc, free_port, start_xcache_server, wait_for_port, wait_until
 
 
 def client(node: Proc, db: int = 0) -> redis.Redis:

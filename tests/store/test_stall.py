@@ -11,7 +11,7 @@ import time
 import pytest
 import redis
 
-from tests.procs import start_xcache_server
+from tests.procs import start_xcache_server, wait_until
 
 STALL_FLAGS = ["--set", "rocksdb_write_buffer_bytes=65536", "--set", "rocksdb_max_write_buffer_number=2",
                "--set", "rocksdb_rate_limit_bytes_per_sec=4096", "--set", "write_stall_timeout_ms=500"]
@@ -50,15 +50,6 @@ class Writer(threading.Thread):
                     self.refused.append(k)
                 else:
                     self.errors.append(str(res))
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_stall_keeps_node_responsive(stalling_node):
