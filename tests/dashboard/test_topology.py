@@ -100,10 +100,15 @@ def test_rebalance_even_and_minimal():
     t, g3 = T.add_group(t)
     t = T.add_server(t, g3, "127.0.0.1:6383")
     r = T.rebalance(t)
+    # owned slots are not reassigned on the spot: they are queued to migrate online
+    assert r.slots == t.slots and set(r.pending.values()) == {3}
+    with pytest.raises(T.TopologyError, match="in progress"):
+        T.rebalance(r)
+    wave = sorted(r.pending)
+    r = T.finish_slots(T.start_wave(r, wave), wave)
     counts = r.slot_counts()
     assert sorted([counts[1], counts[2], counts[3]]) == [341, 341, 342]
-    moved = sum(1 for a, b in zip(t.slots, r.slots, strict=False) if a != b)
-    assert moved == counts[3]  # only the new group's share moved
+    assert len(wave) == counts[3]  # only the new group's share moved
     assert T.rebalance(r) is r  # nothing to do: no new epoch
 
 
@@ -146,3 +151,67 @@ def test_summary_ranges():
     t = T.rebalance(two_groups())
     s = t.summary()
     assert s["slot_ranges"] == [{"first": 0, "last": 511, "group": 1}, {"first": 512, "last": 1023, "group": 2}]
+
+
+def three_groups() -> T.Topology:
+    t = T.rebalance(two_groups())
+    t, g3 = T.add_group(t)
+    return T.add_server(t, g3, "127.0.0.1:6383")
+
+
+def test_migration_lifecycle():
+    t = three_groups()
+    t = T.plan_migration(t, list(range(0, 100)), 1, 3)
+    assert t.pending == dict.fromkeys(range(100), 3) and t.slots[0] == 1
+    assert "migrating" not in T.slot_table(t)  # nothing routes differently yet
+    wave = [s for s in range(64)]
+    t = T.start_wave(t, wave)
+    assert t.slots[0] == 3 and t.migrating[0] == 1 and 0 not in t.pending and len(t.pending) == 36
+    table = T.slot_table(t)
+    assert table["migrating"] == {"0-63": 1} and table["slots"]["0-63"] == 3
+    assert set(table["groups"]) == {"1", "2", "3"}
+    parsed = SlotTable.from_json(table)  # the proxy accepts what we push
+    assert parsed.slots[0] == 3
+    t = T.finish_slots(t, wave)
+    assert t.migrating == {} and "migrating" not in T.slot_table(t)
+    back = T.Topology.from_json(T.set_migration(t, paused=True, keys_per_second=50).to_json())
+    assert back.pending == t.pending and back.migration_paused and back.migration_keys_per_second == 50
+    assert T.cancel_pending(t).pending == {}
+
+
+def test_migration_is_validated():
+    t = three_groups()
+    with pytest.raises(T.TopologyError, match="owned by group 2, not 1"):
+        T.plan_migration(t, [600], 1, 3)
+    with pytest.raises(T.TopologyError, match="same group"):
+        T.plan_migration(t, [0], 1, 1)
+    with pytest.raises(T.TopologyError, match="no group 9"):
+        T.plan_migration(t, [0], 1, 9)
+    t4, g4 = T.add_group(t)
+    with pytest.raises(T.TopologyError, match="no server"):
+        T.plan_migration(t4, [0], 1, g4)
+    t = T.plan_migration(t, [0, 1], 1, 3)
+    with pytest.raises(T.TopologyError, match="already being migrated"):
+        T.plan_migration(t, [1], 1, 3)
+    with pytest.raises(T.TopologyError, match="being migrated"):
+        T.assign_slots(t, [0], 2)
+    with pytest.raises(T.TopologyError, match="takes part in a slot migration"):
+        T.remove_group(t, 3)
+    with pytest.raises(T.TopologyError, match="not pending"):
+        T.start_wave(t, [5])
+    with pytest.raises(T.TopologyError, match="not migrating"):
+        T.finish_slots(t, [0])
+    with pytest.raises(T.TopologyError, match=">= 0"):
+        T.set_migration(t, keys_per_second=-1)
+
+
+def test_next_wave_keeps_one_source_and_target():
+    from xcache.dashboard.migration import next_wave
+
+    t = three_groups()
+    t = T.plan_migration(t, [510, 511], 1, 3)
+    t = T.plan_migration(t, [512, 513, 514], 2, 3)
+    assert next_wave(t, 64) == [510, 511]
+    assert next_wave(t, 1) == [510]
+    t = T.start_wave(t, [510, 511])
+    assert next_wave(t, 64) == [512, 513, 514]

@@ -86,3 +86,47 @@ def test_ui_lists_active_alerts(env):
             assert "drops dead sockets" in page.locator("#active-alerts").inner_text()
         finally:
             browser.close()
+
+
+def test_ui_migrates_pauses_and_resumes(env):
+    """Pause, then queue slots from the migration form: the panel shows them pending and paused;
+    Resume moves them (keys included) and the panel goes back to idle."""
+    import redis
+
+    dash, proxy, s = env["dash"], env["proxy"], env["servers"]
+    build(env)
+    with redis.Redis(port=proxy.port, protocol=2, decode_responses=True) as c:
+        c.mset({f"k{i}": str(i) for i in range(200)})
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{dash.url}/ui/#token={TOKEN}")
+            page.wait_for_selector("[data-group='2']")
+            assert page.locator("[data-testid='mig-state']").inner_text() == "idle"
+            page.click("[data-testid='mig-pause']")
+            page.wait_for_function("() => document.querySelector('#message').textContent === 'migration paused'")
+            page.fill("#f-migrate input[name=from]", "1")
+            page.fill("#f-migrate input[name=to]", "2")
+            page.fill("#f-migrate input[name=slots]", "0-99")
+            page.click("#f-migrate button")
+            page.wait_for_function("() => document.querySelector('#mig-text').textContent.startsWith('100 pending')")
+            assert page.locator("[data-testid='mig-state']").inner_text() == "paused"
+            page.click("[data-testid='mig-resume']")
+            page.wait_for_function("() => document.querySelector(\"[data-group='2']\").textContent.includes('612 slots')"
+                                   " && document.querySelector('#mig-state').textContent === 'idle'")
+            assert "100 done" in page.locator("#mig-text").inner_text()
+            assert not errors, errors
+        finally:
+            browser.close()
+    from xcache.keyslot import slot_of
+
+    moved = [f"k{i}" for i in range(200) if slot_of(f"k{i}".encode()) < 100]
+    assert moved
+    host, port = s[2].split(":")  # group 2's master
+    with redis.Redis(port=int(port), protocol=2, decode_responses=True) as g2, \
+            redis.Redis(port=proxy.port, protocol=2, decode_responses=True) as c:
+        assert all(g2.exists(k) for k in moved)
+        assert c.mget([f"k{i}" for i in range(200)]) == [str(i) for i in range(200)]

@@ -207,7 +207,7 @@ def test_slot_push_epochs(proxy, backends):
     flipped = {"epoch": 1, "groups": table["groups"], "slots": {"0-511": 2, "512-1023": 1}}
     assert proxy.admin("PUT", "/slots", flipped, token=None)[0] == 401
     status, body = proxy.admin("PUT", "/slots", flipped)
-    assert status == 200 and body == {"epoch": 1, "workers_applied": 1}
+    assert status == 200 and body == {"epoch": 1, "workers_applied": 1, "drained": True}
     k = keys_in(1, 1)[0]  # slot < 512: now owned by group 2
     proxy.client().set(k, "moved")
     assert direct(b).get(k) == b"moved" and direct(a).get(k) is None

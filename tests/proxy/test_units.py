@@ -198,6 +198,24 @@ def test_split_merge():
 # -- config and metrics ----------------------------------------------------------------------------
 
 
+def test_table_migrating_parse_validate_roundtrip():
+    base = {"epoch": 2, "groups": {"1": "h:1", "2": "h:2", "3": "h:3"}, "slots": {"0-511": 2, "512-1023": 1}}
+    t = SlotTable.from_json({**base, "migrating": {"0-9": 1, "20": 3}})
+    assert t.migrating == {**{s: 1 for s in range(10)}, 20: 3}
+    assert t.to_json()["migrating"] == {"0-9": 1, "20-20": 3}
+    assert SlotTable.from_json(t.to_json()) == t
+    as_list = [0] * NSLOTS
+    as_list[5] = 3
+    assert SlotTable.from_json({**base, "migrating": as_list}).migrating == {5: 3}
+    plain = SlotTable.from_json(base)
+    assert plain.migrating == {} and "migrating" not in plain.to_json()
+    for bad, msg in [({"0-9": 7}, "unknown group 7"), ({"0-9": 2}, "already owns"),
+                     ({"9-3": 1}, "bad range"), ({"1000-1024": 1}, "bad range"), ({"x": 1}, "integer"),
+                     ({"0-3": 1, "3": 1}, "twice"), ([1] * 5, "1024"), ("0-3=1", "must be")]:
+        with pytest.raises(TableError, match=msg):
+            SlotTable.from_json({**base, "migrating": bad})
+
+
 def test_config_backlog_rule(tmp_path):
     cfg = load(ProxyConfig, None, {"accept_rate_per_sec": "1000", "client_timeout_ms": "2000"})
     assert cfg.effective_backlog() == 2000

@@ -16,7 +16,14 @@ by the topology), 401 (token), 404, 409 (coordinator conflict), 502 (a server/se
     POST   /api/groups/{id}/promote    {"addr", "force"?}  make a replica the master (refused
                                                  while it is not in sync with a live master, unless force)
     POST   /api/slots/assign           {"group", "slots": "0-511,600"}   (group 0 = unassign)
-    POST   /api/slots/rebalance                  spread the slots evenly over the groups
+    POST   /api/slots/rebalance                  spread the slots evenly over the groups (owned slots
+                                                 that change group migrate online)
+    POST   /api/slots/migrate          {"from", "to", "slots": "0-511"}   move slots online
+    GET    /api/migration                        progress: slots pending/migrating/done, keys and
+                                                 bytes moved, rates, state
+    POST   /api/migration/pause | /resume        stop moving keys after the current batch / go on
+    POST   /api/migration/throttle     {"keys_per_second"}   0 = unlimited
+    POST   /api/migration/cancel                 drop the slots not started yet
     POST   /api/proxies                {"addr", "admin_addr"}
     DELETE /api/proxies/{addr}
     POST   /api/sentinels              {"addr"}
@@ -83,6 +90,22 @@ class _Collector:
         c.add_metric(["ok"], ctl.counters["pushes_ok"])
         c.add_metric(["failed"], ctl.counters["pushes_failed"])
         yield c
+        m = ctl.migrator.status()
+        for name, doc, value in (
+                ("slots_pending", "Slots queued for migration, not started", m["slots_pending"]),
+                ("slots_migrating", "Slots moving now (served migrate-first by the proxies)", m["slots_migrating"]),
+                ("paused", "1 while the migration is paused", int(m["paused"]))):
+            g = GaugeMetricFamily(f"xcache_dashboard_migration_{name}", doc)
+            g.add_metric([], value)
+            yield g
+        for name, doc, value in (
+                ("slots_done", "Slots whose migration finished", m["slots_done"]),
+                ("keys_moved", "Keys the dashboard moved (MIGRATE batches that moved something)", m["keys_moved"]),
+                ("bytes_moved", "Bytes the sources sent to the targets for those keys", m["bytes_moved"]),
+                ("errors", "Migration steps that failed and were retried", m["errors"])):
+            c = CounterMetricFamily(f"xcache_dashboard_migration_{name}", doc)
+            c.add_metric([], value)
+            yield c
         c = CounterMetricFamily("xcache_dashboard_failovers_followed", "Sentinel failovers confirmed and published")
         c.add_metric([], ctl.counters["failovers_followed"])
         yield c
@@ -181,6 +204,33 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
     async def slots_rebalance(request):
         return await ctl.rebalance()
 
+    async def slots_migrate(request):
+        data = await body(request)
+        source, target, slots = need(data, "from", "to", "slots")
+        try:
+            source, target = int(source), int(target)
+        except (TypeError, ValueError):
+            raise T.TopologyError("from and to must be group ids (integers)") from None
+        return await ctl.migrate_slots(source, target, slots if isinstance(slots, list) else str(slots))
+
+    async def migration(request):
+        return ctl.migrator.status()
+
+    async def migration_pause(request):
+        return await ctl.set_migration(paused=True)
+
+    async def migration_resume(request):
+        return await ctl.set_migration(paused=False)
+
+    async def migration_throttle(request):
+        (rate,) = need(await body(request), "keys_per_second")
+        if not isinstance(rate, int) or isinstance(rate, bool):
+            raise T.TopologyError("keys_per_second must be an integer (0 = unlimited)")
+        return await ctl.set_migration(keys_per_second=rate)
+
+    async def migration_cancel(request):
+        return await ctl.cancel_migration()
+
     async def proxy_add(request):
         addr, admin_addr = need(await body(request), "addr", "admin_addr")
         return await ctl.add_proxy(str(addr), str(admin_addr))
@@ -225,6 +275,12 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
         Route("/api/groups/{gid}/promote", action(promote), methods=["POST"]),
         Route("/api/slots/assign", action(slots_assign), methods=["POST"]),
         Route("/api/slots/rebalance", action(slots_rebalance), methods=["POST"]),
+        Route("/api/slots/migrate", action(slots_migrate), methods=["POST"]),
+        Route("/api/migration", action(migration)),
+        Route("/api/migration/pause", action(migration_pause), methods=["POST"]),
+        Route("/api/migration/resume", action(migration_resume), methods=["POST"]),
+        Route("/api/migration/throttle", action(migration_throttle), methods=["POST"]),
+        Route("/api/migration/cancel", action(migration_cancel), methods=["POST"]),
         Route("/api/proxies", action(proxy_add), methods=["POST"]),
         Route("/api/proxies/{addr}", action(proxy_remove), methods=["DELETE"]),
         Route("/api/sentinels", action(sentinel_add), methods=["POST"]),

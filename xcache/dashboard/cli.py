@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 import click
 
@@ -170,10 +171,91 @@ def slots_assign(api: Api, gid, spec) -> None:
     _out(api.call("POST", "/api/slots/assign", {"group": gid, "slots": spec}))
 
 
-@slots.command("rebalance")
+def _follow(api: Api, wait: bool) -> None:
+    """Show a progress bar of the migration until nothing is pending or moving."""
+    m = api.call("GET", "/api/migration")
+    total = m["slots_pending"] + m["slots_migrating"]
+    if not wait or not total:
+        return _out(m)
+    done = 0
+    with click.progressbar(length=total, label="migrating slots", show_pos=True,
+                           item_show_func=lambda _: (f"{m['keys_moved']} keys {m['bytes_moved']} B"
+                                                     f" {m['keys_per_second']:.0f} keys/s {m['state']}")) as bar:
+        while m["slots_pending"] + m["slots_migrating"]:
+            left = m["slots_pending"] + m["slots_migrating"]
+            bar.update(max(0, total - left - done), m)
+            done = max(done, total - left)
+            if m["paused"]:
+                click.echo("\npaused: resume with `xcache admin slots resume`", err=True)
+                return
+            time.sleep(0.5)  # polling the dashboard: the CLI has no event to wait on
+            m = api.call("GET", "/api/migration")
+        bar.update(total - done, m)
+    _out(m)
+
+
+@slots.command("migrate")
+@click.option("--from", "source", type=int, required=True, help="group the slots leave")
+@click.option("--to", "target", type=int, required=True, help="group the slots go to")
+@click.option("--slots", "spec", required=True, help="e.g. 0-511 or 0-99,200")
+@click.option("--wait/--no-wait", default=True, help="show progress until the migration ends (default)")
 @click.pass_obj
-def slots_rebalance(api: Api) -> None:
-    _out(api.call("POST", "/api/slots/rebalance"))
+def slots_migrate(api: Api, source, target, spec, wait) -> None:
+    """Move slots between groups online: clients keep working, keys move in the background."""
+    api.call("POST", "/api/slots/migrate", {"from": source, "to": target, "slots": spec})
+    _follow(api, wait)
+
+
+@slots.command("rebalance")
+@click.option("--wait/--no-wait", default=True, help="show progress until the migration ends (default)")
+@click.pass_obj
+def slots_rebalance(api: Api, wait) -> None:
+    """Spread the slots evenly over the groups (after adding one); owned slots move online."""
+    r = api.call("POST", "/api/slots/rebalance")
+    click.echo(f"{r['slots_to_migrate']} slots to migrate; slots per group after: "
+               + ", ".join(f"group {g}={n}" for g, n in r["slot_counts"].items() if g != "0"))
+    _follow(api, wait)
+
+
+admin.add_command(slots_rebalance, "rebalance")
+
+
+@slots.command("status")
+@click.option("--wait", is_flag=True, help="follow with a progress bar until it ends")
+@click.pass_obj
+def slots_status(api: Api, wait) -> None:
+    """Migration progress: slots pending/moving/done, keys and bytes moved, rates."""
+    _follow(api, wait)
+
+
+@slots.command("pause")
+@click.pass_obj
+def slots_pause(api: Api) -> None:
+    """Stop moving keys after the current batch (moving slots stay served migrate-first)."""
+    _out(api.call("POST", "/api/migration/pause"))
+
+
+@slots.command("resume")
+@click.option("--wait/--no-wait", default=False, help="show progress until the migration ends")
+@click.pass_obj
+def slots_resume(api: Api, wait) -> None:
+    api.call("POST", "/api/migration/resume")
+    _follow(api, wait)
+
+
+@slots.command("throttle")
+@click.option("--keys-per-second", "rate", type=click.IntRange(min=0), required=True, help="0 = unlimited")
+@click.pass_obj
+def slots_throttle(api: Api, rate) -> None:
+    """Limit how fast keys move (live)."""
+    _out(api.call("POST", "/api/migration/throttle", {"keys_per_second": rate}))
+
+
+@slots.command("cancel")
+@click.pass_obj
+def slots_cancel(api: Api) -> None:
+    """Drop the slots not started yet (the ones moving now finish)."""
+    _out(api.call("POST", "/api/migration/cancel"))
 
 
 @admin.group()

@@ -21,6 +21,11 @@ class DashboardConfig:
     sentinel_quorum: int = key(0, "quorum given to sentinels in SENTINEL MONITOR; 0 = majority of the sentinels", minimum=0)
     reconcile_interval_ms: int = key(1000, "period of the reconcile loop: proxies' tables, sentinels' monitors, server roles, stats", minimum=50)
     request_timeout_ms: int = key(2000, "timeout of one call to a proxy, server or sentinel", minimum=10)
+    # Online slot migration (xcache/dashboard/migration.py).
+    migration_wave_slots: int = key(64, "slots moved together: marked migrating at once, then swept with one SCAN of their source per pass", minimum=1)
+    migration_batch_keys: int = key(100, "keys per MIGRATE call (the source blocks, or an xcache node locks the keys, for one batch)", minimum=1)
+    migration_scan_count: int = key(1000, "COUNT of each SCAN of a source node while sweeping", minimum=1)
+    migration_timeout_ms: int = key(5000, "MIGRATE's timeout: one network operation between source and target", minimum=1)
     # Alerts (the conditions of deploy/prometheus/alerts.yml, evaluated every reconcile period).
     alert_webhook_url: str = key("", "POST alerts here when they fire or resolve (and again every alert_resend_interval_ms while active); empty = UI only")
     alert_webhook_format: str = key("webhook", "'webhook': Alertmanager's webhook-receiver body (version 4); 'alertmanager': the alert list of an Alertmanager's POST /api/v2/alerts", choices=("webhook", "alertmanager"))

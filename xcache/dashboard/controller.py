@@ -32,6 +32,7 @@ from xcache.dashboard import scale as S
 from xcache.dashboard import topology as T
 from xcache.dashboard.config import DashboardConfig
 from xcache.dashboard.coordinator import Conflict, Coordinator, CoordinatorError
+from xcache.dashboard.migration import Migrator
 from xcache.observability.logs import log_event
 
 
@@ -91,6 +92,7 @@ class Controller:
         self.scale_state = S.ScaleState()
         self.scaled: list[tuple[str, subprocess.Popen | None]] = []  # proxies added by the scaler
         self.added_workers: dict[str, int] = {}  # local mode: workers the scaler added, per proxy
+        self.migrator = Migrator(self)
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self, api_addr: str = "") -> None:
@@ -104,8 +106,10 @@ class Controller:
         log("started", coordinator=self.coord.url, epoch=self.topo.epoch, revision=self.revision)
         self._tasks.append(asyncio.create_task(self._reconcile_loop()))
         self._tasks.append(asyncio.create_task(self._keepalive_loop()))
+        self.migrator.start()  # resumes a migration a previous dashboard left unfinished
 
     async def stop(self) -> None:
+        await self.migrator.stop()
         tasks = [*self._tasks, *self._watchers.values(), *self._followers]
         for t in tasks:
             t.cancel()
@@ -312,9 +316,38 @@ class Controller:
             return {"epoch": self.topo.epoch, "slots": len(slot_list)}
 
     async def rebalance(self) -> dict:
+        """Even out the slots: unassigned ones are given at once, owned ones migrate online."""
         async with self.lock:
             await self._change(T.rebalance)
-            return {"epoch": self.topo.epoch, "slot_counts": self.topo.slot_counts()}
+        self.migrator.wake()
+        t = self.topo
+        planned = [t.pending.get(s, gid) for s, gid in enumerate(t.slots)]  # once the moves are done
+        counts = {str(g): planned.count(g) for g in sorted(set(planned) | set(t.groups))}
+        return {"epoch": t.epoch, "slot_counts": counts, "slots_to_migrate": len(t.pending),
+                "migration": self.migrator.status()}
+
+    # --- online migration (the work itself is done by self.migrator) ---------------------------
+    async def migrate_slots(self, source: int, target: int, slots: str | list[int]) -> dict:
+        slot_list = T.parse_slots(slots) if isinstance(slots, str) else [int(s) for s in slots]
+        async with self.lock:
+            await self._change(T.plan_migration, slot_list, source, target)
+        self.event("migration_planned", source=source, target=target, slots=len(slot_list))
+        self.migrator.wake()
+        return {"epoch": self.topo.epoch, "slots": len(slot_list), "migration": self.migrator.status()}
+
+    async def set_migration(self, paused: bool | None = None, keys_per_second: int | None = None) -> dict:
+        async with self.lock:
+            await self._change(T.set_migration, paused, keys_per_second)
+        self.event("migration_settings", paused=self.topo.migration_paused,
+                   keys_per_second=self.topo.migration_keys_per_second)
+        self.migrator.wake()
+        return {"epoch": self.topo.epoch, **self.migrator.status()}
+
+    async def cancel_migration(self) -> dict:
+        async with self.lock:
+            await self._change(T.cancel_pending)
+        self.event("migration_cancelled", migrating=len(self.topo.migrating))
+        return {"epoch": self.topo.epoch, **self.migrator.status()}
 
     async def add_proxy(self, addr: str, admin_addr: str) -> dict:
         async with self.lock:
@@ -395,7 +428,9 @@ class Controller:
                 got = (await self._proxy_get(p, "/slots")).json()  # verify it took it
                 ok = got.get("epoch") == table["epoch"] and T.same_table(got, table)
                 res = {"ok": ok, "proxy_epoch": got.get("epoch"),
-                       "workers_applied": r.json().get("workers_applied")}
+                       "workers_applied": r.json().get("workers_applied"),
+                       # nothing routed by its previous table is still in flight (migration waits for it)
+                       "drained": r.json().get("drained", False)}
                 if not ok:
                     res["error"] = f"proxy reports epoch {got.get('epoch')} after the push"
         except (httpx.HTTPError, ValueError, KeyError) as exc:
@@ -404,7 +439,7 @@ class Controller:
         if res["ok"]:
             st.pop("stale_logged", None)
         st.update(in_sync=res["ok"], epoch=res.get("proxy_epoch"), error=res.get("error", ""),
-                  last_push=time.time())
+                  last_push=time.time(), drained=res.get("drained", res["ok"]))
         if not res["ok"] and not res.get("ahead"):
             self.event("push_failed", "warning", proxy=p.addr, error=res.get("error", ""))
         return res
@@ -963,7 +998,7 @@ class Controller:
                           "added": [a for a, _ in self.scaled],
                           "added_workers": {a: n for a, n in self.added_workers.items() if n}},
                 "epoch": t.epoch, "revision": self.revision, "coordinator": self.coord.url,
-                "groups": groups, "proxies": proxies, "sentinels": [
+                "migration": self.migrator.status(), "groups": groups, "proxies": proxies, "sentinels": [
                     {"addr": s, **self.sentinel_state.get(s, {})} for s in t.sentinels],
                 "slot_ranges": t.summary()["slot_ranges"], "totals": totals, "alerts": alerts,
                 "counters": dict(self.counters), "uptime_s": int(time.time() - self.started)}

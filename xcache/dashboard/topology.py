@@ -8,6 +8,12 @@ the version of everything a proxy sees.
 
 Group ids are positive integers (the proxy's slot table keys); the sentinel master name of group
 N is `group-N`. Slot owner 0 means "unassigned".
+
+Online migration (Codis's slot actions): `pending` holds slots queued to move (slot -> target
+group), `migrating` the slots moving now (slot -> source group; `slots` already names the
+target). A migrating slot is served migrate-first by the proxies: each key is moved from the
+source before it is served by the target. The migrator (migration.py) starts waves of pending
+slots, moves their keys in the background and finishes them once the source holds none.
 """
 
 from __future__ import annotations
@@ -52,6 +58,10 @@ class Topology:
     slots: list[int] = field(default_factory=lambda: [0] * NSLOTS)
     proxies: dict[str, Proxy] = field(default_factory=dict)
     sentinels: list[str] = field(default_factory=list)
+    pending: dict[int, int] = field(default_factory=dict)  # slot -> target group, not started
+    migrating: dict[int, int] = field(default_factory=dict)  # slot -> source group, moving now
+    migration_paused: bool = False
+    migration_keys_per_second: int = 0  # throttle; 0 = unlimited
 
     # --- serialisation -------------------------------------------------------------------------
     def to_json(self) -> dict:
@@ -62,6 +72,8 @@ class Topology:
             "slots": list(self.slots),
             "proxies": {p.addr: {"admin_addr": p.admin_addr} for p in self.proxies.values()},
             "sentinels": list(self.sentinels),
+            "migration": {"pending": slot_map_json(self.pending), "migrating": slot_map_json(self.migrating),
+                          "paused": self.migration_paused, "keys_per_second": self.migration_keys_per_second},
         }
 
     @classmethod
@@ -75,8 +87,11 @@ class Topology:
             if len(slots) != NSLOTS:
                 raise TopologyError(f"topology: 'slots' must have {NSLOTS} entries")
             proxies = {a: Proxy(a, str(p["admin_addr"])) for a, p in (data.get("proxies") or {}).items()}
+            mig = data.get("migration") or {}
             return cls(int(data.get("epoch", 0)), groups, slots, proxies,
-                       [str(s) for s in data.get("sentinels") or []])
+                       [str(s) for s in data.get("sentinels") or []],
+                       slot_map_parse(mig.get("pending")), slot_map_parse(mig.get("migrating")),
+                       bool(mig.get("paused", False)), int(mig.get("keys_per_second", 0) or 0))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, TopologyError):
                 raise
@@ -157,6 +172,32 @@ def ranges(slots: list[int]) -> list[tuple[int, int, int]]:
     return out
 
 
+def map_ranges(m: dict[int, int]) -> list[tuple[int, int, int]]:
+    """{slot: group} (some slots) -> (first, last, group) runs of consecutive slots."""
+    out: list[tuple[int, int, int]] = []
+    for s in sorted(m):
+        if out and out[-1][2] == m[s] and out[-1][1] == s - 1:
+            out[-1] = (out[-1][0], s, m[s])
+        else:
+            out.append((s, s, m[s]))
+    return out
+
+
+def slot_map_json(m: dict[int, int]) -> dict[str, int]:
+    return {f"{a}-{b}": gid for a, b, gid in map_ranges(m)}
+
+
+def slot_map_parse(data) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for rng, gid in (data or {}).items():
+        first, _, last = str(rng).partition("-")
+        for s in range(int(first), int(last or first) + 1):
+            if not 0 <= s < NSLOTS:
+                raise TopologyError(f"topology: slot {s} out of range in the migration state")
+            out[s] = int(gid)
+    return out
+
+
 # --- changes (pure: copy, validate, bump the epoch) ----------------------------------------------
 def _next(t: Topology) -> Topology:
     n = t.copy()
@@ -189,6 +230,8 @@ def remove_group(t: Topology, gid: int) -> Topology:
     owned = sum(1 for s in t.slots if s == g.id)
     if owned:
         raise TopologyError(f"group {gid} still owns {owned} slots: assign them elsewhere first")
+    if g.id in t.migrating.values() or g.id in t.pending.values():
+        raise TopologyError(f"group {gid} takes part in a slot migration: let it finish first")
     n = _next(t)
     del n.groups[g.id]
     return n
@@ -216,7 +259,7 @@ def remove_server(t: Topology, gid: int, addr: str) -> Topology:
         raise TopologyError(f"server {addr} is not in group {gid}")
     if addr == g.master and len(g.servers) > 1:
         raise TopologyError(f"{addr} is the master of group {gid}: promote another server first")
-    if addr == g.master and any(s == g.id for s in t.slots):
+    if addr == g.master and (any(s == g.id for s in t.slots) or g.id in t.migrating.values()):
         raise TopologyError(f"{addr} is the last server of group {gid}, which owns slots")
     n = _next(t)
     ng = n.groups[g.id]
@@ -271,14 +314,17 @@ def assign_slots(t: Topology, slots: list[int], gid: int) -> Topology:
     for s in slots:
         if not 0 <= s < NSLOTS:
             raise TopologyError(f"slot {s} out of range 0-{NSLOTS - 1}")
+        if s in t.pending or s in t.migrating:
+            raise TopologyError(f"slot {s} is being migrated: let the migration finish or cancel it first")
     n = _next(t)
     for s in slots:
         n.slots[s] = gid
     return n
 
 
-def rebalance(t: Topology) -> Topology:
-    """Spread all slots evenly over the groups that have a master, moving as few as possible.
+def balanced(t: Topology) -> list[int]:
+    """The owner per slot that spreads all slots evenly over the groups that have a master,
+    moving as few as possible.
 
     Target: 1024 // k each, the first 1024 % k groups (by id) one more. A group keeps its lowest
     slots up to its target; freed and unassigned slots go to the groups below target in order.
@@ -300,10 +346,83 @@ def rebalance(t: Topology) -> Topology:
         while kept[gid] < target[gid]:
             slots[free.pop(0)] = gid
             kept[gid] += 1
+    return slots
+
+
+def rebalance(t: Topology) -> Topology:
+    """Plan the balanced layout: unassigned slots are given at once (they hold no data), owned
+    slots that change group are queued for online migration."""
+    if t.pending or t.migrating:
+        raise TopologyError("a slot migration is in progress: wait for it (or cancel it) before rebalancing")
+    slots = balanced(t)
+    moves = {s: gid for s, gid in enumerate(slots) if gid != t.slots[s] and t.slots[s] != 0}
     if slots == t.slots:
         return t
     n = _next(t)
-    n.slots = slots
+    n.slots = [t.slots[s] if s in moves else gid for s, gid in enumerate(slots)]
+    n.pending = moves
+    return n
+
+
+# --- online migration ------------------------------------------------------------------------------
+def plan_migration(t: Topology, slots: list[int], source: int, target: int) -> Topology:
+    """Queue slots owned by group `source` to move to group `target`."""
+    src, dst = _group(t, source), _group(t, target)
+    if src.id == dst.id:
+        raise TopologyError("source and target are the same group")
+    if not dst.master:
+        raise TopologyError(f"group {target} has no server yet: add one before migrating slots to it")
+    for s in slots:
+        if not 0 <= s < NSLOTS:
+            raise TopologyError(f"slot {s} out of range 0-{NSLOTS - 1}")
+        if s in t.pending or s in t.migrating:
+            raise TopologyError(f"slot {s} is already being migrated")
+        if t.slots[s] != src.id:
+            raise TopologyError(f"slot {s} is owned by group {t.slots[s] or 'none'}, not {source}")
+    n = _next(t)
+    for s in slots:
+        n.pending[s] = dst.id
+    return n
+
+
+def start_wave(t: Topology, slots: list[int]) -> Topology:
+    """Pending slots start moving: the target owns them, served migrate-first from the source."""
+    n = _next(t)
+    for s in slots:
+        if s not in t.pending:
+            raise TopologyError(f"slot {s} is not pending")
+        n.migrating[s] = t.slots[s]
+        n.slots[s] = n.pending.pop(s)
+    return n
+
+
+def finish_slots(t: Topology, slots: list[int]) -> Topology:
+    """The sources hold no key of these slots any more: the target serves them alone."""
+    n = _next(t)
+    for s in slots:
+        if s not in t.migrating:
+            raise TopologyError(f"slot {s} is not migrating")
+        del n.migrating[s]
+    return n
+
+
+def cancel_pending(t: Topology) -> Topology:
+    """Drop the slots that have not started moving (the ones moving now finish)."""
+    if not t.pending:
+        return t
+    n = _next(t)
+    n.pending = {}
+    return n
+
+
+def set_migration(t: Topology, paused: bool | None = None, keys_per_second: int | None = None) -> Topology:
+    if keys_per_second is not None and keys_per_second < 0:
+        raise TopologyError("keys_per_second must be >= 0 (0 = unlimited)")
+    n = _next(t)
+    if paused is not None:
+        n.migration_paused = paused
+    if keys_per_second is not None:
+        n.migration_keys_per_second = keys_per_second
     return n
 
 
@@ -356,22 +475,25 @@ def slot_table(t: Topology) -> dict:
     missing = [s for s, gid in enumerate(t.slots) if gid == 0]
     if missing:
         raise TopologyError(f"{len(missing)} slots are not assigned (first: {missing[0]})")
-    used = sorted(set(t.slots))
+    used = sorted(set(t.slots) | set(t.migrating.values()))
     groups = {}
     for gid in used:
         g = t.groups.get(gid)
         if g is None or not g.master:
             raise TopologyError(f"group {gid} owns slots but has no master")
         groups[str(gid)] = {"master": g.master, "replicas": g.replicas}
-    return {"epoch": t.epoch, "groups": groups,
-            "slots": {f"{a}-{b}": gid for a, b, gid in ranges(t.slots)}}
+    table = {"epoch": t.epoch, "groups": groups, "slots": {f"{a}-{b}": gid for a, b, gid in ranges(t.slots)}}
+    if t.migrating:
+        table["migrating"] = slot_map_json(t.migrating)
+    return table
 
 
 def same_table(a: dict, b: dict) -> bool:
     """Do two slot tables route identically (epochs aside)?"""
     def norm(d: dict):
         groups = {str(k): (v["master"], sorted(v.get("replicas") or [])) for k, v in (d.get("groups") or {}).items()}
-        used = {str(g) for g in (d.get("slots") or {}).values()}
-        return {k: v for k, v in groups.items() if k in used}, dict(d.get("slots") or {})
+        migrating = dict(d.get("migrating") or {})
+        used = {str(g) for g in (d.get("slots") or {}).values()} | {str(g) for g in migrating.values()}
+        return {k: v for k, v in groups.items() if k in used}, dict(d.get("slots") or {}), migrating
     return norm(a) == norm(b)
 

@@ -149,9 +149,11 @@ class AdminServer:
         current = self.sup.table.epoch if self.sup.table else -1
         if table.epoch <= current:
             return _json(409, {"error": f"stale epoch {table.epoch}: current epoch is {current}"})
-        applied = await self.sup.push_table(table)
-        log("slots_pushed", epoch=table.epoch, workers_applied=applied)
-        return _json(200, {"epoch": table.epoch, "workers_applied": applied})
+        applied, drained = await self.sup.push_table(table)
+        log("slots_pushed", epoch=table.epoch, workers_applied=applied, drained=drained,
+            migrating=len(table.migrating))
+        # drained: no request routed by the previous table is still pending on a group that lost it
+        return _json(200, {"epoch": table.epoch, "workers_applied": applied, "drained": drained})
 
 
 def _json(status: int, obj) -> tuple[int, str, bytes]:
@@ -197,6 +199,14 @@ def families(stats: dict) -> list:
         M.counter("xcache_proxy_worker_sessions_admitted", "Sockets admitted by the gate, per worker", ["worker"],
                   {str(w["worker"]): w["sessions_total"] for w in workers}),
         M.gauge("xcache_proxy_slots_epoch", "Epoch of the slot table", [], stats["epoch"]),
+        M.gauge("xcache_proxy_migrating_slots", "Slots being migrated between groups", [],
+                stats["migrating_slots"]),
+        M.counter("xcache_proxy_migrate_steps", "MIGRATEs sent to a source group before serving a key "
+                  "of a migrating slot", [], stats["migration"]["steps"]),
+        M.counter("xcache_proxy_migrate_moved", "MIGRATEs that moved keys (+OK)", [],
+                  stats["migration"]["moved"]),
+        M.counter("xcache_proxy_migrate_errors", "MIGRATEs that failed (the client got an error)", [],
+                  stats["migration"]["errors"]),
     ]
     groups = stats["groups"]
     fams += [

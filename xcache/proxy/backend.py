@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from xcache.proxy.commands import KEY, Spec
 from xcache.proxy.logs import log
 from xcache.proxy.replies import error_line, pack, reply_end
 from xcache.proxy.router import parse_addr
@@ -23,6 +24,10 @@ from xcache.proxy.router import parse_addr
 UP, SUSPECT, SWITCHING = "up", "suspect", "switching"
 STATES = (UP, SUSPECT, SWITCHING)
 _FAILOVER_ERRORS = (b"-LOADING", b"-READONLY", b"-MASTERDOWN")
+_PING = b"*1\r\n$4\r\nPING\r\n"
+# Spec of the internal MIGRATE steps of migrating slots (migration.py): not read-only, so they
+# always go to the master, yet replayed after a lost connection (a rerun answers +NOKEY).
+MIGRATE = Spec("MIGRATE", KEY, False)
 
 
 class Probe:
@@ -43,6 +48,28 @@ class Probe:
         self.reply = reply
         if reply.startswith(b"-") and not reply.startswith(_FAILOVER_ERRORS):
             log("backend_probe_error", level="warning", reply=reply[:200].decode(errors="replace").strip())
+
+    def lost(self) -> None:
+        """The connection closed before the reply came."""
+
+
+class Barrier(Probe):
+    """A PING behind everything already sent on a connection: its reply (or the connection's end)
+    means every earlier request there was answered. Resolves done with True, or False if lost."""
+
+    __slots__ = ("done",)
+
+    def __init__(self, done):
+        super().__init__(_PING)
+        self.done = done
+
+    def complete(self, reply: bytes) -> None:
+        if not self.done.done():
+            self.done.set_result(True)
+
+    def lost(self) -> None:
+        if not self.done.done():
+            self.done.set_result(False)
 
 
 class BackendConn(asyncio.Protocol):
@@ -336,8 +363,9 @@ class Group:
         replay = []
         for req in inflight:
             if getattr(req, "internal", False):
+                req.lost()
                 continue
-            if req.spec.readonly:
+            if req.spec.readonly or req.spec is MIGRATE:
                 replay.append(req)
             else:
                 # It reached the old master and may have executed: replaying could apply it twice.
@@ -349,6 +377,9 @@ class Group:
 
     def refused(self, conn: BackendConn, reqs: list, reply_of_first=None) -> None:
         """The node answered -LOADING/-READONLY/-MASTERDOWN: nothing executed, hold and retry."""
+        for r in reqs:
+            if getattr(r, "internal", False):
+                r.lost()
         reqs = [r for r in reqs if not getattr(r, "internal", False)]
         if conn.replica:
             for r in reqs:
@@ -365,6 +396,14 @@ class Group:
             for r in reqs:
                 self.ctx.route(r)
             return
+        # The table may have changed since these were sent: what is no longer ours goes by the new one.
+        ours = []
+        for r in reqs:
+            if self.ctx.still_routed(self, r):
+                ours.append(r)
+            else:
+                self.ctx.route(r)
+        reqs = ours
         if self.state is UP:
             for r in reqs:
                 self.send(r)
@@ -419,14 +458,16 @@ class Group:
         timeout = cfg.backend_timeout_ms / 1000
         for c in self.conns + [c for conns in self.replicas for c in conns]:
             if c.ready:
-                if c.queue and now - c.busy_since > timeout:
+                # A MIGRATE of a big key may take long: it is allowed migrate_timeout_ms.
+                if c.queue and now - c.busy_since > timeout and (
+                        c.queue[0].spec is not MIGRATE or now - c.busy_since > cfg.migrate_timeout_ms / 1000):
                     # A hung node (the incident's stalled master): stop waiting for it.
                     log("backend_hung", level="warning", group=self.id, addr=c.addr, waiting=len(c.queue))
                     self.stats["backend_timeouts"] += 1
                     c.abort()
                 elif not c.queue and now - c.last_ping >= cfg.backend_ping_interval_ms / 1000:
                     c.last_ping = now
-                    c.send(Probe(b"*1\r\n$4\r\nPING\r\n"))
+                    c.send(Probe(_PING))
         if now - self.last_retry < cfg.hold_retry_interval_ms / 1000:
             return
         self.last_retry = now

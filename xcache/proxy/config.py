@@ -32,6 +32,7 @@ class ProxyConfig:
     backend_connect_timeout_ms: int = key(1000, "connect timeout to a backend", minimum=1)
     backend_timeout_ms: int = key(1500, "a backend that leaves a request unanswered this long is considered hung: the connection is closed (reads replayed, writes failed); keep it below client timeouts (2 s in the incident) so the proxy notices a hung master before its clients give up", minimum=1)
     backend_ping_interval_ms: int = key(2000, "PING each backend connection this often", minimum=1)
+    migrate_timeout_ms: int = key(10000, "migrating slots: timeout of the MIGRATE that moves a request's keys from the source group to the owner (also how long a source connection may wait for it before it counts as hung)", minimum=1)
     hold_timeout_ms: int = key(1500, "how long requests of a failing-over group are held before an error (keep below client timeouts)", minimum=1)
     hold_queue_max: int = key(10000, "held requests per group beyond which new ones fail at once", minimum=1)
     hold_retry_interval_ms: int = key(100, "retry period of a held group (reconnect, replay)", minimum=1)

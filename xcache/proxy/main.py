@@ -32,7 +32,7 @@ from xcache.proxy.router import SlotTable
 from xcache.proxy.steering import steer
 from xcache.proxy.worker import launch_spec, run_loop
 
-CALL_TIMEOUT_S = 1.0
+CALL_TIMEOUT_S = 1.0  # a control request's own work; a table push adds its barrier wait (push_table)
 READY_TIMEOUT_S = 15.0
 POLL_S = 0.05
 
@@ -48,7 +48,7 @@ class WorkerHandle:
         self.lock = asyncio.Lock()
         self.seq = 0
 
-    async def call(self, msg: dict) -> dict | None:
+    async def call(self, msg: dict, timeout: float = CALL_TIMEOUT_S) -> dict | None:
         """One request/response on the control channel; None if the worker does not answer in time.
 
         Requests carry an id; a late answer to an earlier, timed-out request is skipped. The
@@ -60,7 +60,7 @@ class WorkerHandle:
             self.seq += 1
             try:
                 self.writer.write(json.dumps({**msg, "id": self.seq}).encode() + b"\n")
-                async with asyncio.timeout(CALL_TIMEOUT_S):
+                async with asyncio.timeout(timeout):
                     while True:
                         line = await self.reader.readline()
                         if not line:  # the worker is gone; spawn() opens a new channel
@@ -230,17 +230,21 @@ class Supervisor:
         except subprocess.TimeoutExpired:
             w.proc.kill()
 
-    async def broadcast(self, msg: dict) -> list[dict | None]:
-        return list(await asyncio.gather(*(w.call(msg) for w in self.workers)))
+    async def broadcast(self, msg: dict, timeout: float = CALL_TIMEOUT_S) -> list[dict | None]:
+        return list(await asyncio.gather(*(w.call(msg, timeout) for w in self.workers)))
 
     async def ping_workers(self) -> int:
         replies = await self.broadcast({"op": "ping"})
         return sum(1 for r in replies if r and r.get("ok"))
 
-    async def push_table(self, table: SlotTable) -> int:
+    async def push_table(self, table: SlotTable) -> tuple[int, bool]:
+        """(workers that applied it, whether every worker drained what the old table routed)."""
         self.table = table
-        replies = await self.broadcast({"op": "slots", "table": table.to_json()})
-        return sum(1 for r in replies if r and "epoch" in r)
+        # A worker answers once its barrier probes came back, at most backend_timeout_ms later.
+        wait = CALL_TIMEOUT_S + self.cfg.backend_timeout_ms / 1000
+        replies = await self.broadcast({"op": "slots", "table": table.to_json()}, wait)
+        applied = sum(1 for r in replies if r and "epoch" in r)
+        return applied, all(r and r.get("drained") for r in replies)
 
     async def set_breaker(self, commands: list[str], prefixes: list[str]) -> None:
         self.breaker = {"commands": commands, "write_prefixes": prefixes}
@@ -295,6 +299,8 @@ def aggregate(snaps: list[dict], sup: Supervisor) -> dict:
     ns = tcpinfo.netstat()
     out["netstat"] = {"ListenOverflows": ns.get("TcpExt.ListenOverflows", 0),
                       "ListenDrops": ns.get("TcpExt.ListenDrops", 0)}
+    out["migrating_slots"] = len(sup.table.migrating) if sup.table else 0
+    out["migration"] = {k: sum(s.get("migration", {}).get(k, 0) for s in snaps) for k in ("steps", "moved", "errors")}
     out["breaker"] = sup.breaker
     out["limits"] = sup.limits
     return out

@@ -1,24 +1,16 @@
 """Slots (sans-IO): key -> slot -> group, and the epoch-versioned slot table.
 
-Same hashing as Codis: crc32 (IEEE) of the key, or of the text between the first '{' and the
-next '}' when there is one (an empty tag '{}' hashes the empty string, as in Codis), mod 1024.
+The key -> slot hash (Codis's crc32 with {hashtags}) lives in xcache.keyslot: the store
+(SLOTSHASHKEY) and the dashboard (migration sweeps) must agree with it to the bit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from zlib import crc32
 
-NSLOTS = 1024
+from xcache.keyslot import NSLOTS, slot_of
 
-
-def slot_of(key: bytes) -> int:
-    beg = key.find(b"{")
-    if beg >= 0:
-        end = key.find(b"}", beg + 1)
-        if end >= 0:
-            key = key[beg + 1 : end]
-    return crc32(key) & 1023  # 1024 is a power of two: & is % here
+__all__ = ["NSLOTS", "slot_of", "SlotTable", "TableError"]
 
 
 class TableError(ValueError):
@@ -34,19 +26,28 @@ class GroupSpec:
 
 @dataclass
 class SlotTable:
-    """Which group owns each slot, plus each group's master and replicas, at an epoch."""
+    """Which group owns each slot, plus each group's master and replicas, at an epoch.
+
+    A migrating slot is owned by its target group; `migrating` names its source group, from which
+    the proxy moves a request's keys (MIGRATE) before sending the request to the owner.
+    """
 
     epoch: int
     groups: dict[int, GroupSpec]
     slots: list[int]  # NSLOTS group ids
+    migrating: dict[int, int] = field(default_factory=dict)  # slot -> source group id
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "epoch": self.epoch,
             "groups": {str(g.id): {"master": g.master, "replicas": list(g.replicas)}
                        for g in sorted(self.groups.values(), key=lambda g: g.id)},
             "slots": {f"{a}-{b}": gid for a, b, gid in ranges(self.slots)},
         }
+        if self.migrating:
+            per_slot = [self.migrating.get(s, 0) for s in range(NSLOTS)]
+            out["migrating"] = {f"{a}-{b}": gid for a, b, gid in ranges(per_slot) if gid}
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> SlotTable:
@@ -87,7 +88,13 @@ class SlotTable:
         for s, gid in enumerate(slots):
             if gid not in groups:
                 raise TableError(f"slot {s} is owned by unknown group {gid}")
-        return cls(epoch, groups, slots)
+        migrating = _parse_migrating(data.get("migrating"))
+        for s, src in migrating.items():
+            if src not in groups:
+                raise TableError(f"migrating: slot {s} migrates from unknown group {src}")
+            if src == slots[s]:
+                raise TableError(f"migrating: slot {s} migrates from group {src}, which already owns it")
+        return cls(epoch, groups, slots, migrating)
 
     @classmethod
     def from_config(cls, groups: str, slots: str, epoch: int) -> SlotTable | None:
@@ -106,6 +113,36 @@ class SlotTable:
                 raise TableError(f"groups: group {gid} has no master")
             parsed[gid.strip()] = {"master": nodes[0], "replicas": nodes[1:]}
         return cls.from_json({"epoch": epoch, "groups": parsed, "slots": slots})
+
+
+def _parse_migrating(raw) -> dict[int, int]:
+    """{'first-last': source} or a list of NSLOTS source ids (0 = not migrating) -> {slot: source}."""
+    if raw is None or raw == {} or raw == []:
+        return {}
+    if isinstance(raw, list):
+        if len(raw) != NSLOTS:
+            raise TableError(f"'migrating' as a list must have {NSLOTS} entries (0 = not migrating)")
+        return {s: g for s, g in enumerate(_int(g, "migrating source") for g in raw) if g}
+    if not isinstance(raw, dict):
+        raise TableError("'migrating' must be {'first-last': source group} or a list of 1024 entries")
+    out: dict[int, int] = {}
+    for rng, gid in raw.items():
+        a, b = _range(str(rng), "migrating")
+        src = _int(gid, "migrating source")
+        for s in range(a, b + 1):
+            if s in out:
+                raise TableError(f"migrating: slot {s} listed twice")
+            out[s] = src
+    return out
+
+
+def _range(rng: str, what: str) -> tuple[int, int]:
+    first, _, last = rng.partition("-")
+    a = _int(first.strip(), f"{what}: slot")
+    b = _int(last.strip(), f"{what}: slot") if last.strip() else a
+    if not 0 <= a <= b < NSLOTS:
+        raise TableError(f"{what}: bad range {rng.strip()!r} (slots are 0-{NSLOTS - 1})")
+    return a, b
 
 
 def _int(value, what: str) -> int:
@@ -139,11 +176,7 @@ def parse_ranges(text: str) -> list[int]:
         rng, sep, gid = item.partition("=")
         if not sep:
             raise TableError(f"slots: expected 'first-last=group', got {item!r}")
-        first, _, last = rng.partition("-")
-        a = _int(first.strip(), "slot")
-        b = _int(last.strip(), "slot") if last.strip() else a
-        if not 0 <= a <= b < NSLOTS:
-            raise TableError(f"slots: bad range {rng.strip()!r} (slots are 0-{NSLOTS - 1})")
+        a, b = _range(rng, "slots")
         for s in range(a, b + 1):
             if slots[s] is not None:
                 raise TableError(f"slots: slot {s} assigned twice")

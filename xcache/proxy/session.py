@@ -405,7 +405,7 @@ class Session(asyncio.Protocol):
                 self.answer(spec, error_line(
                     f"ERR xcache: '{spec.name}' keys must all hash to one slot through the proxy (use a {{hashtag}})"), t0)
                 return
-        req = Request(self, spec, pack(argv), slot, t0)
+        req = Request(self, spec, pack(argv), slot, t0, argv)
         self.pending.append(req)
         self.ctx.slots[slot].send(req)
 
@@ -421,6 +421,8 @@ class Session(asyncio.Protocol):
             return
         nconn = ctx.cfg.backend_connections
         buckets: dict = {}
+        # A migrating slot's route is its own object (MigratingSlot), so its keys get a Part of
+        # their own: one MIGRATE moves exactly them.
         for i, k in enumerate(keys):
             slot = slot_of(k)
             group = ctx.slots[slot]
@@ -431,7 +433,7 @@ class Session(asyncio.Protocol):
             b[2].append(k)
         if len(buckets) == 1:  # one backend connection: forward unchanged
             (group, _), (slot, _, _) = next(iter(buckets.items()))
-            req = Request(self, spec, pack(argv), slot, t0)
+            req = Request(self, spec, pack(argv), slot, t0, argv)
             self.pending.append(req)
             group.send(req)
             return
@@ -449,7 +451,7 @@ class Session(asyncio.Protocol):
                     sub.append(argv[2 + 2 * i])
             else:
                 sub = [name, *ks]
-            part = Part(self, spec, pack(sub), slot, t0)
+            part = Part(self, spec, pack(sub), slot, t0, sub)
             part.parent = parent
             part.positions = positions
             parent.parts.append(part)

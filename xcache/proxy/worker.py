@@ -8,6 +8,7 @@ pushes slot tables / breaker / limits and collects stats (JSON lines).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import signal
@@ -15,17 +16,19 @@ import socket
 import sys
 import time
 from bisect import bisect_left
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import asdict
 
 from xcache.observability.metrics import LATENCY_BUCKETS
+from xcache.proxy import commands as C
 from xcache.proxy.admission import Listener
-from xcache.proxy.backend import Group
+from xcache.proxy.backend import Barrier, Group
 from xcache.proxy.config import ProxyConfig, split_list
 from xcache.proxy.limits import CircuitBreaker, IpLimits, TokenBucket
 from xcache.proxy.logs import log
+from xcache.proxy.migration import MigrateStep, MigratingSlot, request_keys
 from xcache.proxy.replies import error_line
-from xcache.proxy.router import SlotTable
+from xcache.proxy.router import NSLOTS, SlotTable, slot_of
 from xcache.proxy.session import Session
 
 TICK_S = 0.05
@@ -106,8 +109,11 @@ class Worker:
         self.bucket: TokenBucket | None = None
         self.set_limits({"qps_limit": cfg.qps_limit, "session_qps_limit": cfg.session_qps_limit})
         self.groups: dict[int, Group] = {}
-        self.slots: list = [_NoTable()] * 1024
+        self.slots: list = [_NoTable()] * NSLOTS
         self.epoch = -1
+        self.migrating = 0  # slots migrating in the current table
+        self.migrate_steps = self.migrate_moved = self.migrate_errors = 0
+        self.barriers: list[asyncio.Future] = []  # of the last table change, for the "slots" op
         if table is not None:
             self.apply_table(table)
         if breaker:
@@ -153,24 +159,96 @@ class Worker:
 
     # -- routing ---------------------------------------------------------------------------------
     def route(self, req) -> None:
-        self.slots[req.slot].send(req)
+        """(Re-)route a request off the hot path: after a table change or a removed group."""
+        if req.__class__ is MigrateStep:  # its slot's route changed: the request starts over
+            req = req.req
+        slots = self.slots
+        if req.spec.kind == C.SPLIT:
+            routes = {id(slots[slot_of(k)]) for k in request_keys(req)}
+            if len(routes) > 1:  # its keys were together under the old table, not any more
+                req.complete(error_line("ERR xcache: the slot table changed while this request waited; retry it"))
+                return
+        slots[req.slot].send(req)
+
+    def still_routed(self, group: Group, req) -> bool:
+        """Would the current table still send req to group (sent or held there earlier)?"""
+        slots = self.slots
+        if req.__class__ is MigrateStep:
+            return slots[req.slot] is req.route
+        keys = request_keys(req) if req.spec.kind == C.SPLIT else ()
+        for s in {slot_of(k) for k in keys} if keys else (req.slot,):
+            r = slots[s]
+            if r is not group and getattr(r, "target", None) is not group:
+                return False
+        return True
 
     def apply_table(self, table: SlotTable) -> bool:
-        """Install a slot table; False (and nothing changes) if its epoch is not newer."""
+        """Install a slot table; False (and nothing changes) if its epoch is not newer.
+
+        Where a slot's routing changed, held requests are re-routed and the groups that lost it
+        get barrier probes (self.barriers): once those are answered, nothing routed by the old
+        table is still pending there."""
         if table.epoch <= self.epoch:
             return False
+        old = self.slots
+        conns_before = {g: list(g.conns) for g in self.groups.values()}  # a switch retires them
         for gid, spec in table.groups.items():
             g = self.groups.get(gid)
             if g is None:
                 self.groups[gid] = Group(self, gid, spec.master, spec.replicas)
             else:
                 g.switch(spec.master, spec.replicas)
-        self.slots = [self.groups[gid] for gid in table.slots]
+        slots = [self.groups[gid] for gid in table.slots]
+        for s, src in table.migrating.items():
+            o, source, target = old[s], self.groups[src], slots[s]
+            if o.__class__ is MigratingSlot and o.source is source and o.target is target:
+                slots[s] = o  # same migration: keep it, its steps in flight stay current
+            else:
+                slots[s] = MigratingSlot(self, source, target, s)
+        self.slots = slots
+        self.migrating = len(table.migrating)
+        changed = [s for s in range(NSLOTS) if slots[s] is not old[s]]
+        self.barriers = self._drain(old, changed, conns_before) if changed else []
         for gid in [g for g in self.groups if g not in table.groups]:
             self.groups.pop(gid).remove()
         self.epoch = table.epoch
-        log("slots_applied", epoch=table.epoch, groups=len(table.groups))
+        log("slots_applied", epoch=table.epoch, groups=len(table.groups), migrating=self.migrating,
+            changed=len(changed), barriers=len(self.barriers))
         return True
+
+    def _drain(self, old: list, changed: list[int], conns_before: dict) -> list[asyncio.Future]:
+        lost: set[Group] = set()
+        for s in changed:
+            o = old[s]
+            if o.__class__ is MigratingSlot:
+                lost.update((o.source, o.target))
+            elif o.__class__ is Group:
+                lost.add(o)
+        # Held requests must not be replayed by the old routing later: route them by the new one.
+        for g in list(self.groups.values()):
+            if g.held:
+                keep: deque = deque()
+                moved = []
+                for r in g.held:
+                    (keep if self.still_routed(g, r) else moved).append(r)
+                if moved:
+                    g.held = keep
+                    for r in moved:
+                        self.route(r)
+        waits = []
+        for g in lost:
+            for c in {*conns_before.get(g, ()), *g.conns}:
+                if c.queue and c.transport is not None:
+                    done = self.loop.create_future()
+                    c.send(Barrier(done))
+                    waits.append(done)
+        return waits
+
+    async def drained(self, waits: list[asyncio.Future], reply: dict) -> dict:
+        """reply, once every barrier completed (or its connection died), or after backend_timeout_ms."""
+        _, pending = await asyncio.wait(waits, timeout=self.cfg.backend_timeout_ms / 1000)
+        reply["drained"] = not pending
+        return reply
 
     def group_stats(self, gid: int) -> defaultdict:
         st = self._group_stats.get(gid)
@@ -243,6 +321,8 @@ class Worker:
             "groups": {str(gid): {**g.snapshot(), **self.group_stats(gid)} for gid, g in self.groups.items()},
             "group_counters": {str(gid): dict(st) for gid, st in self._group_stats.items()},
             "breaker": self.breaker.to_json(),
+            "migrating_slots": self.migrating,
+            "migration": {"steps": self.migrate_steps, "moved": self.migrate_moved, "errors": self.migrate_errors},
             "limits": {"qps_limit": self.qps, "session_qps_limit": self.session_qps},
         }
 
@@ -256,14 +336,15 @@ class Worker:
             "", "# Stats", f"total_commands_processed:{ops}",
             *[f"accept_dropped_{k}:{v}" for k, v in sorted(self.dropped.items())],
             *[f"rejected_{k}:{v}" for k, v in sorted(self.rejected.items())],
-            "", "# Proxy", f"slots_epoch:{self.epoch}",
+            "", "# Proxy", f"slots_epoch:{self.epoch}", f"migrating_slots:{self.migrating}",
             *[f"group{gid}:state={g.state},master={g.master},held={len(g.held)}"
               for gid, g in sorted(self.groups.items())],
         ]
         return "\r\n".join(lines) + "\r\n"
 
     # -- control channel -------------------------------------------------------------------------
-    def handle_control(self, msg: dict) -> dict:
+    def handle_control(self, msg: dict):
+        """The reply to one control message: a dict, or an awaitable of one (table barrier)."""
         op = msg.get("op")
         if op == "ping":
             return {"ok": True}
@@ -271,7 +352,11 @@ class Worker:
             return self.snapshot()
         if op == "slots":
             applied = self.apply_table(SlotTable.from_json(msg["table"]))
-            return {"applied": applied, "epoch": self.epoch}
+            waits, self.barriers = self.barriers, []
+            reply = {"applied": applied, "epoch": self.epoch}
+            if not waits:
+                return {**reply, "drained": True}
+            return self.drained(waits, reply)
         if op == "breaker":
             self.breaker.set(msg.get("commands", []), msg.get("write_prefixes", []))
             return {"breaker": self.breaker.to_json()}
@@ -295,6 +380,7 @@ class Control(asyncio.Protocol):
         self.worker = worker
         self.done = done
         self.buf = b""
+        self.tasks: set[asyncio.Task] = set()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -309,7 +395,24 @@ class Control(asyncio.Protocol):
                 reply = self.worker.handle_control(msg)
             except Exception as exc:  # a bad push must not kill the worker
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
-            reply["id"] = msg.get("id") if isinstance(msg, dict) else None
+            mid = msg.get("id") if isinstance(msg, dict) else None
+            if inspect.isawaitable(reply):  # answered when it resolves; the id pairs it up
+                task = self.worker.loop.create_task(self._later(reply, mid))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+            else:
+                self.reply(reply, mid)
+
+    async def _later(self, pending, mid) -> None:
+        try:
+            reply = await pending
+        except Exception as exc:
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        self.reply(reply, mid)
+
+    def reply(self, reply: dict, mid) -> None:
+        reply["id"] = mid
+        if not self.transport.is_closing():
             self.transport.write(json.dumps(reply).encode() + b"\n")
 
     def connection_lost(self, exc) -> None:

@@ -322,6 +322,9 @@ SECTIONS = {
     "replication": lambda s: s.replication.info_section(),
     "cpu": lambda s: _format(_section_cpu(s)),
     "storage": lambda s: _format(_section_storage(s)),
+    "migrate": lambda s: _format({"migrate_keys_total": s.stats["migrate_keys_total"],
+                                  "migrate_bytes_total": s.stats["migrate_bytes_total"],
+                                  "migrate_in_progress": len(s.migrating)}),
     "keyspace": lambda s: "".join(
         f"db{db}:keys={n},expires={e},avg_ttl=0\r\n" for db, (n, e) in sorted(s.collector.keyspace.items()) if n),
 }

@@ -29,12 +29,13 @@ log = logging.getLogger("xcache.server")
 
 # Importing the command modules registers their commands.
 COMMAND_MODULES = ("admin", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
-                   "transactions", "replication")
+                   "transactions", "replication", "migrate")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
 
 from xcache.store import pubsub, transactions  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
+from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
 from xcache.store.replication import Replication  # noqa: E402
 
@@ -252,7 +253,7 @@ class Server:
             ("total_connections_received", "total_commands_processed", "rejected_connections",
              "total_net_input_bytes", "total_net_output_bytes", "expired_keys", "keyspace_hits",
              "keyspace_misses", "protocol_errors", "client_output_limit_disconnections",
-             "stall_rejected_writes", "dirty"), 0)
+             "stall_rejected_writes", "dirty", "migrate_keys_total", "migrate_bytes_total"), 0)
         self.command_calls: dict[str, list] = {}
         self.channels: dict[bytes, set[Client]] = {}
         self.patterns: dict[bytes, set[Client]] = {}
@@ -260,6 +261,9 @@ class Server:
         self.key_waiters: dict[tuple[int, bytes], list[asyncio.Future]] = {}
         self.exclusive: Client | None = None  # a suspended EXEC that others' writes wait for
         self.exclusive_released: asyncio.Event | None = None
+        # (db, key) being MIGRATEd -> Event set when its migration ends; writes to it wait
+        self.migrating: dict[tuple[int, bytes], asyncio.Event] = {}
+        self.migrate_targets = None  # migrate.TargetPool, made by the first MIGRATE
         self.pause = ClientPause()  # CLIENT PAUSE
         self.collector = Collector(self)
         self.replication = Replication(self)
@@ -305,6 +309,10 @@ class Server:
         # Writes (and other clients' EXECs) wait while a stalled EXEC holds `exclusive`.
         if (cmd.write or cmd.name == "exec") and self.exclusive is not None and self.exclusive is not c:
             return Suspend(self._after_exclusive(c, cmd, argv))
+        if self.migrating and (cmd.write or cmd.name == "exec"):
+            migration = lock_of(self, c, cmd, argv)
+            if migration is not None:
+                return Suspend(self._after_migration(c, cmd, argv, migration))
         self.stats["total_commands_processed"] += 1
         c.propagate = None
         try:
@@ -381,6 +389,14 @@ class Server:
         if type(reply) is Suspend:
             reply = await reply.waiter
         return reply
+
+    async def _after_migration(self, c: Client, cmd: Command, argv: list[bytes], migration: asyncio.Event):
+        """Run a write to a key being migrated once that migration ended (through call() again:
+        another migration of the key may have started, or the role changed)."""
+        await migration.wait()
+        if c.closing:
+            return None
+        return await self._after_exclusive(c, cmd, argv)
 
     async def _after_pause(self, c: Client, argv: list[bytes]):
         """Run argv once CLIENT PAUSE no longer covers it (dispatched again: the pause, the role

@@ -98,6 +98,32 @@ function renderSlots(o) {
     el("span", {}, el("i", { style: `background:${color(g)}` }), g ? `group ${g}` : "unassigned")));
 }
 
+let migTotal = 0;
+function renderMigration(o) {
+  const m = o.migration || {};
+  const left = (m.slots_pending || 0) + (m.slots_migrating || 0);
+  migTotal = left ? Math.max(migTotal, left + (m.slots_done || 0)) : 0;
+  $("#mig-state").textContent = !left ? "idle" : m.paused ? "paused" : m.state;
+  $("#mig-state").className = m.state === "error" ? "bad" : "";
+  const bar = $("#mig-progress");
+  bar.max = migTotal || 1; bar.value = migTotal ? migTotal - left : 0;
+  $("#mig-text").textContent = `${m.slots_pending || 0} pending · ${m.slots_migrating || 0} moving · ${m.slots_done || 0} done · ` +
+    `${m.keys_moved || 0} keys · ${m.bytes_moved || 0} B moved · ${m.keys_per_second || 0} keys/s` +
+    (m.keys_per_second_limit ? ` (limit ${m.keys_per_second_limit})` : "") + (m.last_error ? ` · last error: ${m.last_error}` : "");
+  const w = m.wave || {};
+  $("#mig-wave").textContent = w.slots ? `now: slots ${w.slots} from group ${w.source} to group ${w.target}` : "";
+  // migrating slots striped in the slot map: target colour with the source's as stripes
+  const map = $("#slotmap");
+  for (const r of m.migrating || []) {
+    for (let s = r.first; s <= r.last; s++) {
+      const d = map.children[s];
+      if (!d) continue;
+      d.style.background = `repeating-linear-gradient(45deg, ${d.style.backgroundColor || color(0)} 0 3px, ${color(r.source)} 3px 6px)`;
+      d.title += ` (migrating from group ${r.source})`;
+    }
+  }
+}
+
 function renderProxies(o) {
   $("#proxies tbody").replaceChildren(...o.proxies.map((p) => {
     const s = p.stats || {};
@@ -116,7 +142,7 @@ function renderProxies(o) {
 async function refresh() {
   try {
     const o = await api("GET", "/api/overview");
-    renderOverview(o); renderGroups(o); renderSlots(o); renderProxies(o);
+    renderOverview(o); renderGroups(o); renderSlots(o); renderMigration(o); renderProxies(o);
     document.body.dataset.epoch = o.epoch;
   } catch (e) {
     $("#meta").textContent = "error: " + e.message;
@@ -137,6 +163,15 @@ form("#f-server", (d) => api("POST", `/api/groups/${d.group}/servers`, { addr: d
 form("#f-slots", (d) => api("POST", "/api/slots/assign", { group: Number(d.group), slots: d.slots }));
 form("#f-rebalance", () => api("POST", "/api/slots/rebalance"));
 form("#f-proxy", (d) => api("POST", "/api/proxies", d));
+form("#f-migrate", (d) => api("POST", "/api/slots/migrate", { from: Number(d.from), to: Number(d.to), slots: d.slots }));
+form("#f-throttle", (d) => api("POST", "/api/migration/throttle", { keys_per_second: Number(d.keys_per_second) }));
+for (const [id, path] of [["#mig-pause", "pause"], ["#mig-resume", "resume"]]) {
+  $(id).addEventListener("click", async () => {
+    try { await api("POST", `/api/migration/${path}`); message(`migration ${path}d`); }
+    catch (e) { message(e.message, true); }
+    refresh();
+  });
+}
 
 refresh();
 setInterval(refresh, 1000);
