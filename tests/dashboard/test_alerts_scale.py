@@ -100,6 +100,25 @@ def test_failover_stall_and_quorum_rules():
     assert next(a for a in active if a["labels"]["alertname"] == "XcacheFailoverStarted")["labels"]["master"] == "group-1"
 
 
+def test_migration_stalled_fires_only_without_progress_and_not_when_paused():
+    ev = A.AlertEvaluator()
+
+    def mig(moved, paused=False, waiting=128):
+        return {**snap(), "instance": "127.0.0.1:18080",
+                "migration": {"waiting": waiting, "paused": paused, "moved": moved}}
+    active, _ = run(ev, [mig(i * 100) for i in range(400)])  # moving for 400 s
+    assert "XcacheMigrationStalled" not in names(active)
+    active, _ = run(ev, [mig(40000)] * 700, start=1400.0)  # then flat: 5 min to leave the window, 5 min held
+    stalled = [a for a in active if a["labels"]["alertname"] == "XcacheMigrationStalled"]
+    assert stalled and stalled[0]["labels"]["instance"] == "127.0.0.1:18080"
+    assert "128 slots wait" in stalled[0]["annotations"]["description"]
+    active, _ = ev.evaluate(mig(40000, paused=True), 2100.0)  # the operator paused it
+    assert "XcacheMigrationStalled" not in names(active)
+    ev2 = A.AlertEvaluator()
+    active, _ = run(ev2, [mig(0, paused=True)] * 700)
+    assert "XcacheMigrationStalled" not in names(active)
+
+
 def test_payload_formats():
     ev = A.AlertEvaluator()
     _, changes = run(ev, [snap(), snap(proxy(accept_dropped=3))])

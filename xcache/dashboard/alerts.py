@@ -8,7 +8,8 @@ Snapshot:
   {"proxies":   {addr: summary | None},   # summary = controller._proxy_summary(/stats); None = unreachable
    "servers":   {addr: {"up": bool, "write_stall_active": 0|1, "write_stall_seconds": float}},
    "sentinels": {"total": int, "up": int, "masters": {group_name: "flags,string"}},
-   "switches":  {group_name: count}}      # failovers the dashboard followed
+   "switches":  {group_name: count},     # failovers the dashboard followed
+   "migration": {"waiting": slots pending + migrating, "paused": bool, "moved": keys + slots moved}}
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ RULES = {
     "XcacheFailoverFinished": ("warning", "{master} got a new master"),
     "XcacheNodeWriteStall": ("warning", "Storage node {instance} is stalling writes"),
     "XcacheSentinelQuorumLost": ("critical", "Sentinel quorum lost"),
+    "XcacheMigrationStalled": ("warning", "Slot migration on {instance} makes no progress"),
 }
 
 
@@ -47,6 +49,7 @@ class Thresholds:
     write_stall_for_s: float = 10.0
     quorum_for_s: float = 10.0
     failover_finished_window_s: float = 300.0
+    migration_stalled_for_s: float = 300.0
 
 
 class _Counter:
@@ -143,6 +146,14 @@ class AlertEvaluator:
         if self._held(("quorum",), lost, now, t.quorum_for_s):
             out.append(("XcacheSentinelQuorumLost", {},
                         f"Only {sen.get('up', 0)} of {total} sentinels answer: no failover can be authorized."))
+        mig = snap.get("migration") or {}
+        moving = self._increase(("migration",), mig.get("moved", 0), now, t.migration_stalled_for_s) > 0
+        stalled = bool(mig.get("waiting")) and not mig.get("paused") and not moving
+        if self._held(("migration",), stalled, now, t.migration_stalled_for_s):
+            out.append(("XcacheMigrationStalled", {"instance": snap.get("instance", "dashboard")},
+                        f"{mig['waiting']} slots wait to move and nothing moved in "
+                        f"{t.migration_stalled_for_s / 60:g} minutes: see GET /api/migration (state, last_error); "
+                        "remove a dead proxy from the topology, fix or fail over a node refusing MIGRATE."))
         return out
 
     def evaluate(self, snap: dict, now: float | None = None) -> tuple[list[dict], list[dict]]:

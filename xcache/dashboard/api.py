@@ -91,21 +91,24 @@ class _Collector:
         c.add_metric(["failed"], ctl.counters["pushes_failed"])
         yield c
         m = ctl.migrator.status()
-        for name, doc, value in (
-                ("slots_pending", "Slots queued for migration, not started", m["slots_pending"]),
-                ("slots_migrating", "Slots moving now (served migrate-first by the proxies)", m["slots_migrating"]),
-                ("paused", "1 while the migration is paused", int(m["paused"]))):
-            g = GaugeMetricFamily(f"xcache_dashboard_migration_{name}", doc)
-            g.add_metric([], value)
-            yield g
-        for name, doc, value in (
-                ("slots_done", "Slots whose migration finished", m["slots_done"]),
-                ("keys_moved", "Keys the dashboard moved (MIGRATE batches that moved something)", m["keys_moved"]),
-                ("bytes_moved", "Bytes the sources sent to the targets for those keys", m["bytes_moved"]),
-                ("errors", "Migration steps that failed and were retried", m["errors"])):
-            c = CounterMetricFamily(f"xcache_dashboard_migration_{name}", doc)
-            c.add_metric([], value)
-            yield c
+        for family, name, doc, value in (
+                (GaugeMetricFamily, "xcache_dashboard_migration_slots_pending",
+                 "Slots queued for migration, not started", m["slots_pending"]),
+                (GaugeMetricFamily, "xcache_dashboard_migration_slots_migrating",
+                 "Slots moving now (served migrate-first by the proxies)", m["slots_migrating"]),
+                (GaugeMetricFamily, "xcache_dashboard_migration_paused", "1 while the migration is paused",
+                 int(m["paused"])),
+                (CounterMetricFamily, "xcache_dashboard_migration_slots_done", "Slots whose migration finished",
+                 m["slots_done"]),
+                (CounterMetricFamily, "xcache_dashboard_migration_keys_moved",
+                 "Keys the dashboard moved (MIGRATE batches that moved something)", m["keys_moved"]),
+                (CounterMetricFamily, "xcache_dashboard_migration_bytes_moved",
+                 "Bytes the sources sent to the targets for those keys", m["bytes_moved"]),
+                (CounterMetricFamily, "xcache_dashboard_migration_errors",
+                 "Migration steps that failed and were retried", m["errors"])):
+            f = family(name, doc)
+            f.add_metric([], value)
+            yield f
         c = CounterMetricFamily("xcache_dashboard_failovers_followed", "Sentinel failovers confirmed and published")
         c.add_metric([], ctl.counters["failovers_followed"])
         yield c

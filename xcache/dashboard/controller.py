@@ -780,7 +780,11 @@ class Controller:
             if self.switched_at.get(name, 0) >= since or now - since > 60:
                 del self.odown_seen[name]
         switches = {g.name: self.switch_counts.get(g.name, 0) for g in self.topo.groups.values()}
-        return {"proxies": proxies, "servers": servers, "switches": switches,
+        m = self.migrator.status()
+        migration = {"waiting": m["slots_pending"] + m["slots_migrating"], "paused": m["paused"],
+                     "moved": m["keys_moved"] + m["slots_done"]}
+        return {"proxies": proxies, "servers": servers, "switches": switches, "migration": migration,
+                "instance": self.api_addr or "dashboard",
                 "sentinels": {"total": len(self.topo.sentinels), "up": up, "masters": masters}}
 
     async def evaluate_alerts(self, now: float | None = None) -> None:

@@ -344,7 +344,7 @@ class Server:
             await asyncio.sleep(delay)
             if c.closing:
                 return None
-            refused = await self._wait_turn(c, cmd)
+            refused = await self._wait_turn(c, cmd, argv)
             if refused is not None:
                 return refused
             try:
@@ -366,15 +366,19 @@ class Server:
                 self.after_write(c, cmd, argv)
             return reply
 
-    async def _wait_turn(self, c: Client, cmd: Command) -> Error | None:
+    async def _wait_turn(self, c: Client, cmd: Command, argv: list[bytes] | None = None) -> Error | None:
         """Before a suspended command runs again: wait while another client's stalled EXEC holds
-        `exclusive` or CLIENT PAUSE covers it, then re-check the role (REPLICAOF may have come)."""
+        `exclusive`, CLIENT PAUSE covers it or (argv given) a MIGRATE holds one of its keys, then
+        re-check the role (REPLICAOF may have come)."""
         name = cmd.name.encode()
+        writes = cmd.write or cmd.name == "exec"
         while True:
-            if self.exclusive is not None and self.exclusive is not c and (cmd.write or cmd.name == "exec"):
+            if self.exclusive is not None and self.exclusive is not c and writes:
                 await self.exclusive_released.wait()
             elif self.pause.mode and self.pause.blocks(c, cmd, name):
                 await self.pause.changed()
+            elif self.migrating and writes and argv is not None and (ev := lock_of(self, c, cmd, argv)):
+                await ev.wait()
             else:
                 break
         if cmd.write and self.replication.is_replica and c.kind != "master":
@@ -382,7 +386,7 @@ class Server:
         return None
 
     async def _after_exclusive(self, c: Client, cmd: Command, argv: list[bytes]):
-        refused = await self._wait_turn(c, cmd)
+        refused = await self._wait_turn(c, cmd, argv)
         if refused is not None:
             return refused
         reply = self.call(c, cmd, argv)
