@@ -169,3 +169,34 @@ def test_table_change_reroutes_held_requests(backends, start_proxy):
     assert status == 200 and body["drained"] is True
     t.join(10)
     assert got == [b"on-b"] and proxy.stats()["groups"]["1"]["held"] == 0
+
+
+def test_unreachable_target_is_retried_until_the_table_names_a_new_one(tmp_path, start_proxy):
+    """The target master dies mid-migration: a request of a migrating slot waits (MIGRATE retried)
+    instead of failing, and is served once the failed-over target master is pushed."""
+    import threading
+
+    a, b, b2 = start_redis(tmp_path), start_redis(tmp_path), start_redis(tmp_path)
+    try:
+        proxy = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", slots="0-1023=1",
+                            hold_timeout_ms=20000)
+        c = proxy.client()
+        k = moving("fo", 1)[0]
+        c.set(k, "v")
+        assert proxy.admin("PUT", "/slots", migrating_table(proxy))[0] == 200
+        b.stop()  # the target master is gone; b2 will be its successor
+        got: list = []
+        t = threading.Thread(target=lambda: got.append(proxy.client().get(k)))
+        t.start()
+        proxy.wait_until(lambda: proxy.stats()["migration"]["retries"] > 0, what="MIGRATE retried")
+        assert got == [] and direct(a).get(k) == b"v"  # nothing moved, nothing answered yet
+        table = migrating_table(proxy, epoch=2)
+        table["groups"]["2"] = {"master": f"127.0.0.1:{b2.port}", "replicas": []}
+        assert proxy.admin("PUT", "/slots", table)[0] == 200
+        t.join(20)
+        assert got == [b"v"]
+        assert direct(b2).get(k) == b"v" and not direct(a).exists(k)
+        assert proxy.stats()["migration"]["errors"] == 0
+    finally:
+        for n in (a, b, b2):
+            n.stop()

@@ -273,8 +273,8 @@ def test_replicas_see_the_del_and_metrics_count(tmp_path, target_node):
         assert info["migrate_in_progress"] == 0
         body = wait_until(lambda: httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text,
                           what="metrics endpoint")
-        assert "xcache_migrate_keys_total 3.0" in body
-        assert f"xcache_migrate_bytes_total {float(info['migrate_bytes_total'])}" in body
+        assert "xcache_server_migrate_keys_total 3.0" in body
+        assert f"xcache_server_migrate_bytes_total {float(info['migrate_bytes_total'])}" in body
     finally:
         rep.stop()
         src.stop()

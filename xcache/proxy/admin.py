@@ -207,6 +207,8 @@ def families(stats: dict) -> list:
                   stats["migration"]["moved"]),
         M.counter("xcache_proxy_migrate_errors", "MIGRATEs that failed (the client got an error)", [],
                   stats["migration"]["errors"]),
+        M.counter("xcache_proxy_migrate_retries", "MIGRATEs retried because the target was unreachable "
+                  "(within hold_timeout_ms)", [], stats["migration"]["retries"]),
     ]
     groups = stats["groups"]
     fams += [

@@ -300,7 +300,7 @@ def aggregate(snaps: list[dict], sup: Supervisor) -> dict:
     out["netstat"] = {"ListenOverflows": ns.get("TcpExt.ListenOverflows", 0),
                       "ListenDrops": ns.get("TcpExt.ListenDrops", 0)}
     out["migrating_slots"] = len(sup.table.migrating) if sup.table else 0
-    out["migration"] = {k: sum(s.get("migration", {}).get(k, 0) for s in snaps) for k in ("steps", "moved", "errors")}
+    out["migration"] = {k: sum(s.get("migration", {}).get(k, 0) for s in snaps) for k in ("steps", "moved", "errors", "retries")}
     out["breaker"] = sup.breaker
     out["limits"] = sup.limits
     return out

@@ -112,7 +112,7 @@ class Worker:
         self.slots: list = [_NoTable()] * NSLOTS
         self.epoch = -1
         self.migrating = 0  # slots migrating in the current table
-        self.migrate_steps = self.migrate_moved = self.migrate_errors = 0
+        self.migrate_steps = self.migrate_moved = self.migrate_errors = self.migrate_retries = 0
         self.barriers: list[asyncio.Future] = []  # of the last table change, for the "slots" op
         if table is not None:
             self.apply_table(table)
@@ -322,7 +322,8 @@ class Worker:
             "group_counters": {str(gid): dict(st) for gid, st in self._group_stats.items()},
             "breaker": self.breaker.to_json(),
             "migrating_slots": self.migrating,
-            "migration": {"steps": self.migrate_steps, "moved": self.migrate_moved, "errors": self.migrate_errors},
+            "migration": {"steps": self.migrate_steps, "moved": self.migrate_moved, "errors": self.migrate_errors,
+                          "retries": self.migrate_retries},
             "limits": {"qps_limit": self.qps, "session_qps_limit": self.session_qps},
         }
 

@@ -50,11 +50,11 @@ class NodeCollector:
         }
         for name, (value, doc) in gauges.items():
             yield GaugeMetricFamily(f"xcache_server_{name}", doc, value=value)
-        yield CounterMetricFamily("xcache_migrate_keys", "Keys sent by MIGRATE and acknowledged by the target",
+        yield CounterMetricFamily("xcache_server_migrate_keys", "Keys sent by MIGRATE and acknowledged by the target",
                                   value=st["migrate_keys_total"])
-        yield CounterMetricFamily("xcache_migrate_bytes", "Bytes MIGRATE sent to targets",
+        yield CounterMetricFamily("xcache_server_migrate_bytes", "Bytes MIGRATE sent to targets",
                                   value=st["migrate_bytes_total"])
-        yield GaugeMetricFamily("xcache_migrate_in_progress", "Keys being migrated now", value=len(s.migrating))
+        yield GaugeMetricFamily("xcache_server_migrate_in_progress", "Keys being migrated now", value=len(s.migrating))
 
 
 def build_app(server) -> Starlette:
