@@ -10,7 +10,7 @@ import redis
 
 from tests.procs import start_redis
 from tests.proxy.conftest import direct
-from xcache.proxy.router import slot_of
+from xcache.keyslot import slot_of
 
 
 def keys_where(pred, prefix: str, n: int) -> list[str]:

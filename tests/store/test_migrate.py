@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from tests.procs import free_port, start_redis, start_xcache_server, wait_until
-from xcache.proxy.router import slot_of
+from xcache.keyslot import slot_of
 
 PW = "s3cret"
 
