@@ -18,6 +18,11 @@ def _client(port: int) -> redis.Redis:
     return redis.Redis(port=port, protocol=2, decode_responses=True, socket_timeout=15)
 
 
+def role(port: int) -> list:
+    with _client(port) as c:
+        return c.execute_command("ROLE")
+
+
 @pytest.fixture
 def cluster(tmp_path):
     """Groups 1 and 2 (xcache servers) own slots 0-511 / 512-1023 behind one proxy; a third
@@ -222,6 +227,42 @@ def test_pause_survives_a_dashboard_restart_and_resume_finishes(cluster):
     wait_until(lambda: idle(dash), timeout=120, what="migration finished")
     assert {g["id"]: g["slots"] for g in dash.overview()["groups"]} == {1: 0, 2: 512, 3: 512}
     verify(proxy.port, model)
+
+
+def test_source_master_switch_mid_migration_loses_nothing(cluster):
+    """Group 1's replica is promoted while its slots are half moved: the proxies and the sweep
+    follow the new master, which got the DELs of the keys already moved, so nothing comes back."""
+    dash, proxy, addrs, tmp = cluster["dash"], cluster["proxy"], cluster["addrs"], cluster["tmp"]
+    replica = start_xcache_server(tmp / "replica")
+    try:
+        raddr = f"127.0.0.1:{replica.port}"
+        dash.call("POST", "/api/groups/1/servers", {"addr": raddr})
+        model = load(proxy.port, n=1000)
+        wait_until(lambda: role(replica.port)[3] == "connected", what="replica linked")
+        dash.call("POST", "/api/migration/throttle", {"keys_per_second": 40})
+        dash.call("POST", "/api/slots/migrate", {"from": 1, "to": 3, "slots": "0-511"})
+        wait_until(lambda: dash.call("GET", "/api/migration")["keys_moved"] > 0, what="keys moving")
+        dash.call("POST", "/api/migration/pause")
+        wait_until(lambda: dash.call("GET", "/api/migration")["state"] == "paused", what="paused")
+        with _client(proxy.port) as c:  # writes to moved and unmoved keys alike
+            for k in [k for k in model["str"] if slot_of(k.encode()) < 512][:100]:
+                c.set(k, "after", ex=None)
+                model["str"][k] = ("after", None)
+        dash.call("POST", "/api/groups/1/promote", {"addr": raddr})
+        dash.call("POST", "/api/migration/throttle", {"keys_per_second": 0})
+        dash.call("POST", "/api/migration/resume")
+        wait_until(lambda: idle(dash), timeout=120, what="migration finished")
+        verify(proxy.port, model)
+
+        def leftovers(port: int) -> list[str]:
+            with _client(port) as n:
+                return [k for k in n.scan_iter(count=1000) if slot_of(k.encode()) < 512]
+        assert leftovers(replica.port) == []
+        old = int(addrs[0].split(":")[1])  # the old master follows the new one by now
+        wait_until(lambda: role(old)[0] == "slave" and not leftovers(old),
+                   what="old master emptied of the moved slots")
+    finally:
+        replica.stop()
 
 
 def test_bad_migration_requests_are_refused(cluster):
