@@ -7,6 +7,10 @@ dashboard's counters over the migration's wall time; keys a client touched first
 the proxy and count in the wall time, not in keys_moved) and the client's p50/p99 latency before
 and during the migration.
 
+Then, per kind, one big key: MIGRATE of a hash of --big-members fields between two nodes, timed,
+while a second client PINGs the source in a loop: the worst PING is how long the source stopped
+serving others (redis-server serializes the key in one go; xcache sends it in chunks).
+
 The peer: the same cluster and the same dashboard/proxy with real redis-server nodes in the
 groups (redis-server's own MIGRATE); xcache nodes run xcache's MIGRATE. Medians of --repeat
 runs and the xcache/redis ratios are printed.
@@ -113,12 +117,47 @@ def one_run(kind: str, nkeys: int, value_bytes: int, before_s: float) -> dict:
                 p.stop()
 
 
+def big_key_run(kind: str, members: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"migration-big-{kind}-") as d:
+        tmp = Path(d)
+        start = start_xcache_server if kind == "xcache" else start_redis
+        src, dst = start(tmp / "src"), start(tmp / "dst")
+        try:
+            with redis.Redis(port=src.port, protocol=2, socket_timeout=60) as c:
+                for i in range(0, members, 10000):
+                    c.hset("big", mapping={f"f{j}": f"v{j}" for j in range(i, min(members, i + 10000))})
+                worst, pings, done = [0.0], [0], threading.Event()
+
+                def pinger():
+                    with redis.Redis(port=src.port, protocol=2, socket_timeout=60) as p:
+                        while not done.is_set():
+                            t0 = time.perf_counter()
+                            p.ping()
+                            worst[0] = max(worst[0], time.perf_counter() - t0)
+                            pings[0] += 1
+                th = threading.Thread(target=pinger)
+                th.start()
+                wait_until(lambda: pings[0] > 100, what="pinger running")
+                t0 = time.perf_counter()
+                c.execute_command("MIGRATE", "127.0.0.1", dst.port, "big", 0, 10000, "REPLACE")
+                took = time.perf_counter() - t0
+                done.set()
+                th.join(30)
+            with redis.Redis(port=dst.port, protocol=2) as t:
+                assert t.hlen("big") == members
+            return {"migrate_ms": took * 1000, "worst_ping_ms": worst[0] * 1000}
+        finally:
+            src.stop()
+            dst.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keys", type=int, default=50000)
     ap.add_argument("--value-bytes", type=int, default=100)
     ap.add_argument("--before-s", type=float, default=3.0, help="latency sample before the migration")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--big-members", type=int, default=100000, help="fields of the big hash (0 = skip)")
     args = ap.parse_args()
     runs: dict[str, list[dict]] = {"xcache": [], "redis": []}
     for i in range(args.repeat):
@@ -138,6 +177,14 @@ def main() -> None:
     print(f"\nratio xcache/redis: keys/s {x['keys_s'] / r['keys_s']:.2f}x, "
           f"p99 during {x['p99_during'] / r['p99_during']:.2f}x; "
           f"p99 during/before: xcache {x['p99_during'] / x['p99_before']:.2f}x, redis {r['p99_during'] / r['p99_before']:.2f}x")
+
+    if not args.big_members:
+        return
+    big = {k: [big_key_run(k, args.big_members) for _ in range(args.repeat)] for k in ("xcache", "redis")}
+    print(f"\nbig key: a hash of {args.big_members} fields, medians of {args.repeat}")
+    for kind, rs in big.items():
+        print(f"{kind:8} MIGRATE {statistics.median(r['migrate_ms'] for r in rs):7.0f} ms   worst PING on the source "
+              f"meanwhile {statistics.median(r['worst_ping_ms'] for r in rs):6.1f} ms")
 
 
 if __name__ == "__main__":
