@@ -1,11 +1,11 @@
 """MIGRATE (Redis 7 syntax and replies) and SLOTSHASHKEY (Codis), for online slot migration.
 
 No DUMP/RESTORE payloads: a key travels as ordinary commands (SET, RPUSH, SADD, HSET, ZADD,
-PEXPIRE), so the target may be an xcache server or a redis-server. A key of at most
-`migrate_chunk_items` members goes in one MULTI/EXEC (atomic on the target); several such keys
-share one pipeline. A bigger key goes one chunk per command, read from RocksDB from the last
-member sent and awaited before the next, so the event loop never works more than a chunk at a
-time. The MIGRATE client is suspended meanwhile; other clients are served.
+PEXPIRE), so the target may be an xcache server or a redis-server. A string goes in one
+`SET ... PX`; a collection of at most `migrate_chunk_items` members in one MULTI/EXEC (atomic on
+the target either way); several such keys share one pipeline. A bigger key goes one chunk per
+command, read from RocksDB from the last member sent and awaited before the next, so the event
+loop never works more than a chunk at a time. The MIGRATE client is suspended meanwhile; other clients are served.
 
 While a key is being migrated it is locked: other clients' writes to it (and other MIGRATEs of
 it) wait in Server.call until the migration ends. The source copy stays complete until the target
@@ -342,13 +342,13 @@ class Migration:
         await self._flush(target, pending)
 
     def _small_key(self, key: bytes, meta: Meta) -> list:
+        if meta.type == STRING:  # one SET replaces any key of any type, TTL included: atomic alone
+            ttl = expire_command(key, meta)
+            return [[b"SET", key, meta.value, b"PX", ttl[2]] if ttl else [b"SET", key, meta.value]]
         cmds = [[b"MULTI"]]
         if self.replace:
             cmds.append([b"DEL", key])
-        if meta.type == STRING:
-            cmds.append([b"SET", key, meta.value])
-        else:
-            cmds.append(write_command(meta.type, key, read_chunk(self.c.engine, self.src_db, key, meta, None, meta.count)))
+        cmds.append(write_command(meta.type, key, read_chunk(self.c.engine, self.src_db, key, meta, None, meta.count)))
         ttl = expire_command(key, meta)
         if ttl:
             cmds.append(ttl)
