@@ -265,6 +265,25 @@ def test_source_master_switch_mid_migration_loses_nothing(cluster):
         replica.stop()
 
 
+def test_unreachable_target_is_retried_until_it_is_back(cluster):
+    """The target node is down: the migration reports the error and retries (nothing is lost on
+    the source); once the node is back it finishes by itself."""
+    dash, proxy, servers, tmp = cluster["dash"], cluster["proxy"], cluster["servers"], cluster["tmp"]
+    model = load(proxy.port, n=300)
+    target = servers[2]
+    target.stop()
+    dash.call("POST", "/api/slots/migrate", {"from": 1, "to": 3, "slots": "0-63"})
+    m = wait_until(lambda: (m := dash.call("GET", "/api/migration"))["errors"] >= 2 and m, what="failed attempts")
+    assert "IOERR" in m["last_error"] and m["slots_migrating"] == 64 and m["keys_moved"] == 0
+    back = start_xcache_server(tmp / "s2", port=target.port)  # same port and data directory
+    try:
+        wait_until(lambda: idle(dash), timeout=60, what="migration finished")
+        assert dash.call("GET", "/api/migration")["state"] == "idle"
+        verify(proxy.port, model)
+    finally:
+        back.stop()
+
+
 def test_bad_migration_requests_are_refused(cluster):
     dash = cluster["dash"]
     for body, msg in (({"from": 1, "to": 3, "slots": "600"}, "owned by group 2"),

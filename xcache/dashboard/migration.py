@@ -218,7 +218,8 @@ class Migrator:
             (t0, k0, b0), (t1, k1, b1) = self._samples[0], self._samples[-1]
             if t1 > t0:
                 keys_rate, bytes_rate = (k1 - k0) / (t1 - t0), (b1 - b0) / (t1 - t0)
-        return {"state": self.state, "paused": t.migration_paused,
+        busy = bool(t.pending or t.migrating)  # (self.state follows at the runner's next turn)
+        return {"state": self.state if busy else "idle", "paused": t.migration_paused,
                 "keys_per_second_limit": t.migration_keys_per_second,
                 "slots_pending": len(t.pending), "slots_migrating": len(t.migrating),
                 "slots_done": self.slots_done, "keys_moved": self.keys_moved, "bytes_moved": self.bytes_moved,
