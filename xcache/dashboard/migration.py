@@ -151,7 +151,8 @@ class Migrator:
                             socket_timeout=max(60.0, cfg.migration_timeout_ms / 1000 * 4),
                             socket_connect_timeout=ctl.timeout)
         try:
-            xcache_node = "xcache_version" in await conn.info("server")
+            # xcache nodes count the bytes MIGRATE sends (INFO migrate): read it once per batch
+            sent = await _migrate_bytes(conn) if "xcache_version" in await conn.info("server") else None
             found, cursor = 0, 0
             while True:
                 cursor, keys = await conn.scan(cursor, count=cfg.migration_scan_count)
@@ -166,20 +167,21 @@ class Migrator:
                         await self._throttle()
                         if ctl.topo.migration_paused:
                             return None
-                        await self._migrate(conn, xcache_node, target, ks[i:i + cfg.migration_batch_keys])
+                        sent = await self._migrate(conn, sent, target, ks[i:i + cfg.migration_batch_keys])
                 if cursor == 0:
                     return found
         finally:
             await conn.aclose()
 
-    async def _migrate(self, conn, xcache_node: bool, target: int, keys: list[bytes]) -> None:
+    async def _migrate(self, conn, sent: int | None, target: int, keys: list[bytes]) -> int | None:
+        """MIGRATE one batch. `sent`: the source's migrate_bytes_total before it (None on
+        redis-server); returns the new value (bytes a proxy's MIGRATE sent meanwhile count too:
+        they are part of the migration)."""
         cfg = self.cfg
         dst = self.ctl.topo.groups[target].master
         host, port = dst.rsplit(":", 1)
         auth = ["AUTH", cfg.server_password] if cfg.server_password else []
-        if xcache_node:
-            before = await _migrate_bytes(conn)
-        else:  # redis-server says nothing about bytes sent: its own estimate of the keys' size
+        if sent is None:  # redis-server says nothing about bytes sent: its own estimate of the keys' size
             pipe = conn.pipeline(transaction=False)
             for k in keys:
                 pipe.memory_usage(k)
@@ -187,14 +189,17 @@ class Migrator:
         reply = await conn.execute_command("MIGRATE", host, port, "", 0, cfg.migration_timeout_ms, "REPLACE",
                                            *auth, "KEYS", *keys)
         if reply in (b"NOKEY", "NOKEY"):
-            return
+            return sent
         self.keys_moved += len(keys)
-        if xcache_node:
-            self.bytes_moved += max(0, await _migrate_bytes(conn) - before)
-        else:
+        if sent is None:
             self.bytes_moved += sum(s for s in sizes if isinstance(s, int))
+        else:
+            now = await _migrate_bytes(conn)
+            self.bytes_moved += max(0, now - sent)  # max: CONFIG RESETSTAT resets the counter
+            sent = now
         self.batches += 1
         self._samples.append((time.monotonic(), self.keys_moved, self.bytes_moved))
+        return sent
 
     async def _throttle(self) -> None:
         """At most keys_per_second keys a second (set live with `slots throttle`): wait for this
@@ -245,4 +250,4 @@ async def _migrate_bytes(conn) -> int:
 
 
 def _ranges_text(slots: list[int]) -> str:
-    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b, _ in T.map_ranges(dict.fromkeys(slots, 0)))
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b, _ in T.map_ranges(dict.fromkeys(slots, 1)))

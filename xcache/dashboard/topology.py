@@ -173,14 +173,8 @@ def ranges(slots: list[int]) -> list[tuple[int, int, int]]:
 
 
 def map_ranges(m: dict[int, int]) -> list[tuple[int, int, int]]:
-    """{slot: group} (some slots) -> (first, last, group) runs of consecutive slots."""
-    out: list[tuple[int, int, int]] = []
-    for s in sorted(m):
-        if out and out[-1][2] == m[s] and out[-1][1] == s - 1:
-            out[-1] = (out[-1][0], s, m[s])
-        else:
-            out.append((s, s, m[s]))
-    return out
+    """{slot: group} (some slots; group ids are > 0) -> (first, last, group) runs."""
+    return [r for r in ranges([m.get(s, 0) for s in range(NSLOTS)]) if r[2]]
 
 
 def slot_map_json(m: dict[int, int]) -> dict[str, int]:
@@ -188,14 +182,7 @@ def slot_map_json(m: dict[int, int]) -> dict[str, int]:
 
 
 def slot_map_parse(data) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for rng, gid in (data or {}).items():
-        first, _, last = str(rng).partition("-")
-        for s in range(int(first), int(last or first) + 1):
-            if not 0 <= s < NSLOTS:
-                raise TopologyError(f"topology: slot {s} out of range in the migration state")
-            out[s] = int(gid)
-    return out
+    return {s: int(gid) for rng, gid in (data or {}).items() for s in parse_slots(str(rng))}
 
 
 # --- changes (pure: copy, validate, bump the epoch) ----------------------------------------------
