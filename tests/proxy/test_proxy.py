@@ -144,21 +144,30 @@ def test_auth_deadline_and_idle_timeout(backends, start_proxy):
     assert p.metric("xcache_proxy_rejected_total", reason="auth_timeout") == 1
 
 
-def test_max_clients_pauses_listener(backends, start_proxy):
+def test_max_clients_refuses_at_once(backends, start_proxy):
+    """Past max_clients a client is told so at once (Redis's error) instead of waiting in the
+    kernel queue until its timeout: fail fast, and the listener never stops draining."""
     a, b = backends
-    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", max_clients=2, resume_clients_pct=50)
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", max_clients=2)
     c1, c2 = p.client(), p.client()
     assert c1.ping() and c2.ping()
     s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
-    s.sendall(b"PING\r\n")  # queued in the kernel: the listener is paused, nothing was accepted
-    p.wait_until(lambda: p.metric("xcache_proxy_listener_paused") == 1, what="listener paused")
-    p.wait_until(lambda: p.metric("xcache_proxy_listen_queue_length") == 1, what="one queued socket")
+    s.sendall(b"PING\r\n")
+    assert s.recv(100) == b"-ERR max number of clients reached\r\n"
+    try:  # and closed (a reset: its PING was never read)
+        assert s.recv(100) == b""
+    except ConnectionResetError:
+        pass
+    s.close()
+    assert p.metric("xcache_proxy_rejected_total", reason="max_clients") == 1
+    assert p.metric("xcache_proxy_listener_paused") == 0
     assert p.stats()["sessions"] == 2
-    c1.close()  # below the low-water mark (1 of 2): the listener resumes and serves the third client
+    c1.close()  # a session ends: the next client gets in
+    p.wait_until(lambda: p.stats()["sessions"] == 1, what="session closed")
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    s.sendall(b"PING\r\n")
     assert s.recv(100) == b"+PONG\r\n"
     s.close()
-    assert p.metric("xcache_proxy_listener_pauses_total") >= 1
-    assert p.metric("xcache_proxy_rejected_total") == 0  # no accept-then-error
     c2.close()
 
 

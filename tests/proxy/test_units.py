@@ -12,7 +12,7 @@ from xcache.config import ConfigError, load, markdown_table
 from xcache.observability import tcpinfo
 from xcache.observability.metrics import Histogram, counter, render
 from xcache.proxy import commands as C
-from xcache.proxy.admission import gate_verdict, low_water
+from xcache.proxy.admission import gate_verdict
 from xcache.proxy.config import ProxyConfig
 from xcache.proxy.limits import CircuitBreaker, IpLimits, TokenBucket
 from xcache.proxy.replies import array_items, int_value, pack, reply_end
@@ -113,12 +113,6 @@ def test_gate_verdict():
     assert gate_verdict(None, 2000) is None
 
 
-def test_low_water():
-    assert low_water(100, 90) == 90
-    assert low_water(1, 90) == 0
-    assert low_water(10, 100) == 9  # always strictly below the limit
-
-
 def test_tcp_info_of_real_sockets():
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -217,9 +211,13 @@ def test_table_migrating_parse_validate_roundtrip():
 
 
 def test_config_backlog_rule(tmp_path):
-    cfg = load(ProxyConfig, None, {"accept_rate_per_sec": "1000", "client_timeout_ms": "2000"})
-    assert cfg.effective_backlog() == 2000
+    with open("/proc/sys/net/core/somaxconn") as fh:
+        somaxconn = int(fh.read())
+    assert load(ProxyConfig, None, {}).effective_backlog() == max(16, somaxconn)  # deep by default
     assert load(ProxyConfig, None, {"listen_backlog": "123"}).effective_backlog() == 123
+    cfg = load(ProxyConfig, None, {"client_timeout_ms": "2000", "admit_margin_ms": "500"})
+    assert cfg.stale_after_ms() == 1500
+    assert load(ProxyConfig, None, {"client_timeout_ms": "100", "admit_margin_ms": "500"}).stale_after_ms() == 1
     path = tmp_path / "p.toml"
     path.write_text("port = 1\nbogus_key = 2\n")
     with pytest.raises(ConfigError, match="unknown key 'bogus_key'"):

@@ -44,6 +44,7 @@ def proxy_stats(admin_addr: str, timeout: float = 1.0) -> dict | None:
     return {"dropped": sum((st.get("accept_dropped") or {}).values()),
             "dropped_by_reason": st.get("accept_dropped") or {},
             "sessions": st.get("sessions", 0),
+            "dead_sessions": st.get("sessions_unserved"),
             "rejected": sum((st.get("rejected") or {}).values()),
             "loop_lag_s": max([w.get("loop_lag_seconds", 0.0) for w in st.get("workers") or []] or [0.0])}
 

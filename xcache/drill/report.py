@@ -69,6 +69,7 @@ def build(opts, options: dict, results: list[dict], samples: list[dict], started
     fail_after = sum(v for s, v in failed.items() if t0 is not None and s >= int(t0))
     err_after = {k: sum(c for s, c in v.items() if t0 is not None and s >= int(t0)) for k, v in errors.items()}
     drops = [p["dropped"] for p in samples if p.get("dropped") is not None]
+    cpu = _generator_cpu(results, t0)
     figures = {
         "clients": n,
         "event_duration_s": round(event_end - t0, 3) if t0 and event_end else None,
@@ -87,9 +88,30 @@ def build(opts, options: dict, results: list[dict], samples: list[dict], started
         "listen_overflows": probe["listen_overflows"][-1] if probe["listen_overflows"] else None,
         "listen_queue_max": max([q for q in probe["listen_queue"] if q is not None] or [0]),
         "dead_sockets_dropped": (drops[-1] - drops[0]) if drops else None,
+        "dead_sessions": _last_delta(samples, "dead_sessions"),
+        "client_processes": len(results),
+        "client_cpu_pct": cpu,
     }
     return {"target": f"{opts.host}:{opts.port}", "scenario": opts.scenario, "options": options,
             "event": what, "t0": t0, "figures": figures, "series": series, "probes": probe}
+
+
+def _last_delta(samples: list[dict], key: str) -> int | None:
+    vals = [p[key] for p in samples if p.get(key) is not None]
+    return vals[-1] - vals[0] if vals else None
+
+
+def _generator_cpu(results: list[dict], t0: float | None) -> dict:
+    """How busy the client processes were (percent of one core each): mean over the run, and the
+    busiest second from the event on. Near 100% the drill measures itself, not the proxy."""
+    mean = [100.0 * r["cpu_s"] / r["wall_s"] for r in results if r.get("wall_s")]
+    peak = 0.0
+    for r in results:
+        pts = sorted((int(sec), v) for sec, v in r.get("cpu", {}).items())
+        for (s0, c0), (s1, c1) in zip(pts, pts[1:], strict=False):
+            if t0 is None or s0 >= int(t0):
+                peak = max(peak, 100.0 * (c1 - c0) / max(1, s1 - s0))
+    return {"mean": round(sum(mean) / len(mean), 1) if mean else None, "peak_after_event": round(peak, 1)}
 
 
 def summary(rep: dict) -> str:
@@ -118,7 +140,14 @@ def summary(rep: dict) -> str:
         f"  ListenOverflows (host)       +{fmt(f['listen_overflows'])}",
         "  dead sockets dropped (gate)  " + ("n/a (no --proxy-admin)" if f["dead_sockets_dropped"] is None
                                             else str(f["dead_sockets_dropped"])),
+        "  dead sockets given sessions  " + ("n/a (no --proxy-admin)" if f.get("dead_sessions") is None
+                                            else str(f["dead_sessions"])),
     ]
+    cpu = f.get("client_cpu_pct") or {}
+    if cpu.get("mean") is not None:
+        lines.append(f"  client generator CPU         {f.get('client_processes')} processes, mean {cpu['mean']}% "
+                     f"of a core each, busiest second after the event {cpu['peak_after_event']}%"
+                     + ("  (saturated: the drill may be measuring itself)" if cpu["peak_after_event"] >= 95 else ""))
     return "\n".join(lines)
 
 

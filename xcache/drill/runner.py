@@ -260,7 +260,8 @@ def run(opts: DrillOptions, log=lambda msg: print(f"drill: {msg}", file=sys.stde
             else:
                 settled_at = None
     finally:
-        results = []
+        results: list[dict] = []
+        lost: list[str] = []
         for w in workers:
             w.send("stop")
         for w in workers:
@@ -270,14 +271,16 @@ def run(opts: DrillOptions, log=lambda msg: print(f"drill: {msg}", file=sys.stde
                     if "result" in doc:
                         results.append(doc["result"])
                         break
-            except (RuntimeError, ValueError):
-                pass
+            except (RuntimeError, ValueError) as exc:
+                lost.append(f"worker {w.popen.pid}: {exc}")
             try:
                 w.popen.wait(10)
             except subprocess.TimeoutExpired:
                 w.popen.kill()
         prober.done.set()
         prober.join(5)
+    if lost:  # a report that silently covers fewer clients than were run would mislead
+        raise RuntimeError(f"results of {len(lost)} client process(es) lost: {'; '.join(lost)}")
     from xcache.drill.report import build
 
     return build(opts, asdict(opts), results, prober.samples, started, t0, event_end, what)

@@ -171,6 +171,9 @@ def families(stats: dict) -> list:
         M.gauge("xcache_proxy_sessions_max", "max_clients summed over workers", [], stats["max_clients"]),
         M.counter("xcache_proxy_sessions_admitted", "Sockets admitted by the gate (sessions created)", [],
                   stats["sessions_total"]),
+        M.counter("xcache_proxy_sessions_unserved", "Sessions that ended before the proxy wrote them a "
+                  "reply: their clients had left (a dead socket given a session) or left while waiting", [],
+                  stats["sessions_unserved"]),
         M.counter("xcache_proxy_accept_dropped", "Accepted sockets dropped by the admission gate before any "
                   "session existed, by reason", ["reason"],
                   {r: stats["accept_dropped"].get(r, 0) for r in sorted({*DROP_REASONS, *stats["accept_dropped"]})}),

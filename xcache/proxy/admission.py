@@ -4,15 +4,20 @@ The incident: clients gave up after 2 s while their sockets still sat in a 32768
 queue; the proxy then accepted each corpse and spent a session, a task and buffers on it, so live
 clients waited behind dead ones. Here, each accepted socket is checked with TCP_INFO first:
   - state CLOSE_WAIT / CLOSE etc.: the client already left  -> drop (reason client_closed / reset)
-  - tcpi_last_data_recv > client_timeout_ms: it waited in the queue longer than any client waits
-                                                             -> drop (reason stale)
-Dropped sockets are closed with an RST (SO_LINGER 0) and never see a session. At max_clients the
-listener stops accepting (the kernel queue and SYN backlog push back) instead of accepting and
-erroring; it resumes below a low-water mark. Per-IP limits are checked right after accept().
+  - tcpi_last_data_recv > client_timeout_ms - admit_margin_ms: it waited in the queue so long
+    that its client would give up before a reply could reach it -> drop (reason stale)
+Dropped sockets are closed with an RST (SO_LINGER 0): a client still waiting learns at once and
+retries into a queue that is now shorter, instead of timing out. Per-IP limits and max_clients
+are checked right after accept(); a refused client gets Redis's error line and the connection
+closes, at once.
 
-Backlog rule: a worker should queue no more connections than it can drain within the client
-timeout: backlog = accept_rate_per_sec x client_timeout_ms / 1000 (capped by somaxconn). A deeper
-queue only stores sockets whose clients will be gone by the time they are accepted.
+Why a deep kernel queue and no pause at max_clients (measured with `xcache drill incident`, 16,000
+clients): dropping a dead socket costs the gate microseconds, while every connection the kernel
+refuses because the queue is full (or the listener paused) costs its client a SYN timeout of 1-3 s.
+Those timeouts expire together, so the retries came back in synchronized waves and the proxy
+never caught up (the lockout of issue 11). So the listen backlog defaults to net.core.somaxconn,
+the listener drains the queue fast (dead sockets do not count against accept_batch), and work is
+refused explicitly rather than left queued.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+from time import perf_counter
 
 from xcache.observability import tcpinfo
 from xcache.proxy.logs import log
@@ -28,23 +34,19 @@ _LINGER_RST = struct.pack("ii", 1, 0)
 _GONE = {tcpinfo.CLOSE_WAIT: "client_closed", tcpinfo.LAST_ACK: "client_closed",
          tcpinfo.CLOSING: "client_closed", tcpinfo.CLOSE: "reset"}
 DROP_REASONS = ("client_closed", "reset", "stale")
-REJECT_REASONS = ("ip_concurrency", "ip_rate")
+REJECT_REASONS = ("max_clients", "ip_concurrency", "ip_rate")
 
 
-def gate_verdict(info: tcpinfo.TcpInfo | None, client_timeout_ms: int) -> str | None:
+def gate_verdict(info: tcpinfo.TcpInfo | None, stale_after_ms: int) -> str | None:
     """None to admit, else the drop reason. Sans-IO: info comes from tcpinfo.tcp_info()."""
     if info is None:
         return None
     reason = _GONE.get(info.state)
     if reason is not None:
         return reason
-    if info.last_data_recv_ms > client_timeout_ms:
+    if info.last_data_recv_ms > stale_after_ms:
         return "stale"
     return None
-
-
-def low_water(max_clients: int, pct: int) -> int:
-    return max(0, min(max_clients - 1, max_clients * pct // 100))
 
 
 def make_listen_socket(host: str, port: int, backlog: int, defer_accept_ms: int) -> socket.socket:
@@ -62,17 +64,22 @@ def make_listen_socket(host: str, port: int, backlog: int, defer_accept_ms: int)
     return sock
 
 
+# A wake-up of the listener accepts for at most this long before the loop serves sessions again.
+ACCEPT_BUDGET_S = 0.01
+
+
 class Listener:
     """Accept loop driven by readability of the listening socket (no accept-then-decide)."""
 
     def __init__(self, ctx, sock: socket.socket):
         self.ctx = ctx
         self.sock = sock
+        self.family = sock.family
         self.cfg = ctx.cfg
         self.paused = True
         self.closed = False
         self.pauses = 0
-        self.low = low_water(self.cfg.max_clients, self.cfg.resume_clients_pct)
+        self.stale_after_ms = ctx.cfg.stale_after_ms()
 
     def start(self) -> None:
         self.resume()
@@ -102,26 +109,24 @@ class Listener:
         self.pause("retiring")
         self.sock.close()
 
-    def maybe_resume(self) -> None:
-        if self.paused and self.ctx.session_count <= self.low and not self.ctx.stopping and not self.closed:
-            log("listener_resumed", sessions=self.ctx.session_count)
-            self.resume()
-
     def _retry_after_fd_pause(self) -> None:
-        if self.paused and not self.ctx.stopping and not self.closed and self.ctx.session_count < self.cfg.max_clients:
+        if self.paused and not self.ctx.stopping and not self.closed:
             self.resume()
 
     def on_readable(self) -> None:
+        """Drain the queue: dead sockets cost a getsockopt and a close, so they do not count
+        against accept_batch; admissions do. Bounded by ACCEPT_BUDGET_S per wake-up."""
         ctx = self.ctx
         cfg = self.cfg
         gate = cfg.admission_gate
-        timeout = cfg.client_timeout_ms
-        for _ in range(cfg.accept_batch):
-            if ctx.session_count >= cfg.max_clients:
-                self.pause("max_clients")
-                return
+        stale_after = self.stale_after_ms
+        family = self.family
+        raw_accept = self.sock._accept  # fd and address: no socket object for what is dropped
+        admitted = 0
+        deadline = perf_counter() + ACCEPT_BUDGET_S
+        while admitted < cfg.accept_batch and perf_counter() < deadline:
             try:
-                conn, addr = self.sock.accept()
+                fd, addr = raw_accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -130,19 +135,25 @@ class Listener:
                     self.pause("fd_exhausted")
                     ctx.loop.call_later(0.1, self._retry_after_fd_pause)
                 return
+            conn = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             if gate:
-                reason = gate_verdict(tcpinfo.tcp_info(conn), timeout)
+                reason = gate_verdict(tcpinfo.tcp_info(conn), stale_after)
                 if reason is not None:
                     ctx.dropped[reason] += 1
                     _drop(conn)
                     continue
+            if ctx.session_count >= cfg.max_clients:
+                ctx.rejected["max_clients"] += 1
+                _refuse(conn, MAX_CLIENTS)
+                continue
             ip = addr[0] if isinstance(addr, tuple) else "local"
             reason = ctx.ip_limits.check(ip, ctx.loop.time())
             if reason is not None:
                 ctx.rejected[reason] += 1
-                _refuse(conn, reason)
+                _refuse(conn, IP_CONCURRENCY if reason == "ip_concurrency" else IP_RATE)
                 continue
             ctx.admit(conn, ip)
+            admitted += 1
 
 
 def _drop(conn: socket.socket) -> None:
@@ -153,9 +164,13 @@ def _drop(conn: socket.socket) -> None:
     conn.close()
 
 
-def _refuse(conn: socket.socket, reason: str) -> None:
-    msg = b"-ERR xcache: too many connections from your address\r\n" if reason == "ip_concurrency" \
-        else b"-ERR xcache: connection rate limit for your address exceeded\r\n"
+MAX_CLIENTS = b"-ERR max number of clients reached\r\n"  # Redis's words
+IP_CONCURRENCY = b"-ERR xcache: too many connections from your address\r\n"
+IP_RATE = b"-ERR xcache: connection rate limit for your address exceeded\r\n"
+
+
+def _refuse(conn: socket.socket, msg: bytes) -> None:
+    """Tell the client why, then close: it fails at once instead of waiting in a queue."""
     try:
         conn.setblocking(False)
         conn.send(msg)

@@ -37,14 +37,13 @@ class ProxyConfig:
     hold_queue_max: int = key(10000, "held requests per group beyond which new ones fail at once", minimum=1)
     hold_retry_interval_ms: int = key(100, "retry period of a held group (reconnect, replay)", minimum=1)
     # Admission gate.
-    admission_gate: bool = key(True, "check TCP_INFO of each accepted socket and drop it before any session exists if the client already left or it waited longer than client_timeout_ms")
-    client_timeout_ms: int = key(2000, "typical client connect/AUTH timeout: a socket queued longer is dropped at accept; sizes the auto backlog", minimum=1)
-    accept_rate_per_sec: int = key(2000, "sustained accepts/s one worker manages; auto backlog = this x client_timeout_ms", minimum=1)
-    listen_backlog: int = key(0, "listen backlog per worker; 0 = auto (accept_rate_per_sec x client_timeout_ms / 1000, capped by net.core.somaxconn)", minimum=0)
-    defer_accept_ms: int = key(1000, "TCP_DEFER_ACCEPT: wake the proxy only once a client sent data (clients speak first in RESP); 0 = off", minimum=0)
-    accept_batch: int = key(64, "sockets accepted per listener wake-up before yielding to sessions", minimum=1)
-    max_clients: int = key(10000, "sessions per worker; at the limit the listener pauses (no accept-then-error)", minimum=1)
-    resume_clients_pct: int = key(90, "a paused listener resumes when sessions fall to this percentage of max_clients", minimum=1)
+    admission_gate: bool = key(True, "check TCP_INFO of each accepted socket and drop it before any session exists if the client already left or it waited longer than client_timeout_ms minus admit_margin_ms")
+    client_timeout_ms: int = key(2000, "typical client connect/AUTH timeout (2 s in the incident): a socket that waited in the accept queue longer than this minus admit_margin_ms is dropped with an RST at accept, before any session exists", minimum=1)
+    admit_margin_ms: int = key(500, "time a freshly admitted session needs to be answered under load: a socket queued longer than client_timeout_ms minus this is stale (its client would give up before the reply)", minimum=0)
+    listen_backlog: int = key(0, "listen backlog per worker; 0 = net.core.somaxconn. Keep it deep: the gate drops dead sockets for microseconds each, while a full queue makes the kernel drop SYNs and clients retry in synchronized waves of 1-3 s timeouts", minimum=0)
+    defer_accept_ms: int = key(0, "TCP_DEFER_ACCEPT (0 = off): queue a connection only once its client sent data. Off by default: under a reconnect storm the deferred handshakes filled the SYN queue and cost clients SYN-ACK retransmit timeouts (measured by `xcache drill incident`)", minimum=0)
+    accept_batch: int = key(512, "sessions admitted per listener wake-up before the loop serves sessions again (dropped dead sockets do not count; a wake-up also ends after 10 ms)", minimum=1)
+    max_clients: int = key(10000, "sessions per worker; past it a new connection is refused at once with Redis's '-ERR max number of clients reached' (not left waiting in the queue)", minimum=1)
     max_clients_per_ip: int = key(0, "concurrent sessions per source IP and worker; 0 = unlimited", minimum=0)
     conn_rate_per_ip: int = key(0, "new connections per second per source IP and worker (burst = one second's worth); 0 = unlimited", minimum=0)
     auth_timeout_ms: int = key(5000, "close a session that has not authenticated this long after admission (only with session_password)", minimum=1)
@@ -65,16 +64,18 @@ class ProxyConfig:
         return self.max_workers or 2 * (os.cpu_count() or 1)
 
     def effective_backlog(self) -> int:
-        """The documented rule: what one worker can drain within the client timeout, no more."""
+        """listen_backlog, or the deepest queue the kernel allows (net.core.somaxconn)."""
         if self.listen_backlog:
             return self.listen_backlog
-        want = self.accept_rate_per_sec * self.client_timeout_ms // 1000
         try:
             with open("/proc/sys/net/core/somaxconn") as fh:
-                cap = int(fh.read())
+                return max(16, int(fh.read()))
         except (OSError, ValueError):
-            cap = 4096
-        return max(16, min(want, cap))
+            return 4096
+
+    def stale_after_ms(self) -> int:
+        """How long a socket may have waited in the accept queue and still be admitted."""
+        return max(1, self.client_timeout_ms - self.admit_margin_ms)
 
 
 def split_list(value: str) -> list[str]:

@@ -235,6 +235,7 @@ class Session(asyncio.Protocol):
         self.auth_timer = None
         self.routed: list = []
         self.t0 = 0.0
+        self.served = False  # wrote at least one reply; a session that ends without is counted
 
     # -- transport events ---------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -243,6 +244,8 @@ class Session(asyncio.Protocol):
             self.auth_timer = self.ctx.loop.call_later(self.ctx.cfg.auth_timeout_ms / 1000, self._auth_expired)
 
     def connection_lost(self, exc) -> None:
+        if not self.served:  # its client left before the first reply: a dead socket got a session
+            self.ctx.sessions_unserved += 1
         self.closed = True
         self.pending.clear()
         if self.auth_timer is not None:
@@ -593,6 +596,7 @@ class Session(asyncio.Protocol):
         out = self.out
         if out:
             self.out = []
+            self.served = True
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
         if self.closing and not self.pending:
             self.transport.close()

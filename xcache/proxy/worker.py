@@ -94,6 +94,7 @@ class Worker:
         self.sessions: set[Session] = set()
         self.session_count = 0
         self.sessions_total = 0
+        self.sessions_unserved = 0
         self._next_id = 0
         self.dropped: defaultdict[str, int] = defaultdict(int)
         self.rejected: defaultdict[str, int] = defaultdict(int)
@@ -154,8 +155,6 @@ class Worker:
             self.sessions.discard(session)
             self.session_count -= 1
             self.ip_limits.closed(session.ip)
-            if self.listener is not None:
-                self.listener.maybe_resume()
 
     # -- routing ---------------------------------------------------------------------------------
     def route(self, req) -> None:
@@ -309,6 +308,7 @@ class Worker:
             "worker": self.index, "pid": os.getpid(), "epoch": self.epoch,
             "uptime_seconds": time.time() - self.started,
             "sessions": self.session_count, "sessions_total": self.sessions_total,
+            "sessions_unserved": self.sessions_unserved,
             "max_clients": self.cfg.max_clients,
             "retiring": self.retiring,
             "listener_paused": bool(self.listener and self.listener.paused),
