@@ -102,8 +102,9 @@ METRIC_SOURCES = [
     ("Sentinel", "`metrics_port`, `/metrics`", "xcache/sentinel/metrics.py"),
     ("Dashboard", "the HTTP port (default 18080), `/metrics`", "xcache/dashboard/api.py"),
 ]
-KINDS = {"CounterMetricFamily": "counter", "counter": "counter", "GaugeMetricFamily": "gauge",
-         "gauge": "gauge", "HistogramMetricFamily": "histogram", "family": "histogram"}
+KINDS = {"CounterMetricFamily": "counter", "counter": "counter", "Counter": "counter",
+         "GaugeMetricFamily": "gauge", "gauge": "gauge", "Gauge": "gauge",
+         "HistogramMetricFamily": "histogram", "family": "histogram", "Histogram": "histogram"}
 
 
 def _const(node) -> str | None:
@@ -118,14 +119,24 @@ def _name(node) -> str:
     return ""
 
 
-def metrics_of(path: Path) -> list[tuple[str, str, str]]:
-    """(name, kind, help) of the metrics a collector module defines, in source order."""
-    tree = ast.parse(path.read_text(), str(path))
-    found: dict[str, tuple[str, str, str]] = {}
+def _labels(call: ast.Call, position: int) -> str:
+    """The label names of a metric definition: labels=[...] or the list at `position`."""
+    node = next((k.value for k in call.keywords if k.arg in ("labels", "labelnames")), None)
+    if node is None and len(call.args) > position:
+        node = call.args[position]
+    if isinstance(node, ast.List | ast.Tuple):
+        return ", ".join(f"`{c}`" for c in map(_const, node.elts) if c)
+    return ""
 
-    def add(name: str | None, kind: str, doc: str | None) -> None:
+
+def metrics_of(path: Path) -> list[tuple[str, str, str, str]]:
+    """(name, kind, labels, help) of the metrics a collector module defines, in source order."""
+    tree = ast.parse(path.read_text(), str(path))
+    found: dict[str, tuple[str, str, str, str]] = {}
+
+    def add(name: str | None, kind: str, doc: str | None, labels: str = "") -> None:
         if name and name.startswith("xcache_") and name not in found:
-            found[name] = (name, kind, doc or "")
+            found[name] = (name, kind, labels, doc or "")
     for func in ast.walk(tree):
         if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
@@ -139,7 +150,8 @@ def metrics_of(path: Path) -> list[tuple[str, str, str]]:
                 tables[node.targets[0].id] = [(k, d) for k, d in rows if k and d]
         for node in ast.walk(func):
             if isinstance(node, ast.Call) and _name(node.func) in KINDS and len(node.args) >= 2:
-                add(_const(node.args[0]), KINDS[_name(node.func)], _const(node.args[1]))
+                add(_const(node.args[0]), KINDS[_name(node.func)], _const(node.args[1]),
+                    _labels(node, 2))
             elif isinstance(node, ast.Tuple) and len(node.elts) >= 3 and _name(node.elts[0]) in KINDS:
                 add(_const(node.elts[1]), KINDS[_name(node.elts[0])], _const(node.elts[2]))
             elif isinstance(node, ast.For) and isinstance(node.iter, ast.Call) and \
@@ -155,7 +167,7 @@ def metrics_of(path: Path) -> list[tuple[str, str, str]]:
     return list(found.values())
 
 
-def all_metrics() -> list[tuple[str, str, list[tuple[str, str, str]]]]:
+def all_metrics() -> list[tuple[str, str, list[tuple[str, str, str, str]]]]:
     return [(title, where, metrics_of(ROOT / src)) for title, where, src in METRIC_SOURCES]
 
 
@@ -165,8 +177,9 @@ def metrics_page() -> str:
            "with the `_total` suffix (`xcache_proxy_accept_dropped` is scraped as "
            "`xcache_proxy_accept_dropped_total`); histograms as `_bucket`, `_sum`, `_count`.\n"]
     for title, where, metrics in all_metrics():
-        out.append(f"\n## {title}\n\nServed on {where}.\n\n| metric | type | meaning |\n| --- | --- | --- |")
-        out += [f"| `{n}` | {k} | {_cell(d)} |" for n, k, d in metrics]
+        out.append(f"\n## {title}\n\nServed on {where}.\n\n| metric | type | labels | meaning |\n"
+                   "| --- | --- | --- | --- |")
+        out += [f"| `{n}` | {k} | {lab} | {_cell(d)} |" for n, k, lab, d in metrics]
     return "\n".join(out) + "\n"
 
 

@@ -15,7 +15,8 @@ The decisions live in one module per concern, as pure functions with a thin asyn
 failover.py (manual promote, following switches), proxies.py (tables, pushes, stats),
 sentinels.py (configuring and watching sentinels), nodes.py (polling storage nodes), alerts.py
 (which alerts fire, the webhook), scale.py (whether and how to scale), migration.py (moving
-slots). This module holds the state they share and the API's verbs.
+slots), overview.py (what the API and the UI show). This module holds the state they share
+and the API's verbs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Callable, Coroutine
 import httpx
 
 from xcache.dashboard import nodes
+from xcache.dashboard import overview as O
 from xcache.dashboard import topology as T
 from xcache.dashboard.alerts import Alerting
 from xcache.dashboard.config import DashboardConfig
@@ -341,56 +343,19 @@ class Controller:
 
     # --- views for the API --------------------------------------------------------------------
     def overview(self) -> dict:
-        t = self.topo
-        groups = []
-        for g in sorted(t.groups.values(), key=lambda g: g.id):
-            groups.append({"id": g.id, "name": g.name, "master": g.master, "epoch": g.epoch,
-                           "slots": sum(1 for s in t.slots if s == g.id),
-                           "servers": [{"addr": s, "role": "master" if s == g.master else "replica",
-                                        **self.server_state.get(s, {})} for s in g.servers]})
-        proxies = [{"addr": p.addr, "admin_addr": p.admin_addr, **self.proxy_state.get(p.addr, {})}
-                   for p in t.proxies.values()]
-        totals = {"sessions": 0, "ops_total": 0, "accept_dropped": 0, "rejected": 0}
-        for p in proxies:
-            s = p.get("stats") or {}
-            for k in totals:
-                totals[k] += s.get(k, 0)
-        alerts = [e for e in self.events if e["level"] in ("warning", "error")][-20:]
-        now = time.time()
-        for p in proxies:  # current conditions, not events
-            s = p.get("stats") or {}
-            if p.get("up") is False:
-                alerts.append({"kind": "proxy_down", "level": "error", "proxy": p["addr"], "time": now})
-            if s.get("accept_dropped"):
-                alerts.append({"kind": "accept_dropped", "level": "warning", "proxy": p["addr"],
-                               "count": s["accept_dropped"], "time": p.get("dropped_changed_at")})
-            if s.get("listener_paused"):
-                alerts.append({"kind": "listener_paused", "level": "warning", "proxy": p["addr"], "time": now})
-            for gid, state in (s.get("groups") or {}).items():
-                if state != "up":
-                    alerts.append({"kind": f"backend_{state}", "level": "warning", "proxy": p["addr"],
-                                   "group": gid, "time": now})
-        for g in groups:
-            for srv in g["servers"]:
-                if srv.get("up") is False:
-                    alerts.append({"kind": "server_down", "level": "error", "group": g["id"],
-                                   "server": srv["addr"], "time": now})
-                elif srv.get("link") == "down":
-                    alerts.append({"kind": "replication_link_down", "level": "warning", "group": g["id"],
-                                   "server": srv["addr"], "time": now})
-        for a in self.active_alerts:  # the evaluated rules (same names as deploy/prometheus/alerts.yml)
-            lab = {k: v for k, v in a["labels"].items() if k not in ("alertname", "severity")}
-            alerts.append({"kind": a["labels"]["alertname"], "level": "error" if a["labels"]["severity"] == "critical"
-                           else "warning", "time": a["startsAt"], **lab, "summary": a["annotations"]["summary"]})
-        return {"active_alerts": [{"name": a["labels"]["alertname"], "severity": a["labels"]["severity"],
-                                   "labels": a["labels"], "annotations": a["annotations"], "since": a["startsAt"]}
-                                  for a in self.active_alerts],
+        t, now = self.topo, time.time()
+        groups = O.groups_view(t, self.server_state)
+        proxies = O.proxies_view(t, self.proxy_state)
+        events = [e for e in self.events if e["level"] in ("warning", "error")][-20:]
+        alerts = events + O.conditions(proxies, groups, now) + O.alert_lines(self.active_alerts)
+        return {"active_alerts": O.active_alerts_view(self.active_alerts),
                 "alerts_fired": {k: v for k, v in self.alerting.evaluator.fired_total.items() if v},
                 "scale": {"mode": self.cfg.scale_mode, "extra": self.scaler.state.extra,
                           "added": [a for a, _ in self.scaler.scaled],
                           "added_workers": {a: n for a, n in self.scaler.added_workers.items() if n}},
                 "epoch": t.epoch, "revision": self.revision, "coordinator": self.coord.url,
-                "migration": self.migrator.status(), "groups": groups, "proxies": proxies, "sentinels": [
-                    {"addr": s, **self.sentinel_state.get(s, {})} for s in t.sentinels],
-                "slot_ranges": t.summary()["slot_ranges"], "totals": totals, "alerts": alerts,
-                "counters": dict(self.counters), "uptime_s": int(time.time() - self.started)}
+                "migration": self.migrator.status(), "groups": groups, "proxies": proxies,
+                "sentinels": [{"addr": s, **self.sentinel_state.get(s, {})} for s in t.sentinels],
+                "slot_ranges": t.summary()["slot_ranges"], "totals": O.totals(proxies),
+                "alerts": alerts, "counters": dict(self.counters),
+                "uptime_s": int(time.time() - self.started)}
