@@ -88,3 +88,19 @@ def test_mkdocs_build_strict(tmp_path):
         assert (site / page / "index.html").exists(), page
     assert "write_stall_timeout_ms" in (site / "reference/config/index.html").read_text()
     assert (site / "drill/failover.png").exists()
+
+
+def test_every_config_class_is_in_the_reference():
+    """A new component config (any dataclass built with key() in an xcache config module) must be
+    listed in gen_docs.config_classes(), or its keys would be missing from the reference."""
+    import importlib
+
+    listed = {cls for _, _, cls in gen_docs.config_classes()}
+    found = set()
+    for path in sorted((ROOT / "xcache").rglob("config.py")):
+        module = importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        for obj in vars(module).values():
+            if dataclasses.is_dataclass(obj) and isinstance(obj, type) and obj.__module__ == module.__name__ \
+                    and any("doc" in f.metadata for f in dataclasses.fields(obj)):
+                found.add(obj)
+    assert found and found <= listed, [c.__name__ for c in found - listed]
