@@ -91,3 +91,20 @@ def test_manual_promote_refused_when_the_replica_does_not_catch_up():
     assert "link down" in F.sync_problem(M, {**info, "master_link_status": "down"})
     assert "following 127.0.0.1:7009" in F.sync_problem(M, {**info, "master_port": "7009"})
     assert F.sync_problem(M, {"role": "master"}) is None  # a master already: nothing to sync
+
+
+def test_a_failed_promote_restores_the_watch_and_unpauses():
+    """The replica did not catch up (or REPLICAOF NO ONE failed): the old master is unpaused and
+    the sentinels watch it again; no REPLICAOF NO ONE was sent (it comes after the wait)."""
+    t = group()
+    steps = F.steps_for(F.promote_plan(M, T.promote(t, 1, R).groups[1].replicas, R), paused=True)
+    wait = [s.kind for s in steps].index("wait_caught_up")
+    assert "make_master" not in [s.kind for s in steps[:wait + 1]]
+    assert kinds(F.undo_steps(steps[:wait], paused=True)) == [("watch", M), ("unpause", M)]
+    # past REPLICAOF NO ONE (e.g. publishing failed): no way back, but the pause still ends
+    publish = [s.kind for s in steps].index("publish")
+    assert kinds(F.undo_steps(steps[:publish], paused=True)) == [("unpause", M)]
+    # the pause did not work: nothing to unpause
+    assert kinds(F.undo_steps(steps[:2], paused=False)) == [("watch", M)]
+    # everything ran: nothing to undo
+    assert F.undo_steps(steps, paused=True) == []

@@ -9,6 +9,7 @@ Pure decisions:
   (it is a replica by then), which the proxies replay on the new master: no acknowledged write
   is lost. Steps marked `when="paused"` only run if the pause worked (a dead or old master
   cannot pause: the switch then goes on unprotected, as a failover of a dead master does).
+- undo_steps(): what a failed switch undoes (the sentinels' watch, the pause).
 - sync_problem() / bytes_behind(): whether a replica may be promoted (unless forced): its link
   to a live master must be up, and it must catch up.
 - agreement_problem() / role_problem(): a new master a sentinel reports is accepted only when a
@@ -66,6 +67,19 @@ def promote_plan(old: str, replicas_after: list[str], addr: str) -> list[Step]:
 def steps_for(plan: list[Step], paused: bool) -> list[Step]:
     """The steps that run once it is known whether the pause worked."""
     return [s for s in plan if s.when == "always" or (s.when == "paused") == paused]
+
+
+def undo_steps(executed: list[Step], paused: bool) -> list[Step]:
+    """What to do when a step fails after `executed`: until the new master took REPLICAOF NO
+    ONE the sentinels watch the old master again; a paused old master is always unpaused."""
+    old = next((s.server for s in executed if s.kind == "pause"), "")
+    kinds = {s.kind for s in executed}
+    out = []
+    if "make_master" not in kinds:
+        out.append(Step("watch", old))
+    if paused and "unpause" not in kinds:
+        out.append(Step("unpause", old))
+    return out
 
 
 def promote_pause_ms(request_timeout_ms: int) -> int:
@@ -134,7 +148,8 @@ class Failover:
         if not force:
             await self._check_promotable(g, addr)
         plan = promote_plan(old, T.promote(ctl.topo, gid, addr).groups[int(gid)].replicas, addr)
-        paused = unpaused = committed = False
+        paused = False
+        executed: list[Step] = []
         try:
             for step in plan:
                 if step.when != "always" and (step.when == "paused") != paused:
@@ -147,23 +162,22 @@ class Failover:
                     await self._wait_caught_up(old, addr, force)
                 elif step.kind == "make_master":
                     await ctl._redis(addr, "REPLICAOF", "NO", "ONE")
-                    committed = True
                 elif step.kind == "repoint":
                     await self._repoint(step.server, addr)
                 elif step.kind == "publish":
                     await ctl._change(T.promote, gid, addr)
                 elif step.kind == "unpause":
-                    unpaused = True
                     await self._unpause(old)
                 elif step.kind == "watch":
                     await ctl.sentinels.monitor_group(ctl.topo.groups[int(gid)])
+                executed.append(step)
         except BaseException:
-            if not committed:
-                await ctl.sentinels.monitor_group(g)
+            for step in undo_steps(executed, paused):
+                if step.kind == "watch":
+                    await ctl.sentinels.monitor_group(g)
+                else:
+                    await self._unpause(old)
             raise
-        finally:
-            if paused and not unpaused:
-                await self._unpause(old)
         ctl.event("promoted", group=gid, master=addr)
 
     async def _pause_writes(self, master: str) -> bool:
