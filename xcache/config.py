@@ -1,8 +1,8 @@
 """Typed configuration: dataclasses loaded from a TOML file, then overridden by flags.
 
 Every key has a default, a unit in its name where it has one, and a doc string (the `doc`
-metadata) that the README table repeats. Unknown keys and wrong types are errors with a clear
-message naming the file and key.
+metadata) from which docs/reference/config.md is generated (scripts/gen_docs.py). Unknown keys
+and wrong types are errors with a clear message naming the file and key.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def _toml_value(value) -> str:
 
 
 def markdown_table(cls) -> str:
-    """The README table of a config class."""
+    """A markdown table of a config class (key, default, meaning)."""
     rows = ["| key | default | meaning |", "| --- | --- | --- |"]
     for f in dataclasses.fields(cls):
         rows.append(f"| `{f.name}` | `{_toml_value(f.default)}` | {f.metadata.get('doc', '')} |")

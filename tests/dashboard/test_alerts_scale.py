@@ -195,3 +195,51 @@ def test_scale_modes_in_config():
         assert load(DashboardConfig, None, {"scale_mode": mode}).scale_mode == mode
     with pytest.raises(ConfigError):
         load(DashboardConfig, None, {"scale_mode": "cluster"})
+
+
+# --- the controller's side: snapshot, webhook timing, scale actions ----------------------------
+def test_snapshot_from_polled_state():
+    from xcache.dashboard import topology as T
+    t, _ = T.add_group(T.Topology(), 1)
+    t = T.add_server(t, 1, "127.0.0.1:7001")
+    t = T.add_proxy(t, "127.0.0.1:19000", "127.0.0.1:11080")
+    for s in ("127.0.0.1:26001", "127.0.0.1:26002", "127.0.0.1:26003"):
+        t = T.add_sentinel(t, s)
+    proxies = {"127.0.0.1:19000": {"up": True, "stats": proxy()}, "127.0.0.1:1": {"up": True, "stats": {}}}
+    sentinels = {"127.0.0.1:26001": {"up": True, "flags": {"group-1": "master,o_down", "mymaster": "o_down"}},
+                 "127.0.0.1:26002": {"up": False}}
+    mig = {"slots_pending": 3, "slots_migrating": 1, "paused": False, "keys_moved": 10, "slots_done": 2}
+    s = A.snapshot(t, proxies, {}, sentinels, {"group-2": 5.0}, {"group-1": 1}, mig, "dash")
+    assert list(s["proxies"]) == ["127.0.0.1:19000"]  # proxies outside the topology ignored
+    assert s["sentinels"] == {"total": 3, "up": 1, "masters": {"group-1": "master,o_down",
+                                                                "group-2": "o_down (event)"}}
+    assert s["switches"] == {"group-1": 1} and s["migration"] == {"waiting": 4, "paused": False, "moved": 12}
+    assert A.odowns_done({"group-1": 100.0, "group-2": 100.0, "group-3": 10.0},
+                         {"group-1": 101.0}, 120.0) == ["group-1", "group-3"]
+
+
+def test_webhook_posts_changes_and_resends_active_alerts():
+    firing = [{"status": "firing"}]
+    assert A.should_post(firing, firing, 10.0, 9.0, 300.0)
+    assert not A.should_post([], firing, 10.0, 9.0, 300.0)
+    assert A.should_post([], firing, 400.0, 9.0, 300.0)
+    assert not A.should_post([], [], 400.0, 9.0, 300.0)
+    ev = A.AlertEvaluator()
+    _, changes = run(ev, [snap(), snap(proxy(accept_dropped=3))])
+    assert A.event_of(changes[0]) == ("alert_firing", "warning",
+                                      {"alert": "XcacheDeadSocketDrops", "instance": "127.0.0.1:19000"})
+
+
+def test_scale_actions():
+    cfg = load(DashboardConfig, None, {"scale_queue_fill_pct": 40, "scale_cooldown_ms": 2000})
+    p = S.policy_of(cfg)
+    assert p.queue_fill_high == 0.4 and p.cooldown_s == 2.0 and p.max_extra == cfg.scale_max_extra
+    argv = S.proxy_argv("127.0.0.1", 19001, 11081, "tok", "max_clients=100 'a=b c'")
+    assert argv[1:4] == ["-m", "xcache.cli", "proxy"]
+    assert argv[4:] == ["--bind", "127.0.0.1", "--port", "19001", "--admin-port", "11081",
+                        "--set", "admin_bind=127.0.0.1", "--set", "admin_token=tok",
+                        "--set", "max_clients=100", "--set", "a=b c"]
+    assert "admin_token=" not in " ".join(S.proxy_argv("h", 1, 2, "", ""))
+    assert S.hook_env("up", 0.5, 0.25, "127.0.0.1:18080") == {
+        "XCACHE_SCALE": "up", "XCACHE_SCALE_FILL": "0.500", "XCACHE_SCALE_LAG_S": "0.250",
+        "XCACHE_DASHBOARD": "http://127.0.0.1:18080"}

@@ -2,10 +2,12 @@
 names, same thresholds), for users without Prometheus. Sans-IO: `AlertEvaluator.evaluate(snapshot,
 now)` takes what the controller already polls (proxies' /stats, storage nodes' INFO, sentinels'
 SENTINEL MASTERS) as plain dicts and returns the active alerts plus what changed; the controller
-posts the changes in Alertmanager format (payload()) to alert_webhook_url.
+posts the changes in Alertmanager format (payload()) to alert_webhook_url. snapshot() builds the
+snapshot from the controller's polled state, should_post() decides when the webhook is called;
+the Alerting class at the end is the thin shell that evaluates each reconcile and posts.
 
 Snapshot:
-  {"proxies":   {addr: summary | None},   # summary = controller._proxy_summary(/stats); None = unreachable
+  {"proxies":   {addr: summary | None},   # summary = proxies.summary(/stats); None = unreachable
    "servers":   {addr: {"up": bool, "write_stall_active": 0|1, "write_stall_seconds": float}},
    "sentinels": {"total": int, "up": int, "masters": {group_name: "flags,string"}},
    "switches":  {group_name: count},     # failovers the dashboard followed
@@ -17,6 +19,15 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+
+from xcache.dashboard.topology import group_id_of_name
+
+if TYPE_CHECKING:
+    from xcache.dashboard.controller import Controller
+    from xcache.dashboard.topology import Topology
 
 # name: (severity, summary template); the same names as deploy/prometheus/alerts.yml
 RULES = {
@@ -201,3 +212,103 @@ def payload(alerts: list[dict], fmt: str, external_url: str = "") -> object:
             "status": "firing" if firing else "resolved", "receiver": "xcache-dashboard",
             "groupLabels": {}, "commonLabels": common, "commonAnnotations": {},
             "externalURL": external_url, "alerts": items}
+
+
+# --- the snapshot and the webhook decision -------------------------------------------------------
+ODOWN_EVENT_TTL_S = 60.0
+
+
+def snapshot(topo: Topology, proxy_state: dict[str, dict], server_state: dict[str, dict],
+             sentinel_state: dict[str, dict], odown_seen: dict[str, float],
+             switch_counts: dict[str, int], migration: dict, instance: str) -> dict:
+    """The evaluator's snapshot from what the controller polled. odown_seen: group name -> when a
+    sentinel published +odown (a failover is often over within one reconcile period: a +odown
+    seen since the last evaluation counts even if the sentinels' flags are already clear)."""
+    proxies = {a: (st.get("stats") if st.get("up") else None) for a, st in proxy_state.items()
+               if a in topo.proxies}
+    masters: dict[str, str] = {}
+    up = 0
+    for s in topo.sentinels:
+        st = sentinel_state.get(s, {})
+        if st.get("up"):
+            up += 1
+            for name, flags in (st.get("flags") or {}).items():
+                if group_id_of_name(name) is not None and ("o_down" in flags or "failover" in flags):
+                    masters[name] = flags
+    for name in odown_seen:
+        masters.setdefault(name, "o_down (event)")
+    switches = {g.name: switch_counts.get(g.name, 0) for g in topo.groups.values()}
+    waiting = {"waiting": migration["slots_pending"] + migration["slots_migrating"],
+               "paused": migration["paused"], "moved": migration["keys_moved"] + migration["slots_done"]}
+    return {"proxies": proxies, "servers": dict(server_state), "switches": switches,
+            "migration": waiting, "instance": instance,
+            "sentinels": {"total": len(topo.sentinels), "up": up, "masters": masters}}
+
+
+def odowns_done(odown_seen: dict[str, float], switched_at: dict[str, float], now: float) -> list[str]:
+    """+odown events that no longer count: the group switched since, or it is a minute old."""
+    return [name for name, since in odown_seen.items()
+            if switched_at.get(name, 0) >= since or now - since > ODOWN_EVENT_TTL_S]
+
+
+def should_post(changes: list[dict], active: list[dict], now: float, posted_at: float,
+                resend_s: float) -> bool:
+    """Post on any change, and resend the active alerts every resend_s."""
+    return bool(changes) or (now - posted_at >= resend_s and bool(active))
+
+
+def event_of(alert: dict) -> tuple[str, str, dict]:
+    """(event kind, level, fields) of an alert that fired or resolved, for the event log."""
+    lab = {k: v for k, v in alert["labels"].items() if k not in ("alertname", "severity")}
+    firing = alert["status"] == "firing"
+    level = ("error" if alert["labels"]["severity"] == "critical" else "warning") if firing else "info"
+    return "alert_" + alert["status"], level, {"alert": alert["labels"]["alertname"], **lab}
+
+
+# --- shell -------------------------------------------------------------------------------------
+class Alerting:
+    def __init__(self, ctl: Controller):
+        self.ctl = ctl
+        self.evaluator = AlertEvaluator()
+        self.active: list[dict] = []
+        self.posted_at = 0.0
+
+    def snapshot(self) -> dict:
+        ctl = self.ctl
+        return snapshot(ctl.topo, ctl.proxy_state, ctl.server_state, ctl.sentinel_state,
+                        ctl.odown_seen, ctl.failover.switch_counts, ctl.migrator.status(),
+                        ctl.api_addr or "dashboard")
+
+    async def evaluate(self, now: float | None = None) -> None:
+        ctl = self.ctl
+        now = time.time() if now is None else now
+        snap = self.snapshot()
+        for name in odowns_done(ctl.odown_seen, ctl.failover.switched_at, time.time()):
+            del ctl.odown_seen[name]
+        self.active, changes = self.evaluator.evaluate(snap, now)
+        for a in changes:
+            kind, level, fields = event_of(a)
+            ctl.event(kind, level, **fields)
+        url = ctl.cfg.alert_webhook_url
+        if not url or not should_post(changes, self.active, now, self.posted_at,
+                                      ctl.cfg.alert_resend_interval_ms / 1000):
+            return
+        # active alerts plus the ones that resolved now; posted off the reconcile path
+        body = payload(self.active + [c for c in changes if c["status"] == "resolved"],
+                       ctl.cfg.alert_webhook_format, f"http://{ctl.api_addr}" if ctl.api_addr else "")
+        self.posted_at = now
+        ctl.spawn(self.post(url, body))
+
+    async def post(self, url: str, body) -> None:
+        ctl = self.ctl
+        assert ctl._http is not None
+        try:
+            r = await ctl._http.post(url, json=body)
+            key = "alert_posts_ok" if r.status_code < 300 else "alert_posts_failed"
+            ctl.counters[key] = ctl.counters.get(key, 0) + 1
+            if r.status_code >= 300:
+                ctl.log("alert_post_failed", "warning", url=url, status=r.status_code)
+        except httpx.HTTPError as exc:
+            ctl.counters["alert_posts_failed"] = ctl.counters.get("alert_posts_failed", 0) + 1
+            ctl.log("alert_post_failed", "warning", url=url, error=repr(exc))
+

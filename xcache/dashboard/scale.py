@@ -7,7 +7,7 @@ for down_after_s, it answers "down" (only proxies the scaler added are removed).
 not answer /stats gives no data: it neither counts as hot nor as calm (a stalled proxy's own
 stats are not trusted; the calm timer restarts). cooldown_s separates two actions.
 
-Acting (controller.py): scale_mode = "local" adds one worker process to every proxy per step
+Acting (the Scaler class at the end, the thin shell): scale_mode = "local" adds one worker process to every proxy per step
 through its admin API (PUT /workers; the new worker shares the proxy's port, so every client
 benefits) and removes them again (the proxy drains the retiring worker gracefully);
 "local-proxy" starts `xcache proxy` processes on the next free ports on this machine and adds
@@ -18,7 +18,22 @@ hook starts a proxy elsewhere and registers it with the dashboard API).
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx
+
+from xcache.dashboard.nodes import split_addr
+
+if TYPE_CHECKING:
+    from xcache.dashboard.controller import Controller
 
 
 @dataclass
@@ -79,3 +94,171 @@ def worker_step(added: int, step: int, max_extra: int) -> bool:
     """local mode: may a proxy with `added` scaler-added workers take this step (+1 or -1)?
     Never beyond max_extra added workers, never below the proxy's own count."""
     return 0 <= added + step <= max_extra
+
+
+def policy_of(cfg) -> ScalePolicy:
+    """The policy a DashboardConfig sets (percentages and milliseconds in the config)."""
+    return ScalePolicy(queue_fill_high=cfg.scale_queue_fill_pct / 100,
+                       loop_lag_high_s=cfg.scale_loop_lag_ms / 1000,
+                       up_after_s=cfg.scale_up_after_ms / 1000, down_after_s=cfg.scale_down_after_ms / 1000,
+                       cooldown_s=cfg.scale_cooldown_ms / 1000, max_extra=cfg.scale_max_extra)
+
+
+def proxy_argv(bind: str, port: int, admin: int, token: str, extra_set: str) -> list[str]:
+    """local-proxy mode: the command that starts one more proxy."""
+    args = [sys.executable, "-m", "xcache.cli", "proxy", "--bind", bind, "--port", str(port),
+            "--admin-port", str(admin), "--set", f"admin_bind={bind}"]
+    if token:
+        args += ["--set", f"admin_token={token}"]
+    for item in shlex.split(extra_set):
+        args += ["--set", item]
+    return args
+
+
+def hook_env(action: str, fill: float, lag: float, api_addr: str) -> dict[str, str]:
+    """hook mode: what scale_hook_command finds in its environment (besides the dashboard's)."""
+    return {"XCACHE_SCALE": action, "XCACHE_SCALE_FILL": f"{fill:.3f}",
+            "XCACHE_SCALE_LAG_S": f"{lag:.3f}", "XCACHE_DASHBOARD": f"http://{api_addr}"}
+
+
+# --- shell -------------------------------------------------------------------------------------
+def port_taken(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+class Scaler:
+    def __init__(self, ctl: Controller):
+        self.ctl = ctl
+        self.policy = policy_of(ctl.cfg)
+        self.state = ScaleState()
+        self.scaled: list[tuple[str, subprocess.Popen | None]] = []  # proxies added by the scaler
+        self.added_workers: dict[str, int] = {}  # local mode: workers the scaler added, per proxy
+
+    def stop(self) -> None:
+        for _, popen in self.scaled:
+            if popen is not None and popen.poll() is None:
+                popen.terminate()
+        for _, popen in self.scaled:
+            if popen is not None:
+                try:
+                    popen.wait(5)
+                except subprocess.TimeoutExpired:
+                    popen.kill()
+
+    async def autoscale(self, now: float | None = None) -> str | None:
+        ctl, cfg = self.ctl, self.ctl.cfg
+        now = time.time() if now is None else now
+        summaries = [(st.get("stats") if st.get("up") else None) for a, st in ctl.proxy_state.items()
+                     if a in ctl.topo.proxies]
+        fill, lag = measure(summaries)
+        action = decide(self.policy, self.state, now, fill, lag)
+        if action is None:
+            return None
+        ctl.event("scale_" + action, "warning", mode=cfg.scale_mode, queue_fill=round(fill, 3),
+                  loop_lag_s=round(lag, 3), extra=self.state.extra)
+        try:
+            if cfg.scale_mode == "local":
+                await self.scale_workers(+1 if action == "up" else -1)
+            elif cfg.scale_mode == "local-proxy":
+                await (self.local_up() if action == "up" else self.local_down())
+            else:
+                await self.hook(action, fill, lag)
+        except Exception as exc:
+            ctl.event("scale_failed", "error", action=action, error=repr(exc))
+            if action == "up":
+                self.state.extra -= 1
+            else:
+                self.state.extra += 1
+        return action
+
+    async def scale_workers(self, step: int) -> None:
+        """Resize every reachable proxy's workers by step (PUT /workers), within 0..scale_max_extra
+        added workers per proxy and the proxy's own max_workers. Raises if no proxy could."""
+        ctl = self.ctl
+        assert ctl._http is not None
+        done, errors = 0, []
+        for addr, p in sorted(ctl.topo.proxies.items()):
+            added = self.added_workers.get(addr, 0)
+            if not worker_step(added, step, ctl.cfg.scale_max_extra):
+                continue
+            try:
+                r = await ctl._http.get(f"http://{p.admin_addr}/workers")
+                r.raise_for_status()
+                count = r.json()["count"] + step
+                r = await ctl._http.put(f"http://{p.admin_addr}/workers", json={"count": count},
+                                        headers=ctl.proxies.headers())
+                if r.status_code >= 300:
+                    raise RuntimeError(f"PUT /workers answered {r.status_code}: {r.text.strip()}")
+            except (httpx.HTTPError, RuntimeError, ValueError, KeyError) as exc:
+                errors.append(f"{addr}: {exc}")
+                continue
+            self.added_workers[addr] = added + step
+            done += 1
+            ctl.event("proxy_workers_scaled", "warning" if step > 0 else "info", proxy=addr,
+                      workers=count)
+        if errors and not done:
+            raise RuntimeError("; ".join(errors))
+
+    def _next_free(self, start: int, avoid: set[int]) -> int:
+        port = start
+        while port in avoid or port_taken(self.ctl.cfg.scale_proxy_bind, port):
+            port += 1
+        return port
+
+    async def local_up(self) -> None:
+        ctl, cfg = self.ctl, self.ctl.cfg
+        proxies = ctl.topo.proxies.values()
+        used = {int(split_addr(a)[1]) for p in proxies for a in (p.addr, p.admin_addr)}
+        top = max(used, default=19000)
+        port = self._next_free(max(int(split_addr(p.addr)[1]) for p in proxies) + 1
+                               if proxies else 19000, used)
+        admin = self._next_free(max(top, port) + 1, used | {port})
+        bind = cfg.scale_proxy_bind
+        popen = subprocess.Popen(proxy_argv(bind, port, admin, cfg.proxy_admin_token, cfg.scale_proxy_set),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+        addr, admin_addr = f"{bind}:{port}", f"{bind}:{admin}"
+        self.scaled.append((addr, popen))
+        deadline = time.monotonic() + 20
+        while not port_taken(bind, admin):
+            if popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"scaled proxy {addr} did not start (rc {popen.poll()})")
+            await asyncio.sleep(0.1)
+        await ctl.add_proxy(addr, admin_addr)
+        ctl.event("proxy_scaled_out", "warning", proxy=addr, admin=admin_addr, pid=popen.pid)
+
+    async def local_down(self) -> None:
+        if not self.scaled:
+            return
+        addr, popen = self.scaled.pop()
+        try:
+            await self.ctl.remove_proxy(addr)
+        finally:
+            if popen is not None and popen.poll() is None:
+                popen.terminate()
+                await asyncio.get_running_loop().run_in_executor(None, popen.wait, 10)
+        self.ctl.event("proxy_scaled_in", proxy=addr)
+
+    async def hook(self, action: str, fill: float, lag: float) -> None:
+        ctl, cfg = self.ctl, self.ctl.cfg
+        if cfg.scale_hook_command:
+            env = {**os.environ, **hook_env(action, fill, lag, ctl.api_addr)}
+            proc = await asyncio.create_subprocess_shell(cfg.scale_hook_command, env=env,
+                                                         stdin=subprocess.DEVNULL,
+                                                         stdout=subprocess.DEVNULL,
+                                                         stderr=subprocess.PIPE)
+            _, err = await asyncio.wait_for(proc.communicate(), 60)
+            if proc.returncode:
+                raise RuntimeError(f"scale_hook_command exited {proc.returncode}: {err.decode()[-300:]}")
+        if cfg.scale_hook_url:
+            assert ctl._http is not None
+            r = await ctl._http.post(cfg.scale_hook_url, json={
+                "action": action, "fill": fill, "lag_s": lag, "proxies": sorted(ctl.topo.proxies)})
+            if r.status_code >= 300:
+                raise RuntimeError(f"scale_hook_url answered {r.status_code}")

@@ -24,6 +24,7 @@ from xcache.store.commands import (
     wrong_arity,
 )
 from xcache.store.engine import LIST, Meta, data_prefix
+from xcache.store.interfaces import Block
 
 INDEX_OUT_OF_RANGE = Error("ERR index out of range")
 TIMEOUT_NOT_FLOAT = Error("ERR timeout is not a float or out of range")
@@ -507,8 +508,6 @@ def rpoplpush(c, args: list[bytes]):
 
 
 def _block(keys: list[bytes], timeout_s: float, retry, timeout_reply):
-    from xcache.store.server import Block  # server.py imports this module: import at call time
-
     return Block(keys, timeout_s, retry, timeout_reply)
 
 

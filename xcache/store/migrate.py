@@ -34,6 +34,7 @@ from xcache.store.engine import (
     now_ms,
     unpack_double,
 )
+from xcache.store.interfaces import Suspend
 
 NOKEY = SimpleString(b"NOKEY")
 IDLE_S = 10.0  # a cached target connection is closed after this long unused (as Redis)
@@ -207,8 +208,6 @@ def first_error(reply) -> str | None:
 
 @command("migrate", -6, "write nomulti", 3, 3, 1)
 def migrate(c, args):
-    from xcache.store.server import Suspend  # server imports this module: import at call time
-
     host, port_raw, key, db_raw, timeout_raw = args[:5]
     copy = replace = False
     auth: tuple = ()

@@ -42,9 +42,10 @@ from rocksdict import Checkpoint
 from xcache.resp import OK, Error, Raw, SimpleString, encode_command
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import Engine
+from xcache.store.interfaces import BUSY_STALL, Suspend
 
 if TYPE_CHECKING:
-    from xcache.store.server import Client, Server
+    from xcache.store.interfaces import Client, Server
 
 log = logging.getLogger("xcache.replication")
 
@@ -269,8 +270,6 @@ class Replication:
             self.offset,
             (time.monotonic() - started) * 1000,
         )
-        from xcache.store.server import Suspend
-
         return Suspend(self._send_snapshot(st, path, self.offset))
 
     async def _send_snapshot(self, st: ReplicaState, path: str, offset: int):
@@ -554,9 +553,7 @@ class Replication:
     async def _stream(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float
     ) -> None:
-        from xcache.store.server import Client
-
-        mc = Client(self.server)
+        mc = self.server.new_client()
         mc.kind = "master"
         mc.authenticated = True
         mc.db = self.applied_db
@@ -599,8 +596,6 @@ class Replication:
 
     async def _apply(self, mc: Client, argv: list[bytes]) -> None:
         """Run one command of the stream; a stalled write is retried until it succeeds."""
-        from xcache.store.server import BUSY_STALL, Suspend
-
         name = argv[0].lower()
         if name not in (b"ping", b"replconf"):
             stalled_since = None
@@ -890,6 +885,4 @@ def wait(c: Client, args: list[bytes]):
     if acked >= wanted:
         return acked
     rep.request_acks()
-    from xcache.store.server import Suspend
-
     return Suspend(rep.wait_acks(wanted, target, timeout_ms / 1000))

@@ -18,12 +18,13 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 
 from xcache.config import ServerConfig
-from xcache.resp import NULL_ARRAY, Error, ProtocolError, Raw, RequestParser, encode, encode_into
+from xcache.resp import Error, ProtocolError, Raw, RequestParser, encode, encode_into
 from xcache.store.commands import COMMANDS, Command
 from xcache.store.engine import Engine, WriteStall
+from xcache.store.interfaces import BUSY_STALL, Block, Suspend  # noqa: F401 (re-exported)
 
 log = logging.getLogger("xcache.server")
 
@@ -42,34 +43,8 @@ from xcache.store.replication import Replication  # noqa: E402
 SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe", b"ping",
                       b"quit", b"reset"}
 MULTI_IMMEDIATE = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
-BUSY_STALL = Error("BUSY write stall, retry later")
 READONLY = Error("READONLY You can't write against a read only replica.")
 MAX_PENDING_COMMANDS = 10_000
-
-
-class Suspend:
-    """Returned by execute() when the reply will come later: the client awaits `waiter`."""
-
-    __slots__ = ("waiter",)
-
-    def __init__(self, waiter: Awaitable):
-        self.waiter = waiter
-
-
-class Block:
-    """Returned by a blocking command's handler when it has nothing to serve yet.
-
-    retry() is called after a key is signalled; it returns the reply, or None to keep waiting.
-    timeout_reply is sent when timeout_s (0 = forever) passes first.
-    """
-
-    __slots__ = ("keys", "timeout_s", "retry", "timeout_reply")
-
-    def __init__(self, keys: list[bytes], timeout_s: float, retry: Callable, timeout_reply=NULL_ARRAY):
-        self.keys = keys
-        self.timeout_s = timeout_s
-        self.retry = retry
-        self.timeout_reply = timeout_reply
 
 
 class Client(asyncio.Protocol):
@@ -495,6 +470,10 @@ class Server:
             if db is None or wdb == db:
                 for other in clients:
                     other.dirty_cas = True
+
+    def new_client(self) -> Client:
+        """A client with no connection (replication's link to its master)."""
+        return Client(self)
 
     def forget_client(self, c: Client) -> None:
         if c.suspended_task is not None and not c.suspended_task.done():

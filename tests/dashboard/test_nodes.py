@@ -1,0 +1,31 @@
+"""Sans-IO: what the dashboard reads from a storage node's INFO (dashboard/nodes.py)."""
+
+from __future__ import annotations
+
+from xcache.dashboard import nodes as N
+from xcache.dashboard import topology as T
+
+M, R = "127.0.0.1:7001", "127.0.0.1:7002"
+
+MASTER = "# Replication\r\nrole:master\r\nmaster_repl_offset:500\r\n# Stall\r\nwrite_stall_active:1\r\n" \
+         "write_stall_seconds:2.5\r\n"
+REPLICA = "role:slave\r\nmaster_host:127.0.0.1\r\nmaster_port:7001\r\nmaster_link_status:up\r\n" \
+          "slave_repl_offset:420\r\nmaster_repl_offset:420\r\n"
+
+
+def test_parse_info_text_and_dict():
+    assert N.parse_info(MASTER)["master_repl_offset"] == "500"
+    assert N.parse_info({"role": "master", "connected_slaves": 1}) == {"role": "master", "connected_slaves": "1"}
+    assert N.split_addr("::1:6380") == ("::1", 6380)
+
+
+def test_server_state_and_lag():
+    m = N.server_state(N.parse_info(MASTER), "master", 1)
+    assert m == {"group": 1, "expected_role": "master", "up": True, "role": "master", "offset": 500,
+                 "write_stall_active": 1, "write_stall_seconds": 2.5}
+    r = N.server_state(N.parse_info(REPLICA), "replica", 1)
+    assert r["role"] == "replica" and r["master"] == M and r["link"] == "up" and r["offset"] == 420
+    t, _ = T.add_group(T.Topology(), 1)
+    t = T.add_server(T.add_server(t, 1, M), 1, R)
+    assert N.replica_lags(t, {M: m, R: r}) == {R: 80}
+    assert N.replica_lags(t, {M: {**m, "up": False}, R: r}) == {}  # no master: no lag figure

@@ -1,0 +1,97 @@
+"""Storage nodes as the dashboard sees them: addresses, INFO parsing, what a poll tells.
+
+Pure: split_addr(), parse_info(), server_state() (one node's state from its INFO) and
+replica_lags() (bytes each replica is behind its master). Shell: call() sends one command to a
+node or a sentinel (a connection per call: the dashboard talks to nodes rarely), and poll()
+gathers every node's INFO into the controller's server_state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aredis
+
+if TYPE_CHECKING:
+    from xcache.dashboard.controller import Controller
+    from xcache.dashboard.topology import Topology
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host, int(port)
+
+
+def parse_info(text) -> dict[str, str]:
+    if isinstance(text, dict):  # redis-py already parsed it
+        return {k: str(v) for k, v in text.items()}
+    out = {}
+    for line in str(text).splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def following(info: dict[str, str]) -> str:
+    """The master a replica's INFO replication names, as host:port."""
+    return f"{info.get('master_host')}:{info.get('master_port')}"
+
+
+def server_state(info: dict[str, str], expected_role: str, gid: int) -> dict:
+    """What the UI, the alerts and the scaler need of one node's INFO."""
+    st: dict = {"group": gid, "expected_role": expected_role, "up": True,
+                "role": "master" if info.get("role") == "master" else "replica",
+                "offset": int(info.get("master_repl_offset", 0) or 0),
+                "write_stall_active": int(info.get("write_stall_active", 0) or 0),
+                "write_stall_seconds": float(info.get("write_stall_seconds", 0) or 0)}
+    if info.get("role") == "slave":
+        st.update(master=following(info), link=info.get("master_link_status"),
+                  offset=int(info.get("slave_repl_offset", 0) or 0))
+    return st
+
+
+def replica_lags(topo: Topology, state: dict[str, dict]) -> dict[str, int]:
+    """Bytes each reachable replica is behind its reachable master (master offset - its own)."""
+    lags = {}
+    for g in topo.groups.values():
+        m = state.get(g.master, {})
+        for s in g.replicas:
+            st = state.get(s, {})
+            if m.get("up") and st.get("up") and st.get("role") == "replica":
+                lags[s] = max(0, m.get("offset", 0) - st.get("offset", 0))
+    return lags
+
+
+# --- shell -------------------------------------------------------------------------------------
+async def call(addr: str, *args, password: str | None, timeout: float):
+    host, port = split_addr(addr)
+    r = aredis.Redis(host=host, port=port, protocol=2, password=password or None,
+                     socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
+    try:
+        return await r.execute_command(*args)
+    finally:
+        await r.aclose()
+
+
+async def poll(ctl: Controller) -> None:
+    """INFO of every node of the topology into ctl.server_state (forgetting removed nodes)."""
+    topo = ctl.topo
+
+    async def one(gid: int, addr: str, expected: str) -> None:
+        try:
+            info = parse_info(await ctl._redis(addr, "INFO"))  # replication, + storage on xcache
+            st = server_state(info, expected, gid)
+        except Exception as exc:
+            st = {"group": gid, "expected_role": expected, "up": False, "role": "down",
+                  "error": repr(exc)}
+        ctl.server_state[addr] = st
+    await asyncio.gather(*(one(g.id, s, "master" if s == g.master else "replica")
+                           for g in list(topo.groups.values()) for s in g.servers))
+    for addr, lag in replica_lags(ctl.topo, ctl.server_state).items():
+        ctl.server_state[addr]["lag_bytes"] = lag
+    known = {s for g in ctl.topo.groups.values() for s in g.servers}
+    for s in list(ctl.server_state):
+        if s not in known:
+            del ctl.server_state[s]
