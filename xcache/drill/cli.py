@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -70,3 +72,55 @@ def storm(target, scenario, clients, workers, password, auth_timeout, op_timeout
             click.echo(f"  chart:  {png_path}")
         else:
             click.echo("  chart:  skipped (pip install matplotlib)", err=True)
+
+
+@drill.command()
+@click.option("--clients", type=click.IntRange(1, 50000), default=16000, show_default=True)
+@click.option("--runs", type=click.IntRange(1, 50), default=5, show_default=True, help="runs per proxy, interleaved")
+@click.option("--stall", "stall_s", type=float, default=6.0, show_default=True, help="seconds each proxy is SIGSTOPped")
+@click.option("--ramp", "ramp_s", type=float, default=4.0, show_default=True, help="clients' first connects spread over this")
+@click.option("--duration", "duration_s", type=float, default=60.0, show_default=True,
+              help="max seconds observed after the stall starts")
+@click.option("--timeout", "timeout_s", type=float, default=2.0, show_default=True,
+              help="clients' connect/AUTH/request timeout (the incident's: 2 s)")
+@click.option("--client-procs", type=click.IntRange(0, 64), default=0, help="client processes; 0 = one per core")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="xcache proxy workers")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="extra config for the xcache proxies")
+@click.option("--only", multiple=True, help="run only these proxies (by name)")
+@click.option("--proxy", "extra", multiple=True, metavar="NAME=COMMAND",
+              help="another proxy to compare: a shell command with {port} and {backend}")
+@click.option("--no-twemproxy", is_flag=True, help="leave twemproxy out even when nutcracker is installed")
+@click.option("--out", "out_dir", default="", help="directory for per-run JSON, charts and logs (default: a temp dir)")
+@click.option("-v", "--verbose", is_flag=True)
+def incident(clients, runs, stall_s, ramp_s, duration_s, timeout_s, client_procs, workers, settings, only, extra,
+             no_twemproxy, out_dir, verbose) -> None:
+    """The incident at full scale: a stalled proxy and a reconnect storm of N clients, in a private
+    network namespace with somaxconn 32768, against xcache (gate on and off), twemproxy and any
+    proxy given by --proxy, side by side. Needs root."""
+    from xcache.drill import incident as I
+
+    problem = I.preflight()
+    if problem:
+        click.echo(f"xcache drill incident: {problem}", err=True)
+        sys.exit(2)
+    try:
+        targets = I.with_settings(I.default_targets(workers, not no_twemproxy),
+                                  dict(kv.split("=", 1) for kv in settings))
+        targets += [I.parse_target(spec) for spec in extra]
+    except ValueError as exc:
+        click.echo(f"xcache drill incident: {exc}", err=True)
+        sys.exit(2)
+    if only:
+        targets = [t for t in targets if t.name in only]
+        if not targets:
+            click.echo(f"xcache drill incident: no proxy named {', '.join(only)}", err=True)
+            sys.exit(2)
+    if os.environ.get(I.INSIDE_ENV) != "1":
+        sys.exit(I.reexec_in_netns(sys.argv[1:]))
+    opts = I.IncidentOptions(clients=clients, runs=runs, stall_s=stall_s, ramp_s=ramp_s, duration_s=duration_s,
+                             timeout_s=timeout_s, client_procs=client_procs, out_dir=out_dir, verbose=verbose)
+    doc = I.run_inside(opts, targets, log=lambda m: click.echo(m, err=True))
+    table = I.format_table(doc["table"], clients)
+    (Path(doc["out_dir"]) / "table.md").write_text(table + "\n")
+    click.echo(table)
+    click.echo(f"  runs, charts and logs: {doc['out_dir']}")
