@@ -13,8 +13,11 @@ import asyncio
 import os
 import resource
 import signal
+import socket
+import time
 
 import pytest
+import redis
 
 STORM = 2000
 LIVE = 50
@@ -100,3 +103,35 @@ def test_storm_without_gate_wastes_sessions(backends, start_proxy):
     assert p.metric("xcache_proxy_accept_dropped_total") == 0
     # Every dead socket got a session (and a parse, and a reply written to nobody).
     assert stats["sessions_total"] >= connected + LIVE
+
+
+def test_sessions_of_clients_that_left_during_a_stall_are_not_served(backends, start_proxy):
+    """The gate's check, one step later: sessions that existed before the worker froze. Their
+    clients sent a request and gave up while the proxy was stopped; after it resumes, those
+    requests must not reach a backend (their replies would go to nobody), while a client that
+    is still there gets its answer."""
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port}", client_timeout_ms=2000, admit_margin_ms=500)
+    gone = [socket.create_connection(("127.0.0.1", p.port), timeout=10) for _ in range(20)]
+    live = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    for s in [*gone, live]:
+        s.sendall(b"PING\r\n")
+        assert s.recv(100) == b"+PONG\r\n"
+    gets_before = redis.Redis(port=a.port).info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+    pgid = os.getpgid(p.pid)
+    os.killpg(pgid, signal.SIGSTOP)
+    try:
+        for s in gone:
+            s.sendall(b"GET k\r\n")
+            s.close()  # gave up
+        live.sendall(b"GET k\r\n")
+        # Frozen for longer than half the queue budget (1.5 s): the worker rechecks on waking.
+        time.sleep(1.0)
+    finally:
+        os.killpg(pgid, signal.SIGCONT)
+    assert live.recv(100) == b"$-1\r\n"
+    live.close()
+    p.wait_until(lambda: p.metric("xcache_proxy_rejected_total", reason="after_stall_client_closed") == 20,
+                 what="dead sessions reset")
+    gets_after = redis.Redis(port=a.port).info("commandstats")["cmdstat_get"]["calls"]
+    assert gets_after - gets_before == 1  # only the live client's GET reached the backend

@@ -177,7 +177,7 @@ def families(stats: dict) -> list:
         M.counter("xcache_proxy_accept_dropped", "Accepted sockets dropped by the admission gate before any "
                   "session existed, by reason", ["reason"],
                   {r: stats["accept_dropped"].get(r, 0) for r in sorted({*DROP_REASONS, *stats["accept_dropped"]})}),
-        M.counter("xcache_proxy_rejected", "Requests or connections refused by limits, by reason", ["reason"],
+        M.counter("xcache_proxy_rejected", "Requests or connections refused, by reason: limits, max_clients, and sessions reset after a frozen loop because their client had left (after_stall_*)", ["reason"],
                   stats["rejected"]),
         M.counter("xcache_proxy_listener_pauses", "Times a worker stopped accepting at max_clients", [],
                   stats["listener_pauses_total"]),

@@ -18,7 +18,9 @@ from time import perf_counter
 import hiredis
 
 from xcache.observability.metrics import LATENCY_BUCKETS
+from xcache.observability.tcpinfo import tcp_info
 from xcache.proxy import commands as C
+from xcache.proxy.admission import gate_verdict
 from xcache.proxy.replies import array_items, bulk, error_line, int_value, pack
 from xcache.proxy.router import slot_of
 from xcache.resp import ProtocolError, RequestParser
@@ -252,6 +254,18 @@ class Session(asyncio.Protocol):
             self.auth_timer.cancel()
         self.ctx.session_closed(self)
 
+    def _client_left(self) -> bool:
+        """Right after the worker was frozen: is this input from a client that already left (the
+        socket is closed) or gave up (the data waited longer than the gate admits)? Then reset
+        the connection instead of sending its requests to a backend and replies to nobody."""
+        reason = gate_verdict(tcp_info(self.transport.get_extra_info("socket")), self.ctx.stale_after_ms)
+        if reason is None:
+            return False
+        self.ctx.rejected["after_stall_" + reason] += 1
+        self.closing = True
+        self.transport.abort()
+        return True
+
     def _auth_expired(self) -> None:
         if not self.authed and not self.closed:
             self.ctx.rejected["auth_timeout"] += 1
@@ -279,6 +293,8 @@ class Session(asyncio.Protocol):
         if self.closing:
             return
         ctx = self.ctx
+        if ctx.recheck_until and ctx.now < ctx.recheck_until and self._client_left():
+            return
         self.last_active = ctx.now
         cmds, clean = self.parser.feed(data)
         t0 = perf_counter()

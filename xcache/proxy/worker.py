@@ -123,6 +123,10 @@ class Worker:
             self.breaker.set(breaker.get("commands", []), breaker.get("write_prefixes", []))
         self.listener: Listener | None = None
         self.now = self.loop.time()  # coarse clock, refreshed every tick, for the hot path
+        # After the loop was frozen (SIGSTOP, a stalled host, a long GC) the input read next may
+        # come from clients that gave up meanwhile: until then sessions check before serving.
+        self.recheck_until = 0.0
+        self.stale_after_ms = cfg.stale_after_ms()
 
     # -- sessions -------------------------------------------------------------------------------
     def next_session_id(self) -> int:
@@ -280,6 +284,9 @@ class Worker:
         now = self.now = self.loop.time()
         lag = max(0.0, now - expected)
         self.lag_last = lag
+        if lag * 2000 > self.stale_after_ms:  # timers run before I/O: this precedes the reads
+            self.recheck_until = now + max(1.0, lag)
+            log("loop_stalled", seconds=round(lag, 3), recheck_s=round(max(1.0, lag), 3))
         if lag > self.lag_max:
             self.lag_max = lag
         for g in list(self.groups.values()):
