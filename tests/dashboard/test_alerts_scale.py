@@ -38,6 +38,15 @@ def test_quiet_cluster_has_no_alerts():
     assert active == [] and changes == []
 
 
+def test_max_clients_refusals_fire_their_own_alert():
+    ev = A.AlertEvaluator()
+    active, _ = run(ev, [snap(), snap(proxy(rejected_by_reason={"max_clients": 7, "ip_rate": 50}))])
+    assert names(active) == {"XcacheClientsRefused"}
+    (alert,) = active
+    assert alert["labels"]["severity"] == "critical"
+    assert alert["annotations"]["description"].startswith("7 connections refused")
+
+
 def test_counter_rules_fire_on_any_increase_and_resolve_after_the_window():
     ev = A.AlertEvaluator()
     active, changes = run(ev, [snap(), snap(proxy(listen_overflows=5, accept_dropped=40,

@@ -35,6 +35,7 @@ RULES = {
     "XcacheListenQueueHalfFull": ("warning", "Listen queue on {instance} above half its backlog"),
     "XcacheDeadSocketDrops": ("warning", "Proxy {instance} drops dead sockets at accept"),
     "XcacheSessionsNearMax": ("warning", "Proxy {instance} sessions near max_clients"),
+    "XcacheClientsRefused": ("critical", "Proxy {instance} refuses new clients at max_clients"),
     "XcacheQpsLimitHit": ("warning", "Proxy {instance} refuses requests over its QPS limit"),
     "XcacheEventLoopLag": ("warning", "Proxy {instance} event loop lagging"),
     "XcacheHeldRequestsTimingOut": ("critical", "Held requests of group {group} time out on {instance}"),
@@ -127,6 +128,11 @@ class AlertEvaluator:
             if self._held(("sess", addr), sfill > t.sessions_fill, now, t.sessions_for_s):
                 out.append(("XcacheSessionsNearMax", lab, f"{sfill:.0%} of max_clients in use."))
             rej = s.get("rejected_by_reason") or {}
+            inc = self._increase(("maxclients", addr), rej.get("max_clients", 0), now)
+            if inc > 0:
+                out.append(("XcacheClientsRefused", lab,
+                            f"{inc:g} connections refused in {t.counter_window_s:g}s at max_clients: add workers "
+                            "or proxies (scale out), or raise max_clients if the host has room."))
             inc = self._increase(("qps", addr), rej.get("qps_global", 0) + rej.get("qps_session", 0), now)
             if inc > 0:
                 out.append(("XcacheQpsLimitHit", lab, f"{inc:g} requests refused by the QPS limit."))
