@@ -37,6 +37,9 @@ BACKEND_PORT = 7000
 PROXY_PORT = 19000
 ADMIN_PORT = 11080
 STATS_PORT = 22222
+# The incident's clients sent AUTH first and gave up after 2 s; so do these. A drill-only password,
+# written to 0600 files in the run's directory, never put on a command line.
+PASSWORD = "incident-drill"
 
 
 @dataclass
@@ -146,19 +149,27 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
     raise RuntimeError(f"nothing listening on {port} after {timeout}s")
 
 
+def private_file(path: Path, text: str) -> Path:
+    path.touch(mode=0o600)
+    path.write_text(text)
+    return path
+
+
 def start_target(t: Target, procs: Procs, workdir: Path) -> subprocess.Popen:
     backend = f"127.0.0.1:{BACKEND_PORT}"
     if t.kind == "xcache":
+        conf = private_file(workdir / f"{t.name}.toml", f'session_password = "{PASSWORD}"\n'
+                                                        f'backend_password = "{PASSWORD}"\n')
         sets = [a for k, v in t.settings.items() if k != "workers" for a in ("--set", f"{k}={v}")]
-        args = [sys.executable, "-m", "xcache.cli", "proxy", "--port", str(PROXY_PORT),
+        args = [sys.executable, "-m", "xcache.cli", "proxy", "--config", str(conf), "--port", str(PROXY_PORT),
                 "--admin-port", str(ADMIN_PORT), "--backend", backend,
                 "--workers", t.settings.get("workers", "1"), *sets]
         p = procs.start(t.name, args)
     elif t.kind == "twemproxy":
-        conf = workdir / "nutcracker.yml"
-        conf.write_text(f"drill:\n  listen: 127.0.0.1:{PROXY_PORT}\n  hash: crc32a\n  distribution: ketama\n"
-                        f"  redis: true\n  backlog: {SOMAXCONN}\n  server_connections: 1\n"
-                        f"  servers:\n   - {backend}:1\n")
+        conf = private_file(workdir / "nutcracker.yml",
+                            f"drill:\n  listen: 127.0.0.1:{PROXY_PORT}\n  hash: crc32a\n  distribution: ketama\n"
+                            f"  redis: true\n  redis_auth: {PASSWORD}\n  backlog: {SOMAXCONN}\n"
+                            f"  server_connections: 1\n  servers:\n   - {backend}:1\n")
         p = procs.start(t.name, ["nutcracker", "-c", str(conf), "-s", str(STATS_PORT)])
     else:
         p = procs.start(t.name, t.command.format(port=PROXY_PORT, backend=backend), shell=True)
@@ -182,7 +193,7 @@ class IncidentOptions:
 def storm_options(o: IncidentOptions, with_admin: bool) -> DrillOptions:
     """The storm; the proxy to stall is every process listening on its port at that moment
     (workers included), found by the runner when the stall starts."""
-    return DrillOptions(port=PROXY_PORT, clients=o.clients, workers=o.client_procs, scenario="proxy-stall",
+    return DrillOptions(port=PROXY_PORT, password=PASSWORD, clients=o.clients, workers=o.client_procs, scenario="proxy-stall",
                         auth_timeout_s=o.timeout_s, connect_timeout_s=o.timeout_s, op_timeout_s=o.timeout_s,
                         stall_s=o.stall_s, ramp_s=o.ramp_s, duration_s=o.duration_s,
                         warmup_timeout_s=max(60.0, o.clients / 250),
@@ -196,8 +207,9 @@ def run_inside(o: IncidentOptions, targets: list[Target], log) -> dict:
     procs = Procs(out)
     results: dict[str, list[dict]] = {t.name: [] for t in targets}
     try:
-        backend = procs.start("redis", ["redis-server", "--port", str(BACKEND_PORT), "--bind", "127.0.0.1",
-                                        "--save", "", "--appendonly", "no", "--maxclients", "100000"])
+        conf = private_file(out / "redis.conf", f"port {BACKEND_PORT}\nbind 127.0.0.1\nsave \"\"\n"
+                                                f"appendonly no\nmaxclients 100000\nrequirepass {PASSWORD}\n")
+        backend = procs.start("redis", ["redis-server", str(conf)])
         wait_port(BACKEND_PORT, backend)
         for r in range(1, o.runs + 1):
             for t in targets:
