@@ -19,9 +19,11 @@ import hiredis
 
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.proxy import commands as C
+from xcache.proxy.logs import log
 from xcache.proxy.replies import array_items, bulk, error_line, int_value, pack
 from xcache.proxy.router import slot_of
 from xcache.resp import ProtocolError, RequestParser
+from xcache.resp.parser import hiredis_safe
 
 OK = b"+OK\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
@@ -51,8 +53,9 @@ class ChunkParser:
 
     def feed(self, data: bytes) -> tuple[list, bool]:
         slow = self.slow
-        if data[0] == 42 and len(data) < self.fast_max and not getattr(slow, "_pending", 1) \
-                and not getattr(slow, "_inline", 1):
+        # hiredis_safe: hiredis reserves an array from its header; only chunks in which no header
+        # announces more than 999 elements may reach it.
+        if data[0] == 42 and len(data) < self.fast_max and slow.idle() and hiredis_safe(data):
             cmds = self._fast(data)
             if cmds is not None:
                 return cmds, True
@@ -275,6 +278,19 @@ class Session(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        try:
+            self.handle(data)
+        except Exception as exc:  # a bug or MemoryError: answer it and close, never a silent drop
+            log("session_error", "error", error=type(exc).__name__, detail=str(exc)[:200])
+            self.routed = []
+            try:
+                self.answer(None, error_line(f"ERR internal error: {type(exc).__name__}"), self.t0)
+                self.closing = True
+                self.mark()
+            except Exception:  # noqa: BLE001 - the session is broken: drop it, logged above
+                self.transport.abort()
+
+    def handle(self, data: bytes) -> None:
         ctx = self.ctx
         self.last_active = ctx.now
         cmds, clean = self.parser.feed(data)

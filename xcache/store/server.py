@@ -85,6 +85,7 @@ class Client(asyncio.Protocol):
         self.addr = "?:0"
         self.laddr = "?:0"
         self.parser = RequestParser(server.cfg.proto_max_bulk_len_bytes, server.cfg.proto_max_multibulk_len)
+        self.parser.authenticated = self.authenticated  # Redis's limits on unauthenticated requests
         self.pending: deque | None = None  # commands waiting while the client is suspended
         self.closing = False
         self.created = time.monotonic()
@@ -155,7 +156,12 @@ class Client(asyncio.Protocol):
             return
         self.last_interaction = time.monotonic()
         self.server.stats["total_net_input_bytes"] += len(data)
-        cmds = self.parser.feed(data)
+        try:
+            cmds = self.parser.feed(data)
+        except Exception as exc:  # MemoryError: answer, log and close (never a silent drop)
+            self.send([encode(self._internal_error([b"?"], exc))])
+            self.close()
+            return
         if self.pending is not None:
             self.pending.extend(cmds)
             if len(self.pending) > MAX_PENDING_COMMANDS:
@@ -169,17 +175,30 @@ class Client(asyncio.Protocol):
         out: list = []
         execute = self.server.execute
         queue = cmds if isinstance(cmds, deque) else deque(cmds)
-        while queue:
+        parser = self.parser
+        while queue or parser.buffered():
             if self.closing:
                 break
+            if not queue:
+                # Unauthenticated, the parser returns one command at a time (see RequestParser).
+                parser.authenticated = self.authenticated
+                queue.extend(parser.feed(b""))
+                if not queue:
+                    break
+                continue
             argv = queue.popleft()
             if type(argv) is ProtocolError:
                 self.server.stats["protocol_errors"] += 1
                 out.append(b"-ERR Protocol error: %s\r\n" % str(argv).encode())
+                log.info("event=protocol_error client=%s addr=%s error=%r", self.id, self.addr, str(argv))
                 self.send(out)
                 self.close()
                 return
-            reply = execute(self, argv)
+            try:
+                reply = execute(self, argv)
+            except Exception as exc:  # a bug or MemoryError: answer it, never drop the client
+                reply = self._internal_error(argv, exc)
+            parser.authenticated = self.authenticated
             if self.close_after_reply:
                 encode_into(out, reply)
                 self.send(out)
@@ -196,6 +215,15 @@ class Client(asyncio.Protocol):
             encode_into(out, reply)
         if out:
             self.send(out)
+
+    def _internal_error(self, argv: list, exc: BaseException) -> Error:
+        self.server.stats["internal_errors"] += 1
+        log.error("event=command_failed client=%s addr=%s cmd=%r error=%s: %s", self.id, self.addr,
+                  argv[0][:64], type(exc).__name__, exc,
+                  exc_info=not isinstance(exc, MemoryError))
+        if isinstance(exc, MemoryError):
+            return Error("ERR out of memory")
+        return Error(f"ERR internal error: {type(exc).__name__}")
 
     async def _resume(self, waiter: Awaitable) -> None:
         try:
@@ -253,7 +281,8 @@ class Server:
             ("total_connections_received", "total_commands_processed", "rejected_connections",
              "total_net_input_bytes", "total_net_output_bytes", "expired_keys", "keyspace_hits",
              "keyspace_misses", "protocol_errors", "client_output_limit_disconnections",
-             "stall_rejected_writes", "dirty", "migrate_keys_total", "migrate_bytes_total"), 0)
+             "stall_rejected_writes", "dirty", "migrate_keys_total", "migrate_bytes_total",
+             "internal_errors", "rejected_connections_fd"), 0)
         self.command_calls: dict[str, list] = {}
         self.channels: dict[bytes, set[Client]] = {}
         self.patterns: dict[bytes, set[Client]] = {}
