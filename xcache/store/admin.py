@@ -394,7 +394,7 @@ def config(c, args):
         out = []
         for pattern in args[1:]:
             for name, value in items.items():
-                if glob_match(pattern.lower(), name.encode()):
+                if glob_match(pattern, name.encode(), nocase=True):
                     out += [name.encode(), value.encode()]
         return out
     if sub == b"SET" and len(args) >= 3 and len(args) % 2 == 1:
