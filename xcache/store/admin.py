@@ -279,6 +279,8 @@ def _section_stats(s) -> dict:
             "pubsub_channels": len(s.channels), "pubsub_patterns": len(s.patterns),
             "total_error_replies": 0, "unexpected_error_replies": 0,
             "protocol_errors": st["protocol_errors"],
+            "rejected_connections_fd": st["rejected_connections_fd"],
+            "internal_errors": st["internal_errors"],
             "client_output_limit_disconnections": st["client_output_limit_disconnections"],
             **s.replication.stats_fields(),  # sync_full, sync_partial_ok, sync_partial_err
             "collector_removed_entries": s.collector.removed_entries,

@@ -22,10 +22,12 @@ from collections.abc import Awaitable, Callable
 
 from xcache.config import ServerConfig
 from xcache.resp import NULL_ARRAY, Error, ProtocolError, Raw, RequestParser, encode, encode_into
+from xcache.store.accept import Acceptor, fit_maxclients
 from xcache.store.commands import COMMANDS, Command
 from xcache.store.engine import Engine, WriteStall
 
 log = logging.getLogger("xcache.server")
+METRICS_BIND_RETRY_S = 5.0  # how long a busy metrics port is tried again before the node gives up
 
 # Importing the command modules registers their commands.
 COMMAND_MODULES = ("admin", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
@@ -296,7 +298,7 @@ class Server:
         self.pause = ClientPause()  # CLIENT PAUSE
         self.collector = Collector(self)
         self.replication = Replication(self)
-        self.listener: asyncio.base_events.Server | None = None
+        self.listener: Acceptor | None = None
         self.shutdown_event: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.http = None  # the metrics endpoint (EmbeddedServer)
@@ -543,8 +545,9 @@ class Server:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.cfg.bind, self.cfg.port))
         sock.listen(511)
-        sock.setblocking(False)
-        self.listener = await loop.create_server(lambda: Client(self), sock=sock)
+        self.cfg.maxclients = fit_maxclients(self.cfg.maxclients)
+        self.listener = Acceptor(sock, lambda: Client(self), self.stats)
+        self.listener.start()
         log.info("event=listening addr=%s:%s dir=%s run_id=%s pid=%s", self.cfg.bind,
                  self.cfg.port, self.cfg.dir, self.run_id, os.getpid())
         self._tasks = [asyncio.ensure_future(self.collector.run()),
@@ -556,7 +559,15 @@ class Server:
             from xcache.observability.http import serve_http
             from xcache.store.metrics import build_app
 
-            self.http = await serve_http(build_app(self), self.cfg.bind, metrics_port, "metrics")
+            try:
+                # A node without /health is invisible to its operators: retry, then refuse to run.
+                self.http = await serve_http(build_app(self), self.cfg.bind, metrics_port, "metrics",
+                                             required=True, retry_s=METRICS_BIND_RETRY_S)
+            except OSError:
+                log.error("event=metrics_port_unavailable addr=%s:%s action=exit hint=%s",
+                          self.cfg.bind, metrics_port, "set metrics_port to a free port, or 0 for none")
+                await self.close()
+                raise SystemExit(2) from None
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown_event.set)
         await self.shutdown_event.wait()
