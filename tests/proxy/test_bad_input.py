@@ -7,9 +7,11 @@ import shutil
 import socket
 
 import pytest
+import redis
 
-from tests.procs import Proc, wait_until
-from tests.proxy.conftest import ProxyProc
+from tests.procs import Proc, start_redis, wait_until
+from tests.proxy.conftest import ProxyProc, direct
+from tests.proxy.test_proxy import keys_in
 
 
 def read_until_close(port: int, data: bytes) -> bytes:
@@ -83,3 +85,71 @@ def test_out_of_fds_logged_once_per_episode(tmp_path, backends):
         for s in socks:
             s.close()
         proxy.stop()
+
+
+# --- backends (issue 12) --------------------------------------------------------------------
+
+def test_dead_backend_without_failover_answers_at_once(backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=60000)
+    k1, k2 = keys_in(1, 1, "d")[0], keys_in(2, 1, "d")[0]
+    c = p.client(single_connection_client=True)
+    b.kill9()
+    # hold_timeout_ms is a minute: an answer at all proves nothing was held
+    with pytest.raises(redis.ResponseError, match=r"group 2 master 127\.0\.0\.1:\d+ is down \(Connection refused\)"):
+        c.get(k2)
+    assert c.set(k1, b"fine")  # other groups unaffected, same connection
+    assert p.metric("xcache_proxy_backend_state", group="2", state="down") == 1
+    assert p.metric("xcache_proxy_hold_timeouts_total") == 0
+    assert "state=down" in open(p.log_path).read()
+
+
+def test_backend_back_from_down_serves_again(tmp_path, backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}")
+    k2 = keys_in(2, 1, "back")[0]
+    c = p.client()
+    port = b.port
+    b.kill9()
+    p.wait_until(lambda: p.stats()["groups"]["2"]["state"] == "down", what="group 2 down")
+    again = start_redis(tmp_path, port=port)
+    try:
+        p.wait_until(lambda: p.stats()["groups"]["2"]["state"] == "up", what="group 2 up again")
+        assert c.set(k2, b"v") and c.get(k2) == b"v"
+    finally:
+        again.stop()
+
+
+def test_backend_password_missing_shows_auth_failed(tmp_path, backends):
+    a, _ = backends
+    b = start_redis(tmp_path, "--requirepass", "s3cret")
+    p = ProxyProc(tmp_path, f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=60000)
+    try:
+        wait_until(lambda: p.stats()["groups"]["2"]["state"] == "auth_failed", what="auth_failed")
+        c = p.client()
+        with pytest.raises(redis.ResponseError, match="group 2 master .* refused the proxy's credentials "
+                                                      r"\(NOAUTH Authentication required\.\); set backend_password"):
+            c.get(keys_in(2, 1, "pw")[0])
+        assert c.set(keys_in(1, 1, "pw")[0], b"ok")
+        assert p.metric("xcache_proxy_backend_state", group="2", state="auth_failed") == 1
+        assert open(p.log_path).read().count("event=backend_auth_failed") == 1
+    finally:
+        p.stop()
+        b.stop()
+
+
+def test_slow_read_is_not_resent(backends, start_proxy):
+    """A read slower than backend_timeout_ms is just slow: answered once, executed once."""
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", backend_timeout_ms=100)
+    k = keys_in(2, 1, "slow")[0]
+    c = p.client()
+    c.set(k, b"v")
+    d = direct(b)
+    before = d.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+    d.execute_command("CLIENT", "PAUSE", 800, "ALL")
+    assert c.get(k) == b"v"
+    assert d.info("commandstats")["cmdstat_get"]["calls"] == before + 1
+    assert p.metric("xcache_proxy_backend_timeouts_total", group="2") >= 1
+    assert "event=backend_slow" in open(p.log_path).read()
+    assert "event=backend_hung" not in open(p.log_path).read()
