@@ -67,3 +67,17 @@ def test_well_formed_requests_round_trip(commands, cuts):
                     for c in commands)
     assert RequestParser().feed(data) == commands
     assert parse_split(data, cuts) == commands
+
+
+def test_resp3_aggregates_never_reach_hiredis():
+    """Found by the fuzzer: hiredis raised TypeError on a map whose key is an array."""
+    data = b"$0\r\n\r\n\x00\x00\x00\x00\x00****1\r\n\x00\n*1\r\n%5\r\n**1000\r\n"
+    assert normal(RequestParser().feed(data)) == normal(parse_split(data, list(range(len(data)))))
+    assert normal(RequestParser().feed(b"*1\r\n%5\r\n")) == [("error", "expected '$', got '%'")]
+
+
+def test_simple_string_argument_is_refused_like_redis():
+    """Found by the fuzzer: hiredis took '+' for an argument."""
+    for data in (b"*1\r\n+\r\n", b"*1\r\n+OK\r\n"):
+        assert normal(RequestParser().feed(data)) == [("error", "expected '$', got '+'")]
+    assert RequestParser().feed(b"$-1\r\n") == [[b"$-1"]]  # an inline command, as in Redis

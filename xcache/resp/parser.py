@@ -26,20 +26,24 @@ UNAUTH_MAX_MULTIBULK = 10
 UNAUTH_MAX_BULK_BYTES = 16384
 
 
-# A line that starts an aggregate hiredis would allocate for (array, map, set, push, attribute)
-# with anything but a count of 1-3 digits. Searched at every line start, bodies included: a false
-# alarm only sends a chunk down the slow path.
-_BIG_AGGREGATE = re.compile(rb"[*%~>|](?![0-9]{1,3}\r\n)")
-_BIG_AGGREGATE_LINE = re.compile(rb"\n[*%~>|](?![0-9]{1,3}\r\n)")
+# A line that must not reach hiredis: an array header of more than 3 digits (hiredis allocates
+# the array from its header), or a type hiredis would return as bytes where Redis wants '$'
+# ('+x' is an argument to hiredis but "expected '$', got '+'" to Redis), or a RESP3 aggregate
+# (a map whose key is an array even makes hiredis raise TypeError). Other types come back as
+# non-bytes and send the chunk to the state machine anyway. Searched at every line start, bodies
+# included: a false alarm (a value holding "\n+") only costs the slow path.
+_UNSAFE = rb"(?:[+(=%~>|]|\*(?![0-9]{1,3}\r\n))"
+_UNSAFE_FIRST = re.compile(_UNSAFE)
+_UNSAFE_LINE = re.compile(rb"\n" + _UNSAFE)
 _FENCE_VALUE = b"\xffxcache-fence\xfe"
 _FENCE = b"*1\r\n$%d\r\n%b\r\n" % (len(_FENCE_VALUE), _FENCE_VALUE)
 
 
 def hiredis_safe(data: bytes) -> bool:
-    """Whether hiredis may parse data, fed to a fresh reader, without reserving memory from an
-    announced length: no array header in it announces more than 999 elements, so whatever
-    hiredis allocates is bounded by the bytes received (plus its 7 nesting levels of 8 KB)."""
-    return _BIG_AGGREGATE.match(data) is None and _BIG_AGGREGATE_LINE.search(data) is None
+    """Whether hiredis may parse data, fed to a fresh reader: no array announces more than 999
+    elements, so what hiredis allocates is bounded by the bytes received (plus its 7 nesting
+    levels of 8 KB), and no line is of a type hiredis would read differently from Redis."""
+    return _UNSAFE_FIRST.match(data) is None and _UNSAFE_LINE.search(data) is None
 
 
 class ProtocolError(Exception):
@@ -234,15 +238,13 @@ def _parse_complete(data: bytes) -> list | None:
             if cmd is False:
                 break
             if type(cmd) is not list:
-                if cmd is None:
-                    continue
                 return None
             for a in cmd:
                 if type(a) is not bytes:
                     return None
             if cmd:
                 out.append(cmd)
-    except hiredis.ProtocolError:
+    except Exception:  # noqa: BLE001 - whatever hiredis makes of it, the state machine decides
         return None
     if not out or out[-1][0] != _FENCE_VALUE or len(out[-1]) != 1:
         return None
