@@ -188,3 +188,14 @@ def test_crlf_split_everywhere_matches_whole():
     for cut in range(1, len(stream)):
         p = RequestParser()
         assert p.feed(stream[:cut]) + p.feed(stream[cut:]) == whole
+
+
+def test_parsing_on_with_no_new_data_copies_nothing():
+    """A server calls feed(b"") after each batch of commands: while a big bulk is still arriving
+    that must not join (copy) the chunks received so far."""
+    p = RequestParser()
+    assert p.feed(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\n") == []
+    for _ in range(100):
+        p.feed(b"x" * 1000)
+        assert p.feed(b"") == []
+    assert len(p._parts) > 50  # still the chunks as received

@@ -85,6 +85,7 @@ class RequestParser:
         self._left = 0  # arguments still to read
         self._bulk = -1  # length of the bulk being read, -1 while reading its header
         self._failed = False  # a protocol error ended the stream
+        self._paused = False  # _parse stopped after one command (unauthenticated)
 
     def buffered(self) -> int:
         """Bytes received and not yet returned as a command."""
@@ -111,8 +112,8 @@ class RequestParser:
             if data:
                 self._parts.append(data)
                 self._size += len(data)
-                if self._size < self._need:
-                    return out
+            if self._size < self._need:
+                return out
             buf = b"".join(self._parts) if len(self._parts) > 1 else self._parts[0]
         else:
             if data[0] == 42 and self._args is None and self.authenticated and len(data) <= self.max_bulk \
@@ -134,13 +135,19 @@ class RequestParser:
         if rest:
             self._parts = [buf[pos:] if pos else buf]
             self._size = rest
-            self._need = self._bulk + 2 if self._args is not None and self._bulk >= 0 else rest + 1
+            if self._paused:  # stopped after one command (unauthenticated): parse on when asked
+                self._need = 0
+            elif self._args is not None and self._bulk >= 0:
+                self._need = self._bulk + 2
+            else:
+                self._need = rest + 1
         else:
             self._parts, self._size = [], 0
         return out
 
     def _parse(self, buf: bytes, out: list) -> int:
         # Locals instead of attributes in the loop; the state is written back on every return.
+        self._paused = False
         pos, end = 0, len(buf)
         args, left, bulk = self._args, self._left, self._bulk
         max_bulk, max_multibulk = self.max_bulk, self.max_multibulk
@@ -156,6 +163,7 @@ class RequestParser:
                         if pos < 0:
                             return -pos - 1
                         if out and not self.authenticated:
+                            self._paused = True
                             return pos
                         continue
                     cr = find(b"\r", pos)
@@ -201,6 +209,7 @@ class RequestParser:
                 out.append(args)
                 args = None
                 if not self.authenticated:
+                    self._paused = True
                     return pos  # one at a time: the command may be the AUTH that lifts the limits
             return pos
         finally:
