@@ -10,7 +10,7 @@ import sys
 import pytest
 import redis
 
-from tests.procs import Proc, free_port, wait_until
+from tests.procs import Proc, free_port, start_xcache_server, wait_until
 
 
 def node_args(tmp_path, port: int, *extra: str) -> list[str]:
@@ -61,3 +61,23 @@ def test_metrics_port_taken_fails_the_start_loudly(tmp_path):
         assert b"event=metrics_port_unavailable" in done.stderr
     finally:
         taken.close()
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")
+def test_out_of_memory_answers_an_error_and_the_client_stays(tmp_path):
+    """issue 12: a MemoryError used to drop the connection without a reply."""
+    proc = start_xcache_server(tmp_path, "--set", "metrics_port=0")
+    try:
+        with open(f"/proc/{proc.pid}/status") as f:
+            vm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
+        # Address space for what the node has now plus 200 MB: a 512 MB value cannot fit.
+        subprocess.run(["prlimit", "--pid", str(proc.pid), f"--as={vm_kb * 1024 + 200 * 2**20}"],
+                       check=True)
+        r = redis.Redis(port=proc.port, protocol=2, socket_timeout=30)
+        with pytest.raises(redis.ResponseError, match="^out of memory$"):
+            r.setrange("k", 536_000_000, "x")
+        assert r.ping() and r.set("a", "b") and r.get("a") == b"b"  # same connection
+        assert r.info("stats")["internal_errors"] == 1
+        r.close()
+    finally:
+        proc.stop()
