@@ -116,8 +116,9 @@ class RequestParser:
                 return out
             buf = b"".join(self._parts) if len(self._parts) > 1 else self._parts[0]
         else:
-            if data[0] == 42 and self._args is None and self.authenticated and len(data) <= self.max_bulk \
-                    and self.max_multibulk > 999 and hiredis_safe(data):
+            if (data[0] == 42 and self._args is None and self.authenticated
+                    and len(data) <= self.max_bulk and self.max_multibulk > 999
+                    and hiredis_safe(data)):
                 cmds = _parse_complete(data)
                 if cmds is not None:
                     return cmds
