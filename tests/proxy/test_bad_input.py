@@ -153,3 +153,30 @@ def test_slow_read_is_not_resent(backends, start_proxy):
     assert p.metric("xcache_proxy_backend_timeouts_total", group="2") >= 1
     assert "event=backend_slow" in open(p.log_path).read()
     assert "event=backend_hung" not in open(p.log_path).read()
+
+
+@pytest.mark.parametrize("data,reply", [
+    (b"*11\r\n", b"-ERR Protocol error: unauthenticated multibulk length\r\n"),
+    (b"*1\r\n$16385\r\n", b"-ERR Protocol error: unauthenticated bulk length\r\n"),
+])
+def test_unauthenticated_requests_are_small(backends, start_proxy, data, reply):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", session_password="pw")
+    assert read_until_close(p.port, data) == reply
+
+
+def test_auth_lifts_the_limits_for_the_rest_of_the_pipeline(backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", session_password="pw")
+    k = keys_in(1, 1, "unauth")[0]
+    mset = b"*11\r\n$4\r\nMSET\r\n" + b"$%d\r\n%b\r\n$1\r\nv\r\n" % (len(k), k) * 4 + \
+        b"$%d\r\n%b\r\n$5\r\nlast!\r\n" % (len(k), k)
+    get = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n" % (len(k), k)
+    with socket.create_connection(("127.0.0.1", p.port), timeout=10) as s:
+        s.sendall(b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n" + mset + get)
+        got = b""
+        while not got.endswith(b"last!\r\n"):
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+    assert got == b"+OK\r\n+OK\r\n$5\r\nlast!\r\n"

@@ -55,7 +55,8 @@ class ChunkParser:
         slow = self.slow
         # hiredis_safe: hiredis reserves an array from its header; only chunks in which no header
         # announces more than 999 elements may reach it.
-        if data[0] == 42 and len(data) < self.fast_max and slow.idle() and hiredis_safe(data):
+        if data and data[0] == 42 and len(data) < self.fast_max and slow.idle() \
+                and slow.authenticated and hiredis_safe(data):
             cmds = self._fast(data)
             if cmds is not None:
                 return cmds, True
@@ -232,6 +233,7 @@ class Session(asyncio.Protocol):
         self.paused = False  # reading paused: too many pending requests
         self.write_paused = False  # reading paused: the client does not read its replies
         self.authed = not ctx.cfg.session_password
+        self.parser.slow.authenticated = self.authed  # Redis's limits on unauthenticated requests
         self.name = b""
         self.last_active = ctx.loop.time()
         self.bucket = ctx.session_bucket()
@@ -280,6 +282,13 @@ class Session(asyncio.Protocol):
             return
         try:
             self.handle(data)
+            slow = self.parser.slow
+            while slow.has_more() and not self.closing:
+                # Unauthenticated, the parser returns one command at a time: the AUTH among them
+                # lifts the limits for the rest of the pipeline (as in Redis).
+                slow.authenticated = self.authed
+                self.handle(b"")
+            slow.authenticated = self.authed
         except Exception as exc:  # a bug or MemoryError: answer it and close, never a silent drop
             log("session_error", "error", error=type(exc).__name__, detail=str(exc)[:200])
             self.routed = []

@@ -91,6 +91,11 @@ class RequestParser:
         """Bytes received and not yet returned as a command."""
         return self._size
 
+    def has_more(self) -> bool:
+        """Whether feed(b"") may return more commands: the parser stopped after one command
+        (unauthenticated) with more input buffered."""
+        return self._paused and self._size > 0
+
     def idle(self) -> bool:
         """Whether the parser is between requests (nothing partial received)."""
         return not self._parts and self._args is None

@@ -178,7 +178,7 @@ class Client(asyncio.Protocol):
         execute = self.server.execute
         queue = cmds if isinstance(cmds, deque) else deque(cmds)
         parser = self.parser
-        while queue or parser.buffered():
+        while queue or parser.has_more():
             if self.closing:
                 break
             if not queue:
