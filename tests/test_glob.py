@@ -19,7 +19,7 @@ patterns = st.lists(PATTERN_BYTES, max_size=12).map(bytes)
 values = st.lists(VALUE_BYTES, max_size=12).map(bytes)
 
 
-@fuzz(3000)
+@fuzz(1500)
 @given(patterns, values, st.booleans())
 def test_same_answer_as_redis_stringmatchlen(pattern, value, nocase):
     assert glob_match(pattern, value, nocase) == stringmatchlen(pattern, value, nocase)

@@ -32,7 +32,7 @@ def normal(out: list) -> list:
     return [("error", str(x)) if isinstance(x, ProtocolError) else x for x in out]
 
 
-@fuzz(1500)
+@fuzz(600)
 @given(streams, st.lists(st.integers(min_value=0, max_value=10_000), max_size=8))
 def test_any_split_gives_the_same_commands(data, cuts):
     whole = normal(RequestParser().feed(data))
