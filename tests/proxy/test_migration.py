@@ -8,8 +8,8 @@ import itertools
 import pytest
 import redis
 
-from tests.procs import start_redis
-from tests.proxy.conftest import direct
+from tests.procs import start_redis, wait_until
+from tests.proxy.conftest import ProxyProc, direct
 from xcache.keyslot import slot_of
 
 
@@ -112,12 +112,15 @@ def test_migrating_slot_moves_keys_then_serves_them(one_owner):
     assert proxy.stats()["migration"]["steps"] == mig["steps"]
 
 
-def test_failed_move_fails_the_request_and_keeps_the_key(tmp_path, start_proxy):
+def test_failed_move_fails_the_request_and_keeps_the_key(tmp_path):
     a = start_redis(tmp_path)
     b = start_redis(tmp_path, "--requirepass", "secret")  # the proxy does not know this password
+    proxy = ProxyProc(tmp_path, f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", slots="0-1023=1",
+                      migrate_timeout_ms=2000)
     try:
-        proxy = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", slots="0-1023=1",
-                            migrate_timeout_ms=2000)
+        # group 2 refuses the proxy's (missing) password: it shows auth_failed, never up
+        wait_until(lambda: proxy.stats()["groups"]["2"]["state"] == "auth_failed", what="auth_failed")
+        wait_until(lambda: proxy.stats()["groups"]["1"]["state"] == "up", what="group 1 up")
         c = proxy.client()
         k, k2 = moving("k", 2)
         c.set(k, "on-a")
@@ -137,12 +140,13 @@ def test_failed_move_fails_the_request_and_keeps_the_key(tmp_path, start_proxy):
         bdirect = redis.Redis(port=b.port, password="secret", socket_timeout=5)
         assert not bdirect.exists(k)
         # A key on neither side needs no move: MIGRATE answers NOKEY without contacting the target.
-        with pytest.raises(redis.AuthenticationError):  # the owner refuses the unauthenticated proxy
-            c.set(k2, "x")
+        with pytest.raises(redis.ResponseError, match="refused the proxy's credentials"):
+            c.set(k2, "x")  # the owner refuses the unauthenticated proxy
         assert not direct(a).exists(k2)
         assert proxy.stats()["migration"]["errors"] == 2
         assert proxy.metric("xcache_proxy_migrate_errors_total") == 2
     finally:
+        proxy.stop()
         a.stop()
         b.stop()
 
@@ -153,7 +157,8 @@ def test_table_change_reroutes_held_requests(backends, start_proxy):
     import threading
 
     a, b = backends
-    proxy = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", slots="0-1023=1", hold_timeout_ms=20000)
+    proxy = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", slots="0-1023=1", hold_timeout_ms=20000,
+                        hold_while_master_down=True)
     k = moving("held", 1)[0]
     direct(b).set(k, "on-b")
     c = proxy.client()
@@ -179,7 +184,7 @@ def test_unreachable_target_is_retried_until_the_table_names_a_new_one(tmp_path,
     a, b, b2 = start_redis(tmp_path), start_redis(tmp_path), start_redis(tmp_path)
     try:
         proxy = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", slots="0-1023=1",
-                            hold_timeout_ms=20000)
+                            hold_timeout_ms=20000, hold_while_master_down=True)
         c = proxy.client()
         k = moving("fo", 1)[0]
         c.set(k, "v")

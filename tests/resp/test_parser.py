@@ -99,3 +99,103 @@ def test_encode():
     assert encode(SimpleString(b"OK")) == b"+OK\r\n"
     assert encode(Error("ERR bad\r\nthing")) == b"-ERR bad  thing\r\n"
     assert encode(1.5) == b"$3\r\n1.5\r\n"
+
+
+# --- bad input: nothing is reserved from an announced length (issue 12) ---------------------
+
+@pytest.mark.parametrize("data,message", [
+    (b"*2147483648\r\n", "invalid multibulk length"),
+    (b"*4294967295\r\n", "invalid multibulk length"),
+    (b"*99999999999999999999999\r\n", "invalid multibulk length"),
+    (b"*1\r\n$99999999999999999999999\r\n", "invalid bulk length"),
+    (b"*1\r\n$-5\r\n", "invalid bulk length"),
+    (b"*1\r\n$+5\r\n", "invalid bulk length"),
+    (b"*01\r\n", "invalid multibulk length"),
+    (b"*1\r\n$ 5\r\n", "invalid bulk length"),
+    (b"*1\r\n*2147483648\r\n", "expected '\\$', got '\\*'"),
+    (b"*1\r\n%2147483648\r\n", "expected '\\$', got '%'"),
+])
+def test_announced_lengths_are_checked_before_use(data, message):
+    assert_error(RequestParser().feed(data), message)
+
+
+def test_huge_array_header_reserves_nothing():
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        for data in (b"*1048576\r\n", b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870912\r\nabc"):
+            p = RequestParser()
+            before = tracemalloc.get_traced_memory()[0]
+            assert p.feed(data) == []
+            assert tracemalloc.get_traced_memory()[0] - before < 64 * 1024
+    finally:
+        tracemalloc.stop()
+
+
+def test_hiredis_fast_path_is_refused_big_headers():
+    from xcache.resp.parser import hiredis_safe
+    assert hiredis_safe(wire(b"SET", b"k", b"v") * 3)
+    assert not hiredis_safe(b"*2147483648\r\n")
+    assert not hiredis_safe(wire(b"PING") + b"*1000\r\n")
+    assert not hiredis_safe(wire(b"PING") + b"%5000\r\n")
+
+
+def test_error_keeps_no_reference_cycle():
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        p = RequestParser()
+        out = p.feed(b"*1\r\n$1\r\na\r\n*x\r\n")
+        ref = weakref.ref(p)
+        exc = out[-1]
+        assert exc.__traceback__ is None
+        del p, out
+        assert ref() is None  # freed by reference counting alone, without the cycle collector
+    finally:
+        gc.enable()
+
+
+def test_big_bulk_in_small_chunks_is_joined_once():
+    value = b"x" * 300_000
+    data = wire(b"SET", b"k", value)
+    p = RequestParser()
+    got = []
+    for i in range(0, len(data), 1000):
+        got += p.feed(data[i : i + 1000])
+        assert len(p._parts) <= 302
+    assert got == [[b"SET", b"k", value]]
+
+
+def test_unauthenticated_limits_one_command_at_a_time():
+    p = RequestParser()
+    p.authenticated = False
+    out = p.feed(wire(b"AUTH", b"pw") + wire(*[b"a"] * 11))
+    assert out == [[b"AUTH", b"pw"]]  # the rest waits: AUTH may lift the limits
+    p.authenticated = True
+    assert p.feed(b"") == [[b"a"] * 11]
+    p2 = RequestParser()
+    p2.authenticated = False
+    assert_error(p2.feed(wire(*[b"a"] * 11)), "unauthenticated multibulk length")
+    p3 = RequestParser()
+    p3.authenticated = False
+    assert_error(p3.feed(b"*1\r\n$16385\r\n"), "unauthenticated bulk length")
+
+
+def test_crlf_split_everywhere_matches_whole():
+    stream = wire(b"SET", b"k", b"v\r\n*9\r\n") + b"PING\r\n" + wire(b"GET", b"k") + b"*0\r\n"
+    whole = RequestParser().feed(stream)
+    for cut in range(1, len(stream)):
+        p = RequestParser()
+        assert p.feed(stream[:cut]) + p.feed(stream[cut:]) == whole
+
+
+def test_parsing_on_with_no_new_data_copies_nothing():
+    """A server calls feed(b"") after each batch of commands: while a big bulk is still arriving
+    that must not join (copy) the chunks received so far."""
+    p = RequestParser()
+    assert p.feed(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\n") == []
+    for _ in range(100):
+        p.feed(b"x" * 1000)
+        assert p.feed(b"") == []
+    assert len(p._parts) > 50  # still the chunks as received

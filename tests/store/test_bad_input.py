@@ -37,6 +37,12 @@ def port(request):
     (b"*2\r\n$3\r\nGET\r\n:1\r\n", b"-ERR Protocol error: expected '$', got ':'\r\n"),
     (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$999999999999\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
     (b'SET k "unterminated\r\n', b"-ERR Protocol error: unbalanced quotes in request\r\n"),
+    # issue 12: announced lengths are checked before anything is reserved for them
+    (b"*2147483648\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
+    (b"*4294967295\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
+    (b"*1\r\n*2147483648\r\n", b"-ERR Protocol error: expected '$', got '*'\r\n"),
+    (b"*1\r\n$-7\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+    (b"*1\r\n$9223372036854775808\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
 ])
 def test_protocol_error_then_close(port, data, reply):
     assert talk(port, data, expect_close=True) == reply
@@ -150,3 +156,24 @@ def test_client_output_buffer_limit_closes_slow_reader(tmp_path):
 
 def test_quit_answers_the_pipeline_before_it(port):
     assert talk(port, b"SET a 1\r\nGET a\r\nQUIT\r\n", expect_close=True) == b"+OK\r\n$1\r\n1\r\n+OK\r\n"
+
+
+@pytest.mark.parametrize("data,reply", [
+    (b"*11\r\n", b"-ERR Protocol error: unauthenticated multibulk length\r\n"),
+    (b"*1\r\n$16385\r\n", b"-ERR Protocol error: unauthenticated bulk length\r\n"),
+])
+def test_unauthenticated_requests_are_small(secured, data, reply):
+    assert talk(secured.port, data, expect_close=True) == reply
+
+
+def test_auth_lifts_the_limits_for_the_rest_of_the_pipeline(secured):
+    big = b"*11\r\n$4\r\nMSET\r\n" + b"$1\r\nk\r\n$1\r\nv\r\n" * 4 + b"$1\r\nk\r\n$5\r\nlast!\r\n"
+    assert talk(secured.port, b"AUTH s3cret\r\n" + big + b"GET k\r\n") == b"+OK\r\n+OK\r\n$5\r\nlast!\r\n"
+
+
+def test_huge_announced_arrays_do_not_stall_the_node(port):
+    """issue 12: 13 bytes used to reserve 16 GB and stall the loop in the next full GC."""
+    for _ in range(30):
+        assert talk(port, b"*2147483648\r\n", expect_close=True) == \
+            b"-ERR Protocol error: invalid multibulk length\r\n"
+    assert talk(port, b"PING\r\n") == b"+PONG\r\n"

@@ -148,7 +148,9 @@ class Cluster:
             self.children.append(Child(f"proxy-{port}", [
                 "proxy", "--port", str(port), "--admin-port", str(_port(p["admin_addr"])),
                 "--workers", str(cfg.proxy_workers), "--set", f"admin_token={layout['proxy_admin_token']}",
-                "--set", f"hold_timeout_ms={cfg.hold_timeout_ms}", *self._sets(cfg.proxy_set)],
+                "--set", f"hold_timeout_ms={cfg.hold_timeout_ms}",
+                # sentinels fail masters over here: hold while a master is down
+                "--set", "hold_while_master_down=true", *self._sets(cfg.proxy_set)],
                 _port(p["admin_addr"]), d / "logs" / f"proxy-{port}.log"))
         dport = _port(layout["dashboard"])
         self.children.append(Child("dashboard", [

@@ -23,6 +23,7 @@ refused explicitly rather than left queued.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import struct
 from time import perf_counter
@@ -80,16 +81,18 @@ class Listener:
         self.closed = False
         self.pauses = 0
         self.stale_after_ms = ctx.cfg.stale_after_ms()
+        self.fd_episode = 0  # accept failures for want of descriptors since the last success
 
     def start(self) -> None:
         self.resume()
 
-    def pause(self, why: str) -> None:
+    def pause(self, why: str, quiet: bool = False) -> None:
         if not self.paused:
             self.ctx.loop.remove_reader(self.sock.fileno())
             self.paused = True
             self.pauses += 1
-            log("listener_paused", reason=why, sessions=self.ctx.session_count)
+            if not quiet:
+                log("listener_paused", reason=why, sessions=self.ctx.session_count)
 
     def resume(self) -> None:
         if self.paused:
@@ -131,10 +134,19 @@ class Listener:
                 return
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    # Out of descriptors: stop accepting for a moment rather than spin.
-                    self.pause("fd_exhausted")
+                    # Out of descriptors: stop accepting for a moment rather than spin. Logged
+                    # once per episode (it retries 10 times a second), counted every time.
+                    ctx.rejected["fd_exhausted"] += 1
+                    if not self.fd_episode:
+                        log("fd_exhausted", "warning", error=os.strerror(exc.errno),
+                            sessions=ctx.session_count, action="accept_paused_retrying")
+                    self.fd_episode += 1
+                    self.pause("fd_exhausted", quiet=True)
                     ctx.loop.call_later(0.1, self._retry_after_fd_pause)
                 return
+            if self.fd_episode:
+                log("fd_exhaustion_ended", retries=self.fd_episode, sessions=ctx.session_count)
+                self.fd_episode = 0
             conn = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             if gate:
                 reason = gate_verdict(tcpinfo.tcp_info(conn), stale_after)

@@ -5,6 +5,14 @@ A Group owns the connections to its master (and replicas). Its state is
   suspect    the master failed (connection lost, hung, or answered -LOADING/-READONLY/-MASTERDOWN):
              requests are held while the proxy reconnects and retries;
   switching  a new master was pushed: requests are held until connections to it are ready.
+  down       the master is unreachable and no failover is expected (hold_while_master_down off,
+             the default): requests fail at once with the reason, while the proxy reconnects.
+  auth_failed  the master refused the proxy's handshake (a password it lacks or a wrong one):
+             requests fail at once with the node's answer, and the operator is told in the log.
+A connection is ready only once the node answered its handshake (AUTH with backend_password,
+else PING). A request slower than backend_timeout_ms is only slow: it is logged and counted,
+never re-sent; a connection silent for backend_dead_after_ms is closed and what was in flight on
+it fails with an error (it may have executed), never re-sent.
 Held requests wait in a bounded queue with a deadline and are replayed in order. A request that
 was sent to a master that then failed is replayed only if it is read-only (it may have executed);
 a request the master refused with one of those errors did not execute and is always replayed.
@@ -21,8 +29,9 @@ from xcache.proxy.logs import log
 from xcache.proxy.replies import error_line, pack, reply_end
 from xcache.proxy.router import parse_addr
 
-UP, SUSPECT, SWITCHING = "up", "suspect", "switching"
-STATES = (UP, SUSPECT, SWITCHING)
+UP, SUSPECT, SWITCHING, DOWN, AUTH_FAILED = "up", "suspect", "switching", "down", "auth_failed"
+STATES = (UP, SUSPECT, SWITCHING, DOWN, AUTH_FAILED)  # the last ones are the worst
+_AUTH_RETRY_S = 1.0  # reconnect period of a group whose master refused the proxy's password
 _FAILOVER_ERRORS = (b"-LOADING", b"-READONLY", b"-MASTERDOWN")
 _PING = b"*1\r\n$4\r\nPING\r\n"
 # Spec of the internal MIGRATE steps of migrating slots (migration.py): not read-only, so they
@@ -51,6 +60,39 @@ class Probe:
 
     def lost(self) -> None:
         """The connection closed before the reply came."""
+
+
+class Handshake(Probe):
+    """The first request on a new connection (AUTH, or PING without a password): the connection
+    is ready once it is answered; a refusal (NOAUTH, WRONGPASS) marks the group auth_failed."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: BackendConn, raw: bytes):
+        super().__init__(raw)
+        self.conn = conn
+
+    def complete(self, reply: bytes) -> None:
+        self.reply = reply
+        conn = self.conn
+        if reply.startswith(b"-"):
+            answer = reply[1:].strip().decode(errors="replace")[:200]
+            if "AUTH" in answer or "WRONGPASS" in answer:
+                conn.group.auth_failed(conn, answer)
+            else:  # e.g. max clients reached: try again with a new connection
+                log("backend_handshake_error", level="warning", group=conn.group.id,
+                    addr=conn.addr, answer=answer)
+            conn.close()
+            return
+        conn.ready = True
+        if conn.retired:
+            conn.close()
+            return
+        conn.group.conn_ready(conn)
+
+    def lost(self) -> None:
+        """Lost, or refused with -LOADING and the like: start over on a new connection."""
+        self.conn.close()
 
 
 class Barrier(Probe):
@@ -91,6 +133,8 @@ class BackendConn(asyncio.Protocol):
         self.need = 0
         self.busy_since = 0.0
         self.last_ping = 0.0
+        self.slow = False  # the request at the head is older than backend_timeout_ms
+        self.dead = False  # closed by us after backend_dead_after_ms of silence
 
     # -- connecting -------------------------------------------------------------------------
     def connect(self) -> None:
@@ -113,16 +157,12 @@ class BackendConn(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
-        self.ready = True
         self.buf, self.need = b"", 0
+        self.slow = self.dead = False
         self.last_ping = self.ctx.loop.time()
-        if self.ctx.cfg.backend_password:
-            self.send(Probe(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%b\r\n" % (
-                len(self.ctx.cfg.backend_password.encode()), self.ctx.cfg.backend_password.encode())))
-        if self.retired:
-            self.close()
-            return
-        self.group.conn_ready(self)
+        password = self.ctx.cfg.backend_password.encode()
+        raw = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%b\r\n" % (len(password), password) if password else _PING
+        self.send(Handshake(self, raw))  # ready once answered (Handshake.complete)
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, req) -> None:
@@ -229,6 +269,7 @@ class BackendConn(asyncio.Protocol):
         now = self.ctx.now  # coarse clock (tick): hang and ping checks need no finer
         self.busy_since = now
         self.last_ping = now
+        self.slow = False
         if refused:
             self.group.refused(self, refused, reply_of_first=refused[0])
         if self.ctx.flusher.sessions:
@@ -274,6 +315,9 @@ class Group:
         self.stats = ctx.group_stats(gid)
         self.removed = False
         self.last_retry = 0.0
+        self.pushed = False  # a master was pushed (a failover is under way): hold, do not fail
+        self.down_error = b""  # the reply while down / auth_failed
+        self.auth_failed_at = 0.0
         self.connect_all()
 
     def connect_all(self) -> None:
@@ -285,6 +329,9 @@ class Group:
 
     # -- routing ----------------------------------------------------------------------------
     def send(self, req) -> None:
+        if self.down_error:  # down or auth_failed: say why at once rather than hold
+            req.complete(self.down_error)
+            return
         if self.replicas and self.cfg.read_from_replicas and req.spec is not None and req.spec.readonly:
             conns = self.replicas[self.rr % len(self.replicas)]
             self.rr += 1
@@ -319,6 +366,9 @@ class Group:
         return conn if conn.ready else None
 
     def send_master(self, req) -> None:
+        if self.down_error:
+            req.complete(self.down_error)
+            return
         if self.state is UP:
             conn = self.conns[req.slot % len(self.conns)]
             if conn.ready:
@@ -341,9 +391,36 @@ class Group:
 
     def set_state(self, state: str, why: str) -> None:
         if state is not self.state:
-            log("group_state", group=self.id, state=state, was=self.state, reason=why, master=self.master)
+            level = "warning" if state in (DOWN, AUTH_FAILED) else "info"
+            log("group_state", level=level, group=self.id, state=state, was=self.state, reason=why,
+                master=self.master)
             self.state = state
             self.stats["state_changes"] += 1
+            if state is UP or state is SWITCHING:
+                self.down_error = b""
+
+    def fail_fast(self, state: str, why: str, message: str) -> None:
+        """down / auth_failed: answer what is held, and what comes, with message at once."""
+        self.down_error = error_line(message)
+        self.set_state(state, why)
+        held, self.held = self.held, deque()
+        for r in held:
+            r.complete(self.down_error)
+
+    def auth_failed(self, conn: BackendConn, answer: str) -> None:
+        self.stats["auth_failures"] += 1
+        if conn.replica:
+            log("backend_auth_failed", level="warning", group=self.id, addr=conn.addr, replica=1,
+                answer=answer)
+            return
+        self.auth_failed_at = self.ctx.loop.time()
+        hint = "set backend_password" if not self.cfg.backend_password else "check backend_password"
+        if self.state is not AUTH_FAILED:
+            log("backend_auth_failed", level="warning", group=self.id, addr=conn.addr, answer=answer,
+                hint=hint)
+        self.fail_fast(AUTH_FAILED, "auth_failed",
+                       f"ERR xcache: group {self.id} master {self.master} refused the proxy's "
+                       f"credentials ({answer}); {hint}")
 
     # -- events from connections -------------------------------------------------------------
     def conn_ready(self, conn: BackendConn) -> None:
@@ -353,17 +430,35 @@ class Group:
 
     def conn_failed(self, conn: BackendConn, exc) -> None:
         if not conn.replica:
-            if self.state is UP:
-                self.set_state(SUSPECT, "connect_failed")
             self.stats["connect_errors"] += 1
+            if self.state is AUTH_FAILED:
+                return
+            if not self.cfg.hold_while_master_down and not (self.state is SWITCHING and self.pushed):
+                # Nothing will push a new master: holding would only make clients wait for the error.
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+                    "connect timeout" if isinstance(exc, TimeoutError) else str(exc)
+                self.fail_fast(DOWN, "connect_failed",
+                               f"ERR xcache: group {self.id} master {self.master} is down ({reason})")
+            elif self.state is UP:
+                self.set_state(SUSPECT, "connect_failed")
 
     def conn_lost(self, conn: BackendConn, inflight: list, exc) -> None:
-        if not conn.retired and not conn.replica and not self.removed:
+        if not conn.retired and not conn.replica and not self.removed \
+                and self.state is not DOWN and self.state is not AUTH_FAILED:
             self.set_state(SUSPECT, "connection_lost")
+            if not self.cfg.hold_while_master_down:
+                conn.connect()  # at once: a refusal turns the group down without a hold
         replay = []
         for req in inflight:
             if getattr(req, "internal", False):
                 req.lost()
+                continue
+            if conn.dead:
+                # Silent for backend_dead_after_ms: it may still execute there; never re-send.
+                self.stats["failed_inflight_writes" if not req.spec.readonly else "failed_inflight_reads"] += 1
+                req.complete(error_line(
+                    f"ERR xcache: group {self.id} master {conn.addr} did not answer "
+                    f"'{req.spec.name}' within {self.cfg.backend_dead_after_ms} ms; not retried"))
                 continue
             if req.spec.readonly or req.spec is MIGRATE:
                 replay.append(req)
@@ -414,6 +509,7 @@ class Group:
     # -- topology changes ---------------------------------------------------------------------
     def switch(self, master: str, replicas: list[str]) -> None:
         """A new master (and/or replicas) was pushed: drain the old connections, hold until ready."""
+        self.pushed = True
         if replicas != self.replica_addrs:
             for conns in self.replicas:
                 for c in conns:
@@ -456,21 +552,31 @@ class Group:
     def tick(self, now: float) -> None:
         cfg = self.cfg
         timeout = cfg.backend_timeout_ms / 1000
+        dead_after = max(cfg.backend_dead_after_ms, cfg.backend_timeout_ms) / 1000
         for c in self.conns + [c for conns in self.replicas for c in conns]:
             if c.ready:
-                # A MIGRATE of a big key may take long: it is allowed migrate_timeout_ms.
-                if c.queue and now - c.busy_since > timeout and (
-                        c.queue[0].spec is not MIGRATE or now - c.busy_since > cfg.migrate_timeout_ms / 1000):
-                    # A hung node (the incident's stalled master): stop waiting for it.
-                    log("backend_hung", level="warning", group=self.id, addr=c.addr, waiting=len(c.queue))
-                    self.stats["backend_timeouts"] += 1
+                waited = now - c.busy_since if c.queue else 0.0
+                if waited > dead_after and (c.queue[0].spec is not MIGRATE
+                                            or waited > cfg.migrate_timeout_ms / 1000):
+                    # Silent that long: give up on the connection (what was in flight fails).
+                    log("backend_dead", level="warning", group=self.id, addr=c.addr,
+                        waiting=len(c.queue), waited_ms=int(waited * 1000))
+                    c.dead = True
                     c.abort()
+                elif waited > timeout and not c.slow:
+                    # Slow is only slow (a big EXISTS, a stall): logged and counted, not re-sent.
+                    c.slow = True
+                    log("backend_slow", level="warning", group=self.id, addr=c.addr,
+                        waiting=len(c.queue), waited_ms=int(waited * 1000))
+                    self.stats["backend_timeouts"] += 1
                 elif not c.queue and now - c.last_ping >= cfg.backend_ping_interval_ms / 1000:
                     c.last_ping = now
                     c.send(Probe(_PING))
         if now - self.last_retry < cfg.hold_retry_interval_ms / 1000:
             return
         self.last_retry = now
+        if self.state is AUTH_FAILED and now - self.auth_failed_at < _AUTH_RETRY_S:
+            return  # do not knock 10 times a second with credentials the node refuses
         for conns in self.replicas:
             for c in conns:
                 c.connect()

@@ -30,9 +30,11 @@ class ProxyConfig:
     # Backends.
     backend_connections: int = key(1, "pipelined connections per backend node (requests pick one by slot, so per-key order holds)", minimum=1)
     backend_connect_timeout_ms: int = key(1000, "connect timeout to a backend", minimum=1)
-    backend_timeout_ms: int = key(1500, "a backend that leaves a request unanswered this long is considered hung: the connection is closed (reads replayed, writes failed); keep it below client timeouts (2 s in the incident) so the proxy notices a hung master before its clients give up", minimum=1)
+    backend_timeout_ms: int = key(1500, "a request a backend leaves unanswered this long is slow: logged (backend_slow) and counted (backend_timeouts), never re-sent", minimum=1)
     backend_ping_interval_ms: int = key(2000, "PING each backend connection this often", minimum=1)
     migrate_timeout_ms: int = key(10000, "migrating slots: timeout of the MIGRATE that moves a request's keys from the source group to the owner (also how long a source connection may wait for it before it counts as hung)", minimum=1)
+    backend_dead_after_ms: int = key(30000, "a backend connection silent this long with requests in flight is closed; those requests fail with an error (they may have executed) and are never re-sent", minimum=1)
+    hold_while_master_down: bool = key(False, "hold requests while a group's master is unreachable, expecting a sentinel failover to push a new master within hold_timeout_ms (`xcache up` turns it on); off: such requests fail at once with the reason")
     hold_timeout_ms: int = key(1500, "how long requests of a failing-over group are held before an error (keep below client timeouts)", minimum=1)
     hold_queue_max: int = key(10000, "held requests per group beyond which new ones fail at once", minimum=1)
     hold_retry_interval_ms: int = key(100, "retry period of a held group (reconnect, replay)", minimum=1)

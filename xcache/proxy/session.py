@@ -21,9 +21,11 @@ from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.observability.tcpinfo import tcp_info
 from xcache.proxy import commands as C
 from xcache.proxy.admission import gate_verdict
+from xcache.proxy.logs import log
 from xcache.proxy.replies import array_items, bulk, error_line, int_value, pack
 from xcache.proxy.router import slot_of
 from xcache.resp import ProtocolError, RequestParser
+from xcache.resp.parser import hiredis_safe
 
 OK = b"+OK\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
@@ -53,8 +55,10 @@ class ChunkParser:
 
     def feed(self, data: bytes) -> tuple[list, bool]:
         slow = self.slow
-        if data[0] == 42 and len(data) < self.fast_max and not getattr(slow, "_pending", 1) \
-                and not getattr(slow, "_inline", 1):
+        # hiredis_safe: hiredis reserves an array from its header; only chunks in which no header
+        # announces more than 999 elements may reach it.
+        if data and data[0] == 42 and len(data) < self.fast_max and slow.idle() \
+                and slow.authenticated and hiredis_safe(data):
             cmds = self._fast(data)
             if cmds is not None:
                 return cmds, True
@@ -80,7 +84,7 @@ class ChunkParser:
                     if type(a) is not bytes:
                         raise ValueError
                 out.append(cmd)
-        except (ValueError, hiredis.ProtocolError):
+        except Exception:  # noqa: BLE001 - hiredis's verdict on odd input: take the slow path
             out = None
         if not out or out[-1][0] != _FENCE_VALUE or len(out[-1]) != 1:
             self.reader = hiredis.Reader()
@@ -231,6 +235,7 @@ class Session(asyncio.Protocol):
         self.paused = False  # reading paused: too many pending requests
         self.write_paused = False  # reading paused: the client does not read its replies
         self.authed = not ctx.cfg.session_password
+        self.parser.slow.authenticated = self.authed  # Redis's limits on unauthenticated requests
         self.name = b""
         self.last_active = ctx.loop.time()
         self.bucket = ctx.session_bucket()
@@ -292,8 +297,28 @@ class Session(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        try:
+            self.handle(data)
+            slow = self.parser.slow
+            while slow.has_more() and not self.closing:
+                # Unauthenticated, the parser returns one command at a time: the AUTH among them
+                # lifts the limits for the rest of the pipeline (as in Redis).
+                slow.authenticated = self.authed
+                self.handle(b"")
+            slow.authenticated = self.authed
+        except Exception as exc:  # a bug or MemoryError: answer it and close, never a silent drop
+            log("session_error", "error", error=type(exc).__name__, detail=str(exc)[:200])
+            self.routed = []
+            try:
+                self.answer(None, error_line(f"ERR internal error: {type(exc).__name__}"), self.t0)
+                self.closing = True
+                self.mark()
+            except Exception:  # noqa: BLE001 - the session is broken: drop it, logged above
+                self.transport.abort()
+
+    def handle(self, data: bytes) -> None:
         ctx = self.ctx
-        if ctx.recheck_until and ctx.now < ctx.recheck_until and self._client_left():
+        if (ctx.now < ctx.recheck_until or ctx.loop.time() - ctx.now > ctx.stall_s) and self._client_left():
             return
         self.last_active = ctx.now
         cmds, clean = self.parser.feed(data)

@@ -125,8 +125,11 @@ class Worker:
         self.now = self.loop.time()  # coarse clock, refreshed every tick, for the hot path
         # After the loop was frozen (SIGSTOP, a stalled host, a long GC) the input read next may
         # come from clients that gave up meanwhile: until then sessions check before serving.
+        # A worker stopped inside epoll_wait reads first and runs its timers after: the coarse
+        # clock falling behind by stall_s also means "just woke from a freeze".
         self.recheck_until = 0.0
         self.stale_after_ms = cfg.stale_after_ms()
+        self.stall_s = self.stale_after_ms / 2000
 
     # -- sessions -------------------------------------------------------------------------------
     def next_session_id(self) -> int:
@@ -284,7 +287,7 @@ class Worker:
         now = self.now = self.loop.time()
         lag = max(0.0, now - expected)
         self.lag_last = lag
-        if lag * 2000 > self.stale_after_ms:  # timers run before I/O: this precedes the reads
+        if lag > self.stall_s:
             self.recheck_until = now + max(1.0, lag)
             log("loop_stalled", seconds=round(lag, 3), recheck_s=round(max(1.0, lag), 3))
         if lag > self.lag_max:

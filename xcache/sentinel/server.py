@@ -7,10 +7,11 @@ Redis's message formats, to clients subscribed here (redis-py, the proxy, the da
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import os
 import time
 
+from xcache.glob import glob_match
+from xcache.observability.logs import log_event
 from xcache.resp import OK, PONG, Error, ProtocolError, RequestParser, SimpleString, encode_into
 from xcache.sentinel.node import Instance, Master, SentinelNode, now_ms
 
@@ -45,6 +46,16 @@ class Session(asyncio.Protocol):
             self.server.patterns.get(p, set()).discard(self)
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self.handle(data)
+        except Exception as exc:  # a bug or MemoryError: answer it and close, never a silent drop
+            log_event("sentinel", "session_error", "error", error=type(exc).__name__,
+                      detail=str(exc)[:200])
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.write(b"-ERR internal error: %s\r\n" % type(exc).__name__.encode())
+                self.transport.close()
+
+    def handle(self, data: bytes) -> None:
         out: list = []
         try:
             commands = self.parser.feed(data)
@@ -153,14 +164,14 @@ class SentinelServer:
         for s in list(self.channels.get(ch, ())):
             s.push([b"message", ch, msg])
         for pattern, subs in list(self.patterns.items()):
-            if fnmatch.fnmatchcase(channel, pattern.decode(errors="replace")):
+            if glob_match(pattern, ch):
                 for s in list(subs):
                     s.push([b"pmessage", pattern, ch, msg])
 
     # ---- dispatch --------------------------------------------------------------------------
     def dispatch(self, s: Session, name: bytes, args: list[bytes]):
         if (s.channels or s.patterns) and name not in SUBSCRIBE_CMDS:
-            return Error(f"ERR Can't execute '{name.decode().lower()}': only (P|S)SUBSCRIBE / "
+            return Error(f"ERR Can't execute '{name.decode(errors='replace').lower()}': only (P|S)SUBSCRIBE / "
                          "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         handler = self.COMMANDS.get(name)
         if handler is None:
@@ -339,7 +350,7 @@ class SentinelServer:
         if len(args) != 4:
             return _wrong_args("sentinel is-master-down-by-addr")
         try:
-            host, port, epoch = args[0].decode(), int(args[1]), int(args[2])
+            host, port, epoch = args[0].decode(errors="replace"), int(args[1]), int(args[2])
         except ValueError:
             return Error("ERR value is not an integer or out of range")
         runid = args[3].decode(errors="replace")
@@ -374,8 +385,7 @@ class SentinelServer:
     def sentinel_reset(self, args):
         if len(args) != 1:
             return _wrong_args("sentinel reset")
-        pattern = args[0].decode(errors="replace")
-        hits = [m for name, m in self.node.masters.items() if fnmatch.fnmatchcase(name, pattern)]
+        hits = [m for name, m in self.node.masters.items() if glob_match(args[0], name.encode())]
         for m in hits:
             self.node.reset(m)
         return len(hits)
@@ -394,7 +404,11 @@ class SentinelServer:
             return Error("ERR Invalid port number")
         if name in self.node.masters:
             return Error("ERR Duplicated master name")
-        self.node.monitor(name, args[1].decode(), port, quorum)
+        try:
+            host = args[1].decode("ascii")
+        except UnicodeDecodeError:
+            return Error("ERR Invalid IP address or hostname specified")
+        self.node.monitor(name, host, port, quorum)
         return OK
 
     def sentinel_remove(self, args):

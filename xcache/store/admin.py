@@ -279,6 +279,8 @@ def _section_stats(s) -> dict:
             "pubsub_channels": len(s.channels), "pubsub_patterns": len(s.patterns),
             "total_error_replies": 0, "unexpected_error_replies": 0,
             "protocol_errors": st["protocol_errors"],
+            "rejected_connections_fd": st["rejected_connections_fd"],
+            "internal_errors": st["internal_errors"],
             "client_output_limit_disconnections": st["client_output_limit_disconnections"],
             **s.replication.stats_fields(),  # sync_full, sync_partial_ok, sync_partial_err
             "collector_removed_entries": s.collector.removed_entries,
@@ -394,7 +396,7 @@ def config(c, args):
         out = []
         for pattern in args[1:]:
             for name, value in items.items():
-                if glob_match(pattern.lower(), name.encode()):
+                if glob_match(pattern, name.encode(), nocase=True):
                     out += [name.encode(), value.encode()]
         return out
     if sub == b"SET" and len(args) >= 3 and len(args) % 2 == 1:

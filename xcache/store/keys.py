@@ -297,6 +297,8 @@ def iter_live_keys(c, start: bytes | None = None, prefix: bytes = b""):
 @command("keys", 2, "readonly")
 def keys_(c, args):
     pattern = args[0]
+    if pattern == b"*":  # Redis's allkeys shortcut (also lists the empty key, which `*` does not match)
+        return [k for k, _ in iter_live_keys(c)]
     regex = compile_glob(pattern)
     return [k for k, _ in iter_live_keys(c, prefix=literal_prefix(pattern)) if regex.match(k)]
 

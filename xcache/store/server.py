@@ -22,11 +22,13 @@ from collections.abc import Awaitable
 
 from xcache.config import ServerConfig
 from xcache.resp import Error, ProtocolError, Raw, RequestParser, encode, encode_into
+from xcache.store.accept import Acceptor, fit_maxclients
 from xcache.store.commands import COMMANDS, Command
 from xcache.store.engine import Engine, WriteStall
 from xcache.store.interfaces import BUSY_STALL, Block, Suspend  # noqa: F401 (re-exported)
 
 log = logging.getLogger("xcache.server")
+METRICS_BIND_RETRY_S = 5.0  # how long a busy metrics port is tried again before the node gives up
 
 # Importing the command modules registers their commands.
 COMMAND_MODULES = ("admin", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
@@ -60,6 +62,7 @@ class Client(asyncio.Protocol):
         self.addr = "?:0"
         self.laddr = "?:0"
         self.parser = RequestParser(server.cfg.proto_max_bulk_len_bytes, server.cfg.proto_max_multibulk_len)
+        self.parser.authenticated = self.authenticated  # Redis's limits on unauthenticated requests
         self.pending: deque | None = None  # commands waiting while the client is suspended
         self.closing = False
         self.created = time.monotonic()
@@ -130,7 +133,12 @@ class Client(asyncio.Protocol):
             return
         self.last_interaction = time.monotonic()
         self.server.stats["total_net_input_bytes"] += len(data)
-        cmds = self.parser.feed(data)
+        try:
+            cmds = self.parser.feed(data)
+        except Exception as exc:  # MemoryError: answer, log and close (never a silent drop)
+            self.send([encode(self._internal_error([b"?"], exc))])
+            self.close()
+            return
         if self.pending is not None:
             self.pending.extend(cmds)
             if len(self.pending) > MAX_PENDING_COMMANDS:
@@ -144,17 +152,30 @@ class Client(asyncio.Protocol):
         out: list = []
         execute = self.server.execute
         queue = cmds if isinstance(cmds, deque) else deque(cmds)
-        while queue:
+        parser = self.parser
+        while queue or parser.has_more():
             if self.closing:
                 break
+            if not queue:
+                # Unauthenticated, the parser returns one command at a time (see RequestParser).
+                parser.authenticated = self.authenticated
+                queue.extend(parser.feed(b""))
+                if not queue:
+                    break
+                continue
             argv = queue.popleft()
             if type(argv) is ProtocolError:
                 self.server.stats["protocol_errors"] += 1
                 out.append(b"-ERR Protocol error: %s\r\n" % str(argv).encode())
+                log.info("event=protocol_error client=%s addr=%s error=%r", self.id, self.addr, str(argv))
                 self.send(out)
                 self.close()
                 return
-            reply = execute(self, argv)
+            try:
+                reply = execute(self, argv)
+            except Exception as exc:  # a bug or MemoryError: answer it, never drop the client
+                reply = self._internal_error(argv, exc)
+            parser.authenticated = self.authenticated
             if self.close_after_reply:
                 encode_into(out, reply)
                 self.send(out)
@@ -171,6 +192,15 @@ class Client(asyncio.Protocol):
             encode_into(out, reply)
         if out:
             self.send(out)
+
+    def _internal_error(self, argv: list, exc: BaseException) -> Error:
+        self.server.stats["internal_errors"] += 1
+        log.error("event=command_failed client=%s addr=%s cmd=%r error=%s: %s", self.id, self.addr,
+                  argv[0][:64], type(exc).__name__, exc,
+                  exc_info=not isinstance(exc, MemoryError))
+        if isinstance(exc, MemoryError):
+            return Error("ERR out of memory")
+        return Error(f"ERR internal error: {type(exc).__name__}")
 
     async def _resume(self, waiter: Awaitable) -> None:
         try:
@@ -228,7 +258,8 @@ class Server:
             ("total_connections_received", "total_commands_processed", "rejected_connections",
              "total_net_input_bytes", "total_net_output_bytes", "expired_keys", "keyspace_hits",
              "keyspace_misses", "protocol_errors", "client_output_limit_disconnections",
-             "stall_rejected_writes", "dirty", "migrate_keys_total", "migrate_bytes_total"), 0)
+             "stall_rejected_writes", "dirty", "migrate_keys_total", "migrate_bytes_total",
+             "internal_errors", "rejected_connections_fd"), 0)
         self.command_calls: dict[str, list] = {}
         self.channels: dict[bytes, set[Client]] = {}
         self.patterns: dict[bytes, set[Client]] = {}
@@ -242,7 +273,7 @@ class Server:
         self.pause = ClientPause()  # CLIENT PAUSE
         self.collector = Collector(self)
         self.replication = Replication(self)
-        self.listener: asyncio.base_events.Server | None = None
+        self.listener: Acceptor | None = None
         self.shutdown_event: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.http = None  # the metrics endpoint (EmbeddedServer)
@@ -493,8 +524,9 @@ class Server:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.cfg.bind, self.cfg.port))
         sock.listen(511)
-        sock.setblocking(False)
-        self.listener = await loop.create_server(lambda: Client(self), sock=sock)
+        self.cfg.maxclients = fit_maxclients(self.cfg.maxclients)
+        self.listener = Acceptor(sock, lambda: Client(self), self.stats)
+        self.listener.start()
         log.info("event=listening addr=%s:%s dir=%s run_id=%s pid=%s", self.cfg.bind,
                  self.cfg.port, self.cfg.dir, self.run_id, os.getpid())
         self._tasks = [asyncio.ensure_future(self.collector.run()),
@@ -506,7 +538,15 @@ class Server:
             from xcache.observability.http import serve_http
             from xcache.store.metrics import build_app
 
-            self.http = await serve_http(build_app(self), self.cfg.bind, metrics_port, "metrics")
+            try:
+                # A node without /health is invisible to its operators: retry, then refuse to run.
+                self.http = await serve_http(build_app(self), self.cfg.bind, metrics_port, "metrics",
+                                             required=True, retry_s=METRICS_BIND_RETRY_S)
+            except OSError:
+                log.error("event=metrics_port_unavailable addr=%s:%s action=exit hint=%s",
+                          self.cfg.bind, metrics_port, "set metrics_port to a free port, or 0 for none")
+                await self.close()
+                raise SystemExit(2) from None
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.shutdown_event.set)
         await self.shutdown_event.wait()
