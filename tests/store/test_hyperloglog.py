@@ -6,39 +6,9 @@ import random
 import pytest
 import redis
 
+from tests.store.crosscheck import both_fixture, raw, same  # noqa: F401
+
 NOT_HLL = "WRONGTYPE Key is not a valid HyperLogLog string value."
-
-
-def raw(r, *args):
-    conn = r.connection_pool.get_connection()
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        r.connection_pool.release(conn)
-
-
-@pytest.fixture
-def both(xcache_node, redis_node):
-    """(xcache client, redis client), both flushed: run the same commands, compare bytes."""
-    clients = [redis.Redis(port=n.port, socket_timeout=10, protocol=2) for n in (xcache_node, redis_node)]
-    for cl in clients:
-        cl.flushall()
-    yield clients
-    for cl in clients:
-        cl.close()
-
-
-def same(both, *args):
-    x, r = both
-    replies = []
-    for cl in (x, r):
-        try:
-            replies.append(raw(cl, *args))
-        except redis.ResponseError as exc:
-            replies.append(("error", str(exc)))
-    assert replies[0] == replies[1], args
-    return replies[0]
 
 
 def test_pfadd_pfcount_basic(r):
