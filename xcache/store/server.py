@@ -29,7 +29,7 @@ log = logging.getLogger("xcache.server")
 
 # Importing the command modules registers their commands.
 COMMAND_MODULES = ("admin", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
-                   "hyperloglog", "geo", "bits", "lcs", "zsetops", "mpop",
+                   "hyperloglog", "geo", "bits", "lcs", "zsetops", "mpop", "sort",
                    "transactions", "replication", "migrate")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
