@@ -424,7 +424,7 @@ def pfcount(c, args):
         raise INVALID from None
     # Redis caches the count in the value and propagates PFCOUNT so replicas cache it too.
     server = c.server
-    if not server.replication.is_replica:
+    if not server.replication.is_replica or c.kind == "master":  # a replica applies its master's
         buf = bytearray(value)
         buf[8:16] = card.to_bytes(8, "little")
         write_string(c, key, bytes(buf), expire)
