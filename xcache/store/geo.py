@@ -207,6 +207,8 @@ def _search(c, args, flags: int, name: str):
         raise Error("ERR the ANY argument requires COUNT argument")
     if storekey is None:
         c.propagate = []  # a read: nothing to replicate
+    elif c.server.watchers:
+        c.server.touch(c.db, storekey)  # GEORADIUS's STORE key is not in its key spec
     if meta is None:
         if storekey is not None:
             return _store(c, storekey, {})

@@ -57,8 +57,7 @@ def _zpop_first(c, keys: list[bytes], low: bool, count: int, retrying: bool):
                 break
         zsets._remove(c, key, meta, entries)
         c.propagate = [b"ZPOPMIN" if low else b"ZPOPMAX", key, b"%d" % count]
-        if retrying:
-            lists._touch(c, (key,))
+        lists._touch(c, (key,))  # the key spec of *MPOP cannot name its keys: tell WATCHers here
         return key, entries
     return None
 
@@ -77,8 +76,7 @@ def _lpop_first(c, keys: list[bytes], left: bool, count: int, retrying: bool):
         values = lists._pop(c, b, key, meta, left, min(count, meta.count))
         c.engine.commit(b)
         c.propagate = [b"LPOP" if left else b"RPOP", key, b"%d" % count]
-        if retrying:
-            lists._touch(c, (key,))
+        lists._touch(c, (key,))
         return key, values
     return None
 

@@ -148,6 +148,7 @@ def _sort(c, args, readonly: bool):
     elif engine.get_meta(c.db, storekey) is not None:
         b.delete_meta(c.db, storekey)
     engine.commit(b)
+    lists._touch(c, (storekey,))  # STORE's key is not in SORT's key spec: tell WATCHers here
     if values:
         c.server.signal_key(c.db, storekey)
     return len(values)
