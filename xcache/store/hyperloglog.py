@@ -136,7 +136,7 @@ def dense_set(buf: bytearray, index: int, count: int) -> int:
 
 def sparse_registers(buf) -> np.ndarray:
     """The 16384 registers of a sparse HLL (raises Corrupted)."""
-    regs = np.zeros(REGISTERS, dtype=np.uint8)
+    regs = bytearray(REGISTERS)
     idx, p, end = 0, HDR, len(buf)
     while p < end:
         b = buf[p]
@@ -144,7 +144,7 @@ def sparse_registers(buf) -> np.ndarray:
             n = (b & 3) + 1
             if idx + n > REGISTERS:
                 raise Corrupted
-            regs[idx:idx + n] = ((b >> 2) & 0x1F) + 1
+            regs[idx:idx + n] = _RUNS[b & 0x7F]
             idx += n
             p += 1
         elif b & 0x40:
@@ -157,7 +157,11 @@ def sparse_registers(buf) -> np.ndarray:
             p += 1
     if idx != REGISTERS:
         raise Corrupted
-    return regs
+    return np.frombuffer(bytes(regs), dtype=np.uint8).copy()
+
+
+# VAL opcode (without its top bit) -> the run of registers it stands for
+_RUNS = [bytes((((op >> 2) & 0x1F) + 1,)) * ((op & 3) + 1) for op in range(128)]
 
 
 def dense_registers(buf) -> np.ndarray:
@@ -330,13 +334,13 @@ def _sigma(x: float) -> float:
 
 def estimate(regs: np.ndarray) -> int:
     """hllCount's estimator (Ertl's improved raw estimator, as Redis >= 5)."""
-    histo = np.bincount(regs, minlength=64)
+    histo = np.bincount(regs, minlength=64).tolist()
     m = float(REGISTERS)
-    z = m * _tau((m - int(histo[Q + 1])) / m)
+    z = m * _tau((m - histo[Q + 1]) / m)
     for j in range(Q, 0, -1):
-        z += int(histo[j])
+        z += histo[j]
         z *= 0.5
-    z += m * _sigma(int(histo[0]) / m)
+    z += m * _sigma(histo[0] / m)
     e = ALPHA_INF * m * m / z
     return int(e + 0.5)  # llroundl of a positive value
 
