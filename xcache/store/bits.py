@@ -1,11 +1,13 @@
 """Bit commands beyond SETBIT/GETBIT/BITCOUNT (strings.py): BITOP, BITPOS, BITFIELD, BITFIELD_RO.
 
 A string lives whole in its meta entry, so these read (and BITOP/BITFIELD write) the whole value:
-the work per call is proportional to the string's length (bulk integer operations for BITOP,
-a byte scan for BITPOS, O(1) per BITFIELD operation apart from the read and write).
+the work per call is proportional to the string's length (numpy for BITOP, one big-integer scan
+for BITPOS, O(1) per BITFIELD operation apart from reading and writing the value).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from xcache.resp import Error
 from xcache.store.commands import NOT_INTEGER, SYNTAX_ERROR, command, parse_int
@@ -39,20 +41,19 @@ def bitop(c, args):
             b.delete_meta(c.db, dst)
             c.engine.commit(b)
         return 0
-    nums = [int.from_bytes(v.ljust(maxlen, b"\x00"), "big") for v in values]
-    acc = nums[0]
+    arrays = []
+    for v in values:
+        arr = np.zeros(maxlen, dtype=np.uint8)
+        arr[:len(v)] = np.frombuffer(v, dtype=np.uint8)
+        arrays.append(arr)
     if op == b"NOT":
-        acc = ~acc & ((1 << (8 * maxlen)) - 1)
-    elif op == b"AND":
-        for n in nums[1:]:
-            acc &= n
-    elif op == b"OR":
-        for n in nums[1:]:
-            acc |= n
+        acc = np.invert(arrays[0])
     else:
-        for n in nums[1:]:
-            acc ^= n
-    write_string(c, dst, acc.to_bytes(maxlen, "big"))
+        ufunc = {b"AND": np.bitwise_and, b"OR": np.bitwise_or, b"XOR": np.bitwise_xor}[op]
+        acc = arrays[0]
+        for arr in arrays[1:]:
+            acc = ufunc(acc, arr)
+    write_string(c, dst, acc.tobytes())
     return maxlen
 
 
