@@ -100,3 +100,15 @@ def test_corrupted_sparse(r):
     r.set("bad", bytes(value))
     with pytest.raises(redis.ResponseError, match="INVALIDOBJ Corrupted HLL object detected"):
         raw(r, "PFCOUNT", "bad")
+
+
+def test_same_bytes_random_batches_and_merges(both):
+    rng = random.Random(42)
+    for key in ("r1", "r2", "r3"):
+        for _ in range(40):
+            batch = [f"{key}:{rng.randrange(3000)}" for _ in range(rng.randrange(1, 40))]
+            same(both, "PFADD", key, *batch)
+        same(both, "GET", key)
+        same(both, "PFMERGE", "acc", key)
+        same(both, "GET", "acc")
+    same(both, "PFCOUNT", "r1", "r2", "r3", "acc")

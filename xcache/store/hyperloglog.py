@@ -11,13 +11,14 @@ grow past `hll-sparse-max-bytes` (3000). The opcode rewriting below follows Redi
 hllSparseSet step by step, so the same PFADDs give the same bytes here and in Redis: a value
 GET from one and SET on the other counts the same.
 
-Cost: a sparse update walks the opcodes (at most 3000 bytes) per element; dense updates are O(1)
-per element; a count or merge decodes the 16384 registers once (numpy).
+Cost: O(1) per element in the dense form; in the sparse form a bisection plus a few list edits
+(see Sparse); a count or merge decodes the 16384 registers once (numpy).
 """
 
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 
 import numpy as np
 
@@ -199,108 +200,131 @@ def to_dense(buf: bytearray) -> bytearray:
     return out
 
 
-def sparse_set(buf: bytearray, index: int, count: int, max_bytes: int,
-               hint: list | None = None) -> tuple[int, bytearray]:
-    """hllSparseSet: -> (1 if the register grew else 0, the possibly promoted buffer).
+class Promote(Exception):
+    """The sparse HLL must become dense (a register over 32, or more than max_bytes)."""
 
-    hint, for callers setting registers in increasing index order (PFMERGE): [pos, first] of an
-    opcode known to precede every later target, updated here, so each call need not rescan.
+
+class Sparse:
+    """A sparse HLL being updated: its opcodes as a list, with the first register each covers.
+
+    Splitting an opcode or merging two keeps the registers covered by the others, so `firsts`
+    changes only where opcodes are replaced: finding a register's opcode is a bisection, and an
+    update costs list edits (C speed) rather than a walk over the bytes. The edits are exactly
+    hllSparseSet's, so to_bytes() gives Redis's bytes.
     """
-    if count > VAL_MAX_VALUE:
-        return _promote(buf, index, count)
-    p, first = (hint[0], hint[1]) if hint else (HDR, 0)
-    end = len(buf)
-    prev = pprev = -1
-    pprev_first = prev_first = 0
-    span = 0
-    while p < end:
-        b = buf[p]
-        oplen = 1
+
+    __slots__ = ("header", "ops", "firsts", "size", "max_bytes")
+
+    def __init__(self, buf, max_bytes: int):
+        self.header = bytearray(buf[:HDR])
+        self.max_bytes = max_bytes
+        ops: list[bytes] = []
+        firsts: list[int] = []
+        first, p, end = 0, HDR, len(buf)
+        while p < end:
+            b = buf[p]
+            n = 2 if not b & 0x80 and b & 0x40 else 1
+            op = bytes(buf[p:p + n])
+            if len(op) < n:
+                break
+            ops.append(op)
+            firsts.append(first)
+            first += _span(op)
+            p += n
+        self.ops, self.firsts = ops, firsts
+        self.size = len(buf)
+
+    def to_bytes(self) -> bytearray:
+        return self.header + b"".join(self.ops)
+
+    def set(self, index: int, count: int) -> int:
+        """hllSparseSet: raise register index to count -> 1 if it grew; raises Promote."""
+        if count > VAL_MAX_VALUE:
+            raise Promote
+        ops, firsts = self.ops, self.firsts
+        k = bisect_right(firsts, index) - 1
+        if k < 0 or index > firsts[k] + _span(ops[k]) - 1:
+            raise Corrupted
+        op, first = ops[k], firsts[k]
+        b = op[0]
+        span = _span(op)
         if b & 0x80:
-            span = (b & 3) + 1
-        elif b & 0x40:
-            span = (((b & 0x3F) << 8) | buf[p + 1]) + 1
-            oplen = 2
+            old = ((b >> 2) & 0x1F) + 1
+            if old >= count:
+                return 0
+        if (b & 0x80 or not b & 0x40) and span == 1:
+            ops[k] = bytes((_val(count, 1),))
         else:
-            span = (b & 0x3F) + 1
-        if index <= first + span - 1:
-            break
-        pprev, pprev_first = prev, prev_first
-        prev, prev_first = p, first
-        p += oplen
-        first += span
-    if span == 0 or p >= end:
-        raise Corrupted
-    if hint is not None and pprev >= 0:
-        hint[0], hint[1] = pprev, pprev_first
-    b = buf[p]
-    is_val, is_xzero = bool(b & 0x80), not b & 0x80 and bool(b & 0x40)
-    is_zero = not is_val and not is_xzero
-    if is_val:
-        runlen = (b & 3) + 1
-        oldcount = ((b >> 2) & 0x1F) + 1
-        if oldcount >= count:
-            return 0, buf
-    elif is_xzero:
-        runlen = (((b & 0x3F) << 8) | buf[p + 1]) + 1
-    else:
-        runlen = (b & 0x3F) + 1
-    if (is_val or is_zero) and runlen == 1:
-        buf[p] = _val(count, 1)
-    else:
-        last = first + span - 1
-        seq = bytearray()
-        if is_val:
+            last = first + span - 1
+            seq, seq_firsts = [], []
             if index != first:
-                seq.append(_val(oldcount, index - first))
-            seq.append(_val(count, 1))
+                seq.append(bytes((_val(old, index - first),)) if b & 0x80 else _zero_run(index - first))
+                seq_firsts.append(first)
+            seq.append(bytes((_val(count, 1),)))
+            seq_firsts.append(index)
             if index != last:
-                seq.append(_val(oldcount, last - index))
-        else:
-            if index != first:
-                seq += _zero_run(index - first)
-            seq.append(_val(count, 1))
-            if index != last:
-                seq += _zero_run(last - index)
-        oldlen = 2 if is_xzero else 1
-        if len(seq) - oldlen > 0 and len(buf) + len(seq) - oldlen > max_bytes:
-            return _promote(buf, index, count)
-        buf[p:p + oldlen] = seq
-    # Step 4: merge adjacent VAL opcodes of equal value, up to 5 opcodes from prev.
-    p = prev if prev >= 0 else HDR
-    end = len(buf)
-    scan = 5
-    while p < end and scan:
-        scan -= 1
-        b = buf[p]
-        if not b & 0x80:
-            p += 2 if b & 0x40 else 1
-            continue
-        if p + 1 < end and buf[p + 1] & 0x80:
-            b2 = buf[p + 1]
-            v1, v2 = (b >> 2) & 0x1F, (b2 >> 2) & 0x1F
-            if v1 == v2:
-                n = (b & 3) + (b2 & 3) + 2
-                if n <= VAL_MAX_LEN:
-                    buf[p + 1] = _val(v1 + 1, n)
-                    del buf[p]
-                    end -= 1
-                    continue
-        p += 1
-    invalidate(buf)
-    return 1, buf
+                seq.append(bytes((_val(old, last - index),)) if b & 0x80 else _zero_run(last - index))
+                seq_firsts.append(index + 1)
+            delta = sum(len(x) for x in seq) - len(op)
+            if delta > 0 and self.size + delta > self.max_bytes:
+                raise Promote
+            ops[k:k + 1] = seq
+            firsts[k:k + 1] = seq_firsts
+            self.size += delta
+        # Step 4: merge adjacent VAL opcodes of equal value, up to 5 opcodes from the previous one.
+        i = k - 1 if k > 0 else 0
+        scan = 5
+        while i < len(ops) and scan:
+            scan -= 1
+            a = ops[i][0]
+            if not a & 0x80:
+                i += 1
+                continue
+            if i + 1 < len(ops) and ops[i + 1][0] & 0x80:
+                a2 = ops[i + 1][0]
+                if (a >> 2) & 0x1F == (a2 >> 2) & 0x1F:
+                    n = (a & 3) + (a2 & 3) + 2
+                    if n <= VAL_MAX_LEN:
+                        ops[i] = bytes((_val(((a >> 2) & 0x1F) + 1, n),))
+                        del ops[i + 1]
+                        del firsts[i + 1]
+                        self.size -= 1
+                        continue
+            i += 1
+        self.header[15] |= 0x80
+        return 1
 
 
-def _promote(buf: bytearray, index: int, count: int) -> tuple[int, bytearray]:
-    dense = to_dense(buf)
-    return dense_set(dense, index, count), dense
+def _span(op: bytes) -> int:
+    b = op[0]
+    if b & 0x80:
+        return (b & 3) + 1
+    if b & 0x40:
+        return (((b & 0x3F) << 8) | op[1]) + 1
+    return (b & 0x3F) + 1
 
 
-def add(buf: bytearray, element: bytes, max_bytes: int) -> tuple[int, bytearray]:
-    index, count = pat_len(element)
-    if buf[4] == DENSE:
-        return dense_set(buf, index, count), buf
-    return sparse_set(buf, index, count, max_bytes)
+class Registers:
+    """An HLL being updated register by register, sparse while it can, then dense."""
+
+    def __init__(self, buf: bytearray, max_bytes: int):
+        self.dense = buf if buf[4] == DENSE else None
+        self.sparse = None if self.dense is not None else Sparse(buf, max_bytes)
+
+    def set(self, index: int, count: int) -> int:
+        if self.sparse is not None:
+            try:
+                return self.sparse.set(index, count)
+            except Promote:
+                self.dense = to_dense(self.sparse.to_bytes())
+                self.sparse = None
+        return dense_set(self.dense, index, count)
+
+    def add(self, element: bytes) -> int:
+        return self.set(*pat_len(element))
+
+    def to_bytes(self) -> bytearray:
+        return self.dense if self.sparse is None else self.sparse.to_bytes()
 
 
 # --- cardinality ---------------------------------------------------------------------------
@@ -376,11 +400,11 @@ def pfadd(c, args):
         updated = 1
     else:
         buf = bytearray(value)
-    max_bytes = _max_bytes(c)
     try:
+        hll = Registers(buf, _max_bytes(c))
         for element in args[1:]:
-            changed, buf = add(buf, element, max_bytes)
-            updated |= changed
+            updated |= hll.add(element)
+        buf = hll.to_bytes()
     except Corrupted:
         raise INVALID from None
     if updated:
@@ -445,14 +469,10 @@ def pfmerge(c, args):
     try:
         if use_dense:
             buf = to_dense(buf)
-        max_bytes = _max_bytes(c)
-        hint = [HDR, 0]
+        hll = Registers(buf, _max_bytes(c))
         for j in np.flatnonzero(regs).tolist():
-            count = int(regs[j])
-            if buf[4] == DENSE:
-                dense_set(buf, j, count)
-            else:
-                _, buf = sparse_set(buf, j, count, max_bytes, hint)
+            hll.set(j, int(regs[j]))
+        buf = hll.to_bytes()
     except Corrupted:
         raise INVALID from None
     invalidate(buf)
