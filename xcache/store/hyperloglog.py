@@ -24,6 +24,7 @@ import numpy as np
 
 from xcache.resp import OK, Error, SimpleString
 from xcache.store.commands import command
+from xcache.store.engine import WriteStall
 from xcache.store.strings import read_string, write_string
 
 P = 14
@@ -455,7 +456,10 @@ def pfcount(c, args):
     if not server.replication.is_replica or c.kind == "master":  # a replica applies its master's
         buf = bytearray(value)
         buf[8:16] = card.to_bytes(8, "little")
-        write_string(c, key, bytes(buf), expire)
+        try:
+            write_string(c, key, bytes(buf), expire)
+        except WriteStall:
+            return card  # RocksDB is stalled: answer without caching rather than wait
         server.replication.propagate(c, [b"PFCOUNT", key])
     return card
 
