@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.procs import start_redis, start_xcache_server
+from tests.procs import start_redis, start_xcache_server, wait_until
 from tests.store.test_replication import Cluster, client, wait_synced
 
 
@@ -82,3 +82,20 @@ def test_migrate_hll_and_geo_to_redis(pair):
     assert d.get("hll") == value
     assert d.pfcount("hll") == count
     assert d.geopos("geo", "Palermo", "Catania") == positions
+
+
+def test_blocking_zset_pop_served_later_is_replicated(cluster):
+    import threading
+
+    m = cluster.node()
+    r = cluster.replica_of(m)
+    result = []
+    blocked = threading.Thread(
+        target=lambda: result.append(client(m).execute_command("BZMPOP", 10, 1, "z", "MIN", "COUNT", 2)))
+    blocked.start()
+    wait_until(lambda: client(m).info("clients")["blocked_clients"] == 1, what="a blocked client")
+    client(m).zadd("z", {"a": 1, "b": 2, "c": 3})
+    blocked.join(10)
+    assert result == [[b"z", [[b"a", b"1"], [b"b", b"2"]]]]
+    wait_synced(m, r)
+    assert client(r).zrange("z", 0, -1, withscores=True) == [(b"c", 3.0)]
