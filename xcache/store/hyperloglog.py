@@ -388,7 +388,7 @@ def _read_hll(c, key: bytes):
 
 
 def _max_bytes(c) -> int:
-    return getattr(c.server.cfg, "hll_sparse_max_bytes", SPARSE_MAX_BYTES)
+    return SPARSE_MAX_BYTES  # Redis's default; not configurable here
 
 
 @command("pfadd", -2, "write denyoom fast")
