@@ -1,13 +1,13 @@
 """LCS: the longest common subsequence of two strings (LEN, IDX, MINMATCHLEN, WITHMATCHLEN).
 
-Redis's dynamic programme, walked back the same way so IDX reports the same ranges. Its cost is
-O(len(a) * len(b)) on the event loop, as in Redis; the table is refused beyond
-proto-max-bulk-len bytes (4 bytes a cell) as Redis does.
+Redis's dynamic programme (computed a row at a time with numpy), walked back the same way so IDX
+reports the same ranges. Its cost is O(len(a) * len(b)) on the event loop, as in Redis; the table
+is refused beyond proto-max-bulk-len bytes (4 bytes a cell) as Redis does.
 """
 
 from __future__ import annotations
 
-from array import array
+import numpy as np
 
 from xcache.resp import Error
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
@@ -22,6 +22,19 @@ def _value(c, key: bytes) -> bytes | None:
     if meta.type != STRING:
         return None
     return meta.value
+
+
+def _table(a: bytes, b: bytes) -> np.ndarray:
+    """LCS[i, j] of a[:i] and b[:j], a row at a time with numpy: LCS[i, j] is the running
+    maximum over j of max(LCS[i-1, j], LCS[i-1, j-1] + 1 where a[i-1] == b[j-1])."""
+    table = np.zeros((len(a) + 1, len(b) + 1), dtype=np.uint32)
+    bb = np.frombuffer(b, dtype=np.uint8)
+    for i in range(1, len(a) + 1):
+        prev = table[i - 1]
+        step = np.where(bb == a[i - 1], prev[:-1] + 1, 0).astype(np.uint32)
+        np.maximum(step, prev[1:], out=step)
+        np.maximum.accumulate(step, out=table[i, 1:])
+    return table
 
 
 @command("lcs", -3, "readonly", 1, 2, 1)
@@ -52,18 +65,8 @@ def lcs(c, args):
     alen, blen = len(a), len(b)
     if (alen + 1) * (blen + 1) * 4 > max_size(c):
         raise Error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
-    width = blen + 1
-    table = array("I", bytes(4 * (alen + 1) * width))
-    for x in range(1, alen + 1):
-        ax = a[x - 1]
-        row, up = x * width, (x - 1) * width
-        for y in range(1, width):
-            if ax == b[y - 1]:
-                table[row + y] = table[up + y - 1] + 1
-            else:
-                l1, l2 = table[up + y], table[row + y - 1]
-                table[row + y] = l1 if l1 > l2 else l2
-    total = table[alen * width + blen]
+    table = _table(a, b)
+    total = int(table[alen, blen])
     if getlen:
         return total
     result = bytearray(total)
@@ -89,7 +92,7 @@ def lcs(c, args):
             x -= 1
             y -= 1
         else:
-            if table[(x - 1) * width + y] > table[x * width + y - 1]:
+            if table[x - 1, y] > table[x, y - 1]:
                 x -= 1
             else:
                 y -= 1
