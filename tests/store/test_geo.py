@@ -118,3 +118,16 @@ def test_wrong_type(r):
                  ("GEOSEARCH", "s", "FROMLONLAT", 1, 2, "BYRADIUS", 5, "km")):
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             raw(r, *args)
+
+
+@pytest.mark.parametrize("opts", [["COUNT", 5], ["COUNT", 30, "DESC"], ["COUNT", 50, "ASC"], ["ASC"],
+                                  ["DESC"], ["COUNT", 3, "ANY"]])
+def test_ties_in_distance_ordered_as_redis(both, opts):
+    """Members at the same distance: Redis's (unstable) partial quicksort decides their order."""
+    args = []
+    for i in range(40):
+        args += [13.5, 38.2, f"same{39 - i:02d}"]
+    for i in range(20):
+        args += [13.5 + i * 0.001, 38.2, f"near{i}"]
+    same(both, "GEOADD", "g", *args)
+    same(both, "GEOSEARCH", "g", "FROMLONLAT", 13.5, 38.2, "BYRADIUS", 10, "km", *opts)

@@ -1,7 +1,9 @@
 """SORT and SORT_RO: replies (and STOREd lists) compared exactly with redis-server's (`same`).
 
-Not compared: the order of elements that tie under ALPHA BY, or BY nosort on a set that is not
-all integers, which follows Redis's hash-table order (see docs/data-types.md)."""
+Not compared: orders that follow Redis's hash tables (ties when sorting a sorted set or a set of
+non-integers, BY nosort on such a set), see docs/data-types.md."""
+
+import random
 
 import pytest
 
@@ -60,3 +62,21 @@ def test_store_of_an_unsorted_set_is_sorted(data):
 ])
 def test_errors_and_edges(data, args):
     same(data, *args)
+
+
+@pytest.mark.parametrize("opts", [
+    ["BY", "wt_*", "ALPHA", "LIMIT", 0, 10], ["BY", "wt_*", "ALPHA", "LIMIT", 20, 50, "DESC"],
+    ["BY", "nokey_*", "LIMIT", 3, 7], ["BY", "nokey_*", "ALPHA", "LIMIT", 3, 100], ["BY", "wt_*", "ALPHA"],
+    ["BY", "wt_*", "ALPHA", "DESC"], ["ALPHA", "LIMIT", 10, 10]])
+def test_ties_on_a_list_ordered_as_redis(both, opts):
+    """Ties under BY keep list order in a full sort (a stable merge sort, as glibc's qsort) and
+    follow Redis's partial quicksort with LIMIT."""
+    rng = random.Random(9)
+    elements = [str(rng.randrange(200)) for _ in range(150)]
+    same(both, "RPUSH", "big", *elements)
+    for e in sorted(set(elements)):
+        same(both, "SET", f"wt_{e}", rng.choice(["a", "b", "c", "1", "2"]))
+    same(both, "SORT", "big", *opts)
+    same(both, "SORT", "big", *opts, "GET", "#", "GET", "wt_*")
+    same(both, "SORT", "big", *opts, "STORE", "dst")
+    same(both, "LRANGE", "dst", 0, -1)

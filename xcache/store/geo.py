@@ -11,6 +11,7 @@ from xcache.resp import NULL_ARRAY, Error
 from xcache.store import geohash as gh
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import ZSET
+from xcache.store.pqsort import pqsort
 from xcache.store.zsets import _add, _by_score, _lookup, _scores, _store, parse_score
 
 UNITS = {b"m": 1.0, b"km": 1000.0, b"ft": 0.3048, b"mi": 1609.34}
@@ -218,12 +219,14 @@ def _search(c, args, flags: int, name: str):
     found = _collect(c, src, meta, shape, count if any_ else 0)
     if not found and storekey is None:
         return []
-    if sort == "asc":
-        found.sort(key=lambda p: p[2])
-    elif sort == "desc":
-        found.sort(key=lambda p: -p[2])
-    if count:
-        found = found[:count]
+    returned = min(count, len(found)) if count else len(found)
+    if sort is not None:
+        sign = 1 if sort == "asc" else -1
+        if returned == len(found):  # glibc's qsort: a stable merge sort
+            found.sort(key=lambda p: sign * p[2])
+        else:  # Redis sorts just enough for the first `returned` (unstable: same ties as Redis)
+            pqsort(found, lambda x, y: sign * ((x[2] > y[2]) - (x[2] < y[2])), 0, returned - 1)
+    found = found[:returned]
     if storekey is not None:
         result = {m: (d / shape.conversion if storedist else s) for m, s, d, _ in found}
         return _store(c, storekey, result)

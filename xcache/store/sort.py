@@ -8,11 +8,14 @@ the work is O(N log N) in the size of the sorted key.
 
 from __future__ import annotations
 
+from functools import cmp_to_key
+
 from xcache.resp import Error
 from xcache.store import lists
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import HASH, LIST, SET, STRING, WRONGTYPE, ZSET, data_prefix
 from xcache.store.hashes import iter_subkeys
+from xcache.store.pqsort import pqsort
 from xcache.store.zsets import _iter_scores, _strtod
 
 SCORE_ERROR = Error("ERR One or more scores can't be converted into double")
@@ -130,7 +133,7 @@ def _sort(c, args, readonly: bool):
         if desc and kind in (LIST, ZSET):
             vector.reverse()
     else:
-        vector = _sorted(c, vector, sortby, alpha, desc, storekey is not None)
+        vector = _sorted(c, vector, sortby, alpha, desc, storekey is not None, start, end)
     chosen = vector[start:end + 1] if end >= start else []
     if storekey is None:
         c.propagate = []  # a read
@@ -154,28 +157,47 @@ def _sort(c, args, readonly: bool):
     return len(values)
 
 
+def _cstr(raw: bytes) -> bytes:
+    """What strcoll sees of a value: up to its first NUL (the C locale collates bytewise)."""
+    return raw.split(b"\0", 1)[0]
+
+
 def _sorted(c, vector: list[bytes], sortby: bytes | None, alpha: bool, desc: bool,
-            store: bool) -> list[bytes]:
-    if alpha:
-        if sortby is None:
-            return sorted(vector, reverse=desc)
-        keyed = []
-        for e in vector:
-            v = lookup_by_pattern(c, sortby, e)
-            keyed.append(((0, b"") if v is None else (1, v), e))
-        keyed.sort(key=lambda t: t[0], reverse=desc)  # stable on ties, as glibc's merge sort
-        return [e for _, e in keyed]
-    keyed = []
+            store: bool, start: int, end: int) -> list[bytes]:
+    """sortCompare over the elements; a partial pqsort when BY and LIMIT are given, as Redis."""
+    entries = []
     for e in vector:
         v = e if sortby is None else lookup_by_pattern(c, sortby, e)
-        score = 0.0
-        if v is not None:
-            score = _to_double(v)
-            if score is None:
-                raise SCORE_ERROR
-        keyed.append((score, e))
-    keyed.sort(reverse=desc)
-    return [e for _, e in keyed]
+        if alpha:
+            if sortby is None:
+                weight = e if store else _cstr(e)
+            else:
+                weight = None if v is None else (v if store else _cstr(v))
+        else:
+            weight = 0.0
+            if v is not None:
+                weight = _to_double(v)
+                if weight is None:
+                    raise SCORE_ERROR
+        entries.append((e, weight))
+    sign = -1 if desc else 1
+
+    def compare(x, y) -> int:
+        (e1, w1), (e2, w2) = x, y
+        if alpha:
+            if w1 is None or w2 is None:
+                r = 0 if w1 is w2 else (-1 if w1 is None else 1)
+            else:
+                r = (w1 > w2) - (w1 < w2)
+        else:
+            r = (w1 > w2) - (w1 < w2) or (e1 > e2) - (e1 < e2)
+        return sign * r
+
+    if sortby is not None and (start != 0 or end != len(entries) - 1):
+        pqsort(entries, compare, start, end)
+    else:
+        entries.sort(key=cmp_to_key(compare))  # glibc's qsort is a stable merge sort
+    return [e for e, _ in entries]
 
 
 @command("sort", -2, "write denyoom")
