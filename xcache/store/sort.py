@@ -8,8 +8,6 @@ the work is O(N log N) in the size of the sorted key.
 
 from __future__ import annotations
 
-from functools import cmp_to_key
-
 from xcache.resp import Error
 from xcache.store import lists
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
@@ -195,8 +193,10 @@ def _sorted(c, vector: list[bytes], sortby: bytes | None, alpha: bool, desc: boo
 
     if sortby is not None and (start != 0 or end != len(entries) - 1):
         pqsort(entries, compare, start, end)
+    elif alpha:  # glibc's qsort is a stable merge sort: so is list.sort, with an equivalent key
+        entries.sort(key=lambda t: (0, b"") if t[1] is None else (1, t[1]), reverse=desc)
     else:
-        entries.sort(key=cmp_to_key(compare))  # glibc's qsort is a stable merge sort
+        entries.sort(key=lambda t: (t[1], t[0]), reverse=desc)
     return [e for e, _ in entries]
 
 
