@@ -32,6 +32,7 @@ METRICS_BIND_RETRY_S = 5.0  # how long a busy metrics port is tried again before
 
 # Importing the command modules registers their commands.
 COMMAND_MODULES = ("admin", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
+                   "hyperloglog", "geo", "bits", "lcs", "zsetops", "mpop", "sort",
                    "transactions", "replication", "migrate")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")

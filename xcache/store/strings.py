@@ -406,7 +406,7 @@ def bitcount(c, args):
         raise SYNTAX_ERROR
     value, _ = read_string(c, args[0])
     if len(args) == 1:
-        return 0 if value is None else sum(bin(b).count("1") for b in value)
+        return 0 if value is None else int.from_bytes(value, "big").bit_count()
     start, end = parse_int(args[1]), parse_int(args[2])
     unit = args[3].upper() if len(args) == 4 else b"BYTE"
     if unit not in (b"BYTE", b"BIT"):
@@ -417,11 +417,11 @@ def bitcount(c, args):
         span = clamp_range(start, end, len(value))
         if span is None:
             return 0
-        return sum(bin(b).count("1") for b in value[span[0] : span[1] + 1])
+        return int.from_bytes(value[span[0] : span[1] + 1], "big").bit_count()
     span = clamp_range(start, end, len(value) * 8)
     if span is None:
         return 0
     bits = int.from_bytes(value, "big")
     total = len(value) * 8
     width = span[1] - span[0] + 1
-    return bin((bits >> (total - 1 - span[1])) & ((1 << width) - 1)).count("1")
+    return ((bits >> (total - 1 - span[1])) & ((1 << width) - 1)).bit_count()

@@ -24,8 +24,6 @@ from xcache.store.commands import (
     parse_int,
 )
 from xcache.store.engine import (
-    SET,
-    WRONGTYPE,
     ZSET,
     Meta,
     data_prefix,
@@ -35,7 +33,7 @@ from xcache.store.engine import (
     prefix_end,
     unpack_double,
 )
-from xcache.store.hashes import iter_subkeys, parse_random_count, random_entries, scan_collection
+from xcache.store.hashes import parse_random_count, random_entries, scan_collection
 
 NAN_ERROR = Error("ERR resulting score is not a number (NaN)")
 RANGE_NOT_FLOAT = Error("ERR min or max is not a float")
@@ -317,6 +315,7 @@ def _add(c, key: bytes, pairs: list[tuple[float, bytes]], nx: bool = False, xx: 
         meta.count += added
         b.put_meta(c.db, key, meta)
         engine.commit(b)
+        c.server.signal_key(c.db, key)  # wakes BZPOPMIN/BZMPOP clients blocked on key
     return added, updated, processed, result
 
 
@@ -430,15 +429,17 @@ def zlexcount(c, args):
 RANK, SCORE, LEX = "rank", "score", "lex"
 
 
-def _zrange(c, args, rangetype: str | None = None, reverse: bool | None = None):
-    """zrangeGenericCommand: options first, then the range, then the key (Redis's error order)."""
+def _zrange(c, args, rangetype: str | None = None, reverse: bool | None = None, store: bool = False):
+    """zrangeGenericCommand: options first, then the range, then the key (Redis's error order).
+
+    store (ZRANGESTORE): WITHSCORES is refused and the (member, score) entries are returned."""
     key, a_min, a_max = args[0], args[1], args[2]
     withscores = False
     offset, limit = 0, -1
     i = 3
     while i < len(args):
         opt = args[i].upper()
-        if opt == b"WITHSCORES":
+        if opt == b"WITHSCORES" and not store:
             withscores = True
         elif opt == b"LIMIT" and len(args) - i - 1 >= 2:
             offset, limit = parse_int(args[i + 1]), parse_int(args[i + 2])
@@ -477,7 +478,7 @@ def _zrange(c, args, rangetype: str | None = None, reverse: bool | None = None):
         entries = _limit(_by_score(c, key, meta, lo, loex, hi, hiex, reverse), offset, limit)
     else:
         entries = _limit(_by_lex(c, key, meta, lo, loex, hi, hiex, reverse), offset, limit)
-    return _reply(entries, withscores)
+    return entries if store else _reply(entries, withscores)
 
 
 @command("zrange", -4, "readonly")
@@ -571,96 +572,7 @@ def zpopmax(c, args):
     return _pop(c, args, True)
 
 
-# --- ZUNIONSTORE / ZINTERSTORE ---------------------------------------------------------------
-
-
-def _aggregate(target: float, value: float, how: bytes) -> float:
-    if how == b"SUM":
-        total = target + value
-        return 0.0 if total != total else total  # inf + -inf is 0 by Redis's convention
-    if how == b"MIN":
-        return value if value < target else target
-    return value if value > target else target
-
-
-class _Source:
-    """One input of ZUNIONSTORE/ZINTERSTORE: a zset, a set (scores 1) or a missing key."""
-
-    def __init__(self, c, key: bytes, meta: Meta | None):
-        self.c, self.key, self.meta = c, key, meta
-        self.weight = 1.0
-        self.size = 0 if meta is None else meta.count
-
-    def entries(self) -> Iterator[tuple[bytes, float]]:
-        if self.meta is None:
-            return
-        for m, v in iter_subkeys(self.c, self.key, self.meta):
-            yield m, (1.0 if self.meta.type == SET else unpack_double(v))
-
-    def scores(self, members: list[bytes]) -> list[float | None]:
-        if self.meta is None:
-            return [None] * len(members)
-        raws = self.c.engine.multi_get_data([_prefix(self.c, self.key, self.meta) + m for m in members])
-        if self.meta.type == SET:
-            return [None if v is None else 1.0 for v in raws]
-        return [None if v is None else unpack_double(v) for v in raws]
-
-
-def _store_op(c, args, name: str, inter: bool) -> int:
-    dst = args[0]
-    numkeys = parse_int(args[1])
-    if numkeys < 1:
-        raise Error(f"ERR at least 1 input key is needed for '{name}' command")
-    if numkeys > len(args) - 2:
-        raise SYNTAX_ERROR
-    sources = []
-    for key in args[2:2 + numkeys]:
-        meta = c.engine.get_meta(c.db, key)
-        if meta is not None and meta.type not in (SET, ZSET):
-            raise WRONGTYPE
-        sources.append(_Source(c, key, meta))
-    how = b"SUM"
-    i = 2 + numkeys
-    while i < len(args):
-        remaining = len(args) - i
-        opt = args[i].upper()
-        if opt == b"WEIGHTS" and remaining >= numkeys + 1:
-            for j, src in enumerate(sources):
-                src.weight = parse_score(args[i + 1 + j], Error("ERR weight value is not a float"))
-            i += 1 + numkeys
-        elif opt == b"AGGREGATE" and remaining >= 2:
-            how = args[i + 1].upper()
-            if how not in (b"SUM", b"MIN", b"MAX"):
-                raise SYNTAX_ERROR
-            i += 2
-        else:
-            raise SYNTAX_ERROR
-    sources.sort(key=lambda s: s.size)  # Redis sorts inputs by cardinality (affects float sums)
-    result: dict[bytes, float] = {}
-    if inter:
-        if sources[0].size:
-            first, others = sources[0], sources[1:]
-            for m, s in first.entries():
-                score = first.weight * s
-                result[m] = 0.0 if score != score else score
-            for src in others:
-                if not result:
-                    break
-                members = list(result)
-                for m, s in zip(members, src.scores(members), strict=True):
-                    if s is None:
-                        del result[m]
-                    else:
-                        result[m] = _aggregate(result[m], s * src.weight, how)
-    else:
-        for src in sources:
-            for m, s in src.entries():
-                score = src.weight * s
-                if score != score:
-                    score = 0.0
-                old = result.get(m)
-                result[m] = score if old is None else _aggregate(old, score, how)
-    return _store(c, dst, result)
+# --- storing a result (ZUNIONSTORE & co in zsetops.py, GEOSEARCHSTORE, SORT) -----------
 
 
 def _store(c, dst: bytes, result: dict[bytes, float]) -> int:
@@ -679,17 +591,9 @@ def _store(c, dst: bytes, result: dict[bytes, float]) -> int:
     elif engine.get_meta(c.db, dst) is not None:
         b.delete_meta(c.db, dst)
     engine.commit(b)
+    if result:
+        c.server.signal_key(c.db, dst)
     return len(result)
-
-
-@command("zunionstore", -4, "write denyoom")
-def zunionstore(c, args):
-    return _store_op(c, args, "zunionstore", False)
-
-
-@command("zinterstore", -4, "write denyoom")
-def zinterstore(c, args):
-    return _store_op(c, args, "zinterstore", True)
 
 
 # --- ZSCAN / ZRANDMEMBER ---------------------------------------------------------------------

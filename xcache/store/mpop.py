@@ -1,0 +1,172 @@
+"""Popping from the first non-empty of several keys: ZMPOP, LMPOP and the blocking BZPOPMIN,
+BZPOPMAX, BZMPOP, BLMPOP (blocked clients wait as BLPOP's do: see server.Block).
+
+Replicas get plain pops (ZPOPMIN/ZPOPMAX/LPOP/RPOP key count), as Redis propagates them.
+"""
+
+from __future__ import annotations
+
+from xcache.resp import NULL_ARRAY, Error
+from xcache.store import lists, zsets
+from xcache.store.commands import SYNTAX_ERROR, command, parse_int
+from xcache.store.engine import LIST, ZSET
+
+NUMKEYS = Error("ERR numkeys should be greater than 0")
+COUNT = Error("ERR count should be greater than 0")
+
+
+def _parse_mpop(args: list[bytes], at: int, ends: tuple[bytes, bytes]) -> tuple[list[bytes], bool, int | None]:
+    """numkeys key... WHERE [COUNT n] starting at args[at] -> (keys, first end?, count)."""
+    numkeys = parse_int(args[at], NUMKEYS)
+    if numkeys < 1:
+        raise NUMKEYS
+    where_at = at + 1 + numkeys
+    if where_at >= len(args):
+        raise SYNTAX_ERROR
+    where = args[where_at].upper()
+    if where not in ends:
+        raise SYNTAX_ERROR
+    count = None
+    i = where_at + 1
+    while i < len(args):
+        if count is None and args[i].upper() == b"COUNT" and i + 1 < len(args):
+            count = parse_int(args[i + 1], COUNT)
+            if count < 1:
+                raise COUNT
+            i += 2
+        else:
+            raise SYNTAX_ERROR
+    return args[at + 1:where_at], where == ends[0], count
+
+
+def _zpop_first(c, keys: list[bytes], low: bool, count: int, retrying: bool):
+    """Pop up to count members from the first non-empty zset of keys -> (key, entries) or None."""
+    for key in keys:
+        try:
+            meta = c.engine.lookup(c.db, key, ZSET)
+        except Error:
+            if retrying:
+                continue  # a key that became another type while we waited: Redis keeps waiting
+            raise
+        if meta is None:
+            continue
+        entries = []
+        for entry in zsets._iter_scores(c, key, meta, not low):
+            entries.append(entry)
+            if len(entries) == count:
+                break
+        zsets._remove(c, key, meta, entries)
+        c.propagate = [b"ZPOPMIN" if low else b"ZPOPMAX", key, b"%d" % count]
+        lists._touch(c, (key,))  # the key spec of *MPOP cannot name its keys: tell WATCHers here
+        return key, entries
+    return None
+
+
+def _lpop_first(c, keys: list[bytes], left: bool, count: int, retrying: bool):
+    for key in keys:
+        try:
+            meta = c.engine.lookup(c.db, key, LIST)
+        except Error:
+            if retrying:
+                continue
+            raise
+        if meta is None:
+            continue
+        b = c.engine.batch()
+        values = lists._pop(c, b, key, meta, left, min(count, meta.count))
+        c.engine.commit(b)
+        c.propagate = [b"LPOP" if left else b"RPOP", key, b"%d" % count]
+        lists._touch(c, (key,))
+        return key, values
+    return None
+
+
+def _nested(entries) -> list:
+    return [[m, zsets._fmt(s)] for m, s in entries]
+
+
+def _blocking(c, keys: list[bytes], timeout: float, serve):
+    """Serve now, or (outside MULTI) block until a key is signalled or the timeout passes."""
+    reply = serve(False)
+    if reply is not None:
+        return reply
+    if getattr(c, "in_exec", False):
+        c.propagate = []
+        return NULL_ARRAY  # inside MULTI/EXEC a blocking pop behaves as if it timed out
+    c.propagate = []
+    return lists._block(list(dict.fromkeys(keys)), timeout, lambda: serve(True), NULL_ARRAY)
+
+
+# --- sorted sets ------------------------------------------------------------------------------
+
+
+@command("zmpop", -4, "write", 0, 0, 0)
+def zmpop(c, args):
+    keys, low, count = _parse_mpop(args, 0, (b"MIN", b"MAX"))
+    got = _zpop_first(c, keys, low, count or 1, False)
+    if got is None:
+        c.propagate = []
+        return NULL_ARRAY
+    return [got[0], _nested(got[1])]
+
+
+@command("bzmpop", -5, "write blocking", 0, 0, 0)
+def bzmpop(c, args):
+    keys, low, count = _parse_mpop(args, 1, (b"MIN", b"MAX"))
+    timeout = lists.parse_timeout(args[0])
+
+    def serve(retrying: bool):
+        got = _zpop_first(c, keys, low, count or 1, retrying)
+        return None if got is None else [got[0], _nested(got[1])]
+
+    return _blocking(c, keys, timeout, serve)
+
+
+def _bzpop(c, args, low: bool):
+    keys = args[:-1]
+    timeout = lists.parse_timeout(args[-1])
+
+    def serve(retrying: bool):
+        got = _zpop_first(c, keys, low, 1, retrying)
+        if got is None:
+            return None
+        key, [(member, score)] = got
+        c.propagate = [b"ZPOPMIN" if low else b"ZPOPMAX", key]
+        return [key, member, zsets._fmt(score)]
+
+    return _blocking(c, keys, timeout, serve)
+
+
+@command("bzpopmin", -3, "write blocking fast", 1, -2, 1)
+def bzpopmin(c, args):
+    return _bzpop(c, args, True)
+
+
+@command("bzpopmax", -3, "write blocking fast", 1, -2, 1)
+def bzpopmax(c, args):
+    return _bzpop(c, args, False)
+
+
+# --- lists ------------------------------------------------------------------------------------
+
+
+@command("lmpop", -4, "write", 0, 0, 0)
+def lmpop(c, args):
+    keys, left, count = _parse_mpop(args, 0, (b"LEFT", b"RIGHT"))
+    got = _lpop_first(c, keys, left, count or 1, False)
+    if got is None:
+        c.propagate = []
+        return NULL_ARRAY
+    return [got[0], got[1]]
+
+
+@command("blmpop", -5, "write blocking", 0, 0, 0)
+def blmpop(c, args):
+    keys, left, count = _parse_mpop(args, 1, (b"LEFT", b"RIGHT"))
+    timeout = lists.parse_timeout(args[0])
+
+    def serve(retrying: bool):
+        got = _lpop_first(c, keys, left, count or 1, retrying)
+        return None if got is None else [got[0], got[1]]
+
+    return _blocking(c, keys, timeout, serve)
