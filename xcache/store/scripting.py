@@ -1,0 +1,643 @@
+"""Lua scripting: EVAL/EVALSHA/EVAL_RO/EVALSHA_RO and SCRIPT, with a real Lua 5.1 (lupa).
+
+How a script runs (and why):
+- The Lua code runs in one worker thread (lupa releases the GIL while Lua runs), never on the
+  event loop. Each `redis.call` hands its command to the event loop (run_coroutine_threadsafe)
+  and waits for the reply, so every command still executes on the loop thread through the
+  ordinary dispatch (Server.call): replication, WATCH, blocked-client wake-ups and write-stall
+  retries behave as for any client.
+- Atomicity: while a script runs, Server.execute sends every other client's command to gate()
+  here. Before `busy_reply_threshold_ms` (Redis's lua-time-limit / busy-reply-threshold, default
+  5000) such a command waits for the script to end; after it, the command is answered
+  `-BUSY Redis is busy running a script...` except SCRIPT KILL, FUNCTION KILL/STATS and SHUTDOWN.
+  Blocked pops and stalled writes that wake during a script wait for it too (Server._wait_turn).
+- SCRIPT KILL sets a flag that a Lua count hook (every HOOK_INSTRUCTIONS instructions) checks; the
+  script then fails with Redis's "Script killed by user with SCRIPT KILL..." error. A script that
+  already wrote cannot be killed (-UNKILLABLE), as in Redis.
+- Effects replication: the writes a script makes reach replicas as the commands it ran (never as
+  EVAL), one by one as xcache replicates a MULTI/EXEC; Redis 7 wraps them in MULTI/EXEC.
+- Inside MULTI/EXEC a script runs synchronously on the loop (EXEC cannot wait); there it cannot
+  be killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from xcache.resp import NULL_ARRAY, OK, Error, Raw, SimpleString
+from xcache.resp.encode import format_float
+from xcache.store.commands import COMMANDS, command, parse_int
+
+log = logging.getLogger("xcache.scripting")
+
+HOOK_INSTRUCTIONS = 100_000
+BUSY = Error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+NOSCRIPT = Error("NOSCRIPT No matching script. Please use EVAL.")
+NOTBUSY = Error("NOTBUSY No scripts in execution right now.")
+UNKILLABLE = Error("UNKILLABLE Sorry the script already executed write commands against the "
+                   "dataset. You can either wait the script termination or kill the server in a "
+                   "hard way using the SHUTDOWN NOSAVE command.")
+KILLED = "ERR Script killed by user with SCRIPT KILL..."
+ALLOWED_WHILE_BUSY = {(b"script", b"KILL"), (b"function", b"KILL"), (b"function", b"STATS")}
+# Blocking commands Redis 7.0 flags noscript.
+NOT_IN_SCRIPTS = {b"blpop", b"brpop", b"brpoplpush", b"blmove", b"blmpop", b"bzpopmin",
+                  b"bzpopmax", b"bzmpop", b"multi", b"exec", b"discard", b"watch", b"unwatch",
+                  b"subscribe", b"psubscribe", b"unsubscribe", b"punsubscribe", b"eval",
+                  b"evalsha", b"eval_ro", b"evalsha_ro", b"script", b"fcall", b"fcall_ro",
+                  b"function", b"migrate", b"psync", b"sync", b"replconf", b"wait", b"monitor",
+                  b"client", b"reset", b"auth", b"hello", b"quit"}
+
+LUA_PRELUDE = r"""
+local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp = ...
+local dbg = debug
+redis = {}
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+local function push_error(msg)
+  -- luaPushErrorBuff: "-CODE msg" keeps CODE, anything else gets ERR
+  if string.sub(msg, 1, 1) == '-' then
+    local sp = string.find(msg, ' ', 1, true)
+    if sp then return {err = string.sub(msg, 2, sp - 1) .. ' ' .. string.sub(msg, sp + 1)} end
+    return {err = 'ERR ' .. string.sub(msg, 2)}
+  end
+  return {err = 'ERR ' .. msg}
+end
+-- call and pcall are Python callables (C functions to Lua): a script's `return redis.call(...)`
+-- is then no tail call, so its frame (and line) stays for the error message, as in Redis.
+redis.call = py_call
+redis.pcall = py_pcall
+redis.error_reply = function(msg)
+  if type(msg) ~= 'string' then error(push_error('wrong number or type of arguments')) end
+  if string.sub(msg, 1, 1) ~= '-' then msg = '-' .. msg end
+  return push_error(msg)
+end
+redis.status_reply = function(msg)
+  if type(msg) ~= 'string' then error(push_error('wrong number or type of arguments')) end
+  return {ok = msg}
+end
+redis.sha1hex = py_sha1
+redis.log = py_log
+redis.setresp = py_setresp
+redis.set_repl = function(v) end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+local function handler(err)
+  local lvl = 2
+  local i = dbg.getinfo(lvl, 'nSl')
+  while i and i.source ~= '@user_script' do
+    lvl = lvl + 1
+    i = dbg.getinfo(lvl, 'nSl')
+  end
+  if type(err) == 'userdata' then
+    err = {err = tostring(err)}  -- raised by a Python callable: the error text as Redis has it
+  elseif type(err) ~= 'table' then
+    err = {err = 'ERR ' .. tostring(err)}
+  end
+  if i then
+    err['source'] = i.source
+    err['line'] = i.currentline
+  end
+  return err
+end
+local function hook()
+  if py_check() then error(push_error('Script killed by user with SCRIPT KILL...')) end
+end
+local loadstring, setfenv, xpcall, sethook = loadstring, setfenv, xpcall, dbg.sethook
+local readonly_env
+local readonly_env_raw = {}
+local function compile(body)
+  local f, e = loadstring(body, '@user_script')
+  if not f then return nil, e end
+  setfenv(f, readonly_env)
+  return f, false
+end
+local function run(f, keys, argv, hooked)
+  rawset(readonly_env_raw, 'KEYS', keys)
+  rawset(readonly_env_raw, 'ARGV', argv)
+  if hooked then sethook(hook, '', HOOK_N) end
+  local ok, res = xpcall(f, handler)
+  if hooked then sethook() end
+  return ok, res
+end
+-- The scripts' globals: Redis's API and libraries, read-only as in Redis 7.
+for k, v in pairs(_G) do readonly_env_raw[k] = v end
+readonly_env_raw.loadstring, readonly_env_raw.dofile, readonly_env_raw.loadfile = nil, nil, nil
+readonly_env_raw.print = nil
+local nil_ok = {loadstring = true, dofile = true, loadfile = true, print = true}
+readonly_env_raw._G = nil
+readonly_env = setmetatable({}, {
+  __index = function(t, n)
+    local v = readonly_env_raw[n]
+    if v == nil and not nil_ok[n] and dbg.getinfo(2) and dbg.getinfo(2, 'S').what ~= 'C' then
+      error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = function(t, n, v) error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+readonly_env_raw._G = readonly_env
+return compile, run
+""".replace("HOOK_N", str(HOOK_INSTRUCTIONS))
+
+
+def sha1hex(body: bytes) -> str:
+    return hashlib.sha1(body).hexdigest()
+
+
+def _lua_number_arg(value) -> bytes:
+    """A Lua number given to redis.call, as Lua's tostring (%.14g) would make it."""
+    if isinstance(value, int):
+        return b"%d" % value
+    if value == int(value) and abs(value) < 1e15:
+        return b"%d" % int(value)
+    return (b"%.14g" % value)
+
+
+class ScriptClient:
+    """The pseudo client a script's commands run as (the caller's db, no connection)."""
+
+    def __new__(cls, server, db: int):
+        from xcache.store.server import Client  # server imports this module: import at call time
+
+        c = Client(server)
+        c.db = db
+        c.authenticated = True
+        c.kind = "script"
+        c.in_exec = True  # blocking commands answer at once, as inside MULTI
+        c.name = b""
+        return c
+
+
+class Running:
+    """The script being run: for the gate, SCRIPT KILL and effects replication."""
+
+    def __init__(self, client, caller):
+        self.client = client
+        self.caller = caller
+        self.started = time.monotonic()
+        self.done = asyncio.Event()
+        self.kill = False
+        self.wrote = False
+
+
+class Scripts:
+    """The script cache and the Lua runtime of one server."""
+
+    def __init__(self, server):
+        self.server = server
+        self.bodies: dict[str, bytes] = {}
+        self.functions: dict[str, object] = {}
+        self._lua = None
+        self._compile = None
+        self._run = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="lua")
+        self._tls = threading.local()
+        self.running: Running | None = None
+
+    # --- the Lua runtime ----------------------------------------------------------------
+
+    def lua(self):
+        if self._lua is None:
+            from lupa.lua51 import LuaRuntime
+
+            self._lua = LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False)
+            self._compile, self._run = self._lua.execute(
+                LUA_PRELUDE, self._py_call, self._py_pcall, _py_sha1, self._py_log,
+                self._py_check, _py_setresp)
+        return self._lua
+
+    def compile(self, body: bytes) -> str:
+        """Compile body, cache it; returns its sha1. Raises Redis's compile error."""
+        sha = sha1hex(body)
+        if sha not in self.functions:
+            self.lua()
+            fn, err = self._compile(_strip_shebang(body))
+            if fn is None:
+                text = err.decode(errors="replace") if isinstance(err, bytes) else str(err)
+                raise Error(f"ERR Error compiling script (new function): {text}")
+            self.functions[sha] = fn
+            self.bodies[sha] = body
+        return sha
+
+    def flush(self) -> None:
+        self.functions.clear()
+        self.bodies.clear()
+
+    # --- callbacks from Lua (worker thread, or loop thread inside EXEC) ----------------------
+
+    def _py_log(self, level=None, *parts) -> None:
+        if not parts:
+            raise ScriptError("ERR redis.log() requires two arguments or more.")
+        if isinstance(level, bool) or not isinstance(level, int | float):
+            raise ScriptError("ERR First argument must be a number (log level).")
+        if level < 0 or level > 3:
+            raise ScriptError("ERR Invalid debug level.")
+        text = " ".join(p.decode(errors="replace") if isinstance(p, bytes) else str(p) for p in parts)
+        log.log({0: logging.DEBUG, 1: logging.INFO, 2: logging.INFO, 3: logging.WARNING}[int(level)],
+                "event=script_log msg=%s", text)
+
+    def _py_check(self) -> bool:
+        run = self._tls.__dict__.get("run")
+        return bool(run is not None and run.kill)
+
+    def _py_call(self, *args):
+        """redis.call: the reply as a Lua value; an error is raised into the script."""
+        ok, value = self._command(args)
+        if not ok:
+            raise ScriptError(value.decode(errors="replace"))
+        return value
+
+    def _py_pcall(self, *args):
+        """redis.pcall: the reply as a Lua value, an error as a table {err=...}."""
+        ok, value = self._command(args)
+        return value if ok else self._lua.table_from({b"err": value})
+
+    def _command(self, args):
+        """-> (True, Lua value) or (False, error text)."""
+        ctx = self._tls.__dict__.get("ctx")
+        if not args:
+            return False, b"ERR Please specify at least one argument for this redis lib call"
+        argv = []
+        for a in args:
+            if isinstance(a, bytes):
+                argv.append(a)
+            elif isinstance(a, bool) or not isinstance(a, int | float):
+                return False, b"ERR Lua redis lib command arguments must be strings or integers"
+            else:
+                argv.append(_lua_number_arg(a))
+        reply = ctx.execute(argv)
+        if isinstance(reply, Error):
+            return False, _error_for_lua(reply.message)
+        return True, self._to_lua(reply)
+
+    def _to_lua(self, reply):
+        lua = self._lua
+        t = type(reply)
+        if t is bytes:
+            return reply
+        if t is int or t is bool:
+            return int(reply)
+        if reply is None or reply is NULL_ARRAY:
+            return False
+        if t is list or t is tuple:
+            return lua.table_from([self._to_lua(x) for x in reply])
+        if t is SimpleString:
+            return lua.table_from({b"ok": bytes(reply)})
+        if t is float:
+            return format_float(reply)
+        if t is Raw:
+            return self._to_lua(_parse_raw(bytes(reply)))
+        if t is str:
+            return reply.encode()
+        if isinstance(reply, Error):
+            return lua.table_from({b"err": _error_for_lua(reply.message)})
+        if isinstance(reply, bytes | bytearray | memoryview):
+            return bytes(reply)
+        return False
+
+
+class ScriptError(Exception):
+    """Raised by a Python callable into the script: its text becomes the Lua error (Redis's)."""
+
+
+def _py_sha1(s=None):
+    if isinstance(s, bool) or not isinstance(s, bytes | int | float):
+        raise ScriptError("ERR wrong number of arguments")
+    raw = s if isinstance(s, bytes) else _lua_number_arg(s)
+    return sha1hex(raw).encode()
+
+
+def _py_setresp(v=None):
+    if v not in (2, 3) or isinstance(v, bool):
+        raise ScriptError("ERR RESP version must be 2 or 3.")
+
+
+def _strip_shebang(body: bytes) -> bytes:
+    if body.startswith(b"#!"):
+        nl = body.find(b"\n")
+        return b"--" if nl < 0 else b"--" + body[nl:]
+    return body
+
+
+def _error_for_lua(message: str) -> bytes:
+    """A command's error reply as the `err` of a Lua error table (code kept, newlines trimmed)."""
+    msg = message.strip("\r\n")
+    if " " not in msg:
+        msg = "ERR " + msg
+    return msg.encode()
+
+
+def _parse_raw(data: bytes):
+    """Decode an already-encoded reply (status replies stay SimpleString)."""
+    value, _ = _parse_at(data, 0)
+    return value
+
+
+def _parse_at(data: bytes, i: int):
+    kind = data[i:i + 1]
+    end = data.index(b"\r\n", i)
+    line = data[i + 1:end]
+    nxt = end + 2
+    if kind == b"+":
+        return SimpleString(line), nxt
+    if kind == b"-":
+        return Error(line.decode(errors="replace")), nxt
+    if kind == b":":
+        return int(line), nxt
+    if kind == b"$":
+        n = int(line)
+        if n < 0:
+            return None, nxt
+        return data[nxt:nxt + n], nxt + n + 2
+    if kind == b"*":
+        n = int(line)
+        if n < 0:
+            return NULL_ARRAY, nxt
+        out = []
+        for _ in range(n):
+            v, nxt = _parse_at(data, nxt)
+            out.append(v)
+        return out, nxt
+    return None, len(data)
+
+
+def lua_to_reply(value, lua):
+    """A script's return value as a Redis reply (luaReplyToRedisReply, RESP2)."""
+    from lupa.lua51 import lua_type
+
+    if value is None or value is False:
+        return None
+    if value is True:
+        return 1
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, int | float):
+        return int(value)
+    if lua_type(value) == "table":
+        err = value[b"err"]
+        if isinstance(err, bytes):
+            return Error(err.decode(errors="replace"))
+        ok = value[b"ok"]
+        if isinstance(ok, bytes):
+            return SimpleString(ok)
+        out = []
+        i = 1
+        while True:
+            item = value[i]
+            if item is None:
+                break
+            out.append(lua_to_reply(item, lua))
+            i += 1
+        return out
+    return None
+
+
+# --- running a script ---------------------------------------------------------------------------
+
+class _Context:
+    """Executes a script's commands: on the loop (marshalled from the worker) or directly."""
+
+    def __init__(self, scripts: Scripts, run: Running, readonly: bool, loop=None):
+        self.scripts = scripts
+        self.server = scripts.server
+        self.run = run
+        self.readonly = readonly
+        self.loop = loop
+
+    def execute(self, argv: list[bytes]):
+        if self.loop is None:
+            return self._dispatch(argv, None)
+        fut = asyncio.run_coroutine_threadsafe(self._execute_async(argv), self.loop)
+        return fut.result()
+
+    async def _execute_async(self, argv):
+        holder = []
+        reply = self._dispatch(argv, holder)
+        if holder:
+            reply = await holder[0].waiter
+        return reply
+
+    def _dispatch(self, argv, holder):
+        from xcache.store.server import Suspend
+
+        name = argv[0].lower()
+        cmd = COMMANDS.get(name)
+        if cmd is None:
+            return Error("ERR Unknown Redis command called from script")
+        if (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
+            return Error("ERR Wrong number of args calling Redis command from script")
+        if name in NOT_IN_SCRIPTS or "noscript" in cmd.flags:
+            return Error("ERR This Redis command is not allowed from script")
+        if name in (b"xread", b"xreadgroup") and any(a.upper() == b"BLOCK" for a in argv[1:]):
+            return Error(f"ERR {name.decode()} command is not allowed with BLOCK option from scripts")
+        if cmd.write:
+            if self.readonly:
+                return Error("ERR Write commands are not allowed from read-only scripts.")
+            self.run.wrote = True
+        reply = self.server.call(self.run.client, cmd, argv)
+        if type(reply) is Suspend:
+            if holder is None:  # inside EXEC: cannot wait for a stalled write
+                return Error("BUSY write stall, retry later")
+            holder.append(reply)
+        return reply
+
+
+def parse_keys(args: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    numkeys = parse_int(args[1])
+    if numkeys > len(args) - 2:
+        raise Error("ERR Number of keys can't be greater than number of args")
+    if numkeys < 0:
+        raise Error("ERR Number of keys can't be negative")
+    return args[2:2 + numkeys], args[2 + numkeys:]
+
+
+def scripts_of(server) -> Scripts:
+    s = getattr(server, "scripts", None)
+    if s is None:
+        s = server.scripts = Scripts(server)
+    return s
+
+
+def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool):
+    """Run the compiled script sha for client c: a Suspend, or the reply inside EXEC."""
+    from xcache.store.server import Suspend
+
+    scripts = scripts_of(c.server)
+    fn = scripts.functions[sha]
+    run = Running(ScriptClient(c.server, c.db), c)
+    if getattr(c, "in_exec", False):
+        return _run_sync(scripts, run, fn, sha, keys, argv, readonly)
+    return Suspend(_run_async(scripts, run, fn, sha, keys, argv, readonly))
+
+
+def _invoke(scripts: Scripts, run: Running, ctx: _Context, fn, sha, keys, argv, hooked: bool):
+    lua = scripts._lua
+    scripts._tls.ctx = ctx
+    scripts._tls.run = run
+    try:
+        ok, res = scripts._run(fn, lua.table_from(keys), lua.table_from(argv), hooked)
+        if not ok:
+            return _script_error(res, sha)
+        return lua_to_reply(res, lua)
+    finally:
+        scripts._tls.ctx = None
+        scripts._tls.run = None
+
+
+def _script_error(res, sha: str) -> Error:
+    err = res[b"err"] if res is not None and not isinstance(res, bytes) else res
+    msg = err.decode(errors="replace") if isinstance(err, bytes) else "ERR unknown error"
+    source = res[b"source"] if not isinstance(res, bytes | None) else None
+    line = res[b"line"] if not isinstance(res, bytes | None) else None
+    if source is not None and line is not None:
+        msg += f" script: {sha}, on {source.decode(errors='replace')}:{int(line)}."
+    return Error(msg)
+
+
+def _run_sync(scripts, run, fn, sha, keys, argv, readonly):
+    ctx = _Context(scripts, run, readonly)
+    return _invoke(scripts, run, ctx, fn, sha, keys, argv, False)
+
+
+async def _run_async(scripts, run, fn, sha, keys, argv, readonly):
+    server = scripts.server
+    while server.running_script is not None:  # another script got in first: run after it
+        await server.running_script.done.wait()
+    loop = asyncio.get_running_loop()
+    ctx = _Context(scripts, run, readonly, loop)
+    server.running_script = run
+    try:
+        return await loop.run_in_executor(
+            scripts._pool, _invoke, scripts, run, ctx, fn, sha, keys, argv, True)
+    finally:
+        server.running_script = None
+        run.done.set()
+
+
+# --- the gate: other clients while a script runs ----------------------------------------------
+
+def gate(server, c, argv: list[bytes]):
+    """Called by Server.execute for a client other than the script's while a script runs:
+    None (run it now), a Suspend (wait for the script) or -BUSY."""
+    from xcache.store.server import Suspend
+
+    run = server.running_script
+    name = argv[0].lower()
+    sub = argv[1].upper() if len(argv) > 1 else b""
+    if (name, sub) in ALLOWED_WHILE_BUSY or name == b"shutdown":
+        return None
+    threshold = server.cfg.busy_reply_threshold_ms / 1000
+    elapsed = time.monotonic() - run.started
+    if elapsed >= threshold and c.kind != "master":
+        return BUSY
+    return Suspend(_after_script(server, c, argv, run, max(threshold - elapsed, 0.0)))
+
+
+async def _after_script(server, c, argv, run: Running, wait_s: float):
+    from xcache.store.server import Suspend
+
+    try:
+        await asyncio.wait_for(run.done.wait(), wait_s if c.kind != "master" else None)
+    except TimeoutError:
+        pass
+    if c.closing:
+        return None
+    reply = server.execute(c, argv)
+    if type(reply) is Suspend:
+        reply = await reply.waiter
+    return reply
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+def _eval(c, args, readonly: bool):
+    scripts = scripts_of(c.server)
+    keys, argv = parse_keys(args)
+    sha = scripts.compile(args[0])
+    return start(c, sha, keys, argv, readonly)
+
+
+def _evalsha(c, args, readonly: bool):
+    scripts = scripts_of(c.server)
+    keys, argv = parse_keys(args)
+    sha = args[0].decode(errors="replace").lower()
+    if sha not in scripts.functions:
+        raise NOSCRIPT
+    return start(c, sha, keys, argv, readonly)
+
+
+@command("eval", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)
+def eval_(c, args):
+    return _eval(c, args, False)
+
+
+@command("eval_ro", -3, "noscript skip_monitor no_mandatory_keys stale readonly", 0, 0, 0)
+def eval_ro(c, args):
+    return _eval(c, args, True)
+
+
+@command("evalsha", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)
+def evalsha(c, args):
+    return _evalsha(c, args, False)
+
+
+@command("evalsha_ro", -3, "noscript skip_monitor no_mandatory_keys stale readonly", 0, 0, 0)
+def evalsha_ro(c, args):
+    return _evalsha(c, args, True)
+
+
+SCRIPT_ARITY = {b"LOAD": 3, b"EXISTS": -3, b"FLUSH": -2, b"KILL": 2, b"HELP": 2}
+
+
+@command("script", -2, "noscript", 0, 0, 0)
+def script(c, args):
+    sub = args[0].upper()
+    arity = SCRIPT_ARITY.get(sub)
+    if arity is None:
+        raise Error(f"ERR unknown subcommand '{args[0].decode(errors='replace')[:128]}'. "
+                    "Try SCRIPT HELP.")
+    n = len(args) + 1
+    if (arity > 0 and n != arity) or n < -arity:
+        raise Error(f"ERR wrong number of arguments for 'script|{sub.decode().lower()}' command")
+    scripts = scripts_of(c.server)
+    if sub == b"LOAD":
+        return scripts.compile(args[1]).encode()
+    if sub == b"EXISTS":
+        return [1 if a.decode(errors="replace").lower() in scripts.functions else 0 for a in args[1:]]
+    if sub == b"FLUSH":
+        if len(args) > 2 or (len(args) == 2 and args[1].upper() not in (b"ASYNC", b"SYNC")):
+            raise Error("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+        scripts.flush()
+        return OK
+    if sub == b"KILL":
+        run = c.server.running_script
+        if run is None:
+            raise NOTBUSY
+        if run.wrote:
+            raise UNKILLABLE
+        run.kill = True
+        return OK
+    return [b"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            b"DEBUG (YES|SYNC|NO)",
+            b"    Set the debug mode for subsequent scripts executed.",
+            b"EXISTS <sha1> [<sha1> ...]",
+            b"    Return information about the existence of the scripts in the script cache.",
+            b"FLUSH [ASYNC|SYNC]",
+            b"    Flush the Lua scripts cache. Very dangerous on replicas.",
+            b"    When called without the optional mode argument, the behavior is determined by the",
+            b"    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            b"    * ASYNC: Asynchronously flush the scripts cache.",
+            b"    * SYNC: Synchronously flush the scripts cache.",
+            b"KILL",
+            b"    Kill the currently executing Lua script.",
+            b"LOAD <script>",
+            b"    Load a script into the scripts cache without executing it.",
+            b"HELP",
+            b"    Prints this help."]
