@@ -53,10 +53,11 @@ NOT_IN_SCRIPTS = {b"blpop", b"brpop", b"brpoplpush", b"blmove", b"blmpop", b"bzp
                   b"client", b"reset", b"auth", b"hello", b"quit"}
 
 LUA_PRELUDE = r"""
-local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp = ...
+local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, version, version_num = ...
 local dbg = debug
 redis = {}
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = version, version_num
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 local function push_error(msg)
   -- luaPushErrorBuff: "-CODE msg" keeps CODE, anything else gets ERR
@@ -90,7 +91,7 @@ redis.debug = function() end
 local function handler(err)
   local lvl = 2
   local i = dbg.getinfo(lvl, 'nSl')
-  while i and i.source ~= '@user_script' do
+  while i and i.source ~= '@user_script' and i.source ~= '@user_function' do
     lvl = lvl + 1
     i = dbg.getinfo(lvl, 'nSl')
   end
@@ -111,6 +112,7 @@ end
 local loadstring, setfenv, xpcall, sethook = loadstring, setfenv, xpcall, dbg.sethook
 local readonly_env
 local readonly_env_raw = {}
+local nil_ok = {loadstring = true, dofile = true, loadfile = true, print = true}
 local function compile(body)
   local f, e = loadstring(body, '@user_script')
   if not f then return nil, e end
@@ -125,11 +127,94 @@ local function run(f, keys, argv, hooked)
   if hooked then sethook() end
   return ok, res
 end
+local function run_function(f, keys, argv, hooked)
+  if hooked then sethook(hook, '', HOOK_N) end
+  local ok, res = xpcall(function() return f(keys, argv) end, handler)
+  if hooked then sethook() end
+  return ok, res
+end
+-- FUNCTION LOAD: the library's code runs with only redis.register_function/log/LOG_*/version
+-- (as Redis 7.0); its functions see the scripts' globals when called.
+local function load_library(body)
+  local f, e = loadstring(body, '@user_function')
+  if not f then return nil, e, false end
+  local registered = {}
+  local load_api = {
+    log = redis.log, LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+    REDIS_VERSION = version, REDIS_VERSION_NUM = version_num,
+    register_function = function(...)
+      local n = select('#', ...)
+      local a, b = ...
+      if n == 1 and type(a) == 'table' then
+        for k, _ in pairs(a) do
+          if k ~= 'function_name' and k ~= 'callback' and k ~= 'flags' and k ~= 'description' then
+            error(push_error('unknown argument given to redis.register_function'))
+          end
+        end
+        if a.function_name == nil then
+          error(push_error('redis.register_function must get a function name argument'))
+        end
+        if a.callback == nil then
+          error(push_error('redis.register_function must get a callback argument'))
+        end
+        if type(a.callback) ~= 'function' then
+          error(push_error('callback argument given to redis.register_function must be a function'))
+        end
+        if a.flags ~= nil and type(a.flags) ~= 'table' then
+          error(push_error('flags argument to redis.register_function must be a table representing function flags'))
+        end
+        if a.description ~= nil and type(a.description) ~= 'string' then
+          error(push_error('description argument given to redis.register_function must be a string'))
+        end
+        local flags = {}
+        for _, fl in ipairs(a.flags or {}) do flags[#flags + 1] = fl end
+        local err = py_register(a.function_name, flags, a.description)
+        if err then error(push_error(err)) end
+        registered[#registered + 1] = {a.function_name, a.callback}
+        return
+      end
+      if n ~= 2 then error(push_error('wrong number of arguments to redis.register_function')) end
+      if type(b) ~= 'function' then
+        error(push_error('second argument to redis.register_function must be a function'))
+      end
+      local err = py_register(a, {}, nil)
+      if err then error(push_error(err)) end
+      registered[#registered + 1] = {a, b}
+    end,
+  }
+  setmetatable(load_api, {__index = function(t, n)
+    error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+  end})
+  local in_load = true
+  local load_env = setmetatable({}, {
+    __index = function(t, n)
+      if in_load then
+        if n == 'redis' then return load_api end
+        error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+      end
+      local v = readonly_env_raw[n]
+      if v == nil and not nil_ok[n] then
+        error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+      end
+      return v
+    end,
+    __newindex = function(t, n, v) error('Attempt to modify a readonly table', 2) end,
+    __metatable = false,
+  })
+  setfenv(f, load_env)
+  local ok, res = pcall(f)
+  if not ok then
+    if type(res) == 'table' then res = res.err elseif type(res) ~= 'string' then res = tostring(res) end
+    if string.sub(res, 1, 4) ~= 'ERR ' and not string.find(res, '^%u+ ') then res = 'ERR ' .. res end
+    return nil, res, true
+  end
+  in_load = false  -- from now on the library's code sees the scripts' globals
+  return registered, nil, false
+end
 -- The scripts' globals: Redis's API and libraries, read-only as in Redis 7.
 for k, v in pairs(_G) do readonly_env_raw[k] = v end
 readonly_env_raw.loadstring, readonly_env_raw.dofile, readonly_env_raw.loadfile = nil, nil, nil
 readonly_env_raw.print = nil
-local nil_ok = {loadstring = true, dofile = true, loadfile = true, print = true}
 readonly_env_raw._G = nil
 readonly_env = setmetatable({}, {
   __index = function(t, n)
@@ -143,7 +228,7 @@ readonly_env = setmetatable({}, {
   __metatable = false,
 })
 readonly_env_raw._G = readonly_env
-return compile, run
+return compile, run, run_function, load_library
 """.replace("HOOK_N", str(HOOK_INSTRUCTIONS))
 
 
@@ -185,6 +270,8 @@ class Running:
         self.done = asyncio.Event()
         self.kill = False
         self.wrote = False
+        self.function = False
+        self.name = ""
 
 
 class Scripts:
@@ -197,6 +284,9 @@ class Scripts:
         self._lua = None
         self._compile = None
         self._run = None
+        self._run_function = None
+        self._load_library = None
+        self.registering = None  # functions.Registration while a FUNCTION LOAD runs
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lua")
         self._tls = threading.local()
         self.running: Running | None = None
@@ -208,9 +298,13 @@ class Scripts:
             from lupa.lua51 import LuaRuntime
 
             self._lua = LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False)
-            self._compile, self._run = self._lua.execute(
+            from xcache.store.admin import REDIS_VERSION
+
+            major, minor, patch = (int(p) for p in REDIS_VERSION.split("."))
+            self._compile, self._run, self._run_function, self._load_library = self._lua.execute(
                 LUA_PRELUDE, self._py_call, self._py_pcall, _py_sha1, self._py_log,
-                self._py_check, _py_setresp)
+                self._py_check, _py_setresp, self._py_register, REDIS_VERSION.encode(),
+                (major << 16) | (minor << 8) | patch)
         return self._lua
 
     def compile(self, body: bytes) -> str:
@@ -242,6 +336,11 @@ class Scripts:
         text = " ".join(p.decode(errors="replace") if isinstance(p, bytes) else str(p) for p in parts)
         log.log({0: logging.DEBUG, 1: logging.INFO, 2: logging.INFO, 3: logging.WARNING}[int(level)],
                 "event=script_log msg=%s", text)
+
+    def _py_register(self, name, flags, description):
+        """redis.register_function during FUNCTION LOAD: None, or the error text."""
+        err = self.registering.add(name, flags, description)
+        return None if err is None else err.encode()
 
     def _py_check(self) -> bool:
         run = self._tls.__dict__.get("run")
@@ -465,13 +564,18 @@ def scripts_of(server) -> Scripts:
     return s
 
 
-def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool):
-    """Run the compiled script sha for client c: a Suspend, or the reply inside EXEC."""
+def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=None):
+    """Run the compiled script sha (or the library function fn, named sha) for client c: a
+    Suspend, or the reply inside EXEC."""
     from xcache.store.server import Suspend
 
     scripts = scripts_of(c.server)
-    fn = scripts.functions[sha]
+    is_function = fn is not None
+    if fn is None:
+        fn = scripts.functions[sha]
     run = Running(ScriptClient(c.server, c.db), c)
+    run.function = is_function
+    run.name = sha
     if getattr(c, "in_exec", False):
         return _run_sync(scripts, run, fn, sha, keys, argv, readonly)
     return Suspend(_run_async(scripts, run, fn, sha, keys, argv, readonly))
@@ -482,7 +586,8 @@ def _invoke(scripts: Scripts, run: Running, ctx: _Context, fn, sha, keys, argv, 
     scripts._tls.ctx = ctx
     scripts._tls.run = run
     try:
-        ok, res = scripts._run(fn, lua.table_from(keys), lua.table_from(argv), hooked)
+        runner = scripts._run_function if run.function else scripts._run
+        ok, res = runner(fn, lua.table_from(keys), lua.table_from(argv), hooked)
         if not ok:
             return _script_error(res, sha)
         return lua_to_reply(res, lua)
