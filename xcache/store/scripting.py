@@ -2,10 +2,12 @@
 
 How a script runs (and why):
 - The Lua code runs in one worker thread (lupa releases the GIL while Lua runs), never on the
-  event loop. Each `redis.call` hands its command to the event loop (run_coroutine_threadsafe)
-  and waits for the reply, so every command still executes on the loop thread through the
-  ordinary dispatch (Server.call): replication, WATCH, blocked-client wake-ups and write-stall
-  retries behave as for any client.
+  event loop. Each `redis.call` hands its command to the loop thread and waits for the reply, so
+  every command still executes on the loop thread through the ordinary dispatch (Server.call):
+  replication, WATCH, blocked-client wake-ups and write-stall retries behave as for any client.
+- For the first INLINE_BUDGET_S (2 ms) the loop thread just waits for the script, serving its
+  commands from a queue: a short script (nearly all) completes there, atomically, with no task
+  or timer. A longer one continues asynchronously: the loop serves other clients meanwhile.
 - Atomicity: while a script runs, Server.execute sends every other client's command to gate()
   here. Before `busy_reply_threshold_ms` (Redis's lua-time-limit / busy-reply-threshold, default
   5000) such a command waits for the script to end; after it, the command is answered
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +39,7 @@ from xcache.store.commands import COMMANDS, command, parse_int
 log = logging.getLogger("xcache.scripting")
 
 HOOK_INSTRUCTIONS = 100_000
+INLINE_BUDGET_S = 0.002  # the loop waits this long for a script before serving others
 BUSY = Error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
 NOSCRIPT = Error("NOSCRIPT No matching script. Please use EVAL.")
 NOTBUSY = Error("NOTBUSY No scripts in execution right now.")
@@ -500,28 +504,76 @@ def lua_to_reply(value, lua):
 
 # --- running a script ---------------------------------------------------------------------------
 
-class _Context:
-    """Executes a script's commands: on the loop (marshalled from the worker) or directly."""
+class _Channel:
+    """Between the Lua worker thread and the event loop: the worker puts ("call", argv) or
+    ("done", reply) into to_loop and waits for each call's reply on to_worker. In the inline
+    phase the loop thread reads to_loop itself (blocking, within INLINE_BUDGET_S); in the async
+    phase the worker wakes the loop (call_soon_threadsafe) to drain it."""
 
-    def __init__(self, scripts: Scripts, run: Running, readonly: bool, loop=None):
+    def __init__(self, loop):
+        self.loop = loop
+        self.to_loop: queue.SimpleQueue = queue.SimpleQueue()
+        self.to_worker: queue.SimpleQueue = queue.SimpleQueue()
+        self.async_mode = False
+        self.done = None  # asyncio future of the script's reply (async phase)
+        self.ctx = None
+
+    def post(self, msg) -> None:
+        """Worker side."""
+        self.to_loop.put(msg)
+        if self.async_mode:
+            self.loop.call_soon_threadsafe(self.drain)
+
+    def drain(self) -> None:
+        """Loop side, async phase: serve what the worker sent."""
+        while True:
+            try:
+                kind, payload = self.to_loop.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "done":
+                if not self.done.done():
+                    self.done.set_result(payload)
+                continue
+            holder: list = []
+            reply = self.ctx.dispatch_safely(payload, holder)
+            if holder:  # e.g. a write held by a RocksDB stall: answer the worker when it ends
+                asyncio.ensure_future(self._answer_later(holder[0]))
+                return
+            self.to_worker.put(reply)
+
+    async def _answer_later(self, suspended) -> None:
+        try:
+            reply = await suspended.waiter
+        except Exception as exc:  # noqa: BLE001 - the script must get an answer
+            reply = Error(f"ERR internal error: {exc}")
+        self.to_worker.put(reply)
+        self.drain()
+
+
+class _Context:
+    """Executes a script's commands on the loop thread: directly (inside EXEC) or through a
+    _Channel from the worker thread."""
+
+    def __init__(self, scripts: Scripts, run: Running, readonly: bool, channel=None):
         self.scripts = scripts
         self.server = scripts.server
         self.run = run
         self.readonly = readonly
-        self.loop = loop
+        self.channel = channel
 
     def execute(self, argv: list[bytes]):
-        if self.loop is None:
+        if self.channel is None:
             return self._dispatch(argv, None)
-        fut = asyncio.run_coroutine_threadsafe(self._execute_async(argv), self.loop)
-        return fut.result()
+        self.channel.post(("call", argv))
+        return self.channel.to_worker.get()
 
-    async def _execute_async(self, argv):
-        holder = []
-        reply = self._dispatch(argv, holder)
-        if holder:
-            reply = await holder[0].waiter
-        return reply
+    def dispatch_safely(self, argv, holder):
+        try:
+            return self._dispatch(argv, holder)
+        except Exception as exc:  # noqa: BLE001 - a bug must not leave the worker waiting
+            log.exception("event=script_command_failed")
+            return Error(f"ERR internal error: {exc}")
 
     def _dispatch(self, argv, holder):
         from xcache.store.server import Suspend
@@ -567,7 +619,6 @@ def scripts_of(server) -> Scripts:
 def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=None):
     """Run the compiled script sha (or the library function fn, named sha) for client c: a
     Suspend, or the reply inside EXEC."""
-    from xcache.store.server import Suspend
 
     scripts = scripts_of(c.server)
     is_function = fn is not None
@@ -578,7 +629,7 @@ def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=
     run.name = sha
     if getattr(c, "in_exec", False):
         return _run_sync(scripts, run, fn, sha, keys, argv, readonly)
-    return Suspend(_run_async(scripts, run, fn, sha, keys, argv, readonly))
+    return _run_threaded(scripts, run, fn, sha, keys, argv, readonly)
 
 
 def _invoke(scripts: Scripts, run: Running, ctx: _Context, fn, sha, keys, argv, hooked: bool):
@@ -611,16 +662,58 @@ def _run_sync(scripts, run, fn, sha, keys, argv, readonly):
     return _invoke(scripts, run, ctx, fn, sha, keys, argv, False)
 
 
-async def _run_async(scripts, run, fn, sha, keys, argv, readonly):
+def _run_threaded(scripts, run, fn, sha, keys, argv, readonly):
+    """Run the script in the worker thread. The loop thread first waits for it, serving its
+    commands itself, for up to INLINE_BUDGET_S (most scripts end there: no other client can run
+    meanwhile, and the reply is immediate); then it returns to the event loop with the script
+    marked running (other clients wait or get -BUSY) and serves the rest asynchronously."""
+    from xcache.store.server import Suspend
+
     server = scripts.server
-    while server.running_script is not None:  # another script got in first: run after it
-        await server.running_script.done.wait()
     loop = asyncio.get_running_loop()
-    ctx = _Context(scripts, run, readonly, loop)
+    channel = _Channel(loop)
+    ctx = _Context(scripts, run, readonly, channel)
+    channel.ctx = ctx
+
+    def job():
+        try:
+            reply = _invoke(scripts, run, ctx, fn, sha, keys, argv, True)
+        except Exception as exc:  # noqa: BLE001 - the caller must get an answer
+            log.exception("event=script_failed")
+            reply = Error(f"ERR internal error: {exc}")
+        channel.post(("done", reply))
+
+    scripts._pool.submit(job)
+    deadline = time.monotonic() + INLINE_BUDGET_S
+    pending = None
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            kind, payload = channel.to_loop.get(timeout=left)
+        except queue.Empty:
+            break
+        if kind == "done":
+            return payload
+        holder: list = []
+        reply = ctx.dispatch_safely(payload, holder)
+        if holder:
+            pending = holder[0]
+            break
+        channel.to_worker.put(reply)
+    channel.done = loop.create_future()
     server.running_script = run
+    channel.async_mode = True
+    return Suspend(_async_phase(server, run, channel, pending))
+
+
+async def _async_phase(server, run: Running, channel: _Channel, pending):
     try:
-        return await loop.run_in_executor(
-            scripts._pool, _invoke, scripts, run, ctx, fn, sha, keys, argv, True)
+        if pending is not None:
+            await channel._answer_later(pending)
+        channel.drain()  # what the worker sent before async_mode was set
+        return await channel.done
     finally:
         server.running_script = None
         run.done.set()
