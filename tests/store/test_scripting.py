@@ -53,6 +53,15 @@ def sha(script: str) -> str:
      [[b"1-1", [b"a", b"b"]]]),
     ("return redis.pcall('incr', 'nokey')", 1),
     ("return redis.log(redis.LOG_WARNING, 'hi')", None),
+    ("return bit.band(5, 3)", 1),
+    ("return bit.tohex(255, -4)", b"00FF"),
+    ("return bit.arshift(-16, 2)", -4),
+    ("return bit.tobit(2^32 + 5)", 5),
+    ("return cjson.encode({1, 2, {a='x/y'}})", b'[1,2,{"a":"x\\/y"}]'),
+    ("return cjson.encode({[1]=1,[3]=3})", b"[1,null,3]"),
+    ("return cjson.encode({})", b"{}"),
+    ("return cjson.decode('[1,2,{\"a\":null}]')[3].a == cjson.null", 1),
+    ("return cjson.encode(cjson.decode('{\"a\":[1,{\"b\":false}]}'))", b'{"a":[1,{"b":false}]}'),
 ])
 def test_replies_convert_as_in_redis(r, script, want):
     assert ev(r, script, "key1", "arg1", "arg2", numkeys=1) == want
@@ -68,6 +77,8 @@ def test_replies_convert_as_in_redis(r, script, want):
     ("return redis.call('incr', {})", "Lua redis lib command arguments must be strings or integers"),
     ("return redis.call('multi')", "This Redis command is not allowed from script"),
     ("return redis.setresp(4)", "RESP version must be 2 or 3."),
+    ("return cjson.decode('bad')",
+     "user_script:1: Expected value but found invalid token at character 1"),
     ("redis.call('set', 'h', 'v') return redis.call('hget', 'h', 'f')",
      "WRONGTYPE Operation against a key holding the wrong kind of value"),
 ])

@@ -57,7 +57,8 @@ NOT_IN_SCRIPTS = {b"blpop", b"brpop", b"brpoplpush", b"blmove", b"blmpop", b"bzp
                   b"client", b"reset", b"auth", b"hello", b"quit"}
 
 LUA_PRELUDE = r"""
-local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, version, version_num = ...
+local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, version, version_num,
+  py_bit, py_cjson = ...
 local dbg = debug
 redis = {}
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
@@ -100,7 +101,13 @@ local function handler(err)
     i = dbg.getinfo(lvl, 'nSl')
   end
   if type(err) == 'userdata' then
-    err = {err = tostring(err)}  -- raised by a Python callable: the error text as Redis has it
+    -- raised by a Python callable: redis.* errors carry their code; a library's (cjson, bit)
+    -- get the position, as luaL_error gives it
+    local t = tostring(err)
+    if not string.find(t, '^%u+ ') then
+      t = 'ERR ' .. (i and (string.sub(i.source, 2) .. ':' .. i.currentline .. ': ') or '') .. t
+    end
+    err = {err = t}
   elseif type(err) ~= 'table' then
     err = {err = 'ERR ' .. tostring(err)}
   end
@@ -216,6 +223,12 @@ local function load_library(body)
   return registered, nil, false
 end
 -- The scripts' globals: Redis's API and libraries, read-only as in Redis 7.
+bit = {}
+for _, n in ipairs({'tobit', 'tohex', 'bnot', 'band', 'bor', 'bxor', 'lshift', 'rshift', 'arshift',
+                    'rol', 'ror', 'bswap'}) do
+  bit[n] = py_bit[n]
+end
+cjson = {encode = py_cjson.encode, decode = py_cjson.decode, null = py_cjson.null}
 for k, v in pairs(_G) do readonly_env_raw[k] = v end
 readonly_env_raw.loadstring, readonly_env_raw.dofile, readonly_env_raw.loadfile = nil, nil, nil
 readonly_env_raw.print = nil
@@ -299,7 +312,9 @@ class Scripts:
 
     def lua(self):
         if self._lua is None:
-            from lupa.lua51 import LuaRuntime
+            from lupa.lua51 import LuaRuntime, lua_type
+
+            from xcache.store.lualibs import make_bit, make_cjson
 
             self._lua = LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False)
             from xcache.store.admin import REDIS_VERSION
@@ -308,7 +323,7 @@ class Scripts:
             self._compile, self._run, self._run_function, self._load_library = self._lua.execute(
                 LUA_PRELUDE, self._py_call, self._py_pcall, _py_sha1, self._py_log,
                 self._py_check, _py_setresp, self._py_register, REDIS_VERSION.encode(),
-                (major << 16) | (minor << 8) | patch)
+                (major << 16) | (minor << 8) | patch, make_bit(), make_cjson(self._lua, lua_type))
         return self._lua
 
     def compile(self, body: bytes) -> str:
@@ -650,6 +665,9 @@ def _invoke(scripts: Scripts, run: Running, ctx: _Context, fn, sha, keys, argv, 
 def _script_error(res, sha: str) -> Error:
     err = res[b"err"] if res is not None and not isinstance(res, bytes) else res
     msg = err.decode(errors="replace") if isinstance(err, bytes) else "ERR unknown error"
+    code = msg.split(" ", 1)[0]
+    if not code or not code.isupper():
+        msg = "ERR " + msg  # e.g. a library's error text: every error reply needs a code
     source = res[b"source"] if not isinstance(res, bytes | None) else None
     line = res[b"line"] if not isinstance(res, bytes | None) else None
     if source is not None and line is not None:
