@@ -107,3 +107,50 @@ def test_crc64_and_lzf_primitives():
     assert lzf_decompress(b"\x00a\xe0\x00\x00", 10) == b"a" * 10
     with pytest.raises(ValueError):
         lzf_decompress(b"\x05ab", 6)
+
+
+def _raw(c: redis.Redis, *args):
+    name = str(args[0]).upper()
+    saved = c.response_callbacks.pop(name, None)
+    try:
+        return c.execute_command(*args)
+    finally:
+        if saved is not None:
+            c.response_callbacks[name] = saved
+
+
+def _fill_stream(c: redis.Redis) -> None:
+    for i in range(1, 251):  # several nodes; entries with the master's fields and with others
+        fields = ("other", str(i), "x", "y") if i % 7 == 0 else ("f", str(i), "g", "v" * (i % 5))
+        _raw(c, "XADD", "s", f"{i}-1", *fields)
+    _raw(c, "XDEL", "s", "5-1", "120-1")
+    _raw(c, "XGROUP", "CREATE", "s", "g1", "0")
+    _raw(c, "XGROUP", "CREATE", "s", "g2", "$")
+    _raw(c, "XREADGROUP", "GROUP", "g1", "alice", "COUNT", "5", "STREAMS", "s", ">")
+    _raw(c, "XREADGROUP", "GROUP", "g1", "bob", "COUNT", "3", "STREAMS", "s", ">")
+    _raw(c, "XACK", "s", "g1", "2-1")
+    _raw(c, "XGROUP", "CREATECONSUMER", "s", "g2", "carol")
+    _raw(c, "XADD", "empty", "1-1", "a", "b")
+    _raw(c, "XDEL", "empty", "1-1")
+
+
+def _stream_state(c: redis.Redis, key: str) -> list:
+    info = _raw(c, "XINFO", "STREAM", key)
+    out = [_raw(c, "XRANGE", key, "-", "+"), [info[i] for i in (1, 7, 9, 11, 13, 15)],
+           _raw(c, "XINFO", "GROUPS", key)]
+    for g in out[2]:
+        out.append([e[:2] + e[3:] for e in _raw(c, "XPENDING", key, g[1], "-", "+", "100")])
+        out.append([cons[:4] for cons in _raw(c, "XINFO", "CONSUMERS", key, g[1])])
+    return out
+
+
+@pytest.mark.parametrize("key", ["s", "empty"])
+def test_streams_move_both_ways(both, key):
+    x, r = both
+    _fill_stream(r)
+    assert x.restore(key, 0, r.dump(key)) == b"OK"
+    assert _stream_state(x, key) == _stream_state(r, key)
+    back = x.dump(key)
+    r.delete(key)
+    assert r.restore(key, 0, back) == b"OK"
+    assert _stream_state(r, key) == _stream_state(x, key)

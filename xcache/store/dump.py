@@ -2,11 +2,13 @@
 little-endian) and a CRC64 (Jones, as Redis's crc64.c) of all that, little-endian.
 
 DUMP writes the plain RDB encodings every Redis since 2.x loads: strings (integer-encoded when
-Redis would), RDB_TYPE_LIST, RDB_TYPE_SET, RDB_TYPE_ZSET_2 (binary scores) and RDB_TYPE_HASH.
+Redis would), RDB_TYPE_LIST, RDB_TYPE_SET, RDB_TYPE_ZSET_2 (binary scores) and RDB_TYPE_HASH;
+streams as RDB_TYPE_STREAM_LISTPACKS_2 (Redis 7.0's), nodes of 100 entries built as t_stream.c.
 RESTORE reads what Redis 7.0 writes or loads: strings (raw, integer, LZF-compressed), lists
 (linked, ziplist, quicklist of ziplists, quicklist 2 of listpacks/plain nodes), sets (hashtable,
 intset, listpack), sorted sets (ZSET, ZSET_2, ziplist, listpack) and hashes (hashtable, ziplist,
-listpack). Streams and modules are refused ("Bad data format"); zipmap hashes too.
+listpack), streams (STREAM_LISTPACKS and _2, with consumer groups). Modules and zipmap hashes are
+refused ("Bad data format").
 
 Bound: both directions hold the event loop for O(size of the value) (the CRC64 is pure Python,
 about 10 MB/s), like DUMP/RESTORE in Redis itself; MIGRATE does not use them (it moves keys as
@@ -25,6 +27,7 @@ from xcache.store.engine import (
     LIST,
     LIST_MIDDLE,
     SET,
+    STREAM,
     STRING,
     ZSET,
     Meta,
@@ -139,7 +142,7 @@ def serialize(engine, db: int, key: bytes, meta: Meta) -> bytes:
     else:
         prefix = data_prefix(db, key, meta.version)
         n = len(prefix)
-        items = [(k[n:], v) for k, v in engine.scan(engine.data, prefix)]
+        items = [] if meta.type == STREAM else [(k[n:], v) for k, v in engine.scan(engine.data, prefix)]
         parts = [_len(len(items))]
         if meta.type == LIST:
             kind = T_LIST
@@ -153,6 +156,8 @@ def serialize(engine, db: int, key: bytes, meta: Meta) -> bytes:
         elif meta.type == HASH:
             kind = T_HASH
             parts += [_string(f) + _string(v) for f, v in items]
+        elif meta.type == STREAM:
+            parts, kind = [serialize_stream(engine, db, key, meta)[1:]], T_STREAM_2
         else:
             raise Error("ERR DUMP of this type is not supported by xcache")
         body = bytes((kind,)) + b"".join(parts)
@@ -380,6 +385,8 @@ def deserialize(payload: bytes) -> tuple[int, object]:
     if t in (T_HASH_ZIPLIST, T_HASH_LISTPACK):
         items = (_ziplist if t == T_HASH_ZIPLIST else _listpack)(r.string())
         return HASH, _pairs(items)
+    if t in (T_STREAM, T_STREAM_2):
+        return STREAM, deserialize_stream(r, t)
     raise ValueError(f"unsupported RDB type {t}")
 
 
@@ -398,6 +405,9 @@ def store(c, b, key: bytes, type_: int, value, expire_ms: int) -> None:
     engine = c.engine
     if type_ == STRING:
         b.put_meta(c.db, key, Meta(STRING, expire_ms, value=value))
+        return
+    if type_ == STREAM:
+        store_stream(c, b, key, value, expire_ms)
         return
     meta = engine.new_collection(type_)
     meta.expire_ms = expire_ms
@@ -472,10 +482,10 @@ def restore(c, args):
         raise BAD_PAYLOAD
     try:
         type_, value = deserialize(payload)
-    except (ValueError, IndexError, struct.error, OverflowError, UnicodeDecodeError):
+    except (ValueError, IndexError, KeyError, struct.error, OverflowError, UnicodeDecodeError):
         raise BAD_FORMAT from None
-    if type_ != STRING and not value:
-        raise BAD_FORMAT  # Redis refuses empty collections
+    if type_ not in (STRING, STREAM) and not value:
+        raise BAD_FORMAT  # Redis refuses empty collections (a stream may be empty)
     expire_ms = (ttl if absttl else ttl + now_ms()) if ttl else 0
     b = c.engine.batch()
     if expire_ms and expire_ms <= now_ms():  # already expired: only the old key goes
@@ -488,9 +498,234 @@ def restore(c, args):
         return OK
     store(c, b, key, type_, value, expire_ms)
     c.engine.commit(b)
-    if type_ == LIST:
+    if type_ in (LIST, STREAM):
         c.server.signal_key(c.db, key)
     # Replicas get the absolute expiry, so they expire the key when this node does.
     c.propagate = [b"RESTORE", key, b"%d" % expire_ms, payload, b"REPLACE"] + (
         [b"ABSTTL"] if expire_ms else [])
     return OK
+
+
+# --- streams (RDB_TYPE_STREAM_LISTPACKS_2, Redis 7.0) -------------------------------------------
+
+T_STREAM, T_STREAM_2 = 15, 19
+NODE_ENTRIES = 100
+FLAG_DELETED, FLAG_SAMEFIELDS = 1, 2
+_U64 = (1 << 64) - 1
+
+
+def _lp_int(v: int) -> bytes:
+    if 0 <= v <= 127:
+        return bytes((v,))
+    if -4096 <= v <= 4095:
+        u = v & 0x1FFF
+        return bytes((0xC0 | (u >> 8), u & 0xFF))
+    for tag, width in ((0xF1, 2), (0xF2, 3), (0xF3, 4), (0xF4, 8)):
+        if -(1 << (8 * width - 1)) <= v < (1 << (8 * width - 1)):
+            return bytes((tag,)) + v.to_bytes(width, "little", signed=True)
+    raise ValueError("integer out of range")
+
+
+def _lp_entry(value: bytes | int) -> bytes:
+    """One listpack entry (encoding, data, backlen), integers encoded as listpack.c does."""
+    if isinstance(value, int):
+        body = _lp_int(value)
+    else:
+        as_int = None
+        if 0 < len(value) <= 20:
+            try:
+                n = int(value)
+            except ValueError:
+                n = None
+            if n is not None and b"%d" % n == value and -(1 << 63) <= n < (1 << 63):
+                as_int = n
+        if as_int is not None:
+            body = _lp_int(as_int)
+        elif len(value) < 64:
+            body = bytes((0x80 | len(value),)) + value
+        elif len(value) < 4096:
+            body = bytes((0xE0 | (len(value) >> 8), len(value) & 0xFF)) + value
+        else:
+            body = b"\xf0" + struct.pack("<I", len(value)) + value
+    n = len(body)
+    if n <= 127:
+        back = bytes((n,))
+    else:
+        parts = []
+        while n:
+            parts.append(n & 127)
+            n >>= 7
+        parts.reverse()
+        back = bytes([parts[0]] + [p | 128 for p in parts[1:]])
+    return body + back
+
+
+def _listpack_of(values: list) -> bytes:
+    entries = b"".join(_lp_entry(v) for v in values)
+    total = 6 + len(entries) + 1
+    return struct.pack("<IH", total, min(len(values), 65535)) + entries + b"\xff"
+
+
+def _node(entries: list[tuple[tuple[int, int], list[bytes]]]) -> tuple[bytes, bytes]:
+    """A stream node: its master id (16 bytes) and listpack, as t_stream.c builds them."""
+    master_id = entries[0][0]
+    master_fields = entries[0][1][0::2]
+    values: list = [len(entries), 0, len(master_fields), *master_fields, 0]
+    for (ms, seq), fv in entries:
+        fields = fv[0::2]
+        same = fields == master_fields
+        values += [FLAG_SAMEFIELDS if same else 0, ms - master_id[0], seq - master_id[1]]
+        if same:
+            values += fv[1::2]
+            values.append(len(master_fields) + 3)
+        else:
+            values.append(len(fields))
+            values += fv
+            values.append(len(fv) + 4)
+    return struct.pack(">QQ", *master_id), _listpack_of(values)
+
+
+def _ms_time(v: int) -> bytes:
+    return struct.pack("<q", v)
+
+
+def serialize_stream(engine, db: int, key: bytes, meta: Meta) -> bytes:
+    from xcache.store.streams import MAX_ID, ZERO_ID, Stream
+
+    view = _View(engine, db)
+    s = Stream(view, key, meta)
+    entries = list(s.range(ZERO_ID, MAX_ID))
+    nodes = [_node(entries[i:i + NODE_ENTRIES]) for i in range(0, len(entries), NODE_ENTRIES)]
+    out = [bytes((T_STREAM_2,)), _len(len(nodes))]
+    for master, lp in nodes:
+        out += [_len(16) + master, _len(len(lp)) + lp]
+    out += [_len(s.length), _len(s.last_id[0]), _len(s.last_id[1]), _len(s.first_id[0]),
+            _len(s.first_id[1]), _len(s.max_deleted[0]), _len(s.max_deleted[1]),
+            _len(s.entries_added)]
+    groups = s.all_groups()
+    out.append(_len(len(groups)))
+    for g in groups:
+        out += [_string(g.name), _len(g.last_id[0]), _len(g.last_id[1]),
+                _len(g.entries_read & _U64)]
+        pel = list(s.group_pel(g.name))
+        out.append(_len(len(pel)))
+        for n in pel:
+            out += [struct.pack(">QQ", *n.id), _ms_time(n.delivery_ms), _len(n.count)]
+        consumers = s.consumers(g.name)
+        out.append(_len(len(consumers)))
+        for name, seen, _ in consumers:
+            ids = list(s.consumer_pel(g.name, name))
+            out += [_string(name), _ms_time(seen), _len(len(ids))]
+            out += [struct.pack(">QQ", *i) for i in ids]
+    return b"".join(out)
+
+
+class _View:
+    """What streams.Stream needs of a client: engine and db."""
+
+    def __init__(self, engine, db: int):
+        self.engine = engine
+        self.db = db
+
+
+def _stream_entries(r: _Reader) -> list:
+    out = []
+    for _ in range(r.count()):
+        master = r.string()
+        if len(master) != 16:
+            raise ValueError("bad stream node key")
+        mms, mseq = struct.unpack(">QQ", master)
+        items = _listpack(r.string())
+        if not items:
+            raise ValueError("empty stream node")
+        nfields = int(items[2])
+        master_fields = items[3:3 + nfields]
+        i = 3 + nfields + 1
+        while i < len(items):
+            flags, dms, dseq = int(items[i]), int(items[i + 1]), int(items[i + 2])
+            i += 3
+            if flags & FLAG_SAMEFIELDS:
+                vals = items[i:i + nfields]
+                fv = [x for pair in zip(master_fields, vals, strict=True) for x in pair]
+                i += nfields
+            else:
+                n = int(items[i])
+                fv = items[i + 1:i + 1 + 2 * n]
+                i += 1 + 2 * n
+            i += 1  # lp-count
+            if not flags & FLAG_DELETED:
+                out.append(((mms + dms, mseq + dseq), fv))
+    return out
+
+
+def deserialize_stream(r: _Reader, t: int) -> dict:
+    st: dict = {"entries": _stream_entries(r)}
+    st["length"] = r.count()
+    st["last_id"] = (r.count(), r.count())
+    if t == T_STREAM_2:
+        st["first_id"] = (r.count(), r.count())
+        st["max_deleted"] = (r.count(), r.count())
+        st["entries_added"] = r.count()
+    else:
+        st["first_id"] = st["entries"][0][0] if st["entries"] else (0, 0)
+        st["max_deleted"] = (0, 0)
+        st["entries_added"] = st["length"]
+    groups = []
+    for _ in range(r.count()):
+        name = r.string()
+        last = (r.count(), r.count())
+        entries_read = -1
+        if t == T_STREAM_2:
+            entries_read = r.count()
+            if entries_read >= 1 << 63:
+                entries_read -= 1 << 64
+        pel = {}
+        for _ in range(r.count()):
+            id_ = struct.unpack(">QQ", r.take(16))
+            delivery = struct.unpack("<q", r.take(8))[0]
+            pel[id_] = [delivery, r.count(), b""]
+        consumers = []
+        for _ in range(r.count()):
+            cname = r.string()
+            seen = struct.unpack("<q", r.take(8))[0]
+            ids = [struct.unpack(">QQ", r.take(16)) for _ in range(r.count())]
+            for id_ in ids:
+                if id_ not in pel:
+                    raise ValueError("consumer PEL entry not in the group PEL")
+                pel[id_][2] = cname
+            consumers.append((cname, seen, len(ids)))
+        if any(not owner for _, _, owner in pel.values()):
+            raise ValueError("PEL entry without consumer")
+        groups.append((name, last, entries_read, pel, consumers))
+    st["groups"] = groups
+    if len(st["entries"]) != st["length"]:
+        raise ValueError("stream length mismatch")
+    return st
+
+
+def store_stream(c, b, key: bytes, st: dict, expire_ms: int) -> None:
+    from xcache.store.streams import Group, Nack, Stream
+
+    meta = c.engine.new_collection(STREAM)
+    meta.expire_ms = expire_ms
+    s = Stream(c, key, meta)
+    for id_, fv in st["entries"]:
+        b.put_data(s.ekey(id_), encode_fields_of(fv))
+    meta.count = st["length"]
+    s.last_id, s.first_id, s.max_deleted = st["last_id"], st["first_id"], st["max_deleted"]
+    s.entries_added = st["entries_added"]
+    s.groups = len(st["groups"])
+    for name, last, entries_read, pel, consumers in st["groups"]:
+        s.put_group(b, Group(name, last, entries_read, len(pel)))
+        for id_, (delivery, count, owner) in pel.items():
+            s.put_nack(b, name, Nack(id_, delivery, count, owner))
+            b.put_data(s.qkey(name, owner, id_), b"")
+        for cname, seen, npel in consumers:
+            s.put_consumer(b, name, cname, seen, npel)
+    s.save(b)
+
+
+def encode_fields_of(fv: list[bytes]) -> bytes:
+    from xcache.store.streams import encode_fields
+
+    return encode_fields(fv)
