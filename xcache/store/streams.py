@@ -170,6 +170,7 @@ class Stream:
         self.engine = c.engine
         self.key = key
         self.meta = meta
+        self.added = None  # id of an entry staged by add_entry, not committed yet
         self.prefix = data_prefix(c.db, key, meta.version)
         v = meta.value
         if v:
@@ -220,7 +221,22 @@ class Stream:
             return id_
         return None
 
+    def _head_ids(self, n: int = 0):
+        """Ids from the head (at most n; 0: all), including an entry added to the batch but not
+        committed yet (XADD trims after adding, as Redis)."""
+        got = 0
+        for id_, _ in self.range(ZERO_ID, MAX_ID):
+            if id_ == self.added:
+                break
+            yield id_
+            got += 1
+            if n and got >= n:
+                return
+        if self.added is not None:
+            yield self.added
+
     def add_entry(self, b, id_, fields: list[bytes]) -> None:
+        self.added = id_
         b.put_data(self.ekey(id_), encode_fields(fields))
         if self.meta.count == 0:
             self.first_id = id_
@@ -235,7 +251,7 @@ class Stream:
             excess = max(0, length - maxlen)
         else:
             excess = 0
-            for id_, _ in self.range(ZERO_ID, MAX_ID):
+            for id_ in self._head_ids():
                 if id_ >= minid:
                     break
                 excess += 1
@@ -245,7 +261,7 @@ class Stream:
             return 0
         removed = 0
         first = ZERO_ID
-        for id_, _ in self.range(ZERO_ID, MAX_ID, excess + 1):
+        for id_ in self._head_ids(excess + 1):
             if removed == excess:
                 first = id_  # the new head (the batch is not applied yet: the scan sees it)
                 break
@@ -614,10 +630,10 @@ def xtrim(c, args):
 @command("xdel", -3, "write fast")
 def xdel(c, args):
     key = args[0]
-    ids = [parse_strict(a) for a in args[1:]]
     s = lookup(c, key)
     if s is None:
         return 0
+    ids = [parse_strict(a) for a in args[1:]]
     b = c.engine.batch()
     deleted = 0
     first_entry = False
@@ -754,7 +770,7 @@ def _xread(c, args, group_mode: bool):
         elif raw == b"$":
             targets.append((key, s.last_id if s is not None else ZERO_ID))
             continue
-        targets.append((key, parse_id(raw, False, 0)[0]))
+        targets.append((key, parse_strict(raw)))
 
     def serve():
         if group_mode:
@@ -766,7 +782,9 @@ def _xread(c, args, group_mode: bool):
             if s is None or not s.length or s.last_id <= after:
                 continue
             start = incr_id(after)
-            out.append([key, [entry_reply(i_, f) for i_, f in s.range(start, MAX_ID, count)]])
+            found = [entry_reply(i_, f) for i_, f in s.range(start, MAX_ID, count)]
+            if found:  # Redis compares with the last entry still there, not the last id
+                out.append([key, found])
         return out or None
 
     reply = serve()
@@ -800,8 +818,8 @@ def _serve_group(c, targets, group: bytes, consumer: bytes, count: int, noack: b
             raise Error(f"NOGROUP No such key '{key.decode(errors='replace')}' or consumer group "
                         f"'{group.decode(errors='replace')}' in XREADGROUP with GROUP option")
         cons = Consumers(s, g)
-        cons.get(consumer)
         if after is not None:  # history: this consumer's PEL after the id
+            cons.get(consumer)
             start = incr_id(after)
             entries = []
             if start is not None:
@@ -820,13 +838,13 @@ def _serve_group(c, targets, group: bytes, consumer: bytes, count: int, noack: b
             dirty = True
             _created(cmds, key, group, cons)
             continue
-        if not s.length or s.last_id <= g.last_id:
-            cons.save(b)
-            dirty = True
-            _created(cmds, key, group, cons)
+        start = incr_id(g.last_id) if s.length else None
+        new = list(s.range(start, MAX_ID, count)) if start is not None else []
+        if not new:  # nothing after the group's last id: not served (no consumer is created)
             continue
+        cons.get(consumer)
         entries = []
-        for id_, fields in s.range(incr_id(g.last_id), MAX_ID, count):
+        for id_, fields in new:
             if g.entries_read != INVALID_READ and not s.has_tombstones(id_):
                 g.entries_read += 1
             elif s.entries_added:
@@ -1022,12 +1040,12 @@ def xgroup(c, args):
 @command("xack", -4, "write fast")
 def xack(c, args):
     key, gname = args[0], args[1]
-    ids = [parse_strict(a) for a in args[2:]]
     s = lookup(c, key)
     g = s.get_group(gname) if s is not None else None
-    if g is None:
+    if g is None:  # no key or group: nothing to ack (before the ids are parsed, as Redis)
         c.propagate = []
         return 0
+    ids = [parse_strict(a) for a in args[2:]]
     b = c.engine.batch()
     cons = Consumers(s, g)
     acked = 0
@@ -1201,10 +1219,6 @@ def xclaim(c, args):
 @command("xautoclaim", -6, "write fast")
 def xautoclaim(c, args):
     key, gname, consumer = args[0], args[1], args[2]
-    s = lookup(c, key)
-    g = s.get_group(gname) if s is not None else None
-    if g is None:
-        raise _nogroup(key, gname)
     min_idle = _parse_min_idle(args[3], "XAUTOCLAIM")
     start, ex = parse_interval(args[4], 0)
     if ex:
@@ -1227,6 +1241,10 @@ def xautoclaim(c, args):
             j += 1
         else:
             raise SYNTAX_ERROR
+    s = lookup(c, key)
+    g = s.get_group(gname) if s is not None else None
+    if g is None:
+        raise _nogroup(key, gname)
     attempts = count * 10
     now = now_ms()
     b = c.engine.batch()
