@@ -213,3 +213,22 @@ def test_migrate_moves_a_stream(tmp_path, target_kind):
         if target_kind == "redis" and target is not None:
             target.stop()
         cluster.stop()
+
+
+def test_blocked_xreadgroup_learns_its_group_or_stream_went(r):
+    cmd(r, "XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+    waiter = other_client(r)
+    waiter.response_callbacks.clear()
+    read = ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
+    fut = in_background(waiter.execute_command, *read)
+    cmd(r, "XGROUP", "DESTROY", "s", "g")
+    with pytest.raises(redis.ResponseError) as exc:
+        fut.result(timeout=5)
+    assert str(exc.value) == "NOGROUP the consumer group this client was blocked on no longer exists"
+    cmd(r, "XGROUP", "CREATE", "s", "g", "$")
+    fut = in_background(waiter.execute_command, *read)
+    r.delete("s")
+    with pytest.raises(redis.ResponseError) as exc:
+        fut.result(timeout=5)
+    assert str(exc.value) == "UNBLOCKED the stream key no longer exists"
+    waiter.close()

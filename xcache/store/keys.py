@@ -37,6 +37,9 @@ def delete_keys(c, keys: list[bytes]) -> int:
             b.delete_meta(c.db, key)
             n += 1
     engine.commit(b)
+    if n and c.server.key_waiters:  # a blocked XREADGROUP learns its stream is gone (Redis 7.0)
+        for key in seen:
+            c.server.signal_key(c.db, key)
     return n
 
 

@@ -795,6 +795,17 @@ def _xread(c, args, group_mode: bool):
     from xcache.store.server import Block  # server.py imports this module: import at call time
 
     def retry():
+        if group_mode:  # what Redis 7.0 answers a blocked XREADGROUP whose stream/group went
+            for key, _ in targets:
+                try:
+                    s = lookup(c, key)
+                except Error:
+                    s = None
+                if s is None:
+                    raise Error("UNBLOCKED the stream key no longer exists")
+                if s.get_group(group) is None:
+                    raise Error("NOGROUP the consumer group this client was blocked on no "
+                                "longer exists")
         try:
             return serve()
         except Error as exc:
