@@ -200,3 +200,23 @@ def test_script_effects_replicate(tmp_path):
             rc.execute_command("EVAL", "return redis.call('set', 'z', 1)", 0)
     finally:
         cluster.stop()
+
+
+def test_script_outlives_its_disconnected_caller(r):
+    port = r.connection_pool.connection_kwargs["port"]
+    r.config_set("lua-time-limit", 100)
+    try:
+        runner = redis.Redis(port=port, protocol=2, socket_timeout=30)
+        t = threading.Thread(target=lambda: _catch(runner.execute_command, "EVAL",
+                                                   "while true do end", 0))
+        t.start()
+        other = redis.Redis(port=port, protocol=2, socket_timeout=30)
+        wait_until(lambda: "BUSY" in str(_catch(other.ping)), what="BUSY for other clients")
+        runner.connection_pool.disconnect()  # the caller goes away: the script keeps running
+        t.join(10)
+        assert "BUSY" in str(_catch(other.get, "x"))
+        assert other.script_kill() is True
+        wait_until(lambda: other.ping() is True, what="the node serving again")
+        other.close()
+    finally:
+        r.config_set("lua-time-limit", 5000)

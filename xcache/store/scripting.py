@@ -720,21 +720,27 @@ def _run_threaded(scripts, run, fn, sha, keys, argv, readonly):
             pending = holder[0]
             break
         channel.to_worker.put(reply)
+    # Everything below is set up now, not in the coroutine: if the caller disconnects (its task
+    # is cancelled, maybe before it starts), the script still runs to its end atomically and
+    # the server leaves the "script running" state only then.
     channel.done = loop.create_future()
-    server.running_script = run
-    channel.async_mode = True
-    return Suspend(_async_phase(server, run, channel, pending))
 
-
-async def _async_phase(server, run: Running, channel: _Channel, pending):
-    try:
-        if pending is not None:
-            await channel._answer_later(pending)
-        channel.drain()  # what the worker sent before async_mode was set
-        return await channel.done
-    finally:
+    def finished(_):
         server.running_script = None
         run.done.set()
+
+    channel.done.add_done_callback(finished)
+    server.running_script = run
+    channel.async_mode = True
+    if pending is not None:
+        asyncio.ensure_future(channel._answer_later(pending))
+    else:
+        loop.call_soon(channel.drain)  # what the worker sent before async_mode was set
+    return Suspend(_async_phase(channel))
+
+
+async def _async_phase(channel: _Channel):
+    return await asyncio.shield(channel.done)
 
 
 # --- the gate: other clients while a script runs ----------------------------------------------
