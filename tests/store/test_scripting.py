@@ -100,6 +100,19 @@ def test_returned_errors_and_compile_errors(r):
     assert ev_err(r, "return 1", numkeys=-1) == "Number of keys can't be negative"
 
 
+def test_shebang_flags(r):
+    body = "#!lua flags=no-writes\nreturn redis.call('set', 'a', 1)"
+    assert ev_err(r, body) == (f"Write commands are not allowed from read-only scripts. script: "
+                               f"{sha(body)}, on @user_script:2.")
+    assert ev_err(r, "#!lua flags=bogus\nreturn 1") == "Unexpected flag in script shebang: bogus"
+    assert ev_err(r, "#!js\nreturn 1") == "Unexpected engine in script shebang: #!js"
+    assert ev_err(r, "#!lua name=x\nreturn 1") == "Unknown lua shebang option: name=x"
+    assert ev(r, "#!lua\nreturn 1") == 1
+    with pytest.raises(redis.ResponseError, match="Can not execute a script with write flag"):
+        r.execute_command("EVAL_RO", "#!lua\nreturn redis.call('get', 'a')", 0)
+    assert r.execute_command("EVAL_RO", "#!lua flags=no-writes,allow-stale\nreturn 2", 0) == 2
+
+
 def test_script_cache_and_evalsha(r):
     body = "return ARGV[1] .. KEYS[1]"
     digest = r.script_load(body)

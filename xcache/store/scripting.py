@@ -297,6 +297,7 @@ class Scripts:
     def __init__(self, server):
         self.server = server
         self.bodies: dict[str, bytes] = {}
+        self.flags: dict[str, set | None] = {}  # a script's shebang flags (None: no shebang)
         self.functions: dict[str, object] = {}
         self._lua = None
         self._compile = None
@@ -330,6 +331,7 @@ class Scripts:
         """Compile body, cache it; returns its sha1. Raises Redis's compile error."""
         sha = sha1hex(body)
         if sha not in self.functions:
+            flags = _shebang_flags(body)
             self.lua()
             fn, err = self._compile(_strip_shebang(body))
             if fn is None:
@@ -337,11 +339,13 @@ class Scripts:
                 raise Error(f"ERR Error compiling script (new function): {text}")
             self.functions[sha] = fn
             self.bodies[sha] = body
+            self.flags[sha] = flags
         return sha
 
     def flush(self) -> None:
         self.functions.clear()
         self.bodies.clear()
+        self.flags.clear()
 
     # --- callbacks from Lua (worker thread, or loop thread inside EXEC) ----------------------
 
@@ -435,6 +439,28 @@ def _py_sha1(s=None):
 def _py_setresp(v=None):
     if v not in (2, 3) or isinstance(v, bool):
         raise ScriptError("ERR RESP version must be 2 or 3.")
+
+
+SCRIPT_FLAGS = {b"no-writes", b"allow-oom", b"allow-stale", b"no-cluster",
+                b"allow-cross-slot-keys"}
+
+
+def _shebang_flags(body: bytes) -> set | None:
+    """The flags of an EVAL script's `#!lua flags=...` line (evalExtractShebangFlags)."""
+    if not body.startswith(b"#!"):
+        return None
+    parts = [p for p in body.split(b"\n", 1)[0].split(b" ") if p]
+    if parts[0] != b"#!lua":
+        raise Error(f"ERR Unexpected engine in script shebang: {parts[0].decode(errors='replace')}")
+    flags: set = set()
+    for part in parts[1:]:
+        if not part.startswith(b"flags="):
+            raise Error(f"ERR Unknown lua shebang option: {part.decode(errors='replace')}")
+        for flag in part[6:].split(b","):
+            if flag not in SCRIPT_FLAGS and flag:
+                raise Error(f"ERR Unexpected flag in script shebang: {flag.decode(errors='replace')}")
+            flags.add(flag)
+    return flags
 
 
 def _strip_shebang(body: bytes) -> bytes:
@@ -779,11 +805,21 @@ async def _after_script(server, c, argv, run: Running, wait_s: float):
 
 # --- commands -----------------------------------------------------------------------------------
 
+def _with_flags(scripts: Scripts, sha: str, ro: bool) -> bool:
+    """Whether the script runs read-only; refuses a script with write flag under *_RO."""
+    flags = scripts.flags.get(sha)
+    if flags is None:
+        return ro
+    if ro and b"no-writes" not in flags:
+        raise Error("ERR Can not execute a script with write flag using *_ro command.")
+    return ro or b"no-writes" in flags
+
+
 def _eval(c, args, readonly: bool):
     scripts = scripts_of(c.server)
     keys, argv = parse_keys(args)
     sha = scripts.compile(args[0])
-    return start(c, sha, keys, argv, readonly)
+    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly))
 
 
 def _evalsha(c, args, readonly: bool):
@@ -792,7 +828,7 @@ def _evalsha(c, args, readonly: bool):
     sha = args[0].decode(errors="replace").lower()
     if sha not in scripts.functions:
         raise NOSCRIPT
-    return start(c, sha, keys, argv, readonly)
+    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly))
 
 
 @command("eval", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)
