@@ -528,7 +528,7 @@ def parse_trim_args(args: list[bytes], xadd: bool) -> TrimArgs:
             continue
         if opt == b"LIMIT" and more:
             value = parse_int(args[i + 1])
-            if value < 0 or value > 1_000_000:
+            if value < 0:
                 raise Error("ERR The LIMIT argument must be >= 0.")
             t.limit = value
             limit_given = True
@@ -1344,12 +1344,12 @@ def xinfo(c, args):
     count = 10
     rest = args[2:]
     if rest:
-        if rest[0].upper() != b"FULL" or len(rest) not in (1, 3):
-            raise SYNTAX_ERROR
+        if (rest[0].upper() != b"FULL" or len(rest) not in (1, 3)
+                or (len(rest) == 3 and rest[1].upper() != b"COUNT")):
+            raise Error(f"ERR unknown subcommand or wrong number of arguments for "
+                        f"'{args[0].decode(errors='replace')}'. Try XINFO HELP.")
         full = True
         if len(rest) == 3:
-            if rest[1].upper() != b"COUNT":
-                raise SYNTAX_ERROR
             count = parse_int(rest[2])
             if count < 0:
                 count = 10
