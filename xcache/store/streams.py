@@ -1012,11 +1012,9 @@ def xgroup(c, args):
         if g is None:
             c.propagate = []
             return 0
-        p = s.prefix
-        for k in (s.gkey(gname),):
-            b.delete_data(k)
-        for sub_prefix in (b"p", b"c", b"q"):
-            for k, _ in c.engine.scan(c.engine.data, p + sub_prefix + _gp(gname)):
+        b.delete_data(s.gkey(gname))
+        for sub_prefix in (b"p", b"c", b"q"):  # its PEL, consumers and consumer PELs: O(group)
+            for k, _ in c.engine.scan(c.engine.data, s.prefix + sub_prefix + _gp(gname)):
                 b.delete_data(k)
         s.groups -= 1
         s.save(b)
