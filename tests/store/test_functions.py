@@ -128,3 +128,52 @@ def test_libraries_survive_restart_and_replicate(tmp_path):
         assert client(node).fcall("f1", 1, "k") == b"k"
     finally:
         node.stop()
+
+
+def test_busy_function_is_killed_by_function_kill(f):
+    import threading
+
+    from tests.procs import wait_until
+
+    port = f.connection_pool.connection_kwargs["port"]
+    f.function_load("#!lua name=spin\nredis.register_function('spin', function() while true do end end)")
+    f.config_set("lua-time-limit", 100)
+    try:
+        result = []
+        runner = redis.Redis(port=port, protocol=2, socket_timeout=30)
+
+        def call():
+            try:
+                result.append(runner.execute_command("FCALL", "spin", 0))
+            except redis.ResponseError as exc:
+                result.append(str(exc))
+
+        t = threading.Thread(target=call)
+        t.start()
+        other = redis.Redis(port=port, protocol=2, socket_timeout=30)
+        busy = ("BUSY Redis is busy running a script. You can only call FUNCTION KILL or "
+                "SHUTDOWN NOSAVE.")
+
+        def ping():
+            try:
+                return other.ping() and None
+            except redis.ResponseError as exc:
+                return str(exc)
+
+        assert wait_until(ping, what="BUSY for other clients") == busy
+        assert err(other, "SCRIPT", "KILL") == busy
+        stats = other.execute_command("FUNCTION", "STATS")
+        assert stats[1][:3] == [b"name", b"spin", b"command"]
+        assert [a.lower() for a in stats[1][3]] == [b"fcall", b"spin", b"0"]
+        assert other.execute_command("FUNCTION", "KILL") == b"OK"
+        t.join(10)
+        assert result == ["Script killed by user with SCRIPT KILL... script: spin, on "
+                          "@user_function:2."]
+        runner.close()
+        other.close()
+    finally:
+        try:
+            f.execute_command("FUNCTION", "KILL")  # never leave the node busy for later tests
+        except redis.ResponseError:
+            pass
+        f.config_set("lua-time-limit", 5000)

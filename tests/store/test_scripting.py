@@ -151,6 +151,7 @@ def test_busy_script_is_killed(r):
         runner.close()
         other.close()
     finally:
+        _catch(r.script_kill)  # never leave the node busy for later tests
         r.config_set("lua-time-limit", 5000)
 
 
@@ -182,6 +183,7 @@ def test_script_runs_atomically_and_a_writer_is_unkillable(r):
         runner.close()
         other.close()
     finally:
+        _catch(r.script_kill)  # never leave the node busy for later tests
         r.config_set("lua-time-limit", 5000)
 
 
@@ -232,4 +234,5 @@ def test_script_outlives_its_disconnected_caller(r):
         wait_until(lambda: other.ping() is True, what="the node serving again")
         other.close()
     finally:
+        _catch(r.script_kill)  # never leave the node busy for later tests
         r.config_set("lua-time-limit", 5000)

@@ -194,7 +194,8 @@ def _fcall(c, args, ro: bool):
     no_writes = b"no-writes" in f.flags
     if ro and not no_writes:
         raise Error("ERR Can not execute a script with write flag using *_ro command.")
-    return start(c, f.name.decode(errors="replace"), keys, argv, no_writes, fn=f.fn)
+    return start(c, f.name.decode(errors="replace"), keys, argv, no_writes, fn=f.fn,
+                 command=[b"FCALL_RO" if ro else b"FCALL", *args])
 
 
 @command("fcall", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)
@@ -263,8 +264,12 @@ def function(c, args):
             raise READONLY
     if sub == b"KILL":
         run = server.running_script
-        if run is None or not run.function:
+        if run is None:
             raise Error("NOTBUSY No scripts in execution right now.")
+        if not run.function:
+            from xcache.store.scripting import BUSY
+
+            raise BUSY  # an EVAL script is killed by SCRIPT KILL
         run.kill = True
         return OK
     reg = registry_of(server)
@@ -341,7 +346,7 @@ def function(c, args):
         if run is not None and run.function:
             import time
 
-            running = [b"name", run.name.encode(), b"command", [b"fcall", run.name.encode()],
+            running = [b"name", run.name.encode(), b"command", list(run.command),
                        b"duration_ms", int((time.monotonic() - run.started) * 1000)]
         nfun = sum(len(lib.functions) for lib in reg.libraries.values())
         return [b"running_script", running, b"engines",

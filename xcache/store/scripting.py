@@ -41,6 +41,8 @@ log = logging.getLogger("xcache.scripting")
 HOOK_INSTRUCTIONS = 100_000
 INLINE_BUDGET_S = 0.002  # the loop waits this long for a script before serving others
 BUSY = Error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+BUSY_FUNCTION = Error("BUSY Redis is busy running a script. You can only call FUNCTION KILL or "
+                      "SHUTDOWN NOSAVE.")
 NOSCRIPT = Error("NOSCRIPT No matching script. Please use EVAL.")
 NOTBUSY = Error("NOTBUSY No scripts in execution right now.")
 UNKILLABLE = Error("UNKILLABLE Sorry the script already executed write commands against the "
@@ -289,6 +291,7 @@ class Running:
         self.wrote = False
         self.function = False
         self.name = ""
+        self.command: list[bytes] = []  # FCALL's arguments, for FUNCTION STATS
 
 
 class Scripts:
@@ -657,7 +660,8 @@ def scripts_of(server) -> Scripts:
     return s
 
 
-def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=None):
+def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=None,
+          command: list[bytes] | None = None):
     """Run the compiled script sha (or the library function fn, named sha) for client c: a
     Suspend, or the reply inside EXEC."""
 
@@ -668,6 +672,7 @@ def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=
     run = Running(ScriptClient(c.server, c.db), c)
     run.function = is_function
     run.name = sha
+    run.command = command or []
     if getattr(c, "in_exec", False):
         return _run_sync(scripts, run, fn, sha, keys, argv, readonly)
     return _run_threaded(scripts, run, fn, sha, keys, argv, readonly)
@@ -784,7 +789,7 @@ def gate(server, c, argv: list[bytes]):
     threshold = server.cfg.busy_reply_threshold_ms / 1000
     elapsed = time.monotonic() - run.started
     if elapsed >= threshold and c.kind != "master":
-        return BUSY
+        return BUSY_FUNCTION if run.function else BUSY
     return Suspend(_after_script(server, c, argv, run, max(threshold - elapsed, 0.0)))
 
 
@@ -878,6 +883,8 @@ def script(c, args):
         run = c.server.running_script
         if run is None:
             raise NOTBUSY
+        if run.function:
+            raise BUSY_FUNCTION  # a function is killed by FUNCTION KILL
         if run.wrote:
             raise UNKILLABLE
         run.kill = True
