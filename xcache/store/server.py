@@ -29,8 +29,8 @@ log = logging.getLogger("xcache.server")
 
 # Importing the command modules registers their commands.
 COMMAND_MODULES = ("admin", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
-                   "transactions", "replication", "migrate", "streams", "scripting", "dump",
-                   "functions")
+                   "transactions", "replication", "migrate", "streams", "stream_groups", "scripting",
+                   "dump", "functions")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
 
