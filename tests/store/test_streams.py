@@ -232,3 +232,29 @@ def test_blocked_xreadgroup_learns_its_group_or_stream_went(r):
         fut.result(timeout=5)
     assert str(exc.value) == "UNBLOCKED the stream key no longer exists"
     waiter.close()
+
+
+def test_stream_and_groups_survive_a_restart(tmp_path):
+    from tests.procs import start_xcache_server
+
+    data = tmp_path / "node"
+    node = start_xcache_server(tmp_path, data_dir=data)
+    try:
+        c = client(node)
+        for i in range(1, 6):
+            c.xadd("s", {"f": str(i)}, id=f"{i}-1")
+        c.xdel("s", "5-1")
+        c.xgroup_create("s", "g", "0")
+        c.execute_command("XREADGROUP", "GROUP", "g", "alice", "COUNT", "2", "STREAMS", "s", ">")
+        before = [cmd(c, *q.split()) for q in ("XRANGE s - +", "XINFO GROUPS s", "XPENDING s g")]
+        before.append(cmd(c, "XINFO", "STREAM", "s")[:14])
+    finally:
+        node.stop()
+    node = start_xcache_server(tmp_path, data_dir=data)
+    try:
+        c = client(node)
+        after = [cmd(c, *q.split()) for q in ("XRANGE s - +", "XINFO GROUPS s", "XPENDING s g")]
+        after.append(cmd(c, "XINFO", "STREAM", "s")[:14])
+        assert after == before
+    finally:
+        node.stop()
