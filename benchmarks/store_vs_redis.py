@@ -2,8 +2,9 @@
 
 Runs both servers on loopback, then redis-benchmark against each for SET/GET/LPUSH/HSET/ZADD at
 pipeline depth 1 and 16, 50 clients, repeated; prints the median requests/s and the ratio.
-Then one row per data-type family (PFADD, GEOADD, BITFIELD, ZUNIONSTORE, SORT): redis-benchmark's
-custom-command mode against keys seeded alike on both servers.
+Then one row per data-type family (XADD capped with MAXLEN ~, XRANGE of 10 entries, EVALSHA of a
+one-SET script, PFADD, GEOADD, BITFIELD, ZUNIONSTORE, SORT): redis-benchmark's custom-command mode
+against keys seeded alike on both servers.
 
     python benchmarks/store_vs_redis.py [--requests 100000] [--repeat 3]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import statistics
 import subprocess
@@ -24,8 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.procs import start_redis, start_xcache_server  # noqa: E402
 
 TESTS = "set,get,lpush,hset,zadd"
+BENCH_SCRIPT = "return redis.call('set', KEYS[1], ARGV[1])"
 # name -> the command redis-benchmark repeats (__rand_int__ is replaced by a random number)
 FAMILIES = {
+    "xadd": ["XADD", "bench:s", "MAXLEN", "~", "10000", "*", "f", "v"],
+    "xrange": ["XRANGE", "bench:s", "-", "+", "COUNT", "10"],
+    "evalsha": ["EVALSHA", hashlib.sha1(BENCH_SCRIPT.encode()).hexdigest(), "1", "bench:k", "v"],
     "pfadd": ["PFADD", "bench:hll", "__rand_int__"],
     "geoadd": ["GEOADD", "bench:geo", "13.361389", "38.115556", "m:__rand_int__"],
     "bitfield": ["BITFIELD", "bench:bits", "INCRBY", "u32", "#100", "1", "GET", "i8", "#7"],
@@ -54,6 +60,8 @@ def seed(port: int) -> None:
     r.zadd("bench:z1", {f"m{i}": i for i in range(50)})
     r.zadd("bench:z2", {f"m{i}": i * 2 for i in range(25, 75)})
     r.rpush("bench:list", *[(i * 7919) % 1000 for i in range(100)])
+    r.script_load(BENCH_SCRIPT)
+    r.xadd("bench:s", {"f": "v"})
     r.close()
 
 

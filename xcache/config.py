@@ -55,6 +55,7 @@ class ServerConfig:
     repl_backlog_bytes: int = key(64 * 1024 * 1024, "write log kept for partial resync of replicas", minimum=1024)
     metrics_port: int = key(-1, "HTTP port of /metrics and /health; -1 = port + 10000, 0 = off", minimum=-1)
     repl_timeout_ms: int = key(60000, "replication link considered down after this long without data", minimum=100)
+    busy_reply_threshold_ms: int = key(5000, "a Lua script running longer than this makes other clients get -BUSY and can be killed by SCRIPT KILL (Redis's lua-time-limit)", minimum=0)
     migrate_chunk_items: int = key(1000, "MIGRATE sends a bigger hash/list/set/zset in commands of this many members, one awaited at a time", minimum=1)
 
 

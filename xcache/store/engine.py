@@ -3,7 +3,7 @@
 Layout (in the style of Pika/Kvrocks), three column families:
   meta   db(1) + key                                   -> type(1) expire_ms(8) [payload]
          string payload: the value
-         collection payload: version(8) count(8) [list: head(8) tail(8)]
+         collection payload: version(8) count(8) [list: head(8) tail(8)] [stream: see streams.py]
   data   db(1) + keylen(4) + key + version(8) + subkey -> value
          (hash field -> value, set member -> b"", zset member -> score(8), list index -> element)
   score  db(1) + keylen(4) + key + version(8) + sortable score(8) + member -> b""
@@ -35,8 +35,9 @@ from rocksdict import (
 from xcache.config import ServerConfig
 from xcache.resp import Error
 
-STRING, HASH, LIST, SET, ZSET = 0, 1, 2, 3, 4
-TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset"}
+STRING, HASH, LIST, SET, ZSET, STREAM = 0, 1, 2, 3, 4, 5
+TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset",
+              STREAM: b"stream"}
 TYPE_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
 WRONGTYPE = Error("WRONGTYPE Operation against a key holding the wrong kind of value")
 LIST_MIDDLE = 1 << 63
@@ -76,6 +77,8 @@ class Meta:
             return bytes((STRING,)) + _Q.pack(self.expire_ms) + self.value
         if self.type == LIST:
             return bytes((LIST,)) + _QQQQ.pack(self.expire_ms, self.version, self.count, self.head) + _Q.pack(self.tail)
+        if self.type == STREAM:  # value: the stream's own state (streams.py)
+            return bytes((STREAM,)) + _QQQ.pack(self.expire_ms, self.version, self.count) + self.value
         return bytes((self.type,)) + _QQQ.pack(self.expire_ms, self.version, self.count)
 
 
@@ -87,6 +90,8 @@ def decode_meta(raw: bytes) -> Meta:
     if t == LIST:
         head, tail = _QQ.unpack_from(raw, 25)
         return Meta(LIST, expire, version, count, head, tail)
+    if t == STREAM:
+        return Meta(STREAM, expire, version, count, value=raw[25:])
     return Meta(t, expire, version, count)
 
 

@@ -37,6 +37,9 @@ def delete_keys(c, keys: list[bytes]) -> int:
             b.delete_meta(c.db, key)
             n += 1
     engine.commit(b)
+    if n and c.server.key_waiters:  # a blocked XREADGROUP learns its stream is gone (Redis 7.0)
+        for key in seen:
+            c.server.signal_key(c.db, key)
     return n
 
 
@@ -179,7 +182,8 @@ def copy_key(c, src: bytes, meta: Meta, dst_db: int, dst: bytes, batch) -> None:
     if meta.type == STRING:
         batch.put_meta(dst_db, dst, meta)
         return
-    new = Meta(meta.type, meta.expire_ms, engine.next_version(), meta.count, meta.head, meta.tail)
+    new = Meta(meta.type, meta.expire_ms, engine.next_version(), meta.count, meta.head, meta.tail,
+               meta.value)
     old_prefix = data_prefix(c.db, src, meta.version)
     new_prefix = data_prefix(dst_db, dst, new.version)
     for k, v in engine.scan(engine.data, old_prefix):
@@ -362,7 +366,7 @@ def randomkey(c, args):
     return None
 
 
-ENCODINGS = {1: b"hashtable", 2: b"quicklist", 3: b"hashtable", 4: b"skiplist"}
+ENCODINGS = {1: b"hashtable", 2: b"quicklist", 3: b"hashtable", 4: b"skiplist", 5: b"stream"}
 
 
 @command("object", -2, "readonly", 2, 2, 1)

@@ -26,6 +26,7 @@ from xcache.store.engine import (
     HASH,
     LIST,
     SET,
+    STREAM,
     STRING,
     ZSET,
     Meta,
@@ -328,6 +329,11 @@ class Migration:
             meta = engine.get_meta(self.src_db, key)  # again: it may have expired meanwhile
             if meta is None:
                 continue
+            if meta.type == STREAM:  # entries, then groups and PELs: its own sender
+                await self._flush(target, pending)
+                pending, items = [], 0
+                await self._send_stream(target, key, meta)
+                continue
             if meta.type != STRING and meta.count > self.chunk:
                 await self._flush(target, pending)
                 pending, items = [], 0
@@ -397,6 +403,35 @@ class Migration:
                 return
         await self._acked([key])
 
+    async def _send_stream(self, target: Target, key: bytes, meta: Meta) -> None:
+        """A stream as XADD/XSETID/XGROUP/XCLAIM commands (streams.migrate_commands): one
+        MULTI/EXEC when it fits in a chunk, else one awaited pipeline per chunk of commands."""
+        from xcache.store.streams import migrate_commands
+
+        c = _SourceView(self.c, self.src_db)
+        parts = list(migrate_commands(c, key, meta, self.chunk)) if meta.count <= self.chunk else None
+        if parts is not None and len(parts) == 1:
+            ttl = expire_command(key, meta)
+            cmds = [[b"MULTI"], *([[b"DEL", key]] if self.replace else []), *parts[0],
+                    *([ttl] if ttl else []), [b"EXEC"]]
+            await self._flush(target, [(key, cmds)])
+            return
+        first = [[b"DEL", key]] if self.replace else []
+        for part in migrate_commands(c, key, meta, self.chunk):
+            err = first_error(await target.call([*first, *part]))
+            first = []
+            if err is not None:
+                self.error = self.error or err
+                return
+            await asyncio.sleep(0)
+        ttl = expire_command(key, meta)
+        if ttl:
+            err = first_error(await target.call([ttl]))
+            if err is not None:
+                self.error = self.error or err
+                return
+        await self._acked([key])
+
     async def _acked(self, keys: list[bytes]) -> None:
         """The target holds keys: count them and, without COPY, delete them here (replicated)."""
         if not keys:
@@ -430,6 +465,14 @@ class Migration:
         c = self.c
         c.propagate = None
         server.replication.propagate(c, [b"DEL", *keys])
+
+
+class _SourceView:
+    """What streams.Stream needs of a client (engine, db) for reading the source's key."""
+
+    def __init__(self, c, db: int):
+        self.engine = c.engine
+        self.db = db
 
 
 def lock_of(server, c, cmd, argv: list[bytes]) -> asyncio.Event | None:

@@ -33,11 +33,12 @@ METRICS_BIND_RETRY_S = 5.0  # how long a busy metrics port is tried again before
 # Importing the command modules registers their commands.
 COMMAND_MODULES = ("admin", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
                    "hyperloglog", "geo", "bits", "lcs", "zsetops", "mpop", "sort",
-                   "transactions", "replication", "migrate")
+                   "transactions", "replication", "migrate", "streams", "stream_groups", "scripting",
+                   "dump", "functions")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
 
-from xcache.store import pubsub, transactions  # noqa: E402
+from xcache.store import pubsub, scripting, transactions  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
@@ -272,6 +273,7 @@ class Server:
         self.migrating: dict[tuple[int, bytes], asyncio.Event] = {}
         self.migrate_targets = None  # migrate.TargetPool, made by the first MIGRATE
         self.pause = ClientPause()  # CLIENT PAUSE
+        self.running_script = None  # scripting.Running while a Lua script runs
         self.collector = Collector(self)
         self.replication = Replication(self)
         self.listener: Acceptor | None = None
@@ -299,6 +301,10 @@ class Server:
         if c.channels or c.patterns:
             if name not in SUBSCRIBED_ALLOWED:
                 return Error(f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+        if self.running_script is not None and c is not self.running_script.client:
+            gated = scripting.gate(self, c, argv)  # wait for the script, or -BUSY
+            if gated is not None:
+                return gated
         if self.pause.mode and self.pause.blocks(c, cmd, name):
             return Suspend(self._after_pause(c, argv))
         if c.multi is not None and name not in MULTI_IMMEDIATE:
@@ -386,6 +392,8 @@ class Server:
                 await self.pause.changed()
             elif self.migrating and writes and argv is not None and (ev := lock_of(self, c, cmd, argv)):
                 await ev.wait()
+            elif self.running_script is not None and c is not self.running_script.client:
+                await self.running_script.done.wait()  # a script runs atomically
             else:
                 break
         if cmd.write and self.replication.is_replica and c.kind != "master":

@@ -1,0 +1,200 @@
+"""The Lua side of scripting (scripting.py, functions.py): Redis's `redis` API table over the Python
+callables it is given, the error handler that turns errors into Redis's `{err=..., source=...,
+line=...}`, the SCRIPT KILL count hook, the read-only globals of Redis 7, and FUNCTION LOAD's
+restricted environment with redis.register_function. Executed once per Lua runtime; it returns
+compile, run, run_function and load_library.
+"""
+
+HOOK_INSTRUCTIONS = 100_000  # the kill check runs every this many Lua instructions
+
+LUA_PRELUDE = r"""
+local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, version, version_num,
+  py_bit, py_cjson = ...
+local dbg = debug
+redis = {}
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = version, version_num
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+local function push_error(msg)
+  -- luaPushErrorBuff: "-CODE msg" keeps CODE, anything else gets ERR
+  if string.sub(msg, 1, 1) == '-' then
+    local sp = string.find(msg, ' ', 1, true)
+    if sp then return {err = string.sub(msg, 2, sp - 1) .. ' ' .. string.sub(msg, sp + 1)} end
+    return {err = 'ERR ' .. string.sub(msg, 2)}
+  end
+  return {err = 'ERR ' .. msg}
+end
+-- call and pcall are Python callables (C functions to Lua): a script's `return redis.call(...)`
+-- is then no tail call, so its frame (and line) stays for the error message, as in Redis.
+redis.call = py_call
+redis.pcall = py_pcall
+redis.error_reply = function(msg)
+  if type(msg) ~= 'string' then error(push_error('wrong number or type of arguments')) end
+  if string.sub(msg, 1, 1) ~= '-' then msg = '-' .. msg end
+  return push_error(msg)
+end
+redis.status_reply = function(msg)
+  if type(msg) ~= 'string' then error(push_error('wrong number or type of arguments')) end
+  return {ok = msg}
+end
+redis.sha1hex = py_sha1
+redis.log = py_log
+redis.setresp = py_setresp
+redis.set_repl = function(v) end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+local function handler(err)
+  local lvl = 2
+  local i = dbg.getinfo(lvl, 'nSl')
+  while i and i.source ~= '@user_script' and i.source ~= '@user_function' do
+    lvl = lvl + 1
+    i = dbg.getinfo(lvl, 'nSl')
+  end
+  if type(err) == 'userdata' then
+    -- raised by a Python callable: redis.* errors carry their code; a library's (cjson, bit)
+    -- get the position, as luaL_error gives it
+    local t = tostring(err)
+    if not string.find(t, '^%u+ ') then
+      t = 'ERR ' .. (i and (string.sub(i.source, 2) .. ':' .. i.currentline .. ': ') or '') .. t
+    end
+    err = {err = t}
+  elseif type(err) ~= 'table' then
+    err = {err = 'ERR ' .. tostring(err)}
+  end
+  if i then
+    err['source'] = i.source
+    err['line'] = i.currentline
+  end
+  return err
+end
+local function hook()
+  if py_check() then error(push_error('Script killed by user with SCRIPT KILL...')) end
+end
+local loadstring, setfenv, xpcall, sethook = loadstring, setfenv, xpcall, dbg.sethook
+local readonly_env
+local readonly_env_raw = {}
+local nil_ok = {loadstring = true, dofile = true, loadfile = true, print = true}
+local function compile(body)
+  local f, e = loadstring(body, '@user_script')
+  if not f then return nil, e end
+  setfenv(f, readonly_env)
+  return f, false
+end
+local function run(f, keys, argv, hooked)
+  rawset(readonly_env_raw, 'KEYS', keys)
+  rawset(readonly_env_raw, 'ARGV', argv)
+  if hooked then sethook(hook, '', HOOK_N) end
+  local ok, res = xpcall(f, handler)
+  if hooked then sethook() end
+  return ok, res
+end
+local function run_function(f, keys, argv, hooked)
+  if hooked then sethook(hook, '', HOOK_N) end
+  local ok, res = xpcall(function() return f(keys, argv) end, handler)
+  if hooked then sethook() end
+  return ok, res
+end
+-- FUNCTION LOAD: the library's code runs with only redis.register_function/log/LOG_*/version
+-- (as Redis 7.0); its functions see the scripts' globals when called.
+local function load_library(body)
+  local f, e = loadstring(body, '@user_function')
+  if not f then return nil, e, false end
+  local registered = {}
+  local load_api = {
+    log = redis.log, LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+    REDIS_VERSION = version, REDIS_VERSION_NUM = version_num,
+    register_function = function(...)
+      local n = select('#', ...)
+      local a, b = ...
+      if n == 1 and type(a) == 'table' then
+        for k, _ in pairs(a) do
+          if k ~= 'function_name' and k ~= 'callback' and k ~= 'flags' and k ~= 'description' then
+            error(push_error('unknown argument given to redis.register_function'))
+          end
+        end
+        if a.function_name == nil then
+          error(push_error('redis.register_function must get a function name argument'))
+        end
+        if a.callback == nil then
+          error(push_error('redis.register_function must get a callback argument'))
+        end
+        if type(a.callback) ~= 'function' then
+          error(push_error('callback argument given to redis.register_function must be a function'))
+        end
+        if a.flags ~= nil and type(a.flags) ~= 'table' then
+          error(push_error('flags argument to redis.register_function must be a table representing function flags'))
+        end
+        if a.description ~= nil and type(a.description) ~= 'string' then
+          error(push_error('description argument given to redis.register_function must be a string'))
+        end
+        local flags = {}
+        for _, fl in ipairs(a.flags or {}) do flags[#flags + 1] = fl end
+        local err = py_register(a.function_name, flags, a.description)
+        if err then error(push_error(err)) end
+        registered[#registered + 1] = {a.function_name, a.callback}
+        return
+      end
+      if n ~= 2 then error(push_error('wrong number of arguments to redis.register_function')) end
+      if type(b) ~= 'function' then
+        error(push_error('second argument to redis.register_function must be a function'))
+      end
+      local err = py_register(a, {}, nil)
+      if err then error(push_error(err)) end
+      registered[#registered + 1] = {a, b}
+    end,
+  }
+  setmetatable(load_api, {__index = function(t, n)
+    error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+  end})
+  local in_load = true
+  local load_env = setmetatable({}, {
+    __index = function(t, n)
+      if in_load then
+        if n == 'redis' then return load_api end
+        error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+      end
+      local v = readonly_env_raw[n]
+      if v == nil and not nil_ok[n] then
+        error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+      end
+      return v
+    end,
+    __newindex = function(t, n, v) error('Attempt to modify a readonly table', 2) end,
+    __metatable = false,
+  })
+  setfenv(f, load_env)
+  local ok, res = pcall(f)
+  if not ok then
+    if type(res) == 'table' then res = res.err elseif type(res) ~= 'string' then res = tostring(res) end
+    if string.sub(res, 1, 4) ~= 'ERR ' and not string.find(res, '^%u+ ') then res = 'ERR ' .. res end
+    return nil, res, true
+  end
+  in_load = false  -- from now on the library's code sees the scripts' globals
+  return registered, nil, false
+end
+-- The scripts' globals: Redis's API and libraries, read-only as in Redis 7.
+bit = {}
+for _, n in ipairs({'tobit', 'tohex', 'bnot', 'band', 'bor', 'bxor', 'lshift', 'rshift', 'arshift',
+                    'rol', 'ror', 'bswap'}) do
+  bit[n] = py_bit[n]
+end
+cjson = {encode = py_cjson.encode, decode = py_cjson.decode, null = py_cjson.null}
+for k, v in pairs(_G) do readonly_env_raw[k] = v end
+readonly_env_raw.loadstring, readonly_env_raw.dofile, readonly_env_raw.loadfile = nil, nil, nil
+readonly_env_raw.print = nil
+readonly_env_raw._G = nil
+readonly_env = setmetatable({}, {
+  __index = function(t, n)
+    local v = readonly_env_raw[n]
+    if v == nil and not nil_ok[n] and dbg.getinfo(2) and dbg.getinfo(2, 'S').what ~= 'C' then
+      error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = function(t, n, v) error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+readonly_env_raw._G = readonly_env
+return compile, run, run_function, load_library
+""".replace("HOOK_N", str(HOOK_INSTRUCTIONS))

@@ -1,0 +1,154 @@
+"""The `bit` and `cjson` Lua libraries Redis bundles, for scripts (scripting.py), in Python.
+
+bit follows LuaBitOp (32-bit operations, signed results); cjson follows lua-cjson as Redis ships
+it for the common cases: arrays for tables with keys 1..n, objects otherwise, `{}` for an empty
+table, numbers as `%.14g`, `/` escaped as `\\/`, `cjson.null` for JSON null.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+
+class LuaLibError(Exception):
+    """Raised into the script (its text becomes the Lua error)."""
+
+
+def _int(x) -> int:
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise LuaLibError("bad argument (number expected)")
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return 0
+        x = round(x)  # LuaBitOp rounds (2^52+2^51 trick: ties to even)
+    return x & 0xFFFFFFFF
+
+
+def _signed(u: int) -> int:
+    u &= 0xFFFFFFFF
+    return u - (1 << 32) if u & 0x80000000 else u
+
+
+def _fold(fn, args):
+    if not args:
+        raise LuaLibError("bad argument #1 (number expected, got no value)")
+    acc = _int(args[0])
+    for a in args[1:]:
+        acc = fn(acc, _int(a))
+    return _signed(acc)
+
+
+def _tohex(x, n=8):
+    n = int(n)
+    upper = n < 0
+    n = min(abs(n), 8) or 8
+    text = f"{_int(x) & ((1 << (4 * n)) - 1):0{n}x}"
+    return (text.upper() if upper else text).encode()
+
+
+def make_bit() -> SimpleNamespace:
+    def rol(x, n):
+        x, n = _int(x), _int(n) & 31
+        return _signed((x << n) | (x >> (32 - n)))
+
+    def ror(x, n):
+        x, n = _int(x), _int(n) & 31
+        return _signed((x >> n) | (x << (32 - n)))
+
+    return SimpleNamespace(
+        tobit=lambda x: _signed(_int(x)),
+        tohex=_tohex,
+        bnot=lambda x: _signed(~_int(x)),
+        band=lambda *a: _fold(lambda p, q: p & q, a),
+        bor=lambda *a: _fold(lambda p, q: p | q, a),
+        bxor=lambda *a: _fold(lambda p, q: p ^ q, a),
+        lshift=lambda x, n: _signed(_int(x) << (_int(n) & 31)),
+        rshift=lambda x, n: _signed(_int(x) >> (_int(n) & 31)),
+        arshift=lambda x, n: _signed(_signed(_int(x)) >> (_int(n) & 31)),
+        rol=rol,
+        ror=ror,
+        bswap=lambda x: _signed(int.from_bytes(_int(x).to_bytes(4, "little"), "big")),
+    )
+
+
+def _number(v) -> str:
+    if isinstance(v, int):
+        return str(v)
+    if not math.isfinite(v):
+        raise LuaLibError("Cannot serialise number: must not be NaN or Inf")
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.14g}"
+
+
+def _string(b: bytes) -> str:
+    text = b.decode("utf-8", errors="surrogateescape")
+    return json.dumps(text, ensure_ascii=False).replace("/", "\\/")
+
+
+def make_cjson(lua, lua_type) -> SimpleNamespace:
+    null = lua.table()
+
+    def enc(v, depth=0) -> str:
+        if depth > 1000:
+            raise LuaLibError("Cannot serialise, excessive nesting (1001)")
+        if v is None or v is null:
+            return "null"
+        if v is True:
+            return "true"
+        if v is False:
+            return "false"
+        if isinstance(v, int | float):
+            return _number(v)
+        if isinstance(v, bytes):
+            return _string(v)
+        if lua_type(v) == "table":
+            items = list(v.items())
+            if not items:
+                return "{}"
+            keys = [k for k, _ in items]
+            if all(isinstance(k, int | float) and not isinstance(k, bool) and k == int(k) and k >= 1
+                   for k in keys):
+                top = int(max(keys))
+                if top > 10 and top > 2 * len(keys):
+                    raise LuaLibError("Cannot serialise table: excessively sparse array")
+                return "[" + ",".join(enc(v[i], depth + 1) for i in range(1, top + 1)) + "]"
+            parts = []
+            for k, val in items:
+                if isinstance(k, bytes):
+                    key = _string(k)
+                elif isinstance(k, int | float) and not isinstance(k, bool):
+                    key = '"' + _number(k) + '"'
+                else:
+                    raise LuaLibError("Cannot serialise table: table key must be a number or string")
+                parts.append(key + ":" + enc(val, depth + 1))
+            return "{" + ",".join(parts) + "}"
+        raise LuaLibError(f"Cannot serialise {lua_type(v) or type(v).__name__}: type not supported")
+
+    def to_lua(v):
+        if v is None:
+            return null
+        if isinstance(v, str):
+            return v.encode("utf-8", errors="surrogateescape")
+        if isinstance(v, bool | int | float):
+            return v
+        if isinstance(v, list):
+            return lua.table_from([to_lua(x) for x in v])
+        return lua.table_from({k.encode("utf-8", errors="surrogateescape"): to_lua(x)
+                               for k, x in v.items()})
+
+    def encode(v=None):
+        return enc(v).encode("utf-8", errors="surrogateescape")
+
+    def decode(s=None):
+        if not isinstance(s, bytes):
+            raise LuaLibError("bad argument #1 to 'decode' (string expected)")
+        try:
+            value = json.loads(s.decode("utf-8", errors="surrogateescape"))
+        except ValueError as exc:
+            raise LuaLibError(f"Expected value but found invalid token at character {getattr(exc, 'pos', 0) + 1}") from None
+        return to_lua(value)
+
+    return SimpleNamespace(encode=encode, decode=decode, null=null)
