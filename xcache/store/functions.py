@@ -258,7 +258,7 @@ def function(c, args):
         raise Error(f"ERR wrong number of arguments for 'function|{sub.decode().lower()}' command")
     server = c.server
     if sub in WRITES:
-        from xcache.store.server import READONLY
+        from xcache.store.interfaces import READONLY
 
         if server.replication.is_replica and c.kind != "master":
             raise READONLY

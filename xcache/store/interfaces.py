@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from xcache.store.engine import Engine
 
 BUSY_STALL = Error("BUSY write stall, retry later")
+READONLY = Error("READONLY You can't write against a read only replica.")
 
 
 class Suspend:

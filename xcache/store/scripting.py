@@ -75,9 +75,7 @@ class ScriptClient:
     """The pseudo client a script's commands run as (the caller's db, no connection)."""
 
     def __new__(cls, server, db: int):
-        from xcache.store.server import Client  # server imports this module: import at call time
-
-        c = Client(server)
+        c = server.new_client()
         c.db = db
         c.authenticated = True
         c.kind = "script"
@@ -427,7 +425,7 @@ class _Context:
             return Error(f"ERR internal error: {exc}")
 
     def _dispatch(self, argv, holder):
-        from xcache.store.server import Suspend
+        from xcache.store.interfaces import Suspend
 
         name = argv[0].lower()
         cmd = COMMANDS.get(name)
@@ -523,7 +521,7 @@ def _run_threaded(scripts, run, fn, sha, keys, argv, readonly):
     commands itself, for up to INLINE_BUDGET_S (most scripts end there: no other client can run
     meanwhile, and the reply is immediate); then it returns to the event loop with the script
     marked running (other clients wait or get -BUSY) and serves the rest asynchronously."""
-    from xcache.store.server import Suspend
+    from xcache.store.interfaces import Suspend
 
     server = scripts.server
     loop = asyncio.get_running_loop()
@@ -586,7 +584,7 @@ async def _async_phase(channel: _Channel):
 def gate(server, c, argv: list[bytes]):
     """Called by Server.execute for a client other than the script's while a script runs:
     None (run it now), a Suspend (wait for the script) or -BUSY."""
-    from xcache.store.server import Suspend
+    from xcache.store.interfaces import Suspend
 
     run = server.running_script
     name = argv[0].lower()
@@ -601,7 +599,7 @@ def gate(server, c, argv: list[bytes]):
 
 
 async def _after_script(server, c, argv, run: Running, wait_s: float):
-    from xcache.store.server import Suspend
+    from xcache.store.interfaces import Suspend
 
     try:
         await asyncio.wait_for(run.done.wait(), wait_s if c.kind != "master" else None)

@@ -25,7 +25,7 @@ from xcache.resp import Error, ProtocolError, Raw, RequestParser, encode, encode
 from xcache.store.accept import Acceptor, fit_maxclients
 from xcache.store.commands import COMMANDS, Command
 from xcache.store.engine import Engine, WriteStall
-from xcache.store.interfaces import BUSY_STALL, Block, Suspend  # noqa: F401 (re-exported)
+from xcache.store.interfaces import BUSY_STALL, READONLY, Block, Suspend  # noqa: F401 (re-exported)
 
 log = logging.getLogger("xcache.server")
 METRICS_BIND_RETRY_S = 5.0  # how long a busy metrics port is tried again before the node gives up
@@ -47,7 +47,6 @@ from xcache.store.replication import Replication  # noqa: E402
 SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe", b"ping",
                       b"quit", b"reset"}
 MULTI_IMMEDIATE = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
-READONLY = Error("READONLY You can't write against a read only replica.")
 MAX_PENDING_COMMANDS = 10_000
 
 

@@ -186,7 +186,7 @@ def _xread(c, args, group_mode: bool):
         return reply
     if block_ms is None or getattr(c, "in_exec", False):
         return NULL_ARRAY
-    from xcache.store.server import Block  # server.py imports this module: import at call time
+    from xcache.store.interfaces import Block
 
     def retry():
         if group_mode:  # what Redis 7.0 answers a blocked XREADGROUP whose stream/group went
