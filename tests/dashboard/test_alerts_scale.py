@@ -100,6 +100,18 @@ def test_failover_stall_and_quorum_rules():
     assert next(a for a in active if a["labels"]["alertname"] == "XcacheFailoverStarted")["labels"]["master"] == "group-1"
 
 
+def test_disk_full_fires_at_once_and_resolves():
+    ev = A.AlertEvaluator()
+    full = {"up": True, "write_stall_active": 0, "disk_full": 1, "disk_error_seconds": 3.0}
+    active, _ = ev.evaluate(snap(servers={"127.0.0.1:6380": full}), 0.0)
+    assert names(active) == {"XcacheNodeDiskFull"}
+    alert = active[0]
+    assert alert["labels"]["instance"] == "127.0.0.1:6380" and alert["labels"]["severity"] == "critical"
+    assert "-MISCONF since 3s" in alert["annotations"]["description"]
+    active, _ = ev.evaluate(snap(servers={"127.0.0.1:6380": {**full, "disk_full": 0}}), 1.0)
+    assert active == []
+
+
 def test_migration_stalled_fires_only_without_progress_and_not_when_paused():
     ev = A.AlertEvaluator()
 

@@ -13,6 +13,7 @@ import time
 
 from xcache.config import ConfigError, ServerConfig, coerce, to_toml
 from xcache.resp import OK, PONG, Error, Raw, SimpleString
+from xcache.store import diskfull
 from xcache.store.commands import COMMANDS, SYNTAX_ERROR, command, parse_int
 from xcache.store.glob import glob_match
 from xcache.store.pause import ALL, WRITE
@@ -264,7 +265,24 @@ def _section_persistence(s) -> dict:
     return {"loading": 0, "async_loading": 0, "rdb_changes_since_last_save": s.stats["dirty"],
             "rdb_bgsave_in_progress": 0, "rdb_last_save_time": s.stats.get("last_save", int(s.started)),
             "aof_enabled": 0, "wal_enabled": 1, "wal_sync": s.cfg.wal_sync,
-            "storage_engine": "rocksdb", "data_dir": s.cfg.dir}
+            "storage_engine": "rocksdb", "data_dir": s.cfg.dir, **_disk_fields(s)}
+
+
+def _disk_fields(s) -> dict:
+    """Redis's status fields (what monitoring reads to spot a MISCONF node) + the disk episode."""
+    disk = s.engine.disk
+    status = "err" if disk.full else "ok"
+    try:
+        free = diskfull.free_bytes(s.cfg.dir)
+    except OSError:
+        free = -1
+    return {"rdb_last_bgsave_status": status, "aof_last_write_status": status,
+            "disk_write_status": status, "disk_error_reason": disk.reason or "",
+            "disk_error": disk.error.replace("\r", " ").replace("\n", " "),
+            "disk_error_seconds": f"{disk.seconds():.1f}", "disk_read_only": int(disk.read_only),
+            "disk_error_episodes": disk.episodes, "disk_rejected_writes": disk.rejected_writes,
+            "disk_recoveries": disk.recoveries, "disk_free_bytes": free,
+            "disk_resume_free_bytes": s.cfg.disk_resume_free_bytes}
 
 
 def _section_stats(s) -> dict:

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 from rocksdict import (
+    AccessType,
     BlockBasedOptions,
     Cache,
     Options,
@@ -34,6 +35,7 @@ from rocksdict import (
 
 from xcache.config import ServerConfig
 from xcache.resp import Error
+from xcache.store.diskfull import DiskState, classify
 
 STRING, HASH, LIST, SET, ZSET = 0, 1, 2, 3, 4
 TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset"}
@@ -232,12 +234,14 @@ def build_options(cfg: ServerConfig) -> Options:
 class Engine:
     """The RocksDB database of one storage node."""
 
-    def __init__(self, cfg: ServerConfig):
+    def __init__(self, cfg: ServerConfig, read_only: bool = False):
         self.cfg = cfg
         self.path = os.path.join(cfg.dir, "db")
-        os.makedirs(self.path, exist_ok=True)
+        os.makedirs(self.path, mode=0o700, exist_ok=True)
         opts = build_options(cfg)
-        self.db = Rdict(self.path, opts, column_families={"meta": opts, "data": opts, "score": opts})
+        access = AccessType.read_only() if read_only else AccessType.read_write()
+        self.db = Rdict(self.path, opts, column_families={"meta": opts, "data": opts, "score": opts},
+                        access_type=access)
         self.meta = self.db.get_column_family("meta")
         self.data = self.db.get_column_family("data")
         self.score = self.db.get_column_family("score")
@@ -251,6 +255,7 @@ class Engine:
         self._version_floor = _Q.unpack(raw)[0] if raw else 0
         self._last_version = self._version_floor
         self.stall = StallState()
+        self.disk = DiskState()  # write errors of the disk (full): see diskfull.py
 
     def close(self) -> None:
         """Sync the WAL and release RocksDB (its LOCK), so the path can be reopened."""
@@ -365,10 +370,17 @@ class Engine:
         if "stall" in text.lower() or "incomplete" in text.lower():
             self.stall.on_stall()
             raise WriteStall(text) from None
+        reason = classify(text)
+        if reason is not None:
+            self.disk.on_error(reason, text)
+            raise self.disk.refuse() from None
         raise exc
 
     def flush_wal(self) -> None:
-        self.db.flush_wal(True)
+        try:
+            self.db.flush_wal(True)
+        except Exception as exc:
+            self._raise_write_error(exc)
 
     # --- RocksDB state for INFO -------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from xcache.config import ServerConfig
 from xcache.resp import NULL_ARRAY, Error, ProtocolError, Raw, RequestParser, encode, encode_into
+from xcache.store import diskfull
 from xcache.store.commands import COMMANDS, Command
 from xcache.store.engine import Engine, WriteStall
 
@@ -271,6 +272,7 @@ class Server:
         self.shutdown_event: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.http = None  # the metrics endpoint (EmbeddedServer)
+        self.engine_swap: asyncio.Event | None = None  # set while RocksDB is reopened
 
     # --- dispatch ---------------------------------------------------------------------------
 
@@ -284,6 +286,12 @@ class Server:
             return unknown_command(argv)
         if not c.authenticated and "noauth" not in cmd.flags:
             return Error("NOAUTH Authentication required.")
+        if self.engine_swap is not None:  # RocksDB is being reopened (diskfull.reopen)
+            return Suspend(self._after_swap(c, argv))
+        if self.engine.disk.full and (cmd.write or name == b"exec"):
+            refused = self._refuse_disk_write(c, cmd, name, argv)
+            if refused is not None:
+                return refused
         arity = cmd.arity
         if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
             if c.multi is not None:
@@ -301,6 +309,35 @@ class Server:
             c.multi.append((cmd, argv))
             return Raw(b"+QUEUED\r\n")
         return self.call(c, cmd, argv)
+
+    def _refuse_disk_write(self, c: Client, cmd: Command, name: bytes, argv: list[bytes]):
+        """The disk refuses writes: answer a write -MISCONF at once (as Redis does on a failed
+        save), abort an EXEC with queued writes; the replication stream waits instead."""
+        if c.kind == "master":
+            return Suspend(self._after_disk(c, argv))
+        disk = self.engine.disk
+        if name == b"exec":
+            if c.multi is None or not any(q[0].write for q in c.multi):
+                return None
+            transactions.reset_multi(c)
+            return Error(f"EXECABORT Transaction discarded because of: {disk.refuse()}")
+        if c.multi is not None:
+            c.multi_error = True
+        return disk.refuse()
+
+    async def _after_disk(self, c: Client, argv: list[bytes]):
+        # No event marks the end of the episode but a reopen, which heal_loop polls for too.
+        while self.engine.disk.full and not c.closing:
+            await asyncio.sleep(self.cfg.disk_check_interval_ms / 1000)
+        return await self._after_swap(c, argv)
+
+    async def _after_swap(self, c: Client, argv: list[bytes]):
+        while self.engine_swap is not None:
+            await self.engine_swap.wait()
+        reply = self.execute(c, argv)
+        if type(reply) is Suspend:
+            reply = await reply.waiter
+        return reply
 
     def call(self, c: Client, cmd: Command, argv: list[bytes]):
         """Run one command (also used by EXEC for each queued command)."""
@@ -520,7 +557,8 @@ class Server:
                  self.cfg.port, self.cfg.dir, self.run_id, os.getpid())
         self._tasks = [asyncio.ensure_future(self.collector.run()),
                        asyncio.ensure_future(self._wal_sync_loop()),
-                       asyncio.ensure_future(self._idle_clients_loop())]
+                       asyncio.ensure_future(self._idle_clients_loop()),
+                       asyncio.ensure_future(diskfull.heal_loop(self))]
         self.replication.start()
         metrics_port = self.cfg.metrics_port if self.cfg.metrics_port >= 0 else self.cfg.port + 10000
         if 0 < metrics_port <= 65535:
@@ -553,8 +591,12 @@ class Server:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(1)
+            if self.engine.disk.full or self.engine_swap is not None:
+                continue  # heal_loop reopens the database; nothing to sync meanwhile
             try:
                 await loop.run_in_executor(None, self.engine.flush_wal)
+            except diskfull.DiskFullError:
+                pass  # recorded in engine.disk (logged once per episode)
             except Exception:
                 log.exception("event=wal_sync_failed")
 
