@@ -55,6 +55,8 @@ class ServerConfig:
     repl_backlog_bytes: int = key(64 * 1024 * 1024, "write log kept for partial resync of replicas", minimum=1024)
     metrics_port: int = key(-1, "HTTP port of /metrics and /health; -1 = port + 10000, 0 = off", minimum=-1)
     repl_timeout_ms: int = key(60000, "replication link considered down after this long without data", minimum=100)
+    auth_fail_burst: int = key(10, "failed AUTHs a source address may make at once; then its AUTHs are refused unchecked until its budget refills", minimum=1)
+    auth_fail_rate_per_sec: float = key(10.0, "refill rate of that budget: the most password guesses per second per address", minimum=0.001)
     disk_resume_free_bytes: int = key(64 * 1024 * 1024, "after a disk-full (or I/O) write error, RocksDB is reopened and writes resume once the data dir has this much free space", minimum=0)
     disk_check_interval_ms: int = key(1000, "how often a node refusing writes after a disk error checks its free space", minimum=10)
     migrate_chunk_items: int = key(1000, "MIGRATE sends a bigger hash/list/set/zset in commands of this many members, one awaited at a time", minimum=1)

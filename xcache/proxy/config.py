@@ -47,6 +47,8 @@ class ProxyConfig:
     resume_clients_pct: int = key(90, "a paused listener resumes when sessions fall to this percentage of max_clients", minimum=1)
     max_clients_per_ip: int = key(0, "concurrent sessions per source IP and worker; 0 = unlimited", minimum=0)
     conn_rate_per_ip: int = key(0, "new connections per second per source IP and worker (burst = one second's worth); 0 = unlimited", minimum=0)
+    auth_fail_burst: int = key(10, "failed AUTHs a source address may make at once (per worker); then its AUTHs are refused unchecked until its budget refills", minimum=1)
+    auth_fail_rate_per_sec: float = key(10.0, "refill rate of that budget: the most password guesses per second per address and worker", minimum=0.001)
     auth_timeout_ms: int = key(5000, "close a session that has not authenticated this long after admission (only with session_password)", minimum=1)
     idle_timeout_ms: int = key(0, "close a session idle this long; 0 = never", minimum=0)
     # Traffic limits.

@@ -17,6 +17,7 @@ from time import perf_counter
 
 import hiredis
 
+from xcache.authbrake import BRAKE_ERROR
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.proxy import commands as C
 from xcache.proxy.replies import array_items, bulk, error_line, int_value, pack
@@ -500,6 +501,10 @@ class Session(asyncio.Protocol):
         if not password:
             return error_line("ERR AUTH <password> called without any password configured for the "
                               "default user. Are you sure your configuration is correct?")
+        brake = self.ctx.auth_brake
+        if not brake.allowed(self.ip):
+            self.ctx.rejected["auth_brake"] += 1
+            return error_line(BRAKE_ERROR)
         user_ok = len(argv) == 2 or argv[1] == b"default"
         if user_ok and hmac.compare_digest(argv[-1], password.encode()):
             self.authed = True
@@ -508,6 +513,7 @@ class Session(asyncio.Protocol):
                 self.auth_timer = None
             return OK
         self.ctx.rejected["auth_failed"] += 1
+        brake.failed(self.ip, argv[1].decode(errors="replace") if len(argv) == 3 else "default")
         return b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
 
     def client(self, argv: list[bytes]) -> bytes:

@@ -19,6 +19,7 @@ from bisect import bisect_left
 from collections import defaultdict, deque
 from dataclasses import asdict
 
+from xcache.authbrake import AuthBrake
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.proxy import commands as C
 from xcache.proxy.admission import Listener
@@ -106,6 +107,8 @@ class Worker:
         self._group_stats: dict[int, defaultdict] = {}
         self.breaker = CircuitBreaker(split_list(cfg.blocked_commands), split_list(cfg.blocked_write_prefixes))
         self.ip_limits = IpLimits(cfg.max_clients_per_ip, cfg.conn_rate_per_ip)
+        self.auth_brake = AuthBrake(lambda f: log("auth_failed", "warning", **f), cfg.auth_fail_rate_per_sec,
+                                    cfg.auth_fail_burst)
         self.bucket: TokenBucket | None = None
         self.set_limits({"qps_limit": cfg.qps_limit, "session_qps_limit": cfg.session_qps_limit})
         self.groups: dict[int, Group] = {}

@@ -12,6 +12,7 @@ import os
 import time
 
 from xcache.resp import OK, PONG, Error, ProtocolError, RequestParser, SimpleString, encode_into
+from xcache.sentinel.auth import NOAUTH, OPEN_COMMANDS, SentinelAuth
 from xcache.sentinel.node import Instance, Master, SentinelNode, now_ms
 
 SUBSCRIBE_CMDS = {b"SUBSCRIBE", b"PSUBSCRIBE", b"UNSUBSCRIBE", b"PUNSUBSCRIBE", b"PING", b"QUIT",
@@ -32,9 +33,14 @@ class Session(asyncio.Protocol):
         self.patterns: set[bytes] = set()
         self.name: bytes | None = None
         self.resp3 = False
+        self.authenticated = server.auth.open_session()
+        self.host = "?"
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        extra = getattr(transport, "get_extra_info", None)
+        peer = extra("peername") if extra is not None else None
+        self.host = str(peer[0]) if peer else "?"
         self.server.sessions.add(self)
 
     def connection_lost(self, exc) -> None:
@@ -129,6 +135,8 @@ class SentinelServer:
 
     def __init__(self, node: SentinelNode):
         self.node = node
+        self.auth = SentinelAuth(node.cfg)
+        node.auth_brake = self.auth.brake  # for metrics
         node.publish = self.publish
         self.sessions: set[Session] = set()
         self.channels: dict[bytes, set[Session]] = {}
@@ -159,6 +167,8 @@ class SentinelServer:
 
     # ---- dispatch --------------------------------------------------------------------------
     def dispatch(self, s: Session, name: bytes, args: list[bytes]):
+        if not s.authenticated and name not in OPEN_COMMANDS:
+            return NOAUTH
         if (s.channels or s.patterns) and name not in SUBSCRIBE_CMDS:
             return Error(f"ERR Can't execute '{name.decode().lower()}': only (P|S)SUBSCRIBE / "
                          "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
@@ -268,7 +278,15 @@ class SentinelServer:
             s.resp3 = proto == 3
         opts = [a.upper() for a in args]
         if b"AUTH" in opts:
-            return self.cmd_auth(s, [])
+            i = opts.index(b"AUTH")
+            if i + 2 >= len(args):
+                return Error(f"ERR Syntax error in HELLO option '{args[i].decode(errors='replace')}'")
+            self.auth.login(s.host, args[i + 1], args[i + 2])
+            s.authenticated = True
+        if not s.authenticated:
+            return Error("NOAUTH HELLO must be called with the client already authenticated, otherwise "
+                         "the HELLO AUTH <user> <pass> option can be used to authenticate the "
+                         "client and select the RESP protocol version at the same time")
         if b"SETNAME" in opts and opts.index(b"SETNAME") + 1 < len(args):
             s.name = args[opts.index(b"SETNAME") + 1]
         return {b"server": b"redis", b"version": b"7.0.0", b"proto": 3 if s.resp3 else 2,
@@ -278,11 +296,13 @@ class SentinelServer:
         self._unsub(s, [], s.channels, self.channels, b"unsubscribe")
         self._unsub(s, [], s.patterns, self.patterns, b"punsubscribe")
         s.resp3, s.name = False, None
+        s.authenticated = self.auth.open_session()
         return SimpleString(b"RESET")
 
     def cmd_auth(self, s: Session, args: list[bytes]):
-        return Error("ERR AUTH <password> called without any password configured for the default user. "
-                     "Are you sure your configuration is correct?")
+        reply = self.auth.auth_command(s.host, args)
+        s.authenticated = True
+        return reply
 
     # ---- SENTINEL ----------------------------------------------------------------------------
     def cmd_sentinel(self, s: Session, args: list[bytes]):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hmac
 import os
 import platform
 import resource
@@ -24,25 +23,9 @@ REDIS_VERSION = "7.0.15"  # the Redis feature level the command set follows
 # --- connection -------------------------------------------------------------------------------
 
 def check_password(c, password: bytes) -> bool:
-    expected = c.server.cfg.requirepass
-    return bool(expected) and hmac.compare_digest(password, expected.encode())
+    from xcache.store.auth import check_password as check
 
-
-@command("auth", -2, "noauth noscript loading stale fast", 0, 0, 0)
-def auth(c, args):
-    if len(args) > 2:
-        raise SYNTAX_ERROR
-    if len(args) == 2 and args[0] != b"default":
-        raise Error("WRONGPASS invalid username-password pair or user is disabled.")
-    if not c.server.cfg.requirepass:
-        if len(args) == 1:
-            raise Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-        raise Error("WRONGPASS invalid username-password pair or user is disabled.")
-    if not check_password(c, args[-1]):
-        c.authenticated = False
-        raise Error("WRONGPASS invalid username-password pair or user is disabled.")
-    c.authenticated = True
-    return OK
+    return check(c, password)
 
 
 @command("ping", -1, "stale fast loading", 0, 0, 0)
@@ -104,9 +87,9 @@ def hello(c, args):
     while i < len(args):
         opt = args[i].upper()
         if opt == b"AUTH" and i + 2 < len(args):
-            if args[i + 1] != b"default" or not check_password(c, args[i + 2]):
-                raise Error("WRONGPASS invalid username-password pair or user is disabled.")
-            c.authenticated = True
+            from xcache.store.auth import authenticate
+
+            authenticate(c, args[i + 1], args[i + 2])
             i += 3
         elif opt == b"SETNAME" and i + 1 < len(args):
             name = args[i + 1]
@@ -114,7 +97,7 @@ def hello(c, args):
         else:
             raise Error(f"ERR Syntax error in HELLO option '{args[i].decode(errors='replace')}'")
     if not c.authenticated:
-        raise Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+        raise Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
     if name is not None:
         set_client_name(c, name)
     role = b"replica" if c.server.replication.is_replica else b"master"
@@ -298,9 +281,17 @@ def _section_stats(s) -> dict:
             "total_error_replies": 0, "unexpected_error_replies": 0,
             "protocol_errors": st["protocol_errors"],
             "client_output_limit_disconnections": st["client_output_limit_disconnections"],
+            **_auth_fields(s),
             **s.replication.stats_fields(),  # sync_full, sync_partial_ok, sync_partial_err
             "collector_removed_entries": s.collector.removed_entries,
             "collector_passes": s.collector.passes}
+
+
+def _auth_fields(s) -> dict:
+    from xcache.store.auth import brake_of
+
+    brake = brake_of(s)
+    return {"acl_access_denied_auth": brake.failures, "auth_brake_refused": brake.refused}
 
 
 def _section_cpu(s) -> dict:

@@ -8,6 +8,8 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from xcache.store.auth import brake_of
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -30,6 +32,8 @@ class NodeCollector:
             "keyspace_misses": (st["keyspace_misses"], "GET misses"),
             "stalled_writes": (e.stall.stalled_writes, "Writes refused by a RocksDB stall (then retried)"),
             "stall_rejected_writes": (st["stall_rejected_writes"], "Writes answered -BUSY after the stall deadline"),
+            "auth_failures": (brake_of(s).failures, "Failed AUTHs (wrong password or user)"),
+            "auth_brake_refused": (brake_of(s).refused, "AUTHs refused unchecked by the failed-AUTH brake"),
             "disk_rejected_writes": (e.disk.rejected_writes, "Writes answered -MISCONF while the disk refused writes"),
             "disk_error_episodes": (e.disk.episodes, "Times the disk started refusing writes (full or I/O error)"),
             "disk_recoveries": (e.disk.recoveries, "Times writes resumed after a disk error, without a restart"),

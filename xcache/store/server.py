@@ -29,7 +29,7 @@ from xcache.store.engine import Engine, WriteStall
 log = logging.getLogger("xcache.server")
 
 # Importing the command modules registers their commands.
-COMMAND_MODULES = ("admin", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
+COMMAND_MODULES = ("admin", "auth", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
                    "transactions", "replication", "migrate")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
