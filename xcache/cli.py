@@ -12,6 +12,9 @@ from xcache.config import ConfigError, ServerConfig, load, parse_assignments
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """xcache: a Redis-compatible cache cluster (storage nodes, proxy, sentinel, dashboard)."""
+    from xcache.secretfile import private_umask
+
+    private_umask()  # data, WAL, logs, topology and state files: owner-only (0600 / 0700)
 
 
 def fail(message: str) -> None:

@@ -15,12 +15,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import tomllib
 from collections import deque
 from collections.abc import Callable
 
@@ -34,6 +37,7 @@ from xcache.dashboard.config import DashboardConfig
 from xcache.dashboard.coordinator import Conflict, Coordinator, CoordinatorError
 from xcache.dashboard.migration import Migrator
 from xcache.observability.logs import log_event
+from xcache.secretfile import write_secret_config
 
 
 def log(event: str, level: str = "info", **fields) -> None:
@@ -489,7 +493,7 @@ class Controller:
             await r.aclose()
 
     async def _sentinel(self, addr: str, *args):
-        return await self._redis(addr, *args, password="")
+        return await self._redis(addr, *args, password=self.cfg.sentinel_password)
 
     async def _sentinels_each(self, *args, ignore_errors: bool = False) -> dict[str, object]:
         async def one(s):
@@ -578,7 +582,8 @@ class Controller:
         host, port = split_addr(addr)
         while True:
             r = aredis.Redis(host=host, port=port, protocol=2, decode_responses=True,
-                             socket_connect_timeout=self.timeout)
+                             socket_connect_timeout=self.timeout,
+                             password=self.cfg.sentinel_password or None)
             try:
                 ps = r.pubsub()
                 await ps.subscribe("+switch-master", "+odown")
@@ -888,8 +893,10 @@ class Controller:
         bind = self.cfg.scale_proxy_bind
         args = [sys.executable, "-m", "xcache.cli", "proxy", "--bind", bind, "--port", str(port),
                 "--admin-port", str(admin), "--set", f"admin_bind={bind}"]
-        if self.cfg.proxy_admin_token:
-            args += ["--set", f"admin_token={self.cfg.proxy_admin_token}"]
+        # Secrets (admin_token, the passwords of scale_proxy_config) go through a 0600 config
+        # file, never the command line; it is removed once the proxy has read it.
+        conf = scaled_proxy_config(self.cfg.scale_proxy_config, self.cfg.proxy_admin_token)
+        args += ["--config", conf]
         for item in shlex.split(self.cfg.scale_proxy_set):
             args += ["--set", item]
         popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -897,10 +904,14 @@ class Controller:
         addr, admin_addr = f"{bind}:{port}", f"{bind}:{admin}"
         self.scaled.append((addr, popen))
         deadline = time.monotonic() + 20
-        while not _port_taken(bind, admin):
-            if popen.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"scaled proxy {addr} did not start (rc {popen.poll()})")
-            await asyncio.sleep(0.1)
+        try:
+            while not _port_taken(bind, admin):
+                if popen.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"scaled proxy {addr} did not start (rc {popen.poll()})")
+                await asyncio.sleep(0.1)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(conf)
         await self.add_proxy(addr, admin_addr)
         self.event("proxy_scaled_out", "warning", proxy=addr, admin=admin_addr, pid=popen.pid)
 
@@ -1035,6 +1046,20 @@ def _proxy_summary(stats: dict) -> dict:
         "groups": {g: v.get("state") for g, v in (stats.get("groups") or {}).items()},
         "time": time.time(),
     }
+
+
+def scaled_proxy_config(base_path: str, admin_token: str) -> str:
+    """A private (0600) copy of base_path plus admin_token, for one scaled-out proxy."""
+    values: dict = {}
+    if base_path:
+        with open(base_path, "rb") as fh:
+            values = tomllib.load(fh)
+    if admin_token:
+        values["admin_token"] = admin_token
+    fd, path = tempfile.mkstemp(prefix="xcache-scaled-proxy-", suffix=".toml")
+    os.close(fd)
+    write_secret_config(path, values)
+    return path
 
 
 def _port_taken(host: str, port: int) -> bool:

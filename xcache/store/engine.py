@@ -237,7 +237,7 @@ class Engine:
     def __init__(self, cfg: ServerConfig, read_only: bool = False):
         self.cfg = cfg
         self.path = os.path.join(cfg.dir, "db")
-        os.makedirs(self.path, mode=0o700, exist_ok=True)
+        _private_db_dir(cfg.dir, self.path)
         opts = build_options(cfg)
         access = AccessType.read_only() if read_only else AccessType.read_write()
         self.db = Rdict(self.path, opts, column_families={"meta": opts, "data": opts, "score": opts},
@@ -402,6 +402,19 @@ class Engine:
         """Full compaction (blocking: call it from a thread)."""
         for cf in (self.meta, self.data, self.score):
             cf.compact_range(None, None)
+
+
+def _private_db_dir(data_dir: str, path: str) -> None:
+    """The RocksDB directory and its files (WAL with cached values, SST, LOG) owner-only; files
+    created later are too (the `xcache` command runs with umask 077). A data dir the node creates
+    is 0700; an existing one is left as it is (it may be shared, like /tmp)."""
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    for name in os.listdir(path):
+        full = os.path.join(path, name)
+        if os.path.isfile(full) and os.stat(full).st_mode & 0o077:
+            os.chmod(full, 0o600)
 
 
 def _int_prop(cf, name: str) -> int:
