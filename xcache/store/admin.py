@@ -56,7 +56,9 @@ def reset(c, args):
     pubsub.unsubscribe_all(c)
     c.db = 0
     c.name = b""
-    c.authenticated = not c.server.cfg.requirepass
+    from xcache.store.auth import connection_user
+
+    c.user, c.authenticated = connection_user(c.server)
     return SimpleString(b"RESET")
 
 
@@ -89,7 +91,7 @@ def hello(c, args):
         if opt == b"AUTH" and i + 2 < len(args):
             from xcache.store.auth import authenticate
 
-            authenticate(c, args[i + 1], args[i + 2])
+            authenticate(c, args[i + 1], args[i + 2], "HELLO")
             i += 3
         elif opt == b"SETNAME" and i + 1 < len(args):
             name = args[i + 1]
@@ -458,7 +460,7 @@ def client_line(c, now: float) -> str:
             f"db={c.db} sub={len(c.channels)} psub={len(c.patterns)} ssub=0 "
             f"multi={len(c.multi) if c.multi is not None else -1} qbuf=0 qbuf-free=0 argv-mem=0 "
             f"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
-            f"cmd={c.last_cmd.decode(errors='replace')} user=default redir=-1 resp=2")
+            f"cmd={c.last_cmd.decode(errors='replace')} user={c.user.name} redir=-1 resp=2")
 
 
 CLIENT_TYPES = {b"normal": "normal", b"master": "master", b"replica": "replica", b"slave": "replica",

@@ -12,6 +12,7 @@ import logging
 
 from xcache.authbrake import BRAKE_ERROR, AuthBrake
 from xcache.resp import OK, Error
+from xcache.store.acl import acl_of, client_info
 from xcache.store.commands import SYNTAX_ERROR, command
 
 log = logging.getLogger("xcache.server")
@@ -34,16 +35,28 @@ def check_password(c, password: bytes) -> bool:
     return bool(expected) and hmac.compare_digest(password, expected.encode())
 
 
-def authenticate(c, user: bytes, password: bytes) -> None:
-    """Log c in as user, or raise the error Redis answers (WRONGPASS) or the brake's."""
+def connection_user(server):
+    """(user, authenticated) of a new connection: the default user, logged in if it needs no
+    password (Redis: `nopass`)."""
+    default = acl_of(server).default_user()
+    return default, default.enabled and default.nopass
+
+
+def authenticate(c, user: bytes, password: bytes, via: str = "AUTH") -> None:
+    """Log c in as user (ACL users, SHA-256 passwords; requirepass is the default user's), or
+    raise the error Redis answers (WRONGPASS) or the brake's."""
     brake = brake_of(c.server)
     host = c.addr.rpartition(":")[0]  # "host:port", the port last (IPv6 hosts hold colons)
     if not brake.allowed(host):
         raise Error(BRAKE_ERROR)
-    if user == b"default" and (not c.server.cfg.requirepass or check_password(c, password)):
-        c.authenticated = True  # a default user without password (nopass) takes any password
+    acl = acl_of(c.server)
+    name = user.decode(errors="replace")
+    found = acl.authenticate(name, password)
+    if found is not None:
+        c.user, c.authenticated = found, True
         return
-    brake.failed(host, user.decode(errors="replace"))
+    brake.failed(host, name)
+    acl.log_denied("auth", "toplevel", via, name, client_info(c))
     raise Error(WRONGPASS)
 
 
@@ -51,7 +64,7 @@ def authenticate(c, user: bytes, password: bytes) -> None:
 def auth(c, args):
     if len(args) > 2:
         raise SYNTAX_ERROR
-    if len(args) == 1 and not c.server.cfg.requirepass:
+    if len(args) == 1 and acl_of(c.server).default_user().nopass:
         raise Error(NO_PASSWORD)
     # A failed AUTH leaves the client logged in as before, as in Redis 6+.
     authenticate(c, args[0] if len(args) == 2 else b"default", args[-1])

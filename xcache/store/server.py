@@ -30,11 +30,13 @@ log = logging.getLogger("xcache.server")
 
 # Importing the command modules registers their commands.
 COMMAND_MODULES = ("admin", "auth", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
-                   "transactions", "replication", "migrate")
+                   "transactions", "replication", "migrate", "acl")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
 
 from xcache.store import pubsub, transactions  # noqa: E402
+from xcache.store.acl import check as acl_check  # noqa: E402
+from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
@@ -81,7 +83,7 @@ class Client(asyncio.Protocol):
         self.db = 0
         self.id = 0
         self.name = b""
-        self.authenticated = not server.cfg.requirepass
+        self.user, self.authenticated = connection_user(server)  # ACL user (store/acl.py)
         self.transport: asyncio.Transport | None = None
         self.addr = "?:0"
         self.laddr = "?:0"
@@ -286,6 +288,10 @@ class Server:
             return unknown_command(argv)
         if not c.authenticated and "noauth" not in cmd.flags:
             return Error("NOAUTH Authentication required.")
+        if not c.user.unrestricted and (denied := acl_check(c, cmd, argv)) is not None:
+            if c.multi is not None:
+                c.multi_error = True
+            return denied
         if self.engine_swap is not None:  # RocksDB is being reopened (diskfull.reopen)
             return Suspend(self._after_swap(c, argv))
         if self.engine.disk.full and (cmd.write or name == b"exec"):
