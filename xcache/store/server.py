@@ -271,6 +271,7 @@ class Server:
         self.collector = Collector(self)
         self.replication = Replication(self)
         self.listener: asyncio.base_events.Server | None = None
+        self.tls_listener: asyncio.base_events.Server | None = None
         self.shutdown_event: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.http = None  # the metrics endpoint (EmbeddedServer)
@@ -553,6 +554,8 @@ class Server:
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         self.shutdown_event = asyncio.Event()
+        if self.cfg.tls_port:  # first: once the plain port accepts, the TLS port does too
+            self.tls_listener = await self._listen_tls(loop)
         sock = socket.socket(socket.AF_INET6 if ":" in self.cfg.bind else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.cfg.bind, self.cfg.port))
@@ -577,8 +580,26 @@ class Server:
         await self.shutdown_event.wait()
         await self.close()
 
+    async def _listen_tls(self, loop):
+        """The TLS listener (tls_port): the same clients, over Python's ssl."""
+        from xcache.tlsconfig import server_context
+
+        cfg = self.cfg
+        ctx = server_context(cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_ca_cert_file, cfg.tls_auth_clients)
+        tls_sock = socket.socket(socket.AF_INET6 if ":" in cfg.bind else socket.AF_INET, socket.SOCK_STREAM)
+        tls_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tls_sock.bind((cfg.bind, cfg.tls_port))
+        tls_sock.listen(511)
+        tls_sock.setblocking(False)
+        listener = await loop.create_server(lambda: Client(self), sock=tls_sock, ssl=ctx,
+                                            ssl_handshake_timeout=10)
+        log.info("event=listening_tls addr=%s:%s auth_clients=%s", cfg.bind, cfg.tls_port, cfg.tls_auth_clients)
+        return listener
+
     async def close(self) -> None:
         log.info("event=shutdown")
+        if self.tls_listener is not None:
+            self.tls_listener.close()
         if self.listener is not None:
             self.listener.close()
         if self.http is not None:
