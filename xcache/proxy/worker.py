@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from bisect import bisect_left
@@ -31,6 +32,7 @@ from xcache.proxy.migration import MigrateStep, MigratingSlot, request_keys
 from xcache.proxy.replies import error_line
 from xcache.proxy.router import NSLOTS, SlotTable, slot_of
 from xcache.proxy.session import Session
+from xcache.tlsconfig import server_context
 
 TICK_S = 0.05
 
@@ -107,6 +109,8 @@ class Worker:
         self._group_stats: dict[int, defaultdict] = {}
         self.breaker = CircuitBreaker(split_list(cfg.blocked_commands), split_list(cfg.blocked_write_prefixes))
         self.ip_limits = IpLimits(cfg.max_clients_per_ip, cfg.conn_rate_per_ip)
+        self.tls_ctx = server_context(cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_ca_cert_file,
+                                      cfg.tls_auth_clients) if cfg.tls else None
         self.auth_brake = AuthBrake(lambda f: log("auth_failed", "warning", **f), cfg.auth_fail_rate_per_sec,
                                     cfg.auth_fail_burst)
         self.bucket: TokenBucket | None = None
@@ -146,8 +150,12 @@ class Worker:
 
     async def _attach(self, conn: socket.socket, session: Session) -> None:
         try:
-            await self.loop.connect_accepted_socket(lambda: session, conn)
-        except OSError:
+            if self.tls_ctx is None:
+                await self.loop.connect_accepted_socket(lambda: session, conn)
+            else:  # the handshake runs here, after the admission gate admitted the socket
+                await self.loop.connect_accepted_socket(lambda: session, conn, ssl=self.tls_ctx,
+                                                        ssl_handshake_timeout=self.cfg.client_timeout_ms / 1000)
+        except (OSError, ssl.SSLError, TimeoutError):
             conn.close()
             if session in self.sessions:
                 self.session_closed(session)
