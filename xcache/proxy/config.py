@@ -21,6 +21,7 @@ class ProxyConfig:
     max_workers: int = key(0, "most workers PUT /workers may resize to; 0 = twice the number of cores", minimum=0)
     worker_drain_timeout_ms: int = key(30000, "shrinking: how long a retiring worker may drain its accept queue and let its sessions finish before it is stopped", minimum=1)
     session_password: str = key("", "password clients must AUTH with; empty = no AUTH needed")
+    users: str = key("", "ACL users (Redis 7.0 rules), one per line or separated by ';', e.g. 'alice on >pw ~app:* +@read'; session_password is the default user's password")
     # Topology. Strings so they work the same in TOML and in --set.
     groups: str = key("", "backend groups: 'id=master[/replica...]' comma separated, e.g. '1=127.0.0.1:6380/127.0.0.1:6390, 2=127.0.0.1:6381'")
     slots: str = key("", "slot ranges 'first-last=group' comma separated; empty = the 1024 slots spread evenly over the groups")

@@ -23,6 +23,7 @@ from dataclasses import asdict
 from xcache.authbrake import AuthBrake
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.proxy import commands as C
+from xcache.proxy.acl import build_acl
 from xcache.proxy.admission import Listener
 from xcache.proxy.backend import Barrier, Group
 from xcache.proxy.config import ProxyConfig, split_list
@@ -111,6 +112,7 @@ class Worker:
         self.ip_limits = IpLimits(cfg.max_clients_per_ip, cfg.conn_rate_per_ip)
         self.tls_ctx = server_context(cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_ca_cert_file,
                                       cfg.tls_auth_clients) if cfg.tls else None
+        self.acl = build_acl(cfg.session_password, cfg.users)  # ACL users (proxy/acl.py)
         self.auth_brake = AuthBrake(lambda f: log("auth_failed", "warning", **f), cfg.auth_fail_rate_per_sec,
                                     cfg.auth_fail_burst)
         self.bucket: TokenBucket | None = None
