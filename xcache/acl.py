@@ -41,8 +41,9 @@ def _is_hash(text: str) -> bool:
 class CommandTable:
     """Every command (and `container|subcommand`) name with its ACL categories."""
 
-    def __init__(self, extra: dict[str, Iterable[str]] | None = None):
-        self.categories: dict[str, tuple[str, ...]] = dict(COMMAND_CATEGORIES)
+    def __init__(self, extra: dict[str, Iterable[str]] | None = None,
+                 base: dict[str, tuple[str, ...]] | None = None):
+        self.categories: dict[str, tuple[str, ...]] = dict(COMMAND_CATEGORIES if base is None else base)
         for name, cats in (extra or {}).items():
             self.categories.setdefault(name, tuple(cats))
         self.subcommands: dict[str, list[str]] = {}
@@ -404,6 +405,61 @@ class ACL:
                         e["username"].encode(), b"age-seconds", b"%.17g" % round(age, 3),
                         b"client-info", e["client_info"].encode()])
         return out
+
+
+def subcommand(acl: ACL, user: User, args: list[bytes], changes: bool = True):
+    """ACL <sub> ... shared by components without a command table of their own (the sentinel):
+    WHOAMI USERS LIST GETUSER CAT LOG GENPASS and, if `changes`, SETUSER DELUSER.
+    -> a reply value (bytes, list, int, None), or raises ACLReplyError(message)."""
+    sub = args[0].decode(errors="replace").lower() if args else ""
+    rest = [a.decode(errors="surrogateescape") for a in args[1:]]
+    if sub == "whoami" and not rest:
+        return user.name.encode()
+    if sub == "users" and not rest:
+        return [n.encode() for n in sorted(acl.users)]
+    if sub == "list" and not rest:
+        return [acl.describe(acl.users[n]).encode() for n in sorted(acl.users)]
+    if sub == "getuser" and len(rest) == 1:
+        u = acl.users.get(rest[0])
+        return None if u is None else acl.getuser(u)
+    if sub == "cat" and len(rest) <= 1:
+        if not rest:
+            return [c.encode() for c in CATEGORIES]
+        if rest[0].lower() not in CATEGORIES:
+            raise ACLReplyError(f"ERR Unknown category '{rest[0]}'")
+        return [n.encode() for n in acl.table.in_category(rest[0].lower())]
+    if sub == "log" and len(rest) <= 1:
+        if rest and rest[0].lower() == "reset":
+            acl.log.clear()
+            return b"OK"
+        try:
+            count = int(rest[0]) if rest else None
+        except ValueError:
+            raise ACLReplyError("ERR value is not an integer or out of range") from None
+        return [] if count is not None and count < 0 else acl.log_reply(count)
+    if sub == "genpass" and len(rest) <= 1:
+        bits = int(rest[0]) if rest and rest[0].isdigit() else (256 if not rest else 0)
+        if not 0 < bits <= 4096:
+            raise ACLReplyError("ERR ACL GENPASS argument must be the number of bits for the output "
+                                "password, a positive number up to 4096")
+        return genpass(bits).encode()
+    if changes and sub == "setuser" and rest:
+        try:
+            acl.setuser(rest[0], rest[1:])
+        except ACLError as exc:
+            raise ACLReplyError(f"ERR {exc}") from None
+        return b"OK"
+    if changes and sub == "deluser" and rest:
+        if "default" in rest:
+            raise ACLReplyError("ERR The 'default' user cannot be removed")
+        return len(acl.deluser(rest))
+    if sub in ("whoami", "users", "list", "getuser", "cat", "log", "genpass", "setuser", "deluser"):
+        raise ACLReplyError(f"ERR wrong number of arguments for 'acl|{sub}' command")
+    raise ACLReplyError(f"ERR unknown subcommand '{sub}'. Try ACL HELP.")
+
+
+class ACLReplyError(Exception):
+    """An error reply of an ACL subcommand (str() is the full message, 'ERR ...')."""
 
 
 def genpass(bits: int = 256) -> str:

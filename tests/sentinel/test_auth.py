@@ -134,3 +134,40 @@ def test_sentinel_failed_auth_brake(tmp_path):
     finally:
         s.stop()
         node.stop()
+
+
+MON = ["on", ">m", "+@all", "-@dangerous", "+sentinel|get-master-addr-by-name"]
+ACL_SESSION = (b"AUTH mon m\r\nSENTINEL MASTERS\r\nSENTINEL GET-MASTER-ADDR-BY-NAME " + GROUP.encode() + b"\r\n"
+               b"INFO\r\nSUBSCRIBE +switch-master\r\nAUTH mon bad\r\nACL WHOAMI\r\nPING\r\n")
+
+
+def test_sentinel_acl_users_like_redis_sentinel(tmp_path):
+    node = start_redis(tmp_path)
+    ours = start_sentinel(tmp_path, node.port, quorum=1, requirepass=SPW,
+                          users="mon " + " ".join(MON))
+    ref = start_redis_sentinel(tmp_path, node.port)
+    try:
+        admin = redis.Redis(port=ref.port, password=SPW, protocol=2)
+        admin.execute_command("ACL", "SETUSER", "mon", *MON)
+        got, want = (talk(s.port, ACL_SESSION, 13) for s in (ours, ref))
+        assert got[-1] == b"+PONG\r\n"
+        assert got == want
+        assert b"-NOPERM this user has no permissions to run the 'sentinel|masters' command\r\n" in got
+        mine = redis.Redis(port=ours.port, password=SPW, protocol=2)
+        assert [x for x in mine.execute_command("ACL", "LIST") if x.startswith(b"user mon")] == \
+            [x for x in admin.execute_command("ACL", "LIST") if x.startswith(b"user mon")]
+        # users change at run time; a deleted user's sessions are closed
+        assert mine.execute_command("ACL", "SETUSER", "tmp", "on", ">t", "+@all") == b"OK"
+        tmp = redis.Redis(port=ours.port, username="tmp", password="t", protocol=2)
+        assert tmp.execute_command("ACL", "WHOAMI") == b"tmp"
+        assert mine.execute_command("ACL", "DELUSER", "tmp") == 1
+        with pytest.raises(redis.ConnectionError):
+            tmp.ping()
+        log = mine.execute_command("ACL", "LOG")
+        assert {dict(zip(e[::2], e[1::2], strict=True))[b"reason"] for e in log} == {b"auth", b"command", b"channel"}
+        for c in (admin, mine, tmp):
+            c.close()
+    finally:
+        ours.stop()
+        ref.stop()
+        node.stop()

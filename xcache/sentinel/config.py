@@ -18,6 +18,7 @@ class SentinelConfig:
     monitor: str = key("", "masters to monitor at start: 'name host port quorum', several separated by ','")
     auth_pass: str = key("", "password sent with AUTH to monitored nodes; empty = none")
     requirepass: str = key("", "password clients (and the other sentinels) must AUTH with; empty = none")
+    users: str = key("", "ACL users (Redis 7.0 rules), one per line or separated by ';', e.g. 'monitor on >pw +@all -@dangerous'; requirepass is the default user's password; ACL SETUSER/DELUSER change them at run time (not saved)")
     sentinel_pass: str = key("", "password sent with AUTH to the other sentinels; empty = requirepass (all sentinels share it, as in Redis Sentinel)")
     auth_fail_burst: int = key(10, "failed AUTHs a source address may make at once; then its AUTHs are refused unchecked until its budget refills", minimum=1)
     auth_fail_rate_per_sec: float = key(10.0, "refill rate of that budget: the most password guesses per second per address", minimum=0.001)

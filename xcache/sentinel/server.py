@@ -33,7 +33,7 @@ class Session(asyncio.Protocol):
         self.patterns: set[bytes] = set()
         self.name: bytes | None = None
         self.resp3 = False
-        self.authenticated = server.auth.open_session()
+        self.user, self.authenticated = server.auth.open_session()
         self.host = "?"
 
     def connection_made(self, transport) -> None:
@@ -169,6 +169,8 @@ class SentinelServer:
     def dispatch(self, s: Session, name: bytes, args: list[bytes]):
         if not s.authenticated and name not in OPEN_COMMANDS:
             return NOAUTH
+        if not s.user.unrestricted and (refused := self.auth.denied(s.user, name, args, s.host)) is not None:
+            return refused
         if (s.channels or s.patterns) and name not in SUBSCRIBE_CMDS:
             return Error(f"ERR Can't execute '{name.decode().lower()}': only (P|S)SUBSCRIBE / "
                          "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
@@ -281,7 +283,7 @@ class SentinelServer:
             i = opts.index(b"AUTH")
             if i + 2 >= len(args):
                 return Error(f"ERR Syntax error in HELLO option '{args[i].decode(errors='replace')}'")
-            self.auth.login(s.host, args[i + 1], args[i + 2])
+            s.user = self.auth.login(s.host, args[i + 1], args[i + 2], "HELLO")
             s.authenticated = True
         if not s.authenticated:
             return Error("NOAUTH HELLO must be called with the client already authenticated, otherwise "
@@ -296,12 +298,20 @@ class SentinelServer:
         self._unsub(s, [], s.channels, self.channels, b"unsubscribe")
         self._unsub(s, [], s.patterns, self.patterns, b"punsubscribe")
         s.resp3, s.name = False, None
-        s.authenticated = self.auth.open_session()
+        s.user, s.authenticated = self.auth.open_session()
         return SimpleString(b"RESET")
 
     def cmd_auth(self, s: Session, args: list[bytes]):
-        reply = self.auth.auth_command(s.host, args)
+        s.user = self.auth.auth_command(s.host, args)
         s.authenticated = True
+        return OK
+
+    def cmd_acl(self, s: Session, args: list[bytes]):
+        reply = self.auth.acl_command(s.user, args)
+        if args and args[0].lower() == b"deluser" and not isinstance(reply, Error):
+            for other in list(self.sessions):  # sessions of a deleted user are closed
+                if other.user.name not in self.auth.acl.users and other.transport is not None:
+                    other.transport.close()
         return reply
 
     # ---- SENTINEL ----------------------------------------------------------------------------
@@ -518,5 +528,5 @@ class SentinelServer:
         b"PING": cmd_ping, b"ECHO": cmd_echo, b"ROLE": cmd_role, b"CLIENT": cmd_client,
         b"COMMAND": cmd_command, b"INFO": cmd_info, b"SUBSCRIBE": cmd_subscribe,
         b"PSUBSCRIBE": cmd_psubscribe, b"UNSUBSCRIBE": cmd_unsubscribe,
-        b"PUNSUBSCRIBE": cmd_punsubscribe, b"AUTH": cmd_auth, b"HELLO": cmd_hello, b"RESET": cmd_reset, b"SENTINEL": cmd_sentinel,
+        b"PUNSUBSCRIBE": cmd_punsubscribe, b"AUTH": cmd_auth, b"ACL": cmd_acl, b"HELLO": cmd_hello, b"RESET": cmd_reset, b"SENTINEL": cmd_sentinel,
     }
