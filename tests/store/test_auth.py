@@ -85,3 +85,10 @@ def test_failed_auth_brake(braked):
     lines = [x for x in log.read_text().splitlines() if "event=auth_failed" in x]
     assert 1 <= len(lines) <= 3 and "addr=127.0.0.1" in lines[0]
     r.close()
+
+
+def test_arity_is_checked_before_auth_like_redis(node):
+    out = talk(node.port, b"GET\r\nSUBSCRIBE\r\nGET k\r\n", 3)
+    assert out == [b"-ERR wrong number of arguments for 'get' command\r\n",
+                   b"-ERR wrong number of arguments for 'subscribe' command\r\n",
+                   b"-NOAUTH Authentication required.\r\n"]

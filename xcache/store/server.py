@@ -287,6 +287,11 @@ class Server:
             if c.multi is not None:
                 c.multi_error = True
             return unknown_command(argv)
+        arity = cmd.arity  # Redis's order: unknown, arity, NOAUTH, ACL, MISCONF
+        if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
+            if c.multi is not None:
+                c.multi_error = True
+            return Error(f"ERR wrong number of arguments for '{cmd.name}' command")
         if not c.authenticated and "noauth" not in cmd.flags:
             return Error("NOAUTH Authentication required.")
         if not c.user.unrestricted and (denied := acl_check(c, cmd, argv)) is not None:
@@ -299,11 +304,6 @@ class Server:
             refused = self._refuse_disk_write(c, cmd, name, argv)
             if refused is not None:
                 return refused
-        arity = cmd.arity
-        if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
-            if c.multi is not None:
-                c.multi_error = True
-            return Error(f"ERR wrong number of arguments for '{cmd.name}' command")
         if c.channels or c.patterns:
             if name not in SUBSCRIBED_ALLOWED:
                 return Error(f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
