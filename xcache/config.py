@@ -62,6 +62,7 @@ class ServerConfig:
     tls_key_file: str = key("", "PEM private key of tls_cert_file (keep it 0600)")
     tls_ca_cert_file: str = key("", "PEM CA certificates that client certificates must chain to")
     tls_auth_clients: str = key("yes", "client certificates: yes = required (Redis's default), optional = checked if sent, no = not asked", choices=("yes", "optional", "no"))
+    tls_replication: bool = key(False, "a replica links to its master over TLS (replicaof names the master's tls_port; tls_cert_file is presented, tls_ca_cert_file checks the master)")
     disk_resume_free_bytes: int = key(64 * 1024 * 1024, "after a disk-full (or I/O) write error, RocksDB is reopened and writes resume once the data dir has this much free space", minimum=0)
     disk_check_interval_ms: int = key(1000, "how often a node refusing writes after a disk error checks its free space", minimum=10)
     migrate_chunk_items: int = key(1000, "MIGRATE sends a bigger hash/list/set/zset in commands of this many members, one awaited at a time", minimum=1)

@@ -23,3 +23,20 @@ def server_context(cert_file: str, key_file: str, ca_file: str = "", auth_client
     else:
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def client_context(ca_file: str, cert_file: str = "", key_file: str = "") -> ssl.SSLContext:
+    """For outgoing links (replica to master, proxy to node): the peer's certificate must chain to
+    ca_file (its host name is not checked, as Redis does not); cert_file/key_file, if given, are
+    presented to peers that require client certificates."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = False
+    if ca_file:
+        ctx.load_verify_locations(ca_file)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    if cert_file:
+        ctx.load_cert_chain(cert_file, key_file or None)
+    return ctx

@@ -12,6 +12,7 @@ import subprocess
 import pytest
 import redis
 
+from tests.procs import free_port
 from tests.store.test_tls import make_certs
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
@@ -39,3 +40,23 @@ def test_clients_over_tls(backends, start_proxy, tmp_path):
                 assert tls.recv(100) == b""
         except (ssl.SSLError, ConnectionError):
             pass
+
+
+def test_proxy_to_nodes_over_tls(start_proxy, tmp_path):
+    from tests.store.test_tls import start_node
+
+    certs = make_certs(tmp_path)
+    tls_port = free_port()
+    node = start_node(tmp_path, f"tls_port={tls_port}", f"tls_cert_file={certs['server_crt']}",
+                      f"tls_key_file={certs['server_key']}", f"tls_ca_cert_file={certs['ca_crt']}")
+    try:
+        p = start_proxy(f"1=127.0.0.1:{tls_port}", backend_tls="true", backend_tls_ca_cert_file=certs["ca_crt"],
+                        backend_tls_cert_file=certs["client_crt"], backend_tls_key_file=certs["client_key"])
+        c = p.client()
+        assert c.set("k", "via-tls") and c.get("k") == b"via-tls"
+        c.close()
+        direct = redis.Redis(port=node.port, protocol=2)
+        assert direct.get("k") == b"via-tls"
+        direct.close()
+    finally:
+        node.stop()

@@ -91,3 +91,33 @@ def test_tls_port_refuses_clients_without_certificate_or_tls(tls_node):
                     ssl_keyfile=certs["client_key"], protocol=2)
     assert r.ping()
     r.close()
+
+
+def start_node(tmp_path, *settings: str) -> Proc:
+    port = free_port()
+    args = [sys.executable, "-m", "xcache.cli", "server", "--port", str(port), "--dir", str(tmp_path / f"n{port}"),
+            "--set", "metrics_port=0"]
+    for s in settings:
+        args += ["--set", s]
+    return Proc(args, port, stderr_path=str(tmp_path / f"n{port}.log")).wait_ready()
+
+
+def test_replica_links_to_master_over_tls(tls_node, tmp_path):
+    from tests.procs import wait_until
+
+    master, certs = tls_node
+    replica = start_node(tmp_path, "tls_replication=true", f"tls_cert_file={certs['client_crt']}",
+                         f"tls_key_file={certs['client_key']}", f"tls_ca_cert_file={certs['ca_crt']}",
+                         f"replicaof=127.0.0.1 {master.tls_port}")
+    try:
+        m = redis.Redis(port=master.port, protocol=2)
+        r = redis.Redis(port=replica.port, protocol=2)
+        m.set("over", "tls")
+        wait_until(lambda: r.get("over") == b"tls", what="the write replicated over TLS")
+        wait_until(lambda: r.info("replication")["master_link_status"] == "up", what="link up")
+        m.set("after", "sync")  # the stream, not only the snapshot, flows over TLS
+        wait_until(lambda: r.get("after") == b"sync", what="a streamed write")
+        m.close()
+        r.close()
+    finally:
+        replica.stop()

@@ -28,6 +28,10 @@ class ProxyConfig:
     slots_epoch: int = key(0, "epoch of the slot table above; a pushed table must carry a higher one", minimum=0)
     read_from_replicas: bool = key(False, "send read-only commands to a group's replicas (falls back to the master)")
     backend_password: str = key("", "password the proxy AUTHs with on backend connections")
+    backend_tls: bool = key(False, "connect to the backend nodes over TLS (the groups name their tls_port)")
+    backend_tls_ca_cert_file: str = key("", "PEM CA certificates the backends' certificates must chain to (empty: not verified)")
+    backend_tls_cert_file: str = key("", "PEM client certificate presented to backends that require one")
+    backend_tls_key_file: str = key("", "PEM private key of backend_tls_cert_file")
     # Backends.
     backend_connections: int = key(1, "pipelined connections per backend node (requests pick one by slot, so per-key order holds)", minimum=1)
     backend_connect_timeout_ms: int = key(1000, "connect timeout to a backend", minimum=1)

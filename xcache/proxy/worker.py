@@ -33,7 +33,7 @@ from xcache.proxy.migration import MigrateStep, MigratingSlot, request_keys
 from xcache.proxy.replies import error_line
 from xcache.proxy.router import NSLOTS, SlotTable, slot_of
 from xcache.proxy.session import Session
-from xcache.tlsconfig import server_context
+from xcache.tlsconfig import client_context, server_context
 
 TICK_S = 0.05
 
@@ -110,6 +110,8 @@ class Worker:
         self._group_stats: dict[int, defaultdict] = {}
         self.breaker = CircuitBreaker(split_list(cfg.blocked_commands), split_list(cfg.blocked_write_prefixes))
         self.ip_limits = IpLimits(cfg.max_clients_per_ip, cfg.conn_rate_per_ip)
+        self.backend_tls_ctx = client_context(cfg.backend_tls_ca_cert_file, cfg.backend_tls_cert_file,
+                                              cfg.backend_tls_key_file) if cfg.backend_tls else None
         self.tls_ctx = server_context(cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_ca_cert_file,
                                       cfg.tls_auth_clients) if cfg.tls else None
         self.acl = build_acl(cfg.session_password, cfg.users)  # ACL users (proxy/acl.py)

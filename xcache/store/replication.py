@@ -424,6 +424,15 @@ class Replication:
 
     # --- replica side: the link -------------------------------------------------------------
 
+    def _tls(self):
+        """The TLS context of the link to the master (tls_replication), or None."""
+        if not self.cfg.tls_replication:
+            return None
+        from xcache.tlsconfig import client_context
+
+        cfg = self.cfg
+        return client_context(cfg.tls_ca_cert_file, cfg.tls_cert_file, cfg.tls_key_file)
+
     async def _link(self, host: str, port: int) -> None:
         """Keep a replication link to host:port: connect, sync, apply; reconnect on failure."""
         while True:
@@ -433,13 +442,13 @@ class Replication:
                 self.link_state = "connecting"
                 timeout = self.cfg.repl_timeout_ms / 1000
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(host, port), timeout
+                    asyncio.open_connection(host, port, ssl=self._tls()), timeout
                 )
                 await self._sync(reader, writer, timeout)
             except asyncio.CancelledError:
                 raise
             except (OSError, EOFError, TimeoutError, ReplError, asyncio.IncompleteReadError) as exc:
-                log.warning(
+                log.warning(  # ssl.SSLError is an OSError: a refused certificate lands here too
                     "event=replication_link_down master=%s:%s reason=%s",
                     host,
                     port,
