@@ -89,6 +89,7 @@ class ACL:
         self.clock = clock
         self.users: dict[str, User] = {}
         self.log: list[dict] = []  # newest first
+        self.denied = {"auth": 0, "command": 0, "key": 0, "channel": 0}  # INFO acl_access_denied_*
         default = User("default")
         self.set_user(default, ["on", "nopass", "allkeys", "allchannels", "allcommands"])
         self.users["default"] = default
@@ -382,6 +383,7 @@ class ACL:
     # --- ACL LOG --------------------------------------------------------------------------------
 
     def log_denied(self, reason: str, context: str, obj: str, username: str, client_info: str) -> None:
+        self.denied[reason] = self.denied.get(reason, 0) + 1
         now = self.clock()
         for e in self.log:
             if (e["reason"], e["context"], e["object"], e["username"]) == (reason, context, obj, username) \

@@ -137,6 +137,10 @@ def test_noperm_and_auth_like_redis(both, servers):
                      for e in c.execute_command("ACL", "LOG")])
     assert logs[0] == logs[1]
     assert {e[b"reason"] for e in logs[0]} == {b"auth", b"command", b"key", b"channel"}
+    stats = both[0].info("stats")  # Redis 7.2's counters (7.0 has none)
+    for field in ("acl_access_denied_auth", "acl_access_denied_cmd", "acl_access_denied_key",
+                  "acl_access_denied_channel"):
+        assert stats[field] > 0, field
 
 
 def test_auth_as_user_and_deluser_closes_its_clients(both, servers):

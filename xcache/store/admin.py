@@ -290,10 +290,13 @@ def _section_stats(s) -> dict:
 
 
 def _auth_fields(s) -> dict:
+    from xcache.store.acl import acl_of
     from xcache.store.auth import brake_of
 
-    brake = brake_of(s)
-    return {"acl_access_denied_auth": brake.failures, "auth_brake_refused": brake.refused}
+    denied = acl_of(s).denied
+    return {"acl_access_denied_auth": denied["auth"], "acl_access_denied_cmd": denied["command"],
+            "acl_access_denied_key": denied["key"], "acl_access_denied_channel": denied["channel"],
+            "auth_brake_refused": brake_of(s).refused}
 
 
 def _section_cpu(s) -> dict:
