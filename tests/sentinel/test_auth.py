@@ -171,3 +171,27 @@ def test_sentinel_acl_users_like_redis_sentinel(tmp_path):
         ours.stop()
         ref.stop()
         node.stop()
+
+
+def test_sentinel_tls_port(tmp_path):
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl missing")
+    from tests.store.test_tls import make_certs
+
+    certs = make_certs(tmp_path)
+    node = start_redis(tmp_path)
+    tls_port = free_port()
+    s = start_sentinel(tmp_path, node.port, quorum=1, requirepass=SPW, tls_port=tls_port,
+                       tls_cert_file=certs["server_crt"], tls_key_file=certs["server_key"],
+                       tls_ca_cert_file=certs["ca_crt"])
+    try:
+        c = redis.Redis(port=tls_port, password=SPW, ssl=True, ssl_ca_certs=certs["ca_crt"],
+                        ssl_certfile=certs["client_crt"], ssl_keyfile=certs["client_key"], protocol=2,
+                        decode_responses=True)
+        assert c.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", GROUP) == ["127.0.0.1", str(node.port)]
+        c.close()
+    finally:
+        s.stop()
+        node.stop()

@@ -30,6 +30,11 @@ class SentinelConfig:
     info_period_ms: int = key(10000, "INFO period per data node (1 s while its master is down or failing over)", minimum=10)
     hello_period_ms: int = key(2000, "period of the hello message published on `__sentinel__:hello` through each node", minimum=10)
     state_file: str = key("", "JSON file keeping the run id, epochs and each group's current master across restarts; empty = memory only")
+    tls_port: int = key(0, "TLS port for clients (redis-cli --tls); 0 = none", minimum=0)
+    tls_cert_file: str = key("", "PEM certificate (chain) of the TLS port")
+    tls_key_file: str = key("", "PEM private key of tls_cert_file (keep it 0600)")
+    tls_ca_cert_file: str = key("", "PEM CA certificates that client certificates must chain to")
+    tls_auth_clients: str = key("yes", "client certificates: yes = required (Redis's default), optional = checked if sent, no = not asked", choices=("yes", "optional", "no"))
     metrics_bind: str = key("127.0.0.1", "address of the HTTP server for /metrics and /health")
     metrics_port: int = key(0, "HTTP port for /metrics and /health; 0 = disabled", minimum=0)
 

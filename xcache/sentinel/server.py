@@ -143,13 +143,23 @@ class SentinelServer:
         self.patterns: dict[bytes, set[Session]] = {}
         self.started = time.time()
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
+        cfg = self.node.cfg
+        if cfg.tls_port:  # first: once the plain port accepts, the TLS port does too
+            from xcache.tlsconfig import server_context
+
+            ctx = server_context(cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_ca_cert_file, cfg.tls_auth_clients)
+            self._tls_server = await loop.create_server(lambda: Session(self), host, cfg.tls_port, ssl=ctx,
+                                                        reuse_address=True, ssl_handshake_timeout=10)
         self._server = await loop.create_server(lambda: Session(self), host, port, reuse_address=True)
         return self._server.sockets[0].getsockname()[1]
 
     def close(self) -> None:
+        if self._tls_server is not None:
+            self._tls_server.close()
         if self._server is not None:
             self._server.close()
         for s in list(self.sessions):
