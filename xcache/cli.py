@@ -12,6 +12,9 @@ from xcache.config import ConfigError, ServerConfig, load, parse_assignments
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """xcache: a Redis-compatible cache cluster (storage nodes, proxy, sentinel, dashboard)."""
+    from xcache.secretfile import private_umask
+
+    private_umask()  # data, WAL, logs, topology and state files: owner-only (0600 / 0700)
 
 
 def fail(message: str) -> None:
@@ -24,7 +27,9 @@ def fail(message: str) -> None:
 @click.option("--bind", default=None, help="address to listen on")
 @click.option("--port", type=int, default=None, help="RESP port (default 6380)")
 @click.option("--dir", "data_dir", default=None, help="data directory")
-@click.option("--requirepass", default=None, help="password clients must AUTH with")
+@click.option("--requirepass", default=None, envvar="XCACHE_REQUIREPASS", show_envvar=True,
+              help="password clients must AUTH with (better: the XCACHE_REQUIREPASS environment "
+                   "variable or a 0600 --config file: a command line is visible to `ps`)")
 @click.option("--replicaof", default=None, help="'host port' of the master to replicate from")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="any config key")
 def server(config_path, bind, port, data_dir, requirepass, replicaof, assignments) -> None:

@@ -56,6 +56,16 @@ class ServerConfig:
     metrics_port: int = key(-1, "HTTP port of /metrics and /health; -1 = port + 10000, 0 = off", minimum=-1)
     repl_timeout_ms: int = key(60000, "replication link considered down after this long without data", minimum=100)
     busy_reply_threshold_ms: int = key(5000, "a Lua script running longer than this makes other clients get -BUSY and can be killed by SCRIPT KILL (Redis's lua-time-limit)", minimum=0)
+    auth_fail_burst: int = key(10, "failed AUTHs a source address may make at once; then its AUTHs are refused unchecked until its budget refills", minimum=1)
+    auth_fail_rate_per_sec: float = key(10.0, "refill rate of that budget: the most password guesses per second per address", minimum=0.001)
+    tls_port: int = key(0, "TLS port (clients connect with redis-cli --tls); 0 = no TLS listener", minimum=0)
+    tls_cert_file: str = key("", "PEM certificate (chain) of the TLS listener")
+    tls_key_file: str = key("", "PEM private key of tls_cert_file (keep it 0600)")
+    tls_ca_cert_file: str = key("", "PEM CA certificates that client certificates must chain to")
+    tls_auth_clients: str = key("yes", "client certificates: yes = required (Redis's default), optional = checked if sent, no = not asked", choices=("yes", "optional", "no"))
+    tls_replication: bool = key(False, "a replica links to its master over TLS (replicaof names the master's tls_port; tls_cert_file is presented, tls_ca_cert_file checks the master)")
+    disk_resume_free_bytes: int = key(64 * 1024 * 1024, "after a disk-full (or I/O) write error, RocksDB is reopened and writes resume once the data dir has this much free space", minimum=0)
+    disk_check_interval_ms: int = key(1000, "how often a node refusing writes after a disk error checks its free space", minimum=10)
     migrate_chunk_items: int = key(1000, "MIGRATE sends a bigger hash/list/set/zset in commands of this many members, one awaited at a time", minimum=1)
 
 

@@ -3,6 +3,8 @@ Alertmanager payloads, and the scale-out decision."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from xcache.config import ConfigError, load
@@ -107,6 +109,18 @@ def test_failover_stall_and_quorum_rules():
     stall = next(a for a in active if a["labels"]["alertname"] == "XcacheNodeWriteStall")
     assert stall["labels"]["instance"] == "127.0.0.1:6380" and "12s" in stall["annotations"]["description"]
     assert next(a for a in active if a["labels"]["alertname"] == "XcacheFailoverStarted")["labels"]["master"] == "group-1"
+
+
+def test_disk_full_fires_at_once_and_resolves():
+    ev = A.AlertEvaluator()
+    full = {"up": True, "write_stall_active": 0, "disk_full": 1, "disk_error_seconds": 3.0}
+    active, _ = ev.evaluate(snap(servers={"127.0.0.1:6380": full}), 0.0)
+    assert names(active) == {"XcacheNodeDiskFull"}
+    alert = active[0]
+    assert alert["labels"]["instance"] == "127.0.0.1:6380" and alert["labels"]["severity"] == "critical"
+    assert "-MISCONF since 3s" in alert["annotations"]["description"]
+    active, _ = ev.evaluate(snap(servers={"127.0.0.1:6380": {**full, "disk_full": 0}}), 1.0)
+    assert active == []
 
 
 def test_migration_stalled_fires_only_without_progress_and_not_when_paused():
@@ -243,12 +257,18 @@ def test_scale_actions():
     cfg = load(DashboardConfig, None, {"scale_queue_fill_pct": 40, "scale_cooldown_ms": 2000})
     p = S.policy_of(cfg)
     assert p.queue_fill_high == 0.4 and p.cooldown_s == 2.0 and p.max_extra == cfg.scale_max_extra
-    argv = S.proxy_argv("127.0.0.1", 19001, 11081, "tok", "max_clients=100 'a=b c'")
+    argv = S.proxy_argv("127.0.0.1", 19001, 11081, "/run/p.toml", "max_clients=100 'a=b c'")
     assert argv[1:4] == ["-m", "xcache.cli", "proxy"]
-    assert argv[4:] == ["--bind", "127.0.0.1", "--port", "19001", "--admin-port", "11081",
-                        "--set", "admin_bind=127.0.0.1", "--set", "admin_token=tok",
+    assert argv[4:] == ["--config", "/run/p.toml", "--bind", "127.0.0.1", "--port", "19001",
+                        "--admin-port", "11081", "--set", "admin_bind=127.0.0.1",
                         "--set", "max_clients=100", "--set", "a=b c"]
-    assert "admin_token=" not in " ".join(S.proxy_argv("h", 1, 2, "", ""))
+    assert "admin_token" not in " ".join(argv)  # the token is in the 0600 config file
+    path = S.scaled_proxy_config("", "tok")
+    try:
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        assert 'admin_token = "tok"' in open(path).read()
+    finally:
+        os.unlink(path)
     assert S.hook_env("up", 0.5, 0.25, "127.0.0.1:18080") == {
         "XCACHE_SCALE": "up", "XCACHE_SCALE_FILL": "0.500", "XCACHE_SCALE_LAG_S": "0.250",
         "XCACHE_DASHBOARD": "http://127.0.0.1:18080"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.dashboard.helpers import DashboardProc, ProxyProc, wait_until
+from tests.dashboard.helpers import PROXY_TOKEN, DashboardProc, ProxyProc, wait_until
 from tests.procs import start_redis
 
 
@@ -116,6 +116,10 @@ def test_local_proxy_mode_starts_a_proxy_and_stops_it(tmp_path):
         with redis.Redis(host=host, port=int(port), protocol=2, socket_timeout=5) as r:
             r.set("scaled", "yes")
             assert r.get("scaled") == b"yes"
+        # the admin token reached the added proxy through a 0600 file, not its command line
+        added_pids = [pid for pid in children(dash.pid) if b"proxy" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert added_pids and all(PROXY_TOKEN.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+                                  for pid in added_pids)
 
         for c in conns:
             c.close()

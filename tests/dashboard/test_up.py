@@ -81,6 +81,11 @@ class Up:
     def layout(self) -> dict:
         return json.loads((self.data / "up.json").read_text())
 
+    @property
+    def password(self) -> str:
+        """The proxies' client password `xcache up` generated."""
+        return self.layout["passwords"]["proxy"]
+
     def api(self) -> httpx.Client:
         lay = self.layout
         return httpx.Client(base_url=f"http://{lay['dashboard']}", timeout=30,
@@ -105,9 +110,10 @@ def pids_on_ports(ports: set[int]) -> dict[int, int]:
     return out
 
 
-def redis_cli(port: int, *args: str) -> str:
+def redis_cli(port: int, *args: str, password: str = "") -> str:
+    env = {**os.environ, "REDISCLI_AUTH": password} if password else None
     return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True,
-                          timeout=20).stdout.strip()
+                          timeout=20, env=env).stdout.strip()
 
 
 @pytest.fixture
@@ -126,15 +132,16 @@ def test_up_failover_stop_and_restart(up_dir):
     up.wait_up()
     out = up.text()
     proxy_port = base + 200
-    assert f"redis-cli -p {proxy_port}" in out and f"http://127.0.0.1:{base + 400}/ui/#token=" in out
+    assert f"redis-cli -p {proxy_port}" in out and "REDISCLI_AUTH=$(cat " in out and f"http://127.0.0.1:{base + 400}/ui/#token=" in out
 
     second = subprocess.run([sys.executable, "-m", "xcache.cli", "up", "--dir", str(data), "--base-port", str(base)],
                             capture_output=True, text=True, timeout=60)
     assert second.returncode == 2 and "another `xcache up` is running" in second.stdout
 
-    assert redis_cli(proxy_port, "set", "k", "v") == "OK"
-    assert redis_cli(proxy_port, "get", "k") == "v"
-    client = redis.Redis(port=proxy_port, protocol=2, decode_responses=True, socket_timeout=10)
+    pw = up.password
+    assert redis_cli(proxy_port, "set", "k", "v", password=pw) == "OK"
+    assert redis_cli(proxy_port, "get", "k", password=pw) == "v"
+    client = redis.Redis(port=proxy_port, protocol=2, decode_responses=True, socket_timeout=10, password=pw)
     for i in range(200):
         client.set(f"key:{i}", i)
 
@@ -157,7 +164,7 @@ def test_up_failover_stop_and_restart(up_dir):
     stop = threading.Event()
 
     def reader():
-        c = redis.Redis(port=proxy_port, protocol=2, decode_responses=True, socket_timeout=10)
+        c = redis.Redis(port=proxy_port, protocol=2, decode_responses=True, socket_timeout=10, password=pw)
         i = 0
         while not stop.is_set():
             try:
@@ -209,8 +216,9 @@ def test_up_failover_stop_and_restart(up_dir):
     ups.append(up2)
     up2.wait_up()
     assert "reusing" in up2.text()
-    assert redis_cli(proxy_port, "get", "k") == "v"
-    assert redis_cli(proxy_port, "get", "after") == "failover"
+    assert up2.password == pw  # the passwords of the first run are kept
+    assert redis_cli(proxy_port, "get", "k", password=pw) == "v"
+    assert redis_cli(proxy_port, "get", "after", password=pw) == "failover"
     with up2.api() as api2:
         ov = api2.get("/api/overview").json()
     assert ov["groups"][0]["master"] == replica

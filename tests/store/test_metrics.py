@@ -28,6 +28,7 @@ def test_metrics_and_health(tmp_path):
         assert "xcache_server_keyspace_misses_total 1.0" in body
         assert "xcache_server_write_stall_active 0.0" in body
         health = httpx.get(f"http://127.0.0.1:{metrics_port}/health", timeout=10).json()
-        assert health == {"status": "ok", "role": "master", "write_stall_seconds": 0.0}
+        assert health == {"status": "ok", "role": "master", "write_stall_seconds": 0.0,
+                          "disk_full": False, "disk_error_reason": None, "disk_error": None}
     finally:
         proc.stop()

@@ -8,7 +8,8 @@ the Alerting class at the end is the thin shell that evaluates each reconcile an
 
 Snapshot:
   {"proxies":   {addr: summary | None},   # summary = proxies.summary(/stats); None = unreachable
-   "servers":   {addr: {"up": bool, "write_stall_active": 0|1, "write_stall_seconds": float}},
+   "servers":   {addr: {"up": bool, "write_stall_active": 0|1, "write_stall_seconds": float,
+                         "disk_full": 0|1, "disk_error_seconds": float}},
    "sentinels": {"total": int, "up": int, "masters": {group_name: "flags,string"}},
    "switches":  {group_name: count},     # failovers the dashboard followed
    "migration": {"waiting": slots pending + migrating, "paused": bool, "moved": keys + slots moved}}
@@ -42,6 +43,7 @@ RULES = {
     "XcacheFailoverStarted": ("critical", "Failover of {master} in progress"),
     "XcacheFailoverFinished": ("warning", "{master} got a new master"),
     "XcacheNodeWriteStall": ("warning", "Storage node {instance} is stalling writes"),
+    "XcacheNodeDiskFull": ("critical", "Storage node {instance} refuses writes: disk full or failing"),
     "XcacheSentinelQuorumLost": ("critical", "Sentinel quorum lost"),
     "XcacheMigrationStalled": ("warning", "Slot migration on {instance} makes no progress"),
 }
@@ -149,6 +151,10 @@ class AlertEvaluator:
             if self._held(("stall", addr), stalled, now, t.write_stall_for_s):
                 out.append(("XcacheNodeWriteStall", {"instance": addr},
                             f"RocksDB write stall for {float(s.get('write_stall_seconds', 0)):.0f}s."))
+            if s.get("up") and s.get("disk_full"):
+                out.append(("XcacheNodeDiskFull", {"instance": addr},
+                            f"Writes are answered -MISCONF since {float(s.get('disk_error_seconds', 0)):.0f}s "
+                            "ago: free space in the node's data dir; writes resume by themselves."))
         sen = snap.get("sentinels") or {}
         for name, flags in sorted((sen.get("masters") or {}).items()):
             if "o_down" in flags or "failover" in flags:

@@ -45,7 +45,9 @@ def server_state(info: dict[str, str], expected_role: str, gid: int) -> dict:
                 "role": "master" if info.get("role") == "master" else "replica",
                 "offset": int(info.get("master_repl_offset", 0) or 0),
                 "write_stall_active": int(info.get("write_stall_active", 0) or 0),
-                "write_stall_seconds": float(info.get("write_stall_seconds", 0) or 0)}
+                "write_stall_seconds": float(info.get("write_stall_seconds", 0) or 0),
+                "disk_full": int(info.get("disk_write_status") == "err"),
+                "disk_error_seconds": float(info.get("disk_error_seconds", 0) or 0)}
     if info.get("role") == "slave":
         st.update(master=following(info), link=info.get("master_link_status"),
                   offset=int(info.get("slave_repl_offset", 0) or 0))

@@ -19,18 +19,22 @@ hook starts a proxy elsewhere and registers it with the dashboard API).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
 
 from xcache.dashboard.nodes import split_addr
+from xcache.secretfile import write_secret_config
 
 if TYPE_CHECKING:
     from xcache.dashboard.controller import Controller
@@ -104,15 +108,28 @@ def policy_of(cfg) -> ScalePolicy:
                        cooldown_s=cfg.scale_cooldown_ms / 1000, max_extra=cfg.scale_max_extra)
 
 
-def proxy_argv(bind: str, port: int, admin: int, token: str, extra_set: str) -> list[str]:
-    """local-proxy mode: the command that starts one more proxy."""
-    args = [sys.executable, "-m", "xcache.cli", "proxy", "--bind", bind, "--port", str(port),
-            "--admin-port", str(admin), "--set", f"admin_bind={bind}"]
-    if token:
-        args += ["--set", f"admin_token={token}"]
+def proxy_argv(bind: str, port: int, admin: int, config_path: str, extra_set: str) -> list[str]:
+    """local-proxy mode: the command that starts one more proxy. Secrets (admin_token, the
+    passwords of scale_proxy_config) are in the 0600 config file, never on the command line."""
+    args = [sys.executable, "-m", "xcache.cli", "proxy", "--config", config_path, "--bind", bind,
+            "--port", str(port), "--admin-port", str(admin), "--set", f"admin_bind={bind}"]
     for item in shlex.split(extra_set):
         args += ["--set", item]
     return args
+
+
+def scaled_proxy_config(base_path: str, admin_token: str) -> str:
+    """A private (0600) copy of base_path plus admin_token, for one scaled-out proxy."""
+    values: dict = {}
+    if base_path:
+        with open(base_path, "rb") as fh:
+            values = tomllib.load(fh)
+    if admin_token:
+        values["admin_token"] = admin_token
+    fd, path = tempfile.mkstemp(prefix="xcache-scaled-proxy-", suffix=".toml")
+    os.close(fd)
+    write_secret_config(path, values)
+    return path
 
 
 def hook_env(action: str, fill: float, lag: float, api_addr: str) -> dict[str, str]:
@@ -220,16 +237,21 @@ class Scaler:
                                if proxies else 19000, used)
         admin = self._next_free(max(top, port) + 1, used | {port})
         bind = cfg.scale_proxy_bind
-        popen = subprocess.Popen(proxy_argv(bind, port, admin, cfg.proxy_admin_token, cfg.scale_proxy_set),
+        conf = scaled_proxy_config(cfg.scale_proxy_config, cfg.proxy_admin_token)
+        popen = subprocess.Popen(proxy_argv(bind, port, admin, conf, cfg.scale_proxy_set),
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, start_new_session=True)
         addr, admin_addr = f"{bind}:{port}", f"{bind}:{admin}"
         self.scaled.append((addr, popen))
         deadline = time.monotonic() + 20
-        while not port_taken(bind, admin):
-            if popen.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"scaled proxy {addr} did not start (rc {popen.poll()})")
-            await asyncio.sleep(0.1)
+        try:  # the private config is removed once the proxy has read it
+            while not port_taken(bind, admin):
+                if popen.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"scaled proxy {addr} did not start (rc {popen.poll()})")
+                await asyncio.sleep(0.1)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(conf)
         await ctl.add_proxy(addr, admin_addr)
         ctl.event("proxy_scaled_out", "warning", proxy=addr, admin=admin_addr, pid=popen.pid)
 

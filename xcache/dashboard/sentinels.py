@@ -114,7 +114,7 @@ class Sentinels:
         return self.ctl.cfg.sentinel_quorum or majority(len(self.ctl.topo.sentinels))
 
     async def call(self, addr: str, *args):
-        return await self.ctl._redis(addr, *args, password="")
+        return await self.ctl._redis(addr, *args, password=self.ctl.cfg.sentinel_password)
 
     async def each(self, *args, ignore_errors: bool = False) -> dict[str, object]:
         async def one(s):
@@ -206,7 +206,8 @@ class Sentinels:
         host, port = split_addr(addr)
         while True:
             r = aredis.Redis(host=host, port=port, protocol=2, decode_responses=True,
-                             socket_connect_timeout=ctl.timeout)
+                             socket_connect_timeout=ctl.timeout,
+                             password=ctl.cfg.sentinel_password or None)
             try:
                 ps = r.pubsub()
                 await ps.subscribe("+switch-master", "+odown")

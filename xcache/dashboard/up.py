@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 
 from xcache.dashboard.config import UpConfig
+from xcache.secretfile import private_dir, write_private, write_secret_config
 
 STD = {"server": 6380, "sentinel": 26379, "proxy": 19000, "proxy_admin": 11080, "dashboard": 18080}
 PACKED = {"server": 0, "sentinel": 100, "proxy": 200, "proxy_admin": 300, "dashboard": 400}
@@ -60,7 +61,23 @@ def make_layout(cfg: UpConfig) -> dict:
         "dashboard": f"127.0.0.1:{port('dashboard')}",
         "admin_token": secrets.token_hex(16),
         "proxy_admin_token": secrets.token_hex(16),
+        "passwords": new_passwords() if cfg.passwords else {},
     }
+
+
+def new_passwords() -> dict:
+    """One password per kind of process: every storage node (a group's replicas AUTH to their
+    master with it, and any of them may become master), every sentinel, the proxies' clients."""
+    return {"server": secrets.token_hex(16), "sentinel": secrets.token_hex(16),
+            "proxy": secrets.token_hex(16)}
+
+
+def write_password_files(d: Path, passwords: dict) -> dict[str, Path]:
+    """<dir>/secrets/<kind>.password (0600), what clients read the passwords from."""
+    out = {}
+    for kind, value in passwords.items():
+        out[kind] = write_private(private_dir(d / "secrets") / f"{kind}.password", value + "\n")
+    return out
 
 
 def _port(addr: str) -> int:
@@ -91,7 +108,8 @@ class Child:
         self.reported = False
 
     def start(self) -> None:
-        with open(self.log, "ab") as fh:
+        fd = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(fd, "ab") as fh:
             self.popen = subprocess.Popen([sys.executable, "-m", "xcache.cli", *self.args], stdout=fh, stderr=fh,
                                           stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -118,45 +136,62 @@ class Cluster:
             out += ["--set", item]
         return out
 
+    def _conf(self, name: str, values: dict) -> list[str]:
+        """`--config <0600 file>` holding a child's secrets (none: no file, no flag)."""
+        values = {k: v for k, v in values.items() if v}
+        if not values:
+            return []
+        return ["--config", str(write_secret_config(private_dir(self.dir / "conf") / f"{name}.toml", values))]
+
     def plan(self, layout: dict, topo: dict | None) -> None:
         d, cfg = self.dir, self.cfg
+        pw = layout.get("passwords") or {}
         masters = {}
         if topo:
             masters = {s: g["master"] for g in topo.get("groups", {}).values() for s in g.get("servers", [])}
+        server_conf = self._conf("server", {"requirepass": pw.get("server"), "masterauth": pw.get("server")})
         for g in layout["groups"]:
             for i, addr in enumerate(g["servers"]):
                 port = _port(addr)
-                data = d / "servers" / str(port)
-                data.mkdir(parents=True, exist_ok=True)
+                data = private_dir(d / "servers" / str(port))
                 master = masters.get(addr, g["servers"][0] if i else "")
                 if master == addr:
                     master = ""
-                args = ["server", "--port", str(port), "--dir", str(data), *self._sets(cfg.server_set)]
+                args = ["server", *server_conf, "--port", str(port), "--dir", str(data),
+                        *self._sets(cfg.server_set)]
                 if master:
                     args += ["--replicaof", master.replace(":", " ")]
                 self.children.append(Child(f"server-{port}", args, port, d / "logs" / f"server-{port}.log"))
+        sentinel_conf = self._conf("sentinel", {"requirepass": pw.get("sentinel"), "auth_pass": pw.get("server")})
         for addr in layout["sentinels"]:
             port = _port(addr)
             self.children.append(Child(f"sentinel-{port}", [
-                "sentinel", "--port", str(port), "--set", f"down_after_ms={cfg.down_after_ms}",
+                "sentinel", *sentinel_conf, "--port", str(port), "--set", f"down_after_ms={cfg.down_after_ms}",
                 "--set", f"failover_timeout_ms={cfg.failover_timeout_ms}", *self._sets(cfg.sentinel_set)],
                 port, d / "logs" / f"sentinel-{port}.log"))
+        proxy_conf = self._conf("proxy", {"admin_token": layout["proxy_admin_token"],
+                                          "session_password": pw.get("proxy"),
+                                          "backend_password": pw.get("server")})
         for p in layout["proxies"]:
             port = _port(p["addr"])
             # readiness is probed on the admin port: a probe of the RESP port would count as a
             # dropped connection in the proxy's admission metrics
             self.children.append(Child(f"proxy-{port}", [
-                "proxy", "--port", str(port), "--admin-port", str(_port(p["admin_addr"])),
-                "--workers", str(cfg.proxy_workers), "--set", f"admin_token={layout['proxy_admin_token']}",
+                "proxy", *proxy_conf, "--port", str(port), "--admin-port", str(_port(p["admin_addr"])),
+                "--workers", str(cfg.proxy_workers),
                 "--set", f"hold_timeout_ms={cfg.hold_timeout_ms}",
                 # sentinels fail masters over here: hold while a master is down
                 "--set", "hold_while_master_down=true", *self._sets(cfg.proxy_set)],
                 _port(p["admin_addr"]), d / "logs" / f"proxy-{port}.log"))
         dport = _port(layout["dashboard"])
+        dashboard_conf = self._conf("dashboard", {
+            "admin_token": layout["admin_token"], "proxy_admin_token": layout["proxy_admin_token"],
+            "server_password": pw.get("server"), "sentinel_password": pw.get("sentinel"),
+            # proxies the dashboard scales out get the proxies' secrets (a private copy)
+            "scale_proxy_config": str(d / "conf" / "proxy.toml")})
         self.children.append(Child("dashboard", [
-            "dashboard", "--coordinator", f"file://{d / 'coordinator'}", "--port", str(dport),
-            "--set", f"admin_token={layout['admin_token']}",
-            "--set", f"proxy_admin_token={layout['proxy_admin_token']}", *self._sets(cfg.dashboard_set)],
+            "dashboard", *dashboard_conf, "--coordinator", f"file://{d / 'coordinator'}", "--port", str(dport),
+            *self._sets(cfg.dashboard_set)],
             dport, d / "logs" / "dashboard.log"))
 
     def start_all(self) -> None:
@@ -214,8 +249,9 @@ def bootstrap(api: httpx.Client, layout: dict) -> None:
 
 def run(cfg: UpConfig) -> int:
     d = Path(cfg.dir).resolve()
-    (d / "logs").mkdir(parents=True, exist_ok=True)
-    lock_fd = os.open(d / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    private_dir(d)
+    private_dir(d / "logs")
+    lock_fd = os.open(d / "up.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -229,11 +265,13 @@ def run(cfg: UpConfig) -> int:
         layout = json.loads(layout_path.read_text())
         say(f"xcache up: reusing {d} (shape and ports of the first run; flags --groups/--replicas/--proxies/"
             "--base-port apply to a new directory only)")
+        if cfg.passwords and not layout.get("passwords"):  # a directory made before passwords
+            layout["passwords"] = new_passwords()
+            write_private(layout_path, json.dumps(layout, indent=1))
     else:
         layout = make_layout(cfg)
-        fd = os.open(layout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.write(fd, json.dumps(layout, indent=1).encode())
-        os.close(fd)
+        write_private(layout_path, json.dumps(layout, indent=1))
+    password_files = write_password_files(d, layout.get("passwords") or {})
     topo_path = d / "coordinator" / "topology.json"
     topo = json.loads(topo_path.read_text())["topology"] if topo_path.exists() else None
 
@@ -274,9 +312,13 @@ def run(cfg: UpConfig) -> int:
                 raise RuntimeError(f"proxy {p['addr']} did not get a slot table; see {d / 'logs'}")
             time.sleep(0.1)
         ports = ", ".join(str(_port(p["addr"])) for p in layout["proxies"])
+        connect = f"redis-cli -p {_port(layout['proxies'][0]['addr'])}"
+        if "proxy" in password_files:
+            connect = f"REDISCLI_AUTH=$(cat {password_files['proxy']}) {connect}"
         say(f"""
 xcache is up ({len(layout['groups'])} groups, {len(layout['sentinels'])} sentinels, {len(layout['proxies'])} proxies; data in {d})
-  connect:    redis-cli -p {_port(layout['proxies'][0]['addr'])}        (proxy ports: {ports})
+  connect:    {connect}        (proxy ports: {ports})
+  passwords:  {', '.join(f'{k}: {v}' for k, v in password_files.items()) or 'none (passwords = false)'}
   web UI:     {dash}/ui/#token={layout['admin_token']}
   admin CLI:  XCACHE_DASHBOARD={dash} XCACHE_TOKEN={layout['admin_token']} xcache admin overview
   logs:       {d / 'logs'}

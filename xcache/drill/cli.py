@@ -22,7 +22,8 @@ def drill() -> None:
 @click.option("--scenario", type=click.Choice(SCENARIOS), default="reconnect-storm", show_default=True)
 @click.option("--clients", type=click.IntRange(1, 50000), default=5000, show_default=True)
 @click.option("--workers", type=click.IntRange(0, 64), default=0, help="client processes; 0 = one per core")
-@click.option("--password", default="", help="AUTH password (empty: no AUTH)")
+@click.option("--password", default="", envvar="XCACHE_DRILL_PASSWORD", show_envvar=True,
+              help="AUTH password (empty: no AUTH); prefer the environment variable to the flag")
 @click.option("--auth-timeout", type=float, default=2.0, show_default=True, help="seconds a client waits for AUTH")
 @click.option("--op-timeout", type=float, default=2.0, show_default=True, help="seconds a client waits for a reply")
 @click.option("--rate", type=float, default=1.0, show_default=True, help="requests/s per client")
@@ -34,7 +35,7 @@ def drill() -> None:
 @click.option("--stall-mode", type=click.Choice(["sleep", "writes"]), default="sleep", show_default=True,
               help="failover: hang the master with DEBUG SLEEP, or flood it with 4 KiB SETs (a real RocksDB "
                    "write stall on a node with small memtables and a flush rate limit)")
-@click.option("--master-password", default="")
+@click.option("--master-password", default="", envvar="XCACHE_DRILL_MASTER_PASSWORD", show_envvar=True)
 @click.option("--proxy-admin", default="", help="xcache proxy admin host:port: plot its dead-socket drops")
 @click.option("--proxy-pid", "proxy_pids", type=int, multiple=True, help="proxy-stall: pids to stop (default: all listening on the target port)")
 @click.option("--duration", type=float, default=30.0, show_default=True, help="max seconds observed after the event")

@@ -147,7 +147,7 @@ class BackendConn(asyncio.Protocol):
         host, port = parse_addr(self.addr)
         try:
             await asyncio.wait_for(
-                self.ctx.loop.create_connection(lambda: self, host, port),
+                self.ctx.loop.create_connection(lambda: self, host, port, ssl=self.ctx.backend_tls_ctx),
                 self.ctx.cfg.backend_connect_timeout_ms / 1000)
         except (TimeoutError, OSError) as exc:
             self.connecting = False

@@ -32,6 +32,9 @@ def proxy(config_path, bind, port, admin_port, backends, workers, assignments) -
             overrides["groups"] = ",".join(f"{i}={b}" for i, b in enumerate(backends, 1))
         cfg = load(ProxyConfig, config_path, overrides)
         table = SlotTable.from_config(cfg.groups, cfg.slots, cfg.slots_epoch)
+        from xcache.proxy.acl import build_acl
+
+        build_acl(cfg.session_password, cfg.users)  # a wrong ACL rule is a config error
     except (ConfigError, TableError) as exc:
         click.echo(f"xcache: {exc}", err=True)
         sys.exit(2)

@@ -67,7 +67,7 @@ _DENY = {
     "script": "scripts are per backend node", "function": "functions are per backend node",
     "fcall": "functions are per backend node", "slowlog": "administers a backend node",
     "latency": "administers a backend node", "memory": "administers a backend node",
-    "acl": "administers a backend node", "module": "administers a backend node",
+    "module": "administers a backend node",
     "failover": "administers a backend node", "time": "spans every group",
     "readonly": "the proxy picks replicas itself", "readwrite": "the proxy picks replicas itself",
     "sintercard": "use SINTER with a {hashtag}", "lmpop": "not supported", "zmpop": "not supported",
@@ -94,7 +94,7 @@ _SAME_SLOT = {
 
 _SPLIT = {"mget": True, "exists": True, "touch": True, "del": False, "unlink": False, "mset": False}
 
-_LOCAL = ["auth", "ping", "echo", "select", "quit", "info", "command", "client", "hello", "reset"]
+_LOCAL = ["auth", "ping", "echo", "select", "quit", "info", "command", "client", "hello", "reset", "acl"]
 
 
 def _build() -> dict[bytes, Spec]:

@@ -307,4 +307,8 @@ def aggregate(snaps: list[dict], sup: Supervisor) -> dict:
 
 
 def run(cfg: ProxyConfig, table: SlotTable | None) -> None:
+    if cfg.tls:  # a wrong certificate or key stops the proxy here, not each worker in a loop
+        from xcache.tlsconfig import server_context
+
+        server_context(cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_ca_cert_file, cfg.tls_auth_clients)
     run_loop(Supervisor(cfg, table).run())

@@ -10,16 +10,18 @@ per-key order between pipelined commands is kept.
 from __future__ import annotations
 
 import asyncio
-import hmac
 from bisect import bisect_left
 from collections import deque
 from time import perf_counter
 
 import hiredis
 
+from xcache.authbrake import BRAKE_ERROR
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.observability.tcpinfo import tcp_info
 from xcache.proxy import commands as C
+from xcache.proxy.acl import acl_command
+from xcache.proxy.acl import denied as acl_denied
 from xcache.proxy.admission import gate_verdict
 from xcache.proxy.logs import log
 from xcache.proxy.replies import array_items, bulk, error_line, int_value, pack
@@ -234,7 +236,8 @@ class Session(asyncio.Protocol):
         self.closing = False
         self.paused = False  # reading paused: too many pending requests
         self.write_paused = False  # reading paused: the client does not read its replies
-        self.authed = not ctx.cfg.session_password
+        self.user = ctx.acl.default_user()
+        self.authed = self.user.enabled and self.user.nopass
         self.parser.slow.authenticated = self.authed  # Redis's limits on unauthenticated requests
         self.name = b""
         self.last_active = ctx.loop.time()
@@ -331,7 +334,8 @@ class Session(asyncio.Protocol):
         commands = C.COMMANDS
         KEY = C.KEY
         # Nothing to check per command beyond its kind: authenticated, no limits, no breaker.
-        plain = self.authed and ctx.bucket is None and self.bucket is None and not ctx.breaker.active
+        plain = (self.authed and self.user.unrestricted and ctx.bucket is None and self.bucket is None
+                 and not ctx.breaker.active)
         for argv in cmds:
             spec = commands.get(argv[0]) if type(argv) is list else None
             if plain and spec is not None and spec.kind == KEY and len(argv) > 1:
@@ -351,6 +355,10 @@ class Session(asyncio.Protocol):
                     continue
             if not self.authed and spec.name != "AUTH" and spec.name != "QUIT":
                 self.answer(spec, NOAUTH, t0)
+                continue
+            if not self.user.unrestricted and (refused := acl_denied(ctx.acl, self.user, spec, argv,
+                                                                     self.client_info())):
+                self.answer(spec, refused, t0)
                 continue
             if len(argv) < spec.min_args:
                 self.answer(spec, error_line(f"ERR wrong number of arguments for '{spec.lname}' command"), t0)
@@ -510,6 +518,8 @@ class Session(asyncio.Protocol):
             reply = b"+PONG\r\n" if n == 1 else bulk(argv[1]) if n == 2 else _arity(spec)
         elif name == "AUTH":
             reply = self.auth(argv)
+        elif name == "ACL":
+            reply = acl_command(self.ctx.acl, self.user, argv)
         elif name == "ECHO":
             reply = bulk(argv[1]) if n == 2 else _arity(spec)
         elif name == "SELECT":
@@ -538,21 +548,31 @@ class Session(asyncio.Protocol):
         self.answer(spec, reply, t0)
 
     def auth(self, argv: list[bytes]) -> bytes:
-        password = self.ctx.cfg.session_password
+        acl = self.ctx.acl
         if len(argv) not in (2, 3):
             return error_line("ERR wrong number of arguments for 'auth' command")
-        if not password:
+        if len(argv) == 2 and acl.default_user().nopass:
             return error_line("ERR AUTH <password> called without any password configured for the "
                               "default user. Are you sure your configuration is correct?")
-        user_ok = len(argv) == 2 or argv[1] == b"default"
-        if user_ok and hmac.compare_digest(argv[-1], password.encode()):
-            self.authed = True
+        brake = self.ctx.auth_brake
+        if not brake.allowed(self.ip):
+            self.ctx.rejected["auth_brake"] += 1
+            return error_line(BRAKE_ERROR)
+        name = argv[1].decode(errors="replace") if len(argv) == 3 else "default"
+        user = acl.authenticate(name, argv[-1])  # SHA-256, constant-time compare (xcache/acl.py)
+        if user is not None:
+            self.user, self.authed = user, True
             if self.auth_timer is not None:
                 self.auth_timer.cancel()
                 self.auth_timer = None
             return OK
         self.ctx.rejected["auth_failed"] += 1
+        brake.failed(self.ip, name)
+        acl.log_denied("auth", "toplevel", "AUTH", name, self.client_info())
         return b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+
+    def client_info(self) -> str:
+        return f"id={self.id} addr={self.ip} name={self.name.decode(errors='replace')} user={self.user.name}"
 
     def client(self, argv: list[bytes]) -> bytes:
         sub = argv[1].upper() if len(argv) > 1 else b""

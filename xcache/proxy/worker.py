@@ -14,14 +14,17 @@ import json
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from bisect import bisect_left
 from collections import defaultdict, deque
 from dataclasses import asdict
 
+from xcache.authbrake import AuthBrake
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.proxy import commands as C
+from xcache.proxy.acl import build_acl
 from xcache.proxy.admission import Listener
 from xcache.proxy.backend import Barrier, Group
 from xcache.proxy.config import ProxyConfig, split_list
@@ -31,6 +34,7 @@ from xcache.proxy.migration import MigrateStep, MigratingSlot, request_keys
 from xcache.proxy.replies import error_line
 from xcache.proxy.router import NSLOTS, SlotTable, slot_of
 from xcache.proxy.session import Session
+from xcache.tlsconfig import client_context, server_context
 
 TICK_S = 0.05
 GC_THRESHOLD_GEN0 = 20_000
@@ -109,6 +113,13 @@ class Worker:
         self._group_stats: dict[int, defaultdict] = {}
         self.breaker = CircuitBreaker(split_list(cfg.blocked_commands), split_list(cfg.blocked_write_prefixes))
         self.ip_limits = IpLimits(cfg.max_clients_per_ip, cfg.conn_rate_per_ip)
+        self.backend_tls_ctx = client_context(cfg.backend_tls_ca_cert_file, cfg.backend_tls_cert_file,
+                                              cfg.backend_tls_key_file) if cfg.backend_tls else None
+        self.tls_ctx = server_context(cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_ca_cert_file,
+                                      cfg.tls_auth_clients) if cfg.tls else None
+        self.acl = build_acl(cfg.session_password, cfg.users)  # ACL users (proxy/acl.py)
+        self.auth_brake = AuthBrake(lambda f: log("auth_failed", "warning", **f), cfg.auth_fail_rate_per_sec,
+                                    cfg.auth_fail_burst)
         self.bucket: TokenBucket | None = None
         self.set_limits({"qps_limit": cfg.qps_limit, "session_qps_limit": cfg.session_qps_limit})
         self.groups: dict[int, Group] = {}
@@ -152,8 +163,12 @@ class Worker:
 
     async def _attach(self, conn: socket.socket, session: Session) -> None:
         try:
-            await self.loop.connect_accepted_socket(lambda: session, conn)
-        except OSError:
+            if self.tls_ctx is None:
+                await self.loop.connect_accepted_socket(lambda: session, conn)
+            else:  # the handshake runs here, after the admission gate admitted the socket
+                await self.loop.connect_accepted_socket(lambda: session, conn, ssl=self.tls_ctx,
+                                                        ssl_handshake_timeout=self.cfg.client_timeout_ms / 1000)
+        except (OSError, ssl.SSLError, TimeoutError):
             conn.close()
             if session in self.sessions:
                 self.session_closed(session)

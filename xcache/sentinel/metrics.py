@@ -71,6 +71,12 @@ class SentinelCollector:
                 unavailable.add_metric(labels, h.unavailable_ms(now) / 1000.0)
         yield from (epoch, state, cfg_epoch, replicas, peers, quorum, usable, nodes, latency, unavailable, attempts,
                     done, switches)
+        brake = getattr(node, "auth_brake", None)
+        if brake is not None:
+            yield CounterMetricFamily("xcache_sentinel_auth_failures", "failed AUTHs (wrong password)",
+                                      value=brake.failures)
+            yield CounterMetricFamily("xcache_sentinel_auth_brake_refused",
+                                      "AUTHs refused unchecked by the failed-AUTH brake", value=brake.refused)
 
 
 class Metrics:

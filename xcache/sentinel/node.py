@@ -305,7 +305,7 @@ class SentinelNode:
     async def _connect(self, inst: Instance, m: Master) -> None:
         link = Link(inst.host, inst.port, on_close=lambda: inst.health.on_disconnected(now_ms()))
         try:
-            auth = m.auth_pass if inst.kind != "sentinel" else ""
+            auth = m.auth_pass if inst.kind != "sentinel" else (self.cfg.sentinel_pass or self.cfg.requirepass)
             await link.open(max(self._ping_period(m) / 1000.0, 0.5), auth,
                             f"sentinel-{self.run_id[:8]}-cmd")
         except (TimeoutError, OSError):

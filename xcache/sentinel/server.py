@@ -13,6 +13,7 @@ import time
 from xcache.glob import glob_match
 from xcache.observability.logs import log_event
 from xcache.resp import OK, PONG, Error, ProtocolError, RequestParser, SimpleString, encode_into
+from xcache.sentinel.auth import NOAUTH, OPEN_COMMANDS, SentinelAuth
 from xcache.sentinel.node import Instance, Master, SentinelNode, now_ms
 
 SUBSCRIBE_CMDS = {b"SUBSCRIBE", b"PSUBSCRIBE", b"UNSUBSCRIBE", b"PUNSUBSCRIBE", b"PING", b"QUIT",
@@ -33,9 +34,14 @@ class Session(asyncio.Protocol):
         self.patterns: set[bytes] = set()
         self.name: bytes | None = None
         self.resp3 = False
+        self.user, self.authenticated = server.auth.open_session()
+        self.host = "?"
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        extra = getattr(transport, "get_extra_info", None)
+        peer = extra("peername") if extra is not None else None
+        self.host = str(peer[0]) if peer else "?"
         self.server.sessions.add(self)
 
     def connection_lost(self, exc) -> None:
@@ -140,19 +146,31 @@ class SentinelServer:
 
     def __init__(self, node: SentinelNode):
         self.node = node
+        self.auth = SentinelAuth(node.cfg)
+        node.auth_brake = self.auth.brake  # for metrics
         node.publish = self.publish
         self.sessions: set[Session] = set()
         self.channels: dict[bytes, set[Session]] = {}
         self.patterns: dict[bytes, set[Session]] = {}
         self.started = time.time()
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
+        cfg = self.node.cfg
+        if cfg.tls_port:  # first: once the plain port accepts, the TLS port does too
+            from xcache.tlsconfig import server_context
+
+            ctx = server_context(cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_ca_cert_file, cfg.tls_auth_clients)
+            self._tls_server = await loop.create_server(lambda: Session(self), host, cfg.tls_port, ssl=ctx,
+                                                        reuse_address=True, ssl_handshake_timeout=10)
         self._server = await loop.create_server(lambda: Session(self), host, port, reuse_address=True)
         return self._server.sockets[0].getsockname()[1]
 
     def close(self) -> None:
+        if self._tls_server is not None:
+            self._tls_server.close()
         if self._server is not None:
             self._server.close()
         for s in list(self.sessions):
@@ -170,6 +188,10 @@ class SentinelServer:
 
     # ---- dispatch --------------------------------------------------------------------------
     def dispatch(self, s: Session, name: bytes, args: list[bytes]):
+        if not s.authenticated and name not in OPEN_COMMANDS:
+            return NOAUTH
+        if not s.user.unrestricted and (refused := self.auth.denied(s.user, name, args, s.host)) is not None:
+            return refused
         if (s.channels or s.patterns) and name not in SUBSCRIBE_CMDS:
             return Error(f"ERR Can't execute '{name.decode(errors='replace').lower()}': only (P|S)SUBSCRIBE / "
                          "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
@@ -279,7 +301,15 @@ class SentinelServer:
             s.resp3 = proto == 3
         opts = [a.upper() for a in args]
         if b"AUTH" in opts:
-            return self.cmd_auth(s, [])
+            i = opts.index(b"AUTH")
+            if i + 2 >= len(args):
+                return Error(f"ERR Syntax error in HELLO option '{args[i].decode(errors='replace')}'")
+            s.user = self.auth.login(s.host, args[i + 1], args[i + 2], "HELLO")
+            s.authenticated = True
+        if not s.authenticated:
+            return Error("NOAUTH HELLO must be called with the client already authenticated, otherwise "
+                         "the HELLO AUTH <user> <pass> option can be used to authenticate the "
+                         "client and select the RESP protocol version at the same time")
         if b"SETNAME" in opts and opts.index(b"SETNAME") + 1 < len(args):
             s.name = args[opts.index(b"SETNAME") + 1]
         return {b"server": b"redis", b"version": b"7.0.0", b"proto": 3 if s.resp3 else 2,
@@ -289,11 +319,21 @@ class SentinelServer:
         self._unsub(s, [], s.channels, self.channels, b"unsubscribe")
         self._unsub(s, [], s.patterns, self.patterns, b"punsubscribe")
         s.resp3, s.name = False, None
+        s.user, s.authenticated = self.auth.open_session()
         return SimpleString(b"RESET")
 
     def cmd_auth(self, s: Session, args: list[bytes]):
-        return Error("ERR AUTH <password> called without any password configured for the default user. "
-                     "Are you sure your configuration is correct?")
+        s.user = self.auth.auth_command(s.host, args)
+        s.authenticated = True
+        return OK
+
+    def cmd_acl(self, s: Session, args: list[bytes]):
+        reply = self.auth.acl_command(s.user, args)
+        if args and args[0].lower() == b"deluser" and not isinstance(reply, Error):
+            for other in list(self.sessions):  # sessions of a deleted user are closed
+                if other.user.name not in self.auth.acl.users and other.transport is not None:
+                    other.transport.close()
+        return reply
 
     # ---- SENTINEL ----------------------------------------------------------------------------
     def cmd_sentinel(self, s: Session, args: list[bytes]):
@@ -512,5 +552,5 @@ class SentinelServer:
         b"PING": cmd_ping, b"ECHO": cmd_echo, b"ROLE": cmd_role, b"CLIENT": cmd_client,
         b"COMMAND": cmd_command, b"INFO": cmd_info, b"SUBSCRIBE": cmd_subscribe,
         b"PSUBSCRIBE": cmd_psubscribe, b"UNSUBSCRIBE": cmd_unsubscribe,
-        b"PUNSUBSCRIBE": cmd_punsubscribe, b"AUTH": cmd_auth, b"HELLO": cmd_hello, b"RESET": cmd_reset, b"SENTINEL": cmd_sentinel,
+        b"PUNSUBSCRIBE": cmd_punsubscribe, b"AUTH": cmd_auth, b"ACL": cmd_acl, b"HELLO": cmd_hello, b"RESET": cmd_reset, b"SENTINEL": cmd_sentinel,
     }

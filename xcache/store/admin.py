@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hmac
 import os
 import platform
 import resource
@@ -13,6 +12,8 @@ import time
 
 from xcache.config import ConfigError, ServerConfig, coerce, to_toml
 from xcache.resp import OK, PONG, Error, Raw, SimpleString
+from xcache.store import diskfull
+from xcache.store.clientinfo import client_line
 from xcache.store.commands import COMMANDS, SYNTAX_ERROR, command, parse_int
 from xcache.store.glob import glob_match
 from xcache.store.pause import ALL, WRITE
@@ -23,25 +24,9 @@ REDIS_VERSION = "7.0.15"  # the Redis feature level the command set follows
 # --- connection -------------------------------------------------------------------------------
 
 def check_password(c, password: bytes) -> bool:
-    expected = c.server.cfg.requirepass
-    return bool(expected) and hmac.compare_digest(password, expected.encode())
+    from xcache.store.auth import check_password as check
 
-
-@command("auth", -2, "noauth noscript loading stale fast", 0, 0, 0)
-def auth(c, args):
-    if len(args) > 2:
-        raise SYNTAX_ERROR
-    if len(args) == 2 and args[0] != b"default":
-        raise Error("WRONGPASS invalid username-password pair or user is disabled.")
-    if not c.server.cfg.requirepass:
-        if len(args) == 1:
-            raise Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-        raise Error("WRONGPASS invalid username-password pair or user is disabled.")
-    if not check_password(c, args[-1]):
-        c.authenticated = False
-        raise Error("WRONGPASS invalid username-password pair or user is disabled.")
-    c.authenticated = True
-    return OK
+    return check(c, password)
 
 
 @command("ping", -1, "stale fast loading", 0, 0, 0)
@@ -72,7 +57,9 @@ def reset(c, args):
     pubsub.unsubscribe_all(c)
     c.db = 0
     c.name = b""
-    c.authenticated = not c.server.cfg.requirepass
+    from xcache.store.auth import connection_user
+
+    c.user, c.authenticated = connection_user(c.server)
     return SimpleString(b"RESET")
 
 
@@ -103,9 +90,9 @@ def hello(c, args):
     while i < len(args):
         opt = args[i].upper()
         if opt == b"AUTH" and i + 2 < len(args):
-            if args[i + 1] != b"default" or not check_password(c, args[i + 2]):
-                raise Error("WRONGPASS invalid username-password pair or user is disabled.")
-            c.authenticated = True
+            from xcache.store.auth import authenticate
+
+            authenticate(c, args[i + 1], args[i + 2], "HELLO")
             i += 3
         elif opt == b"SETNAME" and i + 1 < len(args):
             name = args[i + 1]
@@ -113,7 +100,7 @@ def hello(c, args):
         else:
             raise Error(f"ERR Syntax error in HELLO option '{args[i].decode(errors='replace')}'")
     if not c.authenticated:
-        raise Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+        raise Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
     if name is not None:
         set_client_name(c, name)
     role = b"replica" if c.server.replication.is_replica else b"master"
@@ -264,7 +251,24 @@ def _section_persistence(s) -> dict:
     return {"loading": 0, "async_loading": 0, "rdb_changes_since_last_save": s.stats["dirty"],
             "rdb_bgsave_in_progress": 0, "rdb_last_save_time": s.stats.get("last_save", int(s.started)),
             "aof_enabled": 0, "wal_enabled": 1, "wal_sync": s.cfg.wal_sync,
-            "storage_engine": "rocksdb", "data_dir": s.cfg.dir}
+            "storage_engine": "rocksdb", "data_dir": s.cfg.dir, **_disk_fields(s)}
+
+
+def _disk_fields(s) -> dict:
+    """Redis's status fields (what monitoring reads to spot a MISCONF node) + the disk episode."""
+    disk = s.engine.disk
+    status = "err" if disk.full else "ok"
+    try:
+        free = diskfull.free_bytes(s.cfg.dir)
+    except OSError:
+        free = -1
+    return {"rdb_last_bgsave_status": status, "aof_last_write_status": status,
+            "disk_write_status": status, "disk_error_reason": disk.reason or "",
+            "disk_error": disk.error.replace("\r", " ").replace("\n", " "),
+            "disk_error_seconds": f"{disk.seconds():.1f}", "disk_read_only": int(disk.read_only),
+            "disk_error_episodes": disk.episodes, "disk_rejected_writes": disk.rejected_writes,
+            "disk_recoveries": disk.recoveries, "disk_free_bytes": free,
+            "disk_resume_free_bytes": s.cfg.disk_resume_free_bytes}
 
 
 def _section_stats(s) -> dict:
@@ -282,9 +286,20 @@ def _section_stats(s) -> dict:
             "rejected_connections_fd": st["rejected_connections_fd"],
             "internal_errors": st["internal_errors"],
             "client_output_limit_disconnections": st["client_output_limit_disconnections"],
+            **_auth_fields(s),
             **s.replication.stats_fields(),  # sync_full, sync_partial_ok, sync_partial_err
             "collector_removed_entries": s.collector.removed_entries,
             "collector_passes": s.collector.passes}
+
+
+def _auth_fields(s) -> dict:
+    from xcache.store.acl import acl_of
+    from xcache.store.auth import brake_of
+
+    denied = acl_of(s).denied
+    return {"acl_access_denied_auth": denied["auth"], "acl_access_denied_cmd": denied["command"],
+            "acl_access_denied_key": denied["key"], "acl_access_denied_channel": denied["channel"],
+            "auth_brake_refused": brake_of(s).refused}
 
 
 def _section_cpu(s) -> dict:
@@ -441,18 +456,6 @@ def set_client_name(c, name: bytes) -> None:
     if any(ch <= 32 or ch >= 127 for ch in name):
         raise Error("ERR Client names cannot contain spaces, newlines or special characters.")
     c.name = name
-
-
-def client_line(c, now: float) -> str:
-    flags = "S" if c.kind == "replica" else "M" if c.kind == "master" else "P" if (c.channels or c.patterns) else ""
-    if c.multi is not None:
-        flags += "x"
-    return (f"id={c.id} addr={c.addr} laddr={c.laddr} fd=-1 name={c.name.decode(errors='replace')} "
-            f"age={int(now - c.created)} idle={int(now - c.last_interaction)} flags={flags or 'N'} "
-            f"db={c.db} sub={len(c.channels)} psub={len(c.patterns)} ssub=0 "
-            f"multi={len(c.multi) if c.multi is not None else -1} qbuf=0 qbuf-free=0 argv-mem=0 "
-            f"multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
-            f"cmd={c.last_cmd.decode(errors='replace')} user=default redir=-1 resp=2")
 
 
 CLIENT_TYPES = {b"normal": "normal", b"master": "master", b"replica": "replica", b"slave": "replica",

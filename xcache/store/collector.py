@@ -31,6 +31,8 @@ class Collector:
         interval = self.server.cfg.expire_collector_interval_ms / 1000
         while True:
             await asyncio.sleep(interval)
+            if self.engine.disk.full or self.server.engine_swap is not None:
+                continue  # nothing can be deleted until the disk heals (diskfull.py)
             try:
                 self.step()
             except WriteStall:

@@ -17,12 +17,15 @@ instead of blocking the event loop; the server retries it asynchronously.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import struct
+import sys
 import time
 from dataclasses import dataclass
 
 from rocksdict import (
+    AccessType,
     BlockBasedOptions,
     Cache,
     Options,
@@ -34,6 +37,7 @@ from rocksdict import (
 
 from xcache.config import ServerConfig
 from xcache.resp import Error
+from xcache.store.diskfull import DiskState, classify
 
 STRING, HASH, LIST, SET, ZSET, STREAM = 0, 1, 2, 3, 4, 5
 TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset",
@@ -237,12 +241,14 @@ def build_options(cfg: ServerConfig) -> Options:
 class Engine:
     """The RocksDB database of one storage node."""
 
-    def __init__(self, cfg: ServerConfig):
+    def __init__(self, cfg: ServerConfig, read_only: bool = False):
         self.cfg = cfg
         self.path = os.path.join(cfg.dir, "db")
-        os.makedirs(self.path, exist_ok=True)
+        _private_db_dir(cfg.dir, self.path)
         opts = build_options(cfg)
-        self.db = Rdict(self.path, opts, column_families={"meta": opts, "data": opts, "score": opts})
+        access = AccessType.read_only() if read_only else AccessType.read_write()
+        self.db = Rdict(self.path, opts, column_families={"meta": opts, "data": opts, "score": opts},
+                        access_type=access)
         self.meta = self.db.get_column_family("meta")
         self.data = self.db.get_column_family("data")
         self.score = self.db.get_column_family("score")
@@ -256,6 +262,17 @@ class Engine:
         self._version_floor = _Q.unpack(raw)[0] if raw else 0
         self._last_version = self._version_floor
         self.stall = StallState()
+        self.disk = DiskState()  # write errors of the disk (full): see diskfull.py
+
+    async def wait_idle(self, limit_s: float = 10.0) -> None:
+        """Wait until no thread (WAL fsync, COMPACT, BGSAVE) is using this engine before it is
+        closed: such a thread keeps RocksDB open, and its LOCK would refuse a reopen."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            # 2 = the attribute + getrefcount's argument; a thread inside a call holds one more.
+            if all(sys.getrefcount(getattr(self, n)) <= 2 for n in ("db", "meta", "data", "score")):
+                return
+            await asyncio.sleep(0.01)
 
     def close(self) -> None:
         """Sync the WAL and release RocksDB (its LOCK), so the path can be reopened."""
@@ -370,10 +387,17 @@ class Engine:
         if "stall" in text.lower() or "incomplete" in text.lower():
             self.stall.on_stall()
             raise WriteStall(text) from None
+        reason = classify(text)
+        if reason is not None:
+            self.disk.on_error(reason, text)
+            raise self.disk.refuse() from None
         raise exc
 
     def flush_wal(self) -> None:
-        self.db.flush_wal(True)
+        try:
+            self.db.flush_wal(True)
+        except Exception as exc:
+            self._raise_write_error(exc)
 
     # --- RocksDB state for INFO -------------------------------------------------------------
 
@@ -395,6 +419,19 @@ class Engine:
         """Full compaction (blocking: call it from a thread)."""
         for cf in (self.meta, self.data, self.score):
             cf.compact_range(None, None)
+
+
+def _private_db_dir(data_dir: str, path: str) -> None:
+    """The RocksDB directory and its files (WAL with cached values, SST, LOG) owner-only; files
+    created later are too (the `xcache` command runs with umask 077). A data dir the node creates
+    is 0700; an existing one is left as it is (it may be shared, like /tmp)."""
+    os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    for name in os.listdir(path):
+        full = os.path.join(path, name)
+        if os.path.isfile(full) and os.stat(full).st_mode & 0o077:
+            os.chmod(full, 0o600)
 
 
 def _int_prop(cf, name: str) -> int:

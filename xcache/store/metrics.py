@@ -8,6 +8,8 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from xcache.store.auth import brake_of
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -33,6 +35,11 @@ class NodeCollector:
             "keyspace_misses": (st["keyspace_misses"], "GET misses"),
             "stalled_writes": (e.stall.stalled_writes, "Writes refused by a RocksDB stall (then retried)"),
             "stall_rejected_writes": (st["stall_rejected_writes"], "Writes answered -BUSY after the stall deadline"),
+            "auth_failures": (brake_of(s).failures, "Failed AUTHs (wrong password or user)"),
+            "auth_brake_refused": (brake_of(s).refused, "AUTHs refused unchecked by the failed-AUTH brake"),
+            "disk_rejected_writes": (e.disk.rejected_writes, "Writes answered -MISCONF while the disk refused writes"),
+            "disk_error_episodes": (e.disk.episodes, "Times the disk started refusing writes (full or I/O error)"),
+            "disk_recoveries": (e.disk.recoveries, "Times writes resumed after a disk error, without a restart"),
             "client_output_limit_disconnections": (st["client_output_limit_disconnections"],
                                                    "Clients closed for exceeding the output buffer limit"),
         }
@@ -44,6 +51,8 @@ class NodeCollector:
             "write_stall_active": (int(e.stall.active or bool(props["write_stopped"])),
                                    "1 while RocksDB is stalling writes"),
             "write_stall_seconds": (e.stall.current_seconds(), "Length of the current write stall"),
+            "disk_full": (int(e.disk.full), "1 while writes are refused because the disk is full or failing"),
+            "disk_error_seconds": (e.disk.seconds(), "Length of the current disk-error episode"),
             "rocksdb_l0_files": (props["l0_files"], "SST files in level 0"),
             "rocksdb_pending_compaction_bytes": (props["pending_compaction_bytes"], "Estimated compaction debt"),
             "rocksdb_memtable_bytes": (props["memtable_bytes"], "Memtable memory"),
@@ -69,8 +78,12 @@ def build_app(server) -> Starlette:
 
     async def health(request):
         stalled = server.engine.stall.active
-        return JSONResponse({"status": "stalled" if stalled else "ok", "role":
+        disk = server.engine.disk
+        status = "degraded" if disk.full else "stalled" if stalled else "ok"
+        return JSONResponse({"status": status, "role":
                              "replica" if server.replication.is_replica else "master",
-                             "write_stall_seconds": round(server.engine.stall.current_seconds(), 3)})
+                             "write_stall_seconds": round(server.engine.stall.current_seconds(), 3),
+                             "disk_full": disk.full, "disk_error_reason": disk.reason,
+                             "disk_error": disk.error or None})
 
     return Starlette(routes=[Route("/metrics", metrics), Route("/health", health)])

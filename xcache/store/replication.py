@@ -30,7 +30,6 @@ import itertools
 import logging
 import os
 import shutil
-import sys
 import tarfile
 import time
 from dataclasses import dataclass, field
@@ -423,6 +422,15 @@ class Replication:
 
     # --- replica side: the link -------------------------------------------------------------
 
+    def _tls(self):
+        """The TLS context of the link to the master (tls_replication), or None."""
+        if not self.cfg.tls_replication:
+            return None
+        from xcache.tlsconfig import client_context
+
+        cfg = self.cfg
+        return client_context(cfg.tls_ca_cert_file, cfg.tls_cert_file, cfg.tls_key_file)
+
     async def _link(self, host: str, port: int) -> None:
         """Keep a replication link to host:port: connect, sync, apply; reconnect on failure."""
         while True:
@@ -432,13 +440,13 @@ class Replication:
                 self.link_state = "connecting"
                 timeout = self.cfg.repl_timeout_ms / 1000
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(host, port), timeout
+                    asyncio.open_connection(host, port, ssl=self._tls()), timeout
                 )
                 await self._sync(reader, writer, timeout)
             except asyncio.CancelledError:
                 raise
             except (OSError, EOFError, TimeoutError, ReplError, asyncio.IncompleteReadError) as exc:
-                log.warning(
+                log.warning(  # ssl.SSLError is an OSError: a refused certificate lands here too
                     "event=replication_link_down master=%s:%s reason=%s",
                     host,
                     port,
@@ -518,7 +526,7 @@ class Replication:
                 left -= len(chunk)
                 self.last_io = time.monotonic()
         await loop.run_in_executor(None, _extract_tar, tar_path, new_dir)
-        await _engine_idle(self.server.engine)
+        await self.server.engine.wait_idle()
         self._install(new_dir)
         # Data, replid and offset change together, with no await in between.
         self.replid, self.replid2, self.second_offset = replid, NO_REPLID, -1
@@ -752,17 +760,6 @@ async def _read_line(reader: asyncio.StreamReader, timeout: float) -> bytes:
     if not line:
         raise ReplError("master closed the link")
     return line.rstrip(b"\r\n")
-
-
-async def _engine_idle(engine: Engine, limit_s: float = 10.0) -> None:
-    """Wait until no thread (WAL fsync, COMPACT, BGSAVE) is using the engine we are about to
-    close: such a thread keeps RocksDB open, and its LOCK would refuse the reopen."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        # 2 = the attribute + getrefcount's argument; a thread inside a call holds one more.
-        if all(sys.getrefcount(getattr(engine, n)) <= 2 for n in ("db", "meta", "data", "score")):
-            return
-        await asyncio.sleep(0.01)
 
 
 def _reopen(cfg) -> Engine:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable
 
 from xcache.config import ServerConfig
 from xcache.resp import Error, ProtocolError, Raw, RequestParser, encode, encode_into
+from xcache.store import diskfull
 from xcache.store.accept import Acceptor, fit_maxclients
 from xcache.store.commands import COMMANDS, Command
 from xcache.store.engine import Engine, WriteStall
@@ -31,14 +32,16 @@ log = logging.getLogger("xcache.server")
 METRICS_BIND_RETRY_S = 5.0  # how long a busy metrics port is tried again before the node gives up
 
 # Importing the command modules registers their commands.
-COMMAND_MODULES = ("admin", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
+COMMAND_MODULES = ("admin", "auth", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
                    "hyperloglog", "geo", "bits", "lcs", "zsetops", "mpop", "sort",
                    "transactions", "replication", "migrate", "streams", "stream_groups", "scripting",
-                   "dump", "functions")
+                   "dump", "functions", "acl")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
 
 from xcache.store import pubsub, scripting, transactions  # noqa: E402
+from xcache.store.acl import check as acl_check  # noqa: E402
+from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
@@ -58,7 +61,7 @@ class Client(asyncio.Protocol):
         self.db = 0
         self.id = 0
         self.name = b""
-        self.authenticated = not server.cfg.requirepass
+        self.user, self.authenticated = connection_user(server)  # ACL user (store/acl.py)
         self.transport: asyncio.Transport | None = None
         self.addr = "?:0"
         self.laddr = "?:0"
@@ -276,9 +279,11 @@ class Server:
         self.collector = Collector(self)
         self.replication = Replication(self)
         self.listener: Acceptor | None = None
+        self.tls_listener: asyncio.base_events.Server | None = None
         self.shutdown_event: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self.http = None  # the metrics endpoint (EmbeddedServer)
+        self.engine_swap: asyncio.Event | None = None  # set while RocksDB is reopened
 
     # --- dispatch ---------------------------------------------------------------------------
 
@@ -290,13 +295,23 @@ class Server:
             if c.multi is not None:
                 c.multi_error = True
             return unknown_command(argv)
-        if not c.authenticated and "noauth" not in cmd.flags:
-            return Error("NOAUTH Authentication required.")
-        arity = cmd.arity
+        arity = cmd.arity  # Redis's order: unknown, arity, NOAUTH, ACL, MISCONF
         if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
             if c.multi is not None:
                 c.multi_error = True
             return Error(f"ERR wrong number of arguments for '{cmd.name}' command")
+        if not c.authenticated and "noauth" not in cmd.flags:
+            return Error("NOAUTH Authentication required.")
+        if not c.user.unrestricted and (denied := acl_check(c, cmd, argv)) is not None:
+            if c.multi is not None:
+                c.multi_error = True
+            return denied
+        if self.engine_swap is not None:  # RocksDB is being reopened (diskfull.reopen)
+            return Suspend(self._after_swap(c, argv))
+        if self.engine.disk.full and (cmd.write or name == b"exec"):
+            refused = self._refuse_disk_write(c, cmd, name, argv)
+            if refused is not None:
+                return refused
         if c.channels or c.patterns:
             if name not in SUBSCRIBED_ALLOWED:
                 return Error(f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
@@ -313,6 +328,35 @@ class Server:
             c.multi.append((cmd, argv))
             return Raw(b"+QUEUED\r\n")
         return self.call(c, cmd, argv)
+
+    def _refuse_disk_write(self, c: Client, cmd: Command, name: bytes, argv: list[bytes]):
+        """The disk refuses writes: answer a write -MISCONF at once (as Redis does on a failed
+        save), abort an EXEC with queued writes; the replication stream waits instead."""
+        if c.kind == "master":
+            return Suspend(self._after_disk(c, argv))
+        disk = self.engine.disk
+        if name == b"exec":
+            if c.multi is None or not any(q[0].write for q in c.multi):
+                return None
+            transactions.reset_multi(c)
+            return Error(f"EXECABORT Transaction discarded because of: {disk.refuse()}")
+        if c.multi is not None:
+            c.multi_error = True
+        return disk.refuse()
+
+    async def _after_disk(self, c: Client, argv: list[bytes]):
+        # No event marks the end of the episode but a reopen, which heal_loop polls for too.
+        while self.engine.disk.full and not c.closing:
+            await asyncio.sleep(self.cfg.disk_check_interval_ms / 1000)
+        return await self._after_swap(c, argv)
+
+    async def _after_swap(self, c: Client, argv: list[bytes]):
+        while self.engine_swap is not None:
+            await self.engine_swap.wait()
+        reply = self.execute(c, argv)
+        if type(reply) is Suspend:
+            reply = await reply.waiter
+        return reply
 
     def call(self, c: Client, cmd: Command, argv: list[bytes]):
         """Run one command (also used by EXEC for each queued command)."""
@@ -528,6 +572,8 @@ class Server:
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         self.shutdown_event = asyncio.Event()
+        if self.cfg.tls_port:  # first: once the plain port accepts, the TLS port does too
+            self.tls_listener = await self._listen_tls(loop)
         sock = socket.socket(socket.AF_INET6 if ":" in self.cfg.bind else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.cfg.bind, self.cfg.port))
@@ -539,7 +585,8 @@ class Server:
                  self.cfg.port, self.cfg.dir, self.run_id, os.getpid())
         self._tasks = [asyncio.ensure_future(self.collector.run()),
                        asyncio.ensure_future(self._wal_sync_loop()),
-                       asyncio.ensure_future(self._idle_clients_loop())]
+                       asyncio.ensure_future(self._idle_clients_loop()),
+                       asyncio.ensure_future(diskfull.heal_loop(self))]
         self.replication.start()
         metrics_port = self.cfg.metrics_port if self.cfg.metrics_port >= 0 else self.cfg.port + 10000
         if 0 < metrics_port <= 65535:
@@ -560,8 +607,26 @@ class Server:
         await self.shutdown_event.wait()
         await self.close()
 
+    async def _listen_tls(self, loop):
+        """The TLS listener (tls_port): the same clients, over Python's ssl."""
+        from xcache.tlsconfig import server_context
+
+        cfg = self.cfg
+        ctx = server_context(cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_ca_cert_file, cfg.tls_auth_clients)
+        tls_sock = socket.socket(socket.AF_INET6 if ":" in cfg.bind else socket.AF_INET, socket.SOCK_STREAM)
+        tls_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tls_sock.bind((cfg.bind, cfg.tls_port))
+        tls_sock.listen(511)
+        tls_sock.setblocking(False)
+        listener = await loop.create_server(lambda: Client(self), sock=tls_sock, ssl=ctx,
+                                            ssl_handshake_timeout=10)
+        log.info("event=listening_tls addr=%s:%s auth_clients=%s", cfg.bind, cfg.tls_port, cfg.tls_auth_clients)
+        return listener
+
     async def close(self) -> None:
         log.info("event=shutdown")
+        if self.tls_listener is not None:
+            self.tls_listener.close()
         if self.listener is not None:
             self.listener.close()
         if self.http is not None:
@@ -580,8 +645,12 @@ class Server:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(1)
+            if self.engine.disk.full or self.engine_swap is not None:
+                continue  # heal_loop reopens the database; nothing to sync meanwhile
             try:
                 await loop.run_in_executor(None, self.engine.flush_wal)
+            except diskfull.DiskFullError:
+                pass  # recorded in engine.disk (logged once per episode)
             except Exception:
                 log.exception("event=wal_sync_failed")
 

@@ -22,7 +22,7 @@ from xcache.dashboard.coordinator import Conflict, Coordinator, CoordinatorError
 
 def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # topology: owner only
     try:
         os.write(fd, data)
         os.fsync(fd)

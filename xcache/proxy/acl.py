@@ -1,0 +1,103 @@
+"""ACL users on the proxy (Redis 7.0 rules, xcache/acl.py): defined in the config (`users`, one
+ACL-file style line per user, e.g. "alice on >pw ~app:* +@read"), the same in every worker.
+`session_password` is the default user's password. Sessions log in with AUTH [user] pass; a
+restricted user's commands and keys are checked (NOPERM as Redis 7.0). At run time ACL WHOAMI,
+LIST, USERS, GETUSER, CAT, DRYRUN and LOG answer; users change through the config only (every
+worker must agree), so SETUSER/DELUSER are refused."""
+
+from __future__ import annotations
+
+from xcache.acl import ACL, ACLError, CommandTable, User
+from xcache.aclcategories import CATEGORIES
+from xcache.config import ConfigError
+from xcache.proxy import commands as C
+from xcache.proxy.replies import error_line
+from xcache.resp import Error, encode
+
+
+def build_acl(session_password: str, users: str) -> ACL:
+    acl = ACL(CommandTable())
+    acl.sync_requirepass(session_password)
+    for line in users.replace(";", "\n").splitlines():
+        words = line.split()
+        if words and words[0] == "user":
+            words = words[1:]
+        if not words:
+            continue
+        try:
+            acl.setuser(words[0], words[1:])
+        except ACLError as exc:
+            raise ConfigError(f"users: {words[0]}: {exc}") from None
+    return acl
+
+
+def request_keys(spec, argv: list[bytes]) -> list[bytes]:
+    if spec.kind == C.KEY:
+        return argv[1:2]
+    if spec.kind == C.SPLIT:
+        return argv[1::2] if spec.name == "MSET" else argv[1:]
+    if spec.kind == C.SAME_SLOT:
+        try:
+            return C.same_slot_keys(spec, argv)
+        except ValueError:
+            return []
+    return []
+
+
+def denied(acl: ACL, user: User, spec, argv: list[bytes], client_info: str) -> bytes | None:
+    """The NOPERM error line for user running argv, or None (ACL LOG entry when denied)."""
+    if spec.lname in ("auth", "hello", "quit", "reset"):
+        return None  # open to every user, as in Redis
+    name = acl.command_allowed(user, spec.lname, argv[1:])
+    if name is not None:
+        acl.log_denied("command", "toplevel", name, user.name, client_info)
+        return error_line(f"NOPERM this user has no permissions to run the '{name}' command")
+    if not user.allkeys:
+        for key in request_keys(spec, argv):
+            if not acl.key_allowed(user, key, not spec.readonly):
+                acl.log_denied("key", "toplevel", key.decode(errors="replace"), user.name, client_info)
+                return error_line("NOPERM this user has no permissions to access one of the keys used as arguments")
+    return None
+
+
+def acl_command(acl: ACL, user: User, argv: list[bytes]) -> bytes:
+    sub = argv[1].decode(errors="replace").lower() if len(argv) > 1 else ""
+    args = [a.decode(errors="replace") for a in argv[2:]]
+    if sub == "whoami":
+        return encode(user.name.encode())
+    if sub == "users":
+        return encode([n.encode() for n in sorted(acl.users)])
+    if sub == "list":
+        return encode([acl.describe(acl.users[n]).encode() for n in sorted(acl.users)])
+    if sub == "getuser" and len(args) == 1:
+        u = acl.users.get(args[0])
+        return encode(None if u is None else acl.getuser(u))
+    if sub == "cat":
+        if not args:
+            return encode([c.encode() for c in CATEGORIES])
+        if args[0].lower() not in CATEGORIES:
+            return error_line(f"ERR Unknown category '{args[0]}'")
+        return encode([n.encode() for n in acl.table.in_category(args[0].lower())])
+    if sub == "log":
+        if args and args[0].lower() == "reset":
+            acl.log.clear()
+            return b"+OK\r\n"
+        return encode(acl.log_reply(int(args[0]) if args and args[0].lstrip("-").isdigit() else None))
+    if sub == "dryrun" and len(args) >= 2:
+        u = acl.users.get(args[0])
+        if u is None:
+            return error_line(f"ERR User '{args[0]}' not found")
+        spec = C.lookup(args[1].encode())
+        if spec is None:
+            return error_line(f"ERR Command '{args[1]}' not found")
+        name = acl.command_allowed(u, spec.lname, argv[4:])
+        if name is not None:
+            return encode(f"This user has no permissions to run the '{name}' command".encode())
+        for key in request_keys(spec, argv[3:]):
+            if not acl.key_allowed(u, key, not spec.readonly):
+                return encode(f"This user has no permissions to access the '{key.decode(errors='replace')}' key".encode())
+        return b"+OK\r\n"
+    if sub in ("setuser", "deluser", "save", "load"):
+        return error_line(f"ERR xcache: ACL {sub.upper()} is not supported through the proxy: "
+                          "users are set in its config (`users`)")
+    return encode(Error(f"ERR unknown subcommand or wrong number of arguments for '{sub}'. Try ACL HELP."))

@@ -1,0 +1,209 @@
+"""ACL on the storage node: the ACL command, the per-command permission check and the ACL LOG,
+over the sans-IO users of xcache/acl.py. `requirepass` is the default user's password, as in
+Redis; AUTH/HELLO AUTH log in through authenticate() (xcache/store/auth.py)."""
+
+from __future__ import annotations
+
+import time
+
+from xcache.acl import ACL, ACLError, CommandTable, User, genpass
+from xcache.aclcategories import CATEGORIES
+from xcache.resp import OK, Error
+from xcache.store.commands import COMMANDS, Command, command, parse_int
+from xcache.store.glob import glob_match
+
+CHANNEL_COMMANDS = {"subscribe": False, "psubscribe": True, "publish": False, "ssubscribe": False,
+                    "spublish": False}
+
+
+def _extra_commands() -> dict[str, tuple[str, ...]]:
+    """Categories of node commands Redis does not have (from their flags)."""
+    out = {}
+    for cmd in COMMANDS.values():
+        f = cmd.flags
+        cats = ["write" if cmd.write else "read" if "readonly" in f else "",
+                "admin" if "admin" in f else "", "dangerous" if "admin" in f else "",
+                "fast" if "fast" in f else "slow", "pubsub" if "pubsub" in f else ""]
+        out[cmd.name] = tuple(c for c in cats if c)
+    return out
+
+
+def acl_of(server) -> ACL:
+    acl = getattr(server, "acl", None)
+    if acl is None:
+        acl = server.acl = ACL(CommandTable(_extra_commands()), glob_match)
+    acl.sync_requirepass(server.cfg.requirepass)
+    return acl
+
+
+def default_user(server) -> User:
+    return acl_of(server).default_user()
+
+
+def client_info(c) -> str:
+    from xcache.store.clientinfo import client_line
+
+    return client_line(c, time.monotonic())
+
+
+def check(c, cmd: Command, argv: list[bytes]) -> Error | None:
+    """The NOPERM error for c running argv, or None (logged in the ACL LOG when denied)."""
+    if c.kind == "master" or "noauth" in cmd.flags:
+        return None  # the replication stream; AUTH, HELLO, QUIT, RESET are open to every user
+    acl = acl_of(c.server)
+    u = c.user
+    context = "multi" if c.multi is not None else "toplevel"
+    denied = acl.command_allowed(u, cmd.name, argv[1:])
+    if denied is not None:
+        acl.log_denied("command", context, denied, u.name, client_info(c))
+        return Error(f"NOPERM this user has no permissions to run the '{denied}' command")
+    if not u.allkeys:
+        for key in cmd.keys(argv):
+            if not acl.key_allowed(u, key, cmd.write):
+                acl.log_denied("key", context, key.decode(errors="replace"), u.name, client_info(c))
+                return Error("NOPERM this user has no permissions to access one of the keys used as arguments")
+    if not u.allchannels and cmd.name in CHANNEL_COMMANDS:
+        chans = argv[1:2] if cmd.name in ("publish", "spublish") else argv[1:]
+        for ch in chans:
+            if not acl.channel_allowed(u, ch, CHANNEL_COMMANDS[cmd.name]):
+                acl.log_denied("channel", context, ch.decode(errors="replace"), u.name, client_info(c))
+                return Error("NOPERM this user has no permissions to access one of the channels used as arguments")
+    return None
+
+
+def _wrong(sub: str) -> Error:
+    return Error(f"ERR wrong number of arguments for 'acl|{sub}' command")
+
+
+@command("acl", -2, "noscript loading stale", 0, 0, 0)
+def acl_command(c, args):
+    acl = acl_of(c.server)
+    sub = args[0].decode(errors="replace").lower()
+    rest = [a.decode(errors="surrogateescape") for a in args[1:]]
+    handler = SUBCOMMANDS.get(sub)
+    if handler is None:
+        raise Error(f"ERR unknown subcommand '{args[0].decode(errors='replace')}'. Try ACL HELP.")
+    arity = ARITY[sub]
+    if (arity >= 0 and len(args) != arity) or len(args) < -arity:
+        raise _wrong(sub)
+    return handler(c, acl, rest)
+
+
+def _setuser(c, acl: ACL, args):
+    try:
+        acl.setuser(args[0], args[1:])
+    except ACLError as exc:
+        raise Error(f"ERR {exc}") from None
+    return OK
+
+
+def _getuser(c, acl: ACL, args):
+    u = acl.users.get(args[0])
+    return None if u is None else acl.getuser(u)
+
+
+def _deluser(c, acl: ACL, args):
+    if "default" in args:
+        raise Error("ERR The 'default' user cannot be removed")
+    deleted = acl.deluser(args)
+    for other in list(c.server.clients.values()):  # clients of a deleted user are closed
+        if other.user.name in deleted and acl.users.get(other.user.name) is None:
+            other.close()
+    return len(deleted)
+
+
+def _list(c, acl: ACL, args):
+    return [acl.describe(acl.users[n]).encode() for n in sorted(acl.users)]
+
+
+def _users(c, acl: ACL, args):
+    return [n.encode() for n in sorted(acl.users)]
+
+
+def _whoami(c, acl: ACL, args):
+    return c.user.name.encode()
+
+
+def _cat(c, acl: ACL, args):
+    if not args:
+        return [cat.encode() for cat in CATEGORIES]
+    cat = args[0].lower()
+    if cat not in CATEGORIES:
+        raise Error(f"ERR Unknown category '{args[0]}'")
+    return [n.encode() for n in acl.table.in_category(cat)]
+
+
+def _log(c, acl: ACL, args):
+    if args and args[0].lower() == "reset":
+        acl.log.clear()
+        return OK
+    count = None
+    if args:
+        count = parse_int(args[0].encode())
+        if count < 0:
+            return []
+    return acl.log_reply(count)
+
+
+def _genpass(c, acl: ACL, args):
+    bits = 256
+    if args:
+        try:
+            bits = int(args[0])
+        except ValueError:
+            bits = 0
+        if bits <= 0 or bits > 4096:
+            raise Error("ERR ACL GENPASS argument must be the number of bits for the output "
+                        "password, a positive number up to 4096")
+    return genpass(bits).encode()
+
+
+def _dryrun(c, acl: ACL, args):
+    u = acl.users.get(args[0])
+    if u is None:
+        raise Error(f"ERR User '{args[0]}' not found")
+    cmd = COMMANDS.get(args[1].lower().encode())
+    if cmd is None:
+        raise Error(f"ERR Command '{args[1]}' not found")
+    argv = [a.encode(errors="surrogateescape") for a in args[1:]]
+    if (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
+        raise Error(f"ERR wrong number of arguments for '{cmd.name}' command")
+    denied = acl.command_allowed(u, cmd.name, argv[1:])
+    if denied is not None:
+        return f"This user has no permissions to run the '{denied}' command".encode()
+    for key in cmd.keys(argv):
+        if not acl.key_allowed(u, key, cmd.write):
+            return f"This user has no permissions to access the '{key.decode(errors='replace')}' key".encode()
+    if cmd.name in CHANNEL_COMMANDS:
+        chans = argv[1:2] if cmd.name in ("publish", "spublish") else argv[1:]
+        for ch in chans:
+            if not acl.channel_allowed(u, ch, CHANNEL_COMMANDS[cmd.name]):
+                return (f"This user has no permissions to access the '{ch.decode(errors='replace')}' "
+                        "channel").encode()
+    return OK
+
+
+HELP = [
+    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CAT [<category>]", "    List all commands that belong to <category>, or all command categories",
+    "    when no category is specified.",
+    "DELUSER <username> [<username> ...]", "    Delete a list of users.",
+    "DRYRUN <username> <command> [<arg> ...]",
+    "    Returns whether the user can execute the given command without executing the command.",
+    "GETUSER <username>", "    Get the user's details.",
+    "GENPASS [<bits>]", "    Generate a secure 256-bit user password. The optional `bits` argument can",
+    "    be used to specify a different size.",
+    "LIST", "    Show users details in config file format.",
+    "LOG [<count> | RESET]", "    Show the ACL log entries.",
+    "SETUSER <username> <attribute> [<attribute> ...]", "    Create or modify a user with the specified attributes.",
+    "USERS", "    List all the registered usernames.",
+    "WHOAMI", "    Return the current connection username.",
+    "HELP", "    Print this help.",
+]
+
+SUBCOMMANDS = {"setuser": _setuser, "getuser": _getuser, "deluser": _deluser, "list": _list,
+               "users": _users, "whoami": _whoami, "cat": _cat, "log": _log, "genpass": _genpass,
+               "dryrun": _dryrun, "help": lambda c, acl, args: [h.encode() for h in HELP]}
+# Redis's arity of each subcommand, counting the subcommand itself
+ARITY = {"setuser": -2, "getuser": 2, "deluser": -2, "list": 1, "users": 1, "whoami": 1,
+         "cat": -1, "log": -1, "genpass": -1, "dryrun": -3, "help": 1}
