@@ -29,11 +29,14 @@ by the topology), 401 (token), 404, 409 (coordinator conflict), 502 (a server/se
     POST   /api/sentinels              {"addr"}
     DELETE /api/sentinels/{addr}
     POST   /api/reconcile                        run the reconcile loop now; returns the overview
+    PUT    /api/supervisor             {"children"}  `xcache up` reports its children's states
+    GET    /api/supervisor                       what `xcache up` last reported
 """
 
 from __future__ import annotations
 
 import hmac
+import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -109,6 +112,11 @@ class _Collector:
             f = family(name, doc)
             f.add_metric([], value)
             yield f
+        g = GaugeMetricFamily("xcache_dashboard_supervised_child_crash_loop",
+                              "1 when a child of `xcache up` crash-looped and is left down", labels=["child"])
+        for name, st in sorted((ctl.supervised.get("children") or {}).items()):
+            g.add_metric([name], int(st.get("state") == "crash_loop"))
+        yield g
         c = CounterMetricFamily("xcache_dashboard_failovers_followed", "Sentinel failovers confirmed and published")
         c.add_metric([], ctl.counters["failovers_followed"])
         yield c
@@ -252,6 +260,16 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
         await ctl.reconcile_once()
         return ctl.overview()
 
+    async def supervisor_put(request):
+        data = await body(request)
+        if not isinstance(data.get("children"), dict):
+            raise T.TopologyError("children must be an object")
+        ctl.supervised = {"children": data["children"], "at": time.time()}
+        return {"ok": True}
+
+    async def supervisor_get(request):
+        return ctl.supervised
+
     async def health(request):
         if ctl.fatal:
             return JSONResponse({"status": "error", "error": ctl.fatal}, status_code=503)
@@ -289,6 +307,8 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
         Route("/api/sentinels", action(sentinel_add), methods=["POST"]),
         Route("/api/sentinels/{addr}", action(sentinel_remove), methods=["DELETE"]),
         Route("/api/reconcile", action(reconcile), methods=["POST"]),
+        Route("/api/supervisor", action(supervisor_put), methods=["PUT"]),
+        Route("/api/supervisor", action(supervisor_get), methods=["GET"]),
         Route("/", root),
         Route("/ui/", index),
         Mount("/ui", StaticFiles(directory=str(WEB)), name="ui"),

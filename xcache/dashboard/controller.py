@@ -72,6 +72,7 @@ class Controller:
         self.started = time.time()
         self.fatal: str | None = None
         self.odown_seen: dict[str, float] = {}  # group name -> when a sentinel published +odown
+        self.supervised: dict = {}  # what `xcache up` last reported (PUT /api/supervisor)
         self.api_addr = ""
         self.log = log
         self.failover = Failover(self)
@@ -321,6 +322,7 @@ class Controller:
             async with self.lock:
                 await self.push_all(only=[p.addr for p, st in zip(proxies, stale, strict=True) if st])
         await nodes.poll(self)
+        await self.failover.lift_fences()
         await self.proxies.adopt_registered()
         self.counters["reconciles"] += 1
         await self.evaluate_alerts()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from xcache.dashboard import topology as T
-from xcache.dashboard.nodes import following, parse_info, split_addr
+from xcache.dashboard.nodes import fence_actions, following, parse_info, split_addr
 from xcache.dashboard.sentinels import majority
 
 if TYPE_CHECKING:
@@ -309,3 +309,22 @@ class Failover:
                     g2 = ctl.topo.groups.get(g.id)
                     if g2 is not None and g2.master != best:
                         await self.confirm_and_switch(g2, best, await ctl.sentinels.views(g2.name))
+
+    async def lift_fences(self) -> None:
+        """Restarted old masters wait fenced (read-only) for their role: repoint them at their
+        group's master, or confirm the one the topology and the sentinels name as master."""
+        ctl = self.ctl
+        fenced = {s for s, st in ctl.server_state.items() if st.get("fenced")}
+        if not fenced:
+            return
+        confirmed: dict[int, str | None] = {}
+        for g in ctl.topo.groups.values():
+            if g.master in fenced and ctl.topo.sentinels:
+                confirmed[g.id] = majority_master(await ctl.sentinels.views(g.name),
+                                                  len(ctl.topo.sentinels))
+        for addr, cmd in fence_actions(ctl.topo, ctl.server_state, confirmed):
+            try:
+                await ctl._redis(addr, *cmd)
+                ctl.event("fence_lifted", "info", server=addr, command=" ".join(cmd))
+            except Exception as exc:
+                ctl.event("fence_lift_failed", "warning", server=addr, error=repr(exc))

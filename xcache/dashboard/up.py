@@ -4,6 +4,7 @@ Layout of the data directory (default ./xcache-data):
 
     up.json            ports and tokens chosen on the first run (reused afterwards)
     up.lock            flock()ed while an `xcache up` runs on this directory
+    run/<name>.pid     pid and start time of each child (the next run stops any left over)
     coordinator/       the dashboard's file coordinator (topology.json)
     servers/<port>/    storage node data
     logs/<name>.log    one log per process
@@ -13,6 +14,8 @@ topology through the dashboard's API (groups, servers, slots spread, proxies, se
 Later runs: the same processes on the same ports; replicas are started pointing at the master the
 stored topology names, and the dashboard pushes the stored topology to the fresh proxies and
 sentinels. SIGINT/SIGTERM stop everything (dashboard first, storage nodes last).
+Every child is supervised (supervisor.py): restarted with backoff, left down after a crash loop,
+and killed by the kernel if `up` dies (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import httpx
 
+from xcache.dashboard import supervisor as S
 from xcache.dashboard.config import UpConfig
 
 STD = {"server": 6380, "sentinel": 26379, "proxy": 19000, "proxy_admin": 11080, "dashboard": 18080}
@@ -88,12 +92,12 @@ class Child:
     def __init__(self, name: str, args: list[str], port: int, log: Path):
         self.name, self.args, self.port, self.log = name, args, port, log
         self.popen: subprocess.Popen | None = None
-        self.reported = False
 
     def start(self) -> None:
         with open(self.log, "ab") as fh:
             self.popen = subprocess.Popen([sys.executable, "-m", "xcache.cli", *self.args], stdout=fh, stderr=fh,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
+                                          stdin=subprocess.DEVNULL, start_new_session=True,
+                                          preexec_fn=S.die_with_parent(os.getpid()))
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -111,6 +115,8 @@ class Cluster:
         self.dir = Path(cfg.dir).resolve()
         self.children: list[Child] = []
         self.stopping = threading.Event()
+        self.supervisor = S.Supervisor(self.children, self.dir / "run",
+                                       self.dir / "coordinator" / "topology.json", say)
 
     def _sets(self, text: str) -> list[str]:
         out = []
@@ -163,6 +169,7 @@ class Cluster:
             batch = [c for c in self.children if c.name.startswith(kind)]
             for c in batch:
                 c.start()
+                self.supervisor.started(c)
             for c in batch:
                 while not self.stopping.is_set():
                     if not c.alive():
@@ -189,6 +196,7 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 c.popen.kill()
                 c.popen.wait(5)
+            self.supervisor.stopped(c)
 
 
 def bootstrap(api: httpx.Client, layout: dict) -> None:
@@ -221,6 +229,9 @@ def run(cfg: UpConfig) -> int:
         return 2
     os.ftruncate(lock_fd, 0)
     os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
+    reaped = S.reap_previous(d / "run")
+    if reaped:
+        say("xcache up: stopped what a previous run left running: " + ", ".join(reaped))
 
     layout_path = d / "up.json"
     if layout_path.exists():
@@ -279,11 +290,12 @@ xcache is up ({len(layout['groups'])} groups, {len(layout['sentinels'])} sentine
   admin CLI:  XCACHE_DASHBOARD={dash} XCACHE_TOKEN={layout['admin_token']} xcache admin overview
   logs:       {d / 'logs'}
 Ctrl-C stops everything; run `xcache up --dir {cfg.dir}` again to restart with the same data.""")
-        while not cluster.stopping.wait(0.5):
-            for c in cluster.children:
-                if not c.alive() and not c.reported:
-                    c.reported = True
-                    say(f"xcache up: {c.name} exited with {c.popen.returncode} (log {c.log})")
+        reported = 0.0
+        while not cluster.stopping.wait(0.1):
+            cluster.supervisor.tick()
+            if time.monotonic() - reported >= 1:
+                reported = time.monotonic()
+                S.post_report(api, cluster.supervisor)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, httpx.HTTPError) as exc:
