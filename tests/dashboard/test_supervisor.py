@@ -48,6 +48,17 @@ def test_server_args_follow_the_current_topology():
     assert S.server_args(args, "127.0.0.1:7002", None) == ["server", "--port", "7002", "--dir", "d"]
 
 
+def test_a_dead_master_with_replicas_waits_for_the_failover():
+    topo = {"groups": {"1": {"master": "h:1", "servers": ["h:1", "h:2"]},
+                       "2": {"master": "h:3", "servers": ["h:3"]}}}
+    assert S.master_held("h:1", topo, died_at=10.0, now=12.0, hold_s=5)
+    assert not S.master_held("h:1", topo, died_at=10.0, now=15.0, hold_s=5)  # no failover came
+    assert not S.master_held("h:2", topo, 10.0, 12.0, 5)  # a replica: at once
+    assert not S.master_held("h:3", topo, 10.0, 12.0, 5)  # no replica to fail over to
+    switched = {"groups": {"1": {"master": "h:2", "servers": ["h:1", "h:2"]}}}
+    assert not S.master_held("h:1", switched, 10.0, 12.0, 5)
+
+
 def test_report():
     states = {"proxy-1": S.on_start(S.ChildState(), 0.0), "server-2": S.ChildState(state="crash_loop", fast_crashes=5)}
     rep = S.report(states, 3.0)["children"]

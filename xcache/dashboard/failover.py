@@ -320,8 +320,11 @@ class Failover:
         confirmed: dict[int, str | None] = {}
         for g in ctl.topo.groups.values():
             if g.master in fenced and ctl.topo.sentinels:
-                confirmed[g.id] = majority_master(await ctl.sentinels.views(g.name),
-                                                  len(ctl.topo.sentinels))
+                flags = [(ctl.sentinel_state.get(s, {}).get("flags") or {}).get(g.name, "")
+                         for s in ctl.topo.sentinels]
+                busy = any(f in fl for fl in flags for f in ("s_down", "o_down", "failover"))
+                confirmed[g.id] = None if busy else majority_master(
+                    await ctl.sentinels.views(g.name), len(ctl.topo.sentinels))
         for addr, cmd in fence_actions(ctl.topo, ctl.server_state, confirmed):
             try:
                 await ctl._redis(addr, *cmd)

@@ -9,6 +9,9 @@ Pure decisions (plain unit tests):
   the one it had when `up` started): a replaced master comes back as a replica of the new one,
   and a master that is still the master comes back fenced (xcache/store/fence.py) until the
   dashboard confirms it.
+- master_held(): a dead master that has replicas is left to the sentinels first: it is restarted
+  once the topology names another master (it then comes back as that one's replica), or after
+  `hold_s` if no failover came (it comes back fenced and the dashboard confirms it).
 - report(): the children's states as `up` reports them to the dashboard (PUT /api/supervisor).
 
 No orphans (shell):
@@ -89,6 +92,14 @@ def server_args(args: list[str], addr: str, topo: dict | None) -> list[str]:
         if addr in g.get("servers", []) and g.get("master") and g["master"] != addr:
             out += ["--replicaof", g["master"].replace(":", " ")]
     return out
+
+
+def master_held(addr: str, topo: dict | None, died_at: float, now: float, hold_s: float) -> bool:
+    """Whether the restart of the storage node addr waits for a failover of its group."""
+    for g in (topo or {}).get("groups", {}).values():
+        if g.get("master") == addr and len(g.get("servers", [])) > 1:
+            return now - died_at < hold_s
+    return False
 
 
 def report(states: dict[str, ChildState], now: float) -> dict:
@@ -179,9 +190,10 @@ class Supervisor:
     `up`'s main thread: tick() restarts the dead ones when their backoff is over."""
 
     def __init__(self, children: list, run_dir: Path, topo_path: Path, say,
-                 policy: Policy | None = None):
+                 policy: Policy | None = None, master_hold_s: float = 0.0):
         self.children, self.run_dir, self.topo_path, self.say = children, run_dir, topo_path, say
         self.policy = policy or Policy()
+        self.master_hold_s = master_hold_s
         self.states: dict[str, ChildState] = {c.name: ChildState() for c in children}
 
     def add(self, child) -> None:
@@ -220,7 +232,11 @@ class Supervisor:
                              f"{st.next_start - now:.1f}s (log {c.log})")
             if due(st, now):
                 if c.name.startswith("server-"):
-                    c.args = server_args(c.args, f"127.0.0.1:{c.port}", self._topology())
+                    addr, topo = f"127.0.0.1:{c.port}", self._topology()
+                    if master_held(addr, topo, st.history[-1] if st.history else now, now,
+                                   self.master_hold_s):
+                        continue
+                    c.args = server_args(c.args, addr, topo)
                 c.start()
                 self.started(c, now)
 

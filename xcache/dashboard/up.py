@@ -115,8 +115,12 @@ class Cluster:
         self.dir = Path(cfg.dir).resolve()
         self.children: list[Child] = []
         self.stopping = threading.Event()
+        # a dead master with replicas waits for the sentinels' failover (then restarts as a
+        # replica of the new master) at most this long
+        hold_s = 3 * cfg.down_after_ms / 1000 + 2
         self.supervisor = S.Supervisor(self.children, self.dir / "run",
-                                       self.dir / "coordinator" / "topology.json", say)
+                                       self.dir / "coordinator" / "topology.json", say,
+                                       master_hold_s=hold_s)
 
     def _sets(self, text: str) -> list[str]:
         out = []
