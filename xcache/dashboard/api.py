@@ -31,6 +31,9 @@ by the topology), 401 (token), 404, 409 (coordinator conflict), 502 (a server/se
     POST   /api/reconcile                        run the reconcile loop now; returns the overview
     PUT    /api/supervisor             {"children"}  `xcache up` reports its children's states
     GET    /api/supervisor                       what `xcache up` last reported
+    POST   /api/supervisor/requests    {"op", ...}   ask `xcache up`: add_group {"replicas"},
+                                                 remove_group {"group"}, restart_child {"child"}
+    GET    /api/supervisor/requests/{id}         a request's status (queued, running, done, failed)
 """
 
 from __future__ import annotations
@@ -265,10 +268,26 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
         if not isinstance(data.get("children"), dict):
             raise T.TopologyError("children must be an object")
         ctl.supervised = {"children": data["children"], "at": time.time()}
-        return {"ok": True}
+        ctl.up_requests.finish(data.get("results") or {})
+        return {"ok": True, "requests": ctl.up_requests.take()}
 
     async def supervisor_get(request):
         return ctl.supervised
+
+    async def up_request_add(request):
+        data = await body(request)
+        (op,) = need(data, "op")
+        try:
+            return ctl.up_requests.add(str(op), {k: v for k, v in data.items() if k != "op"},
+                                       ctl.supervised.get("at"))
+        except ValueError as exc:
+            raise T.TopologyError(str(exc)) from None
+
+    async def up_request_get(request):
+        r = ctl.up_requests.get(int(request.path_params["rid"]))
+        if r is None:
+            raise T.TopologyError("no such request")
+        return r
 
     async def health(request):
         if ctl.fatal:
@@ -309,6 +328,8 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
         Route("/api/reconcile", action(reconcile), methods=["POST"]),
         Route("/api/supervisor", action(supervisor_put), methods=["PUT"]),
         Route("/api/supervisor", action(supervisor_get), methods=["GET"]),
+        Route("/api/supervisor/requests", action(up_request_add), methods=["POST"]),
+        Route("/api/supervisor/requests/{rid:int}", action(up_request_get)),
         Route("/", root),
         Route("/ui/", index),
         Mount("/ui", StaticFiles(directory=str(WEB)), name="ui"),

@@ -42,6 +42,7 @@ from xcache.dashboard.nodes import parse_info, split_addr
 from xcache.dashboard.proxies import Proxies
 from xcache.dashboard.scale import Scaler
 from xcache.dashboard.sentinels import Sentinels
+from xcache.dashboard.uprequests import UpRequests
 from xcache.observability.logs import log_event
 
 __all__ = ["Controller", "parse_info", "split_addr"]
@@ -73,6 +74,7 @@ class Controller:
         self.fatal: str | None = None
         self.odown_seen: dict[str, float] = {}  # group name -> when a sentinel published +odown
         self.supervised: dict = {}  # what `xcache up` last reported (PUT /api/supervisor)
+        self.up_requests = UpRequests()  # grow/shrink requests relayed to `xcache up`
         self.api_addr = ""
         self.log = log
         self.failover = Failover(self)

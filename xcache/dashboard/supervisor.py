@@ -34,8 +34,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 PR_SET_PDEATHSIG = 1
 
 
@@ -257,11 +255,3 @@ class Supervisor:
     def report(self) -> dict:
         return report(self.states, time.monotonic())
 
-
-def post_report(api, sup: Supervisor) -> None:
-    """PUT the children's states to the dashboard (its alerts and UI); a dashboard that is
-    down (being restarted) is skipped."""
-    try:
-        api.put("/api/supervisor", json=sup.report(), timeout=1)
-    except httpx.HTTPError:
-        pass

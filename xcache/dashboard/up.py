@@ -36,6 +36,7 @@ import httpx
 
 from xcache.dashboard import supervisor as S
 from xcache.dashboard.config import UpConfig
+from xcache.dashboard.upctl import Control
 
 STD = {"server": 6380, "sentinel": 26379, "proxy": 19000, "proxy_admin": 11080, "dashboard": 18080}
 PACKED = {"server": 0, "sentinel": 100, "proxy": 200, "proxy_admin": 300, "dashboard": 400}
@@ -135,16 +136,8 @@ class Cluster:
             masters = {s: g["master"] for g in topo.get("groups", {}).values() for s in g.get("servers", [])}
         for g in layout["groups"]:
             for i, addr in enumerate(g["servers"]):
-                port = _port(addr)
-                data = d / "servers" / str(port)
-                data.mkdir(parents=True, exist_ok=True)
                 master = masters.get(addr, g["servers"][0] if i else "")
-                if master == addr:
-                    master = ""
-                args = ["server", "--port", str(port), "--dir", str(data), *self._sets(cfg.server_set)]
-                if master:
-                    args += ["--replicaof", master.replace(":", " ")]
-                self.children.append(Child(f"server-{port}", args, port, d / "logs" / f"server-{port}.log"))
+                self.children.append(self.server_child(_port(addr), "" if master == addr else master))
         for addr in layout["sentinels"]:
             port = _port(addr)
             self.children.append(Child(f"sentinel-{port}", [
@@ -166,6 +159,15 @@ class Cluster:
             "--set", f"admin_token={layout['admin_token']}",
             "--set", f"proxy_admin_token={layout['proxy_admin_token']}", *self._sets(cfg.dashboard_set)],
             dport, d / "logs" / "dashboard.log"))
+
+    def server_child(self, port: int, master: str) -> Child:
+        d = self.dir
+        data = d / "servers" / str(port)
+        data.mkdir(parents=True, exist_ok=True)
+        args = ["server", "--port", str(port), "--dir", str(data), *self._sets(self.cfg.server_set)]
+        if master:
+            args += ["--replicaof", master.replace(":", " ")]
+        return Child(f"server-{port}", args, port, d / "logs" / f"server-{port}.log")
 
     def start_all(self) -> None:
         deadline = time.monotonic() + self.cfg.start_timeout_ms / 1000
@@ -294,12 +296,16 @@ xcache is up ({len(layout['groups'])} groups, {len(layout['sentinels'])} sentine
   admin CLI:  XCACHE_DASHBOARD={dash} XCACHE_TOKEN={layout['admin_token']} xcache admin overview
   logs:       {d / 'logs'}
 Ctrl-C stops everything; run `xcache up --dir {cfg.dir}` again to restart with the same data.""")
+        first = cfg.base_port + PACKED["server"] if cfg.base_port else STD["server"]
+        control = Control(cluster, layout, layout_path, lambda: httpx.Client(
+            base_url=dash, headers=api.headers, timeout=30), (first, first + 99), _taken, say)
         reported = 0.0
         while not cluster.stopping.wait(0.1):
             cluster.supervisor.tick()
-            if time.monotonic() - reported >= 1:
+            control.tick()
+            if time.monotonic() - reported >= 1:  # the report carries the dashboard's requests
                 reported = time.monotonic()
-                S.post_report(api, cluster.supervisor)
+                control.report(api)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, httpx.HTTPError) as exc:
