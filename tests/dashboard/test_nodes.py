@@ -44,3 +44,12 @@ def test_fence_actions():
     assert N.fence_actions(t, {M: fenced}, {1: R}) == []  # sentinels name another: wait
     assert N.fence_actions(t, {M: fenced}, {1: None}) == []  # no majority: wait
     assert N.fence_actions(t, {M: {"up": True}, R: {"up": True}}, {}) == []
+
+
+def test_memory_keys_and_commands_for_the_console():
+    text = "role:master\r\nused_memory:2048\r\ntotal_commands_processed:77\r\n# Keyspace\r\n" \
+           "db0:keys=10,expires=0,avg_ttl=0\r\ndb3:keys=5,expires=1,avg_ttl=0\r\n"
+    st = N.server_state(N.parse_info(text), "master", 1)
+    assert (st["memory_bytes"], st["keys"], st["commands_total"]) == (2048, 15, 77)
+    parsed = {"role": "master", "db0": {"keys": 4, "expires": 0, "avg_ttl": 0}}  # redis-py's INFO
+    assert N.server_state(N.parse_info(parsed), "master", 1)["keys"] == 4

@@ -29,6 +29,8 @@ by the topology), 401 (token), 404, 409 (coordinator conflict), 502 (a server/se
     POST   /api/sentinels              {"addr"}
     DELETE /api/sentinels/{addr}
     POST   /api/reconcile                        run the reconcile loop now; returns the overview
+    GET    /api/history?since=<unix time>        the console's history: {"t": [...], "series":
+                                                 {"proxy/<addr>/ops_per_s": [...], ...}} (history.py)
     PUT    /api/supervisor             {"children"}  `xcache up` reports its children's states
     GET    /api/supervisor                       what `xcache up` last reported
     POST   /api/supervisor/requests    {"op", ...}   ask `xcache up`: add_group {"replicas"},
@@ -271,6 +273,13 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
         ctl.up_requests.finish(data.get("results") or {})
         return {"ok": True, "requests": ctl.up_requests.take()}
 
+    async def history(request):
+        try:
+            since = float(request.query_params.get("since", 0) or 0)
+        except ValueError:
+            raise T.TopologyError("since must be a number (unix time)") from None
+        return ctl.history.view(since)
+
     async def supervisor_get(request):
         return ctl.supervised
 
@@ -326,6 +335,7 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
         Route("/api/sentinels", action(sentinel_add), methods=["POST"]),
         Route("/api/sentinels/{addr}", action(sentinel_remove), methods=["DELETE"]),
         Route("/api/reconcile", action(reconcile), methods=["POST"]),
+        Route("/api/history", action(history)),
         Route("/api/supervisor", action(supervisor_put), methods=["PUT"]),
         Route("/api/supervisor", action(supervisor_get), methods=["GET"]),
         Route("/api/supervisor/requests", action(up_request_add), methods=["POST"]),

@@ -10,6 +10,7 @@ gathers every node's INFO into the controller's server_state.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aredis
@@ -47,11 +48,20 @@ def server_state(info: dict[str, str], expected_role: str, gid: int) -> dict:
                 "offset": int(info.get("master_repl_offset", 0) or 0),
                 "write_stall_active": int(info.get("write_stall_active", 0) or 0),
                 "write_stall_seconds": float(info.get("write_stall_seconds", 0) or 0),
-                "fenced": info.get("fenced") == "1"}
+                "fenced": info.get("fenced") == "1",
+                "memory_bytes": int(info.get("used_memory", 0) or 0),
+                "keys": sum(_keys(v) for k, v in info.items() if k.startswith("db") and k[2:].isdigit()),
+                "commands_total": int(info.get("total_commands_processed", 0) or 0)}
     if info.get("role") == "slave":
         st.update(master=following(info), link=info.get("master_link_status"),
                   offset=int(info.get("slave_repl_offset", 0) or 0))
     return st
+
+
+def _keys(db_line: str) -> int:
+    """'keys=10,expires=0,avg_ttl=0' (or redis-py's parsed {'keys': 10, ...}) -> 10."""
+    m = re.search(r"keys'?\s*[=:]\s*(\d+)", str(db_line))
+    return int(m.group(1)) if m else 0
 
 
 def replica_lags(topo: Topology, state: dict[str, dict]) -> dict[str, int]:

@@ -49,6 +49,7 @@ def summary(stats: dict, now: float) -> dict:
         "listener_paused": any(w.get("listener_paused") for w in workers),
         "workers": len(workers),
         "groups": {g: v.get("state") for g, v in groups.items()},
+        "latency": stats.get("latency"),  # histogram: bounds (s), counts per bucket (+ overflow)
         "time": now,
     }
 
