@@ -22,7 +22,8 @@ def test_parse_info_text_and_dict():
 def test_server_state_and_lag():
     m = N.server_state(N.parse_info(MASTER), "master", 1)
     assert m == {"group": 1, "expected_role": "master", "up": True, "role": "master", "offset": 500,
-                 "write_stall_active": 1, "write_stall_seconds": 2.5, "fenced": False}
+                 "write_stall_active": 1, "write_stall_seconds": 2.5, "fenced": False,
+                 "memory_bytes": 0, "keys": 0, "commands_total": 0}
     r = N.server_state(N.parse_info(REPLICA), "replica", 1)
     assert r["role"] == "replica" and r["master"] == M and r["link"] == "up" and r["offset"] == 420
     t, _ = T.add_group(T.Topology(), 1)
