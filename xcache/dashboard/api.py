@@ -26,6 +26,9 @@ by the topology), 401 (token), 404, 409 (coordinator conflict), 502 (a server/se
     POST   /api/migration/cancel                 drop the slots not started yet
     POST   /api/proxies                {"addr", "admin_addr"}
     DELETE /api/proxies/{addr}
+    PUT    /api/proxies/register       {"addr", "admin_addr", "ttl_s"}   a proxy registers itself
+                                                 (a lease it renews; it joins the topology)
+    DELETE /api/proxies/register/{addr}          a stopping proxy leaves the topology
     POST   /api/sentinels              {"addr"}
     DELETE /api/sentinels/{addr}
     POST   /api/reconcile                        run the reconcile loop now; returns the overview
@@ -251,6 +254,20 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
         addr, admin_addr = need(await body(request), "addr", "admin_addr")
         return await ctl.add_proxy(str(addr), str(admin_addr))
 
+    async def proxy_register(request):
+        data = await body(request)
+        addr, admin_addr = need(data, "addr", "admin_addr")
+        try:
+            ttl = int(data.get("ttl_s", 10))
+        except (TypeError, ValueError):
+            raise T.TopologyError("ttl_s must be an integer") from None
+        if not 1 <= ttl <= 3600:
+            raise T.TopologyError("ttl_s must be between 1 and 3600")
+        return await ctl.proxies.register(str(addr), str(admin_addr), ttl)
+
+    async def proxy_unregister(request):
+        return await ctl.proxies.unregister(request.path_params["addr"])
+
     async def proxy_remove(request):
         return await ctl.remove_proxy(request.path_params["addr"])
 
@@ -331,6 +348,8 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
         Route("/api/migration/throttle", action(migration_throttle), methods=["POST"]),
         Route("/api/migration/cancel", action(migration_cancel), methods=["POST"]),
         Route("/api/proxies", action(proxy_add), methods=["POST"]),
+        Route("/api/proxies/register", action(proxy_register), methods=["PUT"]),
+        Route("/api/proxies/register/{addr}", action(proxy_unregister), methods=["DELETE"]),
         Route("/api/proxies/{addr}", action(proxy_remove), methods=["DELETE"]),
         Route("/api/sentinels", action(sentinel_add), methods=["POST"]),
         Route("/api/sentinels/{addr}", action(sentinel_remove), methods=["DELETE"]),
