@@ -46,7 +46,7 @@ class Writer(threading.Thread):
                 if c.set(f"w:{i}", i):
                     self.acked.append(i)
             except redis.RedisError as exc:
-                self.errors.append(repr(exc))
+                self.errors.append(f"{type(exc).__name__}: {exc}")
                 time.sleep(0.05)
             i += 1
             time.sleep(0.002)
@@ -118,19 +118,26 @@ def test_kill9_every_kind_of_child_under_load(up_dir):
     replica2 = next(s["addr"] for s in g2["servers"] if s["addr"] != g2["master"])
     port_of = lambda a: int(a.rsplit(":", 1)[1])  # noqa: E731
     victims = [("master", port_of(old_master)), ("replica", port_of(replica2)),
-               ("sentinel", base + 100), ("proxy", base + 200), ("dashboard", base + 400)]
+               ("sentinel", base + 100), ("proxy worker", base + 200), ("proxy", base + 200),
+               ("dashboard", base + 400)]
     probe = None
     took = {}
     for kind, port in victims:
         pid = pids_on_ports({port})[port]
         acked_before = len(writer.acked)
         t0 = time.monotonic()
-        os.kill(pid, signal.SIGKILL)
+        if kind == "proxy worker":  # a child of the proxy: the proxy itself starts a new one
+            (worker,) = _children(pid)
+            os.kill(worker, signal.SIGKILL)
+            wait_until(lambda main=pid, w=worker: _children(main) not in ([], [w]), timeout=BACK_S,
+                       interval=0.1, what="a new proxy worker")
+        else:
+            os.kill(pid, signal.SIGKILL)
         if kind == "master":
             probe = FenceProbe(port)
             probe.start()
-        wait_until(lambda p=port, old=pid: pids_on_ports({p}).get(p) not in (None, old) and listening(p),
-                   timeout=BACK_S, interval=0.1, what=f"{kind} on {port} back")
+        wait_until(lambda p=port, old=pid, k=kind: pids_on_ports({p}).get(p) not in (None, old if k != "proxy worker" else None)
+                   and listening(p), timeout=BACK_S, interval=0.1, what=f"{kind} on {port} back")
         took[kind] = round(time.monotonic() - t0, 1)
         if kind == "dashboard":
             api.close()
@@ -158,8 +165,9 @@ def test_kill9_every_kind_of_child_under_load(up_dir):
         got += c.mget([f"w:{k}" for k in chunk])
     lost = [k for k, v in zip(acked, got, strict=True) if v != str(k).encode()]
     assert lost == [], f"{len(lost)} acknowledged writes lost: {lost[:10]}"
-    kids = api.get("/api/supervisor").json()["children"]
+    kids = wait_until(lambda: api.get("/api/supervisor").json().get("children"), what="up reports")
     assert all(k["state"] == "running" for k in kids.values()), kids
+    assert sum(k["restarts"] for k in kids.values()) == 5, kids  # the worker is the proxy's
     api.close()
 
 
@@ -184,6 +192,11 @@ def test_kill9_of_up_leaves_no_child(up_dir):
     ups.append(up2)
     up2.wait_up()
     assert redis.Redis(port=base + 200, protocol=2).ping()
+
+
+def _children(pid: int) -> list[int]:
+    return sorted(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                  and _is_worker_of(int(p.name), {pid}) and _alive(int(p.name)))
 
 
 def _alive(pid: int) -> bool:
