@@ -112,3 +112,56 @@ def test_pid_files_let_the_next_run_stop_leftovers(tmp_path):
         for p in (stubborn, polite):
             if p.poll() is None:
                 p.kill()
+
+
+class Crasher:
+    """A real child that exits at once (a node that cannot start)."""
+
+    def __init__(self, tmp):
+        self.name, self.port, self.log, self.args, self.popen = "server-1", 1, tmp / "c.log", [], None
+
+    def start(self):
+        self.popen = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+
+    def alive(self):
+        return self.popen.poll() is None
+
+
+def test_supervisor_restarts_then_leaves_a_crash_loop_down(tmp_path):
+    said = []
+    c = Crasher(tmp_path)
+    sup = S.Supervisor([c], tmp_path / "run", tmp_path / "topology.json", said.append,
+                       S.Policy(backoff_initial_s=0.01, backoff_max_s=0.02, crash_loop_after=3))
+    c.start()
+    sup.started(c)
+    assert (tmp_path / "run" / "server-1.pid").exists()
+
+    def looped():
+        sup.tick()
+        return sup.states["server-1"].state == "crash_loop"
+    wait_until(looped, what="crash loop")
+    st = sup.states["server-1"]
+    assert st.restarts == 2 and st.last_exit == 3 and not (tmp_path / "run" / "server-1.pid").exists()
+    assert "crash loop" in said[-1] and sum("restarting" in s for s in said) == 2
+    assert sup.report()["children"]["server-1"]["state"] == "crash_loop"
+    assert sup.restart("server-1") and not sup.restart("nope")
+    sup.tick()
+    assert sup.states["server-1"].state == "running" and sup.states["server-1"].restarts == 3
+
+
+def test_crash_loop_and_server_down_alerts():
+    from xcache.dashboard.alerts import AlertEvaluator
+
+    ev = AlertEvaluator()
+    snap = {"servers": {"h:1": {"group": 1, "up": False, "expected_role": "master"}},
+            "supervised": {"server-1": {"state": "crash_loop", "fast_crashes": 5},
+                           "proxy-2": {"state": "running"}}}
+    active, _ = ev.evaluate(snap, now=100)
+    assert [a["labels"]["alertname"] for a in active] == ["XcacheChildCrashLoop"]  # down: pending 5 s
+    assert active[0]["labels"]["child"] == "server-1"
+    active, _ = ev.evaluate(snap, now=105)
+    assert {a["labels"]["alertname"] for a in active} == {"XcacheChildCrashLoop", "XcacheServerDown"}
+    down = next(a for a in active if a["labels"]["alertname"] == "XcacheServerDown")
+    assert down["labels"] == {"alertname": "XcacheServerDown", "severity": "critical", "server": "h:1", "group": "1"}
+    active, changes = ev.evaluate({"servers": {"h:1": {"group": 1, "up": True}}}, now=110)
+    assert active == [] and {c["status"] for c in changes} == {"resolved"}

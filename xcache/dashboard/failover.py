@@ -288,6 +288,11 @@ class Failover:
             return False
         old = g.master
         await ctl._change(T.switch_master, g.id, addr)
+        # the overview shows the switch at once, not after the next poll of the nodes: addr just
+        # answered ROLE master; the old master is not trusted as master any more
+        ctl.server_state.setdefault(addr, {}).update(role="master", expected_role="master")
+        if old and ctl.server_state.get(old, {}).get("role") == "master":
+            ctl.server_state[old].update(expected_role="replica", role="unknown")
         ctl.counters["failovers_followed"] += 1
         self.switch_counts[g.name] = self.switch_counts.get(g.name, 0) + 1
         self.switched_at[g.name] = time.time()
