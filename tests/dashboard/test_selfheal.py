@@ -213,3 +213,58 @@ def _is_worker_of(pid: int, parents: set[int]) -> bool:
     except (OSError, ValueError):
         return False
     return ppid in parents
+
+
+def test_crash_loop_is_left_down_alerted_and_restarted_on_request(up_dir):
+    """A sentinel that cannot start (its port taken) crash-loops: `up` leaves it down, the
+    dashboard fires XcacheChildCrashLoop (and exports it to Prometheus); once the port is free,
+    `xcache admin restart-child` starts it again."""
+    import subprocess
+    import sys
+
+    data, ups = up_dir
+    base = free_base()
+    up = Up(data, base, "--groups", "1", "--replicas", "0", "--sentinels", "1", "--set", "crash_loop_after=3")
+    ups.append(up)
+    up.wait_up()
+    api = up.api()
+    port = base + 100
+    name = f"sentinel-{port}"
+    os.kill(pids_on_ports({port})[port], signal.SIGKILL)
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+    def grab():
+        squatter.bind(("127.0.0.1", port))
+        return True
+    wait_until(grab, timeout=5, interval=0.01, what="the sentinel's port")
+    squatter.listen()
+
+    def refuse():  # accept and close at once: the dashboard's calls fail fast, never hang
+        while True:
+            try:
+                conn, _ = squatter.accept()
+            except OSError:
+                return
+            conn.close()
+    threading.Thread(target=refuse, daemon=True).start()
+    try:
+        wait_until(lambda: any(a["name"] == "XcacheChildCrashLoop" and a["labels"]["child"] == name
+                               for a in api.get("/api/overview").json()["active_alerts"]),
+                   timeout=60, what="XcacheChildCrashLoop")
+        assert "crash loop" in up.text()
+        metrics = httpx.get(f"http://127.0.0.1:{base + 400}/metrics").text
+        assert f'xcache_dashboard_supervised_child_crash_loop{{child="{name}"}} 1.0' in metrics
+    finally:
+        squatter.shutdown(socket.SHUT_RDWR)
+        squatter.close()
+    lay = up.layout
+    env = {**os.environ, "XCACHE_DASHBOARD": f"http://{lay['dashboard']}", "XCACHE_TOKEN": lay["admin_token"]}
+    r = subprocess.run([sys.executable, "-m", "xcache.cli", "admin", "restart-child", name],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_until(lambda: listening(port), timeout=BACK_S, what="sentinel back")
+    wait_until(lambda: not any(a["name"] == "XcacheChildCrashLoop"
+                               for a in api.get("/api/overview").json()["active_alerts"]),
+               timeout=30, what="alert resolved")
+    api.close()

@@ -67,3 +67,7 @@ class UpConfig:
     proxy_set: str = key("", "extra settings for every proxy ('key=value' separated by spaces)")
     dashboard_set: str = key("", "extra settings for the dashboard ('key=value' separated by spaces)")
     start_timeout_ms: int = key(30000, "how long to wait for every process to listen", minimum=100)
+    # Supervision (xcache/dashboard/supervisor.py).
+    restart_backoff_max_ms: int = key(5000, "a child that died is restarted after 200 ms, doubled after each fast crash up to this", minimum=10)
+    fast_crash_ms: int = key(10000, "a child that ran less than this before dying counts as a fast crash", minimum=100)
+    crash_loop_after: int = key(5, "fast crashes in a row after which a child is left down (XcacheChildCrashLoop; `xcache admin restart-child` starts it again)", minimum=1)

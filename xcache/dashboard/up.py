@@ -119,8 +119,10 @@ class Cluster:
         # a dead master with replicas waits for the sentinels' failover (then restarts as a
         # replica of the new master) at most this long
         hold_s = 3 * cfg.down_after_ms / 1000 + 2
+        policy = S.Policy(backoff_max_s=cfg.restart_backoff_max_ms / 1000,
+                          fast_crash_s=cfg.fast_crash_ms / 1000, crash_loop_after=cfg.crash_loop_after)
         self.supervisor = S.Supervisor(self.children, self.dir / "run",
-                                       self.dir / "coordinator" / "topology.json", say,
+                                       self.dir / "coordinator" / "topology.json", say, policy,
                                        master_hold_s=hold_s)
 
     def _sets(self, text: str) -> list[str]:
