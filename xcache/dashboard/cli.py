@@ -90,7 +90,8 @@ def overview(api: Api, as_json) -> None:
         click.echo(f"group {g['id']} ({g['name']}): {g['slots']} slots, master {g['master'] or '-'}")
         for s in g["servers"]:
             lag = f" lag={s['lag_bytes']}B" if "lag_bytes" in s else ""
-            click.echo(f"  {s['addr']:<22} {s.get('expected_role', s['role']):<8} observed={s['role']}{lag}")
+            fenced = " FENCED (refuses writes until its role is confirmed)" if s.get("fenced") else ""
+            click.echo(f"  {s['addr']:<22} {s.get('expected_role', s['role']):<8} observed={s['role']}{lag}{fenced}")
     click.echo("slots: " + ", ".join(f"{r['first']}-{r['last']}={r['group'] or 'unassigned'}"
                                      for r in o["slot_ranges"]))
     for p in o["proxies"]:
@@ -100,6 +101,12 @@ def overview(api: Api, as_json) -> None:
                    + (f" error={p['error']}" if p.get("error") else ""))
     for s in o["sentinels"]:
         click.echo(f"sentinel {s['addr']}: {'up' if s.get('up') else 'down'}")
+    for name, k in (o.get("supervised") or {}).items():
+        click.echo(f"process {name}: {k['state']} restarts={k['restarts']}")
+    for w in o.get("warnings") or []:
+        click.echo(f"warning {w['kind']}: {w['text']}")
+    for a in o.get("active_alerts") or []:
+        click.echo(f"FIRING {a['name']} [{a['severity']}]: {a['annotations']['summary']}")
     for a in o["alerts"][-5:]:
         click.echo(f"alert {a.get('kind')}: " + " ".join(f"{k}={v}" for k, v in a.items()
                                                            if k not in ("kind", "time", "level")))
