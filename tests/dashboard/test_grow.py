@@ -13,7 +13,7 @@ import redis
 
 from tests.dashboard.helpers import wait_until
 from tests.dashboard.test_up import Up, free_base, pids_on_ports
-from xcache.dashboard.upctl import drain_plan, new_server_ports, slot_spec
+from xcache.dashboard.upctl import drain_plan, drained, new_server_ports, slot_spec
 from xcache.dashboard.uprequests import UpRequests
 
 
@@ -55,6 +55,15 @@ def test_drain_plan_evens_out_the_rest():
     with pytest.raises(ValueError):
         drain_plan([1] * 4, 1, [1])
     assert slot_spec([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+
+
+def test_drained_waits_for_moving_slots():
+    topo = {"slots": [1, 1, 2, 2], "migration": {"pending": {}, "migrating": {}}}
+    assert drained(topo, 3) and not drained(topo, 1)
+    moving = {"slots": [2, 2, 2, 2], "migration": {"pending": {}, "migrating": {"1": 1}}}
+    assert not drained(moving, 1)  # slot 1 already owned by group 2, still moving from 1
+    queued = {"slots": [2, 2, 2, 2], "migration": {"pending": {"0": 1}, "migrating": {}}}
+    assert not drained(queued, 1)
 
 
 def admin(up: Up, *args: str) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@
   topology, stop its nodes and forget them in up.json. Their data directories stay.
 - restart_child {"child": name}: start a child a crash loop left down again.
 
-Pure: new_server_ports(), drain_plan(). Shell: Control - requests are taken in `up`'s main
+Pure: new_server_ports(), drain_plan(), drained(). Shell: Control - requests are taken in `up`'s main
 thread (children are spawned only there: their death signal follows the thread that forked),
 the waiting and the API calls run in a thread, which hands the nodes to stop back to the main
 thread.
@@ -58,6 +58,15 @@ def drain_plan(slots: list[int], gid: int, groups: list[int]) -> dict[int, list[
     return {g: v for g, v in out.items() if v}
 
 
+def drained(topo: dict, gid: int) -> bool:
+    """The stored topology shows group gid owning no slot and taking part in no migration
+    (a moving slot is owned by its target already; `migrating` names its source)."""
+    mig = topo.get("migration") or {}
+    busy = {int(v) for v in (mig.get("pending") or {}).values()} | \
+           {int(v) for v in (mig.get("migrating") or {}).values()}
+    return gid not in topo["slots"] and gid not in busy
+
+
 def slot_spec(slots: list[int]) -> str:
     parts, i = [], 0
     while i < len(slots):
@@ -75,7 +84,8 @@ class Control:
         self.cluster, self.layout, self.layout_path = cluster, layout, layout_path
         self.api, self.port_range, self.taken, self.say = api, port_range, taken, say
         self.results: dict[str, dict] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # results
+        self.layout_lock = threading.Lock()  # up.json: changed by the main thread and the workers
         self.to_main: queue.SimpleQueue = queue.SimpleQueue()  # ("stop", gid, addrs)
 
     # --- the report and its reply (main thread) ------------------------------------------------
@@ -137,7 +147,8 @@ class Control:
             self.cluster.children.append(c)
             c.start()
             self.cluster.supervisor.started(c)
-        self.layout["groups"].append({"id": 0, "servers": addrs})  # id set once the dashboard gave one
+        with self.layout_lock:  # id set once the dashboard gave one
+            self.layout["groups"].append({"id": 0, "servers": addrs})
         self._save_layout()
         threading.Thread(target=self._register_group, args=(rid, addrs), daemon=True).start()
 
@@ -151,9 +162,10 @@ class Control:
                     time.sleep(0.05)
             with self.api() as api:
                 gid = _call(api, "POST", "/api/groups", {})["group"]
-                for g in self.layout["groups"]:
-                    if g["servers"] == addrs:
-                        g["id"] = gid
+                with self.layout_lock:
+                    for g in self.layout["groups"]:
+                        if g["servers"] == addrs:
+                            g["id"] = gid
                 self._save_layout()
                 for a in addrs:
                     _call(api, "POST", f"/api/groups/{gid}/servers", {"addr": a})
@@ -177,9 +189,7 @@ class Control:
                           {"from": gid, "to": target, "slots": slot_spec(slots)})
                 while True:  # the migration moves the keys; wait until the group owns nothing
                     t = _call(api, "GET", "/api/topology")["topology"]
-                    busy = {int(v) for v in (t.get("pending") or {}).values()} | \
-                           {int(v) for v in (t.get("migrating") or {}).values()}
-                    if gid not in t["slots"] and gid not in busy:
+                    if drained(t, gid):
                         break
                     if self.cluster.stopping.is_set():
                         raise RuntimeError("xcache up is stopping")
@@ -205,16 +215,19 @@ class Control:
                 except Exception:
                     c.popen.kill()
                     c.popen.wait(5)
-        self.layout["groups"] = [g for g in self.layout["groups"]
-                                 if not set(g["servers"]) & set(addrs)]
+        with self.layout_lock:
+            self.layout["groups"] = [g for g in self.layout["groups"]
+                                     if not set(g["servers"]) & set(addrs)]
         self._save_layout()
 
     def _save_layout(self) -> None:
-        tmp = self.layout_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.write(fd, json.dumps(self.layout, indent=1).encode())
-        os.close(fd)
-        os.replace(tmp, self.layout_path)
+        with self.layout_lock:
+            text = json.dumps(self.layout, indent=1).encode()
+            tmp = self.layout_path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.write(fd, text)
+            os.close(fd)
+            os.replace(tmp, self.layout_path)
 
 
 def _call(api: httpx.Client, method: str, path: str, body: dict | None = None) -> dict:
