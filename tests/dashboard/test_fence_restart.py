@@ -25,7 +25,8 @@ def test_old_master_restarted_by_hand_stays_fenced_then_rejoins(tmp_path):
         for i in range(3):
             port = free_port()
             sentinels.append(Proc([sys.executable, "-m", "xcache.cli", "sentinel", "--port", str(port),
-                                   "--set", "down_after_ms=1000", "--set", "failover_timeout_ms=5000"],
+                                   "--set", "down_after_ms=1000", "--set", "failover_timeout_ms=5000",
+                                   "--set", "info_period_ms=1000", "--set", "hello_period_ms=500"],
                                   port, stderr_path=str(tmp_path / f"sentinel-{i}.log")).wait_ready())
         procs += sentinels
         proxy = ProxyProc(tmp_path, hold_timeout_ms=8000).wait_admin()
@@ -43,6 +44,15 @@ def test_old_master_restarted_by_hand_stays_fenced_then_rejoins(tmp_path):
         wait_until(lambda: {s["addr"]: s for s in dash.overview()["groups"][0]["servers"]}[raddr].get("link") == "up",
                    what="replica in sync")
 
+
+        def sentinels_ready():  # each knows the replica and the other sentinels: a failover can run
+            for s in sentinels:
+                with redis.Redis(port=s.port, protocol=2, decode_responses=True) as c:
+                    d = c.sentinel_master("group-1")
+                if d["num-slaves"] < 1 or d["num-other-sentinels"] < 2:
+                    return False
+            return True
+        wait_until(sentinels_ready, what="sentinels discovered the replica and each other")
         writer = Writer(proxy.port)
         writer.start()
         wait_until(lambda: len(writer.acked) > 200, what="load running")

@@ -113,6 +113,16 @@ def test_kill9_every_kind_of_child_under_load(up_dir):
     wait_until(lambda: len(writer.acked) > 200, what="load running")
 
     ov = healthy(api)
+
+    def sentinels_ready():  # each knows every replica and the other sentinels: failovers can run
+        for s in ov["sentinels"]:
+            with redis.Redis(port=int(s["addr"].rsplit(":", 1)[1]), protocol=2, decode_responses=True) as c:
+                for g in ov["groups"]:
+                    d = c.sentinel_master(g["name"])
+                    if d["num-slaves"] < 1 or d["num-other-sentinels"] < len(ov["sentinels"]) - 1:
+                        return False
+        return True
+    wait_until(sentinels_ready, what="sentinels discovered the replicas and each other")
     g1, g2 = ov["groups"][0], ov["groups"][1]
     old_master = g1["master"]
     replica2 = next(s["addr"] for s in g2["servers"] if s["addr"] != g2["master"])
