@@ -198,8 +198,14 @@ def test_up_failover_stop_and_restart(up_dir):
     ov = api.get("/api/overview").json()
     assert ov["counters"]["failovers_followed"] >= 1
     assert any(a["kind"] == "failover_followed" for a in ov["alerts"])
-    wait_until(lambda: any(a["kind"] == "server_down" and a["server"] == old_master
-                           for a in api.get("/api/overview").json()["alerts"]), what="server_down alert")
+    # the supervisor restarts the killed master once the failover is done: a replica of the new one
+    def old_master_back():
+        srv = {x["addr"]: x for g in api.get("/api/overview").json()["groups"] for x in g["servers"]}
+        return srv[old_master].get("role") == "replica" and srv[old_master].get("master") == replica \
+            and srv[old_master].get("link") == "up"
+    wait_until(old_master_back, timeout=30, what="the killed master back as a replica of the new one")
+    kids = api.get("/api/supervisor").json()["children"]
+    assert kids[f"server-{old_master.split(':')[1]}"]["restarts"] == 1, kids
 
     # clean stop: every child exits
     ports = {base + o + i for o in (0, 100, 200, 300, 400) for i in range(4)}

@@ -12,7 +12,8 @@ Snapshot:
                          "disk_full": 0|1, "disk_error_seconds": float}},
    "sentinels": {"total": int, "up": int, "masters": {group_name: "flags,string"}},
    "switches":  {group_name: count},     # failovers the dashboard followed
-   "migration": {"waiting": slots pending + migrating, "paused": bool, "moved": keys + slots moved}}
+   "migration": {"waiting": slots pending + migrating, "paused": bool, "moved": keys + slots moved},
+   "supervised": {child name: {"state": "running"|"backoff"|"crash_loop"|..., "fast_crashes": n}}}
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ RULES = {
     "XcacheNodeDiskFull": ("critical", "Storage node {instance} refuses writes: disk full or failing"),
     "XcacheSentinelQuorumLost": ("critical", "Sentinel quorum lost"),
     "XcacheMigrationStalled": ("warning", "Slot migration on {instance} makes no progress"),
+    "XcacheServerDown": ("critical", "Storage node {server} of group {group} is down"),
+    "XcacheChildCrashLoop": ("critical", "{child} is crash-looping and left down by xcache up"),
 }
 
 
@@ -64,6 +67,7 @@ class Thresholds:
     quorum_for_s: float = 10.0
     failover_finished_window_s: float = 300.0
     migration_stalled_for_s: float = 300.0
+    server_down_for_s: float = 5.0
 
 
 class _Counter:
@@ -155,6 +159,16 @@ class AlertEvaluator:
                 out.append(("XcacheNodeDiskFull", {"instance": addr},
                             f"Writes are answered -MISCONF since {float(s.get('disk_error_seconds', 0)):.0f}s "
                             "ago: free space in the node's data dir; writes resume by themselves."))
+            if s.get("group") is not None and self._held(("down", addr), not s.get("up"), now,
+                                                          t.server_down_for_s):
+                out.append(("XcacheServerDown", {"server": addr, "group": str(s["group"])},
+                            f"The dashboard gets no INFO from it ({s.get('expected_role', '?')} in the "
+                            "topology): restart it; an old master comes back fenced and rejoins as a replica."))
+        for child, st in sorted((snap.get("supervised") or {}).items()):
+            if st.get("state") == "crash_loop":
+                out.append(("XcacheChildCrashLoop", {"child": child},
+                            f"It exited {st.get('fast_crashes')} times in a row soon after starting: "
+                            "see its log in the up data dir, fix the cause, then `xcache admin restart-child`."))
         sen = snap.get("sentinels") or {}
         for name, flags in sorted((sen.get("masters") or {}).items()):
             if "o_down" in flags or "failover" in flags:
@@ -232,7 +246,8 @@ ODOWN_EVENT_TTL_S = 60.0
 
 def snapshot(topo: Topology, proxy_state: dict[str, dict], server_state: dict[str, dict],
              sentinel_state: dict[str, dict], odown_seen: dict[str, float],
-             switch_counts: dict[str, int], migration: dict, instance: str) -> dict:
+             switch_counts: dict[str, int], migration: dict, instance: str,
+             supervised: dict | None = None) -> dict:
     """The evaluator's snapshot from what the controller polled. odown_seen: group name -> when a
     sentinel published +odown (a failover is often over within one reconcile period: a +odown
     seen since the last evaluation counts even if the sentinels' flags are already clear)."""
@@ -253,7 +268,7 @@ def snapshot(topo: Topology, proxy_state: dict[str, dict], server_state: dict[st
     waiting = {"waiting": migration["slots_pending"] + migration["slots_migrating"],
                "paused": migration["paused"], "moved": migration["keys_moved"] + migration["slots_done"]}
     return {"proxies": proxies, "servers": dict(server_state), "switches": switches,
-            "migration": waiting, "instance": instance,
+            "migration": waiting, "instance": instance, "supervised": supervised or {},
             "sentinels": {"total": len(topo.sentinels), "up": up, "masters": masters}}
 
 
@@ -289,7 +304,7 @@ class Alerting:
         ctl = self.ctl
         return snapshot(ctl.topo, ctl.proxy_state, ctl.server_state, ctl.sentinel_state,
                         ctl.odown_seen, ctl.failover.switch_counts, ctl.migrator.status(),
-                        ctl.api_addr or "dashboard")
+                        ctl.api_addr or "dashboard", ctl.supervised.get("children"))
 
     async def evaluate(self, now: float | None = None) -> None:
         ctl = self.ctl

@@ -26,14 +26,25 @@ by the topology), 401 (token), 404, 409 (coordinator conflict), 502 (a server/se
     POST   /api/migration/cancel                 drop the slots not started yet
     POST   /api/proxies                {"addr", "admin_addr"}
     DELETE /api/proxies/{addr}
+    PUT    /api/proxies/register       {"addr", "admin_addr", "ttl_s"}   a proxy registers itself
+                                                 (a lease it renews; it joins the topology)
+    DELETE /api/proxies/register/{addr}          a stopping proxy leaves the topology
     POST   /api/sentinels              {"addr"}
     DELETE /api/sentinels/{addr}
     POST   /api/reconcile                        run the reconcile loop now; returns the overview
+    GET    /api/history?since=<unix time>        the console's history: {"t": [...], "series":
+                                                 {"proxy/<addr>/ops_per_s": [...], ...}} (history.py)
+    PUT    /api/supervisor             {"children"}  `xcache up` reports its children's states
+    GET    /api/supervisor                       what `xcache up` last reported
+    POST   /api/supervisor/requests    {"op", ...}   ask `xcache up`: add_group {"replicas"},
+                                                 remove_group {"group"}, restart_child {"child"}
+    GET    /api/supervisor/requests/{id}         a request's status (queued, running, done, failed)
 """
 
 from __future__ import annotations
 
 import hmac
+import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -109,6 +120,11 @@ class _Collector:
             f = family(name, doc)
             f.add_metric([], value)
             yield f
+        g = GaugeMetricFamily("xcache_dashboard_supervised_child_crash_loop",
+                              "1 when a child of `xcache up` crash-looped and is left down", labels=["child"])
+        for name, st in sorted((ctl.supervised.get("children") or {}).items()):
+            g.add_metric([name], int(st.get("state") == "crash_loop"))
+        yield g
         c = CounterMetricFamily("xcache_dashboard_failovers_followed", "Sentinel failovers confirmed and published")
         c.add_metric([], ctl.counters["failovers_followed"])
         yield c
@@ -238,6 +254,20 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
         addr, admin_addr = need(await body(request), "addr", "admin_addr")
         return await ctl.add_proxy(str(addr), str(admin_addr))
 
+    async def proxy_register(request):
+        data = await body(request)
+        addr, admin_addr = need(data, "addr", "admin_addr")
+        try:
+            ttl = int(data.get("ttl_s", 10))
+        except (TypeError, ValueError):
+            raise T.TopologyError("ttl_s must be an integer") from None
+        if not 1 <= ttl <= 3600:
+            raise T.TopologyError("ttl_s must be between 1 and 3600")
+        return await ctl.proxies.register(str(addr), str(admin_addr), ttl)
+
+    async def proxy_unregister(request):
+        return await ctl.proxies.unregister(request.path_params["addr"])
+
     async def proxy_remove(request):
         return await ctl.remove_proxy(request.path_params["addr"])
 
@@ -251,6 +281,39 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
     async def reconcile(request):
         await ctl.reconcile_once()
         return ctl.overview()
+
+    async def supervisor_put(request):
+        data = await body(request)
+        if not isinstance(data.get("children"), dict):
+            raise T.TopologyError("children must be an object")
+        ctl.supervised = {"children": data["children"], "at": time.time()}
+        ctl.up_requests.finish(data.get("results") or {})
+        return {"ok": True, "requests": ctl.up_requests.take()}
+
+    async def history(request):
+        try:
+            since = float(request.query_params.get("since", 0) or 0)
+        except ValueError:
+            raise T.TopologyError("since must be a number (unix time)") from None
+        return ctl.history.view(since)
+
+    async def supervisor_get(request):
+        return ctl.supervised
+
+    async def up_request_add(request):
+        data = await body(request)
+        (op,) = need(data, "op")
+        try:
+            return ctl.up_requests.add(str(op), {k: v for k, v in data.items() if k != "op"},
+                                       ctl.supervised.get("at"))
+        except ValueError as exc:
+            raise T.TopologyError(str(exc)) from None
+
+    async def up_request_get(request):
+        r = ctl.up_requests.get(int(request.path_params["rid"]))
+        if r is None:
+            raise T.TopologyError("no such request")
+        return r
 
     async def health(request):
         if ctl.fatal:
@@ -285,10 +348,17 @@ def create_app(ctl: Controller, admin_token: str = "") -> Starlette:
         Route("/api/migration/throttle", action(migration_throttle), methods=["POST"]),
         Route("/api/migration/cancel", action(migration_cancel), methods=["POST"]),
         Route("/api/proxies", action(proxy_add), methods=["POST"]),
+        Route("/api/proxies/register", action(proxy_register), methods=["PUT"]),
+        Route("/api/proxies/register/{addr}", action(proxy_unregister), methods=["DELETE"]),
         Route("/api/proxies/{addr}", action(proxy_remove), methods=["DELETE"]),
         Route("/api/sentinels", action(sentinel_add), methods=["POST"]),
         Route("/api/sentinels/{addr}", action(sentinel_remove), methods=["DELETE"]),
         Route("/api/reconcile", action(reconcile), methods=["POST"]),
+        Route("/api/history", action(history)),
+        Route("/api/supervisor", action(supervisor_put), methods=["PUT"]),
+        Route("/api/supervisor", action(supervisor_get), methods=["GET"]),
+        Route("/api/supervisor/requests", action(up_request_add), methods=["POST"]),
+        Route("/api/supervisor/requests/{rid:int}", action(up_request_get)),
         Route("/", root),
         Route("/ui/", index),
         Mount("/ui", StaticFiles(directory=str(WEB)), name="ui"),

@@ -90,7 +90,8 @@ def overview(api: Api, as_json) -> None:
         click.echo(f"group {g['id']} ({g['name']}): {g['slots']} slots, master {g['master'] or '-'}")
         for s in g["servers"]:
             lag = f" lag={s['lag_bytes']}B" if "lag_bytes" in s else ""
-            click.echo(f"  {s['addr']:<22} {s.get('expected_role', s['role']):<8} observed={s['role']}{lag}")
+            fenced = " FENCED (refuses writes until its role is confirmed)" if s.get("fenced") else ""
+            click.echo(f"  {s['addr']:<22} {s.get('expected_role', s['role']):<8} observed={s['role']}{lag}{fenced}")
     click.echo("slots: " + ", ".join(f"{r['first']}-{r['last']}={r['group'] or 'unassigned'}"
                                      for r in o["slot_ranges"]))
     for p in o["proxies"]:
@@ -100,6 +101,12 @@ def overview(api: Api, as_json) -> None:
                    + (f" error={p['error']}" if p.get("error") else ""))
     for s in o["sentinels"]:
         click.echo(f"sentinel {s['addr']}: {'up' if s.get('up') else 'down'}")
+    for name, k in (o.get("supervised") or {}).items():
+        click.echo(f"process {name}: {k['state']} restarts={k['restarts']}")
+    for w in o.get("warnings") or []:
+        click.echo(f"warning {w['kind']}: {w['text']}")
+    for a in o.get("active_alerts") or []:
+        click.echo(f"FIRING {a['name']} [{a['severity']}]: {a['annotations']['summary']}")
     for a in o["alerts"][-5:]:
         click.echo(f"alert {a.get('kind')}: " + " ".join(f"{k}={v}" for k, v in a.items()
                                                            if k not in ("kind", "time", "level")))
@@ -129,6 +136,53 @@ def group_add(api: Api, gid) -> None:
 @click.pass_obj
 def group_remove(api: Api, gid) -> None:
     _out(api.call("DELETE", f"/api/groups/{gid}"))
+
+
+def _up_request(api: Api, body: dict, timeout_s: float = 3600) -> dict:
+    """Ask `xcache up` (through the dashboard) and wait for its answer."""
+    r = api.call("POST", "/api/supervisor/requests", body)
+    deadline = time.monotonic() + timeout_s
+    while r["status"] in ("queued", "running"):
+        if time.monotonic() > deadline:
+            _fail(f"request {r['id']} still {r['status']} after {timeout_s:g}s", 1)
+        time.sleep(0.3)  # polling the dashboard: the CLI has no event to wait on
+        r = api.call("GET", f"/api/supervisor/requests/{r['id']}")
+    if r["status"] == "failed":
+        _fail(f"{body['op']}: {r.get('result', {}).get('error')}", 1)
+    return r["result"]
+
+
+@group.command("add-supervised")
+@click.option("--replicas", type=int, default=1, show_default=True, help="replicas besides the master")
+@click.option("--wait/--no-wait", default=True, help="show the rebalance's progress until it ends (default)")
+@click.pass_obj
+def group_add_supervised(api: Api, replicas, wait) -> None:
+    """Cluster started by `xcache up`: start a new group's nodes (supervised), add the group and
+    rebalance, in one command."""
+    res = _up_request(api, {"op": "add_group", "replicas": replicas})
+    click.echo(f"group {res['group']} added: {', '.join(res['servers'])}; "
+               f"{res['slots_to_migrate']} slots to migrate")
+    _follow(api, wait)
+
+
+@group.command("remove-supervised")
+@click.option("--group", "gid", type=int, required=True)
+@click.pass_obj
+def group_remove_supervised(api: Api, gid) -> None:
+    """Cluster started by `xcache up`: migrate the group's slots to the other groups, remove it
+    from the topology and stop its nodes, in one command (waits until done)."""
+    res = _up_request(api, {"op": "remove_group", "group": gid})
+    click.echo(f"group {gid} removed: {res['slots_moved']} slots moved, stopped {', '.join(res['stopped'])}")
+
+
+@admin.command("restart-child")
+@click.argument("child")
+@click.pass_obj
+def restart_child(api: Api, child) -> None:
+    """Cluster started by `xcache up`: start a child left down by a crash loop again (e.g.
+    server-6380; names as in GET /api/supervisor)."""
+    _up_request(api, {"op": "restart_child", "child": child}, timeout_s=60)
+    click.echo(f"{child} restarting")
 
 
 @group.command("add-server")

@@ -31,6 +31,10 @@ class DashboardConfig:
     alert_webhook_url: str = key("", "POST alerts here when they fire or resolve (and again every alert_resend_interval_ms while active); empty = UI only")
     alert_webhook_format: str = key("webhook", "'webhook': Alertmanager's webhook-receiver body (version 4); 'alertmanager': the alert list of an Alertmanager's POST /api/v2/alerts", choices=("webhook", "alertmanager"))
     alert_resend_interval_ms: int = key(60000, "re-post active alerts this often (Alertmanager resolves alerts not re-sent)", minimum=1000)
+    # The console's history (xcache/dashboard/history.py).
+    history_resolution_ms: int = key(5000, "one sample of every proxy's and node's key figures this often (charts in the web UI, GET /api/history)", minimum=100)
+    history_keep_ms: int = key(3600000, "how long the history is kept (in memory)", minimum=1000)
+    replica_lag_warn_bytes: int = key(1048576, "the UI warns about a replica this many bytes behind its master (or with its link down)", minimum=0)
     # Automatic proxy scale-out (xcache/dashboard/scale.py).
     scale_mode: str = key("off", "'off'; 'local': add workers to the running proxies (their PUT /workers), same addresses; 'local-proxy': start extra `xcache proxy` processes on this machine on new ports and add them to the topology; 'hook': run scale_hook_command / POST scale_hook_url", choices=("off", "local", "local-proxy", "hook"))
     scale_queue_fill_pct: int = key(50, "scale out when a proxy's listen queue stays above this percentage of its backlog", minimum=1)
@@ -66,3 +70,7 @@ class UpConfig:
     dashboard_set: str = key("", "extra settings for the dashboard ('key=value' separated by spaces)")
     start_timeout_ms: int = key(30000, "how long to wait for every process to listen", minimum=100)
     passwords: bool = key(True, "generate a password for the storage nodes, the sentinels and the proxies' clients on the first run and wire them (backend_password, masterauth, sentinel auth_pass, the dashboard's clients); secrets reach the processes through 0600 config files, never command lines")
+    # Supervision (xcache/dashboard/supervisor.py).
+    restart_backoff_max_ms: int = key(5000, "a child that died is restarted after 200 ms, doubled after each fast crash up to this", minimum=10)
+    fast_crash_ms: int = key(10000, "a child that ran less than this before dying counts as a fast crash", minimum=100)
+    crash_loop_after: int = key(5, "fast crashes in a row after which a child is left down (XcacheChildCrashLoop; `xcache admin restart-child` starts it again)", minimum=1)

@@ -37,11 +37,13 @@ from xcache.dashboard.alerts import Alerting
 from xcache.dashboard.config import DashboardConfig
 from xcache.dashboard.coordinator import Conflict, Coordinator, CoordinatorError
 from xcache.dashboard.failover import Failover
+from xcache.dashboard.history import History
 from xcache.dashboard.migration import Migrator
 from xcache.dashboard.nodes import parse_info, split_addr
 from xcache.dashboard.proxies import Proxies
 from xcache.dashboard.scale import Scaler
 from xcache.dashboard.sentinels import Sentinels
+from xcache.dashboard.uprequests import UpRequests
 from xcache.observability.logs import log_event
 
 __all__ = ["Controller", "parse_info", "split_addr"]
@@ -72,6 +74,9 @@ class Controller:
         self.started = time.time()
         self.fatal: str | None = None
         self.odown_seen: dict[str, float] = {}  # group name -> when a sentinel published +odown
+        self.supervised: dict = {}  # what `xcache up` last reported (PUT /api/supervisor)
+        self.up_requests = UpRequests()  # grow/shrink requests relayed to `xcache up`
+        self.history = History(cfg.history_resolution_ms / 1000, cfg.history_keep_ms / 1000)
         self.api_addr = ""
         self.log = log
         self.failover = Failover(self)
@@ -321,11 +326,22 @@ class Controller:
             async with self.lock:
                 await self.push_all(only=[p.addr for p, st in zip(proxies, stale, strict=True) if st])
         await nodes.poll(self)
+        await self.failover.lift_fences()
+        self.record_history()
         await self.proxies.adopt_registered()
         self.counters["reconciles"] += 1
         await self.evaluate_alerts()
         if self.cfg.scale_mode != "off":
             await self.scaler.autoscale()
+
+    def record_history(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        if self.history.due(now):
+            t = self.topo
+            self.history.record(
+                now, {a: (st.get("stats") if st.get("up") else None)
+                      for a, st in self.proxy_state.items() if a in t.proxies},
+                {s: self.server_state.get(s, {}) for g in t.groups.values() for s in g.servers})
 
     # --- alerts and scale-out (alerts.Alerting, scale.Scaler) ---------------------------------
     @property
@@ -358,4 +374,6 @@ class Controller:
                 "sentinels": [{"addr": s, **self.sentinel_state.get(s, {})} for s in t.sentinels],
                 "slot_ranges": t.summary()["slot_ranges"], "totals": O.totals(proxies),
                 "alerts": alerts, "counters": dict(self.counters),
+                "warnings": O.warnings(groups, self.cfg.replica_lag_warn_bytes),
+                "supervised": self.supervised.get("children") or {},
                 "uptime_s": int(time.time() - self.started)}

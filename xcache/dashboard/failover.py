@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from xcache.dashboard import topology as T
-from xcache.dashboard.nodes import following, parse_info, split_addr
+from xcache.dashboard.nodes import fence_actions, following, parse_info, split_addr
 from xcache.dashboard.sentinels import majority
 
 if TYPE_CHECKING:
@@ -288,6 +288,11 @@ class Failover:
             return False
         old = g.master
         await ctl._change(T.switch_master, g.id, addr)
+        # the overview shows the switch at once, not after the next poll of the nodes: addr just
+        # answered ROLE master; the old master is not trusted as master any more
+        ctl.server_state.setdefault(addr, {}).update(role="master", expected_role="master")
+        if old and ctl.server_state.get(old, {}).get("role") == "master":
+            ctl.server_state[old].update(expected_role="replica", role="unknown")
         ctl.counters["failovers_followed"] += 1
         self.switch_counts[g.name] = self.switch_counts.get(g.name, 0) + 1
         self.switched_at[g.name] = time.time()
@@ -309,3 +314,25 @@ class Failover:
                     g2 = ctl.topo.groups.get(g.id)
                     if g2 is not None and g2.master != best:
                         await self.confirm_and_switch(g2, best, await ctl.sentinels.views(g2.name))
+
+    async def lift_fences(self) -> None:
+        """Restarted old masters wait fenced (read-only) for their role: repoint them at their
+        group's master, or confirm the one the topology and the sentinels name as master."""
+        ctl = self.ctl
+        fenced = {s for s, st in ctl.server_state.items() if st.get("fenced")}
+        if not fenced:
+            return
+        confirmed: dict[int, str | None] = {}
+        for g in ctl.topo.groups.values():
+            if g.master in fenced and ctl.topo.sentinels:
+                flags = [(ctl.sentinel_state.get(s, {}).get("flags") or {}).get(g.name, "")
+                         for s in ctl.topo.sentinels]
+                busy = any(f in fl for fl in flags for f in ("s_down", "o_down", "failover"))
+                confirmed[g.id] = None if busy else majority_master(
+                    await ctl.sentinels.views(g.name), len(ctl.topo.sentinels))
+        for addr, cmd in fence_actions(ctl.topo, ctl.server_state, confirmed):
+            try:
+                await ctl._redis(addr, *cmd)
+                ctl.event("fence_lifted", "info", server=addr, command=" ".join(cmd))
+            except Exception as exc:
+                ctl.event("fence_lift_failed", "warning", server=addr, error=repr(exc))

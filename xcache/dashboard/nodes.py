@@ -1,7 +1,8 @@
 """Storage nodes as the dashboard sees them: addresses, INFO parsing, what a poll tells.
 
-Pure: split_addr(), parse_info(), server_state() (one node's state from its INFO) and
-replica_lags() (bytes each replica is behind its master). Shell: call() sends one command to a
+Pure: split_addr(), parse_info(), server_state() (one node's state from its INFO),
+replica_lags() (bytes each replica is behind its master) and fence_actions() (what lifts the
+fence of a restarted old master: xcache/store/fence.py). Shell: call() sends one command to a
 node or a sentinel (a connection per call: the dashboard talks to nodes rarely), and poll()
 gathers every node's INFO into the controller's server_state.
 """
@@ -9,6 +10,7 @@ gathers every node's INFO into the controller's server_state.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING
 
 import redis.asyncio as aredis
@@ -47,11 +49,21 @@ def server_state(info: dict[str, str], expected_role: str, gid: int) -> dict:
                 "write_stall_active": int(info.get("write_stall_active", 0) or 0),
                 "write_stall_seconds": float(info.get("write_stall_seconds", 0) or 0),
                 "disk_full": int(info.get("disk_write_status") == "err"),
-                "disk_error_seconds": float(info.get("disk_error_seconds", 0) or 0)}
+                "disk_error_seconds": float(info.get("disk_error_seconds", 0) or 0),
+                "fenced": info.get("fenced") == "1",
+                "memory_bytes": int(info.get("used_memory", 0) or 0),
+                "keys": sum(_keys(v) for k, v in info.items() if k.startswith("db") and k[2:].isdigit()),
+                "commands_total": int(info.get("total_commands_processed", 0) or 0)}
     if info.get("role") == "slave":
         st.update(master=following(info), link=info.get("master_link_status"),
                   offset=int(info.get("slave_repl_offset", 0) or 0))
     return st
+
+
+def _keys(db_line: str) -> int:
+    """'keys=10,expires=0,avg_ttl=0' (or redis-py's parsed {'keys': 10, ...}) -> 10."""
+    m = re.search(r"keys'?\s*[=:]\s*(\d+)", str(db_line))
+    return int(m.group(1)) if m else 0
 
 
 def replica_lags(topo: Topology, state: dict[str, dict]) -> dict[str, int]:
@@ -64,6 +76,24 @@ def replica_lags(topo: Topology, state: dict[str, dict]) -> dict[str, int]:
             if m.get("up") and st.get("up") and st.get("role") == "replica":
                 lags[s] = max(0, m.get("offset", 0) - st.get("offset", 0))
     return lags
+
+
+def fence_actions(topo: Topology, state: dict[str, dict],
+                  confirmed: dict[int, str | None]) -> list[tuple[str, tuple]]:
+    """(node, command) for every fenced node of the topology: REPLICAOF <master> when the
+    topology names another master of its group (it rejoins as a replica); REPLICAOF NO ONE when
+    it is the group's master and the sentinels confirm it (confirmed[gid]: the master a majority
+    of them names, None when the group has no sentinels to ask)."""
+    out = []
+    for g in topo.groups.values():
+        for s in g.servers:
+            if not state.get(s, {}).get("fenced"):
+                continue
+            if s != g.master and g.master:
+                out.append((s, ("REPLICAOF", *map(str, split_addr(g.master)))))
+            elif s == g.master and confirmed.get(g.id, s) == s:
+                out.append((s, ("REPLICAOF", "NO", "ONE")))
+    return out
 
 
 # --- shell -------------------------------------------------------------------------------------

@@ -57,6 +57,31 @@ def conditions(proxies: list[dict], groups: list[dict], now: float) -> list[dict
     return out
 
 
+def warnings(groups: list[dict], lag_warn_bytes: int) -> list[dict]:
+    """What an operator should fix soon (the UI's warnings): a group without a replica (one
+    failure from losing its slots), a replica lagging or with its link down, a stalled node."""
+    out = []
+    for g in groups:
+        replicas = [s for s in g["servers"] if s["addr"] != g["master"]]
+        if g["master"] and not replicas:
+            out.append({"kind": "no_replica", "group": g["id"],
+                        "text": f"group {g['id']} has no replica: a failure of {g['master']} loses its slots"})
+        for s in replicas:
+            if s.get("up") is False:
+                continue
+            if s.get("link") == "down":
+                out.append({"kind": "replica_link_down", "group": g["id"], "server": s["addr"],
+                            "text": f"replica {s['addr']} of group {g['id']} has its link down"})
+            elif (s.get("lag_bytes") or 0) > lag_warn_bytes:
+                out.append({"kind": "replica_lagging", "group": g["id"], "server": s["addr"],
+                            "text": f"replica {s['addr']} of group {g['id']} is {s['lag_bytes']} bytes behind"})
+        for s in g["servers"]:
+            if s.get("up") and s.get("write_stall_active"):
+                out.append({"kind": "node_stalled", "group": g["id"], "server": s["addr"],
+                            "text": f"{s['addr']} of group {g['id']} is stalling writes (RocksDB write stall)"})
+    return out
+
+
 def alert_lines(active_alerts: list[dict]) -> list[dict]:
     """The evaluated rules (same names as deploy/prometheus/alerts.yml) as UI alert lines."""
     out = []

@@ -5,7 +5,8 @@ needs_table() (a proxy needs the table again when it reports another epoch or mi
 after_conflict() / after_push() (the outcome of a PUT /slots from the proxy's answers), and
 epoch_to_pass() (a proxy holding a newer epoch than ours with another content - a reset
 coordinator, a second dashboard, a hand-made PUT - makes us jump past its epoch and push to all
-again). Shell: the Proxies class does the HTTP calls and keeps ctl.proxy_state.
+again), lease_ended() (a proxy that registered itself leaves when its lease ends). Shell: the
+Proxies class does the HTTP calls, keeps ctl.proxy_state and the registrations.
 """
 
 from __future__ import annotations
@@ -49,8 +50,14 @@ def summary(stats: dict, now: float) -> dict:
         "listener_paused": any(w.get("listener_paused") for w in workers),
         "workers": len(workers),
         "groups": {g: v.get("state") for g, v in groups.items()},
+        "latency": stats.get("latency"),  # histogram: bounds (s), counts per bucket (+ overflow)
         "time": now,
     }
+
+
+def lease_ended(registered: set[str], leased: set[str], in_topology: set[str]) -> list[str]:
+    """Proxies that joined by registering and are still in the topology with no lease left."""
+    return sorted((registered - leased) & in_topology)
 
 
 def needs_table(proxy_epoch, table: dict | None, in_sync: bool) -> bool:
@@ -89,6 +96,7 @@ def epoch_to_pass(results: list[dict]) -> int | None:
 class Proxies:
     def __init__(self, ctl: Controller):
         self.ctl = ctl
+        self.registered: set[str] = set()  # proxies that joined by registering (leases)
 
     def headers(self) -> dict:
         tok = self.ctl.cfg.proxy_admin_token
@@ -174,16 +182,49 @@ class Proxies:
         return needs_table(stats.get("epoch"), table, bool(st.get("in_sync")))
 
     async def adopt_registered(self) -> None:
-        """Proxies that registered themselves in the coordinator join the topology."""
+        """Proxies that registered themselves in the coordinator join the topology; a registered
+        proxy whose lease ended (it stopped, or stopped renewing) leaves it."""
         ctl = self.ctl
         try:
             regs = await ctl.coord.registered_proxies()
         except CoordinatorError:
             return
         for addr, info in regs.items():
+            self.registered.add(addr)
             if addr not in ctl.topo.proxies and info.get("admin_addr"):
                 try:
                     await ctl.add_proxy(addr, info["admin_addr"])
                     ctl.event("proxy_adopted", proxy=addr)
                 except T.TopologyError:
                     pass
+        for addr in lease_ended(self.registered, set(regs), set(ctl.topo.proxies)):
+            self.registered.discard(addr)
+            try:
+                await ctl.remove_proxy(addr)
+                ctl.event("proxy_lease_ended", "warning", proxy=addr)
+            except T.TopologyError:
+                pass
+
+    async def register(self, addr: str, admin_addr: str, ttl_s: int) -> dict:
+        """A proxy registers itself (PUT /api/proxies/register): a lease of ttl_s it renews."""
+        addr, admin_addr = T.check_addr(addr), T.check_addr(admin_addr)
+        known = self.ctl.topo.proxies.get(addr)
+        if known is not None and known.admin_addr != admin_addr:
+            raise T.TopologyError(f"proxy {addr} is in the topology with admin address {known.admin_addr}")
+        await self.ctl.coord.register_proxy(addr, {"admin_addr": admin_addr}, ttl_s)
+        self.registered.add(addr)
+        if known is None:
+            await self.ctl.add_proxy(addr, admin_addr)
+            self.ctl.event("proxy_registered", proxy=addr, ttl_s=ttl_s)
+        return {"epoch": self.ctl.topo.epoch, "ttl_s": ttl_s}
+
+    async def unregister(self, addr: str) -> dict:
+        """A proxy stopping: it leaves the topology now (not when its lease ends)."""
+        addr = T.check_addr(addr)
+        self.registered.discard(addr)
+        if addr in self.ctl.topo.proxies:
+            await self.ctl.remove_proxy(addr)  # also drops the registration
+            self.ctl.event("proxy_unregistered", proxy=addr)
+        else:
+            await self.ctl.coord.unregister_proxy(addr)
+        return {"epoch": self.ctl.topo.epoch}

@@ -4,6 +4,7 @@ Layout of the data directory (default ./xcache-data):
 
     up.json            ports and tokens chosen on the first run (reused afterwards)
     up.lock            flock()ed while an `xcache up` runs on this directory
+    run/<name>.pid     pid and start time of each child (the next run stops any left over)
     coordinator/       the dashboard's file coordinator (topology.json)
     servers/<port>/    storage node data
     logs/<name>.log    one log per process
@@ -13,6 +14,8 @@ topology through the dashboard's API (groups, servers, slots spread, proxies, se
 Later runs: the same processes on the same ports; replicas are started pointing at the master the
 stored topology names, and the dashboard pushes the stored topology to the fresh proxies and
 sentinels. SIGINT/SIGTERM stop everything (dashboard first, storage nodes last).
+Every child is supervised (supervisor.py): restarted with backoff, left down after a crash loop,
+and killed by the kernel if `up` dies (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from pathlib import Path
 
 import httpx
 
+from xcache.dashboard import supervisor as S
 from xcache.dashboard.config import UpConfig
+from xcache.dashboard.upctl import Control
 from xcache.secretfile import private_dir, write_private, write_secret_config
 
 STD = {"server": 6380, "sentinel": 26379, "proxy": 19000, "proxy_admin": 11080, "dashboard": 18080}
@@ -105,13 +110,13 @@ class Child:
     def __init__(self, name: str, args: list[str], port: int, log: Path):
         self.name, self.args, self.port, self.log = name, args, port, log
         self.popen: subprocess.Popen | None = None
-        self.reported = False
 
     def start(self) -> None:
         fd = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with open(fd, "ab") as fh:
             self.popen = subprocess.Popen([sys.executable, "-m", "xcache.cli", *self.args], stdout=fh, stderr=fh,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
+                                          stdin=subprocess.DEVNULL, start_new_session=True,
+                                          preexec_fn=S.die_with_parent(os.getpid()))
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -128,7 +133,16 @@ class Cluster:
         self.cfg = cfg
         self.dir = Path(cfg.dir).resolve()
         self.children: list[Child] = []
+        self.server_conf: list[str] = []  # `--config <0600 file>` with the nodes' passwords (plan())
         self.stopping = threading.Event()
+        # a dead master with replicas waits for the sentinels' failover (then restarts as a
+        # replica of the new master) at most this long
+        hold_s = 3 * cfg.down_after_ms / 1000 + 2
+        policy = S.Policy(backoff_max_s=cfg.restart_backoff_max_ms / 1000,
+                          fast_crash_s=cfg.fast_crash_ms / 1000, crash_loop_after=cfg.crash_loop_after)
+        self.supervisor = S.Supervisor(self.children, self.dir / "run",
+                                       self.dir / "coordinator" / "topology.json", say, policy,
+                                       master_hold_s=hold_s)
 
     def _sets(self, text: str) -> list[str]:
         out = []
@@ -149,19 +163,12 @@ class Cluster:
         masters = {}
         if topo:
             masters = {s: g["master"] for g in topo.get("groups", {}).values() for s in g.get("servers", [])}
-        server_conf = self._conf("server", {"requirepass": pw.get("server"), "masterauth": pw.get("server")})
+        # kept for the servers started later too (server_child: restarts, grown groups)
+        self.server_conf = self._conf("server", {"requirepass": pw.get("server"), "masterauth": pw.get("server")})
         for g in layout["groups"]:
             for i, addr in enumerate(g["servers"]):
-                port = _port(addr)
-                data = private_dir(d / "servers" / str(port))
                 master = masters.get(addr, g["servers"][0] if i else "")
-                if master == addr:
-                    master = ""
-                args = ["server", *server_conf, "--port", str(port), "--dir", str(data),
-                        *self._sets(cfg.server_set)]
-                if master:
-                    args += ["--replicaof", master.replace(":", " ")]
-                self.children.append(Child(f"server-{port}", args, port, d / "logs" / f"server-{port}.log"))
+                self.children.append(self.server_child(_port(addr), "" if master == addr else master))
         sentinel_conf = self._conf("sentinel", {"requirepass": pw.get("sentinel"), "auth_pass": pw.get("server")})
         for addr in layout["sentinels"]:
             port = _port(addr)
@@ -194,12 +201,22 @@ class Cluster:
             *self._sets(cfg.dashboard_set)],
             dport, d / "logs" / "dashboard.log"))
 
+    def server_child(self, port: int, master: str) -> Child:
+        d = self.dir
+        data = private_dir(d / "servers" / str(port))
+        args = ["server", *self.server_conf, "--port", str(port), "--dir", str(data),
+                *self._sets(self.cfg.server_set)]
+        if master:
+            args += ["--replicaof", master.replace(":", " ")]
+        return Child(f"server-{port}", args, port, d / "logs" / f"server-{port}.log")
+
     def start_all(self) -> None:
         deadline = time.monotonic() + self.cfg.start_timeout_ms / 1000
         for kind in ("server", "sentinel", "proxy", "dashboard"):
             batch = [c for c in self.children if c.name.startswith(kind)]
             for c in batch:
                 c.start()
+                self.supervisor.started(c)
             for c in batch:
                 while not self.stopping.is_set():
                     if not c.alive():
@@ -226,6 +243,7 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 c.popen.kill()
                 c.popen.wait(5)
+            self.supervisor.stopped(c)
 
 
 def bootstrap(api: httpx.Client, layout: dict) -> None:
@@ -259,6 +277,9 @@ def run(cfg: UpConfig) -> int:
         return 2
     os.ftruncate(lock_fd, 0)
     os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
+    reaped = S.reap_previous(d / "run")
+    if reaped:
+        say("xcache up: stopped what a previous run left running: " + ", ".join(reaped))
 
     layout_path = d / "up.json"
     if layout_path.exists():
@@ -323,11 +344,16 @@ xcache is up ({len(layout['groups'])} groups, {len(layout['sentinels'])} sentine
   admin CLI:  XCACHE_DASHBOARD={dash} XCACHE_TOKEN={layout['admin_token']} xcache admin overview
   logs:       {d / 'logs'}
 Ctrl-C stops everything; run `xcache up --dir {cfg.dir}` again to restart with the same data.""")
-        while not cluster.stopping.wait(0.5):
-            for c in cluster.children:
-                if not c.alive() and not c.reported:
-                    c.reported = True
-                    say(f"xcache up: {c.name} exited with {c.popen.returncode} (log {c.log})")
+        first = cfg.base_port + PACKED["server"] if cfg.base_port else STD["server"]
+        control = Control(cluster, layout, layout_path, lambda: httpx.Client(
+            base_url=dash, headers=api.headers, timeout=30), (first, first + 99), _taken, say)
+        reported = 0.0
+        while not cluster.stopping.wait(0.1):
+            cluster.supervisor.tick()
+            control.tick()
+            if time.monotonic() - reported >= 1:  # the report carries the dashboard's requests
+                reported = time.monotonic()
+                control.report(api)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, httpx.HTTPError) as exc:

@@ -70,6 +70,12 @@ class ProxyConfig:
     proto_max_multibulk_len: int = key(1024 * 1024, "most arguments in one command", minimum=1)
     blocked_commands: str = key("", "circuit breaker at start: commands refused, comma separated (also settable at runtime: PUT /breaker)")
     blocked_write_prefixes: str = key("", "circuit breaker at start: key prefixes whose writes are refused, comma separated")
+    # Registration with a dashboard (xcache/proxy/register.py).
+    dashboard: str = key("", "dashboard URL to register with (e.g. http://127.0.0.1:18080): the proxy joins the topology on start, renews a lease and leaves on stop; token from $XCACHE_DASHBOARD_TOKEN or dashboard_token_file; empty = not registered")
+    dashboard_token_file: str = key("", "file holding the dashboard's admin_token (mode 0600); empty = $XCACHE_DASHBOARD_TOKEN")
+    register_ttl_ms: int = key(10000, "registration lease: renewed every third of it; a proxy that stops renewing leaves the topology when it ends", minimum=1000)
+    announce_addr: str = key("", "RESP address registered (host:port) as clients reach it; empty = bind:port")
+    announce_admin_addr: str = key("", "admin address registered (host:port) as the dashboard reaches it; empty = admin_bind:admin_port")
 
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1

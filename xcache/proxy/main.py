@@ -23,6 +23,7 @@ import sys
 from collections import defaultdict
 
 from xcache.observability import tcpinfo
+from xcache.proxy import register
 from xcache.proxy.admin import AdminServer, ResizeError
 from xcache.proxy.admission import make_listen_socket
 from xcache.proxy.backend import STATES
@@ -104,6 +105,7 @@ class Supervisor:
             self.workers.append(WorkerHandle(i, self._listen()))
         admin = AdminServer(self)
         await admin.start()
+        registration = register.start(self.cfg)  # joins the dashboard's topology (a lease)
         for w in self.workers:
             await self.spawn(w)
         log("proxy_started", port=self.cfg.port, admin_port=self.cfg.admin_port, workers=n,
@@ -119,6 +121,8 @@ class Supervisor:
                     log("worker_died", level="error", worker=w.index, rc=w.proc.returncode)
                     await self.spawn(w)
         self.stopping = True
+        if registration is not None:
+            await registration.stop()  # leave the topology before the port closes
         if self.drain_task is not None:
             self.drain_task.cancel()
         await admin.stop()

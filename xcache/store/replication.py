@@ -39,6 +39,7 @@ import hiredis
 from rocksdict import Checkpoint
 
 from xcache.resp import OK, Error, Raw, SimpleString, encode_command
+from xcache.store import fence
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import Engine
 from xcache.store.interfaces import BUSY_STALL, Suspend
@@ -109,6 +110,9 @@ class Replication:
         self.server = server
         self.cfg = server.cfg
         self.is_replica = False
+        # a master that restarted before its role was confirmed: refuses writes (fence.py)
+        self.fenced = False
+        self.role_state: dict | None = None  # what role.json holds
         self.replid = server.run_id[:40]
         self.replid2 = NO_REPLID
         # master_repl_offset: bytes of stream produced (master) or applied (replica)
@@ -139,11 +143,38 @@ class Replication:
     def start(self) -> None:
         self._remove_leftovers()
         self._cron_task = asyncio.ensure_future(self._cron())
+        self.role_state = fence.load(self.cfg.dir)
+        stored = self.role_state or {}
+        if not self.cfg.replicaof and stored.get("role") == "replica" and stored.get("master"):
+            # a replica restarted without --replicaof follows its last master (as Redis does
+            # with a rewritten config); the dashboard repoints it if that changed
+            self.cfg.replicaof = stored["master"].replace(":", " ")
         if self.cfg.replicaof:
             parts = self.cfg.replicaof.split()
             if len(parts) != 2 or not parts[1].isdigit():
                 raise ValueError(f"replicaof must be 'host port', got {self.cfg.replicaof!r}")
             self.become_replica(parts[0], int(parts[1]))
+        elif fence.decide(self.role_state, self.cfg.replicaof):
+            self.fenced = True
+            log.warning("event=fenced reason=was_master epoch=%s: writes refused until REPLICAOF "
+                        "(rejoin as a replica) or REPLICAOF NO ONE (confirmed master)",
+                        stored.get("epoch"))
+        else:
+            self._save_role("master", "")
+
+    @property
+    def read_only(self) -> bool:
+        """Writes from clients are refused: a replica, or a fenced master."""
+        return self.is_replica or self.fenced
+
+    def _save_role(self, role: str, master: str, replicated: bool = False) -> None:
+        state = fence.next_state(self.role_state, role, master, self.replid, self.offset,
+                                 replicated)
+        try:
+            fence.save(self.cfg.dir, state)
+            self.role_state = state
+        except OSError as exc:
+            log.error("event=role_state_write_failed dir=%s error=%s", self.cfg.dir, exc)
 
     async def stop(self) -> None:
         for task in (self._link_task, self._cron_task):
@@ -230,6 +261,8 @@ class Replication:
         if self.is_replica and self.link_state != "connected":
             return Error("NOMASTERLINK Can't SYNC while not connected with my master")
         c.kind = "replica"
+        if not self.is_replica and not (self.role_state or {}).get("replicated"):
+            self._save_role("master", "", replicated=True)  # a group member from now on
         ip = getattr(c, "repl_ip", None) or c.addr.rsplit(":", 1)[0]
         port = getattr(c, "repl_port", 0) or int(c.addr.rsplit(":", 1)[1])
         self._ensure_backlog()
@@ -380,7 +413,11 @@ class Replication:
         self._ensure_backlog()  # so that our replid/offset can be offered to the new master
         was_replica = self.is_replica
         self.is_replica = True
+        if self.fenced:
+            log.info("event=unfenced role=replica master=%s:%s", host, port)
+        self.fenced = False
         self.master_host, self.master_port = host, port
+        self._save_role("replica", f"{host}:{port}")
         self.cfg.replicaof = f"{host} {port}"  # CONFIG REWRITE persists the role, as in Redis
         self._stop_link()
         self.drop_replicas()
@@ -394,6 +431,10 @@ class Replication:
 
     def become_master(self) -> None:
         if not self.is_replica:
+            if self.fenced:
+                self.fenced = False
+                log.info("event=unfenced role=master")
+                self._save_role("master", "")
             return
         self._stop_link()
         self.is_replica = False
@@ -407,6 +448,7 @@ class Replication:
         self.replid = os.urandom(20).hex()
         self.stream_db = -1
         self.drop_replicas()
+        self._save_role("master", "")
         log.info(
             "event=promoted replid=%s replid2=%s second_repl_offset=%s",
             self.replid,
@@ -681,6 +723,7 @@ class Replication:
             ]
         else:
             lines.append("role:master")
+            lines.append(f"fenced:{int(self.fenced)}")
         lines.append(f"connected_slaves:{len(self.replicas)}")
         now = time.monotonic()
         for i, st in enumerate(self.replicas.values()):

@@ -360,7 +360,7 @@ class Server:
 
     def call(self, c: Client, cmd: Command, argv: list[bytes]):
         """Run one command (also used by EXEC for each queued command)."""
-        if cmd.write and self.replication.is_replica and c.kind != "master":
+        if cmd.write and self.replication.read_only and c.kind != "master":
             return READONLY
         # Writes (and other clients' EXECs) wait while a stalled EXEC holds `exclusive`.
         if (cmd.write or cmd.name == "exec") and self.exclusive is not None and self.exclusive is not c:
@@ -439,7 +439,7 @@ class Server:
                 await self.running_script.done.wait()  # a script runs atomically
             else:
                 break
-        if cmd.write and self.replication.is_replica and c.kind != "master":
+        if cmd.write and self.replication.read_only and c.kind != "master":
             return READONLY
         return None
 

@@ -85,7 +85,7 @@ def exec_(c, args):
     try:
         while index < len(queue):
             cmd, argv = queue[index]
-            if cmd.write and server.replication.is_replica:
+            if cmd.write and server.replication.read_only:
                 reply = Error("READONLY You can't write against a read only replica.")
             else:
                 c.propagate = None

@@ -62,7 +62,8 @@ function renderGroups(o) {
   box.replaceChildren(...o.groups.map((g) => {
     const rows = g.servers.map((s) => {
       const role = s.up === false ? "down" : s.role;
-      const promote = s.addr !== g.master ? el("button", {
+      // no Promote on a down server: it could not take writes (the API refuses it too)
+      const promote = s.addr !== g.master && s.up !== false ? el("button", {
         "data-testid": `promote-${s.addr}`,
         onclick: async () => {
           if (!confirm(`Promote ${s.addr} to master of group ${g.id}?`)) return;
@@ -70,14 +71,20 @@ function renderGroups(o) {
           catch (e) { message(`promote failed: ${e.message}`, true); }
           refresh();
         } }, "Promote") : "";
+      const remove = el("button", { "data-testid": `remove-server-${s.addr}`, onclick: () => act(
+        `Remove ${s.addr} from group ${g.id}? (its process is not stopped)`, "DELETE",
+        `/api/groups/${g.id}/servers/${encodeURIComponent(s.addr)}`, `removed ${s.addr}`) }, "Remove");
       return el("tr", { "data-server": s.addr },
         el("td", {}, s.addr), el("td", { class: role }, role || "?"), el("td", {}, s.expected_role || (s.addr === g.master ? "master" : "replica")),
         el("td", {}, s.link ? `link ${s.link}` : ""), el("td", {}, s.lag_bytes !== undefined ? `${s.lag_bytes} B` : ""),
-        el("td", {}, promote));
+        el("td", {}, s.memory_bytes !== undefined ? `${(s.memory_bytes / 1048576).toFixed(1)} MiB` : ""),
+        el("td", {}, s.keys ?? ""), el("td", {}, promote, " ", remove));
     });
     return el("div", { class: "group", "data-group": g.id },
-      el("b", {}, `group ${g.id}`), ` (${g.name}) · master `, el("span", { class: "group-master" }, g.master || "-"), ` · ${g.slots} slots · epoch ${g.epoch}`,
-      el("table", {}, el("thead", {}, el("tr", {}, ...["server", "observed role", "topology role", "replication", "lag", ""].map((h) => el("th", {}, h)))),
+      el("b", {}, `group ${g.id}`), ` (${g.name}) · master `, el("span", { class: "group-master" }, g.master || "-"), ` · ${g.slots} slots · epoch ${g.epoch} `,
+      el("button", { "data-testid": `remove-group-${g.id}`, onclick: () => act(`Remove group ${g.id}? (it must own no slots)`,
+        "DELETE", `/api/groups/${g.id}`, `removed group ${g.id}`) }, "Remove group"),
+      el("table", {}, el("thead", {}, el("tr", {}, ...["server", "observed role", "topology role", "replication", "lag", "memory", "keys", ""].map((h) => el("th", {}, h)))),
         el("tbody", {}, ...rows)));
   }));
 }
@@ -132,17 +139,36 @@ function renderProxies(o) {
       el("td", { class: p.in_sync ? "ok" : "bad" }, p.in_sync ? "in sync" : (p.up === false ? "down" : "stale")),
       el("td", {}, p.epoch ?? "-"), el("td", {}, s.sessions ?? "-"), el("td", {}, s.ops_total ?? "-"),
       el("td", {}, `${s.accept_dropped ?? "-"} ${reasons}`), el("td", {}, s.listen_queue ?? "-"), el("td", {}, s.rejected ?? "-"),
-      el("td", { class: "bad" }, p.error || ""));
+      el("td", { class: "bad" }, p.error || ""),
+      el("td", {}, el("button", { "data-testid": `remove-proxy-${p.addr}`, onclick: () => act(`Remove proxy ${p.addr}?`,
+        "DELETE", `/api/proxies/${encodeURIComponent(p.addr)}`, `removed proxy ${p.addr}`) }, "Remove")));
   }));
   $("#sentinels").replaceChildren(...(o.sentinels.length ? o.sentinels.map((s) =>
     el("li", {}, `${s.addr} `, el("span", { class: s.up ? "ok" : "bad" }, s.up ? "up" : "down"), s.error ? ` ${s.error}` : ""))
     : [el("li", {}, "none")]));
 }
 
+async function act(question, method, path, done) {
+  if (!confirm(question)) return;
+  try { await api(method, path); message(done); } catch (e) { message(e.message, true); }
+  refresh();
+}
+
+function renderWarnings(o) {
+  const w = o.warnings || [];
+  $("#warnings").replaceChildren(...(w.length ? w.map((x) => el("li", { class: "warn", "data-kind": x.kind }, x.text))
+    : [el("li", { class: "ok" }, "none")]));
+  const kids = Object.entries(o.supervised || {});
+  $("#supervised").replaceChildren(...(kids.length ? kids.map(([name, k]) => el("li", { "data-child": name }, `${name} `,
+    el("span", { class: k.state === "running" ? "ok" : "bad" }, k.state), ` · restarts ${k.restarts}` + (k.state === "running" ? ` · up ${Math.round(k.uptime_s)}s` : "")))
+    : [el("li", {}, "not started by xcache up")]));
+}
+
 async function refresh() {
   try {
     const o = await api("GET", "/api/overview");
-    renderOverview(o); renderGroups(o); renderSlots(o); renderMigration(o); renderProxies(o);
+    renderOverview(o); renderGroups(o); renderSlots(o); renderMigration(o); renderProxies(o); renderWarnings(o);
+    if (window.xcacheCharts) window.xcacheCharts.refresh(api);
     document.body.dataset.epoch = o.epoch;
   } catch (e) {
     $("#meta").textContent = "error: " + e.message;
