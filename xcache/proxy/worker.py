@@ -114,6 +114,9 @@ class Worker:
         self.migrating = 0  # slots migrating in the current table
         self.migrate_steps = self.migrate_moved = self.migrate_errors = self.migrate_retries = 0
         self.barriers: list[asyncio.Future] = []  # of the last table change, for the "slots" op
+        self.pinned: set = set()  # sessions' own backend connections (pinned.py)
+        self.blocked = 0  # sessions waiting on a blocking command
+        self.subscribers = 0  # sessions subscribed to pub/sub channels
         if table is not None:
             self.apply_table(table)
         if breaker:
@@ -283,6 +286,9 @@ class Worker:
             self.lag_max = lag
         for g in list(self.groups.values()):
             g.tick(now)
+        if self.pinned:
+            for p in list(self.pinned):
+                p.check()
         if int(now) != int(now - TICK_S):  # about once a second
             self.sweep(now)
         self.loop.call_at(now + TICK_S, self.tick, now + TICK_S)
@@ -333,6 +339,7 @@ class Worker:
             "# Server", "xcache_mode:proxy", f"process_id:{os.getpid()}", f"worker:{self.index}",
             f"tcp_port:{self.cfg.port}", f"uptime_in_seconds:{int(time.time() - self.started)}",
             "", "# Clients", f"connected_clients:{self.session_count}", f"maxclients:{self.cfg.max_clients}",
+            f"blocked_clients:{self.blocked}", f"pinned_backend_connections:{len(self.pinned)}",
             f"total_connections_received:{self.sessions_total}",
             "", "# Stats", f"total_commands_processed:{ops}",
             *[f"accept_dropped_{k}:{v}" for k, v in sorted(self.dropped.items())],
