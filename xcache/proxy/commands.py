@@ -78,7 +78,7 @@ _SAME_SLOT = {
     "eval_ro": (True, 3, ("numkeys", 2)), "evalsha_ro": (True, 3, ("numkeys", 2)),
     "geosearchstore": (False, 3, (1, 2, 1)), "lcs": (True, 3, (1, 2, 1)),
     # subcommand first, key second
-    "object": (True, 3, (2, 2, 1)), "xinfo": (True, 3, (2, 2, 1)), "xgroup": (False, 3, (2, 2, 1)),
+    "object": (True, 2, (2, 2, 1)), "xinfo": (True, 2, (2, 2, 1)), "xgroup": (False, 2, (2, 2, 1)),
     "fcall": (False, 3, ("numkeys", 2)), "fcall_ro": (True, 3, ("numkeys", 2)),
     "sintercard": (True, 3, ("numkeys", 1)), "lmpop": (False, 4, ("numkeys", 1)),
     "zmpop": (False, 4, ("numkeys", 1)),
