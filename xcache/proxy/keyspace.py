@@ -293,7 +293,7 @@ def _info(session, argv: list[bytes], replies: list[bytes]) -> bytes:
             if base is not None and base[1].isdigit():
                 f[1] = _human(int(base[1]))
     own = _parse(session.ctx.info_text())
-    wanted = {a.lower() for a in argv[1:]} or {"default"}
+    wanted = {a.decode(errors="replace").lower() for a in argv[1:]} or {"default"}
     show_own = bool(wanted & {"default", "all", "everything", "server", "clients", "proxy", "stats"})
     if show_own:
         for name, fields in own:
