@@ -12,7 +12,7 @@ from tests.procs import start_redis
 from tests.proxy.conftest import direct, exchange
 from tests.proxy.test_failover import _push_master
 from tests.proxy.test_proxy import keys_in, owner
-from xcache.resp import encode_command
+from xcache.resp import ReplyParser, encode_command
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
@@ -160,3 +160,19 @@ def test_eval_and_scripts_on_one_group(proxy):
         assert c.evalsha(sha, 1, k) == b"x"
     assert c.script_exists(sha, "0" * 40) == [True, False]
     assert owner(k1) == 2
+
+
+def test_client_unblock_and_kill(proxy):
+    c = proxy.client()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(encode_command(b"CLIENT", b"ID") + encode_command(b"BLPOP", b"{u}q", b"30"))
+        parser, got = ReplyParser(), []
+        got += parser.feed(s.recv(100))
+        proxy.wait_until(lambda: c.info("clients")["blocked_clients"] == 1, what="blocked")
+        assert c.client_unblock(got[0]) is True  # TIMEOUT: the null reply of a timeout
+        while len(got) < 2:
+            got += parser.feed(s.recv(100))
+        assert got[1] is None
+        assert c.client_unblock(got[0]) is False  # not blocked any more
+        assert c.client_kill_filter(_id=got[0]) == 1
+        assert s.recv(100) == b""  # closed by the kill

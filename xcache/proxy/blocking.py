@@ -55,6 +55,8 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
     if not blocks(spec, argv):  # XREAD without BLOCK: an ordinary multi-key read
         session.same_slot(spec, argv, t0, keys)
         return
+    if ctx.breaker.active and session.blocked(spec, keys, t0):
+        return
     got, err = _route(session, keys)
     if err is not None:
         session.answer(spec, err.replace(b"one transaction", b"one blocking command")

@@ -44,15 +44,15 @@ _WRITE_KEY = """set setnx setex psetex getset getdel getex append incr decr incr
 incrbyfloat setrange setbit bitfield expire pexpire expireat pexpireat persist hset hsetnx hmset
 hdel hincrby hincrbyfloat lpush rpush lpushx rpushx lpop rpop lset lrem ltrim linsert sadd srem
 spop zadd zincrby zrem zremrangebyrank zremrangebyscore zremrangebylex zpopmin zpopmax pfadd
-geoadd georadius georadiusbymember xadd xdel xtrim xack xclaim xautoclaim xpending restore sort
+geoadd xadd xdel xtrim xack xclaim xautoclaim xpending restore
 publish spublish xsetid""".split()
 
 _NODE = "administers one backend node: run it on the node itself"
 _DENY = {
     "shutdown": "stops a backend node", "monitor": "would need every group's command stream",
-    "save": _NODE, "bgsave": _NODE, "bgrewriteaof": _NODE, "lastsave": _NODE, "slaveof": _NODE,
-    "replicaof": _NODE, "sync": _NODE, "psync": _NODE, "debug": _NODE, "slowlog": _NODE,
-    "latency": _NODE, "acl": _NODE, "module": _NODE, "failover": _NODE,
+    "save": _NODE, "bgsave": _NODE, "bgrewriteaof": _NODE, "slaveof": _NODE,
+    "replicaof": _NODE, "sync": _NODE, "psync": _NODE, "debug": _NODE, "acl": _NODE,
+    "failover": _NODE,
     "cluster": "the proxy is not a cluster node", "asking": "the proxy is not a cluster node",
     "migrate": "moves keys between nodes; the dashboard migrates slots",
     "move": "the proxy has one database", "swapdb": "the proxy has one database",
@@ -81,7 +81,10 @@ _SAME_SLOT = {
     "object": (True, 2, (2, 2, 1)), "xinfo": (True, 2, (2, 2, 1)), "xgroup": (False, 2, (2, 2, 1)),
     "fcall": (False, 3, ("numkeys", 2)), "fcall_ro": (True, 3, ("numkeys", 2)),
     "sintercard": (True, 3, ("numkeys", 1)), "lmpop": (False, 4, ("numkeys", 1)),
-    "zmpop": (False, 4, ("numkeys", 1)),
+    "zmpop": (False, 4, ("numkeys", 1)), "zintercard": (True, 3, ("numkeys", 1)),
+    # the key, and the destination after STORE/STOREDIST
+    "sort": (False, 2, ("store",)), "georadius": (False, 6, ("store",)),
+    "georadiusbymember": (False, 5, ("store",)),
 }
 
 # Blocking commands: (readonly, min_args, keys) as for SAME_SLOT. XREAD/XREADGROUP block only
@@ -101,7 +104,8 @@ _PUBSUB = {"subscribe": 2, "psubscribe": 2, "ssubscribe": 2, "unsubscribe": 1, "
 _FANOUT = {"scan": (True, 2), "dbsize": (True, 1), "randomkey": (True, 1), "keys": (True, 2),
            "flushdb": (False, 1), "flushall": (False, 1), "info": (True, 1), "config": (True, 2),
            "command": (True, 1), "lolwut": (True, 1), "script": (False, 2), "function": (False, 2),
-           "memory": (True, 2)}
+           "memory": (True, 2), "slowlog": (True, 2), "latency": (True, 2), "module": (True, 2),
+           "lastsave": (True, 1)}
 
 _SPLIT = {"mget": True, "exists": True, "touch": True, "del": False, "unlink": False, "mset": False}
 
@@ -150,6 +154,12 @@ def same_slot_keys(spec: Spec, argv: list[bytes]) -> list[bytes]:
                                      "or '$' must be specified.")
                 return rest[: len(rest) // 2]
         raise ValueError("syntax error")
+    if k[0] == "store":  # SORT, GEORADIUS: key ... [STORE|STOREDIST dest]
+        keys = argv[1:2]
+        for i in range(2, len(argv) - 1):
+            if argv[i].upper() in (b"STORE", b"STOREDIST"):
+                keys.append(argv[i + 1])
+        return keys
     if k[0] == "numkeys":
         idx = k[1]
         n = int(argv[idx])

@@ -151,13 +151,105 @@ def client(session, argv: list[bytes]) -> bytes:
         if argv[2].upper() not in (b"ON", b"OFF"):
             return error_line("ERR syntax error")
         return OK
-    reasons = {b"KILL": "sessions are per proxy worker", b"PAUSE": "would pause every group",
+    if sub == b"KILL" and n >= 3:
+        return kill(session, argv)
+    if sub == b"UNBLOCK" and n in (3, 4):
+        return unblock(session, argv)
+    reasons = {b"PAUSE": "would pause every group",
                b"UNPAUSE": "would pause every group", b"TRACKING": "invalidations are per node",
                b"CACHING": "invalidations are per node", b"GETREDIR": "invalidations are per node",
-               b"TRACKINGINFO": "invalidations are per node", b"REPLY": "replies are paired in order",
-               b"UNBLOCK": "blocked clients wait on the nodes"}
+               b"TRACKINGINFO": "invalidations are per node", b"REPLY": "replies are paired in order"}
     if sub in reasons:
         return error_line(f"ERR xcache: CLIENT {sub.decode()} is not supported through the proxy "
                           f"({reasons[sub]})")
     return error_line(f"ERR unknown subcommand or wrong number of arguments for "
                       f"'{argv[1].decode(errors='replace')}'. Try CLIENT HELP.")
+
+
+def _addr(s, which: str) -> str:
+    info = s.transport.get_extra_info(which) if s.transport is not None else None
+    return f"{info[0]}:{info[1]}" if info else ""
+
+
+def kill(session, argv: list[bytes]) -> bytes:
+    """CLIENT KILL addr | CLIENT KILL <filter> <value>...: sessions of this worker."""
+    sessions = list(session.ctx.sessions)
+    if len(argv) == 3:  # old form: one address, +OK or an error
+        addr = argv[2].decode(errors="replace")
+        victims = [s for s in sessions if _addr(s, "peername") == addr]
+        if not victims:
+            return error_line("ERR No such client")
+        _close(session, victims)
+        return OK
+    skipme = True
+    tests = []
+    args = argv[2:]
+    if len(args) % 2:
+        return error_line("ERR syntax error")
+    for i in range(0, len(args), 2):
+        f, v = args[i].upper(), args[i + 1]
+        if f == b"ID":
+            try:
+                ids = {int(v)}
+            except ValueError:
+                return error_line("ERR client-id should be greater than 0")
+            tests.append(lambda s, ids=ids: s.id in ids)
+        elif f == b"ADDR":
+            tests.append(lambda s, a=v: _addr(s, "peername").encode() == a)
+        elif f == b"LADDR":
+            tests.append(lambda s, a=v: _addr(s, "sockname").encode() == a)
+        elif f == b"USER":
+            tests.append(lambda s, u=v: u == b"default")
+        elif f == b"TYPE":
+            kind = v.lower()
+            if kind not in (b"normal", b"pubsub", b"master", b"replica", b"slave"):
+                return error_line(f"ERR Unknown client type '{v.decode(errors='replace')}'")
+            tests.append(lambda s, k=kind: k in (b"normal", b"pubsub") and (
+                (s.subs is not None and s.subs.total() > 0) == (k == b"pubsub")))
+        elif f == b"SKIPME":
+            if v.lower() not in (b"yes", b"no"):
+                return error_line("ERR syntax error")
+            skipme = v.lower() == b"yes"
+        elif f == b"MAXAGE":
+            try:
+                age = int(v)
+            except ValueError:
+                return error_line("ERR syntax error")
+            now = session.ctx.loop.time()
+            tests.append(lambda s, a=age, now=now: now - s.created >= a)
+        else:
+            return error_line("ERR syntax error")
+    victims = [s for s in sessions if all(t(s) for t in tests) and not (skipme and s is session)]
+    _close(session, victims)
+    return b":%d\r\n" % len(victims)
+
+
+def _close(me, victims: list) -> None:
+    for s in victims:
+        if s is me:
+            me.closing = True  # after this reply, like Redis
+        else:
+            s.close()
+
+
+def unblock(session, argv: list[bytes]) -> bytes:
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR]: end a session's blocking command (this worker's)."""
+    try:
+        cid = int(argv[2])
+    except ValueError:
+        return error_line("ERR value is not an integer or out of range")
+    how = argv[3].upper() if len(argv) == 4 else b"TIMEOUT"
+    if how not in (b"TIMEOUT", b"ERROR"):
+        return error_line("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+    target = next((s for s in session.ctx.sessions if s.id == cid), None)
+    if target is None or not target.blocking:
+        return b":0\r\n"
+    for conn in list(target.block_conns.values()):
+        if conn.queue:
+            if how == b"ERROR":
+                conn.fail("client unblocked via CLIENT UNBLOCK", code="UNBLOCKED")
+            else:
+                req = conn.queue[0][0]
+                null = b"$-1\r\n" if req.spec.name in ("BLMOVE", "BRPOPLPUSH") else b"*-1\r\n"
+                conn.fail_with(b"_\r\n" if req.resp3 else null)
+    return b":1\r\n"

@@ -33,15 +33,6 @@ class Gather(Split):
         return self.merger([p.reply for p in self.parts])
 
 
-class Rewrite(Request):
-    """One request to one group whose reply the proxy rewrites."""
-
-    __slots__ = ("fn",)
-
-    def complete(self, reply: bytes) -> None:
-        Request.complete(self, self.fn(reply) if not reply.startswith(b"-") else reply)
-
-
 def groups(ctx) -> list[tuple[Group, int]]:
     """(group, one slot it owns) for every group owning a slot, in id order."""
     seen: dict[int, tuple[Group, int]] = {}
@@ -124,12 +115,10 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
         gather(session, spec, argv, t0, merged(lambda r: _info(session, argv, r)))
     elif name == "CONFIG":
         sub = argv[1].upper()
-        if sub == b"GET":
+        if sub == b"GET" or sub == b"HELP":
             forward_first(session, spec, argv, t0)
-        else:
-            session.answer(spec, error_line(
-                f"ERR xcache: CONFIG {sub.decode(errors='replace')} is not supported through the proxy "
-                "(configure each node, and the proxy with its own config)"), t0)
+        else:  # SET, RESETSTAT, REWRITE: every group runs the same configuration
+            gather(session, spec, argv, t0, merged(lambda r: r[0]))
     elif name == "COMMAND" or name == "LOLWUT":
         forward_first(session, spec, argv, t0)
     elif name == "SCRIPT":
@@ -143,6 +132,22 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
                 "ERR xcache: FUNCTION KILL is not supported through the proxy (run it on the node)"), t0)
         else:
             forward_first(session, spec, argv, t0)
+    elif name == "SLOWLOG":
+        _slowlog(session, spec, argv, t0)
+    elif name == "LATENCY":
+        if argv[1].upper() == b"RESET":
+            gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % sum(integer(x) or 0 for x in r)))
+        else:
+            forward_first(session, spec, argv, t0)
+    elif name == "LASTSAVE":  # the oldest save among the groups
+        gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % min(integer(x) or 0 for x in r)))
+    elif name == "MODULE":
+        if argv[1].upper() in (b"LIST", b"HELP"):
+            forward_first(session, spec, argv, t0)
+        else:
+            session.answer(spec, error_line(
+                f"ERR xcache: MODULE {argv[1].decode(errors='replace')} is not supported through the "
+                "proxy (administers one backend node: run it on the node itself)"), t0)
     elif name == "MEMORY":
         if argv[1].upper() == b"USAGE":
             if len(argv) < 3:
@@ -157,6 +162,27 @@ def _concat(replies: list[bytes]) -> bytes:
     parts = [items(r) or [] for r in replies]
     n = sum(len(p) for p in parts)
     return b"*%d\r\n" % n + b"".join(b"".join(p) for p in parts)
+
+
+def _slowlog(session, spec, argv, t0: float) -> None:
+    sub = argv[1].upper()
+    if sub == b"GET":
+        try:
+            limit = int(argv[2]) if len(argv) > 2 else 10
+        except ValueError:
+            limit = 10
+        def newest(replies):
+            entries = [e for r in replies for e in items(r) or []]
+            if limit >= 0:
+                entries = entries[:limit]
+            return b"*%d\r\n" % len(entries) + b"".join(entries)
+        gather(session, spec, argv, t0, merged(newest))
+    elif sub == b"LEN":
+        gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % sum(integer(x) or 0 for x in r)))
+    elif sub == b"RESET":
+        gather(session, spec, argv, t0, merged(lambda r: r[0]))
+    else:
+        forward_first(session, spec, argv, t0)
 
 
 def _script(session, spec, argv, t0: float) -> None:
@@ -203,28 +229,58 @@ def scan(session, spec, argv, t0: float) -> None:
             idx, node_cursor = later[0], 0
         else:
             idx = ids.index(gid)
-    group, slot = gs[idx]
-    sub = [argv[0], b"%d" % node_cursor, *argv[2:]]
+    count = 10
+    for i in range(2, len(argv) - 1):
+        if argv[i].upper() == b"COUNT":
+            try:
+                count = int(argv[i + 1])
+            except ValueError:
+                pass
+    session.drain_routed()
+    req = Scan(session, spec, None, 0, t0, argv)
+    req.groups, req.idx, req.count, req.keys = gs, idx, count, []
+    session.pending.append(req)
+    req.next(node_cursor)
 
-    def rewrite(reply: bytes) -> bytes:
+
+class Scan(Request):
+    """SCAN over the groups in id order: a group that is done hands over to the next one within
+    the same call while fewer than COUNT keys were found, so a small keyspace is returned whole
+    with cursor 0, as Redis does."""
+
+    __slots__ = ("groups", "idx", "count", "keys")
+
+    def next(self, node_cursor: int) -> None:
+        group, slot = self.groups[self.idx]
+        sub = [self.argv[0], b"%d" % node_cursor, *self.argv[2:]]
+        self.slot = slot
+        self.raw = pack(sub)
+        group.send(self)
+
+    def complete(self, reply: bytes) -> None:
+        if reply.startswith(b"-"):
+            Request.complete(self, reply)
+            return
         parts = items(reply)
         if not parts or len(parts) != 2:
-            return error_line("ERR xcache: unexpected SCAN reply from a backend")
+            Request.complete(self, error_line("ERR xcache: unexpected SCAN reply from a backend"))
+            return
+        self.keys.extend(items(parts[1]) or [])
         nxt = int(text(parts[0]) or b"0")
+        gs, idx = self.groups, self.idx
         if nxt:
-            out = (nxt << GROUP_BITS) | (group.id + 1)
+            out = (nxt << GROUP_BITS) | (gs[idx][0].id + 1)
         elif idx + 1 < len(gs):
+            if len(self.keys) < self.count and not self.session.closed:
+                self.idx += 1
+                self.next(0)
+                return
             out = gs[idx + 1][0].id + 1
         else:
             out = 0
         c = b"%d" % out
-        return b"*2\r\n$%d\r\n%b\r\n%b" % (len(c), c, parts[1])
-
-    session.drain_routed()
-    req = Rewrite(session, spec, pack(sub), slot, t0, sub)
-    req.fn = rewrite
-    session.pending.append(req)
-    group.send(req)
+        keys = self.keys
+        Request.complete(self, b"*2\r\n$%d\r\n%b\r\n*%d\r\n%b" % (len(c), c, len(keys), b"".join(keys)))
 
 
 # -- INFO -----------------------------------------------------------------------------------------

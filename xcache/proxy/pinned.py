@@ -133,12 +133,16 @@ class Pinned(asyncio.Protocol):
             self.fail(f"group {g.id} moved to a new master; retry", code="UNBLOCKED")
 
     def fail(self, why: str, code: str = "ERR") -> None:
+        self.fail_with(error_line(f"{code} xcache: {why}"))
+
+    def fail_with(self, reply: bytes) -> None:
+        """Close; whatever waits here is answered reply."""
         if self.closed:
             return
         self.close()
         queue, self.queue = self.queue, deque()
         for req, _ in queue:
-            req.complete(error_line(f"{code} xcache: {why}"))
+            req.complete(reply)
         self.session.pinned_lost(self)
 
     def close(self) -> None:

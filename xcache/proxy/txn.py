@@ -177,6 +177,9 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
         st.error = True
         session.answer(spec, error_line(f"ERR {exc}"), t0)
         return
+    if session.ctx.breaker.active and session.blocked(spec, keys, t0):
+        st.error = True
+        return
     if keys:
         base = session.txn_route or session.watch_route
         got, err = _route(session, keys, base)

@@ -297,7 +297,9 @@ class Worker:
         self.ip_limits.sweep(now)
         idle = self.cfg.idle_timeout_ms / 1000
         if idle:
-            for s in [s for s in self.sessions if now - s.last_active > idle and not s.pending]:
+            # Like Redis's timeout, not for subscribers (they only listen).
+            for s in [s for s in self.sessions
+                      if now - s.last_active > idle and not s.pending and s.subs is None]:
                 self.rejected["idle_timeout"] += 1
                 s.close()
 
