@@ -21,11 +21,18 @@ _HELLO_AUTH_NEEDED = (
 _BAD_NAME = "ERR Client names cannot contain spaces, newlines or special characters."
 
 
-def handle(session, spec, argv: list[bytes]) -> bytes | None:
+def handle(session, spec, argv: list[bytes], t0: float) -> bytes | None:
+    """The reply, or None when the command was sent on (CLIENT PAUSE to every group)."""
     name = spec.name
     if name == "HELLO":
         return hello(session, argv)
     if name == "CLIENT":
+        if len(argv) > 1 and argv[1].upper() in (b"PAUSE", b"UNPAUSE"):
+            from xcache.proxy.keyspace import gather, merged
+
+            # every group pauses its clients (the proxy's connections among them), as one server would
+            gather(session, spec, argv, t0, merged(lambda r: r[0]))
+            return None
         return client(session, argv)
     if name == "ROLE":
         return b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
@@ -155,8 +162,7 @@ def client(session, argv: list[bytes]) -> bytes:
         return kill(session, argv)
     if sub == b"UNBLOCK" and n in (3, 4):
         return unblock(session, argv)
-    reasons = {b"PAUSE": "would pause every group",
-               b"UNPAUSE": "would pause every group", b"TRACKING": "invalidations are per node",
+    reasons = {b"TRACKING": "invalidations are per node",
                b"CACHING": "invalidations are per node", b"GETREDIR": "invalidations are per node",
                b"TRACKINGINFO": "invalidations are per node", b"REPLY": "replies are paired in order"}
     if sub in reasons:

@@ -20,6 +20,11 @@ from xcache.proxy.protocol import Verbatim, encode, integer, is_null, items, nul
 from xcache.proxy.replies import error_line, pack
 from xcache.proxy.session import Part, Request, Split
 
+# CONFIG SET parameters that would cut or redirect the proxy's (or replicas') links to the nodes.
+_CONFIG_LINKS = {"requirepass", "masterauth", "masteruser", "port", "tls-port", "bind",
+                 "bind-source-addr", "unixsocket", "unixsocketperm", "protected-mode", "timeout",
+                 "maxclients", "replicaof", "slaveof", "aclfile", "dir", "tls-auth-clients",
+                 "enable-protected-configs", "enable-debug-command", "enable-module-command"}
 GROUP_BITS = 16
 _MASK = (1 << GROUP_BITS) - 1
 
@@ -104,6 +109,8 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
                 "runs); use SCAN, or set allow_keys=true"), t0)
             return
         gather(session, spec, argv, t0, merged(_concat))
+    elif name in ("BGSAVE", "BGREWRITEAOF"):  # every group persists in the background
+        gather(session, spec, argv, t0, merged(lambda r: r[0]))
     elif name in ("FLUSHDB", "FLUSHALL"):
         if not cfg.allow_flush:
             session.answer(spec, error_line(
@@ -117,8 +124,17 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
         sub = argv[1].upper()
         if sub == b"GET" or sub == b"HELP":
             forward_first(session, spec, argv, t0)
-        else:  # SET, RESETSTAT, REWRITE: every group runs the same configuration
-            gather(session, spec, argv, t0, merged(lambda r: r[0]))
+            return
+        if sub == b"SET":
+            for param in argv[2::2]:
+                if param.lower().decode(errors="replace") in _CONFIG_LINKS:
+                    session.answer(spec, error_line(
+                        f"ERR xcache: CONFIG SET {param.decode(errors='replace')} is not supported "
+                        "through the proxy (it would change how the proxy and the replicas reach "
+                        "the nodes: set it on each node, and the proxy's own config)"), t0)
+                    return
+        # SET, RESETSTAT, REWRITE: every group runs the same configuration
+        gather(session, spec, argv, t0, merged(lambda r: r[0]))
     elif name == "COMMAND" or name == "LOLWUT":
         forward_first(session, spec, argv, t0)
     elif name == "SCRIPT":

@@ -523,7 +523,7 @@ class Session(asyncio.Protocol):
             self.mark()
             return
         else:  # HELLO, CLIENT, RESET, ROLE, TIME
-            reply = identity.handle(self, spec, argv)
+            reply = identity.handle(self, spec, argv, t0)
             if reply is None:
                 return
         self.answer(spec, reply, t0)
