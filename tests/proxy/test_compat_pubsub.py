@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import redis
 
+from tests.procs import start_redis
 from tests.proxy.conftest import direct
+from tests.proxy.test_failover import _push_master
 from tests.proxy.test_proxy import keys_in, owner
 
 
@@ -85,3 +87,23 @@ def test_subscriber_leaving_frees_backend_connections(proxy, backends):
     assert all(direct(n).pubsub_numpat() == 1 for n in backends)
     ps.close()
     proxy.wait_until(lambda: all(direct(n).pubsub_numpat() == 0 for n in backends), what="released")
+
+
+def test_subscriptions_follow_a_failover(tmp_path, backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}")
+    ch = keys_in(1, 1, "fch")[0]
+    c = redis.Redis(port=p.port, socket_timeout=10)
+    ps = c.pubsub()
+    ps.subscribe(ch)
+    _next(ps)
+    new = start_redis(tmp_path)
+    try:
+        _push_master(p, 1, new.port)
+        # renewed on the new master: a PUBLISH there reaches the subscriber
+        p.wait_until(lambda: direct(new).pubsub_numsub(ch) == [(ch, 1)], what="resubscribed")
+        assert c.publish(ch, "after") == 1
+        assert _next(ps)["data"] == b"after"
+    finally:
+        ps.close()
+        new.stop()
