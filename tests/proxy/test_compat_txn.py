@@ -160,6 +160,13 @@ def test_eval_and_scripts_on_one_group(proxy):
         assert c.evalsha(sha, 1, k) == b"x"
     assert c.script_exists(sha, "0" * 40) == [True, False]
     assert owner(k1) == 2
+    lib = "#!lua name=xlib\nredis.register_function('xget', function(keys) return redis.call('get', keys[1]) end)"
+    assert c.function_load(lib) == b"xlib"  # loaded on every group
+    for k in (k1, keys_in(1, 1, "ev")[0]):
+        assert c.fcall("xget", 1, k) == b"x"
+    with pytest.raises(redis.exceptions.ClusterCrossSlotError, match="groups"):
+        c.fcall("xget", 2, k1, keys_in(1, 1, "ev")[0])
+    assert c.function_flush() is True
 
 
 def test_client_unblock_and_kill(proxy):
