@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from tests.procs import start_redis
-from tests.proxy.conftest import direct
+from tests.proxy.conftest import direct, exchange
 from tests.proxy.test_failover import _push_master
 from tests.proxy.test_proxy import keys_in, owner
 
@@ -107,3 +107,27 @@ def test_subscriptions_follow_a_failover(tmp_path, backends, start_proxy):
     finally:
         ps.close()
         new.stop()
+
+
+def test_subscriber_limit_and_unsubscribe_without_subscription(backends, start_proxy):
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", max_pubsub_sessions=1)
+    c = p.client()
+    assert exchange(p.port, b"UNSUBSCRIBE\r\nPUNSUBSCRIBE x\r\n", 2) == [
+        [b"unsubscribe", None, 0], [b"punsubscribe", b"x", 0]]
+    first = c.pubsub()
+    first.subscribe("one")
+    _next(first)
+    refused = c.pubsub()
+    refused.subscribe("two")
+    with pytest.raises(redis.ResponseError, match="max_pubsub_sessions=1"):
+        _next(refused)
+    refused.close()
+    first.unsubscribe("one")  # leaving frees the place
+    _next(first)
+    second = c.pubsub()
+    second.subscribe("two")
+    assert _next(second)["type"] == "subscribe"
+    assert p.metric("xcache_proxy_rejected_total", reason="max_pubsub") == 1
+    first.close()
+    second.close()

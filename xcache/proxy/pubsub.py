@@ -83,15 +83,19 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
         return
     subs = session.subs
     if subs is None:
-        if name in _SUB:
-            ctx = session.ctx
-            if ctx.subscribers >= ctx.cfg.max_pubsub_sessions:
-                ctx.rejected["max_pubsub"] += 1
-                session.answer(spec, error_line(
-                    f"ERR xcache: too many subscribed clients on this proxy worker "
-                    f"(max_pubsub_sessions={ctx.cfg.max_pubsub_sessions})"), t0)
-                return
-            ctx.subscribers += 1
+        if name not in _SUB:  # nothing to leave: one confirmation with a null channel
+            which, kind = _UNSUB[name]
+            chans = argv[1:] or [None]
+            session.answer(spec, b"".join(encode(Push([kind, ch, 0]), session.resp3) for ch in chans), t0)
+            return
+        ctx = session.ctx
+        if ctx.subscribers >= ctx.cfg.max_pubsub_sessions:
+            ctx.rejected["max_pubsub"] += 1
+            session.answer(spec, error_line(
+                f"ERR xcache: too many subscribed clients on this proxy worker "
+                f"(max_pubsub_sessions={ctx.cfg.max_pubsub_sessions})"), t0)
+            return
+        ctx.subscribers += 1
         subs = session.subs = Subs()
     if name in _SUB:
         _subscribe(session, subs, spec, argv, t0)
