@@ -5,6 +5,11 @@ multi-key commands, a Done for replies known at once, or a Batch for a pipelined
 as is); replies are written in that order whatever order the backends answer in. Requests pick a
 backend connection by slot (slot % connections) and multi-key commands are split the same way, so
 per-key order between pipelined commands is kept.
+
+A session speaks RESP2 or RESP3 (HELLO, identity.py); its requests then use the RESP2 or RESP3
+pooled connections. Stateful commands live in their own modules: txn.py (MULTI/EXEC/WATCH),
+blocking.py (BLPOP...), pubsub.py, keyspace.py (SCAN, INFO... across groups); WATCH, blocking
+commands and subscriptions hold backend connections of the session's own (pinned.py).
 """
 
 from __future__ import annotations
