@@ -140,7 +140,9 @@ def test_command_classes():
     assert C.lookup(b"get").kind == C.KEY and C.lookup(b"GET").readonly
     assert C.lookup(b"Set").kind == C.KEY and not C.lookup(b"SET").readonly
     assert C.lookup(b"mget").kind == C.SPLIT
-    assert C.lookup(b"keys").kind == C.DENY
+    assert C.lookup(b"keys").kind == C.FANOUT and C.lookup(b"multi").kind == C.TXN
+    assert C.lookup(b"blpop").kind == C.BLOCK and C.lookup(b"subscribe").kind == C.PUBSUB
+    assert C.lookup(b"shutdown").kind == C.DENY
     assert C.lookup(b"auth").kind == C.LOCAL
     assert C.lookup(b"nosuch") is None
     spec = C.lookup(b"eval")
@@ -150,6 +152,10 @@ def test_command_classes():
     with pytest.raises(ValueError):
         C.same_slot_keys(spec, [b"EVAL", b"s", b"5", b"a"])
     assert C.same_slot_keys(C.lookup(b"object"), [b"OBJECT", b"ENCODING", b"k"]) == [b"k"]
+    assert C.same_slot_keys(C.lookup(b"blpop"), [b"BLPOP", b"a", b"b", b"0"]) == [b"a", b"b"]
+    assert C.same_slot_keys(C.lookup(b"xread"), [b"XREAD", b"BLOCK", b"0", b"STREAMS", b"a", b"b",
+                                                 b"$", b"$"]) == [b"a", b"b"]
+    assert C.same_slot_keys(C.lookup(b"blmpop"), [b"BLMPOP", b"0", b"2", b"a", b"b", b"LEFT"]) == [b"a", b"b"]
 
 
 def test_reply_framing():
@@ -166,6 +172,16 @@ def test_reply_framing():
     assert array_items(b"*2\r\n$1\r\na\r\n$-1\r\n") == [b"$1\r\na\r\n", b"$-1\r\n"]
     assert array_items(b"-ERR no\r\n") is None
     assert int_value(b":42\r\n") == 42
+    resp3 = [b"%2\r\n+a\r\n,1.5\r\n$1\r\nb\r\n_\r\n", b"~1\r\n#t\r\n", b">2\r\n$1\r\nx\r\n(12\r\n",
+             b"=7\r\ntxt:abc\r\n", b"|1\r\n+k\r\n+v\r\n:1\r\n", b"!3\r\nERR\r\n"]
+    buf, pos, seen = b"".join(resp3), 0, []
+    while pos < len(buf):
+        end = reply_end(buf, pos)
+        seen.append(buf[pos:end])
+        pos = end
+    assert seen == resp3
+    assert reply_end(b"%1\r\n+a\r\n", 0) == -1
+    assert array_items(resp3[0]) == [b"+a\r\n", b",1.5\r\n", b"$1\r\nb\r\n", b"_\r\n"]
     for argv in ([b"GET", b"k"], [b"SET", b"k", b"v"], [b"MSET", b"a", b"1", b"b", b"2"]):
         assert pack(argv) == encode_command(*argv)
 
@@ -307,6 +323,7 @@ class _StubGroup:
 
 class _StubSession:
     closed = False
+    resp3 = False
 
     def __init__(self):
         from collections import deque

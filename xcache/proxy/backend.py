@@ -34,6 +34,7 @@ STATES = (UP, SUSPECT, SWITCHING, DOWN, AUTH_FAILED)  # the last ones are the wo
 _AUTH_RETRY_S = 1.0  # reconnect period of a group whose master refused the proxy's password
 _FAILOVER_ERRORS = (b"-LOADING", b"-READONLY", b"-MASTERDOWN")
 _PING = b"*1\r\n$4\r\nPING\r\n"
+_HELLO3 = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"
 # Spec of the internal MIGRATE steps of migrating slots (migration.py): not read-only, so they
 # always go to the master, yet replayed after a lost connection (a rerun answers +NOKEY).
 MIGRATE = Spec("MIGRATE", KEY, False)
@@ -45,6 +46,7 @@ class Probe:
     __slots__ = ("raw", "reply", "slot", "deadline", "internal")
     spec = None
     batch = False
+    resp3 = False
 
     def __init__(self, raw: bytes):
         self.raw = raw
@@ -117,8 +119,9 @@ class Barrier(Probe):
 class BackendConn(asyncio.Protocol):
     """One pipelined connection: requests are written in order and answered in order."""
 
-    def __init__(self, group: Group, addr: str, replica: bool = False):
+    def __init__(self, group: Group, addr: str, replica: bool = False, resp3: bool = False):
         self.group = group
+        self.resp3 = resp3  # opened with HELLO 3: serves the requests of RESP3 sessions
         self.ctx = group.ctx
         self.addr = addr
         self.replica = replica
@@ -163,6 +166,8 @@ class BackendConn(asyncio.Protocol):
         password = self.ctx.cfg.backend_password.encode()
         raw = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%b\r\n" % (len(password), password) if password else _PING
         self.send(Handshake(self, raw))  # ready once answered (Handshake.complete)
+        if self.resp3:  # right behind the handshake: every later request gets RESP3 replies
+            self.send(Probe(_HELLO3))
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, req) -> None:
@@ -308,9 +313,11 @@ class Group:
         self.replica_addrs = list(replicas)
         self.state = SWITCHING  # until the first connection is ready
         self.held: deque = deque()
-        self.conns = [BackendConn(self, master) for _ in range(self.cfg.backend_connections)]
-        self.replicas = [[BackendConn(self, r, replica=True) for _ in range(self.cfg.backend_connections)]
-                         for r in replicas]
+        # Per node: n RESP2 connections, then n RESP3 ones (opened with HELLO 3) for the requests
+        # of RESP3 sessions, so every reply passes through as the node typed it.
+        self.n = self.cfg.backend_connections
+        self.conns = self._pool(master)
+        self.replicas = [self._pool(r, replica=True) for r in replicas]
         self.rr = 0
         self.stats = ctx.group_stats(gid)
         self.removed = False
@@ -319,6 +326,10 @@ class Group:
         self.down_error = b""  # the reply while down / auth_failed
         self.auth_failed_at = 0.0
         self.connect_all()
+
+    def _pool(self, addr: str, replica: bool = False) -> list[BackendConn]:
+        n = self.n
+        return [BackendConn(self, addr, replica, resp3=i >= n) for i in range(2 * n)]
 
     def connect_all(self) -> None:
         for c in self.conns:
@@ -335,34 +346,35 @@ class Group:
         if self.replicas and self.cfg.read_from_replicas and req.spec is not None and req.spec.readonly:
             conns = self.replicas[self.rr % len(self.replicas)]
             self.rr += 1
-            conn = conns[req.slot % len(conns)]
+            conn = conns[req.slot % self.n + (self.n if req.resp3 else 0)]
             if conn.ready:
                 conn.send(req)
                 return
         if self.state is UP:
-            conn = self.conns[req.slot % len(self.conns)]
+            conn = self.conns[req.slot % self.n + (self.n if req.resp3 else 0)]
             if conn.ready:
                 conn.send(req)
                 return
             self.set_state(SUSPECT, "connection_down")
         self.hold(req)
 
-    def direct_conn(self, routed: list) -> BackendConn | None:
+    def direct_conn(self, routed: list, resp3: bool = False) -> BackendConn | None:
         """The one ready master connection all of routed ((spec, argv, slot) tuples) would go to."""
         if self.state is not UP or (self.replicas and self.cfg.read_from_replicas):
             return None
         slots = self.ctx.slots
         conns = self.conns
-        n = len(conns)
+        n = self.n
         idx = routed[0][2] % n
+        off = n if resp3 else 0
         if n == 1 and len(self.ctx.groups) == 1:  # every slot is ours and there is one connection
-            conn = conns[0]
+            conn = conns[off]
             return conn if conn.ready else None
         for r in routed:
             slot = r[2]
             if slots[slot] is not self or (n > 1 and slot % n != idx):
                 return None
-        conn = conns[idx]
+        conn = conns[idx + off]
         return conn if conn.ready else None
 
     def send_master(self, req) -> None:
@@ -370,7 +382,7 @@ class Group:
             req.complete(self.down_error)
             return
         if self.state is UP:
-            conn = self.conns[req.slot % len(self.conns)]
+            conn = self.conns[req.slot % self.n + (self.n if req.resp3 else 0)]
             if conn.ready:
                 conn.send(req)
                 return
@@ -515,14 +527,13 @@ class Group:
                 for c in conns:
                     self._retire(c)
             self.replica_addrs = list(replicas)
-            self.replicas = [[BackendConn(self, r, replica=True) for _ in range(self.cfg.backend_connections)]
-                             for r in replicas]
+            self.replicas = [self._pool(r, replica=True) for r in replicas]
         if master != self.master:
             log("group_switch", group=self.id, old=self.master, new=master)
             for c in self.conns:
                 self._retire(c)
             self.master = master
-            self.conns = [BackendConn(self, master) for _ in range(self.cfg.backend_connections)]
+            self.conns = self._pool(master)
             self.set_state(SWITCHING, "master_pushed")
             self.stats["switches"] += 1
         self.connect_all()

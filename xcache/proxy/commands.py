@@ -4,13 +4,17 @@ kinds:
   LOCAL      answered by the proxy itself (AUTH, PING, ECHO, SELECT, QUIT, INFO, ...)
   KEY        one key at argv[1]: forwarded to the owner of its slot
   SPLIT      multi-key commands split per group and merged in order (MGET, MSET, DEL, ...)
-  SAME_SLOT  several keys that must share one slot ({hashtag}); forwarded as is
+  SAME_SLOT  several keys that must share one group (any slots of it); forwarded as is
   DENY       cannot work through a proxy: a clear -ERR naming the command
+  TXN        MULTI/EXEC/DISCARD/WATCH/UNWATCH (txn.py)
+  BLOCK      blocking commands: a dedicated backend connection while blocked (blocking.py)
+  PUBSUB     (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBSUB (pubsub.py)
+  FANOUT     whole-keyspace and server commands answered from every group (keyspace.py)
 """
 
 from __future__ import annotations
 
-LOCAL, KEY, SPLIT, SAME_SLOT, DENY = range(5)
+LOCAL, KEY, SPLIT, SAME_SLOT, DENY, TXN, BLOCK, PUBSUB, FANOUT = range(9)
 
 
 class Spec:
@@ -40,37 +44,23 @@ _WRITE_KEY = """set setnx setex psetex getset getdel getex append incr decr incr
 incrbyfloat setrange setbit bitfield expire pexpire expireat pexpireat persist hset hsetnx hmset
 hdel hincrby hincrbyfloat lpush rpush lpushx rpushx lpop rpop lset lrem ltrim linsert sadd srem
 spop zadd zincrby zrem zremrangebyrank zremrangebyscore zremrangebylex zpopmin zpopmax pfadd
-geoadd georadius georadiusbymember xadd xdel xtrim xack xclaim xautoclaim xpending restore sort""".split()
+geoadd xadd xdel xtrim xack xclaim xautoclaim xpending restore
+publish spublish xsetid""".split()
 
+_NODE = "administers one backend node: run it on the node itself"
 _DENY = {
-    "keys": "scans every group", "scan": "scans every group", "randomkey": "spans every group",
-    "dbsize": "spans every group", "flushall": "spans every group", "flushdb": "spans every group",
-    "config": "configures a backend node", "shutdown": "stops a backend node",
-    "multi": "transactions may span groups", "exec": "transactions may span groups",
-    "discard": "transactions may span groups", "watch": "transactions may span groups",
-    "unwatch": "transactions may span groups", "blpop": "blocking commands hold a backend connection",
-    "brpop": "blocking commands hold a backend connection", "brpoplpush": "blocking commands hold a backend connection",
-    "blmove": "blocking commands hold a backend connection", "bzpopmin": "blocking commands hold a backend connection",
-    "bzpopmax": "blocking commands hold a backend connection", "blmpop": "blocking commands hold a backend connection",
-    "bzmpop": "blocking commands hold a backend connection", "xread": "may block a backend connection",
-    "xreadgroup": "may block a backend connection", "wait": "blocks a backend connection",
-    "subscribe": "pub/sub is not proxied", "psubscribe": "pub/sub is not proxied",
-    "ssubscribe": "pub/sub is not proxied", "publish": "pub/sub is not proxied",
-    "unsubscribe": "pub/sub is not proxied", "punsubscribe": "pub/sub is not proxied",
-    "pubsub": "pub/sub is not proxied", "monitor": "spans every group", "save": "administers a backend node",
-    "bgsave": "administers a backend node", "bgrewriteaof": "administers a backend node",
-    "lastsave": "administers a backend node", "slaveof": "administers a backend node",
-    "replicaof": "administers a backend node", "sync": "administers a backend node",
-    "psync": "administers a backend node", "debug": "administers a backend node",
-    "cluster": "the proxy is not a cluster node", "migrate": "moves keys between nodes",
+    "shutdown": "stops a backend node", "monitor": "would need every group's command stream",
+    "save": "would block every group's node; BGSAVE runs on every group",
+    "slaveof": _NODE,
+    "replicaof": _NODE, "sync": _NODE, "psync": _NODE, "debug": _NODE, "acl": _NODE,
+    "failover": _NODE,
+    "cluster": "the proxy is not a cluster node", "asking": "the proxy is not a cluster node",
+    "migrate": "moves keys between nodes; the dashboard migrates slots",
     "move": "the proxy has one database", "swapdb": "the proxy has one database",
-    "script": "scripts are per backend node", "function": "functions are per backend node",
-    "fcall": "functions are per backend node", "slowlog": "administers a backend node",
-    "latency": "administers a backend node", "memory": "administers a backend node",
-    "module": "administers a backend node",
-    "failover": "administers a backend node", "time": "spans every group",
-    "readonly": "the proxy picks replicas itself", "readwrite": "the proxy picks replicas itself",
-    "sintercard": "use SINTER with a {hashtag}", "lmpop": "not supported", "zmpop": "not supported",
+    "readonly": "the proxy picks replicas itself (read_from_replicas)",
+    "readwrite": "the proxy picks replicas itself (read_from_replicas)",
+    "wait": "replication acknowledgements are per backend node",
+    "waitaof": "persistence acknowledgements are per backend node",
 }
 
 _SAME_SLOT = {
@@ -89,12 +79,38 @@ _SAME_SLOT = {
     "eval_ro": (True, 3, ("numkeys", 2)), "evalsha_ro": (True, 3, ("numkeys", 2)),
     "geosearchstore": (False, 3, (1, 2, 1)), "lcs": (True, 3, (1, 2, 1)),
     # subcommand first, key second
-    "object": (True, 3, (2, 2, 1)), "xinfo": (True, 3, (2, 2, 1)), "xgroup": (False, 3, (2, 2, 1)),
+    "object": (True, 2, (2, 2, 1)), "xinfo": (True, 2, (2, 2, 1)), "xgroup": (False, 2, (2, 2, 1)),
+    "fcall": (False, 3, ("numkeys", 2)), "fcall_ro": (True, 3, ("numkeys", 2)),
+    "sintercard": (True, 3, ("numkeys", 1)), "lmpop": (False, 4, ("numkeys", 1)),
+    "zmpop": (False, 4, ("numkeys", 1)), "zintercard": (True, 3, ("numkeys", 1)),
+    # the key, and the destination after STORE/STOREDIST
+    "sort": (False, 2, ("store",)), "georadius": (False, 6, ("store",)),
+    "georadiusbymember": (False, 5, ("store",)),
 }
+
+# Blocking commands: (readonly, min_args, keys) as for SAME_SLOT. XREAD/XREADGROUP block only
+# with BLOCK; without it they are forwarded like SAME_SLOT commands.
+_BLOCK = {
+    "blpop": (False, 3, (1, -2, 1)), "brpop": (False, 3, (1, -2, 1)),
+    "bzpopmin": (False, 3, (1, -2, 1)), "bzpopmax": (False, 3, (1, -2, 1)),
+    "brpoplpush": (False, 4, (1, 2, 1)), "blmove": (False, 6, (1, 2, 1)),
+    "blmpop": (False, 5, ("numkeys", 2)), "bzmpop": (False, 5, ("numkeys", 2)),
+    "xread": (True, 4, ("streams",)), "xreadgroup": (False, 7, ("streams",)),
+}
+
+_TXN = {"multi": 1, "exec": 1, "discard": 1, "watch": 2, "unwatch": 1}
+_PUBSUB = {"subscribe": 2, "psubscribe": 2, "ssubscribe": 2, "unsubscribe": 1, "punsubscribe": 1,
+           "sunsubscribe": 1, "pubsub": 2}
+# name: (readonly, min_args)
+_FANOUT = {"scan": (True, 2), "dbsize": (True, 1), "randomkey": (True, 1), "keys": (True, 2),
+           "flushdb": (False, 1), "flushall": (False, 1), "info": (True, 1), "config": (True, 2),
+           "command": (True, 1), "lolwut": (True, 1), "script": (False, 2), "function": (False, 2),
+           "memory": (True, 2), "slowlog": (True, 2), "latency": (True, 2), "module": (True, 2),
+           "lastsave": (True, 1), "bgsave": (True, 1), "bgrewriteaof": (True, 1)}
 
 _SPLIT = {"mget": True, "exists": True, "touch": True, "del": False, "unlink": False, "mset": False}
 
-_LOCAL = ["auth", "ping", "echo", "select", "quit", "info", "command", "client", "hello", "reset", "acl"]
+_LOCAL = ["auth", "ping", "echo", "select", "quit", "client", "hello", "reset", "time", "role", "acl"]
 
 
 def _build() -> dict[bytes, Spec]:
@@ -105,6 +121,10 @@ def _build() -> dict[bytes, Spec]:
     specs += [Spec(n.upper(), SAME_SLOT, ro, m, keys=k) for n, (ro, m, k) in _SAME_SLOT.items()]
     specs += [Spec(n.upper(), SPLIT, ro, 3 if n == "mset" else 2) for n, ro in _SPLIT.items()]
     specs += [Spec(n.upper(), LOCAL, True, 1) for n in _LOCAL]
+    specs += [Spec(n.upper(), BLOCK, ro, m, keys=k) for n, (ro, m, k) in _BLOCK.items()]
+    specs += [Spec(n.upper(), TXN, False, m) for n, m in _TXN.items()]
+    specs += [Spec(n.upper(), PUBSUB, True, m) for n, m in _PUBSUB.items()]
+    specs += [Spec(n.upper(), FANOUT, ro, m) for n, (ro, m) in _FANOUT.items()]
     table: dict[bytes, Spec] = {}
     for s in specs:
         # Both spellings client libraries send, so the hot path needs no .upper().
@@ -126,6 +146,21 @@ def lookup(name: bytes) -> Spec | None:
 def same_slot_keys(spec: Spec, argv: list[bytes]) -> list[bytes]:
     """The keys of a SAME_SLOT command; raises ValueError on a malformed numkeys."""
     k = spec.keys
+    if k[0] == "streams":  # XREAD/XREADGROUP: ... STREAMS key... id...
+        for i in range(1, len(argv)):
+            if argv[i].upper() == b"STREAMS":
+                rest = argv[i + 1 :]
+                if not rest or len(rest) % 2:
+                    raise ValueError("Unbalanced 'xread' list of streams: for each stream key an ID "
+                                     "or '$' must be specified.")
+                return rest[: len(rest) // 2]
+        raise ValueError("syntax error")
+    if k[0] == "store":  # SORT, GEORADIUS: key ... [STORE|STOREDIST dest]
+        keys = argv[1:2]
+        for i in range(2, len(argv) - 1):
+            if argv[i].upper() in (b"STORE", b"STOREDIST"):
+                keys.append(argv[i + 1])
+        return keys
     if k[0] == "numkeys":
         idx = k[1]
         n = int(argv[idx])
@@ -136,5 +171,5 @@ def same_slot_keys(spec: Spec, argv: list[bytes]) -> list[bytes]:
             keys.append(argv[pos])
         return keys
     first, last, step = k
-    end = len(argv) if last == -1 else min(last + 1, len(argv))
+    end = len(argv) + 1 + last if last < 0 else min(last + 1, len(argv))
     return argv[first:end:step]

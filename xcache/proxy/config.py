@@ -68,6 +68,11 @@ class ProxyConfig:
     max_pending_per_session: int = key(1024, "unanswered pipelined requests after which a session stops being read", minimum=1)
     proto_max_bulk_len_bytes: int = key(512 * 1024 * 1024, "largest bulk string a client may send", minimum=1)
     proto_max_multibulk_len: int = key(1024 * 1024, "most arguments in one command", minimum=1)
+    # Whole-keyspace and stateful commands (docs/proxy-compatibility.md).
+    allow_keys: bool = key(False, "serve KEYS by scanning every group (it blocks each group's node while it runs); off = KEYS is refused, use SCAN")
+    allow_flush: bool = key(False, "serve FLUSHDB/FLUSHALL by flushing every group; off = refused")
+    max_blocked_sessions: int = key(1000, "sessions per worker that may wait in a blocking command (BLPOP, XREAD BLOCK...) at once, each on a backend connection of its own; past it such commands fail at once", minimum=0)
+    max_pubsub_sessions: int = key(1000, "sessions per worker that may be subscribed at once (each holds a backend connection per group it listens on); past it SUBSCRIBE fails", minimum=0)
     blocked_commands: str = key("", "circuit breaker at start: commands refused, comma separated (also settable at runtime: PUT /breaker)")
     blocked_write_prefixes: str = key("", "circuit breaker at start: key prefixes whose writes are refused, comma separated")
     # Registration with a dashboard (xcache/proxy/register.py).

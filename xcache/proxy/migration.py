@@ -24,6 +24,8 @@ def request_keys(req) -> list[bytes]:
         return [argv[1]]
     if spec.kind == C.SPLIT:
         return argv[1::2] if spec.name == "MSET" else argv[1:]
+    if spec.keys is None:  # MEMORY USAGE key (FANOUT), SUBSCRIBE...: nothing to move first
+        return []
     return C.same_slot_keys(spec, argv)
 
 
@@ -34,6 +36,7 @@ class MigrateStep:
     spec = MIGRATE
     batch = False
     internal = False
+    resp3 = False  # +OK/+NOKEY read the same in both protocols
 
     def __init__(self, route: MigratingSlot, req, raw: bytes, retry_until: float):
         self.route = route
@@ -64,7 +67,7 @@ class MigratingSlot:
     def id(self) -> int:
         return self.target.id
 
-    def direct_conn(self, routed: list) -> None:
+    def direct_conn(self, routed: list, resp3: bool = False) -> None:
         return None  # never forward client bytes as is: each request needs its MIGRATE first
 
     def send(self, req, retry_until: float = 0.0) -> None:

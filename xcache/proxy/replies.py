@@ -13,29 +13,33 @@ def reply_end(buf: bytes, pos: int) -> int:
     if nl < 0:
         return -1
     t = buf[pos]
-    if t == 36:  # '$' bulk
+    if t == 36 or t == 61 or t == 33:  # '$' bulk, RESP3 '=' verbatim and '!' blob error
         n = int(buf[pos + 1 : nl])
         if n < 0:
             return nl + 2
         end = nl + n + 4
         return end if end <= len(buf) else -1
-    if t == 42:  # '*' array
+    if t == 42 or t == 126 or t == 62 or t == 37 or t == 124:  # '*' array, RESP3 '~' '>' '%' '|'
         n = int(buf[pos + 1 : nl])
+        if t == 37 or t == 124:  # map, attribute: n pairs
+            n *= 2
         p = nl + 2
         for _ in range(n):
             p = reply_end(buf, p)
             if p < 0:
                 return -1
+        if t == 124:  # an attribute precedes the reply it describes
+            return reply_end(buf, p) if p < len(buf) else -1
         return p
-    return nl + 2  # + - : status, error, integer
+    return nl + 2  # + - : status, error, integer; RESP3 , # _ ( double, boolean, null, big number
 
 
 def array_items(reply: bytes) -> list[bytes] | None:
     """The raw elements of an array reply; None if the reply is not an array (e.g. an error)."""
-    if not reply.startswith(b"*"):
+    if not reply or reply[0] not in (42, 126, 62, 37):  # '*' and RESP3 set, push, map
         return None
     nl = reply.find(b"\r\n")
-    n = int(reply[1:nl])
+    n = int(reply[1:nl]) * (2 if reply[0] == 37 else 1)
     items, p = [], nl + 2
     for _ in range(max(n, 0)):
         e = reply_end(reply, p)

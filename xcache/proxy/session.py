@@ -5,6 +5,11 @@ multi-key commands, a Done for replies known at once, or a Batch for a pipelined
 as is); replies are written in that order whatever order the backends answer in. Requests pick a
 backend connection by slot (slot % connections) and multi-key commands are split the same way, so
 per-key order between pipelined commands is kept.
+
+A session speaks RESP2 or RESP3 (HELLO, identity.py); its requests then use the RESP2 or RESP3
+pooled connections. Stateful commands live in their own modules: txn.py (MULTI/EXEC/WATCH),
+blocking.py (BLPOP...), pubsub.py, keyspace.py (SCAN, INFO... across groups); WATCH, blocking
+commands and subscriptions hold backend connections of the session's own (pinned.py).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from xcache.proxy.acl import acl_command
 from xcache.proxy.acl import denied as acl_denied
 from xcache.proxy.admission import gate_verdict
 from xcache.proxy.logs import log
+from xcache.proxy.migration import MigratingSlot
 from xcache.proxy.replies import array_items, bulk, error_line, int_value, pack
 from xcache.proxy.router import slot_of
 from xcache.resp import ProtocolError, RequestParser
@@ -98,12 +104,13 @@ class ChunkParser:
 class Request:
     """One client request awaiting its reply."""
 
-    __slots__ = ("session", "spec", "raw", "argv", "reply", "slot", "t0", "deadline")
+    __slots__ = ("session", "spec", "raw", "argv", "reply", "slot", "t0", "deadline", "resp3")
     batch = False
     internal = False
 
     def __init__(self, session, spec, raw, slot: int, t0: float, argv=None):
         self.session = session
+        self.resp3 = session is not None and session.resp3
         self.spec = spec
         self.raw = raw  # encoded command; None while it was forwarded inside the client's own bytes
         self.argv = argv
@@ -123,13 +130,14 @@ class Batch:
     the client as one slice. If the backend fails part-way, the batch is split into the answered
     prefix and single Requests for the rest (explode), which then follow the normal rules."""
 
-    __slots__ = ("session", "items", "n", "got", "parts", "errs", "reply", "t0")
+    __slots__ = ("session", "items", "n", "got", "parts", "errs", "reply", "t0", "resp3")
     batch = True
     spec = None
     internal = False
 
     def __init__(self, session, items: list, t0: float):
         self.session = session
+        self.resp3 = session.resp3
         self.items = items  # (spec, argv, slot)
         self.n = len(items)
         self.got = 0
@@ -246,6 +254,19 @@ class Session(asyncio.Protocol):
         self.routed: list = []
         self.t0 = 0.0
         self.served = False  # wrote at least one reply; a session that ends without is counted
+        # Compatibility state (protocol.py, txn.py, blocking.py, pubsub.py).
+        self.resp3 = False
+        self.special = False  # in MULTI, or subscribed in RESP2: every command is checked
+        self.multi = None  # txn.State between MULTI and EXEC
+        self.txn_route = None  # (group, slot) of the open MULTI's keys
+        self.watch_route = None  # (group, slot) of the WATCHed keys
+        self.watch_conn = None  # Pinned holding the WATCH
+        self.block_conns: dict = {}  # group id -> Pinned for blocking commands
+        self.blocking = 0  # blocking commands in flight
+        self.subs = None  # pubsub.Subs once subscribed
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.created = ctx.loop.time()
 
     # -- transport events ---------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -258,6 +279,7 @@ class Session(asyncio.Protocol):
             self.ctx.sessions_unserved += 1
         self.closed = True
         self.pending.clear()
+        self.release()
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         self.ctx.session_closed(self)
@@ -335,7 +357,7 @@ class Session(asyncio.Protocol):
         KEY = C.KEY
         # Nothing to check per command beyond its kind: authenticated, no limits, no breaker.
         plain = (self.authed and self.user.unrestricted and ctx.bucket is None and self.bucket is None
-                 and not ctx.breaker.active)
+                 and not ctx.breaker.active and not self.special)
         for argv in cmds:
             spec = commands.get(argv[0]) if type(argv) is list else None
             if plain and spec is not None and spec.kind == KEY and len(argv) > 1:
@@ -351,9 +373,11 @@ class Session(asyncio.Protocol):
                 spec = C.lookup(argv[0])
                 if spec is None:
                     name = argv[0].decode(errors="replace")
+                    if self.multi is not None:
+                        self.multi.error = True
                     self.answer(None, error_line(f"ERR unknown command '{name}'"), t0)
                     continue
-            if not self.authed and spec.name != "AUTH" and spec.name != "QUIT":
+            if not self.authed and spec.name not in ("AUTH", "QUIT", "HELLO"):
                 self.answer(spec, NOAUTH, t0)
                 continue
             if not self.user.unrestricted and (refused := acl_denied(ctx.acl, self.user, spec, argv,
@@ -361,9 +385,15 @@ class Session(asyncio.Protocol):
                 self.answer(spec, refused, t0)
                 continue
             if len(argv) < spec.min_args:
+                if self.multi is not None:
+                    self.multi.error = True
                 self.answer(spec, error_line(f"ERR wrong number of arguments for '{spec.lname}' command"), t0)
                 continue
             kind = spec.kind
+            if self.special and self.checked(spec, argv, t0):
+                if self.closing:
+                    break
+                continue
             if kind == C.LOCAL:
                 self.local(spec, argv, t0)
                 if self.closing:
@@ -390,8 +420,15 @@ class Session(asyncio.Protocol):
                 continue
             if kind == C.SPLIT:
                 self.split(spec, argv, t0)
-            else:
+            elif kind == C.SAME_SLOT:
                 self.same_slot(spec, argv, t0)
+            elif kind == C.FANOUT:
+                keyspace.handle(self, spec, argv, t0)
+            elif kind == C.BLOCK:
+                blocking.handle(self, spec, argv, t0)
+            else:
+                (txn if kind == C.TXN else pubsub).handle(self, spec, argv, t0)
+                plain = plain and not self.special  # MULTI, SUBSCRIBE: the rest is checked
         if routed:
             # The chunk is exactly these requests if every command in it was routed unchanged.
             self.send_routed(routed, data if clean and len(routed) == len(cmds) else None)
@@ -418,7 +455,7 @@ class Session(asyncio.Protocol):
         t0 = self.t0
         pending = self.pending
         if chunk is not None:
-            conn = slots[routed[0][2]].direct_conn(routed)
+            conn = slots[routed[0][2]].direct_conn(routed, self.resp3)
             if conn is not None:
                 if len(routed) == 1:
                     spec, argv, slot = routed[0]
@@ -441,25 +478,34 @@ class Session(asyncio.Protocol):
         self.answer(spec, error_line(msg), t0)
         return True
 
-    def same_slot(self, spec, argv: list[bytes], t0: float) -> None:
+    def same_slot(self, spec, argv: list[bytes], t0: float, keys=None) -> None:
+        """Several keys on one group (any of its slots): one command there, forwarded as is."""
         self.drain_routed()
-        try:
-            keys = C.same_slot_keys(spec, argv)
-        except ValueError as exc:
-            msg = str(exc) if "Number of keys" in str(exc) else "value is not an integer or out of range"
-            self.answer(spec, error_line(f"ERR {msg}"), t0)
-            return
+        if keys is None:
+            try:
+                keys = C.same_slot_keys(spec, argv)
+            except ValueError as exc:
+                msg = str(exc) if "Number of keys" in str(exc) else "value is not an integer or out of range"
+                self.answer(spec, error_line(f"ERR {msg}"), t0)
+                return
         if self.ctx.breaker.active and self.blocked(spec, keys, t0):
             return
+        slots = self.ctx.slots
         slot = slot_of(keys[0]) if keys else 0
+        route = slots[slot]
         for k in keys:
-            if slot_of(k) != slot:
+            r = slots[slot_of(k)]
+            if r is not route:
+                # A migrating slot is a route of its own: its keys move (MIGRATE) before the command.
+                why = (f"groups {route.id} and {r.id}" if route.__class__ is r.__class__ is not MigratingSlot
+                       else "a slot being migrated and other slots")
                 self.answer(spec, error_line(
-                    f"ERR xcache: '{spec.name}' keys must all hash to one slot through the proxy (use a {{hashtag}})"), t0)
+                    f"CROSSSLOT xcache: '{spec.name}' keys must all be on one group through the proxy "
+                    f"(here: {why}); put them under one {{hashtag}}"), t0)
                 return
         req = Request(self, spec, pack(argv), slot, t0, argv)
         self.pending.append(req)
-        self.ctx.slots[slot].send(req)
+        route.send(req)
 
     def split(self, spec, argv: list[bytes], t0: float) -> None:
         self.drain_routed()
@@ -534,17 +580,10 @@ class Session(asyncio.Protocol):
             self.closing = True
             self.mark()
             return
-        elif name == "INFO":
-            reply = bulk(self.ctx.info_text().encode())
-        elif name == "COMMAND":
-            sub = argv[1].upper() if n > 1 else b""
-            reply = b":%d\r\n" % (len(C.COMMANDS) // 2) if sub == b"COUNT" else b"*0\r\n"
-        elif name == "CLIENT":
-            reply = self.client(argv)
-        elif name == "RESET":
-            reply = b"+RESET\r\n"
-        else:  # HELLO: RESP3 is not offered; clients fall back to RESP2 on this reply
-            reply = error_line(f"ERR unknown command '{argv[0].decode(errors='replace')}'")
+        else:  # HELLO, CLIENT, RESET, ROLE, TIME
+            reply = identity.handle(self, spec, argv, t0)
+            if reply is None:
+                return
         self.answer(spec, reply, t0)
 
     def auth(self, argv: list[bytes]) -> bytes:
@@ -574,18 +613,70 @@ class Session(asyncio.Protocol):
     def client_info(self) -> str:
         return f"id={self.id} addr={self.ip} name={self.name.decode(errors='replace')} user={self.user.name}"
 
-    def client(self, argv: list[bytes]) -> bytes:
-        sub = argv[1].upper() if len(argv) > 1 else b""
-        if sub == b"SETNAME" and len(argv) == 3:
-            self.name = argv[2]
-            return OK
-        if sub == b"GETNAME":
-            return bulk(self.name) if self.name else b"$-1\r\n"
-        if sub == b"ID":
-            return b":%d\r\n" % self.id
-        if sub == b"SETINFO":
-            return OK
-        return error_line(f"ERR xcache: CLIENT {sub.decode(errors='replace')} is not supported through the proxy")
+    def check_password(self, user: bytes, password: bytes) -> bool:
+        """HELLO ... AUTH: the same check as AUTH (ACL users, the failed-auth brake, ACL LOG)."""
+        return self.auth([b"AUTH", user, password]) == OK
+
+    # -- stateful commands (txn.py, blocking.py, pubsub.py) ---------------------------------------
+    def subscribed_resp2(self) -> bool:
+        return self.subs is not None and not self.resp3 and self.subs.total() > 0
+
+    def checked(self, spec, argv: list[bytes], t0: float) -> bool:
+        """In MULTI or subscribed in RESP2: True if the command was handled here."""
+        name = spec.name
+        if self.multi is not None:
+            if name in ("EXEC", "DISCARD", "MULTI", "WATCH", "QUIT", "RESET"):
+                return False
+            txn.queue(self, spec, argv, t0)
+            return True
+        if self.subscribed_resp2() and name not in pubsub.RESP2_ALLOWED:
+            self.answer(spec, error_line(
+                f"ERR Can't execute '{spec.lname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                "QUIT / RESET are allowed in this context"), t0)
+            return True
+        if name == "PING" and self.subscribed_resp2():
+            arg = argv[1] if len(argv) > 1 else b""
+            self.answer(spec, b"*2\r\n$4\r\npong\r\n" + bulk(arg), t0)
+            return True
+        return False
+
+    def forward_pinned(self, conn, spec, argv: list[bytes], t0: float) -> None:
+        self.drain_routed()
+        req = Request(self, spec, pack(argv), 0, t0, argv)
+        self.pending.append(req)
+        conn.send(req)
+
+    def push(self, reply: bytes) -> None:
+        """Out-of-band data (a pub/sub message): after every reply already due."""
+        if self.closed:
+            return
+        if self.pending:
+            self.pending.append(Done(None, reply, self.t0))
+        else:
+            self.out.append(reply)
+            self.mark()
+
+    def pinned_lost(self, conn) -> None:
+        if conn is self.watch_conn:
+            self.watch_conn = None
+            self.watch_route = None
+        for gid, c in list(self.block_conns.items()):
+            if c is conn:
+                del self.block_conns[gid]
+        if self.subs is not None and conn.sink is not None:
+            pubsub.lost(self, conn)
+
+    def release(self) -> None:
+        """Drop every backend connection of this session's own (it closed, or RESET)."""
+        pubsub.release(self)
+        conns = [self.watch_conn, *self.block_conns.values()]
+        self.watch_conn = self.watch_route = None
+        self.block_conns = {}
+        for c in conns:
+            if c is not None:
+                c.fail("client left")
+        self.multi = self.txn_route = None
+        self.special = False
 
     # -- replies --------------------------------------------------------------------------------
     def answer(self, spec, reply: bytes, t0: float) -> None:
@@ -666,3 +757,6 @@ class Session(asyncio.Protocol):
 def _arity(spec) -> bytes:
     return error_line(f"ERR wrong number of arguments for '{spec.lname}' command")
 
+
+# The stateful commands' modules use the classes above.
+from xcache.proxy import blocking, identity, keyspace, pubsub, txn  # noqa: E402

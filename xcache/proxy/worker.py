@@ -128,6 +128,9 @@ class Worker:
         self.migrating = 0  # slots migrating in the current table
         self.migrate_steps = self.migrate_moved = self.migrate_errors = self.migrate_retries = 0
         self.barriers: list[asyncio.Future] = []  # of the last table change, for the "slots" op
+        self.pinned: set = set()  # sessions' own backend connections (pinned.py)
+        self.blocked = 0  # sessions waiting on a blocking command
+        self.subscribers = 0  # sessions subscribed to pub/sub channels
         if table is not None:
             self.apply_table(table)
         if breaker:
@@ -308,6 +311,9 @@ class Worker:
             self.lag_max = lag
         for g in list(self.groups.values()):
             g.tick(now)
+        if self.pinned:
+            for p in list(self.pinned):
+                p.check()
         if int(now) != int(now - TICK_S):  # about once a second
             self.sweep(now)
         self.loop.call_at(now + TICK_S, self.tick, now + TICK_S)
@@ -316,7 +322,9 @@ class Worker:
         self.ip_limits.sweep(now)
         idle = self.cfg.idle_timeout_ms / 1000
         if idle:
-            for s in [s for s in self.sessions if now - s.last_active > idle and not s.pending]:
+            # Like Redis's timeout, not for subscribers (they only listen).
+            for s in [s for s in self.sessions
+                      if now - s.last_active > idle and not s.pending and s.subs is None]:
                 self.rejected["idle_timeout"] += 1
                 s.close()
 
@@ -359,6 +367,7 @@ class Worker:
             "# Server", "xcache_mode:proxy", f"process_id:{os.getpid()}", f"worker:{self.index}",
             f"tcp_port:{self.cfg.port}", f"uptime_in_seconds:{int(time.time() - self.started)}",
             "", "# Clients", f"connected_clients:{self.session_count}", f"maxclients:{self.cfg.max_clients}",
+            f"blocked_clients:{self.blocked}", f"pinned_backend_connections:{len(self.pinned)}",
             f"total_connections_received:{self.sessions_total}",
             "", "# Stats", f"total_commands_processed:{ops}",
             *[f"accept_dropped_{k}:{v}" for k, v in sorted(self.dropped.items())],

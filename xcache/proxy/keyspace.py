@@ -1,0 +1,422 @@
+"""Whole-keyspace and server commands: asked of every group (or one) and merged.
+
+SCAN walks the groups one after the other: the proxy's cursor is (node cursor << 16) | (group
+id + 1), the group in the LOW bits because an xcache node's cursor is an unbounded integer (the
+last key returned); cursor 0 starts at the first group, and the walk ends (cursor 0) after the
+last one. DBSIZE sums, RANDOMKEY picks among the groups' answers, KEYS (allow_keys) and
+FLUSHDB/FLUSHALL (allow_flush) run on every group. INFO merges the groups' sections (counters
+summed, keyspace summed) with the proxy's own Server/Clients fields and its Proxy section.
+CONFIG GET, COMMAND, LOLWUT, FUNCTION LIST... are answered by the first group's master: every
+group runs the same software. SCRIPT LOAD/FLUSH and FUNCTION LOAD/DELETE/FLUSH run on every
+group so a later EVALSHA/FCALL finds its script wherever its keys are.
+"""
+
+from __future__ import annotations
+
+import random
+
+from xcache.proxy.backend import Group
+from xcache.proxy.protocol import Verbatim, encode, integer, is_null, items, null, text
+from xcache.proxy.replies import error_line, pack
+from xcache.proxy.session import Part, Request, Split
+
+# CONFIG SET parameters that would cut or redirect the proxy's (or replicas') links to the nodes.
+_CONFIG_LINKS = {"requirepass", "masterauth", "masteruser", "port", "tls-port", "bind",
+                 "bind-source-addr", "unixsocket", "unixsocketperm", "protected-mode", "timeout",
+                 "maxclients", "replicaof", "slaveof", "aclfile", "dir", "tls-auth-clients",
+                 "enable-protected-configs", "enable-debug-command", "enable-module-command"}
+GROUP_BITS = 16
+_MASK = (1 << GROUP_BITS) - 1
+
+
+class Gather(Split):
+    """One Part per group; merged by a function of the parts' replies (in group order)."""
+
+    __slots__ = ("merger",)
+
+    def merge(self) -> bytes:
+        return self.merger([p.reply for p in self.parts])
+
+
+def groups(ctx) -> list[tuple[Group, int]]:
+    """(group, one slot it owns) for every group owning a slot, in id order."""
+    seen: dict[int, tuple[Group, int]] = {}
+    for s, r in enumerate(ctx.slots):
+        if r.__class__ is Group and r.id not in seen:
+            seen[r.id] = (r, s)
+    return [seen[i] for i in sorted(seen)]
+
+
+def gather(session, spec, argv, t0: float, merger, only_first: bool = False) -> None:
+    gs = groups(session.ctx)
+    if not gs:
+        session.answer(spec, error_line("ERR xcache: no slot table (configure groups or PUT /slots)"), t0)
+        return
+    if only_first:
+        gs = gs[:1]
+    session.drain_routed()
+    parent = Gather(session, spec, b"", 0, t0)
+    parent.merger = merger
+    parent.nkeys = 0
+    parent.parts = []
+    parent.left = len(gs)
+    session.pending.append(parent)
+    raw = pack(argv)
+    for _g, slot in gs:
+        part = Part(session, spec, raw, slot, t0, argv)
+        part.parent = parent
+        part.positions = ()
+        parent.parts.append(part)
+    for (g, _), part in zip(gs, parent.parts, strict=True):
+        g.send(part)
+
+
+def first_error(replies: list[bytes]) -> bytes | None:
+    for r in replies:
+        if r.startswith(b"-"):
+            return r
+    return None
+
+
+def merged(fn):
+    """A merger that answers the first error a group gave, else fn(replies)."""
+    def run(replies):
+        return first_error(replies) or fn(replies)
+    return run
+
+
+def forward_first(session, spec, argv, t0: float) -> None:
+    gather(session, spec, argv, t0, lambda r: r[0], only_first=True)
+
+
+def handle(session, spec, argv: list[bytes], t0: float) -> None:
+    name = spec.name
+    cfg = session.ctx.cfg
+    r3 = session.resp3
+    if name == "DBSIZE":
+        gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % sum(integer(x) or 0 for x in r)))
+    elif name == "SCAN":
+        scan(session, spec, argv, t0)
+    elif name == "RANDOMKEY":
+        def pick(replies):
+            found = [x for x in replies if not is_null(x)]
+            return random.choice(found) if found else null(r3)
+        gather(session, spec, argv, t0, merged(pick))
+    elif name == "KEYS":
+        if not cfg.allow_keys:
+            session.answer(spec, error_line(
+                "ERR xcache: KEYS is off through the proxy (it blocks every group's node while it "
+                "runs); use SCAN, or set allow_keys=true"), t0)
+            return
+        gather(session, spec, argv, t0, merged(_concat))
+    elif name in ("BGSAVE", "BGREWRITEAOF"):  # every group persists in the background
+        gather(session, spec, argv, t0, merged(lambda r: r[0]))
+    elif name in ("FLUSHDB", "FLUSHALL"):
+        if not cfg.allow_flush:
+            session.answer(spec, error_line(
+                f"ERR xcache: {name} is off through the proxy (it empties every group); "
+                "set allow_flush=true to allow it"), t0)
+            return
+        gather(session, spec, argv, t0, merged(lambda r: r[0]))
+    elif name == "INFO":
+        gather(session, spec, argv, t0, merged(lambda r: _info(session, argv, r)))
+    elif name == "CONFIG":
+        sub = argv[1].upper()
+        if sub == b"GET" or sub == b"HELP":
+            forward_first(session, spec, argv, t0)
+            return
+        if sub == b"SET":
+            for param in argv[2::2]:
+                if param.lower().decode(errors="replace") in _CONFIG_LINKS:
+                    session.answer(spec, error_line(
+                        f"ERR xcache: CONFIG SET {param.decode(errors='replace')} is not supported "
+                        "through the proxy (it would change how the proxy and the replicas reach "
+                        "the nodes: set it on each node, and the proxy's own config)"), t0)
+                    return
+        # SET, RESETSTAT, REWRITE: every group runs the same configuration
+        gather(session, spec, argv, t0, merged(lambda r: r[0]))
+    elif name == "COMMAND" or name == "LOLWUT":
+        forward_first(session, spec, argv, t0)
+    elif name == "SCRIPT":
+        _script(session, spec, argv, t0)
+    elif name == "FUNCTION":
+        sub = argv[1].upper()
+        if sub in (b"LOAD", b"DELETE", b"FLUSH", b"RESTORE"):
+            gather(session, spec, argv, t0, merged(lambda r: r[0]))
+        elif sub == b"KILL":
+            session.answer(spec, error_line(
+                "ERR xcache: FUNCTION KILL is not supported through the proxy (run it on the node)"), t0)
+        else:
+            forward_first(session, spec, argv, t0)
+    elif name == "SLOWLOG":
+        _slowlog(session, spec, argv, t0)
+    elif name == "LATENCY":
+        if argv[1].upper() == b"RESET":
+            gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % sum(integer(x) or 0 for x in r)))
+        else:
+            forward_first(session, spec, argv, t0)
+    elif name == "LASTSAVE":  # the oldest save among the groups
+        gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % min(integer(x) or 0 for x in r)))
+    elif name == "MODULE":
+        if argv[1].upper() in (b"LIST", b"HELP"):
+            forward_first(session, spec, argv, t0)
+        else:
+            session.answer(spec, error_line(
+                f"ERR xcache: MODULE {argv[1].decode(errors='replace')} is not supported through the "
+                "proxy (administers one backend node: run it on the node itself)"), t0)
+    elif name == "MEMORY":
+        if argv[1].upper() == b"USAGE":
+            if len(argv) < 3:
+                session.answer(spec, error_line("ERR wrong number of arguments for 'memory|usage' command"), t0)
+                return
+            session.same_slot(spec, argv, t0, [argv[2]])
+        else:
+            forward_first(session, spec, argv, t0)
+
+
+def _concat(replies: list[bytes]) -> bytes:
+    parts = [items(r) or [] for r in replies]
+    n = sum(len(p) for p in parts)
+    return b"*%d\r\n" % n + b"".join(b"".join(p) for p in parts)
+
+
+def _slowlog(session, spec, argv, t0: float) -> None:
+    sub = argv[1].upper()
+    if sub == b"GET":
+        try:
+            limit = int(argv[2]) if len(argv) > 2 else 10
+        except ValueError:
+            limit = 10
+        def newest(replies):
+            entries = [e for r in replies for e in items(r) or []]
+            if limit >= 0:
+                entries = entries[:limit]
+            return b"*%d\r\n" % len(entries) + b"".join(entries)
+        gather(session, spec, argv, t0, merged(newest))
+    elif sub == b"LEN":
+        gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % sum(integer(x) or 0 for x in r)))
+    elif sub == b"RESET":
+        gather(session, spec, argv, t0, merged(lambda r: r[0]))
+    else:
+        forward_first(session, spec, argv, t0)
+
+
+def _script(session, spec, argv, t0: float) -> None:
+    sub = argv[1].upper()
+    if sub in (b"LOAD", b"FLUSH"):
+        gather(session, spec, argv, t0, merged(lambda r: r[0]))
+    elif sub == b"EXISTS":
+        def both(replies):
+            lists = [items(r) or [] for r in replies]
+            n = len(lists[0])
+            out = [b":1\r\n" if all(len(x) == n and x[i] == b":1\r\n" for x in lists) else b":0\r\n"
+                   for i in range(n)]
+            return b"*%d\r\n" % n + b"".join(out)
+        gather(session, spec, argv, t0, merged(both))
+    else:
+        session.answer(spec, error_line(
+            f"ERR xcache: SCRIPT {sub.decode(errors='replace')} is not supported through the proxy "
+            "(run it on the node)"), t0)
+
+
+# -- SCAN -----------------------------------------------------------------------------------------
+def scan(session, spec, argv, t0: float) -> None:
+    try:
+        cursor = int(argv[1])
+        if cursor < 0:
+            raise ValueError
+    except ValueError:
+        session.answer(spec, error_line("ERR invalid cursor"), t0)
+        return
+    gs = groups(session.ctx)
+    if not gs:
+        session.answer(spec, error_line("ERR xcache: no slot table (configure groups or PUT /slots)"), t0)
+        return
+    ids = [g.id for g, _ in gs]
+    if cursor == 0:
+        idx, node_cursor = 0, 0
+    else:
+        gid, node_cursor = (cursor & _MASK) - 1, cursor >> GROUP_BITS
+        if gid not in ids:  # the group left the table: carry on with the next one
+            later = [i for i, x in enumerate(ids) if x > gid]
+            if not later:
+                session.answer(spec, b"*2\r\n$1\r\n0\r\n*0\r\n", t0)
+                return
+            idx, node_cursor = later[0], 0
+        else:
+            idx = ids.index(gid)
+    count = 10
+    for i in range(2, len(argv) - 1):
+        if argv[i].upper() == b"COUNT":
+            try:
+                count = int(argv[i + 1])
+            except ValueError:
+                pass
+    session.drain_routed()
+    req = Scan(session, spec, None, 0, t0, argv)
+    req.groups, req.idx, req.count, req.keys = gs, idx, count, []
+    session.pending.append(req)
+    req.next(node_cursor)
+
+
+class Scan(Request):
+    """SCAN over the groups in id order: a group that is done hands over to the next one within
+    the same call while fewer than COUNT keys were found, so a small keyspace is returned whole
+    with cursor 0, as Redis does."""
+
+    __slots__ = ("groups", "idx", "count", "keys")
+
+    def next(self, node_cursor: int) -> None:
+        group, slot = self.groups[self.idx]
+        sub = [self.argv[0], b"%d" % node_cursor, *self.argv[2:]]
+        self.slot = slot
+        self.raw = pack(sub)
+        group.send(self)
+
+    def complete(self, reply: bytes) -> None:
+        if reply.startswith(b"-"):
+            Request.complete(self, reply)
+            return
+        parts = items(reply)
+        if not parts or len(parts) != 2:
+            Request.complete(self, error_line("ERR xcache: unexpected SCAN reply from a backend"))
+            return
+        self.keys.extend(items(parts[1]) or [])
+        nxt = int(text(parts[0]) or b"0")
+        gs, idx = self.groups, self.idx
+        if nxt:
+            out = (nxt << GROUP_BITS) | (gs[idx][0].id + 1)
+        elif idx + 1 < len(gs):
+            if len(self.keys) < self.count and not self.session.closed:
+                self.idx += 1
+                self.next(0)
+                return
+            out = gs[idx + 1][0].id + 1
+        else:
+            out = 0
+        c = b"%d" % out
+        keys = self.keys
+        Request.complete(self, b"*2\r\n$%d\r\n%b\r\n*%d\r\n%b" % (len(c), c, len(keys), b"".join(keys)))
+
+
+# -- INFO -----------------------------------------------------------------------------------------
+_SUMMED = {"clients", "memory", "stats", "persistence", "replication", "keyspace", "cpu",
+           "commandstats", "errorstats"}
+_PROXY_CLIENTS = ("connected_clients", "blocked_clients", "maxclients")
+
+
+def _parse(txt: str) -> list[tuple[str, list[list[str]]]]:
+    out: list[tuple[str, list[list[str]]]] = []
+    for line in txt.split("\r\n"):
+        if line.startswith("# "):
+            out.append((line[2:], []))
+        elif line and out and ":" in line:
+            k, v = line.split(":", 1)
+            out[-1][1].append([k, v])
+    return out
+
+
+def _add(a: str, b: str) -> str:
+    """Sum of two INFO values: integers, or k=v,k=v lists (keyspace, commandstats)."""
+    try:
+        return str(int(a) + int(b))
+    except ValueError:
+        pass
+    if "=" in a:
+        da = dict(p.split("=", 1) for p in a.split(",") if "=" in p)
+        db = dict(p.split("=", 1) for p in b.split(",") if "=" in p)
+        for k, v in db.items():
+            da[k] = _add(da[k], v) if k in da else v
+        return ",".join(f"{k}={v}" for k, v in da.items())
+    return a
+
+
+def _human(n: int) -> str:
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return f"{n}B"
+
+
+def _info(session, argv: list[bytes], replies: list[bytes]) -> bytes:
+    sections: list[tuple[str, list[list[str]]]] = []
+    index: dict[str, dict[str, list[str]]] = {}
+    for reply in replies:
+        for name, fields in _parse((text(reply) or b"").decode(errors="replace")):
+            key = name.lower()
+            if key not in index:
+                sections.append((name, fields))
+                index[key] = {f[0]: f for f in fields}
+                continue
+            have = index[key]
+            for k, v in fields:
+                if k in have:
+                    if key in _SUMMED and not k.endswith("_human"):
+                        have[k][1] = _add(have[k][1], v)
+                else:
+                    f = [k, v]
+                    have[k] = f
+                    for sname, sfields in sections:
+                        if sname.lower() == key:
+                            sfields.append(f)
+    for fields in index.values():  # *_human follows its summed byte count
+        for k, f in fields.items():
+            base = fields.get(k[: -len("_human")]) if k.endswith("_human") else None
+            if base is not None and base[1].isdigit():
+                f[1] = _human(int(base[1]))
+    own = _parse(session.ctx.info_text())
+    wanted = {a.decode(errors="replace").lower() for a in argv[1:]} or {"default"}
+    show_own = bool(wanted & {"default", "all", "everything", "server", "clients", "proxy", "stats"})
+    if show_own:
+        for name, fields in own:
+            key = name.lower()
+            if key in index and key in ("server", "clients"):
+                have = index[key]
+                for k, v in fields:
+                    if key == "clients" and k not in _PROXY_CLIENTS and k not in have:
+                        continue
+                    if k in have:
+                        have[k][1] = v
+                    else:
+                        f = [k, v]
+                        have[k] = f
+                        next(s for s in sections if s[0].lower() == key)[1].append(f)
+            elif key == "proxy" or (key not in index and wanted & {"default", "all", "everything", key}):
+                sections.append((name, fields))
+    lines: list[str] = []
+    for name, fields in sections:
+        if lines:
+            lines.append("")
+        lines.append(f"# {name}")
+        lines.extend(f"{k}:{v}" for k, v in fields)
+    return encode(Verbatim("\r\n".join(lines) + "\r\n"), session.resp3)
+
+
+# -- PUBSUB introspection -------------------------------------------------------------------------
+def pubsub_command(session, spec, argv: list[bytes], t0: float) -> None:
+    sub = argv[1].upper()
+    if sub in (b"CHANNELS", b"SHARDCHANNELS"):
+        def union(replies):
+            seen: dict[bytes, None] = {}
+            for r in replies:
+                for x in items(r) or []:
+                    seen[x] = None
+            return b"*%d\r\n" % len(seen) + b"".join(seen)
+        gather(session, spec, argv, t0, merged(union))
+    elif sub in (b"NUMSUB", b"SHARDNUMSUB"):
+        def total(replies):
+            counts: dict[bytes, int] = {}
+            for r in replies:
+                xs = items(r) or []
+                for i in range(0, len(xs) - 1, 2):
+                    counts[xs[i]] = counts.get(xs[i], 0) + (integer(xs[i + 1]) or 0)
+            body = b"".join(k + b":%d\r\n" % v for k, v in counts.items())
+            head = b"%%%d\r\n" % len(counts) if session.resp3 and replies[0][:1] == b"%" else \
+                b"*%d\r\n" % (2 * len(counts))
+            return head + body
+        gather(session, spec, argv, t0, merged(total))
+    elif sub == b"NUMPAT":  # patterns are subscribed on every group: one group's count
+        forward_first(session, spec, argv, t0)
+    else:
+        session.answer(spec, error_line(
+            f"ERR unknown subcommand '{argv[1].decode(errors='replace')}'. Try PUBSUB HELP."), t0)

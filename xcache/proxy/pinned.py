@@ -1,0 +1,152 @@
+"""A backend connection owned by one session (WATCH, blocking commands, pub/sub).
+
+Pooled connections are shared by every session, so no session may leave state on them (a
+WATCH, a blocked BLPOP, a subscription). Those get a connection of their own to the group's
+master, opened in the session's protocol (HELLO 3 for a RESP3 session). It is closed when the
+session ends (Redis then drops the blocked client / its subscriptions), and failed when the group
+moves to another master or leaves the table (Worker.tick calls check()).
+
+Requests are answered in order; `sink`, when set, receives every reply instead (pub/sub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from xcache.proxy.logs import log
+from xcache.proxy.replies import error_line, pack, reply_end
+from xcache.proxy.router import parse_addr
+
+
+class _Drop:
+    def complete(self, reply: bytes) -> None:
+        pass
+
+
+class Pinned(asyncio.Protocol):
+    def __init__(self, session, group, sink=None):
+        self.session = session
+        self.ctx = session.ctx
+        self.group = group
+        self.addr = group.master
+        self.sink = sink
+        self.queue: deque = deque()  # (request, replies expected, replies so far)
+        self.transport = None
+        self.wbuf: list[bytes] = []
+        self.buf = b""
+        self.skip = 0  # replies of our own setup commands (AUTH, HELLO) still to come
+        self.closed = False
+        self.ctx.pinned.add(self)
+        cfg = self.ctx.cfg
+        if cfg.backend_password:
+            self._setup([b"AUTH", cfg.backend_password.encode()])
+        if session.resp3:
+            self._setup([b"HELLO", b"3"])
+        self.ctx.loop.create_task(self._connect())
+
+    def _setup(self, argv: list[bytes]) -> None:
+        self.skip += 1
+        self.wbuf.append(pack(argv))
+
+    async def _connect(self) -> None:
+        host, port = parse_addr(self.addr)
+        try:
+            await asyncio.wait_for(self.ctx.loop.create_connection(lambda: self, host, port),
+                                   self.ctx.cfg.backend_connect_timeout_ms / 1000)
+        except (TimeoutError, OSError) as exc:
+            self.fail(f"cannot connect to group {self.group.id} master {self.addr}: {exc}")
+
+    def connection_made(self, transport) -> None:
+        if self.closed:
+            transport.close()
+            return
+        self.transport = transport
+        self._flush()
+
+    def send(self, req, raw: bytes | None = None, n: int = 1) -> None:
+        """Send raw (default: req's command); req.complete() gets the last of its n replies."""
+        if self.closed:
+            req.complete(error_line(f"ERR xcache: connection to group {self.group.id} is closed"))
+            return
+        if req is not None:
+            self.queue.append([req, n])
+        self.wbuf.append(raw if raw is not None else req.raw or pack(req.argv))
+        if self.transport is not None:
+            self._flush()
+
+    def command(self, argv: list[bytes]) -> None:
+        """A command whose reply nobody waits for (pub/sub sink connections only)."""
+        self.send(None, pack(argv))
+
+    def command_silent(self, argv: list[bytes]) -> None:
+        """A command whose reply is dropped (UNWATCH after an aborted EXEC)."""
+        self.send(_Drop(), pack(argv))
+
+    def _flush(self) -> None:
+        if self.wbuf and self.transport is not None:
+            self.transport.write(b"".join(self.wbuf))
+            self.wbuf = []
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        pos, n = 0, len(buf)
+        while pos < n:
+            end = reply_end(buf, pos)
+            if end < 0:
+                break
+            reply = buf[pos:end]
+            pos = end
+            if self.skip:
+                self.skip -= 1
+                if reply.startswith(b"-"):
+                    log("pinned_setup_error", level="warning", group=self.group.id,
+                        reply=reply[:200].decode(errors="replace").strip())
+                continue
+            if self.sink is not None:
+                self.sink(self, reply)
+                continue
+            if not self.queue:
+                continue
+            head = self.queue[0]
+            head[1] -= 1
+            if head[1] == 0:
+                self.queue.popleft()
+                head[0].complete(reply)
+        self.buf = buf[pos:]
+        flusher = self.ctx.flusher
+        if flusher.sessions:
+            flusher.flush_sessions()
+
+    def connection_lost(self, exc) -> None:
+        self.transport = None
+        self.fail(f"connection to group {self.group.id} master {self.addr} lost")
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue
+
+    def check(self) -> None:
+        """The group failed over or left the table: whatever waits here would wait forever."""
+        g = self.group
+        if g.removed or g.master != self.addr:
+            self.fail(f"group {g.id} moved to a new master; retry", code="UNBLOCKED")
+
+    def fail(self, why: str, code: str = "ERR") -> None:
+        self.fail_with(error_line(f"{code} xcache: {why}"))
+
+    def fail_with(self, reply: bytes) -> None:
+        """Close; whatever waits here is answered reply."""
+        if self.closed:
+            return
+        self.close()
+        queue, self.queue = self.queue, deque()
+        for req, _ in queue:
+            req.complete(reply)
+        self.session.pinned_lost(self)
+
+    def close(self) -> None:
+        self.closed = True
+        self.ctx.pinned.discard(self)
+        if self.transport is not None:
+            self.transport.close()

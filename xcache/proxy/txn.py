@@ -1,0 +1,252 @@
+"""MULTI/EXEC/DISCARD/WATCH/UNWATCH through the proxy, when every key is on one group.
+
+Between MULTI and EXEC the proxy queues the commands itself and answers +QUEUED like Redis; each
+queued command's keys must be on the group of the first keyed one (or of the WATCH), otherwise
+it gets -CROSSSLOT and EXEC answers -EXECABORT: nothing ran. At EXEC the whole block
+`MULTI cmd... EXEC` is written contiguously to one backend connection, where the node runs it
+atomically; only EXEC's reply goes back to the client. Without WATCH that connection is the
+group's pooled one (a Txn travels like a Batch: one queue entry, n replies); with WATCH it is the
+session's pinned connection that holds the watch (pinned.py).
+"""
+
+from __future__ import annotations
+
+from xcache.proxy import commands as C
+from xcache.proxy.backend import Group
+from xcache.proxy.pinned import Pinned
+from xcache.proxy.replies import error_line, pack, reply_end
+from xcache.proxy.router import slot_of
+
+OK = b"+OK\r\n"
+QUEUED = b"+QUEUED\r\n"
+EXECABORT = b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+MULTI = C.lookup(b"MULTI")
+EXEC = C.lookup(b"EXEC")
+# Commands the proxy answers itself that a node also serves, so they may be queued.
+_QUEUEABLE_LOCAL = {"PING", "ECHO", "TIME"}
+
+
+class State:
+    """The session's open MULTI."""
+
+    __slots__ = ("cmds", "error")
+
+    def __init__(self):
+        self.cmds: list = []  # (spec, argv)
+        self.error = False
+
+
+class Txn:
+    """A MULTI ... EXEC block sent as one unit; looks like a Batch to a BackendConn."""
+
+    __slots__ = ("session", "items", "n", "got", "parts", "errs", "reply", "t0", "raw", "slot",
+                 "deadline", "resp3")
+    batch = True
+    spec = EXEC
+    internal = False
+    argv = None
+
+    def __init__(self, session, cmds: list, slot: int, t0: float):
+        self.session = session
+        self.items = [(MULTI, None, slot), *((s, a, slot) for s, a in cmds), (EXEC, None, slot)]
+        self.n = len(self.items)
+        self.raw = pack([b"MULTI"]) + b"".join(pack(a) for _, a in cmds) + pack([b"EXEC"])
+        self.slot = slot
+        self.t0 = t0
+        self.deadline = 0.0
+        self.resp3 = session.resp3
+        self.reset()
+
+    def reset(self) -> None:
+        self.got = 0
+        self.parts: list[bytes] = []
+        self.errs: list[int] = []
+        self.reply = None
+
+    def finish(self) -> None:
+        """All n replies arrived (pooled connection): the client gets EXEC's, the last."""
+        buf = b"".join(self.parts)
+        pos = 0
+        for _ in range(self.n - 1):
+            pos = reply_end(buf, pos)
+        self.complete(buf[pos:])
+
+    def complete(self, reply: bytes) -> None:
+        self.reply = reply
+        self.session.request_done(self)
+
+    def explode(self) -> list:
+        """The connection failed or refused part of the block: the block is one unit, so it is
+        replayed or failed whole; placeholders absorb the rest of its replies."""
+        from xcache.proxy.backend import Probe
+
+        left = self.n - self.got - 1
+        self.reset()
+        return [self, *(Probe(b"") for _ in range(max(left, 0)))]
+
+
+def keys_of(spec, argv: list[bytes]) -> list[bytes]:
+    kind = spec.kind
+    if kind == C.KEY:
+        return argv[1:2]
+    if kind == C.SPLIT:
+        return argv[1::2] if spec.name == "MSET" else argv[1:]
+    if kind in (C.SAME_SLOT, C.BLOCK):
+        return C.same_slot_keys(spec, argv)
+    return []
+
+
+def _route(session, keys: list[bytes], base=None):
+    """(route, slot) shared by all keys (and base, a (route, slot) chosen before), or an error."""
+    slots = session.ctx.slots
+    route, slot = base if base is not None else (None, None)
+    for k in keys:
+        s = slot_of(k)
+        r = slots[s]
+        if route is None:
+            route, slot = r, s
+        elif r is not route:
+            return None, _crossslot(route, r)
+    if route is not None and route.__class__ is not Group:
+        return None, error_line(f"TRYAGAIN xcache: slot {slot} is migrating; retry the transaction "
+                                "once the migration of this slot is done")
+    return (route, slot), None
+
+
+def _crossslot(a, b) -> bytes:
+    if a.__class__ is Group and b.__class__ is Group and a is not b:
+        why = f"groups {a.id} and {b.id}"
+    else:
+        why = "a slot being migrated and other slots"
+    return error_line(f"CROSSSLOT xcache: keys of one transaction must all be on one group (here: "
+                      f"{why}); put them under one {{hashtag}}")
+
+
+def handle(session, spec, argv: list[bytes], t0: float) -> None:
+    name = spec.name
+    st = session.multi
+    if name == "MULTI":
+        if st is not None:
+            session.answer(spec, error_line("ERR MULTI calls can not be nested"), t0)
+            return
+        session.multi = State()
+        session.special = True
+        session.answer(spec, OK, t0)
+    elif name == "EXEC":
+        if st is None:
+            session.answer(spec, error_line("ERR EXEC without MULTI"), t0)
+            return
+        _exec(session, st, t0)
+    elif name == "DISCARD":
+        if st is None:
+            session.answer(spec, error_line("ERR DISCARD without MULTI"), t0)
+            return
+        _end(session)
+        _unwatch(session)
+        session.answer(spec, OK, t0)
+    elif name == "WATCH":
+        if st is not None:
+            session.answer(spec, error_line("ERR WATCH inside MULTI is not allowed"), t0)
+            return
+        _watch(session, spec, argv, t0)
+    else:  # UNWATCH
+        if st is not None:  # queued like any command; it runs in the block
+            queue(session, spec, argv, t0)
+            return
+        conn = session.watch_conn
+        if conn is None or session.watch_route is None:
+            session.answer(spec, OK, t0)
+            return
+        session.watch_route = None
+        session.forward_pinned(conn, spec, argv, t0)
+
+
+def queue(session, spec, argv: list[bytes], t0: float) -> None:
+    """A command between MULTI and EXEC."""
+    st = session.multi
+    kind = spec.kind
+    if kind in (C.LOCAL, C.FANOUT, C.PUBSUB, C.DENY) and not (
+            kind == C.LOCAL and spec.name in _QUEUEABLE_LOCAL) and spec.name != "UNWATCH":
+        st.error = True
+        session.answer(spec, error_line(
+            f"ERR xcache: '{spec.name}' cannot be queued in a transaction through the proxy"), t0)
+        return
+    try:
+        keys = keys_of(spec, argv)
+    except ValueError as exc:
+        st.error = True
+        session.answer(spec, error_line(f"ERR {exc}"), t0)
+        return
+    if session.ctx.breaker.active and session.blocked(spec, keys, t0):
+        st.error = True
+        return
+    if keys:
+        base = session.txn_route or session.watch_route
+        got, err = _route(session, keys, base)
+        if err is not None:
+            st.error = True
+            session.answer(spec, err, t0)
+            return
+        if base is None:
+            session.txn_route = got
+    st.cmds.append((spec, argv))
+    session.answer(spec, QUEUED, t0)
+
+
+def _exec(session, st: State, t0: float) -> None:
+    route = session.txn_route or session.watch_route
+    _end(session)
+    conn = session.watch_conn if session.watch_route is not None else None
+    session.watch_route = None
+    if st.error:
+        if conn is not None:
+            conn.command_silent([b"UNWATCH"])
+        session.answer(EXEC, EXECABORT, t0)
+        return
+    session.drain_routed()
+    if route is None:  # no key at all: any group runs it
+        from xcache.proxy.keyspace import groups
+
+        gs = groups(session.ctx)
+        if not gs:
+            session.answer(EXEC, error_line("ERR xcache: no slot table"), t0)
+            return
+        route = gs[0]
+    group, slot = route
+    txn = Txn(session, st.cmds, slot, t0)
+    session.pending.append(txn)
+    if conn is not None and not conn.closed:
+        conn.send(txn, txn.raw, txn.n)
+    else:
+        group.send(txn)
+
+
+def _end(session) -> None:
+    session.multi = None
+    session.txn_route = None
+    session.special = session.subscribed_resp2()
+
+
+def _unwatch(session) -> None:
+    conn = session.watch_conn
+    if conn is not None and session.watch_route is not None:
+        conn.command_silent([b"UNWATCH"])
+    session.watch_route = None
+
+
+def _watch(session, spec, argv: list[bytes], t0: float) -> None:
+    keys = argv[1:]
+    base = session.watch_route
+    got, err = _route(session, keys, base)
+    if err is not None:
+        session.answer(spec, err, t0)
+        return
+    group = got[0]
+    conn = session.watch_conn
+    if conn is None or conn.closed or conn.group is not group or conn.addr != group.master:
+        if conn is not None:
+            conn.close()
+        conn = session.watch_conn = Pinned(session, group)
+    if base is None:
+        session.watch_route = got
+    session.forward_pinned(conn, spec, argv, t0)
