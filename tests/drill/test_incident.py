@@ -114,3 +114,20 @@ def test_bad_proxy_spec_is_refused():
     res = _drill("--proxy", "nonsense", timeout=60)
     assert res.returncode == 2
     assert "expected NAME=COMMAND with {port}" in res.stderr
+
+
+@needs_root
+def test_incident_chain_failover_no_lockout(tmp_path):
+    """The incident's own chain, small: on an `xcache up` cluster the master hangs, is killed and
+    failed over by the sentinels while 1,000 clients with 2 s timeouts reconnect."""
+    out = tmp_path / "chain"
+    res = _drill("--scenario", "failover", "--clients", "1000", "--runs", "1", "--only", "xcache",
+                 "--stall", "3", "--ramp", "1", "--duration", "40", "--out", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads((out / "incident.json").read_text())
+    (fig,) = doc["runs"]["xcache"]
+    assert fig["clients"] == 1000
+    assert doc["table"][0]["lockouts"] == 0, fig
+    assert fig["failed_requests"] > 0  # the hang really cost the clients their requests
+    assert "master hung, killed, failed over" in res.stdout
+    assert not _leftovers(str(out))

@@ -76,6 +76,9 @@ def storm(target, scenario, clients, workers, password, auth_timeout, op_timeout
 
 
 @drill.command()
+@click.option("--scenario", type=click.Choice(["proxy-stall", "failover"]), default="proxy-stall", show_default=True,
+              help="proxy-stall: every proxy is SIGSTOPped; failover: the incident's chain on an `xcache up` "
+                   "cluster per xcache proxy (master hangs, is killed, fails over, clients reconnect)")
 @click.option("--clients", type=click.IntRange(1, 50000), default=16000, show_default=True)
 @click.option("--runs", type=click.IntRange(1, 50), default=5, show_default=True, help="runs per proxy, interleaved")
 @click.option("--stall", "stall_s", type=float, default=6.0, show_default=True, help="seconds each proxy is SIGSTOPped")
@@ -93,7 +96,7 @@ def storm(target, scenario, clients, workers, password, auth_timeout, op_timeout
 @click.option("--no-twemproxy", is_flag=True, help="leave twemproxy out even when nutcracker is installed")
 @click.option("--out", "out_dir", default="", help="directory for per-run JSON, charts and logs (default: a temp dir)")
 @click.option("-v", "--verbose", is_flag=True)
-def incident(clients, runs, stall_s, ramp_s, duration_s, timeout_s, client_procs, workers, settings, only, extra,
+def incident(scenario, clients, runs, stall_s, ramp_s, duration_s, timeout_s, client_procs, workers, settings, only, extra,
              no_twemproxy, out_dir, verbose) -> None:
     """The incident at full scale: a stalled proxy and a reconnect storm of N clients, in a private
     network namespace with somaxconn 32768, against xcache (gate on and off), twemproxy and any
@@ -111,6 +114,8 @@ def incident(clients, runs, stall_s, ramp_s, duration_s, timeout_s, client_procs
     except ValueError as exc:
         click.echo(f"xcache drill incident: {exc}", err=True)
         sys.exit(2)
+    if scenario == "failover":  # needs a sentinel-driven cluster: xcache's own (twemproxy cannot follow one)
+        targets = [t for t in targets if t.kind == "xcache"]
     if only:
         targets = [t for t in targets if t.name in only]
         if not targets:
@@ -118,10 +123,10 @@ def incident(clients, runs, stall_s, ramp_s, duration_s, timeout_s, client_procs
             sys.exit(2)
     if os.environ.get(I.INSIDE_ENV) != "1":
         sys.exit(I.reexec_in_netns(sys.argv[1:]))
-    opts = I.IncidentOptions(clients=clients, runs=runs, stall_s=stall_s, ramp_s=ramp_s, duration_s=duration_s,
+    opts = I.IncidentOptions(scenario=scenario, clients=clients, runs=runs, stall_s=stall_s, ramp_s=ramp_s, duration_s=duration_s,
                              timeout_s=timeout_s, client_procs=client_procs, out_dir=out_dir, verbose=verbose)
     doc = I.run_inside(opts, targets, log=lambda m: click.echo(m, err=True))
-    table = I.format_table(doc["table"], clients)
+    table = I.format_table(doc["table"], clients, scenario)
     (Path(doc["out_dir"]) / "table.md").write_text(table + "\n")
     click.echo(table)
     click.echo(f"  runs, charts and logs: {doc['out_dir']}")

@@ -179,6 +179,7 @@ def start_target(t: Target, procs: Procs, workdir: Path) -> subprocess.Popen:
 
 @dataclass
 class IncidentOptions:
+    scenario: str = "proxy-stall"  # or "failover": the incident's own chain (see run_chain)
     clients: int = 16000
     runs: int = 5
     stall_s: float = 6.0
@@ -188,6 +189,62 @@ class IncidentOptions:
     client_procs: int = 0
     out_dir: str = ""
     verbose: bool = False
+
+
+# -- the incident's chain: a hung master, a failover, the reconnect storm ----------------------------
+UP_BASE = 21000  # `xcache up --base-port`: servers 21000.., sentinels 21100.., proxy 21200/21300
+
+
+def start_chain(t: Target, procs: Procs, workdir: Path) -> tuple[subprocess.Popen, dict]:
+    """A whole cluster (`xcache up`: one group of master + replica, 3 sentinels, a dashboard and
+    the proxy under test, supervised) for one run; what the storm needs to reach it."""
+    data = workdir / f"up-{t.name}-{time.monotonic_ns()}"
+    proxy_set = " ".join(f"{k}={v}" for k, v in t.settings.items() if k != "workers")
+    args = [sys.executable, "-m", "xcache.cli", "up", "--dir", str(data), "--base-port", str(UP_BASE),
+            "--groups", "1", "--replicas", "1", "--sentinels", "3",
+            "--set", f"proxy_workers={t.settings.get('workers', '1')}", "--set", f"proxy_set={proxy_set}",
+            "--set", "down_after_ms=2000"]
+    p = procs.start(t.name, args)
+    wait_port(UP_BASE + 300, p, timeout=120)  # the proxy's admin port: up starts the proxy last but one
+
+    def secret(kind: str) -> str:
+        path = data / "secrets" / f"{kind}.password"
+        return path.read_text().strip() if path.exists() else ""
+
+    reach = {"port": UP_BASE + 200, "admin": f"127.0.0.1:{UP_BASE + 300}", "password": secret("proxy"),
+             "master": f"127.0.0.1:{UP_BASE}", "master_password": secret("server")}
+    _wait_served(reach, p)
+    return p, reach
+
+
+def _wait_served(reach: dict, p: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Until a GET through the proxy is answered (the dashboard pushed the slot table)."""
+    import redis
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            raise RuntimeError(f"xcache up exited with {p.returncode}")
+        try:
+            r = redis.Redis(port=reach["port"], password=reach["password"] or None, socket_timeout=2)
+            r.get("drill:probe")
+            r.close()
+            return
+        except redis.RedisError:
+            time.sleep(0.2)
+    raise RuntimeError("the cluster did not serve within 120 s")
+
+
+def chain_options(o: IncidentOptions, reach: dict) -> DrillOptions:
+    """The incident's chain: the master hangs (DEBUG SLEEP, as its instance hung under write
+    protection), is killed after --stall seconds, the sentinels fail it over, and every client
+    whose request timed out meanwhile reconnects at once."""
+    return DrillOptions(port=reach["port"], password=reach["password"], clients=o.clients,
+                        workers=o.client_procs, scenario="failover", master=reach["master"],
+                        master_password=reach["master_password"], stall_mode="sleep",
+                        auth_timeout_s=o.timeout_s, connect_timeout_s=o.timeout_s, op_timeout_s=o.timeout_s,
+                        stall_s=o.stall_s, ramp_s=o.ramp_s, duration_s=o.duration_s,
+                        warmup_timeout_s=max(60.0, o.clients / 250), proxy_admin=reach["admin"])
 
 
 def storm_options(o: IncidentOptions, with_admin: bool) -> DrillOptions:
@@ -214,10 +271,14 @@ def run_inside(o: IncidentOptions, targets: list[Target], log) -> dict:
         for r in range(1, o.runs + 1):
             for t in targets:
                 log(f"run {r}/{o.runs}: {t.name}")
-                p = start_target(t, procs, out)
+                if o.scenario == "failover":
+                    p, reach = start_chain(t, procs, out)
+                    drill = chain_options(o, reach)
+                else:
+                    p = start_target(t, procs, out)
+                    drill = storm_options(o, t.kind == "xcache")
                 try:
-                    rep = run(storm_options(o, t.kind == "xcache"),
-                              log=log if o.verbose else (lambda _m: None))
+                    rep = run(drill, log=log if o.verbose else (lambda _m: None))
                 except RuntimeError as exc:  # a warm-up that never completed is a result too
                     rep = {"figures": {"clients": o.clients, "error": str(exc)}}
                 finally:
@@ -225,8 +286,8 @@ def run_inside(o: IncidentOptions, targets: list[Target], log) -> dict:
                 stem = out / f"{t.name}-run{r}"
                 if "series" in rep:
                     write_json(rep, f"{stem}.json")
-                    chart(rep, f"{stem}.png", f"{t.name}, run {r}: proxy stalled {o.stall_s:g} s, "
-                                              f"{o.clients} clients")
+                    what = ("master hung and failed over" if o.scenario == "failover" else "proxy stalled")
+                    chart(rep, f"{stem}.png", f"{t.name}, run {r}: {what} {o.stall_s:g} s, {o.clients} clients")
                     log(summary(rep))
                 results[t.name].append(rep["figures"])
     finally:
@@ -268,7 +329,7 @@ def summarize(results: dict[str, list[dict]]) -> list[dict]:
     return rows
 
 
-def format_table(rows: list[dict], clients: int) -> str:
+def format_table(rows: list[dict], clients: int, scenario: str = "proxy-stall") -> str:
     def s(v, unit=""):
         if v is None:
             return "never"
@@ -277,9 +338,10 @@ def format_table(rows: list[dict], clients: int) -> str:
     def pair(p):
         return "n/a" if p[0] is None else f"{s(p[0])} / {s(p[1])}"
 
-    lines = [f"Incident drill: {clients} clients, proxy stalled, 2 s timeouts, immediate reconnect "
+    event = "master hung, killed, failed over" if scenario == "failover" else "proxy stalled"
+    lines = [f"Incident drill: {clients} clients, {event}, 2 s timeouts, immediate reconnect "
              "(median / worst over runs)",
-             "| proxy | runs | lockouts | 99% served again after the stall | failed requests | "
+             "| proxy | runs | lockouts | 99% served again after the event | failed requests | "
              "connect timeouts | dead sockets given sessions | client CPU peak % |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
