@@ -124,7 +124,7 @@ class Listener:
         gate = cfg.admission_gate
         stale_after = self.stale_after_ms
         family = self.family
-        raw_accept = self.sock._accept  # fd and address: no socket object for what is dropped
+        raw_accept = self.sock._accept  # (fd, addr): socket.accept() would look up family and type as enums each time
         admitted = 0
         deadline = perf_counter() + ACCEPT_BUDGET_S
         while admitted < cfg.accept_batch and perf_counter() < deadline:
