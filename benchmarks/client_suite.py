@@ -35,6 +35,8 @@ MARKERS = "not onlycluster and not redismod and not ssl and not replica"
 FAMILIES = [
     ("streams", r"test_x[a-z]+|stream"), ("geo", r"geo"), ("hyperloglog", r"pf[a-z]+|hyperloglog"),
     ("bitops", r"bit(?:op|pos|field|count)|getbit|setbit|test_lcs"), ("sort", r"test_sort"),
+    ("new list/zset commands", r"zdiff|zinter|zunion|zrangestore|zmpop|bzpop|lmpop|"
+     r"with_byte_keys|with_memoryview_keys"),
     ("scripting", r"eval|script|function|fcall"), ("acl", r"acl|auth"),
     ("dump/restore", r"dump|restore|migrate"), ("modules", r"module"),
     ("cluster/replication", r"cluster|replicaof|slaveof|failover|wait|psync|sync"),
@@ -42,6 +44,8 @@ FAMILIES = [
 
 
 def family(test: str) -> str:
+    if "test_lock.py" in test:
+        return "scripting"  # redis-py's Lock runs Lua scripts (EVALSHA)
     name = test.rsplit("::", 1)[-1].lower()
     for fam, pattern in FAMILIES:
         if re.search(pattern, name):
@@ -101,7 +105,7 @@ def main() -> None:
             proc.stop()
         r = results[kind]
         print(f"{kind:7s} {r['counts']}  (log: {workdir / f'{kind}.log'})")
-        print(f"        pytest {r['command'].replace(str(proc.port), 'PORT')}")
+        print(f"        {r['command'].replace(str(proc.port), 'PORT')}")
     if "xcache" in results:
         by_family = Counter(family(t) for t in results["xcache"]["failed"])
         print("xcache failures by family:", dict(by_family.most_common()))

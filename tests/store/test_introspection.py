@@ -314,3 +314,37 @@ def _read_until(s, end: bytes) -> bytes:
         assert chunk, f"connection closed after {data!r}"
         data += chunk
     return data
+
+
+def test_monitor_shows_commands_as_redis(r):
+    port = r.connection_pool.connection_kwargs["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"MONITOR\r\n")
+        assert _read_until(s, b"+OK\r\n") == b"+OK\r\n"
+        r.set("mk", 'a "b"\n')
+        line = _read_until(s, b"\r\n")
+        assert line.startswith(b"+") and line.endswith(b'"SET" "mk" "a \\"b\\"\\n"\r\n'), line
+        assert b" [0 127.0.0.1:" in line
+
+
+def test_shard_channels(r):
+    port = r.connection_pool.connection_kwargs["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"SSUBSCRIBE sc\r\n")
+        assert _read_until(s, b":1\r\n") == b"*3\r\n$10\r\nssubscribe\r\n$2\r\nsc\r\n:1\r\n"
+        assert r.execute_command("SPUBLISH", "sc", "hi") == 1
+        assert _read_until(s, b"hi\r\n") == b"*3\r\n$8\r\nsmessage\r\n$2\r\nsc\r\n$2\r\nhi\r\n"
+        assert raw(r, "PUBSUB", "SHARDCHANNELS") == [b"sc"]
+        assert raw(r, "PUBSUB", "SHARDNUMSUB", "sc") == [b"sc", 1]
+        assert r.publish("sc", "x") == 0  # another namespace
+
+
+def test_lolwut_and_debug(x):
+    assert b"Redis ver. 7." in x.execute_command("LOLWUT")
+    x.set("k", "v")
+    assert b"encoding:embstr" in raw(x, "DEBUG", "OBJECT", "k")
+    assert x.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0") is not None
+    with pytest.raises(redis.ResponseError, match="no such key"):
+        x.execute_command("DEBUG", "OBJECT", "nokey")
+    with pytest.raises(redis.ResponseError, match="unknown subcommand 'NOPE'"):
+        x.execute_command("DEBUG", "NOPE")
