@@ -4,7 +4,9 @@ redis-server alike (fixture `r`, RESP2 and RESP3) unless a test says otherwise."
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import threading
 
 import pytest
@@ -348,3 +350,14 @@ def test_lolwut_and_debug(x):
         x.execute_command("DEBUG", "OBJECT", "nokey")
     with pytest.raises(redis.ResponseError, match="unknown subcommand 'NOPE'"):
         x.execute_command("DEBUG", "NOPE")
+
+
+@pytest.mark.skipif(shutil.which("redis-benchmark") is None, reason="redis-benchmark not installed")
+def test_redis_benchmark_shows_no_warning(xcache_node):
+    """redis-benchmark reads CONFIG GET save/appendonly first; it warns when that fails."""
+    out = subprocess.run(["redis-benchmark", "-p", str(xcache_node.port), "-n", "200", "-c", "2",
+                          "-t", "set,get", "-q"], capture_output=True, timeout=60)
+    text = (out.stdout + out.stderr).decode(errors="replace")
+    assert out.returncode == 0, text
+    assert "WARNING" not in text and "Could not fetch" not in text, text
+    assert "SET:" in text and "GET:" in text
