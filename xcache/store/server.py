@@ -46,7 +46,7 @@ for _module in COMMAND_MODULES:
 
 from xcache.store import monitor, pubsub, tracking, transactions  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
-from xcache.store.latency import Diagnostics, bucket  # noqa: E402
+from xcache.store.latency import Diagnostics  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
 from xcache.store.replication import Replication  # noqa: E402
@@ -365,22 +365,21 @@ class Server:
             return Suspend(self._retry_stalled(c, cmd, argv))
         if type(reply) is Block:
             return Suspend(self._block(c, reply))
-        self.account(c, cmd, argv, perf_counter_ns() - start)
+        # INFO commandstats/latencystats, SLOWLOG and the latency monitor (inlined: hot path)
+        nsec = perf_counter_ns() - start
+        cmd.calls += 1
+        cmd.nsec += nsec
+        bits = nsec.bit_length()
+        b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
+        hist = cmd.histogram
+        hist[b] = hist.get(b, 0) + 1
+        if nsec >= self.diagnostics.min_ns:
+            self.diagnostics.record(c, cmd, argv, nsec)
         if cmd.write:
             self.after_write(c, cmd, argv)
         elif c.tracking is not None:
             c.tracking.read(c, cmd, argv)
         return reply
-
-    def account(self, c: Client, cmd: Command, argv: list[bytes], nsec: int) -> None:
-        """INFO commandstats/latencystats, SLOWLOG and the latency monitor for one call."""
-        cmd.calls += 1
-        cmd.nsec += nsec
-        hist = cmd.histogram
-        b = bucket(nsec)
-        hist[b] = hist.get(b, 0) + 1
-        if nsec >= self.diagnostics.min_ns:
-            self.diagnostics.record(c, cmd, argv, nsec)
 
     def count_error(self, error: Error) -> None:
         prefix = error.message.split(" ", 1)[0]
