@@ -1,8 +1,9 @@
 """Fixtures for storage-node tests.
 
 `r` is parametrized: every test using it runs against a real `xcache server` AND a real
-`redis-server`, which proves the tests encode Redis's semantics, not ours. Both servers are
-started once per test worker and flushed before each test.
+`redis-server`, each in RESP2 and in RESP3 (redis-py `protocol=3`, which sends HELLO 3), which
+proves the tests encode Redis's semantics, not ours. Both servers are started once per test
+worker and flushed before each test.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ def redis_node(tmp_path_factory):
     proc.stop()
 
 
-@pytest.fixture(params=["xcache", "redis"])
+@pytest.fixture(params=["xcache-resp2", "redis-resp2", "xcache-resp3", "redis-resp3"])
 def r(request):
-    """A redis-py client (bytes replies) to a flushed server; runs once per server kind."""
-    node = request.getfixturevalue("xcache_node" if request.param == "xcache" else "redis_node")
-    client = redis.Redis(port=node.port, socket_timeout=10, protocol=2)
+    """A redis-py client (bytes replies) to a flushed server; runs once per server kind and
+    protocol."""
+    kind, proto = request.param.split("-resp")
+    node = request.getfixturevalue("xcache_node" if kind == "xcache" else "redis_node")
+    client = redis.Redis(port=node.port, socket_timeout=10, protocol=int(proto))
     client.flushall()
     yield client
     client.close()

@@ -205,10 +205,15 @@ def test_hrandfield(r):
     got = r.hrandfield("h", -30)
     assert len(got) == 30 and set(got) <= set(data)
     pairs = r.hrandfield("h", 4, withvalues=True)
+    if r.get_connection_kwargs().get("protocol") in (3, "3"):  # RESP3: [[field, value], ...]
+        assert all(len(p) == 2 for p in pairs)
+        pairs = [x for p in pairs for x in p]
     assert len(pairs) == 8
     for f, v in zip(pairs[0::2], pairs[1::2], strict=True):
         assert data[f] == v
     pairs = r.hrandfield("h", -12, withvalues=True)
+    if r.get_connection_kwargs().get("protocol") in (3, "3"):
+        pairs = [x for p in pairs for x in p]
     assert len(pairs) == 24
     for f, v in zip(pairs[0::2], pairs[1::2], strict=True):
         assert data[f] == v

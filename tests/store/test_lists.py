@@ -440,13 +440,13 @@ def test_list_in_other_db(r):
 def test_blpop_immediate(r):
     r.rpush("b", "b1", "b2")
     r.rpush("c", "c1")
-    assert r.blpop(["a", "b", "c"], timeout=1) == (b"b", b"b1")
-    assert r.brpop(["a", "b", "c"], timeout=1) == (b"b", b"b2")
-    assert r.brpop(["a", "b", "c"], timeout=1) == (b"c", b"c1")
+    assert tuple(r.blpop(["a", "b", "c"], timeout=1)) == (b"b", b"b1")  # a list in RESP3
+    assert tuple(r.brpop(["a", "b", "c"], timeout=1)) == (b"b", b"b2")
+    assert tuple(r.brpop(["a", "b", "c"], timeout=1)) == (b"c", b"c1")
     assert r.exists("b", "c") == 0
     r.rpush("b", "x")
     r.set("s", "v")
-    assert r.blpop(["b", "s"], 1) == (b"b", b"x")  # a wrong-type key after the served one is fine
+    assert tuple(r.blpop(["b", "s"], 1)) == (b"b", b"x")  # a wrong-type key after the served one is fine
 
 
 def test_blpop_timeout_returns_none(r):
@@ -558,7 +558,8 @@ def test_blocking_in_multi_does_not_block(r):
     pipe.blmove("empty", "d", 0)
     pipe.brpoplpush("empty", "d", 0)
     pipe.blpop(["empty", "full"], 0)
-    assert pipe.execute() == [None, None, None, None, (b"full", b"v")]
+    replies = pipe.execute()
+    assert replies[:4] == [None, None, None, None] and tuple(replies[4]) == (b"full", b"v")
 
 
 def test_blocking_timeout_errors(r):

@@ -1,5 +1,6 @@
 """Connection and server commands, transactions and pub/sub, against xcache and redis-server."""
 
+import socket
 import threading
 
 import pytest
@@ -167,7 +168,7 @@ def test_watch_inside_multi_and_nested_multi(r):
 
 def test_pubsub(r):
     port = r.connection_pool.connection_kwargs["port"]
-    sub = redis.Redis(port=port, protocol=2).pubsub()
+    sub = redis.Redis(port=port, protocol=r.connection_pool.connection_kwargs["protocol"]).pubsub()
     sub.subscribe("news")
     sub.psubscribe("ne*")
     assert sub.get_message(timeout=5)["type"] == "subscribe"
@@ -175,7 +176,7 @@ def test_pubsub(r):
     assert r.publish("news", "hello") == 2
     got = [sub.get_message(timeout=5) for _ in range(2)]
     assert {(m["type"], m["data"]) for m in got} == {("message", b"hello"), ("pmessage", b"hello")}
-    assert r.pubsub_numsub("news") == [(b"news", 1)]
+    assert dict(r.pubsub_numsub("news")) == {b"news": 1}  # a map in RESP3
     assert r.pubsub_numpat() == 1
     assert b"news" in r.pubsub_channels()
     sub.unsubscribe("news")
@@ -187,6 +188,8 @@ def test_pubsub(r):
 
 
 def test_subscribed_client_may_only_run_pubsub_commands(r):
+    if r.connection_pool.connection_kwargs["protocol"] == 3:
+        pytest.skip("RESP2 only: a RESP3 client may run any command while subscribed")
     conn = r.connection_pool.get_connection()
     try:
         conn.send_command("subscribe", "c")
@@ -198,6 +201,31 @@ def test_subscribed_client_may_only_run_pubsub_commands(r):
         assert conn.read_response() == [b"pong", b""]
     finally:
         conn.disconnect()
+
+
+def test_resp3_subscriber_runs_commands_between_pushes(r):
+    """In RESP3 pub/sub confirmations and messages are pushes, and other commands still run."""
+    port = r.connection_pool.connection_kwargs["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"HELLO 3\r\n")
+        assert _read_until(s, b"$7\r\nmodules\r\n*0\r\n").startswith(b"%7\r\n")
+        s.sendall(b"SUBSCRIBE c\r\nGET k\r\nPING\r\n")
+        want = b">3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n_\r\n+PONG\r\n"
+        assert _read_until(s, b"+PONG\r\n") == want
+        r.publish("c", "hi")
+        want = b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n"
+        assert _read_until(s, b"hi\r\n") == want
+        s.sendall(b"HELLO 2\r\n")
+        assert _read_until(s, b"*0\r\n").startswith(b"*14\r\n")
+
+
+def _read_until(s, end: bytes) -> bytes:
+    data = b""
+    while not data.endswith(end):
+        chunk = s.recv(65536)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    return data
 
 
 def test_role_and_dbsize(r):

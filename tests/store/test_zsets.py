@@ -5,17 +5,15 @@ import time
 import pytest
 import redis
 
+from tests.store.resp3 import raw
+
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 
 def zr(r, *args):
-    """Send a command and return the raw reply (redis-py's callbacks would turn scores into floats)."""
-    conn = r.connection_pool.get_connection()
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        r.connection_pool.release(conn)
+    """Send a command and return the raw reply (redis-py's callbacks would turn scores into
+    floats), in its RESP2 form also over RESP3 (scores typed as doubles there)."""
+    return raw(r, *args)
 
 
 def zall(r, key="z"):

@@ -1,21 +1,33 @@
-"""Sans-IO RESP2: request parsing (hiredis) and reply encoding. No sockets here."""
+"""Sans-IO RESP2/RESP3: request parsing (hiredis) and reply encoding. No sockets here."""
 
 from xcache.resp.encode import (
+    FALSE,
     NULL_ARRAY,
     OK,
     PONG,
     QUEUED,
+    TRUE,
+    Bool,
+    Double,
     Error,
+    Many,
+    Map,
+    Pairs,
+    Push,
     Raw,
+    Set,
     SimpleString,
+    Verbatim,
     encode,
     encode_command,
     encode_into,
+    encode_into3,
 )
 from xcache.resp.parser import ProtocolError, ReplyParser, RequestParser, split_inline
 
 __all__ = [
-    "NULL_ARRAY", "OK", "PONG", "QUEUED", "Error", "Raw", "SimpleString", "encode",
-    "encode_command", "encode_into", "ProtocolError", "ReplyParser", "RequestParser",
+    "FALSE", "NULL_ARRAY", "OK", "PONG", "QUEUED", "TRUE", "Bool", "Double", "Error", "Many",
+    "Map", "Pairs", "Push", "Raw", "Set", "SimpleString", "Verbatim", "encode", "encode_command",
+    "encode_into", "encode_into3", "ProtocolError", "ReplyParser", "RequestParser",
     "split_inline",
 ]

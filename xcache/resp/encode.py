@@ -1,7 +1,13 @@
-"""RESP2 reply encoding.
+"""RESP2 and RESP3 reply encoding.
 
 Replies are plain Python values: bytes -> bulk string, int -> integer, None -> null bulk,
 list/tuple -> array, SimpleString -> status, Error -> error, Raw -> already-encoded bytes.
+
+RESP3 types are small wrappers (Map, Set, Double, Bool, Verbatim, Push, Pairs) that
+`encode_into` (RESP2) downgrades exactly as Redis does: maps flatten, sets become arrays,
+doubles bulk strings, booleans integers 1/0, verbatim strings bulk strings, pushes arrays, and
+both nulls stay `$-1` / `*-1`. `encode_into3` writes them as RESP3 (`%`, `~`, `,`, `#`, `=`,
+`>`, `_`). Plain bytes/int/list come first in both, so the common replies pay nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +27,47 @@ class Error(Exception):
 
 class Raw(bytes):
     """Bytes that are already RESP-encoded."""
+
+
+class Map(list):
+    """A map reply as a flat [k1, v1, k2, v2, ...] list: '%' in RESP3, a flat array in RESP2."""
+
+
+class Set(list):
+    """A set reply: '~' in RESP3, an array in RESP2."""
+
+
+class Push(list):
+    """An out-of-band message (pub/sub, invalidation): '>' in RESP3, an array in RESP2."""
+
+
+class Pairs(list):
+    """A flat [member, score, ...] list (ZRANGE WITHSCORES, HRANDFIELD WITHVALUES): an array of
+    2-element arrays in RESP3, the flat array in RESP2 (as Redis 7)."""
+
+
+class Many(list):
+    """Several replies to one command (SUBSCRIBE a b answers one confirmation per channel)."""
+
+
+class Double(float):
+    """A double: ',' in RESP3, a bulk string (%.17g, integers bare) in RESP2."""
+
+
+class Verbatim(bytes):
+    """A verbatim text string (INFO, CLIENT LIST): '=' with a 'txt:' prefix in RESP3, bulk in RESP2."""
+
+
+class Bool:
+    """A boolean: '#t'/'#f' in RESP3, :1/:0 in RESP2. (A Python bool is an integer reply.)"""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool):
+        self.value = bool(value)
+
+
+TRUE, FALSE = Bool(True), Bool(False)
 
 
 class _NullArray:
@@ -62,15 +109,81 @@ def encode_into(out: list, reply) -> None:
         out.append(b"*-1\r\n")
     elif t is str:
         encode_into(out, reply.encode())
+    elif t is Map or t is Set or t is Push or t is Pairs:
+        out.append(b"*%d\r\n" % len(reply))
+        for item in reply:
+            encode_into(out, item)
+    elif t is Double:
+        encode_into(out, format_float(reply))
+    elif t is Many:
+        for item in reply:
+            encode_into(out, item)
+    elif t is Bool:
+        out.append(b":1\r\n" if reply.value else b":0\r\n")
     elif isinstance(reply, bytes | bytearray | memoryview):
         encode_into(out, bytes(reply))
     else:
         raise TypeError(f"cannot encode {t.__name__} as RESP")
 
 
-def encode(reply) -> bytes:
+def encode_into3(out: list, reply) -> None:
+    """Append the RESP3 encoding of reply to out."""
+    t = type(reply)
+    if t is bytes:
+        out.append(b"$%d\r\n%b\r\n" % (len(reply), reply))
+    elif t is Raw:
+        out.append(reply)
+    elif t is int:
+        out.append(b":%d\r\n" % reply)
+    elif reply is None or reply is NULL_ARRAY:
+        out.append(b"_\r\n")
+    elif t is list or t is tuple:
+        out.append(b"*%d\r\n" % len(reply))
+        for item in reply:
+            encode_into3(out, item)
+    elif t is Map:
+        out.append(b"%%%d\r\n" % (len(reply) // 2))
+        for item in reply:
+            encode_into3(out, item)
+    elif t is Set or t is Push:
+        out.append(b"%b%d\r\n" % (b"~" if t is Set else b">", len(reply)))
+        for item in reply:
+            encode_into3(out, item)
+    elif t is Pairs:
+        out.append(b"*%d\r\n" % (len(reply) // 2))
+        for i in range(0, len(reply), 2):
+            out.append(b"*2\r\n")
+            encode_into3(out, reply[i])
+            encode_into3(out, reply[i + 1])
+    elif t is Double:
+        out.append(b",%b\r\n" % format_float(reply))
+    elif t is Bool:
+        out.append(b"#t\r\n" if reply.value else b"#f\r\n")
+    elif t is Verbatim:
+        out.append(b"=%d\r\ntxt:%b\r\n" % (len(reply) + 4, reply))
+    elif t is Many:
+        for item in reply:
+            encode_into3(out, item)
+    elif t is SimpleString:
+        out.append(b"+%b\r\n" % reply)
+    elif isinstance(reply, Error):
+        msg = reply.message.replace("\r", " ").replace("\n", " ")
+        out.append(b"-%b\r\n" % msg.encode())
+    elif t is bool:
+        out.append(b":1\r\n" if reply else b":0\r\n")
+    elif t is float:
+        encode_into3(out, format_float(reply))
+    elif t is str:
+        encode_into3(out, reply.encode())
+    elif isinstance(reply, bytes | bytearray | memoryview):
+        encode_into3(out, bytes(reply))
+    else:
+        raise TypeError(f"cannot encode {t.__name__} as RESP")
+
+
+def encode(reply, resp: int = 2) -> bytes:
     out: list = []
-    encode_into(out, reply)
+    (encode_into3 if resp == 3 else encode_into)(out, reply)
     return b"".join(out)
 
 

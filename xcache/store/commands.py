@@ -9,7 +9,7 @@ which case nothing was written and the server retries the whole command later.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xcache.resp import Error
 
@@ -24,6 +24,12 @@ class Command:
     last_key: int
     step: int
     write: bool
+    # INFO commandstats / latencystats (reset by CONFIG RESETSTAT)
+    calls: int = 0
+    nsec: int = 0
+    failed_calls: int = 0
+    rejected_calls: int = 0
+    histogram: dict = field(default_factory=dict)  # latency.bucket(nsec) -> calls
 
     def keys(self, argv: list[bytes]) -> list[bytes]:
         """The key arguments of argv (argv includes the command name)."""

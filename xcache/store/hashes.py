@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from xcache.resp import OK, Error
+from xcache.resp import OK, Error, Map, Pairs
 from xcache.store.commands import (
     MAX_INT,
     MIN_INT,
@@ -217,7 +217,7 @@ def _all(c, key: bytes) -> list[tuple[bytes, bytes]]:
 
 @command("hgetall", 2, "readonly")
 def hgetall(c, args):
-    return [x for pair in _all(c, args[0]) for x in pair]
+    return Map([x for pair in _all(c, args[0]) for x in pair])
 
 
 @command("hkeys", 2, "readonly")
@@ -292,6 +292,6 @@ def hrandfield(c, args):
     else:
         entries = random_entries(c, key, meta, abs(count), count > 0)
     if withvalues:
-        return [x for pair in entries for x in pair]
+        return Pairs([x for pair in entries for x in pair])
     return [f for f, _ in entries]
 

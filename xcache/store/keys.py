@@ -381,11 +381,14 @@ def object_(c, args):
     if meta is None:
         return None
     if sub == b"ENCODING":
-        if meta.type == STRING:
-            v = meta.value
-            if len(v) <= 20 and re.fullmatch(rb"-?[1-9][0-9]*|0", v):
-                return b"int"
-            return b"embstr" if len(v) <= 44 else b"raw"
-        return ENCODINGS[meta.type]
-    return 1 if sub == b"REFCOUNT" else 0
+        from xcache.store.introspect import encoding_of
+
+        return encoding_of(c, args[1], meta, ENCODINGS)
+    if sub == b"FREQ":
+        raise Error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+    if sub == b"REFCOUNT":
+        shared = meta.type == STRING and meta.value.isdigit() and len(meta.value) <= 4 and (
+            meta.value == b"0" or meta.value[:1] != b"0")
+        return 2147483647 if shared else 1  # Redis shares the integers 0..9999
+    return 0
 

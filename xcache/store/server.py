@@ -19,9 +19,18 @@ import sys
 import time
 from collections import deque
 from collections.abc import Awaitable
+from time import perf_counter_ns
 
 from xcache.config import ServerConfig
-from xcache.resp import Error, ProtocolError, Raw, RequestParser, encode, encode_into
+from xcache.resp import (
+    Error,
+    ProtocolError,
+    Raw,
+    RequestParser,
+    encode,
+    encode_into,
+    encode_into3,
+)
 from xcache.store import diskfull
 from xcache.store.accept import Acceptor, fit_maxclients
 from xcache.store.commands import COMMANDS, Command
@@ -35,20 +44,23 @@ METRICS_BIND_RETRY_S = 5.0  # how long a busy metrics port is tried again before
 COMMAND_MODULES = ("admin", "auth", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
                    "hyperloglog", "geo", "bits", "lcs", "zsetops", "mpop", "sort",
                    "transactions", "replication", "migrate", "streams", "stream_groups", "scripting",
-                   "dump", "functions", "acl")
+                   "dump", "functions", "acl", "latency", "introspect", "monitor",
+                   "noscripting")  # last: it yields to the real scripting modules
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
 
-from xcache.store import pubsub, scripting, transactions  # noqa: E402
+from xcache.store import monitor, pubsub, scripting, tracking, transactions  # noqa: E402
 from xcache.store.acl import check as acl_check  # noqa: E402
 from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
+from xcache.store.latency import Diagnostics  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
 from xcache.store.replication import Replication  # noqa: E402
+from xcache.store.settings import Settings  # noqa: E402
 
 SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe", b"ping",
-                      b"quit", b"reset"}
+                      b"quit", b"reset", b"ssubscribe", b"sunsubscribe"}
 MULTI_IMMEDIATE = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 MAX_PENDING_COMMANDS = 10_000
 
@@ -61,6 +73,15 @@ class Client(asyncio.Protocol):
         self.db = 0
         self.id = 0
         self.name = b""
+        self.resp = 2  # HELLO 3 switches to RESP3
+        self.encode = encode_into  # the reply encoder of self.resp
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.tracking = None  # CLIENT TRACKING state (xcache/store/tracking.py)
+        self.no_evict = self.no_touch = False
+        self.blocked: Block | None = None  # the blocking command waiting (CLIENT UNBLOCK)
+        self.unblocked_with = None  # the reply CLIENT UNBLOCK chose
+        self.block_waiter: asyncio.Future | None = None
         self.user, self.authenticated = connection_user(server)  # ACL user (store/acl.py)
         self.transport: asyncio.Transport | None = None
         self.addr = "?:0"
@@ -82,6 +103,7 @@ class Client(asyncio.Protocol):
         # pub/sub
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
+        self.shard_channels: set[bytes] = set()
         self.propagate: list | None = None  # set by a handler to replicate something else
         self._writing_paused = False
         self.suspended_task: asyncio.Future | None = None
@@ -180,8 +202,10 @@ class Client(asyncio.Protocol):
             except Exception as exc:  # a bug or MemoryError: answer it, never drop the client
                 reply = self._internal_error(argv, exc)
             parser.authenticated = self.authenticated
+            if type(reply) is Error:
+                self.server.count_error(reply)
             if self.close_after_reply:
-                encode_into(out, reply)
+                self.encode(out, reply)
                 self.send(out)
                 self.close()
                 return
@@ -193,7 +217,7 @@ class Client(asyncio.Protocol):
                 self.pending = queue
                 self.suspended_task = asyncio.ensure_future(self._resume(reply.waiter))
                 return
-            encode_into(out, reply)
+            self.encode(out, reply)
         if out:
             self.send(out)
 
@@ -214,8 +238,10 @@ class Client(asyncio.Protocol):
             reply = Error(f"ERR internal error: {exc}")
         if self.closing:
             return
+        if type(reply) is Error:
+            self.server.count_error(reply)
         out: list = []
-        encode_into(out, reply)
+        self.encode(out, reply)
         self.send(out)
         queue, self.pending = self.pending, None
         self.suspended_task = None
@@ -239,6 +265,10 @@ class Client(asyncio.Protocol):
 
     def send_raw(self, data: bytes) -> None:
         self.send([data])
+
+    def set_protocol(self, resp: int) -> None:
+        self.resp = resp
+        self.encode = encode_into3 if resp == 3 else encode_into
 
     def close(self) -> None:
         """Close after the replies already written are flushed."""
@@ -265,8 +295,14 @@ class Server:
              "stall_rejected_writes", "dirty", "migrate_keys_total", "migrate_bytes_total",
              "internal_errors", "rejected_connections_fd"), 0)
         self.command_calls: dict[str, list] = {}
+        self.error_stats: dict[str, int] = {}  # INFO errorstats: error prefix -> replies
+        self.settings = Settings()  # the Redis parameters kept at runtime (settings.py)
+        self.diagnostics = Diagnostics(self.settings)  # SLOWLOG, LATENCY
+        self.tracking = None  # CLIENT TRACKING table (tracking.py), made on first use
         self.channels: dict[bytes, set[Client]] = {}
         self.patterns: dict[bytes, set[Client]] = {}
+        self.shard_channels: dict[bytes, set[Client]] = {}
+        self.monitors: list[Client] = []  # MONITOR clients
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
         self.key_waiters: dict[tuple[int, bytes], list[asyncio.Future]] = {}
         self.exclusive: Client | None = None  # a suspended EXEC that others' writes wait for
@@ -299,6 +335,7 @@ class Server:
         if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
             if c.multi is not None:
                 c.multi_error = True
+            cmd.rejected_calls += 1
             return Error(f"ERR wrong number of arguments for '{cmd.name}' command")
         if not c.authenticated and "noauth" not in cmd.flags:
             return Error("NOAUTH Authentication required.")
@@ -312,7 +349,7 @@ class Server:
             refused = self._refuse_disk_write(c, cmd, name, argv)
             if refused is not None:
                 return refused
-        if c.channels or c.patterns:
+        if (c.channels or c.patterns or c.shard_channels) and c.resp == 2:
             if name not in SUBSCRIBED_ALLOWED:
                 return Error(f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         if self.running_script is not None and c is not self.running_script.client:
@@ -370,24 +407,60 @@ class Server:
             if migration is not None:
                 return Suspend(self._after_migration(c, cmd, argv, migration))
         self.stats["total_commands_processed"] += 1
+        if self.monitors:
+            monitor.feed(self, c, cmd, argv)
         c.propagate = None
+        start = perf_counter_ns()
         try:
             reply = cmd.handler(c, argv[1:])
         except Error as exc:
+            cmd.failed_calls += 1
             return exc
         except WriteStall:
             return Suspend(self._retry_stalled(c, cmd, argv))
         if type(reply) is Block:
             return Suspend(self._block(c, reply))
+        # INFO commandstats/latencystats, SLOWLOG and the latency monitor (inlined: hot path)
+        nsec = perf_counter_ns() - start
+        cmd.calls += 1
+        cmd.nsec += nsec
+        bits = nsec.bit_length()
+        b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
+        hist = cmd.histogram
+        hist[b] = hist.get(b, 0) + 1
+        if nsec >= self.diagnostics.min_ns:
+            self.diagnostics.record(c, cmd, argv, nsec)
         if cmd.write:
             self.after_write(c, cmd, argv)
+        elif c.tracking is not None:
+            c.tracking.read(c, cmd, argv)
         return reply
+
+    def count_error(self, error: Error) -> None:
+        prefix = error.message.split(" ", 1)[0]
+        stats = self.error_stats
+        if prefix in stats or len(stats) < 128:
+            stats[prefix] = stats.get(prefix, 0) + 1
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT."""
+        for k in self.stats:
+            if k not in ("last_save", "dirty"):
+                self.stats[k] = 0
+        self.error_stats.clear()
+        for cmd in COMMANDS.values():
+            cmd.calls = cmd.nsec = cmd.failed_calls = cmd.rejected_calls = 0
+            cmd.histogram = {}
 
     def after_write(self, c: Client, cmd: Command, argv: list[bytes]) -> None:
         self.stats["dirty"] += 1
         if self.watchers:
             for key in cmd.keys(argv):
                 self.touch(c.db, key)
+        if self.tracking is not None:
+            tracking.after_write(self, c, cmd, argv)
+            if c.tracking is not None:
+                c.tracking.caching = None
         self.replication.propagate(c, argv)
 
     async def _retry_stalled(self, c: Client, cmd: Command, argv: list[bytes]):
@@ -493,12 +566,14 @@ class Server:
             slots = [(c.db, k) for k in block.keys]
             for slot in slots:
                 self.key_waiters.setdefault(slot, []).append(fut)
+            c.blocked, c.block_waiter = block, fut
             try:
                 timeout = None if deadline is None else max(0.0, deadline - loop.time())
                 await asyncio.wait_for(fut, timeout)
             except TimeoutError:
                 return block.timeout_reply
             finally:
+                c.blocked = c.block_waiter = None
                 for slot in slots:
                     waiters = self.key_waiters.get(slot)
                     if waiters is not None:
@@ -508,6 +583,9 @@ class Server:
                             del self.key_waiters[slot]
             if c.closing:
                 return None  # the client left: pop nothing for it
+            if c.unblocked_with is not None:
+                reply, c.unblocked_with = c.unblocked_with, None
+                return reply
             cmd = COMMANDS.get(c.last_cmd)
             if cmd is not None:
                 refused = await self._wait_turn(c, cmd)
@@ -531,6 +609,13 @@ class Server:
         if reply is not None and c.propagate is not None:
             self.replication.propagate(c, c.propagate)
         return reply
+
+    def unblock(self, c: Client, error: bool) -> None:
+        """CLIENT UNBLOCK: end c's blocking command now, as a timeout or with an error."""
+        c.unblocked_with = (Error("UNBLOCKED client unblocked via CLIENT UNBLOCK") if error
+                            else c.blocked.timeout_reply)
+        if c.block_waiter is not None and not c.block_waiter.done():
+            c.block_waiter.set_result(True)
 
     def signal_key(self, db: int, key: bytes) -> None:
         """A list got elements: wake the clients blocked on it (in the order they blocked)."""
@@ -563,6 +648,10 @@ class Server:
             c.suspended_task.cancel()  # e.g. a BLPOP of a client that left: drop its waiter now
         transactions.unwatch_all(c)
         pubsub.unsubscribe_all(c)
+        if self.tracking is not None and c.tracking is not None:
+            self.tracking.forget(c.id)
+        if self.monitors:
+            monitor.forget(self, c)
         self.replication.forget_client(c)
         if self.exclusive is c:
             self.set_exclusive(None)

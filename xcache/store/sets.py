@@ -7,7 +7,7 @@ operations and SMEMBERS/SSCAN are prefix scans in member (byte) order.
 
 from __future__ import annotations
 
-from xcache.resp import Error
+from xcache.resp import Error, Set
 from xcache.store.commands import NOT_POSITIVE, SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import SET, Meta, data_prefix
 from xcache.store.hashes import iter_subkeys, parse_random_count, random_entries, scan_collection
@@ -105,7 +105,7 @@ def smismember(c, args):
 
 @command("smembers", 2, "readonly")
 def smembers(c, args):
-    return _members(c, args[0], _lookup(c, args[0]))
+    return Set(_members(c, args[0], _lookup(c, args[0])))
 
 
 @command("sscan", -3, "readonly")
@@ -127,9 +127,9 @@ def spop(c, args):
             raise NOT_POSITIVE
     meta = _lookup(c, key)
     if meta is None:
-        return None if count is None else []
+        return None if count is None else Set()
     if count == 0:
-        return []
+        return Set()
     n = 1 if count is None else count
     if n >= meta.count:
         popped = _members(c, key, meta)
@@ -140,7 +140,7 @@ def spop(c, args):
     c.engine.commit(b)
     # Replicas must remove the same members, not draw their own random ones.
     c.propagate = [b"SREM", key, *popped]
-    return popped[0] if count is None else popped
+    return popped[0] if count is None else Set(popped)
 
 
 @command("srandmember", -2, "readonly")
@@ -236,17 +236,17 @@ def _store(c, dst: bytes, members: list[bytes]) -> int:
 
 @command("sinter", -2, "readonly", 1, -1, 1)
 def sinter(c, args):
-    return _inter(c, args)
+    return Set(_inter(c, args))
 
 
 @command("sunion", -2, "readonly", 1, -1, 1)
 def sunion(c, args):
-    return _union(c, args)
+    return Set(_union(c, args))
 
 
 @command("sdiff", -2, "readonly", 1, -1, 1)
 def sdiff(c, args):
-    return _diff(c, args)
+    return Set(_diff(c, args))
 
 
 @command("sinterstore", -3, "write denyoom", 1, -1, 1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from xcache.resp import Error
+from xcache.resp import Double, Error, Pairs
 from xcache.resp.encode import format_float
 from xcache.store.commands import (
     NOT_FLOAT,
@@ -251,13 +251,14 @@ def _limit(entries: Iterator, offset: int, count: int) -> list:
     return out
 
 
-def _reply(entries: list[tuple[bytes, float]], withscores: bool) -> list[bytes]:
+def _reply(entries: list[tuple[bytes, float]], withscores: bool) -> list:
+    """Members, or member/score pairs (nested [m, score] arrays in RESP3, flat in RESP2)."""
     if not withscores:
         return [m for m, _ in entries]
-    out = []
+    out = Pairs()
     for m, s in entries:
         out.append(m)
-        out.append(_fmt(s))
+        out.append(Double(s))
     return out
 
 
@@ -343,7 +344,7 @@ def zadd(c, args):
     pairs = [(parse_score(s), m) for s, m in zip(rest[0::2], rest[1::2], strict=True)]
     added, updated, processed, result = _add(c, key, pairs, nx, xx, gt, lt, incr)
     if incr:
-        return _fmt(result) if processed else None
+        return Double(result) if processed else None
     return added + updated if b"CH" in flags else added
 
 
@@ -351,7 +352,7 @@ def zadd(c, args):
 def zincrby(c, args):
     key, incr, member = args
     _, _, _, result = _add(c, key, [(parse_score(incr), member)], incr=True)
-    return _fmt(result)
+    return Double(result)
 
 
 @command("zrem", -3, "write fast")
@@ -377,12 +378,12 @@ def zcard(c, args):
 @command("zscore", 3, "readonly fast")
 def zscore(c, args):
     s = _scores(c, args[0], _lookup(c, args[0]), [args[1]])[0]
-    return None if s is None else _fmt(s)
+    return None if s is None else Double(s)
 
 
 @command("zmscore", -3, "readonly fast")
 def zmscore(c, args):
-    return [None if s is None else _fmt(s) for s in _scores(c, args[0], _lookup(c, args[0]), args[1:])]
+    return [None if s is None else Double(s) for s in _scores(c, args[0], _lookup(c, args[0]), args[1:])]
 
 
 def _rank(c, args, reverse: bool):
@@ -559,7 +560,9 @@ def _pop(c, args, reverse: bool):
         if len(entries) == count:
             break
     _remove(c, key, meta, entries)
-    return _reply(entries, True)
+    if len(args) == 2:
+        return _reply(entries, True)  # with a count: pairs (nested in RESP3), as Redis 7.0
+    return [x for m, s in entries for x in (m, Double(s))]
 
 
 @command("zpopmin", -2, "write fast")
@@ -603,7 +606,7 @@ def _store(c, dst: bytes, result: dict[bytes, float]) -> int:
 def zscan(c, args):
     key = args[0]
     cursor, entries = scan_collection(c, key, _lookup(c, key), args[1:])
-    return [cursor, _reply([(m, unpack_double(v)) for m, v in entries], True)]
+    return [cursor, [x for m, v in entries for x in (m, _fmt(unpack_double(v)))]]
 
 
 @command("zrandmember", -2, "readonly")

@@ -1,0 +1,158 @@
+"""Introspection of keys and memory: OBJECT ENCODING's Redis-equivalent encodings, MEMORY
+USAGE/STATS/DOCTOR/MALLOC-STATS/PURGE, LOLWUT.
+
+Values are stored in RocksDB, not in Redis's in-memory encodings; OBJECT ENCODING reports what
+Redis 7.0 would use for a value of that size and content under the node's encoding thresholds
+(CONFIG SET hash-max-listpack-entries ... changes the answer). Unlike Redis, a collection that
+shrinks back under a threshold reports the small encoding again.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import islice
+
+from xcache.resp import Error, Map, SimpleString, Verbatim
+from xcache.store.commands import MAX_INT, MIN_INT, command, parse_int
+from xcache.store.engine import HASH, LIST, SET, STRING, ZSET, Meta, data_prefix
+
+_INT = re.compile(rb"-?[1-9][0-9]*|0")
+
+
+def _is_int(v: bytes) -> bool:
+    """Whether Redis would store v as an integer (string2ll: canonical form, 64-bit range)."""
+    return len(v) <= 20 and _INT.fullmatch(v) is not None and MIN_INT <= int(v) <= MAX_INT
+
+
+def string_encoding(value: bytes) -> bytes:
+    if _is_int(value):
+        return b"int"
+    return b"embstr" if len(value) <= 44 else b"raw"
+
+
+def _entries(c, key: bytes, meta: Meta, limit: int):
+    from xcache.store.hashes import iter_subkeys
+
+    return islice(iter_subkeys(c, key, meta), limit)
+
+
+def encoding_of(c, key: bytes, meta: Meta, other: dict) -> bytes:
+    """The encoding Redis 7.0 would report for this value."""
+    t = meta.type
+    settings = c.server.settings
+    if t == STRING:
+        return string_encoding(meta.value)
+    if t == LIST:
+        return b"quicklist"
+    if t == HASH:
+        max_entries = settings.int("hash-max-listpack-entries")
+        max_value = settings.int("hash-max-listpack-value")
+        if meta.count > max_entries:
+            return b"hashtable"
+        small = all(len(f) <= max_value and len(v) <= max_value
+                    for f, v in _entries(c, key, meta, meta.count))
+        return b"listpack" if small else b"hashtable"
+    if t == SET:
+        if meta.count > settings.int("set-max-intset-entries"):
+            return b"hashtable"
+        ints = all(_is_int(m) for m, _ in _entries(c, key, meta, meta.count))
+        return b"intset" if ints else b"hashtable"
+    if t == ZSET:
+        if meta.count > settings.int("zset-max-listpack-entries"):
+            return b"skiplist"
+        max_value = settings.int("zset-max-listpack-value")
+        small = all(len(m) <= max_value for m, _ in _entries(c, key, meta, meta.count))
+        return b"listpack" if small else b"skiplist"
+    return other.get(t, b"unknown")
+
+
+# --- MEMORY ---------------------------------------------------------------------------------
+
+def usage(c, key: bytes, meta: Meta, samples: int) -> int:
+    """An estimate of the bytes Redis would use for the key (dict entry, object, elements)."""
+    base = 16 + 24 + len(key) + 8 + (24 if meta.expire_ms else 0)
+    if meta.type == STRING:
+        v = meta.value
+        return base + (0 if _is_int(v) else len(v) + 3)
+    if meta.type == LIST:
+        from xcache.store.lists import _iter
+
+        prefix = data_prefix(c.db, key, meta.version)
+        sampled = list(islice(_iter(c, prefix, meta), samples or meta.count))
+    else:
+        sampled = [f + v for f, v in _entries(c, key, meta, samples or meta.count)]
+    if not sampled:
+        return base
+    per = sum(len(x) + 11 for x in sampled) / len(sampled)
+    return base + int(per * meta.count) + 32
+
+
+@command("memory", -2, "readonly", 0, 0, 0)
+def memory(c, args):
+    sub = args[0].upper()
+    if sub == b"USAGE" and len(args) in (2, 4):
+        samples = 5
+        if len(args) == 4:
+            if args[2].upper() != b"SAMPLES":
+                raise Error("ERR syntax error")
+            samples = parse_int(args[3])
+            if samples < 0:
+                raise Error("ERR syntax error")
+        meta = c.engine.get_meta(c.db, args[1])
+        if meta is None:
+            return None
+        return usage(c, args[1], meta, samples)
+    if sub == b"STATS" and len(args) == 1:
+        return stats(c.server)
+    if sub == b"DOCTOR" and len(args) == 1:
+        return Verbatim(b"Hi Sam, I can't find any memory issue in your instance. I can only "
+                        b"account for what occurs on this base.")
+    if sub == b"MALLOC-STATS" and len(args) == 1:
+        return Verbatim(b"Stats not supported for the current allocator")
+    if sub == b"PURGE" and len(args) == 1:
+        return SimpleString(b"OK")
+    if sub == b"HELP" and len(args) == 1:
+        return [SimpleString(x) for x in (
+            b"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            b"DOCTOR", b"    Return memory problems reports.", b"MALLOC-STATS",
+            b"    Return internal statistics report from the memory allocator.", b"PURGE",
+            b"    Attempt to purge dirty pages for reclamation by the allocator.", b"STATS",
+            b"    Return information about the memory usage of the server.",
+            b"USAGE <key> [SAMPLES <count>]",
+            b"    Return memory in bytes used by <key> and its value. Nested values are",
+            b"    sampled up to <count> times (default: 5, 0 means sample all).", b"HELP",
+            b"    Print this help.")]
+    raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try MEMORY HELP.")
+
+
+def stats(server) -> Map:
+    from xcache.store.admin import _rss
+
+    rss = _rss()
+    peak = max(getattr(server, "peak_memory", 0), rss)
+    keys = sum(n for n, _ in server.collector.keyspace.values())
+    out = Map([
+        b"peak.allocated", peak, b"total.allocated", rss, b"startup.allocated", 0,
+        b"replication.backlog", 0, b"clients.slaves", 0, b"clients.normal", 0,
+        b"cluster.links", 0, b"aof.buffer", 0, b"lua.caches", 0, b"functions.caches", 184,
+        b"overhead.total", 0, b"keys.count", keys,
+        b"keys.bytes-per-key", rss // keys if keys else 0, b"dataset.bytes", rss,
+        b"dataset.percentage", b"100", b"peak.percentage", b"%.2f" % (100 * rss / peak),
+        b"allocator.allocated", rss, b"allocator.active", rss, b"allocator.resident", rss,
+        b"allocator-fragmentation.ratio", b"1", b"allocator-fragmentation.bytes", 0,
+        b"allocator.rss-ratio", b"1", b"allocator.rss-bytes", 0, b"rss-overhead.ratio", b"1",
+        b"rss-overhead.bytes", 0, b"fragmentation", b"1", b"fragmentation.bytes", 0,
+    ])
+    for db, (n, _) in sorted(server.collector.keyspace.items()):
+        if n:
+            out += [b"db.%d" % db, Map([b"overhead.hashtable.main", 0,
+                                        b"overhead.hashtable.expires", 0])]
+    return out
+
+
+@command("lolwut", -1, "readonly fast", 0, 0, 0)
+def lolwut(c, args):
+    from xcache.store.admin import REDIS_VERSION, XCACHE_VERSION
+
+    return Verbatim(b"xcache " + XCACHE_VERSION.encode() + b", Redis ver. "
+                    + REDIS_VERSION.encode() + b"\n")

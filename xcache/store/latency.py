@@ -1,0 +1,190 @@
+"""Per-command latency: histograms (INFO latencystats, LATENCY HISTOGRAM), the latency monitor
+(LATENCY LATEST/HISTORY/RESET/DOCTOR, `latency-monitor-threshold`) and the slow log (SLOWLOG,
+`slowlog-log-slower-than`, `slowlog-max-len`). Server.call() feeds `record()` once per command.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from xcache.resp import Error, Map, SimpleString, Verbatim
+from xcache.store.commands import COMMANDS, command, parse_int
+
+LATENCY_HISTORY_LEN = 160  # samples kept per event, as Redis
+
+
+def bucket(nsec: int) -> int:
+    """A log-linear bucket of a duration: powers of two split in 4 (about 19% wide)."""
+    b = nsec.bit_length()
+    return (b << 2) | ((nsec >> (b - 3)) & 3) if b > 3 else b << 2
+
+
+def bucket_upper_ns(key: int) -> int:
+    b, sub = key >> 2, key & 3
+    if b <= 3:
+        return 1 << b
+    return ((4 | sub) + 1) << (b - 3)
+
+
+def percentiles(histogram: dict[int, int], wanted: list[float]) -> list[float]:
+    """The given percentiles (in microseconds) of a bucket histogram."""
+    total = sum(histogram.values())
+    keys = sorted(histogram)
+    out = []
+    for p in wanted:
+        target = max(1, -(-total * p // 100))
+        seen = 0
+        value = 0
+        for k in keys:
+            seen += histogram[k]
+            if seen >= target:
+                value = bucket_upper_ns(k)
+                break
+        out.append(value / 1000)
+    return out
+
+
+class Diagnostics:
+    """The slow log and the latency monitor of one server."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.slowlog: deque = deque()
+        self.slowlog_next_id = 0
+        self.events: dict[str, deque] = {}  # event -> (unix time, ms) samples
+        self.event_max: dict[str, int] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the thresholds (after CONFIG SET)."""
+        slower = self.settings.int("slowlog-log-slower-than")
+        threshold = self.settings.int("latency-monitor-threshold")
+        self.slowlog_ns = slower * 1000 if slower >= 0 else None
+        self.latency_ms = threshold
+        candidates = [x for x in (self.slowlog_ns, threshold * 1_000_000 if threshold else None)
+                      if x is not None]
+        self.min_ns = min(candidates) if candidates else 1 << 62  # below it, record() is not called
+
+    def record(self, c, cmd, argv: list[bytes], nsec: int) -> None:
+        usec = nsec // 1000
+        if (self.slowlog_ns is not None and nsec >= self.slowlog_ns
+                and "skip_slowlog" not in cmd.flags):
+            self._slowlog_add(c, cmd, argv, usec)
+        if self.latency_ms and usec // 1000 >= self.latency_ms:
+            self.add_event("fast-command" if "fast" in cmd.flags else "command", usec // 1000)
+
+    def _slowlog_add(self, c, cmd, argv: list[bytes], usec: int) -> None:
+        limit = int(self.settings.values["slowlog-max-len"])
+        if cmd.name in ("auth", "hello", "migrate"):
+            shown = [argv[0], b"(redacted)"] if len(argv) > 1 else argv[:1]
+        else:
+            shown = []
+            for i, arg in enumerate(argv[:32]):
+                if i == 31 and len(argv) > 32:
+                    shown.append(b"... (%d more arguments)" % (len(argv) - 31))
+                    break
+                if len(arg) > 128:
+                    arg = arg[:128] + b"... (%d more bytes)" % (len(arg) - 128)
+                shown.append(arg)
+        entry = [self.slowlog_next_id, int(time.time()), usec, shown, c.addr.encode(), c.name]
+        self.slowlog_next_id += 1
+        self.slowlog.appendleft(entry)
+        while len(self.slowlog) > limit:
+            self.slowlog.pop()
+
+    def add_event(self, event: str, ms: int) -> None:
+        samples = self.events.setdefault(event, deque(maxlen=LATENCY_HISTORY_LEN))
+        now = int(time.time())
+        if samples and samples[-1][0] == now:
+            samples[-1] = (now, max(ms, samples[-1][1]))
+        else:
+            samples.append((now, ms))
+        self.event_max[event] = max(ms, self.event_max.get(event, 0))
+
+
+def _unknown(name: str, sub: bytes) -> Error:
+    return Error(f"ERR unknown subcommand or wrong number of arguments for '{sub.decode(errors='replace')}'. Try {name} HELP.")
+
+
+@command("slowlog", -2, "admin random loading stale", 0, 0, 0)
+def slowlog(c, args):
+    d = c.server.diagnostics
+    sub = args[0].upper()
+    if sub == b"GET" and len(args) <= 2:
+        count = 10
+        if len(args) == 2:
+            count = parse_int(args[1], Error("ERR count should be greater than or equal to -1"))
+            if count < -1:
+                raise Error("ERR count should be greater than or equal to -1")
+            if count == -1:
+                count = len(d.slowlog)
+        return [list(e) for e in list(d.slowlog)[:count]]
+    if sub == b"LEN" and len(args) == 1:
+        return len(d.slowlog)
+    if sub == b"RESET" and len(args) == 1:
+        d.slowlog.clear()
+        return SimpleString(b"OK")
+    if sub == b"HELP" and len(args) == 1:
+        return [SimpleString(x) for x in (
+            b"SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            b"GET [<count>]", b"    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            b"    Entries are made of:", b"    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            b"    client name", b"LEN", b"    Return the length of the slowlog.", b"RESET",
+            b"    Reset the slowlog.", b"HELP", b"    Print this help.")]
+    raise _unknown("SLOWLOG", args[0])
+
+
+@command("latency", -2, "admin noscript loading stale", 0, 0, 0)
+def latency(c, args):
+    server = c.server
+    d = server.diagnostics
+    sub = args[0].upper()
+    if sub == b"LATEST" and len(args) == 1:
+        return [[e.encode(), s[-1][0], s[-1][1], d.event_max.get(e, 0)]
+                for e, s in d.events.items() if s]
+    if sub == b"HISTORY" and len(args) == 2:
+        samples = d.events.get(args[1].decode(errors="replace"), ())
+        return [[t, ms] for t, ms in samples]
+    if sub == b"RESET":
+        names = [a.decode(errors="replace") for a in args[1:]] or list(d.events)
+        n = 0
+        for name in names:
+            if d.events.pop(name, None) is not None:
+                n += 1
+            d.event_max.pop(name, None)
+        return n
+    if sub == b"DOCTOR" and len(args) == 1:
+        if not d.events:
+            text = ("Dave, no latency spike was observed during the lifetime of this Redis "
+                    "instance, not in the slightest bit. I honestly think you ought to sleep "
+                    "better. (xcache)\n")
+        else:
+            text = "".join(f"{e}: {len(s)} latency spikes (max {d.event_max.get(e, 0)} ms)\n"
+                           for e, s in d.events.items())
+        return Verbatim(text.encode())
+    if sub == b"HISTOGRAM":
+        names = [a.lower() for a in args[1:]] or sorted(COMMANDS)
+        out = Map()
+        for name in names:
+            cmd = COMMANDS.get(name)
+            if cmd is None or not cmd.calls:
+                continue
+            hist = Map()
+            seen = 0
+            for k in sorted(cmd.histogram):
+                seen += cmd.histogram[k]
+                hist += [max(1, bucket_upper_ns(k) // 1000), seen]
+            out += [name, Map([b"calls", cmd.calls, b"histogram_usec", hist])]
+        return out
+    if sub == b"GRAPH" and len(args) == 2:
+        event = args[1].decode(errors="replace")
+        if event not in d.events:
+            raise Error(f"ERR No samples available for event '{event}'")
+        return Verbatim(f"{event} - high {d.event_max[event]} ms\n".encode())
+    if sub == b"HELP" and len(args) == 1:
+        return [SimpleString(x) for x in (
+            b"LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            b"DOCTOR", b"GRAPH <event>", b"HISTORY <event>", b"LATEST", b"RESET [<event> ...]",
+            b"HISTOGRAM [COMMAND ...]", b"HELP")]
+    raise _unknown("LATENCY", args[0])

@@ -1,0 +1,55 @@
+"""MONITOR: stream every command the node runs to the monitoring clients, as Redis 7 formats it
+(`+<unix time.usec> [<db> <addr>] "cmd" "arg"...`). Admin commands and those flagged
+skip_monitor are not shown (as Redis)."""
+
+from __future__ import annotations
+
+import time
+
+from xcache.resp import OK, Error
+from xcache.store.commands import command
+
+_ESCAPES = {ord("\\"): b"\\\\", ord('"'): b'\\"', ord("\n"): b"\\n", ord("\r"): b"\\r",
+            ord("\t"): b"\\t", 7: b"\\a", 8: b"\\b"}
+
+
+def quote(arg: bytes) -> bytes:
+    """Redis's sdscatrepr."""
+    out = bytearray(b'"')
+    for ch in arg:
+        esc = _ESCAPES.get(ch)
+        if esc is not None:
+            out += esc
+        elif 32 <= ch < 127:
+            out.append(ch)
+        else:
+            out += b"\\x%02x" % ch
+    out += b'"'
+    return bytes(out)
+
+
+def feed(server, c, cmd, argv: list[bytes]) -> None:
+    if "admin" in cmd.flags or "skip_monitor" in cmd.flags:
+        return
+    now = time.time()
+    line = b"+%.6f [%d %b] %b\r\n" % (now, c.db, c.addr.encode(), b" ".join(quote(a) for a in argv))
+    for m in list(server.monitors):
+        if m.closing:
+            server.monitors.remove(m)
+        else:
+            m.send_raw(line)
+
+
+@command("monitor", 1, "admin noscript loading stale", 0, 0, 0)
+def monitor(c, args):
+    if c.multi is not None:
+        raise Error("ERR MONITOR isn't allowed for DENY BLOCKING client")
+    if c not in c.server.monitors:
+        c.server.monitors.append(c)
+        c.kind = "monitor"
+    return OK
+
+
+def forget(server, c) -> None:
+    if c in server.monitors:
+        server.monitors.remove(c)

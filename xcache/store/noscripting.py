@@ -1,0 +1,91 @@
+"""FUNCTION and SCRIPT as a node without scripting answers them: an empty library set.
+
+Harnesses (Redis's test suite, client libraries' fixtures) run FUNCTION FLUSH / SCRIPT FLUSH
+before each test; those succeed. Loading code is refused with a clear error. FUNCTION and SCRIPT
+are registered here only if no scripting module registered them first (a real scripting module
+imported later overrides them too), so this module can stay when one is added.
+"""
+
+from __future__ import annotations
+
+from xcache.resp import OK, Error, Map, SimpleString
+
+NO_SCRIPTING = Error("ERR scripting is not supported by this xcache node")
+
+
+def _flush_args(args: list[bytes]) -> None:
+    if len(args) > 1 or (args and args[0].upper() not in (b"ASYNC", b"SYNC")):
+        raise Error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
+
+
+def _unknown(name: str, sub: bytes) -> Error:
+    return Error(f"ERR unknown subcommand or wrong number of arguments for '{sub.decode(errors='replace')}'. Try {name} HELP.")
+
+
+def function(c, args):
+    sub = args[0].upper()
+    if sub == b"FLUSH":
+        _flush_args(args[1:])
+        return OK
+    if sub == b"LIST":
+        i = 1
+        while i < len(args):
+            opt = args[i].upper()
+            if opt == b"WITHCODE":
+                i += 1
+            elif opt == b"LIBRARYNAME" and i + 1 < len(args):
+                i += 2
+            else:
+                raise Error(f"ERR Unknown argument {args[i].decode(errors='replace')}")
+        return []
+    if sub == b"STATS" and len(args) == 1:
+        engines = Map([b"LUA", Map([b"libraries_count", 0, b"functions_count", 0])])
+        return Map([b"running_script", None, b"engines", engines])
+    if sub == b"DELETE" and len(args) == 2:
+        raise Error("ERR Library not found")
+    if sub == b"KILL" and len(args) == 1:
+        raise Error("NOTBUSY No scripts in execution right now.")
+    if sub in (b"LOAD", b"RESTORE") and len(args) >= 2:
+        raise NO_SCRIPTING
+    if sub == b"DUMP" and len(args) == 1:
+        raise NO_SCRIPTING
+    if sub == b"HELP" and len(args) == 1:
+        return [SimpleString(x) for x in (
+            b"FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            b"LIST [LIBRARYNAME <pattern>] [WITHCODE]", b"STATS", b"FLUSH [ASYNC|SYNC]",
+            b"DELETE <library-name>", b"KILL", b"(LOAD, DUMP, RESTORE: scripting is not "
+            b"supported by this node)", b"HELP")]
+    raise _unknown("FUNCTION", args[0])
+
+
+def script(c, args):
+    sub = args[0].upper()
+    if sub == b"FLUSH":
+        if len(args) > 2 or (len(args) == 2 and args[1].upper() not in (b"ASYNC", b"SYNC")):
+            raise Error("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+        return OK
+    if sub == b"EXISTS" and len(args) >= 2:
+        return [0] * (len(args) - 1)
+    if sub == b"KILL" and len(args) == 1:
+        raise Error("NOTBUSY No scripts in execution right now.")
+    if sub == b"LOAD" and len(args) == 2:
+        raise NO_SCRIPTING
+    if sub == b"HELP" and len(args) == 1:
+        return [SimpleString(x) for x in (
+            b"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            b"EXISTS <sha1> [<sha1> ...]", b"FLUSH [ASYNC|SYNC]", b"KILL",
+            b"(LOAD: scripting is not supported by this node)", b"HELP")]
+    raise _unknown("SCRIPT", args[0])
+
+
+def register() -> None:
+    """Register FUNCTION and SCRIPT unless a scripting module already did."""
+    from xcache.store.commands import COMMANDS, command
+
+    if b"function" not in COMMANDS:
+        command("function", -2, "noscript", 0, 0, 0)(function)
+    if b"script" not in COMMANDS:
+        command("script", -2, "noscript", 0, 0, 0)(script)
+
+
+register()
