@@ -12,6 +12,7 @@ import threading
 import pytest
 import redis
 
+from tests.conftest import NOT_APPLICABLE
 from tests.store.resp3 import raw
 
 
@@ -72,7 +73,7 @@ def test_info_keyspace(r, xcache_node):
     r.set("b", 2, ex=100)
     port = r.connection_pool.connection_kwargs["port"]
     if port == xcache_node.port:
-        pytest.skip("xcache's keyspace counts are refreshed by its collector (eventually)")
+        pytest.skip(NOT_APPLICABLE + "xcache's keyspace counts are refreshed by its collector (eventually)")
     assert r.info("keyspace")["db0"]["keys"] == 2
     assert r.info("keyspace")["db0"]["expires"] == 1
 
@@ -288,7 +289,7 @@ def test_client_unblock(r):
 
 def test_tracking_invalidation_push(r):
     if proto(r) != 3:
-        pytest.skip("RESP3 push invalidation")
+        pytest.skip(NOT_APPLICABLE + "RESP3 push invalidation")
     port = r.connection_pool.connection_kwargs["port"]
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"HELLO 3\r\n")

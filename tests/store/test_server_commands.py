@@ -6,6 +6,8 @@ import threading
 import pytest
 import redis
 
+from tests.conftest import NOT_APPLICABLE
+
 
 def test_ping_echo_time(r):
     assert r.ping() is True
@@ -189,7 +191,7 @@ def test_pubsub(r):
 
 def test_subscribed_client_may_only_run_pubsub_commands(r):
     if r.connection_pool.connection_kwargs["protocol"] == 3:
-        pytest.skip("RESP2 only: a RESP3 client may run any command while subscribed")
+        pytest.skip(NOT_APPLICABLE + "RESP2 only: a RESP3 client may run any command while subscribed")
     conn = r.connection_pool.get_connection()
     try:
         conn.send_command("subscribe", "c")

@@ -63,7 +63,8 @@ def test_xrange_xrevrange(r):
         "invalid start ID for the interval")
 
 
-def test_trimming_and_xdel(r):
+def test_trimming_and_xdel(r2):
+    r = r2
     for i in range(1, 351):
         cmd(r, "XADD", "s", f"{i}-1", "a", "1")
     assert r.xtrim("s", maxlen=10, approximate=True) == 300  # whole nodes of 100 only
@@ -87,7 +88,8 @@ def test_trimming_and_xdel(r):
     assert err(r, "XSETID", "nokey", "1") == "no such key"
 
 
-def test_consumer_groups(r):
+def test_consumer_groups(r2):
+    r = r2
     assert err(r, "XGROUP", "CREATE", "s", "g", "$") .startswith("The XGROUP subcommand requires")
     assert cmd(r, "XGROUP", "CREATE", "s", "g", "$", "MKSTREAM") == b"OK"
     assert err(r, "XGROUP", "CREATE", "s", "g", "$") == "BUSYGROUP Consumer Group name already exists"
@@ -129,7 +131,8 @@ def test_consumer_groups(r):
     assert err(r, "XGROUP", "FOO") == "unknown subcommand 'FOO'. Try XGROUP HELP."
 
 
-def test_xread_and_blocking(r):
+def test_xread_and_blocking(r2):
+    r = r2
     cmd(r, "XADD", "s", "1-0", "a", "1")
     assert cmd(r, "XREAD", "STREAMS", "s", "nokey", "0", "0") == [[b"s", [[b"1-0", [b"a", b"1"]]]]]
     assert cmd(r, "XREAD", "STREAMS", "s", "$") is None

@@ -16,10 +16,11 @@ from xcache.store import diskfull
 from xcache.store.clientinfo import client_line
 from xcache.store.commands import COMMANDS, SYNTAX_ERROR, command, parse_int
 from xcache.store.pause import ALL, WRITE
+from xcache.store.version import REDIS_VERSION, XCACHE_VERSION
+from xcache.store.version import rss_bytes as _rss
 
 log = logging.getLogger("xcache.server")
 
-REDIS_VERSION = "7.0.15"  # the Redis feature level the command set follows
 
 
 # --- connection -------------------------------------------------------------------------------
@@ -225,7 +226,6 @@ def shutdown(c, args):
 # Sections and field names as Redis 7.0's INFO (fields without a meaning here answer Redis's
 # idle values), plus xcache's own sections (storage, migrate).
 
-XCACHE_VERSION = "0.1.0"
 
 
 def _human(n: int) -> str:
@@ -233,14 +233,6 @@ def _human(n: int) -> str:
         if n >= size:
             return f"{n / size:.2f}{unit}"
     return f"{n}B"
-
-
-def _rss() -> int:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _section_server(s) -> dict:

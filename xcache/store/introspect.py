@@ -31,9 +31,11 @@ def string_encoding(value: bytes) -> bytes:
 
 
 def _entries(c, key: bytes, meta: Meta, limit: int):
-    from xcache.store.hashes import iter_subkeys
-
-    return islice(iter_subkeys(c, key, meta), limit)
+    """The first `limit` (subkey, value) of a collection (keys.py imports this module, so no
+    import of the type modules here)."""
+    prefix = data_prefix(c.db, key, meta.version)
+    n = len(prefix)
+    return islice(((k[n:], v) for k, v in c.engine.scan(c.engine.data, prefix)), limit)
 
 
 def encoding_of(c, key: bytes, meta: Meta, other: dict) -> bytes:
@@ -126,7 +128,7 @@ def memory(c, args):
 
 
 def stats(server) -> Map:
-    from xcache.store.admin import _rss
+    from xcache.store.version import rss_bytes as _rss
 
     rss = _rss()
     peak = max(getattr(server, "peak_memory", 0), rss)
@@ -152,7 +154,7 @@ def stats(server) -> Map:
 
 @command("lolwut", -1, "readonly fast", 0, 0, 0)
 def lolwut(c, args):
-    from xcache.store.admin import REDIS_VERSION, XCACHE_VERSION
+    from xcache.store.version import REDIS_VERSION, XCACHE_VERSION
 
     return Verbatim(b"xcache " + XCACHE_VERSION.encode() + b", Redis ver. "
                     + REDIS_VERSION.encode() + b"\n")

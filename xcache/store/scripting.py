@@ -33,7 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from xcache.resp import NULL_ARRAY, OK, Error, Raw, SimpleString
-from xcache.resp.encode import format_float
+from xcache.resp.encode import Bool, Double, Map, Pairs, Push, Set, format_float
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
 
@@ -126,7 +126,7 @@ class Scripts:
             from xcache.store.lualibs import make_bit, make_cjson
 
             self._lua = LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False)
-            from xcache.store.admin import REDIS_VERSION
+            from xcache.store.version import REDIS_VERSION
 
             major, minor, patch = (int(p) for p in REDIS_VERSION.split("."))
             self._compile, self._run, self._run_function, self._load_library = self._lua.execute(
@@ -216,8 +216,13 @@ class Scripts:
             return int(reply)
         if reply is None or reply is NULL_ARRAY:
             return False
-        if t is list or t is tuple:
+        if t is list or t is tuple or t is Map or t is Set or t is Pairs or t is Push:
+            # scripts speak RESP2: typed replies arrive as Redis downgrades them (flat arrays)
             return lua.table_from([self._to_lua(x) for x in reply])
+        if t is Double:
+            return format_float(reply)
+        if t is Bool:
+            return int(reply.value)
         if t is SimpleString:
             return lua.table_from({b"ok": bytes(reply)})
         if t is float:
