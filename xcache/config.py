@@ -55,6 +55,10 @@ class ServerConfig:
     repl_backlog_bytes: int = key(64 * 1024 * 1024, "write log kept for partial resync of replicas", minimum=1024)
     metrics_port: int = key(-1, "HTTP port of /metrics and /health; -1 = port + 10000, 0 = off", minimum=-1)
     repl_timeout_ms: int = key(60000, "replication link considered down after this long without data", minimum=100)
+    min_replicas_to_write: int = key(0, "a master with fewer good replicas refuses writes with -NOREPLICAS (Redis's min-replicas-to-write); 0 = off", minimum=0)
+    min_replicas_max_lag: int = key(10, "seconds since a replica's last ACK for it to count as good (Redis's min-replicas-max-lag); 0 = off", minimum=0)
+    write_ack_replicas: int = key(0, "hold each write's reply until this many replicas acknowledged it (like WAIT after every write); 0 = off", minimum=0)
+    write_ack_timeout_ms: int = key(1000, "write_ack_replicas: answer -NOACK (write in doubt) when not acknowledged this fast", minimum=1)
     migrate_chunk_items: int = key(1000, "MIGRATE sends a bigger hash/list/set/zset in commands of this many members, one awaited at a time", minimum=1)
 
 

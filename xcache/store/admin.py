@@ -355,13 +355,15 @@ def info(c, args):
 # Redis names that tools ask for, mapped onto our keys (or fixed answers).
 ALIASES = {"appendfsync": "wal_sync", "replica-priority": "replica_priority",
            "slave-priority": "replica_priority", "proto-max-bulk-len": "proto_max_bulk_len_bytes",
-           "maxclients": "maxclients", "requirepass": "requirepass", "masterauth": "masterauth"}
+           "maxclients": "maxclients", "requirepass": "requirepass", "masterauth": "masterauth",
+           "min-slaves-to-write": "min_replicas_to_write", "min-slaves-max-lag": "min_replicas_max_lag"}
 FIXED = {"save": "", "appendonly": "no", "maxmemory": "0", "maxmemory-policy": "noeviction",
          "databases": None, "timeout": None}
 RUNTIME = {"requirepass", "maxclients", "timeout_ms", "write_stall_timeout_ms", "write_stall_backoff_ms",
            "client_output_buffer_limit_bytes", "proto_max_bulk_len_bytes", "proto_max_multibulk_len",
            "replica_priority", "masterauth", "wal_sync", "expire_collector_interval_ms",
-           "expire_collector_batch", "repl_timeout_ms"}
+           "expire_collector_batch", "repl_timeout_ms", "min_replicas_to_write", "min_replicas_max_lag",
+           "write_ack_replicas", "write_ack_timeout_ms"}
 
 
 def _config_items(cfg: ServerConfig) -> dict[str, str]:

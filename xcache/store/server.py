@@ -33,7 +33,7 @@ COMMAND_MODULES = ("admin", "strings", "keys", "hashes", "lists", "sets", "zsets
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
 
-from xcache.store import pubsub, transactions  # noqa: E402
+from xcache.store import durability, pubsub, transactions  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
@@ -294,12 +294,20 @@ class Server:
                 return Error(f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         if self.pause.mode and self.pause.blocks(c, cmd, name):
             return Suspend(self._after_pause(c, argv))
+        if cmd.write and self.cfg.min_replicas_to_write:
+            refused = durability.refuse(self, c, cmd)
+            if refused is not None:
+                if c.multi is not None:
+                    c.multi_error = True
+                return refused
         if c.multi is not None and name not in MULTI_IMMEDIATE:
             if "nomulti" in cmd.flags:
                 c.multi_error = True
                 return Error("ERR Command not allowed inside a transaction")
             c.multi.append((cmd, argv))
             return Raw(b"+QUEUED\r\n")
+        if self.cfg.write_ack_replicas and (cmd.write or cmd.name == "exec"):
+            return durability.hold(self, c, self.call(c, cmd, argv))
         return self.call(c, cmd, argv)
 
     def call(self, c: Client, cmd: Command, argv: list[bytes]):
