@@ -225,6 +225,10 @@ class Hosts:
         """A short command inside host's namespace (iptables, tc, mount ...)."""
         return run("ip", "netns", "exec", self.hosts[host].ns, *args, check=check)
 
+    def run_in_switch(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """A command in the switch namespace (tc on a host's link)."""
+        return run("ip", "netns", "exec", self.switch, *args, check=check)
+
     def mount_tmpfs(self, host: str, path: Path, size_bytes: int) -> None:
         """A small tmpfs for a host's data dir (the disk-full nemesis fills it)."""
         path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,219 @@
+"""Nemeses: faults injected into the virtual hosts, each started, held for a bounded time, healed.
+
+A nemesis has `start(cluster)` and `heal(cluster)`; the runner calls heal in a `finally`, so a
+fault never outlives its scenario. Partitions are iptables DROP rules inside the namespace of the
+isolated host (INPUT from and OUTPUT to the peers it is cut from; `iptables -F` heals), so the
+machine's own firewall is never touched. Where iptables is missing, nft is used the same way.
+
+Delay, loss and reordering would be `tc qdisc add dev <veth> root netem delay 200ms loss 5%`
+here, but this kernel is built without sch_netem (CONFIG_NET_SCH_NETEM is not set): the only link
+fault available is a bandwidth cap (tbf), used by `bandwidth-full-sync`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+
+from xcache.drill.chaos.cluster import (
+    CLIENT,
+    DASHBOARDS,
+    GROUP_PORTS,
+    SENTINELS,
+    STORAGE,
+    Cluster,
+)
+from xcache.drill.chaos.hosts import HarnessError
+
+
+def _firewall(cluster: Cluster, host: str, peers: list[str]) -> None:
+    ips = [cluster.ip(p) for p in peers if p != host]
+    if shutil.which("iptables"):
+        for ip in ips:
+            cluster.h.sh(host, "iptables", "-A", "INPUT", "-s", ip, "-j", "DROP")
+            cluster.h.sh(host, "iptables", "-A", "OUTPUT", "-d", ip, "-j", "DROP")
+        return
+    cluster.h.sh(host, "nft", "add", "table", "inet", "chaos")
+    for chain, hook, field in (("in", "input", "saddr"), ("out", "output", "daddr")):
+        cluster.h.sh(host, "nft", "add", "chain", "inet", "chaos", chain,
+                     f"{{ type filter hook {hook} priority 0 ; }}")
+        for ip in ips:
+            cluster.h.sh(host, "nft", "add", "rule", "inet", "chaos", chain, "ip", field, ip, "drop")
+
+
+def _unfirewall(cluster: Cluster, host: str) -> None:
+    if shutil.which("iptables"):
+        cluster.h.sh(host, "iptables", "-F", check=False)
+    else:
+        cluster.h.sh(host, "nft", "delete", "table", "inet", "chaos", check=False)
+
+
+class Nemesis:
+    name = "none"
+    describe = "no fault (baseline)"
+
+    def start(self, cluster: Cluster) -> None:
+        pass
+
+    def heal(self, cluster: Cluster) -> None:
+        pass
+
+
+class KillMaster(Nemesis):
+    """kill -9 group 1's master; restarted as it was at heal (the sentinels demote it)."""
+
+    name, describe = "kill-master", "kill -9 of group 1's master, restarted after the hold"
+
+    def start(self, cluster: Cluster) -> None:
+        self.role = cluster.role_of_addr(cluster.masters()[1])
+        cluster.procs[self.role].kill()
+        cluster.procs[self.role].wait(10)
+
+    def heal(self, cluster: Cluster) -> None:
+        if cluster.procs[self.role].poll() is not None:
+            cluster.start_role(self.role)
+
+
+class PauseMaster(Nemesis):
+    """SIGSTOP of group 1's master, SIGCONT at heal (a hung process, not a dead one)."""
+
+    name, describe = "pause-master", "SIGSTOP of group 1's master, SIGCONT after the hold"
+
+    def start(self, cluster: Cluster) -> None:
+        self.role = cluster.role_of_addr(cluster.masters()[1])
+        os.kill(cluster.procs[self.role].pid, signal.SIGSTOP)
+
+    def heal(self, cluster: Cluster) -> None:
+        os.kill(cluster.procs[self.role].pid, signal.SIGCONT)
+
+
+class IsolateMaster(Nemesis):
+    """Group 1's master host cut from the sentinels, the dashboards and the other storage hosts
+    (its replicas), still reachable by the proxies and the client: it keeps taking writes while
+    the other side elects a new master; at heal it is made a replica and drops them."""
+
+    name = "isolate-master"
+    describe = "group 1's master cut from sentinels, dashboards and its replicas; proxies still reach it"
+
+    def start(self, cluster: Cluster) -> None:
+        self.host = cluster.role_of_addr(cluster.masters()[1]).split("-")[0]
+        _firewall(cluster, self.host, [*SENTINELS, *DASHBOARDS, *STORAGE])
+
+    def heal(self, cluster: Cluster) -> None:
+        _unfirewall(cluster, self.host)
+
+
+class IsolateProxy(Nemesis):
+    """p1 cut from the dashboards while group 1's master is killed: p1 keeps its old table."""
+
+    name = "isolate-proxy"
+    describe = "proxy p1 cut from the dashboards while group 1's master is killed and restarted"
+
+    def start(self, cluster: Cluster) -> None:
+        _firewall(cluster, "p1", list(DASHBOARDS))
+        self.kill = KillMaster()
+        self.kill.start(cluster)
+
+    def heal(self, cluster: Cluster) -> None:
+        self.kill.heal(cluster)
+        _unfirewall(cluster, "p1")
+
+
+class SentinelMinority(Nemesis):
+    name, describe = "sentinel-minority", "sentinel host n1 cut from every other host"
+
+    def start(self, cluster: Cluster) -> None:
+        _firewall(cluster, "n1", list(cluster.h.hosts))
+
+    def heal(self, cluster: Cluster) -> None:
+        _unfirewall(cluster, "n1")
+
+
+class IsolateEtcdLeader(Nemesis):
+    """The etcd leader's host cut from every other host (a new leader is elected among the rest)."""
+
+    name, describe = "isolate-etcd-leader", "the etcd leader's host cut from every other host"
+
+    def start(self, cluster: Cluster) -> None:
+        self.host = etcd_leader(cluster)
+        _firewall(cluster, self.host, list(cluster.h.hosts))
+
+    def heal(self, cluster: Cluster) -> None:
+        _unfirewall(cluster, self.host)
+
+
+def etcd_leader(cluster: Cluster) -> str:
+    import httpx
+
+    def status(n: str) -> dict:
+        return httpx.post(f"http://{cluster.ip(n)}:2379/v3/maintenance/status", json={}, timeout=2).json()
+
+    for n in SENTINELS:
+        st = cluster.h.call(CLIENT, status, n)
+        if st.get("leader") and st.get("leader") == (st.get("header") or {}).get("member_id"):
+            return n
+    raise HarnessError("no etcd leader found")
+
+
+class IsolateDashboard(Nemesis):
+    """The active dashboard cut from everything: the standby (ha) takes over through etcd."""
+
+    name, describe = "isolate-dashboard", "active dashboard d1 cut from every other host, then kill -9 of group 1's master"
+
+    def start(self, cluster: Cluster) -> None:
+        _firewall(cluster, "d1", list(cluster.h.hosts))
+        self.kill = KillMaster()
+        self.kill.start(cluster)
+
+    def heal(self, cluster: Cluster) -> None:
+        self.kill.heal(cluster)
+        _unfirewall(cluster, "d1")
+
+
+class DiskFull(Nemesis):
+    """Group 1's master's data dir (a small tmpfs) filled to the last byte; freed at heal."""
+
+    name, describe = "disk-full", "group 1's master's data dir (tmpfs) filled up"
+
+    def start(self, cluster: Cluster) -> None:
+        host = cluster.role_of_addr(cluster.masters()[1]).split("-")[0]
+        self.filler = cluster.wd / host / "filler"
+        with open(self.filler, "wb") as fh:
+            chunk = b"\0" * (1 << 20)
+            try:
+                while True:
+                    fh.write(chunk)
+                    fh.flush()
+            except OSError:
+                pass
+
+    def heal(self, cluster: Cluster) -> None:
+        self.filler.unlink(missing_ok=True)
+
+
+class BandwidthFullSync(Nemesis):
+    """s3's link capped (tbf) while its group 1 replica does a full sync from scratch."""
+
+    name, describe = "bandwidth-full-sync", "s3's link capped at 8 Mbit/s (tc tbf) during a full sync of its group 1 replica"
+    rate = "8mbit"
+
+    def start(self, cluster: Cluster) -> None:
+        h = cluster.h["s3"]
+        cluster.h.run_in_switch("tc", "qdisc", "add", "dev", h.veth, "root", "tbf", "rate", self.rate,
+                                "burst", "32kbit", "latency", "400ms")
+        self.role = f"s3-{GROUP_PORTS[1]}"
+        p = cluster.procs[self.role]
+        p.kill()
+        p.wait(10)
+        shutil.rmtree(cluster.wd / "s3" / str(GROUP_PORTS[1]), ignore_errors=True)
+        cluster.start_role(self.role)
+        self.t0 = time.monotonic()
+
+    def heal(self, cluster: Cluster) -> None:
+        cluster.h.run_in_switch("tc", "qdisc", "del", "dev", cluster.h["s3"].veth, "root", check=False)
+
+
+NEMESES = {n.name: n for n in (Nemesis, KillMaster, PauseMaster, IsolateMaster, IsolateProxy, SentinelMinority,
+                               IsolateEtcdLeader, IsolateDashboard, DiskFull, BandwidthFullSync)}
