@@ -70,3 +70,12 @@ def storm(target, scenario, clients, workers, password, auth_timeout, op_timeout
             click.echo(f"  chart:  {png_path}")
         else:
             click.echo("  chart:  skipped (pip install matplotlib)", err=True)
+
+
+def _add_chaos() -> None:
+    from xcache.drill.chaos.cli import chaos
+
+    drill.add_command(chaos, "chaos")
+
+
+_add_chaos()
