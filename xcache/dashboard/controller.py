@@ -28,6 +28,7 @@ import httpx
 import redis.asyncio as aredis
 
 from xcache.dashboard import alerts as A
+from xcache.dashboard import leader
 from xcache.dashboard import scale as S
 from xcache.dashboard import topology as T
 from xcache.dashboard.config import DashboardConfig
@@ -387,7 +388,11 @@ class Controller:
         """Push the slot table to every proxy (or only some); verify each took it. A proxy that
         holds a newer epoch than ours with another content (a reset coordinator, a second
         dashboard, a hand-made PUT) makes us jump past its epoch and push to all again.
-        Caller holds self.lock (the epoch jump is a topology change)."""
+        Caller holds self.lock (the epoch jump is a topology change).
+        Fenced: nothing is pushed unless our coordinator ownership is fresh (leader.py)."""
+        if not leader.lease_fresh(self.coord):
+            self.event("push_fenced", "warning", note="coordinator ownership not confirmed recently")
+            return {}
         try:
             table = T.slot_table(self.topo)
         except T.TopologyError as exc:
@@ -727,11 +732,11 @@ class Controller:
         while True:
             await asyncio.sleep(1.0)
             try:
-                await self.coord.keepalive()
+                await leader.renew(self.coord)
                 failures = 0
             except CoordinatorError as exc:
                 failures += 1
-                lost = "lost" in str(exc) or "not owned" in str(exc)
+                lost = "lost" in str(exc) or "not owned" in str(exc) or not leader.lease_fresh(self.coord)
                 if lost or failures >= 5:
                     self.fatal = str(exc)
                     self.event("ownership_lost", "error", error=str(exc))

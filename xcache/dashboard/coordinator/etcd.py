@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import httpx
 
@@ -46,6 +47,7 @@ class EtcdCoordinator(Coordinator):
         self.url = f"etcd://{self.endpoint.split('://', 1)[1]}/{self.prefix}"
         self.owner_ttl_s = owner_ttl_s
         self.lease: str | None = None
+        self.lease_ok_at: float | None = None  # monotonic send time of the last renewal that succeeded
         self._proxy_leases: dict[str, str] = {}
         self._http: httpx.AsyncClient | None = None
 
@@ -90,6 +92,7 @@ class EtcdCoordinator(Coordinator):
 
     # --- ownership ----------------------------------------------------------------------------
     async def open(self, owner: dict) -> None:
+        sent = time.monotonic()
         lease = await self._grant(self.owner_ttl_s)
         key = _b64(self._key("owner"))
         data = await self._call("/v3/kv/txn", {
@@ -105,6 +108,7 @@ class EtcdCoordinator(Coordinator):
             raise CoordinatorError(f"coordinator {self.url} is owned by another dashboard ({who}); stop it "
                                    f"first (its lease expires {self.owner_ttl_s}s after it dies)")
         self.lease = lease
+        self.lease_ok_at = sent
 
     async def close(self) -> None:
         leases = [self.lease, *self._proxy_leases.values()]
@@ -121,9 +125,11 @@ class EtcdCoordinator(Coordinator):
             self._http = None
 
     async def keepalive(self) -> None:
+        sent = time.monotonic()
         if self.lease is None or not await self._keepalive(self.lease):
             self.lease = None
             raise CoordinatorError(f"coordinator {self.url}: ownership lease lost")
+        self.lease_ok_at = sent  # the lease lasts owner_ttl_s from a moment after this
 
     # --- topology -----------------------------------------------------------------------------
     async def load(self) -> tuple[dict | None, int]:

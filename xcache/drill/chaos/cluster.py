@@ -140,7 +140,8 @@ class Cluster:
             self.define(f"dashboard-{d}", d, [
                 *py, "dashboard", "--coordinator", coord, "--bind", "0.0.0.0", "--port", str(DASH_PORT),
                 "--set", f"admin_token={TOKEN}", "--set", f"proxy_admin_token={PROXY_TOKEN}",
-                "--set", "reconcile_interval_ms=500", "--set", "request_timeout_ms=1000"])
+                "--set", "reconcile_interval_ms=500", "--set", "request_timeout_ms=1000",
+                "--set", f"standby={'true' if o.ha else 'false'}"])
 
     def start(self) -> None:
         if self.o.small_disk_bytes:
@@ -276,10 +277,18 @@ class Cluster:
             time.sleep(0.3)
 
     def masters(self) -> dict[int, str]:
-        """group -> master address, as the dashboard's topology says."""
-        topo = self.api("GET", "/api/topology")
-        groups = topo.get("groups") or topo.get("topology", {}).get("groups") or {}
-        return {int(g.get("id", k)): g.get("master") for k, g in groups.items()}
+        """group -> master address: the node answering ROLE master (the first if several)."""
+        out = {}
+        for gid, port in GROUP_PORTS.items():
+            for s in STORAGE:
+                try:
+                    role = self.redis_call((self.ip(s), port), "ROLE")
+                except (redis.RedisError, OSError):
+                    continue
+                if role and role[0] == "master":
+                    out[gid] = self.node_addr(s, gid)
+                    break
+        return out
 
     def role_of_addr(self, addr: str) -> str:
         ip, port = addr.rsplit(":", 1)

@@ -54,6 +54,9 @@ class Nemesis:
     name = "none"
     describe = "no fault (baseline)"
 
+    def __init__(self) -> None:
+        self.notes: dict = {}  # measurements the nemesis makes (takeover time, sync time...)
+
     def start(self, cluster: Cluster) -> None:
         pass
 
@@ -72,8 +75,9 @@ class KillMaster(Nemesis):
         cluster.procs[self.role].wait(10)
 
     def heal(self, cluster: Cluster) -> None:
-        if cluster.procs[self.role].poll() is not None:
-            cluster.start_role(self.role)
+        role = getattr(self, "role", None)
+        if role and cluster.procs[role].poll() is not None:
+            cluster.start_role(role)
 
 
 class PauseMaster(Nemesis):
@@ -86,7 +90,8 @@ class PauseMaster(Nemesis):
         os.kill(cluster.procs[self.role].pid, signal.SIGSTOP)
 
     def heal(self, cluster: Cluster) -> None:
-        os.kill(cluster.procs[self.role].pid, signal.SIGCONT)
+        if getattr(self, "role", None):
+            os.kill(cluster.procs[self.role].pid, signal.SIGCONT)
 
 
 class IsolateMaster(Nemesis):
@@ -102,7 +107,8 @@ class IsolateMaster(Nemesis):
         _firewall(cluster, self.host, [*SENTINELS, *DASHBOARDS, *STORAGE])
 
     def heal(self, cluster: Cluster) -> None:
-        _unfirewall(cluster, self.host)
+        if getattr(self, "host", None):
+            _unfirewall(cluster, self.host)
 
 
 class IsolateProxy(Nemesis):
@@ -117,7 +123,8 @@ class IsolateProxy(Nemesis):
         self.kill.start(cluster)
 
     def heal(self, cluster: Cluster) -> None:
-        self.kill.heal(cluster)
+        if hasattr(self, "kill"):
+            self.kill.heal(cluster)
         _unfirewall(cluster, "p1")
 
 
@@ -141,7 +148,8 @@ class IsolateEtcdLeader(Nemesis):
         _firewall(cluster, self.host, list(cluster.h.hosts))
 
     def heal(self, cluster: Cluster) -> None:
-        _unfirewall(cluster, self.host)
+        if getattr(self, "host", None):
+            _unfirewall(cluster, self.host)
 
 
 def etcd_leader(cluster: Cluster) -> str:
@@ -158,17 +166,45 @@ def etcd_leader(cluster: Cluster) -> str:
 
 
 class IsolateDashboard(Nemesis):
-    """The active dashboard cut from everything: the standby (ha) takes over through etcd."""
+    """The active dashboard cut from everything, then group 1's master killed: the standby
+    dashboard (d2) must take over through etcd and follow the failover; d1 must stop acting
+    (fenced, then exits). Held until d2 is active and d1 has exited (bounded)."""
 
-    name, describe = "isolate-dashboard", "active dashboard d1 cut from every other host, then kill -9 of group 1's master"
+    name = "isolate-dashboard"
+    describe = "active dashboard d1 cut from every host, kill -9 of group 1's master; standby d2 takes over"
+    timeout_s = 40.0
 
     def start(self, cluster: Cluster) -> None:
+        import httpx
+
+        t0 = time.monotonic()
         _firewall(cluster, "d1", list(cluster.h.hosts))
         self.kill = KillMaster()
         self.kill.start(cluster)
 
+        def active() -> bool:
+            try:
+                return httpx.get(f"{cluster.dashboard_url('d2')}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        log = cluster.specs["dashboard-d1"][2]
+        while True:
+            now = round(time.monotonic() - t0, 2)
+            if "old_leader_stopped_s" not in self.notes and "event=ownership_lost" in log.read_text(errors="replace"):
+                self.notes["old_leader_stopped_s"] = now
+            if "takeover_s" not in self.notes and cluster.h.call(CLIENT, active):
+                self.notes["takeover_s"] = now
+            if len(self.notes) == 2:
+                return
+            if time.monotonic() - t0 > self.timeout_s:
+                raise HarnessError(f"isolate-dashboard: after {self.timeout_s}s {self.notes} "
+                                   f"(d1 fenced and d2 active expected)")
+            time.sleep(0.1)
+
     def heal(self, cluster: Cluster) -> None:
-        self.kill.heal(cluster)
+        if hasattr(self, "kill"):
+            self.kill.heal(cluster)
         _unfirewall(cluster, "d1")
 
 
@@ -190,7 +226,8 @@ class DiskFull(Nemesis):
                 pass
 
     def heal(self, cluster: Cluster) -> None:
-        self.filler.unlink(missing_ok=True)
+        if getattr(self, "filler", None):
+            self.filler.unlink(missing_ok=True)
 
 
 class BandwidthFullSync(Nemesis):

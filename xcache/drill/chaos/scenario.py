@@ -9,6 +9,7 @@ Timeline (all bounded):
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -90,6 +91,7 @@ def run_scenario(o: ScenarioOptions, progress=print) -> Result:
     copts = ClusterOptions(kind=o.kind, durable=o.durable, ha=o.nemesis == "isolate-dashboard",
                            small_disk_bytes=64 << 20 if o.nemesis == "disk-full" else 0)
     workdir = Path(o.workdir) / f"{o.kind}-{o.durable}-{o.nemesis}"
+    shutil.rmtree(workdir, ignore_errors=True)  # a fresh etcd and fresh data for every run
     hosts = Hosts(ALL_HOSTS, workdir)
     try:
         with hosts:
@@ -123,7 +125,7 @@ def run_scenario(o: ScenarioOptions, progress=print) -> Result:
             final = hosts.call(CLIENT, read_final, ops, *cluster.proxy_addrs()[0], timeout=120)
             res.verdict = check(ops, final, t_fault, t_end).to_json()
             res.timeline = {"hold_s": round(t_heal - t_fault, 2), "writable_after_heal_s": round(t_writable - t_heal, 2),
-                            "ops": len(ops)}
+                            "ops": len(ops), **nem.notes}
     except HarnessError as exc:
         res.error = str(exc)
     res.leftovers = hosts.leftovers()
