@@ -95,6 +95,7 @@ class Cluster:
         for s in STORAGE:
             for gid, port in GROUP_PORTS.items():
                 data = self.wd / s / str(port)
+                data.mkdir(parents=True, exist_ok=True)
                 master = GROUP_MASTER[gid]
                 replicaof = "" if s == master else f"{self.ip(master)} {port}"
                 if o.kind == "xcache":

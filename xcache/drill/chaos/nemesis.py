@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import threading
 import time
 
 from xcache.drill.chaos.cluster import (
@@ -231,12 +232,36 @@ class DiskFull(Nemesis):
 
 
 class BandwidthFullSync(Nemesis):
-    """s3's link capped (tbf) while its group 1 replica does a full sync from scratch."""
+    """s3's link capped (tbf) while its group 1 replica does a full sync from scratch of
+    `preload_bytes` written beforehand; notes the sync time (the cap is lifted at heal, so a
+    sync longer than the hold ends uncapped)."""
 
-    name, describe = "bandwidth-full-sync", "s3's link capped at 8 Mbit/s (tc tbf) during a full sync of its group 1 replica"
+    name = "bandwidth-full-sync"
+    describe = "s3's link capped at 8 Mbit/s (tc tbf) during a full sync of its group 1 replica"
     rate = "8mbit"
+    preload_bytes = 4 << 20
 
     def start(self, cluster: Cluster) -> None:
+        from xcache.keyslot import slot_of
+
+        size = 2048  # random bytes: RocksDB's compression must not shrink the snapshot
+        keys = [k for k in (f"chaos:bulk:{i}" for i in range(4 * self.preload_bytes // size))
+                if slot_of(k.encode()) < 512][: self.preload_bytes // size]  # group 1's slots
+
+        def preload() -> None:
+            import redis
+
+            r = redis.Redis(*cluster.proxy_addrs()[0], socket_timeout=10, protocol=2)
+            try:
+                for i in range(0, len(keys), 200):
+                    pipe = r.pipeline(transaction=False)
+                    for k in keys[i:i + 200]:
+                        pipe.set(k, os.urandom(size))
+                    pipe.execute()
+            finally:
+                r.close()
+
+        cluster.h.call(CLIENT, preload, timeout=120)
         h = cluster.h["s3"]
         cluster.h.run_in_switch("tc", "qdisc", "add", "dev", h.veth, "root", "tbf", "rate", self.rate,
                                 "burst", "32kbit", "latency", "400ms")
@@ -244,11 +269,31 @@ class BandwidthFullSync(Nemesis):
         p = cluster.procs[self.role]
         p.kill()
         p.wait(10)
-        shutil.rmtree(cluster.wd / "s3" / str(GROUP_PORTS[1]), ignore_errors=True)
+        data = cluster.wd / "s3" / str(GROUP_PORTS[1])
+        shutil.rmtree(data, ignore_errors=True)
+        data.mkdir()
         cluster.start_role(self.role)
         self.t0 = time.monotonic()
+        self.notes["preload_mb"] = round(len(keys) * size / 1e6, 1)
+        self.done = threading.Event()
+        threading.Thread(target=self._watch, args=(cluster,), daemon=True).start()
+
+    def _watch(self, cluster: Cluster) -> None:
+        """Notes when the replica's link is up again (the full sync is over)."""
+        addr = (cluster.ip("s3"), GROUP_PORTS[1])
+        while not self.done.is_set() and time.monotonic() - self.t0 < 120:
+            try:
+                info = cluster.redis_call(addr, "INFO", "replication")
+                if isinstance(info, dict) and info.get("master_link_status") == "up":
+                    self.notes["full_sync_s"] = round(time.monotonic() - self.t0, 2)
+                    return
+            except Exception:  # noqa: BLE001 - still starting or loading
+                pass
+            time.sleep(0.2)
 
     def heal(self, cluster: Cluster) -> None:
+        if getattr(self, "done", None):
+            self.notes.setdefault("capped_s", round(time.monotonic() - self.t0, 2))
         cluster.h.run_in_switch("tc", "qdisc", "del", "dev", cluster.h["s3"].veth, "root", check=False)
 
 
