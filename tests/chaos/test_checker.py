@@ -65,3 +65,11 @@ def test_no_fault_means_no_unavailability():
     ops = [Op("incr", "c", None, OK, 0, 0.1)]
     v = check(ops, Final(counters={"c": 1}))
     assert (v.unavailable_s, v.recover_s) == (0.0, 0.0)
+
+
+def test_write_latency_percentiles_of_acknowledged_writes():
+    ops = [Op("set", f"k{i}", "v", OK, 0.0, (i + 1) / 1000) for i in range(100)]
+    ops.append(Op("set", "slow", "v", INFO, 0.0, 5.0))  # not acknowledged: not counted
+    ops.append(Op("get", "k1", "v", OK, 0.0, 9.0))  # a read: not counted
+    v = check(ops, Final({f"k{i}": "v" for i in range(100)} | {"slow": None}))
+    assert (v.write_p50_ms, v.write_p99_ms) == (51.0, 100.0)

@@ -18,6 +18,8 @@ Rules:
   increments is a violation (it counted something never sent);
 - no read (during the run or at the end) may return a value that was never written: a phantom.
 
+Latency: `write_p50_ms` / `write_p99_ms` of acknowledged writes (the price of durable mode).
+
 Availability: `unavailable_s` sums the gaps of at least `gap_s` in the stream of acknowledged
 operations inside [fault start, end of run]; `recover_s` is from the fault's start to the end of
 the last such gap (0 when nothing stalled).
@@ -62,6 +64,8 @@ class Verdict:
     duplicates: int = 0
     unavailable_s: float = 0.0
     recover_s: float = 0.0
+    write_p50_ms: float = 0.0
+    write_p99_ms: float = 0.0
     lost_examples: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -135,7 +139,16 @@ def check(ops: list[Op], final: Final, fault_start: float | None = None, end: fl
             v.problems.append(f"counter {key} = {got} > {incr_ok[key]} acknowledged + "
                               f"{incr_doubt[key]} in doubt")
     v.unavailable_s, v.recover_s = availability(ops, fault_start, end, gap_s)
+    v.write_p50_ms, v.write_p99_ms = latency(ops)
     return v
+
+
+def latency(ops: list[Op]) -> tuple[float, float]:
+    """Median and 99th percentile of acknowledged writes' latency, in ms."""
+    ms = sorted((op.t1 - op.t0) * 1000 for op in ops if op.kind in WRITES and op.outcome == OK)
+    if not ms:
+        return 0.0, 0.0
+    return round(ms[len(ms) // 2], 2), round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 2)
 
 
 def availability(ops: list[Op], start: float | None, end: float | None, gap_s: float) -> tuple[float, float]:

@@ -21,18 +21,24 @@ CI_SET = [("xcache", "off", "kill-master"), ("xcache", "off", "isolate-master"),
           ("xcache", "ack", "isolate-master")]
 FULL_NEMESES = ["kill-master", "pause-master", "isolate-master", "isolate-proxy", "sentinel-minority",
                 "isolate-etcd-leader", "isolate-dashboard", "disk-full", "bandwidth-full-sync"]
-COLUMNS = ("acknowledged", "lost", "in_doubt", "failed", "unavailable_s", "recover_s")
+COLUMNS = ("acknowledged", "lost", "in_doubt", "failed", "unavailable_s", "recover_s", "write_p50_ms",
+           "write_p99_ms")
+HEADERS = ("acknowledged", "lost", "in doubt", "failed", "unavailable s", "recover s", "write p50 ms",
+           "write p99 ms")
+PLAIN_TIMELINE = {"hold_s", "writable_after_heal_s", "ops"}
 
 
 def table(results: list[dict]) -> str:
-    head = "| nemesis | nodes | durable | acknowledged | lost | in doubt | failed | unavailable s | recover s | checker |"
-    lines = [head, "|" + "---|" * 10]
+    """Markdown: one row per scenario; nemesis measurements (takeover, sync time) under notes."""
+    head = ["nemesis", "nodes", "durable", *HEADERS, "checker", "notes"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         v = r.get("verdict") or {}
+        notes = ", ".join(f"{k}={val}" for k, val in (r.get("timeline") or {}).items() if k not in PLAIN_TIMELINE)
         if r.get("error"):
-            cells = ["-"] * len(COLUMNS) + [f"error: {r['error'][:80]}"]
+            cells = ["-"] * len(COLUMNS) + ["error", r["error"][:100].replace("|", "/")]
         else:
-            cells = [str(v.get(c, "")) for c in COLUMNS] + ["ok" if v.get("valid") else "INVALID"]
+            cells = [str(v.get(c, "")) for c in COLUMNS] + ["ok" if v.get("valid") else "INVALID", notes]
         lines.append("| " + " | ".join([r["nemesis"], r["kind"], r["durable"], *cells]) + " |")
     return "\n".join(lines)
 
