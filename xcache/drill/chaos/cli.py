@@ -19,7 +19,7 @@ from xcache.drill.chaos.scenario import ScenarioOptions, run_scenario
 
 CI_SET = [("xcache", "off", "kill-master"), ("xcache", "off", "isolate-master"),
           ("xcache", "ack", "isolate-master")]
-FULL_NEMESES = ["kill-master", "pause-master", "isolate-master", "isolate-proxy", "sentinel-minority",
+FULL_NEMESES = ["kill-master", "pause-master", "isolate-master", "flapping-partition", "isolate-proxy", "sentinel-minority",
                 "isolate-etcd-leader", "isolate-dashboard", "disk-full", "bandwidth-full-sync"]
 COLUMNS = ("acknowledged", "lost", "in_doubt", "failed", "unavailable_s", "recover_s", "write_p50_ms",
            "write_p99_ms")

@@ -112,6 +112,39 @@ class IsolateMaster(Nemesis):
             _unfirewall(cluster, self.host)
 
 
+class FlappingPartition(Nemesis):
+    """The isolate-master partition re-formed again and again: 3 s cut, 2 s healed, each time
+    around whichever node is group 1's master then (it moves with the failovers)."""
+
+    name = "flapping-partition"
+    describe = "group 1's current master isolated 3 s, healed 2 s, repeated for the hold"
+    on_s, off_s = 3.0, 2.0
+
+    def start(self, cluster: Cluster) -> None:
+        self.stop = threading.Event()
+        self.notes["partitions"] = 0
+        self.thread = threading.Thread(target=self._flap, args=(cluster,), daemon=True)
+        self.thread.start()
+
+    def _flap(self, cluster: Cluster) -> None:
+        while not self.stop.is_set():
+            master = cluster.masters().get(1)
+            if master:
+                host = cluster.role_of_addr(master).split("-")[0]
+                _firewall(cluster, host, [*SENTINELS, *DASHBOARDS, *STORAGE])
+                self.notes["partitions"] += 1
+                self.stop.wait(self.on_s)
+                _unfirewall(cluster, host)
+            self.stop.wait(self.off_s)
+
+    def heal(self, cluster: Cluster) -> None:
+        if getattr(self, "thread", None):
+            self.stop.set()
+            self.thread.join(30)
+        for host in STORAGE:
+            _unfirewall(cluster, host)
+
+
 class IsolateProxy(Nemesis):
     """p1 cut from the dashboards while group 1's master is killed: p1 keeps its old table."""
 
@@ -297,5 +330,5 @@ class BandwidthFullSync(Nemesis):
         cluster.h.run_in_switch("tc", "qdisc", "del", "dev", cluster.h["s3"].veth, "root", check=False)
 
 
-NEMESES = {n.name: n for n in (Nemesis, KillMaster, PauseMaster, IsolateMaster, IsolateProxy, SentinelMinority,
+NEMESES = {n.name: n for n in (Nemesis, KillMaster, PauseMaster, IsolateMaster, FlappingPartition, IsolateProxy, SentinelMinority,
                                IsolateEtcdLeader, IsolateDashboard, DiskFull, BandwidthFullSync)}
