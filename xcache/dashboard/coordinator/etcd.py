@@ -42,9 +42,13 @@ def _prefix_end(key: str) -> str:
 
 class EtcdCoordinator(Coordinator):
     def __init__(self, endpoint: str, prefix: str, owner_ttl_s: int = OWNER_TTL_S):
-        self.endpoint = endpoint.rstrip("/")
+        # several members "http://a:2379,http://b:2379": a call that cannot reach the current one
+        # moves on to the next (connect errors are retried at once: nothing was sent)
+        self.endpoints = [e.strip().rstrip("/") for e in endpoint.split(",") if e.strip()]
+        self.endpoint = self.endpoints[0]
         self.prefix = prefix.strip("/")
-        self.url = f"etcd://{self.endpoint.split('://', 1)[1]}/{self.prefix}"
+        members = ",".join(e.split("://", 1)[1] for e in self.endpoints)
+        self.url = f"etcd://{members}/{self.prefix}"
         self.owner_ttl_s = owner_ttl_s
         self.lease: str | None = None
         self.lease_ok_at: float | None = None  # monotonic send time of the last renewal that succeeded
@@ -56,11 +60,17 @@ class EtcdCoordinator(Coordinator):
 
     async def _call(self, path: str, body: dict) -> dict:
         if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self.endpoint, timeout=5.0)
-        try:
-            r = await self._http.post(path, json=body)
-        except httpx.HTTPError as exc:
-            raise CoordinatorError(f"etcd {self.endpoint}{path}: {exc!r}") from None
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=1.0))
+        for attempt in range(len(self.endpoints)):
+            try:
+                r = await self._http.post(f"{self.endpoint}{path}", json=body)
+                break
+            except httpx.HTTPError as exc:
+                failed = self.endpoint
+                i = self.endpoints.index(failed)
+                self.endpoint = self.endpoints[(i + 1) % len(self.endpoints)]
+                if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) or attempt == len(self.endpoints) - 1:
+                    raise CoordinatorError(f"etcd {failed}{path}: {exc!r}") from None
         try:
             data = r.json()
         except ValueError:

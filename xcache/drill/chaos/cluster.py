@@ -136,7 +136,7 @@ class Cluster:
             self.define(f"proxy-{p}", p, [
                 *py, "proxy", "--bind", "0.0.0.0", "--port", str(PROXY_PORT), "--admin-port", str(PROXY_ADMIN),
                 "--workers", "1", "--set", "admin_bind=0.0.0.0", "--set", f"admin_token={PROXY_TOKEN}"])
-        coord = f"etcd://{self.ip('n1')}:2379/xcache/chaos"
+        coord = "etcd://" + ",".join(f"{self.ip(n)}:2379" for n in SENTINELS) + "/xcache/chaos"
         for d in DASHBOARDS[: 2 if o.ha else 1]:
             self.define(f"dashboard-{d}", d, [
                 *py, "dashboard", "--coordinator", coord, "--bind", "0.0.0.0", "--port", str(DASH_PORT),
