@@ -85,14 +85,15 @@ def chaos(full, nemeses, kinds, durable, hold_s, clients, rate, workdir, json_pa
         results.append(r.to_json())
         v = r.verdict
         click.echo(f"  {kind}/{dur}/{name}: " + (f"error: {r.error}" if r.error else
-                   ", ".join(f"{c}={v.get(c)}" for c in COLUMNS)), err=True)
+                   ", ".join(f"{c}={v.get(c)}" for c in COLUMNS) + f", valid={v.get('valid')}, "
+                   f"timeline={r.timeline}"), err=True)
+        if json_path:  # after every scenario: a long run that is interrupted keeps what it measured
+            with open(json_path, "w") as fh:
+                json.dump(results, fh, indent=1)
         if r.leftovers:
             click.echo(f"xcache drill chaos: left behind: {r.leftovers}", err=True)
     click.echo(table(results))
     click.echo(f"\n{len(results)} scenarios in {time.monotonic() - t0:.0f}s")
-    if json_path:
-        with open(json_path, "w") as fh:
-            json.dump(results, fh, indent=1)
     bad = [r for r in results if r["error"] or r["leftovers"] or not r["verdict"].get("valid")
            or (r["durable"] == "ack" and r["kind"] == "xcache" and r["verdict"].get("lost"))]
     sys.exit(1 if bad else 0)

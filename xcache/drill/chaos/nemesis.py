@@ -250,14 +250,15 @@ class DiskFull(Nemesis):
     def start(self, cluster: Cluster) -> None:
         host = cluster.role_of_addr(cluster.masters()[1]).split("-")[0]
         self.filler = cluster.wd / host / "filler"
-        with open(self.filler, "wb") as fh:
-            chunk = b"\0" * (1 << 20)
-            try:
-                while True:
-                    fh.write(chunk)
-                    fh.flush()
-            except OSError:
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        chunk = b"\0" * (1 << 16)
+        try:
+            while os.write(fd, chunk) > 0:
                 pass
+        except OSError:  # ENOSPC: full
+            pass
+        finally:
+            os.close(fd)
 
     def heal(self, cluster: Cluster) -> None:
         if getattr(self, "filler", None):

@@ -128,6 +128,8 @@ def run_scenario(o: ScenarioOptions, progress=print) -> Result:
                             "ops": len(ops), **nem.notes}
     except HarnessError as exc:
         res.error = str(exc)
+    except (OSError, RuntimeError, ValueError, KeyError, TimeoutError, redis.RedisError) as exc:
+        res.error = f"{type(exc).__name__}: {exc}"  # hosts are torn down all the same
     res.leftovers = hosts.leftovers()
     return res
 
