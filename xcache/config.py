@@ -66,6 +66,10 @@ class ServerConfig:
     tls_replication: bool = key(False, "a replica links to its master over TLS (replicaof names the master's tls_port; tls_cert_file is presented, tls_ca_cert_file checks the master)")
     disk_resume_free_bytes: int = key(64 * 1024 * 1024, "after a disk-full (or I/O) write error, RocksDB is reopened and writes resume once the data dir has this much free space", minimum=0)
     disk_check_interval_ms: int = key(1000, "how often a node refusing writes after a disk error checks its free space", minimum=10)
+    min_replicas_to_write: int = key(0, "a master with fewer good replicas refuses writes with -NOREPLICAS (Redis's min-replicas-to-write); 0 = off", minimum=0)
+    min_replicas_max_lag: int = key(10, "seconds since a replica's last ACK for it to count as good (Redis's min-replicas-max-lag); 0 = off", minimum=0)
+    write_ack_replicas: int = key(0, "hold each write's reply until this many replicas acknowledged it (like WAIT after every write); 0 = off", minimum=0)
+    write_ack_timeout_ms: int = key(1000, "write_ack_replicas: answer -NOACK (write in doubt) when not acknowledged this fast", minimum=1)
     migrate_chunk_items: int = key(1000, "MIGRATE sends a bigger hash/list/set/zset in commands of this many members, one awaited at a time", minimum=1)
 
 

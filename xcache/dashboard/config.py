@@ -14,6 +14,7 @@ class DashboardConfig:
     bind: str = key("127.0.0.1", "address of the HTTP API and web UI")
     port: int = key(18080, "HTTP port of the API and web UI", minimum=0)
     coordinator: str = key("file://./xcache-dashboard", "where the topology lives: file:///dir or etcd://host:port[/prefix]")
+    standby: bool = key(False, "the coordinator is owned by another dashboard: wait and take over when its ownership ends (etcd: its lease expires) instead of exiting")
     product: str = key("xcache", "cluster name (etcd key prefix xcache/<product> when the URL has none)")
     admin_token: str = key("", "bearer token the HTTP API requires (GET /health and /metrics excepted); empty = no auth (local use only)")
     proxy_admin_token: str = key("", "token the dashboard sends to the proxies' admin API (their admin_token)")

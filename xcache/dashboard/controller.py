@@ -30,7 +30,7 @@ from collections.abc import Callable, Coroutine
 
 import httpx
 
-from xcache.dashboard import nodes
+from xcache.dashboard import leader, nodes
 from xcache.dashboard import overview as O
 from xcache.dashboard import topology as T
 from xcache.dashboard.alerts import Alerting
@@ -301,11 +301,11 @@ class Controller:
         while True:
             await asyncio.sleep(1.0)
             try:
-                await self.coord.keepalive()
+                await leader.renew(self.coord)
                 failures = 0
             except CoordinatorError as exc:
                 failures += 1
-                lost = "lost" in str(exc) or "not owned" in str(exc)
+                lost = "lost" in str(exc) or "not owned" in str(exc) or not leader.lease_fresh(self.coord)
                 if lost or failures >= 5:
                     self.fatal = str(exc)
                     self.event("ownership_lost", "error", error=str(exc))

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 
+from xcache.dashboard import leader
 from xcache.dashboard.config import DashboardConfig
 from xcache.dashboard.controller import Controller, log
 from xcache.dashboard.coordinator import CoordinatorError, open_coordinator
@@ -20,7 +21,7 @@ async def serve(cfg: DashboardConfig) -> int:
     try:
         coord = open_coordinator(cfg.coordinator, cfg.product)
         ctl = Controller(cfg, coord)
-        await ctl.start(api_addr=f"{cfg.bind}:{cfg.port}")
+        await leader.start_when_owner(ctl, f"{cfg.bind}:{cfg.port}", cfg.standby, log)
     except (CoordinatorError, TopologyError) as exc:
         log("start_failed", "error", error=str(exc))
         print(f"xcache dashboard: {exc}", flush=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from xcache.dashboard import leader
 from xcache.dashboard import topology as T
 from xcache.dashboard.coordinator import CoordinatorError
 
@@ -108,8 +109,12 @@ class Proxies:
 
     async def push_all(self, only: list[str] | None = None) -> dict[str, dict]:
         """Push the slot table to every proxy (or only some); verify each took it; pass a proxy
-        that is ahead (see epoch_to_pass). Caller holds ctl.lock (the jump changes the topology)."""
+        that is ahead (see epoch_to_pass). Caller holds ctl.lock (the jump changes the topology).
+        Fenced: nothing is pushed unless our coordinator ownership is fresh (leader.py)."""
         ctl = self.ctl
+        if not leader.lease_fresh(ctl.coord):
+            ctl.event("push_fenced", "warning", note="coordinator ownership not confirmed recently")
+            return {}
         try:
             table = T.slot_table(ctl.topo)
         except T.TopologyError as exc:

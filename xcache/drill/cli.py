@@ -130,3 +130,12 @@ def incident(scenario, clients, runs, stall_s, ramp_s, duration_s, timeout_s, cl
     (Path(doc["out_dir"]) / "table.md").write_text(table + "\n")
     click.echo(table)
     click.echo(f"  runs, charts and logs: {doc['out_dir']}")
+
+
+def _add_chaos() -> None:
+    from xcache.drill.chaos.cli import chaos
+
+    drill.add_command(chaos, "chaos")
+
+
+_add_chaos()

@@ -49,7 +49,7 @@ COMMAND_MODULES = ("admin", "auth", "strings", "keys", "hashes", "lists", "sets"
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
 
-from xcache.store import monitor, pubsub, scripting, tracking, transactions  # noqa: E402
+from xcache.store import durability, monitor, pubsub, scripting, tracking, transactions  # noqa: E402
 from xcache.store.acl import check as acl_check  # noqa: E402
 from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
@@ -358,12 +358,20 @@ class Server:
                 return gated
         if self.pause.mode and self.pause.blocks(c, cmd, name):
             return Suspend(self._after_pause(c, argv))
+        if cmd.write and self.cfg.min_replicas_to_write:
+            refused = durability.refuse(self, c, cmd)
+            if refused is not None:
+                if c.multi is not None:
+                    c.multi_error = True
+                return refused
         if c.multi is not None and name not in MULTI_IMMEDIATE:
             if "nomulti" in cmd.flags:
                 c.multi_error = True
                 return Error("ERR Command not allowed inside a transaction")
             c.multi.append((cmd, argv))
             return Raw(b"+QUEUED\r\n")
+        if self.cfg.write_ack_replicas and (cmd.write or cmd.name == "exec"):
+            return durability.hold(self, c, self.call(c, cmd, argv))
         return self.call(c, cmd, argv)
 
     def _refuse_disk_write(self, c: Client, cmd: Command, name: bytes, argv: list[bytes]):

@@ -67,13 +67,16 @@ MAPPED = {
     "repl-timeout": ("repl_timeout_ms", *_ms_as_s),
     "repl-backlog-size": ("repl_backlog_bytes", *_same),
     "busy-reply-threshold": ("busy_reply_threshold_ms", *_same),
+    "min-replicas-to-write": ("min_replicas_to_write", *_same),
+    "min-replicas-max-lag": ("min_replicas_max_lag", *_same),
 }
 # Keys of ServerConfig that CONFIG SET may change at runtime.
 RUNTIME = {"requirepass", "maxclients", "timeout_ms", "write_stall_timeout_ms",
            "write_stall_backoff_ms", "client_output_buffer_limit_bytes",
            "proto_max_bulk_len_bytes", "proto_max_multibulk_len", "replica_priority",
            "masterauth", "wal_sync", "expire_collector_interval_ms", "expire_collector_batch",
-           "repl_timeout_ms", "busy_reply_threshold_ms"}
+           "repl_timeout_ms", "busy_reply_threshold_ms", "min_replicas_to_write", "min_replicas_max_lag",
+           "write_ack_replicas", "write_ack_timeout_ms"}
 _OWN_KEYS = {f.name for f in dataclasses.fields(ServerConfig)}
 
 

@@ -1,7 +1,8 @@
 """Where the topology lives: a coordinator owned by exactly one dashboard.
 
     file:///path/to/dir      a directory on the dashboard's machine (the embedded default)
-    etcd://host:port[/prefix] etcd v3, through its JSON gRPC gateway (multi-machine clusters)
+    etcd://host:port[,host:port...][/prefix]  etcd v3, through its JSON gRPC gateway (multi-machine
+                             clusters; several members: a call moves on when one is unreachable)
 
 Both implement the same small async interface, tested by the same suite
 (tests/dashboard/test_coordinator.py):
@@ -69,8 +70,9 @@ def open_coordinator(url: str, product: str = "xcache") -> Coordinator:
     if u.scheme == "etcd":
         from xcache.dashboard.coordinator.etcd import EtcdCoordinator
 
-        if not u.hostname or not u.port:
-            raise CoordinatorError(f"coordinator {url!r}: expected etcd://host:port[/prefix]")
+        members = u.netloc.split(",")  # etcd://h1:2379,h2:2379,h3:2379/prefix: several members
+        if not all(m.rpartition(":")[0] and m.rpartition(":")[2].isdigit() for m in members):
+            raise CoordinatorError(f"coordinator {url!r}: expected etcd://host:port[,host:port...][/prefix]")
         prefix = u.path.strip("/") or f"xcache/{product}"
-        return EtcdCoordinator(f"http://{u.hostname}:{u.port}", prefix)
+        return EtcdCoordinator(",".join(f"http://{m}" for m in members), prefix)
     raise CoordinatorError(f"coordinator {url!r}: use file:///dir or etcd://host:port")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import httpx
 
@@ -41,11 +42,16 @@ def _prefix_end(key: str) -> str:
 
 class EtcdCoordinator(Coordinator):
     def __init__(self, endpoint: str, prefix: str, owner_ttl_s: int = OWNER_TTL_S):
-        self.endpoint = endpoint.rstrip("/")
+        # several members "http://a:2379,http://b:2379": a call that cannot reach the current one
+        # moves on to the next (connect errors are retried at once: nothing was sent)
+        self.endpoints = [e.strip().rstrip("/") for e in endpoint.split(",") if e.strip()]
+        self.endpoint = self.endpoints[0]
         self.prefix = prefix.strip("/")
-        self.url = f"etcd://{self.endpoint.split('://', 1)[1]}/{self.prefix}"
+        members = ",".join(e.split("://", 1)[1] for e in self.endpoints)
+        self.url = f"etcd://{members}/{self.prefix}"
         self.owner_ttl_s = owner_ttl_s
         self.lease: str | None = None
+        self.lease_ok_at: float | None = None  # monotonic send time of the last renewal that succeeded
         self._proxy_leases: dict[str, str] = {}
         self._http: httpx.AsyncClient | None = None
 
@@ -54,11 +60,17 @@ class EtcdCoordinator(Coordinator):
 
     async def _call(self, path: str, body: dict) -> dict:
         if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self.endpoint, timeout=5.0)
-        try:
-            r = await self._http.post(path, json=body)
-        except httpx.HTTPError as exc:
-            raise CoordinatorError(f"etcd {self.endpoint}{path}: {exc!r}") from None
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=1.0))
+        for attempt in range(len(self.endpoints)):
+            try:
+                r = await self._http.post(f"{self.endpoint}{path}", json=body)
+                break
+            except httpx.HTTPError as exc:
+                failed = self.endpoint
+                i = self.endpoints.index(failed)
+                self.endpoint = self.endpoints[(i + 1) % len(self.endpoints)]
+                if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) or attempt == len(self.endpoints) - 1:
+                    raise CoordinatorError(f"etcd {failed}{path}: {exc!r}") from None
         try:
             data = r.json()
         except ValueError:
@@ -90,6 +102,7 @@ class EtcdCoordinator(Coordinator):
 
     # --- ownership ----------------------------------------------------------------------------
     async def open(self, owner: dict) -> None:
+        sent = time.monotonic()
         lease = await self._grant(self.owner_ttl_s)
         key = _b64(self._key("owner"))
         data = await self._call("/v3/kv/txn", {
@@ -105,6 +118,7 @@ class EtcdCoordinator(Coordinator):
             raise CoordinatorError(f"coordinator {self.url} is owned by another dashboard ({who}); stop it "
                                    f"first (its lease expires {self.owner_ttl_s}s after it dies)")
         self.lease = lease
+        self.lease_ok_at = sent
 
     async def close(self) -> None:
         leases = [self.lease, *self._proxy_leases.values()]
@@ -121,9 +135,11 @@ class EtcdCoordinator(Coordinator):
             self._http = None
 
     async def keepalive(self) -> None:
+        sent = time.monotonic()
         if self.lease is None or not await self._keepalive(self.lease):
             self.lease = None
             raise CoordinatorError(f"coordinator {self.url}: ownership lease lost")
+        self.lease_ok_at = sent  # the lease lasts owner_ttl_s from a moment after this
 
     # --- topology -----------------------------------------------------------------------------
     async def load(self) -> tuple[dict | None, int]:
