@@ -39,7 +39,11 @@ def test_out_of_fds_refuses_with_a_reply_logs_once_and_counts(tmp_path):
         assert stats["rejected_connections_fd"] > 0
         text = wait_until(lambda: "event=fd_exhaustion_ended" in log.read_text() and log.read_text(),
                           what="the end of the episode logged")
-        assert text.count("event=fd_exhaustion ") == 1  # once per episode, not once per client
+        # once per episode, not once per client (a descriptor freed meanwhile, e.g. by RocksDB,
+        # may end an episode early and a second one start: still far fewer lines than clients)
+        episodes = text.count("event=fd_exhaustion ")
+        assert 1 <= episodes <= text.count("event=fd_exhaustion_ended")
+        assert episodes < r.info("stats")["rejected_connections_fd"]
         assert "event=maxclients_lowered" in text
         r.close()
     finally:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 
 from xcache.resp import Error
-from xcache.store import server as _server  # Suspend, looked up at call time (import cycle)
+from xcache.store.interfaces import Suspend
 
 NOREPLICAS = Error("NOREPLICAS Not enough good replicas to write.")
 
@@ -48,8 +48,8 @@ def hold(server, c, reply):
     """The reply to a write, released once enough replicas acknowledged it (write_ack_replicas)."""
     if type(reply) is Error or server.replication.is_replica or c.kind != "normal":
         return reply
-    if type(reply) is _server.Suspend:
-        return _server.Suspend(_after(server, c, reply.waiter))
+    if type(reply) is Suspend:
+        return Suspend(_after(server, c, reply.waiter))
     return _held(server, c, reply)
 
 
@@ -58,7 +58,7 @@ async def _after(server, c, waiter):
     if type(reply) is Error:
         return reply
     held = _held(server, c, reply)
-    return await held.waiter if type(held) is _server.Suspend else held
+    return await held.waiter if type(held) is Suspend else held
 
 
 def _held(server, c, reply):
@@ -67,7 +67,7 @@ def _held(server, c, reply):
     if rep.count_acked(target) >= wanted:
         return reply
     rep.request_acks()
-    return _server.Suspend(_wait(server, target, wanted, reply))
+    return Suspend(_wait(server, target, wanted, reply))
 
 
 async def _wait(server, target: int, wanted: int, reply):
