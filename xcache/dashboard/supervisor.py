@@ -26,7 +26,6 @@ No orphans (shell):
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -34,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
+from xcache.children import die_with_parent  # noqa: F401 (up.py uses S.die_with_parent)
 
 
 @dataclass(frozen=True)
@@ -108,17 +107,6 @@ def report(states: dict[str, ChildState], now: float) -> dict:
 
 
 # --- shell: no orphans -------------------------------------------------------------------------
-def die_with_parent(parent_pid: int):
-    """preexec_fn: SIGTERM when the parent dies; exit at once if it already has."""
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def preexec() -> None:
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent_pid:
-            os._exit(1)
-    return preexec
-
-
 def start_time(pid: int) -> str | None:
     """The kernel's start time of pid (field 22 of /proc/<pid>/stat), None if it is gone."""
     try:

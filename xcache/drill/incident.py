@@ -13,6 +13,7 @@ is started in its own process group and killed on the way out, failure or not.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -27,6 +28,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from xcache.children import die_with_parent
 from xcache.drill.report import chart, summary, write_json
 from xcache.drill.runner import DrillOptions, run
 
@@ -83,15 +85,20 @@ def parse_target(spec: str) -> Target:
 
 # -- the outer half: re-run inside a new network namespace -----------------------------------------
 def reexec_in_netns(argv: list[str]) -> int:
-    """Run this command again in a new network namespace; its exit code."""
+    """Run this command again in a new network namespace; its exit code. A SIGTERM or Ctrl-C here
+    reaches the inner run as SIGTERM, which stops everything it started (see run_inside)."""
     env = {**os.environ, INSIDE_ENV: "1"}
-    cmd = ["unshare", "--net", "--kill-child", "--", sys.executable, "-m", "xcache.cli", *argv]
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGTERM)
-        return proc.wait()
+    cmd = ["unshare", "--net", "--kill-child=SIGTERM", "--", sys.executable, "-m", "xcache.cli", *argv]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=die_with_parent(os.getpid()))
+
+    def forward(signum, _frame) -> None:
+        # to the group: unshare ignores SIGTERM while it waits; the inner run is in its group
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    return proc.wait()
 
 
 # -- the inner half: inside the namespace ----------------------------------------------------------
@@ -111,7 +118,8 @@ class Procs:
 
     def start(self, name: str, args: list[str] | str, shell: bool = False) -> subprocess.Popen:
         log = open(self.logdir / f"{name}.log", "ab")
-        p = subprocess.Popen(args, shell=shell, stdout=log, stderr=log, start_new_session=True)
+        p = subprocess.Popen(args, shell=shell, stdout=log, stderr=log, start_new_session=True,
+                             preexec_fn=die_with_parent(os.getpid()))
         log.close()
         self.procs.append(p)
         return p
@@ -257,7 +265,12 @@ def storm_options(o: IncidentOptions, with_admin: bool) -> DrillOptions:
                         proxy_admin=f"127.0.0.1:{ADMIN_PORT}" if with_admin else "")
 
 
+def _terminated(signum, _frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds through run_inside's finally: every process stopped
+
+
 def run_inside(o: IncidentOptions, targets: list[Target], log) -> dict:
+    signal.signal(signal.SIGTERM, _terminated)
     prepare_namespace()
     out = Path(o.out_dir or tempfile.mkdtemp(prefix="xcache-incident-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -265,7 +278,9 @@ def run_inside(o: IncidentOptions, targets: list[Target], log) -> dict:
     results: dict[str, list[dict]] = {t.name: [] for t in targets}
     try:
         conf = private_file(out / "redis.conf", f"port {BACKEND_PORT}\nbind 127.0.0.1\nsave \"\"\n"
-                                                f"appendonly no\nmaxclients 100000\nrequirepass {PASSWORD}\n")
+                                                f"appendonly no\nmaxclients 100000\nrequirepass {PASSWORD}\n"
+                                                # the run directory in its title: findable from outside
+                                                'proc-title-template "{title} {listen-addr} {config-file}"\n')
         backend = procs.start("redis", ["redis-server", str(conf)])
         wait_port(BACKEND_PORT, backend)
         for r in range(1, o.runs + 1):

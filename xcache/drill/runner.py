@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
+from xcache.children import die_with_parent
 from xcache.drill import probes
 
 SCENARIOS = ("reconnect-storm", "proxy-stall", "failover", "none")
@@ -68,6 +69,7 @@ class Worker:
     def __init__(self, spec: dict):
         self.popen = subprocess.Popen([sys.executable, "-m", "xcache.drill.worker"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, text=True,
+                                      preexec_fn=die_with_parent(os.getpid()),
                                       env={**os.environ, "XCACHE_DRILL_SPEC": json.dumps(spec)})
 
     def send(self, line: str) -> None:
