@@ -10,6 +10,7 @@ from xcache.resp.encode import (
     Bool,
     Double,
     Error,
+    KeyedArrays,
     Many,
     Map,
     Pairs,
@@ -26,7 +27,7 @@ from xcache.resp.encode import (
 from xcache.resp.parser import ProtocolError, ReplyParser, RequestParser, split_inline
 
 __all__ = [
-    "FALSE", "NULL_ARRAY", "OK", "PONG", "QUEUED", "TRUE", "Bool", "Double", "Error", "Many",
+    "FALSE", "NULL_ARRAY", "OK", "PONG", "QUEUED", "TRUE", "Bool", "Double", "Error", "KeyedArrays", "Many",
     "Map", "Pairs", "Push", "Raw", "Set", "SimpleString", "Verbatim", "encode", "encode_command",
     "encode_into", "encode_into3", "ProtocolError", "ReplyParser", "RequestParser",
     "split_inline",

@@ -46,6 +46,11 @@ class Pairs(list):
     2-element arrays in RESP3, the flat array in RESP2 (as Redis 7)."""
 
 
+class KeyedArrays(list):
+    """A flat [key1, value1, ...] list answered as an array of [key, value] arrays in RESP2 and
+    as a map in RESP3 (XREAD, XREADGROUP: Redis 7 keys the streams by name for RESP3)."""
+
+
 class Many(list):
     """Several replies to one command (SUBSCRIBE a b answers one confirmation per channel)."""
 
@@ -113,6 +118,12 @@ def encode_into(out: list, reply) -> None:
         out.append(b"*%d\r\n" % len(reply))
         for item in reply:
             encode_into(out, item)
+    elif t is KeyedArrays:
+        out.append(b"*%d\r\n" % (len(reply) // 2))
+        for i in range(0, len(reply), 2):
+            out.append(b"*2\r\n")
+            encode_into(out, reply[i])
+            encode_into(out, reply[i + 1])
     elif t is Double:
         encode_into(out, format_float(reply))
     elif t is Many:
@@ -141,7 +152,7 @@ def encode_into3(out: list, reply) -> None:
         out.append(b"*%d\r\n" % len(reply))
         for item in reply:
             encode_into3(out, item)
-    elif t is Map:
+    elif t is Map or t is KeyedArrays:
         out.append(b"%%%d\r\n" % (len(reply) // 2))
         for item in reply:
             encode_into3(out, item)

@@ -33,7 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from xcache.resp import NULL_ARRAY, OK, Error, Raw, SimpleString
-from xcache.resp.encode import Bool, Double, Map, Pairs, Push, Set, format_float
+from xcache.resp.encode import Bool, Double, KeyedArrays, Map, Pairs, Push, Set, format_float
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
 
@@ -219,6 +219,9 @@ class Scripts:
         if t is list or t is tuple or t is Map or t is Set or t is Pairs or t is Push:
             # scripts speak RESP2: typed replies arrive as Redis downgrades them (flat arrays)
             return lua.table_from([self._to_lua(x) for x in reply])
+        if t is KeyedArrays:  # RESP2's shape: [[key, value], ...]
+            return lua.table_from([lua.table_from([self._to_lua(reply[i]), self._to_lua(reply[i + 1])])
+                                   for i in range(0, len(reply), 2)])
         if t is Double:
             return format_float(reply)
         if t is Bool:

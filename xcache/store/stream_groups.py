@@ -10,7 +10,7 @@ it), XCLAIM/XAUTOCLAIM as XCLAIMs of what they changed, and a consumer created o
 
 from __future__ import annotations
 
-from xcache.resp import NULL_ARRAY, OK, Error
+from xcache.resp import NULL_ARRAY, OK, Error, KeyedArrays
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import now_ms
 from xcache.store.streams import (
@@ -178,8 +178,8 @@ def _xread(c, args, group_mode: bool):
             start = incr_id(after)
             found = [entry_reply(i_, f) for i_, f in s.range(start, MAX_ID, count)]
             if found:  # Redis compares with the last entry still there, not the last id
-                out.append([key, found])
-        return out or None
+                out += [key, found]
+        return KeyedArrays(out) if out else None
 
     reply = serve()
     if reply is not None:
@@ -238,7 +238,7 @@ def _serve_group(c, targets, group: bytes, consumer: bytes, count: int, noack: b
                     nack.count += 1
                     s.put_nack(b, group, nack)
                     entries.append(entry_reply(id_, fields))
-            out.append([key, entries])
+            out += [key, entries]
             cons.save(b)
             dirty = True
             _created(cmds, key, group, cons)
@@ -272,11 +272,11 @@ def _serve_group(c, targets, group: bytes, consumer: bytes, count: int, noack: b
         _created(cmds, key, group, cons)
         cmds.append([b"XGROUP", b"SETID", key, group, fmt_id(g.last_id), b"ENTRIESREAD",
                      b"%d" % g.entries_read])
-        out.append([key, entries])
+        out += [key, entries]
     if dirty:
         c.engine.commit(b)
     c.propagate = cmds
-    return out or None
+    return KeyedArrays(out) if out else None
 
 
 def _created(cmds: list, key: bytes, group: bytes, cons: Consumers) -> None:

@@ -26,7 +26,7 @@ import re
 import struct
 from dataclasses import dataclass
 
-from xcache.resp import NULL_ARRAY, OK, Error
+from xcache.resp import NULL_ARRAY, OK, Error, Map
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int, wrong_arity
 from xcache.store.engine import STREAM, Meta, data_prefix, now_ms
 
@@ -692,15 +692,15 @@ def xinfo(c, args):
         g = s.get_group(args[2])
         if g is None:
             raise _nogroup_for(key, args[2])
-        return [[b"name", name, b"pending", pel, b"idle", max(now - seen, 0)]
+        return [Map([b"name", name, b"pending", pel, b"idle", max(now - seen, 0)])
                 for name, seen, pel in s.consumers(g.name)]
     if sub == b"GROUPS":
         out = []
         for g in s.all_groups():
-            out.append([b"name", g.name, b"consumers", len(s.consumers(g.name)),
+            out.append(Map([b"name", g.name, b"consumers", len(s.consumers(g.name)),
                         b"pending", g.pel_count, b"last-delivered-id", fmt_id(g.last_id),
                         b"entries-read", None if g.entries_read == INVALID_READ else g.entries_read,
-                        b"lag", s.lag(g)])
+                        b"lag", s.lag(g)]))
         return out
     full = False
     count = 10
@@ -723,9 +723,9 @@ def xinfo(c, args):
     if not full:
         first = next(iter(s.range(ZERO_ID, MAX_ID, 1)), None)
         last = next(iter(s.range(ZERO_ID, MAX_ID, 1, reverse=True)), None)
-        return head + [b"groups", s.groups,
-                       b"first-entry", entry_reply(*first) if first else None,
-                       b"last-entry", entry_reply(*last) if last else None]
+        return Map(head + [b"groups", s.groups,
+                           b"first-entry", entry_reply(*first) if first else None,
+                           b"last-entry", entry_reply(*last) if last else None])
     entries = [entry_reply(i_, f) for i_, f in s.range(ZERO_ID, MAX_ID, count)]
     groups = []
     for g in s.all_groups():
@@ -737,13 +737,13 @@ def xinfo(c, args):
             for id_ in s.consumer_pel(g.name, name, count=count):
                 n = s.get_nack(g.name, id_)
                 cp.append([fmt_id(id_), n.delivery_ms, n.count])
-            consumers.append([b"name", name, b"seen-time", seen, b"pel-count", pel,
-                              b"pending", cp])
-        groups.append([b"name", g.name, b"last-delivered-id", fmt_id(g.last_id),
+            consumers.append(Map([b"name", name, b"seen-time", seen, b"pel-count", pel,
+                                  b"pending", cp]))
+        groups.append(Map([b"name", g.name, b"last-delivered-id", fmt_id(g.last_id),
                        b"entries-read", None if g.entries_read == INVALID_READ else g.entries_read,
                        b"lag", s.lag(g), b"pel-count", g.pel_count, b"pending", pending,
-                       b"consumers", consumers])
-    return head + [b"entries", entries, b"groups", groups]
+                           b"consumers", consumers]))
+    return Map(head + [b"entries", entries, b"groups", groups])
 
 
 @command("xsetid", -3, "write denyoom fast")

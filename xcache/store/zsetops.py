@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from xcache.resp import Error
+from xcache.resp import Double, Error, Pairs
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import SET, WRONGTYPE, ZSET, Meta, data_prefix, unpack_double
 from xcache.store.hashes import iter_subkeys
-from xcache.store.zsets import _fmt, _store, _zrange, parse_score
+from xcache.store.zsets import _store, _zrange, parse_score
 
 UNION, INTER, DIFF = "union", "inter", "diff"
 
@@ -144,9 +144,9 @@ def _generic(c, args, name: str, op: str, numkeys_at: int, store: bool = False,
     ordered = sorted(result.items(), key=lambda e: (e[1], e[0]))
     if not withscores:
         return [m for m, _ in ordered]
-    out = []
+    out = Pairs()  # flat in RESP2, [member, score] pairs with double scores in RESP3 (Redis 7)
     for m, s in ordered:
-        out += [m, _fmt(s + 0.0)]
+        out += [m, Double(s + 0.0)]
     return out
 
 
