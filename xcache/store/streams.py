@@ -200,6 +200,10 @@ class Stream:
     def range(self, start, end, count: int = 0, reverse: bool = False):
         """Yield (id, fields) with start <= id <= end, ascending (or descending), at most count
         (0: all)."""
+        if not reverse and self.length and start < self.first_id:
+            # Nothing lies below the first entry, only the tombstones of trimmed ones: seeking
+            # past them keeps XRANGE - + on a capped stream from walking every deleted entry.
+            start = self.first_id
         if start > end:
             return
         p = self.prefix + b"e"
