@@ -37,13 +37,15 @@ def test_out_of_fds_refuses_with_a_reply_logs_once_and_counts(tmp_path):
         r = redis.Redis(port=port, protocol=2, socket_timeout=5)
         stats = wait_until(lambda: r.info("stats"), what="the node answers again")
         assert stats["rejected_connections_fd"] > 0
-        text = wait_until(lambda: "event=fd_exhaustion_ended" in log.read_text() and log.read_text(),
-                          what="the end of the episode logged")
+
+        def every_episode_ended():
+            t = log.read_text()
+            return t.count("event=fd_exhaustion_ended") >= t.count("event=fd_exhaustion ") >= 1 and t
+
+        text = wait_until(every_episode_ended, what="the end of every episode logged")
         # once per episode, not once per client (a descriptor freed meanwhile, e.g. by RocksDB,
         # may end an episode early and a second one start: still far fewer lines than clients)
-        episodes = text.count("event=fd_exhaustion ")
-        assert 1 <= episodes <= text.count("event=fd_exhaustion_ended")
-        assert episodes < r.info("stats")["rejected_connections_fd"]
+        assert text.count("event=fd_exhaustion ") < r.info("stats")["rejected_connections_fd"]
         assert "event=maxclients_lowered" in text
         r.close()
     finally:
