@@ -119,11 +119,7 @@ def encode_into(out: list, reply) -> None:
         for item in reply:
             encode_into(out, item)
     elif t is KeyedArrays:
-        out.append(b"*%d\r\n" % (len(reply) // 2))
-        for i in range(0, len(reply), 2):
-            out.append(b"*2\r\n")
-            encode_into(out, reply[i])
-            encode_into(out, reply[i + 1])
+        _pairs_into(out, reply, encode_into)
     elif t is Double:
         encode_into(out, format_float(reply))
     elif t is Many:
@@ -161,11 +157,7 @@ def encode_into3(out: list, reply) -> None:
         for item in reply:
             encode_into3(out, item)
     elif t is Pairs:
-        out.append(b"*%d\r\n" % (len(reply) // 2))
-        for i in range(0, len(reply), 2):
-            out.append(b"*2\r\n")
-            encode_into3(out, reply[i])
-            encode_into3(out, reply[i + 1])
+        _pairs_into(out, reply, encode_into3)
     elif t is Double:
         out.append(b",%b\r\n" % format_float(reply))
     elif t is Bool:
@@ -190,6 +182,15 @@ def encode_into3(out: list, reply) -> None:
         encode_into3(out, bytes(reply))
     else:
         raise TypeError(f"cannot encode {t.__name__} as RESP")
+
+
+def _pairs_into(out: list, flat: list, encode_item) -> None:
+    """A flat [k1, v1, ...] list as an array of 2-element arrays (RESP3 Pairs, RESP2 KeyedArrays)."""
+    out.append(b"*%d\r\n" % (len(flat) // 2))
+    for i in range(0, len(flat), 2):
+        out.append(b"*2\r\n")
+        encode_item(out, flat[i])
+        encode_item(out, flat[i + 1])
 
 
 def encode(reply, resp: int = 2) -> bytes:
