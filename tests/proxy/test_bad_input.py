@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.procs import Proc, start_redis, wait_until
-from tests.proxy.conftest import ProxyProc, direct
+from tests.proxy.conftest import ProxyProc, direct, exchange
 from tests.proxy.test_proxy import keys_in
 
 
@@ -180,3 +180,23 @@ def test_auth_lifts_the_limits_for_the_rest_of_the_pipeline(backends, start_prox
             assert chunk, got
             got += chunk
     assert got == b"+OK\r\n+OK\r\n$5\r\nlast!\r\n"
+
+
+def test_no_slot_table_yet_answers_each_request(tmp_path):
+    """A proxy started (or restarted by `xcache up`) before the dashboard pushed its table: a
+    client's requests, alone or pipelined in one chunk, each get a clear error."""
+    proxy = ProxyProc(tmp_path, "")
+    try:
+        proxy.wait_ready()
+        _no_table_answers(proxy)
+    finally:
+        proxy.stop()
+
+
+def _no_table_answers(proxy: ProxyProc) -> None:
+    expected = "ERR xcache: no slot table (configure groups or PUT /slots)"
+    got = exchange(proxy.port, b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n", 1)
+    assert [str(g) for g in got] == [expected]
+    got = exchange(proxy.port, b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n" * 3, 3)
+    assert [str(g) for g in got] == [expected] * 3
+    assert proxy.client().ping()

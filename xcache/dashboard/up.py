@@ -136,8 +136,10 @@ class Cluster:
         self.server_conf: list[str] = []  # `--config <0600 file>` with the nodes' passwords (plan())
         self.stopping = threading.Event()
         # a dead master with replicas waits for the sentinels' failover (then restarts as a
-        # replica of the new master) at most this long
-        hold_s = 3 * cfg.down_after_ms / 1000 + 2
+        # replica of the new master) at most this long: long enough for a second election
+        # (a split vote retries after 2 x failover_timeout), or it would come back (fenced) just
+        # before the retry and the group would switch masters twice
+        hold_s = (3 * cfg.down_after_ms + 2 * cfg.failover_timeout_ms) / 1000 + 2
         policy = S.Policy(backoff_max_s=cfg.restart_backoff_max_ms / 1000,
                           fast_crash_s=cfg.fast_crash_ms / 1000, crash_loop_after=cfg.crash_loop_after)
         self.supervisor = S.Supervisor(self.children, self.dir / "run",

@@ -87,6 +87,9 @@ class _NoTable:
     def send(self, req) -> None:
         req.complete(error_line("ERR xcache: no slot table (configure groups or PUT /slots)"))
 
+    def direct_conn(self, routed: list, resp3: bool = False) -> None:
+        return None  # no backend to forward the client's bytes to: send() answers each request
+
 
 class Worker:
     def __init__(self, cfg: ProxyConfig, index: int, table: SlotTable | None, breaker: dict | None):
