@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import threading
 
 import pytest
 import redis
@@ -182,21 +183,41 @@ def test_auth_lifts_the_limits_for_the_rest_of_the_pipeline(backends, start_prox
     assert got == b"+OK\r\n+OK\r\n$5\r\nlast!\r\n"
 
 
-def test_no_slot_table_yet_answers_each_request(tmp_path):
-    """A proxy started (or restarted by `xcache up`) before the dashboard pushed its table: a
-    client's requests, alone or pipelined in one chunk, each get a clear error."""
-    proxy = ProxyProc(tmp_path, "")
+def test_no_slot_table_yet_requests_wait_for_it_then_fail_clearly(tmp_path):
+    """A proxy started (or restarted by `xcache up`) before the dashboard pushed its table:
+    requests, alone or pipelined in one chunk, wait at most hold_timeout_ms for it, then each
+    gets a clear error."""
+    proxy = ProxyProc(tmp_path, "", hold_timeout_ms=200)
     try:
         proxy.wait_ready()
-        _no_table_answers(proxy)
+        expected = "ERR xcache: no slot table (configure groups or PUT /slots)"
+        got = exchange(proxy.port, b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n", 1)
+        assert [str(g) for g in got] == [expected]
+        got = exchange(proxy.port, b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n" * 3, 3)
+        assert [str(g) for g in got] == [expected] * 3
+        assert proxy.client().ping()
     finally:
         proxy.stop()
 
 
-def _no_table_answers(proxy: ProxyProc) -> None:
-    expected = "ERR xcache: no slot table (configure groups or PUT /slots)"
-    got = exchange(proxy.port, b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n", 1)
-    assert [str(g) for g in got] == [expected]
-    got = exchange(proxy.port, b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n" * 3, 3)
-    assert [str(g) for g in got] == [expected] * 3
-    assert proxy.client().ping()
+def test_requests_held_until_the_first_table_are_served_by_it(tmp_path, backends):
+    a, _ = backends
+    direct(a).set("k", "v")
+    proxy = ProxyProc(tmp_path, "", hold_timeout_ms=60000)
+    try:
+        proxy.wait_ready()
+        replies: list = []
+        chunk = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n" + b"*3\r\n$3\r\nSET\r\n$1\r\nw\r\n$1\r\n1\r\n"
+        t = threading.Thread(target=lambda: replies.extend(exchange(proxy.port, chunk, 2)))
+        t.start()
+        wait_until(lambda: proxy.stats()["held_no_table"] == 2, what="requests held")
+        table = {"epoch": 1, "groups": {"1": {"master": f"127.0.0.1:{a.port}", "replicas": []}},
+                 "slots": {"0-1023": 1}}
+        status, body = proxy.admin("PUT", "/slots", table)
+        assert status == 200, body
+        t.join(30)
+        assert replies == [b"v", b"OK"]
+        assert direct(a).get("w") == b"1"
+    finally:
+        proxy.stop()
+

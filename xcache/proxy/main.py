@@ -267,7 +267,8 @@ def aggregate(snaps: list[dict], sup: Supervisor) -> dict:
     """Sum the workers' snapshots; per-worker values stay listed under 'workers'."""
     out: dict = {"epoch": sup.table.epoch if sup.table else -1, "workers": snaps,
                  "workers_configured": len(sup.active), "workers_retiring": len(sup.workers) - len(sup.active)}
-    for k in ("sessions", "sessions_total", "sessions_unserved", "max_clients", "listener_pauses_total"):
+    for k in ("sessions", "sessions_total", "sessions_unserved", "max_clients", "listener_pauses_total",
+              "held_no_table"):
         out[k] = sum(s.get(k, 0) for s in snaps)
     for k in ("accept_dropped", "rejected", "ops", "errors"):
         acc: defaultdict = defaultdict(int)

@@ -80,15 +80,41 @@ class Flusher:
 
 
 class _NoTable:
-    """Slot owner while no slot table is configured: every request fails clearly."""
+    """Slot owner until the first slot table arrives. A proxy (re)started under `xcache up` or
+    a dashboard gets its table within a reconcile period: requests wait for it like a failover
+    hold (at most hold_timeout_ms), then fail with a clear error."""
 
     id = 0
 
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self.held: deque = deque()
+
     def send(self, req) -> None:
-        req.complete(error_line("ERR xcache: no slot table (configure groups or PUT /slots)"))
+        w = self.worker
+        if len(self.held) >= w.cfg.hold_queue_max:
+            req.complete(NO_TABLE)
+            return
+        if req.deadline == 0.0:
+            req.deadline = w.loop.time() + w.cfg.hold_timeout_ms / 1000
+        self.held.append(req)
 
     def direct_conn(self, routed: list, resp3: bool = False) -> None:
-        return None  # no backend to forward the client's bytes to: send() answers each request
+        return None  # no backend to forward the client's bytes to: send() holds each request
+
+    def expire(self, now: float) -> None:
+        if self.held and self.held[0].deadline <= now:
+            while self.held and self.held[0].deadline <= now:
+                self.held.popleft().complete(NO_TABLE)
+
+    def release(self) -> None:
+        """The first table is in: route what waited for it."""
+        held, self.held = self.held, deque()
+        for req in held:
+            self.worker.route(req)
+
+
+NO_TABLE = error_line("ERR xcache: no slot table (configure groups or PUT /slots)")
 
 
 class Worker:
@@ -126,7 +152,8 @@ class Worker:
         self.bucket: TokenBucket | None = None
         self.set_limits({"qps_limit": cfg.qps_limit, "session_qps_limit": cfg.session_qps_limit})
         self.groups: dict[int, Group] = {}
-        self.slots: list = [_NoTable()] * NSLOTS
+        self.no_table = _NoTable(self)
+        self.slots: list = [self.no_table] * NSLOTS
         self.epoch = -1
         self.migrating = 0  # slots migrating in the current table
         self.migrate_steps = self.migrate_moved = self.migrate_errors = self.migrate_retries = 0
@@ -240,6 +267,7 @@ class Worker:
         for gid in [g for g in self.groups if g not in table.groups]:
             self.groups.pop(gid).remove()
         self.epoch = table.epoch
+        self.no_table.release()
         log("slots_applied", epoch=table.epoch, groups=len(table.groups), migrating=self.migrating,
             changed=len(changed), barriers=len(self.barriers))
         return True
@@ -314,6 +342,7 @@ class Worker:
             self.lag_max = lag
         for g in list(self.groups.values()):
             g.tick(now)
+        self.no_table.expire(now)
         if self.pinned:
             for p in list(self.pinned):
                 p.check()
@@ -346,6 +375,7 @@ class Worker:
             "uptime_seconds": time.time() - self.started,
             "sessions": self.session_count, "sessions_total": self.sessions_total,
             "sessions_unserved": self.sessions_unserved,
+            "held_no_table": len(self.no_table.held),
             "max_clients": self.cfg.max_clients,
             "retiring": self.retiring,
             "listener_paused": bool(self.listener and self.listener.paused),
