@@ -4,8 +4,10 @@ The incident: clients gave up after 2 s while their sockets still sat in a 32768
 queue; the proxy then accepted each corpse and spent a session, a task and buffers on it, so live
 clients waited behind dead ones. Here, each accepted socket is checked with TCP_INFO first:
   - state CLOSE_WAIT / CLOSE etc.: the client already left  -> drop (reason client_closed / reset)
-  - tcpi_last_data_recv > client_timeout_ms - admit_margin_ms: it waited in the queue so long
-    that its client would give up before a reply could reach it -> drop (reason stale)
+  - tcpi_last_data_recv > client_timeout_ms - admit_margin_ms - the wait for the sessions
+    admitted ahead of it and not yet answered (setupwait.py: their number / the rate this worker
+    answers new sessions when busy): its client would give up before a reply could reach it
+    -> drop (reason stale)
 Dropped sockets are closed with an RST (SO_LINGER 0): a client still waiting learns at once and
 retries into a queue that is now shorter, instead of timing out. Per-IP limits and max_clients
 are checked right after accept(); a refused client gets Redis's error line and the connection
@@ -123,6 +125,8 @@ class Listener:
         cfg = self.cfg
         gate = cfg.admission_gate
         stale_after = self.stale_after_ms
+        setup = ctx.setup
+        per_session = setup.ms_per_session()
         family = self.family
         raw_accept = self.sock._accept  # (fd, addr): socket.accept() would look up family and type as enums each time
         admitted = 0
@@ -149,7 +153,8 @@ class Listener:
                 self.fd_episode = 0
             conn = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             if gate:
-                reason = gate_verdict(tcpinfo.tcp_info(conn), stale_after)
+                # the wait for the sessions admitted ahead of it comes on top of the margin
+                reason = gate_verdict(tcpinfo.tcp_info(conn), stale_after - setup.pending * per_session)
                 if reason is not None:
                     ctx.dropped[reason] += 1
                     _drop(conn)

@@ -254,6 +254,7 @@ class Session(asyncio.Protocol):
         self.routed: list = []
         self.t0 = 0.0
         self.served = False  # wrote at least one reply; a session that ends without is counted
+        self.setup_bucket = 0  # SetupWait's bucket of its admission (set by Worker.admit)
         # Compatibility state (protocol.py, txn.py, blocking.py, pubsub.py).
         self.resp3 = False
         self.special = False  # in MULTI, or subscribed in RESP2: every command is checked
@@ -748,7 +749,9 @@ class Session(asyncio.Protocol):
         out = self.out
         if out:
             self.out = []
-            self.served = True
+            if not self.served:
+                self.served = True
+                self.ctx.setup.answered(self.setup_bucket)
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
         if self.closing and not self.pending:
             self.transport.close()

@@ -34,6 +34,7 @@ from xcache.proxy.migration import MigrateStep, MigratingSlot, request_keys
 from xcache.proxy.replies import error_line
 from xcache.proxy.router import NSLOTS, SlotTable, slot_of
 from xcache.proxy.session import Session
+from xcache.proxy.setupwait import SetupWait
 from xcache.tlsconfig import client_context, server_context
 
 TICK_S = 0.05
@@ -174,6 +175,9 @@ class Worker:
         self.recheck_until = 0.0
         self.stale_after_ms = cfg.stale_after_ms()
         self.stall_s = self.stale_after_ms / 2000
+        # sessions admitted and not yet answered: the gate's estimate of a new socket's wait
+        self.setup = SetupWait(cfg.client_timeout_ms / 1000, TICK_S)
+        self.last_tick = self.loop.time()
 
     # -- sessions -------------------------------------------------------------------------------
     def next_session_id(self) -> int:
@@ -188,6 +192,7 @@ class Worker:
         """The gate said yes: only now do a session and its transport exist. (uvloop makes the
         socket non-blocking and sets TCP_NODELAY itself: two syscalls less per session here.)"""
         session = Session(self, ip)
+        session.setup_bucket = self.setup.admitted()
         self.sessions.add(session)
         self.session_count += 1
         self.sessions_total += 1
@@ -210,6 +215,8 @@ class Worker:
         if session in self.sessions:
             self.sessions.discard(session)
             self.session_count -= 1
+            if not session.served:
+                self.setup.gone(session.setup_bucket)
             self.ip_limits.closed(session.ip)
 
     # -- routing ---------------------------------------------------------------------------------
@@ -340,6 +347,9 @@ class Worker:
             log("loop_stalled", seconds=round(lag, 3), recheck_s=round(max(1.0, lag), 3))
         if lag > self.lag_max:
             self.lag_max = lag
+        # a late tick (frozen loop) measured nothing but the freeze
+        self.setup.tick(now - self.last_tick if lag <= self.stall_s else 0.0)
+        self.last_tick = now
         for g in list(self.groups.values()):
             g.tick(now)
         self.no_table.expire(now)
