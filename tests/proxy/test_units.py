@@ -265,7 +265,8 @@ def test_chunk_parser_any_split_of_a_stream():
     called clean is exactly the encoding of the commands it produced."""
     import random
 
-    from xcache.proxy.session import _FENCE, ChunkParser
+    from xcache.proxy.session import ChunkParser
+    from xcache.resp.parser import _FENCE
 
     cmds = []
     for i in range(300):

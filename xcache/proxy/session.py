@@ -33,16 +33,12 @@ from xcache.proxy.migration import MigratingSlot
 from xcache.proxy.replies import array_items, bulk, error_line, int_value, pack
 from xcache.proxy.router import slot_of
 from xcache.resp import ProtocolError, RequestParser
-from xcache.resp.parser import hiredis_safe
+from xcache.resp.parser import fenced_commands, hiredis_safe
 
 OK = b"+OK\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
 QPS_GLOBAL = error_line("ERR xcache: proxy QPS limit exceeded, retry later")
 QPS_SESSION = error_line("ERR xcache: session QPS limit exceeded, retry later")
-
-
-_FENCE_VALUE = b"\xffxcache-fence\xfe"
-_FENCE = b"*1\r\n$%d\r\n%b\r\n" % (len(_FENCE_VALUE), _FENCE_VALUE)
 
 
 class ChunkParser:
@@ -76,28 +72,9 @@ class ChunkParser:
             return [exc], False
 
     def _fast(self, data: bytes) -> list | None:
-        reader = self.reader
-        reader.feed(data)
-        reader.feed(_FENCE)
-        out = []
-        gets = reader.gets
-        try:
-            while True:
-                cmd = gets()
-                if cmd is False:
-                    break
-                if type(cmd) is not list or not cmd:
-                    raise ValueError
-                for a in cmd:
-                    if type(a) is not bytes:
-                        raise ValueError
-                out.append(cmd)
-        except Exception:  # noqa: BLE001 - hiredis's verdict on odd input: take the slow path
-            out = None
-        if not out or out[-1][0] != _FENCE_VALUE or len(out[-1]) != 1:
+        out = fenced_commands(self.reader, data, skip_empty=False)
+        if out is None:  # hiredis's verdict on odd input: take the slow path with a fresh reader
             self.reader = hiredis.Reader()
-            return None
-        out.pop()
         return out
 
 
