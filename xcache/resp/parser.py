@@ -288,36 +288,24 @@ def split_inline(line: bytes) -> list[bytes]:
         if i >= n:
             return args
         cur = bytearray()
-        if line[i] == 34:  # "
+        quote = line[i]
+        if quote == 34 or quote == 39:  # "..." takes \n and \xHH escapes, '...' only \'
             i += 1
             while True:
                 if i >= n:
                     raise ProtocolError("unbalanced quotes in request")
                 c = line[i]
-                if c == 92 and i + 3 < n and line[i + 1] == 120 and _is_hex(line[i + 2 : i + 4]):
+                if quote == 34 and c == 92 and i + 3 < n and line[i + 1] == 120 \
+                        and _is_hex(line[i + 2 : i + 4]):
                     cur.append(int(line[i + 2 : i + 4], 16))
                     i += 4
-                elif c == 92 and i + 1 < n:
+                elif quote == 34 and c == 92 and i + 1 < n:
                     cur.append(_ESCAPES.get(line[i + 1], line[i + 1]))
                     i += 2
-                elif c == 34:
-                    i += 1
-                    if i < n and line[i] not in b" \t":
-                        raise ProtocolError("unbalanced quotes in request")
-                    break
-                else:
-                    cur.append(c)
-                    i += 1
-        elif line[i] == 39:  # '
-            i += 1
-            while True:
-                if i >= n:
-                    raise ProtocolError("unbalanced quotes in request")
-                c = line[i]
-                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                elif c == 92 and i + 1 < n and line[i + 1] == 39:
                     cur.append(39)
                     i += 2
-                elif c == 39:
+                elif c == quote:
                     i += 1
                     if i < n and line[i] not in b" \t":
                         raise ProtocolError("unbalanced quotes in request")

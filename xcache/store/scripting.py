@@ -36,6 +36,7 @@ from xcache.resp import NULL_ARRAY, OK, Error, Raw, SimpleString
 from xcache.resp.encode import Bool, Double, KeyedArrays, Map, Pairs, Push, Set, format_float
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
+from xcache.store.subcommands import parse_subcommand
 
 log = logging.getLogger("xcache.scripting")
 
@@ -674,14 +675,7 @@ SCRIPT_ARITY = {b"LOAD": 3, b"EXISTS": -3, b"FLUSH": -2, b"KILL": 2, b"HELP": 2}
 
 @command("script", -2, "noscript", 0, 0, 0)
 def script(c, args):
-    sub = args[0].upper()
-    arity = SCRIPT_ARITY.get(sub)
-    if arity is None:
-        raise Error(f"ERR unknown subcommand '{args[0].decode(errors='replace')[:128]}'. "
-                    "Try SCRIPT HELP.")
-    n = len(args) + 1
-    if (arity > 0 and n != arity) or n < -arity:
-        raise Error(f"ERR wrong number of arguments for 'script|{sub.decode().lower()}' command")
+    sub = parse_subcommand("script", SCRIPT_ARITY, args)
     scripts = scripts_of(c.server)
     if sub == b"LOAD":
         return scripts.compile(args[1]).encode()

@@ -25,7 +25,6 @@ from xcache.store.streams import (
     _nogroup,
     _nogroup_for,
     _start_end,
-    _subcommand,
     create,
     entry_reply,
     fmt_id,
@@ -35,6 +34,7 @@ from xcache.store.streams import (
     parse_interval,
     parse_strict,
 )
+from xcache.store.subcommands import parse_subcommand
 
 BUSYGROUP = Error("BUSYGROUP Consumer Group name already exists")
 NEED_KEY = Error("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you "
@@ -312,7 +312,7 @@ XGROUP_ARITY = {b"CREATE": -5, b"SETID": -5, b"DESTROY": 4, b"CREATECONSUMER": 5
 
 @command("xgroup", -2, "write", 2, 2, 1)
 def xgroup(c, args):
-    sub = _subcommand("xgroup", XGROUP_ARITY, args)
+    sub = parse_subcommand("xgroup", XGROUP_ARITY, args)
     if sub == b"HELP":
         c.propagate = []
         return [b"XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

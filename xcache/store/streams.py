@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from xcache.resp import NULL_ARRAY, OK, Error, Map
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int, wrong_arity
 from xcache.store.engine import STREAM, Meta, data_prefix, now_ms
+from xcache.store.subcommands import parse_subcommand
 
 MAX64 = (1 << 64) - 1
 MAX_ID = (MAX64, MAX64)
@@ -652,18 +653,6 @@ def xrevrange(c, args):
 
 # --- subcommands --------------------------------------------------------------------------
 
-def _subcommand(cmd: str, table: dict, args: list[bytes]) -> bytes:
-    sub = args[0].upper()
-    arity = table.get(sub)
-    if arity is None:
-        raise Error(f"ERR unknown subcommand '{args[0].decode(errors='replace')[:128]}'. "
-                    f"Try {cmd.upper()} HELP.")
-    n = len(args) + 1
-    if (arity > 0 and n != arity) or n < -arity:
-        raise Error(f"ERR wrong number of arguments for '{cmd}|{sub.decode().lower()}' command")
-    return sub
-
-
 # --- XINFO / XSETID ----------------------------------------------------------------------------
 
 XINFO_ARITY = {b"CONSUMERS": 4, b"GROUPS": 3, b"STREAM": -3, b"HELP": 2}
@@ -676,7 +665,7 @@ def _tree_estimate(length: int) -> tuple[int, int]:
 
 @command("xinfo", -2, "readonly", 2, 2, 1)
 def xinfo(c, args):
-    sub = _subcommand("xinfo", XINFO_ARITY, args)
+    sub = parse_subcommand("xinfo", XINFO_ARITY, args)
     if sub == b"HELP":
         return [b"XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 b"CONSUMERS <key> <groupname>",
