@@ -346,28 +346,24 @@ class Stream:
         b.put_data(self.pkey(group, nack.id), _NACK.pack(nack.delivery_ms, nack.count) + nack.consumer)
 
     def group_pel(self, group: bytes, start=ZERO_ID, end=MAX_ID, count: int = 0):
-        p = self.prefix + b"p" + _gp(group)
+        for id_, v in self._pel(self.prefix + b"p" + _gp(group), start, end, count):
+            t, c = _NACK.unpack_from(v)
+            yield Nack(id_, t, c, v[16:])
+
+    def consumer_pel(self, group: bytes, consumer: bytes, start=ZERO_ID, end=MAX_ID, count: int = 0):
+        for id_, _ in self._pel(self.prefix + b"q" + _gp(group) + _gp(consumer), start, end, count):
+            yield id_
+
+    def _pel(self, p: bytes, start, end, count: int):
+        """(id, value) of a pending-entries list under prefix p, from start to end, at most
+        count of them (0 = all)."""
         n = len(p)
         got = 0
         for k, v in self.engine.scan(self.engine.data, p, start=p + _ID.pack(*start)):
             id_ = _ID.unpack_from(k, n)
             if id_ > end:
                 break
-            t, c = _NACK.unpack_from(v)
-            yield Nack(id_, t, c, v[16:])
-            got += 1
-            if count and got >= count:
-                break
-
-    def consumer_pel(self, group: bytes, consumer: bytes, start=ZERO_ID, end=MAX_ID, count: int = 0):
-        p = self.prefix + b"q" + _gp(group) + _gp(consumer)
-        n = len(p)
-        got = 0
-        for k, _ in self.engine.scan(self.engine.data, p, start=p + _ID.pack(*start)):
-            id_ = _ID.unpack_from(k, n)
-            if id_ > end:
-                break
-            yield id_
+            yield id_, v
             got += 1
             if count and got >= count:
                 break
