@@ -95,29 +95,39 @@ def _blocking(c, keys: list[bytes], timeout: float, serve):
     return lists._block(list(dict.fromkeys(keys)), timeout, lambda: serve(True), NULL_ARRAY)
 
 
+def _mpop(c, args, ends: tuple[bytes, bytes], pop_first, fmt):
+    """ZMPOP / LMPOP: (key, fmt(popped)) of the first non-empty key, or a null array."""
+    keys, first_end, count = _parse_mpop(args, 0, ends)
+    got = pop_first(c, keys, first_end, count or 1, False)
+    if got is None:
+        c.propagate = []
+        return NULL_ARRAY
+    return [got[0], fmt(got[1])]
+
+
+def _bmpop(c, args, ends: tuple[bytes, bytes], pop_first, fmt):
+    """BZMPOP / BLMPOP: as _mpop, blocking until a key has something or the timeout passes."""
+    keys, first_end, count = _parse_mpop(args, 1, ends)
+    timeout = lists.parse_timeout(args[0])
+
+    def serve(retrying: bool):
+        got = pop_first(c, keys, first_end, count or 1, retrying)
+        return None if got is None else [got[0], fmt(got[1])]
+
+    return _blocking(c, keys, timeout, serve)
+
+
 # --- sorted sets ------------------------------------------------------------------------------
 
 
 @command("zmpop", -4, "write", 0, 0, 0)
 def zmpop(c, args):
-    keys, low, count = _parse_mpop(args, 0, (b"MIN", b"MAX"))
-    got = _zpop_first(c, keys, low, count or 1, False)
-    if got is None:
-        c.propagate = []
-        return NULL_ARRAY
-    return [got[0], _nested(got[1])]
+    return _mpop(c, args, (b"MIN", b"MAX"), _zpop_first, _nested)
 
 
 @command("bzmpop", -5, "write blocking", 0, 0, 0)
 def bzmpop(c, args):
-    keys, low, count = _parse_mpop(args, 1, (b"MIN", b"MAX"))
-    timeout = lists.parse_timeout(args[0])
-
-    def serve(retrying: bool):
-        got = _zpop_first(c, keys, low, count or 1, retrying)
-        return None if got is None else [got[0], _nested(got[1])]
-
-    return _blocking(c, keys, timeout, serve)
+    return _bmpop(c, args, (b"MIN", b"MAX"), _zpop_first, _nested)
 
 
 def _bzpop(c, args, low: bool):
@@ -150,21 +160,9 @@ def bzpopmax(c, args):
 
 @command("lmpop", -4, "write", 0, 0, 0)
 def lmpop(c, args):
-    keys, left, count = _parse_mpop(args, 0, (b"LEFT", b"RIGHT"))
-    got = _lpop_first(c, keys, left, count or 1, False)
-    if got is None:
-        c.propagate = []
-        return NULL_ARRAY
-    return [got[0], got[1]]
+    return _mpop(c, args, (b"LEFT", b"RIGHT"), _lpop_first, list)
 
 
 @command("blmpop", -5, "write blocking", 0, 0, 0)
 def blmpop(c, args):
-    keys, left, count = _parse_mpop(args, 1, (b"LEFT", b"RIGHT"))
-    timeout = lists.parse_timeout(args[0])
-
-    def serve(retrying: bool):
-        got = _lpop_first(c, keys, left, count or 1, retrying)
-        return None if got is None else [got[0], got[1]]
-
-    return _blocking(c, keys, timeout, serve)
+    return _bmpop(c, args, (b"LEFT", b"RIGHT"), _lpop_first, list)
