@@ -17,7 +17,7 @@ import struct
 
 from xcache.resp import OK, Error
 from xcache.store.commands import command
-from xcache.store.dump import BAD_PAYLOAD, RDB_VERSION, _Reader, _string, crc64, verify
+from xcache.store.rdb import BAD_PAYLOAD, RDB_VERSION, _Reader, _string, crc64, verify
 from xcache.store.scripting import _strip_shebang, parse_keys, scripts_of, start
 from xcache.store.subcommands import parse_subcommand
 
