@@ -7,6 +7,7 @@ import struct
 
 from xcache.store.engine import STREAM, Meta
 from xcache.store.rdb import T_STREAM_2, _len, _listpack, _Reader, _string
+from xcache.store.stream_model import MAX_ID, ZERO_ID, Group, Nack, Stream, encode_fields
 
 NODE_ENTRIES = 100
 FLAG_DELETED, FLAG_SAMEFIELDS = 1, 2
@@ -89,8 +90,6 @@ def _ms_time(v: int) -> bytes:
 
 
 def serialize_stream(engine, db: int, key: bytes, meta: Meta) -> bytes:
-    from xcache.store.streams import MAX_ID, ZERO_ID, Stream
-
     view = _View(engine, db)
     s = Stream(view, key, meta)
     entries = list(s.range(ZERO_ID, MAX_ID))
@@ -203,13 +202,11 @@ def deserialize_stream(r: _Reader, t: int) -> dict:
 
 
 def store_stream(c, b, key: bytes, st: dict, expire_ms: int) -> None:
-    from xcache.store.streams import Group, Nack, Stream
-
     meta = c.engine.new_collection(STREAM)
     meta.expire_ms = expire_ms
     s = Stream(c, key, meta)
     for id_, fv in st["entries"]:
-        b.put_data(s.ekey(id_), encode_fields_of(fv))
+        b.put_data(s.ekey(id_), encode_fields(fv))
     meta.count = st["length"]
     s.last_id, s.first_id, s.max_deleted = st["last_id"], st["first_id"], st["max_deleted"]
     s.entries_added = st["entries_added"]
@@ -222,9 +219,3 @@ def store_stream(c, b, key: bytes, st: dict, expire_ms: int) -> None:
         for cname, seen, npel in consumers:
             s.put_consumer(b, name, cname, seen, npel)
     s.save(b)
-
-
-def encode_fields_of(fv: list[bytes]) -> bytes:
-    from xcache.store.streams import encode_fields
-
-    return encode_fields(fv)

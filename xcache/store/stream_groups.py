@@ -13,7 +13,7 @@ from __future__ import annotations
 from xcache.resp import NULL_ARRAY, OK, Error, KeyedArrays
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import now_ms
-from xcache.store.streams import (
+from xcache.store.stream_model import (
     _ID,
     INVALID_READ,
     MAX_ID,
