@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from xcache.proxy import commands as C
 from xcache.proxy.backend import Group
+from xcache.proxy.pending import Request
 from xcache.proxy.pinned import Pinned
 from xcache.proxy.replies import error_line, pack
-from xcache.proxy.session import Request
 from xcache.proxy.txn import _route
 
 

@@ -12,11 +12,11 @@ client saw its confirmation is delivered), with the session's own subscription c
 from __future__ import annotations
 
 from xcache.proxy.backend import Group
+from xcache.proxy.pending import Request
 from xcache.proxy.pinned import Pinned
 from xcache.proxy.protocol import Push, encode, items, text
 from xcache.proxy.replies import error_line
 from xcache.proxy.router import slot_of
-from xcache.proxy.session import Request
 
 # command -> (subscription set, confirmation kind)
 _SUB = {"SUBSCRIBE": ("channels", b"subscribe"), "PSUBSCRIBE": ("patterns", b"psubscribe"),
