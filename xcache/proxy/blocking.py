@@ -66,11 +66,8 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
     if group.__class__ is not Group:
         session.answer(spec, error_line("ERR xcache: no slot table"), t0)
         return
-    if ctx.blocked >= ctx.cfg.max_blocked_sessions:
-        ctx.rejected["max_blocked"] += 1
-        session.answer(spec, error_line(
-            f"ERR xcache: too many blocked clients on this proxy worker (max_blocked_sessions="
-            f"{ctx.cfg.max_blocked_sessions}); retry later"), t0)
+    if session.refused_over(spec, t0, ctx.blocked, "max_blocked_sessions", "max_blocked", "blocked",
+                            "; retry later"):
         return
     session.drain_routed()
     conn = session.block_conns.get(group.id)

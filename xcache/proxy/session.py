@@ -499,6 +499,18 @@ class Session(asyncio.Protocol):
             self.out.append(reply)
             self.ctx.count(spec, reply, t0, t0)
 
+    def refused_over(self, spec, t0: float, held: int, setting: str, reason: str, clients: str,
+                     tail: str = "") -> bool:
+        """A per-worker place (blocked, subscribed) the request needs: if all `setting` of them
+        are held, count the refusal as `reason`, answer the error and return True."""
+        limit = getattr(self.ctx.cfg, setting)
+        if held < limit:
+            return False
+        self.ctx.rejected[reason] += 1
+        self.answer(spec, error_line(f"ERR xcache: too many {clients} clients on this proxy worker "
+                                     f"({setting}={limit}){tail}"), t0)
+        return True
+
     def reply_now(self, reply: bytes) -> None:
         if self.transport is not None and not self.closed:
             self.out.append(reply)
