@@ -95,6 +95,28 @@ def start_xcache_server(tmp: Path, *extra: str, port: int | None = None, data_di
     return Proc(args, port, stderr_path=str(d / "server.log")).wait_ready()
 
 
+def talk(port: int, data: bytes, replies: int) -> list[bytes]:
+    """Send data, return the first `replies` reply lines (simple replies only)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        buf = b""
+        while buf.count(b"\r\n") < replies:
+            chunk = s.recv(65536)
+            assert chunk, buf
+            buf += chunk
+    return [line + b"\r\n" for line in buf.split(b"\r\n")[:replies]]
+
+
+def read_until(s: socket.socket, end: bytes) -> bytes:
+    """Read from s until what was read ends with end (the connection must not close first)."""
+    data = b""
+    while not data.endswith(end):
+        chunk = s.recv(65536)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    return data
+
+
 def wait_until(predicate, timeout: float = 30.0, what: str = "condition", interval: float = 0.05):
     """Poll predicate until it returns something truthy (returned); errors it raises meanwhile
     (a node still starting, a connection reset) count as 'not yet' and are shown on timeout."""

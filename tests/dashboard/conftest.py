@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.dashboard.helpers import DashboardProc, ProxyProc
+from tests.dashboard.uprun import Up, free_base
 from tests.procs import Proc, free_port, start_redis
 
 
@@ -75,3 +76,20 @@ def env(tmp_path):
     finally:
         for p in reversed(procs):
             p.stop()
+
+
+@pytest.fixture
+def start_up(tmp_path):
+    """start_up(*flags, base=None): `xcache up` over one data folder (a fresh port range unless
+    base is given, e.g. to restart on the same ports), waited until it is up. Every run started
+    is stopped when the test ends."""
+    ups: list[Up] = []
+
+    def start(*extra: str, base: int | None = None) -> Up:
+        up = Up(tmp_path / "xcache-data", free_base() if base is None else base, *extra)
+        ups.append(up)
+        return up.wait_up()
+
+    yield start
+    for u in ups:
+        u.stop()

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.dashboard.helpers import wait_until
-from tests.dashboard.test_up import Up, free_base, pids_on_ports
+from tests.dashboard.uprun import Up, pids_on_ports
 from xcache.dashboard.upctl import drain_plan, drained, new_server_ports, slot_spec
 from xcache.dashboard.uprequests import UpRequests
 
@@ -73,20 +73,9 @@ def admin(up: Up, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300, env=env)
 
 
-@pytest.fixture
-def up_dir(tmp_path):
-    ups: list[Up] = []
-    yield tmp_path / "xcache-data", ups
-    for u in ups:
-        u.stop()
-
-
-def test_grow_and_shrink_with_one_command_each(up_dir):
-    data, ups = up_dir
-    base = free_base()
-    up = Up(data, base, "--set", "passwords=false", "--groups", "1", "--sentinels", "1")
-    ups.append(up)
-    up.wait_up()
+def test_grow_and_shrink_with_one_command_each(start_up):
+    up = start_up("--set", "passwords=false", "--groups", "1", "--sentinels", "1")
+    base = up.base
     api = up.api()
     c = redis.Redis(port=base + 200, protocol=2, decode_responses=True, socket_timeout=10)
     for i in range(300):

@@ -66,6 +66,16 @@ def served_by(proxy, index: int) -> bool:
     return False
 
 
+def _release(conns: list, worker: int | None, procs: list) -> None:
+    """Close the filling connections, resume the stopped worker, stop the processes."""
+    for c in conns:
+        c.close()
+    if worker is not None:
+        os.kill(worker, signal.SIGCONT)
+    for p in reversed(procs):
+        p.stop()
+
+
 def test_local_mode_adds_workers_and_retires_them(tmp_path):
     procs, conns = [], []
     worker = None
@@ -91,12 +101,7 @@ def test_local_mode_adds_workers_and_retires_them(tmp_path):
                           what="the added worker retired")
         assert info["count"] == 1 and [w["index"] for w in info["workers"]] == [0]
     finally:
-        for c in conns:
-            c.close()
-        if worker is not None:
-            os.kill(worker, signal.SIGCONT)
-        for p in reversed(procs):
-            p.stop()
+        _release(conns, worker, procs)
 
 
 def test_local_proxy_mode_starts_a_proxy_and_stops_it(tmp_path):
@@ -131,9 +136,4 @@ def test_local_proxy_mode_starts_a_proxy_and_stops_it(tmp_path):
         assert ov["scale"]["extra"] == 0 and ov["proxies"][0]["addr"] == proxy.addr
         wait_until(lambda: socket.socket().connect_ex((host, int(port))) != 0, what="the added proxy stopped")
     finally:
-        for c in conns:
-            c.close()
-        if worker is not None:
-            os.kill(worker, signal.SIGCONT)
-        for p in reversed(procs):
-            p.stop()
+        _release(conns, worker, procs)

@@ -13,21 +13,12 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 import redis
 
 from tests.dashboard.helpers import wait_until
-from tests.dashboard.test_up import Up, free_base, pids_on_ports
+from tests.dashboard.uprun import pids_on_ports
 
 BACK_S = 10
-
-
-@pytest.fixture
-def up_dir(tmp_path):
-    ups: list[Up] = []
-    yield tmp_path / "xcache-data", ups
-    for u in ups:
-        u.stop()
 
 
 class Writer(threading.Thread):
@@ -99,14 +90,11 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_kill9_every_kind_of_child_under_load(up_dir):
-    data, ups = up_dir
-    base = free_base()
+def test_kill9_every_kind_of_child_under_load(start_up):
     # a short failover_timeout: a sentinel election lost to a split vote (likelier on a loaded
     # machine) is retried after 2 x 2 s, well within the master's hold
-    up = Up(data, base, "--set", "passwords=false", "--set", "failover_timeout_ms=2000")
-    ups.append(up)
-    up.wait_up()
+    up = start_up("--set", "passwords=false", "--set", "failover_timeout_ms=2000")
+    base = up.base
     api = up.api()
     wait_until(lambda: healthy(api), timeout=60, what="healthy cluster")
     proxy_port = base + 200
@@ -185,12 +173,9 @@ def test_kill9_every_kind_of_child_under_load(up_dir):
     api.close()
 
 
-def test_kill9_of_up_leaves_no_child(up_dir):
-    data, ups = up_dir
-    base = free_base()
-    up = Up(data, base, "--set", "passwords=false", "--groups", "1", "--sentinels", "1")
-    ups.append(up)
-    up.wait_up()
+def test_kill9_of_up_leaves_no_child(start_up):
+    up = start_up("--set", "passwords=false", "--groups", "1", "--sentinels", "1")
+    base = up.base
     ports = {base + o + i for o in (0, 100, 200, 300, 400) for i in range(4)}
     children = set(pids_on_ports(ports).values())
     workers = {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
@@ -202,9 +187,7 @@ def test_kill9_of_up_leaves_no_child(up_dir):
     wait_until(lambda: not alive(), timeout=BACK_S, what=f"children gone (left: {alive()})")
 
     # the next `up` starts on the same ports and data
-    up2 = Up(data, base, "--set", "passwords=false", "--set", "passwords=false")
-    ups.append(up2)
-    up2.wait_up()
+    start_up("--set", "passwords=false", "--set", "passwords=false", base=base)
     assert redis.Redis(port=base + 200, protocol=2).ping()
 
 
@@ -229,18 +212,16 @@ def _is_worker_of(pid: int, parents: set[int]) -> bool:
     return ppid in parents
 
 
-def test_crash_loop_is_left_down_alerted_and_restarted_on_request(up_dir):
+def test_crash_loop_is_left_down_alerted_and_restarted_on_request(start_up):
     """A sentinel that cannot start (its port taken) crash-loops: `up` leaves it down, the
     dashboard fires XcacheChildCrashLoop (and exports it to Prometheus); once the port is free,
     `xcache admin restart-child` starts it again."""
     import subprocess
     import sys
 
-    data, ups = up_dir
-    base = free_base()
-    up = Up(data, base, "--set", "passwords=false", "--groups", "1", "--replicas", "0", "--sentinels", "1", "--set", "crash_loop_after=3")
-    ups.append(up)
-    up.wait_up()
+    up = start_up("--set", "passwords=false", "--groups", "1", "--replicas", "0", "--sentinels", "1",
+                  "--set", "crash_loop_after=3")
+    base = up.base
     api = up.api()
     port = base + 100
     name = f"sentinel-{port}"

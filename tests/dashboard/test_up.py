@@ -4,132 +4,23 @@ and a restart that reuses data and topology."""
 
 from __future__ import annotations
 
-import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
-import pytest
 import redis
 
 from tests.dashboard.helpers import wait_until
-
-SPAN = 401  # xcache up --base-port B uses B .. B+400
-
-
-def free_base() -> int:
-    for _ in range(50):
-        base = random.randrange(20000, 32000 - SPAN)
-        ports = [base + o + i for o in (0, 100, 200, 300, 400) for i in range(4)]
-        ok = True
-        for p in ports:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port range")
+from tests.dashboard.uprun import pids_on_ports, redis_cli
 
 
-class Up:
-    def __init__(self, data: Path, base: int, *extra: str):
-        self.data, self.base = data, base
-        self.out = data.parent / f"up-{time.monotonic_ns()}.out"
-        self.fh = open(self.out, "wb")
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "xcache.cli", "up", "--dir", str(data), "--base-port", str(base),
-             "--set", "down_after_ms=1500", *extra],
-            stdout=self.fh, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def text(self) -> str:
-        return self.out.read_text(errors="replace")
-
-    def wait_up(self, timeout: float = 90) -> Up:
-        def ready():
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"xcache up exited {self.popen.returncode}:\n{self.text()}")
-            return "xcache is up" in self.text()
-        try:
-            wait_until(ready, timeout=timeout, interval=0.2, what="xcache up")
-        except AssertionError:
-            logs = "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted((self.data / "logs").glob("*.log")))
-            raise AssertionError(f"not up:\n{self.text()}\n{logs}") from None
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(sig)
-            try:
-                self.popen.wait(40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(10)
-        self.fh.close()
-        return self.popen.returncode
-
-    @property
-    def layout(self) -> dict:
-        return json.loads((self.data / "up.json").read_text())
-
-    @property
-    def password(self) -> str:
-        """The proxies' client password `xcache up` generated."""
-        return self.layout["passwords"]["proxy"]
-
-    def api(self) -> httpx.Client:
-        lay = self.layout
-        return httpx.Client(base_url=f"http://{lay['dashboard']}", timeout=30,
-                            headers={"Authorization": f"Bearer {lay['admin_token']}"})
-
-
-def pids_on_ports(ports: set[int]) -> dict[int, int]:
-    """port -> pid of the `python -m xcache.cli ... --port <port>` process."""
-    out = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            argv = (d / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"xcache.cli" not in argv:
-            continue
-        for i, a in enumerate(argv[:-1]):
-            if a == b"--port" and argv[i + 1].isdigit() and int(argv[i + 1]) in ports:
-                out[int(argv[i + 1])] = int(d.name)
-    return out
-
-
-def redis_cli(port: int, *args: str, password: str = "") -> str:
-    env = {**os.environ, "REDISCLI_AUTH": password} if password else None
-    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True,
-                          timeout=20, env=env).stdout.strip()
-
-
-@pytest.fixture
-def up_dir(tmp_path):
-    ups: list[Up] = []
-    yield tmp_path / "xcache-data", ups
-    for u in ups:
-        u.stop()
-
-
-def test_up_failover_stop_and_restart(up_dir):
-    data, ups = up_dir
-    base = free_base()
-    up = Up(data, base)
-    ups.append(up)
-    up.wait_up()
+def test_up_failover_stop_and_restart(start_up):
+    up = start_up()
+    data, base = up.data, up.base
     out = up.text()
     proxy_port = base + 200
     assert f"redis-cli -p {proxy_port}" in out and "REDISCLI_AUTH=$(cat " in out and f"http://127.0.0.1:{base + 400}/ui/#token=" in out
@@ -218,9 +109,7 @@ def test_up_failover_stop_and_restart(up_dir):
     assert pids_on_ports(ports) == {}
 
     # run again: same data, same topology (the promoted replica is still master)
-    up2 = Up(data, base)
-    ups.append(up2)
-    up2.wait_up()
+    up2 = start_up(base=base)
     assert "reusing" in up2.text()
     assert up2.password == pw  # the passwords of the first run are kept
     assert redis_cli(proxy_port, "get", "k", password=pw) == "v"

@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 
 from tests.dashboard.helpers import wait_until
-from tests.dashboard.test_up import Up, free_base, redis_cli
+from tests.dashboard.uprun import Up, free_base, redis_cli
 
 
 def all_cmdlines() -> list[bytes]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 
-from tests.procs import start_redis
+from tests.procs import read_until, start_redis
 
 ALICE = ["on", ">apw", "~app:*", "+@read", "+@write", "-del", "+ping", "+acl|whoami"]
 SESSION = (b"AUTH alice apw\r\nSET app:1 v\r\nGET app:1\r\nSET other v\r\nDEL app:1\r\n"
@@ -16,12 +16,7 @@ SESSION = (b"AUTH alice apw\r\nSET app:1 v\r\nGET app:1\r\nSET other v\r\nDEL ap
 def raw(port: int, data: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(data)
-        buf = b""
-        while not buf.endswith(b"+PONG\r\n"):
-            chunk = s.recv(65536)
-            assert chunk, buf
-            buf += chunk
-    return buf
+        return read_until(s, b"+PONG\r\n")
 
 
 def test_proxy_acl_users_like_redis(backends, start_proxy, tmp_path):

@@ -15,9 +15,9 @@ from xcache.proxy import commands as C
 from xcache.proxy.admission import gate_verdict
 from xcache.proxy.config import ProxyConfig
 from xcache.proxy.limits import CircuitBreaker, IpLimits, TokenBucket
+from xcache.proxy.pending import Part, Split
 from xcache.proxy.replies import array_items, int_value, pack, reply_end
 from xcache.proxy.router import NSLOTS, SlotTable, TableError, parse_ranges, ranges, slot_of, spread
-from xcache.proxy.session import Part, Split
 from xcache.resp import encode_command
 
 # -- slots -----------------------------------------------------------------------------------------
@@ -265,7 +265,8 @@ def test_chunk_parser_any_split_of_a_stream():
     called clean is exactly the encoding of the commands it produced."""
     import random
 
-    from xcache.proxy.session import _FENCE, ChunkParser
+    from xcache.proxy.chunks import ChunkParser
+    from xcache.resp.parser import _FENCE
 
     cmds = []
     for i in range(300):
@@ -287,7 +288,7 @@ def test_chunk_parser_any_split_of_a_stream():
 
 
 def test_chunk_parser_errors_and_inline():
-    from xcache.proxy.session import ChunkParser
+    from xcache.proxy.chunks import ChunkParser
 
     p = ChunkParser(1 << 20, 1 << 20)
     out, clean = p.feed(b"PING\r\n")
@@ -342,7 +343,7 @@ def test_backend_reply_framing_any_split():
     import random
 
     from xcache.proxy.backend import BackendConn
-    from xcache.proxy.session import Batch, Request
+    from xcache.proxy.pending import Batch, Request
 
     replies = [b"+OK\r\n", b"$3\r\nbar\r\n", b"$-1\r\n", b":7\r\n", b"-ERR x\r\n", b"$1000\r\n" + b"y" * 1000 + b"\r\n",
                b"*2\r\n$1\r\na\r\n*1\r\n:1\r\n", b"*0\r\n"]

@@ -5,27 +5,15 @@ the failed-AUTH brake."""
 
 from __future__ import annotations
 
-import socket
 import sys
 
 import pytest
 import redis
 
-from tests.procs import Proc, free_port, start_redis, wait_until
+from tests.procs import Proc, free_port, start_redis, talk, wait_until
 from tests.sentinel.conftest import FAST, GROUP
 
 SPW, NPW = "sentinel-pw", "node-pw"
-
-
-def talk(port: int, data: bytes, replies: int) -> list[bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        buf = b""
-        while buf.count(b"\r\n") < replies:
-            chunk = s.recv(65536)
-            assert chunk, buf
-            buf += chunk
-    return [line + b"\r\n" for line in buf.split(b"\r\n")[:replies]]
 
 
 def start_sentinel(tmp, master_port: int, quorum: int = 2, **settings) -> Proc:
@@ -178,7 +166,7 @@ def test_sentinel_tls_port(tmp_path):
 
     if shutil.which("openssl") is None:
         pytest.skip("openssl missing")
-    from tests.store.test_tls import make_certs
+    from tests.tlscerts import make_certs
 
     certs = make_certs(tmp_path)
     node = start_redis(tmp_path)

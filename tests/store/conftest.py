@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from tests.procs import start_redis, start_xcache_server
+from tests.store.cluster import Cluster
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +59,11 @@ def x(xcache_node):
     client.flushall()
     yield client
     client.close()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """xcache nodes started by the test (cluster.node(), cluster.replica_of(m)), all stopped at its end."""
+    c = Cluster(tmp_path)
+    yield c
+    c.stop()

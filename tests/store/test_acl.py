@@ -9,7 +9,7 @@ import socket
 import pytest
 import redis
 
-from tests.procs import start_redis, start_xcache_server
+from tests.procs import read_until, start_redis, start_xcache_server
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +51,7 @@ def same(both, *cmd):
 def raw(port: int, data: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(data + b"PING\r\n")
-        buf = b""
-        while not buf.endswith(b"+PONG\r\n"):
-            chunk = s.recv(65536)
-            assert chunk, buf
-            buf += chunk
-    return buf
+        return read_until(s, b"+PONG\r\n")
 
 
 RULES = [

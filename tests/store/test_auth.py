@@ -4,27 +4,13 @@ each failure is counted and logged at a bounded rate."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import redis
 
-from tests.procs import start_redis, start_xcache_server, wait_until
+from tests.procs import start_redis, start_xcache_server, talk, wait_until
 
 WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
 BRAKE = b"-ERR too many failed AUTH attempts from your address, retry later\r\n"
-
-
-def talk(port: int, data: bytes, replies: int) -> list[bytes]:
-    """Send data, return the first `replies` reply lines (simple replies only)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        buf = b""
-        while buf.count(b"\r\n") < replies:
-            chunk = s.recv(65536)
-            assert chunk, buf
-            buf += chunk
-    return [line + b"\r\n" for line in buf.split(b"\r\n")[:replies]]
 
 
 @pytest.fixture(params=["xcache", "redis"])

@@ -7,14 +7,7 @@ import pytest
 import redis
 
 from tests.procs import start_redis, start_xcache_server, wait_until
-from tests.store.test_replication import Cluster, client, wait_synced
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(tmp_path)
-    yield c
-    c.stop()
+from tests.store.cluster import client, wait_synced
 
 
 def snapshot(r: redis.Redis) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from xcache.store.dump import crc64, lzf_decompress
+from xcache.store.rdb import crc64, lzf_decompress
 
 
 def fill(c: redis.Redis) -> None:

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from tests.procs import start_xcache_server
-from tests.store.test_replication import Cluster, client, wait_synced
+from tests.store.cluster import Cluster, client, wait_synced
 
 LIB = "#!lua name=lib1\nredis.register_function('f1', function(keys, args) return keys[1] end)"
 RO = ("#!lua name=lib5\nredis.register_function{function_name='f5', callback=function(keys, args) "

@@ -163,21 +163,12 @@ def test_expired_hash_is_gone(r):
     assert r.ttl("h") == -1
 
 
-def _full_hscan(r, key, **kw):
-    cursor, out = 0, {}
-    while True:
-        cursor, data = r.hscan(key, cursor, **kw)
-        out.update(data)
-        if cursor == 0:
-            return out
-
-
 def test_hscan(r):
     data = {b"f%03d" % i: b"%d" % i for i in range(300)}
     r.hset("h", mapping=data)
-    assert _full_hscan(r, "h") == data
-    assert _full_hscan(r, "h", count=7) == data
-    assert _full_hscan(r, "h", match="f1*", count=50) == {k: v for k, v in data.items() if k.startswith(b"f1")}
+    assert dict(r.hscan_iter("h")) == data
+    assert dict(r.hscan_iter("h", count=7)) == data
+    assert dict(r.hscan_iter("h", match="f1*", count=50)) == {k: v for k, v in data.items() if k.startswith(b"f1")}
     assert r.hscan("nokey", 0) == (0, {})
 
 

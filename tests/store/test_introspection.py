@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from tests.conftest import NOT_APPLICABLE
+from tests.procs import read_until
 from tests.store.resp3 import raw
 
 
@@ -293,39 +294,30 @@ def test_tracking_invalidation_push(r):
     port = r.connection_pool.connection_kwargs["port"]
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"HELLO 3\r\n")
-        _read_until(s, b"$7\r\nmodules\r\n*0\r\n")
+        read_until(s, b"$7\r\nmodules\r\n*0\r\n")
         s.sendall(b"CLIENT TRACKING ON\r\nGET tk\r\n")
-        assert _read_until(s, b"_\r\n") == b"+OK\r\n_\r\n"
+        assert read_until(s, b"_\r\n") == b"+OK\r\n_\r\n"
         r.set("tk", "v")
-        assert _read_until(s, b"tk\r\n") == b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\ntk\r\n"
+        assert read_until(s, b"tk\r\n") == b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\ntk\r\n"
         s.sendall(b"CLIENT TRACKINGINFO\r\n")
-        info = _read_until(s, b"*0\r\n")
+        info = read_until(s, b"*0\r\n")
         assert info.startswith(b"%3\r\n$5\r\nflags\r\n~1\r\n+on\r\n") or b"on" in info
         r.set("tk", "w")  # not read again since the invalidation: no second push
         s.sendall(b"PING\r\n")
-        assert _read_until(s, b"+PONG\r\n") == b"+PONG\r\n"
+        assert read_until(s, b"+PONG\r\n") == b"+PONG\r\n"
     with pytest.raises(redis.ResponseError, match="PREFIX option requires BCAST"):
         r.execute_command("CLIENT", "TRACKING", "ON", "PREFIX", "a")
     with pytest.raises(redis.ResponseError, match="both OPTIN mode and OPTOUT mode"):
         r.execute_command("CLIENT", "TRACKING", "ON", "OPTIN", "OPTOUT")
 
 
-def _read_until(s, end: bytes) -> bytes:
-    data = b""
-    while not data.endswith(end):
-        chunk = s.recv(65536)
-        assert chunk, f"connection closed after {data!r}"
-        data += chunk
-    return data
-
-
 def test_monitor_shows_commands_as_redis(r):
     port = r.connection_pool.connection_kwargs["port"]
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"MONITOR\r\n")
-        assert _read_until(s, b"+OK\r\n") == b"+OK\r\n"
+        assert read_until(s, b"+OK\r\n") == b"+OK\r\n"
         r.set("mk", 'a "b"\n')
-        line = _read_until(s, b"\r\n")
+        line = read_until(s, b"\r\n")
         assert line.startswith(b"+") and line.endswith(b'"SET" "mk" "a \\"b\\"\\n"\r\n'), line
         assert b" [0 127.0.0.1:" in line
 
@@ -334,9 +326,9 @@ def test_shard_channels(r):
     port = r.connection_pool.connection_kwargs["port"]
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"SSUBSCRIBE sc\r\n")
-        assert _read_until(s, b":1\r\n") == b"*3\r\n$10\r\nssubscribe\r\n$2\r\nsc\r\n:1\r\n"
+        assert read_until(s, b":1\r\n") == b"*3\r\n$10\r\nssubscribe\r\n$2\r\nsc\r\n:1\r\n"
         assert r.execute_command("SPUBLISH", "sc", "hi") == 1
-        assert _read_until(s, b"hi\r\n") == b"*3\r\n$8\r\nsmessage\r\n$2\r\nsc\r\n$2\r\nhi\r\n"
+        assert read_until(s, b"hi\r\n") == b"*3\r\n$8\r\nsmessage\r\n$2\r\nsc\r\n$2\r\nhi\r\n"
         assert raw(r, "PUBSUB", "SHARDCHANNELS") == [b"sc"]
         assert raw(r, "PUBSUB", "SHARDNUMSUB", "sc") == [b"sc", 1]
         assert r.publish("sc", "x") == 0  # another namespace

@@ -132,27 +132,23 @@ def test_info_reports_the_pause(x):
     assert x.info("clients")["paused_reason"] == "none"
 
 
-def test_paused_nodes_keep_replicating(tmp_path):
+def test_paused_nodes_keep_replicating(cluster):
     """xcache only: a WRITE-paused master still streams to its replica, which (paused too) still
     applies and ACKs: the replica catches up, as a failover needs."""
-    from tests.store.test_replication import Cluster, client, wait_synced
+    from tests.store.cluster import client, wait_synced
 
-    cluster = Cluster(tmp_path)
-    try:
-        master = cluster.node()
-        replica = cluster.replica_of(master)
-        m, rep = client(master), client(replica)
-        writer = client(master)
-        rep.execute_command("CLIENT", "PAUSE", 10000, "WRITE")
-        pipe = writer.pipeline(transaction=False)
-        for i in range(2000):
-            pipe.set(f"k{i}", i)
-        pipe.execute()
-        m.execute_command("CLIENT", "PAUSE", 10000, "WRITE")
-        assert writer.execute_command("WAIT", 1, 10000) == 1  # applied and acked while both paused
-        wait_synced(master, replica)
-        assert rep.get("k1999") == b"1999"
-        for node in (m, rep):
-            node.execute_command("CLIENT", "UNPAUSE")
-    finally:
-        cluster.stop()
+    master = cluster.node()
+    replica = cluster.replica_of(master)
+    m, rep = client(master), client(replica)
+    writer = client(master)
+    rep.execute_command("CLIENT", "PAUSE", 10000, "WRITE")
+    pipe = writer.pipeline(transaction=False)
+    for i in range(2000):
+        pipe.set(f"k{i}", i)
+    pipe.execute()
+    m.execute_command("CLIENT", "PAUSE", 10000, "WRITE")
+    assert writer.execute_command("WAIT", 1, 10000) == 1  # applied and acked while both paused
+    wait_synced(master, replica)
+    assert rep.get("k1999") == b"1999"
+    for node in (m, rep):
+        node.execute_command("CLIENT", "UNPAUSE")

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from tests.procs import wait_until
-from tests.store.test_replication import Cluster, client, wait_synced
+from tests.store.cluster import client, wait_synced
 
 
 def ev(r, script: str, *keys_and_args, numkeys: int = 0):
@@ -194,27 +194,23 @@ def _catch(fn, *args):
         return exc
 
 
-def test_script_effects_replicate(tmp_path):
-    cluster = Cluster(tmp_path)
-    try:
-        m = cluster.node()
-        rep = cluster.replica_of(m)
-        mc = client(m)
-        script = ("redis.call('set', KEYS[1], ARGV[1]) redis.call('incr', 'n') "
-                  "redis.call('rpush', 'l', redis.call('time')[1]) "
-                  "redis.call('select', 1) redis.call('set', 'db1', 'x') return 1")
-        assert mc.execute_command("EVAL", script, 1, "k", "v") == 1
-        assert mc.execute_command("EVAL", script, 1, "k", "w") == 1
-        wait_synced(m, rep)
-        rc = client(rep)
-        assert rc.get("k") == b"w" and rc.get("n") == b"2"
-        assert rc.lrange("l", 0, -1) == mc.lrange("l", 0, -1)
-        assert client(rep, 1).get("db1") == b"x"
-        assert mc.execute_command("SCRIPT", "EXISTS", sha(script)) == [1]
-        with pytest.raises(redis.exceptions.ReadOnlyError, match="read only replica. script: "):
-            rc.execute_command("EVAL", "return redis.call('set', 'z', 1)", 0)
-    finally:
-        cluster.stop()
+def test_script_effects_replicate(cluster):
+    m = cluster.node()
+    rep = cluster.replica_of(m)
+    mc = client(m)
+    script = ("redis.call('set', KEYS[1], ARGV[1]) redis.call('incr', 'n') "
+              "redis.call('rpush', 'l', redis.call('time')[1]) "
+              "redis.call('select', 1) redis.call('set', 'db1', 'x') return 1")
+    assert mc.execute_command("EVAL", script, 1, "k", "v") == 1
+    assert mc.execute_command("EVAL", script, 1, "k", "w") == 1
+    wait_synced(m, rep)
+    rc = client(rep)
+    assert rc.get("k") == b"w" and rc.get("n") == b"2"
+    assert rc.lrange("l", 0, -1) == mc.lrange("l", 0, -1)
+    assert client(rep, 1).get("db1") == b"x"
+    assert mc.execute_command("SCRIPT", "EXISTS", sha(script)) == [1]
+    with pytest.raises(redis.exceptions.ReadOnlyError, match="read only replica. script: "):
+        rc.execute_command("EVAL", "return redis.call('set', 'z', 1)", 0)
 
 
 def test_script_outlives_its_disconnected_caller(r):

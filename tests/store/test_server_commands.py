@@ -7,6 +7,7 @@ import pytest
 import redis
 
 from tests.conftest import NOT_APPLICABLE
+from tests.procs import read_until
 
 
 def test_ping_echo_time(r):
@@ -210,24 +211,15 @@ def test_resp3_subscriber_runs_commands_between_pushes(r):
     port = r.connection_pool.connection_kwargs["port"]
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"HELLO 3\r\n")
-        assert _read_until(s, b"$7\r\nmodules\r\n*0\r\n").startswith(b"%7\r\n")
+        assert read_until(s, b"$7\r\nmodules\r\n*0\r\n").startswith(b"%7\r\n")
         s.sendall(b"SUBSCRIBE c\r\nGET k\r\nPING\r\n")
         want = b">3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n_\r\n+PONG\r\n"
-        assert _read_until(s, b"+PONG\r\n") == want
+        assert read_until(s, b"+PONG\r\n") == want
         r.publish("c", "hi")
         want = b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n"
-        assert _read_until(s, b"hi\r\n") == want
+        assert read_until(s, b"hi\r\n") == want
         s.sendall(b"HELLO 2\r\n")
-        assert _read_until(s, b"*0\r\n").startswith(b"*14\r\n")
-
-
-def _read_until(s, end: bytes) -> bytes:
-    data = b""
-    while not data.endswith(end):
-        chunk = s.recv(65536)
-        assert chunk, f"connection closed after {data!r}"
-        data += chunk
-    return data
+        assert read_until(s, b"*0\r\n").startswith(b"*14\r\n")
 
 
 def test_role_and_dbsize(r):

@@ -248,21 +248,12 @@ def test_sintercard_errors(r, args, error):
         r.execute_command("sintercard", *args)
 
 
-def _full_sscan(r, key, **kw):
-    cursor, out = 0, []
-    while True:
-        cursor, data = r.sscan(key, cursor, **kw)
-        out.extend(data)
-        if cursor == 0:
-            return out
-
-
 def test_sscan(r):
     members = {b"m%03d" % i for i in range(300)}
     r.sadd("s", *members)
-    assert sorted(_full_sscan(r, "s")) == sorted(members)
-    assert sorted(_full_sscan(r, "s", count=7)) == sorted(members)
-    assert set(_full_sscan(r, "s", match="m1?5", count=20)) == {b"m1%d5" % i for i in range(10)}
+    assert sorted(r.sscan_iter("s")) == sorted(members)
+    assert sorted(r.sscan_iter("s", count=7)) == sorted(members)
+    assert set(r.sscan_iter("s", match="m1?5", count=20)) == {b"m1%d5" % i for i in range(10)}
     assert r.sscan("nokey", 0) == (0, [])
 
 

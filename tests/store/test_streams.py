@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from tests.procs import start_redis
+from tests.store.cluster import Cluster, client, wait_synced
 from tests.store.test_lists import in_background, other_client
-from tests.store.test_replication import Cluster, client, wait_synced
 
 
 def cmd(r, *args):
@@ -154,34 +154,30 @@ def test_xread_and_blocking(r2):
     waiter.close()
 
 
-def test_stream_effects_replicate(tmp_path):
-    cluster = Cluster(tmp_path)
-    try:
-        m = cluster.node()
-        rep = cluster.replica_of(m)
-        mc = client(m)
-        auto = mc.xadd("s", {"a": "1"})
-        mc.xadd("s", {"b": "2"}, id="9999999999999-0", maxlen=1, approximate=False)
-        mc.xgroup_create("s", "g", "0")
-        mc.xadd("s", {"c": "3"}, id="9999999999999-5")
-        result = []
-        t = threading.Thread(target=lambda: result.append(client(m).execute_command(
-            "XREADGROUP", "GROUP", "g", "alice", "BLOCK", "5000", "STREAMS", "s", ">")))
-        t.start()
-        t.join()
-        mc.xclaim("s", "g", "bob", 0, ["9999999999999-5"], retrycount=3)
-        wait_synced(m, rep)
-        rc = client(rep)
-        assert auto not in [e[0] for e in rc.xrange("s")], (mc.xrange("s"), rc.xrange("s"))
-        for c in ("XINFO GROUPS s", "XPENDING s g - + 10", "XRANGE s - +"):
-            mine, theirs = mc.execute_command(c), rc.execute_command(c)
-            if c.startswith("XPENDING"):
-                mine = [[e[0], e[1], e[3]] for e in mine]
-                theirs = [[e[0], e[1], e[3]] for e in theirs]
-            assert mine == theirs
-        assert rc.xinfo_stream("s")["last-generated-id"] == b"9999999999999-5"
-    finally:
-        cluster.stop()
+def test_stream_effects_replicate(cluster):
+    m = cluster.node()
+    rep = cluster.replica_of(m)
+    mc = client(m)
+    auto = mc.xadd("s", {"a": "1"})
+    mc.xadd("s", {"b": "2"}, id="9999999999999-0", maxlen=1, approximate=False)
+    mc.xgroup_create("s", "g", "0")
+    mc.xadd("s", {"c": "3"}, id="9999999999999-5")
+    result = []
+    t = threading.Thread(target=lambda: result.append(client(m).execute_command(
+        "XREADGROUP", "GROUP", "g", "alice", "BLOCK", "5000", "STREAMS", "s", ">")))
+    t.start()
+    t.join()
+    mc.xclaim("s", "g", "bob", 0, ["9999999999999-5"], retrycount=3)
+    wait_synced(m, rep)
+    rc = client(rep)
+    assert auto not in [e[0] for e in rc.xrange("s")], (mc.xrange("s"), rc.xrange("s"))
+    for c in ("XINFO GROUPS s", "XPENDING s g - + 10", "XRANGE s - +"):
+        mine, theirs = mc.execute_command(c), rc.execute_command(c)
+        if c.startswith("XPENDING"):
+            mine = [[e[0], e[1], e[3]] for e in mine]
+            theirs = [[e[0], e[1], e[3]] for e in theirs]
+        assert mine == theirs
+    assert rc.xinfo_stream("s")["last-generated-id"] == b"9999999999999-5"
 
 
 @pytest.mark.parametrize("target_kind", ["redis", "xcache"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import ssl
 import subprocess
 import sys
 
@@ -14,25 +13,9 @@ import pytest
 import redis
 
 from tests.procs import Proc, free_port
+from tests.tlscerts import assert_refused_without_certificate, make_certs
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
-
-EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-
-def make_certs(d) -> dict:
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
-
-    run("req", "-x509", *EC, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=xcache-test-ca")
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name in ("server", "client"):
-        run("req", *EC, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", f"{name}.crt", "-days", "2", "-extfile", "san.ext")
-    return {k: str(d / f"{k.replace('_', '.')}") for k in ("ca_crt", "server_crt", "server_key",
-                                                           "client_crt", "client_key")}
-
 
 @pytest.fixture
 def tls_node(tmp_path):
@@ -71,14 +54,7 @@ def test_redis_cli_and_redis_py_over_tls(tls_node):
 def test_tls_port_refuses_clients_without_certificate_or_tls(tls_node):
     proc, certs = tls_node
     # TLS without a client certificate: the handshake (or the first read) fails, nothing served
-    ctx = ssl.create_default_context(cafile=certs["ca_crt"])
-    with socket.create_connection(("127.0.0.1", proc.tls_port), timeout=10) as s:
-        try:
-            with ctx.wrap_socket(s, server_hostname="127.0.0.1") as tls:
-                tls.sendall(b"PING\r\n")
-                assert tls.recv(100) == b""
-        except (ssl.SSLError, ConnectionError):
-            pass
+    assert_refused_without_certificate(proc.tls_port, certs["ca_crt"])
     # plain RESP on the TLS port: closed without a reply
     with socket.create_connection(("127.0.0.1", proc.tls_port), timeout=10) as s:
         s.sendall(b"PING\r\n")

@@ -239,11 +239,17 @@ def add_server(t: Topology, gid: int, addr: str) -> Topology:
     return n
 
 
-def remove_server(t: Topology, gid: int, addr: str) -> Topology:
+def _server_of(t: Topology, gid: int, addr: str) -> tuple[str, Group]:
+    """addr (checked) and its group gid, of which it must be a server."""
     addr = check_addr(addr)
     g = _group(t, gid)
     if addr not in g.servers:
         raise TopologyError(f"server {addr} is not in group {gid}")
+    return addr, g
+
+
+def remove_server(t: Topology, gid: int, addr: str) -> Topology:
+    addr, g = _server_of(t, gid, addr)
     if addr == g.master and len(g.servers) > 1:
         raise TopologyError(f"{addr} is the master of group {gid}: promote another server first")
     if addr == g.master and (any(s == g.id for s in t.slots) or g.id in t.migrating.values()):
@@ -259,10 +265,7 @@ def remove_server(t: Topology, gid: int, addr: str) -> Topology:
 
 def promote(t: Topology, gid: int, addr: str) -> Topology:
     """Make addr (a server of the group) its master."""
-    addr = check_addr(addr)
-    g = _group(t, gid)
-    if addr not in g.servers:
-        raise TopologyError(f"server {addr} is not in group {gid}")
+    addr, g = _server_of(t, gid, addr)
     if addr == g.master:
         raise TopologyError(f"{addr} is already the master of group {gid}")
     n = _next(t)

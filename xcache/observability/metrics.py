@@ -54,20 +54,18 @@ class Histogram:
 
 def counter(name: str, doc: str, labels: Iterable[str] = (), samples: dict | float = 0) -> CounterMetricFamily:
     """samples: a number (no labels) or {label value tuple (or single value): number}."""
-    labels = list(labels)
-    if not labels:
-        return CounterMetricFamily(name, doc, value=samples)
-    fam = CounterMetricFamily(name, doc, labels=labels)
-    for key, value in samples.items():
-        fam.add_metric(list(key) if isinstance(key, tuple) else [str(key)], value)
-    return fam
+    return _family(CounterMetricFamily, name, doc, labels, samples)
 
 
 def gauge(name: str, doc: str, labels: Iterable[str] = (), samples: dict | float = 0) -> GaugeMetricFamily:
+    return _family(GaugeMetricFamily, name, doc, labels, samples)
+
+
+def _family(cls, name: str, doc: str, labels: Iterable[str], samples: dict | float):
     labels = list(labels)
     if not labels:
-        return GaugeMetricFamily(name, doc, value=samples)
-    fam = GaugeMetricFamily(name, doc, labels=labels)
+        return cls(name, doc, value=samples)
+    fam = cls(name, doc, labels=labels)
     for key, value in samples.items():
         fam.add_metric(list(key) if isinstance(key, tuple) else [str(key)], value)
     return fam

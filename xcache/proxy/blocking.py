@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from xcache.proxy import commands as C
 from xcache.proxy.backend import Group
+from xcache.proxy.pending import Request
 from xcache.proxy.pinned import Pinned
 from xcache.proxy.replies import error_line, pack
-from xcache.proxy.session import Request
 from xcache.proxy.txn import _route
 
 
@@ -66,11 +66,8 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
     if group.__class__ is not Group:
         session.answer(spec, error_line("ERR xcache: no slot table"), t0)
         return
-    if ctx.blocked >= ctx.cfg.max_blocked_sessions:
-        ctx.rejected["max_blocked"] += 1
-        session.answer(spec, error_line(
-            f"ERR xcache: too many blocked clients on this proxy worker (max_blocked_sessions="
-            f"{ctx.cfg.max_blocked_sessions}); retry later"), t0)
+    if session.refused_over(spec, t0, ctx.blocked, "max_blocked_sessions", "max_blocked", "blocked",
+                            "; retry later"):
         return
     session.drain_routed()
     conn = session.block_conns.get(group.id)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import random
 
 from xcache.proxy.backend import Group
+from xcache.proxy.pending import Part, Request, Split
 from xcache.proxy.protocol import Verbatim, encode, integer, is_null, items, null, text
 from xcache.proxy.replies import error_line, pack
-from xcache.proxy.session import Part, Request, Split
 
 # CONFIG SET parameters that would cut or redirect the proxy's (or replicas') links to the nodes.
 _CONFIG_LINKS = {"requirepass", "masterauth", "masteruser", "port", "tls-port", "bind",

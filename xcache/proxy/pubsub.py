@@ -12,11 +12,10 @@ client saw its confirmation is delivered), with the session's own subscription c
 from __future__ import annotations
 
 from xcache.proxy.backend import Group
+from xcache.proxy.pending import Request
 from xcache.proxy.pinned import Pinned
 from xcache.proxy.protocol import Push, encode, items, text
-from xcache.proxy.replies import error_line
 from xcache.proxy.router import slot_of
-from xcache.proxy.session import Request
 
 # command -> (subscription set, confirmation kind)
 _SUB = {"SUBSCRIBE": ("channels", b"subscribe"), "PSUBSCRIBE": ("patterns", b"psubscribe"),
@@ -89,11 +88,8 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
             session.answer(spec, b"".join(encode(Push([kind, ch, 0]), session.resp3) for ch in chans), t0)
             return
         ctx = session.ctx
-        if ctx.subscribers >= ctx.cfg.max_pubsub_sessions:
-            ctx.rejected["max_pubsub"] += 1
-            session.answer(spec, error_line(
-                f"ERR xcache: too many subscribed clients on this proxy worker "
-                f"(max_pubsub_sessions={ctx.cfg.max_pubsub_sessions})"), t0)
+        if session.refused_over(spec, t0, ctx.subscribers, "max_pubsub_sessions", "max_pubsub",
+                                "subscribed"):
             return
         ctx.subscribers += 1
         subs = session.subs = Subs()

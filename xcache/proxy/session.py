@@ -1,10 +1,11 @@
 """A client session: parse requests, answer local commands, route the rest, reply in order.
 
-Each request gets an entry in the session's `pending` deque (a Request, a Split of Parts for
-multi-key commands, a Done for replies known at once, or a Batch for a pipelined chunk forwarded
-as is); replies are written in that order whatever order the backends answer in. Requests pick a
-backend connection by slot (slot % connections) and multi-key commands are split the same way, so
-per-key order between pipelined commands is kept.
+Each request gets an entry in the session's `pending` deque (pending.py: a Request, a Split of
+Parts for multi-key commands, a Done for replies known at once, or a Batch for a pipelined chunk
+forwarded as is); replies are written in that order whatever order the backends answer in.
+Chunks are parsed by chunks.py. Requests pick a backend connection by slot (slot % connections)
+and multi-key commands are split the same way, so per-key order between pipelined commands is
+kept.
 
 A session speaks RESP2 or RESP3 (HELLO, identity.py); its requests then use the RESP2 or RESP3
 pooled connections. Stateful commands live in their own modules: txn.py (MULTI/EXEC/WATCH),
@@ -19,8 +20,6 @@ from bisect import bisect_left
 from collections import deque
 from time import perf_counter
 
-import hiredis
-
 from xcache.authbrake import BRAKE_ERROR
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.observability.tcpinfo import tcp_info
@@ -28,206 +27,17 @@ from xcache.proxy import commands as C
 from xcache.proxy.acl import acl_command
 from xcache.proxy.acl import denied as acl_denied
 from xcache.proxy.admission import gate_verdict
+from xcache.proxy.chunks import ChunkParser
 from xcache.proxy.logs import log
 from xcache.proxy.migration import MigratingSlot
-from xcache.proxy.replies import array_items, bulk, error_line, int_value, pack
+from xcache.proxy.pending import Batch, Done, Part, Request, Split
+from xcache.proxy.replies import bulk, error_line, pack
 from xcache.proxy.router import slot_of
-from xcache.resp import ProtocolError, RequestParser
-from xcache.resp.parser import hiredis_safe
 
 OK = b"+OK\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
 QPS_GLOBAL = error_line("ERR xcache: proxy QPS limit exceeded, retry later")
 QPS_SESSION = error_line("ERR xcache: session QPS limit exceeded, retry later")
-
-
-_FENCE_VALUE = b"\xffxcache-fence\xfe"
-_FENCE = b"*1\r\n$%d\r\n%b\r\n" % (len(_FENCE_VALUE), _FENCE_VALUE)
-
-
-class ChunkParser:
-    """Requests of one client chunk, and whether the chunk holds exactly those requests.
-
-    Fast path: a chunk that starts a request while nothing is buffered is parsed by hiredis alone,
-    followed by a fence (a request of our own). The fence comes back as the last reply only if the
-    chunk ended exactly at a request boundary (a partial request would swallow part of it). Then
-    the chunk is "clean": it can be forwarded byte for byte. Anything else (a partial request,
-    inline commands, bad input) goes to RequestParser, which has Redis's exact errors and limits.
-    """
-
-    def __init__(self, max_bulk: int, max_multibulk: int):
-        self.slow = RequestParser(max_bulk, max_multibulk)
-        self.reader = hiredis.Reader()
-        # A chunk shorter than both limits cannot hold an oversize request.
-        self.fast_max = min(max_bulk, max_multibulk)
-
-    def feed(self, data: bytes) -> tuple[list, bool]:
-        slow = self.slow
-        # hiredis_safe: hiredis reserves an array from its header; only chunks in which no header
-        # announces more than 999 elements may reach it.
-        if data and data[0] == 42 and len(data) < self.fast_max and slow.idle() \
-                and slow.authenticated and hiredis_safe(data):
-            cmds = self._fast(data)
-            if cmds is not None:
-                return cmds, True
-        try:
-            return slow.feed(data), False
-        except ProtocolError as exc:  # older parsers raise; newer ones end the list with the error
-            return [exc], False
-
-    def _fast(self, data: bytes) -> list | None:
-        reader = self.reader
-        reader.feed(data)
-        reader.feed(_FENCE)
-        out = []
-        gets = reader.gets
-        try:
-            while True:
-                cmd = gets()
-                if cmd is False:
-                    break
-                if type(cmd) is not list or not cmd:
-                    raise ValueError
-                for a in cmd:
-                    if type(a) is not bytes:
-                        raise ValueError
-                out.append(cmd)
-        except Exception:  # noqa: BLE001 - hiredis's verdict on odd input: take the slow path
-            out = None
-        if not out or out[-1][0] != _FENCE_VALUE or len(out[-1]) != 1:
-            self.reader = hiredis.Reader()
-            return None
-        out.pop()
-        return out
-
-
-class Request:
-    """One client request awaiting its reply."""
-
-    __slots__ = ("session", "spec", "raw", "argv", "reply", "slot", "t0", "deadline", "resp3")
-    batch = False
-    internal = False
-
-    def __init__(self, session, spec, raw, slot: int, t0: float, argv=None):
-        self.session = session
-        self.resp3 = session is not None and session.resp3
-        self.spec = spec
-        self.raw = raw  # encoded command; None while it was forwarded inside the client's own bytes
-        self.argv = argv
-        self.reply = None
-        self.slot = slot
-        self.t0 = t0
-        self.deadline = 0.0
-
-    def complete(self, reply: bytes) -> None:
-        self.reply = reply
-        self.session.request_done(self)
-
-
-class Batch:
-    """Several KEY requests a client pipelined in one chunk, forwarded as the client's own bytes to
-    one backend connection. They are answered by as many consecutive replies, which go back to
-    the client as one slice. If the backend fails part-way, the batch is split into the answered
-    prefix and single Requests for the rest (explode), which then follow the normal rules."""
-
-    __slots__ = ("session", "items", "n", "got", "parts", "errs", "reply", "t0", "resp3")
-    batch = True
-    spec = None
-    internal = False
-
-    def __init__(self, session, items: list, t0: float):
-        self.session = session
-        self.resp3 = session.resp3
-        self.items = items  # (spec, argv, slot)
-        self.n = len(items)
-        self.got = 0
-        self.parts: list[bytes] = []
-        self.errs: list[int] = []
-        self.reply = None
-        self.t0 = t0
-
-    def finish(self) -> None:
-        parts = self.parts
-        self.reply = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.session.request_done(self)
-
-    def explode(self) -> list[Request]:
-        """Keep the answered prefix; return Requests for the unanswered rest, queued in order
-        behind this batch in the session."""
-        i = self.got
-        session = self.session
-        rest = [Request(session, spec, None, slot, self.t0, argv) for spec, argv, slot in self.items[i:]]
-        self.items = self.items[:i]
-        self.n = i
-        self.errs = [e for e in self.errs if e < i]
-        self.reply = b"".join(self.parts)
-        if not session.closed:
-            try:
-                idx = session.pending.index(self)
-            except ValueError:
-                return rest
-            for j, r in enumerate(rest):
-                session.pending.insert(idx + 1 + j, r)
-            session.request_done(self)
-        return rest
-
-
-class Done:
-    """A request answered on the spot (local command, refusal) queued behind earlier ones."""
-
-    __slots__ = ("spec", "reply", "t0")
-    batch = False
-
-    def __init__(self, spec, reply: bytes, t0: float):
-        self.spec = spec
-        self.reply = reply
-        self.t0 = t0
-
-
-class Part(Request):
-    """One backend's share of a split multi-key command."""
-
-    __slots__ = ("parent", "positions")
-
-    def complete(self, reply: bytes) -> None:
-        self.reply = reply
-        self.parent.part_done()
-
-
-class Split(Request):
-    """MGET/MSET/DEL/UNLINK/EXISTS/TOUCH across several backend connections, merged in order."""
-
-    __slots__ = ("parts", "left", "nkeys")
-
-    def part_done(self) -> None:
-        self.left -= 1
-        if self.left:
-            return
-        self.complete(self.merge())
-
-    def merge(self) -> bytes:
-        for p in self.parts:
-            if p.reply.startswith(b"-"):
-                return p.reply
-        name = self.spec.name
-        if name == "MGET":
-            out: list = [None] * self.nkeys
-            for p in self.parts:
-                items = array_items(p.reply)
-                if items is None or len(items) != len(p.positions):
-                    return error_line("ERR xcache: unexpected MGET reply from a backend")
-                for i, item in zip(p.positions, items, strict=True):
-                    out[i] = item
-            return b"*%d\r\n%b" % (self.nkeys, b"".join(out))
-        if name == "MSET":
-            return OK
-        total = 0
-        for p in self.parts:
-            v = int_value(p.reply)
-            if v is None:
-                return error_line(f"ERR xcache: unexpected {name} reply from a backend")
-            total += v
-        return b":%d\r\n" % total
 
 
 class Session(asyncio.Protocol):
@@ -689,6 +499,18 @@ class Session(asyncio.Protocol):
         else:
             self.out.append(reply)
             self.ctx.count(spec, reply, t0, t0)
+
+    def refused_over(self, spec, t0: float, held: int, setting: str, reason: str, clients: str,
+                     tail: str = "") -> bool:
+        """A per-worker place (blocked, subscribed) the request needs: if all `setting` of them
+        are held, count the refusal as `reason`, answer the error and return True."""
+        limit = getattr(self.ctx.cfg, setting)
+        if held < limit:
+            return False
+        self.ctx.rejected[reason] += 1
+        self.answer(spec, error_line(f"ERR xcache: too many {clients} clients on this proxy worker "
+                                     f"({setting}={limit}){tail}"), t0)
+        return True
 
     def reply_now(self, reply: bytes) -> None:
         if self.transport is not None and not self.closed:

@@ -101,19 +101,8 @@ def encode_into(out: list, reply) -> None:
         out.append(b"*%d\r\n" % len(reply))
         for item in reply:
             encode_into(out, item)
-    elif t is SimpleString:
-        out.append(b"+%b\r\n" % reply)
-    elif isinstance(reply, Error):
-        msg = reply.message.replace("\r", " ").replace("\n", " ")
-        out.append(b"-%b\r\n" % msg.encode())
-    elif t is bool:
-        out.append(b":1\r\n" if reply else b":0\r\n")
-    elif t is float:
-        encode_into(out, format_float(reply))
     elif reply is NULL_ARRAY:
         out.append(b"*-1\r\n")
-    elif t is str:
-        encode_into(out, reply.encode())
     elif t is Map or t is Set or t is Push or t is Pairs:
         out.append(b"*%d\r\n" % len(reply))
         for item in reply:
@@ -127,10 +116,8 @@ def encode_into(out: list, reply) -> None:
             encode_into(out, item)
     elif t is Bool:
         out.append(b":1\r\n" if reply.value else b":0\r\n")
-    elif isinstance(reply, bytes | bytearray | memoryview):
-        encode_into(out, bytes(reply))
     else:
-        raise TypeError(f"cannot encode {t.__name__} as RESP")
+        _scalar_into(out, reply, t, encode_into)
 
 
 def encode_into3(out: list, reply) -> None:
@@ -167,7 +154,14 @@ def encode_into3(out: list, reply) -> None:
     elif t is Many:
         for item in reply:
             encode_into3(out, item)
-    elif t is SimpleString:
+    else:
+        _scalar_into(out, reply, t, encode_into3)
+
+
+def _scalar_into(out: list, reply, t: type, encode_item) -> None:
+    """The replies RESP2 and RESP3 write alike: status, error, Python bool (an integer), float
+    and str (bulk strings) and other bytes-like values; the rest is not a reply."""
+    if t is SimpleString:
         out.append(b"+%b\r\n" % reply)
     elif isinstance(reply, Error):
         msg = reply.message.replace("\r", " ").replace("\n", " ")
@@ -175,11 +169,11 @@ def encode_into3(out: list, reply) -> None:
     elif t is bool:
         out.append(b":1\r\n" if reply else b":0\r\n")
     elif t is float:
-        encode_into3(out, format_float(reply))
+        encode_item(out, format_float(reply))
     elif t is str:
-        encode_into3(out, reply.encode())
+        encode_item(out, reply.encode())
     elif isinstance(reply, bytes | bytearray | memoryview):
-        encode_into3(out, bytes(reply))
+        encode_item(out, bytes(reply))
     else:
         raise TypeError(f"cannot encode {t.__name__} as RESP")
 

@@ -239,10 +239,16 @@ class RequestParser:
 
 
 def _parse_complete(data: bytes) -> list | None:
-    """Fast path: the commands in data if it holds only complete, well-formed multibulk requests
-    (hiredis, followed by a fence of our own that comes back last only if data ended at a request
-    boundary); None for anything else. The caller checked hiredis_safe(data)."""
-    reader = hiredis.Reader()
+    """Fast path: the commands in data if it holds only complete, well-formed multibulk requests;
+    None for anything else. The caller checked hiredis_safe(data)."""
+    return fenced_commands(hiredis.Reader(), data, skip_empty=True)
+
+
+def fenced_commands(reader, data: bytes, skip_empty: bool) -> list | None:
+    """The commands in data if it holds only complete multibulk requests of bulk strings, read by
+    a hiredis reader and followed by a fence of our own that comes back last only if data ended
+    at a request boundary; None for anything else (then the reader holds a partial state and must
+    be replaced). An empty request (*0) is skipped, or with skip_empty=False makes it None."""
     reader.feed(data)
     reader.feed(_FENCE)
     out = []
@@ -259,6 +265,8 @@ def _parse_complete(data: bytes) -> list | None:
                     return None
             if cmd:
                 out.append(cmd)
+            elif not skip_empty:
+                return None
     except Exception:  # noqa: BLE001 - whatever hiredis makes of it, the state machine decides
         return None
     if not out or out[-1][0] != _FENCE_VALUE or len(out[-1]) != 1:
@@ -280,36 +288,24 @@ def split_inline(line: bytes) -> list[bytes]:
         if i >= n:
             return args
         cur = bytearray()
-        if line[i] == 34:  # "
+        quote = line[i]
+        if quote == 34 or quote == 39:  # "..." takes \n and \xHH escapes, '...' only \'
             i += 1
             while True:
                 if i >= n:
                     raise ProtocolError("unbalanced quotes in request")
                 c = line[i]
-                if c == 92 and i + 3 < n and line[i + 1] == 120 and _is_hex(line[i + 2 : i + 4]):
+                if quote == 34 and c == 92 and i + 3 < n and line[i + 1] == 120 \
+                        and _is_hex(line[i + 2 : i + 4]):
                     cur.append(int(line[i + 2 : i + 4], 16))
                     i += 4
-                elif c == 92 and i + 1 < n:
+                elif quote == 34 and c == 92 and i + 1 < n:
                     cur.append(_ESCAPES.get(line[i + 1], line[i + 1]))
                     i += 2
-                elif c == 34:
-                    i += 1
-                    if i < n and line[i] not in b" \t":
-                        raise ProtocolError("unbalanced quotes in request")
-                    break
-                else:
-                    cur.append(c)
-                    i += 1
-        elif line[i] == 39:  # '
-            i += 1
-            while True:
-                if i >= n:
-                    raise ProtocolError("unbalanced quotes in request")
-                c = line[i]
-                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                elif c == 92 and i + 1 < n and line[i + 1] == 39:
                     cur.append(39)
                     i += 2
-                elif c == 39:
+                elif c == quote:
                     i += 1
                     if i < n and line[i] not in b" \t":
                         raise ProtocolError("unbalanced quotes in request")

@@ -14,7 +14,8 @@ from xcache.glob import glob_match
 from xcache.observability.logs import log_event
 from xcache.resp import OK, PONG, Error, ProtocolError, RequestParser, SimpleString, encode_into
 from xcache.sentinel.auth import NOAUTH, OPEN_COMMANDS, SentinelAuth
-from xcache.sentinel.node import Instance, Master, SentinelNode, now_ms
+from xcache.sentinel.instances import Instance, Master
+from xcache.sentinel.node import SentinelNode, now_ms
 
 SUBSCRIBE_CMDS = {b"SUBSCRIBE", b"PSUBSCRIBE", b"UNSUBSCRIBE", b"PUNSUBSCRIBE", b"PING", b"QUIT",
                   b"RESET"}

@@ -17,8 +17,9 @@ import struct
 
 from xcache.resp import OK, Error
 from xcache.store.commands import command
-from xcache.store.dump import BAD_PAYLOAD, RDB_VERSION, _Reader, _string, crc64, verify
+from xcache.store.rdb import BAD_PAYLOAD, RDB_VERSION, _Reader, _string, crc64, verify
 from xcache.store.scripting import _strip_shebang, parse_keys, scripts_of, start
+from xcache.store.subcommands import parse_subcommand
 
 PREFIX = b"xcache:function:"
 OPCODE_FUNCTION2 = 245
@@ -248,14 +249,7 @@ def parse_payload(payload: bytes) -> list[bytes]:
 
 @command("function", -2, "noscript", 0, 0, 0)
 def function(c, args):
-    sub = args[0].upper()
-    arity = FUNCTION_ARITY.get(sub)
-    if arity is None:
-        raise Error(f"ERR unknown subcommand '{args[0].decode(errors='replace')[:128]}'. "
-                    "Try FUNCTION HELP.")
-    n = len(args) + 1
-    if (arity > 0 and n != arity) or n < -arity:
-        raise Error(f"ERR wrong number of arguments for 'function|{sub.decode().lower()}' command")
+    sub = parse_subcommand("function", FUNCTION_ARITY, args)
     server = c.server
     if sub in WRITES:
         from xcache.store.interfaces import READONLY

@@ -10,6 +10,7 @@ from collections import deque
 
 from xcache.resp import Error, Map, SimpleString, Verbatim
 from xcache.store.commands import COMMANDS, command, parse_int
+from xcache.store.subcommands import unknown_subcommand
 
 LATENCY_HISTORY_LEN = 160  # samples kept per event, as Redis
 
@@ -103,10 +104,6 @@ class Diagnostics:
         self.event_max[event] = max(ms, self.event_max.get(event, 0))
 
 
-def _unknown(name: str, sub: bytes) -> Error:
-    return Error(f"ERR unknown subcommand or wrong number of arguments for '{sub.decode(errors='replace')}'. Try {name} HELP.")
-
-
 @command("slowlog", -2, "admin random loading stale", 0, 0, 0)
 def slowlog(c, args):
     d = c.server.diagnostics
@@ -132,7 +129,7 @@ def slowlog(c, args):
             b"    Entries are made of:", b"    id, timestamp, time in microseconds, arguments array, client IP and port,",
             b"    client name", b"LEN", b"    Return the length of the slowlog.", b"RESET",
             b"    Reset the slowlog.", b"HELP", b"    Print this help.")]
-    raise _unknown("SLOWLOG", args[0])
+    raise unknown_subcommand("SLOWLOG", args[0])
 
 
 @command("latency", -2, "admin noscript loading stale", 0, 0, 0)
@@ -187,4 +184,4 @@ def latency(c, args):
             b"LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             b"DOCTOR", b"GRAPH <event>", b"HISTORY <event>", b"LATEST", b"RESET [<event> ...]",
             b"HISTOGRAM [COMMAND ...]", b"HELP")]
-    raise _unknown("LATENCY", args[0])
+    raise unknown_subcommand("LATENCY", args[0])

@@ -386,22 +386,14 @@ class Migration:
             if not items:
                 break
             after = items[-1][0]
-            err = first_error(await target.call([*first, write_command(meta.type, key, items)]))
-            first = []
-            if err is not None:
-                self.error = self.error or err
+            if not await self._call(target, [*first, write_command(meta.type, key, items)]):
                 return
+            first = []
         now = engine.get_meta(self.src_db, key)
         if now is None or now.version != meta.version:
             await target.call([[b"DEL", key]])  # it expired meanwhile: absent, as if never sent
             return
-        ttl = expire_command(key, now)
-        if ttl:
-            err = first_error(await target.call([ttl]))
-            if err is not None:
-                self.error = self.error or err
-                return
-        await self._acked([key])
+        await self._finish(target, key, now)
 
     async def _send_stream(self, target: Target, key: bytes, meta: Meta) -> None:
         """A stream as XADD/XSETID/XGROUP/XCLAIM commands (streams.migrate_commands): one
@@ -418,18 +410,25 @@ class Migration:
             return
         first = [[b"DEL", key]] if self.replace else []
         for part in migrate_commands(c, key, meta, self.chunk):
-            err = first_error(await target.call([*first, *part]))
+            if not await self._call(target, [*first, *part]):
+                return
             first = []
-            if err is not None:
-                self.error = self.error or err
-                return
             await asyncio.sleep(0)
+        await self._finish(target, key, meta)
+
+    async def _call(self, target: Target, cmds: list) -> bool:
+        """Send cmds; False if the target refused one (the first error of the run is kept)."""
+        err = first_error(await target.call(cmds))
+        if err is not None:
+            self.error = self.error or err
+            return False
+        return True
+
+    async def _finish(self, target: Target, key: bytes, meta: Meta) -> None:
+        """The key's TTL after its last part, then the key counts as moved."""
         ttl = expire_command(key, meta)
-        if ttl:
-            err = first_error(await target.call([ttl]))
-            if err is not None:
-                self.error = self.error or err
-                return
+        if ttl and not await self._call(target, [ttl]):
+            return
         await self._acked([key])
 
     async def _acked(self, keys: list[bytes]) -> None:

@@ -39,17 +39,23 @@ def _parse_mpop(args: list[bytes], at: int, ends: tuple[bytes, bytes]) -> tuple[
     return args[at + 1:where_at], where == ends[0], count
 
 
-def _zpop_first(c, keys: list[bytes], low: bool, count: int, retrying: bool):
-    """Pop up to count members from the first non-empty zset of keys -> (key, entries) or None."""
+def _existing(c, keys: list[bytes], kind, retrying: bool):
+    """(key, meta) of the keys that exist, in order; a key of another type is an error, except
+    after waiting (retrying): a key that became another type while we waited, Redis keeps waiting."""
     for key in keys:
         try:
-            meta = c.engine.lookup(c.db, key, ZSET)
+            meta = c.engine.lookup(c.db, key, kind)
         except Error:
             if retrying:
-                continue  # a key that became another type while we waited: Redis keeps waiting
+                continue
             raise
-        if meta is None:
-            continue
+        if meta is not None:
+            yield key, meta
+
+
+def _zpop_first(c, keys: list[bytes], low: bool, count: int, retrying: bool):
+    """Pop up to count members from the first non-empty zset of keys -> (key, entries) or None."""
+    for key, meta in _existing(c, keys, ZSET, retrying):
         entries = []
         for entry in zsets._iter_scores(c, key, meta, not low):
             entries.append(entry)
@@ -63,15 +69,7 @@ def _zpop_first(c, keys: list[bytes], low: bool, count: int, retrying: bool):
 
 
 def _lpop_first(c, keys: list[bytes], left: bool, count: int, retrying: bool):
-    for key in keys:
-        try:
-            meta = c.engine.lookup(c.db, key, LIST)
-        except Error:
-            if retrying:
-                continue
-            raise
-        if meta is None:
-            continue
+    for key, meta in _existing(c, keys, LIST, retrying):
         b = c.engine.batch()
         values = lists._pop(c, b, key, meta, left, min(count, meta.count))
         c.engine.commit(b)
@@ -97,29 +95,39 @@ def _blocking(c, keys: list[bytes], timeout: float, serve):
     return lists._block(list(dict.fromkeys(keys)), timeout, lambda: serve(True), NULL_ARRAY)
 
 
+def _mpop(c, args, ends: tuple[bytes, bytes], pop_first, fmt):
+    """ZMPOP / LMPOP: (key, fmt(popped)) of the first non-empty key, or a null array."""
+    keys, first_end, count = _parse_mpop(args, 0, ends)
+    got = pop_first(c, keys, first_end, count or 1, False)
+    if got is None:
+        c.propagate = []
+        return NULL_ARRAY
+    return [got[0], fmt(got[1])]
+
+
+def _bmpop(c, args, ends: tuple[bytes, bytes], pop_first, fmt):
+    """BZMPOP / BLMPOP: as _mpop, blocking until a key has something or the timeout passes."""
+    keys, first_end, count = _parse_mpop(args, 1, ends)
+    timeout = lists.parse_timeout(args[0])
+
+    def serve(retrying: bool):
+        got = pop_first(c, keys, first_end, count or 1, retrying)
+        return None if got is None else [got[0], fmt(got[1])]
+
+    return _blocking(c, keys, timeout, serve)
+
+
 # --- sorted sets ------------------------------------------------------------------------------
 
 
 @command("zmpop", -4, "write", 0, 0, 0)
 def zmpop(c, args):
-    keys, low, count = _parse_mpop(args, 0, (b"MIN", b"MAX"))
-    got = _zpop_first(c, keys, low, count or 1, False)
-    if got is None:
-        c.propagate = []
-        return NULL_ARRAY
-    return [got[0], _nested(got[1])]
+    return _mpop(c, args, (b"MIN", b"MAX"), _zpop_first, _nested)
 
 
 @command("bzmpop", -5, "write blocking", 0, 0, 0)
 def bzmpop(c, args):
-    keys, low, count = _parse_mpop(args, 1, (b"MIN", b"MAX"))
-    timeout = lists.parse_timeout(args[0])
-
-    def serve(retrying: bool):
-        got = _zpop_first(c, keys, low, count or 1, retrying)
-        return None if got is None else [got[0], _nested(got[1])]
-
-    return _blocking(c, keys, timeout, serve)
+    return _bmpop(c, args, (b"MIN", b"MAX"), _zpop_first, _nested)
 
 
 def _bzpop(c, args, low: bool):
@@ -152,21 +160,9 @@ def bzpopmax(c, args):
 
 @command("lmpop", -4, "write", 0, 0, 0)
 def lmpop(c, args):
-    keys, left, count = _parse_mpop(args, 0, (b"LEFT", b"RIGHT"))
-    got = _lpop_first(c, keys, left, count or 1, False)
-    if got is None:
-        c.propagate = []
-        return NULL_ARRAY
-    return [got[0], got[1]]
+    return _mpop(c, args, (b"LEFT", b"RIGHT"), _lpop_first, list)
 
 
 @command("blmpop", -5, "write blocking", 0, 0, 0)
 def blmpop(c, args):
-    keys, left, count = _parse_mpop(args, 1, (b"LEFT", b"RIGHT"))
-    timeout = lists.parse_timeout(args[0])
-
-    def serve(retrying: bool):
-        got = _lpop_first(c, keys, left, count or 1, retrying)
-        return None if got is None else [got[0], got[1]]
-
-    return _blocking(c, keys, timeout, serve)
+    return _bmpop(c, args, (b"LEFT", b"RIGHT"), _lpop_first, list)

@@ -9,6 +9,7 @@ imported later overrides them too), so this module can stay when one is added.
 from __future__ import annotations
 
 from xcache.resp import OK, Error, Map, SimpleString
+from xcache.store.subcommands import unknown_subcommand
 
 NO_SCRIPTING = Error("ERR scripting is not supported by this xcache node")
 
@@ -16,10 +17,6 @@ NO_SCRIPTING = Error("ERR scripting is not supported by this xcache node")
 def _flush_args(args: list[bytes]) -> None:
     if len(args) > 1 or (args and args[0].upper() not in (b"ASYNC", b"SYNC")):
         raise Error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
-
-
-def _unknown(name: str, sub: bytes) -> Error:
-    return Error(f"ERR unknown subcommand or wrong number of arguments for '{sub.decode(errors='replace')}'. Try {name} HELP.")
 
 
 def function(c, args):
@@ -55,7 +52,7 @@ def function(c, args):
             b"LIST [LIBRARYNAME <pattern>] [WITHCODE]", b"STATS", b"FLUSH [ASYNC|SYNC]",
             b"DELETE <library-name>", b"KILL", b"(LOAD, DUMP, RESTORE: scripting is not "
             b"supported by this node)", b"HELP")]
-    raise _unknown("FUNCTION", args[0])
+    raise unknown_subcommand("FUNCTION", args[0])
 
 
 def script(c, args):
@@ -75,7 +72,7 @@ def script(c, args):
             b"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             b"EXISTS <sha1> [<sha1> ...]", b"FLUSH [ASYNC|SYNC]", b"KILL",
             b"(LOAD: scripting is not supported by this node)", b"HELP")]
-    raise _unknown("SCRIPT", args[0])
+    raise unknown_subcommand("SCRIPT", args[0])
 
 
 def register() -> None:

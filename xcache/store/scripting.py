@@ -32,10 +32,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from xcache.resp import NULL_ARRAY, OK, Error, Raw, SimpleString
-from xcache.resp.encode import Bool, Double, KeyedArrays, Map, Pairs, Push, Set, format_float
+from xcache.resp import OK, Error
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
+from xcache.store.lua_values import error_for_lua, lua_number_arg, lua_to_reply, reply_to_lua
+from xcache.store.subcommands import parse_subcommand
 
 log = logging.getLogger("xcache.scripting")
 
@@ -60,15 +61,6 @@ NOT_IN_SCRIPTS = {b"blpop", b"brpop", b"brpoplpush", b"blmove", b"blmpop", b"bzp
 
 def sha1hex(body: bytes) -> str:
     return hashlib.sha1(body).hexdigest()
-
-
-def _lua_number_arg(value) -> bytes:
-    """A Lua number given to redis.call, as Lua's tostring (%.14g) would make it."""
-    if isinstance(value, int):
-        return b"%d" % value
-    if value == int(value) and abs(value) < 1e15:
-        return b"%d" % int(value)
-    return (b"%.14g" % value)
 
 
 class ScriptClient:
@@ -201,45 +193,11 @@ class Scripts:
             elif isinstance(a, bool) or not isinstance(a, int | float):
                 return False, b"ERR Lua redis lib command arguments must be strings or integers"
             else:
-                argv.append(_lua_number_arg(a))
+                argv.append(lua_number_arg(a))
         reply = ctx.execute(argv)
         if isinstance(reply, Error):
-            return False, _error_for_lua(reply.message)
-        return True, self._to_lua(reply)
-
-    def _to_lua(self, reply):
-        lua = self._lua
-        t = type(reply)
-        if t is bytes:
-            return reply
-        if t is int or t is bool:
-            return int(reply)
-        if reply is None or reply is NULL_ARRAY:
-            return False
-        if t is list or t is tuple or t is Map or t is Set or t is Pairs or t is Push:
-            # scripts speak RESP2: typed replies arrive as Redis downgrades them (flat arrays)
-            return lua.table_from([self._to_lua(x) for x in reply])
-        if t is KeyedArrays:  # RESP2's shape: [[key, value], ...]
-            return lua.table_from([lua.table_from([self._to_lua(reply[i]), self._to_lua(reply[i + 1])])
-                                   for i in range(0, len(reply), 2)])
-        if t is Double:
-            return format_float(reply)
-        if t is Bool:
-            return int(reply.value)
-        if t is SimpleString:
-            return lua.table_from({b"ok": bytes(reply)})
-        if t is float:
-            return format_float(reply)
-        if t is Raw:
-            return self._to_lua(_parse_raw(bytes(reply)))
-        if t is str:
-            return reply.encode()
-        if isinstance(reply, Error):
-            return lua.table_from({b"err": _error_for_lua(reply.message)})
-        if isinstance(reply, bytes | bytearray | memoryview):
-            return bytes(reply)
-        return False
-
+            return False, error_for_lua(reply.message)
+        return True, reply_to_lua(self._lua, reply)
 
 class ScriptError(Exception):
     """Raised by a Python callable into the script: its text becomes the Lua error (Redis's)."""
@@ -248,7 +206,7 @@ class ScriptError(Exception):
 def _py_sha1(s=None):
     if isinstance(s, bool) or not isinstance(s, bytes | int | float):
         raise ScriptError("ERR wrong number of arguments")
-    raw = s if isinstance(s, bytes) else _lua_number_arg(s)
+    raw = s if isinstance(s, bytes) else lua_number_arg(s)
     return sha1hex(raw).encode()
 
 
@@ -284,79 +242,6 @@ def _strip_shebang(body: bytes) -> bytes:
         nl = body.find(b"\n")
         return b"--" if nl < 0 else b"--" + body[nl:]
     return body
-
-
-def _error_for_lua(message: str) -> bytes:
-    """A command's error reply as the `err` of a Lua error table (code kept, newlines trimmed)."""
-    msg = message.strip("\r\n")
-    if " " not in msg:
-        msg = "ERR " + msg
-    return msg.encode()
-
-
-def _parse_raw(data: bytes):
-    """Decode an already-encoded reply (status replies stay SimpleString)."""
-    value, _ = _parse_at(data, 0)
-    return value
-
-
-def _parse_at(data: bytes, i: int):
-    kind = data[i:i + 1]
-    end = data.index(b"\r\n", i)
-    line = data[i + 1:end]
-    nxt = end + 2
-    if kind == b"+":
-        return SimpleString(line), nxt
-    if kind == b"-":
-        return Error(line.decode(errors="replace")), nxt
-    if kind == b":":
-        return int(line), nxt
-    if kind == b"$":
-        n = int(line)
-        if n < 0:
-            return None, nxt
-        return data[nxt:nxt + n], nxt + n + 2
-    if kind == b"*":
-        n = int(line)
-        if n < 0:
-            return NULL_ARRAY, nxt
-        out = []
-        for _ in range(n):
-            v, nxt = _parse_at(data, nxt)
-            out.append(v)
-        return out, nxt
-    return None, len(data)
-
-
-def lua_to_reply(value, lua):
-    """A script's return value as a Redis reply (luaReplyToRedisReply, RESP2)."""
-    from lupa.lua51 import lua_type
-
-    if value is None or value is False:
-        return None
-    if value is True:
-        return 1
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, int | float):
-        return int(value)
-    if lua_type(value) == "table":
-        err = value[b"err"]
-        if isinstance(err, bytes):
-            return Error(err.decode(errors="replace"))
-        ok = value[b"ok"]
-        if isinstance(ok, bytes):
-            return SimpleString(ok)
-        out = []
-        i = 1
-        while True:
-            item = value[i]
-            if item is None:
-                break
-            out.append(lua_to_reply(item, lua))
-            i += 1
-        return out
-    return None
 
 
 # --- running a script ---------------------------------------------------------------------------
@@ -674,14 +559,7 @@ SCRIPT_ARITY = {b"LOAD": 3, b"EXISTS": -3, b"FLUSH": -2, b"KILL": 2, b"HELP": 2}
 
 @command("script", -2, "noscript", 0, 0, 0)
 def script(c, args):
-    sub = args[0].upper()
-    arity = SCRIPT_ARITY.get(sub)
-    if arity is None:
-        raise Error(f"ERR unknown subcommand '{args[0].decode(errors='replace')[:128]}'. "
-                    "Try SCRIPT HELP.")
-    n = len(args) + 1
-    if (arity > 0 and n != arity) or n < -arity:
-        raise Error(f"ERR wrong number of arguments for 'script|{sub.decode().lower()}' command")
+    sub = parse_subcommand("script", SCRIPT_ARITY, args)
     scripts = scripts_of(c.server)
     if sub == b"LOAD":
         return scripts.compile(args[1]).encode()

@@ -1,0 +1,221 @@
+"""CLIENT and its subcommands (LIST, INFO, KILL, PAUSE, REPLY, TRACKING...) as Redis 7.0 answers
+them; a client's line of CLIENT LIST is clientinfo.py's."""
+
+from __future__ import annotations
+
+import time
+
+from xcache.resp import OK, Error, SimpleString, Verbatim
+from xcache.store.clientinfo import client_line
+from xcache.store.commands import SYNTAX_ERROR, command, parse_int
+from xcache.store.pause import ALL, WRITE
+
+
+def set_client_name(c, name: bytes) -> None:
+    if any(ch <= 32 or ch >= 127 for ch in name):
+        raise Error("ERR Client names cannot contain spaces, newlines or special characters.")
+    c.name = name
+
+
+CLIENT_TYPES = {b"normal": "normal", b"master": "master", b"replica": "replica", b"slave": "replica",
+                b"pubsub": "pubsub"}
+
+
+def _client_type(c) -> str:
+    if c.channels or c.patterns:
+        return "pubsub"
+    return c.kind
+
+
+@command("client", -2, "admin noscript loading stale", 0, 0, 0)
+def client(c, args):
+    sub = args[0].upper()
+    server = c.server
+    now = time.monotonic()
+    if sub == b"LIST":
+        chosen = list(server.clients.values())
+        if len(args) >= 3 and args[1].upper() == b"TYPE":
+            kind = CLIENT_TYPES.get(args[2].lower())
+            if kind is None:
+                raise Error(f"ERR Unknown client type '{args[2].decode(errors='replace')}'")
+            chosen = [o for o in chosen if _client_type(o) == kind]
+        elif len(args) >= 3 and args[1].upper() == b"ID":
+            ids = {parse_int(a) for a in args[2:]}
+            chosen = [o for o in chosen if o.id in ids]
+        elif len(args) != 1:
+            raise SYNTAX_ERROR
+        return Verbatim("".join(client_line(o, now) + "\n" for o in chosen).encode())
+    if sub == b"INFO" and len(args) == 1:
+        return Verbatim((client_line(c, now) + "\n").encode())
+    if sub == b"ID" and len(args) == 1:
+        return c.id
+    if sub == b"GETNAME" and len(args) == 1:
+        return c.name or None
+    if sub == b"SETNAME" and len(args) == 2:
+        set_client_name(c, args[1])
+        return OK
+    if sub == b"KILL":
+        return client_kill(c, args[1:])
+    if sub == b"PAUSE" and 2 <= len(args) <= 3:
+        return client_pause(c, args[1:])
+    if sub == b"UNPAUSE" and len(args) == 1:
+        server.pause.unpause()
+        return OK
+    if (sub == b"PAUSE" and len(args) == 1) or sub == b"UNPAUSE":  # as Redis's subcommand arity
+        raise Error(f"ERR wrong number of arguments for 'client|{sub.lower().decode()}' command")
+    return client_more(c, sub, args)
+
+
+def _on_off(value: bytes) -> bool:
+    value = value.upper()
+    if value not in (b"ON", b"OFF"):
+        raise SYNTAX_ERROR
+    return value == b"ON"
+
+
+def _discard(out: list, reply) -> None:
+    """The reply encoder of CLIENT REPLY OFF."""
+
+
+def client_more(c, sub: bytes, args: list[bytes]):
+    """CLIENT SETINFO/NO-EVICT/NO-TOUCH/REPLY/UNBLOCK/TRACKING/TRACKINGINFO/CACHING/GETREDIR/HELP."""
+    from xcache.store import tracking
+
+    if sub == b"SETINFO" and len(args) == 3:
+        attr = args[1].lower()
+        if attr not in (b"lib-name", b"lib-ver"):
+            raise Error(f"ERR Unrecognized option '{args[1].decode(errors='replace')}'")
+        if any(ch < 33 or ch > 126 for ch in args[2]):
+            raise Error(f"ERR {attr.decode()} cannot contain spaces, newlines or special characters.")
+        if attr == b"lib-name":
+            c.lib_name = args[2]
+        else:
+            c.lib_ver = args[2]
+        return OK
+    if sub == b"NO-EVICT" and len(args) == 2:
+        c.no_evict = _on_off(args[1])
+        return OK
+    if sub == b"NO-TOUCH" and len(args) == 2:
+        c.no_touch = _on_off(args[1])
+        return OK
+    if sub == b"REPLY" and len(args) == 2:
+        mode = args[1].upper()
+        if mode == b"ON":
+            c.set_protocol(c.resp)  # back to the protocol's encoder
+            return OK
+        if mode == b"OFF":
+            c.encode = _discard
+            return None
+        if mode == b"SKIP":
+            c.encode = _skip_replies(c, 2)  # this command's reply and the next one
+            return None
+        raise SYNTAX_ERROR
+    if sub == b"UNBLOCK" and len(args) in (2, 3):
+        target = c.server.clients.get(parse_int(args[1]))
+        how = args[2].upper() if len(args) == 3 else b"TIMEOUT"
+        if how not in (b"TIMEOUT", b"ERROR"):
+            raise Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        if target is None or target.blocked is None:
+            return 0
+        c.server.unblock(target, how == b"ERROR")
+        return 1
+    if sub == b"TRACKING" and len(args) >= 2:
+        return tracking.tracking_command(c, args[1:])
+    if sub == b"TRACKINGINFO" and len(args) == 1:
+        return tracking.tracking_info(c)
+    if sub == b"CACHING" and len(args) == 2:
+        return tracking.caching_command(c, args[1:])
+    if sub == b"GETREDIR" and len(args) == 1:
+        return -1 if c.tracking is None else c.tracking.redirect
+    if sub == b"HELP" and len(args) == 1:
+        return [SimpleString(line.encode()) for line in CLIENT_HELP]
+    raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try CLIENT HELP.")
+
+
+def _skip_replies(c, n: int):
+    def skip(out: list, reply) -> None:
+        nonlocal n
+        n -= 1
+        if n <= 0:
+            c.set_protocol(c.resp)
+
+    return skip
+
+
+CLIENT_HELP = [
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)", "GETNAME", "GETREDIR", "ID", "INFO",
+    "KILL <ip:port> | <option> <value> [<option> <value> [...]]",
+    "LIST [options ...]", "UNPAUSE", "PAUSE <timeout> [WRITE|ALL]", "REPLY (ON|OFF|SKIP)",
+    "SETINFO <option> <value>", "SETNAME <name>",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
+    "TRACKINGINFO", "UNBLOCK <clientid> [TIMEOUT|ERROR]", "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)",
+    "HELP",
+]
+def client_pause(c, args):
+    """CLIENT PAUSE timeout [WRITE|ALL] (xcache/store/pause.py)."""
+    timeout = parse_int(args[0], Error("ERR timeout is not an integer or out of range"))
+    if timeout < 0:
+        raise Error("ERR timeout is negative")
+    mode = args[1].lower().decode(errors="replace") if len(args) > 1 else ALL
+    if mode not in (WRITE, ALL):
+        raise Error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    c.server.pause.pause(timeout, mode)
+    return OK
+
+
+def client_kill(c, args):
+    server = c.server
+    if len(args) == 1:  # old form: CLIENT KILL addr:port
+        for other in list(server.clients.values()):
+            if other.addr == args[0].decode(errors="replace"):
+                other.close()
+                return OK
+        raise Error("ERR No such client")
+    if len(args) % 2:
+        raise SYNTAX_ERROR
+    filters = {}
+    skipme = True
+    for i in range(0, len(args), 2):
+        opt, value = args[i].upper(), args[i + 1]
+        if opt == b"ID":
+            filters["id"] = parse_int(value, Error("ERR client-id should be greater than 0"))
+        elif opt == b"TYPE":
+            kind = CLIENT_TYPES.get(value.lower())
+            if kind is None:
+                raise Error(f"ERR Unknown client type '{value.decode(errors='replace')}'")
+            filters["type"] = kind
+        elif opt == b"ADDR":
+            filters["addr"] = value.decode(errors="replace")
+        elif opt == b"LADDR":
+            filters["laddr"] = value.decode(errors="replace")
+        elif opt == b"USER":
+            filters["user"] = value
+        elif opt == b"SKIPME":
+            if value.lower() not in (b"yes", b"no"):
+                raise SYNTAX_ERROR
+            skipme = value.lower() == b"yes"
+        elif opt == b"MAXAGE":
+            filters["maxage"] = parse_int(value)
+        else:
+            raise SYNTAX_ERROR
+    now = time.monotonic()
+    killed = 0
+    for other in list(server.clients.values()):
+        if skipme and other is c:
+            continue
+        if "id" in filters and other.id != filters["id"]:
+            continue
+        if "type" in filters and _client_type(other) != filters["type"]:
+            continue
+        if "addr" in filters and other.addr != filters["addr"]:
+            continue
+        if "laddr" in filters and other.laddr != filters["laddr"]:
+            continue
+        if "user" in filters and filters["user"] != b"default":
+            continue
+        if "maxage" in filters and now - other.created < filters["maxage"]:
+            continue
+        other.close()
+        killed += 1
+    return killed

@@ -1,0 +1,125 @@
+"""Values crossing between Redis and Lua as Redis 7's script_lua.c converts them: a Lua number
+given to redis.call, a command's reply as the script sees it (RESP2), an error as a Lua error
+table, and the script's return value as a reply."""
+
+from __future__ import annotations
+
+from xcache.resp import NULL_ARRAY, Error, Raw, SimpleString
+from xcache.resp.encode import Bool, Double, KeyedArrays, Map, Pairs, Push, Set, format_float
+
+
+def lua_number_arg(value) -> bytes:
+    """A Lua number given to redis.call, as Lua's tostring (%.14g) would make it."""
+    if isinstance(value, int):
+        return b"%d" % value
+    if value == int(value) and abs(value) < 1e15:
+        return b"%d" % int(value)
+    return (b"%.14g" % value)
+
+
+def reply_to_lua(lua, reply):
+    """A command's reply as a script sees it (redisProtocolToLuaType, RESP2)."""
+    t = type(reply)
+    if t is bytes:
+        return reply
+    if t is int or t is bool:
+        return int(reply)
+    if reply is None or reply is NULL_ARRAY:
+        return False
+    if t is list or t is tuple or t is Map or t is Set or t is Pairs or t is Push:
+        # scripts speak RESP2: typed replies arrive as Redis downgrades them (flat arrays)
+        return lua.table_from([reply_to_lua(lua, x) for x in reply])
+    if t is KeyedArrays:  # RESP2's shape: [[key, value], ...]
+        return lua.table_from([lua.table_from([reply_to_lua(lua, reply[i]),
+                                               reply_to_lua(lua, reply[i + 1])])
+                               for i in range(0, len(reply), 2)])
+    if t is Double:
+        return format_float(reply)
+    if t is Bool:
+        return int(reply.value)
+    if t is SimpleString:
+        return lua.table_from({b"ok": bytes(reply)})
+    if t is float:
+        return format_float(reply)
+    if t is Raw:
+        return reply_to_lua(lua, parse_encoded(bytes(reply)))
+    if t is str:
+        return reply.encode()
+    if isinstance(reply, Error):
+        return lua.table_from({b"err": error_for_lua(reply.message)})
+    if isinstance(reply, bytes | bytearray | memoryview):
+        return bytes(reply)
+    return False
+
+
+def error_for_lua(message: str) -> bytes:
+    """A command's error reply as the `err` of a Lua error table (code kept, newlines trimmed)."""
+    msg = message.strip("\r\n")
+    if " " not in msg:
+        msg = "ERR " + msg
+    return msg.encode()
+
+
+def parse_encoded(data: bytes):
+    """Decode an already-encoded reply (status replies stay SimpleString)."""
+    value, _ = _parse_at(data, 0)
+    return value
+
+
+def _parse_at(data: bytes, i: int):
+    kind = data[i:i + 1]
+    end = data.index(b"\r\n", i)
+    line = data[i + 1:end]
+    nxt = end + 2
+    if kind == b"+":
+        return SimpleString(line), nxt
+    if kind == b"-":
+        return Error(line.decode(errors="replace")), nxt
+    if kind == b":":
+        return int(line), nxt
+    if kind == b"$":
+        n = int(line)
+        if n < 0:
+            return None, nxt
+        return data[nxt:nxt + n], nxt + n + 2
+    if kind == b"*":
+        n = int(line)
+        if n < 0:
+            return NULL_ARRAY, nxt
+        out = []
+        for _ in range(n):
+            v, nxt = _parse_at(data, nxt)
+            out.append(v)
+        return out, nxt
+    return None, len(data)
+
+
+def lua_to_reply(value, lua):
+    """A script's return value as a Redis reply (luaReplyToRedisReply, RESP2)."""
+    from lupa.lua51 import lua_type
+
+    if value is None or value is False:
+        return None
+    if value is True:
+        return 1
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, int | float):
+        return int(value)
+    if lua_type(value) == "table":
+        err = value[b"err"]
+        if isinstance(err, bytes):
+            return Error(err.decode(errors="replace"))
+        ok = value[b"ok"]
+        if isinstance(ok, bytes):
+            return SimpleString(ok)
+        out = []
+        i = 1
+        while True:
+            item = value[i]
+            if item is None:
+                break
+            out.append(lua_to_reply(item, lua))
+            i += 1
+        return out
+    return None
