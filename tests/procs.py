@@ -91,7 +91,10 @@ def start_xcache_server(tmp: Path, *extra: str, port: int | None = None, data_di
     port = port or free_port()
     d = data_dir or tmp / f"xcache-{port}"
     d.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "xcache.cli", "server", "--port", str(port), "--dir", str(d), *extra]
+    # No metrics endpoint unless asked for: its default (port + 10000) lies in the ephemeral
+    # range, where a parallel test's client connection may hold it (the node would exit).
+    off = [] if any("metrics_port" in a for a in extra) else ["--set", "metrics_port=0"]
+    args = [sys.executable, "-m", "xcache.cli", "server", "--port", str(port), "--dir", str(d), *off, *extra]
     return Proc(args, port, stderr_path=str(d / "server.log")).wait_ready()
 
 

@@ -21,9 +21,13 @@ SPAN = 401  # xcache up --base-port B uses B .. B+400
 
 
 def free_base() -> int:
+    """A free --base-port. Its ports and the storage nodes' metrics ports (port + 10000) stay
+    below the kernel's ephemeral range (32768+), where any client connection of a parallel test
+    may hold one for a moment (the node would then fail to bind its metrics port and exit)."""
     for _ in range(50):
-        base = random.randrange(20000, 32000 - SPAN)
+        base = random.randrange(10000, 32768 - 10000 - SPAN)
         ports = [base + o + i for o in (0, 100, 200, 300, 400) for i in range(4)]
+        ports += [base + i + 10000 for i in range(20)]
         ok = True
         for p in ports:
             with socket.socket() as s:
