@@ -219,9 +219,17 @@ class Replication:
         if c.propagate is not None and not c.propagate:
             return  # the handler wrote nothing (e.g. a blocking pop inside EXEC)
         cmds = c.propagate or absolute_expiry(c, argv)
-        if c.db != self.stream_db:
-            self.stream_db = c.db
-            self.feed(encode_command(b"SELECT", b"%d" % c.db))
+        group = self.server.engine.group
+        if group is not None:  # sent once the group is written: never ahead of the local commit
+            group.after.append((c, c.db, cmds))
+            return
+        self.emit(c, c.db, cmds)
+
+    def emit(self, c: Client, db: int, cmds: list) -> None:
+        """Append one propagated write (or several, a list of argvs) to the stream."""
+        if db != self.stream_db:
+            self.stream_db = db
+            self.feed(encode_command(b"SELECT", b"%d" % db))
         if cmds and type(cmds[0]) is list:  # a handler may replace one command by several
             for one in cmds:
                 self.feed(encode_command(*one))

@@ -26,7 +26,7 @@ TOO_BIG = Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
 def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, int]:
     """-> (value or None, expire_ms). Raises WRONGTYPE for other types."""
-    raw = c.engine.meta.get(bytes((c.db,)) + key)
+    raw = c.engine.get_raw_meta(bytes((c.db,)) + key)
     if raw is None:
         return None, 0
     expire = 0
