@@ -453,7 +453,11 @@ class Engine:
         """Write a closed group as one WriteBatch; raises WriteStall or the disk's error, in which
         case nothing of it was applied and it can be written again."""
         if g.size:
-            self._write(g.wb)
+            try:
+                self._write(g.wb)
+            except BaseException:
+                g.rebuild()
+                raise
 
     def _write(self, wb) -> None:
         try:

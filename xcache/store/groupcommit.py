@@ -51,6 +51,22 @@ class Group:
         self.ranges.append((cfi, lo, hi))
         self.size += 1
 
+    def rebuild(self) -> None:
+        """A new WriteBatch with the same effect (RocksDB consumes a batch even when it refuses
+        it): the range deletes, then each key's last value (those before a range were dropped)."""
+        wb = WriteBatch(raw_mode=True)
+        handles = self.engine.cf_handles
+        for cfi, lo, hi in self.ranges:
+            wb.delete_range(lo, hi, handles[cfi])
+        for cfi, ov in enumerate(self.overlay):
+            cf = handles[cfi]
+            for k, v in ov.items():
+                if v is None:
+                    wb.delete(k, cf)
+                else:
+                    wb.put(k, v, cf)
+        self.wb = wb
+
     def get(self, cfi: int, key: bytes):
         """The pending value of key: bytes, None (deleted) or MISSING (read RocksDB)."""
         value = self.overlay[cfi].get(key, MISSING)
