@@ -285,6 +285,8 @@ class Engine:
             # Every column-family handle must go before close() releases the database.
             self.meta = self.data = self.score = None
             self.meta_cf = self.data_cf = self.score_cf = None
+            self.cf_handles = ()
+            self.group = None
             self.db.close()
 
     # --- versions and metadata -------------------------------------------------------------
