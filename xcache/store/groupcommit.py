@@ -27,24 +27,28 @@ class Group:
 
     def __init__(self, engine):
         self.engine = engine
-        self.wb = WriteBatch(raw_mode=True)
+        self.wb = None  # made by the first write: a chunk of reads costs no WriteBatch
         self.size = 0  # operations in wb (0: nothing to write)
         self.overlay = ({}, {}, {})  # meta, data, score: key -> value | None (deleted)
         self.ranges: list[tuple[int, bytes, bytes]] = []  # (cf index, lo, hi): FLUSHDB's ranges
         self.after: list = []  # replication of the group's commands, sent once it is written
 
     def put(self, cfi: int, key: bytes, value: bytes) -> None:
-        self.wb.put(key, value, self.engine.cf_handles[cfi])
+        (self._new_wb() if self.wb is None else self.wb).put(key, value, self.engine.cf_handles[cfi])
         self.overlay[cfi][key] = value
         self.size += 1
 
     def delete(self, cfi: int, key: bytes) -> None:
-        self.wb.delete(key, self.engine.cf_handles[cfi])
+        (self._new_wb() if self.wb is None else self.wb).delete(key, self.engine.cf_handles[cfi])
         self.overlay[cfi][key] = None
         self.size += 1
 
+    def _new_wb(self) -> WriteBatch:
+        self.wb = WriteBatch(raw_mode=True)
+        return self.wb
+
     def delete_range(self, cfi: int, lo: bytes, hi: bytes) -> None:
-        self.wb.delete_range(lo, hi, self.engine.cf_handles[cfi])
+        (self._new_wb() if self.wb is None else self.wb).delete_range(lo, hi, self.engine.cf_handles[cfi])
         ov = self.overlay[cfi]
         for k in [k for k in ov if lo <= k < hi]:
             del ov[k]  # older than the range: the range deletes them
