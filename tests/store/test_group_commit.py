@@ -172,3 +172,30 @@ def test_kill9_loses_no_acknowledged_pipelined_write(tmp_path):
         r.close()
     finally:
         proc.kill9()
+
+
+def test_replica_applies_pipelined_chunks_in_order(tmp_path):
+    master = start_xcache_server(tmp_path)
+    replica = start_xcache_server(tmp_path)
+    m = redis.Redis(port=master.port, protocol=2)
+    rep = redis.Redis(port=replica.port, protocol=2)
+    try:
+        rep.replicaof("127.0.0.1", master.port)
+        wait_until(lambda: rep.info("replication")["master_link_status"] == "up", 60, "link up")
+        for round_ in range(20):
+            _pipe(m, ("INCR", "ctr"), ("SET", f"k{round_}", "v"), ("SELECT", "3"), ("RPUSH", "l", round_),
+                  ("MULTI",), ("HSET", "h", f"f{round_}", round_), ("INCR", "ctr3"), ("EXEC",),
+                  ("SELECT", "0"), ("DEL", f"k{round_ - 1}"), ("APPEND", "s", "x"))
+        final = m.info("replication")["master_repl_offset"]
+        wait_until(lambda: rep.info("replication")["master_repl_offset"] >= final, 60, "catch-up")
+        assert rep.get("ctr") == b"20" and rep.get("s") == b"x" * 20
+        assert rep.keys("k*") == [b"k19"]
+        rep3 = redis.Redis(port=replica.port, protocol=2, db=3)
+        assert rep3.lrange("l", 0, -1) == [str(i).encode() for i in range(20)]
+        assert rep3.get("ctr3") == b"20" and rep3.hlen("h") == 20
+        rep3.close()
+    finally:
+        m.close()
+        rep.close()
+        replica.kill9()
+        master.kill9()

@@ -237,6 +237,22 @@ class Replication:
             self.feed(encode_command(*cmds))
         c.repl_woff = self.offset  # for WAIT
 
+    def emit_group(self, entries: list) -> None:
+        """A written group's writes ((client, db, cmds) each, in order) as one append to the
+        stream: one send per replica instead of one per command."""
+        parts = []
+        off = self.offset
+        for c, db, cmds in entries:
+            if db != self.stream_db:
+                self.stream_db = db
+                parts.append(encode_command(b"SELECT", b"%d" % db))
+                off += len(parts[-1])
+            for one in cmds if cmds and type(cmds[0]) is list else (cmds,):
+                parts.append(encode_command(*one))
+                off += len(parts[-1])
+            c.repl_woff = off  # for WAIT
+        self.feed(b"".join(parts))
+
     def feed(self, data: bytes) -> None:
         """Append bytes to the stream: backlog, then every attached replica."""
         self.offset += len(data)
@@ -711,8 +727,7 @@ class Replication:
                     continue
             self.applied_db = mc.db
             # Forward exactly what we applied: our offset and backlog mirror the master's stream.
-            for cmd in cmds[start:i]:
-                self.feed(encode_command(*cmd))
+            self.feed(b"".join([encode_command(*cmd) for cmd in cmds[start:i]]))
             if mc.closing:
                 raise ReplError("master client killed")
 

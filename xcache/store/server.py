@@ -562,9 +562,7 @@ class Server:
     def group_written(self, group) -> None:
         """The group is in RocksDB: replicate its commands, in order."""
         if group.after:
-            emit = self.replication.emit
-            for c, db, cmds in group.after:
-                emit(c, db, cmds)
+            self.replication.emit_group(group.after)
 
     def abandon_group(self, group) -> None:
         """A run left by an exception: write the group as its commands would have been."""
