@@ -358,6 +358,17 @@ class Engine:
                     values[i] = value
         return values
 
+    def multi_get_raw_meta(self, mkeys: list[bytes]) -> list:
+        """get_raw_meta of several keys with one RocksDB multi_get (MGET)."""
+        values = self.meta.get(mkeys)
+        g = self.group
+        if g is not None and (g.overlay[0] or g.ranges):
+            for i, mkey in enumerate(mkeys):
+                value = g.get(0, mkey)
+                if value is not MISSING:
+                    values[i] = value
+        return values
+
     def cf_index(self, cf) -> int:
         """0, 1, 2 for the meta, data, score column family (object or handle); -1 otherwise."""
         for i, (obj, handle) in enumerate(((self.meta, self.meta_cf), (self.data, self.data_cf),
