@@ -57,6 +57,18 @@ def test_pipeline_reads_its_own_writes(r):
     assert got[37] in ({b"new": b"1"}, [b"new", b"1"])
 
 
+def test_group_commits_are_counted_in_info(xcache_node):
+    r = redis.Redis(port=xcache_node.port, protocol=2)
+    try:
+        before = r.info("storage")
+        assert _pipe(r, *[("SET", f"counted{i}", "v") for i in range(16)]) == [True] * 16
+        after = r.info("storage")
+        assert after["group_commits_total"] > before["group_commits_total"]
+        assert 2 <= after["group_commit_ops_total"] - before["group_commit_ops_total"] <= 16
+    finally:
+        r.close()
+
+
 def test_pipeline_flush_and_transaction(r):
     got = _pipe(
         r,

@@ -258,6 +258,7 @@ class Engine:
         self.score_cf = self.db.get_column_family_handle("score")
         self.cf_handles = (self.meta_cf, self.data_cf, self.score_cf)
         self.group: Group | None = None  # open while a group of commands runs (groupcommit.py)
+        self.groups_written = self.group_ops_written = 0  # for INFO / metrics
         self._wopts = WriteOptions()
         self._wopts.no_slowdown = True
         self._wopts.sync = cfg.wal_sync == "always"
@@ -471,6 +472,8 @@ class Engine:
             except BaseException:
                 g.rebuild()
                 raise
+            self.groups_written += 1
+            self.group_ops_written += g.size
 
     def _write(self, wb) -> None:
         try:
