@@ -309,6 +309,8 @@ class Client(asyncio.Protocol):
     async def _held(self, group, out: list, marks: list, waiter, close: bool) -> None:
         error = await self.server.retry_group(self, group)
         if self.closing:
+            if waiter is not None and hasattr(waiter, "close"):
+                waiter.close()  # the suspended command never runs: its client left
             return
         if error is not None:
             self._fail_writes(out, marks, error)
