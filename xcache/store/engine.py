@@ -38,6 +38,7 @@ from rocksdict import (
 from xcache.config import ServerConfig
 from xcache.resp import Error
 from xcache.store.diskfull import DiskState, classify
+from xcache.store.groupcommit import MISSING, Group, PendingBatch
 
 STRING, HASH, LIST, SET, ZSET, STREAM = 0, 1, 2, 3, 4, 5
 TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset",
@@ -255,6 +256,9 @@ class Engine:
         self.meta_cf = self.db.get_column_family_handle("meta")
         self.data_cf = self.db.get_column_family_handle("data")
         self.score_cf = self.db.get_column_family_handle("score")
+        self.cf_handles = (self.meta_cf, self.data_cf, self.score_cf)
+        self.group: Group | None = None  # open while a group of commands runs (groupcommit.py)
+        self.groups_written = self.group_ops_written = 0  # for INFO / metrics
         self._wopts = WriteOptions()
         self._wopts.no_slowdown = True
         self._wopts.sync = cfg.wal_sync == "always"
@@ -282,6 +286,8 @@ class Engine:
             # Every column-family handle must go before close() releases the database.
             self.meta = self.data = self.score = None
             self.meta_cf = self.data_cf = self.score_cf = None
+            self.cf_handles = ()
+            self.group = None
             self.db.close()
 
     # --- versions and metadata -------------------------------------------------------------
@@ -298,9 +304,22 @@ class Engine:
         self._last_version = v
         return v
 
+    def get_raw_meta(self, mkey: bytes) -> bytes | None:
+        """The encoded meta entry of mkey (db byte + key), pending writes of the group included."""
+        g = self.group
+        if g is not None:
+            raw = g.get(0, mkey)
+            if raw is not MISSING:
+                return raw
+        return self.meta.get(mkey)
+
     def get_meta(self, db: int, key: bytes, now: int | None = None) -> Meta | None:
         """Live metadata of key, or None if it does not exist or has expired."""
-        raw = self.meta.get(bytes((db,)) + key)
+        g = self.group
+        mkey = bytes((db,)) + key
+        raw = MISSING if g is None else g.get(0, mkey)
+        if raw is MISSING:
+            raw = self.meta.get(mkey)
         if raw is None:
             return None
         m = decode_meta(raw)
@@ -321,16 +340,58 @@ class Engine:
     # --- reads ------------------------------------------------------------------------------
 
     def get_data(self, key: bytes) -> bytes | None:
+        g = self.group
+        if g is not None:
+            value = g.get(1, key)
+            if value is not MISSING:
+                return value
         return self.data.get(key)
 
     def multi_get_data(self, keys: list[bytes]) -> list:
-        return self.data.get(keys) if keys else []
+        if not keys:
+            return []
+        values = self.data.get(keys)
+        g = self.group
+        if g is not None and (g.overlay[1] or g.ranges):
+            for i, key in enumerate(keys):
+                value = g.get(1, key)
+                if value is not MISSING:
+                    values[i] = value
+        return values
+
+    def multi_get_raw_meta(self, mkeys: list[bytes]) -> list:
+        """get_raw_meta of several keys with one RocksDB multi_get (MGET)."""
+        values = self.meta.get(mkeys)
+        g = self.group
+        if g is not None and (g.overlay[0] or g.ranges):
+            for i, mkey in enumerate(mkeys):
+                value = g.get(0, mkey)
+                if value is not MISSING:
+                    values[i] = value
+        return values
+
+    def cf_index(self, cf) -> int:
+        """0, 1, 2 for the meta, data, score column family (object or handle); -1 otherwise."""
+        for i, (obj, handle) in enumerate(((self.meta, self.meta_cf), (self.data, self.data_cf),
+                                           (self.score, self.score_cf))):
+            if cf is obj or cf is handle:
+                return i
+        return -1
 
     def scan(self, cf, prefix: bytes, start: bytes | None = None, reverse: bool = False):
         """Yield (key, value) of cf in key order (or reverse) among keys starting with prefix.
 
         start: forward: first key >= start; reverse: first key <= start.
+        While a group is open its pending writes are merged in (read-your-writes).
         """
+        g = self.group
+        if g is not None and g.size:
+            cfi = self.cf_index(cf)
+            if cfi >= 0:
+                return g.merge(cfi, self._scan(cf, prefix, start, reverse), prefix, start, reverse)
+        return self._scan(cf, prefix, start, reverse)
+
+    def _scan(self, cf, prefix: bytes, start: bytes | None, reverse: bool):
         ropts = ReadOptions()
         end = prefix_end(prefix)
         # No iterate_lower_bound: rocksdict 0.3.29 applies it as an upper bound. Reverse scans
@@ -360,12 +421,17 @@ class Engine:
 
     # --- writes -----------------------------------------------------------------------------
 
-    def batch(self) -> Batch:
-        return Batch(self)
+    def batch(self) -> Batch | PendingBatch:
+        return Batch(self) if self.group is None else PendingBatch(self)
 
-    def commit(self, batch: Batch) -> None:
+    def commit(self, batch: Batch | PendingBatch) -> None:
         if not batch.size:
             return
+        if type(batch) is PendingBatch:
+            if self.group is not None:
+                batch.apply_to(self.group)
+                return
+            batch = batch.as_batch(Batch(self))  # its group was closed meanwhile
         try:
             self.db.write(batch.wb, self._wopts)
         except Exception as exc:  # rocksdict raises plain Exception with RocksDB's status text
@@ -375,8 +441,43 @@ class Engine:
 
     def put_meta_now(self, mkey: bytes, raw: bytes) -> None:
         """One meta write without a batch (the common SET): same stall handling as commit()."""
+        g = self.group
+        if g is not None:
+            g.put(0, mkey, raw)
+            return
         try:
             self.meta.put(mkey, raw, self._wopts)
+        except Exception as exc:
+            self._raise_write_error(exc)
+        if self.stall.since is not None:
+            self.stall.on_write_ok()
+
+    # --- group commit (groupcommit.py) -----------------------------------------------------
+
+    def open_group(self) -> Group:
+        self.group = Group(self)
+        return self.group
+
+    def close_group(self) -> Group | None:
+        """Detach the open group (its writes are not written: see write_group)."""
+        g, self.group = self.group, None
+        return g
+
+    def write_group(self, g: Group) -> None:
+        """Write a closed group as one WriteBatch; raises WriteStall or the disk's error, in which
+        case nothing of it was applied and it can be written again."""
+        if g.size:
+            try:
+                self._write(g.wb)
+            except BaseException:
+                g.rebuild()
+                raise
+            self.groups_written += 1
+            self.group_ops_written += g.size
+
+    def _write(self, wb) -> None:
+        try:
+            self.db.write(wb, self._wopts)
         except Exception as exc:
             self._raise_write_error(exc)
         if self.stall.since is not None:

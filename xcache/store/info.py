@@ -192,6 +192,8 @@ def _section_storage(s) -> dict:
             "write_stall_seconds_total": f"{e.stall.total_seconds + e.stall.current_seconds():.3f}",
             "stalled_writes_total": e.stall.stalled_writes,
             "stall_rejected_writes_total": s.stats["stall_rejected_writes"],
+            "group_commits_total": e.groups_written,  # group commit: batches, operations in them
+            "group_commit_ops_total": e.group_ops_written,
             "write_stall_timeout_ms": s.cfg.write_stall_timeout_ms,
             "rocksdb_write_stopped": props["write_stopped"],
             "rocksdb_delayed_write_rate": props["delayed_write_rate"],

@@ -35,6 +35,8 @@ class NodeCollector:
             "keyspace_misses": (st["keyspace_misses"], "GET misses"),
             "stalled_writes": (e.stall.stalled_writes, "Writes refused by a RocksDB stall (then retried)"),
             "stall_rejected_writes": (st["stall_rejected_writes"], "Writes answered -BUSY after the stall deadline"),
+            "group_commits": (e.groups_written, "Batches written by group commit (a pipelined chunk's writes)"),
+            "group_commit_ops": (e.group_ops_written, "RocksDB operations written by group commits"),
             "auth_failures": (brake_of(s).failures, "Failed AUTHs (wrong password or user)"),
             "auth_brake_refused": (brake_of(s).refused, "AUTHs refused unchecked by the failed-AUTH brake"),
             "disk_rejected_writes": (e.disk.rejected_writes, "Writes answered -MISCONF while the disk refused writes"),

@@ -41,7 +41,7 @@ from rocksdict import Checkpoint
 from xcache.resp import OK, Error, Raw, SimpleString, encode_command
 from xcache.store import fence
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
-from xcache.store.engine import Engine
+from xcache.store.engine import Engine, WriteStall
 from xcache.store.interfaces import BUSY_STALL, Suspend
 
 if TYPE_CHECKING:
@@ -219,15 +219,39 @@ class Replication:
         if c.propagate is not None and not c.propagate:
             return  # the handler wrote nothing (e.g. a blocking pop inside EXEC)
         cmds = c.propagate or absolute_expiry(c, argv)
-        if c.db != self.stream_db:
-            self.stream_db = c.db
-            self.feed(encode_command(b"SELECT", b"%d" % c.db))
+        group = self.server.engine.group
+        if group is not None:  # sent once the group is written: never ahead of the local commit
+            group.after.append((c, c.db, cmds))
+            return
+        self.emit(c, c.db, cmds)
+
+    def emit(self, c: Client, db: int, cmds: list) -> None:
+        """Append one propagated write (or several, a list of argvs) to the stream."""
+        if db != self.stream_db:
+            self.stream_db = db
+            self.feed(encode_command(b"SELECT", b"%d" % db))
         if cmds and type(cmds[0]) is list:  # a handler may replace one command by several
             for one in cmds:
                 self.feed(encode_command(*one))
         else:
             self.feed(encode_command(*cmds))
         c.repl_woff = self.offset  # for WAIT
+
+    def emit_group(self, entries: list) -> None:
+        """A written group's writes ((client, db, cmds) each, in order) as one append to the
+        stream: one send per replica instead of one per command."""
+        parts = []
+        off = self.offset
+        for c, db, cmds in entries:
+            if db != self.stream_db:
+                self.stream_db = db
+                parts.append(encode_command(b"SELECT", b"%d" % db))
+                off += len(parts[-1])
+            for one in cmds if cmds and type(cmds[0]) is list else (cmds,):
+                parts.append(encode_command(*one))
+                off += len(parts[-1])
+            c.repl_woff = off  # for WAIT
+        self.feed(b"".join(parts))
 
     def feed(self, data: bytes) -> None:
         """Append bytes to the stream: backlog, then every attached replica."""
@@ -629,20 +653,83 @@ class Replication:
                 self.last_io = time.monotonic()
                 self.read_offset += len(data)
                 parser.feed(data)
+                cmds = []
                 while (cmd := parser.gets()) is not False:
                     if type(cmd) is not list or not cmd:
                         raise ReplError(f"unexpected item in the stream: {cmd!r:.60}")
-                    await self._apply(mc, cmd)
-                    if mc.closing:
-                        raise ReplError("master client killed")
-                    if (
-                        cmd[0].lower() == b"replconf"
-                        and len(cmd) > 1
-                        and cmd[1].lower() == b"getack"
-                    ):
-                        writer.write(encode_command(b"REPLCONF", b"ACK", b"%d" % self.offset))
+                    cmds.append(cmd)
+                await self._apply_chunk(mc, cmds, writer)
         finally:
             acks.cancel()
+
+    async def _apply_chunk(self, mc: Client, cmds: list, writer) -> None:
+        """Apply what one read of the stream brought, as groups (groupcommit.py): one RocksDB
+        batch for a run of commands, our offset advanced (and sub-replicas fed) once it is written.
+        REPLCONF GETACK is answered after everything before it is written."""
+        server = self.server
+        i, n = 0, len(cmds)
+        while i < n:
+            cmd = cmds[i]
+            getack = cmd[0].lower() == b"replconf" and len(cmd) > 1 and cmd[1].lower() == b"getack"
+            group = None if getack or n - i < 2 else server.open_group()
+            if group is None:
+                i += 1
+                await self._apply(mc, cmd)
+                if mc.closing:
+                    raise ReplError("master client killed")
+                if getack:
+                    writer.write(encode_command(b"REPLCONF", b"ACK", b"%d" % self.offset))
+                continue
+            start = i
+            saved = (mc.db, None if mc.multi is None else list(mc.multi), mc.multi_error)
+            suspended = None
+            while i < n:
+                cmd = cmds[i]
+                name = cmd[0].lower()
+                if name == b"replconf" and len(cmd) > 1 and cmd[1].lower() == b"getack":
+                    break
+                i += 1
+                if name in (b"ping", b"replconf"):
+                    continue
+                reply = server.execute(mc, cmd)
+                if type(reply) is Suspend:
+                    suspended = reply  # runs once the group is written
+                    break
+                if isinstance(reply, Error):
+                    log.warning("event=replica_apply_error cmd=%s error=%s",
+                                name.decode(errors="replace"), reply.message)
+            if server.engine.group is group:
+                server.engine.close_group()
+            try:
+                group.engine.write_group(group)
+            except (WriteStall, Error):
+                # Nothing of it was applied: apply the same commands one by one, each waiting
+                # out the stall or the full disk as a lone write does.
+                if suspended is not None:
+                    suspended.waiter.close()
+                mc.db, mc.multi, mc.multi_error = saved
+                for cmd in cmds[start:i]:
+                    await self._apply(mc, cmd)
+                    if mc.closing:
+                        raise ReplError("master client killed") from None
+                continue
+            if suspended is not None:
+                reply = await suspended.waiter
+                if reply is BUSY_STALL or mc.closing:
+                    self.applied_db = mc.db
+                    for cmd in cmds[start:i - 1]:
+                        self.feed(encode_command(*cmd))
+                    if mc.closing:  # the last one was not applied: the next PSYNC resends it
+                        raise ReplError("master client killed")
+                    await self._apply(mc, cmds[i - 1])  # not applied: again, until it is
+                    if mc.closing:
+                        raise ReplError("master client killed")
+                    continue
+            self.applied_db = mc.db
+            # Forward exactly what we applied: our offset and backlog mirror the master's stream.
+            self.feed(b"".join([encode_command(*cmd) for cmd in cmds[start:i]]))
+            if mc.closing:
+                raise ReplError("master client killed")
 
     async def _apply(self, mc: Client, argv: list[bytes]) -> None:
         """Run one command of the stream; a stalled write is retried until it succeeds."""

@@ -63,6 +63,10 @@ SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscrib
                       b"quit", b"reset", b"ssubscribe", b"sunsubscribe"}
 MULTI_IMMEDIATE = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 MAX_PENDING_COMMANDS = 10_000
+# Commands that need the data written before they run: a chunk's group is written first.
+GROUP_BARRIER = {b"save", b"bgsave", b"wait", b"waitaof", b"psync", b"sync", b"shutdown",
+                 b"debug", b"replicaof", b"slaveof", b"failover", b"compact", b"bgrewriteaof"}
+GROUP_MAX_OPS = 4096  # a chunk writes at most this many operations per batch
 
 
 class Client(asyncio.Protocol):
@@ -179,47 +183,145 @@ class Client(asyncio.Protocol):
         execute = self.server.execute
         queue = cmds if isinstance(cmds, deque) else deque(cmds)
         parser = self.parser
-        while queue or parser.has_more():
-            if self.closing:
-                break
-            if not queue:
-                # Unauthenticated, the parser returns one command at a time (see RequestParser).
-                parser.authenticated = self.authenticated
-                queue.extend(parser.feed(b""))
-                if not queue:
+        # Group commit (groupcommit.py): the writes of a pipelined chunk go to RocksDB as one
+        # batch, written before any of the chunk's replies is released.
+        group = self.server.open_group() if len(queue) > 1 else None
+        marks: list = []  # (start, end, n) in out of the replies of commands that wrote
+        try:
+            while queue or parser.has_more():
+                if self.closing:
                     break
-                continue
-            argv = queue.popleft()
-            if type(argv) is ProtocolError:
-                self.server.stats["protocol_errors"] += 1
-                out.append(b"-ERR Protocol error: %s\r\n" % str(argv).encode())
-                log.info("event=protocol_error client=%s addr=%s error=%r", self.id, self.addr, str(argv))
-                self.send(out)
-                self.close()
-                return
-            try:
-                reply = execute(self, argv)
-            except Exception as exc:  # a bug or MemoryError: answer it, never drop the client
-                reply = self._internal_error(argv, exc)
-            parser.authenticated = self.authenticated
-            if type(reply) is Error:
-                self.server.count_error(reply)
-            if self.close_after_reply:
-                self.encode(out, reply)
-                self.send(out)
-                self.close()
-                return
-            if type(reply) is Suspend:
-                if out:
+                if not queue:
+                    # Unauthenticated, the parser returns one command at a time (see RequestParser).
+                    parser.authenticated = self.authenticated
+                    queue.extend(parser.feed(b""))
+                    if not queue:
+                        break
+                    continue
+                argv = queue.popleft()
+                if type(argv) is ProtocolError:
+                    self.server.stats["protocol_errors"] += 1
+                    out.append(b"-ERR Protocol error: %s\r\n" % str(argv).encode())
+                    log.info("event=protocol_error client=%s addr=%s error=%r", self.id, self.addr, str(argv))
+                    g, group = group, None
+                    if g is not None and not self._commit(g, out, marks):
+                        self._hold(g, out, marks, deque(), None, close=True)
+                        return
                     self.send(out)
-                # Reading goes on (to notice a client that leaves while blocked or stalled); the
-                # commands it sends meanwhile wait in self.pending, in order.
-                self.pending = queue
-                self.suspended_task = asyncio.ensure_future(self._resume(reply.waiter))
+                    self.close()
+                    return
+                if group is not None and argv[0].lower() in GROUP_BARRIER:
+                    # It needs the data written (SAVE, WAIT, PSYNC...): write the group first and
+                    # run the rest of the chunk command by command.
+                    queue.appendleft(argv)
+                    g, group = group, None
+                    if not self._commit(g, out, marks):
+                        self._hold(g, out, marks, queue, None)
+                        return
+                    continue
+                size = group.size if group is not None else 0
+                try:
+                    reply = execute(self, argv)
+                except Exception as exc:  # a bug or MemoryError: answer it, never drop the client
+                    reply = self._internal_error(argv, exc)
+                parser.authenticated = self.authenticated
+                if type(reply) is Error:
+                    self.server.count_error(reply)
+                if self.close_after_reply:
+                    self.encode(out, reply)
+                    g, group = group, None
+                    if g is not None and not self._commit(g, out, marks):
+                        self._hold(g, out, marks, deque(), None, close=True)
+                        return
+                    self.send(out)
+                    self.close()
+                    return
+                if type(reply) is Suspend:
+                    g, group = group, None
+                    if g is not None and not self._commit(g, out, marks):
+                        self._hold(g, out, marks, queue, reply.waiter)
+                        return
+                    if out:
+                        self.send(out)
+                    # Reading goes on (to notice a client that leaves while blocked or stalled); the
+                    # commands it sends meanwhile wait in self.pending, in order.
+                    self.pending = queue
+                    self.suspended_task = asyncio.ensure_future(self._resume(reply.waiter))
+                    return
+                if group is not None and group.size != size:
+                    start = len(out)
+                    self.encode(out, reply)
+                    marks.append((start, len(out), len(reply) if argv[0].lower() == b"exec"
+                                  and type(reply) is list else -1))
+                    if group.size >= GROUP_MAX_OPS:  # bound the batch (and the held replies)
+                        g, group = group, None
+                        if not self._commit(g, out, marks):
+                            self._hold(g, out, marks, queue, None)
+                            return
+                        self.send(out)
+                        out, marks = [], []
+                        group = self.server.open_group() if len(queue) > 1 else None
+                    continue
+                self.encode(out, reply)
+            g, group = group, None
+            if g is not None and not self._commit(g, out, marks):
+                self._hold(g, out, marks, deque(), None)
                 return
-            self.encode(out, reply)
+            if out:
+                self.send(out)
+        finally:
+            if group is not None:  # left by an exception: write what the commands did
+                self.server.abandon_group(group)
+
+    def _commit(self, group, out: list, marks: list) -> bool:
+        """Write the group's batch. False: RocksDB stalled; the caller holds the replies (_hold).
+        The disk's refusal answers the group's writes with its error at once."""
+        engine = group.engine
+        if engine.group is group:
+            engine.close_group()
+        if not group.size:
+            return True
+        try:
+            engine.write_group(group)
+        except WriteStall:
+            return False
+        except Error as exc:  # the disk refuses writes (diskfull.py): nothing was applied
+            self._fail_writes(out, marks, exc)
+            return True
+        self.server.group_written(group)
+        return True
+
+    def _fail_writes(self, out: list, marks: list, error: Error) -> None:
+        """The group was not written: each write's reply becomes the error a lone write gets."""
+        for start, end, n in marks:
+            enc: list = []
+            self.encode(enc, error if n < 0 else [error] * n)
+            out[start] = b"".join(enc)
+            for i in range(start + 1, end):
+                out[i] = b""
+            self.server.count_error(error)
+
+    def _hold(self, group, out: list, marks: list, queue: deque, waiter, close: bool = False) -> None:
+        """Hold the replies of a stalled group while a task writes it again (or gives up)."""
+        self.pending = queue
+        self.suspended_task = asyncio.ensure_future(self._held(group, out, marks, waiter, close))
+
+    async def _held(self, group, out: list, marks: list, waiter, close: bool) -> None:
+        error = await self.server.retry_group(self, group)
+        if self.closing:
+            if waiter is not None and hasattr(waiter, "close"):
+                waiter.close()  # the suspended command never runs: its client left
+            return
+        if error is not None:
+            self._fail_writes(out, marks, error)
         if out:
             self.send(out)
+        if close:
+            self.close()
+        elif waiter is not None:
+            await self._resume(waiter)
+        else:
+            self._continue()
 
     def _internal_error(self, argv: list, exc: BaseException) -> Error:
         self.server.stats["internal_errors"] += 1
@@ -243,6 +345,10 @@ class Client(asyncio.Protocol):
         out: list = []
         self.encode(out, reply)
         self.send(out)
+        self._continue()
+
+    def _continue(self) -> None:
+        """After a suspension: read again and run the commands that waited."""
         queue, self.pending = self.pending, None
         self.suspended_task = None
         if not self._writing_paused:
@@ -443,6 +549,72 @@ class Server:
         elif c.tracking is not None:
             c.tracking.read(c, cmd, argv)
         return reply
+
+    # --- group commit (groupcommit.py) ----------------------------------------------------
+
+    def open_group(self):
+        """A group for a client's chunk, or None when commands must write one by one: a stall is
+        going on (its per-command retry), replies wait for replicas' acks, RocksDB is reopened."""
+        engine = self.engine
+        if (engine.group is not None or engine.stall.since is not None or engine.disk.full
+                or self.engine_swap is not None or self.cfg.write_ack_replicas):
+            return None
+        return engine.open_group()
+
+    def group_written(self, group) -> None:
+        """The group is in RocksDB: replicate its commands, in order."""
+        if group.after:
+            self.replication.emit_group(group.after)
+
+    def abandon_group(self, group) -> None:
+        """A run left by an exception: write the group as its commands would have been."""
+        if group.engine.group is group:
+            group.engine.close_group()
+        try:
+            group.engine.write_group(group)
+        except (WriteStall, Error) as exc:
+            log.error("event=group_write_failed error=%s", exc)
+            return
+        self.group_written(group)
+
+    async def retry_group(self, c: Client, group) -> Error | None:
+        """Write a group refused by a RocksDB stall again, with the backoff of a stalled write,
+        until write_stall_timeout_ms. None: written; else the error its writes answer. Other
+        clients' writes wait meanwhile (`exclusive`): the group's commands read the data as it
+        was, a write slipping in between would be lost when the group lands."""
+        cfg = self.cfg
+        deadline = time.monotonic() + cfg.write_stall_timeout_ms / 1000
+        delay = cfg.write_stall_backoff_ms / 1000
+        self.set_exclusive(c)
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                if c.closing:
+                    return None  # nobody to answer: as a lone stalled write, it is dropped
+                if self.engine is not group.engine:  # RocksDB was reopened (disk full)
+                    return self.engine.disk.refuse() if self.engine.disk.full else BUSY_STALL
+                try:
+                    group.engine.write_group(group)
+                except WriteStall:
+                    if time.monotonic() >= deadline:
+                        self.stats["stall_rejected_writes"] += 1
+                        log.warning("event=write_rejected reason=stall client=%s group_ops=%s",
+                                    c.id, group.size)
+                        return BUSY_STALL
+                    delay = min(delay * 2, 0.1)
+                    continue
+                except Error as exc:
+                    return exc
+                self.group_written(group)
+                # Blocked pops woken by the group's pushes found nothing then: look again.
+                for waiters in list(self.key_waiters.values()):
+                    for fut in waiters:
+                        if not fut.done():
+                            fut.set_result(True)
+                return None
+        finally:
+            if self.exclusive is c:
+                self.set_exclusive(None)
 
     def count_error(self, error: Error) -> None:
         prefix = error.message.split(" ", 1)[0]

@@ -26,7 +26,7 @@ TOO_BIG = Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
 def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, int]:
     """-> (value or None, expire_ms). Raises WRONGTYPE for other types."""
-    raw = c.engine.meta.get(bytes((c.db,)) + key)
+    raw = c.engine.get_raw_meta(bytes((c.db,)) + key)
     if raw is None:
         return None, 0
     expire = 0
@@ -184,13 +184,15 @@ def getex(c, args):
 @command("mget", -2, "readonly fast", 1, -1, 1)
 def mget(c, args):
     now = now_ms()
+    db = bytes((c.db,))
     out = []
-    for key in args:
-        try:
-            value, _ = read_string(c, key, now)
-        except Error:
-            value = None
-        out.append(value)
+    for raw in c.engine.multi_get_raw_meta([db + key for key in args]):  # one RocksDB call
+        if raw is None or raw[0] != STRING:
+            out.append(None)  # missing, or another type (MGET answers nil for it)
+        elif raw[1:9] != _ZERO8 and _Q.unpack_from(raw, 1)[0] <= now:
+            out.append(None)
+        else:
+            out.append(raw[9:])
     return out
 
 
