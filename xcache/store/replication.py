@@ -664,6 +664,8 @@ class Replication:
                             self.offset,
                         )
                     continue
+                if isinstance(reply, Error) and self.server.engine.disk.full and name != b"exec":
+                    continue  # the disk refused it (nothing applied): wait for the heal, retry
                 if stalled_since is not None:
                     log.info(
                         "event=replica_apply_resumed offset=%s stalled_seconds=%.3f",

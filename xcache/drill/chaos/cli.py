@@ -1,8 +1,8 @@
 """`xcache drill chaos`: scenarios on virtual hosts, a results table per nemesis.
 
-Default (CI) set: kill -9 of a master, and the isolated-master partition without and with the
-acknowledged-write mode. `--full` runs every nemesis, each with durability off and on, for xcache
-and for redis-server + redis-sentinel behind the same proxies.
+Default (CI) set: kill -9 of a master, the isolated-master partition without and with the
+acknowledged-write mode, and a full disk. `--full` runs every nemesis, each with durability off
+and on, for xcache and for redis-server + redis-sentinel behind the same proxies.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from xcache.drill.chaos.nemesis import NEMESES
 from xcache.drill.chaos.scenario import ScenarioOptions, run_scenario
 
 CI_SET = [("xcache", "off", "kill-master"), ("xcache", "off", "isolate-master"),
-          ("xcache", "ack", "isolate-master")]
+          ("xcache", "ack", "isolate-master"), ("xcache", "off", "disk-full")]
 FULL_NEMESES = ["kill-master", "pause-master", "isolate-master", "flapping-partition", "isolate-proxy", "sentinel-minority",
                 "isolate-etcd-leader", "isolate-dashboard", "disk-full", "bandwidth-full-sync"]
 COLUMNS = ("acknowledged", "lost", "in_doubt", "failed", "unavailable_s", "recover_s", "write_p50_ms",
@@ -95,5 +95,6 @@ def chaos(full, nemeses, kinds, durable, hold_s, clients, rate, workdir, json_pa
     click.echo(table(results))
     click.echo(f"\n{len(results)} scenarios in {time.monotonic() - t0:.0f}s")
     bad = [r for r in results if r["error"] or r["leftovers"] or not r["verdict"].get("valid")
+           or (r["kind"] == "xcache" and r["timeline"].get("replicas_differ"))
            or (r["durable"] == "ack" and r["kind"] == "xcache" and r["verdict"].get("lost"))]
     sys.exit(1 if bad else 0)

@@ -104,6 +104,11 @@ class Cluster:
                             "--set", "rocksdb_block_cache_bytes=8388608"]
                     if replicaof:
                         args += ["--replicaof", replicaof]
+                    if o.small_disk_bytes and s == "s1":
+                        # the default threshold (64 MB) cannot be met on a volume this small: resume
+                        # once a quarter of it is free again, as an operator would set it
+                        args += ["--set", f"disk_resume_free_bytes={o.small_disk_bytes // 4}",
+                                 "--set", "disk_check_interval_ms=250"]
                     if o.durable == "min-replicas":
                         args += ["--set", "min_replicas_to_write=1",
                                  "--set", f"min_replicas_max_lag={o.min_replicas_max_lag}"]
