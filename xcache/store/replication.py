@@ -228,6 +228,8 @@ class Replication:
         else:
             self.feed(encode_command(*cmds))
         c.repl_woff = self.offset  # for WAIT
+        if (owner := getattr(c, "woff_owner", None)) is not None:
+            owner.repl_woff = self.offset  # a script's write: WAIT / the write hold of its caller
 
     def feed(self, data: bytes) -> None:
         """Append bytes to the stream: backlog, then every attached replica."""
