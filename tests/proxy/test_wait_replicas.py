@@ -83,3 +83,23 @@ def test_the_reply_is_held_until_the_stopped_replica_resumes(master_replica, sta
     finally:
         rep.signal(signal.SIGCONT)
     assert direct(rep).get("held") == b"7"
+
+
+def test_a_write_refused_by_a_replica_is_retried_and_its_wait_reply_absorbed(master_replica, start_proxy):
+    # group 1 names the replica (a stale table): the write is refused -READONLY, so not executed,
+    # held and retried until hold_timeout_ms; WAIT's own error behind it must not shift replies
+    m, rep = master_replica
+    assert direct(m).set("seen", "yes") is True
+    wait_until(lambda: direct(rep).get("seen") == b"yes", what="replicated")
+    proxy = start_proxy(f"1=127.0.0.1:{rep.port}", backend_wait_replicas=1, backend_wait_timeout_ms=300,
+                        hold_timeout_ms=300)
+    c = proxy.client(decode_responses=True)
+    with pytest.raises(redis.ResponseError) as err:
+        c.set("x", "1")
+    assert "group 1 master unavailable" in str(err.value) and "held 300 ms and dropped" in str(err.value)
+    assert direct(rep).get("x") is None and direct(m).get("x") is None
+    pipe = c.pipeline(transaction=False)
+    pipe.get("seen").set("y", "1").get("seen")
+    got = pipe.execute(raise_on_error=False)
+    assert got[0] == "yes" and got[2] == "yes"
+    assert isinstance(got[1], redis.ResponseError)
