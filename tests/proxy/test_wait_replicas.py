@@ -56,6 +56,8 @@ def test_writes_wait_for_a_replica_and_are_in_doubt_when_none_acknowledges(maste
                 write()
             assert str(err.value) == NOACK
         assert direct(m).mget("b", "n", "t2") == [b"2", b"21", b"1"]  # applied on the master: in doubt
+        wait_until(lambda: proxy.metric("xcache_proxy_write_ack_timeouts_total", group="1") == 3,
+                   what="3 NOACKs counted")
         assert c.get("b") == "2"  # reads are not held
         with pytest.raises(redis.ResponseError) as err:  # a failed write: its error, no WAIT verdict
             c.incr("e")

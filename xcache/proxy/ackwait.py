@@ -40,12 +40,13 @@ class WaitSink:
 class AckedWrite:
     """A write request (or a MULTI ... EXEC block) followed by WAIT on one backend connection."""
 
-    __slots__ = ("inner", "k", "n", "got", "parts", "errs", "raw", "wanted", "timeout_ms")
+    __slots__ = ("inner", "k", "n", "got", "parts", "errs", "raw", "wanted", "timeout_ms", "stats")
     batch = True
     internal = False
 
-    def __init__(self, inner, raw: bytes, wanted: int, timeout_ms: int):
+    def __init__(self, inner, raw: bytes, wanted: int, timeout_ms: int, stats: dict):
         self.inner = inner
+        self.stats = stats  # the group's counters: write_ack_timeouts
         self.k = inner.n if inner.batch else 1  # replies of the write itself
         self.n = self.k + 1
         self.got = 0
@@ -80,6 +81,8 @@ class AckedWrite:
 
     def _answer(self, reply: bytes, ok: bool) -> None:
         inner = self.inner
+        if not ok:
+            self.stats["write_ack_timeouts"] += 1
         if inner.batch and ok:
             inner.parts, inner.got, inner.errs = [reply], inner.n, []
             inner.finish()
@@ -97,5 +100,6 @@ class AckedWrite:
                 rest = [inner]
             return [*rest, WaitSink()]
         # the write was answered, its WAIT was not: applied here, not known to be on a replica
+        self.stats["write_ack_timeouts"] += 1
         self.inner.complete(noack(0, self.wanted, self.timeout_ms, " (WAIT not answered)"))
         return [WaitSink()]

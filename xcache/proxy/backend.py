@@ -368,7 +368,7 @@ class Group:
         if wanted and spec is not None and not spec.readonly and spec is not MIGRATE \
                 and not getattr(req, "internal", False):
             raw = req.raw if req.raw is not None else pack(req.argv)
-            conn.send(AckedWrite(req, raw, wanted, self.cfg.backend_wait_timeout_ms))
+            conn.send(AckedWrite(req, raw, wanted, self.cfg.backend_wait_timeout_ms, self.stats))
             return
         conn.send(req)
 
