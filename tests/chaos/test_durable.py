@@ -3,6 +3,9 @@ write_ack_replicas hold (xcache)."""
 
 from __future__ import annotations
 
+import signal
+import socket
+
 import pytest
 import redis
 
@@ -86,3 +89,76 @@ def test_write_ack_replicas_holds_the_reply_until_a_replica_has_the_write(tmp_pa
         if rep is not None:
             rep.stop()
         m.stop()
+
+
+SET_SCRIPT = "redis.call('SET', KEYS[1], ARGV[1]) return 'done'"
+LIBRARY = ("#!lua name=durlib\nredis.register_function('put', function(keys, args) "
+           "return redis.call('SET', keys[1], args[1]) end)")
+
+
+@pytest.fixture
+def acked_pair(tmp_path):
+    """An xcache master with write_ack_replicas=1 and its linked replica (SIGCONT at the end)."""
+    procs = []
+
+    def start_pair(timeout_ms: int):
+        m = start_xcache_server(tmp_path, "--set", "write_ack_replicas=1",
+                                "--set", f"write_ack_timeout_ms={timeout_ms}")
+        procs.append(m)
+        rep = start_xcache_server(tmp_path, "--replicaof", f"127.0.0.1 {m.port}")
+        procs.append(rep)
+        wait_until(lambda: linked(m), what="replica online")
+        return m, rep
+
+    yield start_pair
+    for p in reversed(procs):
+        p.stop()
+
+
+def test_script_and_transaction_writes_time_out_like_a_plain_write(acked_pair):
+    m, rep = acked_pair(300)
+    r = client(m)
+    r.function_load(LIBRARY)
+    rep.signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(redis.ResponseError) as plain:
+            r.set("plain", "1")
+        assert str(plain.value).startswith("NOACK ")
+        for name, call in (("eval", lambda: r.eval(SET_SCRIPT, 1, "s:eval", "1")),
+                           ("evalsha", lambda: r.evalsha(r.script_load(SET_SCRIPT), 1, "s:sha", "1")),
+                           ("fcall", lambda: r.fcall("put", 1, "s:fcall", "1"))):
+            with pytest.raises(redis.ResponseError) as err:
+                call()
+            assert str(err.value) == str(plain.value), name  # the same in-doubt error
+        pipe = r.pipeline(transaction=True)
+        pipe.set("s:multi", "1")
+        with pytest.raises(redis.ResponseError) as err:
+            pipe.execute()
+        assert str(err.value) == str(plain.value)
+        assert r.mget("s:eval", "s:sha", "s:fcall", "s:multi") == ["1"] * 4  # applied on the master
+        # a script that wrote nothing is not held, even with the replica still stopped
+        assert r.eval("return redis.call('GET', KEYS[1])", 1, "s:eval") == "1"
+    finally:
+        rep.signal(signal.SIGCONT)
+    assert r.eval(SET_SCRIPT, 1, "s:after", "2") == "done"
+    assert client(rep).get("s:after") == "2"  # acknowledged => the replica has it
+
+
+def test_script_write_reply_waits_for_the_stopped_replica(acked_pair):
+    m, rep = acked_pair(120_000)
+    r = client(m)
+    rep.signal(signal.SIGSTOP)
+    try:
+        with socket.create_connection(("127.0.0.1", m.port), timeout=30) as s:
+            s.sendall(b"*5\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n1\r\n$4\r\nheld\r\n$1\r\n7\r\n"
+                      % (len(SET_SCRIPT), SET_SCRIPT.encode()))
+            wait_until(lambda: r.get("held") == "7", what="the script ran on the master")
+            s.setblocking(False)
+            with pytest.raises(BlockingIOError):  # applied, but no reply while no replica has it
+                s.recv(64)
+            s.setblocking(True)
+            rep.signal(signal.SIGCONT)
+            assert s.recv(64) == b"$4\r\ndone\r\n"
+    finally:
+        rep.signal(signal.SIGCONT)
+    assert client(rep).get("held") == "7"

@@ -230,6 +230,9 @@ def families(stats: dict) -> list:
         M.counter("xcache_proxy_failed_inflight_writes", "Writes failed (not replayed) because their master "
                   "connection broke while they were in flight", ["group"],
                   {g: v.get("failed_inflight_writes", 0) for g, v in groups.items()}),
+        M.counter("xcache_proxy_write_ack_timeouts", "Writes answered -NOACK: WAIT (backend_wait_replicas) "
+                  "counted too few replicas in time; applied on the master, in doubt", ["group"],
+                  {g: v.get("write_ack_timeouts", 0) for g, v in groups.items()}),
         M.counter("xcache_proxy_backend_timeouts", "Backend connections closed as hung", ["group"],
                   {g: v.get("backend_timeouts", 0) for g, v in groups.items()}),
         M.gauge("xcache_proxy_backend_state", "1 for the group's current state (worst over workers)",

@@ -17,6 +17,8 @@ Held requests wait in a bounded queue with a deadline and are replayed in order.
 was sent to a master that then failed is replayed only if it is read-only (it may have executed);
 a request the master refused with one of those errors did not execute and is always replayed.
 Backend failover errors never reach clients, and clients are never closed because of a backend.
+With backend_wait_replicas, a write to a master is followed by WAIT on its connection and
+answered only after it (ackwait.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from xcache.proxy.ackwait import AckedWrite
 from xcache.proxy.commands import KEY, Spec
 from xcache.proxy.logs import log
 from xcache.proxy.replies import error_line, pack, reply_end
@@ -353,15 +356,28 @@ class Group:
         if self.state is UP:
             conn = self.conns[req.slot % self.n + (self.n if req.resp3 else 0)]
             if conn.ready:
-                conn.send(req)
+                self._to_master(conn, req)
                 return
             self.set_state(SUSPECT, "connection_down")
         self.hold(req)
+
+    def _to_master(self, conn: BackendConn, req) -> None:
+        """Send req on a master connection; a write followed by WAIT when backend_wait_replicas."""
+        wanted = self.cfg.backend_wait_replicas
+        spec = req.spec
+        if wanted and spec is not None and not spec.readonly and spec is not MIGRATE \
+                and not getattr(req, "internal", False):
+            raw = req.raw if req.raw is not None else pack(req.argv)
+            conn.send(AckedWrite(req, raw, wanted, self.cfg.backend_wait_timeout_ms, self.stats))
+            return
+        conn.send(req)
 
     def direct_conn(self, routed: list, resp3: bool = False) -> BackendConn | None:
         """The one ready master connection all of routed ((spec, argv, slot) tuples) would go to."""
         if self.state is not UP or (self.replicas and self.cfg.read_from_replicas):
             return None
+        if self.cfg.backend_wait_replicas and not all(r[0].readonly for r in routed):
+            return None  # a write travels alone, with its WAIT (_to_master)
         slots = self.ctx.slots
         conns = self.conns
         n = self.n
@@ -384,7 +400,7 @@ class Group:
         if self.state is UP:
             conn = self.conns[req.slot % self.n + (self.n if req.resp3 else 0)]
             if conn.ready:
-                conn.send(req)
+                self._to_master(conn, req)
                 return
         self.hold(req)
 

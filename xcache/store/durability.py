@@ -11,8 +11,9 @@
   `WAIT N timeout` after it on the same connection. Not acknowledged in time -> the write may or
   may not survive a failover, and the client gets `-NOACK ...` instead of the reply (in doubt:
   it was applied on this master). Set it on every node of a group (it is per node, so it holds
-  after a failover too); the proxies need no setting. Writes inside MULTI are held at EXEC.
-  Scripts' writes are not held (documented limitation).
+  after a failover too); the proxies need no setting. Writes inside MULTI are held at EXEC,
+  a script's (EVAL/EVALSHA/FCALL) at its reply, when it wrote (its writes move the caller's
+  write offset: scripting.Running).
 """
 
 from __future__ import annotations
@@ -44,27 +45,29 @@ def refuse(server, c, cmd) -> Error | None:
     return NOREPLICAS
 
 
-def hold(server, c, reply):
-    """The reply to a write, released once enough replicas acknowledged it (write_ack_replicas)."""
+def hold(server, c, reply, since: int | None = None):
+    """The reply to a write, released once enough replicas acknowledged it (write_ack_replicas).
+    `since`: the client's write offset before a command that may write (EVAL, FCALL): held only
+    if the command moved it, i.e. the script wrote."""
     if type(reply) is Error or server.replication.is_replica or c.kind != "normal":
         return reply
     if type(reply) is Suspend:
-        return Suspend(_after(server, c, reply.waiter))
-    return _held(server, c, reply)
+        return Suspend(_after(server, c, reply.waiter, since))
+    return _held(server, c, reply, since)
 
 
-async def _after(server, c, waiter):
+async def _after(server, c, waiter, since):
     reply = await waiter
     if type(reply) is Error:
         return reply
-    held = _held(server, c, reply)
+    held = _held(server, c, reply, since)
     return await held.waiter if type(held) is Suspend else held
 
 
-def _held(server, c, reply):
+def _held(server, c, reply, since=None):
     rep, wanted = server.replication, server.cfg.write_ack_replicas
     target = getattr(c, "repl_woff", 0)
-    if rep.count_acked(target) >= wanted:
+    if target == since or rep.count_acked(target) >= wanted:
         return reply
     rep.request_acks()
     return Suspend(_wait(server, target, wanted, reply))

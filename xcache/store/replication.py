@@ -236,6 +236,8 @@ class Replication:
         else:
             self.feed(encode_command(*cmds))
         c.repl_woff = self.offset  # for WAIT
+        if (owner := getattr(c, "woff_owner", None)) is not None:
+            owner.repl_woff = self.offset  # a script's write: WAIT / the write hold of its caller
 
     def emit_group(self, entries: list) -> None:
         """A written group's writes ((client, db, cmds) each, in order) as one append to the
@@ -751,6 +753,8 @@ class Replication:
                             self.offset,
                         )
                     continue
+                if isinstance(reply, Error) and self.server.engine.disk.full and name != b"exec":
+                    continue  # the disk refused it (nothing applied): wait for the heal, retry
                 if stalled_since is not None:
                     log.info(
                         "event=replica_apply_resumed offset=%s stalled_seconds=%.3f",

@@ -82,6 +82,7 @@ class Running:
     def __init__(self, client, caller):
         self.client = client
         self.caller = caller
+        client.woff_owner = caller  # the script's writes count as the caller's (WAIT, write hold)
         self.started = time.monotonic()
         self.done = asyncio.Event()
         self.kill = False

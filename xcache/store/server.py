@@ -478,6 +478,9 @@ class Server:
             return Raw(b"+QUEUED\r\n")
         if self.cfg.write_ack_replicas and (cmd.write or cmd.name == "exec"):
             return durability.hold(self, c, self.call(c, cmd, argv))
+        if self.cfg.write_ack_replicas and "may_replicate" in cmd.flags:  # EVAL, FCALL: if it wrote
+            since = getattr(c, "repl_woff", 0)
+            return durability.hold(self, c, self.call(c, cmd, argv), since)
         return self.call(c, cmd, argv)
 
     def _refuse_disk_write(self, c: Client, cmd: Command, name: bytes, argv: list[bytes]):

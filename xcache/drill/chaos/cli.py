@@ -1,8 +1,8 @@
 """`xcache drill chaos`: scenarios on virtual hosts, a results table per nemesis.
 
-Default (CI) set: kill -9 of a master, and the isolated-master partition without and with the
-acknowledged-write mode. `--full` runs every nemesis, each with durability off and on, for xcache
-and for redis-server + redis-sentinel behind the same proxies.
+Default (CI) set: kill -9 of a master, the isolated-master partition without and with the
+acknowledged-write mode, and a full disk. `--full` runs every nemesis, each with durability off
+and on, for xcache and for redis-server + redis-sentinel behind the same proxies.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from xcache.drill.chaos.nemesis import NEMESES
 from xcache.drill.chaos.scenario import ScenarioOptions, run_scenario
 
 CI_SET = [("xcache", "off", "kill-master"), ("xcache", "off", "isolate-master"),
-          ("xcache", "ack", "isolate-master")]
+          ("xcache", "ack", "isolate-master"), ("xcache", "off", "disk-full")]
 FULL_NEMESES = ["kill-master", "pause-master", "isolate-master", "flapping-partition", "isolate-proxy", "sentinel-minority",
                 "isolate-etcd-leader", "isolate-dashboard", "disk-full", "bandwidth-full-sync"]
 COLUMNS = ("acknowledged", "lost", "in_doubt", "failed", "unavailable_s", "recover_s", "write_p50_ms",
@@ -58,8 +58,8 @@ def plan(full: bool, nemeses: tuple[str, ...], kinds: str, durable: str) -> list
 @click.option("--nodes", "kinds", type=click.Choice(["xcache", "redis", "both"]), default="xcache", show_default=True,
               help="data nodes and sentinels: xcache, redis-server + redis-sentinel, or both side by side")
 @click.option("--durable", type=click.Choice(["default", "off", "min-replicas", "ack", "both"]), default="default",
-              help="off; min-replicas (min-replicas-to-write 1); ack (write_ack_replicas 1; redis: "
-                   "min-replicas-max-lag 1); both = off and ack")
+              help="off; min-replicas (min-replicas-to-write 1); ack (write_ack_replicas 1; redis: the "
+                   "proxies' backend_wait_replicas 1); both = off and ack")
 @click.option("--hold", "hold_s", type=float, default=8.0, show_default=True, help="seconds each fault lasts")
 @click.option("--clients", type=int, default=4, show_default=True)
 @click.option("--rate", type=float, default=40.0, show_default=True, help="ops/s per client")
@@ -95,5 +95,6 @@ def chaos(full, nemeses, kinds, durable, hold_s, clients, rate, workdir, json_pa
     click.echo(table(results))
     click.echo(f"\n{len(results)} scenarios in {time.monotonic() - t0:.0f}s")
     bad = [r for r in results if r["error"] or r["leftovers"] or not r["verdict"].get("valid")
-           or (r["durable"] == "ack" and r["kind"] == "xcache" and r["verdict"].get("lost"))]
+           or (r["kind"] == "xcache" and r["timeline"].get("replicas_differ"))
+           or (r["durable"] == "ack" and r["verdict"].get("lost"))]
     sys.exit(1 if bad else 0)

@@ -104,6 +104,11 @@ class Cluster:
                             "--set", "rocksdb_block_cache_bytes=8388608"]
                     if replicaof:
                         args += ["--replicaof", replicaof]
+                    if o.small_disk_bytes and s == "s1":
+                        # the default threshold (64 MB) cannot be met on a volume this small: resume
+                        # once a quarter of it is free again, as an operator would set it
+                        args += ["--set", f"disk_resume_free_bytes={o.small_disk_bytes // 4}",
+                                 "--set", "disk_check_interval_ms=250"]
                     if o.durable == "min-replicas":
                         args += ["--set", "min_replicas_to_write=1",
                                  "--set", f"min_replicas_max_lag={o.min_replicas_max_lag}"]
@@ -115,9 +120,9 @@ class Cluster:
                             "--save", "", "--appendonly", "no", "--protected-mode", "no"]
                     if replicaof:
                         args += ["--replicaof", *replicaof.split()]
-                    if o.durable != "off":  # Redis has no acknowledged-write hold: min-replicas only
+                    if o.durable == "min-replicas":  # ack: the proxies hold writes (WAIT), below
                         args += ["--min-replicas-to-write", "1",
-                                 "--min-replicas-max-lag", str(1 if o.durable == "ack" else o.min_replicas_max_lag)]
+                                 "--min-replicas-max-lag", str(o.min_replicas_max_lag)]
                 self.define(f"{s}-{port}", s, args)
         for n in SENTINELS:
             if o.kind == "xcache":
@@ -132,10 +137,14 @@ class Cluster:
                                 f"sentinel announce-ip {self.ip(n)}\ndir {conf.parent}\n")
                 args = ["redis-server", str(conf), "--sentinel"]
             self.define(f"sentinel-{n}", n, args)
+        wait = []
+        if o.kind == "redis" and o.durable == "ack":  # redis-server cannot hold a reply: the proxy sends WAIT
+            wait = ["--set", "backend_wait_replicas=1", "--set", f"backend_wait_timeout_ms={o.write_ack_timeout_ms}"]
         for p in PROXIES:
             self.define(f"proxy-{p}", p, [
                 *py, "proxy", "--bind", "0.0.0.0", "--port", str(PROXY_PORT), "--admin-port", str(PROXY_ADMIN),
-                "--workers", "1", "--set", "admin_bind=0.0.0.0", "--set", f"admin_token={PROXY_TOKEN}"])
+                "--workers", "1", "--set", "admin_bind=0.0.0.0", "--set", f"admin_token={PROXY_TOKEN}",
+                "--set", "hold_while_master_down=true", *wait])  # as `xcache up` runs them: sentinels fail over
         coord = "etcd://" + ",".join(f"{self.ip(n)}:2379" for n in SENTINELS) + "/xcache/chaos"
         for d in DASHBOARDS[: 2 if o.ha else 1]:
             self.define(f"dashboard-{d}", d, [

@@ -249,6 +249,8 @@ class DiskFull(Nemesis):
 
     def start(self, cluster: Cluster) -> None:
         host = cluster.role_of_addr(cluster.masters()[1]).split("-")[0]
+        if not os.path.ismount(cluster.wd / host):  # never fill the machine's own disk
+            raise HarnessError(f"disk-full: group 1's master is on {host}, whose data dir is not a tmpfs")
         self.filler = cluster.wd / host / "filler"
         fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         chunk = b"\0" * (1 << 16)

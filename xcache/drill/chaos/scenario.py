@@ -82,6 +82,32 @@ def converged(cluster: Cluster) -> bool:
     return True
 
 
+def replicas_differ(cluster: Cluster, ops: list) -> str:
+    """Groups whose nodes, once converged, disagree: the number of keys, or a counter's value or a
+    list's length (a write a replica skipped), e.g. `g1:s1,s2|s3`; empty when all agree."""
+    shared = sorted({(op.kind, op.key) for op in ops if op.kind in ("incr", "rpush")})
+
+    def state(addr: tuple[str, int]) -> tuple:
+        r = redis.Redis(*addr, socket_timeout=5, decode_responses=True, protocol=2)
+        try:
+            pipe = r.pipeline(transaction=False)
+            pipe.dbsize()
+            for kind, key in shared:
+                pipe.get(key) if kind == "incr" else pipe.llen(key)
+            return tuple(pipe.execute())
+        finally:
+            r.close()
+
+    out = []
+    for gid, port in GROUP_PORTS.items():
+        seen: dict[tuple, list[str]] = {}
+        for s in STORAGE:
+            seen.setdefault(cluster.h.call(CLIENT, state, (cluster.ip(s), port), timeout=30), []).append(s)
+        if len(seen) > 1:
+            out.append(f"g{gid}:" + "|".join(",".join(hs) for hs in seen.values()))
+    return " ".join(out)
+
+
 def run_scenario(o: ScenarioOptions, progress=print) -> Result:
     missing = missing_requirements(("ip", "firewall", "tc", "etcd") + (("redis-server",) if o.kind == "redis" else ()))
     if missing:
@@ -122,10 +148,13 @@ def run_scenario(o: ScenarioOptions, progress=print) -> Result:
                     raise HarnessError(f"groups did not converge (one master, caught-up replicas) in "
                                        f"{o.converge_timeout_s}s; logs in {workdir / 'logs'}")
                 time.sleep(0.3)
+            differ = replicas_differ(cluster, ops)
             final = hosts.call(CLIENT, read_final, ops, *cluster.proxy_addrs()[0], timeout=120)
             res.verdict = check(ops, final, t_fault, t_end).to_json()
             res.timeline = {"hold_s": round(t_heal - t_fault, 2), "writable_after_heal_s": round(t_writable - t_heal, 2),
                             "ops": len(ops), **nem.notes}
+            if differ:  # caught-up replicas holding another number of keys than their master
+                res.timeline["replicas_differ"] = differ
     except HarnessError as exc:
         res.error = str(exc)
     except (OSError, RuntimeError, ValueError, KeyError, TimeoutError, redis.RedisError) as exc:
