@@ -1,0 +1,89 @@
+"""RocksDB knobs of the storage node, A/B: one xcache server per variant, redis-server as the
+yardstick, redis-benchmark SET/GET at P=1 and P=16 interleaved across all of them, repeated;
+prints the median requests/s of each variant as a ratio to redis-server and to the baseline.
+
+    python benchmarks/rocks_knobs.py [--requests 50000] [--repeat 3] \
+        [--variant "name=key=value;key=value" ...]
+
+Without --variant, the knobs of docs/operations/memory.md are measured one at a time against the
+defaults. Used to pick the defaults of the rocksdb_* keys (a default changes only on a measured
+gain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.procs import start_redis, start_xcache_server  # noqa: E402
+
+VARIANTS = {
+    "baseline": "",
+    "pipelined": "rocksdb_enable_pipelined_write=true",
+    "bg2": "rocksdb_max_background_jobs=2",
+    "idx_in_cache": "rocksdb_cache_index_and_filter_blocks=true",
+    "memtable_bloom": "rocksdb_memtable_bloom_ratio=0.1",
+    "bytes_per_sync": "rocksdb_bytes_per_sync=1048576",
+    "lz4_levels": "rocksdb_compression_per_level=none,none,lz4,lz4,lz4,zstd,zstd",
+    "budget256": "max_memory_bytes=268435456",
+}
+
+
+def bench(port: int, pipeline: int, requests: int, clients: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients),
+         "-n", str(requests), "-P", str(pipeline), "-t", "set,get", "-r", "100000", "--csv"],
+        capture_output=True, text=True, check=True, timeout=600).stdout
+    rows = csv.reader(io.StringIO(out))
+    rps = next(rows).index("rps")
+    return {row[0].split()[0]: float(row[rps]) for row in rows if row}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=50_000)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=K=V;K=V",
+                    help="a variant to measure (repeatable); the baseline is always included")
+    args = ap.parse_args()
+    variants = {"baseline": ""}
+    for v in args.variant:
+        name, _, sets = v.partition("=")
+        variants[name] = sets
+    if not args.variant:
+        variants = dict(VARIANTS)
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = {"redis": start_redis(Path(tmp))}
+        try:
+            for name, sets in variants.items():
+                extra = [a for kv in sets.split(";") if kv for a in ("--set", kv)]
+                procs[name] = start_xcache_server(Path(tmp), *extra)
+            print(f"redis-benchmark -c {args.clients} -n {args.requests} -r 100000 -t set,get, "
+                  f"median of {args.repeat}, interleaved")
+            for pipeline in (1, 16):
+                runs: dict[str, list] = {name: [] for name in procs}
+                for _ in range(args.repeat):
+                    for name, proc in procs.items():
+                        runs[name].append(bench(proc.port, pipeline, args.requests, args.clients))
+                for test in ("SET", "GET"):
+                    med = {n: statistics.median(r[test] for r in rs) for n, rs in runs.items()}
+                    for name in variants:
+                        print(f"{test:4} P={pipeline:<2} {name:15} {med[name]:>9.0f} rps "
+                              f"{med[name] / med['redis']:5.2f}x redis "
+                              f"{med[name] / med['baseline']:5.2f}x baseline", flush=True)
+        finally:
+            for proc in procs.values():
+                proc.stop()
+
+
+if __name__ == "__main__":
+    main()
