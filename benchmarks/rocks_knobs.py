@@ -71,8 +71,9 @@ def main() -> None:
                   f"median of {args.repeat}, interleaved")
             for pipeline in (1, 16):
                 runs: dict[str, list] = {name: [] for name in procs}
-                for _ in range(args.repeat):
-                    for name, proc in procs.items():
+                order = list(procs.items())
+                for i in range(args.repeat):  # rotated: no variant always runs first or last
+                    for name, proc in order[i % len(order):] + order[:i % len(order)]:
                         runs[name].append(bench(proc.port, pipeline, args.requests, args.clients))
                 for test in ("SET", "GET"):
                     med = {n: statistics.median(r[test] for r in rs) for n, rs in runs.items()}

@@ -77,7 +77,8 @@ def compression_per_level(text: str) -> list[str]:
 def check(cfg: ServerConfig) -> MemoryPlan:
     """Validate the keys that depend on each other; ConfigError names the key."""
     compression_per_level(cfg.rocksdb_compression_per_level)
-    if cfg.rocksdb_partitioned_index_filters and not cfg.rocksdb_cache_index_and_filter_blocks:
+    if (cfg.rocksdb_partitioned_index_filters and not cfg.rocksdb_cache_index_and_filter_blocks
+            and not cfg.max_memory_bytes):
         raise ConfigError("'rocksdb_partitioned_index_filters' needs "
                           "'rocksdb_cache_index_and_filter_blocks' = true")
     return memory_plan(cfg)
@@ -133,7 +134,8 @@ class RocksResources:
             table.disable_cache()
         if cfg.rocksdb_bloom_bits_per_key:
             table.set_bloom_filter(cfg.rocksdb_bloom_bits_per_key, False)  # full (not block) filter
-        if cfg.rocksdb_cache_index_and_filter_blocks and self.cache is not None:
+        # Under a budget, index and filter blocks are always charged to the cache (bounded).
+        if (cfg.rocksdb_cache_index_and_filter_blocks or plan.budget_bytes) and self.cache is not None:
             table.set_cache_index_and_filter_blocks(True)
             table.set_pin_l0_filter_and_index_blocks_in_cache(True)
             if cfg.rocksdb_partitioned_index_filters:
