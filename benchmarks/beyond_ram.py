@@ -8,11 +8,13 @@ against redis-server on a dataset redis-server can hold.
 Phase 1: one node (max_memory_bytes = --budget-mb) gets --data-mb of values of 100 B - 1 KiB
 (random bytes, incompressible) in pipelined SETs; RSS is printed as the data grows, then GET
 latency on a hot working set (1000 keys) and on keys drawn uniformly from the whole dataset.
---cgroup-mb N also puts the node in a memory cgroup of N MB (root; cgroup v1 or v2), which bounds
+--cgroup-mb N also puts the node (and each variant node) in a memory cgroup of N MB (root; cgroup v1 or v2), which bounds
 the page cache too, so that cold reads go to the disk rather than to the OS's cache.
 Phase 2: a second node with the same budget and redis-server each get --redis-data-mb of the
 same kind of data; hot and cold GET latency measured in interleaved rounds; ratios printed
 (redis / xcache latency, so 1.00x = as fast as redis-server, like the other benchmarks).
+--variant NAME="key=value;key=value" (repeatable) adds a phase comparing nodes with other RocksDB
+keys against the defaults on --variant-data-mb each (how the read-side defaults were chosen).
 Data dirs live in a temporary directory, removed at the end.
 """
 
@@ -140,10 +142,10 @@ def sample_keys(rng: random.Random, nkeys: int, gets: int) -> tuple[list[bytes],
 class Cgroup:
     """A memory cgroup of its own for the node (v2 if mounted, else v1); removed by close()."""
 
-    def __init__(self, limit_bytes: int):
+    def __init__(self, limit_bytes: int, suffix: str = ""):
         v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
         base = "/sys/fs/cgroup" if v2 else "/sys/fs/cgroup/memory"
-        self.path = f"{base}/xcache-beyond-ram-{os.getpid()}"
+        self.path = f"{base}/xcache-beyond-ram-{os.getpid()}{'-' + suffix if suffix else ''}"
         os.mkdir(self.path)
         limit_file = "memory.max" if v2 else "memory.limit_in_bytes"
         Path(self.path, limit_file).write_text(str(limit_bytes))
@@ -278,6 +280,57 @@ def phase2(tmp: Path, args) -> None:
         node.stop()
 
 
+def phase_variants(tmp: Path, args) -> None:
+    """Nodes differing in RocksDB keys, same budget and data; interleaved GET rounds."""
+    budget = args.budget_mb * MiB
+    variants = {"default": ""}
+    for v in args.variant:
+        name, _, sets = v.partition("=")
+        variants[name] = sets
+    nodes = {}
+    cgroups = []
+    try:
+        for name, sets in variants.items():
+            extra = [a for kv in sets.split(";") if kv for a in ("--set", kv)]
+            nodes[name] = start_xcache_server(tmp, "--set", f"max_memory_bytes={budget}", *extra)
+            if args.cgroup_mb:  # one cgroup each: no node's page cache serves another's reads
+                cgroups.append(Cgroup(args.cgroup_mb * MiB, suffix=name))
+                cgroups[-1].add(nodes[name].pid)
+        print(f"\nvariants: {args.variant_data_mb} MB into each node (budget {args.budget_mb} MB"
+              + (f", each in a {args.cgroup_mb} MB cgroup" if cgroups else "") + "); "
+              f"GET P=1, {args.gets} per kind, interleaved rounds")
+        nkeys = 0
+        for node in nodes.values():
+            nkeys = load(node.port, args.variant_data_mb * MiB, seed=5)
+        hot, cold = sample_keys(random.Random(6), nkeys, args.gets)
+        conns = {name: Conn(node.port) for name, node in nodes.items()}
+        for c in conns.values():
+            latencies(c, hot[: args.gets // 10])
+        lat: dict[tuple[str, str], list[float]] = {}
+        rounds = 5
+        order = list(conns.items())
+        for i in range(rounds):
+            part = slice(i * args.gets // rounds, (i + 1) * args.gets // rounds)
+            for kind, keys in (("hot", hot), ("cold", cold)):
+                for name, c in order[i % len(order):] + order[:i % len(order)]:
+                    lat.setdefault((name, kind), []).extend(latencies(c, keys[part]))
+        rss = {name: rss_bytes(node.pid) for name, node in nodes.items()}
+        for c in conns.values():
+            c.close()
+        print(f"{'variant':16} {'kind':5} {'p50 us':>7} {'p99 us':>7} {'p50 vs default':>15} {'RSS MB':>7}")
+        for kind in ("hot", "cold"):
+            base = pct(lat[("default", kind)], 50)
+            for name in variants:
+                x = lat[(name, kind)]
+                print(f"{name:16} {kind:5} {pct(x, 50):>7.0f} {pct(x, 99):>7.0f} "
+                      f"{base / pct(x, 50):>14.2f}x {rss[name] / MiB:>7.0f}")
+    finally:
+        for node in nodes.values():
+            node.stop()
+        for cgroup in cgroups:
+            cgroup.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-mb", type=int, default=2048, help="phase 1 dataset (values only)")
@@ -287,12 +340,17 @@ def main() -> None:
     ap.add_argument("--cgroup-mb", type=int, default=0, help="phase 1 node in a memory cgroup")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra node config (repeatable), e.g. rocksdb_statistics=true")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=K=V;K=V",
+                    help="also compare nodes with these keys against the defaults (repeatable)")
+    ap.add_argument("--variant-data-mb", type=int, default=1024, help="data per variant node")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="xcache-beyond-ram-") as tmp:
         if args.data_mb:
             phase1(Path(tmp), args)
         if args.redis_data_mb:
             phase2(Path(tmp), args)
+        if args.variant:
+            phase_variants(Path(tmp), args)
 
 
 if __name__ == "__main__":
