@@ -6,10 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import httpx
 import pytest
 import redis
 
-from tests.procs import start_xcache_server
+from tests.procs import free_port, start_xcache_server, wait_until
 from xcache.config import ConfigError, ServerConfig, load
 from xcache.store.rocksopts import (
     MIN_BUDGET_BYTES,
@@ -137,4 +138,21 @@ def test_without_budget_the_cache_is_the_configured_one(tmp_path):
             r.config_set("rocksdb-bloom-bits-per-key", "5")
     finally:
         r.close()
+        proc.stop()
+
+
+def test_metrics_show_the_budget_and_the_cache(tmp_path):
+    metrics_port = free_port()
+    proc = start_xcache_server(tmp_path, "--set", f"metrics_port={metrics_port}",
+                               "--set", f"max_memory_bytes={48 * MiB}")
+    try:
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        body = wait_until(lambda: httpx.get(url, timeout=5).text, what="metrics endpoint")
+        values = {name: float(v) for name, _, v in
+                  (line.partition(" ") for line in body.splitlines() if not line.startswith("#"))}
+        assert values["xcache_server_max_memory_bytes"] == 48 * MiB
+        assert values["xcache_server_rocksdb_block_cache_capacity_bytes"] == 48 * MiB
+        assert 0 < values["xcache_server_rocksdb_memtable_charged_bytes"] \
+            <= values["xcache_server_rocksdb_block_cache_usage_bytes"] <= 48 * MiB
+    finally:
         proc.stop()
