@@ -1,6 +1,8 @@
 """RocksDB knobs of the storage node, A/B: one xcache server per variant, redis-server as the
 yardstick, redis-benchmark SET/GET at P=1 and P=16 interleaved across all of them, repeated;
-prints the median requests/s of each variant as a ratio to redis-server and to the baseline.
+prints the median requests/s of each variant as a ratio to redis-server and to the baseline, and
+the node's CPU time per request (user + system), which a busy
+neighbour on a shared machine disturbs much less than requests/s.
 
     python benchmarks/rocks_knobs.py [--requests 50000] [--repeat 3] \
         [--variant "name=key=value;key=value" ...]
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import statistics
 import subprocess
 import sys
@@ -37,14 +40,28 @@ VARIANTS = {
 }
 
 
-def bench(port: int, pipeline: int, requests: int, clients: int) -> dict[str, float]:
-    out = subprocess.run(
-        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients),
-         "-n", str(requests), "-P", str(pipeline), "-t", "set,get", "-r", "100000", "--csv"],
-        capture_output=True, text=True, check=True, timeout=600).stdout
-    rows = csv.reader(io.StringIO(out))
-    rps = next(rows).index("rps")
-    return {row[0].split()[0]: float(row[rps]) for row in rows if row}
+def bench(proc, pipeline: int, requests: int, clients: int) -> dict[str, float]:
+    """-> {"SET": rps, "GET": rps, "SET cpu": node CPU us per request, "GET cpu": ...}."""
+    out = {}
+    for test in ("set", "get"):
+        cpu0 = cpu_seconds(proc.pid)
+        text = subprocess.run(
+            ["redis-benchmark", "-h", "127.0.0.1", "-p", str(proc.port), "-c", str(clients),
+             "-n", str(requests), "-P", str(pipeline), "-t", test, "-r", "100000", "--csv"],
+            capture_output=True, text=True, check=True, timeout=600).stdout
+        cpu = cpu_seconds(proc.pid) - cpu0
+        rows = list(csv.reader(io.StringIO(text)))
+        out[test.upper()] = float(rows[1][rows[0].index("rps")])
+        out[f"{test.upper()} cpu"] = cpu * 1e6 / requests
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process used so far: less disturbed by other load than requests/s
+    (a busy neighbour delays the node, it does not make its work bigger)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -74,13 +91,16 @@ def main() -> None:
                 order = list(procs.items())
                 for i in range(args.repeat):  # rotated: no variant always runs first or last
                     for name, proc in order[i % len(order):] + order[:i % len(order)]:
-                        runs[name].append(bench(proc.port, pipeline, args.requests, args.clients))
+                        runs[name].append(bench(proc, pipeline, args.requests, args.clients))
                 for test in ("SET", "GET"):
                     med = {n: statistics.median(r[test] for r in rs) for n, rs in runs.items()}
+                    cpu = {n: statistics.median(r[f"{test} cpu"] for r in rs) for n, rs in runs.items()}
                     for name in variants:
                         print(f"{test:4} P={pipeline:<2} {name:15} {med[name]:>9.0f} rps "
                               f"{med[name] / med['redis']:5.2f}x redis "
-                              f"{med[name] / med['baseline']:5.2f}x baseline", flush=True)
+                              f"{med[name] / med['baseline']:5.2f}x baseline | CPU "
+                              f"{cpu[name]:5.1f} us/req {cpu[name] / cpu['baseline']:5.2f}x baseline",
+                              flush=True)
         finally:
             for proc in procs.values():
                 proc.stop()
