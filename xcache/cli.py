@@ -34,6 +34,7 @@ def fail(message: str) -> None:
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="any config key")
 def server(config_path, bind, port, data_dir, requirepass, replicaof, assignments) -> None:
     """Run a storage node (RocksDB-backed, Redis protocol)."""
+    from xcache.store.rocksopts import check as check_rocks
     from xcache.store.server import run
 
     try:
@@ -42,6 +43,7 @@ def server(config_path, bind, port, data_dir, requirepass, replicaof, assignment
                  "replicaof": replicaof}
         overrides.update({k: v for k, v in flags.items() if v is not None})  # given flags win over --set
         cfg = load(ServerConfig, config_path, overrides)
+        check_rocks(cfg)  # keys that depend on each other (memory budget, compression)
     except ConfigError as exc:
         fail(str(exc))
     run(cfg, config_path)

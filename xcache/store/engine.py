@@ -26,8 +26,6 @@ from dataclasses import dataclass
 
 from rocksdict import (
     AccessType,
-    BlockBasedOptions,
-    Cache,
     Options,
     Rdict,
     ReadOptions,
@@ -39,6 +37,7 @@ from xcache.config import ServerConfig
 from xcache.resp import Error
 from xcache.store.diskfull import DiskState, classify
 from xcache.store.groupcommit import MISSING, Group, PendingBatch
+from xcache.store.rocksopts import RocksResources
 
 STRING, HASH, LIST, SET, ZSET, STREAM = 0, 1, 2, 3, 4, 5
 TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset",
@@ -218,25 +217,8 @@ class StallState:
 
 
 def build_options(cfg: ServerConfig) -> Options:
-    opts = Options(raw_mode=True)
-    opts.create_if_missing(True)
-    opts.create_missing_column_families(True)
-    opts.set_write_buffer_size(cfg.rocksdb_write_buffer_bytes)
-    opts.set_max_write_buffer_number(cfg.rocksdb_max_write_buffer_number)
-    opts.set_min_write_buffer_number_to_merge(1)
-    opts.set_max_background_jobs(cfg.rocksdb_max_background_jobs)
-    opts.set_level_zero_slowdown_writes_trigger(cfg.rocksdb_level0_slowdown_writes_trigger)
-    opts.set_level_zero_stop_writes_trigger(cfg.rocksdb_level0_stop_writes_trigger)
-    opts.set_level_zero_file_num_compaction_trigger(min(4, cfg.rocksdb_level0_slowdown_writes_trigger))
-    opts.set_keep_log_file_num(4)
-    if cfg.rocksdb_rate_limit_bytes_per_sec:
-        opts.set_ratelimiter(cfg.rocksdb_rate_limit_bytes_per_sec, 100_000, 10)
-    table = BlockBasedOptions()
-    if cfg.rocksdb_block_cache_bytes:
-        table.set_block_cache(Cache(cfg.rocksdb_block_cache_bytes))
-    table.set_bloom_filter(10, False)
-    opts.set_block_based_table_factory(table)
-    return opts
+    """RocksDB options of cfg (rocksopts.py); the Engine keeps the RocksResources instead."""
+    return RocksResources(cfg).options
 
 
 class Engine:
@@ -246,7 +228,8 @@ class Engine:
         self.cfg = cfg
         self.path = os.path.join(cfg.dir, "db")
         _private_db_dir(cfg.dir, self.path)
-        opts = build_options(cfg)
+        self.rocks = RocksResources(cfg)  # options, shared block cache, memory budget
+        opts = self.rocks.options
         access = AccessType.read_only() if read_only else AccessType.read_write()
         self.db = Rdict(self.path, opts, column_families={"meta": opts, "data": opts, "score": opts},
                         access_type=access)

@@ -73,7 +73,8 @@ def _section_memory(s) -> dict:
             "used_memory_vm_functions": 32768, "used_memory_vm_total": 64512,
             "used_memory_vm_total_human": "63.00K", "used_memory_functions": 184,
             "used_memory_scripts": 184, "used_memory_scripts_human": "184B",
-            "maxmemory": 0, "maxmemory_human": "0B", "maxmemory_policy": "noeviction",
+            "maxmemory": s.cfg.max_memory_bytes, "maxmemory_human": _human(s.cfg.max_memory_bytes),
+            "maxmemory_policy": "noeviction",
             "mem_fragmentation_ratio": "1.00", "mem_fragmentation_bytes": 0,
             "mem_not_counted_for_evict": 0, "mem_replication_backlog": 0,
             "mem_total_replication_buffers": 0, "mem_clients_slaves": 0,
@@ -81,7 +82,8 @@ def _section_memory(s) -> dict:
             "mem_allocator": "libc", "active_defrag_running": 0,
             "lazyfree_pending_objects": 0, "lazyfreed_objects": 0,
             "rocksdb_memtable_bytes": props["memtable_bytes"],
-            "rocksdb_sst_bytes": props["sst_bytes"]}
+            "rocksdb_sst_bytes": props["sst_bytes"],
+            **s.engine.rocks.info(s.engine.db)}  # budget, block cache, memtable charge
 
 
 def _section_persistence(s) -> dict:

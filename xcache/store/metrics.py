@@ -22,6 +22,7 @@ class NodeCollector:
         st = s.stats
         e = s.engine
         props = e.properties()
+        mem = e.rocks.info(e.db)
         counters = {
             "commands_processed": (st["total_commands_processed"], "Commands executed"),
             "connections_received": (st["total_connections_received"], "Connections accepted"),
@@ -59,6 +60,12 @@ class NodeCollector:
             "rocksdb_pending_compaction_bytes": (props["pending_compaction_bytes"], "Estimated compaction debt"),
             "rocksdb_memtable_bytes": (props["memtable_bytes"], "Memtable memory"),
             "rocksdb_delayed_write_rate": (props["delayed_write_rate"], "RocksDB delayed write rate"),
+            "max_memory_bytes": (mem["max_memory_bytes"], "Memory budget of RocksDB (maxmemory); 0 = none"),
+            "rocksdb_block_cache_capacity_bytes": (mem["rocksdb_block_cache_capacity"], "Block cache capacity"),
+            "rocksdb_block_cache_usage_bytes": (mem["rocksdb_block_cache_usage"],
+                                                "Block cache usage, memtable charges included"),
+            "rocksdb_memtable_charged_bytes": (mem["rocksdb_memtable_charged"],
+                                               "Memtable memory charged to the block cache under a budget"),
             "is_replica": (int(s.replication.is_replica), "1 if this node replicates a master"),
             "repl_offset": (s.replication.offset, "Replication offset"),
         }

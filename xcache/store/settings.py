@@ -22,6 +22,7 @@ from pathlib import Path
 
 from xcache.config import ConfigError, ServerConfig, coerce
 from xcache.resp import Error, Map
+from xcache.store import rocksopts
 from xcache.store.glob import glob_match
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -69,6 +70,7 @@ MAPPED = {
     "busy-reply-threshold": ("busy_reply_threshold_ms", *_same),
     "min-replicas-to-write": ("min_replicas_to_write", *_same),
     "min-replicas-max-lag": ("min_replicas_max_lag", *_same),
+    "maxmemory": ("max_memory_bytes", str, lambda t: str(memtoull(t))),
 }
 # Keys of ServerConfig that CONFIG SET may change at runtime.
 RUNTIME = {"requirepass", "maxclients", "timeout_ms", "write_stall_timeout_ms",
@@ -76,7 +78,7 @@ RUNTIME = {"requirepass", "maxclients", "timeout_ms", "write_stall_timeout_ms",
            "proto_max_bulk_len_bytes", "proto_max_multibulk_len", "replica_priority",
            "masterauth", "wal_sync", "expire_collector_interval_ms", "expire_collector_batch",
            "repl_timeout_ms", "busy_reply_threshold_ms", "min_replicas_to_write", "min_replicas_max_lag",
-           "write_ack_replicas", "write_ack_timeout_ms"}
+           "write_ack_replicas", "write_ack_timeout_ms", *rocksopts.RUNTIME_KEYS}
 _OWN_KEYS = {f.name for f in dataclasses.fields(ServerConfig)}
 
 
@@ -138,6 +140,20 @@ def config_get(server, patterns: list[bytes]) -> Map:
     return out
 
 
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000 ** 2, "mb": 1024 ** 2,
+          "g": 1000 ** 3, "gb": 1024 ** 3}
+
+
+def memtoull(text: str) -> int:
+    """Redis's memory amounts: '100mb', '1gb', '5k', '1024' (util.c memtoull)."""
+    t = text.strip().lower()
+    digits = t.rstrip("bkmg")
+    unit = t[len(digits):]
+    if not digits.isdigit() or unit not in _UNITS:
+        raise ValueError(text)
+    return int(digits) * _UNITS[unit]
+
+
 def _failed(name: str, why: str) -> Error:
     return Error(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
 
@@ -183,7 +199,9 @@ def config_set(server, args: list[bytes]) -> None:
             try:
                 raw = from_text(raw)
             except ValueError:
-                raise _failed(given, "argument couldn't be parsed into an integer") from None
+                why = ("argument must be a memory value" if name == "maxmemory"
+                       else "argument couldn't be parsed into an integer")
+                raise _failed(given, why) from None
         elif name.replace("-", "_") in _OWN_KEYS:
             key = name.replace("-", "_")
         elif name in redis_defaults():
@@ -196,7 +214,15 @@ def config_set(server, args: list[bytes]) -> None:
             own[key] = coerce(ServerConfig, key, raw, "CONFIG SET")
         except ConfigError as exc:
             raise _failed(given, str(exc)) from None
+    if own.keys() & rocksopts.RUNTIME_KEYS:  # sizes checked together, then resized live
+        try:
+            server.engine.rocks.check_runtime(dataclasses.replace(cfg, **own))
+        except ConfigError as exc:
+            name = next(iter(own.keys() & rocksopts.RUNTIME_KEYS)).replace("_", "-")
+            raise _failed("maxmemory" if name == "max-memory-bytes" else name, str(exc)) from None
     for key, value in own.items():
         setattr(cfg, key, value)
+    if own.keys() & rocksopts.RUNTIME_KEYS:
+        server.engine.rocks.apply(cfg)
     server.settings.values.update(live)
     server.diagnostics.refresh()
