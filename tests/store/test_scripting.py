@@ -217,7 +217,10 @@ def test_script_outlives_its_disconnected_caller(r):
     port = r.connection_pool.connection_kwargs["port"]
     r.config_set("lua-time-limit", 100)
     try:
-        runner = redis.Redis(port=port, protocol=2, socket_timeout=30)
+        # no retry: redis-py 8 would send the EVAL again (10 times) after its connection is
+        # gone, starting endless scripts that later tests would find running
+        runner = redis.Redis(port=port, protocol=2, socket_timeout=30,
+                             retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0))
         t = threading.Thread(target=lambda: _catch(runner.execute_command, "EVAL",
                                                    "while true do end", 0))
         t.start()
@@ -225,6 +228,7 @@ def test_script_outlives_its_disconnected_caller(r):
         wait_until(lambda: "BUSY" in str(_catch(other.ping)), what="BUSY for other clients")
         runner.connection_pool.disconnect()  # the caller goes away: the script keeps running
         t.join(10)
+        assert not t.is_alive()
         assert "BUSY" in str(_catch(other.get, "x"))
         assert other.script_kill() is True
         wait_until(lambda: other.ping() is True, what="the node serving again")
