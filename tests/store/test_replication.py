@@ -3,6 +3,7 @@ promotion, rejoin, restart, INFO/ROLE formats, WAIT, and discovery by a real Red
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 from pathlib import Path
@@ -264,28 +265,36 @@ def test_promotion_keeps_data_and_replicas_follow_with_partial_resync(cluster):
     fill(client(m))
     wait_synced(m, a)
     wait_synced(m, b)
-    old = client(m).info("replication")
     before = dump_all(m)
+    # m pings its replicas into the stream (every 0.75 s here): frozen, it sends nothing more,
+    # so a and b end at the same offset and b's PSYNC to a is a partial one
+    m.signal(signal.SIGSTOP)
+    try:
+        offset = lambda n: client(n).info("replication")["master_repl_offset"]  # noqa: E731
+        wait_until(lambda: offset(a) == offset(b), what="both replicas at m's last offset")
+        old = client(a).info("replication")
 
-    # Promote a.
-    assert client(a).replicaof("NO", "ONE") == b"OK"
-    info = client(a).info("replication")
-    assert info["role"] == "master"
-    assert info["master_replid2"] == old["master_replid"]
-    assert info["second_repl_offset"] == old["master_repl_offset"] + 1
-    assert info["master_replid"] != old["master_replid"]
-    assert dump_all(a) == before
-    client(a).set("new", "on-a")
+        # Promote a.
+        assert client(a).replicaof("NO", "ONE") == b"OK"
+        info = client(a).info("replication")
+        assert info["role"] == "master"
+        assert info["master_replid2"] == old["master_replid"]
+        assert info["second_repl_offset"] == old["master_repl_offset"] + 1
+        assert info["master_replid"] != old["master_replid"]
+        assert dump_all(a) == before
+        client(a).set("new", "on-a")
 
-    # b follows a with a partial resync (a's history continues m's).
-    client(b).replicaof("127.0.0.1", a.port)
-    wait_synced(a, b)
-    assert stats(a)["sync_partial_ok"] == 1 and stats(a)["sync_full"] == 0
-    assert client(b).get("new") == b"on-a"
-    assert (
-        client(b).info("replication")["master_replid"]
-        == client(a).info("replication")["master_replid"]
-    )
+        # b follows a with a partial resync (a's history continues m's).
+        client(b).replicaof("127.0.0.1", a.port)
+        wait_synced(a, b)
+        assert stats(a)["sync_partial_ok"] == 1 and stats(a)["sync_full"] == 0
+        assert client(b).get("new") == b"on-a"
+        assert (
+            client(b).info("replication")["master_replid"]
+            == client(a).info("replication")["master_replid"]
+        )
+    finally:
+        m.signal(signal.SIGCONT)
 
     # The old master took writes a never saw; told to follow a, it ends with exactly a's data.
     client(m).set("lost", "only-on-old-master")
