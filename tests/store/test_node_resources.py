@@ -39,6 +39,10 @@ def test_out_of_fds_refuses_with_a_reply_logs_once_and_counts(tmp_path):
         assert stats["rejected_connections_fd"] > 0
 
         def every_episode_ended():
+            # an episode ends at the next accept that succeeds: connect anew each time (the
+            # last queued socket may have started one after r's connection was accepted)
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                pass
             t = log.read_text()
             return t.count("event=fd_exhaustion_ended") >= t.count("event=fd_exhaustion ") >= 1 and t
 
