@@ -1,12 +1,12 @@
 """xcache server vs redis-server, side by side, with redis-benchmark (Debian's redis-tools).
 
-Runs both servers on loopback, then redis-benchmark against each for SET/GET/LPUSH/HSET/ZADD at
+Runs both servers on loopback, then redis-benchmark against each for SET/GET/LPUSH/HSET/ZADD/SADD at
 pipeline depth 1 and 16, 50 clients, repeated; prints the median requests/s and the ratio.
 Then one row per data-type family (XADD capped with MAXLEN ~, XRANGE of 10 entries, EVALSHA of a
 one-SET script, PFADD, GEOADD, BITFIELD, ZUNIONSTORE, SORT): redis-benchmark's custom-command mode
 against keys seeded alike on both servers.
 
-    python benchmarks/store_vs_redis.py [--requests 100000] [--repeat 3]
+    python benchmarks/store_vs_redis.py [--requests 100000] [--repeat 3] [--tests lpush,hset]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.procs import start_redis, start_xcache_server  # noqa: E402
 
-TESTS = "set,get,lpush,hset,zadd"
+TESTS = "set,get,lpush,hset,zadd,sadd"
 BENCH_SCRIPT = "return redis.call('set', KEYS[1], ARGV[1])"
 # name -> the command redis-benchmark repeats (__rand_int__ is replaced by a random number)
 FAMILIES = {
@@ -40,10 +40,10 @@ FAMILIES = {
 }
 
 
-def bench(port: int, pipeline: int, requests: int, clients: int) -> dict[str, float]:
+def bench(port: int, pipeline: int, requests: int, clients: int, tests: str = TESTS) -> dict[str, float]:
     out = subprocess.run(
         ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients), "-n", str(requests),
-         "-P", str(pipeline), "-t", TESTS, "-r", "100000", "--csv"],
+         "-P", str(pipeline), "-t", tests, "-r", "100000", "--csv"],
         capture_output=True, text=True, check=True, timeout=600).stdout
     rows = csv.reader(io.StringIO(out))
     header = next(rows)
@@ -80,6 +80,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--families-only", action="store_true", help="only the data-type family rows")
+    ap.add_argument("--tests", default=TESTS, help="redis-benchmark -t list for the first rows")
+    ap.add_argument("--no-families", action="store_true", help="skip the data-type family rows")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         redis_proc = start_redis(Path(tmp))
@@ -90,12 +92,14 @@ def main() -> None:
             for pipeline in () if args.families_only else (1, 16):
                 runs = {"redis": [], "xcache": []}
                 for _ in range(args.repeat):  # interleaved, so machine noise hits both alike
-                    runs["redis"].append(bench(redis_proc.port, pipeline, args.requests, args.clients))
-                    runs["xcache"].append(bench(xcache_proc.port, pipeline, args.requests, args.clients))
+                    for kind, proc in (("redis", redis_proc), ("xcache", xcache_proc)):
+                        runs[kind].append(bench(proc.port, pipeline, args.requests, args.clients, args.tests))
                 for test in runs["redis"][0]:
                     r = statistics.median(run[test] for run in runs["redis"])
                     x = statistics.median(run[test] for run in runs["xcache"])
                     print(f"{test:8} {pipeline:>3} {r:>12.0f} {x:>12.0f} {x / r:>6.2f}x", flush=True)
+            if args.no_families:
+                return
             seed(redis_proc.port)
             seed(xcache_proc.port)
             for name, cmd in FAMILIES.items():
