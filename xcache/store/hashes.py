@@ -152,6 +152,8 @@ def _put_field(c, key: bytes, meta: Meta | None, field: bytes, value: bytes, new
 
 
 def _pairs(args: list[bytes], name: str) -> dict[bytes, bytes]:
+    if len(args) == 2:
+        return {args[0]: args[1]}
     if len(args) < 2 or len(args) % 2:
         raise wrong_arity(name)
     return dict(zip(args[0::2], args[1::2], strict=True))  # a repeated field keeps its last value, as in Redis

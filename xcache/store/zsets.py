@@ -346,26 +346,32 @@ _ZADD_FLAGS = {b"NX", b"XX", b"CH", b"INCR", b"GT", b"LT"}
 @command("zadd", -4, "write denyoom fast")
 def zadd(c, args):
     key = args[0]
-    flags = set()
     i = 1
-    while i < len(args) and args[i].upper() in _ZADD_FLAGS:
-        flags.add(args[i].upper())
-        i += 1
+    if args[1].isdigit():  # the common form: no flags, a plain score first
+        nx = xx = gt = lt = incr = ch = False
+    else:
+        flags = set()
+        while i < len(args) and args[i].upper() in _ZADD_FLAGS:
+            flags.add(args[i].upper())
+            i += 1
+        nx, xx, gt, lt, incr, ch = (f in flags for f in (b"NX", b"XX", b"GT", b"LT", b"INCR", b"CH"))
     rest = args[i:]
     if not rest or len(rest) % 2:
         raise SYNTAX_ERROR
-    nx, xx, gt, lt, incr = (f in flags for f in (b"NX", b"XX", b"GT", b"LT", b"INCR"))
     if nx and xx:
         raise Error("ERR XX and NX options at the same time are not compatible")
     if (gt and nx) or (lt and nx) or (gt and lt):
         raise Error("ERR GT, LT, and/or NX options at the same time are not compatible")
     if incr and len(rest) > 2:
         raise Error("ERR INCR option supports a single increment-element pair")
-    pairs = [(parse_score(s), m) for s, m in zip(rest[0::2], rest[1::2], strict=True)]
+    if len(rest) == 2:
+        pairs = [(parse_score(rest[0]), rest[1])]
+    else:
+        pairs = [(parse_score(s), m) for s, m in zip(rest[0::2], rest[1::2], strict=True)]
     added, updated, processed, result = _add(c, key, pairs, nx, xx, gt, lt, incr)
     if incr:
         return Double(result) if processed else None
-    return added + updated if b"CH" in flags else added
+    return added + updated if ch else added
 
 
 @command("zincrby", 4, "write denyoom fast")
