@@ -104,23 +104,56 @@ def _lookup(c, key: bytes) -> Meta | None:
 
 
 def _set_fields(c, key: bytes, pairs: dict[bytes, bytes]) -> int:
-    """Write field/value pairs (one batch); returns the number of new fields."""
+    """Write field/value pairs: one meta read, one read of the fields (a get for one, a multi-get
+    for several; none for a new hash) and one batch. Returns the number of new fields.
+    meta is only rewritten when its count changes (a new hash has new fields)."""
     engine = c.engine
     meta = _lookup(c, key) or engine.new_collection(HASH)
     prefix = data_prefix(c.db, key, meta.version)
-    dkeys = [prefix + f for f in pairs]
-    existing = engine.multi_get_data(dkeys) if meta.count else [None] * len(dkeys)
-    added = sum(1 for v in existing if v is None)
     b = engine.batch()
-    for dk, value in zip(dkeys, pairs.values(), strict=True):
-        b.put_data(dk, value)
-    meta.count += added
-    b.put_meta(c.db, key, meta)
+    if len(pairs) == 1:
+        for field, value in pairs.items():
+            dk = prefix + field
+            added = 1 if not meta.count or engine.get_data(dk) is None else 0
+            b.put_data(dk, value)
+    else:
+        dkeys = [prefix + f for f in pairs]
+        added = len(dkeys)
+        if meta.count:
+            added -= sum(v is not None for v in engine.multi_get_data(dkeys))
+        for dk, value in zip(dkeys, pairs.values(), strict=True):
+            b.put_data(dk, value)
+    if added:  # overwritten fields leave the meta as it is: no write for it
+        meta.count += added
+        b.put_meta(c.db, key, meta)
     engine.commit(b)
     return added
 
 
+def _field(c, key: bytes, field: bytes) -> tuple[Meta | None, bytes | None]:
+    """(meta, value) of one field, for the read-modify-write commands."""
+    meta = _lookup(c, key)
+    if meta is None:
+        return None, None
+    return meta, c.engine.get_data(data_prefix(c.db, key, meta.version) + field)
+
+
+def _put_field(c, key: bytes, meta: Meta | None, field: bytes, value: bytes, new: bool) -> None:
+    """Write one field whose current state _field read (one batch, no second read)."""
+    engine = c.engine
+    if meta is None:
+        meta = engine.new_collection(HASH)
+    b = engine.batch()
+    b.put_data(data_prefix(c.db, key, meta.version) + field, value)
+    if new:
+        meta.count += 1
+        b.put_meta(c.db, key, meta)
+    engine.commit(b)
+
+
 def _pairs(args: list[bytes], name: str) -> dict[bytes, bytes]:
+    if len(args) == 2:
+        return {args[0]: args[1]}
     if len(args) < 2 or len(args) % 2:
         raise wrong_arity(name)
     return dict(zip(args[0::2], args[1::2], strict=True))  # a repeated field keeps its last value, as in Redis
@@ -149,9 +182,11 @@ def hmset(c, args):
 
 @command("hsetnx", 4, "write denyoom fast")
 def hsetnx(c, args):
-    if _get(c, args[0], args[1]) is not None:
+    key, field, value = args
+    meta, current = _field(c, key, field)
+    if current is not None:
         return 0
-    _set_fields(c, args[0], {args[1]: args[2]})
+    _put_field(c, key, meta, field, value, True)
     return 1
 
 
@@ -234,12 +269,12 @@ def hvals(c, args):
 def hincrby(c, args):
     key, field = args[0], args[1]
     delta = parse_int(args[2])
-    current = _get(c, key, field)
+    meta, current = _field(c, key, field)
     old = 0 if current is None else parse_int(current, HASH_NOT_INTEGER)
     new = old + delta
     if new < MIN_INT or new > MAX_INT:
         raise OVERFLOW
-    _set_fields(c, key, {field: b"%d" % new})
+    _put_field(c, key, meta, field, b"%d" % new, current is None)
     return new
 
 
@@ -249,13 +284,13 @@ def hincrbyfloat(c, args):
     delta = parse_float(args[2])
     if delta in (float("inf"), float("-inf")):
         raise Error("ERR value is NaN or Infinity")
-    current = _get(c, key, field)
+    meta, current = _field(c, key, field)
     old = 0.0 if current is None else parse_float(current, HASH_NOT_FLOAT)
     result = old + delta
     if result != result or result in (float("inf"), float("-inf")):
         raise Error("ERR increment would produce NaN or Infinity")
     new = format_incr_float(result)
-    _set_fields(c, key, {field: new})
+    _put_field(c, key, meta, field, new, current is None)
     # Replicas apply the result instead of redoing float arithmetic (Redis propagates HSET too).
     c.propagate = [b"HSET", key, field, new]
     return new

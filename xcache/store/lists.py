@@ -103,14 +103,21 @@ def _push(c, b, key: bytes, meta: Meta | None, left: bool, values) -> Meta:
     if meta is None:
         meta = c.engine.new_collection(LIST)
     prefix = data_prefix(c.db, key, meta.version)
-    for value in values:
-        if left:
-            meta.head -= 1
-            b.put_data(prefix + _ix(meta.head), value)
-        else:
-            b.put_data(prefix + _ix(meta.tail), value)
-            meta.tail += 1
-        meta.count += 1
+    put = b.put_data
+    if left:
+        i = meta.head
+        for value in values:
+            i -= 1
+            put(prefix + i.to_bytes(8, "big"), value)
+        meta.count += meta.head - i
+        meta.head = i
+    else:
+        i = meta.tail
+        for value in values:
+            put(prefix + i.to_bytes(8, "big"), value)
+            i += 1
+        meta.count += i - meta.tail
+        meta.tail = i
     b.put_meta(c.db, key, meta)
     return meta
 

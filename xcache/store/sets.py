@@ -22,10 +22,12 @@ def _members(c, key: bytes, meta: Meta | None) -> list[bytes]:
 
 
 def _present(c, key: bytes, meta: Meta | None, members: list[bytes]) -> list[bool]:
-    """Membership of each of members in the set (one multi-get)."""
+    """Membership of each of members in the set (a get for one, else one multi-get)."""
     if meta is None:
         return [False] * len(members)
     prefix = data_prefix(c.db, key, meta.version)
+    if len(members) == 1:
+        return [c.engine.get_data(prefix + members[0]) is not None]
     return [v is not None for v in c.engine.multi_get_data([prefix + m for m in members])]
 
 
@@ -43,16 +45,21 @@ def _remove(c, b, key: bytes, meta: Meta, members: list[bytes]) -> None:
 
 def _add(c, b, key: bytes, meta: Meta | None, members: list[bytes]) -> int:
     """Stage the addition of distinct members into batch b; returns how many were new."""
+    engine = c.engine
     if meta is None:
-        meta = c.engine.new_collection(SET)
-        new = members
+        meta = engine.new_collection(SET)
+        new = [data_prefix(c.db, key, meta.version) + m for m in members]
     else:
-        new = [m for m, there in zip(members, _present(c, key, meta, members), strict=True) if not there]
+        prefix = data_prefix(c.db, key, meta.version)
+        dkeys = [prefix + m for m in members]
+        if len(dkeys) == 1:  # a get costs less than a multi-get of one
+            new = dkeys if engine.get_data(dkeys[0]) is None else []
+        else:
+            new = [dk for dk, v in zip(dkeys, engine.multi_get_data(dkeys), strict=True) if v is None]
     if not new:
         return 0
-    prefix = data_prefix(c.db, key, meta.version)
-    for m in new:
-        b.put_data(prefix + m, b"")
+    for dk in new:
+        b.put_data(dk, b"")
     meta.count += len(new)
     b.put_meta(c.db, key, meta)
     return len(new)
@@ -66,7 +73,8 @@ def sadd(c, args):
     key = args[0]
     meta = _lookup(c, key)
     b = c.engine.batch()
-    added = _add(c, b, key, meta, list(dict.fromkeys(args[1:])))
+    members = args[1:] if len(args) == 2 else list(dict.fromkeys(args[1:]))
+    added = _add(c, b, key, meta, members)
     c.engine.commit(b)
     return added
 
@@ -77,7 +85,7 @@ def srem(c, args):
     meta = _lookup(c, key)
     if meta is None:
         return 0
-    members = list(dict.fromkeys(args[1:]))
+    members = args[1:] if len(args) == 2 else list(dict.fromkeys(args[1:]))
     found = [m for m, there in zip(members, _present(c, key, meta, members), strict=True) if there]
     if not found:
         return 0

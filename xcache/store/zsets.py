@@ -68,6 +68,8 @@ def _strtod(text: str) -> float | None:
 
 def parse_score(raw: bytes, error: Error = NOT_FLOAT) -> float:
     """A score or weight argument (getDoubleFromObject): no spaces, no NaN, no overflow/underflow."""
+    if raw.isdigit() and len(raw) < 300:  # the common case: digits only cannot overflow
+        return float(raw)
     text = raw.decode("latin-1")
     if not text or text[0] in _SPACE:
         raise error
@@ -131,6 +133,9 @@ def _scores(c, key: bytes, meta: Meta | None, members: list[bytes]) -> list[floa
     if meta is None:
         return [None] * len(members)
     prefix = _prefix(c, key, meta)
+    if len(members) == 1:  # a get costs less than a multi-get of one
+        raw = c.engine.get_data(prefix + members[0])
+        return [None if raw is None else unpack_double(raw)]
     raws = c.engine.multi_get_data([prefix + m for m in members])
     return [None if v is None else unpack_double(v) for v in raws]
 
@@ -267,15 +272,30 @@ def _reply(entries: list[tuple[bytes, float]], withscores: bool) -> list:
 
 def _add(c, key: bytes, pairs: list[tuple[float, bytes]], nx: bool = False, xx: bool = False,
          gt: bool = False, lt: bool = False, incr: bool = False) -> tuple[int, int, int, float | None]:
-    """zsetAdd over pairs in order, written in one batch -> (added, updated, processed, last score)."""
+    """zsetAdd over pairs in order -> (added, updated, processed, last score).
+
+    One meta read, one read of the old scores (a get for one member, a multi-get for several) and
+    one batch; a member given twice is read once and written once, with its last score.
+    """
     engine = c.engine
-    meta = _lookup(c, key)
-    if meta is None and xx:
-        return 0, 0, 0, None
-    members = list(dict.fromkeys(m for _, m in pairs))
-    olds = {m: s for m, s in zip(members, _scores(c, key, meta, members), strict=True) if s is not None}
-    cur = dict(olds)
-    changed: set[bytes] = set()
+    meta = engine.lookup(c.db, key, ZSET)
+    olds: dict[bytes, float] = {}
+    if meta is None:
+        if xx:
+            return 0, 0, 0, None
+        prefix = b""
+    else:
+        prefix = data_prefix(c.db, key, meta.version)
+        if len(pairs) == 1:
+            m = pairs[0][1]
+            raw = engine.get_data(prefix + m)
+            if raw is not None:
+                olds[m] = unpack_double(raw)
+        else:
+            members = list(dict.fromkeys([m for _, m in pairs]))
+            raws = engine.multi_get_data([prefix + m for m in members])
+            olds = {m: unpack_double(r) for m, r in zip(members, raws, strict=True) if r is not None}
+    cur = olds.copy()  # each member's score as the pairs are applied in order
     added = updated = processed = 0
     result = None
     for score, m in pairs:
@@ -293,28 +313,28 @@ def _add(c, key: bytes, pairs: list[tuple[float, bytes]], nx: bool = False, xx: 
             result = score
             if score != old:
                 cur[m] = score
-                changed.add(m)
                 updated += 1
         elif not xx:
             cur[m] = score
-            changed.add(m)
             added += 1
             processed += 1
             result = score
-    if changed:
+    if added or updated:
         if meta is None:
             meta = engine.new_collection(ZSET)
-        prefix = _prefix(c, key, meta)
+            prefix = data_prefix(c.db, key, meta.version)
         b = engine.batch()
-        for m in changed:
+        for m, s in cur.items():
             old = olds.get(m)
+            if old == s:
+                continue  # unchanged, or changed and changed back within this call
             if old is not None:
                 b.delete_score(prefix + encode_score(old) + m)
-            s = cur[m]
             b.put_data(prefix + m, pack_double(s))
             b.put_score(prefix + encode_score(s) + m)
-        meta.count += added
-        b.put_meta(c.db, key, meta)
+        if added:  # updated scores leave the meta as it is
+            meta.count += added
+            b.put_meta(c.db, key, meta)
         engine.commit(b)
         c.server.signal_key(c.db, key)  # wakes BZPOPMIN/BZMPOP clients blocked on key
     return added, updated, processed, result
@@ -326,26 +346,32 @@ _ZADD_FLAGS = {b"NX", b"XX", b"CH", b"INCR", b"GT", b"LT"}
 @command("zadd", -4, "write denyoom fast")
 def zadd(c, args):
     key = args[0]
-    flags = set()
     i = 1
-    while i < len(args) and args[i].upper() in _ZADD_FLAGS:
-        flags.add(args[i].upper())
-        i += 1
+    if args[1].isdigit():  # the common form: no flags, a plain score first
+        nx = xx = gt = lt = incr = ch = False
+    else:
+        flags = set()
+        while i < len(args) and args[i].upper() in _ZADD_FLAGS:
+            flags.add(args[i].upper())
+            i += 1
+        nx, xx, gt, lt, incr, ch = (f in flags for f in (b"NX", b"XX", b"GT", b"LT", b"INCR", b"CH"))
     rest = args[i:]
     if not rest or len(rest) % 2:
         raise SYNTAX_ERROR
-    nx, xx, gt, lt, incr = (f in flags for f in (b"NX", b"XX", b"GT", b"LT", b"INCR"))
     if nx and xx:
         raise Error("ERR XX and NX options at the same time are not compatible")
     if (gt and nx) or (lt and nx) or (gt and lt):
         raise Error("ERR GT, LT, and/or NX options at the same time are not compatible")
     if incr and len(rest) > 2:
         raise Error("ERR INCR option supports a single increment-element pair")
-    pairs = [(parse_score(s), m) for s, m in zip(rest[0::2], rest[1::2], strict=True)]
+    if len(rest) == 2:
+        pairs = [(parse_score(rest[0]), rest[1])]
+    else:
+        pairs = [(parse_score(s), m) for s, m in zip(rest[0::2], rest[1::2], strict=True)]
     added, updated, processed, result = _add(c, key, pairs, nx, xx, gt, lt, incr)
     if incr:
         return Double(result) if processed else None
-    return added + updated if b"CH" in flags else added
+    return added + updated if ch else added
 
 
 @command("zincrby", 4, "write denyoom fast")
@@ -361,7 +387,7 @@ def zrem(c, args):
     meta = _lookup(c, key)
     if meta is None:
         return 0
-    members = list(dict.fromkeys(args[1:]))
+    members = args[1:] if len(args) == 2 else list(dict.fromkeys(args[1:]))
     found = [(m, s) for m, s in zip(members, _scores(c, key, meta, members), strict=True) if s is not None]
     return _remove(c, key, meta, found)
 
