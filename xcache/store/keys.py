@@ -82,14 +82,16 @@ def set_expire(c, key: bytes, meta: Meta, expire_ms: int) -> None:
 
 def _expire(c, args, name: str, unit_ms: int, absolute: bool):
     key = args[0]
-    value = parse_int(args[1])
-    flags = {a.upper() for a in args[2:]}
-    if not flags <= {b"NX", b"XX", b"GT", b"LT"}:
-        raise Error(f"ERR Unsupported option {next(iter(flags - {b'NX', b'XX', b'GT', b'LT'})).decode(errors='replace')}")
+    flags = set()
+    for a in args[2:]:  # options are checked before the time, as in Redis
+        if a.upper() not in (b"NX", b"XX", b"GT", b"LT"):
+            raise Error(f"ERR Unsupported option {a.decode(errors='replace')}")
+        flags.add(a.upper())
     if b"NX" in flags and flags & {b"XX", b"GT", b"LT"}:
         raise Error("ERR NX and XX, GT or LT options at the same time are not compatible")
     if b"GT" in flags and b"LT" in flags:
         raise Error("ERR GT and LT options at the same time are not compatible")
+    value = parse_int(args[1])
     if unit_ms == 1000 and (value > MAX_INT // 1000 or value < -(MAX_INT // 1000)):
         raise Error(f"ERR invalid expire time in '{name}' command")
     when = value * unit_ms if absolute else value * unit_ms + now_ms()

@@ -1,0 +1,487 @@
+"""Differential fuzzing against redis-server 7 (issues 13/15): short random programs of commands
+over a tiny key space run on xcache and on redis-server; every reply (errors byte for byte) and
+the final state of every key must match. Replies Redis gives in no promised order are compared
+sorted, random picks by shape only, TTLs by sign. Deterministic (derandomized); scale the
+example count with XCACHE_FUZZ_SCALE, e.g.
+`XCACHE_FUZZ_SCALE=30 python3 -m pytest -q tests/store/test_differential.py -p no:cacheprovider`.
+"""
+
+from __future__ import annotations
+
+import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.fuzzing import fuzz
+
+KEYS = ["a", "b", "c", "d"]
+VALUES = ["0", "1", "-1", "10", "x", "abc", "", "1.5", "9223372036854775807",
+          "-9223372036854775808", "1e3", " 1", "inf"]
+MEMBERS = ["a", "b", "c", "x", "1", "2", ""]
+INTS = ["0", "1", "-1", "2", "3", "-2", "5", "10", "-100", "9223372036854775807",
+        "-9223372036854775808", "9223372036854775808", "x", "1.5", ""]
+FLOATS = ["0", "1", "-1", "1.5", "-2.5", "3", "inf", "-inf", "+inf", "nan", "1e308", "x",
+          "0.1", "1e-5", "17", ""]
+SCORES = ["0", "1", "2", "-1", "1.5", "inf", "-inf", "3", "nan", "x"]
+SCORE_BOUNDS = ["-inf", "+inf", "inf", "0", "1", "(1", "2", "(2", "-1", "1.5", "(x", "x", "nan"]
+LEX_BOUNDS = ["-", "+", "[a", "(a", "[b", "(c", "[x", "a", "(", "["]
+TTLS = ["100", "1000", "100000", "0", "-1", "x", "9223372036854775807", "99999999999999"]
+FUTURE = ["4102444800", "4102444900", "1", "0", "-5", "x"]  # 2100-01-01, the past, bad
+OFFSETS = ["0", "1", "3", "-1", "-3", "7", "100", "-100", "x", "4294967296", "536870912"]
+BITOFFS = ["0", "1", "7", "8", "15", "63", "-1", "x", "4294967296"]
+COORDS = [("13.361389", "38.115556"), ("15.087269", "37.502669"), ("0", "0"),
+          ("-180", "85.05112878"), ("200", "10"), ("x", "1")]
+STREAM_IDS = ["1-1", "1-2", "2-0", "3-5", "5", "0-1", "0-0", "10-*", "x", "1-x"]
+
+
+class Pick:
+    """Draws arguments from the small shared pools so commands collide on keys and types."""
+
+    def __init__(self, draw):
+        self.draw = draw
+
+    def one(self, pool):
+        return self.draw(st.sampled_from(pool))
+
+    def key(self):
+        return self.one(KEYS)
+
+    def keys(self, lo=1, hi=3):
+        return self.draw(st.lists(st.sampled_from(KEYS), min_size=lo, max_size=hi))
+
+    def val(self):
+        return self.one(VALUES)
+
+    def int(self):
+        return self.one(INTS)
+
+    def float(self):
+        return self.one(FLOATS)
+
+    def mem(self):
+        return self.one(MEMBERS)
+
+    def mems(self, lo=1, hi=3):
+        return self.draw(st.lists(st.sampled_from(MEMBERS), min_size=lo, max_size=hi))
+
+    def opt(self, *choices):
+        """One of the option lists (each a list of words), possibly empty."""
+        return list(self.one([[], *choices]))
+
+    def flags(self, *words):
+        """A random sub-sequence of words (order kept)."""
+        return [w for w in words if self.draw(st.booleans())]
+
+
+def _expire_opt(p):
+    return p.opt(["NX"], ["XX"], ["GT"], ["LT"], ["NX", "XX"], ["GT", "LT"], ["XX", "GT"])
+
+
+def _set_opts(p):
+    return [*p.opt(["NX"], ["XX"]), *p.opt(["GET"]),
+            *p.opt(["EX", p.one(TTLS)], ["PX", p.one(TTLS)], ["EXAT", p.one(FUTURE)],
+                   ["PXAT", p.one(FUTURE)], ["KEEPTTL"], ["EX", p.one(TTLS), "KEEPTTL"])]
+
+
+def _range_bounds(p):
+    how = p.one(["index", "score", "lex"])
+    if how == "index":
+        return [p.int(), p.int()]
+    if how == "score":
+        return [p.one(SCORE_BOUNDS), p.one(SCORE_BOUNDS), "BYSCORE"]
+    return [p.one(LEX_BOUNDS), p.one(LEX_BOUNDS), "BYLEX"]
+
+
+def _weights_aggr(p, n):
+    return [*p.opt(["WEIGHTS", *[p.one(["1", "2", "-1", "0", "inf", "x"]) for _ in range(n)]]),
+            *p.opt(["AGGREGATE", p.one(["SUM", "MIN", "MAX", "x"])])]
+
+
+def _pairs(p, a, b, lo=1, hi=3):
+    out = []
+    for _ in range(p.draw(st.integers(lo, hi))):
+        out += [a(), b()]
+    return out
+
+
+# Each template builds one command; the generic keyspace first so shrinking prefers it.
+GENERIC = [
+    lambda p: ["DEL", *p.keys()],
+    lambda p: ["UNLINK", *p.keys()],
+    lambda p: ["EXISTS", *p.keys()],
+    lambda p: ["TOUCH", *p.keys()],
+    lambda p: ["TYPE", p.key()],
+    lambda p: ["EXPIRE", p.key(), p.one(TTLS), *_expire_opt(p)],
+    lambda p: ["PEXPIRE", p.key(), p.one(TTLS), *_expire_opt(p)],
+    lambda p: ["EXPIREAT", p.key(), p.one(FUTURE), *_expire_opt(p)],
+    lambda p: ["PEXPIREAT", p.key(), p.one(FUTURE), *_expire_opt(p)],
+    lambda p: ["PERSIST", p.key()],
+    lambda p: [p.one(["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"]), p.key()],
+    lambda p: ["RENAME", p.key(), p.key()],
+    lambda p: ["RENAMENX", p.key(), p.key()],
+    lambda p: ["COPY", p.key(), p.key(), *p.opt(["REPLACE"], ["DB", "0"], ["DB", "1"], ["x"])],
+    lambda p: ["RANDOMKEY"],
+    lambda p: ["DBSIZE"],
+    lambda p: ["KEYS", p.one(["*", "a", "[ab]", "?", "x*"])],
+    lambda p: ["SCAN*", "SCAN", *p.opt(["MATCH", "[ab]"], ["TYPE", p.one(["string", "list", "x"])])],
+    lambda p: [p.one(["DEL", "EXISTS", "TTL", "EXPIRE", "RENAME", "TYPE", "PERSIST", "COPY"])],
+]
+
+STRINGS = [
+    lambda p: ["SET", p.key(), p.val(), *_set_opts(p)],
+    lambda p: ["SET", p.key(), p.val(), *p.flags("NX", "XX", "GET", "KEEPTTL", "EX", "PX")],
+    lambda p: ["GET", p.key()],
+    lambda p: ["GETEX", p.key(), *p.opt(["PERSIST"], ["EX", p.one(TTLS)], ["PXAT", p.one(FUTURE)],
+                                      ["EXAT", p.one(FUTURE)], ["PX", p.one(TTLS)], ["x"])],
+    lambda p: ["GETDEL", p.key()],
+    lambda p: ["GETSET", p.key(), p.val()],
+    lambda p: ["SETNX", p.key(), p.val()],
+    lambda p: [p.one(["SETEX", "PSETEX"]), p.key(), p.one(TTLS), p.val()],
+    lambda p: ["APPEND", p.key(), p.val()],
+    lambda p: [p.one(["INCR", "DECR"]), p.key()],
+    lambda p: [p.one(["INCRBY", "DECRBY"]), p.key(), p.int()],
+    lambda p: ["INCRBYFLOAT", p.key(), p.float()],
+    lambda p: ["SETRANGE", p.key(), p.one(OFFSETS), p.val()],
+    lambda p: ["GETRANGE", p.key(), p.one(OFFSETS), p.one(OFFSETS)],
+    lambda p: ["STRLEN", p.key()],
+    lambda p: ["MSET", *_pairs(p, p.key, p.val)],
+    lambda p: ["MSETNX", *_pairs(p, p.key, p.val)],
+    lambda p: ["MGET", *p.keys()],
+    lambda p: ["LCS", p.key(), p.key(), *p.flags("LEN", "IDX"),
+               *p.opt(["MINMATCHLEN", p.one(["0", "1", "2", "x"])]), *p.flags("WITHMATCHLEN")],
+    lambda p: [p.one(["SET", "GET", "GETEX", "APPEND", "INCRBY", "SETRANGE", "GETRANGE", "MSET",
+                      "LCS", "INCRBYFLOAT", "SETEX"]), p.key()],
+]
+
+HASHES = [
+    lambda p: [p.one(["HSET", "HMSET"]), p.key(), *_pairs(p, p.mem, p.val)],
+    lambda p: ["HSETNX", p.key(), p.mem(), p.val()],
+    lambda p: ["HGET", p.key(), p.mem()],
+    lambda p: ["HMGET", p.key(), *p.mems()],
+    lambda p: ["HDEL", p.key(), *p.mems()],
+    lambda p: [p.one(["HLEN", "HKEYS", "HVALS", "HGETALL"]), p.key()],
+    lambda p: ["HEXISTS", p.key(), p.mem()],
+    lambda p: ["HSTRLEN", p.key(), p.mem()],
+    lambda p: ["HINCRBY", p.key(), p.mem(), p.int()],
+    lambda p: ["HINCRBYFLOAT", p.key(), p.mem(), p.float()],
+    lambda p: ["HRANDFIELD", p.key(), *p.opt([p.int()], [p.int(), "WITHVALUES"])],
+    lambda p: ["SCAN*", "HSCAN", p.key(), *p.opt(["MATCH", "[ab]"])],
+    lambda p: [p.one(["HSET", "HGET", "HDEL", "HINCRBY", "HMGET"]), p.key()],
+]
+
+LISTS = [
+    lambda p: [p.one(["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), p.key(), *p.mems()],
+    lambda p: [p.one(["LPOP", "RPOP"]), p.key(), *p.opt([p.int()])],
+    lambda p: ["LRANGE", p.key(), p.int(), p.int()],
+    lambda p: ["LINDEX", p.key(), p.int()],
+    lambda p: ["LLEN", p.key()],
+    lambda p: ["LSET", p.key(), p.int(), p.mem()],
+    lambda p: ["LINSERT", p.key(), p.one(["BEFORE", "AFTER", "x"]), p.mem(), p.mem()],
+    lambda p: ["LREM", p.key(), p.int(), p.mem()],
+    lambda p: ["LTRIM", p.key(), p.int(), p.int()],
+    lambda p: ["LPOS", p.key(), p.mem(), *p.opt(["RANK", p.int()]), *p.opt(["COUNT", p.int()]),
+               *p.opt(["MAXLEN", p.int()])],
+    lambda p: ["LMOVE", p.key(), p.key(), p.one(["LEFT", "RIGHT", "x"]), p.one(["LEFT", "RIGHT"])],
+    lambda p: ["RPOPLPUSH", p.key(), p.key()],
+    lambda p: ["LMPOP", p.one(["1", "2", "0", "x"]), *p.keys(1, 2), p.one(["LEFT", "RIGHT", "x"]),
+               *p.opt(["COUNT", p.int()])],
+    lambda p: [p.one(["LPUSH", "LRANGE", "LSET", "LINSERT", "LPOS", "LMOVE", "LREM"]), p.key()],
+]
+
+SETS = [
+    lambda p: ["SADD", p.key(), *p.mems()],
+    lambda p: ["SREM", p.key(), *p.mems()],
+    lambda p: [p.one(["SMEMBERS", "SCARD"]), p.key()],
+    lambda p: ["SISMEMBER", p.key(), p.mem()],
+    lambda p: ["SMISMEMBER", p.key(), *p.mems()],
+    lambda p: [p.one(["SINTER", "SUNION", "SDIFF"]), *p.keys()],
+    lambda p: [p.one(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), p.key(), *p.keys()],
+    lambda p: ["SINTERCARD", p.one(["1", "2", "3", "0", "x"]), *p.keys(),
+               *p.opt(["LIMIT", p.int()])],
+    lambda p: ["SMOVE", p.key(), p.key(), p.mem()],
+    lambda p: ["SPOP", p.key(), p.one(["0", "100", "-1", "x"])],
+    lambda p: ["SRANDMEMBER", p.key(), *p.opt([p.int()])],
+    lambda p: ["SCAN*", "SSCAN", p.key(), *p.opt(["MATCH", "[ab]"])],
+    lambda p: [p.one(["SADD", "SREM", "SMOVE", "SINTERCARD", "SMISMEMBER"]), p.key()],
+]
+
+ZSETS = [
+    lambda p: ["ZADD", p.key(), *p.flags("NX", "XX", "GT", "LT", "CH", "INCR"),
+               *_pairs(p, lambda: p.one(SCORES), p.mem)],
+    lambda p: ["ZINCRBY", p.key(), p.one(SCORES), p.mem()],
+    lambda p: ["ZSCORE", p.key(), p.mem()],
+    lambda p: ["ZMSCORE", p.key(), *p.mems()],
+    lambda p: [p.one(["ZRANK", "ZREVRANK"]), p.key(), p.mem()],
+    lambda p: ["ZREM", p.key(), *p.mems()],
+    lambda p: ["ZCARD", p.key()],
+    lambda p: ["ZCOUNT", p.key(), p.one(SCORE_BOUNDS), p.one(SCORE_BOUNDS)],
+    lambda p: ["ZLEXCOUNT", p.key(), p.one(LEX_BOUNDS), p.one(LEX_BOUNDS)],
+    lambda p: ["ZRANGE", p.key(), *_range_bounds(p), *p.flags("REV"),
+               *p.opt(["LIMIT", p.int(), p.int()]), *p.flags("WITHSCORES")],
+    lambda p: ["ZRANGESTORE", p.key(), p.key(), *_range_bounds(p), *p.flags("REV"),
+               *p.opt(["LIMIT", p.int(), p.int()])],
+    lambda p: [p.one(["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]), p.key(), p.one(SCORE_BOUNDS),
+               p.one(SCORE_BOUNDS), *p.flags("WITHSCORES"), *p.opt(["LIMIT", p.int(), p.int()])],
+    lambda p: [p.one(["ZRANGEBYLEX", "ZREVRANGEBYLEX"]), p.key(), p.one(LEX_BOUNDS),
+               p.one(LEX_BOUNDS), *p.opt(["LIMIT", p.int(), p.int()])],
+    lambda p: ["ZREVRANGE", p.key(), p.int(), p.int(), *p.flags("WITHSCORES")],
+    lambda p: ["ZREMRANGEBYSCORE", p.key(), p.one(SCORE_BOUNDS), p.one(SCORE_BOUNDS)],
+    lambda p: ["ZREMRANGEBYLEX", p.key(), p.one(LEX_BOUNDS), p.one(LEX_BOUNDS)],
+    lambda p: ["ZREMRANGEBYRANK", p.key(), p.int(), p.int()],
+    lambda p: [p.one(["ZPOPMIN", "ZPOPMAX"]), p.key(), *p.opt([p.int()])],
+    lambda p: [p.one(["ZINTER", "ZUNION"]), *(lambda ks: [str(len(ks)), *ks])(p.keys()),
+               *_weights_aggr(p, p.draw(st.integers(1, 3))), *p.flags("WITHSCORES")],
+    lambda p: [p.one(["ZINTERSTORE", "ZUNIONSTORE"]), p.key(),
+               *(lambda ks: [str(len(ks)), *ks])(p.keys()),
+               *_weights_aggr(p, p.draw(st.integers(1, 3)))],
+    lambda p: ["ZDIFF", *(lambda ks: [str(len(ks)), *ks])(p.keys()), *p.flags("WITHSCORES")],
+    lambda p: ["ZDIFFSTORE", p.key(), *(lambda ks: [str(len(ks)), *ks])(p.keys())],
+    lambda p: ["ZINTERCARD", *(lambda ks: [str(len(ks)), *ks])(p.keys()),
+               *p.opt(["LIMIT", p.int()])],
+    lambda p: ["ZMPOP", "1", p.key(), p.one(["MIN", "MAX", "x"]), *p.opt(["COUNT", p.int()])],
+    lambda p: ["ZRANDMEMBER", p.key(), *p.opt([p.int()], [p.int(), "WITHSCORES"])],
+    lambda p: ["SCAN*", "ZSCAN", p.key()],
+    lambda p: [p.one(["ZADD", "ZRANGE", "ZINCRBY", "ZINTER", "ZRANGESTORE", "ZMSCORE"]), p.key()],
+]
+
+BITS = [
+    lambda p: ["SETBIT", p.key(), p.one(BITOFFS), p.one(["0", "1", "2", "x"])],
+    lambda p: ["GETBIT", p.key(), p.one(BITOFFS)],
+    lambda p: ["BITCOUNT", p.key(), *p.opt([p.int(), p.int()], [p.int(), p.int(), "BIT"],
+                                         [p.int(), p.int(), "BYTE"], [p.int()],
+                                         [p.int(), p.int(), "x"])],
+    lambda p: ["BITPOS", p.key(), p.one(["0", "1", "2"]),
+               *p.opt([p.int()], [p.int(), p.int()], [p.int(), p.int(), "BIT"],
+                      [p.int(), p.int(), "BYTE"])],
+    lambda p: ["BITOP", p.one(["AND", "OR", "XOR", "NOT", "x"]), p.key(), *p.keys(1, 2)],
+    lambda p: ["BITFIELD", p.key(),
+               *p.opt(["OVERFLOW", p.one(["WRAP", "SAT", "FAIL", "x"])]),
+               *p.one([["GET", "u8", "0"], ["GET", "i5", "3"], ["SET", "i8", "#1", "200"],
+                       ["SET", "u4", "2", "-3"], ["INCRBY", "u2", "0", "5"],
+                       ["INCRBY", "i8", "8", "-300"], ["GET", "u64", "0"], ["GET", "i64", "0"],
+                       ["SET", "x8", "0", "1"], ["GET", "u8", "-1"], ["INCRBY", "u8", "#0", "x"]]),
+               *p.opt(["INCRBY", "i3", "0", "2"], ["OVERFLOW", "SAT", "INCRBY", "u3", "1", "9"])],
+    lambda p: ["BITFIELD_RO", p.key(), "GET", p.one(["u8", "i16", "u1"]), p.one(["0", "3", "#1"])],
+]
+
+HLL = [
+    lambda p: ["PFADD", p.key(), *p.mems(0, 3)],
+    lambda p: ["PFCOUNT", *p.keys()],
+    lambda p: ["PFMERGE", p.key(), *p.keys(0, 2)],
+]
+
+GEO = [
+    lambda p: ["GEOADD", p.key(), *p.flags("NX", "XX", "CH"),
+               *[w for _ in range(p.draw(st.integers(1, 2))) for w in (*p.one(COORDS), p.mem())]],
+    lambda p: ["GEOPOS", p.key(), *p.mems()],
+    lambda p: ["GEODIST", p.key(), p.mem(), p.mem(), *p.opt(["km"], ["m"], ["mi"], ["x"])],
+    lambda p: ["GEOHASH", p.key(), *p.mems()],
+    lambda p: ["GEOSEARCH", p.key(),
+               *p.one([["FROMMEMBER", p.mem()], ["FROMLONLAT", "15", "37"]]),
+               *p.one([["BYRADIUS", p.one(["200", "1000", "0", "-1"]), "km"],
+                       ["BYBOX", "400", "400", "km"]]),
+               *p.opt(["ASC"], ["DESC"]), *p.opt(["COUNT", p.one(["1", "2", "0"])]),
+               *p.flags("WITHCOORD", "WITHDIST", "WITHHASH")],
+    lambda p: ["GEOSEARCHSTORE", p.key(), p.key(), "FROMLONLAT", "15", "37",
+               "BYRADIUS", "500", "km", *p.opt(["ASC"], ["COUNT", "1"]), *p.flags("STOREDIST")],
+]
+
+STREAMS = [
+    lambda p: ["XADD", p.key(), *p.opt(["NOMKSTREAM"], ["MAXLEN", p.one(["0", "1", "2", "x"])]),
+               p.one(STREAM_IDS), "f", p.val()],
+    lambda p: [p.one(["XRANGE", "XREVRANGE"]), p.key(), p.one(["-", "+", "1", "2-0", "(1-1"]),
+               p.one(["-", "+", "5", "1-2"]), *p.opt(["COUNT", p.int()])],
+    lambda p: ["XDEL", p.key(), *p.draw(st.lists(st.sampled_from(STREAM_IDS), min_size=1,
+                                                  max_size=2))],
+    lambda p: ["XTRIM", p.key(), p.one(["MAXLEN", "MINID", "x"]), p.one(["1", "0", "2-0", "-1"])],
+    lambda p: ["XLEN", p.key()],
+]
+
+SORTS = [
+    lambda p: [p.one(["SORT", "SORT_RO"]), p.key(),
+               *p.opt(["BY", "nosort"], ["BY", "w_*"]), *p.opt(["LIMIT", p.int(), p.int()]),
+               *p.opt(["GET", "#"], ["GET", "#", "GET", "h_*->f"]), *p.flags("DESC", "ALPHA")],
+    lambda p: ["SORT", p.key(), *p.flags("ALPHA"), "STORE", p.key()],
+]
+
+FAMILIES = [GENERIC, STRINGS, HASHES, LISTS, SETS, ZSETS, BITS, HLL, GEO, STREAMS, SORTS]
+
+
+@st.composite
+def program(draw):
+    """Commands of one or two families (and the generic ones) so values grow and collide."""
+    chosen = draw(st.lists(st.sampled_from(FAMILIES[1:]), min_size=1, max_size=2, unique_by=id))
+    pool = [t for family in chosen for t in family] + GENERIC
+    pick = Pick(draw)
+    return [draw(st.sampled_from(pool))(pick) for _ in range(draw(st.integers(1, 20)))]
+
+
+PROGRAM = program()
+
+# Differences with a known cause in a module being changed on another branch; the lead empties
+# this after merging the fixes (the final report lists each with its fix). Each entry is a
+# predicate on (cmd, xcache reply, redis reply); a program stops at its first known difference,
+# since the two states may differ from then on.
+def _is_err(reply) -> bool:
+    return isinstance(reply, tuple)
+
+
+KNOWN_DIFFERENCES: dict[str, object] = {
+    # strings.py bitcount: Redis 7.0 looks the key up (0 when missing, WRONGTYPE) before parsing
+    # start/end/unit; xcache parses first.
+    "bitcount-args-after-lookup": lambda cmd, got, want: cmd[0] == "BITCOUNT" and len(cmd) > 2,
+    # strings.py set_: Redis parses every option before checking the EX/PX/EXAT/PXAT number, so a
+    # later syntax error wins over "invalid expire time".
+    "set-syntax-before-expire": lambda cmd, got, want: cmd[0] == "SET" and _is_err(got)
+    and _is_err(want),
+    # strings.py getex: Redis checks the key (nil when missing, WRONGTYPE) before the expire
+    # number.
+    "getex-lookup-before-expire": lambda cmd, got, want: cmd[0] == "GETEX" and _is_err(got),
+    # strings.py add_float/format_incr_float (also HINCRBYFLOAT): Redis adds in long double and
+    # prints "%.17Lf" with trailing zeros cut (0.1 + 0.2 -> "0.3", 1e308 -> "9999...").
+    "incrbyfloat-long-double": lambda cmd, got, want: cmd[0] in ("INCRBYFLOAT", "HINCRBYFLOAT")
+    and not _is_err(got) and not _is_err(want),
+    # zsets.py lex ranges over members of different scores: Redis (listpack, <= 128 members)
+    # scans in score order from the first member >= min and stops at the first one > max.
+    "zset-lex-mixed-scores": lambda cmd, got, want: cmd[0] in (
+        "ZREMRANGEBYLEX", "ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZLEXCOUNT")
+    or (cmd[0] in ("ZRANGE", "ZRANGESTORE") and "BYLEX" in cmd),
+}
+
+
+def _known(cmd, got, want) -> bool:
+    return any(pred(cmd, got, want) for pred in KNOWN_DIFFERENCES.values())
+
+
+def _call(client, args):
+    try:
+        return client.execute_command(*args)
+    except redis.ConnectionError:
+        raise
+    except redis.RedisError as exc:
+        return ("error", str(exc))
+
+
+def _scan_all(client, args):
+    """A full SCAN-family iteration: the sorted union of what it returned."""
+    name, rest = args[0], args[1:]
+    key = rest[:1] if name != "SCAN" else []
+    opts = rest[len(key):]
+    cursor, seen = b"0", set()
+    for _ in range(1000):
+        reply = _call(client, [name, *key, cursor, *opts, "COUNT", "3"])
+        if isinstance(reply, tuple):
+            return reply
+        cursor, items = reply
+        items = list(items)
+        if name in ("HSCAN", "ZSCAN"):
+            items = list(zip(items[::2], items[1::2], strict=True))
+        seen.update(items)
+        if cursor in (b"0", 0):
+            break
+    return sorted(seen)
+
+
+UNORDERED = {"SMEMBERS", "SINTER", "SUNION", "SDIFF", "KEYS", "HKEYS", "HVALS"}
+SHAPE_ONLY = {"SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER", "RANDOMKEY"}
+TIMES = {"TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"}
+
+
+def _shape(reply):
+    if isinstance(reply, (list, set)):
+        return ("array", len(reply))
+    return reply if reply is None or isinstance(reply, tuple) else type(reply).__name__
+
+
+def _normalize(cmd, reply):
+    name = cmd[0]
+    if isinstance(reply, tuple):
+        return reply
+    if name in UNORDERED and isinstance(reply, (list, set)):
+        return sorted(reply)
+    if name == "HGETALL" and isinstance(reply, list):
+        return sorted(zip(reply[::2], reply[1::2], strict=True))
+    if name == "HGETALL" and isinstance(reply, dict):
+        return sorted(reply.items())
+    if name in SHAPE_ONLY:
+        return _shape(reply)
+    if name in TIMES and isinstance(reply, int) and reply > 0:
+        return "positive"
+    if name == "GEOSEARCH" and not {"ASC", "DESC", "COUNT"} & set(cmd) and isinstance(reply, list):
+        return sorted(reply, key=repr)
+    if name in ("SORT", "SORT_RO") and "ALPHA" not in cmd and "nosort" not in cmd:
+        return reply
+    if name in ("SORT", "SORT_RO") and "nosort" in cmd and isinstance(reply, list):
+        return reply  # a list or a zset: both have an order
+    return reply
+
+
+def _state(client):
+    out = []
+    for key in KEYS:
+        kind = client.execute_command("TYPE", key)
+        ttl = client.execute_command("PTTL", key)
+        item = [key, kind, "ttl" if ttl > 0 else ttl]
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        read = {"string": ["GET", key], "list": ["LRANGE", key, "0", "-1"],
+                "set": ["SMEMBERS", key], "hash": ["HGETALL", key],
+                "zset": ["ZRANGE", key, "0", "-1", "WITHSCORES"],
+                "stream": ["XRANGE", key, "-", "+"]}.get(kind)
+        if read:
+            item.append(_normalize(read, _call(client, read)))
+        out.append(item)
+    return out
+
+
+def _client(node, protocol):
+    c = redis.Redis(port=node.port, socket_timeout=10, protocol=protocol)
+    c.response_callbacks.clear()  # raw replies
+    return c
+
+
+def run_program(x, r, program):
+    for c in (x, r):
+        c.flushall()
+        # SORT ... BY w_* and GET h_*->f read these (weights and a hash field per member)
+        c.execute_command("MSET", "w_a", "3", "w_b", "1", "w_x", "2", "w_1", "x")
+        c.execute_command("HSET", "h_a", "f", "A")
+    done = []
+    for cmd in program:
+        if cmd[0] == "SCAN*":
+            got, want = _scan_all(x, cmd[1:]), _scan_all(r, cmd[1:])
+            if cmd[1] == "SCAN" and isinstance(want, list):  # the fixture's helper keys
+                got = [k for k in got if k in [s.encode() for s in KEYS]]
+                want = [k for k in want if k in [s.encode() for s in KEYS]]
+        else:
+            got, want = _normalize(cmd, _call(x, cmd)), _normalize(cmd, _call(r, cmd))
+        if got != want and _known(cmd, got, want):
+            return
+        done.append(cmd)
+        assert got == want, f"{cmd}: xcache {got!r} != redis {want!r}; program so far {done}"
+    assert _state(x) == _state(r), f"final state differs after {done}"
+
+
+def _pair(xcache_node, redis_node, protocol):
+    return _client(xcache_node, protocol), _client(redis_node, protocol)
+
+
+@settings(fuzz(150), derandomize=True)
+@given(PROGRAM)
+def test_random_programs_match_redis(xcache_node, redis_node, program):
+    x, r = _pair(xcache_node, redis_node, 2)
+    try:
+        run_program(x, r, program)
+    finally:
+        x.close()
+        r.close()
+
+
+@settings(fuzz(30), derandomize=True)
+@given(PROGRAM)
+def test_random_programs_match_redis_resp3(xcache_node, redis_node, program):
+    x, r = _pair(xcache_node, redis_node, 3)
+    try:
+        run_program(x, r, program)
+    finally:
+        x.close()
+        r.close()
