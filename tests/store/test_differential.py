@@ -20,8 +20,9 @@ VALUES = ["0", "1", "-1", "10", "x", "abc", "", "1.5", "9223372036854775807",
 MEMBERS = ["a", "b", "c", "x", "1", "2", ""]
 INTS = ["0", "1", "-1", "2", "3", "-2", "5", "10", "-100", "9223372036854775807",
         "-9223372036854775808", "9223372036854775808", "x", "1.5", ""]
+INTS += ["0", "1", "-1", "2", "-2", "3"] * 3  # mostly small valid numbers
 FLOATS = ["0", "1", "-1", "1.5", "-2.5", "3", "inf", "-inf", "+inf", "nan", "1e308", "x",
-          "0.1", "1e-5", "17", ""]
+          "0.1", "1e-5", "17", "", "0.2", "-0.1", "5.0e3", "3.0"]
 SCORES = ["0", "1", "2", "-1", "1.5", "inf", "-inf", "3", "nan", "x"]
 SCORE_BOUNDS = ["-inf", "+inf", "inf", "0", "1", "(1", "2", "(2", "-1", "1.5", "(x", "x", "nan"]
 LEX_BOUNDS = ["-", "+", "[a", "(a", "[b", "(c", "[x", "a", "(", "["]
@@ -305,6 +306,23 @@ SORTS = [
 ]
 
 FAMILIES = [GENERIC, STRINGS, HASHES, LISTS, SETS, ZSETS, BITS, HLL, GEO, STREAMS, SORTS]
+
+
+# Wrong arity and stray arguments for every command above: the name alone, or with extras.
+NAMES = ["SET", "GET", "DEL", "EXPIRE", "HSET", "LPUSH", "SADD", "ZADD", "ZRANGE", "SETBIT",
+         "BITFIELD", "PFADD", "GEOADD", "GEOSEARCH", "XADD", "XRANGE", "SORT", "LCS", "COPY",
+         "GETEX", "LPOS", "LMOVE", "SINTERCARD", "ZINTER", "ZUNIONSTORE", "ZRANGESTORE", "BITOP",
+         "BITPOS", "BITCOUNT", "SMOVE", "LINSERT", "HRANDFIELD", "ZRANDMEMBER", "SRANDMEMBER",
+         "SPOP", "XTRIM", "XDEL", "GEODIST", "GEOPOS", "PFMERGE", "PFCOUNT", "MSETNX", "SETRANGE",
+         "GETRANGE", "INCRBYFLOAT", "HINCRBY", "ZINCRBY", "ZMSCORE", "SMISMEMBER", "LSET", "TTL",
+         "RENAME", "TYPE", "TOUCH", "OBJECT", "SCAN", "HSCAN", "SSCAN", "ZSCAN", "SORT_RO",
+         "LMPOP", "ZMPOP", "ZDIFF", "ZINTERCARD", "GEOSEARCHSTORE", "XLEN", "PERSIST", "GETDEL"]
+ARITY = [
+    lambda p: [p.one(NAMES)],
+    lambda p: [p.one(NAMES), p.key(), *p.draw(st.lists(st.sampled_from(
+        ["x", "1", "-1", "", "a", "NX", "COUNT", "LIMIT", "0"]), max_size=4))],
+]
+FAMILIES.append(ARITY)
 
 
 @st.composite

@@ -220,3 +220,28 @@ def test_copy_and_move_to_another_db_invalidate_watch(r):
             with pytest.raises(redis.WatchError):
                 p.execute()
     watcher.close()
+
+
+def test_expire_checks_options_before_the_time(r):
+    """Redis parses NX/XX/GT/LT first: a bad option combination wins over a bad number."""
+    r.set("k", "v")
+    for cmd in ("EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT"):
+        with pytest.raises(redis.ResponseError, match="^GT and LT options at the same time"):
+            r.execute_command(cmd, "k", "x", "GT", "LT")
+        with pytest.raises(redis.ResponseError, match="^NX and XX, GT or LT options"):
+            r.execute_command(cmd, "missing", "x", "NX", "GT")
+        with pytest.raises(redis.ResponseError, match="^Unsupported option Foo$"):
+            r.execute_command(cmd, "k", "x", "NX", "Foo", "Bar")
+        with pytest.raises(redis.ResponseError, match="^value is not an integer"):
+            r.execute_command(cmd, "k", "x", "GT")
+    assert r.ttl("k") == -1
+
+
+def test_object_subcommand_errors(r):
+    """Unknown subcommands and known ones with the wrong arity, as Redis's command lookup says."""
+    with pytest.raises(redis.ResponseError, match=r"^unknown subcommand 'b'\. Try OBJECT HELP\.$"):
+        r.execute_command("OBJECT", "b", "0")
+    with pytest.raises(redis.ResponseError, match=r"^wrong number of arguments for 'object\|encoding'"):
+        r.execute_command("OBJECT", "ENCODING", "k", "x")
+    with pytest.raises(redis.ResponseError, match=r"^wrong number of arguments for 'object\|help'"):
+        r.execute_command("OBJECT", "HELP", "x")

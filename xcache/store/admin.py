@@ -16,6 +16,7 @@ from xcache.store import diskfull
 from xcache.store.clientinfo import client_line
 from xcache.store.commands import COMMANDS, SYNTAX_ERROR, command, parse_int
 from xcache.store.pause import ALL, WRITE
+from xcache.store.subcommands import subcommands, unknown_subcommand
 from xcache.store.version import REDIS_VERSION, XCACHE_VERSION
 from xcache.store.version import rss_bytes as _rss
 
@@ -498,6 +499,7 @@ def info(c, args):
 # --- CONFIG -----------------------------------------------------------------------------------
 
 @command("config", -2, "admin noscript loading stale", 0, 0, 0)
+@subcommands("config")
 def config(c, args):
     """CONFIG GET/SET over the node's config and Redis 7's parameters (xcache/store/settings.py)."""
     from xcache.store.settings import config_get, config_set
@@ -522,7 +524,7 @@ def config(c, args):
         return OK
     if sub == b"HELP" and len(args) == 1:
         return [SimpleString(line.encode()) for line in CONFIG_HELP]
-    raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try CONFIG HELP.")
+    raise unknown_subcommand("config", args[0])
 
 
 # --- CLIENT -----------------------------------------------------------------------------------
@@ -544,6 +546,7 @@ def _client_type(c) -> str:
 
 
 @command("client", -2, "admin noscript loading stale", 0, 0, 0)
+@subcommands("client")
 def client(c, args):
     sub = args[0].upper()
     server = c.server
@@ -645,7 +648,7 @@ def client_more(c, sub: bytes, args: list[bytes]):
         return -1 if c.tracking is None else c.tracking.redirect
     if sub == b"HELP" and len(args) == 1:
         return [SimpleString(line.encode()) for line in CLIENT_HELP]
-    raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try CLIENT HELP.")
+    raise unknown_subcommand("client", args[0])
 
 
 def _skip_replies(c, n: int):
@@ -749,6 +752,7 @@ def client_kill(c, args):
 # --- COMMAND ----------------------------------------------------------------------------------
 
 @command("command", -1, "loading stale", 0, 0, 0)
+@subcommands("command")
 def command_(c, args):
     from xcache.store.cmdtable import command_reply
 

@@ -20,6 +20,7 @@ from xcache.store.engine import (
     now_ms,
 )
 from xcache.store.glob import compile_glob
+from xcache.store.subcommands import subcommands, unknown_subcommand
 
 
 def delete_keys(c, keys: list[bytes]) -> int:
@@ -372,13 +373,14 @@ ENCODINGS = {1: b"hashtable", 2: b"quicklist", 3: b"hashtable", 4: b"skiplist", 
 
 
 @command("object", -2, "readonly", 2, 2, 1)
+@subcommands("object")
 def object_(c, args):
     sub = args[0].upper()
     if sub == b"HELP":
         return [b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 b"ENCODING <key>", b"FREQ <key>", b"IDLETIME <key>", b"REFCOUNT <key>", b"HELP"]
     if sub not in (b"ENCODING", b"FREQ", b"IDLETIME", b"REFCOUNT") or len(args) != 2:
-        raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try OBJECT HELP.")
+        raise unknown_subcommand("object", args[0])
     meta = c.engine.get_meta(c.db, args[1])
     if meta is None:
         return None

@@ -36,6 +36,7 @@ from xcache.resp import NULL_ARRAY, OK, Error, Raw, SimpleString
 from xcache.resp.encode import Bool, Double, KeyedArrays, Map, Pairs, Push, Set, format_float
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
+from xcache.store.subcommands import subcommands
 
 log = logging.getLogger("xcache.scripting")
 
@@ -673,6 +674,7 @@ SCRIPT_ARITY = {b"LOAD": 3, b"EXISTS": -3, b"FLUSH": -2, b"KILL": 2, b"HELP": 2}
 
 
 @command("script", -2, "noscript", 0, 0, 0)
+@subcommands("script")
 def script(c, args):
     sub = args[0].upper()
     arity = SCRIPT_ARITY.get(sub)
