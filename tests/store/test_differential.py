@@ -8,7 +8,8 @@ example count with XCACHE_FUZZ_SCALE, e.g.
 
 from __future__ import annotations
 
-import redis
+import socket
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -341,7 +342,11 @@ PROGRAM = program()
 # predicate on (cmd, xcache reply, redis reply); a program stops at its first known difference,
 # since the two states may differ from then on.
 def _is_err(reply) -> bool:
-    return isinstance(reply, tuple)
+    return reply[0] == b"-"
+
+
+def _err(text: str) -> tuple:
+    return (b"-", text.encode())
 
 
 KNOWN_DIFFERENCES: dict[str, object] = {
@@ -364,6 +369,13 @@ KNOWN_DIFFERENCES: dict[str, object] = {
     "zset-lex-mixed-scores": lambda cmd, got, want: cmd[0] in (
         "ZREMRANGEBYLEX", "ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZLEXCOUNT")
     or (cmd[0] in ("ZRANGE", "ZRANGESTORE") and "BYLEX" in cmd),
+    # hashes.py hrandfield: with WITHVALUES Redis refuses |count| > LONG_MAX/2 ("value is out of
+    # range") before looking the key up.
+    "hrandfield-withvalues-range": lambda cmd, got, want: cmd[0] == "HRANDFIELD"
+    and want == _err("ERR value is out of range"),
+    # zsets.py zincrby: Redis parses ZINCRBY through ZADD's flag loop, so ZINCRBY k NX 1 is a
+    # syntax error, not "value is not a valid float".
+    "zincrby-flags": lambda cmd, got, want: cmd[0] == "ZINCRBY" and want == _err("ERR syntax error"),
 }
 
 
@@ -371,32 +383,67 @@ def _known(cmd, got, want) -> bool:
     return any(pred(cmd, got, want) for pred in KNOWN_DIFFERENCES.values())
 
 
-def _call(client, args):
-    try:
-        return client.execute_command(*args)
-    except redis.ConnectionError:
-        raise
-    except redis.RedisError as exc:
-        return ("error", str(exc))
+class Conn:
+    """A bare RESP connection: replies come back as (type byte, value) trees, so that a simple
+    string differs from a bulk one, a RESP3 double from an integer, and errors keep their code."""
+
+    def __init__(self, port: int, protocol: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.file = self.sock.makefile("rb")
+        if protocol == 3:
+            self.call(["HELLO", "3"])
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+    def call(self, args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a.encode() if isinstance(a, str) else a
+            out.append(b"$%d\r\n%b\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+        return self.read()
+
+    def read(self):
+        line = self.file.readline()
+        kind, rest = line[:1], line[1:-2]
+        if kind in (b"+", b"-", b",", b"(", b"#"):
+            return (kind, rest)
+        if kind == b":":
+            return (kind, int(rest))
+        if kind == b"_":
+            return (kind, None)
+        if kind in (b"$", b"=", b"!"):
+            n = int(rest)
+            return (kind, None) if n < 0 else (kind, self.file.read(n + 2)[:-2])
+        if kind in (b"*", b"~", b"%", b">", b"|"):
+            n = int(rest)
+            if n < 0:
+                return (kind, None)
+            items = [self.read() for _ in range(n * 2 if kind in (b"%", b"|") else n)]
+            return self.read() if kind == b"|" else (kind, items)  # attributes: skipped
+        raise AssertionError(f"bad reply line {line!r}")
 
 
-def _scan_all(client, args):
+def _scan_all(conn, args):
     """A full SCAN-family iteration: the sorted union of what it returned."""
     name, rest = args[0], args[1:]
     key = rest[:1] if name != "SCAN" else []
     opts = rest[len(key):]
     cursor, seen = b"0", set()
     for _ in range(1000):
-        reply = _call(client, [name, *key, cursor, *opts, "COUNT", "3"])
-        if isinstance(reply, tuple):
+        reply = conn.call([name, *key, cursor, *opts, "COUNT", "3"])
+        if reply[0] != b"*":
             return reply
-        cursor, items = reply
-        items = list(items)
+        (_, cursor), (_, items) = reply[1]
         if name in ("HSCAN", "ZSCAN"):
             items = list(zip(items[::2], items[1::2], strict=True))
         seen.update(items)
-        if cursor in (b"0", 0):
+        if cursor == b"0":
             break
+    if name == "SCAN":  # the program's keys only, not the fixture's helper keys
+        seen = {k for k in seen if k[1].decode() in KEYS}
     return sorted(seen)
 
 
@@ -405,73 +452,52 @@ SHAPE_ONLY = {"SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER", "RANDOMKEY"}
 TIMES = {"TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"}
 
 
-def _shape(reply):
-    if isinstance(reply, (list, set)):
-        return ("array", len(reply))
-    return reply if reply is None or isinstance(reply, tuple) else type(reply).__name__
-
-
 def _normalize(cmd, reply):
-    name = cmd[0]
-    if isinstance(reply, tuple):
+    name, (kind, value) = cmd[0], reply
+    if kind == b"-" or value is None:
         return reply
-    if name in UNORDERED and isinstance(reply, (list, set)):
-        return sorted(reply)
-    if name == "HGETALL" and isinstance(reply, list):
-        return sorted(zip(reply[::2], reply[1::2], strict=True))
-    if name == "HGETALL" and isinstance(reply, dict):
-        return sorted(reply.items())
     if name in SHAPE_ONLY:
-        return _shape(reply)
-    if name in TIMES and isinstance(reply, int) and reply > 0:
-        return "positive"
-    if name == "GEOSEARCH" and not {"ASC", "DESC", "COUNT"} & set(cmd) and isinstance(reply, list):
-        return sorted(reply, key=repr)
-    if name in ("SORT", "SORT_RO") and "ALPHA" not in cmd and "nosort" not in cmd:
+        return (kind, len(value) if isinstance(value, list) else "one")
+    if not isinstance(value, (list, int)):
         return reply
-    if name in ("SORT", "SORT_RO") and "nosort" in cmd and isinstance(reply, list):
-        return reply  # a list or a zset: both have an order
+    if name in TIMES and value > 0:
+        return (kind, "positive")
+    if name == "HGETALL":
+        return (kind, sorted(zip(value[::2], value[1::2], strict=True)))
+    unordered_geo = name == "GEOSEARCH" and not {"ASC", "DESC", "COUNT"} & set(cmd)
+    if name in UNORDERED or unordered_geo:
+        return (kind, sorted(value, key=repr))
     return reply
 
 
-def _state(client):
+def _state(conn):
     out = []
     for key in KEYS:
-        kind = client.execute_command("TYPE", key)
-        ttl = client.execute_command("PTTL", key)
-        item = [key, kind, "ttl" if ttl > 0 else ttl]
-        kind = kind.decode() if isinstance(kind, bytes) else kind
-        read = {"string": ["GET", key], "list": ["LRANGE", key, "0", "-1"],
-                "set": ["SMEMBERS", key], "hash": ["HGETALL", key],
-                "zset": ["ZRANGE", key, "0", "-1", "WITHSCORES"],
-                "stream": ["XRANGE", key, "-", "+"]}.get(kind)
+        kind = conn.call(["TYPE", key])
+        ttl = conn.call(["PTTL", key])
+        item = [key, kind, "ttl" if ttl[1] > 0 else ttl]
+        read = {b"string": ["GET", key], b"list": ["LRANGE", key, "0", "-1"],
+                b"set": ["SMEMBERS", key], b"hash": ["HGETALL", key],
+                b"zset": ["ZRANGE", key, "0", "-1", "WITHSCORES"],
+                b"stream": ["XRANGE", key, "-", "+"]}.get(kind[1])
         if read:
-            item.append(_normalize(read, _call(client, read)))
+            item.append(_normalize(read, conn.call(read)))
         out.append(item)
     return out
 
 
-def _client(node, protocol):
-    c = redis.Redis(port=node.port, socket_timeout=10, protocol=protocol)
-    c.response_callbacks.clear()  # raw replies
-    return c
-
-
 def run_program(x, r, program):
-    for c in (x, r):
-        c.flushall()
+    for conn in (x, r):
+        assert conn.call(["FLUSHALL"]) == (b"+", b"OK")
         # SORT ... BY w_* and GET h_*->f read these (weights and a hash field per member)
-        c.execute_command("MSET", "w_a", "3", "w_b", "1", "w_x", "2", "w_1", "x")
-        c.execute_command("HSET", "h_a", "f", "A")
+        conn.call(["MSET", "w_a", "3", "w_b", "1", "w_x", "2", "w_1", "x"])
+        conn.call(["HSET", "h_a", "f", "A"])
     done = []
     for cmd in program:
         if cmd[0] == "SCAN*":
             got, want = _scan_all(x, cmd[1:]), _scan_all(r, cmd[1:])
-            if cmd[1] == "SCAN" and isinstance(want, list):  # the fixture's helper keys
-                got = [k for k in got if k in [s.encode() for s in KEYS]]
-                want = [k for k in want if k in [s.encode() for s in KEYS]]
         else:
-            got, want = _normalize(cmd, _call(x, cmd)), _normalize(cmd, _call(r, cmd))
+            got, want = _normalize(cmd, x.call(cmd)), _normalize(cmd, r.call(cmd))
         if got != want and _known(cmd, got, want):
             return
         done.append(cmd)
@@ -479,27 +505,22 @@ def run_program(x, r, program):
     assert _state(x) == _state(r), f"final state differs after {done}"
 
 
-def _pair(xcache_node, redis_node, protocol):
-    return _client(xcache_node, protocol), _client(redis_node, protocol)
+def _check(xcache_node, redis_node, protocol, program):
+    x, r = Conn(xcache_node.port, protocol), Conn(redis_node.port, protocol)
+    try:
+        run_program(x, r, program)
+    finally:
+        x.close()
+        r.close()
 
 
 @settings(fuzz(150), derandomize=True)
 @given(PROGRAM)
 def test_random_programs_match_redis(xcache_node, redis_node, program):
-    x, r = _pair(xcache_node, redis_node, 2)
-    try:
-        run_program(x, r, program)
-    finally:
-        x.close()
-        r.close()
+    _check(xcache_node, redis_node, 2, program)
 
 
-@settings(fuzz(30), derandomize=True)
+@settings(fuzz(40), derandomize=True)
 @given(PROGRAM)
 def test_random_programs_match_redis_resp3(xcache_node, redis_node, program):
-    x, r = _pair(xcache_node, redis_node, 3)
-    try:
-        run_program(x, r, program)
-    finally:
-        x.close()
-        r.close()
+    _check(xcache_node, redis_node, 3, program)
