@@ -123,6 +123,7 @@ GENERIC = [
     lambda p: ["RENAMENX", p.key(), p.key()],
     lambda p: ["COPY", p.key(), p.key(), *p.opt(["REPLACE"], ["DB", "0"], ["DB", "1"], ["x"])],
     lambda p: ["RANDOMKEY"],
+    lambda p: ["MOVE", p.key(), p.one(["1", "0", "x"])],
     lambda p: ["DBSIZE"],
     lambda p: ["KEYS", p.one(["*", "a", "[ab]", "?", "x*"])],
     lambda p: ["SCAN*", "SCAN", *p.opt(["MATCH", "[ab]"], ["TYPE", p.one(["string", "list", "x"])])],
@@ -146,6 +147,7 @@ STRINGS = [
     lambda p: ["SETRANGE", p.key(), p.one(OFFSETS), p.val()],
     lambda p: ["GETRANGE", p.key(), p.one(OFFSETS), p.one(OFFSETS)],
     lambda p: ["STRLEN", p.key()],
+    lambda p: ["SUBSTR", p.key(), p.one(OFFSETS), p.one(OFFSETS)],
     lambda p: ["MSET", *_pairs(p, p.key, p.val)],
     lambda p: ["MSETNX", *_pairs(p, p.key, p.val)],
     lambda p: ["MGET", *p.keys()],
@@ -185,6 +187,11 @@ LISTS = [
                *p.opt(["MAXLEN", p.int()])],
     lambda p: ["LMOVE", p.key(), p.key(), p.one(["LEFT", "RIGHT", "x"]), p.one(["LEFT", "RIGHT"])],
     lambda p: ["RPOPLPUSH", p.key(), p.key()],
+    lambda p: [p.one(["BLPOP", "BRPOP"]), *p.keys(1, 2), p.one(["0.01", "-1", "x"])],
+    lambda p: ["BLMOVE", p.key(), p.key(), p.one(["LEFT", "RIGHT"]), p.one(["LEFT", "RIGHT"]),
+               "0.01"],
+    lambda p: ["BLMPOP", "0.01", "1", p.key(), p.one(["LEFT", "RIGHT"]),
+               *p.opt(["COUNT", p.int()])],
     lambda p: ["LMPOP", p.one(["1", "2", "0", "x"]), *p.keys(1, 2), p.one(["LEFT", "RIGHT", "x"]),
                *p.opt(["COUNT", p.int()])],
     lambda p: [p.one(["LPUSH", "LRANGE", "LSET", "LINSERT", "LPOS", "LMOVE", "LREM"]), p.key()],
@@ -241,6 +248,8 @@ ZSETS = [
     lambda p: ["ZINTERCARD", *(lambda ks: [str(len(ks)), *ks])(p.keys()),
                *p.opt(["LIMIT", p.int()])],
     lambda p: ["ZMPOP", "1", p.key(), p.one(["MIN", "MAX", "x"]), *p.opt(["COUNT", p.int()])],
+    lambda p: [p.one(["BZPOPMIN", "BZPOPMAX"]), *p.keys(1, 2), p.one(["0.01", "-1", "x"])],
+    lambda p: ["BZMPOP", "0.01", "1", p.key(), p.one(["MIN", "MAX"]), *p.opt(["COUNT", p.int()])],
     lambda p: ["ZRANDMEMBER", p.key(), *p.opt([p.int()], [p.int(), "WITHSCORES"])],
     lambda p: ["SCAN*", "ZSCAN", p.key()],
     lambda p: [p.one(["ZADD", "ZRANGE", "ZINCRBY", "ZINTER", "ZRANGESTORE", "ZMSCORE"]), p.key()],
@@ -284,6 +293,12 @@ GEO = [
                        ["BYBOX", "400", "400", "km"]]),
                *p.opt(["ASC"], ["DESC"]), *p.opt(["COUNT", p.one(["1", "2", "0"])]),
                *p.flags("WITHCOORD", "WITHDIST", "WITHHASH")],
+    lambda p: [p.one(["GEORADIUS", "GEORADIUS_RO"]), p.key(), "15", "37",
+               p.one(["200", "1000", "-1"]), p.one(["km", "m", "x"]),
+               *p.flags("WITHCOORD", "WITHDIST", "WITHHASH"), *p.opt(["COUNT", "1"]),
+               *p.opt(["ASC"], ["DESC"])],
+    lambda p: ["GEORADIUSBYMEMBER", p.key(), p.mem(), "300", "km", *p.flags("WITHDIST"),
+               *p.opt(["ASC"], ["DESC"]), *p.opt(["STORE", p.key()], ["STOREDIST", p.key()])],
     lambda p: ["GEOSEARCHSTORE", p.key(), p.key(), "FROMLONLAT", "15", "37",
                "BYRADIUS", "500", "km", *p.opt(["ASC"], ["COUNT", "1"]), *p.flags("STOREDIST")],
 ]
@@ -297,6 +312,7 @@ STREAMS = [
                                                   max_size=2))],
     lambda p: ["XTRIM", p.key(), p.one(["MAXLEN", "MINID", "x"]), p.one(["1", "0", "2-0", "-1"])],
     lambda p: ["XLEN", p.key()],
+    lambda p: ["XREAD", *p.opt(["COUNT", p.int()]), "STREAMS", p.key(), p.one(["0", "1-1", "$"])],
 ]
 
 SORTS = [
@@ -452,19 +468,26 @@ SHAPE_ONLY = {"SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER", "RANDOMKEY"}
 TIMES = {"TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"}
 
 
+def _shape(reply):
+    """A random pick's reply types and lengths, not its values."""
+    kind, value = reply
+    return (kind, [_shape(v) for v in value] if isinstance(value, list) else None)
+
+
 def _normalize(cmd, reply):
     name, (kind, value) = cmd[0], reply
     if kind == b"-" or value is None:
         return reply
     if name in SHAPE_ONLY:
-        return (kind, len(value) if isinstance(value, list) else "one")
+        return _shape(reply)
     if not isinstance(value, (list, int)):
         return reply
     if name in TIMES and value > 0:
         return (kind, "positive")
     if name == "HGETALL":
         return (kind, sorted(zip(value[::2], value[1::2], strict=True)))
-    unordered_geo = name == "GEOSEARCH" and not {"ASC", "DESC", "COUNT"} & set(cmd)
+    unordered_geo = (name.startswith("GEORADIUS") or name == "GEOSEARCH") and isinstance(
+        value, list) and not {"ASC", "DESC", "COUNT"} & set(cmd)
     if name in UNORDERED or unordered_geo:
         return (kind, sorted(value, key=repr))
     return reply

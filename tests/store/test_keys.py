@@ -245,3 +245,16 @@ def test_object_subcommand_errors(r):
         r.execute_command("OBJECT", "ENCODING", "k", "x")
     with pytest.raises(redis.ResponseError, match=r"^wrong number of arguments for 'object\|help'"):
         r.execute_command("OBJECT", "HELP", "x")
+
+
+def test_db_index_arguments_are_c_ints(r):
+    """MOVE, COPY ... DB and SELECT read the index as Redis's getIntFromObjectOrReply does."""
+    r.set("a", "1")
+    for args in (["MOVE", "a"], ["COPY", "a", "b", "DB"], ["SELECT"]):
+        with pytest.raises(redis.ResponseError, match="^value is not an integer or out of range$"):
+            r.execute_command(*args, "x")
+        with pytest.raises(redis.ResponseError,
+                           match="^value is out of range, value must between -2147483648 and 2147483647$"):
+            r.execute_command(*args, "9999999999")
+        with pytest.raises(redis.ResponseError, match="^DB index is out of range$"):
+            r.execute_command(*args, "-1")

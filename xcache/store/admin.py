@@ -14,7 +14,7 @@ from xcache.config import to_toml
 from xcache.resp import OK, PONG, Error, Map, Raw, SimpleString, Verbatim
 from xcache.store import diskfull
 from xcache.store.clientinfo import client_line
-from xcache.store.commands import COMMANDS, SYNTAX_ERROR, command, parse_int
+from xcache.store.commands import COMMANDS, SYNTAX_ERROR, command, parse_c_int, parse_int
 from xcache.store.pause import ALL, WRITE
 from xcache.store.subcommands import subcommands, unknown_subcommand
 from xcache.store.version import REDIS_VERSION, XCACHE_VERSION
@@ -69,10 +69,7 @@ def reset(c, args):
 
 @command("select", 2, "loading stale fast", 0, 0, 0)
 def select(c, args):
-    try:
-        db = parse_int(args[0])
-    except Error:
-        raise Error("ERR value is not an integer or out of range") from None
+    db = parse_c_int(args[0])
     if db < 0 or db >= c.server.cfg.databases:
         raise Error("ERR DB index is out of range")
     c.db = db

@@ -6,7 +6,14 @@ import os
 import re
 
 from xcache.resp import OK, Error, SimpleString
-from xcache.store.commands import MAX_INT, NO_SUCH_KEY, SYNTAX_ERROR, command, parse_int
+from xcache.store.commands import (
+    MAX_INT,
+    NO_SUCH_KEY,
+    SYNTAX_ERROR,
+    command,
+    parse_c_int,
+    parse_int,
+)
 from xcache.store.cursor import decode_cursor, encode_cursor
 from xcache.store.engine import (
     LIST,
@@ -236,7 +243,7 @@ def copy(c, args):
             replace = True
         elif opt == b"DB" and i + 1 < len(args):
             i += 1
-            dst_db = parse_int(args[i])
+            dst_db = parse_c_int(args[i])
             if dst_db < 0 or dst_db >= c.server.cfg.databases:
                 raise Error("ERR DB index is out of range")
         else:
@@ -266,7 +273,7 @@ def touch_other_db(c, db: int, key: bytes, meta: Meta) -> None:
 
 @command("move", 3, "write fast")
 def move(c, args):
-    target = parse_int(args[1], Error("ERR DB index is out of range"))
+    target = parse_c_int(args[1])
     if target < 0 or target >= c.server.cfg.databases:
         raise Error("ERR DB index is out of range")
     if target == c.db:
