@@ -392,6 +392,14 @@ KNOWN_DIFFERENCES: dict[str, object] = {
     # zsets.py zincrby: Redis parses ZINCRBY through ZADD's flag loop, so ZINCRBY k NX 1 is a
     # syntax error, not "value is not a valid float".
     "zincrby-flags": lambda cmd, got, want: cmd[0] == "ZINCRBY" and want == _err("ERR syntax error"),
+    # lists.py _bmove: BLMOVE/BRPOPLPUSH that time out answer a null array (*-1), as every
+    # blocked list command (blocked.c replyToBlockedClientTimedOut); xcache answers $-1.
+    "blmove-timeout-null-array": lambda cmd, got, want: cmd[0] in ("BLMOVE", "BRPOPLPUSH")
+    and got == (b"$", None) and want == (b"*", None),
+    # hashes.py hscan, sets.py sscan, zsets.py zscan: Redis parses the cursor before looking the
+    # key up, so a bad cursor on a key of another type is "invalid cursor", not WRONGTYPE.
+    "xscan-cursor-before-type": lambda cmd, got, want: cmd[0] in ("HSCAN", "SSCAN", "ZSCAN")
+    and want == _err("ERR invalid cursor"),
 }
 
 
@@ -463,7 +471,7 @@ def _scan_all(conn, args):
     return sorted(seen)
 
 
-UNORDERED = {"SMEMBERS", "SINTER", "SUNION", "SDIFF", "KEYS", "HKEYS", "HVALS"}
+UNORDERED = {"SMEMBERS", "SINTER", "SUNION", "SDIFF", "KEYS", "HKEYS", "HVALS", "SPOP"}
 SHAPE_ONLY = {"SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER", "RANDOMKEY"}
 TIMES = {"TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"}
 
