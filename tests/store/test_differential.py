@@ -488,6 +488,8 @@ def _normalize(cmd, reply):
         return reply
     if name in SHAPE_ONLY:
         return _shape(reply)
+    if name in ("SCAN", "SSCAN", "HSCAN", "ZSCAN"):
+        return (kind, "page")  # one page: Redis promises nothing of it (full walks: SCAN*)
     if not isinstance(value, (list, int)):
         return reply
     if name in TIMES and value > 0:

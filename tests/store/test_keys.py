@@ -258,3 +258,16 @@ def test_db_index_arguments_are_c_ints(r):
             r.execute_command(*args, "9999999999")
         with pytest.raises(redis.ResponseError, match="^DB index is out of range$"):
             r.execute_command(*args, "-1")
+
+
+def test_scan_cursor_is_read_like_strtoul(r):
+    """Redis takes any cursor strtoul reads (a sign, "" for 0) and refuses spaces and overflow."""
+    r.sadd("s", "a")
+    r.hset("h", "f", "v")
+    for cmd in (["SCAN"], ["SSCAN", "s"], ["HSCAN", "h"], ["ZSCAN", "nokey"]):
+        for cursor in ("", "+0", "-0"):
+            assert r.execute_command(*cmd, cursor)[0] in (0, b"0"), (cmd, cursor)  # all, done
+        r.execute_command(*cmd, "-1")  # a cursor of Redis's own numbering: no error
+        for cursor in (" 1", "1 ", "+", "-", "x", "-18446744073709551616"):
+            with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+                r.execute_command(*cmd, cursor)
