@@ -543,7 +543,7 @@ def _client_type(c) -> str:
 
 
 @command("client", -2, "admin noscript loading stale", 0, 0, 0)
-@subcommands("client")
+@subcommands("client", extra=("setinfo", "no-touch"))  # Redis 7.2's, clients send them
 def client(c, args):
     sub = args[0].upper()
     server = c.server

@@ -40,18 +40,39 @@ def unknown_subcommand(container: str, sub: bytes) -> Error:
     return Error(f"ERR unknown subcommand '{text[:128]}'. Try {container.upper()} HELP.")
 
 
-def subcommands(container: str):
-    """Decorate a container command's handler (below @command) with Redis's arity check."""
+# container -> subcommands the node serves beyond Redis 7.0's (filled by @subcommands)
+EXTRAS: dict[str, frozenset[bytes]] = {}
+
+
+def lookup_error(container: str, args: list[bytes]) -> Error | None:
+    """Redis's command-lookup error for a subcommand of a container registered with
+    @subcommands: unknown, or known with the wrong number of arguments. Redis gives it before
+    running (or queueing, in MULTI) the command; the server may call this at queueing time."""
+    extras = EXTRAS.get(container)
+    if extras is None or not args:
+        return None
+    sub = args[0].lower()
+    arity = _arities().get(container, {}).get(sub)
+    if arity is None:
+        return None if sub in extras else unknown_subcommand(container, args[0])
+    n = len(args) + 1
+    if n != arity if arity > 0 else n < -arity:
+        return Error(f"ERR wrong number of arguments for '{container}|"
+                     f"{sub.decode(errors='replace')}' command")
+    return None
+
+
+def subcommands(container: str, extra: tuple[str, ...] = ()):
+    """Decorate a container command's handler (below @command) with Redis's subcommand lookup;
+    extra: subcommands it serves that Redis 7.0 does not have."""
+    EXTRAS[container] = frozenset(e.encode() for e in extra)
+
     def wrap(fn):
         @functools.wraps(fn)
         def handler(c, args):
-            if args:
-                sub = args[0].lower()
-                arity = _arities().get(container, {}).get(sub)
-                n = len(args) + 1
-                if arity is not None and (n != arity if arity > 0 else n < -arity):
-                    raise Error(f"ERR wrong number of arguments for '{container}|"
-                                f"{sub.decode(errors='replace')}' command")
+            error = lookup_error(container, args)
+            if error is not None:
+                raise error
             return fn(c, args)
         return handler
     return wrap
