@@ -108,3 +108,12 @@ def test_lcs_random(both):
         same(both, "SET", "y", "".join(rng.choice("abc") for _ in range(rng.randrange(0, 40))))
         same(both, "LCS", "x", "y")
         same(both, "LCS", "x", "y", "IDX", "WITHMATCHLEN")
+
+
+def test_lcs_idx_is_a_map_in_resp3(r):
+    r.mset({"a": "ohmytext", "b": "mynewtext"})
+    reply = r.execute_command("LCS", "a", "b", "IDX", "MINMATCHLEN", "4")
+    if r.get_connection_kwargs().get("protocol") == 3:
+        assert reply == {b"matches": [[[4, 7], [5, 8]]], b"len": 6}
+    else:
+        assert reply == [b"matches", [[[4, 7], [5, 8]]], b"len", 6]

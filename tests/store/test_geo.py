@@ -131,3 +131,24 @@ def test_ties_in_distance_ordered_as_redis(both, opts):
         args += [13.5 + i * 0.001, 38.2, f"near{i}"]
     same(both, "GEOADD", "g", *args)
     same(both, "GEOSEARCH", "g", "FROMLONLAT", 13.5, 38.2, "BYRADIUS", 10, "km", *opts)
+
+
+def test_coordinates_are_doubles_in_resp3(r):
+    """GEOPOS and WITHCOORD answer coordinates as RESP3 doubles (Redis's human long double
+    text), bulk strings in RESP2; distances stay bulk strings in both."""
+    r.geoadd("g", (13.361389, 38.115556, "m"))
+    resp3 = r.get_connection_kwargs().get("protocol") == 3
+    conn = r.connection_pool.get_connection()
+    try:
+        conn.send_command("GEOPOS", "g", "m")
+        pos = conn.read_response()
+        conn.send_command("GEOSEARCH", "g", "FROMLONLAT", 15, 37, "BYRADIUS", 300, "km",
+                          "WITHCOORD", "WITHDIST")
+        found = conn.read_response()
+    finally:
+        r.connection_pool.release(conn)
+    texts = [b"13.36138933897018433", b"38.11555639549629859"]
+    assert pos == [[float(t) for t in texts]] if resp3 else pos == [texts]
+    assert all(isinstance(v, float if resp3 else bytes) for v in pos[0])
+    assert found[0][:2] == [b"m", b"190.4424"]
+    assert found[0][2] == pos[0]

@@ -220,3 +220,54 @@ def test_copy_and_move_to_another_db_invalidate_watch(r):
             with pytest.raises(redis.WatchError):
                 p.execute()
     watcher.close()
+
+
+def test_expire_checks_options_before_the_time(r):
+    """Redis parses NX/XX/GT/LT first: a bad option combination wins over a bad number."""
+    r.set("k", "v")
+    for cmd in ("EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT"):
+        with pytest.raises(redis.ResponseError, match="^GT and LT options at the same time"):
+            r.execute_command(cmd, "k", "x", "GT", "LT")
+        with pytest.raises(redis.ResponseError, match="^NX and XX, GT or LT options"):
+            r.execute_command(cmd, "missing", "x", "NX", "GT")
+        with pytest.raises(redis.ResponseError, match="^Unsupported option Foo$"):
+            r.execute_command(cmd, "k", "x", "NX", "Foo", "Bar")
+        with pytest.raises(redis.ResponseError, match="^value is not an integer"):
+            r.execute_command(cmd, "k", "x", "GT")
+    assert r.ttl("k") == -1
+
+
+def test_object_subcommand_errors(r):
+    """Unknown subcommands and known ones with the wrong arity, as Redis's command lookup says."""
+    with pytest.raises(redis.ResponseError, match=r"^unknown subcommand 'b'\. Try OBJECT HELP\.$"):
+        r.execute_command("OBJECT", "b", "0")
+    with pytest.raises(redis.ResponseError, match=r"^wrong number of arguments for 'object\|encoding'"):
+        r.execute_command("OBJECT", "ENCODING", "k", "x")
+    with pytest.raises(redis.ResponseError, match=r"^wrong number of arguments for 'object\|help'"):
+        r.execute_command("OBJECT", "HELP", "x")
+
+
+def test_db_index_arguments_are_c_ints(r):
+    """MOVE, COPY ... DB and SELECT read the index as Redis's getIntFromObjectOrReply does."""
+    r.set("a", "1")
+    for args in (["MOVE", "a"], ["COPY", "a", "b", "DB"], ["SELECT"]):
+        with pytest.raises(redis.ResponseError, match="^value is not an integer or out of range$"):
+            r.execute_command(*args, "x")
+        with pytest.raises(redis.ResponseError,
+                           match="^value is out of range, value must between -2147483648 and 2147483647$"):
+            r.execute_command(*args, "9999999999")
+        with pytest.raises(redis.ResponseError, match="^DB index is out of range$"):
+            r.execute_command(*args, "-1")
+
+
+def test_scan_cursor_is_read_like_strtoul(r):
+    """Redis takes any cursor strtoul reads (a sign, "" for 0) and refuses spaces and overflow."""
+    r.sadd("s", "a")
+    r.hset("h", "f", "v")
+    for cmd in (["SCAN"], ["SSCAN", "s"], ["HSCAN", "h"], ["ZSCAN", "nokey"]):
+        for cursor in ("", "+0", "-0"):
+            assert r.execute_command(*cmd, cursor)[0] in (0, b"0"), (cmd, cursor)  # all, done
+        r.execute_command(*cmd, "-1")  # a cursor of Redis's own numbering: no error
+        for cursor in (" 1", "1 ", "+", "-", "x", "-18446744073709551616"):
+            with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+                r.execute_command(*cmd, cursor)

@@ -239,3 +239,28 @@ def test_blocking_publish_from_thread(r):
     msg = sub.get_message(timeout=5)
     assert msg["data"] == b"j1"
     sub.close()
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["CONFIG", "bogus", "1"], "unknown subcommand 'bogus'. Try CONFIG HELP."),
+    (["CONFIG", "GET"], "wrong number of arguments for 'config|get' command"),
+    (["CLIENT", "bogus"], "unknown subcommand 'bogus'. Try CLIENT HELP."),
+    (["CLIENT", "ID", "x"], "wrong number of arguments for 'client|id' command"),
+    (["CLIENT", "Pause", "100", "WRITE", "x"],
+     "unknown subcommand or wrong number of arguments for 'Pause'. Try CLIENT HELP."),
+    (["COMMAND", "bogus"], "unknown subcommand 'bogus'. Try COMMAND HELP."),
+    (["COMMAND", "COUNT", "x"], "wrong number of arguments for 'command|count' command"),
+    (["MEMORY", "USAGE"], "wrong number of arguments for 'memory|usage' command"),
+    (["MEMORY", "bogus"], "unknown subcommand 'bogus'. Try MEMORY HELP."),
+    (["LATENCY", "HISTORY", "a", "b"], "wrong number of arguments for 'latency|history' command"),
+    (["SLOWLOG", "LEN", "x"], "wrong number of arguments for 'slowlog|len' command"),
+    (["SLOWLOG", "bogus"], "unknown subcommand 'bogus'. Try SLOWLOG HELP."),
+    (["PUBSUB", "NUMPAT", "x"], "wrong number of arguments for 'pubsub|numpat' command"),
+    (["PUBSUB", "bogus", "1"], "unknown subcommand 'bogus'. Try PUBSUB HELP."),
+    (["SCRIPT", "DEBUG", "a", "b"], "wrong number of arguments for 'script|debug' command"),
+])
+def test_container_subcommand_errors(r, args, error):
+    """Redis looks a subcommand up before its handler runs (issue 13: same errors as Redis 7)."""
+    with pytest.raises(redis.ResponseError) as exc:
+        r.execute_command(*args)
+    assert str(exc.value) == error

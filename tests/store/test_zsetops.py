@@ -126,3 +126,19 @@ def test_zstore_wakes_blocked_client(r):
     assert raw(r, "ZUNIONSTORE", "dst", 1, "src") == 2
     assert fut.result(timeout=5) == [b"dst", b"a", b"1"]
     waiter.close()
+
+
+def test_pop_scores_are_doubles_in_resp3(r):
+    """ZMPOP, BZMPOP and BZPOPMIN/MAX answer scores as RESP3 doubles (bulk strings in RESP2)."""
+    r.zadd("z", {"a": 1.5, "b": 2, "c": 3})
+    resp3 = r.get_connection_kwargs().get("protocol") == 3
+
+    def score(text):
+        return float(text) if resp3 else text.encode()
+
+    replies = [raw(r, "ZMPOP", 1, "z", "MIN"), raw(r, "BZPOPMAX", "z", 0),
+               raw(r, "BZMPOP", 0, 1, "z", "MIN")]
+    assert replies == [[b"z", [[b"a", score("1.5")]]], [b"z", b"c", score("3")],
+                       [b"z", [[b"b", score("2")]]]]
+    scores = [replies[0][1][0][1], replies[1][2], replies[2][1][0][1]]
+    assert all(isinstance(s, float if resp3 else bytes) for s in scores)

@@ -59,6 +59,11 @@ class Double(float):
     """A double: ',' in RESP3, a bulk string (%.17g, integers bare) in RESP2."""
 
 
+class HumanDouble(bytes):
+    """A double already formatted as Redis's addReplyHumanLongDouble does (GEO coordinates):
+    ',' with that text in RESP3, a bulk string in RESP2."""
+
+
 class Verbatim(bytes):
     """A verbatim text string (INFO, CLIENT LIST): '=' with a 'txt:' prefix in RESP3, bulk in RESP2."""
 
@@ -151,6 +156,8 @@ def encode_into3(out: list, reply) -> None:
         out.append(b"#t\r\n" if reply.value else b"#f\r\n")
     elif t is Verbatim:
         out.append(b"=%d\r\ntxt:%b\r\n" % (len(reply) + 4, reply))
+    elif t is HumanDouble:
+        out.append(b",%b\r\n" % reply)
     elif t is Many:
         for item in reply:
             encode_into3(out, item)

@@ -13,7 +13,8 @@ from xcache.config import to_toml
 from xcache.resp import OK, PONG, Error, Map, Raw, SimpleString
 from xcache.store import info  # noqa: F401 - registers INFO
 from xcache.store.client_command import set_client_name  # and registers CLIENT
-from xcache.store.commands import SYNTAX_ERROR, command, parse_int
+from xcache.store.commands import SYNTAX_ERROR, command, parse_c_int, parse_int
+from xcache.store.subcommands import subcommands, unknown_subcommand
 from xcache.store.version import REDIS_VERSION
 
 log = logging.getLogger("xcache.server")
@@ -65,10 +66,7 @@ def reset(c, args):
 
 @command("select", 2, "loading stale fast", 0, 0, 0)
 def select(c, args):
-    try:
-        db = parse_int(args[0])
-    except Error:
-        raise Error("ERR value is not an integer or out of range") from None
+    db = parse_c_int(args[0])
     if db < 0 or db >= c.server.cfg.databases:
         raise Error("ERR DB index is out of range")
     c.db = db
@@ -222,6 +220,7 @@ def shutdown(c, args):
 # --- CONFIG -----------------------------------------------------------------------------------
 
 @command("config", -2, "admin noscript loading stale", 0, 0, 0)
+@subcommands("config")
 def config(c, args):
     """CONFIG GET/SET over the node's config and Redis 7's parameters (xcache/store/settings.py)."""
     from xcache.store.settings import config_get, config_set
@@ -246,7 +245,7 @@ def config(c, args):
         return OK
     if sub == b"HELP" and len(args) == 1:
         return [SimpleString(line.encode()) for line in CONFIG_HELP]
-    raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try CONFIG HELP.")
+    raise unknown_subcommand("config", args[0])
 
 
 CONFIG_HELP = [
@@ -261,6 +260,7 @@ CONFIG_HELP = [
 # --- COMMAND ----------------------------------------------------------------------------------
 
 @command("command", -1, "loading stale", 0, 0, 0)
+@subcommands("command")
 def command_(c, args):
     from xcache.store.cmdtable import command_reply
 

@@ -9,6 +9,7 @@ from xcache.resp import OK, Error, SimpleString, Verbatim
 from xcache.store.clientinfo import client_line
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.pause import ALL, WRITE
+from xcache.store.subcommands import subcommands, unknown_subcommand
 
 
 def set_client_name(c, name: bytes) -> None:
@@ -28,6 +29,7 @@ def _client_type(c) -> str:
 
 
 @command("client", -2, "admin noscript loading stale", 0, 0, 0)
+@subcommands("client", extra=("setinfo", "no-touch"))  # Redis 7.2's, clients send them
 def client(c, args):
     sub = args[0].upper()
     server = c.server
@@ -129,7 +131,7 @@ def client_more(c, sub: bytes, args: list[bytes]):
         return -1 if c.tracking is None else c.tracking.redirect
     if sub == b"HELP" and len(args) == 1:
         return [SimpleString(line.encode()) for line in CLIENT_HELP]
-    raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try CLIENT HELP.")
+    raise unknown_subcommand("client", args[0])
 
 
 def _skip_replies(c, n: int):

@@ -16,6 +16,7 @@ from pathlib import Path
 from xcache.resp import Double, Error, Map, Set, SimpleString
 from xcache.store.commands import COMMANDS, Command
 from xcache.store.glob import glob_match
+from xcache.store.subcommands import unknown_subcommand
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -183,7 +184,7 @@ def command_reply(args: list[bytes]):
         return [[k, Set(SimpleString(f.encode()) for f in flags)] for k, flags in keys]
     if sub == b"HELP" and len(args) == 1:
         return [SimpleString(line.encode()) for line in HELP]
-    raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try COMMAND HELP.")
+    raise unknown_subcommand("command", args[0])
 
 
 def _list(args: list[bytes]) -> list[bytes]:

@@ -93,6 +93,14 @@ def parse_float(raw: bytes, error: Error = NOT_FLOAT) -> float:
     return value
 
 
+def parse_c_int(raw: bytes) -> int:
+    """Like Redis's getIntFromObjectOrReply: a 64-bit integer that must also fit a C int."""
+    value = parse_int(raw)
+    if not -(1 << 31) <= value < 1 << 31:
+        raise Error("ERR value is out of range, value must between -2147483648 and 2147483647")
+    return value
+
+
 def parse_positive_int(raw: bytes, what: str) -> int:
     value = parse_int(raw)
     if value < 0:

@@ -7,7 +7,7 @@ number of members in those boxes: a radius covering the whole set reads the whol
 
 from __future__ import annotations
 
-from xcache.resp import NULL_ARRAY, Error
+from xcache.resp import NULL_ARRAY, Error, HumanDouble
 from xcache.store import geohash as gh
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import ZSET
@@ -37,6 +37,11 @@ def _distance_arg(raw: bytes, unit: bytes) -> tuple[float, float]:
     if value < 0:
         raise Error("ERR radius cannot be negative")
     return value, _unit(unit)
+
+
+def _coord_reply(xy: tuple[float, float]) -> list:
+    """[lon, lat] as Redis answers them: doubles in RESP3, bulk strings in RESP2."""
+    return [HumanDouble(gh.human(xy[0])), HumanDouble(gh.human(xy[1]))]
 
 
 def _fmt_dist(d: float) -> bytes:
@@ -83,7 +88,7 @@ def _coords(c, key: bytes, members: list[bytes]) -> list[tuple[float, float] | N
 def geopos(c, args):
     out = []
     for xy in _coords(c, args[0], args[1:]):
-        out.append(NULL_ARRAY if xy is None else [gh.human(xy[0]), gh.human(xy[1])])
+        out.append(NULL_ARRAY if xy is None else _coord_reply(xy))
     return out
 
 
@@ -241,7 +246,7 @@ def _search(c, args, flags: int, name: str):
         if withhash:
             item.append(int(score))
         if withcoord:
-            item.append([gh.human(xy[0]), gh.human(xy[1])])
+            item.append(_coord_reply(xy))
         out.append(item)
     return out
 

@@ -15,6 +15,7 @@ from itertools import islice
 from xcache.resp import Error, Map, SimpleString, Verbatim
 from xcache.store.commands import MAX_INT, MIN_INT, command, parse_int
 from xcache.store.engine import HASH, LIST, SET, STRING, ZSET, Meta, data_prefix
+from xcache.store.subcommands import subcommands, unknown_subcommand
 
 _INT = re.compile(rb"-?[1-9][0-9]*|0")
 
@@ -90,6 +91,7 @@ def usage(c, key: bytes, meta: Meta, samples: int) -> int:
 
 
 @command("memory", -2, "readonly", 0, 0, 0)
+@subcommands("memory")
 def memory(c, args):
     sub = args[0].upper()
     if sub == b"USAGE" and len(args) in (2, 4):
@@ -124,7 +126,7 @@ def memory(c, args):
             b"    Return memory in bytes used by <key> and its value. Nested values are",
             b"    sampled up to <count> times (default: 5, 0 means sample all).", b"HELP",
             b"    Print this help.")]
-    raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try MEMORY HELP.")
+    raise unknown_subcommand("memory", args[0])
 
 
 def stats(server) -> Map:

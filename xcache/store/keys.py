@@ -6,7 +6,14 @@ import os
 import re
 
 from xcache.resp import OK, Error, SimpleString
-from xcache.store.commands import MAX_INT, NO_SUCH_KEY, SYNTAX_ERROR, command, parse_int
+from xcache.store.commands import (
+    MAX_INT,
+    NO_SUCH_KEY,
+    SYNTAX_ERROR,
+    command,
+    parse_c_int,
+    parse_int,
+)
 from xcache.store.cursor import decode_cursor, encode_cursor
 from xcache.store.engine import (
     LIST,
@@ -20,6 +27,7 @@ from xcache.store.engine import (
     now_ms,
 )
 from xcache.store.glob import compile_glob
+from xcache.store.subcommands import subcommands, unknown_subcommand
 
 
 def delete_keys(c, keys: list[bytes]) -> int:
@@ -82,14 +90,16 @@ def set_expire(c, key: bytes, meta: Meta, expire_ms: int) -> None:
 
 def _expire(c, args, name: str, unit_ms: int, absolute: bool):
     key = args[0]
-    value = parse_int(args[1])
-    flags = {a.upper() for a in args[2:]}
-    if not flags <= {b"NX", b"XX", b"GT", b"LT"}:
-        raise Error(f"ERR Unsupported option {next(iter(flags - {b'NX', b'XX', b'GT', b'LT'})).decode(errors='replace')}")
+    flags = set()
+    for a in args[2:]:  # options are checked before the time, as in Redis
+        if a.upper() not in (b"NX", b"XX", b"GT", b"LT"):
+            raise Error(f"ERR Unsupported option {a.decode(errors='replace')}")
+        flags.add(a.upper())
     if b"NX" in flags and flags & {b"XX", b"GT", b"LT"}:
         raise Error("ERR NX and XX, GT or LT options at the same time are not compatible")
     if b"GT" in flags and b"LT" in flags:
         raise Error("ERR GT and LT options at the same time are not compatible")
+    value = parse_int(args[1])
     if unit_ms == 1000 and (value > MAX_INT // 1000 or value < -(MAX_INT // 1000)):
         raise Error(f"ERR invalid expire time in '{name}' command")
     when = value * unit_ms if absolute else value * unit_ms + now_ms()
@@ -233,7 +243,7 @@ def copy(c, args):
             replace = True
         elif opt == b"DB" and i + 1 < len(args):
             i += 1
-            dst_db = parse_int(args[i])
+            dst_db = parse_c_int(args[i])
             if dst_db < 0 or dst_db >= c.server.cfg.databases:
                 raise Error("ERR DB index is out of range")
         else:
@@ -263,7 +273,7 @@ def touch_other_db(c, db: int, key: bytes, meta: Meta) -> None:
 
 @command("move", 3, "write fast")
 def move(c, args):
-    target = parse_int(args[1], Error("ERR DB index is out of range"))
+    target = parse_c_int(args[1])
     if target < 0 or target >= c.server.cfg.databases:
         raise Error("ERR DB index is out of range")
     if target == c.db:
@@ -370,13 +380,14 @@ ENCODINGS = {1: b"hashtable", 2: b"quicklist", 3: b"hashtable", 4: b"skiplist", 
 
 
 @command("object", -2, "readonly", 2, 2, 1)
+@subcommands("object")
 def object_(c, args):
     sub = args[0].upper()
     if sub == b"HELP":
         return [b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 b"ENCODING <key>", b"FREQ <key>", b"IDLETIME <key>", b"REFCOUNT <key>", b"HELP"]
     if sub not in (b"ENCODING", b"FREQ", b"IDLETIME", b"REFCOUNT") or len(args) != 2:
-        raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try OBJECT HELP.")
+        raise unknown_subcommand("object", args[0])
     meta = c.engine.get_meta(c.db, args[1])
     if meta is None:
         return None

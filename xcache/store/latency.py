@@ -10,7 +10,7 @@ from collections import deque
 
 from xcache.resp import Error, Map, SimpleString, Verbatim
 from xcache.store.commands import COMMANDS, command, parse_int
-from xcache.store.subcommands import unknown_subcommand
+from xcache.store.subcommands import subcommands, unknown_subcommand
 
 LATENCY_HISTORY_LEN = 160  # samples kept per event, as Redis
 
@@ -105,6 +105,7 @@ class Diagnostics:
 
 
 @command("slowlog", -2, "admin random loading stale", 0, 0, 0)
+@subcommands("slowlog")
 def slowlog(c, args):
     d = c.server.diagnostics
     sub = args[0].upper()
@@ -133,6 +134,7 @@ def slowlog(c, args):
 
 
 @command("latency", -2, "admin noscript loading stale", 0, 0, 0)
+@subcommands("latency")
 def latency(c, args):
     server = c.server
     d = server.diagnostics

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xcache.resp import Error
+from xcache.resp import Error, Map
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import STRING
 from xcache.store.strings import max_size
@@ -107,5 +107,5 @@ def lcs(c, args):
                 matches.append(entry)
             a_start = alen
     if getidx:
-        return [b"matches", matches, b"len", total]
+        return Map([b"matches", matches, b"len", total])  # a map in RESP3, as Redis
     return bytes(result)

@@ -6,7 +6,7 @@ Replicas get plain pops (ZPOPMIN/ZPOPMAX/LPOP/RPOP key count), as Redis propagat
 
 from __future__ import annotations
 
-from xcache.resp import NULL_ARRAY, Error
+from xcache.resp import NULL_ARRAY, Double, Error
 from xcache.store import lists, zsets
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import LIST, ZSET
@@ -80,7 +80,7 @@ def _lpop_first(c, keys: list[bytes], left: bool, count: int, retrying: bool):
 
 
 def _nested(entries) -> list:
-    return [[m, zsets._fmt(s)] for m, s in entries]
+    return [[m, Double(s)] for m, s in entries]
 
 
 def _blocking(c, keys: list[bytes], timeout: float, serve):
@@ -140,7 +140,7 @@ def _bzpop(c, args, low: bool):
             return None
         key, [(member, score)] = got
         c.propagate = [b"ZPOPMIN" if low else b"ZPOPMAX", key]
-        return [key, member, zsets._fmt(score)]
+        return [key, member, Double(score)]
 
     return _blocking(c, keys, timeout, serve)
 

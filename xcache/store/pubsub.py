@@ -7,9 +7,10 @@ subscribed connection may run any command meanwhile).
 
 from __future__ import annotations
 
-from xcache.resp import Error, Many, Push, encode
+from xcache.resp import Many, Push, encode
 from xcache.store.commands import command
 from xcache.store.glob import glob_match
+from xcache.store.subcommands import subcommands, unknown_subcommand
 
 
 def _count(c) -> int:
@@ -119,6 +120,7 @@ def publish(c, args):
 
 
 @command("pubsub", -2, "pubsub random loading stale", 0, 0, 0)
+@subcommands("pubsub")
 def pubsub_(c, args):
     sub = args[0].upper()
     server = c.server
@@ -140,7 +142,7 @@ def pubsub_(c, args):
         return out
     if sub == b"NUMPAT" and len(args) == 1:
         return sum(len(s) for s in server.patterns.values())
-    raise Error(f"ERR unknown subcommand or wrong number of arguments for '{args[0].decode(errors='replace')}'. Try PUBSUB HELP.")
+    raise unknown_subcommand("pubsub", args[0])
 
 
 def unsubscribe_all(c) -> None:

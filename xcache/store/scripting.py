@@ -36,7 +36,7 @@ from xcache.resp import OK, Error
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
 from xcache.store.lua_values import error_for_lua, lua_number_arg, lua_to_reply, reply_to_lua
-from xcache.store.subcommands import parse_subcommand
+from xcache.store.subcommands import parse_subcommand, subcommands
 
 log = logging.getLogger("xcache.scripting")
 
@@ -559,6 +559,7 @@ SCRIPT_ARITY = {b"LOAD": 3, b"EXISTS": -3, b"FLUSH": -2, b"KILL": 2, b"HELP": 2}
 
 
 @command("script", -2, "noscript", 0, 0, 0)
+@subcommands("script")
 def script(c, args):
     sub = parse_subcommand("script", SCRIPT_ARITY, args)
     scripts = scripts_of(c.server)
