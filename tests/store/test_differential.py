@@ -455,11 +455,6 @@ KNOWN_DIFFERENCES: dict[str, object] = {
     # itself) in Redis, though the stored score reads back as 0.
     "zincr-negative-zero": lambda cmd, got, want: cmd[0] in ("ZINCRBY", "ZADD")
     and want[1] == b"-0",
-    # server.py Server.execute: inside MULTI, Redis refuses an unknown subcommand or a wrong
-    # subcommand arity when queueing (EXECABORT follows); the node checks it only when running
-    # (xcache/store/subcommands.py lookup_error is the check to call after the arity one).
-    "subcommand-lookup-when-queued": lambda cmd, got, want: got == (b"+", b"QUEUED")
-    and _is_err(want) and (b"subcommand" in want[1] or b"|" in want[1]),
     # scripting.py _py_setresp/_to_lua: redis.setresp(3) is accepted but ignored; Redis then
     # hands RESP3 types to Lua (nil for nulls, {map=}, {set=}, {double=}, booleans) and back.
     "lua-setresp-3": lambda cmd, got, want: cmd[0] == "EVAL" and "setresp(3)" in cmd[1],

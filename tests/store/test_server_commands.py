@@ -264,3 +264,26 @@ def test_container_subcommand_errors(r, args, error):
     with pytest.raises(redis.ResponseError) as exc:
         r.execute_command(*args)
     assert str(exc.value) == error
+
+
+@pytest.mark.parametrize("queued,error", [
+    (["OBJECT", "nosuch", "k"], "unknown subcommand 'nosuch'. Try OBJECT HELP."),
+    (["OBJECT", "ENCODING"], "wrong number of arguments for 'object|encoding' command"),
+    (["CONFIG", "GET"], "wrong number of arguments for 'config|get' command"),
+])
+def test_subcommand_lookup_refuses_at_queueing(r, queued, error):
+    """As Redis: an unknown subcommand or a wrong subcommand arity is refused when MULTI queues
+    it, and EXEC then aborts."""
+    conn = r.connection_pool.get_connection()
+    try:
+        conn.send_command("MULTI")
+        assert conn.read_response() == b"OK"
+        conn.send_command(*queued)
+        with pytest.raises(redis.ResponseError) as got:
+            conn.read_response()
+        assert str(got.value) == error  # redis-py drops the ERR code
+        conn.send_command("EXEC")
+        with pytest.raises(redis.exceptions.ExecAbortError, match="^Transaction discarded because of previous errors."):
+            conn.read_response()
+    finally:
+        r.connection_pool.release(conn)

@@ -58,6 +58,7 @@ from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
 from xcache.store.replication import Replication  # noqa: E402
 from xcache.store.settings import Settings  # noqa: E402
+from xcache.store.subcommands import lookup_error  # noqa: E402
 
 SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe", b"ping",
                       b"quit", b"reset", b"ssubscribe", b"sunsubscribe"}
@@ -471,6 +472,11 @@ class Server:
                     c.multi_error = True
                 return refused
         if c.multi is not None and name not in MULTI_IMMEDIATE:
+            # Redis looks subcommands up before queueing (outside MULTI, @subcommands does it)
+            if len(argv) > 1 and (refused := lookup_error(cmd.name, argv[1:])) is not None:
+                c.multi_error = True
+                cmd.rejected_calls += 1
+                return refused
             if "nomulti" in cmd.flags:
                 c.multi_error = True
                 return Error("ERR Command not allowed inside a transaction")
