@@ -19,6 +19,11 @@ a request the master refused with one of those errors did not execute and is alw
 Backend failover errors never reach clients, and clients are never closed because of a backend.
 With backend_wait_replicas, a write to a master is followed by WAIT on its connection and
 answered only after it (ackwait.py).
+
+Why one module (~630 lines): BackendConn and Group are one state machine seen from two sides -
+every connection event (ready, lost, refused, slow, dead) changes its group's state and decides
+the fate of the requests held or in flight on it. Split, each half would reach into the other's
+queues on the hot path.
 """
 
 from __future__ import annotations

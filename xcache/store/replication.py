@@ -20,6 +20,10 @@ promoted) and sends `REPLCONF ACK <offset>` every second.
 A promotion (REPLICAOF NO ONE) keeps the data and shifts the replication id like Redis: replid2 =
 old replid, second_repl_offset = offset + 1, new replid; replicas of the old master that reach the
 promoted node resume with a partial resync.
+
+Why one module (~1,000 lines): the master and replica sides share the replication id, offsets
+and backlog, and a node switches between them (REPLICAOF, promotion, fencing) keeping that state;
+the full-sync transfer, the fence and durability are already apart (fence.py, durability.py).
 """
 
 from __future__ import annotations
