@@ -413,22 +413,6 @@ def _err(text: str) -> tuple:
 # predicate on (cmd, xcache reply, redis reply); a program stops at its first known difference,
 # since the two states may differ from then on.
 KNOWN_DIFFERENCES: dict[str, object] = {
-    # strings.py bitcount: Redis 7.0 looks the key up (0 when missing, WRONGTYPE) before parsing
-    # start/end/unit; xcache parses first.
-    "bitcount-args-after-lookup": lambda cmd, got, want: cmd[0] == "BITCOUNT" and _is_err(got)
-    and (not _is_err(want) or want[1].startswith(b"WRONGTYPE")),
-    # strings.py set_: Redis parses every option before checking the EX/PX/EXAT/PXAT number, so a
-    # later syntax error wins over "invalid expire time".
-    "set-syntax-before-expire": lambda cmd, got, want: cmd[0] == "SET" and _is_err(got)
-    and _is_err(want),
-    # strings.py getex: Redis checks the key (nil when missing, WRONGTYPE) before the expire
-    # number.
-    "getex-lookup-before-expire": lambda cmd, got, want: cmd[0] == "GETEX" and _is_err(got)
-    and (not _is_err(want) or want[1].startswith(b"WRONGTYPE")),
-    # strings.py add_float/format_incr_float (also HINCRBYFLOAT): Redis adds in long double and
-    # prints "%.17Lf" with trailing zeros cut (0.1 + 0.2 -> "0.3", 1e308 -> "9999...").
-    "incrbyfloat-long-double": lambda cmd, got, want: cmd[0] in ("INCRBYFLOAT", "HINCRBYFLOAT")
-    and not _is_err(got) and not _is_err(want),
     # zsets.py lex ranges over members of different scores: Redis (listpack, <= 128 members)
     # scans in score order from the first member >= min and stops at the first one > max.
     "zset-lex-mixed-scores": lambda cmd, got, want: (cmd[0] in (

@@ -5,6 +5,9 @@ import time
 import pytest
 import redis
 
+from tests.store.crosscheck import both_fixture, same  # noqa: F401
+from tests.store.test_strings import FLOAT_CASES
+
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 
@@ -240,3 +243,16 @@ def test_rename_and_delete_hash(r):
     assert r.hgetall("h2") == {}
     r.hset("h2", "c", "3")
     assert r.hgetall("h2") == {b"c": b"3"}
+
+
+def test_hincrbyfloat_long_double(both):
+    for i, (start, delta) in enumerate(FLOAT_CASES):
+        if start is not None:
+            same(both, "hset", "h", f"f{i}", start)
+        same(both, "hincrbyfloat", "h", f"f{i}", delta)
+        same(both, "hget", "h", f"f{i}")
+    same(both, "hset", "h", "acc", "0.1")
+    for delta in ("0.2", "5.0e3", "-7.25", "1e-17", "0.3"):
+        same(both, "hincrbyfloat", "h", "acc", delta)
+        same(both, "hget", "h", "acc")
+

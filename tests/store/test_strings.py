@@ -5,6 +5,8 @@ import time
 import pytest
 import redis
 
+from tests.store.crosscheck import both_fixture, same  # noqa: F401
+
 
 def test_set_get_and_options(r):
     assert r.set("k", "v") is True
@@ -201,3 +203,57 @@ def test_negative_end_clamps_to_zero(r):
     r.set("s", "5")
     assert r.getrange("s", 0, -100) == b"5"
     assert r.bitcount("s", 0, -100) == 4
+
+
+def test_bitcount_looks_key_up_before_arguments(both):
+    same(both, "rpush", "list", "a")
+    same(both, "set", "s", "\xff")
+    same(both, "set", "empty", "")
+    for args in (["0", "1", "x"], ["", "1"], ["0"], ["0", "1", "2", "3"], ["x", "1"],
+                 ["0", "1", "bit"], ["0", "-1", "BYTE"], []):
+        for key in ("nokey", "list", "s", "empty"):
+            same(both, "bitcount", key, *args)
+
+
+def test_set_checks_syntax_before_expire_number(both):
+    same(both, "rpush", "list", "a")
+    for opts in (["GET", "EX", "-1", "KEEPTTL"], ["EX", "0", "NX", "XX"], ["EX", "x", "NX"],
+                 ["EX", "0", "PX", "1"], ["KEEPTTL", "EX", "0"], ["EX", "0", "foo"],
+                 ["EX", "0", "GET"], ["EX"], ["PERSIST"], ["EX", "0", "EX", "100"],
+                 ["PX", "5000", "PX", "6000"], ["GET", "GET", "NX", "NX"], ["XX", "XX"]):
+        for key in ("k", "list"):
+            same(both, "set", key, "v", *opts)
+    same(both, "pttl", "k")
+
+
+def test_getex_checks_key_before_expire_number(both):
+    same(both, "rpush", "list", "a")
+    same(both, "set", "s", "v")
+    for opts in (["PXAT", "x"], ["EX", "0"], ["EX", "-5"], ["foo"], ["EX"], ["EX", "0", "PX", "1"],
+                 ["PERSIST", "PERSIST"], ["EX", "0", "EX", "100"], ["KEEPTTL"], ["PERSIST", "EX", "1"]):
+        for key in ("nokey", "list", "s"):
+            same(both, "getex", key, *opts)
+    same(both, "ttl", "s")
+
+
+# (start value or None, increment): binary rounding, long double range, hex, errors.
+FLOAT_CASES = [
+    ("0.1", "0.2"), ("0.3", "5.0e3"), (None, "1e308"), (None, "-1e308"), (None, "1e400"),
+    (None, "1e-20"), ("-1e-20", "0"), (None, "0x1p-18"), ("10", "-0.1"), ("3", "2"),
+    (None, "12345678901234567890123"), ("1.5", "-1.5"), (None, "0x10"), (None, "1e-4940"),
+    (None, "inf"), ("1e4932", "1e4932"), (None, "nan"), (None, "1e4933"), (None, "1e-5000"),
+    (None, " 1"), (None, "1 "), (None, ""), ("abc", "1"), ("1e4933", "1"), (None, "-0"),
+]
+
+
+def test_incrbyfloat_long_double(both):
+    for i, (start, delta) in enumerate(FLOAT_CASES):
+        if start is not None:
+            same(both, "set", f"f{i}", start)
+        same(both, "incrbyfloat", f"f{i}", delta)
+        same(both, "get", f"f{i}")
+    same(both, "set", "acc", "0.1")
+    for delta in ("0.2", "5.0e3", "-7.25", "1e-17", "0.3"):
+        same(both, "incrbyfloat", "acc", delta)
+        same(both, "get", "acc")
+

@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+import numpy as np
+
 from xcache.resp import OK, Error, Map, Pairs
 from xcache.store.commands import (
     MAX_INT,
@@ -17,14 +19,13 @@ from xcache.store.commands import (
     OVERFLOW,
     SYNTAX_ERROR,
     command,
-    parse_float,
     parse_int,
     wrong_arity,
 )
 from xcache.store.cursor import decode_cursor, encode_cursor
 from xcache.store.engine import HASH, Meta, data_prefix
 from xcache.store.keys import parse_scan_options
-from xcache.store.strings import format_incr_float
+from xcache.store.strings import add_float, parse_long_double
 
 HASH_NOT_INTEGER = Error("ERR hash value is not an integer")
 HASH_NOT_FLOAT = Error("ERR hash value is not a float")
@@ -281,15 +282,11 @@ def hincrby(c, args):
 @command("hincrbyfloat", 4, "write denyoom fast")
 def hincrbyfloat(c, args):
     key, field = args[0], args[1]
-    delta = parse_float(args[2])
-    if delta in (float("inf"), float("-inf")):
+    delta = parse_long_double(args[2])
+    if np.isinf(delta):
         raise Error("ERR value is NaN or Infinity")
     meta, current = _field(c, key, field)
-    old = 0.0 if current is None else parse_float(current, HASH_NOT_FLOAT)
-    result = old + delta
-    if result != result or result in (float("inf"), float("-inf")):
-        raise Error("ERR increment would produce NaN or Infinity")
-    new = format_incr_float(result)
+    new = add_float(current, delta, HASH_NOT_FLOAT)
     _put_field(c, key, meta, field, new, current is None)
     # Replicas apply the result instead of redoing float arithmetic (Redis propagates HSET too).
     c.propagate = [b"HSET", key, field, new]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import struct
-from decimal import Decimal
+import warnings
+
+import numpy as np
 
 from xcache.resp import OK, Error
 from xcache.store.commands import (
@@ -14,7 +16,6 @@ from xcache.store.commands import (
     OVERFLOW,
     SYNTAX_ERROR,
     command,
-    parse_float,
     parse_int,
 )
 from xcache.store.engine import STRING, WRONGTYPE, now_ms
@@ -82,29 +83,47 @@ def get(c, args):
     return get_value(c, args[0])
 
 
-@command("set", -3, "write denyoom")
-def set_(c, args):
-    key, value = args[0], args[1]
-    nx = xx = get_old = keepttl = False
+def parse_string_options(args: list[bytes], start: int, is_set: bool):
+    """SET/GETEX options as Redis's parseExtendedStringArgumentsOrReply reads them: flags may
+    repeat, a repeated EX/PX/EXAT/PXAT replaces the earlier number, conflicting ones are a syntax
+    error. -> (set of flags, (expire option, raw number) or None). The number is checked later by
+    the caller, after any syntax error (and, for GETEX, after the key lookup)."""
+    flags: set[bytes] = set()
     expire = None
-    i = 2
+    i = start
     while i < len(args):
         opt = args[i].upper()
-        if opt == b"NX" and not xx:
-            nx = True
-        elif opt == b"XX" and not nx:
-            xx = True
-        elif opt == b"GET":
-            get_old = True
-        elif opt == b"KEEPTTL" and expire is None:
-            keepttl = True
-        elif opt in _EXPIRE_OPTS and expire is None and not keepttl and i + 1 < len(args):
-            unit, absolute = _EXPIRE_OPTS[opt]
+        if is_set and opt == b"NX" and b"XX" not in flags:
+            flags.add(opt)
+        elif is_set and opt == b"XX" and b"NX" not in flags:
+            flags.add(opt)
+        elif is_set and opt == b"GET":
+            flags.add(opt)
+        elif is_set and opt == b"KEEPTTL" and expire is None:
+            flags.add(opt)
+        elif not is_set and opt == b"PERSIST" and expire is None:
+            flags.add(opt)
+        elif (opt in _EXPIRE_OPTS and i + 1 < len(args) and not flags & {b"KEEPTTL", b"PERSIST"}
+              and (expire is None or expire[0] == opt)):
+            expire = (opt, args[i + 1])
             i += 1
-            expire = parse_expire("set", unit, args[i], absolute)
         else:
             raise SYNTAX_ERROR
         i += 1
+    return flags, expire
+
+
+def _expire_ms(name: str, expire: tuple[bytes, bytes]) -> int:
+    unit, absolute = _EXPIRE_OPTS[expire[0]]
+    return parse_expire(name, unit, expire[1], absolute)
+
+
+@command("set", -3, "write denyoom")
+def set_(c, args):
+    key, value = args[0], args[1]
+    flags, expire_opt = parse_string_options(args, 2, True)
+    expire = _expire_ms("set", expire_opt) if expire_opt else None
+    nx, xx, get_old, keepttl = (f in flags for f in (b"NX", b"XX", b"GET", b"KEEPTTL"))
     old = None
     if get_old:
         old, old_expire = read_string(c, key)
@@ -160,23 +179,14 @@ def getdel(c, args):
 
 @command("getex", -2, "write fast")
 def getex(c, args):
+    # Redis order: option syntax, then the key (nil when missing, WRONGTYPE), then the number.
     key = args[0]
-    expire = None
-    persist = False
-    i = 1
-    while i < len(args):
-        opt = args[i].upper()
-        if opt in _EXPIRE_OPTS and expire is None and not persist and i + 1 < len(args):
-            unit, absolute = _EXPIRE_OPTS[opt]
-            i += 1
-            expire = parse_expire("getex", unit, args[i], absolute)
-        elif opt == b"PERSIST" and expire is None and not persist:
-            persist = True
-        else:
-            raise SYNTAX_ERROR
-        i += 1
+    flags, expire_opt = parse_string_options(args, 1, False)
     value, old_expire = read_string(c, key)
-    if value is not None and (persist and old_expire or expire is not None):
+    if value is None:
+        return None
+    expire = _expire_ms("getex", expire_opt) if expire_opt else None
+    if b"PERSIST" in flags and old_expire or expire is not None:
         write_string(c, key, value, expire or 0)
     return value
 
@@ -254,35 +264,61 @@ def decrby(c, args):
     return _incr(c, args[0], -delta)
 
 
-def format_incr_float(value: float) -> bytes:
-    """Like Redis's INCRBYFLOAT output: plain decimal, no exponent, no trailing zeros."""
-    if value == int(value) and abs(value) < 1e17:
-        return b"%d" % int(value)
-    text = format(Decimal(repr(value)), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text.encode()
+_MAX_LONG_DOUBLE_CHARS = 5 * 1024  # Redis's MAX_LONG_DOUBLE_CHARS: longer numbers are refused
+_INF_WORDS = ("inf", "infinity")
 
 
-def add_float(current: bytes | None, raw_delta: bytes) -> bytes:
-    """current + delta as INCRBYFLOAT/HINCRBYFLOAT compute it, with Redis's errors."""
-    delta = parse_float(raw_delta)
-    base = 0.0
-    if current is not None:
-        try:
-            base = parse_float(current)
-        except Error:
-            raise NOT_FLOAT from None
-    result = base + delta
-    if result != result or result in (float("inf"), float("-inf")):
+def parse_long_double(raw: bytes, error: Error = NOT_FLOAT) -> np.longdouble:
+    """A number as Redis's string2ld reads it with strtold into a long double: hex and "inf"
+    accepted; leading space, trailing garbage, nan, overflow and underflow to zero refused."""
+    if not raw or len(raw) >= _MAX_LONG_DOUBLE_CHARS or raw[:1].isspace() or b"\0" in raw:
+        raise error
+    text = raw.decode("latin-1")
+    try:
+        with warnings.catch_warnings():  # numpy warns on overflow; refused below instead
+            warnings.simplefilter("ignore", RuntimeWarning)
+            value = np.longdouble(text)
+    except ValueError:
+        raise error from None
+    if np.isnan(value):
+        raise error
+    if np.isinf(value) and text.lstrip("+-").lower() not in _INF_WORDS:
+        raise error  # strtold's ERANGE overflow
+    if value == 0:
+        mantissa = text.lstrip("+-").lower()
+        if mantissa.startswith("0x"):
+            nonzero = "123456789abcdef"
+            mantissa = mantissa[2:].partition("p")[0]
+        else:
+            nonzero = "123456789"
+            mantissa = mantissa.partition("e")[0]
+        if any(ch in nonzero for ch in mantissa):
+            raise error  # strtold's ERANGE underflow to zero
+    return value
+
+
+def format_long_double(value: np.longdouble) -> bytes:
+    """Redis's ld2string(LD_STR_HUMAN): "%.17Lf" with trailing zeros (and point) cut, "-0" -> 0."""
+    text = np.format_float_positional(value, precision=17, unique=False, fractional=True,
+                                      trim="-")
+    return b"0" if text == "-0" else text.encode()
+
+
+def add_float(current: bytes | None, delta: np.longdouble, not_float: Error = NOT_FLOAT) -> bytes:
+    """current + delta (see parse_long_double) in long double as INCRBYFLOAT/HINCRBYFLOAT compute
+    it, with Redis's errors (an unparsable current value raises not_float)."""
+    base = np.longdouble(0) if current is None else parse_long_double(current, not_float)
+    with np.errstate(all="ignore"):  # inf/nan results are refused just below
+        result = base + delta
+    if not np.isfinite(result):
         raise Error("ERR increment would produce NaN or Infinity")
-    return format_incr_float(result)
+    return format_long_double(result)
 
 
 @command("incrbyfloat", 3, "write denyoom fast")
 def incrbyfloat(c, args):
     old, expire = read_string(c, args[0])
-    new = add_float(old, args[1])
+    new = add_float(old, parse_long_double(args[1]))
     write_string(c, args[0], new, expire)
     # Replicas must apply the result, not redo float arithmetic (as Redis propagates SET KEEPTTL).
     c.propagate = [b"SET", args[0], new, b"KEEPTTL"]
@@ -404,11 +440,14 @@ def getbit(c, args):
 
 @command("bitcount", -2, "readonly")
 def bitcount(c, args):
+    # Redis 7.0 looks the key up (0 when missing, WRONGTYPE) before checking the arguments.
+    value, _ = read_string(c, args[0])
+    if value is None:
+        return 0
     if len(args) not in (1, 3, 4):
         raise SYNTAX_ERROR
-    value, _ = read_string(c, args[0])
     if len(args) == 1:
-        return 0 if value is None else int.from_bytes(value, "big").bit_count()
+        return int.from_bytes(value, "big").bit_count()
     start, end = parse_int(args[1]), parse_int(args[2])
     unit = args[3].upper() if len(args) == 4 else b"BYTE"
     if unit not in (b"BYTE", b"BIT"):
