@@ -172,6 +172,35 @@ def test_zincrby(r):
     assert zr(r, "ZRANGEBYSCORE", "z", 1, 1) == []  # the old score entry is gone
 
 
+def test_zincrby_flag_as_increment_is_syntax_error(r):
+    """ZINCRBY goes through ZADD's flag loop: a flag where the increment goes leaves no pair."""
+    r.set("str", "v")
+    for flag in ("NX", "xx", "CH", "incr", "GT", "lt"):
+        for key in ("z", "str"):  # before the key's type is checked
+            with pytest.raises(redis.ResponseError, match="^syntax error$"):
+                zr(r, "ZINCRBY", key, flag, "0")
+    assert zr(r, "ZINCRBY", "z", 1, "NX") == b"1"  # a flag name as the member is a member
+    with pytest.raises(redis.ResponseError, match="^value is not a valid float$"):
+        zr(r, "ZINCRBY", "str", "abc", "a")  # the increment is parsed before the lookup too
+    assert zall(r) == [b"NX", b"1"]
+
+
+def test_incr_by_negative_zero(r):
+    """A new member incremented by -0 replies the increment ("-0"); the score is stored as 0."""
+    assert zr(r, "ZINCRBY", "z", "-0", "a") == b"-0"
+    assert zr(r, "ZSCORE", "z", "a") == b"0"
+    assert zr(r, "ZINCRBY", "z", "-0", "a") == b"0"  # an existing one: 0 + -0
+    assert zr(r, "ZINCRBY", "z", "-0.0", "b") == b"-0"
+    assert zr(r, "ZADD", "z", "INCR", "-0e0", "c") == b"-0"
+    assert zr(r, "ZADD", "z", "NX", "INCR", "-0", "d") == b"-0"
+    assert zr(r, "ZADD", "z", "GT", "INCR", "-0", "e") == b"-0"
+    assert zr(r, "ZADD", "z", "XX", "INCR", "-0", "a") == b"0"
+    assert zr(r, "ZADD", "z", "LT", "INCR", "-0", "a") is None  # 0 is not less than 0
+    assert zr(r, "ZADD", "z", "-0", "f") == 1
+    assert zall(r) == [b"a", b"0", b"b", b"0", b"c", b"0", b"d", b"0", b"e", b"0", b"f", b"0"]
+    assert zr(r, "ZRANGEBYSCORE", "z", 0, 0) == [b"a", b"b", b"c", b"d", b"e", b"f"]
+
+
 def test_keeps_ttl_on_modification(r):
     zr(r, "ZADD", "z", 1, "a", 2, "b")
     r.expire("z", 100)
@@ -539,6 +568,19 @@ def test_store_errors(two):
         with pytest.raises(redis.ResponseError, match=msg):
             zr(r, *args)
     assert r.exists("d") == 0
+
+
+def test_zscan_cursor_then_key_then_options(r):
+    r.set("str", "v")
+    with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+        zr(r, "ZSCAN", "str", "x")
+    for key in ("str", "nokey"):
+        with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+            zr(r, "ZSCAN", key, "x", "COUNT", "0")
+    with pytest.raises(redis.ResponseError, match=WRONGTYPE):
+        zr(r, "ZSCAN", "str", "0", "MATCH")
+    assert zr(r, "ZSCAN", "nokey", "0", "COUNT", "0") == [b"0", []]
+    assert zr(r, "ZSCAN", "nokey", "-1", "NX", "LIMIT", "") == [b"0", []]
 
 
 # --- ZSCAN / ZRANDMEMBER ---------------------------------------------------------------------

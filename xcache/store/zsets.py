@@ -315,10 +315,10 @@ def _add(c, key: bytes, pairs: list[tuple[float, bytes]], nx: bool = False, xx: 
                 cur[m] = score
                 updated += 1
         elif not xx:
-            cur[m] = score
+            cur[m] = score + 0.0  # -0 is stored as 0 ...
             added += 1
             processed += 1
-            result = score
+            result = score  # ... but a new member's INCR replies the increment itself ("-0")
     if added or updated:
         if meta is None:
             meta = engine.new_collection(ZSET)
@@ -364,7 +364,9 @@ def zadd(c, args):
         raise Error("ERR GT, LT, and/or NX options at the same time are not compatible")
     if incr and len(rest) > 2:
         raise Error("ERR INCR option supports a single increment-element pair")
-    if len(rest) == 2:
+    if incr:
+        pairs = [(_parse_increment(rest[0]), rest[1])]
+    elif len(rest) == 2:
         pairs = [(parse_score(rest[0]), rest[1])]
     else:
         pairs = [(parse_score(s), m) for s, m in zip(rest[0::2], rest[1::2], strict=True)]
@@ -377,8 +379,19 @@ def zadd(c, args):
 @command("zincrby", 4, "write denyoom fast")
 def zincrby(c, args):
     key, incr, member = args
-    _, _, _, result = _add(c, key, [(parse_score(incr), member)], incr=True)
+    if incr.upper() in _ZADD_FLAGS:
+        # Redis runs ZINCRBY through ZADD's flag loop: a flag there leaves at most one argument,
+        # not an increment-member pair.
+        raise SYNTAX_ERROR
+    _, _, _, result = _add(c, key, [(_parse_increment(incr), member)], incr=True)
     return Double(result)
+
+
+def _parse_increment(raw: bytes) -> float:
+    """A ZINCRBY/ZADD INCR increment: a score that keeps the sign of a zero (-0 is replied, as
+    the score of a new member, though stored as 0)."""
+    value = parse_score(raw)
+    return -0.0 if value == 0 and raw[:1] == b"-" else value
 
 
 @command("zrem", -3, "write fast")
@@ -631,7 +644,7 @@ def _store(c, dst: bytes, result: dict[bytes, float]) -> int:
 @command("zscan", -3, "readonly")
 def zscan(c, args):
     key = args[0]
-    cursor, entries = scan_collection(c, key, _lookup(c, key), args[1:])
+    cursor, entries = scan_collection(c, key, _lookup, args[1:])
     return [cursor, [x for m, v in entries for x in (m, _fmt(unpack_double(v)))]]
 
 
