@@ -429,12 +429,6 @@ KNOWN_DIFFERENCES: dict[str, object] = {
     # prints "%.17Lf" with trailing zeros cut (0.1 + 0.2 -> "0.3", 1e308 -> "9999...").
     "incrbyfloat-long-double": lambda cmd, got, want: cmd[0] in ("INCRBYFLOAT", "HINCRBYFLOAT")
     and not _is_err(got) and not _is_err(want),
-    # zsets.py lex ranges over members of different scores: Redis (listpack, <= 128 members)
-    # scans in score order from the first member >= min and stops at the first one > max.
-    "zset-lex-mixed-scores": lambda cmd, got, want: (cmd[0] in (
-        "ZREMRANGEBYLEX", "ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZLEXCOUNT")
-        or (cmd[0] in ("ZRANGE", "ZRANGESTORE") and "BYLEX" in cmd))
-    and got[0] == want[0] != b"-",
     # server.py Server.execute: inside MULTI, Redis refuses an unknown subcommand or a wrong
     # subcommand arity when queueing (EXECABORT follows); the node checks it only when running
     # (xcache/store/subcommands.py lookup_error is the check to call after the arity one).

@@ -453,6 +453,32 @@ def test_zremrangebylex(r):
         zr(r, "ZREMRANGEBYLEX", "z", "a", "+")
 
 
+def test_lex_ranges_over_mixed_scores(r):
+    """Lex ranges assume equal scores; over mixed ones a small (listpack) zset answers Redis's
+    walk in score order: from the first member >= min (the last <= max when reversed), which must
+    be in range, taking members while <= max (>= min) - LIMIT's offset is skipped unchecked."""
+    zr(r, "ZADD", "z", 0, "c", 1, "a", 1, "d", 2, "b", 3, "e")
+    assert zr(r, "ZRANGEBYLEX", "z", "[b", "[d") == [b"c", b"a", b"d", b"b"]
+    assert zr(r, "ZRANGEBYLEX", "z", "-", "[b") == []  # c, the first >= min, is above max
+    assert zr(r, "ZRANGEBYLEX", "z", "[b", "+", "LIMIT", 1, 2) == [b"a", b"d"]
+    assert zr(r, "ZRANGEBYLEX", "z", "[a", "[c") == [b"c", b"a"]  # stops at d
+    assert zr(r, "ZRANGEBYLEX", "z", "[a", "[c", "LIMIT", 3, 5) == [b"b"]  # skipped past d
+    assert zr(r, "ZRANGE", "z", "[a", "[c", "BYLEX") == [b"c", b"a"]
+    assert zr(r, "ZREVRANGEBYLEX", "z", "[c", "-") == [b"b", b"d", b"a", b"c"]
+    assert zr(r, "ZREVRANGEBYLEX", "z", "[b", "[a") == []
+    assert zr(r, "ZREVRANGEBYLEX", "z", "+", "[b", "LIMIT", 1, 1) == [b"b"]
+    assert zr(r, "ZRANGE", "z", "[d", "[a", "BYLEX", "REV") == [b"b", b"d", b"a", b"c"]
+    assert zr(r, "ZLEXCOUNT", "z", "[a", "[c") == 2
+    assert zr(r, "ZLEXCOUNT", "z", "[b", "+") == 5
+    assert zr(r, "ZRANGESTORE", "d", "z", "[a", "[d", "BYLEX", "LIMIT", 1, -1) == 3
+    assert zall(r, "d") == [b"a", b"1", b"d", b"1", b"b", b"2"]
+    assert zr(r, "ZREMRANGEBYLEX", "z", "[b", "[d") == 4
+    assert zall(r) == [b"e", b"3"]
+    zr(r, "ZADD", "b", 1, "b", 1, "1", 2, "a")
+    assert zr(r, "ZREMRANGEBYLEX", "b", "-", "[a") == 1
+    assert zall(r, "b") == [b"b", b"1", b"a", b"2"]
+
+
 def test_zpopmin_zpopmax(z6):
     r = z6
     assert zr(r, "ZPOPMIN", "z") == [b"f", b"-3.25"]
