@@ -413,32 +413,6 @@ def _err(text: str) -> tuple:
 # predicate on (cmd, xcache reply, redis reply); a program stops at its first known difference,
 # since the two states may differ from then on.
 KNOWN_DIFFERENCES: dict[str, object] = {
-    # zsets.py lex ranges over members of different scores: Redis (listpack, <= 128 members)
-    # scans in score order from the first member >= min and stops at the first one > max.
-    "zset-lex-mixed-scores": lambda cmd, got, want: (cmd[0] in (
-        "ZREMRANGEBYLEX", "ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZLEXCOUNT")
-        or (cmd[0] in ("ZRANGE", "ZRANGESTORE") and "BYLEX" in cmd))
-    and got[0] == want[0] != b"-",
-    # hashes.py hrandfield: with WITHVALUES Redis refuses |count| > LONG_MAX/2 ("value is out of
-    # range") before looking the key up.
-    "hrandfield-withvalues-range": lambda cmd, got, want: cmd[0] == "HRANDFIELD"
-    and want == _err("ERR value is out of range"),
-    # zsets.py zincrby: Redis parses ZINCRBY through ZADD's flag loop, so ZINCRBY k NX 1 is a
-    # syntax error, not "value is not a valid float".
-    "zincrby-flags": lambda cmd, got, want: cmd[0] == "ZINCRBY" and want == _err("ERR syntax error"),
-    # lists.py _bmove: BLMOVE/BRPOPLPUSH that time out answer a null array (*-1), as every
-    # blocked list command (blocked.c replyToBlockedClientTimedOut); xcache answers $-1.
-    "blmove-timeout-null-array": lambda cmd, got, want: cmd[0] in ("BLMOVE", "BRPOPLPUSH")
-    and got == (b"$", None) and want == (b"*", None),
-    # hashes.py hscan, sets.py sscan, zsets.py zscan: Redis parses the cursor, then looks the key
-    # up (an empty page when missing, WRONGTYPE), and only then the MATCH/COUNT options.
-    "xscan-order": lambda cmd, got, want: cmd[0] in ("HSCAN", "SSCAN", "ZSCAN") and (
-        want == _err("ERR invalid cursor") or (_is_err(got) and not _is_err(want))
-        or (_is_err(want) and not _is_err(got))),
-    # zsets.py zincrby / ZADD INCR: a new member incremented by -0 replies "-0" (the increment
-    # itself) in Redis, though the stored score reads back as 0.
-    "zincr-negative-zero": lambda cmd, got, want: cmd[0] in ("ZINCRBY", "ZADD")
-    and want[1] == b"-0",
     # scripting.py _py_setresp/_to_lua: redis.setresp(3) is accepted but ignored; Redis then
     # hands RESP3 types to Lua (nil for nulls, {map=}, {set=}, {double=}, booleans) and back.
     "lua-setresp-3": lambda cmd, got, want: cmd[0] == "EVAL" and "setresp(3)" in cmd[1],

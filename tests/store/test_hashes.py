@@ -186,6 +186,32 @@ def test_hscan_errors(r):
         r.execute_command("hscan", "h", "0", "count", "x")
 
 
+def test_hscan_cursor_then_key_then_options(r):
+    r.set("str", "v")
+    for key in ("str", "nokey"):
+        with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+            r.execute_command("HSCAN", key, "x", "COUNT", "0")
+    with pytest.raises(redis.ResponseError, match=WRONGTYPE):
+        r.execute_command("HSCAN", "str", "0", "COUNT", "0")
+    assert r.execute_command("HSCAN", "nokey", "0", "COUNT", "0") == (0, {})
+    assert r.execute_command("HSCAN", "nokey", "-1", "NX", "LIMIT", "") == (0, {})
+
+
+def test_hrandfield_withvalues_count_range(r):
+    """With WITHVALUES, |count| > LONG_MAX/2 is refused before the key is looked up."""
+    r.set("str", "v")
+    r.hset("h", "f", "v")
+    for key in ("nokey", "str", "h"):
+        for count in ("4611686018427387904", "-4611686018427387904", "9223372036854775807"):
+            with pytest.raises(redis.ResponseError, match="^value is out of range$"):
+                r.execute_command("HRANDFIELD", key, count, "WITHVALUES")
+    assert r.execute_command("HRANDFIELD", "nokey", "4611686018427387903", "WITHVALUES") == []
+    assert r.execute_command("HRANDFIELD", "nokey", "-4611686018427387903", "WITHVALUES") == []
+    assert r.execute_command("HRANDFIELD", "nokey", "4611686018427387904") == []
+    with pytest.raises(redis.ResponseError, match="^syntax error$"):
+        r.execute_command("HRANDFIELD", "nokey", "4611686018427387904", "WITHVALUE")
+
+
 def test_hrandfield(r):
     data = {b"f%d" % i: b"v%d" % i for i in range(10)}
     r.hset("h", mapping=data)

@@ -562,6 +562,44 @@ def test_blocking_in_multi_does_not_block(r):
     assert replies[:4] == [None, None, None, None] and tuple(replies[4]) == (b"full", b"v")
 
 
+def raw_replies(r: redis.Redis, *commands) -> bytes:
+    """The raw bytes answering `commands` on a fresh connection of r's protocol (redis-py reads
+    a null array and a null bulk alike)."""
+    kwargs = r.connection_pool.connection_kwargs
+    sock = socket.create_connection(("127.0.0.1", kwargs["port"]), timeout=10)
+
+    def exchange(cmds) -> bytes:
+        out = b""
+        for cmd in [*cmds, ("PING",)]:  # PING's +PONG marks the end of the replies
+            out += b"*%d\r\n" % len(cmd) + b"".join(
+                b"$%d\r\n%b\r\n" % (len(a), a.encode()) for a in cmd)
+        sock.sendall(out)
+        got = b""
+        while not got.endswith(b"+PONG\r\n"):
+            got += sock.recv(4096)
+        return got[:-len(b"+PONG\r\n")]
+
+    try:
+        if kwargs.get("protocol") == 3:
+            exchange([("HELLO", "3")])
+        return exchange(commands)
+    finally:
+        sock.close()
+
+
+def test_blmove_timeout_null_array(r):
+    """A timed-out BLMOVE/BRPOPLPUSH answers a null array like BLPOP; inside MULTI it does not
+    block and answers LMOVE's null bulk."""
+    null_array = b"_\r\n" if r.connection_pool.connection_kwargs.get("protocol") == 3 else b"*-1\r\n"
+    null_bulk = b"_\r\n" if null_array == b"_\r\n" else b"$-1\r\n"
+    assert raw_replies(r, ("BLMOVE", "empty", "d", "LEFT", "RIGHT", "0.01")) == null_array
+    assert raw_replies(r, ("BRPOPLPUSH", "empty", "d", "0.01")) == null_array
+    in_multi = raw_replies(r, ("MULTI",), ("BLMOVE", "empty", "d", "LEFT", "LEFT", "0"),
+                           ("BRPOPLPUSH", "empty", "d", "0"), ("EXEC",))
+    assert in_multi == b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n" + null_bulk * 2
+    assert r.exists("d") == 0
+
+
 def test_blocking_timeout_errors(r):
     cases = {
         "-1": "timeout is negative",

@@ -266,6 +266,16 @@ def test_sscan_errors(r):
             r.execute_command("sscan", "s", "0", *args)
 
 
+def test_sscan_cursor_then_key_then_options(r):
+    r.set("str", "v")
+    for key in ("str", "nokey"):
+        with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+            r.execute_command("SSCAN", key, "x", "MATCH")
+    with pytest.raises(redis.ResponseError, match=WRONGTYPE):
+        r.execute_command("SSCAN", "str", "-1", "COUNT", "0")
+    assert r.execute_command("SSCAN", "nokey", "-1", "NX", "LIMIT", "") == (0, [])
+
+
 def test_expiry_kept_on_modification(r):
     r.sadd("s", "a", "b", "c")
     r.expire("s", 100)

@@ -172,6 +172,35 @@ def test_zincrby(r):
     assert zr(r, "ZRANGEBYSCORE", "z", 1, 1) == []  # the old score entry is gone
 
 
+def test_zincrby_flag_as_increment_is_syntax_error(r):
+    """ZINCRBY goes through ZADD's flag loop: a flag where the increment goes leaves no pair."""
+    r.set("str", "v")
+    for flag in ("NX", "xx", "CH", "incr", "GT", "lt"):
+        for key in ("z", "str"):  # before the key's type is checked
+            with pytest.raises(redis.ResponseError, match="^syntax error$"):
+                zr(r, "ZINCRBY", key, flag, "0")
+    assert zr(r, "ZINCRBY", "z", 1, "NX") == b"1"  # a flag name as the member is a member
+    with pytest.raises(redis.ResponseError, match="^value is not a valid float$"):
+        zr(r, "ZINCRBY", "str", "abc", "a")  # the increment is parsed before the lookup too
+    assert zall(r) == [b"NX", b"1"]
+
+
+def test_incr_by_negative_zero(r):
+    """A new member incremented by -0 replies the increment ("-0"); the score is stored as 0."""
+    assert zr(r, "ZINCRBY", "z", "-0", "a") == b"-0"
+    assert zr(r, "ZSCORE", "z", "a") == b"0"
+    assert zr(r, "ZINCRBY", "z", "-0", "a") == b"0"  # an existing one: 0 + -0
+    assert zr(r, "ZINCRBY", "z", "-0.0", "b") == b"-0"
+    assert zr(r, "ZADD", "z", "INCR", "-0e0", "c") == b"-0"
+    assert zr(r, "ZADD", "z", "NX", "INCR", "-0", "d") == b"-0"
+    assert zr(r, "ZADD", "z", "GT", "INCR", "-0", "e") == b"-0"
+    assert zr(r, "ZADD", "z", "XX", "INCR", "-0", "a") == b"0"
+    assert zr(r, "ZADD", "z", "LT", "INCR", "-0", "a") is None  # 0 is not less than 0
+    assert zr(r, "ZADD", "z", "-0", "f") == 1
+    assert zall(r) == [b"a", b"0", b"b", b"0", b"c", b"0", b"d", b"0", b"e", b"0", b"f", b"0"]
+    assert zr(r, "ZRANGEBYSCORE", "z", 0, 0) == [b"a", b"b", b"c", b"d", b"e", b"f"]
+
+
 def test_keeps_ttl_on_modification(r):
     zr(r, "ZADD", "z", 1, "a", 2, "b")
     r.expire("z", 100)
@@ -424,6 +453,32 @@ def test_zremrangebylex(r):
         zr(r, "ZREMRANGEBYLEX", "z", "a", "+")
 
 
+def test_lex_ranges_over_mixed_scores(r):
+    """Lex ranges assume equal scores; over mixed ones a small (listpack) zset answers Redis's
+    walk in score order: from the first member >= min (the last <= max when reversed), which must
+    be in range, taking members while <= max (>= min) - LIMIT's offset is skipped unchecked."""
+    zr(r, "ZADD", "z", 0, "c", 1, "a", 1, "d", 2, "b", 3, "e")
+    assert zr(r, "ZRANGEBYLEX", "z", "[b", "[d") == [b"c", b"a", b"d", b"b"]
+    assert zr(r, "ZRANGEBYLEX", "z", "-", "[b") == []  # c, the first >= min, is above max
+    assert zr(r, "ZRANGEBYLEX", "z", "[b", "+", "LIMIT", 1, 2) == [b"a", b"d"]
+    assert zr(r, "ZRANGEBYLEX", "z", "[a", "[c") == [b"c", b"a"]  # stops at d
+    assert zr(r, "ZRANGEBYLEX", "z", "[a", "[c", "LIMIT", 3, 5) == [b"b"]  # skipped past d
+    assert zr(r, "ZRANGE", "z", "[a", "[c", "BYLEX") == [b"c", b"a"]
+    assert zr(r, "ZREVRANGEBYLEX", "z", "[c", "-") == [b"b", b"d", b"a", b"c"]
+    assert zr(r, "ZREVRANGEBYLEX", "z", "[b", "[a") == []
+    assert zr(r, "ZREVRANGEBYLEX", "z", "+", "[b", "LIMIT", 1, 1) == [b"b"]
+    assert zr(r, "ZRANGE", "z", "[d", "[a", "BYLEX", "REV") == [b"b", b"d", b"a", b"c"]
+    assert zr(r, "ZLEXCOUNT", "z", "[a", "[c") == 2
+    assert zr(r, "ZLEXCOUNT", "z", "[b", "+") == 5
+    assert zr(r, "ZRANGESTORE", "d", "z", "[a", "[d", "BYLEX", "LIMIT", 1, -1) == 3
+    assert zall(r, "d") == [b"a", b"1", b"d", b"1", b"b", b"2"]
+    assert zr(r, "ZREMRANGEBYLEX", "z", "[b", "[d") == 4
+    assert zall(r) == [b"e", b"3"]
+    zr(r, "ZADD", "b", 1, "b", 1, "1", 2, "a")
+    assert zr(r, "ZREMRANGEBYLEX", "b", "-", "[a") == 1
+    assert zall(r, "b") == [b"b", b"1", b"a", b"2"]
+
+
 def test_zpopmin_zpopmax(z6):
     r = z6
     assert zr(r, "ZPOPMIN", "z") == [b"f", b"-3.25"]
@@ -539,6 +594,19 @@ def test_store_errors(two):
         with pytest.raises(redis.ResponseError, match=msg):
             zr(r, *args)
     assert r.exists("d") == 0
+
+
+def test_zscan_cursor_then_key_then_options(r):
+    r.set("str", "v")
+    with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+        zr(r, "ZSCAN", "str", "x")
+    for key in ("str", "nokey"):
+        with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+            zr(r, "ZSCAN", key, "x", "COUNT", "0")
+    with pytest.raises(redis.ResponseError, match=WRONGTYPE):
+        zr(r, "ZSCAN", "str", "0", "MATCH")
+    assert zr(r, "ZSCAN", "nokey", "0", "COUNT", "0") == [b"0", []]
+    assert zr(r, "ZSCAN", "nokey", "-1", "NX", "LIMIT", "") == [b"0", []]
 
 
 # --- ZSCAN / ZRANDMEMBER ---------------------------------------------------------------------

@@ -12,6 +12,8 @@ both nulls stay `$-1` / `*-1`. `encode_into3` writes them as RESP3 (`%`, `~`, `,
 
 from __future__ import annotations
 
+import math
+
 
 class SimpleString(bytes):
     """A status reply such as +OK."""
@@ -219,5 +221,7 @@ def format_float(value: float) -> bytes:
     if value == float("-inf"):
         return b"-inf"
     if value == int(value) and abs(value) < 1e17:
+        if value == 0 and math.copysign(1.0, value) < 0:
+            return b"-0"  # %.17g keeps the sign of a zero (ZINCRBY of a new member by -0)
         return b"%d" % int(value)
     return (b"%.17g" % value)

@@ -8,7 +8,8 @@ and writes, and HGETALL/HSCAN are prefix scans in field (byte) order.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -43,16 +44,19 @@ def iter_subkeys(c, key: bytes, meta: Meta) -> Iterator[tuple[bytes, bytes]]:
         yield k[n:], v
 
 
-def scan_collection(c, key: bytes, meta: Meta | None, args: list[bytes]) -> tuple[bytes, list]:
-    """The HSCAN/SSCAN loop: args = [cursor, options...] -> (next cursor, [(subkey, value)]).
+def scan_collection(c, key: bytes, lookup: Callable[[Any, bytes], Meta | None],
+                    args: list[bytes]) -> tuple[bytes, list]:
+    """The HSCAN/SSCAN/ZSCAN loop: args = [cursor, options...] -> (next cursor, [(subkey, value)]).
 
     The cursor is the last examined subkey (stateless, see cursor.py); COUNT bounds the number of
-    examined entries, MATCH filters them afterwards, as in Redis.
+    examined entries, MATCH filters them afterwards, as in Redis. Redis parses the cursor, then
+    looks the key up (an empty page when missing, WRONGTYPE), and only then the options.
     """
     after = decode_cursor(args[0])
-    regex, count, _ = parse_scan_options(args[1:], False)
+    meta = lookup(c, key)
     if meta is None:
         return b"0", []
+    regex, count, _ = parse_scan_options(args[1:], False)
     prefix = data_prefix(c.db, key, meta.version)
     n = len(prefix)
     start = prefix + after + b"\x00" if after is not None else None
@@ -296,7 +300,7 @@ def hincrbyfloat(c, args):
 @command("hscan", -3, "readonly")
 def hscan(c, args):
     key = args[0]
-    cursor, entries = scan_collection(c, key, _lookup(c, key), args[1:])
+    cursor, entries = scan_collection(c, key, _lookup, args[1:])
     return [cursor, [x for pair in entries for x in pair]]
 
 
@@ -314,7 +318,7 @@ def hrandfield(c, args):
         withvalues = True
     elif len(args) > 2:
         raise SYNTAX_ERROR
-    if withvalues and count < -(MAX_INT // 2):
+    if withvalues and abs(count) > MAX_INT // 2:
         raise OUT_OF_RANGE  # Redis refuses a reply size that would overflow (2 * count)
     meta = _lookup(c, key)
     if meta is None or count == 0:

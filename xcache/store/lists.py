@@ -584,8 +584,9 @@ def _bmove(c, src: bytes, dst: bytes, left_from: bool, left_to: bool, timeout_ra
     if value is None and getattr(c, "in_exec", False):
         c.propagate = []  # nothing was written: replicate nothing
     if value is not None or getattr(c, "in_exec", False):
-        return value
-    return _block([src], timeout, lambda: serve(True), None)
+        return value  # inside MULTI/EXEC: LMOVE's null bulk, as in Redis
+    # A timeout answers a null array, as every blocked list command (replyToBlockedClientTimedOut).
+    return _block([src], timeout, lambda: serve(True), NULL_ARRAY)
 
 
 @command("blmove", 6, "write denyoom blocking", 1, 2, 1)

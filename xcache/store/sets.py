@@ -119,7 +119,7 @@ def smembers(c, args):
 @command("sscan", -3, "readonly")
 def sscan(c, args):
     key = args[0]
-    cursor, entries = scan_collection(c, key, _lookup(c, key), args[1:])
+    cursor, entries = scan_collection(c, key, _lookup, args[1:])
     return [cursor, [m for m, _ in entries]]
 
 

@@ -226,6 +226,61 @@ def _by_lex(c, key: bytes, meta: Meta, lo, loex: bool, hi, hiex: bool,
                 yield t[1], unpack_double(v)
 
 
+LISTPACK_ENTRIES = 128  # zset-max-listpack-entries: Redis keeps smaller zsets in one flat list
+
+
+def _lex_range(c, key: bytes, meta: Meta, lo, loex: bool, hi, hiex: bool, reverse: bool = False,
+               offset: int = 0, limit: int = -1) -> list[tuple[bytes, float]]:
+    """The lex range as Redis answers it (ZRANGEBYLEX and its kin, LIMIT offset/limit applied).
+
+    Lex ranges assume equal scores. Over mixed scores Redis's answer is whatever its walk gives:
+    for a listpack zset that walk is exact (_lex_walk); for larger ones it depends on the random
+    skiplist levels, so the member-ordered seek (_by_lex) serves them as well as anything could.
+    """
+    if meta.count <= LISTPACK_ENTRIES and _mixed_scores(c, key, meta):
+        return _lex_walk(c, key, meta, lo, loex, hi, hiex, reverse, offset, limit)
+    return _limit(_by_lex(c, key, meta, lo, loex, hi, hiex, reverse), offset, limit)
+
+
+def _mixed_scores(c, key: bytes, meta: Meta) -> bool:
+    first = next(_iter_scores(c, key, meta), None)
+    last = next(_iter_scores(c, key, meta, reverse=True), None)
+    return first is not None and last is not None and first[1] != last[1]
+
+
+def _lex_walk(c, key: bytes, meta: Meta, lo, loex: bool, hi, hiex: bool, reverse: bool,
+              offset: int, limit: int) -> list[tuple[bytes, float]]:
+    """Redis's listpack walk (zzlFirstInLexRange / zzlLastInLexRange, then genericZrangebylex):
+    in (score, member) order from the first member >= min (the last <= max when reversed), which
+    must be in range; the offset is skipped unchecked, then members are taken while <= max
+    (>= min when reversed) - the other end is never checked again."""
+    if offset < 0 or limit == 0 or _empty_range(lo, loex, hi, hiex):
+        return []
+
+    def gte_min(m: bytes) -> bool:
+        return (1, m) > lo if loex else (1, m) >= lo
+
+    def lte_max(m: bytes) -> bool:
+        return (1, m) < hi if hiex else (1, m) <= hi
+
+    entries = list(_iter_scores(c, key, meta))
+    if not entries or not gte_min(entries[-1][0]) or not lte_max(entries[0][0]):
+        return []  # zzlIsInLexRange
+    enter, stay = gte_min, lte_max
+    if reverse:
+        entries.reverse()
+        enter, stay = lte_max, gte_min
+    i = next((j for j, (m, _) in enumerate(entries) if enter(m)), len(entries))
+    if i == len(entries) or not stay(entries[i][0]):
+        return []
+    out = []
+    for m, score in entries[i + offset:]:
+        if len(out) == limit or not stay(m):
+            break
+        out.append((m, score))
+    return out
+
+
 def _by_rank(c, key: bytes, meta: Meta, start: int, stop: int, reverse: bool = False) -> list[tuple[bytes, float]]:
     """Members at ranks start..stop (Redis index rules, negatives from the end)."""
     size = meta.count
@@ -319,10 +374,10 @@ def _add(c, key: bytes, pairs: list[tuple[float, bytes]], nx: bool = False, xx: 
                 cur[m] = score
                 updated += 1
         elif not xx:
-            cur[m] = score
+            cur[m] = score + 0.0  # -0 is stored as 0 ...
             added += 1
             processed += 1
-            result = score
+            result = score  # ... but a new member's INCR replies the increment itself ("-0")
     if added or updated:
         if meta is None:
             meta = engine.new_collection(ZSET)
@@ -368,7 +423,9 @@ def zadd(c, args):
         raise Error("ERR GT, LT, and/or NX options at the same time are not compatible")
     if incr and len(rest) > 2:
         raise Error("ERR INCR option supports a single increment-element pair")
-    if len(rest) == 2:
+    if incr:
+        pairs = [(_parse_increment(rest[0]), rest[1])]
+    elif len(rest) == 2:
         pairs = [(parse_score(rest[0]), rest[1])]
     else:
         pairs = [(parse_score(s), m) for s, m in zip(rest[0::2], rest[1::2], strict=True)]
@@ -381,8 +438,19 @@ def zadd(c, args):
 @command("zincrby", 4, "write denyoom fast")
 def zincrby(c, args):
     key, incr, member = args
-    _, _, _, result = _add(c, key, [(parse_score(incr), member)], incr=True)
+    if incr.upper() in _ZADD_FLAGS:
+        # Redis runs ZINCRBY through ZADD's flag loop: a flag there leaves at most one argument,
+        # not an increment-member pair.
+        raise SYNTAX_ERROR
+    _, _, _, result = _add(c, key, [(_parse_increment(incr), member)], incr=True)
     return Double(result)
+
+
+def _parse_increment(raw: bytes) -> float:
+    """A ZINCRBY/ZADD INCR increment: a score that keeps the sign of a zero (-0 is replied, as
+    the score of a new member, though stored as 0)."""
+    value = parse_score(raw)
+    return -0.0 if value == 0 and raw[:1] == b"-" else value
 
 
 @command("zrem", -3, "write fast")
@@ -452,7 +520,7 @@ def zlexcount(c, args):
     lo, loex = _lex_bound(args[1])
     hi, hiex = _lex_bound(args[2])
     meta = _lookup(c, args[0])
-    return 0 if meta is None else sum(1 for _ in _by_lex(c, args[0], meta, lo, loex, hi, hiex))
+    return 0 if meta is None else len(_lex_range(c, args[0], meta, lo, loex, hi, hiex))
 
 
 # --- ZRANGE and its legacy forms -------------------------------------------------------------
@@ -508,7 +576,7 @@ def _zrange(c, args, rangetype: str | None = None, reverse: bool | None = None, 
     elif rangetype == SCORE:
         entries = _limit(_by_score(c, key, meta, lo, loex, hi, hiex, reverse), offset, limit)
     else:
-        entries = _limit(_by_lex(c, key, meta, lo, loex, hi, hiex, reverse), offset, limit)
+        entries = _lex_range(c, key, meta, lo, loex, hi, hiex, reverse, offset, limit)
     return entries if store else _reply(entries, withscores)
 
 
@@ -569,7 +637,7 @@ def zremrangebylex(c, args):
     meta = _lookup(c, args[0])
     if meta is None:
         return 0
-    return _remove(c, args[0], meta, list(_by_lex(c, args[0], meta, lo, loex, hi, hiex)))
+    return _remove(c, args[0], meta, _lex_range(c, args[0], meta, lo, loex, hi, hiex))
 
 
 def _pop(c, args, reverse: bool):
@@ -635,7 +703,7 @@ def _store(c, dst: bytes, result: dict[bytes, float]) -> int:
 @command("zscan", -3, "readonly")
 def zscan(c, args):
     key = args[0]
-    cursor, entries = scan_collection(c, key, _lookup(c, key), args[1:])
+    cursor, entries = scan_collection(c, key, _lookup, args[1:])
     return [cursor, [x for m, v in entries for x in (m, _fmt(unpack_double(v)))]]
 
 
