@@ -70,6 +70,7 @@ SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscrib
                       b"quit", b"reset", b"ssubscribe", b"sunsubscribe"}
 MULTI_IMMEDIATE = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 MAX_PENDING_COMMANDS = 10_000
+WRITE_HIGH_WATER = 64 * 1024  # asyncio's and uvloop's default write-buffer high-water mark
 # Commands that need the data written before they run: a chunk's group is written first.
 GROUP_BARRIER = {b"save", b"bgsave", b"wait", b"waitaof", b"psync", b"sync", b"shutdown",
                  b"debug", b"replicaof", b"slaveof", b"failover", b"compact", b"bgrewriteaof"}
@@ -370,7 +371,10 @@ class Client(asyncio.Protocol):
         self.server.stats["total_net_output_bytes"] += len(data)
         self.transport.write(data)
         limit = self.server.cfg.client_output_buffer_limit_bytes
-        if limit and self.transport.get_write_buffer_size() > limit:
+        # the transport calls pause_writing() once its buffer passes the high-water mark
+        # (64 KiB): below that no limit can be exceeded, and this check stays off the hot path
+        if limit and (self._writing_paused or limit < WRITE_HIGH_WATER) \
+                and self.transport.get_write_buffer_size() > limit:
             log.warning("event=client_output_buffer_limit client=%s addr=%s", self.id, self.addr)
             self.server.stats["client_output_limit_disconnections"] += 1
             self.transport.abort()
