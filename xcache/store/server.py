@@ -212,11 +212,7 @@ class Client(asyncio.Protocol):
                     out.append(b"-ERR Protocol error: %s\r\n" % str(argv).encode())
                     log.info("event=protocol_error client=%s addr=%s error=%r", self.id, self.addr, str(argv))
                     g, group = group, None
-                    if g is not None and not self._commit(g, out, marks):
-                        self._hold(g, out, marks, deque(), None, close=True)
-                        return
-                    self.send(out)
-                    self.close()
+                    self._send_and_close(g, out, marks)
                     return
                 if group is not None and argv[0].lower() in GROUP_BARRIER:
                     # It needs the data written (SAVE, WAIT, PSYNC...): write the group first and
@@ -238,11 +234,7 @@ class Client(asyncio.Protocol):
                 if self.close_after_reply:
                     self.encode(out, reply)
                     g, group = group, None
-                    if g is not None and not self._commit(g, out, marks):
-                        self._hold(g, out, marks, deque(), None, close=True)
-                        return
-                    self.send(out)
-                    self.close()
+                    self._send_and_close(g, out, marks)
                     return
                 if type(reply) is Suspend:
                     g, group = group, None
@@ -280,6 +272,14 @@ class Client(asyncio.Protocol):
         finally:
             if group is not None:  # left by an exception: write what the commands did
                 self.server.abandon_group(group)
+
+    def _send_and_close(self, group, out: list, marks: list) -> None:
+        """The last replies before the connection closes, after their chunk's group is written."""
+        if group is not None and not self._commit(group, out, marks):
+            self._hold(group, out, marks, deque(), None, close=True)
+            return
+        self.send(out)
+        self.close()
 
     def _commit(self, group, out: list, marks: list) -> bool:
         """Write the group's batch. False: RocksDB stalled; the caller holds the replies (_hold).
