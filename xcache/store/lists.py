@@ -525,29 +525,36 @@ def _touch(c, keys) -> None:
             c.server.touch(c.db, key)
 
 
+def existing_keys(c, keys: list[bytes], kind: int, retrying: bool):
+    """(key, meta) of the keys that exist, in order; a key of another type is an error, except
+    after waiting (retrying): a key that became another type while we waited, Redis keeps waiting.
+    (Blocking pops here and in mpop.py.)"""
+    for key in keys:
+        try:
+            meta = c.engine.lookup(c.db, key, kind)
+        except Error:
+            if retrying:
+                continue
+            raise
+        if meta is not None:
+            yield key, meta
+
+
 def _bpop(c, args: list[bytes], left: bool):
     keys = args[:-1]
     timeout = parse_timeout(args[-1])
     verb = b"LPOP" if left else b"RPOP"
 
     def serve(retrying: bool):
-        # The first non-empty list in argument order. When retrying after a wake-up, a key that
-        # now holds another type is skipped (Redis keeps the client blocked) instead of failing.
-        for key in keys:
-            try:
-                meta = c.engine.lookup(c.db, key, LIST)
-            except Error:
-                if retrying:
-                    continue
-                raise
-            if meta is not None:
-                b = c.engine.batch()
-                value = _pop(c, b, key, meta, left, 1)[0]
-                c.engine.commit(b)
-                c.propagate = [verb, key]  # replicas must not block: replicate a plain pop
-                if retrying:
-                    _touch(c, (key,))
-                return [key, value]
+        # The first non-empty list in argument order.
+        for key, meta in existing_keys(c, keys, LIST, retrying):
+            b = c.engine.batch()
+            value = _pop(c, b, key, meta, left, 1)[0]
+            c.engine.commit(b)
+            c.propagate = [verb, key]  # replicas must not block: replicate a plain pop
+            if retrying:
+                _touch(c, (key,))
+            return [key, value]
         return None
 
     reply = serve(False)

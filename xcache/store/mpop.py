@@ -39,23 +39,9 @@ def _parse_mpop(args: list[bytes], at: int, ends: tuple[bytes, bytes]) -> tuple[
     return args[at + 1:where_at], where == ends[0], count
 
 
-def _existing(c, keys: list[bytes], kind, retrying: bool):
-    """(key, meta) of the keys that exist, in order; a key of another type is an error, except
-    after waiting (retrying): a key that became another type while we waited, Redis keeps waiting."""
-    for key in keys:
-        try:
-            meta = c.engine.lookup(c.db, key, kind)
-        except Error:
-            if retrying:
-                continue
-            raise
-        if meta is not None:
-            yield key, meta
-
-
 def _zpop_first(c, keys: list[bytes], low: bool, count: int, retrying: bool):
     """Pop up to count members from the first non-empty zset of keys -> (key, entries) or None."""
-    for key, meta in _existing(c, keys, ZSET, retrying):
+    for key, meta in lists.existing_keys(c, keys, ZSET, retrying):
         entries = []
         for entry in zsets._iter_scores(c, key, meta, not low):
             entries.append(entry)
@@ -69,7 +55,7 @@ def _zpop_first(c, keys: list[bytes], low: bool, count: int, retrying: bool):
 
 
 def _lpop_first(c, keys: list[bytes], left: bool, count: int, retrying: bool):
-    for key, meta in _existing(c, keys, LIST, retrying):
+    for key, meta in lists.existing_keys(c, keys, LIST, retrying):
         b = c.engine.batch()
         values = lists._pop(c, b, key, meta, left, min(count, meta.count))
         c.engine.commit(b)
