@@ -5,7 +5,11 @@ redis-benchmark (50 clients, P=1 and P=16) against each, repeated (default 3x); 
 requests/s, the ratio xcache/twemproxy, and each proxy's CPU time per request (from
 /proc/<pid>/stat, all processes of the proxy).
 
-    python benchmarks/proxy_vs_twemproxy.py [--requests 200000] [--repeats 3] [--workers 1]
+With --reconnect every request opens a new connection (`redis-benchmark -k 0`): connect, one
+GET or SET, close - the per-session cost a reconnect storm multiplies (the incident's), where the
+CPU per request is the CPU per session.
+
+    python benchmarks/proxy_vs_twemproxy.py [--requests 200000] [--repeats 3] [--workers 1] [--reconnect]
 """
 
 from __future__ import annotations
@@ -62,9 +66,10 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def bench(port: int, pipeline: int, requests: int, clients: int) -> dict[str, float]:
+def bench(port: int, pipeline: int, requests: int, clients: int, keepalive: bool) -> dict[str, float]:
     out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", str(clients), "-n", str(requests),
-                          "-P", str(pipeline), "-t", "get,set", "-r", "100000", "-d", "32", "--csv", "-q"],
+                          "-P", str(pipeline), "-t", "get,set", "-r", "100000", "-d", "32", "--csv", "-q",
+                          "-k", "1" if keepalive else "0"],
                          capture_output=True, text=True, check=True).stdout
     rows = {}
     for row in csv.reader(io.StringIO(out)):
@@ -81,7 +86,10 @@ def main() -> None:
     # twemproxy is one process; on a 2-core box the benchmark client and redis-server need the
     # other core, so the like-for-like default is one xcache worker. Try --workers 2 too.
     ap.add_argument("--workers", type=int, default=1, help="xcache proxy workers (0 = the proxy's default)")
+    ap.add_argument("--reconnect", action="store_true",
+                    help="a new connection per request (redis-benchmark -k 0), P=1 only: the cost of a session")
     args = ap.parse_args()
+    pipelines = (1,) if args.reconnect else (1, 16)
 
     tmp = Path(tempfile.mkdtemp(prefix="xcache-bench-"))
     procs: list[subprocess.Popen] = []
@@ -114,23 +122,24 @@ def main() -> None:
         results: dict = {}
         cpu: dict = {}
         for rep in range(args.repeats):
-            for p in (1, 16):
+            for p in pipelines:
                 for name, (port, pids) in targets.items():
                     c0 = cpu_seconds(pids)
-                    r = bench(port, p, args.requests, args.clients)
+                    r = bench(port, p, args.requests, args.clients, not args.reconnect)
                     c1 = cpu_seconds(pids)
                     for test, rps in r.items():
                         results.setdefault((name, p, test), []).append(rps)
                     if pids:
                         cpu.setdefault((name, p), []).append((c1 - c0) * 1e6 / (args.requests * len(r)))
             print(f"repeat {rep + 1}/{args.repeats} done", file=sys.stderr)
-        print(f"redis-benchmark -c {args.clients} -n {args.requests} -d 32, median of {args.repeats} runs "
+        print(f"redis-benchmark -c {args.clients} -n {args.requests} -d 32"
+              f"{' -k 0 (a new connection per request)' if args.reconnect else ''}, median of {args.repeats} runs "
               f"({os.cpu_count()} cores, xcache workers={args.workers or 'default'})")
         # x/twem: ratio of the medians; run-ratio: median of the per-run ratios (both measured
         # back to back, so less sensitive to load drifting between runs on a shared machine).
         print(f"{'P':>3} {'test':<4} {'direct':>10} {'twemproxy':>10} {'xcache':>10} {'x/twem':>7} "
               f"{'run-ratio':>9} {'twem us/req':>12} {'xcache us/req':>14}")
-        for p in (1, 16):
+        for p in pipelines:
             for test in ("GET", "SET"):
                 d, t, x = (statistics.median(results[(n, p, test)]) for n in ("direct", "twemproxy", "xcache"))
                 rr = statistics.median(a / b for a, b in zip(results[("xcache", p, test)],

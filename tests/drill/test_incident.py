@@ -152,3 +152,20 @@ def test_sigterm_mid_run_leaves_nothing_behind(tmp_path):
         if p.poll() is None:
             p.kill()
     wait_until(lambda: not _leftovers(str(out)), timeout=30, what="every process of the drill gone")
+
+
+@needs_root
+def test_direct_floor_is_stormed_like_a_proxy(tmp_path):
+    """--direct adds a redis-server the clients reach without a proxy (the machine's floor): it is
+    stalled and stormed like the proxies and gets its own row."""
+    out = tmp_path / "direct"
+    res = _drill("--direct", "--only", "redis-direct", "--clients", "200", "--runs", "1", "--stall", "4",
+                 "--ramp", "0.5", "--duration", "30", "--out", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads((out / "incident.json").read_text())
+    (row,) = doc["table"]
+    (fig,) = doc["runs"]["redis-direct"]
+    assert row["proxy"] == "redis-direct" and row["lockouts"] == 0
+    assert fig["clients"] == 200 and fig["failed_requests"] >= 180  # the stall outlasted every timeout
+    assert fig["dead_sessions"] is None  # no xcache admin to ask
+    assert not _leftovers(str(out))

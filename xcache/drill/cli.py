@@ -94,10 +94,12 @@ def storm(target, scenario, clients, workers, password, auth_timeout, op_timeout
 @click.option("--proxy", "extra", multiple=True, metavar="NAME=COMMAND",
               help="another proxy to compare: a shell command with {port} and {backend}")
 @click.option("--no-twemproxy", is_flag=True, help="leave twemproxy out even when nutcracker is installed")
+@click.option("--direct", is_flag=True,
+              help="also storm a redis-server the clients reach directly (no proxy): this machine's floor")
 @click.option("--out", "out_dir", default="", help="directory for per-run JSON, charts and logs (default: a temp dir)")
 @click.option("-v", "--verbose", is_flag=True)
 def incident(scenario, clients, runs, stall_s, ramp_s, duration_s, timeout_s, client_procs, workers, settings, only, extra,
-             no_twemproxy, out_dir, verbose) -> None:
+             no_twemproxy, direct, out_dir, verbose) -> None:
     """The incident at full scale: a stalled proxy and a reconnect storm of N clients, in a private
     network namespace with somaxconn 32768, against xcache (gate on and off), twemproxy and any
     proxy given by --proxy, side by side. Needs root."""
@@ -108,7 +110,7 @@ def incident(scenario, clients, runs, stall_s, ramp_s, duration_s, timeout_s, cl
         click.echo(f"xcache drill incident: {problem}", err=True)
         sys.exit(2)
     try:
-        targets = I.with_settings(I.default_targets(workers, not no_twemproxy),
+        targets = I.with_settings(I.default_targets(workers, not no_twemproxy, direct),
                                   dict(kv.split("=", 1) for kv in settings))
         targets += [I.parse_target(spec) for spec in extra]
     except ValueError as exc:

@@ -49,7 +49,7 @@ class Target:
     """A proxy under test: how to start it in front of the backend."""
 
     name: str
-    kind: str  # "xcache", "twemproxy" or "command"
+    kind: str  # "xcache", "twemproxy", "direct" or "command"
     settings: dict = field(default_factory=dict)  # xcache --set key=value
     command: str = ""  # kind "command": shell line, {port} and {backend} filled in
 
@@ -65,13 +65,17 @@ def preflight(euid: int | None = None, which=shutil.which) -> str | None:
     return None
 
 
-def default_targets(workers: int, with_twemproxy: bool) -> list[Target]:
-    """xcache as shipped, xcache with the gate off, and twemproxy when installed."""
+def default_targets(workers: int, with_twemproxy: bool, with_direct: bool = False) -> list[Target]:
+    """xcache as shipped, xcache with the gate off, twemproxy when installed, and (asked for) a
+    redis-server the clients reach directly: no proxy at all, the floor of what the clients, the
+    kernel and this machine need to recover, against which the proxies' times can be read."""
     base = {"workers": str(workers), "max_clients": "100000"}
     out = [Target("xcache", "xcache", dict(base)),
            Target("xcache-gate-off", "xcache", {**base, "admission_gate": "false"})]
     if with_twemproxy and shutil.which("nutcracker"):
         out.append(Target("twemproxy", "twemproxy"))
+    if with_direct:
+        out.append(Target("redis-direct", "direct"))
     return out
 
 
@@ -179,6 +183,11 @@ def start_target(t: Target, procs: Procs, workdir: Path) -> subprocess.Popen:
                             f"  redis: true\n  redis_auth: {PASSWORD}\n  backlog: {SOMAXCONN}\n"
                             f"  server_connections: 1\n  servers:\n   - {backend}:1\n")
         p = procs.start(t.name, ["nutcracker", "-c", str(conf), "-s", str(STATS_PORT)])
+    elif t.kind == "direct":  # a second redis-server where the proxy would listen: no proxy hop
+        conf = private_file(workdir / "direct.conf", f"port {PROXY_PORT}\nbind 127.0.0.1\nsave \"\"\n"
+                                                      f"appendonly no\nmaxclients 100000\ntcp-backlog {SOMAXCONN}\n"
+                                                      f"requirepass {PASSWORD}\n")
+        p = procs.start(t.name, ["redis-server", str(conf)])
     else:
         p = procs.start(t.name, t.command.format(port=PROXY_PORT, backend=backend), shell=True)
     wait_port(PROXY_PORT, p)
