@@ -50,14 +50,16 @@ def wait_port(port: int, timeout: float = 20) -> None:
     raise SystemExit(f"nothing answers PING on port {port}")
 
 
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(pids: list[int], field: int | None = None) -> float:
+    """utime + stime of pids (field 0: utime only, 1: stime only)."""
     total = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime
+        times = (int(fields[11]), int(fields[12]))  # utime, stime
+        total += sum(times) if field is None else times[field]
     return total / TICK
 
 
@@ -124,13 +126,14 @@ def main() -> None:
         for rep in range(args.repeats):
             for p in pipelines:
                 for name, (port, pids) in targets.items():
-                    c0 = cpu_seconds(pids)
+                    c0, s0 = cpu_seconds(pids), cpu_seconds(pids, 1)
                     r = bench(port, p, args.requests, args.clients, not args.reconnect)
-                    c1 = cpu_seconds(pids)
+                    c1, s1 = cpu_seconds(pids), cpu_seconds(pids, 1)
                     for test, rps in r.items():
                         results.setdefault((name, p, test), []).append(rps)
                     if pids:
                         cpu.setdefault((name, p), []).append((c1 - c0) * 1e6 / (args.requests * len(r)))
+                        cpu.setdefault((name, p, "sys"), []).append((s1 - s0) * 1e6 / (args.requests * len(r)))
             print(f"repeat {rep + 1}/{args.repeats} done", file=sys.stderr)
         print(f"redis-benchmark -c {args.clients} -n {args.requests} -d 32"
               f"{' -k 0 (a new connection per request)' if args.reconnect else ''}, median of {args.repeats} runs "
@@ -148,6 +151,9 @@ def main() -> None:
                 xcpu = statistics.median(cpu[("xcache", p)])
                 print(f"{p:>3} {test:<4} {d:>10.0f} {t:>10.0f} {x:>10.0f} {x / t:>7.2f} {rr:>9.2f} "
                       f"{tc:>12.2f} {xcpu:>14.2f}")
+        # The kernel's share (sockets, TCP) is the same work for any proxy; the rest is the proxy's own.
+        ts, xs = (statistics.median(cpu[(n, pipelines[0], "sys")]) for n in ("twemproxy", "xcache"))
+        print(f"    of which in the kernel (stime, P={pipelines[0]}): twemproxy {ts:.2f} us/req, xcache {xs:.2f} us/req")
     finally:
         for p in procs:
             if p.poll() is None:
