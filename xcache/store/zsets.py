@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import partial
 
 from xcache.resp import Double, Error, Pairs
 from xcache.resp.encode import format_float
@@ -580,34 +581,11 @@ def _zrange(c, args, rangetype: str | None = None, reverse: bool | None = None, 
     return entries if store else _reply(entries, withscores)
 
 
-@command("zrange", -4, "readonly")
-def zrange(c, args):
-    return _zrange(c, args)
-
-
-@command("zrevrange", -4, "readonly")
-def zrevrange(c, args):
-    return _zrange(c, args, RANK, True)
-
-
-@command("zrangebyscore", -4, "readonly")
-def zrangebyscore(c, args):
-    return _zrange(c, args, SCORE, False)
-
-
-@command("zrevrangebyscore", -4, "readonly")
-def zrevrangebyscore(c, args):
-    return _zrange(c, args, SCORE, True)
-
-
-@command("zrangebylex", -4, "readonly")
-def zrangebylex(c, args):
-    return _zrange(c, args, LEX, False)
-
-
-@command("zrevrangebylex", -4, "readonly")
-def zrevrangebylex(c, args):
-    return _zrange(c, args, LEX, True)
+# ZRANGE and its legacy forms, which fix the range type and the direction.
+for _name, _rangetype, _reverse in (("zrange", None, None), ("zrevrange", RANK, True),
+                                    ("zrangebyscore", SCORE, False), ("zrevrangebyscore", SCORE, True),
+                                    ("zrangebylex", LEX, False), ("zrevrangebylex", LEX, True)):
+    command(_name, -4, "readonly")(partial(_zrange, rangetype=_rangetype, reverse=_reverse))
 
 
 # --- removal by range and popping ------------------------------------------------------------
