@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from itertools import islice
 
 from xcache.resp import NULL_ARRAY, OK, Error
@@ -209,7 +210,7 @@ def parse_timeout(raw: bytes) -> float:
 # --- push -----------------------------------------------------------------------------------
 
 
-def _push_command(c, args: list[bytes], left: bool, only_existing: bool) -> int:
+def _push_command(left: bool, only_existing: bool, c, args: list[bytes]) -> int:
     key = args[0]
     meta = c.engine.lookup(c.db, key, LIST)
     if meta is None and only_existing:
@@ -221,30 +222,17 @@ def _push_command(c, args: list[bytes], left: bool, only_existing: bool) -> int:
     return meta.count
 
 
-@command("lpush", -3, "write denyoom fast")
-def lpush(c, args: list[bytes]) -> int:
-    return _push_command(c, args, True, False)
-
-
-@command("rpush", -3, "write denyoom fast")
-def rpush(c, args: list[bytes]) -> int:
-    return _push_command(c, args, False, False)
-
-
-@command("lpushx", -3, "write denyoom fast")
-def lpushx(c, args: list[bytes]) -> int:
-    return _push_command(c, args, True, True)
-
-
-@command("rpushx", -3, "write denyoom fast")
-def rpushx(c, args: list[bytes]) -> int:
-    return _push_command(c, args, False, True)
+# The bound arguments come first so that partial binds them positionally: its call then costs
+# no more than a wrapper function's (with keywords it copies a dict per call; LPUSH is hot).
+for _name, _left, _only_existing in (("lpush", True, False), ("rpush", False, False),
+                                     ("lpushx", True, True), ("rpushx", False, True)):
+    command(_name, -3, "write denyoom fast")(partial(_push_command, _left, _only_existing))
 
 
 # --- pop ------------------------------------------------------------------------------------
 
 
-def _pop_command(c, args: list[bytes], left: bool, name: str):
+def _pop_command(left: bool, name: str, c, args: list[bytes]):
     if len(args) > 2:
         raise wrong_arity(name)
     count = None
@@ -264,14 +252,8 @@ def _pop_command(c, args: list[bytes], left: bool, name: str):
     return values[0] if count is None else values
 
 
-@command("lpop", -2, "write fast")
-def lpop(c, args: list[bytes]):
-    return _pop_command(c, args, True, "lpop")
-
-
-@command("rpop", -2, "write fast")
-def rpop(c, args: list[bytes]):
-    return _pop_command(c, args, False, "rpop")
+for _name, _left in (("lpop", True), ("rpop", False)):
+    command(_name, -2, "write fast")(partial(_pop_command, _left, _name))
 
 
 # --- reads ----------------------------------------------------------------------------------
