@@ -288,17 +288,23 @@ def lrange(c, args: list[bytes]) -> list:
     return _read(c, data_prefix(c.db, args[0], meta.version), meta.head + first, n)
 
 
+def _element_key(c, key: bytes, meta: Meta, raw_index: bytes) -> bytes | None:
+    """The data key of the element at index raw_index (negative: from the tail), None if none."""
+    index = parse_int(raw_index)
+    if index < 0:
+        index += meta.count
+    if not 0 <= index < meta.count:
+        return None
+    return data_prefix(c.db, key, meta.version) + _ix(meta.head + index)
+
+
 @command("lindex", 3, "readonly")
 def lindex(c, args: list[bytes]):
     meta = c.engine.lookup(c.db, args[0], LIST)
     if meta is None:
         return None
-    index = parse_int(args[1])
-    if index < 0:
-        index += meta.count
-    if not 0 <= index < meta.count:
-        return None
-    return c.engine.get_data(data_prefix(c.db, args[0], meta.version) + _ix(meta.head + index))
+    dkey = _element_key(c, args[0], meta, args[1])
+    return None if dkey is None else c.engine.get_data(dkey)
 
 
 @command("lpos", -3, "readonly")
@@ -358,13 +364,11 @@ def lset(c, args: list[bytes]):
     meta = c.engine.lookup(c.db, key, LIST)
     if meta is None:
         raise NO_SUCH_KEY
-    index = parse_int(args[1])
-    if index < 0:
-        index += meta.count
-    if not 0 <= index < meta.count:
+    dkey = _element_key(c, key, meta, args[1])
+    if dkey is None:
         raise INDEX_OUT_OF_RANGE
     b = c.engine.batch()
-    b.put_data(data_prefix(c.db, key, meta.version) + _ix(meta.head + index), args[2])
+    b.put_data(dkey, args[2])
     c.engine.commit(b)
     return OK
 
