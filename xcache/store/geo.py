@@ -7,6 +7,8 @@ number of members in those boxes: a radius covering the whole set reads the whol
 
 from __future__ import annotations
 
+from functools import partial
+
 from xcache.resp import NULL_ARRAY, Error, HumanDouble
 from xcache.store import geohash as gh
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
@@ -269,31 +271,13 @@ def _collect(c, key: bytes, meta, shape: gh.Shape, limit: int) -> list:
     return found
 
 
-@command("georadius", -6, "write denyoom")
-def georadius(c, args):
-    return _search(c, args, RADIUS_COORDS, "georadius")
-
-
-@command("georadius_ro", -6, "readonly")
-def georadius_ro(c, args):
-    return _search(c, args, RADIUS_COORDS | NOSTORE, "georadius_ro")
-
-
-@command("georadiusbymember", -5, "write denyoom")
-def georadiusbymember(c, args):
-    return _search(c, args, RADIUS_MEMBER, "georadiusbymember")
-
-
-@command("georadiusbymember_ro", -5, "readonly")
-def georadiusbymember_ro(c, args):
-    return _search(c, args, RADIUS_MEMBER | NOSTORE, "georadiusbymember_ro")
-
-
-@command("geosearch", -7, "readonly")
-def geosearch(c, args):
-    return _search(c, args, SEARCH, "geosearch")
-
-
-@command("geosearchstore", -8, "write denyoom", 1, 2, 1)
-def geosearchstore(c, args):
-    return _search(c, args, SEARCH | SEARCHSTORE, "geosearchstore")
+# georadiusGeneric serves the six searches. A row: name, arity, flags, argument layout, last key.
+for _name, _arity, _flags, _layout, _last in (
+    ("georadius", -6, "write denyoom", RADIUS_COORDS, 1),
+    ("georadius_ro", -6, "readonly", RADIUS_COORDS | NOSTORE, 1),
+    ("georadiusbymember", -5, "write denyoom", RADIUS_MEMBER, 1),
+    ("georadiusbymember_ro", -5, "readonly", RADIUS_MEMBER | NOSTORE, 1),
+    ("geosearch", -7, "readonly", SEARCH, 1),
+    ("geosearchstore", -8, "write denyoom", SEARCH | SEARCHSTORE, 2),
+):
+    command(_name, _arity, _flags, 1, _last, 1)(partial(_search, flags=_layout, name=_name))

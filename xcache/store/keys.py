@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import partial
 
 from xcache.resp import OK, Error, SimpleString
 from xcache.store.commands import (
@@ -125,28 +126,8 @@ def _expire(c, args, name: str, unit_ms: int, absolute: bool):
     return 1
 
 
-@command("expire", -3, "write fast")
-def expire(c, args):
-    return _expire(c, args, "expire", 1000, False)
-
-
-@command("pexpire", -3, "write fast")
-def pexpire(c, args):
-    return _expire(c, args, "pexpire", 1, False)
-
-
-@command("expireat", -3, "write fast")
-def expireat(c, args):
-    return _expire(c, args, "expireat", 1000, True)
-
-
-@command("pexpireat", -3, "write fast")
-def pexpireat(c, args):
-    return _expire(c, args, "pexpireat", 1, True)
-
-
-def _ttl(c, key: bytes, unit_ms: int, absolute: bool = False) -> int:
-    meta = c.engine.get_meta(c.db, key)
+def _ttl(c, args, unit_ms: int, absolute: bool) -> int:
+    meta = c.engine.get_meta(c.db, args[0])
     if meta is None:
         return -2
     if not meta.expire_ms:
@@ -157,24 +138,14 @@ def _ttl(c, key: bytes, unit_ms: int, absolute: bool = False) -> int:
     return (remaining + unit_ms // 2) // unit_ms if unit_ms > 1 else remaining
 
 
-@command("ttl", 2, "readonly fast")
-def ttl(c, args):
-    return _ttl(c, args[0], 1000)
-
-
-@command("pttl", 2, "readonly fast")
-def pttl(c, args):
-    return _ttl(c, args[0], 1)
-
-
-@command("expiretime", 2, "readonly fast")
-def expiretime(c, args):
-    return _ttl(c, args[0], 1000, absolute=True)
-
-
-@command("pexpiretime", 2, "readonly fast")
-def pexpiretime(c, args):
-    return _ttl(c, args[0], 1, absolute=True)
+# Each row: the command setting an expiry and the one reading it, in one unit (s or ms), relative
+# or absolute (a unix time).
+for _set, _get, _unit_ms, _absolute in (("expire", "ttl", 1000, False),
+                                        ("pexpire", "pttl", 1, False),
+                                        ("expireat", "expiretime", 1000, True),
+                                        ("pexpireat", "pexpiretime", 1, True)):
+    command(_set, -3, "write fast")(partial(_expire, name=_set, unit_ms=_unit_ms, absolute=_absolute))
+    command(_get, 2, "readonly fast")(partial(_ttl, unit_ms=_unit_ms, absolute=_absolute))
 
 
 @command("persist", 2, "write fast")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from itertools import islice
 
 from xcache.resp import NULL_ARRAY, OK, Error
@@ -209,7 +210,7 @@ def parse_timeout(raw: bytes) -> float:
 # --- push -----------------------------------------------------------------------------------
 
 
-def _push_command(c, args: list[bytes], left: bool, only_existing: bool) -> int:
+def _push_command(left: bool, only_existing: bool, c, args: list[bytes]) -> int:
     key = args[0]
     meta = c.engine.lookup(c.db, key, LIST)
     if meta is None and only_existing:
@@ -221,30 +222,17 @@ def _push_command(c, args: list[bytes], left: bool, only_existing: bool) -> int:
     return meta.count
 
 
-@command("lpush", -3, "write denyoom fast")
-def lpush(c, args: list[bytes]) -> int:
-    return _push_command(c, args, True, False)
-
-
-@command("rpush", -3, "write denyoom fast")
-def rpush(c, args: list[bytes]) -> int:
-    return _push_command(c, args, False, False)
-
-
-@command("lpushx", -3, "write denyoom fast")
-def lpushx(c, args: list[bytes]) -> int:
-    return _push_command(c, args, True, True)
-
-
-@command("rpushx", -3, "write denyoom fast")
-def rpushx(c, args: list[bytes]) -> int:
-    return _push_command(c, args, False, True)
+# The bound arguments come first so that partial binds them positionally: its call then costs
+# no more than a wrapper function's (with keywords it copies a dict per call; LPUSH is hot).
+for _name, _left, _only_existing in (("lpush", True, False), ("rpush", False, False),
+                                     ("lpushx", True, True), ("rpushx", False, True)):
+    command(_name, -3, "write denyoom fast")(partial(_push_command, _left, _only_existing))
 
 
 # --- pop ------------------------------------------------------------------------------------
 
 
-def _pop_command(c, args: list[bytes], left: bool, name: str):
+def _pop_command(left: bool, name: str, c, args: list[bytes]):
     if len(args) > 2:
         raise wrong_arity(name)
     count = None
@@ -264,14 +252,8 @@ def _pop_command(c, args: list[bytes], left: bool, name: str):
     return values[0] if count is None else values
 
 
-@command("lpop", -2, "write fast")
-def lpop(c, args: list[bytes]):
-    return _pop_command(c, args, True, "lpop")
-
-
-@command("rpop", -2, "write fast")
-def rpop(c, args: list[bytes]):
-    return _pop_command(c, args, False, "rpop")
+for _name, _left in (("lpop", True), ("rpop", False)):
+    command(_name, -2, "write fast")(partial(_pop_command, _left, _name))
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -306,17 +288,23 @@ def lrange(c, args: list[bytes]) -> list:
     return _read(c, data_prefix(c.db, args[0], meta.version), meta.head + first, n)
 
 
+def _element_key(c, key: bytes, meta: Meta, raw_index: bytes) -> bytes | None:
+    """The data key of the element at index raw_index (negative: from the tail), None if none."""
+    index = parse_int(raw_index)
+    if index < 0:
+        index += meta.count
+    if not 0 <= index < meta.count:
+        return None
+    return data_prefix(c.db, key, meta.version) + _ix(meta.head + index)
+
+
 @command("lindex", 3, "readonly")
 def lindex(c, args: list[bytes]):
     meta = c.engine.lookup(c.db, args[0], LIST)
     if meta is None:
         return None
-    index = parse_int(args[1])
-    if index < 0:
-        index += meta.count
-    if not 0 <= index < meta.count:
-        return None
-    return c.engine.get_data(data_prefix(c.db, args[0], meta.version) + _ix(meta.head + index))
+    dkey = _element_key(c, args[0], meta, args[1])
+    return None if dkey is None else c.engine.get_data(dkey)
 
 
 @command("lpos", -3, "readonly")
@@ -376,13 +364,11 @@ def lset(c, args: list[bytes]):
     meta = c.engine.lookup(c.db, key, LIST)
     if meta is None:
         raise NO_SUCH_KEY
-    index = parse_int(args[1])
-    if index < 0:
-        index += meta.count
-    if not 0 <= index < meta.count:
+    dkey = _element_key(c, key, meta, args[1])
+    if dkey is None:
         raise INDEX_OUT_OF_RANGE
     b = c.engine.batch()
-    b.put_data(data_prefix(c.db, key, meta.version) + _ix(meta.head + index), args[2])
+    b.put_data(dkey, args[2])
     c.engine.commit(b)
     return OK
 

@@ -74,6 +74,14 @@ end
 local loadstring, setfenv, xpcall, sethook = loadstring, setfenv, xpcall, dbg.sethook
 local readonly_env
 local readonly_env_raw = {}
+-- A table whose reads go to index and whose writes fail with Redis's error (metatable hidden).
+local function readonly_view(index)
+  return setmetatable({}, {
+    __index = index,
+    __newindex = function(t, n, v) error('Attempt to modify a readonly table', 2) end,
+    __metatable = false,
+  })
+end
 local nil_ok = {loadstring = true, dofile = true, loadfile = true, print = true}
 local function compile(body)
   local f, e = loadstring(body, '@user_script')
@@ -148,21 +156,17 @@ local function load_library(body)
     error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
   end})
   local in_load = true
-  local load_env = setmetatable({}, {
-    __index = function(t, n)
-      if in_load then
-        if n == 'redis' then return load_api end
-        error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
-      end
-      local v = readonly_env_raw[n]
-      if v == nil and not nil_ok[n] then
-        error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
-      end
-      return v
-    end,
-    __newindex = function(t, n, v) error('Attempt to modify a readonly table', 2) end,
-    __metatable = false,
-  })
+  local load_env = readonly_view(function(t, n)
+    if in_load then
+      if n == 'redis' then return load_api end
+      error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+    end
+    local v = readonly_env_raw[n]
+    if v == nil and not nil_ok[n] then
+      error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+    end
+    return v
+  end)
   setfenv(f, load_env)
   local ok, res = pcall(f)
   if not ok then
@@ -184,17 +188,13 @@ for k, v in pairs(_G) do readonly_env_raw[k] = v end
 readonly_env_raw.loadstring, readonly_env_raw.dofile, readonly_env_raw.loadfile = nil, nil, nil
 readonly_env_raw.print = nil
 readonly_env_raw._G = nil
-readonly_env = setmetatable({}, {
-  __index = function(t, n)
-    local v = readonly_env_raw[n]
-    if v == nil and not nil_ok[n] and dbg.getinfo(2) and dbg.getinfo(2, 'S').what ~= 'C' then
-      error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
-    end
-    return v
-  end,
-  __newindex = function(t, n, v) error('Attempt to modify a readonly table', 2) end,
-  __metatable = false,
-})
+readonly_env = readonly_view(function(t, n)
+  local v = readonly_env_raw[n]
+  if v == nil and not nil_ok[n] and dbg.getinfo(2) and dbg.getinfo(2, 'S').what ~= 'C' then
+    error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+  end
+  return v
+end)
 readonly_env_raw._G = readonly_env
 return compile, run, run_function, load_library
 """.replace("HOOK_N", str(HOOK_INSTRUCTIONS))

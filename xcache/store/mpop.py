@@ -6,6 +6,8 @@ Replicas get plain pops (ZPOPMIN/ZPOPMAX/LPOP/RPOP key count), as Redis propagat
 
 from __future__ import annotations
 
+from functools import partial
+
 from xcache.resp import NULL_ARRAY, Double, Error
 from xcache.store import lists, zsets
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
@@ -103,17 +105,18 @@ def _bmpop(c, args, ends: tuple[bytes, bytes], pop_first, fmt):
     return _blocking(c, keys, timeout, serve)
 
 
-# --- sorted sets ------------------------------------------------------------------------------
+# ZMPOP, LMPOP and their blocking forms. A row per type: the two commands, the words naming its
+# two ends, its pop, the reply form of what was popped.
+for _name, _bname, _ends, _pop_first, _fmt in (
+    ("zmpop", "bzmpop", (b"MIN", b"MAX"), _zpop_first, _nested),
+    ("lmpop", "blmpop", (b"LEFT", b"RIGHT"), _lpop_first, list),
+):
+    _bound = {"ends": _ends, "pop_first": _pop_first, "fmt": _fmt}
+    command(_name, -4, "write", 0, 0, 0)(partial(_mpop, **_bound))
+    command(_bname, -5, "write blocking", 0, 0, 0)(partial(_bmpop, **_bound))
 
 
-@command("zmpop", -4, "write", 0, 0, 0)
-def zmpop(c, args):
-    return _mpop(c, args, (b"MIN", b"MAX"), _zpop_first, _nested)
-
-
-@command("bzmpop", -5, "write blocking", 0, 0, 0)
-def bzmpop(c, args):
-    return _bmpop(c, args, (b"MIN", b"MAX"), _zpop_first, _nested)
+# --- BZPOPMIN / BZPOPMAX ----------------------------------------------------------------------
 
 
 def _bzpop(c, args, low: bool):
@@ -139,16 +142,3 @@ def bzpopmin(c, args):
 @command("bzpopmax", -3, "write blocking fast", 1, -2, 1)
 def bzpopmax(c, args):
     return _bzpop(c, args, False)
-
-
-# --- lists ------------------------------------------------------------------------------------
-
-
-@command("lmpop", -4, "write", 0, 0, 0)
-def lmpop(c, args):
-    return _mpop(c, args, (b"LEFT", b"RIGHT"), _lpop_first, list)
-
-
-@command("blmpop", -5, "write blocking", 0, 0, 0)
-def blmpop(c, args):
-    return _bmpop(c, args, (b"LEFT", b"RIGHT"), _lpop_first, list)

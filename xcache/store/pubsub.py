@@ -7,6 +7,8 @@ subscribed connection may run any command meanwhile).
 
 from __future__ import annotations
 
+from functools import partial
+
 from xcache.resp import Many, Push, encode
 from xcache.store.commands import command
 from xcache.store.glob import glob_match
@@ -25,8 +27,18 @@ def subscribed(c) -> bool:
     return bool(c.channels or c.patterns or c.shard_channels)
 
 
-def _subscribe(c, names: list[bytes], kind: bytes, own: set, registry: dict) -> Many:
-    count = _shard_count if kind == b"ssubscribe" else _count
+# The three namespaces: (subscribe command, unsubscribe command, the name of the set of its
+# channels or patterns on the client and on the server, key spec of both commands).
+_NAMESPACES = (
+    ("subscribe", "unsubscribe", "channels", (0, 0, 0)),
+    ("psubscribe", "punsubscribe", "patterns", (0, 0, 0)),
+    ("ssubscribe", "sunsubscribe", "shard_channels", (1, -1, 1)),
+)
+
+
+def _subscribe(c, names: list[bytes], kind: bytes, space: str) -> Many:
+    own, registry = getattr(c, space), getattr(c.server, space)
+    count = _shard_count if space == "shard_channels" else _count
     out = Many()
     for name in names:
         if name not in own:
@@ -37,8 +49,9 @@ def _subscribe(c, names: list[bytes], kind: bytes, own: set, registry: dict) -> 
     return out
 
 
-def _unsubscribe(c, names: list[bytes], kind: bytes, own: set, registry: dict) -> Many:
-    count = _shard_count if kind == b"sunsubscribe" else _count
+def _unsubscribe(c, names: list[bytes], kind: bytes, space: str) -> Many:
+    own, registry = getattr(c, space), getattr(c.server, space)
+    count = _shard_count if space == "shard_channels" else _count
     targets = names or sorted(own)
     if not targets:
         return Many([Push([kind, None, count(c)])])
@@ -57,24 +70,11 @@ def _unsubscribe(c, names: list[bytes], kind: bytes, own: set, registry: dict) -
     return out
 
 
-@command("subscribe", -2, "pubsub noscript loading stale", 0, 0, 0)
-def subscribe(c, args):
-    return _subscribe(c, args, b"subscribe", c.channels, c.server.channels)
-
-
-@command("psubscribe", -2, "pubsub noscript loading stale", 0, 0, 0)
-def psubscribe(c, args):
-    return _subscribe(c, args, b"psubscribe", c.patterns, c.server.patterns)
-
-
-@command("unsubscribe", -1, "pubsub noscript loading stale", 0, 0, 0)
-def unsubscribe(c, args):
-    return _unsubscribe(c, args, b"unsubscribe", c.channels, c.server.channels)
-
-
-@command("punsubscribe", -1, "pubsub noscript loading stale", 0, 0, 0)
-def punsubscribe(c, args):
-    return _unsubscribe(c, args, b"punsubscribe", c.patterns, c.server.patterns)
+for _sub, _unsub, _space, _keys in _NAMESPACES:
+    command(_sub, -2, "pubsub noscript loading stale", *_keys)(
+        partial(_subscribe, kind=_sub.encode(), space=_space))
+    command(_unsub, -1, "pubsub noscript loading stale", *_keys)(
+        partial(_unsubscribe, kind=_unsub.encode(), space=_space))
 
 
 def _deliver(subs, message: Push) -> int:
@@ -96,16 +96,6 @@ def publish_message(server, channel: bytes, message: bytes) -> int:
         if glob_match(pattern, channel):
             receivers += _deliver(subs, Push([b"pmessage", pattern, channel, message]))
     return receivers
-
-
-@command("ssubscribe", -2, "pubsub noscript loading stale", 1, -1, 1)
-def ssubscribe(c, args):
-    return _subscribe(c, args, b"ssubscribe", c.shard_channels, c.server.shard_channels)
-
-
-@command("sunsubscribe", -1, "pubsub noscript loading stale", 1, -1, 1)
-def sunsubscribe(c, args):
-    return _unsubscribe(c, args, b"sunsubscribe", c.shard_channels, c.server.shard_channels)
 
 
 @command("spublish", 3, "pubsub loading stale fast", 1, 1, 1)
@@ -146,6 +136,5 @@ def pubsub_(c, args):
 
 
 def unsubscribe_all(c) -> None:
-    _unsubscribe(c, [], b"unsubscribe", c.channels, c.server.channels)
-    _unsubscribe(c, [], b"punsubscribe", c.patterns, c.server.patterns)
-    _unsubscribe(c, [], b"sunsubscribe", c.shard_channels, c.server.shard_channels)
+    for _, unsub, space, _ in _NAMESPACES:
+        _unsubscribe(c, [], unsub.encode(), space)

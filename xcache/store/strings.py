@@ -398,13 +398,21 @@ def setrange(c, args):
 BIT_OFFSET_ERROR = Error("ERR bit offset is not an integer or out of range")
 
 
-@command("setbit", 4, "write denyoom")
-def setbit(c, args):
+def _bit_offset(raw: bytes) -> int:
+    """A SETBIT/GETBIT offset: an integer in [0, 2**32), with one error for anything else."""
     try:
-        offset = parse_int(args[1])
+        offset = parse_int(raw)
     except Error:
         raise BIT_OFFSET_ERROR from None
-    if offset < 0 or offset >= 4 * 1024 * 1024 * 1024 or offset // 8 >= max_size(c):
+    if offset < 0 or offset >= 4 * 1024 * 1024 * 1024:
+        raise BIT_OFFSET_ERROR
+    return offset
+
+
+@command("setbit", 4, "write denyoom")
+def setbit(c, args):
+    offset = _bit_offset(args[1])
+    if offset // 8 >= max_size(c):
         raise BIT_OFFSET_ERROR
     if args[2] not in (b"0", b"1"):
         raise Error("ERR bit is not an integer or out of range")
@@ -425,12 +433,7 @@ def setbit(c, args):
 
 @command("getbit", 3, "readonly fast")
 def getbit(c, args):
-    try:
-        offset = parse_int(args[1])
-    except Error:
-        raise BIT_OFFSET_ERROR from None
-    if offset < 0 or offset >= 4 * 1024 * 1024 * 1024:
-        raise BIT_OFFSET_ERROR
+    offset = _bit_offset(args[1])
     value, _ = read_string(c, args[0])
     byte = offset >> 3
     if value is None or byte >= len(value):

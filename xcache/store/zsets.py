@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import partial
 
 from xcache.resp import Double, Error, Pairs
 from xcache.resp.encode import format_float
@@ -528,6 +529,24 @@ def zlexcount(c, args):
 RANK, SCORE, LEX = "rank", "score", "lex"
 
 
+def _parse_range(rangetype: str, a_min: bytes, a_max: bytes) -> tuple:
+    """A range's bounds: (start, stop) ranks, or (lo, loex, hi, hiex) scores or members."""
+    if rangetype == RANK:
+        return parse_int(a_min), parse_int(a_max)
+    parse = _score_bound if rangetype == SCORE else _lex_bound
+    return (*parse(a_min), *parse(a_max))
+
+
+def _in_range(c, key: bytes, meta: Meta, rangetype: str, bounds: tuple, reverse: bool = False,
+              offset: int = 0, limit: int = -1) -> list[tuple[bytes, float]]:
+    """The (member, score) entries within bounds (_parse_range), LIMIT applied to score/lex."""
+    if rangetype == RANK:
+        return _by_rank(c, key, meta, *bounds, reverse)
+    if rangetype == SCORE:
+        return _limit(_by_score(c, key, meta, *bounds, reverse), offset, limit)
+    return _lex_range(c, key, meta, *bounds, reverse, offset, limit)
+
+
 def _zrange(c, args, rangetype: str | None = None, reverse: bool | None = None, store: bool = False):
     """zrangeGenericCommand: options first, then the range, then the key (Redis's error order).
 
@@ -560,84 +579,33 @@ def _zrange(c, args, rangetype: str | None = None, reverse: bool | None = None, 
         raise Error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
     if reverse and rangetype != RANK:
         a_min, a_max = a_max, a_min  # the range is given as max, min
-    if rangetype == RANK:
-        start, stop = parse_int(a_min), parse_int(a_max)
-    elif rangetype == SCORE:
-        lo, loex = _score_bound(a_min)
-        hi, hiex = _score_bound(a_max)
-    else:
-        lo, loex = _lex_bound(a_min)
-        hi, hiex = _lex_bound(a_max)
+    bounds = _parse_range(rangetype, a_min, a_max)
     meta = _lookup(c, key)
     if meta is None:
         return []
-    if rangetype == RANK:
-        entries = _by_rank(c, key, meta, start, stop, reverse)
-    elif rangetype == SCORE:
-        entries = _limit(_by_score(c, key, meta, lo, loex, hi, hiex, reverse), offset, limit)
-    else:
-        entries = _lex_range(c, key, meta, lo, loex, hi, hiex, reverse, offset, limit)
+    entries = _in_range(c, key, meta, rangetype, bounds, reverse, offset, limit)
     return entries if store else _reply(entries, withscores)
 
 
-@command("zrange", -4, "readonly")
-def zrange(c, args):
-    return _zrange(c, args)
-
-
-@command("zrevrange", -4, "readonly")
-def zrevrange(c, args):
-    return _zrange(c, args, RANK, True)
-
-
-@command("zrangebyscore", -4, "readonly")
-def zrangebyscore(c, args):
-    return _zrange(c, args, SCORE, False)
-
-
-@command("zrevrangebyscore", -4, "readonly")
-def zrevrangebyscore(c, args):
-    return _zrange(c, args, SCORE, True)
-
-
-@command("zrangebylex", -4, "readonly")
-def zrangebylex(c, args):
-    return _zrange(c, args, LEX, False)
-
-
-@command("zrevrangebylex", -4, "readonly")
-def zrevrangebylex(c, args):
-    return _zrange(c, args, LEX, True)
+# ZRANGE and its legacy forms, which fix the range type and the direction.
+for _name, _rangetype, _reverse in (("zrange", None, None), ("zrevrange", RANK, True),
+                                    ("zrangebyscore", SCORE, False), ("zrevrangebyscore", SCORE, True),
+                                    ("zrangebylex", LEX, False), ("zrevrangebylex", LEX, True)):
+    command(_name, -4, "readonly")(partial(_zrange, rangetype=_rangetype, reverse=_reverse))
 
 
 # --- removal by range and popping ------------------------------------------------------------
 
 
-@command("zremrangebyrank", 4, "write")
-def zremrangebyrank(c, args):
-    start, stop = parse_int(args[1]), parse_int(args[2])
+def _zremrange(c, args, rangetype: str) -> int:
+    """zremrangeGenericCommand: the range is parsed before the key is looked up."""
+    bounds = _parse_range(rangetype, args[1], args[2])
     meta = _lookup(c, args[0])
-    return 0 if meta is None else _remove(c, args[0], meta, _by_rank(c, args[0], meta, start, stop))
+    return 0 if meta is None else _remove(c, args[0], meta, _in_range(c, args[0], meta, rangetype, bounds))
 
 
-@command("zremrangebyscore", 4, "write")
-def zremrangebyscore(c, args):
-    lo, loex = _score_bound(args[1])
-    hi, hiex = _score_bound(args[2])
-    meta = _lookup(c, args[0])
-    if meta is None:
-        return 0
-    return _remove(c, args[0], meta, list(_by_score(c, args[0], meta, lo, loex, hi, hiex)))
-
-
-@command("zremrangebylex", 4, "write")
-def zremrangebylex(c, args):
-    lo, loex = _lex_bound(args[1])
-    hi, hiex = _lex_bound(args[2])
-    meta = _lookup(c, args[0])
-    if meta is None:
-        return 0
-    return _remove(c, args[0], meta, _lex_range(c, args[0], meta, lo, loex, hi, hiex))
+for _name, _rangetype in (("zremrangebyrank", RANK), ("zremrangebyscore", SCORE), ("zremrangebylex", LEX)):
+    command(_name, 4, "write")(partial(_zremrange, rangetype=_rangetype))
 
 
 def _pop(c, args, reverse: bool):
