@@ -375,12 +375,18 @@ def plan_migration(t: Topology, slots: list[int], source: int, target: int) -> T
     return n
 
 
+def _require(slots: list[int], where: dict[int, int], state: str) -> None:
+    """TopologyError naming the first slot that is not in `where` (t.pending or t.migrating)."""
+    for s in slots:
+        if s not in where:
+            raise TopologyError(f"slot {s} is not {state}")
+
+
 def start_wave(t: Topology, slots: list[int]) -> Topology:
     """Pending slots start moving: the target owns them, served migrate-first from the source."""
+    _require(slots, t.pending, "pending")
     n = _next(t)
     for s in slots:
-        if s not in t.pending:
-            raise TopologyError(f"slot {s} is not pending")
         n.migrating[s] = t.slots[s]
         n.slots[s] = n.pending.pop(s)
     return n
@@ -388,10 +394,9 @@ def start_wave(t: Topology, slots: list[int]) -> Topology:
 
 def finish_slots(t: Topology, slots: list[int]) -> Topology:
     """The sources hold no key of these slots any more: the target serves them alone."""
+    _require(slots, t.migrating, "migrating")
     n = _next(t)
     for s in slots:
-        if s not in t.migrating:
-            raise TopologyError(f"slot {s} is not migrating")
         del n.migrating[s]
     return n
 
