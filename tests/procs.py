@@ -11,6 +11,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 
 def free_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
@@ -33,7 +35,17 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
     raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
 
 
-class Proc:
+class Stops:
+    """`with thing as t:` stops thing (a process, or a set of them) when the block ends."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Proc(Stops):
     """A child process listening on a port; stop() kills it and waits."""
 
     def __init__(self, args: list[str], port: int, cwd: str | None = None, env: dict | None = None,
@@ -74,6 +86,17 @@ class Proc:
                 self.popen.wait(10)
         if self.popen.stderr:
             self.popen.stderr.close()
+
+
+def proc_fixture(start, name: str, scope: str):
+    """A fixture running start(tmp dir named name) once per scope, stopped at its end."""
+
+    @pytest.fixture(scope=scope)
+    def fixture(tmp_path_factory):
+        with start(tmp_path_factory.mktemp(name)) as proc:
+            yield proc
+
+    return fixture
 
 
 def start_redis(tmp: Path, *extra: str, port: int | None = None) -> Proc:

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import redis
 
-from tests.procs import Proc, start_xcache_server, wait_until
+from tests.procs import Proc, Stops, start_xcache_server, wait_until
 
 
 def client(node: Proc, db: int = 0) -> redis.Redis:
     return redis.Redis(port=node.port, db=db, protocol=2, socket_timeout=10)
 
 
-class Cluster:
+class Cluster(Stops):
     """Starts xcache nodes for one test and stops them all at the end."""
 
     def __init__(self, tmp: Path):
