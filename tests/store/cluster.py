@@ -47,3 +47,10 @@ def wait_synced(master: Proc, replica: Proc, timeout: float = 60.0) -> None:
         return info["slave_repl_offset"] >= client(master).info("replication")["master_repl_offset"]
 
     wait_until(caught_up, timeout, f"replica {replica.port} in sync with {master.port}")
+
+
+def assert_replicated(master: Proc, replica: Proc, key: str, value: str) -> None:
+    """A SET on master is applied by replica."""
+    client(master).set(key, value)
+    wait_synced(master, replica)
+    assert client(replica).get(key) == value.encode()
