@@ -133,6 +133,24 @@ def talk(port: int, data: bytes, replies: int) -> list[bytes]:
     return [line + b"\r\n" for line in buf.split(b"\r\n")[:replies]]
 
 
+def assert_reply_held(port: int, request: bytes, applied, replica: Proc, reply: bytes) -> None:
+    """With replica stopped, request sent to port is applied (applied() turns true) but not
+    answered; once replica resumes, the answer is reply. replica is resumed whatever happens."""
+    replica.signal(signal.SIGSTOP)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(request)
+            wait_until(applied, what="the write applied")
+            s.setblocking(False)
+            with pytest.raises(BlockingIOError):  # applied, but no reply while no replica has it
+                s.recv(64)
+            s.setblocking(True)
+            replica.signal(signal.SIGCONT)
+            assert s.recv(64) == reply
+    finally:
+        replica.signal(signal.SIGCONT)
+
+
 def read_until(s: socket.socket, end: bytes) -> bytes:
     """Read from s until what was read ends with end (the connection must not close first)."""
     data = b""
