@@ -133,6 +133,16 @@ def talk(port: int, data: bytes, replies: int) -> list[bytes]:
     return [line + b"\r\n" for line in buf.split(b"\r\n")[:replies]]
 
 
+def send_until_close(port: int, data: bytes) -> bytes:
+    """Send data on a new connection; return all the server answers until it closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def assert_reply_held(port: int, request: bytes, applied, replica: Proc, reply: bytes) -> None:
     """With replica stopped, request sent to port is applied (applied() turns true) but not
     answered; once replica resumes, the answer is reply. replica is resumed whatever happens."""

@@ -10,36 +10,21 @@ import threading
 import pytest
 import redis
 
-from tests.procs import Proc, start_redis, wait_until
+from tests.bad_lengths import ANNOUNCED_LENGTHS
+from tests.procs import Proc, send_until_close, start_redis, wait_until
 from tests.proxy.conftest import ProxyProc, direct, exchange
 from tests.proxy.test_proxy import keys_in
 
 
-def read_until_close(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-
-
-@pytest.mark.parametrize("data,reply", [
-    (b"*2147483648\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-    (b"*4294967295\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-    (b"*1\r\n*2147483648\r\n", b"-ERR Protocol error: expected '$', got '*'\r\n"),
-    (b"*1\r\n$-3\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-])
+@pytest.mark.parametrize("data,reply", ANNOUNCED_LENGTHS)
 def test_announced_lengths_checked_before_use(proxy, data, reply):
     # After a complete request in the same chunk: the chunk parser's fast path must not take it.
-    assert read_until_close(proxy.port, b"*1\r\n$4\r\nPING\r\n" + data) == b"+PONG\r\n" + reply
+    assert send_until_close(proxy.port, b"*1\r\n$4\r\nPING\r\n" + data) == b"+PONG\r\n" + reply
 
 
 def test_many_huge_headers_leave_the_proxy_answering(proxy):
     for _ in range(30):
-        assert read_until_close(proxy.port, b"*2147483648\r\n") == \
+        assert send_until_close(proxy.port, b"*2147483648\r\n") == \
             b"-ERR Protocol error: invalid multibulk length\r\n"
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
         s.sendall(b"PING\r\n")
@@ -163,7 +148,7 @@ def test_slow_read_is_not_resent(backends, start_proxy):
 def test_unauthenticated_requests_are_small(backends, start_proxy, data, reply):
     a, b = backends
     p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", session_password="pw")
-    assert read_until_close(p.port, data) == reply
+    assert send_until_close(p.port, data) == reply
 
 
 def test_auth_lifts_the_limits_for_the_rest_of_the_pipeline(backends, start_proxy):

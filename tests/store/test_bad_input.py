@@ -5,6 +5,7 @@ import socket
 import pytest
 import redis
 
+from tests.bad_lengths import ANNOUNCED_LENGTHS
 from tests.procs import start_redis, start_xcache_server
 from tests.store.cluster import client
 
@@ -38,12 +39,7 @@ def port(request):
     (b"*2\r\n$3\r\nGET\r\n:1\r\n", b"-ERR Protocol error: expected '$', got ':'\r\n"),
     (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$999999999999\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
     (b'SET k "unterminated\r\n', b"-ERR Protocol error: unbalanced quotes in request\r\n"),
-    # issue 12: announced lengths are checked before anything is reserved for them
-    (b"*2147483648\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-    (b"*4294967295\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-    (b"*1\r\n*2147483648\r\n", b"-ERR Protocol error: expected '$', got '*'\r\n"),
-    (b"*1\r\n$-7\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-    (b"*1\r\n$9223372036854775808\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+    *ANNOUNCED_LENGTHS,  # issue 12: announced lengths are checked before anything is reserved
 ])
 def test_protocol_error_then_close(port, data, reply):
     assert talk(port, data, expect_close=True) == reply
