@@ -98,19 +98,15 @@ def test_backend_back_from_down_serves_again(tmp_path, backends, start_proxy):
     port = b.port
     b.kill9()
     p.wait_until(lambda: p.stats()["groups"]["2"]["state"] == "down", what="group 2 down")
-    again = start_redis(tmp_path, port=port)
-    try:
+    with start_redis(tmp_path, port=port):
         p.wait_until(lambda: p.stats()["groups"]["2"]["state"] == "up", what="group 2 up again")
         assert c.set(k2, b"v") and c.get(k2) == b"v"
-    finally:
-        again.stop()
 
 
 def test_backend_password_missing_shows_auth_failed(tmp_path, backends):
     a, _ = backends
-    b = start_redis(tmp_path, "--requirepass", "s3cret")
-    p = ProxyProc(tmp_path, f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=60000)
-    try:
+    with (start_redis(tmp_path, "--requirepass", "s3cret") as b,
+          ProxyProc(tmp_path, f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=60000) as p):
         wait_until(lambda: p.stats()["groups"]["2"]["state"] == "auth_failed", what="auth_failed")
         c = p.client()
         with pytest.raises(redis.ResponseError, match="group 2 master .* refused the proxy's credentials "
@@ -119,9 +115,6 @@ def test_backend_password_missing_shows_auth_failed(tmp_path, backends):
         assert c.set(keys_in(1, 1, "pw")[0], b"ok")
         assert p.metric("xcache_proxy_backend_state", group="2", state="auth_failed") == 1
         assert open(p.log_path).read().count("event=backend_auth_failed") == 1
-    finally:
-        p.stop()
-        b.stop()
 
 
 def test_slow_read_is_not_resent(backends, start_proxy):
@@ -172,8 +165,7 @@ def test_no_slot_table_yet_requests_wait_for_it_then_fail_clearly(tmp_path):
     """A proxy started (or restarted by `xcache up`) before the dashboard pushed its table:
     requests, alone or pipelined in one chunk, wait at most hold_timeout_ms for it, then each
     gets a clear error."""
-    proxy = ProxyProc(tmp_path, "", hold_timeout_ms=200)
-    try:
+    with ProxyProc(tmp_path, "", hold_timeout_ms=200) as proxy:
         proxy.wait_ready()
         expected = "ERR xcache: no slot table (configure groups or PUT /slots)"
         got = exchange(proxy.port, b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n", 1)
@@ -181,15 +173,12 @@ def test_no_slot_table_yet_requests_wait_for_it_then_fail_clearly(tmp_path):
         got = exchange(proxy.port, b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n" * 3, 3)
         assert [str(g) for g in got] == [expected] * 3
         assert proxy.client().ping()
-    finally:
-        proxy.stop()
 
 
 def test_requests_held_until_the_first_table_are_served_by_it(tmp_path, backends):
     a, _ = backends
     direct(a).set("k", "v")
-    proxy = ProxyProc(tmp_path, "", hold_timeout_ms=60000)
-    try:
+    with ProxyProc(tmp_path, "", hold_timeout_ms=60000) as proxy:
         proxy.wait_ready()
         replies: list = []
         chunk = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n" + b"*3\r\n$3\r\nSET\r\n$1\r\nw\r\n$1\r\n1\r\n"
@@ -203,6 +192,4 @@ def test_requests_held_until_the_first_table_are_served_by_it(tmp_path, backends
         t.join(30)
         assert replies == [b"v", b"OK"]
         assert direct(a).get("w") == b"1"
-    finally:
-        proxy.stop()
 
