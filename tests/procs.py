@@ -11,6 +11,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 
 def free_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
@@ -33,7 +35,17 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
     raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
 
 
-class Proc:
+class Stops:
+    """`with thing as t:` stops thing (a process, or a set of them) when the block ends."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Proc(Stops):
     """A child process listening on a port; stop() kills it and waits."""
 
     def __init__(self, args: list[str], port: int, cwd: str | None = None, env: dict | None = None,
@@ -76,6 +88,17 @@ class Proc:
             self.popen.stderr.close()
 
 
+def proc_fixture(start, name: str, scope: str):
+    """A fixture running start(tmp dir named name) once per scope, stopped at its end."""
+
+    @pytest.fixture(scope=scope)
+    def fixture(tmp_path_factory):
+        with start(tmp_path_factory.mktemp(name)) as proc:
+            yield proc
+
+    return fixture
+
+
 def start_redis(tmp: Path, *extra: str, port: int | None = None) -> Proc:
     """A real redis-server (Debian package) on an ephemeral port, no persistence."""
     port = port or free_port()
@@ -108,6 +131,34 @@ def talk(port: int, data: bytes, replies: int) -> list[bytes]:
             assert chunk, buf
             buf += chunk
     return [line + b"\r\n" for line in buf.split(b"\r\n")[:replies]]
+
+
+def send_until_close(port: int, data: bytes) -> bytes:
+    """Send data on a new connection; return all the server answers until it closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def assert_reply_held(port: int, request: bytes, applied, replica: Proc, reply: bytes) -> None:
+    """With replica stopped, request sent to port is applied (applied() turns true) but not
+    answered; once replica resumes, the answer is reply. replica is resumed whatever happens."""
+    replica.signal(signal.SIGSTOP)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(request)
+            wait_until(applied, what="the write applied")
+            s.setblocking(False)
+            with pytest.raises(BlockingIOError):  # applied, but no reply while no replica has it
+                s.recv(64)
+            s.setblocking(True)
+            replica.signal(signal.SIGCONT)
+            assert s.recv(64) == reply
+    finally:
+        replica.signal(signal.SIGCONT)
 
 
 def read_until(s: socket.socket, end: bytes) -> bytes:

@@ -4,12 +4,11 @@ write_ack_replicas hold (xcache)."""
 from __future__ import annotations
 
 import signal
-import socket
 
 import pytest
 import redis
 
-from tests.procs import start_redis, start_xcache_server, wait_until
+from tests.procs import assert_reply_held, start_redis, start_xcache_server, wait_until
 
 NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
 
@@ -147,18 +146,7 @@ def test_script_and_transaction_writes_time_out_like_a_plain_write(acked_pair):
 def test_script_write_reply_waits_for_the_stopped_replica(acked_pair):
     m, rep = acked_pair(120_000)
     r = client(m)
-    rep.signal(signal.SIGSTOP)
-    try:
-        with socket.create_connection(("127.0.0.1", m.port), timeout=30) as s:
-            s.sendall(b"*5\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n1\r\n$4\r\nheld\r\n$1\r\n7\r\n"
-                      % (len(SET_SCRIPT), SET_SCRIPT.encode()))
-            wait_until(lambda: r.get("held") == "7", what="the script ran on the master")
-            s.setblocking(False)
-            with pytest.raises(BlockingIOError):  # applied, but no reply while no replica has it
-                s.recv(64)
-            s.setblocking(True)
-            rep.signal(signal.SIGCONT)
-            assert s.recv(64) == b"$4\r\ndone\r\n"
-    finally:
-        rep.signal(signal.SIGCONT)
+    request = (b"*5\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n1\r\n$4\r\nheld\r\n$1\r\n7\r\n"
+               % (len(SET_SCRIPT), SET_SCRIPT.encode()))
+    assert_reply_held(m.port, request, lambda: r.get("held") == "7", rep, b"$4\r\ndone\r\n")
     assert client(rep).get("held") == "7"

@@ -71,6 +71,15 @@ class DashboardProc(Proc):
         super().stop()
 
 
+def serve_one_group(dash: DashboardProc, node: Proc, proxy: ProxyProc) -> None:
+    """Group 1 = node with every slot, served by proxy; returns once the proxy has the table."""
+    dash.call("POST", "/api/groups", {"id": 1})
+    dash.call("POST", "/api/groups/1/servers", {"addr": f"127.0.0.1:{node.port}"})
+    dash.call("POST", "/api/slots/rebalance")
+    dash.call("POST", "/api/proxies", {"addr": proxy.addr, "admin_addr": proxy.admin_addr})
+    wait_until(lambda: dash.overview()["proxies"][0].get("in_sync"), what="proxy in sync")
+
+
 def admin(dash: DashboardProc, *args: str) -> str:
     from xcache.cli import main as xcache_main
 

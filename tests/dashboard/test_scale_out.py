@@ -13,7 +13,13 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.dashboard.helpers import PROXY_TOKEN, DashboardProc, ProxyProc, wait_until
+from tests.dashboard.helpers import (
+    PROXY_TOKEN,
+    DashboardProc,
+    ProxyProc,
+    serve_one_group,
+    wait_until,
+)
 from tests.procs import start_redis
 
 
@@ -33,11 +39,7 @@ def start(tmp_path, procs: list, mode: str):
                          scale_up_after_ms=500, scale_down_after_ms=1500, scale_cooldown_ms=0,
                          scale_max_extra=1, scale_proxy_set="workers=1").wait_healthy()
     procs.append(dash)
-    dash.call("POST", "/api/groups", {"id": 1})
-    dash.call("POST", "/api/groups/1/servers", {"addr": f"127.0.0.1:{node.port}"})
-    dash.call("POST", "/api/slots/rebalance")
-    dash.call("POST", "/api/proxies", {"addr": proxy.addr, "admin_addr": proxy.admin_addr})
-    wait_until(lambda: dash.overview()["proxies"][0].get("in_sync"), what="proxy in sync")
+    serve_one_group(dash, node, proxy)
     return proxy, dash
 
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.dashboard.helpers import DashboardProc, ProxyProc, wait_until
+from tests.dashboard.helpers import DashboardProc, ProxyProc, serve_one_group, wait_until
 from tests.procs import start_redis
 from xcache.drill import report as R
 from xcache.drill.runner import DrillOptions, run
@@ -56,11 +56,7 @@ def cluster(tmp_path):
         procs.append(proxy)
         dash = DashboardProc(tmp_path, f"file://{tmp_path / 'coord'}", alert_webhook_url=hook.url).wait_healthy()
         procs.append(dash)
-        dash.call("POST", "/api/groups", {"id": 1})
-        dash.call("POST", "/api/groups/1/servers", {"addr": f"127.0.0.1:{redis_node.port}"})
-        dash.call("POST", "/api/slots/rebalance")
-        dash.call("POST", "/api/proxies", {"addr": proxy.addr, "admin_addr": proxy.admin_addr})
-        wait_until(lambda: dash.overview()["proxies"][0].get("in_sync"), what="proxy in sync")
+        serve_one_group(dash, redis_node, proxy)
         yield {"proxy": proxy, "dash": dash, "hook": hook, "tmp": tmp_path}
     finally:
         for p in reversed(procs):

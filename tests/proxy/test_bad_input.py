@@ -10,36 +10,21 @@ import threading
 import pytest
 import redis
 
-from tests.procs import Proc, start_redis, wait_until
+from tests.bad_lengths import ANNOUNCED_LENGTHS
+from tests.procs import Proc, send_until_close, start_redis, wait_until
 from tests.proxy.conftest import ProxyProc, direct, exchange
 from tests.proxy.test_proxy import keys_in
 
 
-def read_until_close(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-
-
-@pytest.mark.parametrize("data,reply", [
-    (b"*2147483648\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-    (b"*4294967295\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-    (b"*1\r\n*2147483648\r\n", b"-ERR Protocol error: expected '$', got '*'\r\n"),
-    (b"*1\r\n$-3\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-])
+@pytest.mark.parametrize("data,reply", ANNOUNCED_LENGTHS)
 def test_announced_lengths_checked_before_use(proxy, data, reply):
     # After a complete request in the same chunk: the chunk parser's fast path must not take it.
-    assert read_until_close(proxy.port, b"*1\r\n$4\r\nPING\r\n" + data) == b"+PONG\r\n" + reply
+    assert send_until_close(proxy.port, b"*1\r\n$4\r\nPING\r\n" + data) == b"+PONG\r\n" + reply
 
 
 def test_many_huge_headers_leave_the_proxy_answering(proxy):
     for _ in range(30):
-        assert read_until_close(proxy.port, b"*2147483648\r\n") == \
+        assert send_until_close(proxy.port, b"*2147483648\r\n") == \
             b"-ERR Protocol error: invalid multibulk length\r\n"
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
         s.sendall(b"PING\r\n")
@@ -113,19 +98,15 @@ def test_backend_back_from_down_serves_again(tmp_path, backends, start_proxy):
     port = b.port
     b.kill9()
     p.wait_until(lambda: p.stats()["groups"]["2"]["state"] == "down", what="group 2 down")
-    again = start_redis(tmp_path, port=port)
-    try:
+    with start_redis(tmp_path, port=port):
         p.wait_until(lambda: p.stats()["groups"]["2"]["state"] == "up", what="group 2 up again")
         assert c.set(k2, b"v") and c.get(k2) == b"v"
-    finally:
-        again.stop()
 
 
 def test_backend_password_missing_shows_auth_failed(tmp_path, backends):
     a, _ = backends
-    b = start_redis(tmp_path, "--requirepass", "s3cret")
-    p = ProxyProc(tmp_path, f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=60000)
-    try:
+    with (start_redis(tmp_path, "--requirepass", "s3cret") as b,
+          ProxyProc(tmp_path, f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", hold_timeout_ms=60000) as p):
         wait_until(lambda: p.stats()["groups"]["2"]["state"] == "auth_failed", what="auth_failed")
         c = p.client()
         with pytest.raises(redis.ResponseError, match="group 2 master .* refused the proxy's credentials "
@@ -134,9 +115,6 @@ def test_backend_password_missing_shows_auth_failed(tmp_path, backends):
         assert c.set(keys_in(1, 1, "pw")[0], b"ok")
         assert p.metric("xcache_proxy_backend_state", group="2", state="auth_failed") == 1
         assert open(p.log_path).read().count("event=backend_auth_failed") == 1
-    finally:
-        p.stop()
-        b.stop()
 
 
 def test_slow_read_is_not_resent(backends, start_proxy):
@@ -163,7 +141,7 @@ def test_slow_read_is_not_resent(backends, start_proxy):
 def test_unauthenticated_requests_are_small(backends, start_proxy, data, reply):
     a, b = backends
     p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", session_password="pw")
-    assert read_until_close(p.port, data) == reply
+    assert send_until_close(p.port, data) == reply
 
 
 def test_auth_lifts_the_limits_for_the_rest_of_the_pipeline(backends, start_proxy):
@@ -187,8 +165,7 @@ def test_no_slot_table_yet_requests_wait_for_it_then_fail_clearly(tmp_path):
     """A proxy started (or restarted by `xcache up`) before the dashboard pushed its table:
     requests, alone or pipelined in one chunk, wait at most hold_timeout_ms for it, then each
     gets a clear error."""
-    proxy = ProxyProc(tmp_path, "", hold_timeout_ms=200)
-    try:
+    with ProxyProc(tmp_path, "", hold_timeout_ms=200) as proxy:
         proxy.wait_ready()
         expected = "ERR xcache: no slot table (configure groups or PUT /slots)"
         got = exchange(proxy.port, b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n", 1)
@@ -196,15 +173,12 @@ def test_no_slot_table_yet_requests_wait_for_it_then_fail_clearly(tmp_path):
         got = exchange(proxy.port, b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n" * 3, 3)
         assert [str(g) for g in got] == [expected] * 3
         assert proxy.client().ping()
-    finally:
-        proxy.stop()
 
 
 def test_requests_held_until_the_first_table_are_served_by_it(tmp_path, backends):
     a, _ = backends
     direct(a).set("k", "v")
-    proxy = ProxyProc(tmp_path, "", hold_timeout_ms=60000)
-    try:
+    with ProxyProc(tmp_path, "", hold_timeout_ms=60000) as proxy:
         proxy.wait_ready()
         replies: list = []
         chunk = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n" + b"*3\r\n$3\r\nSET\r\n$1\r\nw\r\n$1\r\n1\r\n"
@@ -218,6 +192,4 @@ def test_requests_held_until_the_first_table_are_served_by_it(tmp_path, backends
         t.join(30)
         assert replies == [b"v", b"OK"]
         assert direct(a).get("w") == b"1"
-    finally:
-        proxy.stop()
 

@@ -4,12 +4,11 @@ WAIT says a replica has it (the durable mode of nodes that cannot hold a reply t
 from __future__ import annotations
 
 import signal
-import socket
 
 import pytest
 import redis
 
-from tests.procs import start_redis, wait_until
+from tests.procs import assert_reply_held, start_redis, wait_until
 from tests.proxy.conftest import direct
 
 NOACK = ("NOACK write applied on the master but acknowledged by 0 of 1 replica(s) within 300 ms: "
@@ -71,19 +70,8 @@ def test_writes_wait_for_a_replica_and_are_in_doubt_when_none_acknowledges(maste
 def test_the_reply_is_held_until_the_stopped_replica_resumes(master_replica, start_proxy):
     m, rep = master_replica
     proxy = start_proxy(f"1=127.0.0.1:{m.port}", backend_wait_replicas=1, backend_wait_timeout_ms=120000)
-    rep.signal(signal.SIGSTOP)
-    try:
-        with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as s:
-            s.sendall(b"*3\r\n$3\r\nSET\r\n$4\r\nheld\r\n$1\r\n7\r\n")
-            wait_until(lambda: direct(m).get("held") == b"7", what="the write reached the master")
-            s.setblocking(False)
-            with pytest.raises(BlockingIOError):  # applied, but no reply while no replica has it
-                s.recv(64)
-            s.setblocking(True)
-            rep.signal(signal.SIGCONT)
-            assert s.recv(64) == b"+OK\r\n"
-    finally:
-        rep.signal(signal.SIGCONT)
+    assert_reply_held(proxy.port, b"*3\r\n$3\r\nSET\r\n$4\r\nheld\r\n$1\r\n7\r\n",
+                      lambda: direct(m).get("held") == b"7", rep, b"+OK\r\n")
     assert direct(rep).get("held") == b"7"
 
 

@@ -11,6 +11,7 @@ import redis
 
 from tests.procs import (
     Proc,
+    Stops,
     free_port,
     start_redis,
     start_xcache_server,
@@ -33,7 +34,7 @@ def role_of(port: int) -> list:
         return c.execute_command("ROLE")
 
 
-class Group:
+class Group(Stops):
     """A master and its replicas: real redis-server processes, or `xcache server` nodes."""
 
     def __init__(self, tmp: Path, replicas: int = 2, kind: str = "redis"):
@@ -66,7 +67,7 @@ class Group:
             p.stop()
 
 
-class Sentinels:
+class Sentinels(Stops):
     """N `xcache sentinel` processes monitoring one group."""
 
     def __init__(self, tmp: Path, master_port: int, n: int = 3, quorum: int = 2, **settings):
@@ -112,21 +113,18 @@ class Sentinels:
 
 @pytest.fixture
 def group(tmp_path):
-    g = Group(tmp_path)
-    yield g
-    g.stop()
+    with Group(tmp_path) as g:
+        yield g
 
 
 @pytest.fixture
 def sentinels(tmp_path, group):
-    s = Sentinels(tmp_path, group.master.port)
-    yield s
-    s.stop()
+    with Sentinels(tmp_path, group.master.port) as s:
+        yield s
 
 
 @pytest.fixture
 def xgroup(tmp_path):
     """A group of `xcache server` nodes (replication in the storage node)."""
-    g = Group(tmp_path, kind="xcache")
-    yield g
-    g.stop()
+    with Group(tmp_path, kind="xcache") as g:
+        yield g

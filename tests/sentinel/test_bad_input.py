@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from tests.procs import Proc, free_port
+from tests.bad_lengths import ANNOUNCED_LENGTHS
+from tests.procs import Proc, free_port, send_until_close
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +37,6 @@ def read_reply(s: socket.socket) -> bytes:
     return data
 
 
-def read_until_close(s: socket.socket) -> bytes:
-    s.settimeout(5)
-    chunks = []
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
 def test_monitor_with_a_non_utf8_host_is_an_error(sentinel):
     with socket.create_connection(("127.0.0.1", sentinel.port)) as s:
         s.sendall(wire(b"SENTINEL", b"MONITOR", b"x", b"\xff", b"1", b"1"))
@@ -64,13 +55,6 @@ def test_non_utf8_command_while_subscribed_is_an_error(sentinel):
         assert read_reply(s) == b"*2\r\n$4\r\npong\r\n$0\r\n\r\n"
 
 
-@pytest.mark.parametrize("data,reply", [
-    (b"*2147483648\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-    (b"*4294967295\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-    (b"*1\r\n$99999999999\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-    (b"*1\r\n*5\r\n", b"-ERR Protocol error: expected '$', got '*'\r\n"),
-])
+@pytest.mark.parametrize("data,reply", ANNOUNCED_LENGTHS)
 def test_protocol_errors_answer_then_close(sentinel, data, reply):
-    with socket.create_connection(("127.0.0.1", sentinel.port)) as s:
-        s.sendall(wire(b"PING") + data)
-        assert read_until_close(s) == b"+PONG\r\n" + reply
+    assert send_until_close(sentinel.port, wire(b"PING") + data) == b"+PONG\r\n" + reply

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import pytest
 from prometheus_client import generate_latest
 
 from xcache.resp import RequestParser, encode
@@ -114,18 +113,22 @@ class Watch:
             inst.close()
 
 
-@pytest.fixture
-async def stalled_node():
-    node = FakeStorageNode(stalled=True)
+@contextlib.asynccontextmanager
+async def watched(stalled: bool):
+    """A tiny storage node (in a write stall or not) and an in-process sentinel watching it:
+    (node, port, watch); both closed when the block ends."""
+    node = FakeStorageNode(stalled=stalled)
     port = await node.start()
-    yield node, port
-    await node.close()
-
-
-async def test_stalled_node_answering_slowly_is_not_failed(stalled_node):
-    node, port = stalled_node
     w = Watch(port, down_after_ms=300, stalled_down_after_ms=3000)
     try:
+        yield node, port, w
+    finally:
+        await w.close()
+        await node.close()
+
+
+async def test_stalled_node_answering_slowly_is_not_failed():
+    async with watched(stalled=True) as (node, port, w):
         await w.wait_event("+stalled")
         assert w.master.status() == "stalled"
         node.delay = 0.6  # PING answered twice as late as down_after_ms
@@ -140,31 +143,19 @@ async def test_stalled_node_answering_slowly_is_not_failed(stalled_node):
         await w.wait_event("+sdown")
         assert w.texts["+sdown"] == f"master m 127.0.0.1 {port} #stalled"
         assert w.master.status() == "odown"  # quorum 1: this sentinel alone agrees
-    finally:
-        await w.close()
 
 
-async def test_stall_clearing_publishes_minus_stalled(stalled_node):
-    node, port = stalled_node
-    w = Watch(port, down_after_ms=300, stalled_down_after_ms=3000)
-    try:
+async def test_stall_clearing_publishes_minus_stalled():
+    async with watched(stalled=True) as (node, _, w):
         await w.wait_event("+stalled")
         node.stalled = False
         await w.wait_event("-stalled")
         assert w.master.status() == "ok"
-    finally:
-        await w.close()
 
 
 async def test_slow_node_without_stall_is_down():
-    node = FakeStorageNode(stalled=False)
-    port = await node.start()
-    w = Watch(port, down_after_ms=300, stalled_down_after_ms=3000)
-    try:
+    async with watched(stalled=False) as (node, port, w):
         await w.wait(lambda: w.master.info_time > 0)
         node.delay = 0.6
         await w.wait_event("+sdown")
         assert "+stalled" not in w.seen and w.texts["+sdown"] == f"master m 127.0.0.1 {port}"
-    finally:
-        await w.close()
-        await node.close()

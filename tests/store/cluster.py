@@ -6,14 +6,14 @@ from pathlib import Path
 
 import redis
 
-from tests.procs import Proc, start_xcache_server, wait_until
+from tests.procs import Proc, Stops, start_xcache_server, wait_until
 
 
 def client(node: Proc, db: int = 0) -> redis.Redis:
     return redis.Redis(port=node.port, db=db, protocol=2, socket_timeout=10)
 
 
-class Cluster:
+class Cluster(Stops):
     """Starts xcache nodes for one test and stops them all at the end."""
 
     def __init__(self, tmp: Path):
@@ -47,3 +47,10 @@ def wait_synced(master: Proc, replica: Proc, timeout: float = 60.0) -> None:
         return info["slave_repl_offset"] >= client(master).info("replication")["master_repl_offset"]
 
     wait_until(caught_up, timeout, f"replica {replica.port} in sync with {master.port}")
+
+
+def assert_replicated(master: Proc, replica: Proc, key: str, value: str) -> None:
+    """A SET on master is applied by replica."""
+    client(master).set(key, value)
+    wait_synced(master, replica)
+    assert client(replica).get(key) == value.encode()

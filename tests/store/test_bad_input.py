@@ -5,7 +5,9 @@ import socket
 import pytest
 import redis
 
+from tests.bad_lengths import ANNOUNCED_LENGTHS
 from tests.procs import start_redis, start_xcache_server
+from tests.store.cluster import client
 
 
 def talk(port: int, data: bytes, expect_close: bool = False) -> bytes:
@@ -37,12 +39,7 @@ def port(request):
     (b"*2\r\n$3\r\nGET\r\n:1\r\n", b"-ERR Protocol error: expected '$', got ':'\r\n"),
     (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$999999999999\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
     (b'SET k "unterminated\r\n', b"-ERR Protocol error: unbalanced quotes in request\r\n"),
-    # issue 12: announced lengths are checked before anything is reserved for them
-    (b"*2147483648\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-    (b"*4294967295\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-    (b"*1\r\n*2147483648\r\n", b"-ERR Protocol error: expected '$', got '*'\r\n"),
-    (b"*1\r\n$-7\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-    (b"*1\r\n$9223372036854775808\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+    *ANNOUNCED_LENGTHS,  # issue 12: announced lengths are checked before anything is reserved
 ])
 def test_protocol_error_then_close(port, data, reply):
     assert talk(port, data, expect_close=True) == reply
@@ -118,26 +115,22 @@ def test_maxclients(secured):
 
 
 def test_oversize_value_refused(tmp_path):
-    proc = start_xcache_server(tmp_path, "--set", "proto_max_bulk_len_bytes=1000")
-    try:
-        r = redis.Redis(port=proc.port, protocol=2)
+    with start_xcache_server(tmp_path, "--set", "proto_max_bulk_len_bytes=1000") as proc:
+        r = client(proc)
         assert r.set("ok", "v" * 1000) is True
         with pytest.raises((redis.ConnectionError, redis.ResponseError), match="invalid bulk length|closed"):
             r.set("big", "v" * 1001)
-        assert redis.Redis(port=proc.port, protocol=2).get("big") is None
+        assert client(proc).get("big") is None
         r.set("s", "v" * 900)
         with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
             r.append("s", "x" * 200)
         with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
             r.setrange("s", 990, "x" * 20)
-    finally:
-        proc.stop()
 
 
 def test_client_output_buffer_limit_closes_slow_reader(tmp_path):
-    proc = start_xcache_server(tmp_path, "--set", "client_output_buffer_limit_bytes=100000")
-    try:
-        r = redis.Redis(port=proc.port, protocol=2)
+    with start_xcache_server(tmp_path, "--set", "client_output_buffer_limit_bytes=100000") as proc:
+        r = client(proc)
         r.set("big", "x" * 50000)
         s = socket.create_connection(("127.0.0.1", proc.port))
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -150,8 +143,6 @@ def test_client_output_buffer_limit_closes_slow_reader(tmp_path):
             r.ping()
         assert deadline_info["client_output_limit_disconnections"] == 1
         s.close()
-    finally:
-        proc.stop()
 
 
 def test_quit_answers_the_pipeline_before_it(port):

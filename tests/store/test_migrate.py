@@ -14,24 +14,14 @@ import httpx
 import pytest
 import redis
 
-from tests.procs import free_port, start_redis, start_xcache_server, wait_until
+from tests.procs import free_port, proc_fixture, start_redis, start_xcache_server, wait_until
 from xcache.keyslot import slot_of
 
 PW = "s3cret"
 
 
-@pytest.fixture(scope="module")
-def target_node(tmp_path_factory):
-    proc = start_redis(tmp_path_factory.mktemp("target"))
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def xtarget_node(tmp_path_factory):
-    proc = start_xcache_server(tmp_path_factory.mktemp("xtarget"))
-    yield proc
-    proc.stop()
+target_node = proc_fixture(start_redis, "target", scope="module")
+xtarget_node = proc_fixture(start_xcache_server, "xtarget", scope="module")
 
 
 def connect(port: int, db: int = 0, password: str | None = None) -> redis.Redis:

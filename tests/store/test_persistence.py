@@ -5,13 +5,14 @@ import time
 import redis
 
 from tests.procs import start_xcache_server
+from tests.store.cluster import client
 
 
 def test_acknowledged_writes_survive_kill_9(tmp_path):
     data = tmp_path / "node"
     proc = start_xcache_server(tmp_path, "--set", "wal_sync=no", data_dir=data)
     try:
-        r = redis.Redis(port=proc.port, protocol=2)
+        r = client(proc)
         p = r.pipeline(transaction=False)
         for i in range(2000):
             p.set(f"s{i}", i)
@@ -26,9 +27,8 @@ def test_acknowledged_writes_survive_kill_9(tmp_path):
     finally:
         proc.kill9()
 
-    proc = start_xcache_server(tmp_path, data_dir=data)
-    try:
-        r = redis.Redis(port=proc.port, protocol=2)
+    with start_xcache_server(tmp_path, data_dir=data) as proc:
+        r = client(proc)
         assert r.mget([f"s{i}" for i in range(2000)]) == [str(i).encode() for i in range(2000)]
         assert r.hgetall("h") == {b"a": b"1", b"b": b"2"}
         assert r.lrange("l", 0, -1) == [b"x", b"y"]
@@ -37,14 +37,11 @@ def test_acknowledged_writes_survive_kill_9(tmp_path):
         assert 990 < r.ttl("ttl") <= 1000
         r.execute_command("select", 3)
         assert r.get("db3") == b"yes"
-    finally:
-        proc.stop()
 
 
 def test_collector_removes_expired_keys_and_stale_data(tmp_path):
-    proc = start_xcache_server(tmp_path, "--set", "expire_collector_interval_ms=10")
-    try:
-        r = redis.Redis(port=proc.port, protocol=2)
+    with start_xcache_server(tmp_path, "--set", "expire_collector_interval_ms=10") as proc:
+        r = client(proc)
         r.hset("big", mapping={f"f{i}": i for i in range(300)})
         r.delete("big")  # O(1): only the metadata goes now, the collector removes the fields
         for i in range(50):
@@ -60,21 +57,16 @@ def test_collector_removes_expired_keys_and_stale_data(tmp_path):
         assert stats["collector_removed_entries"] >= 350
         assert r.keys("*") == [b"keep"]
         assert r.info("keyspace")["db0"]["keys"] == 1
-    finally:
-        proc.stop()
 
 
 def test_config_rewrite(tmp_path):
     conf = tmp_path / "node.toml"
     conf.write_text("maxclients = 100\n")
-    proc = start_xcache_server(tmp_path, "--config", str(conf))
-    try:
-        r = redis.Redis(port=proc.port, protocol=2)
+    with start_xcache_server(tmp_path, "--config", str(conf)) as proc:
+        r = client(proc)
         r.config_set("maxclients", 222)
         assert r.config_rewrite() in (True, b"OK")
         assert "maxclients = 222" in conf.read_text()
-    finally:
-        proc.stop()
 
 
 def test_config_rewrite_without_file(x):
@@ -98,9 +90,8 @@ def test_bad_config_file_is_a_clear_error(tmp_path):
 
 def test_compact_collects_in_the_background(tmp_path):
     """COMPACT answers at once; the stale data of a deleted hash is then collected."""
-    proc = start_xcache_server(tmp_path, "--set", "expire_collector_interval_ms=600000")
-    try:
-        r = redis.Redis(port=proc.port, protocol=2)
+    with start_xcache_server(tmp_path, "--set", "expire_collector_interval_ms=600000") as proc:
+        r = client(proc)
         r.hset("big", mapping={f"f{i}": i for i in range(300)})
         r.delete("big")
         assert r.execute_command("compact") == b"OK"
@@ -108,5 +99,3 @@ def test_compact_collects_in_the_background(tmp_path):
         while r.info("stats")["collector_removed_entries"] < 300:
             assert time.monotonic() < deadline, "COMPACT never collected the deleted hash"
         assert r.ping() is True
-    finally:
-        proc.stop()

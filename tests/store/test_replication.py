@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.procs import Proc, free_port, wait_for_port, wait_until
-from tests.store.cluster import client, wait_synced
+from tests.store.cluster import assert_replicated, client, wait_synced
 
 
 def link_up(node: Proc) -> bool:
@@ -319,9 +319,7 @@ def test_old_master_without_extra_writes_resumes_partially(cluster):
     client(m).replicaof("127.0.0.1", a.port)  # same history up to the switch: +CONTINUE
     wait_synced(a, m)
     assert stats(a)["sync_partial_ok"] == 1 and stats(a)["sync_full"] == 0
-    client(a).set("k2", "v2")
-    wait_synced(a, m)
-    assert client(m).get("k2") == b"v2"
+    assert_replicated(a, m, "k2", "v2")
 
 
 def test_chained_replica(cluster):
@@ -370,9 +368,7 @@ def test_link_down_is_reported_and_recovers(cluster):
     m2 = cluster.node(port=port, data_dir=Path(m.args[m.args.index("--dir") + 1]))
     # a master that had replicas restarts fenced (store/fence.py) until its role is confirmed
     client(m2).execute_command("REPLICAOF", "NO", "ONE")
-    client(m2).set("x", "y")
-    wait_synced(m2, r)
-    assert client(r).get("x") == b"y"
+    assert_replicated(m2, r, "x", "y")
 
 
 def test_replica_detects_a_silent_master_by_timeout(cluster):
@@ -538,6 +534,4 @@ def test_blocking_pop_inside_exec_replicates_nothing(cluster):
     with client(m).pipeline(transaction=True) as p:
         p.blpop("emptyq", 0)
         assert p.execute() == [None]
-    client(m).set("after", "1")
-    wait_synced(m, r)
-    assert client(r).get("after") == b"1"
+    assert_replicated(m, r, "after", "1")

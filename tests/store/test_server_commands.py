@@ -2,6 +2,7 @@
 
 import socket
 import threading
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -10,12 +11,26 @@ from tests.conftest import NOT_APPLICABLE
 from tests.procs import read_until
 
 
+@contextmanager
+def one_connection(r):
+    """A connection of r's pool, for commands sent one at a time with their raw replies."""
+    conn = r.connection_pool.get_connection()
+    try:
+        yield conn
+    finally:
+        r.connection_pool.release(conn)
+
+
+def call(conn, *args):
+    """Send one command on conn and read its reply (an error reply raises)."""
+    conn.send_command(*args)
+    return conn.read_response()
+
+
 def test_ping_echo_time(r):
     assert r.ping() is True
-    conn = r.connection_pool.get_connection()
-    conn.send_command("ping", "hi")
-    assert conn.read_response() == b"hi"
-    r.connection_pool.release(conn)
+    with one_connection(r) as conn:
+        assert call(conn, "ping", "hi") == b"hi"
     assert r.echo("hello") == b"hello"
     seconds, micros = r.time()
     assert seconds > 1_700_000_000 and 0 <= micros < 1_000_000
@@ -87,10 +102,8 @@ def test_client_kill_type_normal_skips_me(r):
 
 def test_command_count_and_info(r):
     assert r.command_count() > 100
-    conn = r.connection_pool.get_connection()
-    conn.send_command("command", "info", "get")
-    info = conn.read_response()
-    r.connection_pool.release(conn)
+    with one_connection(r) as conn:
+        info = call(conn, "command", "info", "get")
     assert info[0][0] == b"get" and info[0][1] == 2
 
 
@@ -108,18 +121,12 @@ def test_exec_errors(r):
 
 
 def test_execabort_on_queue_error(r):
-    conn = r.connection_pool.get_connection()
-    try:
-        conn.send_command("multi")
-        assert conn.read_response() == b"OK"
-        conn.send_command("set", "k")
+    with one_connection(r) as conn:
+        assert call(conn, "multi") == b"OK"
         with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
-            conn.read_response()
-        conn.send_command("exec")
+            call(conn, "set", "k")
         with pytest.raises(redis.ResponseError, match="Transaction discarded because of previous errors"):
-            conn.read_response()
-    finally:
-        r.connection_pool.release(conn)
+            call(conn, "exec")
     assert r.get("k") is None
 
 
@@ -153,20 +160,13 @@ def test_watch(r):
 
 
 def test_watch_inside_multi_and_nested_multi(r):
-    conn = r.connection_pool.get_connection()
-    try:
-        conn.send_command("multi")
-        conn.read_response()
-        conn.send_command("watch", "x")
+    with one_connection(r) as conn:
+        call(conn, "multi")
         with pytest.raises(redis.ResponseError, match="WATCH inside MULTI is not allowed"):
-            conn.read_response()
-        conn.send_command("multi")
+            call(conn, "watch", "x")
         with pytest.raises(redis.ResponseError, match="MULTI calls can not be nested"):
-            conn.read_response()
-        conn.send_command("discard")
-        assert conn.read_response() == b"OK"
-    finally:
-        r.connection_pool.release(conn)
+            call(conn, "multi")
+        assert call(conn, "discard") == b"OK"
 
 
 def test_pubsub(r):
@@ -195,13 +195,10 @@ def test_subscribed_client_may_only_run_pubsub_commands(r):
         pytest.skip(NOT_APPLICABLE + "RESP2 only: a RESP3 client may run any command while subscribed")
     conn = r.connection_pool.get_connection()
     try:
-        conn.send_command("subscribe", "c")
-        conn.read_response()
-        conn.send_command("get", "k")
+        call(conn, "subscribe", "c")
         with pytest.raises(redis.ResponseError, match="only .* allowed in this context"):
-            conn.read_response()
-        conn.send_command("ping")
-        assert conn.read_response() == [b"pong", b""]
+            call(conn, "get", "k")
+        assert call(conn, "ping") == [b"pong", b""]
     finally:
         conn.disconnect()
 
@@ -274,16 +271,10 @@ def test_container_subcommand_errors(r, args, error):
 def test_subcommand_lookup_refuses_at_queueing(r, queued, error):
     """As Redis: an unknown subcommand or a wrong subcommand arity is refused when MULTI queues
     it, and EXEC then aborts."""
-    conn = r.connection_pool.get_connection()
-    try:
-        conn.send_command("MULTI")
-        assert conn.read_response() == b"OK"
-        conn.send_command(*queued)
+    with one_connection(r) as conn:
+        assert call(conn, "MULTI") == b"OK"
         with pytest.raises(redis.ResponseError) as got:
-            conn.read_response()
+            call(conn, *queued)
         assert str(got.value) == error  # redis-py drops the ERR code
-        conn.send_command("EXEC")
         with pytest.raises(redis.exceptions.ExecAbortError, match="^Transaction discarded because of previous errors."):
-            conn.read_response()
-    finally:
-        r.connection_pool.release(conn)
+            call(conn, "EXEC")

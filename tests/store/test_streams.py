@@ -24,6 +24,16 @@ def cmd(r, *args):
             r.response_callbacks[name] = saved
 
 
+def grouped_stream(c, entries: int, read: int) -> None:
+    """Stream s: entries 1-1 .. <entries>-1, the last one deleted; group g from 0, in which
+    consumer alice has read the first `read`."""
+    for i in range(1, entries + 1):
+        c.xadd("s", {"f": str(i)}, id=f"{i}-1")
+    c.xdel("s", f"{entries}-1")
+    c.xgroup_create("s", "g", "0")
+    c.execute_command("XREADGROUP", "GROUP", "g", "alice", "COUNT", str(read), "STREAMS", "s", ">")
+
+
 def err(r, *args) -> str:
     with pytest.raises(redis.ResponseError) as exc:
         cmd(r, *args)
@@ -188,11 +198,7 @@ def test_migrate_moves_a_stream(tmp_path, target_kind):
         src = cluster.node()
         target = start_redis(tmp_path) if target_kind == "redis" else cluster.node()
         sc = client(src)
-        for i in range(1, 8):
-            sc.xadd("s", {"f": str(i)}, id=f"{i}-1")
-        sc.xdel("s", "7-1")
-        sc.xgroup_create("s", "g", "0")
-        sc.execute_command("XREADGROUP", "GROUP", "g", "alice", "COUNT", "3", "STREAMS", "s", ">")
+        grouped_stream(sc, entries=7, read=3)
         sc.xack("s", "g", "2-1")
         before = {c: sc.execute_command(c) for c in ("XRANGE s - +", "XINFO GROUPS s",
                                                       "XINFO CONSUMERS s g")}
@@ -236,24 +242,14 @@ def test_blocked_xreadgroup_learns_its_group_or_stream_went(r):
 def test_stream_and_groups_survive_a_restart(tmp_path):
     from tests.procs import start_xcache_server
 
+    def state(c) -> list:
+        queries = ("XRANGE s - +", "XINFO GROUPS s", "XPENDING s g")
+        return [*(cmd(c, *q.split()) for q in queries), cmd(c, "XINFO", "STREAM", "s")[:14]]
+
     data = tmp_path / "node"
-    node = start_xcache_server(tmp_path, data_dir=data)
-    try:
+    with start_xcache_server(tmp_path, data_dir=data) as node:
         c = client(node)
-        for i in range(1, 6):
-            c.xadd("s", {"f": str(i)}, id=f"{i}-1")
-        c.xdel("s", "5-1")
-        c.xgroup_create("s", "g", "0")
-        c.execute_command("XREADGROUP", "GROUP", "g", "alice", "COUNT", "2", "STREAMS", "s", ">")
-        before = [cmd(c, *q.split()) for q in ("XRANGE s - +", "XINFO GROUPS s", "XPENDING s g")]
-        before.append(cmd(c, "XINFO", "STREAM", "s")[:14])
-    finally:
-        node.stop()
-    node = start_xcache_server(tmp_path, data_dir=data)
-    try:
-        c = client(node)
-        after = [cmd(c, *q.split()) for q in ("XRANGE s - +", "XINFO GROUPS s", "XPENDING s g")]
-        after.append(cmd(c, "XINFO", "STREAM", "s")[:14])
-        assert after == before
-    finally:
-        node.stop()
+        grouped_stream(c, entries=5, read=2)
+        before = state(c)
+    with start_xcache_server(tmp_path, data_dir=data) as node:
+        assert state(client(node)) == before
