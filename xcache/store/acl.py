@@ -11,6 +11,7 @@ from xcache.aclcategories import CATEGORIES
 from xcache.resp import OK, Error
 from xcache.store.commands import COMMANDS, Command, command, parse_int
 from xcache.store.glob import glob_match
+from xcache.store.subcommands import help_reply
 
 CHANNEL_COMMANDS = {"subscribe": False, "psubscribe": True, "publish": False, "ssubscribe": False,
                     "spublish": False}
@@ -183,27 +184,36 @@ def _dryrun(c, acl: ACL, args):
     return OK
 
 
-HELP = [
-    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "CAT [<category>]", "    List all commands that belong to <category>, or all command categories",
+# Redis 7.0's ACL help[] (src/acl.c) without LOAD and SAVE: the node has no ACL file (users
+# come from its config), so it refuses them
+HELP = (
+    "CAT [<category>]",
+    "    List all commands that belong to <category>, or all command categories",
     "    when no category is specified.",
-    "DELUSER <username> [<username> ...]", "    Delete a list of users.",
+    "DELUSER <username> [<username> ...]",
+    "    Delete a list of users.",
     "DRYRUN <username> <command> [<arg> ...]",
     "    Returns whether the user can execute the given command without executing the command.",
-    "GETUSER <username>", "    Get the user's details.",
-    "GENPASS [<bits>]", "    Generate a secure 256-bit user password. The optional `bits` argument can",
+    "GETUSER <username>",
+    "    Get the user's details.",
+    "GENPASS [<bits>]",
+    "    Generate a secure 256-bit user password. The optional `bits` argument can",
     "    be used to specify a different size.",
-    "LIST", "    Show users details in config file format.",
-    "LOG [<count> | RESET]", "    Show the ACL log entries.",
-    "SETUSER <username> <attribute> [<attribute> ...]", "    Create or modify a user with the specified attributes.",
-    "USERS", "    List all the registered usernames.",
-    "WHOAMI", "    Return the current connection username.",
-    "HELP", "    Print this help.",
-]
+    "LIST",
+    "    Show users details in config file format.",
+    "LOG [<count> | RESET]",
+    "    Show the ACL log entries.",
+    "SETUSER <username> <attribute> [<attribute> ...]",
+    "    Create or modify a user with the specified attributes.",
+    "USERS",
+    "    List all the registered usernames.",
+    "WHOAMI",
+    "    Return the current connection username.",
+)
 
 SUBCOMMANDS = {"setuser": _setuser, "getuser": _getuser, "deluser": _deluser, "list": _list,
                "users": _users, "whoami": _whoami, "cat": _cat, "log": _log, "genpass": _genpass,
-               "dryrun": _dryrun, "help": lambda c, acl, args: [h.encode() for h in HELP]}
+               "dryrun": _dryrun, "help": lambda c, acl, args: help_reply("ACL", HELP)}
 # Redis's arity of each subcommand, counting the subcommand itself
 ARITY = {"setuser": -2, "getuser": 2, "deluser": -2, "list": 1, "users": 1, "whoami": 1,
          "cat": -1, "log": -1, "genpass": -1, "dryrun": -3, "help": 1}

@@ -11,10 +11,10 @@ import time
 
 from xcache.config import to_toml
 from xcache.resp import OK, PONG, Error, Map, Raw, SimpleString
-from xcache.store import info  # noqa: F401 - registers INFO
+from xcache.store import info, nocluster  # noqa: F401 - register INFO, CLUSTER/READONLY...
 from xcache.store.client_command import set_client_name  # and registers CLIENT
 from xcache.store.commands import SYNTAX_ERROR, command, parse_c_int, parse_int
-from xcache.store.subcommands import subcommands, unknown_subcommand
+from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 from xcache.store.version import REDIS_VERSION
 
 log = logging.getLogger("xcache.server")
@@ -244,17 +244,21 @@ def config(c, args):
         c.server.reset_stats()
         return OK
     if sub == b"HELP" and len(args) == 1:
-        return [SimpleString(line.encode()) for line in CONFIG_HELP]
+        return help_reply("CONFIG", CONFIG_HELP)
     raise unknown_subcommand("config", args[0])
 
 
-CONFIG_HELP = [
-    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
-    "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
-    "RESETSTAT", "    Reset statistics reported by the INFO command.",
-    "REWRITE", "    Rewrite the configuration file.", "HELP", "    Print this help.",
-]
+# Redis 7.0's CONFIG help[] (src/config.c): every subcommand is served
+CONFIG_HELP = (
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+)
 
 
 # --- COMMAND ----------------------------------------------------------------------------------
@@ -265,6 +269,55 @@ def command_(c, args):
     from xcache.store.cmdtable import command_reply
 
     return command_reply(args)
+
+
+# Redis 7.0's DEBUG help[] (src/debug.c) for the subcommands served here (some accepted as
+# no-ops: the node has no AOF, quicklists or reply buffers to tune). Left out: the crash, leak
+# and allocator tools, DIGEST*, HTSTATS*, POPULATE, PROTOCOL, ERROR, SDSLEN, STRUCTSIZE, RESTART,
+# the cluster ones, and LISTPACK / QUICKLIST, which answer +OK here instead of their report.
+DEBUG_HELP = (
+    "CHANGE-REPL-ID",
+    "    Change the replication IDs of the instance.",
+    "    Dangerous: should be used only for testing the replication subsystem.",
+    "LOG <message>",
+    "    Write <message> to the server log.",
+    "LOADAOF",
+    "    Flush the AOF buffers on disk and reload the AOF in memory.",
+    "OBJECT <key>",
+    "    Show low level info about `key` and associated value.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will generate an exception and kill the server.",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+    "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
+    "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+    "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+    "PAUSE-CRON <0|1>",
+    "    Stop periodic cron job processing.",
+    "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
+    "    Sets the time (in milliseconds) to wait between client reply buffer peak resets.",
+    "    In case NEVER is provided the last observed peak will never be reset",
+    "    In case RESET is provided the peak reset time will be restored to the default value",
+    "REPLYBUFFER RESIZING <0|1>",
+    "    Enable or disable the reply buffer resize cron job",
+)
 
 
 @command("debug", -2, "admin noscript loading stale", 0, 0, 0)
@@ -306,8 +359,7 @@ def debug(c, args):
                b"SET-DISABLE-DENY-SCRIPTS", b"REPLYBUFFER", b"PAUSE-CRON", b"DICT-RESIZING"):
         return OK
     if sub == b"HELP" and len(args) == 1:
-        return [SimpleString(x) for x in (
-            b"DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            b"CHANGE-REPL-ID", b"LOG <message>", b"OBJECT <key>", b"RELOAD",
-            b"SET-ACTIVE-EXPIRE <0|1>", b"SLEEP <seconds>", b"HELP")]
-    raise Error(f"ERR unknown subcommand '{args[0].decode(errors='replace')[:128]}'. Try DEBUG HELP.")
+        return help_reply("DEBUG", DEBUG_HELP)
+    # DEBUG has no subcommand table in Redis: its handler's fallback (addReplySubcommandSyntaxError)
+    raise Error(f"ERR unknown subcommand or wrong number of arguments for "
+                f"'{args[0].decode(errors='replace')[:128]}'. Try DEBUG HELP.")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
-from xcache.resp import OK, Error, SimpleString, Verbatim
+from xcache.resp import OK, Error, Verbatim
 from xcache.store.clientinfo import client_line
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.pause import ALL, WRITE
-from xcache.store.subcommands import subcommands, unknown_subcommand
+from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 
 def set_client_name(c, name: bytes) -> None:
@@ -130,7 +130,7 @@ def client_more(c, sub: bytes, args: list[bytes]):
     if sub == b"GETREDIR" and len(args) == 1:
         return -1 if c.tracking is None else c.tracking.redirect
     if sub == b"HELP" and len(args) == 1:
-        return [SimpleString(line.encode()) for line in CLIENT_HELP]
+        return help_reply("CLIENT", CLIENT_HELP)
     raise unknown_subcommand("client", args[0])
 
 
@@ -144,16 +144,57 @@ def _skip_replies(c, n: int):
     return skip
 
 
-CLIENT_HELP = [
-    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "CACHING (YES|NO)", "GETNAME", "GETREDIR", "ID", "INFO",
-    "KILL <ip:port> | <option> <value> [<option> <value> [...]]",
-    "LIST [options ...]", "UNPAUSE", "PAUSE <timeout> [WRITE|ALL]", "REPLY (ON|OFF|SKIP)",
-    "SETINFO <option> <value>", "SETNAME <name>",
-    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
-    "TRACKINGINFO", "UNBLOCK <clientid> [TIMEOUT|ERROR]", "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)",
-    "HELP",
-]
+# Redis 7.0's CLIENT help[] (src/networking.c): every subcommand is served. SETINFO and
+# NO-TOUCH (Redis 7.2's, also served) are left out so the reply is 7.0's byte for byte.
+CLIENT_HELP = (
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+)
+
+
 def client_pause(c, args):
     """CLIENT PAUSE timeout [WRITE|ALL] (xcache/store/pause.py)."""
     timeout = parse_int(args[0], Error("ERR timeout is not an integer or out of range"))

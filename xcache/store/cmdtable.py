@@ -16,7 +16,7 @@ from pathlib import Path
 from xcache.resp import Double, Error, Map, Set, SimpleString
 from xcache.store.commands import COMMANDS, Command
 from xcache.store.glob import glob_match
-from xcache.store.subcommands import unknown_subcommand
+from xcache.store.subcommands import help_reply, unknown_subcommand
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -183,7 +183,7 @@ def command_reply(args: list[bytes]):
             return [k for k, _ in keys]
         return [[k, Set(SimpleString(f.encode()) for f in flags)] for k, flags in keys]
     if sub == b"HELP" and len(args) == 1:
-        return [SimpleString(line.encode()) for line in HELP]
+        return help_reply("COMMAND", HELP)
     raise unknown_subcommand("command", args[0])
 
 
@@ -204,8 +204,8 @@ def _list(args: list[bytes]) -> list[bytes]:
     raise Error("ERR syntax error")
 
 
-HELP = [
-    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+# Redis 7.0's COMMAND help[] (src/server.c): every subcommand is served
+HELP = (
     "(no subcommand)",
     "    Return details about all Redis commands.",
     "COUNT",
@@ -224,6 +224,4 @@ HELP = [
     "    Return the keys from a full Redis command.",
     "GETKEYSANDFLAGS <full-command>",
     "    Return the keys and the access flags from a full Redis command.",
-    "HELP",
-    "    Print this help.",
-]
+)

@@ -19,7 +19,7 @@ from xcache.resp import OK, Error
 from xcache.store.commands import command
 from xcache.store.rdb import BAD_PAYLOAD, RDB_VERSION, _Reader, _string, crc64, verify
 from xcache.store.scripting import _strip_shebang, parse_keys, scripts_of, start
-from xcache.store.subcommands import parse_subcommand
+from xcache.store.subcommands import help_reply, parse_subcommand
 
 PREFIX = b"xcache:function:"
 OPCODE_FUNCTION2 = 245
@@ -211,6 +211,47 @@ def fcall_ro(c, args):
 
 # --- FUNCTION -----------------------------------------------------------------------------
 
+# Redis 7.0's FUNCTION help[] (src/functions.c): every subcommand is served
+FUNCTION_HELP = (
+    "LOAD [REPLACE] <FUNCTION CODE>",
+    "    Create a new library with the given library name and code.",
+    "DELETE <LIBRARY NAME>",
+    "    Delete the given library.",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "    Return general information on all the libraries:",
+    "    * Library name",
+    "    * The engine used to run the Library",
+    "    * Library description",
+    "    * Functions list",
+    "    * Library code (if WITHCODE is given)",
+    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+    "STATS",
+    "    Return information about the current function running:",
+    "    * Function name",
+    "    * Command used to run the function",
+    "    * Duration in MS that the function is running",
+    "    If no function is running, return nil",
+    "    In addition, returns a list of available engines.",
+    "KILL",
+    "    Kill the current running function.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Delete all the libraries.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the libraries.",
+    "    * SYNC: Synchronously flush the libraries.",
+    "DUMP",
+    "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+    "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+    "    control how to handle existing libraries (default APPEND):",
+    "    * FLUSH: delete all existing libraries.",
+    "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+    "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+    "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+    "      in case of functions name collision with another library).",
+)
+
 FUNCTION_ARITY = {b"LOAD": -3, b"DELETE": 3, b"FLUSH": -2, b"LIST": -2, b"DUMP": 2,
                   b"RESTORE": -3, b"STATS": 2, b"KILL": 2, b"HELP": 2}
 WRITES = {b"LOAD", b"DELETE", b"FLUSH", b"RESTORE"}
@@ -345,46 +386,7 @@ def function(c, args):
         nfun = sum(len(lib.functions) for lib in reg.libraries.values())
         return [b"running_script", running, b"engines",
                 [b"LUA", [b"libraries_count", len(reg.libraries), b"functions_count", nfun]]]
-    return [b"FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            b"LOAD [REPLACE] <FUNCTION CODE>",
-            b"    Create a new library with the given library name and code.",
-            b"DELETE <LIBRARY NAME>",
-            b"    Delete the given library.",
-            b"LIST [LIBRARYNAME PATTERN] [WITHCODE]",
-            b"    Return general information on all the libraries:",
-            b"    * Library name",
-            b"    * The engine used to run the Library",
-            b"    * Library description",
-            b"    * Functions list",
-            b"    * Library code (if WITHCODE is given)",
-            b"    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
-            b"STATS",
-            b"    Return information about the current function running:",
-            b"    * Function name",
-            b"    * Command used to run the function",
-            b"    * Duration in MS that the function is running",
-            b"    If no function is running, return nil",
-            b"    In addition, returns a list of available engines.",
-            b"KILL",
-            b"    Kill the current running function.",
-            b"FLUSH [ASYNC|SYNC]",
-            b"    Delete all the libraries.",
-            b"    When called without the optional mode argument, the behavior is determined by the",
-            b"    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-            b"    * ASYNC: Asynchronously flush the libraries.",
-            b"    * SYNC: Synchronously flush the libraries.",
-            b"DUMP",
-            b"    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
-            b"RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
-            b"    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
-            b"    control how to handle existing libraries (default APPEND):",
-            b"    * FLUSH: delete all existing libraries.",
-            b"    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
-            b"    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
-            b"      libraries with the new libraries (notice that even on this option there is a chance of failure",
-            b"      in case of functions name collision with another library).",
-            b"HELP",
-            b"    Print this help."]
+    return help_reply("FUNCTION", FUNCTION_HELP)
 
 
 def _replicate(c, argv: list[bytes]) -> None:

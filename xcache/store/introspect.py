@@ -15,7 +15,7 @@ from itertools import islice
 from xcache.resp import Error, Map, SimpleString, Verbatim
 from xcache.store.commands import MAX_INT, MIN_INT, command, parse_int
 from xcache.store.engine import HASH, LIST, SET, STRING, ZSET, Meta, data_prefix
-from xcache.store.subcommands import subcommands, unknown_subcommand
+from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 _INT = re.compile(rb"-?[1-9][0-9]*|0")
 
@@ -90,6 +90,22 @@ def usage(c, key: bytes, meta: Meta, samples: int) -> int:
     return base + int(per * meta.count) + 32
 
 
+# Redis 7.0's MEMORY help[] (src/object.c): every subcommand is served
+MEMORY_HELP = (
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+)
+
+
 @command("memory", -2, "readonly", 0, 0, 0)
 @subcommands("memory")
 def memory(c, args):
@@ -116,16 +132,7 @@ def memory(c, args):
     if sub == b"PURGE" and len(args) == 1:
         return SimpleString(b"OK")
     if sub == b"HELP" and len(args) == 1:
-        return [SimpleString(x) for x in (
-            b"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            b"DOCTOR", b"    Return memory problems reports.", b"MALLOC-STATS",
-            b"    Return internal statistics report from the memory allocator.", b"PURGE",
-            b"    Attempt to purge dirty pages for reclamation by the allocator.", b"STATS",
-            b"    Return information about the memory usage of the server.",
-            b"USAGE <key> [SAMPLES <count>]",
-            b"    Return memory in bytes used by <key> and its value. Nested values are",
-            b"    sampled up to <count> times (default: 5, 0 means sample all).", b"HELP",
-            b"    Print this help.")]
+        return help_reply("MEMORY", MEMORY_HELP)
     raise unknown_subcommand("memory", args[0])
 
 

@@ -28,7 +28,7 @@ from xcache.store.engine import (
     now_ms,
 )
 from xcache.store.glob import compile_glob
-from xcache.store.subcommands import subcommands, unknown_subcommand
+from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 
 def delete_keys(c, keys: list[bytes]) -> int:
@@ -350,13 +350,29 @@ def randomkey(c, args):
 ENCODINGS = {1: b"hashtable", 2: b"quicklist", 3: b"hashtable", 4: b"skiplist", 5: b"stream"}
 
 
+# Redis 7.0's OBJECT help[] (src/object.c): every subcommand is served
+OBJECT_HELP = (
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+)
+
+
 @command("object", -2, "readonly", 2, 2, 1)
 @subcommands("object")
 def object_(c, args):
     sub = args[0].upper()
     if sub == b"HELP":
-        return [b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                b"ENCODING <key>", b"FREQ <key>", b"IDLETIME <key>", b"REFCOUNT <key>", b"HELP"]
+        return help_reply("OBJECT", OBJECT_HELP)
     if sub not in (b"ENCODING", b"FREQ", b"IDLETIME", b"REFCOUNT") or len(args) != 2:
         raise unknown_subcommand("object", args[0])
     meta = c.engine.get_meta(c.db, args[1])

@@ -10,7 +10,7 @@ from collections import deque
 
 from xcache.resp import Error, Map, SimpleString, Verbatim
 from xcache.store.commands import COMMANDS, command, parse_int
-from xcache.store.subcommands import subcommands, unknown_subcommand
+from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 LATENCY_HISTORY_LEN = 160  # samples kept per event, as Redis
 
@@ -104,6 +104,37 @@ class Diagnostics:
         self.event_max[event] = max(ms, self.event_max.get(event, 0))
 
 
+# Redis 7.0's SLOWLOG help[] (src/slowlog.c): every subcommand is served
+SLOWLOG_HELP = (
+    "GET [<count>]",
+    "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+    "    Entries are made of:",
+    "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+    "    client name",
+    "LEN",
+    "    Return the length of the slowlog.",
+    "RESET",
+    "    Reset the slowlog.",
+)
+# Redis 7.0's LATENCY help[] (src/latency.c): every subcommand is served
+LATENCY_HELP = (
+    "DOCTOR",
+    "    Return a human readable latency analysis report.",
+    "GRAPH <event>",
+    "    Return an ASCII latency graph for the <event> class.",
+    "HISTORY <event>",
+    "    Return time-latency samples for the <event> class.",
+    "LATEST",
+    "    Return the latest latency samples for all events.",
+    "RESET [<event> ...]",
+    "    Reset latency data of one or more <event> classes.",
+    "    (default: reset all data for all event classes)",
+    "HISTOGRAM [COMMAND ...]",
+    "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+    "    If no commands are specified then all histograms are replied.",
+)
+
+
 @command("slowlog", -2, "admin random loading stale", 0, 0, 0)
 @subcommands("slowlog")
 def slowlog(c, args):
@@ -124,12 +155,7 @@ def slowlog(c, args):
         d.slowlog.clear()
         return SimpleString(b"OK")
     if sub == b"HELP" and len(args) == 1:
-        return [SimpleString(x) for x in (
-            b"SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            b"GET [<count>]", b"    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
-            b"    Entries are made of:", b"    id, timestamp, time in microseconds, arguments array, client IP and port,",
-            b"    client name", b"LEN", b"    Return the length of the slowlog.", b"RESET",
-            b"    Reset the slowlog.", b"HELP", b"    Print this help.")]
+        return help_reply("SLOWLOG", SLOWLOG_HELP)
     raise unknown_subcommand("SLOWLOG", args[0])
 
 
@@ -182,8 +208,5 @@ def latency(c, args):
             raise Error(f"ERR No samples available for event '{event}'")
         return Verbatim(f"{event} - high {d.event_max[event]} ms\n".encode())
     if sub == b"HELP" and len(args) == 1:
-        return [SimpleString(x) for x in (
-            b"LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            b"DOCTOR", b"GRAPH <event>", b"HISTORY <event>", b"LATEST", b"RESET [<event> ...]",
-            b"HISTOGRAM [COMMAND ...]", b"HELP")]
+        return help_reply("LATENCY", LATENCY_HELP)
     raise unknown_subcommand("LATENCY", args[0])

@@ -8,8 +8,50 @@ imported later overrides them too), so this module can stay when one is added.
 
 from __future__ import annotations
 
-from xcache.resp import OK, Error, Map, SimpleString
-from xcache.store.subcommands import unknown_subcommand
+from xcache.resp import OK, Error, Map
+from xcache.store.subcommands import help_reply, unknown_subcommand
+
+# Redis 7.0's help[] lines (src/functions.c, src/eval.c) of the subcommands served here; LOAD,
+# DUMP, RESTORE (and SCRIPT DEBUG) are left out: this node refuses them
+FUNCTION_HELP = (
+    "DELETE <LIBRARY NAME>",
+    "    Delete the given library.",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "    Return general information on all the libraries:",
+    "    * Library name",
+    "    * The engine used to run the Library",
+    "    * Library description",
+    "    * Functions list",
+    "    * Library code (if WITHCODE is given)",
+    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+    "STATS",
+    "    Return information about the current function running:",
+    "    * Function name",
+    "    * Command used to run the function",
+    "    * Duration in MS that the function is running",
+    "    If no function is running, return nil",
+    "    In addition, returns a list of available engines.",
+    "KILL",
+    "    Kill the current running function.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Delete all the libraries.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the libraries.",
+    "    * SYNC: Synchronously flush the libraries.",
+)
+SCRIPT_HELP = (
+    "EXISTS <sha1> [<sha1> ...]",
+    "    Return information about the existence of the scripts in the script cache.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the scripts cache.",
+    "    * SYNC: Synchronously flush the scripts cache.",
+    "KILL",
+    "    Kill the currently executing Lua script.",
+)
 
 NO_SCRIPTING = Error("ERR scripting is not supported by this xcache node")
 
@@ -47,11 +89,7 @@ def function(c, args):
     if sub == b"DUMP" and len(args) == 1:
         raise NO_SCRIPTING
     if sub == b"HELP" and len(args) == 1:
-        return [SimpleString(x) for x in (
-            b"FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            b"LIST [LIBRARYNAME <pattern>] [WITHCODE]", b"STATS", b"FLUSH [ASYNC|SYNC]",
-            b"DELETE <library-name>", b"KILL", b"(LOAD, DUMP, RESTORE: scripting is not "
-            b"supported by this node)", b"HELP")]
+        return help_reply("FUNCTION", FUNCTION_HELP)
     raise unknown_subcommand("FUNCTION", args[0])
 
 
@@ -68,10 +106,7 @@ def script(c, args):
     if sub == b"LOAD" and len(args) == 2:
         raise NO_SCRIPTING
     if sub == b"HELP" and len(args) == 1:
-        return [SimpleString(x) for x in (
-            b"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            b"EXISTS <sha1> [<sha1> ...]", b"FLUSH [ASYNC|SYNC]", b"KILL",
-            b"(LOAD: scripting is not supported by this node)", b"HELP")]
+        return help_reply("SCRIPT", SCRIPT_HELP)
     raise unknown_subcommand("SCRIPT", args[0])
 
 

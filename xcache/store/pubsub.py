@@ -12,7 +12,7 @@ from functools import partial
 from xcache.resp import Many, Push, encode
 from xcache.store.commands import command
 from xcache.store.glob import glob_match
-from xcache.store.subcommands import subcommands, unknown_subcommand
+from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 
 def _count(c) -> int:
@@ -109,6 +109,22 @@ def publish(c, args):
     return publish_message(c.server, args[0], args[1])
 
 
+# Redis 7.0's PUBSUB help[] (src/pubsub.c): every subcommand is served
+PUBSUB_HELP = (
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+)
+
+
 @command("pubsub", -2, "pubsub random loading stale", 0, 0, 0)
 @subcommands("pubsub")
 def pubsub_(c, args):
@@ -132,6 +148,8 @@ def pubsub_(c, args):
         return out
     if sub == b"NUMPAT" and len(args) == 1:
         return sum(len(s) for s in server.patterns.values())
+    if sub == b"HELP" and len(args) == 1:
+        return help_reply("PUBSUB", PUBSUB_HELP)
     raise unknown_subcommand("pubsub", args[0])
 
 

@@ -36,7 +36,7 @@ from xcache.resp import OK, Error
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
 from xcache.store.lua_values import error_for_lua, lua_number_arg, lua_to_reply, reply_to_lua
-from xcache.store.subcommands import parse_subcommand, subcommands
+from xcache.store.subcommands import help_reply, parse_subcommand, subcommands
 
 log = logging.getLogger("xcache.scripting")
 
@@ -555,6 +555,23 @@ def evalsha_ro(c, args):
     return _evalsha(c, args, True)
 
 
+# Redis 7.0's SCRIPT help[] (src/eval.c) without DEBUG: the node has no Lua debugger and
+# refuses SCRIPT DEBUG
+SCRIPT_HELP = (
+    "EXISTS <sha1> [<sha1> ...]",
+    "    Return information about the existence of the scripts in the script cache.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the scripts cache.",
+    "    * SYNC: Synchronously flush the scripts cache.",
+    "KILL",
+    "    Kill the currently executing Lua script.",
+    "LOAD <script>",
+    "    Load a script into the scripts cache without executing it.",
+)
+
 SCRIPT_ARITY = {b"LOAD": 3, b"EXISTS": -3, b"FLUSH": -2, b"KILL": 2, b"HELP": 2}
 
 
@@ -582,20 +599,4 @@ def script(c, args):
             raise UNKILLABLE
         run.kill = True
         return OK
-    return [b"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            b"DEBUG (YES|SYNC|NO)",
-            b"    Set the debug mode for subsequent scripts executed.",
-            b"EXISTS <sha1> [<sha1> ...]",
-            b"    Return information about the existence of the scripts in the script cache.",
-            b"FLUSH [ASYNC|SYNC]",
-            b"    Flush the Lua scripts cache. Very dangerous on replicas.",
-            b"    When called without the optional mode argument, the behavior is determined by the",
-            b"    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-            b"    * ASYNC: Asynchronously flush the scripts cache.",
-            b"    * SYNC: Synchronously flush the scripts cache.",
-            b"KILL",
-            b"    Kill the currently executing Lua script.",
-            b"LOAD <script>",
-            b"    Load a script into the scripts cache without executing it.",
-            b"HELP",
-            b"    Prints this help."]
+    return help_reply("SCRIPT", SCRIPT_HELP)

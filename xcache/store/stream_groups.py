@@ -34,7 +34,7 @@ from xcache.store.stream_model import (
     parse_strict,
 )
 from xcache.store.stream_pel import Consumers, _created, _drop_nack, _take, _xclaim_cmd
-from xcache.store.subcommands import parse_subcommand
+from xcache.store.subcommands import help_reply, parse_subcommand
 
 BUSYGROUP = Error("BUSYGROUP Consumer Group name already exists")
 NEED_KEY = Error("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you "
@@ -49,28 +49,31 @@ XGROUP_ARITY = {b"CREATE": -5, b"SETID": -5, b"DESTROY": 4, b"CREATECONSUMER": 5
 
 
 
+# Redis 7.0's XGROUP help[] (src/t_stream.c): every subcommand is served
+XGROUP_HELP = (
+    "CREATE <key> <groupname> <id|$> [option]",
+    "    Create a new consumer group. Options are:",
+    "    * MKSTREAM",
+    "      Create the empty stream if it does not exist.",
+    "    * ENTRIESREAD entries_read",
+    "      Set the group's entries_read counter (internal use).",
+    "CREATECONSUMER <key> <groupname> <consumer>",
+    "    Create a new consumer in the specified group.",
+    "DELCONSUMER <key> <groupname> <consumer>",
+    "    Remove the specified consumer.",
+    "DESTROY <key> <groupname>",
+    "    Remove the specified group.",
+    "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+    "    Set the current group ID and entries_read counter.",
+)
+
+
 @command("xgroup", -2, "write", 2, 2, 1)
 def xgroup(c, args):
     sub = parse_subcommand("xgroup", XGROUP_ARITY, args)
     if sub == b"HELP":
         c.propagate = []
-        return [b"XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                b"CREATE <key> <groupname> <id|$> [option]",
-                b"    Create a new consumer group. Options are:",
-                b"    * MKSTREAM",
-                b"      Create the empty stream if it does not exist.",
-                b"    * ENTRIESREAD entries_read",
-                b"      Set the group's entries_read counter (internal use).",
-                b"CREATECONSUMER <key> <groupname> <consumer>",
-                b"    Create a new consumer in the specified group.",
-                b"DELCONSUMER <key> <groupname> <consumer>",
-                b"    Remove the specified consumer.",
-                b"DESTROY <key> <groupname>",
-                b"    Remove the specified group.",
-                b"SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
-                b"    Set the current group ID and entries_read counter.",
-                b"HELP",
-                b"    Prints this help."]
+        return help_reply("XGROUP", XGROUP_HELP)
     key, gname = args[1], args[2]
     mkstream = False
     entries_read = INVALID_READ

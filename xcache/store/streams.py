@@ -31,7 +31,7 @@ from xcache.store.stream_model import (
     parse_id,
     parse_strict,
 )
-from xcache.store.subcommands import parse_subcommand
+from xcache.store.subcommands import help_reply, parse_subcommand
 
 TOP_ITEM = Error("ERR The ID specified in XADD is equal or smaller than the target stream top item")
 NO_SUCH_KEY = Error("ERR no such key")
@@ -268,19 +268,22 @@ def _tree_estimate(length: int) -> tuple[int, int]:
     return keys, keys + 1
 
 
+# Redis 7.0's XINFO help[] (src/t_stream.c): every subcommand is served
+XINFO_HELP = (
+    "CONSUMERS <key> <groupname>",
+    "    Show consumers of <groupname>.",
+    "GROUPS <key>",
+    "    Show the stream consumer groups.",
+    "STREAM <key> [FULL [COUNT <count>]",
+    "    Show information about the stream.",
+)
+
+
 @command("xinfo", -2, "readonly", 2, 2, 1)
 def xinfo(c, args):
     sub = parse_subcommand("xinfo", XINFO_ARITY, args)
     if sub == b"HELP":
-        return [b"XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                b"CONSUMERS <key> <groupname>",
-                b"    Show consumers of <groupname>.",
-                b"GROUPS <key>",
-                b"    Show the stream consumer groups.",
-                b"STREAM <key> [FULL [COUNT <count>]",
-                b"    Show information about the stream.",
-                b"HELP",
-                b"    Prints this help."]
+        return help_reply("XINFO", XINFO_HELP)
     key = args[1]
     s = lookup(c, key)
     if s is None:

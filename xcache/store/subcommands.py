@@ -1,4 +1,5 @@
-"""Redis 7's checks on a container command's subcommand (OBJECT ENCODING, CONFIG GET...).
+"""Redis 7's checks on a container command's subcommand (OBJECT ENCODING, CONFIG GET...), and
+its HELP reply (help_reply, from xcache/resp/help.py so the proxy can share it).
 
 Redis looks subcommands up before running the handler: a known one with the wrong number of
 arguments gets "wrong number of arguments for 'object|encoding' command", an unknown one
@@ -15,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from xcache.resp import Error
+from xcache.resp.help import help_reply as help_reply  # re-exported for the store's commands
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -1,0 +1,148 @@
+"""`<CMD> HELP` and the cluster-only commands, byte for byte against redis-server 7.0.
+
+Redis builds every HELP reply with addReplyHelp: status lines only, a header naming the command,
+the command's help[] lines, then HELP / "    Prints this help.". Where the node serves every
+subcommand Redis lists, the raw reply (RESP2 and RESP3) must be Redis's; where it leaves some out,
+its lines must be Redis's own entries, in Redis's order, and each one it lists must be served.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import hiredis
+import pytest
+
+from tests.procs import proc_fixture, start_redis, start_xcache_server
+from xcache.resp import encode_command
+
+
+def _start_redis_debug(tmp):
+    """redis-server answering DEBUG HELP (the debug command is off by default in 7.0)."""
+    return start_redis(tmp, "--enable-debug-command", "yes")
+
+
+redis_dbg = proc_fixture(_start_redis_debug, "redis-help", scope="module")
+# a node of its own: the acceptance checks run DEBUG RELOAD, CHANGE-REPL-ID...
+xcache_own = proc_fixture(start_xcache_server, "xcache-help", scope="module")
+
+# the node serves every subcommand these list in Redis 7.0
+FULL = ["OBJECT", "CLIENT", "CONFIG", "COMMAND", "FUNCTION", "XINFO", "XGROUP", "SLOWLOG",
+        "LATENCY", "MEMORY", "PUBSUB"]
+# ... and some of these (see the comments next to their help lines)
+PARTIAL = ["ACL", "SCRIPT", "DEBUG"]
+
+# values for the placeholders of a help line, to call the subcommand it advertises
+SAMPLES = {"<category>": "string", "<username>": "no-such-user", "<command>": "get",
+           "<bits>": "64", "<attribute>": "no-such-attribute", "<sha1>": "0" * 40,
+           "<message>": "help-test", "<key>": "no-such-key", "<0|1>": "1", "<size>": "0",
+           "<seconds>": "0", "<NEVER||RESET|time>": "NEVER"}
+
+
+def raw(port: int, *argv: str, proto: int = 2) -> bytes:
+    """The raw bytes of argv's reply on a new connection speaking RESP<proto>."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        replies = [_exchange(s, ["HELLO", "3"]) if proto == 3 else None, _exchange(s, argv)]
+    return replies[1]
+
+
+def _exchange(s: socket.socket, argv) -> bytes:
+    s.sendall(encode_command(*[a.encode() for a in argv]))
+    reader, data = hiredis.Reader(), b""
+    while True:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+        reader.feed(chunk)
+        if reader.gets() is not False:
+            return data
+
+
+def status_lines(reply: bytes) -> list[str]:
+    """The lines of an array of status replies (and nothing else)."""
+    m = re.fullmatch(rb"\*(\d+)\r\n((?:\+[^\r\n]*\r\n)*)", reply)
+    assert m, reply[:200]
+    lines = [line[1:].decode() for line in m.group(2).split(b"\r\n")[:-1]]
+    assert len(lines) == int(m.group(1))
+    return lines
+
+
+def entries(lines: list[str]) -> list[tuple[str, ...]]:
+    """Help lines grouped per subcommand: its line and the indented ones describing it."""
+    out: list[list[str]] = []
+    for line in lines:
+        if line.startswith(" "):
+            out[-1].append(line)
+        else:
+            out.append([line])
+    return [tuple(e) for e in out]
+
+
+def call_of(line: str) -> list[str]:
+    """A call of the subcommand a help line advertises: optional parts dropped, placeholders
+    given sample values."""
+    words = re.sub(r"\[[^]]*\]", "", line).split()
+    return [SAMPLES.get(w, w) for w in words]
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+@pytest.mark.parametrize("cmd", FULL + ["object", "Pubsub"])
+def test_help_is_redis_reply(xcache_own, redis_dbg, cmd, proto):
+    """Byte for byte Redis's reply, whatever the case the command is typed in."""
+    want = raw(redis_dbg.port, cmd, "HELP", proto=proto)
+    assert raw(xcache_own.port, cmd, "help", proto=proto) == want
+    assert status_lines(want)
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+@pytest.mark.parametrize("cmd", PARTIAL)
+def test_help_lists_redis_entries_it_serves(xcache_own, redis_dbg, cmd, proto):
+    """Status lines, Redis's header and footer, Redis's entries in Redis's order, each served."""
+    want = status_lines(raw(redis_dbg.port, cmd, "HELP", proto=proto))
+    got = status_lines(raw(xcache_own.port, cmd, "HELP", proto=proto))
+    assert got[0] == want[0] == f"{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    assert got[-2:] == want[-2:] == ["HELP", "    Prints this help."]
+    mine, redis_entries = entries(got[1:-2]), entries(want[1:-2])
+    assert mine and len(mine) < len(redis_entries)
+    it = iter(redis_entries)
+    assert all(e in it for e in mine), "not Redis's entries in Redis's order"
+    for entry in mine:
+        reply = raw(xcache_own.port, cmd, *call_of(entry[0]))
+        assert not reply.startswith(b"-ERR unknown subcommand"), (entry[0], reply)
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+@pytest.mark.parametrize("argv", [
+    ["CLUSTER", "HELP"], ["CLUSTER", "INFO"], ["CLUSTER", "SLOTS"], ["CLUSTER", "NODES"],
+    ["CLUSTER", "MYID"], ["cluster", "shards"], ["CLUSTER", "KEYSLOT", "k"],
+    ["CLUSTER", "nosuch"], ["CLUSTER"], ["CLUSTER", "INFO", "x"],
+    ["READONLY"], ["READWRITE"], ["ASKING"], ["READONLY", "x"],
+    ["COMMAND", "DOCS", "readonly", "readwrite", "asking"],
+])
+def test_cluster_commands_as_a_redis_without_cluster(xcache_own, redis_dbg, argv, proto):
+    """Cluster-aware clients probe with these: the node answers as a non-cluster Redis 7."""
+    want = raw(redis_dbg.port, *argv, proto=proto)
+    assert raw(xcache_own.port, *argv, proto=proto) == want
+
+
+def _sorted_subcommands(info: list) -> list:
+    """COMMAND INFO entries with their subcommands sorted: Redis lists them in the order of a
+    hash table seeded at random per process, so two redis-servers differ too."""
+    return [e[:9] + [sorted(e[9])] + e[10:] for e in info]
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_cluster_commands_in_command_info(xcache_own, redis_dbg, proto):
+    """COMMAND INFO describes them as Redis does, and COMMAND COUNT counts them."""
+    names = ["cluster", "readonly", "readwrite", "asking"]
+    replies = []
+    for port in (xcache_own.port, redis_dbg.port):
+        reader = hiredis.Reader()
+        reader.feed(raw(port, "COMMAND", "INFO", *names, proto=proto))
+        replies.append(_sorted_subcommands(reader.gets()))
+    assert replies[0] == replies[1]
+    count = hiredis.Reader()
+    count.feed(raw(xcache_own.port, "COMMAND", "COUNT") + raw(xcache_own.port, "COMMAND", "LIST"))
+    n, listed = count.gets(), count.gets()
+    assert n == len(listed) and {x.encode() for x in names} <= set(listed)
