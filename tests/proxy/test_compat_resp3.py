@@ -44,7 +44,7 @@ TYPED = [
     ["ZSCORE", "z{1}", "a"], ["ZRANGE", "z{1}", "0", "-1", "WITHSCORES"], ["ZINCRBY", "z{1}", "1", "a"],
     ["SADD", "s{1}", "x"], ["SMEMBERS", "s{1}"], ["GET", "missing{1}"], ["LPOP", "missing{1}"],
     ["BLPOP", "missing{1}", "0.01"], ["XADD", "x{1}", "1-1", "f", "v"], ["XINFO", "STREAM", "x{1}"],
-    ["OBJECT", "HELP"], ["HRANDFIELD", "missing{1}"], ["ZMSCORE", "z{1}", "a", "nosuch"],
+    ["OBJECT", "HELP"], ["PUBSUB", "HELP"], ["HRANDFIELD", "missing{1}"], ["ZMSCORE", "z{1}", "a", "nosuch"],
     ["SINTER", "s{1}", "s{1}"], ["EVAL", "return {1, 'a', false}", "0"],
     ["MGET", "h{1}", "missing{1}"], ["PING"], ["ECHO", "hi"],
 ]

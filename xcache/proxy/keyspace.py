@@ -415,7 +415,8 @@ def pubsub_command(session, spec, argv: list[bytes], t0: float) -> None:
                 b"*%d\r\n" % (2 * len(counts))
             return head + body
         gather(session, spec, argv, t0, merged(total))
-    elif sub == b"NUMPAT":  # patterns are subscribed on every group: one group's count
+    elif sub == b"NUMPAT" or (sub == b"HELP" and len(argv) == 2):
+        # NUMPAT: patterns are subscribed on every group, one group's count; HELP: the node's
         forward_first(session, spec, argv, t0)
     else:
         session.answer(spec, error_line(
