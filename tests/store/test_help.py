@@ -15,7 +15,8 @@ import hiredis
 import pytest
 
 from tests.procs import proc_fixture, start_redis, start_xcache_server
-from xcache.resp import encode_command
+from xcache.resp import Error, encode_command
+from xcache.store import functions, noscripting, scripting
 
 
 def _start_redis_debug(tmp):
@@ -82,8 +83,8 @@ def entries(lines: list[str]) -> list[tuple[str, ...]]:
 def call_of(line: str) -> list[str]:
     """A call of the subcommand a help line advertises: optional parts dropped, placeholders
     given sample values."""
-    words = re.sub(r"\[[^]]*\]", "", line).split()
-    return [SAMPLES.get(w, w) for w in words]
+    words = re.findall(r"<[^>]*>|\S+", re.sub(r"\[[^]]*\]", "", line))
+    return [SAMPLES.get(w, "x" if w.startswith("<") else w) for w in words]
 
 
 @pytest.mark.parametrize("proto", [2, 3])
@@ -146,3 +147,21 @@ def test_cluster_commands_in_command_info(xcache_own, redis_dbg, proto):
     count.feed(raw(xcache_own.port, "COMMAND", "COUNT") + raw(xcache_own.port, "COMMAND", "LIST"))
     n, listed = count.gets(), count.gets()
     assert n == len(listed) and {x.encode() for x in names} <= set(listed)
+
+
+@pytest.mark.parametrize(("handler", "redis_lines"), [
+    (noscripting.function, functions.FUNCTION_HELP), (noscripting.script, scripting.SCRIPT_HELP)])
+def test_help_of_a_node_without_scripting(handler, redis_lines):
+    """FUNCTION / SCRIPT HELP where no scripting module is loaded: the Redis 7.0 entries of what
+    it serves (the scripting modules' tables are Redis's, checked above), each one served."""
+    lines = [line.decode() for line in handler(None, [b"HELP"])]
+    assert lines[-2:] == ["HELP", "    Prints this help."]
+    mine = entries(lines[1:-2])
+    it = iter(entries(list(redis_lines)))
+    assert mine and all(e in it for e in mine)
+    for entry in mine:
+        try:
+            handler(None, [a.encode() for a in call_of(entry[0])])
+        except Error as exc:
+            assert not str(exc).startswith("ERR unknown subcommand"), (entry[0], exc)
+            assert exc is not noscripting.NO_SCRIPTING, entry[0]  # refused: not advertised
