@@ -8,14 +8,12 @@ its lines must be Redis's own entries, in Redis's order, and each one it lists m
 
 from __future__ import annotations
 
-import re
-import socket
-
 import hiredis
 import pytest
 
+from tests.help_lines import call_of, entries, raw, status_lines
 from tests.procs import proc_fixture, start_redis, start_xcache_server
-from xcache.resp import Error, encode_command
+from xcache.resp import Error
 from xcache.store import functions, noscripting, scripting
 
 
@@ -33,59 +31,6 @@ FULL = ["OBJECT", "CLIENT", "CONFIG", "COMMAND", "FUNCTION", "XINFO", "XGROUP", 
         "LATENCY", "MEMORY", "PUBSUB"]
 # ... and some of these (see the comments next to their help lines)
 PARTIAL = ["ACL", "SCRIPT", "DEBUG"]
-
-# values for the placeholders of a help line, to call the subcommand it advertises
-SAMPLES = {"<category>": "string", "<username>": "no-such-user", "<command>": "get",
-           "<bits>": "64", "<attribute>": "no-such-attribute", "<sha1>": "0" * 40,
-           "<message>": "help-test", "<key>": "no-such-key", "<0|1>": "1", "<size>": "0",
-           "<seconds>": "0", "<NEVER||RESET|time>": "NEVER"}
-
-
-def raw(port: int, *argv: str, proto: int = 2) -> bytes:
-    """The raw bytes of argv's reply on a new connection speaking RESP<proto>."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        replies = [_exchange(s, ["HELLO", "3"]) if proto == 3 else None, _exchange(s, argv)]
-    return replies[1]
-
-
-def _exchange(s: socket.socket, argv) -> bytes:
-    s.sendall(encode_command(*[a.encode() for a in argv]))
-    reader, data = hiredis.Reader(), b""
-    while True:
-        chunk = s.recv(65536)
-        assert chunk, data
-        data += chunk
-        reader.feed(chunk)
-        if reader.gets() is not False:
-            return data
-
-
-def status_lines(reply: bytes) -> list[str]:
-    """The lines of an array of status replies (and nothing else)."""
-    m = re.fullmatch(rb"\*(\d+)\r\n((?:\+[^\r\n]*\r\n)*)", reply)
-    assert m, reply[:200]
-    lines = [line[1:].decode() for line in m.group(2).split(b"\r\n")[:-1]]
-    assert len(lines) == int(m.group(1))
-    return lines
-
-
-def entries(lines: list[str]) -> list[tuple[str, ...]]:
-    """Help lines grouped per subcommand: its line and the indented ones describing it."""
-    out: list[list[str]] = []
-    for line in lines:
-        if line.startswith(" "):
-            out[-1].append(line)
-        else:
-            out.append([line])
-    return [tuple(e) for e in out]
-
-
-def call_of(line: str) -> list[str]:
-    """A call of the subcommand a help line advertises: optional parts dropped, placeholders
-    given sample values."""
-    words = re.findall(r"<[^>]*>|\S+", re.sub(r"\[[^]]*\]", "", line))
-    return [SAMPLES.get(w, "x" if w.startswith("<") else w) for w in words]
-
 
 @pytest.mark.parametrize("proto", [2, 3])
 @pytest.mark.parametrize("cmd", FULL + ["object", "Pubsub"])

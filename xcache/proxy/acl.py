@@ -13,6 +13,13 @@ from xcache.config import ConfigError
 from xcache.proxy import commands as C
 from xcache.proxy.replies import error_line
 from xcache.resp import Error, encode
+from xcache.resp.help import ACL_HELP as _REDIS_ACL_HELP
+from xcache.resp.help import help_reply, pick
+
+# ACL HELP: Redis 7.0's entries of what the proxy serves; users are set in its config, so
+# SETUSER, DELUSER, LOAD and SAVE are refused (and GENPASS is not served): left out
+ACL_HELP = encode(help_reply("ACL", pick(_REDIS_ACL_HELP, (
+    "CAT", "DRYRUN", "GETUSER", "LIST", "LOG", "USERS", "WHOAMI"))))
 
 
 def build_acl(session_password: str, users: str) -> ACL:
@@ -63,6 +70,8 @@ def denied(acl: ACL, user: User, spec, argv: list[bytes], client_info: str) -> b
 def acl_command(acl: ACL, user: User, argv: list[bytes]) -> bytes:
     sub = argv[1].decode(errors="replace").lower() if len(argv) > 1 else ""
     args = [a.decode(errors="replace") for a in argv[2:]]
+    if sub == "help" and not args:
+        return ACL_HELP
     if sub == "whoami":
         return encode(user.name.encode())
     if sub == "users":

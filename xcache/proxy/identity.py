@@ -11,6 +11,9 @@ import time
 
 from xcache.proxy.protocol import Verbatim, encode
 from xcache.proxy.replies import error_line
+from xcache.resp import encode as resp_encode
+from xcache.resp.help import CLIENT_HELP as _REDIS_CLIENT_HELP
+from xcache.resp.help import help_reply, pick
 
 REDIS_VERSION = "7.0.15"  # the Redis feature level followed (as xcache nodes report it)
 OK = b"+OK\r\n"
@@ -18,6 +21,11 @@ _HELLO_AUTH_NEEDED = (
     "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
     "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
     "RESP protocol version at the same time")
+# CLIENT HELP: Redis 7.0's entries of what the proxy serves for its sessions; the tracking family
+# and REPLY are refused through the proxy (see client() below), so left out. Status lines only:
+# the same bytes in RESP2 and RESP3.
+CLIENT_HELP = resp_encode(help_reply("CLIENT", pick(_REDIS_CLIENT_HELP, (
+    "GETNAME", "ID", "INFO", "KILL", "LIST", "UNPAUSE", "PAUSE", "SETNAME", "UNBLOCK", "NO-EVICT"))))
 _BAD_NAME = "ERR Client names cannot contain spaces, newlines or special characters."
 
 
@@ -138,6 +146,8 @@ def client(session, argv: list[bytes]) -> bytes:
         return OK
     if sub == b"INFO" and n == 2:
         return encode(Verbatim(client_line(session) + "\n"), session.resp3)
+    if sub == b"HELP" and n == 2:
+        return CLIENT_HELP
     if sub == b"LIST":
         sessions = sorted(session.ctx.sessions, key=lambda s: s.id)
         if n >= 4 and argv[2].upper() == b"ID":

@@ -19,6 +19,9 @@ from xcache.proxy.backend import Group
 from xcache.proxy.pending import Part, Request, Split
 from xcache.proxy.protocol import Verbatim, encode, integer, is_null, items, null, text
 from xcache.proxy.replies import error_line, pack
+from xcache.resp import encode as resp_encode
+from xcache.resp.help import SCRIPT_HELP as _REDIS_SCRIPT_HELP
+from xcache.resp.help import help_reply, pick
 
 # CONFIG SET parameters that would cut or redirect the proxy's (or replicas') links to the nodes.
 _CONFIG_LINKS = {"requirepass", "masterauth", "masteruser", "port", "tls-port", "bind",
@@ -201,6 +204,11 @@ def _slowlog(session, spec, argv, t0: float) -> None:
         forward_first(session, spec, argv, t0)
 
 
+# SCRIPT HELP: Redis 7.0's entries of what the proxy serves (KILL and DEBUG are per node); an
+# array of status lines reads the same in RESP2 and RESP3
+SCRIPT_HELP = resp_encode(help_reply("SCRIPT", pick(_REDIS_SCRIPT_HELP, ("EXISTS", "FLUSH", "LOAD"))))
+
+
 def _script(session, spec, argv, t0: float) -> None:
     sub = argv[1].upper()
     if sub in (b"LOAD", b"FLUSH"):
@@ -213,6 +221,8 @@ def _script(session, spec, argv, t0: float) -> None:
                    for i in range(n)]
             return b"*%d\r\n" % n + b"".join(out)
         gather(session, spec, argv, t0, merged(both))
+    elif sub == b"HELP" and len(argv) == 2:
+        session.answer(spec, SCRIPT_HELP, t0)
     else:
         session.answer(spec, error_line(
             f"ERR xcache: SCRIPT {sub.decode(errors='replace')} is not supported through the proxy "

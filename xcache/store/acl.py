@@ -9,6 +9,7 @@ import time
 from xcache.acl import ACL, ACLError, CommandTable, User, genpass
 from xcache.aclcategories import CATEGORIES
 from xcache.resp import OK, Error
+from xcache.resp.help import ACL_HELP, pick
 from xcache.store.commands import COMMANDS, Command, command, parse_int
 from xcache.store.glob import glob_match
 from xcache.store.subcommands import help_reply
@@ -184,32 +185,10 @@ def _dryrun(c, acl: ACL, args):
     return OK
 
 
-# Redis 7.0's ACL help[] (src/acl.c) without LOAD and SAVE: the node has no ACL file (users
-# come from its config), so it refuses them
-HELP = (
-    "CAT [<category>]",
-    "    List all commands that belong to <category>, or all command categories",
-    "    when no category is specified.",
-    "DELUSER <username> [<username> ...]",
-    "    Delete a list of users.",
-    "DRYRUN <username> <command> [<arg> ...]",
-    "    Returns whether the user can execute the given command without executing the command.",
-    "GETUSER <username>",
-    "    Get the user's details.",
-    "GENPASS [<bits>]",
-    "    Generate a secure 256-bit user password. The optional `bits` argument can",
-    "    be used to specify a different size.",
-    "LIST",
-    "    Show users details in config file format.",
-    "LOG [<count> | RESET]",
-    "    Show the ACL log entries.",
-    "SETUSER <username> <attribute> [<attribute> ...]",
-    "    Create or modify a user with the specified attributes.",
-    "USERS",
-    "    List all the registered usernames.",
-    "WHOAMI",
-    "    Return the current connection username.",
-)
+# Redis 7.0's ACL help[] without LOAD and SAVE: the node has no ACL file (users come from its
+# config), so it refuses them
+HELP = pick(ACL_HELP, ("CAT", "DELUSER", "DRYRUN", "GETUSER", "GENPASS", "LIST", "LOG", "SETUSER",
+                      "USERS", "WHOAMI"))
 
 SUBCOMMANDS = {"setuser": _setuser, "getuser": _getuser, "deluser": _deluser, "list": _list,
                "users": _users, "whoami": _whoami, "cat": _cat, "log": _log, "genpass": _genpass,

@@ -9,49 +9,14 @@ imported later overrides them too), so this module can stay when one is added.
 from __future__ import annotations
 
 from xcache.resp import OK, Error, Map
+from xcache.resp import help as help_text
+from xcache.resp.help import pick
 from xcache.store.subcommands import help_reply, unknown_subcommand
 
-# Redis 7.0's help[] lines (src/functions.c, src/eval.c) of the subcommands served here; LOAD,
-# DUMP, RESTORE (and SCRIPT DEBUG) are left out: this node refuses them
-FUNCTION_HELP = (
-    "DELETE <LIBRARY NAME>",
-    "    Delete the given library.",
-    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
-    "    Return general information on all the libraries:",
-    "    * Library name",
-    "    * The engine used to run the Library",
-    "    * Library description",
-    "    * Functions list",
-    "    * Library code (if WITHCODE is given)",
-    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
-    "STATS",
-    "    Return information about the current function running:",
-    "    * Function name",
-    "    * Command used to run the function",
-    "    * Duration in MS that the function is running",
-    "    If no function is running, return nil",
-    "    In addition, returns a list of available engines.",
-    "KILL",
-    "    Kill the current running function.",
-    "FLUSH [ASYNC|SYNC]",
-    "    Delete all the libraries.",
-    "    When called without the optional mode argument, the behavior is determined by the",
-    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-    "    * ASYNC: Asynchronously flush the libraries.",
-    "    * SYNC: Synchronously flush the libraries.",
-)
-SCRIPT_HELP = (
-    "EXISTS <sha1> [<sha1> ...]",
-    "    Return information about the existence of the scripts in the script cache.",
-    "FLUSH [ASYNC|SYNC]",
-    "    Flush the Lua scripts cache. Very dangerous on replicas.",
-    "    When called without the optional mode argument, the behavior is determined by the",
-    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-    "    * ASYNC: Asynchronously flush the scripts cache.",
-    "    * SYNC: Synchronously flush the scripts cache.",
-    "KILL",
-    "    Kill the currently executing Lua script.",
-)
+# Redis 7.0's help[] entries of the subcommands served here; LOAD, DUMP, RESTORE (and SCRIPT
+# DEBUG) are left out: this node refuses them
+FUNCTION_HELP = pick(help_text.FUNCTION_HELP, ("DELETE", "LIST", "STATS", "KILL", "FLUSH"))
+SCRIPT_HELP = pick(help_text.SCRIPT_HELP, ("EXISTS", "FLUSH", "KILL"))
 
 NO_SCRIPTING = Error("ERR scripting is not supported by this xcache node")
 

@@ -33,6 +33,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from xcache.resp import OK, Error
+from xcache.resp import help as help_text
+from xcache.resp.help import pick
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
 from xcache.store.lua_values import error_for_lua, lua_number_arg, lua_to_reply, reply_to_lua
@@ -555,22 +557,8 @@ def evalsha_ro(c, args):
     return _evalsha(c, args, True)
 
 
-# Redis 7.0's SCRIPT help[] (src/eval.c) without DEBUG: the node has no Lua debugger and
-# refuses SCRIPT DEBUG
-SCRIPT_HELP = (
-    "EXISTS <sha1> [<sha1> ...]",
-    "    Return information about the existence of the scripts in the script cache.",
-    "FLUSH [ASYNC|SYNC]",
-    "    Flush the Lua scripts cache. Very dangerous on replicas.",
-    "    When called without the optional mode argument, the behavior is determined by the",
-    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-    "    * ASYNC: Asynchronously flush the scripts cache.",
-    "    * SYNC: Synchronously flush the scripts cache.",
-    "KILL",
-    "    Kill the currently executing Lua script.",
-    "LOAD <script>",
-    "    Load a script into the scripts cache without executing it.",
-)
+# Redis 7.0's SCRIPT help[] without DEBUG: the node has no Lua debugger and refuses it
+SCRIPT_HELP = pick(help_text.SCRIPT_HELP, ("EXISTS", "FLUSH", "KILL", "LOAD"))
 
 SCRIPT_ARITY = {b"LOAD": 3, b"EXISTS": -3, b"FLUSH": -2, b"KILL": 2, b"HELP": 2}
 
