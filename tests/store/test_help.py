@@ -30,7 +30,7 @@ xcache_own = proc_fixture(start_xcache_server, "xcache-help", scope="module")
 FULL = ["OBJECT", "CLIENT", "CONFIG", "COMMAND", "FUNCTION", "XINFO", "XGROUP", "SLOWLOG",
         "LATENCY", "MEMORY", "PUBSUB"]
 # ... and some of these (see the comments next to their help lines)
-PARTIAL = ["ACL", "SCRIPT", "DEBUG"]
+PARTIAL = ["ACL", "SCRIPT", "DEBUG", "MODULE"]
 
 @pytest.mark.parametrize("proto", [2, 3])
 @pytest.mark.parametrize("cmd", FULL + ["object", "Pubsub"])
@@ -65,9 +65,12 @@ def test_help_lists_redis_entries_it_serves(xcache_own, redis_dbg, cmd, proto):
     ["CLUSTER", "nosuch"], ["CLUSTER"], ["CLUSTER", "INFO", "x"],
     ["READONLY"], ["READWRITE"], ["ASKING"], ["READONLY", "x"],
     ["COMMAND", "DOCS", "readonly", "readwrite", "asking"],
+    ["MODULE", "LIST"], ["MODULE", "LOAD", "/nonexistent.so"], ["MODULE", "UNLOAD", "x"],
+    ["MODULE", "LOADEX", "/nonexistent.so"], ["MODULE", "nosuch"], ["MODULE", "LIST", "x"],
 ])
-def test_cluster_commands_as_a_redis_without_cluster(xcache_own, redis_dbg, argv, proto):
-    """Cluster-aware clients probe with these: the node answers as a non-cluster Redis 7."""
+def test_cluster_and_module_as_a_default_redis(xcache_own, redis_dbg, argv, proto):
+    """Cluster-aware clients probe with these: the node answers as a non-cluster Redis 7; MODULE
+    as one with no module and module loading off (its default)."""
     want = raw(redis_dbg.port, *argv, proto=proto)
     assert raw(xcache_own.port, *argv, proto=proto) == want
 
@@ -79,9 +82,9 @@ def _sorted_subcommands(info: list) -> list:
 
 
 @pytest.mark.parametrize("proto", [2, 3])
-def test_cluster_commands_in_command_info(xcache_own, redis_dbg, proto):
+def test_cluster_and_module_in_command_info(xcache_own, redis_dbg, proto):
     """COMMAND INFO describes them as Redis does, and COMMAND COUNT counts them."""
-    names = ["cluster", "readonly", "readwrite", "asking"]
+    names = ["cluster", "readonly", "readwrite", "asking", "module"]
     replies = []
     for port in (xcache_own.port, redis_dbg.port):
         reader = hiredis.Reader()

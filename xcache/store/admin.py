@@ -11,7 +11,7 @@ import time
 
 from xcache.config import to_toml
 from xcache.resp import OK, PONG, Error, Map, Raw, SimpleString
-from xcache.store import info, nocluster  # noqa: F401 - register INFO, CLUSTER/READONLY...
+from xcache.store import info, nocluster, nomodules  # noqa: F401 - register INFO, CLUSTER, MODULE
 from xcache.store.client_command import set_client_name  # and registers CLIENT
 from xcache.store.commands import SYNTAX_ERROR, command, parse_c_int, parse_int
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
