@@ -1,4 +1,4 @@
-"""`<CMD> HELP` and the cluster-only commands, byte for byte against redis-server 7.0.
+"""`<CMD> HELP`, CLUSTER/READONLY/READWRITE/ASKING and MODULE, against redis-server 7.0.
 
 Redis builds every HELP reply with addReplyHelp: status lines only, a header naming the command,
 the command's help[] lines, then HELP / "    Prints this help.". Where the node serves every
@@ -14,7 +14,8 @@ import pytest
 from tests.help_lines import call_of, entries, raw, status_lines
 from tests.procs import proc_fixture, start_redis, start_xcache_server
 from xcache.resp import Error
-from xcache.store import functions, noscripting, scripting
+from xcache.resp import help as help_text
+from xcache.store import noscripting
 
 
 def _start_redis_debug(tmp):
@@ -31,6 +32,7 @@ FULL = ["OBJECT", "CLIENT", "CONFIG", "COMMAND", "FUNCTION", "XINFO", "XGROUP", 
         "LATENCY", "MEMORY", "PUBSUB"]
 # ... and some of these (see the comments next to their help lines)
 PARTIAL = ["ACL", "SCRIPT", "DEBUG", "MODULE"]
+
 
 @pytest.mark.parametrize("proto", [2, 3])
 @pytest.mark.parametrize("cmd", FULL + ["object", "Pubsub"])
@@ -98,10 +100,10 @@ def test_cluster_and_module_in_command_info(xcache_own, redis_dbg, proto):
 
 
 @pytest.mark.parametrize(("handler", "redis_lines"), [
-    (noscripting.function, functions.FUNCTION_HELP), (noscripting.script, scripting.SCRIPT_HELP)])
+    (noscripting.function, help_text.FUNCTION_HELP), (noscripting.script, help_text.SCRIPT_HELP)])
 def test_help_of_a_node_without_scripting(handler, redis_lines):
-    """FUNCTION / SCRIPT HELP where no scripting module is loaded: the Redis 7.0 entries of what
-    it serves (the scripting modules' tables are Redis's, checked above), each one served."""
+    """FUNCTION / SCRIPT HELP where no scripting module is loaded (no redis-server to compare
+    with): Redis 7.0's entries (the texts checked above), only of what it serves."""
     lines = [line.decode() for line in handler(None, [b"HELP"])]
     assert lines[-2:] == ["HELP", "    Prints this help."]
     mine = entries(lines[1:-2])
