@@ -466,7 +466,7 @@ class Server:
             return denied
         if self.engine_swap is not None:  # RocksDB is being reopened (diskfull.reopen)
             return Suspend(self._after_swap(c, argv))
-        if self.engine.disk.full and (cmd.write or name == b"exec"):
+        if (cmd.write or name == b"exec") and self.engine.disk.full:  # a property: writes only
             refused = self._refuse_disk_write(c, cmd, name, argv)
             if refused is not None:
                 return refused
@@ -537,7 +537,7 @@ class Server:
         if cmd.write and self.replication.read_only and c.kind != "master":
             return READONLY
         # Writes (and other clients' EXECs) wait while a stalled EXEC holds `exclusive`.
-        if (cmd.write or cmd.name == "exec") and self.exclusive is not None and self.exclusive is not c:
+        if self.exclusive is not None and self.exclusive is not c and (cmd.write or cmd.name == "exec"):
             return Suspend(self._after_exclusive(c, cmd, argv))
         if self.migrating and (cmd.write or cmd.name == "exec"):
             migration = lock_of(self, c, cmd, argv)
