@@ -35,6 +35,7 @@ class Round:
 
     def hold(self, client, out: list, marks: list) -> None:
         self.held.append((client, out, marks))
+        client.held_out = out  # what is sent to it meanwhile (a PUBLISH) goes after its replies
 
     def commit(self, client=None, out=None, marks=None, queue=None, waiter=None,
                close: bool = False) -> bool:
@@ -70,6 +71,7 @@ class Round:
     @staticmethod
     def _send(held: list, error: Error | None) -> None:
         for c, out, marks in held:
+            c.held_out = None
             if error is not None:
                 c.fail_writes(out, marks, error)
             if out:

@@ -103,6 +103,7 @@ class Client(asyncio.Protocol):
         self.parser.authenticated = self.authenticated  # Redis's limits on unauthenticated requests
         self.pending: deque | None = None  # commands waiting while the client is suspended
         self.inbox: list | None = None  # commands read, waiting for this iteration's round
+        self.held_out: list | None = None  # replies held by a round: later sends queue behind
         self.closing = False
         self.created = time.monotonic()
         self.last_interaction = self.created
@@ -316,7 +317,10 @@ class Client(asyncio.Protocol):
     async def held(self, retry: asyncio.Future, out: list, marks: list, waiter, close: bool) -> None:
         """The replies of a stalled group, sent once the shared retry (Server.hold_round) wrote it
         or gave up; then the client's own suspension or its commands that waited."""
-        error = await asyncio.shield(retry)  # one client leaving must not cancel the others' write
+        try:
+            error = await asyncio.shield(retry)  # one leaving must not cancel the others' write
+        finally:
+            self.held_out = None
         if self.closing:
             if waiter is not None and hasattr(waiter, "close"):
                 waiter.close()  # the suspended command never runs: its client left
@@ -366,6 +370,9 @@ class Client(asyncio.Protocol):
             self.run(queue)
 
     def send(self, parts: list) -> None:
+        if self.held_out is not None:  # e.g. a PUBLISH to a client whose replies a round holds
+            self.held_out.extend(parts)
+            return
         if self.closing or self.transport is None:
             return
         data = b"".join(parts)
@@ -629,6 +636,7 @@ class Server:
         retry = asyncio.ensure_future(self.retry_group([c for c, _, _ in held], group))
         for c, out, marks in held:
             mine = c is client
+            c.held_out = out
             c.pending = queue if mine else (c.pending if c.pending is not None else deque())
             c.suspended_task = asyncio.ensure_future(
                 c.held(retry, out, marks, waiter if mine else None, close and mine))
