@@ -706,7 +706,9 @@ class Server:
             tracking.after_write(self, c, cmd, argv)
             if c.tracking is not None:
                 c.tracking.caching = None
-        self.replication.propagate(c, argv)
+        rep = self.replication
+        if rep.backlog is not None and not rep.is_replica:  # propagate's first test, without a call
+            rep.propagate(c, argv)
 
     async def _retry_stalled(self, c: Client, cmd: Command, argv: list[bytes]):
         """Retry a write refused by a RocksDB stall, without blocking the loop, until the deadline."""
