@@ -272,8 +272,8 @@ class Client(asyncio.Protocol):
                 if group is not None and group.size != size:
                     start = len(out)
                     self.encode(out, reply)
-                    marks.append((start, len(out), len(reply) if argv[0].lower() == b"exec"
-                                  and type(reply) is list else -1))
+                    marks.append((start, len(out), len(reply) if type(reply) is list
+                                  and argv[0].lower() == b"exec" else -1))
                     if group.size >= GROUP_MAX_OPS:  # bound the batch (and the held replies)
                         group = None
                         if not rnd.commit(self, out, marks, queue, None):
