@@ -9,7 +9,7 @@ Why one module (~970 lines): Client.run (a chunk's commands, group commit, suspe
 Server.execute/call (Redis's order of checks before a command runs) are the node's hot path and
 the one place where every gate (auth, ACL, disk, pause, scripts, MULTI, durability, stall,
 migration) meets; the gates' own logic lives in their modules (durability.py, pause.py,
-scripting.gate, groupcommit.py...), what is left here is their order.
+scripting.gate, groupcommit.py, rounds.py...), what is left here is their order.
 """
 
 from __future__ import annotations
