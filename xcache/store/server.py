@@ -186,8 +186,8 @@ class Client(asyncio.Protocol):
                 self.transport.pause_reading()  # backpressure on a client flooding a suspended session
             return
         server = self.server
-        if not server.cfg.group_commit_across_clients:
-            self.run(cmds)
+        if self.inbox is None and (len(server.clients) < 2 or not server.cfg.group_commit_across_clients):
+            self.run(cmds)  # nobody to share a group with: no deferral
             return
         # Cross-client group commit (rounds.py): run with the other clients read in this
         # iteration, in one callback.
