@@ -7,7 +7,8 @@ A client's read (data_received) only queues its commands; one callback per loop 
 other with one Group open, then writes it and sends the held replies. The group is open only
 inside that synchronous callback, so no other code (timers, tasks, the replica's link) ever
 writes between its commands, as with a single client's chunk. Redis does the same: replies are
-written in beforeSleep, after the iteration's AOF write.
+written in beforeSleep, after the iteration's AOF write. With a single connection there is
+nobody to share with: its reads run at once (Client.data_received).
 """
 
 from __future__ import annotations
