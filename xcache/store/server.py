@@ -633,7 +633,10 @@ class Server:
     def hold_round(self, group, held: list, client, queue, waiter, close: bool) -> None:
         """A round's group was refused by a RocksDB stall: every client with replies in it waits
         (its later commands queue in pending) while one task writes the group again."""
-        retry = asyncio.ensure_future(self.retry_group([c for c, _, _ in held], group))
+        # `exclusive` now, not when the task starts: the round's later clients run before it
+        token = object()
+        self.set_exclusive(token)
+        retry = asyncio.ensure_future(self.retry_group([c for c, _, _ in held], group, token))
         for c, out, marks in held:
             mine = c is client
             c.held_out = out
@@ -641,7 +644,7 @@ class Server:
             c.suspended_task = asyncio.ensure_future(
                 c.held(retry, out, marks, waiter if mine else None, close and mine))
 
-    async def retry_group(self, clients: list, group) -> Error | None:
+    async def retry_group(self, clients: list, group, token) -> Error | None:
         """Write a group refused by a RocksDB stall again, with the backoff of a stalled write,
         until write_stall_timeout_ms. None: written; else the error its writes answer. Other
         clients' writes wait meanwhile (`exclusive`): the group's commands read the data as it
@@ -649,9 +652,7 @@ class Server:
         cfg = self.cfg
         deadline = time.monotonic() + cfg.write_stall_timeout_ms / 1000
         delay = cfg.write_stall_backoff_ms / 1000
-        token = object()  # holds `exclusive` for the group's clients (all suspended meanwhile)
-        self.set_exclusive(token)
-        try:
+        try:  # `token` holds `exclusive` for the group's clients (all suspended meanwhile)
             while True:
                 await asyncio.sleep(delay)
                 if all(c.closing for c in clients):
