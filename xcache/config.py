@@ -38,6 +38,7 @@ class ServerConfig:
     proto_max_multibulk_len: int = key(1024 * 1024, "most arguments in one command", minimum=1)
     client_output_buffer_limit_bytes: int = key(256 * 1024 * 1024, "close a normal client whose unsent replies exceed this; 0 = no limit", minimum=0)
     wal_sync: str = key("everysec", "fsync policy of the write-ahead log: always, everysec or no", choices=("always", "everysec", "no"))
+    group_commit_across_clients: bool = key(True, "group commit spans the clients read in one event-loop iteration: their writes go to RocksDB as one batch (one WAL append), their replies are sent after it; off = one batch per client's chunk")
     write_stall_timeout_ms: int = key(5000, "a write held back by a RocksDB stall is answered -BUSY after this long", minimum=1)
     write_stall_backoff_ms: int = key(5, "first retry delay of a stalled write (doubles up to 100 ms)", minimum=1)
     rocksdb_write_buffer_bytes: int = key(64 * 1024 * 1024, "memtable size", minimum=4096)

@@ -210,3 +210,68 @@ def test_replica_applies_pipelined_chunks_in_order(tmp_path):
         rep.close()
         replica.kill9()
         master.kill9()
+
+
+def _replies(s: socket.socket, n: int, buf: bytes = b"") -> tuple[list[bytes], bytes]:
+    """n single-line replies (+OK, :n, $-1) or bulk strings read from s."""
+    out = []
+    while len(out) < n:
+        while b"\r\n" not in buf:
+            data = s.recv(65536)
+            assert data, f"connection closed after {out!r}"
+            buf += data
+        line, rest = buf.split(b"\r\n", 1)
+        if line.startswith(b"$") and line != b"$-1":
+            size = int(line[1:])
+            while len(rest) < size + 2:
+                data = s.recv(65536)
+                assert data
+                rest += data
+            line, rest = rest[:size], rest[size + 2:]
+        out.append(line)
+        buf = rest
+    return out, buf
+
+
+def test_one_group_spans_clients_read_in_one_iteration(tmp_path):
+    """Clients read in the same loop iteration share one group (rounds.py): INCRs of two clients
+    on one counter in one group each see the other's pending write, a GET after another client's
+    acknowledged SET sees it, and kill -9 loses no acknowledged write of either client."""
+    data = tmp_path / "node"
+    proc = start_xcache_server(tmp_path, data_dir=data)
+    r = redis.Redis(port=proc.port, protocol=2, socket_timeout=30)
+    a, b, sleeper = (socket.create_connection(("127.0.0.1", proc.port), timeout=30) for _ in range(3))
+    acked: dict[str, bytes] = {}
+    incrs = 0
+    try:
+        before = r.info("storage")["group_commit_shared_total"]
+        for n in range(200):
+            # DEBUG SLEEP blocks the node while both pipelines arrive: the next iteration reads
+            # both clients (the loop ends as soon as INFO shows a group of several clients).
+            sleeper.sendall(_resp("DEBUG", "SLEEP", "0.02"))
+            a.sendall(_resp("SET", f"a{n}", f"va{n}") + _resp("INCR", "ctr") + _resp("SET", f"a{n}x", "1"))
+            b.sendall(_resp("INCR", "ctr") + _resp("SET", f"b{n}", f"vb{n}")
+                      + _resp("GET", f"a{n - 1}"))
+            assert _replies(sleeper, 1)[0] == [b"+OK"]
+            got_a, _ = _replies(a, 3)
+            got_b, _ = _replies(b, 3)
+            assert got_a[0] == got_a[2] == got_b[1] == b"+OK"
+            assert got_b[2] == (b"va%d" % (n - 1) if n else b"$-1")  # acked before: visible
+            acked.update({f"a{n}": b"va%d" % n, f"a{n}x": b"1", f"b{n}": b"vb%d" % n})
+            incrs += 2
+            assert sorted([int(got_a[1][1:]), int(got_b[0][1:])]) in ([incrs - 1, incrs],)
+            if r.info("storage")["group_commit_shared_total"] > before:
+                break
+        assert r.info("storage")["group_commit_shared_total"] > before
+        proc.kill9()
+        r.close()
+        proc = start_xcache_server(tmp_path, data_dir=data, port=proc.port)
+        r = redis.Redis(port=proc.port, protocol=2, socket_timeout=30)
+        keys = list(acked)
+        assert r.mget(keys) == [acked[k] for k in keys]
+        assert r.get("ctr") == str(incrs).encode()
+    finally:
+        for s in (a, b, sleeper):
+            s.close()
+        r.close()
+        proc.kill9()

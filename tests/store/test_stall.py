@@ -27,8 +27,9 @@ def stalling_node(tmp_path):
 class Writer(threading.Thread):
     """Pipelined SETs of unique keys until told to stop (bounded in count)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, name: str = "k"):
         super().__init__(daemon=True)
+        self.name = name
         self.client = redis.Redis(port=port, protocol=2, socket_timeout=30)
         self.acked: list[str] = []
         self.refused: list[str] = []
@@ -39,7 +40,7 @@ class Writer(threading.Thread):
         for batch in range(2000):
             if self.stop.is_set():
                 return
-            keys = [f"k{batch}:{i}" for i in range(20)]
+            keys = [f"{self.name}{batch}:{i}" for i in range(20)]
             p = self.client.pipeline(transaction=False)
             for k in keys:
                 p.set(k, k.encode() * 64)
@@ -55,8 +56,10 @@ class Writer(threading.Thread):
 def test_stall_keeps_node_responsive(stalling_node):
     r = redis.Redis(port=stalling_node.port, protocol=2, socket_timeout=5)
     r.set("before", "still readable")
-    writer = Writer(stalling_node.port)
-    writer.start()
+    # Two writers: their chunks often share a group (rounds.py), refused or written as one.
+    writers = [Writer(stalling_node.port, name) for name in ("a", "b")]
+    for w in writers:
+        w.start()
     try:
         wait_until(lambda: r.info("storage")["write_stall_active"] == 1, 60, "a write stall")
         # The node is stalled: PING, reads and INFO must still answer at once.
@@ -67,13 +70,17 @@ def test_stall_keeps_node_responsive(stalling_node):
         elapsed = time.monotonic() - started
         assert storage["write_stall_active"] == 1
         assert elapsed < 0.5  # bounded well below write_stall_timeout_ms: nothing waited on the stall
-        wait_until(lambda: writer.refused, 60, "a write refused with -BUSY")
+        wait_until(lambda: any(w.refused for w in writers), 60, "a write refused with -BUSY")
         assert r.info("storage")["stall_rejected_writes_total"] >= 1
     finally:
-        writer.stop.set()
-        writer.join(60)
-    assert not writer.errors
-    # Every acknowledged write is there; no refused write was applied.
-    values = r.mget(writer.acked)
-    assert all(v == k.encode() * 64 for k, v in zip(writer.acked, values, strict=True))
-    assert r.mget(writer.refused) == [None] * len(writer.refused)
+        for w in writers:
+            w.stop.set()
+        for w in writers:
+            w.join(60)
+    for w in writers:
+        assert not w.errors
+        assert w.acked
+        # Every acknowledged write is there; no refused write was applied.
+        values = r.mget(w.acked)
+        assert all(v == k.encode() * 64 for k, v in zip(w.acked, values, strict=True))
+        assert not w.refused or r.mget(w.refused) == [None] * len(w.refused)

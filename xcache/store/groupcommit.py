@@ -1,7 +1,7 @@
 """Group commit: the writes of several commands go to RocksDB as one WriteBatch (one WAL append).
 
-While a Group is open on the Engine (Client.run opens one for a pipelined chunk, the replica for
-a chunk of its master's stream), Engine.commit and put_meta_now append to the group's WriteBatch
+While a Group is open on the Engine (a round opens one for the chunks of the clients read in one
+loop iteration, rounds.py; the replica for a chunk of its master's stream), Engine.commit and put_meta_now append to the group's WriteBatch
 instead of writing, and record each pending value in an overlay per column family (None = a
 deleted key). Point reads consult the overlay first and scans merge it into RocksDB's order, so
 a command sees the writes of the commands before it (read-your-writes). The caller writes the

@@ -196,6 +196,7 @@ def _section_storage(s) -> dict:
             "stall_rejected_writes_total": s.stats["stall_rejected_writes"],
             "group_commits_total": e.groups_written,  # group commit: batches, operations in them
             "group_commit_ops_total": e.group_ops_written,
+            "group_commit_shared_total": s.shared_groups,  # groups of several clients (rounds.py)
             "write_stall_timeout_ms": s.cfg.write_stall_timeout_ms,
             "rocksdb_write_stopped": props["write_stopped"],
             "rocksdb_delayed_write_rate": props["delayed_write_rate"],

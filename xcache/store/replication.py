@@ -877,6 +877,8 @@ def absolute_expiry(c: Client, argv: list[bytes]) -> list[bytes]:
     name = argv[0].lower()
     if name not in (b"set", b"setex", b"psetex", b"getex") or len(argv) < 3:
         return argv
+    if name == b"set" and not any(a.upper() in _RELATIVE_OPTS for a in argv[3:]):
+        return argv  # no relative TTL to rewrite (the common SET): no meta read
     meta = c.engine.get_meta(c.db, argv[1])
     if meta is None or not meta.expire_ms:
         return argv  # nothing stored with a TTL: replaying the command does the same

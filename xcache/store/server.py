@@ -9,7 +9,7 @@ Why one module (~970 lines): Client.run (a chunk's commands, group commit, suspe
 Server.execute/call (Redis's order of checks before a command runs) are the node's hot path and
 the one place where every gate (auth, ACL, disk, pause, scripts, MULTI, durability, stall,
 migration) meets; the gates' own logic lives in their modules (durability.py, pause.py,
-scripting.gate, groupcommit.py...), what is left here is their order.
+scripting.gate, groupcommit.py, rounds.py...), what is left here is their order.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ from xcache.store.latency import Diagnostics  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
 from xcache.store.replication import Replication  # noqa: E402
+from xcache.store.rounds import Round  # noqa: E402
 from xcache.store.settings import Settings  # noqa: E402
 from xcache.store.subcommands import lookup_error  # noqa: E402
 
@@ -101,6 +102,8 @@ class Client(asyncio.Protocol):
         self.parser = RequestParser(server.cfg.proto_max_bulk_len_bytes, server.cfg.proto_max_multibulk_len)
         self.parser.authenticated = self.authenticated  # Redis's limits on unauthenticated requests
         self.pending: deque | None = None  # commands waiting while the client is suspended
+        self.inbox: list | None = None  # commands read, waiting for this iteration's round
+        self.held_out: list | None = None  # replies held by a round: later sends queue behind
         self.closing = False
         self.created = time.monotonic()
         self.last_interaction = self.created
@@ -182,18 +185,36 @@ class Client(asyncio.Protocol):
             if len(self.pending) > MAX_PENDING_COMMANDS:
                 self.transport.pause_reading()  # backpressure on a client flooding a suspended session
             return
-        self.run(cmds)
+        server = self.server
+        if self.inbox is None and (len(server.clients) < 2 or not server.cfg.group_commit_across_clients):
+            self.run(cmds)  # nobody to share a group with: no deferral
+            return
+        # Cross-client group commit (rounds.py): run with the other clients read in this
+        # iteration, in one callback.
+        if self.inbox is None:
+            self.inbox = cmds
+            server.ready.append(self)
+            if not server.round_scheduled:
+                server.round_scheduled = True
+                asyncio.get_running_loop().call_soon(server.run_round)
+        else:
+            self.inbox.extend(cmds)
 
     # --- running commands -------------------------------------------------------------------
 
-    def run(self, cmds) -> None:
+    def run(self, cmds, rnd: Round | None = None) -> None:
+        """Run a chunk of commands. Within a round (rnd) its replies may stay held until the
+        round's group is written (rnd.commit); alone, they are sent before run returns."""
+        own = rnd is None
+        if own:
+            rnd = Round(self.server, False)
         out: list = []
         execute = self.server.execute
         queue = cmds if isinstance(cmds, deque) else deque(cmds)
         parser = self.parser
-        # Group commit (groupcommit.py): the writes of a pipelined chunk go to RocksDB as one
-        # batch, written before any of the chunk's replies is released.
-        group = self.server.open_group() if len(queue) > 1 else None
+        # Group commit (groupcommit.py): the writes of a pipelined chunk (and of the round's
+        # other clients) go to RocksDB as one batch, written before any of their replies is sent.
+        group = rnd.open(len(queue))
         marks: list = []  # (start, end, n) in out of the replies of commands that wrote
         try:
             while queue or parser.has_more():
@@ -211,17 +232,17 @@ class Client(asyncio.Protocol):
                     self.server.stats["protocol_errors"] += 1
                     out.append(b"-ERR Protocol error: %s\r\n" % str(argv).encode())
                     log.info("event=protocol_error client=%s addr=%s error=%r", self.id, self.addr, str(argv))
-                    g, group = group, None
-                    self._send_and_close(g, out, marks)
+                    group = None
+                    self._send_and_close(rnd, out, marks)
                     return
                 if group is not None and argv[0].lower() in GROUP_BARRIER:
                     # It needs the data written (SAVE, WAIT, PSYNC...): write the group first and
                     # run the rest of the chunk command by command.
                     queue.appendleft(argv)
-                    g, group = group, None
-                    if not self._commit(g, out, marks):
-                        self._hold(g, out, marks, queue, None)
+                    group = None
+                    if not rnd.commit(self, out, marks, queue, None):
                         return
+                    out, marks = [], []
                     continue
                 size = group.size if group is not None else 0
                 try:
@@ -233,15 +254,15 @@ class Client(asyncio.Protocol):
                     self.server.count_error(reply)
                 if self.close_after_reply:
                     self.encode(out, reply)
-                    g, group = group, None
-                    self._send_and_close(g, out, marks)
+                    group = None
+                    self._send_and_close(rnd, out, marks)
                     return
                 if type(reply) is Suspend:
-                    g, group = group, None
-                    if g is not None and not self._commit(g, out, marks):
-                        self._hold(g, out, marks, queue, reply.waiter)
-                        return
-                    if out:
+                    if group is not None:
+                        group = None
+                        if not rnd.commit(self, out, marks, queue, reply.waiter):
+                            return
+                    elif out:
                         self.send(out)
                     # Reading goes on (to notice a client that leaves while blocked or stalled); the
                     # commands it sends meanwhile wait in self.pending, in order.
@@ -251,55 +272,39 @@ class Client(asyncio.Protocol):
                 if group is not None and group.size != size:
                     start = len(out)
                     self.encode(out, reply)
-                    marks.append((start, len(out), len(reply) if argv[0].lower() == b"exec"
-                                  and type(reply) is list else -1))
+                    marks.append((start, len(out), len(reply) if type(reply) is list
+                                  and argv[0].lower() == b"exec" else -1))
                     if group.size >= GROUP_MAX_OPS:  # bound the batch (and the held replies)
-                        g, group = group, None
-                        if not self._commit(g, out, marks):
-                            self._hold(g, out, marks, queue, None)
+                        group = None
+                        if not rnd.commit(self, out, marks, queue, None):
                             return
-                        self.send(out)
                         out, marks = [], []
-                        group = self.server.open_group() if len(queue) > 1 else None
+                        group = rnd.open(len(queue))
                     continue
                 self.encode(out, reply)
-            g, group = group, None
-            if g is not None and not self._commit(g, out, marks):
-                self._hold(g, out, marks, deque(), None)
-                return
-            if out:
+            if group is not None:
+                group = None
+                if own:
+                    rnd.commit(self, out, marks, deque(), None)
+                else:
+                    rnd.hold(self, out, marks)  # sent once the round's group is written
+            elif out:
                 self.send(out)
         finally:
-            if group is not None:  # left by an exception: write what the commands did
-                self.server.abandon_group(group)
+            if own and rnd.group is not None:  # left by an exception: write what the commands did
+                g, rnd.group = rnd.group, None
+                self.server.abandon_group(g)
 
-    def _send_and_close(self, group, out: list, marks: list) -> None:
-        """The last replies before the connection closes, after their chunk's group is written."""
-        if group is not None and not self._commit(group, out, marks):
-            self._hold(group, out, marks, deque(), None, close=True)
+    def _send_and_close(self, rnd: Round, out: list, marks: list) -> None:
+        """The last replies before the connection closes, after their round's group is written."""
+        if rnd.group is not None:
+            if rnd.commit(self, out, marks, deque(), None, close=True):
+                self.close()
             return
         self.send(out)
         self.close()
 
-    def _commit(self, group, out: list, marks: list) -> bool:
-        """Write the group's batch. False: RocksDB stalled; the caller holds the replies (_hold).
-        The disk's refusal answers the group's writes with its error at once."""
-        engine = group.engine
-        if engine.group is group:
-            engine.close_group()
-        if not group.size:
-            return True
-        try:
-            engine.write_group(group)
-        except WriteStall:
-            return False
-        except Error as exc:  # the disk refuses writes (diskfull.py): nothing was applied
-            self._fail_writes(out, marks, exc)
-            return True
-        self.server.group_written(group)
-        return True
-
-    def _fail_writes(self, out: list, marks: list, error: Error) -> None:
+    def fail_writes(self, out: list, marks: list, error: Error) -> None:
         """The group was not written: each write's reply becomes the error a lone write gets."""
         for start, end, n in marks:
             enc: list = []
@@ -309,19 +314,19 @@ class Client(asyncio.Protocol):
                 out[i] = b""
             self.server.count_error(error)
 
-    def _hold(self, group, out: list, marks: list, queue: deque, waiter, close: bool = False) -> None:
-        """Hold the replies of a stalled group while a task writes it again (or gives up)."""
-        self.pending = queue
-        self.suspended_task = asyncio.ensure_future(self._held(group, out, marks, waiter, close))
-
-    async def _held(self, group, out: list, marks: list, waiter, close: bool) -> None:
-        error = await self.server.retry_group(self, group)
+    async def held(self, retry: asyncio.Future, out: list, marks: list, waiter, close: bool) -> None:
+        """The replies of a stalled group, sent once the shared retry (Server.hold_round) wrote it
+        or gave up; then the client's own suspension or its commands that waited."""
+        try:
+            error = await asyncio.shield(retry)  # one leaving must not cancel the others' write
+        finally:
+            self.held_out = None
         if self.closing:
             if waiter is not None and hasattr(waiter, "close"):
                 waiter.close()  # the suspended command never runs: its client left
             return
         if error is not None:
-            self._fail_writes(out, marks, error)
+            self.fail_writes(out, marks, error)
         if out:
             self.send(out)
         if close:
@@ -365,6 +370,9 @@ class Client(asyncio.Protocol):
             self.run(queue)
 
     def send(self, parts: list) -> None:
+        if self.held_out is not None:  # e.g. a PUBLISH to a client whose replies a round holds
+            self.held_out.extend(parts)
+            return
         if self.closing or self.transport is None:
             return
         data = b"".join(parts)
@@ -437,6 +445,9 @@ class Server:
         self._tasks: list[asyncio.Task] = []
         self.http = None  # the metrics endpoint (EmbeddedServer)
         self.engine_swap: asyncio.Event | None = None  # set while RocksDB is reopened
+        self.ready: list[Client] = []  # clients read in this loop iteration (rounds.py)
+        self.round_scheduled = False
+        self.shared_groups = 0  # groups written with the replies of several clients (INFO)
 
     # --- dispatch ---------------------------------------------------------------------------
 
@@ -462,7 +473,7 @@ class Server:
             return denied
         if self.engine_swap is not None:  # RocksDB is being reopened (diskfull.reopen)
             return Suspend(self._after_swap(c, argv))
-        if self.engine.disk.full and (cmd.write or name == b"exec"):
+        if (cmd.write or name == b"exec") and self.engine.disk.full:  # a property: writes only
             refused = self._refuse_disk_write(c, cmd, name, argv)
             if refused is not None:
                 return refused
@@ -533,7 +544,7 @@ class Server:
         if cmd.write and self.replication.read_only and c.kind != "master":
             return READONLY
         # Writes (and other clients' EXECs) wait while a stalled EXEC holds `exclusive`.
-        if (cmd.write or cmd.name == "exec") and self.exclusive is not None and self.exclusive is not c:
+        if self.exclusive is not None and self.exclusive is not c and (cmd.write or cmd.name == "exec"):
             return Suspend(self._after_exclusive(c, cmd, argv))
         if self.migrating and (cmd.write or cmd.name == "exec"):
             migration = lock_of(self, c, cmd, argv)
@@ -596,7 +607,44 @@ class Server:
             return
         self.group_written(group)
 
-    async def retry_group(self, c: Client, group) -> Error | None:
+    def run_round(self) -> None:
+        """Once per loop iteration: run the chunks of the clients read in it as one round
+        (rounds.py), then write its group and release their replies."""
+        ready, self.ready = self.ready, []
+        self.round_scheduled = False
+        rnd = Round(self, len(ready) > 1)
+        try:
+            for c in ready:
+                cmds, c.inbox = c.inbox, None
+                if c.closing:
+                    continue
+                if c.pending is not None:  # suspended meanwhile: its commands wait, in order
+                    c.pending.extend(cmds)
+                    continue
+                try:
+                    c.run(cmds, rnd)
+                except Exception:  # a bug: the other clients of the round still get answered
+                    log.exception("event=command_failed client=%s", c.id)
+                    c.close()
+        finally:
+            if rnd.group is not None or rnd.held:
+                rnd.commit()
+
+    def hold_round(self, group, held: list, client, queue, waiter, close: bool) -> None:
+        """A round's group was refused by a RocksDB stall: every client with replies in it waits
+        (its later commands queue in pending) while one task writes the group again."""
+        # `exclusive` now, not when the task starts: the round's later clients run before it
+        token = object()
+        self.set_exclusive(token)
+        retry = asyncio.ensure_future(self.retry_group([c for c, _, _ in held], group, token))
+        for c, out, marks in held:
+            mine = c is client
+            c.held_out = out
+            c.pending = queue if mine else (c.pending if c.pending is not None else deque())
+            c.suspended_task = asyncio.ensure_future(
+                c.held(retry, out, marks, waiter if mine else None, close and mine))
+
+    async def retry_group(self, clients: list, group, token) -> Error | None:
         """Write a group refused by a RocksDB stall again, with the backoff of a stalled write,
         until write_stall_timeout_ms. None: written; else the error its writes answer. Other
         clients' writes wait meanwhile (`exclusive`): the group's commands read the data as it
@@ -604,11 +652,10 @@ class Server:
         cfg = self.cfg
         deadline = time.monotonic() + cfg.write_stall_timeout_ms / 1000
         delay = cfg.write_stall_backoff_ms / 1000
-        self.set_exclusive(c)
-        try:
+        try:  # `token` holds `exclusive` for the group's clients (all suspended meanwhile)
             while True:
                 await asyncio.sleep(delay)
-                if c.closing:
+                if all(c.closing for c in clients):
                     return None  # nobody to answer: as a lone stalled write, it is dropped
                 if self.engine is not group.engine:  # RocksDB was reopened (disk full)
                     return self.engine.disk.refuse() if self.engine.disk.full else BUSY_STALL
@@ -617,8 +664,8 @@ class Server:
                 except WriteStall:
                     if time.monotonic() >= deadline:
                         self.stats["stall_rejected_writes"] += 1
-                        log.warning("event=write_rejected reason=stall client=%s group_ops=%s",
-                                    c.id, group.size)
+                        log.warning("event=write_rejected reason=stall clients=%s group_ops=%s",
+                                    ",".join(str(c.id) for c in clients), group.size)
                         return BUSY_STALL
                     delay = min(delay * 2, 0.1)
                     continue
@@ -632,7 +679,7 @@ class Server:
                             fut.set_result(True)
                 return None
         finally:
-            if self.exclusive is c:
+            if self.exclusive is token:
                 self.set_exclusive(None)
 
     def count_error(self, error: Error) -> None:
@@ -660,7 +707,9 @@ class Server:
             tracking.after_write(self, c, cmd, argv)
             if c.tracking is not None:
                 c.tracking.caching = None
-        self.replication.propagate(c, argv)
+        rep = self.replication
+        if rep.backlog is not None and not rep.is_replica:  # propagate's first test, without a call
+            rep.propagate(c, argv)
 
     async def _retry_stalled(self, c: Client, cmd: Command, argv: list[bytes]):
         """Retry a write refused by a RocksDB stall, without blocking the loop, until the deadline."""
