@@ -29,9 +29,9 @@ xcache_own = proc_fixture(start_xcache_server, "xcache-help", scope="module")
 
 # the node serves every subcommand these list in Redis 7.0
 FULL = ["OBJECT", "CLIENT", "CONFIG", "COMMAND", "FUNCTION", "XINFO", "XGROUP", "SLOWLOG",
-        "LATENCY", "MEMORY", "PUBSUB"]
+        "LATENCY", "MEMORY", "PUBSUB", "ACL"]
 # ... and some of these (see the comments next to their help lines)
-PARTIAL = ["ACL", "SCRIPT", "DEBUG", "MODULE"]
+PARTIAL = ["SCRIPT", "DEBUG", "MODULE"]
 
 
 @pytest.mark.parametrize("proto", [2, 3])
@@ -69,6 +69,7 @@ def test_help_lists_redis_entries_it_serves(xcache_own, redis_dbg, cmd, proto):
     ["COMMAND", "DOCS", "readonly", "readwrite", "asking"],
     ["MODULE", "LIST"], ["MODULE", "LOAD", "/nonexistent.so"], ["MODULE", "UNLOAD", "x"],
     ["MODULE", "LOADEX", "/nonexistent.so"], ["MODULE", "nosuch"], ["MODULE", "LIST", "x"],
+    ["ACL", "LOAD"], ["ACL", "SAVE"], ["acl", "load", "x"], ["ACL", "SAVE", "x"],
 ])
 def test_cluster_and_module_as_a_default_redis(xcache_own, redis_dbg, argv, proto):
     """Cluster-aware clients probe with these: the node answers as a non-cluster Redis 7; MODULE

@@ -185,14 +185,25 @@ def _dryrun(c, acl: ACL, args):
     return OK
 
 
-# Redis 7.0's ACL help[] without LOAD and SAVE: the node has no ACL file (users come from its
-# config), so it refuses them
-HELP = pick(ACL_HELP, ("CAT", "DELUSER", "DRYRUN", "GETUSER", "GENPASS", "LIST", "LOG", "SETUSER",
-                      "USERS", "WHOAMI"))
+NO_ACL_FILE = Error(
+    "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via "
+    "the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration "
+    "file set) in order to store users in the Redis configuration.")
+
+
+def _no_acl_file(c, acl: ACL, args):
+    """LOAD and SAVE: the node has no ACL file (users come from its config), and answers as a
+    Redis started without `aclfile` does."""
+    raise NO_ACL_FILE
+
+
+HELP = pick(ACL_HELP, ("CAT", "DELUSER", "DRYRUN", "GETUSER", "GENPASS", "LIST", "LOAD", "LOG",
+                      "SAVE", "SETUSER", "USERS", "WHOAMI"))  # all of Redis 7.0's ACL help[]
 
 SUBCOMMANDS = {"setuser": _setuser, "getuser": _getuser, "deluser": _deluser, "list": _list,
                "users": _users, "whoami": _whoami, "cat": _cat, "log": _log, "genpass": _genpass,
-               "dryrun": _dryrun, "help": lambda c, acl, args: help_reply("ACL", HELP)}
+               "dryrun": _dryrun, "load": _no_acl_file, "save": _no_acl_file,
+               "help": lambda c, acl, args: help_reply("ACL", HELP)}
 # Redis's arity of each subcommand, counting the subcommand itself
 ARITY = {"setuser": -2, "getuser": 2, "deluser": -2, "list": 1, "users": 1, "whoami": 1,
-         "cat": -1, "log": -1, "genpass": -1, "dryrun": -3, "help": 1}
+         "cat": -1, "log": -1, "genpass": -1, "dryrun": -3, "load": 1, "save": 1, "help": 1}
