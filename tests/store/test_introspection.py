@@ -185,6 +185,12 @@ def test_command_info_equals_redis_for_served_commands(xcache_node, redis_node):
     known = set(raw(rd, "COMMAND", "LIST"))
     names = [n for n in served if n in known]
     assert len(names) > 150
+    # Redis's COMMAND LIST names the containers' subcommands too: so does the node's, for the
+    # containers it serves, and COMMAND INFO / DOCS take those full names
+    assert {n for n in known if b"|" in n and n.split(b"|")[0] in served} <= set(served)
+    assert sorted(raw(x, "COMMAND", "LIST", "FILTERBY", "PATTERN", "acl|*")) == sorted(
+        raw(rd, "COMMAND", "LIST", "FILTERBY", "PATTERN", "acl|*"))
+    assert raw(x, "COMMAND", "DOCS", "acl|cat") == raw(rd, "COMMAND", "DOCS", "acl|cat")
     for name in names:
         mine = raw(x, "COMMAND", "INFO", name)[0]
         theirs = raw(rd, "COMMAND", "INFO", name)[0]

@@ -69,16 +69,31 @@ def _info_of(name: bytes):
 
 
 def info_entry(name: bytes):
-    """COMMAND INFO's entry for a served command, or None."""
+    """COMMAND INFO's entry for a served command, or for a subcommand by its full name
+    (`acl|cat`, as Redis's lookupCommandBySds), or None."""
     name = name.lower()
-    return _info_of(name) if name in COMMANDS else None
+    if name in COMMANDS:
+        return _info_of(name)
+    container, bar, _ = name.partition(b"|")
+    entry = info_entry(container) if bar and container in COMMANDS else None
+    if entry is None or len(entry) < 10:
+        return None
+    return next((sub for sub in entry[9] if sub[0] == name), None)
 
 
 def _docs_entry(name: bytes):
-    raw = _redis_docs().get(name)
-    if raw is None:
-        return Map([b"summary", b"xcache command", b"since", b"0.1.0", b"group", b"server"])
-    return _typed(raw)
+    """COMMAND DOCS's entry of a served command or subcommand (full name), or None."""
+    container, bar, _ = name.partition(b"|")
+    if container not in COMMANDS:
+        return None
+    raw = _redis_docs().get(container)
+    if not bar:
+        if raw is None:
+            return Map([b"summary", b"xcache command", b"since", b"0.1.0", b"group", b"server"])
+        return _typed(raw)
+    fields = _typed(raw) if raw is not None else []
+    subs = dict(zip(fields[0::2], fields[1::2], strict=True)).get(b"subcommands") or []
+    return dict(zip(subs[0::2], subs[1::2], strict=True)).get(name)
 
 
 def served() -> list[bytes]:
@@ -168,8 +183,9 @@ def command_reply(args: list[bytes]):
         names = [n.lower() for n in args[1:]] or served()
         out = Map()
         for n in names:
-            if n in COMMANDS:
-                out += [n, _docs_entry(n)]
+            entry = _docs_entry(n)
+            if entry is not None:
+                out += [n, entry]
         return out
     if sub == b"LIST":
         return _list(args[1:])
@@ -187,20 +203,32 @@ def command_reply(args: list[bytes]):
     raise unknown_subcommand("command", args[0])
 
 
+def _listed() -> list[tuple[bytes, list]]:
+    """(full name, COMMAND INFO entry) of each served command followed by its subcommands
+    (acl|cat, client|list...): Redis's COMMAND LIST names both (commandListWithoutFilter)."""
+    out = []
+    for n in served():
+        entry = info_entry(n)
+        out.append((n, entry))
+        if len(entry) > 9:
+            out.extend((sub[0], sub) for sub in entry[9])
+    return out
+
+
 def _list(args: list[bytes]) -> list[bytes]:
-    names = served()
+    listed = _listed()
     if not args:
-        return names
+        return [n for n, _ in listed]
     if len(args) != 3 or args[0].upper() != b"FILTERBY":
         raise Error("ERR syntax error")
     how, value = args[1].upper(), args[2]
     if how == b"MODULE":
         return []
     if how == b"PATTERN":
-        return [n for n in names if glob_match(value.lower(), n)]
+        return [n for n, _ in listed if glob_match(value.lower(), n)]
     if how == b"ACLCAT":
         cat = b"@" + value.lower()
-        return [n for n in names if cat in (info_entry(n)[6])]
+        return [n for n, entry in listed if cat in entry[6]]
     raise Error("ERR syntax error")
 
 
