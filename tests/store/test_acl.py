@@ -150,6 +150,20 @@ def test_auth_as_user_and_deluser_closes_its_clients(both, servers):
         bob.close()
 
 
+def test_client_kill_user_closes_only_that_users_clients(both, servers):
+    same(both, "CLIENT", "KILL", "USER", "nosuch")  # Redis's "No such user" error
+    for c, p in zip(both, servers, strict=True):
+        c.execute_command("ACL", "SETUSER", "eve", "on", "nopass", "~*", "+@all")
+        eve = redis.Redis(port=p.port, username="eve", password="x", protocol=2)
+        other = redis.Redis(port=p.port, protocol=2)
+        eve_id, other_id = eve.client_id(), other.client_id()
+        assert c.execute_command("CLIENT", "KILL", "USER", "eve") == 1
+        listed = c.execute_command("CLIENT", "LIST").decode()
+        assert f"id={eve_id} " not in listed and f"id={other_id} " in listed
+        eve.close()
+        other.close()
+
+
 def test_requirepass_is_the_default_users_password(both):
     for c in both:
         c.config_set("requirepass", "pw")

@@ -7,6 +7,7 @@ import time
 
 from xcache.resp import OK, Error, Verbatim
 from xcache.resp import help as help_text
+from xcache.store.acl import acl_of
 from xcache.store.clientinfo import client_line
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.pause import ALL, WRITE
@@ -188,7 +189,10 @@ def client_kill(c, args):
         elif opt == b"LADDR":
             filters["laddr"] = value.decode(errors="replace")
         elif opt == b"USER":
-            filters["user"] = value
+            name = value.decode(errors="surrogateescape")
+            if name not in acl_of(server).users:
+                raise Error(f"ERR No such user '{value.decode(errors='replace')}'")
+            filters["user"] = name
         elif opt == b"SKIPME":
             if value.lower() not in (b"yes", b"no"):
                 raise SYNTAX_ERROR
@@ -210,7 +214,7 @@ def client_kill(c, args):
             continue
         if "laddr" in filters and other.laddr != filters["laddr"]:
             continue
-        if "user" in filters and filters["user"] != b"default":
+        if "user" in filters and other.user.name != filters["user"]:
             continue
         if "maxage" in filters and now - other.created < filters["maxage"]:
             continue
