@@ -328,6 +328,27 @@ def test_monitor_shows_commands_as_redis(r):
         assert b" [0 127.0.0.1:" in line
 
 
+def test_monitor_shows_scripts_before_and_exec_after_their_commands(r):
+    """Redis shows EVAL/FCALL before the commands their script calls (those as `[0 lua]`), and
+    EXEC after the queued commands it ran."""
+    port = r.connection_pool.connection_kwargs["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"MONITOR\r\n")
+        assert read_until(s, b"+OK\r\n") == b"+OK\r\n"
+        r.eval('return redis.call("GET", "mk")', 0)
+        pipe = r.pipeline(transaction=True)
+        pipe.get("a")
+        pipe.set("b", 1)
+        pipe.execute()
+        r.ping()  # the last line: everything before it arrived
+        lines = read_until(s, b'"PING"\r\n').split(b"\r\n")[:-1]
+    shown = [line.split(b"] ", 1)[1] for line in lines]
+    where = [line.split(b" [", 1)[1].split(b"]")[0] for line in lines]
+    assert shown == [b'"EVAL" "return redis.call(\\"GET\\", \\"mk\\")" "0"', b'"GET" "mk"', b'"MULTI"',
+                     b'"GET" "a"', b'"SET" "b" "1"', b'"EXEC"', b'"PING"'], lines
+    assert where[1] == b"0 lua" and where[0].startswith(b"0 127.0.0.1:")
+
+
 def test_shard_channels(r):
     port = r.connection_pool.connection_kwargs["port"]
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:

@@ -28,11 +28,34 @@ def quote(arg: bytes) -> bytes:
     return bytes(out)
 
 
+# Flagged skip_monitor, but Redis feeds them itself before their script runs (evalCommand,
+# fcallCommand...), so that the commands the script calls (`[0 lua]`) come after them.
+_SHOWN_BEFORE_RUNNING = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+
+
 def feed(server, c, cmd, argv: list[bytes]) -> None:
-    if "admin" in cmd.flags or "skip_monitor" in cmd.flags:
+    """A command about to run. EXEC is shown after the commands it runs (exec_done), as Redis's
+    call() feeds the monitors once a command has run."""
+    flags = cmd.flags
+    if "admin" in flags or ("skip_monitor" in flags and cmd.name not in _SHOWN_BEFORE_RUNNING):
         return
+    if cmd.name == "exec":
+        c.monitor_exec = argv
+        return
+    _send(server, c, argv)
+
+
+def exec_done(server, c) -> None:
+    """EXEC ran (or failed): show it, after the commands it ran."""
+    argv, c.monitor_exec = c.monitor_exec, None
+    if argv is not None and server.monitors:
+        _send(server, c, argv)
+
+
+def _send(server, c, argv: list[bytes]) -> None:
     now = time.time()
-    line = b"+%.6f [%d %b] %b\r\n" % (now, c.db, c.addr.encode(), b" ".join(quote(a) for a in argv))
+    who = b"lua" if c.kind == "script" else c.addr.encode()  # a script's commands: `[0 lua]`, as Redis
+    line = b"+%.6f [%d %b] %b\r\n" % (now, c.db, who, b" ".join(quote(a) for a in argv))
     for m in list(server.monitors):
         if m.closing:
             server.monitors.remove(m)

@@ -108,6 +108,7 @@ class Client(asyncio.Protocol):
         self.created = time.monotonic()
         self.last_interaction = self.created
         self.last_cmd = b"NULL"
+        self.monitor_exec: list | None = None  # EXEC's argv, shown in MONITOR once it ran
         self.kind = "normal"  # normal | replica | pubsub (for CLIENT KILL TYPE)
         # transactions
         self.multi: list | None = None

@@ -9,6 +9,7 @@ from that command when the stall clears (or answers -BUSY for the rest at the de
 from __future__ import annotations
 
 from xcache.resp import NULL_ARRAY, OK, Error
+from xcache.store import monitor
 from xcache.store.commands import command
 from xcache.store.engine import WriteStall
 
@@ -70,6 +71,18 @@ def unwatch(c, args):
 
 @command("exec", 1, "noscript loading stale skip_slowlog", 0, 0, 0)
 def exec_(c, args):
+    try:
+        reply = _exec(c)
+    except WriteStall:
+        raise  # run again once RocksDB takes writes: shown in MONITOR when it ends
+    except Error:
+        monitor.exec_done(c.server, c)
+        raise
+    monitor.exec_done(c.server, c)
+    return reply
+
+
+def _exec(c):
     if c.multi is None:
         raise Error("ERR EXEC without MULTI")
     if c.multi_error:
@@ -88,6 +101,8 @@ def exec_(c, args):
             if cmd.write and server.replication.read_only:
                 reply = Error("READONLY You can't write against a read only replica.")
             else:
+                if server.monitors:
+                    monitor.feed(server, c, cmd, argv)
                 c.propagate = None
                 try:
                     reply = cmd.handler(c, argv[1:])
