@@ -25,15 +25,18 @@ def raw(port: int, *argv: str, proto: int = 2) -> bytes:
         return _exchange(s, argv)
 
 
+_INCOMPLETE = object()  # hiredis's "not enough data" (its default, False, is also RESP3's #f)
+
+
 def _exchange(s: socket.socket, argv) -> bytes:
     s.sendall(encode_command(*[a.encode() for a in argv]))
-    reader, data = hiredis.Reader(), b""
+    reader, data = hiredis.Reader(notEnoughData=_INCOMPLETE), b""
     while True:
         chunk = s.recv(65536)
         assert chunk, data
         data += chunk
         reader.feed(chunk)
-        if reader.gets() is not False:
+        if reader.gets() is not _INCOMPLETE:
             return data
 
 

@@ -412,11 +412,7 @@ def _err(text: str) -> tuple:
 # this after merging the fixes (the final report lists each with its fix). Each entry is a
 # predicate on (cmd, xcache reply, redis reply); a program stops at its first known difference,
 # since the two states may differ from then on.
-KNOWN_DIFFERENCES: dict[str, object] = {
-    # scripting.py _py_setresp/_to_lua: redis.setresp(3) is accepted but ignored; Redis then
-    # hands RESP3 types to Lua (nil for nulls, {map=}, {set=}, {double=}, booleans) and back.
-    "lua-setresp-3": lambda cmd, got, want: cmd[0] == "EVAL" and "setresp(3)" in cmd[1],
-}
+KNOWN_DIFFERENCES: dict[str, object] = {}
 
 
 def _known(cmd, got, want) -> bool:

@@ -8,6 +8,7 @@ import threading
 import pytest
 import redis
 
+from tests.help_lines import raw as raw_reply
 from tests.procs import wait_until
 from tests.store.cluster import client, wait_synced
 
@@ -236,3 +237,40 @@ def test_script_outlives_its_disconnected_caller(r):
     finally:
         _catch(r.script_kill)  # never leave the node busy for later tests
         r.config_set("lua-time-limit", 5000)
+
+
+SETRESP_SCRIPTS = [
+    "redis.setresp(3); return redis.call('HGETALL','h')",
+    "redis.setresp(3); local t = redis.call('HGETALL','h'); return {type(t.map), t.map.a}",
+    "redis.setresp(3); return redis.call('SMEMBERS','s')",
+    "redis.setresp(3); local t = redis.call('SMEMBERS','s'); return tostring(t.set.x)",
+    "redis.setresp(3); return redis.call('ZSCORE','z','m')",
+    "redis.setresp(3); return tostring(redis.call('ZSCORE','z','m').double)",
+    "redis.setresp(3); return type(redis.call('GET','nosuch'))",
+    "redis.setresp(3); return redis.call('ZRANGE','z',0,-1,'WITHSCORES')",
+    "redis.setresp(3); return {true, false}",
+    "redis.setresp(3); return false",
+    "redis.setresp(3); return {map={a=1}}",
+    "redis.setresp(2); return redis.call('HGETALL','h')",
+    "return {true, false}",
+    "return false",
+    "return {double=3.5}",
+    "return {map={a=1}}",
+    "return {set={a=true}}",
+    "return {ok='a\\r\\nb'}",
+]
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+@pytest.mark.parametrize("script", SETRESP_SCRIPTS)
+def test_setresp_and_typed_returns_as_redis(xcache_node, redis_node, script, proto):
+    """redis.setresp(3): commands answer the script in RESP3 (nil, {map=}, {set=}, {double=},
+    booleans); typed tables a script returns ({double=}, {map=}, {set=}) are typed replies; its
+    booleans are RESP3 booleans after setresp(3). Byte for byte redis-server's reply."""
+    replies = []
+    for node in (xcache_node, redis_node):
+        for cmd in (["DEL", "h", "s", "z"], ["HSET", "h", "a", "1"], ["SADD", "s", "x"],
+                    ["ZADD", "z", "1.5", "m"]):
+            raw_reply(node.port, *cmd)
+        replies.append(raw_reply(node.port, "EVAL", script, "0", proto=proto))
+    assert replies[0] == replies[1]

@@ -1,11 +1,22 @@
 """Values crossing between Redis and Lua as Redis 7's script_lua.c converts them: a Lua number
-given to redis.call, a command's reply as the script sees it (RESP2), an error as a Lua error
-table, and the script's return value as a reply."""
+given to redis.call, a command's reply as the script sees it (RESP2, or RESP3 after
+redis.setresp(3)), an error as a Lua error table, and the script's return value as a reply."""
 
 from __future__ import annotations
 
 from xcache.resp import NULL_ARRAY, Error, Raw, SimpleString
-from xcache.resp.encode import Bool, Double, KeyedArrays, Map, Pairs, Push, Set, format_float
+from xcache.resp.encode import (
+    Bool,
+    Double,
+    HumanDouble,
+    KeyedArrays,
+    Map,
+    Pairs,
+    Push,
+    Set,
+    Verbatim,
+    format_float,
+)
 
 
 def lua_number_arg(value) -> bytes:
@@ -17,8 +28,11 @@ def lua_number_arg(value) -> bytes:
     return (b"%.14g" % value)
 
 
-def reply_to_lua(lua, reply):
-    """A command's reply as a script sees it (redisProtocolToLuaType, RESP2)."""
+def reply_to_lua(lua, reply, resp3: bool = False):
+    """A command's reply as a script sees it (redisProtocolToLuaType): RESP2, or RESP3 when the
+    script called redis.setresp(3)."""
+    if resp3:
+        return _resp3_to_lua(lua, reply)
     t = type(reply)
     if t is bytes:
         return reply
@@ -50,6 +64,34 @@ def reply_to_lua(lua, reply):
     if isinstance(reply, bytes | bytearray | memoryview):
         return bytes(reply)
     return False
+
+
+def _resp3_to_lua(lua, reply):
+    """The reply as it reads in RESP3 (encode_into3), converted as Redis's parser callbacks do:
+    null -> nil, map -> {map=...}, set -> {set={member=true}}, double -> {double=n}, boolean ->
+    true/false, verbatim -> {verbatim_string={format=, string=}}."""
+    t = type(reply)
+    if reply is None or reply is NULL_ARRAY:
+        return None
+    if t is list or t is tuple or t is Push:
+        return lua.table_from([_resp3_to_lua(lua, x) for x in reply])
+    if t is Map or t is KeyedArrays:
+        fields = lua.table()
+        for i in range(0, len(reply), 2):
+            fields[_resp3_to_lua(lua, reply[i])] = _resp3_to_lua(lua, reply[i + 1])
+        return lua.table_from({b"map": fields})
+    if t is Set:
+        return lua.table_from({b"set": lua.table_from({_resp3_to_lua(lua, x): True for x in reply})})
+    if t is Pairs:
+        return lua.table_from([lua.table_from([_resp3_to_lua(lua, reply[i]), _resp3_to_lua(lua, reply[i + 1])])
+                               for i in range(0, len(reply), 2)])
+    if t is Double or t is HumanDouble:
+        return lua.table_from({b"double": float(reply)})
+    if t is Bool:
+        return bool(reply.value)
+    if t is Verbatim:
+        return lua.table_from({b"verbatim_string": lua.table_from({b"format": b"txt", b"string": bytes(reply)})})
+    return reply_to_lua(lua, reply)  # written alike in both protocols (Raw: RESP2 bytes)
 
 
 def error_for_lua(message: str) -> bytes:
@@ -94,14 +136,15 @@ def _parse_at(data: bytes, i: int):
     return None, len(data)
 
 
-def lua_to_reply(value, lua):
-    """A script's return value as a Redis reply (luaReplyToRedisReply, RESP2)."""
+def lua_to_reply(value, lua, resp3: bool = False):
+    """A script's return value as a Redis reply (luaReplyToRedisReply). resp3: the script called
+    redis.setresp(3), so its booleans are RESP3 booleans (else true is 1 and false a null)."""
     from lupa.lua51 import lua_type
 
-    if value is None or value is False:
+    if value is None:
         return None
-    if value is True:
-        return 1
+    if value is True or value is False:
+        return Bool(value) if resp3 else (1 if value else None)
     if isinstance(value, bytes):
         return value
     if isinstance(value, int | float):
@@ -112,14 +155,30 @@ def lua_to_reply(value, lua):
             return Error(err.decode(errors="replace"))
         ok = value[b"ok"]
         if isinstance(ok, bytes):
-            return SimpleString(ok)
+            return SimpleString(ok.replace(b"\r", b" ").replace(b"\n", b" "))
+        double = value[b"double"]
+        if isinstance(double, int | float) and not isinstance(double, bool):
+            return Double(double)
+        verbatim = value[b"verbatim_string"]
+        if lua_type(verbatim) == "table" and isinstance(verbatim[b"format"], bytes) \
+                and isinstance(verbatim[b"string"], bytes):
+            return Verbatim(verbatim[b"string"])  # its format: always txt in what a node returns
+        fields = value[b"map"]
+        if lua_type(fields) == "table":
+            out = Map()
+            for k, v in fields.items():
+                out += [lua_to_reply(k, lua, resp3), lua_to_reply(v, lua, resp3)]
+            return out
+        members = value[b"set"]
+        if lua_type(members) == "table":
+            return Set(lua_to_reply(k, lua, resp3) for k in members.keys())
         out = []
         i = 1
         while True:
             item = value[i]
             if item is None:
                 break
-            out.append(lua_to_reply(item, lua))
+            out.append(lua_to_reply(item, lua, resp3))
             i += 1
         return out
     return None

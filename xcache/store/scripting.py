@@ -92,6 +92,7 @@ class Running:
         self.function = False
         self.name = ""
         self.command: list[bytes] = []  # FCALL's arguments, for FUNCTION STATS
+        self.resp3 = False  # redis.setresp(3) called: its commands reply in RESP3
 
 
 class Scripts:
@@ -126,7 +127,7 @@ class Scripts:
             major, minor, patch = (int(p) for p in REDIS_VERSION.split("."))
             self._compile, self._run, self._run_function, self._load_library = self._lua.execute(
                 LUA_PRELUDE, self._py_call, self._py_pcall, _py_sha1, self._py_log,
-                self._py_check, _py_setresp, self._py_register, REDIS_VERSION.encode(),
+                self._py_check, self._py_setresp, self._py_register, REDIS_VERSION.encode(),
                 (major << 16) | (minor << 8) | patch, make_bit(), make_cjson(self._lua, lua_type))
         return self._lua
 
@@ -200,7 +201,17 @@ class Scripts:
         reply = ctx.execute(argv)
         if isinstance(reply, Error):
             return False, error_for_lua(reply.message)
-        return True, reply_to_lua(self._lua, reply)
+        return True, reply_to_lua(self._lua, reply, ctx.run.resp3)
+
+    def _py_setresp(self, v=None):
+        """redis.setresp(2|3): the protocol the script's commands reply in (Lua values and the
+        script client's replies), for the rest of this run."""
+        if v not in (2, 3) or isinstance(v, bool):
+            raise ScriptError("ERR RESP version must be 2 or 3.")
+        run = self._tls.__dict__.get("run")
+        if run is not None:
+            run.resp3 = v == 3
+            run.client.resp = v
 
 class ScriptError(Exception):
     """Raised by a Python callable into the script: its text becomes the Lua error (Redis's)."""
@@ -211,11 +222,6 @@ def _py_sha1(s=None):
         raise ScriptError("ERR wrong number of arguments")
     raw = s if isinstance(s, bytes) else lua_number_arg(s)
     return sha1hex(raw).encode()
-
-
-def _py_setresp(v=None):
-    if v not in (2, 3) or isinstance(v, bool):
-        raise ScriptError("ERR RESP version must be 2 or 3.")
 
 
 SCRIPT_FLAGS = {b"no-writes", b"allow-oom", b"allow-stale", b"no-cluster",
@@ -388,7 +394,7 @@ def _invoke(scripts: Scripts, run: Running, ctx: _Context, fn, sha, keys, argv, 
         ok, res = runner(fn, lua.table_from(keys), lua.table_from(argv), hooked)
         if not ok:
             return _script_error(res, sha)
-        return lua_to_reply(res, lua)
+        return lua_to_reply(res, lua, run.resp3)
     finally:
         scripts._tls.ctx = None
         scripts._tls.run = None
