@@ -1,0 +1,217 @@
+"""The cmsgpack and struct Lua libraries: the same scripts on xcache and on redis-server, raw
+replies compared exactly (packed bytes are returned as bulk strings, errors as their text)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.store.crosscheck import both_fixture, same  # noqa: F401 (fixture)
+
+# Returns the packed bytes of each value, so any difference in encoding shows.
+PACK = [
+    "return cmsgpack.pack(nil)",
+    "return cmsgpack.pack(true, false)",
+    "return cmsgpack.pack(0, 1, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296)",
+    "return cmsgpack.pack(-1, -32, -33, -128, -129, -32768, -32769, -2147483648, -2147483649)",
+    "return cmsgpack.pack(2^53, -2^53, 2^63, -2^63, 2^64, 1e20, -1e300)",
+    "return cmsgpack.pack(1.5, -0.25, 0.1, 3.14159, 1/3, -0.0, 1e-45, 3.4e38, 3.5e38)",
+    "return cmsgpack.pack(1/0, -1/0)",
+    "return cmsgpack.pack(7.0, 2^31, -2^31 - 0.5)",
+    "return cmsgpack.pack('', 'a', string.rep('x', 31), string.rep('y', 32))",
+    "return cmsgpack.pack(string.rep('z', 255), string.rep('z', 256))",
+    "return cmsgpack.pack(string.rep('w', 65535)) == '\\218\\255\\255' .. string.rep('w', 65535)",
+    "return string.sub(cmsgpack.pack(string.rep('v', 65536)), 1, 6)",
+    "return cmsgpack.pack({})",
+    "return cmsgpack.pack({1, 2, 3}, {'a', {'b', {}}})",
+    "return cmsgpack.pack({1, 2, nil, 4})",
+    "return cmsgpack.pack({[1]=1, [3]=3})",
+    "return cmsgpack.pack({[0]=1})",
+    "return cmsgpack.pack({[1.5]=1})",
+    "return cmsgpack.pack({[2^31]=1})",
+    "return cmsgpack.pack({a=1})",
+    "return cmsgpack.pack({name='Joe', age=42, tags={'x', 'y'}})",
+    "local t = {} for i = 1, 16 do t[i] = i end return cmsgpack.pack(t)",
+    "local t = {} for i = 1, 70000 do t[i] = i % 3 end return string.sub(cmsgpack.pack(t), 1, 8)",
+    "local t = {} for i = 1, 20 do t['k' .. i] = i end return #cmsgpack.pack(t)",
+    "local t = {} t.self = t return cmsgpack.pack(t)",
+    "local t = {} local c = t for i = 1, 20 do c[1] = {} c = c[1] end return cmsgpack.pack(t)",
+    "return cmsgpack.pack(function() end, cjson.null, redis.call)",
+    "return cmsgpack.pack({1, 2}, 'x', 3)",
+]
+
+UNPACK = [
+    # redis-py's test_eval_msgpack
+    "local t = cmsgpack.unpack('\\129\\164name\\163Joe') return 'hello ' .. t.name",
+    "return {cmsgpack.unpack(cmsgpack.pack(1, 'two', {3}, {a=4}))}",
+    "local a, b, c = cmsgpack.unpack(cmsgpack.pack(1, nil, 3)) return {a, tostring(b), c}",
+    "return select('#', cmsgpack.unpack(''))",
+    "return tostring(cmsgpack.unpack(cmsgpack.pack(1.5)))",
+    "return tostring(cmsgpack.unpack(cmsgpack.pack(0.1)))",
+    "return tostring(cmsgpack.unpack(cmsgpack.pack(-2^63)))",
+    "return tostring(cmsgpack.unpack('\\207\\255\\255\\255\\255\\255\\255\\255\\255'))",
+    "return tostring(cmsgpack.unpack('\\207\\000\\000\\000\\001\\000\\000\\000\\000'))",
+    "return {cmsgpack.unpack('\\208\\128\\209\\128\\000\\210\\255\\255\\255\\254\\204\\200')}",
+    "return {cmsgpack.unpack('\\205\\255\\255\\206\\255\\255\\255\\255')}",
+    "return {cmsgpack.unpack('\\217\\003abc\\218\\000\\001z\\219\\000\\000\\000\\002yy')}",
+    "return cmsgpack.unpack('\\220\\000\\002\\001\\002')[2]",
+    "return cmsgpack.unpack('\\222\\000\\001\\161k\\161v').k",
+    "return tostring(cmsgpack.unpack('\\202\\063\\192\\000\\000'))",
+    "return tostring(cmsgpack.unpack('\\203\\063\\248\\000\\000\\000\\000\\000\\000'))",
+    "return {cmsgpack.unpack('\\195\\194\\192\\005')}",
+    "return {cmsgpack.unpack(123)}",
+    "return type(cmsgpack.unpack('\\144'))",
+    "local t = cmsgpack.unpack(cmsgpack.pack({b=2, a=1, c=3})) return cmsgpack.pack(t)",
+    "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3))}",
+    "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 1)}",
+    "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 2)}",
+    "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 3)}",
+    "return {cmsgpack.unpack_one(cmsgpack.pack(1, 'abc', 3), '1')}",
+    "return {cmsgpack.unpack_one('')}",
+    "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}",
+    "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2, 1)}",
+    "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 5)}",
+    "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0, 1)}",
+    "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0)}",
+    "return {cmsgpack._NAME, cmsgpack._VERSION, cmsgpack._COPYRIGHT, cmsgpack._DESCRIPTION}",
+]
+
+ERRORS = [
+    "return cmsgpack.pack()",
+    "return cmsgpack.unpack()",
+    "return cmsgpack.unpack({})",
+    "return cmsgpack.unpack(nil)",
+    "return cmsgpack.unpack('\\193')",
+    "return cmsgpack.unpack('\\196\\001a')",
+    "return cmsgpack.unpack('\\146\\001')",
+    "return cmsgpack.unpack('\\205\\001')",
+    "return cmsgpack.unpack('\\165abc')",
+    "return cmsgpack.unpack_one('\\001', -1)",
+    "return cmsgpack.unpack_one('\\001', 5)",
+    "return cmsgpack.unpack_one('\\001', 'x')",
+    "return cmsgpack.unpack_one()",
+    "return cmsgpack.unpack_limit('\\001')",
+    "return cmsgpack.unpack_limit('\\001', -1)",
+    "return cmsgpack.unpack_limit('\\001\\002', 1, 7)",
+    "return cmsgpack.unpack_limit('\\001', {})",
+    "cmsgpack = nil",
+]
+
+STRUCT = [
+    "return struct.pack('>i', 1)",
+    "return struct.pack('<i', -2)",
+    "return struct.pack('bBhHlLT', -1, 255, -2, 65535, -3, 2^40, 7)",
+    "return struct.pack('>bBhHlL', 1, 2, 3, 4, 5, 6)",
+    "return struct.pack('i1i2i3i8i16', -1, -1, -1, -1, -1)",
+    "return struct.pack('>I3', 0x010203)",
+    "return struct.pack('B', 256)",
+    "return struct.pack('b', 3.9)",
+    "return struct.pack('b', -3.9)",
+    "return struct.pack('<f', 1.5) .. struct.pack('>f', 1.5) .. struct.pack('d', 0.1)",
+    "return struct.pack('>d', -2.5)",
+    "return struct.pack('f', 1e300)",
+    "return struct.pack('c3', 'abcdef')",
+    "return struct.pack('c0', 'whole')",
+    "return struct.pack('s', 'zero')",
+    "return struct.pack('x x')",
+    "return struct.pack('!4 b i', 1, 2)",
+    "return struct.pack('!b d', 1, 2)",
+    "return struct.pack('!2 b i', 1, 2)",
+    "return struct.pack('!4 b c2 h', 1, 'ab', 3)",
+    "return struct.pack('i', '42')",
+    "return struct.pack('c0', 12.5)",
+    "return struct.pack('')",
+    "return struct.pack('b\\0b', 1, 2)",
+    "return {struct.unpack('>i', struct.pack('>i', -5))}",
+    "return {struct.unpack('<I', '\\255\\255\\255\\255')}",
+    "return {struct.unpack('bBhH', '\\255\\255\\255\\255\\001\\128')}",
+    "return {struct.unpack('>lL', string.rep('\\255', 16))}",
+    "return {struct.unpack('i16', string.rep('\\255', 16))}",
+    "return {struct.unpack('I3', '\\001\\002\\003')}",
+    "return {struct.unpack('s', 'ab\\0cd')}",
+    "return {struct.unpack('c2c0', 'xy')}",
+    "return {struct.unpack('B c0', '\\003abcd')}",
+    "return {struct.unpack('c2', 'abcd', 3)}",
+    "return {struct.unpack('b', 'abcd', 4)}",
+    "return {struct.unpack('!4 b i', struct.pack('!4 b i', 1, 2))}",
+    "return {struct.unpack('x b', '\\000\\009')}",
+    "return tostring(struct.unpack('f', struct.pack('f', 0.1)))",
+    "return tostring(struct.unpack('>d', struct.pack('>d', 0.1)))",
+    "return {struct.unpack('', 'abc')}",
+    "return {2^64, -2^70, 0/0}",
+    "return {struct.size('bhi'), struct.size('!bhi'), struct.size('d'), struct.size('c5'), "
+    "struct.size('!4bd'), struct.size('i3'), struct.size('x'), struct.size('zq'), struct.size('')}",
+]
+
+STRUCT_ERRORS = [
+    "return struct.pack('y', 1)",
+    "return struct.pack('z', 1)",
+    "return struct.pack('X', 1)",
+    "return struct.pack('i33', 1)",
+    "return struct.pack('i99999999999', 1)",
+    "return struct.pack('!3 i', 1)",
+    "return struct.pack('i')",
+    "return struct.pack('i', 'abc')",
+    "return struct.pack('i', {})",
+    "return struct.pack('c5', 'ab')",
+    "return struct.pack('b c5', 1, 'ab')",
+    "return struct.pack('s')",
+    "return struct.pack()",
+    "return struct.pack({})",
+    "return struct.unpack('i', 'ab')",
+    "return struct.unpack('i')",
+    "return struct.unpack('s', 'abc')",
+    "return struct.unpack('c0', 'abc')",
+    "return struct.unpack('b c0', '\\009ab')",
+    "return struct.unpack('b', 'a', 2)",
+    "return struct.unpack('b', 'a', 'x')",
+    "return struct.unpack('?', 'a')",
+    "return struct.size('s')",
+    "return struct.size('c0')",
+    "return struct.size('!3')",
+    "return struct.size('?')",
+    "return struct.size()",
+]
+
+
+def _eval(both, script):
+    return same(both, "EVAL", script, 0)
+
+
+@pytest.mark.parametrize("script", PACK)
+def test_cmsgpack_pack(both, script):
+    _eval(both, script)
+
+
+@pytest.mark.parametrize("script", UNPACK)
+def test_cmsgpack_unpack(both, script):
+    _eval(both, script)
+
+
+@pytest.mark.parametrize("script", ERRORS)
+def test_cmsgpack_errors(both, script):
+    reply = _eval(both, script)
+    assert isinstance(reply, tuple) and reply[0] == "error"
+
+
+@pytest.mark.parametrize("script", STRUCT)
+def test_struct(both, script):
+    _eval(both, script)
+
+
+@pytest.mark.parametrize("script", STRUCT_ERRORS)
+def test_struct_errors(both, script):
+    reply = _eval(both, script)
+    assert isinstance(reply, tuple) and reply[0] == "error"
+
+
+def test_redis_py_msgpack_example(both):
+    # redis-py's test_eval_msgpack: a msgpack argument, unpacked in the script
+    script = "local msgpack = cmsgpack.unpack(ARGV[1]) return 'hello ' .. msgpack.name"
+    assert same(both, "EVAL", script, 0, b"\x81\xa4name\xa3Joe") == b"hello Joe"
+
+
+def test_packed_value_round_trips_through_a_key(both):
+    script = ("redis.call('set', KEYS[1], cmsgpack.pack({x = ARGV[1], n = {1, 2.5}})) "
+              "local t = cmsgpack.unpack(redis.call('get', KEYS[1])) "
+              "return {t.x, tostring(t.n[2]), redis.call('strlen', KEYS[1])}")
+    assert same(both, "EVAL", script, 1, "k", "v") == [b"v", b"2.5", 14]
