@@ -72,6 +72,14 @@ UNPACK = [
     "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 5)}",
     "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0, 1)}",
     "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0)}",
+    "return select('#', cmsgpack.unpack(string.rep('\\001', 7999)))",
+    "return select('#', cmsgpack.unpack_limit(string.rep('\\001', 9000), 7998))",
+    "return #cmsgpack.unpack('\\220\\039\\016' .. string.rep('\\001', 10000))",
+    "local t = cmsgpack.unpack(string.rep('\\145', 3000) .. '\\001') "
+    "for i = 1, 2999 do t = t[1] end return t",
+    "return cmsgpack.unpack('\\130\\001\\192\\002\\003')[2]",
+    "return type(cmsgpack.unpack(string.rep('\\129\\001', 2700) .. '\\001'))",
+    "return #cmsgpack.unpack('\\220\\031\\064' .. string.rep('\\001', 8000))",
     "return {cmsgpack._NAME, cmsgpack._VERSION, cmsgpack._COPYRIGHT, cmsgpack._DESCRIPTION}",
 ]
 
@@ -94,6 +102,14 @@ ERRORS = [
     "return cmsgpack.unpack_limit('\\001\\002', 1, 7)",
     "return cmsgpack.unpack_limit('\\001', {})",
     "cmsgpack = nil",
+    "return cmsgpack.unpack('\\129\\192\\001')",
+    "return cmsgpack.unpack('\\129\\203\\255\\248\\000\\000\\000\\000\\000\\000\\001')",
+    "return select('#', cmsgpack.unpack(string.rep('\\001', 8000)))",
+    "return select('#', cmsgpack.unpack(string.rep('\\001', 20000)))",
+    "return cmsgpack.unpack(string.rep('\\145', 4000) .. '\\001')",
+    "return cmsgpack.unpack(string.rep('\\129\\001', 4100) .. '\\001')",
+    "return cmsgpack.unpack(string.rep('\\145\\129\\001', 2700) .. '\\001')",
+    "return cmsgpack.unpack(string.rep('\\129\\001', 2700))",
 ]
 
 STRUCT = [
@@ -138,6 +154,8 @@ STRUCT = [
     "return tostring(struct.unpack('>d', struct.pack('>d', 0.1)))",
     "return {struct.unpack('', 'abc')}",
     "return {2^64, -2^70, 0/0}",
+    "return select('#', struct.unpack(string.rep('b', 7997), string.rep('a', 9000)))",
+    "return select('#', struct.unpack(string.rep('x', 8000) .. 'b', string.rep('a', 9000)))",
     "return {struct.size('bhi'), struct.size('!bhi'), struct.size('d'), struct.size('c5'), "
     "struct.size('!4bd'), struct.size('i3'), struct.size('x'), struct.size('zq'), struct.size('')}",
 ]
@@ -170,6 +188,7 @@ STRUCT_ERRORS = [
     "return struct.size('!3')",
     "return struct.size('?')",
     "return struct.size()",
+    "return select('#', struct.unpack(string.rep('b', 7998), string.rep('a', 9000)))",
 ]
 
 

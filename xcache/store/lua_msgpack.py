@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from xcache.store.lualibs import LuaLibError
 
 MAX_NESTING = 16
+MAX_C_STACK = 8000  # LUAI_MAXCSTACK: the most stack slots a C function may use
 _I64 = 1 << 63
 
 
@@ -210,7 +211,7 @@ def make_cmsgpack(lua, lua_type, null) -> SimpleNamespace:
         values = []
         count = 0
         while dec.pos < len(data) and (decode_all or count < limit):
-            values.append(dec.value())
+            values.append(dec.value(1 + count))
             count += 1
         if decode_all:
             return tuple(values)
@@ -240,7 +241,11 @@ def _c_int(n: int) -> int:
 
 
 class _Decoder:
-    """mp_decode_to_lua_type over data from pos; errors as the library's luaL_error texts."""
+    """mp_decode_to_lua_type over data from pos; errors as the library's luaL_error texts.
+
+    Iterative (a msgpack value may nest thousands deep), counting the Lua stack slots the C
+    decoder would hold so that its "stack overflow" (LUAI_MAXCSTACK) comes at the same point.
+    """
 
     def __init__(self, lua, data: bytes, pos: int):
         self.lua, self.data, self.pos = lua, data, pos
@@ -258,7 +263,46 @@ class _Decoder:
     def sint(self, n: int) -> int:
         return int.from_bytes(self.take(n), "big", signed=True)
 
-    def value(self):
+    def value(self, used: int):
+        """One value; used: the stack slots already taken (the argument, earlier values)."""
+        frames: list[list] = []  # [table, items left, is_map, key or _NO_KEY, next index]
+        while True:
+            if self.pos >= len(self.data):
+                raise LuaLibError("Missing bytes in input.")  # checked before the stack
+            held = sum(1 if f[2] and f[3] is _NO_KEY else 2 for f in frames)
+            if used + held + 1 > MAX_C_STACK:
+                raise LuaLibError("stack overflow (too many return values at once; "
+                                  "use unpack_one or unpack_limit instead.)")
+            v = self.one()
+            if isinstance(v, _Container) and not v.is_map and used + held + 2 > MAX_C_STACK:
+                # mp_decode_to_lua_array's own check, with its new table on the stack
+                raise LuaLibError("stack overflow (in function mp_decode_to_lua_array)")
+            while True:
+                if isinstance(v, _Container):
+                    if v.n:
+                        frames.append([v.table, v.n, v.is_map, _NO_KEY, 1])
+                        break
+                    v = v.table
+                if not frames:
+                    return v
+                f = frames[-1]
+                if f[2] and f[3] is _NO_KEY:
+                    f[3] = v
+                    break
+                key = f[3] if f[2] else f[4]
+                if key is None:
+                    raise LuaLibError("ERR table index is nil")  # lua_settable's (no position)
+                if isinstance(key, float) and key != key:
+                    raise LuaLibError("ERR table index is NaN")
+                f[0][key] = v
+                f[3], f[4], f[1] = _NO_KEY, f[4] + 1, f[1] - 1
+                if f[1]:
+                    break
+                frames.pop()
+                v = f[0]
+
+    def one(self):
+        """The value at pos, a container as an empty table plus its item count."""
         b = self.take(1)[0]
         if b < 0x80:
             return b
@@ -267,9 +311,9 @@ class _Decoder:
         if 0xA0 <= b <= 0xBF:
             return self.take(b & 0x1F)
         if 0x90 <= b <= 0x9F:
-            return self.array(b & 0xF)
+            return _Container(self.lua.table(), b & 0xF, False)
         if 0x80 <= b <= 0x8F:
-            return self.map(b & 0xF)
+            return _Container(self.lua.table(), b & 0xF, True)
         if b == 0xC0:
             return None
         if b in (0xC2, 0xC3):
@@ -287,21 +331,17 @@ class _Decoder:
             return struct.unpack(">d", self.take(8))[0]
         if b in (0xD9, 0xDA, 0xDB):
             return self.take(self.uint({0xD9: 1, 0xDA: 2, 0xDB: 4}[b]))
-        if b in (0xDC, 0xDD):
-            return self.array(self.uint(2 if b == 0xDC else 4))
-        if b in (0xDE, 0xDF):
-            return self.map(self.uint(2 if b == 0xDE else 4))
+        if b in (0xDC, 0xDD, 0xDE, 0xDF):
+            n = self.uint(2 if b in (0xDC, 0xDE) else 4)
+            return _Container(self.lua.table(), n, b >= 0xDE)
         raise LuaLibError("Bad data format in input.")
 
-    def array(self, n: int):
-        t = self.lua.table()
-        for i in range(1, n + 1):
-            t[i] = self.value()
-        return t
 
-    def map(self, n: int):
-        t = self.lua.table()
-        for _ in range(n):
-            k = self.value()
-            t[k] = self.value()
-        return t
+class _Container:
+    __slots__ = ("table", "n", "is_map")
+
+    def __init__(self, table, n: int, is_map: bool):
+        self.table, self.n, self.is_map = table, n, is_map
+
+
+_NO_KEY = object()

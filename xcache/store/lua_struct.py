@@ -14,6 +14,7 @@ import struct as pystruct
 from types import SimpleNamespace
 
 from xcache.store.lua_msgpack import (
+    MAX_C_STACK,
     check_number,
     check_string,
     lua_tonumber,
@@ -155,6 +156,10 @@ def make_struct(lua_type) -> SimpleNamespace:
             pos += f.toalign(pos, opt, size)
             if pos < 0 or pos + size > len(data):
                 raise LuaLibError(short)
+            # luaL_checkstack(L, 2) (room for a result and the final position) over the format,
+            # the data and the results so far
+            if 2 + len(out) + 2 > MAX_C_STACK:
+                raise LuaLibError("stack overflow (too many results)")
             if opt in _INTEGERS:
                 out.append(_get_integer(data[pos:pos + size], f.little, opt.islower()))
             elif opt in "fd":
