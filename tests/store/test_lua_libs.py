@@ -234,3 +234,15 @@ def test_packed_value_round_trips_through_a_key(both):
               "local t = cmsgpack.unpack(redis.call('get', KEYS[1])) "
               "return {t.x, tostring(t.n[2]), redis.call('strlen', KEYS[1])}")
     assert same(both, "EVAL", script, 1, "k", "v") == [b"v", b"2.5", 14]
+
+
+def test_functions_see_the_libraries_when_called_not_when_loaded(both):
+    loading = "#!lua name=l1\nlocal x = cmsgpack.pack(1)\nredis.register_function('f1', function() end)"
+    assert same(both, "FUNCTION", "LOAD", loading)[0] == "error"
+    lib = ("#!lua name=l2\nredis.register_function('f2', function(keys, args) "
+           "return cmsgpack.pack(struct.unpack('>h', args[1])) end)")
+    try:
+        assert same(both, "FUNCTION", "LOAD", lib) == b"l2"
+        assert same(both, "FCALL", "f2", 0, b"\xff\xfe") == b"\xfe\x03"
+    finally:
+        same(both, "FUNCTION", "FLUSH")
