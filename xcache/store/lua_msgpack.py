@@ -34,20 +34,21 @@ def _lua_typename(v, lua_type) -> str:
 
 
 def lua_tonumber(v):
-    """lua_tonumber: numbers, and strings that read as numbers (decimal or hex); else None."""
+    """lua_tonumber: numbers, and strings glibc's strtod reads whole (hex, inf, nan); else None."""
     if isinstance(v, bool):
         return None
     if isinstance(v, int | float):
         return float(v)
     if isinstance(v, bytes):
         text = v.strip(b" \t\n\r\f\v")
+        if not text or b"_" in text:  # Python's float() takes "1_0", strtod does not
+            return None
         try:
-            if text[:2].lower() in (b"0x", b"-0x", b"+0"):
-                return float(int(text, 16))
-            if text and text.lower().lstrip(b"+-")[:1] not in (b"i", b"n"):
-                return float(text)
-        except ValueError:
-            pass
+            if text.lstrip(b"+-")[:2].lower() == b"0x":
+                return float.fromhex(text.decode("ascii"))
+            return float(text)
+        except (ValueError, UnicodeDecodeError):
+            return None
     return None
 
 
