@@ -149,6 +149,10 @@ STRUCT = [
     "return {struct.unpack('s', 'ab\\0cd')}",
     "return {struct.unpack('c2c0', 'xy')}",
     "return {struct.unpack('B c0', '\\003abcd')}",
+    "return {struct.unpack('f c0', struct.pack('f', 2.75) .. 'abc')}",
+    "return {struct.unpack('f c0', struct.pack('f', -0.5) .. 'abc')}",
+    "return {struct.unpack('f c0', struct.pack('f', 2^70) .. 'abc')}",
+    "return {struct.unpack('d c0', struct.pack('d', 1/0) .. 'abc')}",
     "return {struct.unpack('c2', 'abcd', 3)}",
     "return {struct.unpack('b', 'abcd', 4)}",
     "return {struct.unpack('!4 b i', struct.pack('!4 b i', 1, 2))}",
@@ -187,6 +191,8 @@ STRUCT_ERRORS = [
     "return struct.unpack('s', 'abc')",
     "return struct.unpack('c0', 'abc')",
     "return struct.unpack('b c0', '\\009ab')",
+    "return struct.unpack('b c0', '\\255abc')",
+    "return struct.unpack('f c0', struct.pack('f', -2.5) .. 'abc')",
     "return struct.unpack('b', 'a', 2)",
     "return struct.unpack('b', 'a', 'x')",
     "return struct.unpack('?', 'a')",
@@ -253,3 +259,67 @@ def test_functions_see_the_libraries_when_called_not_when_loaded(both):
         assert same(both, "FCALL", "f2", 0, b"\xff\xfe") == b"\xfe\x03"
     finally:
         same(both, "FUNCTION", "FLUSH")
+
+
+class _Random:
+    """Seeded random Lua values and struct formats (the same cases on every run)."""
+
+    def __init__(self, seed: int):
+        import random
+
+        self.rnd = random.Random(seed)
+
+    def string(self) -> str:
+        n = self.rnd.choice([0, 1, 5, 31, 32, 255, 256, 300])
+        return '"' + "".join(f"\\{self.rnd.randrange(256)}" for _ in range(n)) + '"'
+
+    def number(self) -> str:
+        r = self.rnd
+        return r.choice([
+            lambda: str(r.choice([0, 127, 128, -32, -33, 255, 256, -128, -129, 65535, 65536,
+                                  -32768, -32769, 2**32 - 1, 2**32, -2**31, -2**31 - 1])),
+            lambda: repr(r.uniform(-1e6, 1e6)),
+            lambda: repr(r.choice([0.5, -1.5, 3.0e38, 1e-40, 1e300, 16777217.0, 16777216.5])),
+            lambda: f"({r.randrange(-100, 100)}/{r.randrange(1, 50)})",
+            lambda: f"{r.choice(['', '-'])}2^{r.randrange(0, 70)}",
+            lambda: str(r.randrange(-2**40, 2**40)),
+        ])()
+
+    def value(self, depth: int = 0) -> str:
+        r = self.rnd
+        kind = r.randrange(7 if depth < 4 else 4)
+        if kind < 2:
+            return self.number()
+        if kind == 2:
+            return self.string()
+        if kind == 3:
+            return r.choice(["true", "false", "nil"])
+        items = [self.value(depth + 1) for _ in range(r.randrange(0, 18))]
+        if kind == 4:
+            return "{" + ",".join(items) + "}"
+        keys = [r.choice([self.number(), f'"k{r.randrange(30)}"']) for _ in items]
+        return "{" + ",".join(f"[{k}]={v}" for k, v in zip(keys, items, strict=True)) + "}"
+
+    def fmt(self) -> str:
+        opts = ["<", ">", "!", "!4", "!2", "b", "B", "h", "H", "l", "L", "T", "i", "I", "i3",
+                "I5", "i8", "I16", "f", "d", "c2", "c0", "s", "x", " "]
+        return "".join(self.rnd.choice(opts) for _ in range(self.rnd.randrange(1, 6)))
+
+
+def test_random_values_pack_alike(both):
+    gen = _Random(7)
+    for _ in range(150):
+        args = ",".join(gen.value() for _ in range(gen.rnd.randrange(1, 4)))
+        same(both, "EVAL", f"return cmsgpack.pack({args})", 0)
+
+
+def test_random_struct_formats_alike(both):
+    gen = _Random(11)
+    unpack = ("local r = {struct.unpack(ARGV[1], ARGV[2])} for i = 1, #r do "
+              "if type(r[i]) == 'number' then r[i] = string.format('%.17g', r[i]) end end return r")
+    for _ in range(150):
+        fmt = gen.fmt()
+        data = bytes(gen.rnd.randrange(256) for _ in range(gen.rnd.randrange(0, 40)))
+        same(both, "EVAL", unpack, 0, fmt, data)
+        args = ",".join(gen.rnd.choice([gen.number(), '"abc"', '""']) for _ in range(6))
+        same(both, "EVAL", f"return struct.pack(ARGV[1], {args})", 0, fmt)

@@ -110,6 +110,16 @@ def _get_integer(raw: bytes, little: bool, signed: bool) -> float:
     return float(value)
 
 
+def _size_t(n: float) -> int:
+    """The (size_t) cast of a double as x86-64 code does it: negative wraps to huge, >= 2^64 is 0
+    (NaN taken as huge: "data string too short" either way)."""
+    if n != n:
+        return _M64
+    if n < 2.0**63:
+        return (int(n) if n > -(2.0**63) else -(1 << 63)) & _M64
+    return int(n) if n < 2.0**64 else 0
+
+
 def make_struct(lua_type) -> SimpleNamespace:
     def pack(*args):
         f = _Format("pack", check_string("pack", args, 0, lua_type))
@@ -174,7 +184,7 @@ def make_struct(lua_type) -> SimpleNamespace:
                         raise LuaLibError("format 'c0' needs a previous size")
                     if out:
                         out.pop()
-                    size = max(int(n), 0)
+                    size = _size_t(n)
                     if pos + size > len(data):
                         raise LuaLibError(short)
                 out.append(data[pos:pos + size])
