@@ -37,6 +37,10 @@ PACK = [
     "local t = {} local c = t for i = 1, 20 do c[1] = {} c = c[1] end return cmsgpack.pack(t)",
     "return cmsgpack.pack(function() end, cjson.null, redis.call)",
     "return cmsgpack.pack({1, 2}, 'x', 3)",
+    "local t = {} for i = 1, 4000 do t[i] = i end return #cmsgpack.pack(unpack(t))",
+    "local t = {} for i = 1, 3990 do t[i] = {{{{1}}}} end return #cmsgpack.pack(unpack(t))",
+    "local t = {} for i = 1, 3990 do t[i] = {a={b={1}}} end return #cmsgpack.pack(unpack(t))",
+    "local t = {} for i = 1, 3998 do t[i] = {a=1} end return #cmsgpack.pack(unpack(t))",
 ]
 
 UNPACK = [
@@ -108,6 +112,9 @@ ERRORS = [
     "return select('#', cmsgpack.unpack(string.rep('\\001', 20000)))",
     "return cmsgpack.unpack(string.rep('\\145', 4000) .. '\\001')",
     "return cmsgpack.unpack(string.rep('\\129\\001', 4100) .. '\\001')",
+    "local t = {} for i = 1, 4001 do t[i] = i end return #cmsgpack.pack(unpack(t))",
+    "local t = {} for i = 1, 3999 do t[i] = {a={b={c={d=1}}}} end return #cmsgpack.pack(unpack(t))",
+    "local t = {} for i = 1, 4000 do t[i] = {{1}} end return #cmsgpack.pack(unpack(t))",
     "return cmsgpack.unpack(string.rep('\\145\\129\\001', 2700) .. '\\001')",
     "return cmsgpack.unpack(string.rep('\\129\\001', 2700))",
 ]

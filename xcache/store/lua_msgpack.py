@@ -167,7 +167,8 @@ def _is_array(items) -> bool:
 def make_cmsgpack(lua, lua_type, null) -> SimpleNamespace:
     rawequal = lua.eval("rawequal")  # lupa wraps a table anew on each crossing: no `is`
 
-    def encode(v, out: bytearray, level: int) -> None:
+    def encode(v, out: bytearray, level: int, top: int) -> None:
+        """v at level, with top Lua stack slots in use in the C encoder (for its checks)."""
         if v is None:
             out.append(0xC0)
         elif isinstance(v, bool):
@@ -178,26 +179,33 @@ def make_cmsgpack(lua, lua_type, null) -> SimpleNamespace:
             _encode_bytes(v, out)
         elif lua_type(v) == "table" and level < MAX_NESTING and not rawequal(v, null):
             # (cjson.null is a lightuserdata in Redis: it packs as nil)
+            _check_stack(top, 2, "table_is_an_array")
             items = list(v.items())
             if _is_array(items):
                 n = len(v)  # lua_objlen: keys are 1..n here, so n
                 _header(n, 0x90, 0xDC, out)
                 for j in range(1, n + 1):
-                    encode(v[j], out, level + 1)
+                    encode(v[j], out, level + 1, top + 1)
             else:
+                _check_stack(top, 3, "mp_encode_lua_table_as_map")
                 _header(len(items), 0x80, 0xDE, out)
                 for k, val in items:
-                    encode(k, out, level + 1)
-                    encode(val, out, level + 1)
+                    encode(k, out, level + 1, top + 3)  # table, key, value, key copy
+                    encode(val, out, level + 1, top + 2)
         else:
             out.append(0xC0)  # functions, userdata, tables past the depth limit
 
     def pack(*args):
         if not args:
             raise LuaLibError("bad argument #0 to 'pack' (MessagePack pack needs input.)")
+        if 2 * len(args) > MAX_C_STACK:  # lua_checkstack(L, nargs) over the nargs arguments
+            raise LuaLibError("bad argument #0 to 'pack' (Too many arguments for MessagePack "
+                              "pack.)")
         out = bytearray()
-        for a in args:
-            encode(a, out, 0)
+        for i, a in enumerate(args):
+            # the arguments, one packed string per argument done, and this argument's copy
+            _check_stack(len(args) + i, 1, "mp_check")
+            encode(a, out, 0, len(args) + i + 1)
         return bytes(out)
 
     def unpack_full(fname, data: bytes, limit: int, offset: int):
@@ -233,6 +241,12 @@ def make_cmsgpack(lua, lua_type, null) -> SimpleNamespace:
 
     return SimpleNamespace(pack=pack, unpack=unpack, unpack_one=unpack_one,
                            unpack_limit=unpack_limit)
+
+
+def _check_stack(top: int, space: int, where: str) -> None:
+    """luaL_checkstack(L, space, "in function <where>") with top slots in use."""
+    if top + space > MAX_C_STACK:
+        raise LuaLibError(f"stack overflow (in function {where})")
 
 
 def _c_int(n: int) -> int:
