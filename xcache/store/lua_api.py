@@ -9,7 +9,7 @@ HOOK_INSTRUCTIONS = 100_000  # the kill check runs every this many Lua instructi
 
 LUA_PRELUDE = r"""
 local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, version, version_num,
-  py_bit, py_cjson = ...
+  py_bit, py_cjson, py_cmsgpack, py_struct = ...
 local dbg = debug
 redis = {}
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
@@ -52,7 +52,8 @@ local function handler(err)
     i = dbg.getinfo(lvl, 'nSl')
   end
   if type(err) == 'userdata' then
-    -- raised by a Python callable: redis.* errors carry their code; a library's (cjson, bit)
+    -- raised by a Python callable: redis.* errors carry their code; a library's (cjson, bit,
+    -- cmsgpack, struct)
     -- get the position, as luaL_error gives it
     local t = tostring(err)
     if not string.find(t, '^%u+ ') then
@@ -184,6 +185,11 @@ for _, n in ipairs({'tobit', 'tohex', 'bnot', 'band', 'bor', 'bxor', 'lshift', '
   bit[n] = py_bit[n]
 end
 cjson = {encode = py_cjson.encode, decode = py_cjson.decode, null = py_cjson.null}
+cmsgpack = {pack = py_cmsgpack.pack, unpack = py_cmsgpack.unpack, unpack_one = py_cmsgpack.unpack_one,
+            unpack_limit = py_cmsgpack.unpack_limit, _NAME = 'cmsgpack',
+            _VERSION = 'lua-cmsgpack 0.4.0', _COPYRIGHT = 'Copyright (C) 2012, Salvatore Sanfilippo',
+            _DESCRIPTION = 'MessagePack C implementation for Lua'}
+struct = {pack = py_struct.pack, unpack = py_struct.unpack, size = py_struct.size}
 for k, v in pairs(_G) do readonly_env_raw[k] = v end
 readonly_env_raw.loadstring, readonly_env_raw.dofile, readonly_env_raw.loadfile = nil, nil, nil
 readonly_env_raw.print = nil

@@ -148,7 +148,8 @@ def lua_to_reply(value, lua, resp3: bool = False):
     if isinstance(value, bytes):
         return value
     if isinstance(value, int | float):
-        return int(value)
+        # Redis's (long long) cast: out of range or NaN reads as INT64_MIN on x86-64
+        return int(value) if -2.0**63 <= value < 2.0**63 else -(1 << 63)
     if lua_type(value) == "table":
         err = value[b"err"]
         if isinstance(err, bytes):

@@ -119,16 +119,20 @@ class Scripts:
         if self._lua is None:
             from lupa.lua51 import LuaRuntime, lua_type
 
+            from xcache.store.lua_msgpack import make_cmsgpack
+            from xcache.store.lua_struct import make_struct
             from xcache.store.lualibs import make_bit, make_cjson
 
             self._lua = LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False)
             from xcache.store.version import REDIS_VERSION
 
             major, minor, patch = (int(p) for p in REDIS_VERSION.split("."))
+            cjson = make_cjson(self._lua, lua_type)
             self._compile, self._run, self._run_function, self._load_library = self._lua.execute(
                 LUA_PRELUDE, self._py_call, self._py_pcall, _py_sha1, self._py_log,
                 self._py_check, self._py_setresp, self._py_register, REDIS_VERSION.encode(),
-                (major << 16) | (minor << 8) | patch, make_bit(), make_cjson(self._lua, lua_type))
+                (major << 16) | (minor << 8) | patch, make_bit(), cjson,
+                make_cmsgpack(self._lua, lua_type, cjson.null), make_struct(lua_type))
         return self._lua
 
     def compile(self, body: bytes) -> str:
