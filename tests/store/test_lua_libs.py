@@ -216,29 +216,14 @@ def _eval(both, script):
     return same(both, "EVAL", script, 0)
 
 
-@pytest.mark.parametrize("script", PACK)
-def test_cmsgpack_pack(both, script):
+@pytest.mark.parametrize("script", PACK + UNPACK + STRUCT)
+def test_library_calls_answer_as_redis(both, script):
+    """cmsgpack pack/unpack and struct: the same raw reply as redis-server (same() asserts it)."""
     _eval(both, script)
 
 
-@pytest.mark.parametrize("script", UNPACK)
-def test_cmsgpack_unpack(both, script):
-    _eval(both, script)
-
-
-@pytest.mark.parametrize("script", ERRORS)
-def test_cmsgpack_errors(both, script):
-    reply = _eval(both, script)
-    assert isinstance(reply, tuple) and reply[0] == "error"
-
-
-@pytest.mark.parametrize("script", STRUCT)
-def test_struct(both, script):
-    _eval(both, script)
-
-
-@pytest.mark.parametrize("script", STRUCT_ERRORS)
-def test_struct_errors(both, script):
+@pytest.mark.parametrize("script", ERRORS + STRUCT_ERRORS)
+def test_library_errors_as_redis(both, script):
     reply = _eval(both, script)
     assert isinstance(reply, tuple) and reply[0] == "error"
 
