@@ -274,3 +274,31 @@ def test_setresp_and_typed_returns_as_redis(xcache_node, redis_node, script, pro
             raw_reply(node.port, *cmd)
         replies.append(raw_reply(node.port, "EVAL", script, "0", proto=proto))
     assert replies[0] == replies[1]
+
+
+SANDBOX_SCRIPTS = [
+    # the host is out of reach: lupa's runtime has these, Redis's scripts do not
+    "return type(python)", "return type(io)", "return type(os)", "return type(require)",
+    "return type(package)", "return type(debug)", "return type(getfenv)", "return type(setfenv)",
+    "return type(module)", "return type(newproxy)", "return type(print)", "return type(dofile)",
+    "local ok = pcall(loadstring('return type(io)')) return tostring(ok)",
+    "local f = load(function() return nil end) return type(f)",
+    "return loadstring('return 1 + 1')()",
+    # exactly Redis 7.0's globals, and pairs/next/rawget see through the read-only views
+    "local t = {} for k, v in pairs(_G) do t[#t + 1] = tostring(k) .. ':' .. type(v) end "
+    "table.sort(t) return t",
+    "local n = 0 for k in pairs(string) do n = n + 1 end return n",
+    "return next(math) ~= nil", "return rawget(string, 'len') ~= nil",
+    # the libraries are read-only, so no script changes what the next one sees
+    "string.x = 1 return 1", "cmsgpack.x = 1 return 1", "redis.x = 1 return 1",
+    "table.insert = nil return 1", "rawset(string, 'y', 1) return 1", "return string.x",
+    "for k, v in pairs(nil) do end return 1", "local x = next(5) return 1",
+]
+
+
+@pytest.mark.parametrize("script", SANDBOX_SCRIPTS)
+def test_script_globals_are_redis_sandbox(xcache_node, redis_node, script):
+    """A script sees Redis 7.0's globals and nothing of the process it runs in (lupa's `python`,
+    io, os, require... would hand it the node); the libraries are read-only. Raw replies equal."""
+    got, want = (raw_reply(node.port, "EVAL", script, "0") for node in (xcache_node, redis_node))
+    assert got == want

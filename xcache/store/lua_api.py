@@ -83,7 +83,7 @@ local function readonly_view(index)
     __metatable = false,
   })
 end
-local nil_ok = {loadstring = true, dofile = true, loadfile = true, print = true}
+local nil_ok = {}  -- globals read as nil without an error (none in Redis 7.0)
 local function compile(body)
   local f, e = loadstring(body, '@user_script')
   if not f then return nil, e end
@@ -190,10 +190,27 @@ cmsgpack = {pack = py_cmsgpack.pack, unpack = py_cmsgpack.unpack, unpack_one = p
             _VERSION = 'lua-cmsgpack 0.4.0', _COPYRIGHT = 'Copyright (C) 2012, Salvatore Sanfilippo',
             _DESCRIPTION = 'MessagePack C implementation for Lua'}
 struct = {pack = py_struct.pack, unpack = py_struct.unpack, size = py_struct.size}
-for k, v in pairs(_G) do readonly_env_raw[k] = v end
-readonly_env_raw.loadstring, readonly_env_raw.dofile, readonly_env_raw.loadfile = nil, nil, nil
-readonly_env_raw.print = nil
-readonly_env_raw._G = nil
+-- Exactly Redis 7.0's globals: lupa's runtime also holds io, os, package, require, debug,
+-- getfenv/setfenv and `python` (the node's own process), which no script may reach.
+for _, k in ipairs({'_VERSION', 'assert', 'bit', 'cjson', 'cmsgpack', 'collectgarbage', 'coroutine',
+                    'error', 'gcinfo', 'getmetatable', 'ipairs', 'math', 'next', 'pairs', 'pcall',
+                    'rawequal', 'rawget', 'rawset', 'redis', 'select', 'setmetatable', 'string',
+                    'struct', 'table', 'tonumber', 'tostring', 'type', 'unpack', 'xpcall'}) do
+  readonly_env_raw[k] = _G[k]
+end
+-- what a script compiles runs in the scripts' globals too
+local real_load = load
+readonly_env_raw.loadstring = function(s, name)
+  local f, e = loadstring(s, name)
+  if f then setfenv(f, readonly_env) end
+  return f, e
+end
+readonly_env_raw.load = function(reader, name)
+  local f, e = real_load(reader, name)
+  if f then setfenv(f, readonly_env) end
+  return f, e
+end
+readonly_env_raw.__redis__err__handler = function(err) return err end
 readonly_env = readonly_view(function(t, n)
   local v = readonly_env_raw[n]
   if v == nil and not nil_ok[n] and dbg.getinfo(2) and dbg.getinfo(2, 'S').what ~= 'C' then
@@ -202,5 +219,46 @@ readonly_env = readonly_view(function(t, n)
   return v
 end)
 readonly_env_raw._G = readonly_env
+-- The library tables are read-only too (Redis 7: "Attempt to modify a readonly table"), so no
+-- script changes what the next one sees: each is a view over the real table, and next, pairs
+-- and rawget see through a view (_G's included) where Lua 5.1 would find it empty.
+local real_of = {[readonly_env] = readonly_env_raw}
+for _, name in ipairs({'string', 'math', 'table', 'bit', 'cjson', 'cmsgpack', 'struct', 'redis',
+                       'coroutine', 'os'}) do
+  local real = readonly_env_raw[name]
+  if type(real) == 'table' then
+    local view = readonly_view(real)
+    real_of[view] = real
+    readonly_env_raw[name] = view
+  end
+end
+local real_next, real_rawget = next, rawget
+local function view_next(t, k) return real_next(real_of[t], k) end
+local function table_arg(name, n, ...)  -- Lua's own "bad argument" error, at the caller
+  local t = ...
+  if type(t) ~= 'table' then
+    local got = select('#', ...) < n and 'no value' or type(t)
+    error("bad argument #1 to '" .. name .. "' (table expected, got " .. got .. ")", 3)
+  end
+  return t
+end
+readonly_env_raw.next = function(...)
+  local t, k = table_arg('next', 1, ...), select(2, ...)
+  return real_next(real_of[t] or t, k)
+end
+readonly_env_raw.pairs = function(...)
+  local t = table_arg('pairs', 1, ...)
+  if real_of[t] then return view_next, t, nil end
+  return real_next, t, nil
+end
+readonly_env_raw.rawget = function(...)
+  local t, k = table_arg('rawget', 1, ...), select(2, ...)
+  return real_rawget(real_of[t] or t, k)
+end
+readonly_env_raw.rawset = function(...)
+  local t, k, v = table_arg('rawset', 1, ...), select(2, ...)
+  if real_of[t] then error('Attempt to modify a readonly table', 0) end
+  return rawset(t, k, v)
+end
 return compile, run, run_function, load_library
 """.replace("HOOK_N", str(HOOK_INSTRUCTIONS))
