@@ -123,7 +123,10 @@ class Scripts:
             from xcache.store.lua_struct import make_struct
             from xcache.store.lualibs import make_bit, make_cjson
 
-            self._lua = LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False)
+            # no python.eval / python.builtins in the runtime at all (scripts cannot reach
+            # `python` either: lua_api.py gives them Redis's globals only)
+            self._lua = LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False,
+                                   register_builtins=False)
             from xcache.store.version import REDIS_VERSION
 
             major, minor, patch = (int(p) for p in REDIS_VERSION.split("."))
