@@ -193,3 +193,27 @@ def test_requests_held_until_the_first_table_are_served_by_it(tmp_path, backends
         assert replies == [b"v", b"OK"]
         assert direct(a).get("w") == b"1"
 
+
+
+# Malformed key lists: the proxy cannot route them, so a node answers with Redis's own error.
+MALFORMED_KEY_LISTS = [
+    ["ZMPOP", "0", "z", "MIN"], ["ZMPOP", "-1", "z", "MIN"], ["ZMPOP", "x", "z", "MIN"],
+    ["ZMPOP", "3", "z", "MIN"], ["BZMPOP", "0", "0", "z", "MIN"], ["BZMPOP", "0", "x", "z", "MIN"],
+    ["BZMPOP", "0", "-1", "z", "MIN"], ["BLMPOP", "0", "0", "l", "LEFT"],
+    ["LMPOP", "2", "l", "LEFT"], ["SINTERCARD", "0", "s"], ["ZINTERCARD", "x", "z"],
+    ["ZUNION", "0", "z"], ["ZUNIONSTORE", "d", "-2", "z"], ["EVAL", "return 1", "-1"],
+    ["EVAL", "return 1", "2", "k"], ["FCALL", "f", "x"],
+    ["XREAD", "STREAMS", "s"], ["XREAD", "BLOCK", "0", "STREAMS", "s1", "s2", "0"],
+    ["XREAD", "COUNT", "1", "s", "0"],
+]
+
+
+@pytest.mark.parametrize("argv", MALFORMED_KEY_LISTS, ids=" ".join)
+def test_malformed_key_lists_answer_as_redis(proxy, backends, argv):
+    chunk = "".join(f"${len(a)}\r\n{a}\r\n" for a in argv)
+    request = f"*{len(argv)}\r\n{chunk}".encode()
+
+    def reply(port: int) -> list:
+        return [(type(r), str(r)) for r in exchange(port, request, 1)]
+
+    assert reply(proxy.port) == reply(backends[0].port)
