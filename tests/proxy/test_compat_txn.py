@@ -183,3 +183,47 @@ def test_client_unblock_and_kill(proxy):
         assert c.client_unblock(got[0]) is False  # not blocked any more
         assert c.client_kill_filter(_id=got[0]) == 1
         assert s.recv(100) == b""  # closed by the kill
+
+
+def test_blocked_clients_served_in_the_order_info_saw_them_block(proxy):
+    """Redis's own suite: wait for INFO blocked_clients to grow after each BLMPOP, then push.
+    INFO counts a session once its node has the command, so the node serves them in that order."""
+    c = proxy.client()
+    conns = []
+    try:
+        for i, end in enumerate((b"LEFT", b"RIGHT", b"LEFT", b"RIGHT")):
+            s = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+            conns.append(s)
+            s.sendall(encode_command(b"BLMPOP", b"0", b"2", b"{b}l", b"{b}l2", end, b"COUNT",
+                                     b"1" if i in (0, 3) else b"10"))
+            proxy.wait_until(lambda n=i + 1: c.info("clients")["blocked_clients"] == n,
+                             what=f"{i + 1} blocked")
+        with c.pipeline(transaction=True) as t:
+            t.lpush("{b}l", *"abcde").lpush("{b}l2", *"12345").execute()
+        c.lpush("{b}l2", *"123")
+
+        def read(s) -> list:
+            parser, got = ReplyParser(), []
+            while not got:
+                got += parser.feed(s.recv(1000))
+            return got[0]
+
+        assert [read(s) for s in conns] == [
+            [b"{b}l", [b"e"]], [b"{b}l", [b"a", b"b", b"c", b"d"]],
+            [b"{b}l2", [b"5", b"4", b"3", b"2", b"1"]], [b"{b}l2", [b"1"]]]
+    finally:
+        for s in conns:
+            s.close()
+
+
+def test_client_unblock_error_is_redis_text(proxy):
+    c = proxy.client()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(encode_command(b"CLIENT", b"ID") + encode_command(b"BLPOP", b"{u}q", b"30"))
+        parser, got = ReplyParser(), []
+        got += parser.feed(s.recv(100))
+        proxy.wait_until(lambda: c.info("clients")["blocked_clients"] == 1, what="blocked")
+        assert c.client_unblock(got[0], error=True) is True
+        while len(got) < 2:
+            got += parser.feed(s.recv(100))
+        assert str(got[1]) == "UNBLOCKED client unblocked via CLIENT UNBLOCK"

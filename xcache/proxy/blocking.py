@@ -23,6 +23,7 @@ class Blocked(Request):
     """A blocking request: frees its place under max_blocked_sessions when answered."""
 
     __slots__ = ()
+    blocking = True  # Pinned.holds_blocked
 
     def complete(self, reply: bytes) -> None:
         self.session.ctx.blocked -= 1

@@ -265,7 +265,7 @@ def unblock(session, argv: list[bytes]) -> bytes:
     for conn in list(target.block_conns.values()):
         if conn.queue:
             if how == b"ERROR":
-                conn.fail("client unblocked via CLIENT UNBLOCK", code="UNBLOCKED")
+                conn.fail_with(error_line("UNBLOCKED client unblocked via CLIENT UNBLOCK"))
             else:
                 req = conn.queue[0][0]
                 null = b"$-1\r\n" if req.spec.name in ("BLMOVE", "BRPOPLPUSH") else b"*-1\r\n"

@@ -122,6 +122,13 @@ class Pinned(asyncio.Protocol):
         self.transport = None
         self.fail(f"connection to group {self.group.id} master {self.addr} lost")
 
+    def holds_blocked(self) -> bool:
+        """A blocking command waits here and the node has it: INFO's blocked_clients counts only
+        these, as Redis counts clients it has blocked (a test or tool that waits for a client to be
+        blocked, then pushes, must not push before the node has the command)."""
+        return (self.transport is not None and not self.skip and bool(self.queue)
+                and getattr(self.queue[0][0], "blocking", False))
+
     @property
     def idle(self) -> bool:
         return not self.queue

@@ -410,7 +410,7 @@ class Worker:
             "# Server", "xcache_mode:proxy", f"process_id:{os.getpid()}", f"worker:{self.index}",
             f"tcp_port:{self.cfg.port}", f"uptime_in_seconds:{int(time.time() - self.started)}",
             "", "# Clients", f"connected_clients:{self.session_count}", f"maxclients:{self.cfg.max_clients}",
-            f"blocked_clients:{self.blocked}", f"pinned_backend_connections:{len(self.pinned)}",
+            f"blocked_clients:{sum(p.holds_blocked() for p in self.pinned)}", f"pinned_backend_connections:{len(self.pinned)}",
             f"total_connections_received:{self.sessions_total}",
             "", "# Stats", f"total_commands_processed:{ops}",
             *[f"accept_dropped_{k}:{v}" for k, v in sorted(self.dropped.items())],
