@@ -41,6 +41,12 @@ def handle(session, spec, argv: list[bytes], t0: float) -> bytes | None:
             # every group pauses its clients (the proxy's connections among them), as one server would
             gather(session, spec, argv, t0, merged(lambda r: r[0]))
             return None
+        if len(argv) == 3 and argv[1].upper() == b"REPLY":
+            mode = argv[2].upper()
+            if mode not in (b"ON", b"OFF", b"SKIP"):
+                return error_line("ERR syntax error")
+            session.reply_mode(spec, mode, OK if mode == b"ON" else b"", t0)
+            return None
         return client(session, argv)
     if name == "ROLE":
         return b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
@@ -55,6 +61,9 @@ def handle(session, spec, argv: list[bytes], t0: float) -> bytes | None:
     session.user = session.ctx.acl.default_user()  # back to the default user, as Redis does
     session.authed = session.user.enabled and session.user.nopass
     session.parser.slow.authenticated = session.authed
+    if session.filtering:  # replies back on, RESET's own included
+        session.reply_mode(spec, b"ON", b"+RESET\r\n", t0)
+        return None
     return b"+RESET\r\n"
 
 
@@ -176,12 +185,32 @@ def client(session, argv: list[bytes]) -> bytes:
         return unblock(session, argv)
     reasons = {b"TRACKING": "invalidations are per node",
                b"CACHING": "invalidations are per node", b"GETREDIR": "invalidations are per node",
-               b"TRACKINGINFO": "invalidations are per node", b"REPLY": "replies are paired in order"}
+               b"TRACKINGINFO": "invalidations are per node"}
     if sub in reasons:
         return error_line(f"ERR xcache: CLIENT {sub.decode()} is not supported through the proxy "
                           f"({reasons[sub]})")
-    return error_line(f"ERR unknown subcommand or wrong number of arguments for "
-                      f"'{argv[1].decode(errors='replace')}'. Try CLIENT HELP.")
+    return _lookup_error(argv)
+
+
+# Redis 7.0's CLIENT subcommand arities (COMMAND INFO), and the 7.2 ones the proxy serves.
+_CLIENT_ARITY = {b"UNBLOCK": -3, b"LIST": -2, b"REPLY": 3, b"GETREDIR": 2, b"GETNAME": 2,
+                 b"NO-EVICT": 3, b"TRACKINGINFO": 2, b"TRACKING": -3, b"INFO": 2, b"ID": 2,
+                 b"KILL": -3, b"PAUSE": -3, b"UNPAUSE": 2, b"HELP": 2, b"SETNAME": 3, b"CACHING": 3,
+                 b"SETINFO": 4, b"NO-TOUCH": 3}
+
+
+def _lookup_error(argv: list[bytes]) -> bytes:
+    """Redis's command-lookup errors: a known subcommand with the wrong number of arguments, or
+    an unknown one; what a handler refused past that gets its fallback text."""
+    text = argv[1].decode(errors="replace")
+    arity = _CLIENT_ARITY.get(argv[1].upper())
+    if arity is None:
+        return error_line(f"ERR unknown subcommand '{text[:128]}'. Try CLIENT HELP.")
+    n = len(argv)
+    if n != arity if arity > 0 else n < -arity:
+        return error_line(f"ERR wrong number of arguments for 'client|{text.lower()}' command")
+    return error_line(f"ERR unknown subcommand or wrong number of arguments for '{text[:128]}'. "
+                      "Try CLIENT HELP.")
 
 
 def _addr(s, which: str) -> str:

@@ -92,6 +92,23 @@ class Done:
         self.t0 = t0
 
 
+class Pushed(Done):
+    """Out-of-band data (a pub/sub message) queued behind earlier replies: never silenced."""
+
+    __slots__ = ()
+
+
+class ReplyMode(Done):
+    """CLIENT REPLY ON|OFF|SKIP (or a RESET, which turns replies back on), queued in order: the
+    replies released after it follow its mode (Session.release_filtered)."""
+
+    __slots__ = ("mode",)
+
+    def __init__(self, spec, mode: bytes, reply: bytes, t0: float):
+        super().__init__(spec, reply, t0)
+        self.mode = mode
+
+
 class Part(Request):
     """One backend's share of a split multi-key command."""
 

@@ -24,6 +24,8 @@ _UNSUB = {"UNSUBSCRIBE": ("channels", b"unsubscribe"), "PUNSUBSCRIBE": ("pattern
           "SUNSUBSCRIBE": ("shard", b"sunsubscribe")}
 _ACKS = {b"subscribe", b"psubscribe", b"ssubscribe"}
 _MESSAGES = {b"message": "channels", b"pmessage": "patterns", b"smessage": "shard"}
+# Their replies are pushes: CLIENT REPLY OFF/SKIP does not silence them (Redis's CLIENT_PUSHING).
+PUSH_REPLIES = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"}
 RESP2_ALLOWED = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
                  "SUNSUBSCRIBE", "PING", "QUIT", "RESET"}
 

@@ -30,7 +30,7 @@ from xcache.proxy.admission import gate_verdict
 from xcache.proxy.chunks import ChunkParser
 from xcache.proxy.logs import log
 from xcache.proxy.migration import MigratingSlot
-from xcache.proxy.pending import Batch, Done, Part, Request, Split
+from xcache.proxy.pending import Batch, Done, Part, Pushed, ReplyMode, Request, Split
 from xcache.proxy.replies import bulk, error_line, pack
 from xcache.proxy.router import slot_of
 
@@ -78,6 +78,9 @@ class Session(asyncio.Protocol):
         self.lib_name = b""
         self.lib_ver = b""
         self.created = ctx.loop.time()
+        # CLIENT REPLY OFF|SKIP: replies are filtered on release from the first such command on.
+        self.filtering = False
+        self.silence = b""  # the mode in force where replies are being released: b"", OFF, SKIP
 
     # -- transport events ---------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -460,7 +463,7 @@ class Session(asyncio.Protocol):
         if self.closed:
             return
         if self.pending:
-            self.pending.append(Done(None, reply, self.t0))
+            self.pending.append(Pushed(None, reply, self.t0))
         else:
             self.out.append(reply)
             self.mark()
@@ -492,11 +495,21 @@ class Session(asyncio.Protocol):
         """A reply known now: written at once unless earlier requests are still pending."""
         if self.routed:
             self.drain_routed()
-        if self.pending:
+        if self.pending or self.filtering:
             self.pending.append(Done(spec, reply, t0))
+            if self.filtering:
+                self.request_done(self.pending[0])
         else:
             self.out.append(reply)
             self.ctx.count(spec, reply, t0, t0)
+
+    def reply_mode(self, spec, mode: bytes, reply: bytes, t0: float) -> None:
+        """CLIENT REPLY ON|OFF|SKIP: takes effect for the replies released after its own."""
+        if self.routed:
+            self.drain_routed()
+        self.filtering = True
+        self.pending.append(ReplyMode(spec, mode, reply, t0))
+        self.request_done(self.pending[0])
 
     def refused_over(self, spec, t0: float, held: int, setting: str, reason: str, clients: str,
                      tail: str = "") -> bool:
@@ -520,6 +533,9 @@ class Session(asyncio.Protocol):
             return
         pending = self.pending
         if not pending or pending[0] is not req:
+            return
+        if self.filtering:
+            self.release_filtered()
             return
         ctx = self.ctx
         ops, errors, lat = ctx.ops, ctx.errors, ctx.lat_counts
@@ -551,6 +567,42 @@ class Session(asyncio.Protocol):
             self.dirty = True
             self.ctx.flusher.session(self)
         if self.paused and len(pending) < self.ctx.cfg.max_pending_per_session // 2:
+            self.paused = False
+            if not self.write_paused:
+                self.transport.resume_reading()
+
+    def release_filtered(self) -> None:
+        """request_done under CLIENT REPLY OFF/SKIP (Redis's CLIENT_REPLY_OFF/SKIP flags): the
+        replies of commands are dropped, pushes (pub/sub messages, (un)subscribe confirmations)
+        are not; SKIP drops the next command's reply (a batch's first)."""
+        pending, out, ctx = self.pending, self.out, self.ctx
+        t1 = perf_counter()
+        while pending and pending[0].reply is not None:
+            r = pending.popleft()
+            reply = r.reply
+            if r.batch:
+                for i, (spec, _, _) in enumerate(r.items):
+                    ctx.count(spec, b"-" if i in r.errs else b"+", r.t0, t1)
+            elif r.spec is not None and reply:
+                ctx.count(r.spec, reply, r.t0, t1)
+            if r.__class__ is ReplyMode:
+                self.silence = b"" if r.mode == b"ON" else r.mode
+            elif r.__class__ is Pushed:
+                pass
+            elif r.spec is not None and r.spec.name in pubsub.PUSH_REPLIES:
+                if self.silence == b"SKIP":
+                    self.silence = b""
+            elif self.silence == b"SKIP":
+                reply = b"".join(r.parts[1:]) if r.batch else b""
+                self.silence = b""
+            elif self.silence:
+                reply = b""
+            if reply:
+                out.append(reply)
+        if not self.silence and not any(r.__class__ is ReplyMode for r in pending):
+            self.filtering = False
+        self.mark()
+        if self.paused and len(pending) < ctx.cfg.max_pending_per_session // 2:
             self.paused = False
             if not self.write_paused:
                 self.transport.resume_reading()
