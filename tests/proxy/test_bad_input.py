@@ -194,7 +194,6 @@ def test_requests_held_until_the_first_table_are_served_by_it(tmp_path, backends
         assert direct(a).get("w") == b"1"
 
 
-
 # Malformed key lists: the proxy cannot route them, so a node answers with Redis's own error.
 MALFORMED_KEY_LISTS = [
     ["ZMPOP", "0", "z", "MIN"], ["ZMPOP", "-1", "z", "MIN"], ["ZMPOP", "x", "z", "MIN"],

@@ -227,3 +227,24 @@ def test_client_unblock_error_is_redis_text(proxy):
         while len(got) < 2:
             got += parser.feed(s.recv(100))
         assert str(got[1]) == "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+
+
+def test_blocking_command_reaches_the_node_before_a_later_write(proxy):
+    """A session's first blocking command goes on a connected spare connection, so another
+    client's write sent after it finds it blocked (Redis's suite: XREADGROUP BLOCK, then DEL)."""
+    c = proxy.client()
+    assert c.blpop(["{x}warm"], 0.01) is None  # the group's first blocking command opens a spare
+    for i in range(10):
+        c.delete("{x}s")
+        c.xadd("{x}s", {"f": "v"}, id="666")
+        c.xgroup_create("{x}s", "g", id="$")
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+            s.sendall(b"PING\r\n")
+            assert s.recv(100) == b"+PONG\r\n"  # the session is in place
+            s.sendall(encode_command(b"XREADGROUP", b"GROUP", b"g", b"alice", b"BLOCK", b"0",
+                                     b"STREAMS", b"{x}s", b">"))
+            c.delete("{x}s")
+            parser, got = ReplyParser(), []
+            while not got:
+                got += parser.feed(s.recv(1000))
+        assert "no longer exists" in str(got[0]), (i, got)

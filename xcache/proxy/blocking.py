@@ -14,7 +14,7 @@ from __future__ import annotations
 from xcache.proxy import commands as C
 from xcache.proxy.backend import Group
 from xcache.proxy.pending import Request
-from xcache.proxy.pinned import Pinned
+from xcache.proxy.pinned import take_spare
 from xcache.proxy.replies import error_line, pack
 from xcache.proxy.txn import _route
 
@@ -74,7 +74,7 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
     if conn is None or conn.closed or conn.addr != group.master:
         if conn is not None:
             conn.close()
-        conn = session.block_conns[group.id] = Pinned(session, group)
+        conn = session.block_conns[group.id] = take_spare(session, group)
     ctx.blocked += 1
     session.blocking += 1
     req = Blocked(session, spec, pack(argv), slot, t0, argv)

@@ -19,6 +19,39 @@ from xcache.proxy.replies import error_line, pack, reply_end
 from xcache.proxy.router import parse_addr
 
 
+class _Unowned:
+    """The owner of a spare connection until a session takes it (take_spare)."""
+
+    def __init__(self, ctx, resp3: bool):
+        self.ctx = ctx
+        self.resp3 = resp3
+
+    def pinned_lost(self, conn) -> None:
+        spares = self.ctx.spares
+        for key, spare in list(spares.items()):
+            if spare is conn:
+                del spares[key]
+
+
+def take_spare(session, group) -> Pinned:
+    """A connection for a session's blocking command: the group's connected spare when there is
+    one, else a new one; either way a new spare is opened for the next. A blocking command then
+    reaches its node as fast as a pooled request does: a client that blocks, then has another
+    connection push (Redis's own suite does), finds the command already there."""
+    ctx = session.ctx
+    key = (group.id, session.resp3)
+    conn = ctx.spares.pop(key, None)
+    if conn is not None and (conn.transport is None or conn.skip or conn.addr != group.master):
+        conn.close()
+        conn = None
+    if conn is None:
+        conn = Pinned(session, group)
+    else:
+        conn.session = session
+    ctx.spares[key] = Pinned(_Unowned(ctx, session.resp3), group)
+    return conn
+
+
 class _Drop:
     def complete(self, reply: bytes) -> None:
         pass
