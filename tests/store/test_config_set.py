@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.store.crosscheck import both_fixture, raw, same  # noqa: F401 - fixture
+from xcache.store import redisconfig
 
 CASES = {
     # bool
@@ -124,6 +125,30 @@ def test_config_set_everything_config_get_lists_with_its_own_value(both):
         reply = same(both, "CONFIG", "SET", name, value)
         if reply == b"OK":
             _get(both, name)
+
+
+def test_what_the_node_cannot_change_live_takes_its_own_value_only(xcache_node):
+    """port, bind, the node's own start-time keys: CONFIG SET to the value CONFIG GET shows is a
+    no-op (as in Redis, Redis's CONFIG sanity test does it for every parameter); others refused."""
+    import redis
+    with redis.Redis(port=xcache_node.port, decode_responses=True) as cl:
+        for name in ("port", "bind", "rocksdb-bloom-bits-per-key", "rocksdb-statistics",
+                     "rocksdb-memtable-bloom-ratio", "repl-backlog-size", "tls-replication"):
+            value = cl.config_get(name)[name]
+            assert cl.config_set(name, value) is True
+            assert cl.config_get(name) == {name: value}
+        with pytest.raises(redis.ResponseError) as exc:
+            cl.config_set("port", "1")
+        assert str(exc.value) == ("CONFIG SET failed (possibly related to argument 'port') - "
+                                  "can't set immutable config")
+        everything = cl.config_get("*")
+        for name, value in everything.items():
+            if name not in ("dir", "dbfilename", "requirepass", "masterauth") and \
+                    not any(f in redisconfig.TABLE.get(name, {}).get("flags", ())
+                            for f in ("IMMUTABLE", "PROTECTED")) and \
+                    redisconfig.ALIASES.get(name, name) not in ("replicaof", "databases"):
+                cl.config_set(name, value)
+        assert cl.config_get("*") == everything
 
 
 def test_client_output_buffer_limit_normal_is_the_nodes_limit(xcache_node):

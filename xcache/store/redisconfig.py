@@ -343,4 +343,8 @@ def parse(name: str, raw: bytes, current: str) -> str:
         return _notify(raw)
     if name == "latency-tracking-info-percentiles":
         return _percentiles(argv)
-    raise Invalid("can't set immutable config")  # bind, dir, replicaof: settings.py decides
+    if name == "bind":
+        if len(argv) > 16:  # CONFIG_BINDADDR_MAX
+            raise Invalid("Too many bind addresses specified.")
+        return " ".join(a.decode("utf-8", "surrogateescape") for a in argv)
+    raise Invalid("can't set immutable config")  # dir, replicaof: refused before any value

@@ -153,17 +153,21 @@ def _lookup(lname: str) -> tuple[str, str] | None:
 
 
 def _refusal(kind: str, name: str) -> str | None:
-    """Why CONFIG SET of a parameter is refused whatever the value, if it is."""
+    """Redis's refusal of a parameter whatever the value (checked before any value)."""
     p = TABLE.get(name) if kind != "own" else None
     if p is not None and "IMMUTABLE" in p["flags"]:
         return "can't set immutable config"
     if p is not None and "PROTECTED" in p["flags"]:  # enable-protected-configs is always no
         return "can't set protected config"
-    if kind == "mapped" and MAPPED[name][0] not in RUNTIME:
-        return "can't set immutable config"  # port, bind, ...: not rebound live here
-    if kind == "own" and name.replace("-", "_") not in RUNTIME:
-        return "can't set immutable config"
     return None
+
+
+def _fixed_here(kind: str, name: str) -> bool:
+    """A parameter the node cannot change while running (port, bind, rocksdb-bloom-bits-per-key
+    ...): setting it to the value it has is a no-op, as in Redis; another value is refused."""
+    if kind == "mapped":
+        return MAPPED[name][0] not in RUNTIME
+    return kind == "own" and name.replace("-", "_") not in RUNTIME
 
 
 def config_set(server, args: list[bytes]) -> None:
@@ -211,9 +215,14 @@ def config_set(server, args: list[bytes]) -> None:
         else:
             key, text = name.replace("-", "_"), raw.decode("utf-8", "surrogateescape")
         try:
-            own[key] = coerce(ServerConfig, key, text, "CONFIG SET")
+            value = coerce(ServerConfig, key, text, "CONFIG SET")
         except ConfigError as exc:
             raise _failed(lname, str(exc)) from None
+        if _fixed_here(kind, name):
+            if value != getattr(cfg, key):
+                raise _failed(lname, "can't set immutable config")
+            continue
+        own[key] = value
     if own.keys() & rocksopts.RUNTIME_KEYS:  # sizes checked together, then resized live
         try:
             server.engine.rocks.check_runtime(dataclasses.replace(cfg, **own))
