@@ -71,6 +71,7 @@ COMMANDS = [
     ("maxmemory-policy", "allkeys-lru", "hz", "x"),
     ("lua-time-limit", "x"), ("replica-priority", "100"),
     ("use-exit-on-panic", "maybe"),
+    ("hz", "10", "maxmemory-policy"), ("hz",), (),
 ]
 
 

@@ -256,14 +256,6 @@ _EVENT_BITS = {"g": 1 << 2, "$": 1 << 3, "l": 1 << 4, "s": 1 << 5, "h": 1 << 6, 
 _EVENT_ALL = sum(_EVENT_BITS[c] for c in "g$lshzxetd")
 
 
-def notify_flags(text: str) -> int:
-    """keyspaceEventsStringToFlags of a canonical notify-keyspace-events value."""
-    flags = 0
-    for ch in text:
-        flags |= _EVENT_ALL if ch == "A" else _EVENT_BITS[ch]
-    return flags
-
-
 def _notify(raw: bytes) -> str:
     flags = 0
     for ch in cstr(raw).decode("latin-1"):
