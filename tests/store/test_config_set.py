@@ -167,3 +167,20 @@ def test_client_output_buffer_limit_normal_is_the_nodes_limit(xcache_node):
         finally:
             cl.config_set("client-output-buffer-limit", before)
             assert cl.config_get("client-output-buffer-limit-bytes") == old
+
+
+def test_slowlog_hides_sensitive_config_values_like_redis(both):
+    shown = []
+    for cl in both:
+        raw(cl, "CONFIG", "SET", "slowlog-log-slower-than", "0")
+        raw(cl, "SLOWLOG", "RESET")
+        try:
+            raw(cl, "CONFIG", "SET", "masterauth", "", "MASTERUSER", "u", "hz", "10")
+            raw(cl, "CONFIG", "SET", "masteruser", "")
+        finally:
+            raw(cl, "CONFIG", "SET", "slowlog-log-slower-than", "10000")
+        shown.append([entry[3] for entry in raw(cl, "SLOWLOG", "GET")])
+        raw(cl, "SLOWLOG", "RESET")
+    assert shown[0] == shown[1]
+    assert [b"CONFIG", b"SET", b"masterauth", b"(redacted)", b"MASTERUSER", b"(redacted)",
+            b"hz", b"10"] in shown[0]
