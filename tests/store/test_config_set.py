@@ -5,8 +5,11 @@ the CONFIG GET that follows equal redis-server's byte for byte."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from tests.procs import wait_until
 from tests.store.crosscheck import both_fixture, raw, same  # noqa: F401 - fixture
 from xcache.store import redisconfig
 
@@ -42,6 +45,7 @@ CASES = {
     "maxmemory-clients": ["10%", "100%", "101%", "-5", "0%", "1mb", "-1%", "%", "0"],
     "repl-backlog-ttl": ["-1", "7200", "3600"],
     "auto-aof-rewrite-min-size": ["1gb", "-1", "64mb"],
+    "repl-backlog-size": ["100", "0", "-1", "1x", "16385", "2mb"],
     "active-defrag-cycle-min": ["0", "100", "5", "1"],
     # special parsers
     "save": ["3600 1 300 100", "", "1 2 3", "0 1", "1 -1", "1  2", "x 1", "60 4294967297",
@@ -116,7 +120,7 @@ def test_config_set_everything_config_get_lists_with_its_own_value(both):
     skip = {"port", "bind", "dir", "dbfilename", "requirepass", "masterauth", "masteruser",
             "maxmemory", "appendonly", "proc-title-template", "oom-score-adj", "maxclients",
             "replica-announce-ip", "unixsocket", "save", "client-output-buffer-limit",
-            "repl-backlog-size", "timeout", "repl-timeout", "tls-port", "tls-cert-file",
+            "timeout", "repl-timeout", "tls-port", "tls-cert-file",
             "tls-key-file", "tls-ca-cert-file", "tls-auth-clients", "tls-replication"}
     names = raw(both[1], "CONFIG", "GET", "*")[0::2]
     for name in sorted(n.decode() for n in names):
@@ -150,6 +154,29 @@ def test_what_the_node_cannot_change_live_takes_its_own_value_only(xcache_node):
                     redisconfig.ALIASES.get(name, name) not in ("replicaof", "databases"):
                 cl.config_set(name, value)
         assert cl.config_get("*") == everything
+
+
+def test_repl_backlog_size_resizes_the_backlog(tmp_path):
+    """A master's backlog shrinks to a new repl-backlog-size at once, and keeps that much."""
+    import redis
+
+    from tests.procs import start_xcache_server
+    node = start_xcache_server(tmp_path)
+    try:
+        with redis.Redis(port=node.port) as cl:
+            # a backlog exists once a replica has attached: a PSYNC from a raw socket
+            with socket.create_connection(("127.0.0.1", node.port), timeout=10) as s:
+                s.sendall(b"PSYNC ? -1\r\n")
+                wait_until(lambda: cl.info("replication")["repl_backlog_active"] == 1)
+                for i in range(200):
+                    cl.set(f"k{i}", "v" * 200)
+                wait_until(lambda: cl.info("replication")["repl_backlog_histlen"] > 40000)
+                assert cl.config_set("repl-backlog-size", "100") is True
+                info = cl.info("replication")
+                assert info["repl_backlog_size"] == 16384
+                assert info["repl_backlog_histlen"] == 16384
+    finally:
+        node.stop()
 
 
 def test_client_output_buffer_limit_normal_is_the_nodes_limit(xcache_node):

@@ -39,7 +39,8 @@ MAPPED = {
     "proto-max-bulk-len": ("proto_max_bulk_len_bytes", *_same),
     "replica-priority": ("replica_priority", *_same), "appendfsync": ("wal_sync", *_same),
     "repl-timeout": ("repl_timeout_ms", *_ms_as_s),
-    "repl-backlog-size": ("repl_backlog_bytes", *_same),
+    # resizeReplicationBacklog: a backlog is at least 16 KiB
+    "repl-backlog-size": ("repl_backlog_bytes", str, lambda t: str(max(16384, int(t)))),
     "busy-reply-threshold": ("busy_reply_threshold_ms", *_same),
     "min-replicas-to-write": ("min_replicas_to_write", *_same),
     "min-replicas-max-lag": ("min_replicas_max_lag", *_same),
@@ -52,7 +53,8 @@ RUNTIME = {"requirepass", "maxclients", "timeout_ms", "write_stall_timeout_ms",
            "proto_max_bulk_len_bytes", "proto_max_multibulk_len", "replica_priority",
            "masterauth", "wal_sync", "expire_collector_interval_ms", "expire_collector_batch",
            "repl_timeout_ms", "busy_reply_threshold_ms", "min_replicas_to_write", "min_replicas_max_lag",
-           "write_ack_replicas", "write_ack_timeout_ms", *rocksopts.RUNTIME_KEYS}
+           "write_ack_replicas", "write_ack_timeout_ms", "repl_backlog_bytes",
+           *rocksopts.RUNTIME_KEYS}
 _OWN_KEYS = {f.name for f in dataclasses.fields(ServerConfig)}
 # Redis parameters that always show the node's own state (no RDB schedule, one thread, ...).
 FIXED = {"io-threads": "1", "daemonize": "no", "pidfile": "", "logfile": ""}
@@ -233,5 +235,7 @@ def config_set(server, args: list[bytes]) -> None:
         setattr(cfg, key, value)
     if own.keys() & rocksopts.RUNTIME_KEYS:
         server.engine.rocks.apply(cfg)
+    if "repl_backlog_bytes" in own:
+        server.replication.resize_backlog()
     server.settings.values.update(live)
     server.diagnostics.refresh()
