@@ -211,3 +211,17 @@ def test_slowlog_hides_sensitive_config_values_like_redis(both):
     assert shown[0] == shown[1]
     assert [b"CONFIG", b"SET", b"masterauth", b"(redacted)", b"MASTERUSER", b"(redacted)",
             b"hz", b"10"] in shown[0]
+
+
+def test_object_idletime_under_an_lfu_policy_like_redis(both):
+    for cl in both:
+        raw(cl, "SET", "k", "v")
+    try:
+        same(both, "CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")
+        same(both, "OBJECT", "IDLETIME", "k")
+        same(both, "OBJECT", "IDLETIME", "nosuchkey")
+        same(both, "CONFIG", "SET", "maxmemory-policy", "volatile-lru")
+        assert all(isinstance(raw(cl, "OBJECT", "IDLETIME", "k"), int) for cl in both)
+    finally:
+        for cl in both:
+            raw(cl, "CONFIG", "SET", "maxmemory-policy", "noeviction")
