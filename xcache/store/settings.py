@@ -16,18 +16,13 @@ Three kinds of parameters:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-from functools import cache
-from pathlib import Path
 
 from xcache.config import ConfigError, ServerConfig, coerce
 from xcache.resp import Error, Map
 from xcache.store import redisconfig, rocksopts
 from xcache.store.glob import glob_match
 from xcache.store.redisconfig import ALIASES, TABLE
-
-DATA = Path(__file__).resolve().parent / "data"
 
 # Redis names served by a ServerConfig key: name -> (key, to Redis text, from Redis text).
 _ms_as_s = (lambda v: str(v // 1000), lambda t: str(int(t) * 1000))
@@ -59,14 +54,7 @@ _OWN_KEYS = {f.name for f in dataclasses.fields(ServerConfig)}
 # Redis parameters that always show the node's own state (no RDB schedule, one thread, ...).
 FIXED = {"io-threads": "1", "daemonize": "no", "pidfile": "", "logfile": ""}
 # Parameters the node starts with other than Redis's defaults: what it does (no RDB snapshots).
-NODE_DEFAULTS = {"save": "", "appendonly": "no", "client-output-buffer-limit":
-                 "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"}
-
-
-@cache
-def redis_defaults() -> dict[str, str]:
-    """Redis 7.0's CONFIG GET * (instance-specific values are overlaid by `_items`)."""
-    return json.loads((DATA / "redis7_config.json").read_text())["config"]
+NODE_DEFAULTS = {"save": "", "appendonly": "no"}
 
 
 def _hidden(name: str) -> bool:
@@ -96,8 +84,7 @@ def _obuf_limits(server) -> str:
 
 def _items(server) -> dict[str, str]:
     cfg = server.cfg
-    items = dict(redis_defaults())
-    items.update(server.settings.values)
+    items = dict(server.settings.values)
     for name, (key, to_text, _) in MAPPED.items():
         items[name] = to_text(getattr(cfg, key))
     items.update(FIXED)
