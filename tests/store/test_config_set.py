@@ -179,6 +179,23 @@ def test_repl_backlog_size_resizes_the_backlog(tmp_path):
         node.stop()
 
 
+def test_redis_names_of_node_keys_answer_the_nodes_values(tmp_path):
+    """tls-auth-clients, tls-port...: the node's own settings, in Redis's form (bool: yes/no)."""
+    import redis
+
+    from tests.procs import start_xcache_server
+    node = start_xcache_server(tmp_path, "--set", "tls_auth_clients=optional")
+    try:
+        with redis.Redis(port=node.port, decode_responses=True) as cl:
+            assert cl.config_get("tls-auth-clients", "tls-replication", "tls-port") == {
+                "tls-auth-clients": "optional", "tls-replication": "no", "tls-port": "0"}
+            assert cl.config_set("tls-auth-clients", "optional") is True  # its value: a no-op
+            with pytest.raises(redis.ResponseError, match="can't set immutable config"):
+                cl.config_set("tls-auth-clients", "yes")
+    finally:
+        node.stop()
+
+
 def test_client_output_buffer_limit_normal_is_the_nodes_limit(xcache_node):
     import redis
     with redis.Redis(port=xcache_node.port) as cl:

@@ -51,6 +51,8 @@ RUNTIME = {"requirepass", "maxclients", "timeout_ms", "write_stall_timeout_ms",
            "write_ack_replicas", "write_ack_timeout_ms", "repl_backlog_bytes",
            *rocksopts.RUNTIME_KEYS}
 _OWN_KEYS = {f.name for f in dataclasses.fields(ServerConfig)}
+# Redis names that are also node keys (tls-port, tls-cert-file, ...): the node's value answers.
+OWN_REDIS_NAMES = {n for n in TABLE if n.replace("-", "_") in _OWN_KEYS and n not in MAPPED}
 # Redis parameters that always show the node's own state (no RDB schedule, one thread, ...).
 FIXED = {"io-threads": "1", "daemonize": "no", "pidfile": "", "logfile": ""}
 # Parameters the node starts with other than Redis's defaults: what it does (no RDB snapshots).
@@ -64,12 +66,12 @@ def _hidden(name: str) -> bool:
 
 
 class Settings:
-    """The Redis parameters a node keeps itself (all but MAPPED and FIXED), in CONFIG GET form."""
+    """The Redis parameters a node keeps itself (not served by its config), in CONFIG GET form."""
 
     def __init__(self):
         self.values: dict[str, str] = {
             name: NODE_DEFAULTS.get(name, p["default"]) for name, p in TABLE.items()
-            if name not in MAPPED and name not in FIXED}
+            if name not in MAPPED and name not in FIXED and name not in OWN_REDIS_NAMES}
 
     def int(self, name: str) -> int:
         return int(self.values[name])
@@ -94,7 +96,10 @@ def _items(server) -> dict[str, str]:
         items[alias] = items.get(name, "")
     for f in dataclasses.fields(cfg):
         own = f.name.replace("_", "-")
-        items.setdefault(own, str(getattr(cfg, f.name)))
+        value = getattr(cfg, f.name)
+        if own in OWN_REDIS_NAMES and isinstance(value, bool):
+            value = "yes" if value else "no"  # as Redis shows its bool parameters
+        items.setdefault(own, str(value))
     return items
 
 
