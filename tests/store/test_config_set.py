@@ -17,7 +17,7 @@ CASES = {
     # bool
     "lazyfree-lazy-user-del": ["yes", "NO", "Yes", "1", "", "yes\0x", "no"],
     "activedefrag": ["yes", "no", "maybe"],
-    "replica-read-only": ["no", "nope", "yes"],
+    "replica-lazy-flush": ["yes", "nope", "no"],
     # string (EMPTY_STRING_IS_NULL, validated hostnames and process title templates)
     "replica-announce-ip": ["10.0.0.1", "", "x y"],
     "cluster-announce-hostname": ["node-1.example", "bad_host", "a" * 256, "a" * 255, ""],
@@ -138,14 +138,18 @@ def test_what_the_node_cannot_change_live_takes_its_own_value_only(xcache_node):
     import redis
     with redis.Redis(port=xcache_node.port, decode_responses=True) as cl:
         for name in ("port", "bind", "rocksdb-bloom-bits-per-key", "rocksdb-statistics",
-                     "rocksdb-memtable-bloom-ratio", "repl-backlog-size", "tls-replication"):
+                     "rocksdb-memtable-bloom-ratio", "repl-backlog-size", "tls-replication",
+                     "replica-read-only", "slave-read-only"):
             value = cl.config_get(name)[name]
             assert cl.config_set(name, value) is True
             assert cl.config_get(name) == {name: value}
-        with pytest.raises(redis.ResponseError) as exc:
-            cl.config_set("port", "1")
-        assert str(exc.value) == ("CONFIG SET failed (possibly related to argument 'port') - "
-                                  "can't set immutable config")
+        for name, value in (("port", "1"), ("slave-read-only", "no")):
+            with pytest.raises(redis.ResponseError) as exc:
+                cl.config_set(name, value)
+            assert str(exc.value) == (f"CONFIG SET failed (possibly related to argument "
+                                      f"'{name}') - can't set immutable config")
+        with pytest.raises(redis.ResponseError, match="argument must be 'yes' or 'no'"):
+            cl.config_set("replica-read-only", "maybe")
         everything = cl.config_get("*")
         for name, value in everything.items():
             if name not in ("dir", "dbfilename", "requirepass", "masterauth") and \

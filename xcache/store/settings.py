@@ -53,8 +53,10 @@ RUNTIME = {"requirepass", "maxclients", "timeout_ms", "write_stall_timeout_ms",
 _OWN_KEYS = {f.name for f in dataclasses.fields(ServerConfig)}
 # Redis names that are also node keys (tls-port, tls-cert-file, ...): the node's value answers.
 OWN_REDIS_NAMES = {n for n in TABLE if n.replace("-", "_") in _OWN_KEYS and n not in MAPPED}
-# Redis parameters that always show the node's own state (no RDB schedule, one thread, ...).
-FIXED = {"io-threads": "1", "daemonize": "no", "pidfile": "", "logfile": ""}
+# Redis parameters that always show the node's own state (one thread, ...; a replica is never
+# written by clients: its keyspace is the master's stream). CONFIG SET to another value fails.
+FIXED = {"io-threads": "1", "daemonize": "no", "pidfile": "", "logfile": "",
+         "replica-read-only": "yes"}
 # Parameters the node starts with other than Redis's defaults: what it does (no RDB snapshots).
 NODE_DEFAULTS = {"save": "", "appendonly": "no"}
 
@@ -197,6 +199,10 @@ def config_set(server, args: list[bytes]) -> None:
                 text = redisconfig.parse(name, raw, current)
             except redisconfig.Invalid as exc:
                 raise _failed(lname, str(exc)) from None
+            if name in FIXED:
+                if text != FIXED[name]:
+                    raise _failed(lname, "can't set immutable config")
+                continue
             if kind == "redis":
                 live[name] = text
                 if name == "client-output-buffer-limit":
