@@ -246,3 +246,13 @@ def test_object_idletime_under_an_lfu_policy_like_redis(both):
     finally:
         for cl in both:
             raw(cl, "CONFIG", "SET", "maxmemory-policy", "noeviction")
+
+
+def test_latency_tracking_off_empties_info_latencystats_like_redis(both):
+    try:
+        same(both, "CONFIG", "SET", "latency-tracking", "no")
+        assert same(both, "INFO", "latencystats") == b"# Latencystats\r\n"
+    finally:
+        for cl in both:
+            raw(cl, "CONFIG", "SET", "latency-tracking", "yes")
+    assert all(b"latency_percentiles_usec_" in raw(cl, "INFO", "latencystats") for cl in both)

@@ -227,6 +227,8 @@ def _commandstats(s) -> str:
 def _latencystats(s) -> str:
     from xcache.store.latency import percentiles
 
+    if s.settings.values["latency-tracking"] == "no":
+        return ""  # the section header only, as Redis with latency tracking off
     wanted = [float(p) for p in s.settings.values["latency-tracking-info-percentiles"].split()]
     out = []
     for cmd in sorted(COMMANDS.values(), key=lambda c: c.name):
