@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+import redis
 
 from tests.procs import wait_until
 from tests.store.crosscheck import both_fixture, raw, same  # noqa: F401 - fixture
@@ -135,7 +136,6 @@ def test_config_set_everything_config_get_lists_with_its_own_value(both):
 def test_what_the_node_cannot_change_live_takes_its_own_value_only(xcache_node):
     """port, bind, the node's own start-time keys: CONFIG SET to the value CONFIG GET shows is a
     no-op (as in Redis, Redis's CONFIG sanity test does it for every parameter); others refused."""
-    import redis
     with redis.Redis(port=xcache_node.port, decode_responses=True) as cl:
         for name in ("port", "bind", "rocksdb-bloom-bits-per-key", "rocksdb-statistics",
                      "rocksdb-memtable-bloom-ratio", "repl-backlog-size", "tls-replication",
@@ -162,8 +162,6 @@ def test_what_the_node_cannot_change_live_takes_its_own_value_only(xcache_node):
 
 def test_repl_backlog_size_resizes_the_backlog(tmp_path):
     """A master's backlog shrinks to a new repl-backlog-size at once, and keeps that much."""
-    import redis
-
     from tests.procs import start_xcache_server
     node = start_xcache_server(tmp_path)
     try:
@@ -185,8 +183,6 @@ def test_repl_backlog_size_resizes_the_backlog(tmp_path):
 
 def test_redis_names_of_node_keys_answer_the_nodes_values(tmp_path):
     """tls-auth-clients, tls-port...: the node's own settings, in Redis's form (bool: yes/no)."""
-    import redis
-
     from tests.procs import start_xcache_server
     node = start_xcache_server(tmp_path, "--set", "tls_auth_clients=optional")
     try:
@@ -201,7 +197,6 @@ def test_redis_names_of_node_keys_answer_the_nodes_values(tmp_path):
 
 
 def test_client_output_buffer_limit_normal_is_the_nodes_limit(xcache_node):
-    import redis
     with redis.Redis(port=xcache_node.port) as cl:
         before = cl.config_get("client-output-buffer-limit")["client-output-buffer-limit"]
         old = cl.config_get("client-output-buffer-limit-bytes")
@@ -256,3 +251,26 @@ def test_latency_tracking_off_empties_info_latencystats_like_redis(both):
         for cl in both:
             raw(cl, "CONFIG", "SET", "latency-tracking", "yes")
     assert all(b"latency_percentiles_usec_" in raw(cl, "INFO", "latencystats") for cl in both)
+
+
+def _failed_auth(both, user: str) -> None:
+    for cl in both:
+        with pytest.raises(redis.AuthenticationError):
+            raw(cl, "AUTH", user, "wrong")  # a new ACL LOG entry
+
+
+def test_acllog_max_len_bounds_the_acl_log_like_redis(both):
+    try:
+        same(both, "CONFIG", "SET", "acllog-max-len", "2")
+        for cl in both:
+            raw(cl, "ACL", "LOG", "RESET")
+        for user in ("u1", "u2", "u3"):
+            _failed_auth(both, user)
+        assert [len(raw(cl, "ACL", "LOG")) for cl in both] == [2, 2]
+        same(both, "CONFIG", "SET", "acllog-max-len", "0")
+        _failed_auth(both, "u4")
+        assert [len(raw(cl, "ACL", "LOG")) for cl in both] == [0, 0]
+    finally:
+        for cl in both:
+            raw(cl, "CONFIG", "SET", "acllog-max-len", "128")
+            raw(cl, "ACL", "LOG", "RESET")

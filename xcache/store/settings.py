@@ -21,6 +21,7 @@ import os
 from xcache.config import ConfigError, ServerConfig, coerce
 from xcache.resp import Error, Map
 from xcache.store import redisconfig, rocksopts
+from xcache.store.acl import acl_of
 from xcache.store.glob import glob_match
 from xcache.store.redisconfig import ALIASES, TABLE
 
@@ -236,4 +237,6 @@ def config_set(server, args: list[bytes]) -> None:
     if "repl_backlog_bytes" in own:
         server.replication.resize_backlog()
     server.settings.values.update(live)
+    if "acllog-max-len" in live:
+        acl_of(server).log_max_len = int(live["acllog-max-len"])
     server.diagnostics.refresh()
