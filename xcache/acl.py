@@ -89,6 +89,7 @@ class ACL:
         self.clock = clock
         self.users: dict[str, User] = {}
         self.log: list[dict] = []  # newest first
+        self.log_max_len = ACL_LOG_MAX_LEN  # Redis's acllog-max-len (the node's CONFIG SET)
         self.denied = {"auth": 0, "command": 0, "key": 0, "channel": 0}  # INFO acl_access_denied_*
         default = User("default")
         self.set_user(default, ["on", "nopass", "allkeys", "allchannels", "allcommands"])
@@ -396,7 +397,7 @@ class ACL:
                 return
         self.log.insert(0, {"count": 1, "reason": reason, "context": context, "object": obj,
                             "username": username, "created": now, "client_info": client_info})
-        del self.log[ACL_LOG_MAX_LEN:]
+        del self.log[self.log_max_len:]
 
     def log_reply(self, count: int | None = None) -> list:
         out = []

@@ -229,7 +229,9 @@ def config(c, args):
     cfg = c.server.cfg
     if sub == b"GET" and len(args) >= 2:
         return config_get(c.server, args[1:])
-    if sub == b"SET" and len(args) >= 3 and len(args) % 2 == 1:
+    if sub == b"SET" and len(args) >= 3:
+        if len(args) % 2 == 0:  # a name without its value (config.c: "syntax error")
+            raise SYNTAX_ERROR
         config_set(c.server, args[1:])
         return OK
     if sub == b"REWRITE" and len(args) == 1:

@@ -74,7 +74,7 @@ def _section_memory(s) -> dict:
             "used_memory_vm_total_human": "63.00K", "used_memory_functions": 184,
             "used_memory_scripts": 184, "used_memory_scripts_human": "184B",
             "maxmemory": s.cfg.max_memory_bytes, "maxmemory_human": _human(s.cfg.max_memory_bytes),
-            "maxmemory_policy": "noeviction",
+            "maxmemory_policy": s.settings.values["maxmemory-policy"],
             "mem_fragmentation_ratio": "1.00", "mem_fragmentation_bytes": 0,
             "mem_not_counted_for_evict": 0, "mem_replication_backlog": 0,
             "mem_total_replication_buffers": 0, "mem_clients_slaves": 0,
@@ -227,6 +227,8 @@ def _commandstats(s) -> str:
 def _latencystats(s) -> str:
     from xcache.store.latency import percentiles
 
+    if s.settings.values["latency-tracking"] == "no":
+        return ""  # the section header only, as Redis with latency tracking off
     wanted = [float(p) for p in s.settings.values["latency-tracking-info-percentiles"].split()]
     out = []
     for cmd in sorted(COMMANDS.values(), key=lambda c: c.name):

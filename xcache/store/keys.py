@@ -384,6 +384,8 @@ def object_(c, args):
         return encoding_of(c, args[1], meta, ENCODINGS)
     if sub == b"FREQ":
         raise Error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+    if sub == b"IDLETIME" and "-lfu" in c.server.settings.values["maxmemory-policy"]:
+        raise Error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
     if sub == b"REFCOUNT":
         shared = meta.type == STRING and meta.value.isdigit() and len(meta.value) <= 4 and (
             meta.value == b"0" or meta.value[:1] != b"0")

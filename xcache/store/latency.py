@@ -10,6 +10,7 @@ from collections import deque
 
 from xcache.resp import Error, Map, SimpleString, Verbatim
 from xcache.store.commands import COMMANDS, command, parse_int
+from xcache.store.redisconfig import redacted
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 LATENCY_HISTORY_LEN = 160  # samples kept per event, as Redis
@@ -80,6 +81,8 @@ class Diagnostics:
         if cmd.name in ("auth", "hello", "migrate"):
             shown = [argv[0], b"(redacted)"] if len(argv) > 1 else argv[:1]
         else:
+            if cmd.name == "config" and argv[1:2] and argv[1].lower() == b"set":
+                argv = redacted(argv)
             shown = []
             for i, arg in enumerate(argv[:32]):
                 if i == 31 and len(argv) > 32:

@@ -279,6 +279,12 @@ class Replication:
         if self.backlog is None:
             self.backlog = Backlog(self.cfg.repl_backlog_bytes, self.offset)
 
+    def resize_backlog(self) -> None:
+        """CONFIG SET repl-backlog-size: the backlog keeps the last repl_backlog_bytes from now."""
+        if self.backlog is not None:
+            self.backlog.size = self.cfg.repl_backlog_bytes
+            self.backlog.append(b"")  # trims a shrunk backlog
+
     def _can_continue(self, replid: str, offset: int) -> bool:
         if self.backlog is None:
             return False

@@ -3,58 +3,27 @@
 Three kinds of parameters:
 - the node's own keys (`write-stall-timeout-ms`, ...: xcache.config.ServerConfig, '-' for '_'),
   and the Redis names that map onto them (port, dir, maxclients, timeout, appendfsync, ...);
-- Redis parameters with a real effect here, kept per node in `Settings`: the slow log and
-  latency monitor thresholds, and the encoding thresholds (`*-max-listpack-*`,
-  `set-max-intset-entries`, ...), which only change what OBJECT ENCODING reports (values are
-  not stored in listpacks here, so CONFIG SET of them is otherwise a no-op);
-- every other parameter Redis 7 lists: answered with Redis 7's default (data/redis7_config.json,
-  taken from redis-server 7.0), read-only: CONFIG SET answers Redis's "can't set immutable
-  config" error.
+- every other parameter of Redis 7.0 (redisconfig.TABLE, from src/config.c): CONFIG SET checks
+  the value as Redis does and keeps it per node in `Settings`; CONFIG GET answers it in Redis's
+  form. Some have a real effect here: the slow log and latency monitor thresholds, the encoding
+  thresholds (`*-max-listpack-*`, ...: what OBJECT ENCODING reports), the percentiles of INFO
+  latencystats, `client-output-buffer-limit normal` (client_output_buffer_limit_bytes).
+  The rest (maxmemory-policy, save, appendonly, lazyfree-*, ...) is kept and shown only: a RocksDB
+  node has no eviction, RDB schedule or AOF (docs/compatibility.md);
+- Redis's IMMUTABLE (and PROTECTED) parameters: CONFIG SET answers Redis's error.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-from functools import cache
-from pathlib import Path
 
 from xcache.config import ConfigError, ServerConfig, coerce
 from xcache.resp import Error, Map
-from xcache.store import rocksopts
+from xcache.store import redisconfig, rocksopts
+from xcache.store.acl import acl_of
 from xcache.store.glob import glob_match
-
-DATA = Path(__file__).resolve().parent / "data"
-
-# Redis's alias names (CONFIG GET * lists both) -> the canonical name.
-ALIASES = {
-    "hash-max-ziplist-entries": "hash-max-listpack-entries",
-    "hash-max-ziplist-value": "hash-max-listpack-value",
-    "zset-max-ziplist-entries": "zset-max-listpack-entries",
-    "zset-max-ziplist-value": "zset-max-listpack-value",
-    "list-max-ziplist-size": "list-max-listpack-size",
-    "slave-priority": "replica-priority", "slaveof": "replicaof",
-    "slave-read-only": "replica-read-only", "slave-serve-stale-data": "replica-serve-stale-data",
-    "slave-lazy-flush": "replica-lazy-flush", "slave-ignore-maxmemory": "replica-ignore-maxmemory",
-    "slave-announce-ip": "replica-announce-ip", "slave-announce-port": "replica-announce-port",
-    "repl-ping-slave-period": "repl-ping-replica-period",
-    "min-slaves-to-write": "min-replicas-to-write", "min-slaves-max-lag": "min-replicas-max-lag",
-    "cluster-slave-no-failover": "cluster-replica-no-failover",
-    "cluster-slave-validity-factor": "cluster-replica-validity-factor",
-    "lua-time-limit": "busy-reply-threshold",
-}
-
-# Integer Redis parameters kept per node (name -> minimum).
-LIVE_INT = {
-    "slowlog-log-slower-than": -1, "slowlog-max-len": 0, "latency-monitor-threshold": 0,
-    "hash-max-listpack-entries": 0, "hash-max-listpack-value": 0, "set-max-intset-entries": 0,
-    "zset-max-listpack-entries": 0, "zset-max-listpack-value": 0,
-    "list-max-listpack-size": -5, "list-compress-depth": 0, "hll-sparse-max-bytes": 0,
-    "stream-node-max-bytes": 0, "stream-node-max-entries": 0,
-}
-LIVE_BOOL = {"latency-tracking", "activerehashing"}
-LIVE_TEXT = {"latency-tracking-info-percentiles"}
+from xcache.store.redisconfig import ALIASES, TABLE
 
 # Redis names served by a ServerConfig key: name -> (key, to Redis text, from Redis text).
 _ms_as_s = (lambda v: str(v // 1000), lambda t: str(int(t) * 1000))
@@ -66,11 +35,13 @@ MAPPED = {
     "proto-max-bulk-len": ("proto_max_bulk_len_bytes", *_same),
     "replica-priority": ("replica_priority", *_same), "appendfsync": ("wal_sync", *_same),
     "repl-timeout": ("repl_timeout_ms", *_ms_as_s),
-    "repl-backlog-size": ("repl_backlog_bytes", *_same),
+    # resizeReplicationBacklog: a backlog is at least 16 KiB
+    "repl-backlog-size": ("repl_backlog_bytes", str, lambda t: str(max(16384, int(t)))),
     "busy-reply-threshold": ("busy_reply_threshold_ms", *_same),
     "min-replicas-to-write": ("min_replicas_to_write", *_same),
     "min-replicas-max-lag": ("min_replicas_max_lag", *_same),
-    "maxmemory": ("max_memory_bytes", str, lambda t: str(memtoull(t))),
+    "maxmemory": ("max_memory_bytes", *_same), "dir": ("dir", *_same),
+    "replicaof": ("replicaof", *_same),
 }
 # Keys of ServerConfig that CONFIG SET may change at runtime.
 RUNTIME = {"requirepass", "maxclients", "timeout_ms", "write_stall_timeout_ms",
@@ -78,46 +49,60 @@ RUNTIME = {"requirepass", "maxclients", "timeout_ms", "write_stall_timeout_ms",
            "proto_max_bulk_len_bytes", "proto_max_multibulk_len", "replica_priority",
            "masterauth", "wal_sync", "expire_collector_interval_ms", "expire_collector_batch",
            "repl_timeout_ms", "busy_reply_threshold_ms", "min_replicas_to_write", "min_replicas_max_lag",
-           "write_ack_replicas", "write_ack_timeout_ms", *rocksopts.RUNTIME_KEYS}
+           "write_ack_replicas", "write_ack_timeout_ms", "repl_backlog_bytes",
+           *rocksopts.RUNTIME_KEYS}
 _OWN_KEYS = {f.name for f in dataclasses.fields(ServerConfig)}
+# Redis names that are also node keys (tls-port, tls-cert-file, ...): the node's value answers.
+OWN_REDIS_NAMES = {n for n in TABLE if n.replace("-", "_") in _OWN_KEYS and n not in MAPPED}
+# Redis parameters that always show the node's own state (one thread, ...; a replica is never
+# written by clients: its keyspace is the master's stream). CONFIG SET to another value fails.
+FIXED = {"io-threads": "1", "daemonize": "no", "pidfile": "", "logfile": "",
+         "replica-read-only": "yes"}
+# Parameters the node starts with other than Redis's defaults: what it does (no RDB snapshots).
+NODE_DEFAULTS = {"save": "", "appendonly": "no"}
 
 
-@cache
-def redis_defaults() -> dict[str, str]:
-    """Redis 7.0's CONFIG GET * (instance-specific values are overlaid by `_items`)."""
-    return json.loads((DATA / "redis7_config.json").read_text())["config"]
+def _hidden(name: str) -> bool:
+    """HIDDEN_CONFIG parameters answer an exact CONFIG GET, never a pattern."""
+    p = TABLE.get(ALIASES.get(name, name))
+    return p is not None and "HIDDEN" in p["flags"]
 
 
 class Settings:
-    """The Redis parameters a node keeps at runtime (the LIVE_* ones)."""
+    """The Redis parameters a node keeps itself (not served by its config), in CONFIG GET form."""
 
     def __init__(self):
-        defaults = redis_defaults()
-        self.values: dict[str, str] = {name: defaults.get(name, "0")
-                                       for name in (*LIVE_INT, *LIVE_BOOL, *LIVE_TEXT)}
+        self.values: dict[str, str] = {
+            name: NODE_DEFAULTS.get(name, p["default"]) for name, p in TABLE.items()
+            if name not in MAPPED and name not in FIXED and name not in OWN_REDIS_NAMES}
 
     def int(self, name: str) -> int:
         return int(self.values[name])
 
 
+def _obuf_limits(server) -> str:
+    """client-output-buffer-limit with the normal class's hard limit from the node's config."""
+    parts = server.settings.values["client-output-buffer-limit"].split()
+    parts[1] = str(server.cfg.client_output_buffer_limit_bytes)
+    return " ".join(parts)
+
+
 def _items(server) -> dict[str, str]:
     cfg = server.cfg
-    items = dict(redis_defaults())
-    items.update(server.settings.values)
+    items = dict(server.settings.values)
     for name, (key, to_text, _) in MAPPED.items():
         items[name] = to_text(getattr(cfg, key))
-    items.update({
-        "dir": os.path.abspath(cfg.dir), "save": "", "appendonly": "no", "io-threads": "1",
-        "replicaof": cfg.replicaof or "", "daemonize": "no", "pidfile": "", "logfile": "",
-        "client-output-buffer-limit": (f"normal {cfg.client_output_buffer_limit_bytes} "
-                                       f"{cfg.client_output_buffer_limit_bytes} 0 slave "
-                                       "268435456 67108864 60 pubsub 33554432 8388608 60"),
-    })
+    items.update(FIXED)
+    items["dir"] = os.path.abspath(cfg.dir)
+    items["client-output-buffer-limit"] = _obuf_limits(server)
     for alias, name in ALIASES.items():
         items[alias] = items.get(name, "")
     for f in dataclasses.fields(cfg):
         own = f.name.replace("_", "-")
-        items.setdefault(own, str(getattr(cfg, f.name)))
+        value = getattr(cfg, f.name)
+        if own in OWN_REDIS_NAMES and isinstance(value, bool):
+            value = "yes" if value else "no"  # as Redis shows its bool parameters
+        items.setdefault(own, str(value))
     return items
 
 
@@ -132,88 +117,113 @@ def config_get(server, patterns: list[bytes]) -> Map:
                 found[name] = items[name]
             continue
         for name, value in items.items():
-            if glob_match(pattern, name.encode()):
+            if not _hidden(name) and glob_match(pattern, name.encode()):
                 found[name] = value
     out = Map()
     for name, value in found.items():
-        out += [name.encode(), value.encode()]
+        out += [name.encode(), value.encode(errors="surrogateescape")]
     return out
 
 
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000 ** 2, "mb": 1024 ** 2,
-          "g": 1000 ** 3, "gb": 1024 ** 3}
-
-
 def memtoull(text: str) -> int:
-    """Redis's memory amounts: '100mb', '1gb', '5k', '1024' (util.c memtoull)."""
-    t = text.strip().lower()
-    digits = t.rstrip("bkmg")
-    unit = t[len(digits):]
-    if not digits.isdigit() or unit not in _UNITS:
+    """A memory amount as Redis writes them ('100mb', '1gb', '5k', '1024'); digits required."""
+    value = redisconfig.memtoull(text.strip().encode())
+    if value is None or not text.strip()[:1].isdigit():
         raise ValueError(text)
-    return int(digits) * _UNITS[unit]
+    return value
 
 
 def _failed(name: str, why: str) -> Error:
     return Error(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
 
 
+def _lookup(lname: str) -> tuple[str, str] | None:
+    """(kind, name) of a lower-case CONFIG SET name: 'mapped' (a Redis name served by a node key),
+    'own' (a node key, also where Redis has the same name: tls-port, ...) or 'redis'."""
+    if ALIASES.get(lname, lname) in MAPPED:
+        return "mapped", ALIASES.get(lname, lname)
+    if lname.replace("-", "_") in _OWN_KEYS:
+        return "own", lname
+    if lname in TABLE or lname in ALIASES:
+        return "redis", ALIASES.get(lname, lname)
+    return None
+
+
+def _refusal(kind: str, name: str) -> str | None:
+    """Redis's refusal of a parameter whatever the value (checked before any value)."""
+    p = TABLE.get(name) if kind != "own" else None
+    if p is not None and "IMMUTABLE" in p["flags"]:
+        return "can't set immutable config"
+    if p is not None and "PROTECTED" in p["flags"]:  # enable-protected-configs is always no
+        return "can't set protected config"
+    return None
+
+
+def _fixed_here(kind: str, name: str) -> bool:
+    """A parameter the node cannot change while running (port, bind, rocksdb-bloom-bits-per-key
+    ...): setting it to the value it has is a no-op, as in Redis; another value is refused."""
+    if kind == "mapped":
+        return MAPPED[name][0] not in RUNTIME
+    return kind == "own" and name.replace("-", "_") not in RUNTIME
+
+
 def config_set(server, args: list[bytes]) -> None:
-    """CONFIG SET name value [name value ...]: all applied, or none (as Redis 7)."""
+    """CONFIG SET name value [name value ...]: all applied, or none (as Redis 7).
+
+    As config.c: first every name is looked up (unknown, immutable and duplicate names fail with
+    the name as given), then every value is checked in order (failing with the name as Redis
+    registers it, alias or not)."""
     cfg = server.cfg
+    targets: list[tuple[str, str, str, bytes]] = []  # (registered name, kind, canonical, value)
+    seen: set[str] = set()
+    for i in range(0, len(args), 2):
+        given = args[i].decode("utf-8", "surrogateescape")
+        lname = given.lower()
+        found = _lookup(lname)
+        if found is None:
+            raise Error(f"ERR Unknown option or number of arguments for CONFIG SET - '{given}'")
+        kind, name = found
+        why = _refusal(kind, name)
+        if why:
+            raise _failed(given, why)
+        if lname in seen:
+            raise _failed(given, "duplicate parameter")
+        seen.add(lname)
+        targets.append((lname, kind, name, args[i + 1]))
     own: dict[str, object] = {}
     live: dict[str, str] = {}
-    seen = set()
-    for i in range(0, len(args), 2):
-        given = args[i].decode(errors="replace")
-        name = ALIASES.get(given.lower(), given.lower())
-        raw = args[i + 1].decode(errors="replace")
-        if name in seen:
-            raise _failed(given, "duplicate parameter")
-        seen.add(name)
-        if name in LIVE_INT:
+    for lname, kind, name, raw in targets:
+        if kind != "own":
+            current = live.get(name) or (_obuf_limits(server) if name == "client-output-buffer-limit"
+                                         else "")
             try:
-                value = int(raw)
-            except ValueError:
-                raise _failed(given, "argument couldn't be parsed into an integer") from None
-            if value < LIVE_INT[name]:
-                raise _failed(given, "argument must be between "
-                              f"{LIVE_INT[name]} and 9223372036854775807 inclusive")
-            live[name] = str(value)
-            continue
-        if name in LIVE_BOOL:
-            if raw.lower() not in ("yes", "no"):
-                raise _failed(given, "argument must be 'yes' or 'no'")
-            live[name] = raw.lower()
-            continue
-        if name in LIVE_TEXT:
-            try:
-                if not all(0 <= float(p) <= 100 for p in raw.split()):
-                    raise ValueError
-            except ValueError:
-                raise _failed(given, "latency-tracking-info-percentiles: Invalid argument") from None
-            live[name] = raw
-            continue
-        if name in MAPPED:
-            key, _, from_text = MAPPED[name]
-            try:
-                raw = from_text(raw)
-            except ValueError:
-                why = ("argument must be a memory value" if name == "maxmemory"
-                       else "argument couldn't be parsed into an integer")
-                raise _failed(given, why) from None
-        elif name.replace("-", "_") in _OWN_KEYS:
-            key = name.replace("-", "_")
-        elif name in redis_defaults():
-            raise _failed(given, "can't set immutable config")
+                text = redisconfig.parse(name, raw, current)
+            except redisconfig.Invalid as exc:
+                raise _failed(lname, str(exc)) from None
+            if name in FIXED:
+                if text != FIXED[name]:
+                    raise _failed(lname, "can't set immutable config")
+                continue
+            if kind == "redis":
+                live[name] = text
+                if name == "client-output-buffer-limit":
+                    key, text = "client_output_buffer_limit_bytes", text.split()[1]
+                else:
+                    continue
+            else:
+                key, _, from_text = MAPPED[name]
+                text = from_text(text)
         else:
-            raise Error(f"ERR Unknown option or number of arguments for CONFIG SET - '{given}'")
-        if key not in RUNTIME:
-            raise _failed(given, "can't set immutable config")
+            key, text = name.replace("-", "_"), raw.decode("utf-8", "surrogateescape")
         try:
-            own[key] = coerce(ServerConfig, key, raw, "CONFIG SET")
+            value = coerce(ServerConfig, key, text, "CONFIG SET")
         except ConfigError as exc:
-            raise _failed(given, str(exc)) from None
+            raise _failed(lname, str(exc)) from None
+        if _fixed_here(kind, name):
+            if value != getattr(cfg, key):
+                raise _failed(lname, "can't set immutable config")
+            continue
+        own[key] = value
     if own.keys() & rocksopts.RUNTIME_KEYS:  # sizes checked together, then resized live
         try:
             server.engine.rocks.check_runtime(dataclasses.replace(cfg, **own))
@@ -224,5 +234,9 @@ def config_set(server, args: list[bytes]) -> None:
         setattr(cfg, key, value)
     if own.keys() & rocksopts.RUNTIME_KEYS:
         server.engine.rocks.apply(cfg)
+    if "repl_backlog_bytes" in own:
+        server.replication.resize_backlog()
     server.settings.values.update(live)
+    if "acllog-max-len" in live:
+        acl_of(server).log_max_len = int(live["acllog-max-len"])
     server.diagnostics.refresh()
