@@ -9,7 +9,8 @@ import time
 from collections import deque
 
 from xcache.resp import Error, Map, SimpleString, Verbatim
-from xcache.store.commands import COMMANDS, command, parse_int
+from xcache.store import cmdstats
+from xcache.store.commands import command, parse_int
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 LATENCY_HISTORY_LEN = 160  # samples kept per event, as Redis
@@ -189,10 +190,10 @@ def latency(c, args):
                            for e, s in d.events.items())
         return Verbatim(text.encode())
     if sub == b"HISTOGRAM":
-        names = [a.lower() for a in args[1:]] or sorted(COMMANDS)
+        chosen = ([cmdstats.by_name(a.decode(errors="replace")) for a in args[1:]] if len(args) > 1
+                  else cmdstats.every())
         out = Map()
-        for name in names:
-            cmd = COMMANDS.get(name)
+        for cmd in chosen:
             if cmd is None or not cmd.calls:
                 continue
             hist = Map()
@@ -200,7 +201,7 @@ def latency(c, args):
             for k in sorted(cmd.histogram):
                 seen += cmd.histogram[k]
                 hist += [max(1, bucket_upper_ns(k) // 1000), seen]
-            out += [name, Map([b"calls", cmd.calls, b"histogram_usec", hist])]
+            out += [cmd.name.encode(), Map([b"calls", cmd.calls, b"histogram_usec", hist])]
         return out
     if sub == b"GRAPH" and len(args) == 2:
         event = args[1].decode(errors="replace")

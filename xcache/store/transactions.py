@@ -8,8 +8,10 @@ from that command when the stall clears (or answers -BUSY for the rest at the de
 
 from __future__ import annotations
 
+from time import perf_counter_ns
+
 from xcache.resp import NULL_ARRAY, OK, Error
-from xcache.store import monitor
+from xcache.store import cmdstats, monitor
 from xcache.store.commands import command
 from xcache.store.engine import WriteStall
 
@@ -104,15 +106,20 @@ def _exec(c):
                 if server.monitors:
                     monitor.feed(server, c, cmd, argv)
                 c.propagate = None
+                st = cmdstats.target(cmd, argv)  # each queued command is a call (INFO commandstats)
+                start = perf_counter_ns()
                 try:
                     reply = cmd.handler(c, argv[1:])
                 except Error as exc:
                     reply = exc
+                    st.failed_calls += 1
+                    cmdstats.record(st, perf_counter_ns() - start)
                 except WriteStall:
                     c.exec_progress = (index, replies)
                     server.set_exclusive(c)
                     raise
                 else:
+                    cmdstats.record(st, perf_counter_ns() - start)
                     if cmd.write:
                         server.after_write(c, cmd, argv)
             replies.append(reply)

@@ -1,0 +1,160 @@
+"""CLIENT LIST/INFO fields, CLIENT KILL's argument checks, RESET and per-command statistics
+(INFO commandstats, LATENCY HISTOGRAM) as Redis 7 gives them; against xcache and redis-server
+alike (fixture `r2`). Regressions from Redis's own unit/introspection, introspection-2, other
+and latency-monitor tests."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+
+def fields(line: bytes) -> dict[str, str]:
+    return dict(f.split("=", 1) for f in line.decode().split())
+
+
+def new_client(r) -> redis.Redis:
+    return redis.Redis(port=r.connection_pool.connection_kwargs["port"], socket_timeout=10)
+
+
+def test_client_info_fields_of_the_running_command(r2):
+    # redis-py sends *2 $6 CLIENT $4 INFO: the 26 bytes Redis has in its query buffer meanwhile
+    info = fields(r2.execute_command("CLIENT", "INFO"))
+    assert info["cmd"] == "client|info"
+    assert info["qbuf"] == "26"
+    assert info["argv-mem"] == "10"
+    assert info["flags"] == "N"
+    assert info["redir"] == "-1"
+    assert int(info["fd"]) > 2
+    mine = int(info["id"])
+    listed = [fields(line) for line in r2.execute_command("CLIENT", "LIST", "ID", mine).splitlines()]
+    assert [c["cmd"] for c in listed] == ["client|list"]
+
+
+def test_client_list_shows_another_clients_state(r2):
+    other = new_client(r2)
+    try:
+        other.execute_command("CLIENT", "SETNAME", "watcher")
+        pipe = other.pipeline(transaction=False)
+        pipe.execute_command("MULTI")
+        pipe.execute_command("SET", "k", "v")
+        pipe.execute()
+        line = next(line for line in r2.execute_command("CLIENT", "LIST").splitlines()
+                    if b"name=watcher" in line)
+        info = fields(line)
+        assert (info["flags"], info["multi"], info["cmd"]) == ("x", "1", "set")
+        assert (info["qbuf"], info["argv-mem"]) == ("0", "0")
+        # one queued command: its argument bytes plus an argv pointer each (8 on x86-64)
+        assert info["multi-mem"] == str(len(b"SETkv") + 3 * 8)
+        other.execute_command("DISCARD")
+        with pytest.raises(redis.ResponseError):
+            other.execute_command("CLIENT", "NOSUCH")
+        info = fields(next(line for line in r2.execute_command("CLIENT", "LIST").splitlines()
+                           if b"name=watcher" in line))
+        assert info["cmd"] == "NULL"  # an unknown subcommand is no command
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("args,error", [
+    (["id", "str"], "ERR client-id should be greater than 0"),
+    (["id", "-1"], "ERR client-id should be greater than 0"),
+    (["id", "0"], "ERR client-id should be greater than 0"),
+    (["id", "0", "wrong_arg"], "ERR client-id should be greater than 0"),
+    (["id", "10", "wrong_arg"], "ERR syntax error"),
+    (["type", "wrong_type"], "ERR Unknown client type 'wrong_type'"),
+    (["user", "wrong_user"], "ERR No such user 'wrong_user'"),
+    (["skipme", "yes_or_no"], "ERR syntax error"),
+    ([], "ERR wrong number of arguments for 'client|kill' command"),
+    (["127.0.0.1:1"], "ERR No such client"),
+])
+def test_client_kill_illegal_arguments(r2, args, error):
+    with pytest.raises(redis.ResponseError) as exc:
+        r2.execute_command("CLIENT", "KILL", *args)
+    assert str(exc.value) == error.removeprefix("ERR ")  # redis-py drops the ERR prefix
+    assert r2.ping()
+
+
+def test_client_kill_skipme_no_answers_then_closes(r2):
+    others = [new_client(r2) for _ in range(2)]
+    for o in others:
+        o.ping()
+    killer = new_client(r2)
+    conn = killer.connection_pool.get_connection()
+    try:
+        conn.send_command("CLIENT", "KILL", "SKIPME", "NO")
+        killed = conn.read_response()
+        assert killed >= 4  # the fixture's client, the two others and itself
+        with pytest.raises(redis.ConnectionError):
+            conn.send_command("PING")
+            conn.read_response()
+    finally:
+        killer.connection_pool.release(conn)
+        killer.close()
+        for o in others:
+            o.close()
+    assert r2.ping()  # redis-py reconnects the killed fixture client
+
+
+def test_reset_clears_name_tracking_and_monitor(r2):
+    r2.execute_command("CLIENT", "SETNAME", "test-client")
+    r2.execute_command("CLIENT", "TRACKING", "ON")
+    assert r2.execute_command("RESET") in (b"RESET", "RESET")
+    info = fields(r2.execute_command("CLIENT", "INFO"))
+    assert (info["name"], info["flags"], info["redir"]) == ("", "N", "-1")
+    mon = new_client(r2)
+    conn = mon.connection_pool.get_connection()
+    try:
+        conn.send_command("MONITOR")
+        assert conn.read_response() in (b"OK", "OK")
+        conn.send_command("RESET")
+        assert conn.read_response() in (b"RESET", "RESET")  # not its own "reset" line
+        assert b"flags=O" not in r2.execute_command("CLIENT", "LIST")
+        conn.send_command("PING")
+        assert conn.read_response() in (b"PONG", "PONG")
+    finally:
+        mon.connection_pool.release(conn)
+        mon.close()
+
+
+def cmdstat(r, name: str) -> tuple | None:
+    """(calls, rejected_calls, failed_calls) of INFO commandstats, None when not listed."""
+    stat = r.info("commandstats").get(f"cmdstat_{name}")
+    return None if stat is None else (stat["calls"], stat["rejected_calls"], stat["failed_calls"])
+
+
+def test_commandstats_failed_calls_are_calls(r2):
+    r2.execute_command("CONFIG", "RESETSTAT")
+    r2.set("foo", "1")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        r2.execute_command("GEOADD", "foo", 0, 0, "bar")
+    assert cmdstat(r2, "geoadd") == (1, 0, 1)
+    assert cmdstat(r2, "zadd") is None
+
+
+def test_commandstats_count_commands_run_by_exec(r2):
+    r2.execute_command("CONFIG", "RESETSTAT")
+    pipe = r2.pipeline(transaction=True)
+    pipe.set("foo{t}", "bar")
+    pipe.execute_command("GEOADD", "foo2{t}", 0, 0, "bar")
+    pipe.execute_command("EXPIRE", "foo2{t}", 0)
+    pipe.execute()
+    for name in ("multi", "exec", "set", "geoadd", "expire"):
+        assert cmdstat(r2, name) == (1, 0, 0), name
+
+
+def test_commandstats_and_latency_histogram_per_subcommand(r2):
+    r2.execute_command("CONFIG", "RESETSTAT")
+    r2.execute_command("CONFIG", "GET", "maxmemory")
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments for 'config\\|get'"):
+        r2.execute_command("CONFIG", "GET")
+    with pytest.raises(redis.ResponseError, match="unknown subcommand 'NOSUCH'"):
+        r2.execute_command("CONFIG", "NOSUCH")
+    assert cmdstat(r2, "config|get") == (1, 1, 0)
+    assert cmdstat(r2, "config") is None  # counted per subcommand only
+    histo = r2.execute_command("LATENCY", "HISTOGRAM", "config|get", "config|resetstat", "nosuch")
+    names = [histo[i] for i in range(0, len(histo), 2)]
+    assert names == [b"config|get", b"config|resetstat"]  # RESETSTAT counts itself once done
+    r2.execute_command("CONFIG", "RESETSTAT")
+    histo = r2.execute_command("LATENCY", "HISTOGRAM")
+    assert histo[0] == b"config|resetstat"
