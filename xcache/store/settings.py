@@ -158,16 +158,38 @@ def _failed(name: str, why: str) -> Error:
     return Error(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
 
 
+# Redis 7.0's IMMUTABLE_CONFIG parameters (config.c): CONFIG SET refuses them whatever the value.
+REDIS_IMMUTABLE = frozenset((
+    "rdbchecksum", "daemonize", "io-threads-do-reads", "always-show-logo", "set-proc-title",
+    "syslog-enabled", "cluster-enabled", "disable-thp", "aclfile", "unixsocket", "pidfile",
+    "cluster-config-file", "syslog-ident", "appendfilename", "appenddirname", "server_cpulist",
+    "bio_cpulist", "aof_rewrite_cpulist", "bgsave_cpulist", "logfile", "supervised",
+    "syslog-facility", "enable-protected-configs", "enable-debug-command",
+    "enable-module-command", "databases", "io-threads", "tcp-backlog", "cluster-port",
+    "unixsocketperm", "socket-mark-id", "replicaof", "slaveof"))
+
+
+def _unchanged(server, name: str, text: str, items: dict) -> bool:
+    """A parameter this node cannot change, set to the value it has: Redis accepts that for
+    its mutable parameters (a no-op), so tools that write back CONFIG GET's answer work."""
+    if name in REDIS_IMMUTABLE:
+        return False
+    if not items:
+        items.update(_items(server))
+    return items.get(name) == text
+
+
 def config_set(server, args: list[bytes]) -> None:
     """CONFIG SET name value [name value ...]: all applied, or none (as Redis 7)."""
     cfg = server.cfg
     own: dict[str, object] = {}
     live: dict[str, str] = {}
     seen = set()
+    items: dict[str, str] = {}  # CONFIG GET's values, read once if needed
     for i in range(0, len(args), 2):
         given = args[i].decode(errors="replace")
         name = ALIASES.get(given.lower(), given.lower())
-        raw = args[i + 1].decode(errors="replace")
+        raw = text = args[i + 1].decode(errors="replace")
         if name in seen:
             raise _failed(given, "duplicate parameter")
         seen.add(name)
@@ -205,10 +227,14 @@ def config_set(server, args: list[bytes]) -> None:
         elif name.replace("-", "_") in _OWN_KEYS:
             key = name.replace("-", "_")
         elif name in redis_defaults():
+            if _unchanged(server, name, text, items):
+                continue
             raise _failed(given, "can't set immutable config")
         else:
             raise Error(f"ERR Unknown option or number of arguments for CONFIG SET - '{given}'")
         if key not in RUNTIME:
+            if _unchanged(server, name, text, items):
+                continue
             raise _failed(given, "can't set immutable config")
         try:
             own[key] = coerce(ServerConfig, key, raw, "CONFIG SET")
