@@ -179,3 +179,31 @@ def test_config_set_every_parameter_to_its_own_value(r2):
     assert {k: after[k] for k in before} == before
     with pytest.raises(redis.ResponseError, match="can't set immutable config"):
         r2.config_set("databases", before["databases"])  # immutable in Redis whatever the value
+
+
+GETKEYS_CASES = [
+    ["set", "k1", "v1"], ["set", "k1", "v1", "get"], ["mset", "k1", "v1", "k2", "v2"],
+    ["lmove", "k1", "k2", "left", "right"], ["sort", "k1", "store", "k2"],
+    ["sort", "k1", "limit", "0", "1", "by", "store", "get", "x", "store", "k3"], ["sort_ro", "k1"],
+    ["bitfield", "k1", "get", "u8", "0"], ["bitfield", "k1", "incrby", "u8", "0", "1"],
+    ["memory", "usage", "key"], ["xgroup", "create", "key", "g", "$"],
+    ["eval", "return 1", "1", "key"], ["eval", "return 1", "0"], ["lcs", "key1", "key2"],
+    ["zunionstore", "target", "2", "a", "b"], ["get"], ["memory"], ["memory", "nosuch"],
+    ["ping"], ["nosuchcommand", "x"], ["zunionstore", "target", "3", "a"],
+]
+
+
+@pytest.mark.parametrize("argv", GETKEYS_CASES, ids=" ".join)
+def test_command_getkeys_and_flags_as_redis(xcache_node, redis_node, argv):
+    def answer(node, sub):
+        conn = redis.Connection(port=node.port, socket_timeout=10)  # no reply callbacks
+        try:
+            conn.send_command("COMMAND", sub, *argv)
+            return conn.read_response()
+        except redis.ResponseError as exc:
+            return str(exc)
+        finally:
+            conn.disconnect()
+
+    for sub in ("GETKEYS", "GETKEYSANDFLAGS"):
+        assert answer(xcache_node, sub) == answer(redis_node, sub), sub
