@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 import redis
 
+from tests.procs import wait_until
+
 
 def fields(line: bytes) -> dict[str, str]:
     return dict(f.split("=", 1) for f in line.decode().split())
@@ -207,3 +209,37 @@ def test_command_getkeys_and_flags_as_redis(xcache_node, redis_node, argv):
 
     for sub in ("GETKEYS", "GETKEYSANDFLAGS"):
         assert answer(xcache_node, sub) == answer(redis_node, sub), sub
+
+
+def test_latency_histogram_of_a_container_lists_its_subcommands(r2):
+    r2.execute_command("CONFIG", "RESETSTAT")
+    r2.execute_command("CLIENT", "ID")
+    r2.execute_command("CLIENT", "GETNAME")
+    histo = r2.execute_command("LATENCY", "HISTOGRAM", "client")
+    assert sorted(histo[0::2]) == [b"client|getname", b"client|id"]
+    histo = r2.execute_command("LATENCY", "HISTOGRAM", "client|id")
+    assert histo[0::2] == [b"client|id"]
+
+
+def test_slowlog_logs_a_served_blocking_command_as_itself(r2):
+    r2.config_set("slowlog-log-slower-than", 0)
+    try:
+        r2.execute_command("CONFIG", "RESETSTAT")
+        blocked = new_client(r2)
+        conn = blocked.connection_pool.get_connection()
+        conn.send_command("BLPOP", "l", 0)
+        wait_until(lambda: r2.info("clients")["blocked_clients"] == 1, what="BLPOP blocked")
+        pipe = r2.pipeline(transaction=True)
+        pipe.lpush("l", "foo")
+        pipe.execute_command("SLOWLOG", "RESET")
+        pipe.execute()
+        assert conn.read_response() == [b"l", b"foo"]
+        blocked.connection_pool.release(conn)
+        blocked.close()
+        entries = r2.execute_command("SLOWLOG", "GET")
+        # newest first: the BLPOP served after EXEC (itself skip_slowlog), then SLOWLOG RESET
+        # (logged once it ran)
+        assert [e[3] for e in entries] == [[b"BLPOP", b"l", b"0"], [b"SLOWLOG", b"RESET"]]
+        assert cmdstat(r2, "blpop") == (1, 0, 0)
+    finally:
+        r2.config_set("slowlog-log-slower-than", 10000)

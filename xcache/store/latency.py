@@ -190,8 +190,14 @@ def latency(c, args):
                            for e, s in d.events.items())
         return Verbatim(text.encode())
     if sub == b"HISTOGRAM":
-        chosen = ([cmdstats.by_name(a.decode(errors="replace")) for a in args[1:]] if len(args) > 1
-                  else cmdstats.every())
+        if len(args) > 1:  # a container brings its subcommands (latencySpecificCommandsFillCDF)
+            chosen = []
+            for a in args[1:]:
+                cmd = cmdstats.by_name(a.decode(errors="replace"))
+                if cmd is not None:
+                    chosen += [cmd, *(cmd.subs or {}).values()] if "|" not in cmd.name else [cmd]
+        else:
+            chosen = cmdstats.every()
         out = Map()
         for cmd in chosen:
             if cmd is None or not cmd.calls:

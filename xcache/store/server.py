@@ -581,7 +581,10 @@ class Server:
         except WriteStall:
             return Suspend(self._retry_stalled(c, cmd, argv))
         if type(reply) is Block:
-            return Suspend(self._block(c, reply))
+            nsec = perf_counter_ns() - start
+            st.calls += 1  # a call now; its latency and slow log entry once served (blocked.c)
+            st.nsec += nsec
+            return Suspend(self._block_then_log(c, st, argv, nsec, reply))
         # INFO commandstats/latencystats, SLOWLOG and the latency monitor (inlined: hot path)
         nsec = perf_counter_ns() - start
         st.calls += 1
@@ -817,6 +820,22 @@ class Server:
         self.exclusive_released = asyncio.Event() if c is not None else None
 
     # --- blocking commands -----------------------------------------------------------------
+
+    async def _block_then_log(self, c: Client, st: Command, argv: list[bytes], nsec: int,
+                              block: Block):
+        """A blocking command, logged as itself (BLPOP, not the LPOP it is served as) when it is
+        served or times out, as Redis's updateStatsOnUnblock."""
+        reply = await self._block(c, block)
+        if c.closing:
+            return reply
+        if type(reply) is Error:
+            st.failed_calls += 1
+        bits = nsec.bit_length()
+        b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
+        st.histogram[b] = st.histogram.get(b, 0) + 1
+        if nsec >= self.diagnostics.min_ns:
+            self.diagnostics.record(c, st, argv, nsec)
+        return reply
 
     async def _block(self, c: Client, block: Block):
         loop = asyncio.get_running_loop()

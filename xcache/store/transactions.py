@@ -113,15 +113,17 @@ def _exec(c):
                 except Error as exc:
                     reply = exc
                     st.failed_calls += 1
-                    cmdstats.record(st, perf_counter_ns() - start)
                 except WriteStall:
                     c.exec_progress = (index, replies)
                     server.set_exclusive(c)
                     raise
                 else:
-                    cmdstats.record(st, perf_counter_ns() - start)
                     if cmd.write:
                         server.after_write(c, cmd, argv)
+                nsec = perf_counter_ns() - start
+                cmdstats.record(st, nsec)
+                if nsec >= server.diagnostics.min_ns:  # SLOWLOG, latency monitor
+                    server.diagnostics.record(c, st, argv, nsec)
             replies.append(reply)
             index += 1
     finally:
