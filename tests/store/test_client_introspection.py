@@ -5,6 +5,8 @@ and latency-monitor tests."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import redis
 
@@ -243,3 +245,81 @@ def test_slowlog_logs_a_served_blocking_command_as_itself(r2):
         assert cmdstat(r2, "blpop") == (1, 0, 0)
     finally:
         r2.config_set("slowlog-log-slower-than", 10000)
+
+
+def latencystat(r, name: str) -> str:
+    conn = redis.Connection(port=r.connection_pool.connection_kwargs["port"])  # the raw text
+    try:
+        conn.send_command("INFO", "latencystats")
+        text = conn.read_response().decode()
+    finally:
+        conn.disconnect()
+    for line in text.splitlines():
+        if line.startswith(f"latency_percentiles_usec_{name}:"):
+            return line.split(":", 1)[1]
+    return ""
+
+
+def test_latency_tracking_switch_and_percentiles_format(r2):
+    r2.execute_command("CONFIG", "RESETSTAT")
+    try:
+        r2.config_set("latency-tracking", "no")
+        r2.set("a", "b")
+        assert latencystat(r2, "set") == ""
+        r2.config_set("latency-tracking", "yes")
+        r2.set("a", "b")
+        assert re.fullmatch(r"p50=[\d.]+,p99=[\d.]+,p99\.9=[\d.]+", latencystat(r2, "set"))
+        r2.config_set("latency-tracking-info-percentiles", "0.0 50.0 99.99 100.0")
+        assert r2.config_get("latency-tracking-info-percentiles") == {
+            "latency-tracking-info-percentiles": "0 50 99.99 100"}
+        assert re.fullmatch(r"p0=[\d.]+,p50=[\d.]+,p99\.99=[\d.]+,p100=[\d.]+",
+                            latencystat(r2, "set"))
+    finally:
+        r2.config_set("latency-tracking-info-percentiles", "50 99 99.9")
+
+
+def errorstat(r, prefix: str) -> int:
+    return r.info("errorstats").get(f"errorstat_{prefix}", {}).get("count", 0)
+
+
+def test_errorstats_and_rejected_calls(r2):
+    r2.execute_command("CONFIG", "RESETSTAT")
+    pipe = r2.pipeline(transaction=True)
+    pipe.set("a", "b")
+    pipe.execute_command("AUTH", "a")
+    replies = pipe.execute(raise_on_error=False)
+    assert isinstance(replies[1], redis.RedisError) and "AUTH" in str(replies[1])
+    assert errorstat(r2, "ERR") == 1
+    assert (cmdstat(r2, "auth"), cmdstat(r2, "set")) == ((1, 0, 1), (1, 0, 0))
+    assert r2.info("stats")["total_error_replies"] == 1
+    r2.execute_command("CONFIG", "RESETSTAT")
+    r2.execute_command("ACL", "SETUSER", "alice", "on", ">p1pp0", "~cached:*", "+get", "+info")
+    try:
+        limited = new_client(r2)
+        limited.execute_command("AUTH", "alice", "p1pp0")
+        with pytest.raises(redis.ResponseError, match="no permissions"):
+            limited.set("a", "b")
+        limited.close()
+        assert errorstat(r2, "NOPERM") == 1
+        assert cmdstat(r2, "set") == (0, 1, 0)
+    finally:
+        r2.execute_command("ACL", "DELUSER", "alice")
+
+
+def test_errorstats_of_an_unblocked_command(r2):
+    r2.execute_command("CONFIG", "RESETSTAT")
+    blocked = new_client(r2)
+    conn = blocked.connection_pool.get_connection()
+    try:
+        conn.send_command("CLIENT", "ID")
+        cid = conn.read_response()
+        conn.send_command("BLPOP", "nolist", 0)
+        wait_until(lambda: r2.info("clients")["blocked_clients"] == 1, what="BLPOP blocked")
+        assert r2.client_unblock(cid, error=True)
+        with pytest.raises(redis.ResponseError, match="UNBLOCKED"):
+            conn.read_response()
+    finally:
+        blocked.connection_pool.release(conn)
+        blocked.close()
+    assert errorstat(r2, "UNBLOCKED") == 1
+    assert cmdstat(r2, "blpop") == (1, 0, 1)

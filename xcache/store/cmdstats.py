@@ -57,10 +57,17 @@ def reset() -> None:
         cmd.histogram = {}
 
 
-def record(cmd: Command, nsec: int) -> None:
-    """One call's time (EXEC's queued commands; Server.call inlines the same for speed)."""
+def record(cmd: Command, nsec: int, tracking: bool) -> None:
+    """One call's time (EXEC's queued commands; Server.call inlines the same for speed);
+    tracking: CONFIG latency-tracking."""
     cmd.calls += 1
     cmd.nsec += nsec
+    if tracking:
+        add_sample(cmd, nsec)
+
+
+def add_sample(cmd: Command, nsec: int) -> None:
+    """One sample in the command's latency histogram."""
     bits = nsec.bit_length()
     b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
     cmd.histogram[b] = cmd.histogram.get(b, 0) + 1

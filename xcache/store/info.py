@@ -225,13 +225,15 @@ def _commandstats(s) -> str:
 
 def _latencystats(s) -> str:
     from xcache.store.latency import percentiles
+    from xcache.store.settings import percent_text
 
     wanted = [float(p) for p in s.settings.values["latency-tracking-info-percentiles"].split()]
     out = []
     for cmd in cmdstats.every():
         if cmd.histogram:
             values = percentiles(cmd.histogram, wanted)
-            fields = ",".join(f"p{p:g}={v:.3f}" for p, v in zip(wanted, values, strict=True))
+            fields = ",".join(f"p{percent_text(p)}={v:.3f}"
+                              for p, v in zip(wanted, values, strict=True))
             out.append(f"latency_percentiles_usec_{cmd.name}:{fields}\r\n")
     return "".join(out)
 

@@ -60,6 +60,7 @@ class Diagnostics:
 
     def refresh(self) -> None:
         """Re-read the thresholds (after CONFIG SET)."""
+        self.tracking = self.settings.values["latency-tracking"] == "yes"  # per-command histograms
         slower = self.settings.int("slowlog-log-slower-than")
         threshold = self.settings.int("latency-monitor-threshold")
         self.slowlog_ns = slower * 1000 if slower >= 0 else None

@@ -484,11 +484,14 @@ class Server:
                 c.multi_error = True
             cmd.rejected_calls += 1
             return Error(f"ERR wrong number of arguments for '{cmd.name}' command")
+        # Rejected before running (processCommand's rejectCommand): counted as rejected_calls
         if not c.authenticated and "noauth" not in cmd.flags:
+            cmdstats.target(cmd, argv).rejected_calls += 1
             return Error("NOAUTH Authentication required.")
         if not c.user.unrestricted and (denied := acl_check(c, cmd, argv)) is not None:
             if c.multi is not None:
                 c.multi_error = True
+            cmdstats.target(cmd, argv).rejected_calls += 1
             return denied
         if self.engine_swap is not None:  # RocksDB is being reopened (diskfull.reopen)
             return Suspend(self._after_swap(c, argv))
@@ -498,6 +501,7 @@ class Server:
                 return refused
         if (c.channels or c.patterns or c.shard_channels) and c.resp == 2:
             if name not in SUBSCRIBED_ALLOWED:
+                cmdstats.target(cmd, argv).rejected_calls += 1
                 return Error(f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         if self.running_script is not None and c is not self.running_script.client:
             gated = scripting.gate(self, c, argv)  # wait for the script, or -BUSY
@@ -510,10 +514,12 @@ class Server:
             if refused is not None:
                 if c.multi is not None:
                     c.multi_error = True
+                cmdstats.target(cmd, argv).rejected_calls += 1
                 return refused
         if c.multi is not None and name not in MULTI_IMMEDIATE:
             if "nomulti" in cmd.flags:
                 c.multi_error = True
+                cmdstats.target(cmd, argv).rejected_calls += 1
                 return Error("ERR Command not allowed inside a transaction")
             c.multi.append((cmd, argv))
             return Raw(b"+QUEUED\r\n")
@@ -589,10 +595,11 @@ class Server:
         nsec = perf_counter_ns() - start
         st.calls += 1
         st.nsec += nsec
-        bits = nsec.bit_length()
-        b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
-        hist = st.histogram
-        hist[b] = hist.get(b, 0) + 1
+        if self.diagnostics.tracking:  # CONFIG latency-tracking
+            bits = nsec.bit_length()
+            b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
+            hist = st.histogram
+            hist[b] = hist.get(b, 0) + 1
         if nsec >= self.diagnostics.min_ns:
             self.diagnostics.record(c, st, argv, nsec)
         if cmd.write:
@@ -830,9 +837,8 @@ class Server:
             return reply
         if type(reply) is Error:
             st.failed_calls += 1
-        bits = nsec.bit_length()
-        b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
-        st.histogram[b] = st.histogram.get(b, 0) + 1
+        if self.diagnostics.tracking:
+            cmdstats.add_sample(st, nsec)
         if nsec >= self.diagnostics.min_ns:
             self.diagnostics.record(c, st, argv, nsec)
         return reply

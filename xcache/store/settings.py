@@ -88,6 +88,15 @@ def redis_defaults() -> dict[str, str]:
     return json.loads((DATA / "redis7_config.json").read_text())["config"]
 
 
+def percent_text(value: float) -> str:
+    """A percentile as Redis prints it: "%f" with its trailing zeros trimmed (trimDoubleString)."""
+    return f"{value:f}".rstrip("0").rstrip(".")
+
+
+def percentiles_text(raw: str) -> str:
+    return " ".join(percent_text(float(p)) for p in raw.split())
+
+
 class Settings:
     """The Redis parameters a node keeps at runtime (the LIVE_* ones)."""
 
@@ -95,6 +104,8 @@ class Settings:
         defaults = redis_defaults()
         self.values: dict[str, str] = {name: defaults.get(name, "0")
                                        for name in (*LIVE_INT, *LIVE_BOOL, *LIVE_TEXT)}
+        name = "latency-tracking-info-percentiles"
+        self.values[name] = percentiles_text(self.values[name])
 
     def int(self, name: str) -> int:
         return int(self.values[name])
@@ -214,7 +225,7 @@ def config_set(server, args: list[bytes]) -> None:
                     raise ValueError
             except ValueError:
                 raise _failed(given, "latency-tracking-info-percentiles: Invalid argument") from None
-            live[name] = raw
+            live[name] = percentiles_text(raw)
             continue
         if name in MAPPED:
             key, _, from_text = MAPPED[name]

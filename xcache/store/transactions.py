@@ -113,6 +113,7 @@ def _exec(c):
                 except Error as exc:
                     reply = exc
                     st.failed_calls += 1
+                    server.count_error(exc)  # INFO errorstats counts each error reply inside EXEC
                 except WriteStall:
                     c.exec_progress = (index, replies)
                     server.set_exclusive(c)
@@ -121,7 +122,7 @@ def _exec(c):
                     if cmd.write:
                         server.after_write(c, cmd, argv)
                 nsec = perf_counter_ns() - start
-                cmdstats.record(st, nsec)
+                cmdstats.record(st, nsec, server.diagnostics.tracking)
                 if nsec >= server.diagnostics.min_ns:  # SLOWLOG, latency monitor
                     server.diagnostics.record(c, st, argv, nsec)
             replies.append(reply)
