@@ -323,3 +323,11 @@ def test_errorstats_of_an_unblocked_command(r2):
         blocked.close()
     assert errorstat(r2, "UNBLOCKED") == 1
     assert cmdstat(r2, "blpop") == (1, 0, 1)
+
+
+def test_config_get_hidden_parameters_by_exact_name_only(r2):
+    assert "key-load-delay" not in r2.config_get("*")
+    assert r2.config_get("key-load-delay") == {"key-load-delay": "0"}
+    assert r2.config_get("rdb-key-save-delay", "maxmemory") == {"rdb-key-save-delay": "0",
+                                                              "maxmemory": "0"}
+    assert r2.config_set("key-load-delay", "0")

@@ -132,6 +132,12 @@ def _items(server) -> dict[str, str]:
     return items
 
 
+# Redis's HIDDEN_CONFIG parameters (debugging delays): CONFIG GET answers them by exact name only,
+# never for a pattern. None has an effect on this node; their values are Redis's defaults.
+HIDDEN = {"use-exit-on-panic": "no", "rdb-key-save-delay": "0", "key-load-delay": "0",
+          "watchdog-period": "0", "loading-process-events-interval-bytes": "2097152"}
+
+
 def config_get(server, patterns: list[bytes]) -> Map:
     items = _items(server)
     found: dict[str, str] = {}
@@ -141,6 +147,8 @@ def config_get(server, patterns: list[bytes]) -> Map:
             name = pattern.decode(errors="replace")
             if name in items:
                 found[name] = items[name]
+            elif name in HIDDEN:
+                found[name] = HIDDEN[name]
             continue
         for name, value in items.items():
             if glob_match(pattern, name.encode()):
@@ -187,7 +195,7 @@ def _unchanged(server, name: str, text: str, items: dict) -> bool:
         return False
     if not items:
         items.update(_items(server))
-    return items.get(name) == text
+    return items.get(name, HIDDEN.get(name)) == text
 
 
 def config_set(server, args: list[bytes]) -> None:
@@ -237,7 +245,7 @@ def config_set(server, args: list[bytes]) -> None:
                 raise _failed(given, why) from None
         elif name.replace("-", "_") in _OWN_KEYS:
             key = name.replace("-", "_")
-        elif name in redis_defaults():
+        elif name in redis_defaults() or name in HIDDEN:
             if _unchanged(server, name, text, items):
                 continue
             raise _failed(given, "can't set immutable config")
