@@ -331,3 +331,28 @@ def test_config_get_hidden_parameters_by_exact_name_only(r2):
     assert r2.config_get("rdb-key-save-delay", "maxmemory") == {"rdb-key-save-delay": "0",
                                                               "maxmemory": "0"}
     assert r2.config_set("key-load-delay", "0")
+
+
+@pytest.mark.parametrize("script,raises", [
+    ("redis.pcall('XGROUP', 'CREATECONSUMER', 's1', 'g', 'c') return 1", False),
+    ("return redis.pcall('XGROUP', 'CREATECONSUMER', 's1', 'g', 'c')", True),
+    ("redis.call('XGROUP', 'CREATECONSUMER', 's1', 'g', 'c') return 1", True),
+])
+def test_errorstats_of_errors_inside_scripts_counted_once(r2, script, raises):
+    r2.execute_command("CONFIG", "RESETSTAT")
+    if raises:
+        with pytest.raises(redis.ResponseError):
+            r2.eval(script, 0)
+    else:
+        r2.eval(script, 0)
+    assert errorstat(r2, "ERR") == 1
+    assert r2.info("stats")["total_error_replies"] == 1
+    assert cmdstat(r2, "xgroup|createconsumer") == (1, 0, 1)
+    assert cmdstat(r2, "eval") == (1, 0, 1 if raises else 0)
+
+
+def test_errorstats_of_a_scripts_own_error(r2):
+    r2.execute_command("CONFIG", "RESETSTAT")
+    with pytest.raises(redis.ResponseError):
+        r2.eval("return nosuchglobal.x", 0)
+    assert (errorstat(r2, "ERR"), cmdstat(r2, "eval")) == (1, (1, 0, 1))

@@ -595,6 +595,8 @@ class Server:
         nsec = perf_counter_ns() - start
         st.calls += 1
         st.nsec += nsec
+        if type(reply) is Error:  # answered with an error: a failed call too
+            st.failed_calls += 1
         if self.diagnostics.tracking:  # CONFIG latency-tracking
             bits = nsec.bit_length()
             b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
@@ -711,6 +713,8 @@ class Server:
                 self.set_exclusive(None)
 
     def count_error(self, error: Error) -> None:
+        if getattr(error, "counted", False):  # counted where it was answered (a script's command)
+            return
         prefix = error.message.split(" ", 1)[0]
         stats = self.error_stats
         if prefix in stats or len(stats) < 128:
