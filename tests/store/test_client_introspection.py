@@ -356,3 +356,23 @@ def test_errorstats_of_a_scripts_own_error(r2):
     with pytest.raises(redis.ResponseError):
         r2.eval("return nosuchglobal.x", 0)
     assert (errorstat(r2, "ERR"), cmdstat(r2, "eval")) == (1, (1, 0, 1))
+
+
+LONG_SCRIPT = """
+local t0 = redis.call('TIME')
+local i = 0
+while i < 2000000 do i = i + 1 end
+local t1 = redis.call('TIME')
+return (t1[1] - t0[1]) * 1000000 + (t1[2] - t0[2])
+"""
+
+
+def test_slowlog_times_a_script_over_its_whole_run(r2):
+    r2.config_set("slowlog-log-slower-than", 0)
+    try:
+        r2.execute_command("SLOWLOG", "RESET")
+        ran_usec = r2.eval(LONG_SCRIPT, 0)
+        entry = next(e for e in r2.execute_command("SLOWLOG", "GET", -1) if e[3][0].lower() == b"eval")
+        assert entry[2] >= ran_usec  # the slow log's duration covers the script's own clock
+    finally:
+        r2.config_set("slowlog-log-slower-than", 10000)
