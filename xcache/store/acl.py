@@ -45,7 +45,7 @@ def default_user(server) -> User:
 def client_info(c) -> str:
     from xcache.store.clientinfo import client_line
 
-    return client_line(c, time.monotonic())
+    return client_line(c, time.monotonic(), c)
 
 
 def check(c, cmd: Command, argv: list[bytes]) -> Error | None:

@@ -51,8 +51,17 @@ def quit_(c, args):
 
 @command("reset", 1, "noauth noscript loading stale fast", 0, 0, 0)
 def reset(c, args):
-    from xcache.store import pubsub, transactions
+    """Redis's clearClientConnectionState: MONITOR, tracking, db, protocol, user, MULTI,
+    subscriptions, name and CLIENT REPLY mode go back to a new connection's."""
+    from xcache.store import monitor, pubsub, transactions
 
+    if c.kind == "monitor":
+        monitor.forget(c.server, c)
+        c.kind = "normal"
+    if c.tracking is not None:
+        if c.server.tracking is not None:
+            c.server.tracking.forget(c.id)
+        c.tracking = None
     transactions.reset_multi(c)
     pubsub.unsubscribe_all(c)
     c.db = 0

@@ -25,6 +25,8 @@ CLIENT_TYPES = {b"normal": "normal", b"master": "master", b"replica": "replica",
 
 
 def _client_type(c) -> str:
+    if c.kind == "monitor":  # Redis's getClientType: a MONITOR client is a normal one
+        return "normal"
     if c.channels or c.patterns:
         return "pubsub"
     return c.kind
@@ -48,9 +50,10 @@ def client(c, args):
             chosen = [o for o in chosen if o.id in ids]
         elif len(args) != 1:
             raise SYNTAX_ERROR
-        return Verbatim("".join(client_line(o, now) + "\n" for o in chosen).encode())
+        argv = [b"client", *args]
+        return Verbatim("".join(client_line(o, now, c, argv) + "\n" for o in chosen).encode())
     if sub == b"INFO" and len(args) == 1:
-        return Verbatim((client_line(c, now) + "\n").encode())
+        return Verbatim((client_line(c, now, c, [b"client", *args]) + "\n").encode())
     if sub == b"ID" and len(args) == 1:
         return c.id
     if sub == b"GETNAME" and len(args) == 1:
@@ -164,21 +167,27 @@ def client_pause(c, args):
 
 
 def client_kill(c, args):
+    """CLIENT KILL addr | CLIENT KILL <filter> <value> ...: options are checked in order, as
+    networking.c parses them; the caller itself is closed after its reply."""
     server = c.server
-    if len(args) == 1:  # old form: CLIENT KILL addr:port
-        for other in list(server.clients.values()):
-            if other.addr == args[0].decode(errors="replace"):
-                other.close()
-                return OK
-        raise Error("ERR No such client")
-    if len(args) % 2:
-        raise SYNTAX_ERROR
+    if not args:  # Redis's subcommand arity (-3)
+        raise Error("ERR wrong number of arguments for 'client|kill' command")
     filters = {}
     skipme = True
-    for i in range(0, len(args), 2):
-        opt, value = args[i].upper(), args[i + 1]
+    if len(args) == 1:  # old form: CLIENT KILL addr (may kill the caller)
+        filters["addr"] = args[0].decode(errors="replace")
+        skipme = False
+    for i in range(0, len(args) if len(args) > 1 else 0, 2):
+        opt = args[i].upper()
+        if i + 1 >= len(args):
+            raise SYNTAX_ERROR
+        value = args[i + 1]
         if opt == b"ID":
-            filters["id"] = parse_int(value, Error("ERR client-id should be greater than 0"))
+            bad_id = Error("ERR client-id should be greater than 0")
+            ident = parse_int(value, bad_id)
+            if ident < 1:
+                raise bad_id
+            filters["id"] = ident
         elif opt == b"TYPE":
             kind = CLIENT_TYPES.get(value.lower())
             if kind is None:
@@ -197,7 +206,7 @@ def client_kill(c, args):
             if value.lower() not in (b"yes", b"no"):
                 raise SYNTAX_ERROR
             skipme = value.lower() == b"yes"
-        elif opt == b"MAXAGE":
+        elif opt == b"MAXAGE":  # Redis 7.2's filter
             filters["maxage"] = parse_int(value)
         else:
             raise SYNTAX_ERROR
@@ -218,6 +227,13 @@ def client_kill(c, args):
             continue
         if "maxage" in filters and now - other.created < filters["maxage"]:
             continue
-        other.close()
+        if other is c:
+            c.close_after_reply = True
+        else:
+            other.close()
         killed += 1
+    if len(args) == 1:
+        if not killed:
+            raise Error("ERR No such client")
+        return OK
     return killed

@@ -100,30 +100,102 @@ def served() -> list[bytes]:
     return sorted(COMMANDS)
 
 
-def _key_specs(name: bytes) -> list:
-    raw = _redis_info().get(name)
-    if raw is None:
-        return []
-    specs = raw[8]["$set"] if isinstance(raw[8], dict) else raw[8]
-    return [dict(zip(s["$map"][0::2], s["$map"][1::2], strict=True)) for s in specs]
-
-
 def _spec_map(value) -> dict:
     return dict(zip(value["$map"][0::2], value["$map"][1::2], strict=True))
 
 
-def keys_with_flags(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
-    """The keys of argv (argv[0] the command) per Redis 7's key specs, with each spec's flags."""
+def _entry_of(argv: list[bytes]):
+    """Redis's COMMAND INFO entry of the command or subcommand argv runs (lookupCommand), or
+    None; a command Redis does not have is described from its registration."""
     name = argv[0].lower()
     cmd = COMMANDS.get(name)
     if cmd is None:
+        return None
+    raw = _redis_info().get(name)
+    if raw is None:
+        return [name.decode(), cmd.arity, [], cmd.first_key, cmd.last_key, cmd.step, [], [], []]
+    if len(argv) > 1 and len(raw) > 9 and isinstance(raw[9], list) and raw[9]:
+        full = (name + b"|" + argv[1].lower()).decode(errors="replace")
+        return next((sub for sub in raw[9] if sub[0] == full), None)
+    return raw
+
+
+def _flags_of(entry) -> list[str]:
+    flags = entry[2]["$set"] if isinstance(entry[2], dict) else entry[2]
+    return [f["$status"] if isinstance(f, dict) else f for f in flags]
+
+
+def _specs_of(entry) -> list[dict]:
+    specs = entry[8]["$set"] if isinstance(entry[8], dict) else entry[8]
+    return [dict(zip(s["$map"][0::2], s["$map"][1::2], strict=True)) for s in specs]
+
+
+def _set_keys(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
+    """db.c setGetKeys: SET's key is only read when GET is given."""
+    if any(a.lower() == b"get" for a in argv[3:]):
+        return [(argv[1], ["RW", "access", "update"])]
+    return [(argv[1], ["OW", "update"])]
+
+
+def _bitfield_keys(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
+    """db.c bitfieldGetKeys: read-only unless a SET/INCRBY (or a syntax error) comes."""
+    i, readonly = 2, True
+    while i < len(argv):
+        arg, more = argv[i].lower(), len(argv) - i - 1
+        if arg == b"get" and more >= 2:
+            i += 3
+        elif arg == b"overflow" and more >= 1:
+            i += 2
+        else:
+            readonly = False
+            break
+    return [(argv[1], ["RO", "access"] if readonly else ["RW", "access", "update"])]
+
+
+def _sort_keys(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
+    """db.c sortGetKeys: the sorted key and the last STORE's destination."""
+    out = [(argv[1], ["RO", "access"])]
+    store = None
+    skip = {b"limit": 2, b"get": 1, b"by": 1}
+    i = 2
+    while i < len(argv):
+        arg = argv[i].lower()
+        if arg in skip:
+            i += skip[arg]
+        elif arg == b"store" and i + 1 < len(argv):
+            store = argv[i + 1]
+        i += 1
+    return out + ([(store, ["OW", "update"])] if store is not None else [])
+
+
+# Redis answers these from their getkeys_proc, not their key specs (variable flags, unknown specs)
+KEY_PROCS = {b"set": _set_keys, b"bitfield": _bitfield_keys, b"sort": _sort_keys,
+             b"sort_ro": lambda argv: [(argv[1], ["RO", "access"])]}
+
+
+def keys_with_flags(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
+    """The keys of argv (argv[0] the command) per Redis 7's key specs, with each spec's flags,
+    with COMMAND GETKEYS's errors (server.c commandGetKeys)."""
+    entry = _entry_of(argv)
+    if entry is None:
         raise Error("ERR Invalid command specified")
-    arity = cmd.arity
+    name = argv[0].lower()
+    specs = _specs_of(entry)
+    cmd = COMMANDS[name]
+    if not specs and name not in KEY_PROCS and (_redis_info().get(name) is not None
+                                                or cmd.first_key <= 0):
+        raise Error("ERR The command has no key arguments")
+    arity = entry[1]
     if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
         raise Error("ERR Invalid number of arguments specified for command")
-    specs = _key_specs(name)
+    if name in KEY_PROCS:
+        return KEY_PROCS[name](argv)
     if not specs:
         return [(k, []) for k in cmd.keys(argv)]
+    return _keys_by_specs(argv, specs)
+
+
+def _keys_by_specs(argv: list[bytes], specs: list[dict]) -> list[tuple[bytes, list[str]]]:
     out: list[tuple[bytes, list[str]]] = []
     for spec in specs:
         flags = [f["$status"] for f in spec["flags"]["$set"]]
@@ -194,7 +266,9 @@ def command_reply(args: list[bytes]):
     if sub in (b"GETKEYS", b"GETKEYSANDFLAGS"):
         keys = keys_with_flags(args[1:])
         if not keys:
-            raise Error("ERR The command has no key arguments")
+            if "no_mandatory_keys" in _flags_of(_entry_of(args[1:])):  # EVAL with 0 keys
+                return []
+            raise Error("ERR Invalid arguments specified for command")
         if sub == b"GETKEYS":
             return [k for k, _ in keys]
         return [[k, Set(SimpleString(f.encode()) for f in flags)] for k, flags in keys]

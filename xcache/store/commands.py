@@ -30,6 +30,8 @@ class Command:
     failed_calls: int = 0
     rejected_calls: int = 0
     histogram: dict = field(default_factory=dict)  # latency.bucket(nsec) -> calls
+    # a container's subcommands (client|list...): their own stats and names (cmdstats.py)
+    subs: dict | None = None
 
     def keys(self, argv: list[bytes]) -> list[bytes]:
         """The key arguments of argv (argv includes the command name)."""

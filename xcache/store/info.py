@@ -10,8 +10,8 @@ import sys
 import time
 
 from xcache.resp import Verbatim
-from xcache.store import diskfull
-from xcache.store.commands import COMMANDS, command
+from xcache.store import cmdstats, diskfull
+from xcache.store.commands import command
 from xcache.store.version import REDIS_VERSION, XCACHE_VERSION
 from xcache.store.version import rss_bytes as _rss
 
@@ -212,9 +212,8 @@ def _format(values: dict) -> str:
 
 
 def _commandstats(s) -> str:
-
     out = []
-    for cmd in sorted(COMMANDS.values(), key=lambda c: c.name):
+    for cmd in cmdstats.every():
         if cmd.calls or cmd.rejected_calls or cmd.failed_calls:
             usec = cmd.nsec // 1000
             per = usec / cmd.calls if cmd.calls else 0
@@ -226,15 +225,17 @@ def _commandstats(s) -> str:
 
 def _latencystats(s) -> str:
     from xcache.store.latency import percentiles
+    from xcache.store.redisconfig import percent_text
 
     if s.settings.values["latency-tracking"] == "no":
         return ""  # the section header only, as Redis with latency tracking off
     wanted = [float(p) for p in s.settings.values["latency-tracking-info-percentiles"].split()]
     out = []
-    for cmd in sorted(COMMANDS.values(), key=lambda c: c.name):
+    for cmd in cmdstats.every():
         if cmd.histogram:
             values = percentiles(cmd.histogram, wanted)
-            fields = ",".join(f"p{p:g}={v:.3f}" for p, v in zip(wanted, values, strict=True))
+            fields = ",".join(f"p{percent_text(p)}={v:.3f}"
+                              for p, v in zip(wanted, values, strict=True))
             out.append(f"latency_percentiles_usec_{cmd.name}:{fields}\r\n")
     return "".join(out)
 

@@ -9,7 +9,8 @@ import time
 from collections import deque
 
 from xcache.resp import Error, Map, SimpleString, Verbatim
-from xcache.store.commands import COMMANDS, command, parse_int
+from xcache.store import cmdstats
+from xcache.store.commands import command, parse_int
 from xcache.store.redisconfig import redacted
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
@@ -60,6 +61,7 @@ class Diagnostics:
 
     def refresh(self) -> None:
         """Re-read the thresholds (after CONFIG SET)."""
+        self.tracking = self.settings.values["latency-tracking"] == "yes"  # per-command histograms
         slower = self.settings.int("slowlog-log-slower-than")
         threshold = self.settings.int("latency-monitor-threshold")
         self.slowlog_ns = slower * 1000 if slower >= 0 else None
@@ -81,7 +83,7 @@ class Diagnostics:
         if cmd.name in ("auth", "hello", "migrate"):
             shown = [argv[0], b"(redacted)"] if len(argv) > 1 else argv[:1]
         else:
-            if cmd.name == "config" and argv[1:2] and argv[1].lower() == b"set":
+            if cmd.name == "config|set":  # the subcommand's own entry (cmdstats)
                 argv = redacted(argv)
             shown = []
             for i, arg in enumerate(argv[:32]):
@@ -192,10 +194,16 @@ def latency(c, args):
                            for e, s in d.events.items())
         return Verbatim(text.encode())
     if sub == b"HISTOGRAM":
-        names = [a.lower() for a in args[1:]] or sorted(COMMANDS)
+        if len(args) > 1:  # a container brings its subcommands (latencySpecificCommandsFillCDF)
+            chosen = []
+            for a in args[1:]:
+                cmd = cmdstats.by_name(a.decode(errors="replace"))
+                if cmd is not None:
+                    chosen += [cmd, *(cmd.subs or {}).values()] if "|" not in cmd.name else [cmd]
+        else:
+            chosen = cmdstats.every()
         out = Map()
-        for name in names:
-            cmd = COMMANDS.get(name)
+        for cmd in chosen:
             if cmd is None or not cmd.calls:
                 continue
             hist = Map()
@@ -203,7 +211,7 @@ def latency(c, args):
             for k in sorted(cmd.histogram):
                 seen += cmd.histogram[k]
                 hist += [max(1, bucket_upper_ns(k) // 1000), seen]
-            out += [name, Map([b"calls", cmd.calls, b"histogram_usec", hist])]
+            out += [cmd.name.encode(), Map([b"calls", cmd.calls, b"histogram_usec", hist])]
         return out
     if sub == b"GRAPH" and len(args) == 2:
         event = args[1].decode(errors="replace")

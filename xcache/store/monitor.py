@@ -42,7 +42,8 @@ def feed(server, c, cmd, argv: list[bytes]) -> None:
     if cmd.name == "exec":
         c.monitor_exec = argv
         return
-    _send(server, c, argv)
+    # A monitor's own RESET ends its monitoring before Redis shows the command: not shown to it
+    _send(server, c, argv, c if cmd.name == "reset" else None)
 
 
 def exec_done(server, c) -> None:
@@ -52,14 +53,14 @@ def exec_done(server, c) -> None:
         _send(server, c, argv)
 
 
-def _send(server, c, argv: list[bytes]) -> None:
+def _send(server, c, argv: list[bytes], skip=None) -> None:
     now = time.time()
     who = b"lua" if c.kind == "script" else c.addr.encode()  # a script's commands: `[0 lua]`, as Redis
     line = b"+%.6f [%d %b] %b\r\n" % (now, c.db, who, b" ".join(quote(a) for a in argv))
     for m in list(server.monitors):
         if m.closing:
             server.monitors.remove(m)
-        else:
+        elif m is not skip:
             m.send_raw(line)
 
 

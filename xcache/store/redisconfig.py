@@ -295,6 +295,12 @@ def string2d(raw: bytes) -> float | None:
     return value
 
 
+def percent_text(value: float) -> str:
+    """A percentile as Redis prints it: "%f" with its trailing zeros trimmed (trimDoubleString)."""
+    fixed = f"{value:f}"
+    return fixed.rstrip("0").rstrip(".") if "." in fixed else fixed
+
+
 def _percentiles(argv: list[bytes]) -> str:
     out = []
     for arg in argv:
@@ -304,8 +310,7 @@ def _percentiles(argv: list[bytes]) -> str:
         if not 0.0 <= value <= 100.0:
             raise Invalid("latency-tracking-info-percentiles parameters should sit between "
                           "[0.0,100.0]")
-        fixed = f"{value:f}"  # then trimDoubleString
-        out.append(fixed.rstrip("0").rstrip(".") if "." in fixed else fixed)
+        out.append(percent_text(value))
     return " ".join(out)
 
 

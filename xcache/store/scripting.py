@@ -93,6 +93,7 @@ class Running:
         self.name = ""
         self.command: list[bytes] = []  # FCALL's arguments, for FUNCTION STATS
         self.resp3 = False  # redis.setresp(3) called: its commands reply in RESP3
+        self.counted_errors: set[str] = set()  # error replies of its commands, already counted
 
 
 class Scripts:
@@ -351,6 +352,9 @@ class _Context:
                 return Error("ERR Write commands are not allowed from read-only scripts.")
             self.run.wrote = True
         reply = self.server.call(self.run.client, cmd, argv)
+        if type(reply) is Error:  # an error reply inside a script counts in INFO errorstats
+            self.server.count_error(reply)
+            self.run.counted_errors.add(reply.message)
         if type(reply) is Suspend:
             if holder is None:  # inside EXEC: cannot wait for a stalled write
                 return Error("BUSY write stall, retry later")
@@ -400,16 +404,26 @@ def _invoke(scripts: Scripts, run: Running, ctx: _Context, fn, sha, keys, argv, 
         runner = scripts._run_function if run.function else scripts._run
         ok, res = runner(fn, lua.table_from(keys), lua.table_from(argv), hooked)
         if not ok:
-            return _script_error(res, sha)
-        return lua_to_reply(res, lua, run.resp3)
+            error = _script_error(res, sha)
+            if _error_text(res) in run.counted_errors:  # a command's error, raised by redis.call
+                error.counted = True  # not counted twice (Redis's ignore_error_stats_update)
+            return error
+        reply = lua_to_reply(res, lua, run.resp3)
+        if type(reply) is Error and reply.message in run.counted_errors:  # return redis.pcall(..)
+            reply.counted = True
+        return reply
     finally:
         scripts._tls.ctx = None
         scripts._tls.run = None
 
 
-def _script_error(res, sha: str) -> Error:
+def _error_text(res) -> str:
     err = res[b"err"] if res is not None and not isinstance(res, bytes) else res
-    msg = err.decode(errors="replace") if isinstance(err, bytes) else "ERR unknown error"
+    return err.decode(errors="replace") if isinstance(err, bytes) else "ERR unknown error"
+
+
+def _script_error(res, sha: str) -> Error:
+    msg = _error_text(res)
     code = msg.split(" ", 1)[0]
     if not code or not code.isupper():
         msg = "ERR " + msg  # e.g. a library's error text: every error reply needs a code

@@ -55,7 +55,7 @@ COMMAND_MODULES = ("admin", "auth", "strings", "keys", "hashes", "lists", "sets"
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
 
-from xcache.store import durability, monitor, pubsub, scripting, tracking, transactions  # noqa: E402
+from xcache.store import cmdstats, durability, monitor, pubsub, scripting, tracking, transactions  # noqa: E402
 from xcache.store.acl import check as acl_check  # noqa: E402
 from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
@@ -67,8 +67,11 @@ from xcache.store.rounds import Round  # noqa: E402
 from xcache.store.settings import Settings  # noqa: E402
 from xcache.store.subcommands import lookup_error  # noqa: E402
 
+cmdstats.attach()
+
 SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe", b"ping",
                       b"quit", b"reset", b"ssubscribe", b"sunsubscribe"}
+SCRIPT_RUNNERS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 MULTI_IMMEDIATE = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 MAX_PENDING_COMMANDS = 10_000
 WRITE_HIGH_WATER = 64 * 1024  # asyncio's and uvloop's default write-buffer high-water mark
@@ -99,6 +102,8 @@ class Client(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.addr = "?:0"
         self.laddr = "?:0"
+        self.fd = -1
+        self.qbuf_read = 0  # bytes of the read whose commands run now
         self.parser = RequestParser(server.cfg.proto_max_bulk_len_bytes, server.cfg.proto_max_multibulk_len)
         self.parser.authenticated = self.authenticated  # Redis's limits on unauthenticated requests
         self.pending: deque | None = None  # commands waiting while the client is suspended
@@ -108,6 +113,7 @@ class Client(asyncio.Protocol):
         self.created = time.monotonic()
         self.last_interaction = self.created
         self.last_cmd = b"NULL"
+        self.last_full: Command | None = None  # its command or subcommand (CLIENT LIST cmd=)
         self.monitor_exec: list | None = None  # EXEC's argv, shown in MONITOR once it ran
         self.kind = "normal"  # normal | replica | pubsub (for CLIENT KILL TYPE)
         # transactions
@@ -138,6 +144,8 @@ class Client(asyncio.Protocol):
         sock = transport.get_extra_info("sockname") or ("?", 0)
         self.addr = f"{peer[0]}:{peer[1]}"
         self.laddr = f"{sock[0]}:{sock[1]}"
+        raw = transport.get_extra_info("socket")
+        self.fd = raw.fileno() if raw is not None else -1
         server = self.server
         if len(server.clients) >= server.cfg.maxclients:
             server.stats["rejected_connections"] += 1
@@ -175,6 +183,7 @@ class Client(asyncio.Protocol):
             return
         self.last_interaction = time.monotonic()
         self.server.stats["total_net_input_bytes"] += len(data)
+        self.qbuf_read = self.parser.buffered() + len(data)  # CLIENT LIST qbuf (clientinfo.py)
         try:
             cmds = self.parser.feed(data)
         except Exception as exc:  # MemoryError: answer, log and close (never a silent drop)
@@ -456,21 +465,34 @@ class Server:
         name = argv[0].lower()
         cmd = COMMANDS.get(name)
         c.last_cmd = name
+        c.last_full = cmd
         if cmd is None:
             if c.multi is not None:
                 c.multi_error = True
             return unknown_command(argv)
+        if cmd.subs is not None and len(argv) > 1:  # Redis looks the subcommand up first
+            c.last_full = sub = cmd.subs.get(argv[1].lower())
+            refused = lookup_error(cmd.name, argv[1:])
+            if refused is not None:
+                if c.multi is not None:
+                    c.multi_error = True
+                if sub is not None:
+                    sub.rejected_calls += 1
+                return refused
         arity = cmd.arity  # Redis's order: unknown, arity, NOAUTH, ACL, MISCONF
         if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
             if c.multi is not None:
                 c.multi_error = True
             cmd.rejected_calls += 1
             return Error(f"ERR wrong number of arguments for '{cmd.name}' command")
+        # Rejected before running (processCommand's rejectCommand): counted as rejected_calls
         if not c.authenticated and "noauth" not in cmd.flags:
+            cmdstats.target(cmd, argv).rejected_calls += 1
             return Error("NOAUTH Authentication required.")
         if not c.user.unrestricted and (denied := acl_check(c, cmd, argv)) is not None:
             if c.multi is not None:
                 c.multi_error = True
+            cmdstats.target(cmd, argv).rejected_calls += 1
             return denied
         if self.engine_swap is not None:  # RocksDB is being reopened (diskfull.reopen)
             return Suspend(self._after_swap(c, argv))
@@ -480,6 +502,7 @@ class Server:
                 return refused
         if (c.channels or c.patterns or c.shard_channels) and c.resp == 2:
             if name not in SUBSCRIBED_ALLOWED:
+                cmdstats.target(cmd, argv).rejected_calls += 1
                 return Error(f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         if self.running_script is not None and c is not self.running_script.client:
             gated = scripting.gate(self, c, argv)  # wait for the script, or -BUSY
@@ -492,15 +515,12 @@ class Server:
             if refused is not None:
                 if c.multi is not None:
                     c.multi_error = True
+                cmdstats.target(cmd, argv).rejected_calls += 1
                 return refused
         if c.multi is not None and name not in MULTI_IMMEDIATE:
-            # Redis looks subcommands up before queueing (outside MULTI, @subcommands does it)
-            if len(argv) > 1 and (refused := lookup_error(cmd.name, argv[1:])) is not None:
-                c.multi_error = True
-                cmd.rejected_calls += 1
-                return refused
             if "nomulti" in cmd.flags:
                 c.multi_error = True
+                cmdstats.target(cmd, argv).rejected_calls += 1
                 return Error("ERR Command not allowed inside a transaction")
             c.multi.append((cmd, argv))
             return Raw(b"+QUEUED\r\n")
@@ -556,25 +576,37 @@ class Server:
             monitor.feed(self, c, cmd, argv)
         c.propagate = None
         start = perf_counter_ns()
+        st = cmd if cmd.subs is None else cmdstats.target(cmd, argv)  # counted per subcommand
         try:
             reply = cmd.handler(c, argv[1:])
         except Error as exc:
-            cmd.failed_calls += 1
+            # A command that fails while running is a call and a failed call (server.c call())
+            st.calls += 1
+            st.nsec += perf_counter_ns() - start
+            st.failed_calls += 1
             return exc
         except WriteStall:
             return Suspend(self._retry_stalled(c, cmd, argv))
+        if type(reply) is Suspend and cmd.name in SCRIPT_RUNNERS:  # a script still running
+            return Suspend(self._script_then_log(c, st, argv, start, reply.waiter))
         if type(reply) is Block:
-            return Suspend(self._block(c, reply))
+            nsec = perf_counter_ns() - start
+            st.calls += 1  # a call now; its latency and slow log entry once served (blocked.c)
+            st.nsec += nsec
+            return Suspend(self._block_then_log(c, st, argv, nsec, reply))
         # INFO commandstats/latencystats, SLOWLOG and the latency monitor (inlined: hot path)
         nsec = perf_counter_ns() - start
-        cmd.calls += 1
-        cmd.nsec += nsec
-        bits = nsec.bit_length()
-        b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
-        hist = cmd.histogram
-        hist[b] = hist.get(b, 0) + 1
+        st.calls += 1
+        st.nsec += nsec
+        if type(reply) is Error:  # answered with an error: a failed call too
+            st.failed_calls += 1
+        if self.diagnostics.tracking:  # CONFIG latency-tracking
+            bits = nsec.bit_length()
+            b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
+            hist = st.histogram
+            hist[b] = hist.get(b, 0) + 1
         if nsec >= self.diagnostics.min_ns:
-            self.diagnostics.record(c, cmd, argv, nsec)
+            self.diagnostics.record(c, st, argv, nsec)
         if cmd.write:
             self.after_write(c, cmd, argv)
         elif c.tracking is not None:
@@ -684,6 +716,8 @@ class Server:
                 self.set_exclusive(None)
 
     def count_error(self, error: Error) -> None:
+        if getattr(error, "counted", False):  # counted where it was answered (a script's command)
+            return
         prefix = error.message.split(" ", 1)[0]
         stats = self.error_stats
         if prefix in stats or len(stats) < 128:
@@ -695,9 +729,7 @@ class Server:
             if k not in ("last_save", "dirty"):
                 self.stats[k] = 0
         self.error_stats.clear()
-        for cmd in COMMANDS.values():
-            cmd.calls = cmd.nsec = cmd.failed_calls = cmd.rejected_calls = 0
-            cmd.histogram = {}
+        cmdstats.reset()
 
     def after_write(self, c: Client, cmd: Command, argv: list[bytes]) -> None:
         self.stats["dirty"] += 1
@@ -802,6 +834,37 @@ class Server:
         self.exclusive_released = asyncio.Event() if c is not None else None
 
     # --- blocking commands -----------------------------------------------------------------
+
+    async def _script_then_log(self, c: Client, st: Command, argv: list[bytes], start: int,
+                               waiter) -> object:
+        """A script that went on running off the loop: a call of its whole run time (SLOWLOG,
+        latency monitor, histogram), as Redis's call() measures a script it runs inline."""
+        reply = await waiter
+        nsec = perf_counter_ns() - start
+        st.calls += 1
+        st.nsec += nsec
+        if type(reply) is Error:
+            st.failed_calls += 1
+        if self.diagnostics.tracking:
+            cmdstats.add_sample(st, nsec)
+        if nsec >= self.diagnostics.min_ns:
+            self.diagnostics.record(c, st, argv, nsec)
+        return reply
+
+    async def _block_then_log(self, c: Client, st: Command, argv: list[bytes], nsec: int,
+                              block: Block):
+        """A blocking command, logged as itself (BLPOP, not the LPOP it is served as) when it is
+        served or times out, as Redis's updateStatsOnUnblock."""
+        reply = await self._block(c, block)
+        if c.closing:
+            return reply
+        if type(reply) is Error:
+            st.failed_calls += 1
+        if self.diagnostics.tracking:
+            cmdstats.add_sample(st, nsec)
+        if nsec >= self.diagnostics.min_ns:
+            self.diagnostics.record(c, st, argv, nsec)
+        return reply
 
     async def _block(self, c: Client, block: Block):
         loop = asyncio.get_running_loop()

@@ -8,8 +8,10 @@ from that command when the stall clears (or answers -BUSY for the rest at the de
 
 from __future__ import annotations
 
+from time import perf_counter_ns
+
 from xcache.resp import NULL_ARRAY, OK, Error
-from xcache.store import monitor
+from xcache.store import cmdstats, monitor
 from xcache.store.commands import command
 from xcache.store.engine import WriteStall
 
@@ -104,10 +106,14 @@ def _exec(c):
                 if server.monitors:
                     monitor.feed(server, c, cmd, argv)
                 c.propagate = None
+                st = cmdstats.target(cmd, argv)  # each queued command is a call (INFO commandstats)
+                start = perf_counter_ns()
                 try:
                     reply = cmd.handler(c, argv[1:])
                 except Error as exc:
                     reply = exc
+                    st.failed_calls += 1
+                    server.count_error(exc)  # INFO errorstats counts each error reply inside EXEC
                 except WriteStall:
                     c.exec_progress = (index, replies)
                     server.set_exclusive(c)
@@ -115,6 +121,10 @@ def _exec(c):
                 else:
                     if cmd.write:
                         server.after_write(c, cmd, argv)
+                nsec = perf_counter_ns() - start
+                cmdstats.record(st, nsec, server.diagnostics.tracking)
+                if nsec >= server.diagnostics.min_ns:  # SLOWLOG, latency monitor
+                    server.diagnostics.record(c, st, argv, nsec)
             replies.append(reply)
             index += 1
     finally:
