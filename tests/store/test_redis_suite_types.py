@@ -9,6 +9,8 @@ import contextlib
 import pytest
 import redis
 
+from tests.store.test_lists import in_background, other_client
+
 
 @contextlib.contextmanager
 def config(r, name: str, value: str):
@@ -46,3 +48,73 @@ def test_approximate_trim_follows_stream_node_max_entries(r):
             r.execute_command("XADD", "t", "*", "xitem", "v")
         assert r.execute_command("XTRIM", "t", "MAXLEN", "~", "0", "LIMIT", "1") == 0
         assert r.execute_command("XTRIM", "t", "MAXLEN", "~", "0", "LIMIT", "2") == 2
+
+
+LEGACY_STREAM = bytes.fromhex(  # DUMP of a Redis 5 stream with two groups (stream-cgroups.tcl)
+    "0f011000000000000000010000000000000000c3404a40571657000000230002010401010184646174610500"
+    "0103010020010381610204200a0001400a0062600a0002400a0063600a4022018164200a4039200a0065600a"
+    "0005400a0066200a00ff02060002026731050004000000000000000100000000000000003ef783437a010000"
+    "01000000000000000200000000000000003ef783437a01000001000000000000000400000000000000003ef7"
+    "83437a01000001000000000000000500000000000000003ef783437a0100000101036331313ef783437a0100"
+    "0004000000000000000100000000000000000000000000000002000000000000000000000000000000040000"
+    "000000000000000000000000000500000000000000000267320000000009003d52ef6867521dfa")
+
+
+def test_restore_legacy_stream_estimates_entries_read(r):
+    """A Redis <= 6.2 payload has no entries-read: it is estimated as Redis's RDB load does."""
+    r.restore("x", 0, LEGACY_STREAM)
+    info = r.execute_command("XINFO", "STREAM", "x", "FULL")
+    info = dict(zip(info[::2], info[1::2])) if isinstance(info, list) else info
+    assert info[b"entries-added"] == 2 and info[b"max-deleted-entry-id"] == b"0-0"
+    groups = [dict(zip(g[::2], g[1::2])) if isinstance(g, list) else g for g in info[b"groups"]]
+    assert [(g[b"entries-read"], g[b"lag"]) for g in groups] == [(1, 1), (0, 2)]
+
+
+# --- blocked commands: wake-ups and their COMMANDSTATS -------------------------------------------
+
+def cmdstat(r, name: str) -> dict:
+    return r.info("commandstats").get(f"cmdstat_{name}", {})
+
+
+def test_rename_wakes_blocked_xreadgroup(r2):
+    r = r2
+    r.xgroup_create("s{t}", "g", "$", mkstream=True)
+    other = other_client(r)
+    try:
+        fut = in_background(other.execute_command, "XREADGROUP", "GROUP", "g", "alice",
+                            "BLOCK", "0", "STREAMS", "s{t}", ">")
+        r.xgroup_create("s2{t}", "g", "$", mkstream=True)
+        r.xadd("s2{t}", {"f1": "v1"}, id="100")
+        r.rename("s2{t}", "s{t}")
+        assert fut.result(10) == [[b"s{t}", [(b"100-0", {b"f1": b"v1"})]]]
+    finally:
+        other.close()
+
+
+def test_blocked_command_stats(r2):
+    """A blocked command counts its call when it blocks and its failure when it is served."""
+    r = r2
+    r.config_resetstat()
+    r.xgroup_create("s", "g", "$", mkstream=True)
+    other = redis.Redis(port=r.connection_pool.connection_kwargs["port"], socket_timeout=10,
+                        single_connection_client=True)
+    try:
+        fut = in_background(other.execute_command, "XREADGROUP", "GROUP", "g", "alice",
+                            "BLOCK", "0", "STREAMS", "s", ">")
+        r.xgroup_destroy("s", "g")
+        with pytest.raises(redis.ResponseError, match="^NOGROUP"):
+            fut.result(10)
+        stat = cmdstat(r, "xreadgroup")
+        assert (stat["calls"], stat["rejected_calls"], stat["failed_calls"]) == (1, 0, 1)
+        fut = in_background(other.blpop, ["l"], 0)
+        r.rpush("l", "a")
+        assert fut.result(10) == (b"l", b"a")
+        other_id = other.client_id()
+        fut = in_background(other.blpop, ["l"], 0)
+        r.client_unblock(other_id, error=False)
+        assert fut.result(10) is None
+        assert other.blpop(["l"], 0.01) is None
+        stat = cmdstat(r, "blpop")
+        assert (stat["calls"], stat["failed_calls"]) == (3, 1)
+    finally:
+        other.close()

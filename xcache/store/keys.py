@@ -18,6 +18,7 @@ from xcache.store.commands import (
 from xcache.store.cursor import decode_cursor, encode_cursor
 from xcache.store.engine import (
     LIST,
+    STREAM,
     STRING,
     TYPE_BY_NAME,
     TYPE_NAMES,
@@ -188,8 +189,9 @@ def _rename(c, args, nx: bool):
     copy_key(c, src, meta, c.db, dst, b)
     b.delete_meta(c.db, src)
     c.engine.commit(b)
-    if meta.type == LIST:
-        c.server.signal_key(c.db, dst)
+    if c.server.key_waiters:  # Redis signals the new key and the deleted one
+        signal_ready(c, c.db, dst, meta.type)
+        c.server.signal_key(c.db, src)
     return 1 if nx else OK
 
 
@@ -238,8 +240,13 @@ def touch_other_db(c, db: int, key: bytes, meta: Meta) -> None:
     """WATCH and blocked pops of another db see a key written there (after_write covers c.db)."""
     if db != c.db:
         c.server.touch(db, key)
-        if meta.type == LIST:
-            c.server.signal_key(db, key)
+        signal_ready(c, db, key, meta.type)
+
+
+def signal_ready(c, db: int, key: bytes, type_: int) -> None:
+    """signalKeyAsReady: a key added as a type a blocking command waits for wakes its clients."""
+    if type_ in (LIST, ZSET, STREAM):
+        c.server.signal_key(db, key)
 
 
 @command("move", 3, "write fast")

@@ -563,8 +563,10 @@ class Server:
             return exc
         except WriteStall:
             return Suspend(self._retry_stalled(c, cmd, argv))
-        if type(reply) is Block:
-            return Suspend(self._block(c, reply))
+        if type(reply) is Block:  # Redis counts the call now, its outcome when it is served
+            cmd.calls += 1
+            cmd.nsec += perf_counter_ns() - start
+            return Suspend(self._block(c, reply, cmd))
         # INFO commandstats/latencystats, SLOWLOG and the latency monitor (inlined: hot path)
         nsec = perf_counter_ns() - start
         cmd.calls += 1
@@ -803,11 +805,11 @@ class Server:
 
     # --- blocking commands -----------------------------------------------------------------
 
-    async def _block(self, c: Client, block: Block):
+    async def _block(self, c: Client, block: Block, cmd: Command | None = None):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + block.timeout_s if block.timeout_s > 0 else None
         # A push may have run between the handler returning Block and this task starting.
-        reply = self._retry_block(c, block)
+        reply = self._retry_block(c, block, cmd)
         if reply is not None:
             return reply
         while True:
@@ -834,29 +836,40 @@ class Server:
                 return None  # the client left: pop nothing for it
             if c.unblocked_with is not None:
                 reply, c.unblocked_with = c.unblocked_with, None
+                if cmd is not None:  # CLIENT UNBLOCK counts as failed even with a timeout reply
+                    _unblocked_stats(cmd, 0, True)
                 return reply
-            cmd = COMMANDS.get(c.last_cmd)
-            if cmd is not None:
-                refused = await self._wait_turn(c, cmd)
+            turn = COMMANDS.get(c.last_cmd)
+            if turn is not None:
+                refused = await self._wait_turn(c, turn)
                 if refused is not None:
+                    if cmd is not None:
+                        _unblocked_stats(cmd, 0, True)
                     return refused
-            reply = self._retry_block(c, block)
+            reply = self._retry_block(c, block, cmd)
             if reply is not None:
                 return reply
             if self.engine.stall.active:
                 await asyncio.sleep(self.cfg.write_stall_backoff_ms / 1000)
 
-    def _retry_block(self, c: Client, block: Block):
-        """One attempt to serve a blocked command; a pop served here is replicated as a plain pop."""
+    def _retry_block(self, c: Client, block: Block, cmd: Command | None = None):
+        """One attempt to serve a blocked command; a pop served here is replicated as a plain pop.
+        cmd: the blocked command, whose stats get the outcome (updateStatsOnUnblock)."""
         c.propagate = None
+        start = perf_counter_ns()
         try:
             reply = block.retry()
         except Error as exc:
+            if cmd is not None:
+                _unblocked_stats(cmd, perf_counter_ns() - start, True)
             return exc
         except WriteStall:
             return None  # try again at the next push or after a short pause
-        if reply is not None and c.propagate is not None:
-            self.replication.propagate(c, c.propagate)
+        if reply is not None:
+            if c.propagate is not None:
+                self.replication.propagate(c, c.propagate)
+            if cmd is not None:
+                _unblocked_stats(cmd, perf_counter_ns() - start, False)
         return reply
 
     def unblock(self, c: Client, error: bool) -> None:
@@ -1004,6 +1017,17 @@ class Server:
                 if (c.kind == "normal" and not c.channels and not c.patterns and c.pending is None
                         and now - c.last_interaction > limit):
                     c.close()
+
+
+def _unblocked_stats(cmd: Command, nsec: int, failed: bool) -> None:
+    """updateStatsOnUnblock: a blocked command was served (its call was counted when it blocked);
+    a timeout adds nothing, as in Redis."""
+    cmd.nsec += nsec
+    if failed:
+        cmd.failed_calls += 1
+    bits = nsec.bit_length()
+    b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
+    cmd.histogram[b] = cmd.histogram.get(b, 0) + 1
 
 
 def unknown_command(argv: list[bytes]) -> Error:
