@@ -60,13 +60,18 @@ LEGACY_STREAM = bytes.fromhex(  # DUMP of a Redis 5 stream with two groups (stre
     "000000000000000000000000000500000000000000000267320000000009003d52ef6867521dfa")
 
 
+def as_dict(reply) -> dict:
+    """A RESP2 flat list of pairs or a RESP3 map, as a dict."""
+    return dict(zip(reply[::2], reply[1::2], strict=True)) if isinstance(reply, list) else reply
+
+
 def test_restore_legacy_stream_estimates_entries_read(r):
     """A Redis <= 6.2 payload has no entries-read: it is estimated as Redis's RDB load does."""
     r.restore("x", 0, LEGACY_STREAM)
     info = r.execute_command("XINFO", "STREAM", "x", "FULL")
-    info = dict(zip(info[::2], info[1::2])) if isinstance(info, list) else info
+    info = as_dict(info)
     assert info[b"entries-added"] == 2 and info[b"max-deleted-entry-id"] == b"0-0"
-    groups = [dict(zip(g[::2], g[1::2])) if isinstance(g, list) else g for g in info[b"groups"]]
+    groups = [as_dict(g) for g in info[b"groups"]]
     assert [(g[b"entries-read"], g[b"lag"]) for g in groups] == [(1, 1), (0, 2)]
 
 
