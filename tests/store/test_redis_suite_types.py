@@ -9,6 +9,7 @@ import contextlib
 import pytest
 import redis
 
+from tests.store.crosscheck import both_fixture, same  # noqa: F401 (fixture)
 from tests.store.test_lists import in_background, other_client
 
 
@@ -123,3 +124,30 @@ def test_blocked_command_stats(r2):
         assert (stat["calls"], stat["failed_calls"]) == (3, 1)
     finally:
         other.close()
+
+
+# --- COMMAND GETKEYS through the getkeys procedures (specs of unknown position or flags) ------
+
+GETKEYS_CASES = [
+    ["sort", "abc", "store", "def"],
+    ["sort", "abc", "store", "invalid", "store", "stillbad", "store", "def"],
+    ["sort", "abc", "limit", "0", "1", "store", "x", "get", "#", "by", "y"],
+    ["sort", "abc", "store"],
+    ["sort_ro", "abc"],
+    ["set", "k", "v"],
+    ["set", "k", "v", "get"],
+    ["bitfield", "k", "get", "u8", "0"],
+    ["bitfield", "k", "overflow", "wrap", "get", "u8", "0", "incrby", "u8", "0", "1"],
+    ["bitfield", "k", "bogus"],
+    ["migrate", "h", "1", "k", "0", "10"],
+    ["migrate", "h", "1", "", "0", "10", "auth", "p", "keys", "a", "b"],
+    ["migrate", "h", "1", "k", "0", "10", "keys", "a", "b"],
+    ["zunion", "0", "a"],
+    ["ping"],
+]
+
+
+@pytest.mark.parametrize("sub", ["GETKEYS", "GETKEYSANDFLAGS"])
+@pytest.mark.parametrize("argv", GETKEYS_CASES, ids=" ".join)
+def test_command_getkeys_procedures(both, sub, argv):
+    same(both, "COMMAND", sub, *argv)

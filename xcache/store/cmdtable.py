@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from xcache.resp import Double, Error, Map, Set, SimpleString
+from xcache.store import getkeys
 from xcache.store.commands import COMMANDS, Command
 from xcache.store.glob import glob_match
 from xcache.store.subcommands import help_reply, unknown_subcommand
@@ -112,6 +113,25 @@ def _spec_map(value) -> dict:
     return dict(zip(value["$map"][0::2], value["$map"][1::2], strict=True))
 
 
+def _specs_of_keys(name: bytes) -> list:
+    """The key specs of a command that are not marked NOT_KEY (doesCommandHaveKeys)."""
+    return [s for s in _key_specs(name)
+            if "not_key" not in {f["$status"] for f in s["flags"]["$set"]}]
+
+
+def _specs_answer(specs: list) -> bool:
+    """getKeysFromCommandWithSpecs: are the key specs used, or the command's getkeys procedure
+    (a spec with VARIABLE_FLAGS or INCOMPLETE flags, or of unknown position)?"""
+    for spec in specs:
+        flags = {f["$status"] for f in spec["flags"]["$set"]}
+        if flags & {"variable_flags", "incomplete"}:
+            return False
+        if (_spec_map(spec["begin_search"])["type"] == "unknown"
+                or _spec_map(spec["find_keys"])["type"] == "unknown"):
+            return False
+    return True
+
+
 def keys_with_flags(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
     """The keys of argv (argv[0] the command) per Redis 7's key specs, with each spec's flags."""
     name = argv[0].lower()
@@ -124,6 +144,8 @@ def keys_with_flags(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
     specs = _key_specs(name)
     if not specs:
         return [(k, []) for k in cmd.keys(argv)]
+    if name in getkeys.PROCS and not _specs_answer(specs):
+        return getkeys.PROCS[name](argv)
     out: list[tuple[bytes, list[str]]] = []
     for spec in specs:
         flags = [f["$status"] for f in spec["flags"]["$set"]]
@@ -194,7 +216,14 @@ def command_reply(args: list[bytes]):
     if sub in (b"GETKEYS", b"GETKEYSANDFLAGS"):
         keys = keys_with_flags(args[1:])
         if not keys:
-            raise Error("ERR The command has no key arguments")
+            name = args[1].lower()
+            if not _specs_of_keys(name) and name not in getkeys.PROCS:
+                raise Error("ERR The command has no key arguments")
+            raw = _redis_info().get(name)
+            flags = {f["$status"] for f in raw[2]["$set"]} if raw is not None else set()
+            if "no_mandatory_keys" in flags:
+                return []
+            raise Error("ERR Invalid arguments specified for command")
         if sub == b"GETKEYS":
             return [k for k, _ in keys]
         return [[k, Set(SimpleString(f.encode()) for f in flags)] for k, flags in keys]
