@@ -151,3 +151,38 @@ GETKEYS_CASES = [
 @pytest.mark.parametrize("argv", GETKEYS_CASES, ids=" ".join)
 def test_command_getkeys_procedures(both, sub, argv):
     same(both, "COMMAND", sub, *argv)
+
+
+# --- bit commands ------------------------------------------------------------------------------
+
+def test_bitcount_negative_range_start_after_end(r):
+    r.set("str", "xxxx")
+    assert r.execute_command("BITCOUNT", "str", "-6", "-7") == 0
+    assert r.execute_command("BITCOUNT", "str", "-6", "-15", "BIT") == 0
+    assert r.execute_command("BITCOUNT", "str", "-6", "-7", "NOTAUNIT") == 0  # checked first
+    assert r.execute_command("BITCOUNT", "str", "-7", "-6") == 4  # both clamp to byte 0
+    assert r.execute_command("BITCOUNT", "str", "-7", "-1") == 16
+
+
+def test_setbit_bitfield_dirty_only_when_changed(r):
+    def dirty() -> int:
+        return r.info("persistence")["rdb_changes_since_last_save"]
+
+    before = dirty()
+    r.setbit("foo", 0, 0)  # a new key always counts
+    r.execute_command("BITFIELD", "foo2", "SET", "i5", "0", "0")
+    assert dirty() == before + 2
+    before = dirty()
+    r.setbit("foo", 0, 0)  # no change
+    r.execute_command("BITFIELD", "foo2", "SET", "i5", "0", "0")
+    assert dirty() == before
+    r.setbit("foo", 0, 1)
+    r.setbit("foo", 0, 1)
+    r.execute_command("BITFIELD", "foo2", "SET", "i5", "0", "1")
+    r.execute_command("BITFIELD", "foo2", "SET", "i5", "0", "1")
+    assert dirty() == before + 2
+    before = dirty()
+    r.setbit("foo", 90, 0)  # the length changes
+    r.execute_command("BITFIELD", "foo2", "SET", "i5", "90", "0")
+    assert dirty() == before + 2
+    assert r.get("foo") == b"\x80" + b"\x00" * 11

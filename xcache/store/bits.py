@@ -249,8 +249,10 @@ def _bitfield(c, args, readonly_cmd: bool):
         return [_get(buf, off, bits, signed) for _, signed, bits, off, _, _ in ops]
     buf = bytearray(current or b"")
     need = (highest >> 3) + 1
+    grown = current is None or len(buf) < need  # lookupStringForBitCommand's dirty
     if len(buf) < need:
         buf.extend(b"\x00" * (need - len(buf)))
+    changes = 0
     out = []
     for opcode, signed, bits, offset, value, omode in ops:
         if opcode == "get":
@@ -281,6 +283,13 @@ def _bitfield(c, args, readonly_cmd: bool):
         else:
             out.append(ret)
             _set(buf, offset, bits, new)
+            if grown or old != new:
+                changes += 1
+    if not changes:
+        c.propagate = []  # nothing changed: Redis neither counts (dirty) nor propagates it
+        if not grown:
+            return out
+    # (grown without changes, every op failing its OVERFLOW FAIL: Redis keeps the created key)
     write_string(c, key, bytes(buf), expire)
     return out
 

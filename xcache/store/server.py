@@ -702,6 +702,8 @@ class Server:
             cmd.histogram = {}
 
     def after_write(self, c: Client, cmd: Command, argv: list[bytes]) -> None:
+        if c.propagate is not None and not c.propagate:
+            return  # the handler changed nothing: no dirty, no touched keys (Redis's call())
         self.stats["dirty"] += 1
         if self.watchers:
             for key in cmd.keys(argv):

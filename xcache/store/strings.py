@@ -419,10 +419,14 @@ def setbit(c, args):
     old, expire = read_string(c, args[0])
     buf = bytearray(old or b"")
     byte = offset >> 3
+    grown = old is None or len(buf) <= byte
     if len(buf) <= byte:
         buf.extend(b"\x00" * (byte + 1 - len(buf)))
     mask = 1 << (7 - (offset & 7))
     previous = 1 if buf[byte] & mask else 0
+    if not grown and previous == (args[2] == b"1"):
+        c.propagate = []  # nothing changed: Redis neither counts (dirty) nor propagates it
+        return previous
     if args[2] == b"1":
         buf[byte] |= mask
     else:
@@ -452,6 +456,8 @@ def bitcount(c, args):
     if len(args) == 1:
         return int.from_bytes(value, "big").bit_count()
     start, end = parse_int(args[1]), parse_int(args[2])
+    if start < 0 and end < 0 and start > end:
+        return 0  # Redis answers this before looking at BYTE/BIT
     unit = args[3].upper() if len(args) == 4 else b"BYTE"
     if unit not in (b"BYTE", b"BIT"):
         raise SYNTAX_ERROR
