@@ -9,6 +9,7 @@ import contextlib
 import pytest
 import redis
 
+from tests.store.cluster import client, wait_synced
 from tests.store.crosscheck import both_fixture, same  # noqa: F401 (fixture)
 from tests.store.test_lists import in_background, other_client
 
@@ -186,3 +187,88 @@ def test_setbit_bitfield_dirty_only_when_changed(r):
     r.execute_command("BITFIELD", "foo2", "SET", "i5", "90", "0")
     assert dirty() == before + 2
     assert r.get("foo") == b"\x80" + b"\x00" * 11
+
+
+# --- SWAPDB ------------------------------------------------------------------------------------
+
+def db_client(r, db: int) -> redis.Redis:
+    return redis.Redis(port=r.connection_pool.connection_kwargs["port"], db=db, socket_timeout=10)
+
+
+def test_swapdb_exchanges_keys(r2):
+    one, nine = db_client(r2, 1), db_client(r2, 9)
+    try:
+        one.rpush("l", "a")
+        one.set("s", "1", px=100_000)
+        one.zadd("z", {"m": 1})
+        nine.set("only9", "x")
+        assert r2.swapdb(1, 9) is True
+        assert sorted(nine.keys()) == [b"l", b"s", b"z"] and one.keys() == [b"only9"]
+        assert nine.lrange("l", 0, -1) == [b"a"] and nine.zscore("z", "m") == 1.0
+        assert 0 < nine.pttl("s") <= 100_000
+        assert nine.dbsize() == 3 and one.dbsize() == 1
+        one.flushdb()  # flushes what db 1 holds now
+        assert nine.dbsize() == 3 and one.dbsize() == 0
+        assert r2.swapdb(9, 9) is True
+        for args, error in [((1, "a"), "invalid second DB index"),
+                            (("x", 1), "invalid first DB index"),
+                            ((1, 99), "DB index is out of range"),
+                            ((1 << 40, 1), "invalid first DB index"),
+                            ((-1, 1), "DB index is out of range")]:
+            with pytest.raises(redis.ResponseError, match=f"^{error}$"):
+                r2.execute_command("SWAPDB", *args)
+    finally:
+        one.close()
+        nine.close()
+
+
+def test_swapdb_wakes_blocked_client_and_touches_watched_keys(r2):
+    one, nine = db_client(r2, 1), db_client(r2, 9)
+    try:
+        one.rpush("k", "hello")
+        fut = in_background(nine.brpop, ["k"], 5)
+        with nine.pipeline() as p:
+            p.watch("k")
+            r2.swapdb(1, 9)
+            assert fut.result(10) == (b"k", b"hello")
+            p.multi()
+            p.set("k", "v")
+            with pytest.raises(redis.WatchError):
+                p.execute()
+    finally:
+        one.close()
+        nine.close()
+
+
+def test_circular_brpoplpush_completes_before_the_next_command(r2):
+    """Redis serves the clients a push unblocks (and those their pushes unblock) before any
+    other command runs: a reader never sees the element in flight."""
+    r = r2
+    first, second = other_client(r), other_client(r)
+    try:
+        for _ in range(5):
+            r.delete("list1{t}", "list2{t}")
+            a = in_background(first.brpoplpush, "list1{t}", "list2{t}", 0)
+            b = in_background(second.brpoplpush, "list2{t}", "list1{t}", 0)
+            r.rpush("list1{t}", "foo")
+            assert r.lrange("list1{t}", 0, -1) == [b"foo"]
+            assert r.lrange("list2{t}", 0, -1) == []
+            assert a.result(10) == b.result(10) == b"foo"
+    finally:
+        first.close()
+        second.close()
+
+
+def test_swapdb_replicates_and_persists(cluster, tmp_path):
+    master = cluster.node(data_dir=tmp_path / "master")
+    replica = cluster.replica_of(master)
+    m1 = client(master, 1)
+    m1.set("a", "1")
+    client(master, 2).set("b", "2")
+    client(master).swapdb(1, 2)
+    wait_synced(master, replica)
+    for node in (master, replica):
+        assert client(node, 2).keys() == [b"a"] and client(node, 1).keys() == [b"b"]
+    master.stop()
+    restarted = cluster.node(data_dir=tmp_path / "master")  # the swap is stored with the data
+    assert client(restarted, 2).get("a") == b"1" and client(restarted, 1).get("b") == b"2"

@@ -35,6 +35,8 @@ from rocksdict import (
 
 from xcache.config import ServerConfig
 from xcache.resp import Error
+from xcache.store import dbmap
+from xcache.store.dbmap import DB_BYTE
 from xcache.store.diskfull import DiskState, classify
 from xcache.store.groupcommit import MISSING, Group, PendingBatch
 from xcache.store.rocksopts import RocksResources
@@ -56,6 +58,7 @@ _ZERO8 = b"\x00" * 8
 # restarts even if the clock steps back (a reused version would revive a deleted key's data).
 VERSION_FLOOR_KEY = b"xcache:version-floor"
 VERSION_RESERVE_US = 600_000_000
+DB_MAP_KEY = b"xcache:db-map"  # the physical prefix byte of each logical db, after SWAPDBs
 
 
 class WriteStall(Exception):
@@ -100,11 +103,11 @@ def decode_meta(raw: bytes) -> Meta:
 
 
 def meta_key(db: int, key: bytes) -> bytes:
-    return bytes((db,)) + key
+    return DB_BYTE[db] + key
 
 
 def data_prefix(db: int, key: bytes, version: int) -> bytes:
-    return bytes((db,)) + len(key).to_bytes(4, "big") + key + _Q.pack(version)
+    return DB_BYTE[db] + len(key).to_bytes(4, "big") + key + _Q.pack(version)
 
 
 def parse_data_key(raw: bytes) -> tuple[int, bytes, int, int]:
@@ -248,6 +251,7 @@ class Engine:
         raw = self.db.get(VERSION_FLOOR_KEY)
         self._version_floor = _Q.unpack(raw)[0] if raw else 0
         self._last_version = self._version_floor
+        dbmap.load(self.db.get(DB_MAP_KEY))
         self.stall = StallState()
         self.disk = DiskState()  # write errors of the disk (full): see diskfull.py
 
@@ -287,6 +291,17 @@ class Engine:
         self._last_version = v
         return v
 
+    def swap_dbs(self, a: int, b: int) -> None:
+        """SWAPDB: logical dbs a and b exchange their keys (their prefixes). The map is written
+        at once, outside any group: every write is encoded with the prefixes of its time, so
+        writes staged before the swap stay in the db they were made in."""
+        raw = dbmap.swapped(a, b)
+        try:
+            self.db.put(DB_MAP_KEY, raw, self._wopts)
+        except Exception as exc:
+            self._raise_write_error(exc)
+        dbmap.load(raw)
+
     def get_raw_meta(self, mkey: bytes) -> bytes | None:
         """The encoded meta entry of mkey (db byte + key), pending writes of the group included."""
         g = self.group
@@ -299,7 +314,7 @@ class Engine:
     def get_meta(self, db: int, key: bytes, now: int | None = None) -> Meta | None:
         """Live metadata of key, or None if it does not exist or has expired."""
         g = self.group
-        mkey = bytes((db,)) + key
+        mkey = DB_BYTE[db] + key
         raw = MISSING if g is None else g.get(0, mkey)
         if raw is MISSING:
             raw = self.meta.get(mkey)

@@ -16,6 +16,7 @@ from xcache.store.commands import (
     parse_int,
 )
 from xcache.store.cursor import decode_cursor, encode_cursor
+from xcache.store.dbmap import db_byte
 from xcache.store.engine import (
     LIST,
     STREAM,
@@ -276,7 +277,7 @@ def literal_prefix(pattern: bytes) -> bytes:
 def iter_live_keys(c, start: bytes | None = None, prefix: bytes = b""):
     """Yield (key, Meta) of live keys of the client's db in key order, from start (inclusive)."""
     engine = c.engine
-    db_prefix = bytes((c.db,))
+    db_prefix = db_byte(c.db)
     now = now_ms()
     seek = db_prefix + (start if start is not None else prefix)
     for mk, raw in engine.scan(engine.meta, db_prefix + prefix, start=seek):
@@ -322,7 +323,7 @@ def scan(c, args):
     after = decode_cursor(args[0])
     regex, count, type_ = parse_scan_options(args[1:], True)
     engine = c.engine
-    db_prefix = bytes((c.db,))
+    db_prefix = db_byte(c.db)
     now = now_ms()
     out = []
     examined = 0
@@ -344,7 +345,7 @@ def scan(c, args):
 @command("randomkey", 1, "readonly", 0, 0, 0)
 def randomkey(c, args):
     engine = c.engine
-    db_prefix = bytes((c.db,))
+    db_prefix = db_byte(c.db)
     now = now_ms()
     for start in (db_prefix + os.urandom(8), None):
         for mk, raw in engine.scan(engine.meta, db_prefix, start=start):

@@ -50,7 +50,7 @@ METRICS_BIND_RETRY_S = 5.0  # how long a busy metrics port is tried again before
 COMMAND_MODULES = ("admin", "auth", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
                    "hyperloglog", "geo", "bits", "lcs", "zsetops", "mpop", "sort",
                    "transactions", "replication", "migrate", "streams", "stream_groups", "scripting",
-                   "dump", "functions", "acl", "latency", "introspect", "monitor",
+                   "dump", "functions", "acl", "latency", "introspect", "monitor", "swapdb",
                    "noscripting")  # last: it yields to the real scripting modules
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
@@ -187,7 +187,8 @@ class Client(asyncio.Protocol):
                 self.transport.pause_reading()  # backpressure on a client flooding a suspended session
             return
         server = self.server
-        if self.inbox is None and (len(server.clients) < 2 or not server.cfg.group_commit_across_clients):
+        if self.inbox is None and not server.woken and (
+                len(server.clients) < 2 or not server.cfg.group_commit_across_clients):
             self.run(cmds)  # nobody to share a group with: no deferral
             return
         # Cross-client group commit (rounds.py): run with the other clients read in this
@@ -431,6 +432,10 @@ class Server:
         self.monitors: list[Client] = []  # MONITOR clients
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
         self.key_waiters: dict[tuple[int, bytes], list[asyncio.Future]] = {}
+        # Blocked clients woken by a write whose task has not run yet: commands read meanwhile
+        # wait for them (Redis serves them before the next command, so a BRPOPLPUSH chain
+        # completes before anyone reads its lists).
+        self.woken: set[asyncio.Future] = set()
         self.exclusive: Client | None = None  # a suspended EXEC that others' writes wait for
         self.exclusive_released: asyncio.Event | None = None
         # (db, key) being MIGRATEd -> Event set when its migration ends; writes to it wait
@@ -613,6 +618,9 @@ class Server:
     def run_round(self) -> None:
         """Once per loop iteration: run the chunks of the clients read in it as one round
         (rounds.py), then write its group and release their replies."""
+        if self.woken:  # after the woken blocked clients (they were scheduled before this)
+            asyncio.get_running_loop().call_soon(self.run_round)
+            return
         ready, self.ready = self.ready, []
         self.round_scheduled = False
         rnd = Round(self, len(ready) > 1)
@@ -826,6 +834,7 @@ class Server:
             except TimeoutError:
                 return block.timeout_reply
             finally:
+                self.woken.discard(fut)
                 c.blocked = c.block_waiter = None
                 for slot in slots:
                     waiters = self.key_waiters.get(slot)
@@ -888,6 +897,7 @@ class Server:
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(True)
+                    self.woken.add(fut)
 
     # --- WATCH ------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from xcache.store.commands import (
     command,
     parse_int,
 )
+from xcache.store.dbmap import db_byte
 from xcache.store.engine import STRING, WRONGTYPE, now_ms
 
 _Q = struct.Struct(">Q")
@@ -27,7 +28,7 @@ TOO_BIG = Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
 def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, int]:
     """-> (value or None, expire_ms). Raises WRONGTYPE for other types."""
-    raw = c.engine.get_raw_meta(bytes((c.db,)) + key)
+    raw = c.engine.get_raw_meta(db_byte(c.db) + key)
     if raw is None:
         return None, 0
     expire = 0
@@ -51,11 +52,11 @@ def get_value(c, key: bytes) -> bytes | None:
 
 
 def put_string(batch, db: int, key: bytes, value: bytes, expire_ms: int = 0) -> None:
-    batch.put_meta_raw(bytes((db,)) + key, b"\x00" + _Q.pack(expire_ms) + value)
+    batch.put_meta_raw(db_byte(db) + key, b"\x00" + _Q.pack(expire_ms) + value)
 
 
 def write_string(c, key: bytes, value: bytes, expire_ms: int = 0) -> None:
-    c.engine.put_meta_now(bytes((c.db,)) + key, b"\x00" + _Q.pack(expire_ms) + value)
+    c.engine.put_meta_now(db_byte(c.db) + key, b"\x00" + _Q.pack(expire_ms) + value)
 
 
 def exists(c, key: bytes) -> bool:
@@ -194,7 +195,7 @@ def getex(c, args):
 @command("mget", -2, "readonly fast", 1, -1, 1)
 def mget(c, args):
     now = now_ms()
-    db = bytes((c.db,))
+    db = db_byte(c.db)
     out = []
     for raw in c.engine.multi_get_raw_meta([db + key for key in args]):  # one RocksDB call
         if raw is None or raw[0] != STRING:
