@@ -15,8 +15,9 @@ and the collector removes the data of a deleted stream like any collection's):
 An id is 128 bits big-endian (ms, seq), so RocksDB iterates entries and PELs in id order.
 
 Differences from Redis, by construction: Redis keeps entries in radix-tree nodes of up to
-`stream-node-max-entries` (100); here each entry is one RocksDB row, so XADD/XTRIM with `~` trim
-in whole blocks of 100 entries counted from the current head (Redis: its node boundaries), and
+`stream-node-max-entries` (100, a setting); here each entry is one RocksDB row, so XADD/XTRIM
+with `~` trim in whole blocks of that many entries counted from the current head (Redis: its node
+boundaries), and
 XINFO's radix-tree-keys/nodes are estimates. Replies are otherwise Redis 7.0's.
 """
 
