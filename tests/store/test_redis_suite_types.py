@@ -272,3 +272,32 @@ def test_swapdb_replicates_and_persists(cluster, tmp_path):
     master.stop()
     restarted = cluster.node(data_dir=tmp_path / "master")  # the swap is stored with the data
     assert client(restarted, 2).get("a") == b"1" and client(restarted, 1).get("b") == b"2"
+
+
+# --- OBJECT ENCODING of strings changed in place -------------------------------------------------
+
+def test_string_changed_in_place_is_raw_encoded(r):
+    def enc(key: str) -> bytes:
+        return r.object("encoding", key)
+
+    r.set("k", "1234")
+    assert enc("k") == b"int"
+    assert r.setrange("k", 0, "") == 4 and enc("k") == b"int"  # nothing set: unchanged
+    assert r.setrange("k", 0, "2") == 4 and enc("k") == b"raw" and r.get("k") == b"2234"
+    r.expire("k", 100)
+    r.execute_command("GETEX", "k", "PERSIST")
+    r.rename("k", "k2")
+    assert enc("k2") == b"raw"  # EXPIRE, GETEX and RENAME keep the encoding
+    r.set("k2", "5")
+    assert enc("k2") == b"int"
+    r.append("ap", "12")
+    assert enc("ap") == b"int"  # APPEND to a new key encodes it as SET does
+    r.append("ap", "3")
+    assert enc("ap") == b"raw"
+    r.setrange("new", 0, "12")
+    r.setbit("bits", 1, 1)
+    r.execute_command("BITFIELD", "bf", "SET", "u8", "0", "49")
+    r.bitop("OR", "dst", "new", "new")
+    r.pfadd("hll", "a")
+    assert [enc(k) for k in ("new", "bits", "bf", "dst", "hll")] == [b"raw"] * 5
+    assert r.type("bits") == b"string" and r.scan(0, _type="string")[1]

@@ -53,7 +53,7 @@ def bitop(c, args):
         acc = arrays[0]
         for arr in arrays[1:]:
             acc = ufunc(acc, arr)
-    write_string(c, dst, acc.tobytes())
+    write_string(c, dst, acc.tobytes(), raw_enc=True)  # Redis creates it raw
     return maxlen
 
 
@@ -290,7 +290,7 @@ def _bitfield(c, args, readonly_cmd: bool):
         if not grown:
             return out
     # (grown without changes, every op failing its OVERFLOW FAIL: Redis keeps the created key)
-    write_string(c, key, bytes(buf), expire)
+    write_string(c, key, bytes(buf), expire, raw_enc=True)
     return out
 
 

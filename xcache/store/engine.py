@@ -42,6 +42,10 @@ from xcache.store.groupcommit import MISSING, Group, PendingBatch
 from xcache.store.rocksopts import RocksResources
 
 STRING, HASH, LIST, SET, ZSET, STREAM = 0, 1, 2, 3, 4, 5
+# The meta type byte of a string last changed in place (APPEND to a key, SETRANGE, SETBIT,
+# BITFIELD): Redis keeps such a value raw-encoded whatever it holds, and OBJECT ENCODING says so.
+# Decoded as a STRING whose Meta.raw_enc is set.
+RAW_STRING = 0x80
 TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset",
               STREAM: b"stream"}
 TYPE_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
@@ -78,10 +82,11 @@ class Meta:
     head: int = LIST_MIDDLE
     tail: int = LIST_MIDDLE
     value: bytes = b""
+    raw_enc: bool = False  # a STRING changed in place (RAW_STRING)
 
     def encode(self) -> bytes:
         if self.type == STRING:
-            return bytes((STRING,)) + _Q.pack(self.expire_ms) + self.value
+            return bytes((RAW_STRING if self.raw_enc else STRING,)) + _Q.pack(self.expire_ms) + self.value
         if self.type == LIST:
             return bytes((LIST,)) + _QQQQ.pack(self.expire_ms, self.version, self.count, self.head) + _Q.pack(self.tail)
         if self.type == STREAM:  # value: the stream's own state (streams.py)
@@ -91,8 +96,8 @@ class Meta:
 
 def decode_meta(raw: bytes) -> Meta:
     t = raw[0]
-    if t == STRING:
-        return Meta(STRING, _Q.unpack_from(raw, 1)[0], value=raw[9:])
+    if t == STRING or t == RAW_STRING:
+        return Meta(STRING, _Q.unpack_from(raw, 1)[0], value=raw[9:], raw_enc=t == RAW_STRING)
     expire, version, count = _QQQ.unpack_from(raw, 1)
     if t == LIST:
         head, tail = _QQ.unpack_from(raw, 25)

@@ -45,7 +45,7 @@ def encoding_of(c, key: bytes, meta: Meta, other: dict) -> bytes:
     t = meta.type
     settings = c.server.settings
     if t == STRING:
-        return string_encoding(meta.value)
+        return b"raw" if meta.raw_enc else string_encoding(meta.value)
     if t == LIST:
         return b"quicklist"
     if t == HASH:

@@ -333,7 +333,7 @@ def scan(c, args):
         key = mk[1:]
         last = key
         examined += 1
-        meta_type, expire = raw[0], int.from_bytes(raw[1:9], "big")
+        meta_type, expire = raw[0] & 0x7F, int.from_bytes(raw[1:9], "big")  # RAW_STRING: STRING
         if not (expire and expire <= now) and (regex is None or regex.match(key)) and (
                 type_ is None or type_ == meta_type):
             out.append(key)

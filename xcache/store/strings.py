@@ -19,7 +19,7 @@ from xcache.store.commands import (
     parse_int,
 )
 from xcache.store.dbmap import db_byte
-from xcache.store.engine import STRING, WRONGTYPE, now_ms
+from xcache.store.engine import RAW_STRING, STRING, WRONGTYPE, now_ms
 
 _Q = struct.Struct(">Q")
 _ZERO8 = b"\x00" * 8
@@ -36,7 +36,7 @@ def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, in
         expire = _Q.unpack_from(raw, 1)[0]
         if expire <= (now if now is not None else now_ms()):
             return None, 0
-    if raw[0] != STRING:
+    if raw[0] != STRING and raw[0] != RAW_STRING:
         raise WRONGTYPE
     return raw[9:], expire
 
@@ -55,8 +55,10 @@ def put_string(batch, db: int, key: bytes, value: bytes, expire_ms: int = 0) -> 
     batch.put_meta_raw(db_byte(db) + key, b"\x00" + _Q.pack(expire_ms) + value)
 
 
-def write_string(c, key: bytes, value: bytes, expire_ms: int = 0) -> None:
-    c.engine.put_meta_now(db_byte(c.db) + key, b"\x00" + _Q.pack(expire_ms) + value)
+def write_string(c, key: bytes, value: bytes, expire_ms: int = 0, raw_enc: bool = False) -> None:
+    """raw_enc: the value was changed in place (APPEND, SETRANGE...): Redis encodes it raw."""
+    type_ = b"\x80" if raw_enc else b"\x00"  # RAW_STRING or STRING
+    c.engine.put_meta_now(db_byte(c.db) + key, type_ + _Q.pack(expire_ms) + value)
 
 
 def exists(c, key: bytes) -> bool:
@@ -188,7 +190,8 @@ def getex(c, args):
         return None
     expire = _expire_ms("getex", expire_opt) if expire_opt else None
     if b"PERSIST" in flags and old_expire or expire is not None:
-        write_string(c, key, value, expire or 0)
+        raw_enc = c.engine.get_raw_meta(db_byte(c.db) + key)[0] == RAW_STRING
+        write_string(c, key, value, expire or 0, raw_enc)  # the value keeps its encoding
     return value
 
 
@@ -198,7 +201,7 @@ def mget(c, args):
     db = db_byte(c.db)
     out = []
     for raw in c.engine.multi_get_raw_meta([db + key for key in args]):  # one RocksDB call
-        if raw is None or raw[0] != STRING:
+        if raw is None or (raw[0] != STRING and raw[0] != RAW_STRING):
             out.append(None)  # missing, or another type (MGET answers nil for it)
         elif raw[1:9] != _ZERO8 and _Q.unpack_from(raw, 1)[0] <= now:
             out.append(None)
@@ -336,7 +339,7 @@ def append(c, args):
     new = (old or b"") + args[1]
     if len(new) > max_size(c):
         raise TOO_BIG
-    write_string(c, args[0], new, expire)
+    write_string(c, args[0], new, expire, raw_enc=old is not None)  # a new key: as SET
     return len(new)
 
 
@@ -392,7 +395,7 @@ def setrange(c, args):
     if len(buf) < offset + len(piece):
         buf.extend(b"\x00" * (offset + len(piece) - len(buf)))
     buf[offset : offset + len(piece)] = piece
-    write_string(c, args[0], bytes(buf), expire)
+    write_string(c, args[0], bytes(buf), expire, raw_enc=True)
     return len(buf)
 
 
@@ -432,7 +435,7 @@ def setbit(c, args):
         buf[byte] |= mask
     else:
         buf[byte] &= ~mask & 0xFF
-    write_string(c, args[0], bytes(buf), expire)
+    write_string(c, args[0], bytes(buf), expire, raw_enc=True)
     return previous
 
 
