@@ -301,3 +301,27 @@ def test_string_changed_in_place_is_raw_encoded(r):
     r.pfadd("hll", "a")
     assert [enc(k) for k in ("new", "bits", "bf", "dst", "hll")] == [b"raw"] * 5
     assert r.type("bits") == b"string" and r.scan(0, _type="string")[1]
+
+
+def test_smove_touches_dst_watchers_only_when_added(r2):
+    r = r2
+    r.sadd("src{t}", "a", "b")
+    r.sadd("dst{t}", "a")
+    other = other_client(r)
+    try:
+        with r.pipeline() as p:
+            p.watch("dst{t}")
+            p.multi()
+            p.sadd("dst{t}", "c")
+            assert other.smove("src{t}", "dst{t}", "a") is True  # dst unchanged
+            assert p.execute() == [1]
+        with r.pipeline() as p:
+            p.watch("src{t}")
+            p.multi()
+            p.sadd("src{t}", "c")
+            assert other.smove("src{t}", "dst{t}", "b") is True
+            with pytest.raises(redis.WatchError):
+                p.execute()
+    finally:
+        other.close()
+    assert r.smembers("dst{t}") == {b"a", b"b", b"c"}

@@ -710,11 +710,14 @@ class Server:
             cmd.histogram = {}
 
     def after_write(self, c: Client, cmd: Command, argv: list[bytes]) -> None:
+        touched = getattr(c, "touched_keys", None)  # a handler naming the keys it changed
+        if touched is not None:
+            c.touched_keys = None
         if c.propagate is not None and not c.propagate:
             return  # the handler changed nothing: no dirty, no touched keys (Redis's call())
         self.stats["dirty"] += 1
         if self.watchers:
-            for key in cmd.keys(argv):
+            for key in cmd.keys(argv) if touched is None else touched:
                 self.touch(c.db, key)
         if self.tracking is not None:
             tracking.after_write(self, c, cmd, argv)
