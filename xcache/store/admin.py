@@ -14,6 +14,7 @@ from xcache.resp import OK, PONG, Error, Map, Raw, SimpleString
 from xcache.store import info, nocluster, nomodules  # noqa: F401 - register INFO, CLUSTER, MODULE
 from xcache.store.client_command import set_client_name  # and registers CLIENT
 from xcache.store.commands import SYNTAX_ERROR, command, parse_c_int, parse_int
+from xcache.store.dbmap import db_byte
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 from xcache.store.version import REDIS_VERSION
 
@@ -143,7 +144,8 @@ def flush_db(c, db: int | None) -> None:
     b = engine.batch()
     dbs = range(c.server.cfg.databases) if db is None else [db]
     for d in dbs:
-        lo, hi = bytes((d,)), bytes((d + 1,)) if d < 255 else b"\xff" * 9
+        p = db_byte(d)[0]  # the db's key prefix (SWAPDB)
+        lo, hi = bytes((p,)), bytes((p + 1,)) if p < 255 else b"\xff" * 9
         for cf in (engine.meta_cf, engine.data_cf, engine.score_cf):
             b.wb.delete_range(lo, hi, cf)
             b.size += 1

@@ -53,7 +53,7 @@ def bitop(c, args):
         acc = arrays[0]
         for arr in arrays[1:]:
             acc = ufunc(acc, arr)
-    write_string(c, dst, acc.tobytes())
+    write_string(c, dst, acc.tobytes(), raw_enc=True)  # Redis creates it raw
     return maxlen
 
 
@@ -249,8 +249,10 @@ def _bitfield(c, args, readonly_cmd: bool):
         return [_get(buf, off, bits, signed) for _, signed, bits, off, _, _ in ops]
     buf = bytearray(current or b"")
     need = (highest >> 3) + 1
+    grown = current is None or len(buf) < need  # lookupStringForBitCommand's dirty
     if len(buf) < need:
         buf.extend(b"\x00" * (need - len(buf)))
+    changes = 0
     out = []
     for opcode, signed, bits, offset, value, omode in ops:
         if opcode == "get":
@@ -281,7 +283,14 @@ def _bitfield(c, args, readonly_cmd: bool):
         else:
             out.append(ret)
             _set(buf, offset, bits, new)
-    write_string(c, key, bytes(buf), expire)
+            if grown or old != new:
+                changes += 1
+    if not changes:
+        c.propagate = []  # nothing changed: Redis neither counts (dirty) nor propagates it
+        if not grown:
+            return out
+    # (grown without changes, every op failing its OVERFLOW FAIL: Redis keeps the created key)
+    write_string(c, key, bytes(buf), expire, raw_enc=True)
     return out
 
 

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from xcache.resp import Double, Error, Map, Set, SimpleString
+from xcache.store import getkeys
 from xcache.store.commands import COMMANDS, Command
 from xcache.store.glob import glob_match
 from xcache.store.subcommands import help_reply, unknown_subcommand
@@ -130,47 +131,9 @@ def _specs_of(entry) -> list[dict]:
     return [dict(zip(s["$map"][0::2], s["$map"][1::2], strict=True)) for s in specs]
 
 
-def _set_keys(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
-    """db.c setGetKeys: SET's key is only read when GET is given."""
-    if any(a.lower() == b"get" for a in argv[3:]):
-        return [(argv[1], ["RW", "access", "update"])]
-    return [(argv[1], ["OW", "update"])]
-
-
-def _bitfield_keys(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
-    """db.c bitfieldGetKeys: read-only unless a SET/INCRBY (or a syntax error) comes."""
-    i, readonly = 2, True
-    while i < len(argv):
-        arg, more = argv[i].lower(), len(argv) - i - 1
-        if arg == b"get" and more >= 2:
-            i += 3
-        elif arg == b"overflow" and more >= 1:
-            i += 2
-        else:
-            readonly = False
-            break
-    return [(argv[1], ["RO", "access"] if readonly else ["RW", "access", "update"])]
-
-
-def _sort_keys(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
-    """db.c sortGetKeys: the sorted key and the last STORE's destination."""
-    out = [(argv[1], ["RO", "access"])]
-    store = None
-    skip = {b"limit": 2, b"get": 1, b"by": 1}
-    i = 2
-    while i < len(argv):
-        arg = argv[i].lower()
-        if arg in skip:
-            i += skip[arg]
-        elif arg == b"store" and i + 1 < len(argv):
-            store = argv[i + 1]
-        i += 1
-    return out + ([(store, ["OW", "update"])] if store is not None else [])
-
-
-# Redis answers these from their getkeys_proc, not their key specs (variable flags, unknown specs)
-KEY_PROCS = {b"set": _set_keys, b"bitfield": _bitfield_keys, b"sort": _sort_keys,
-             b"sort_ro": lambda argv: [(argv[1], ["RO", "access"])]}
+# Redis answers these from their getkeys_proc, not their key specs (variable flags, unknown or
+# incomplete specs)
+KEY_PROCS = getkeys.PROCS
 
 
 def keys_with_flags(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:

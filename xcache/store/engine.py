@@ -35,11 +35,17 @@ from rocksdict import (
 
 from xcache.config import ServerConfig
 from xcache.resp import Error
+from xcache.store import dbmap
+from xcache.store.dbmap import DB_BYTE
 from xcache.store.diskfull import DiskState, classify
 from xcache.store.groupcommit import MISSING, Group, PendingBatch
 from xcache.store.rocksopts import RocksResources
 
 STRING, HASH, LIST, SET, ZSET, STREAM = 0, 1, 2, 3, 4, 5
+# The meta type byte of a string last changed in place (APPEND to a key, SETRANGE, SETBIT,
+# BITFIELD): Redis keeps such a value raw-encoded whatever it holds, and OBJECT ENCODING says so.
+# Decoded as a STRING whose Meta.raw_enc is set.
+RAW_STRING = 0x80
 TYPE_NAMES = {STRING: b"string", HASH: b"hash", LIST: b"list", SET: b"set", ZSET: b"zset",
               STREAM: b"stream"}
 TYPE_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
@@ -56,6 +62,7 @@ _ZERO8 = b"\x00" * 8
 # restarts even if the clock steps back (a reused version would revive a deleted key's data).
 VERSION_FLOOR_KEY = b"xcache:version-floor"
 VERSION_RESERVE_US = 600_000_000
+DB_MAP_KEY = b"xcache:db-map"  # the physical prefix byte of each logical db, after SWAPDBs
 
 
 class WriteStall(Exception):
@@ -75,10 +82,11 @@ class Meta:
     head: int = LIST_MIDDLE
     tail: int = LIST_MIDDLE
     value: bytes = b""
+    raw_enc: bool = False  # a STRING changed in place (RAW_STRING)
 
     def encode(self) -> bytes:
         if self.type == STRING:
-            return bytes((STRING,)) + _Q.pack(self.expire_ms) + self.value
+            return bytes((RAW_STRING if self.raw_enc else STRING,)) + _Q.pack(self.expire_ms) + self.value
         if self.type == LIST:
             return bytes((LIST,)) + _QQQQ.pack(self.expire_ms, self.version, self.count, self.head) + _Q.pack(self.tail)
         if self.type == STREAM:  # value: the stream's own state (streams.py)
@@ -88,8 +96,8 @@ class Meta:
 
 def decode_meta(raw: bytes) -> Meta:
     t = raw[0]
-    if t == STRING:
-        return Meta(STRING, _Q.unpack_from(raw, 1)[0], value=raw[9:])
+    if t == STRING or t == RAW_STRING:
+        return Meta(STRING, _Q.unpack_from(raw, 1)[0], value=raw[9:], raw_enc=t == RAW_STRING)
     expire, version, count = _QQQ.unpack_from(raw, 1)
     if t == LIST:
         head, tail = _QQ.unpack_from(raw, 25)
@@ -100,11 +108,11 @@ def decode_meta(raw: bytes) -> Meta:
 
 
 def meta_key(db: int, key: bytes) -> bytes:
-    return bytes((db,)) + key
+    return DB_BYTE[db] + key
 
 
 def data_prefix(db: int, key: bytes, version: int) -> bytes:
-    return bytes((db,)) + len(key).to_bytes(4, "big") + key + _Q.pack(version)
+    return DB_BYTE[db] + len(key).to_bytes(4, "big") + key + _Q.pack(version)
 
 
 def parse_data_key(raw: bytes) -> tuple[int, bytes, int, int]:
@@ -248,6 +256,7 @@ class Engine:
         raw = self.db.get(VERSION_FLOOR_KEY)
         self._version_floor = _Q.unpack(raw)[0] if raw else 0
         self._last_version = self._version_floor
+        dbmap.load(self.db.get(DB_MAP_KEY))
         self.stall = StallState()
         self.disk = DiskState()  # write errors of the disk (full): see diskfull.py
 
@@ -287,6 +296,17 @@ class Engine:
         self._last_version = v
         return v
 
+    def swap_dbs(self, a: int, b: int) -> None:
+        """SWAPDB: logical dbs a and b exchange their keys (their prefixes). The map is written
+        at once, outside any group: every write is encoded with the prefixes of its time, so
+        writes staged before the swap stay in the db they were made in."""
+        raw = dbmap.swapped(a, b)
+        try:
+            self.db.put(DB_MAP_KEY, raw, self._wopts)
+        except Exception as exc:
+            self._raise_write_error(exc)
+        dbmap.load(raw)
+
     def get_raw_meta(self, mkey: bytes) -> bytes | None:
         """The encoded meta entry of mkey (db byte + key), pending writes of the group included."""
         g = self.group
@@ -299,7 +319,7 @@ class Engine:
     def get_meta(self, db: int, key: bytes, now: int | None = None) -> Meta | None:
         """Live metadata of key, or None if it does not exist or has expired."""
         g = self.group
-        mkey = bytes((db,)) + key
+        mkey = DB_BYTE[db] + key
         raw = MISSING if g is None else g.get(0, mkey)
         if raw is MISSING:
             raw = self.meta.get(mkey)

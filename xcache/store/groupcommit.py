@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from rocksdict import WriteBatch
 
+from xcache.store.dbmap import DB_BYTE
+
 MISSING = object()  # not in the overlay: read RocksDB
 _META, _DATA, _SCORE = 0, 1, 2
 
@@ -138,7 +140,7 @@ class PendingBatch:
         return _RangeDeletes(self)
 
     def put_meta(self, db: int, key: bytes, meta) -> None:
-        self.ops.append((_META, bytes((db,)) + key, meta.encode()))
+        self.ops.append((_META, DB_BYTE[db] + key, meta.encode()))
         self.size += 1
 
     def put_meta_raw(self, mkey: bytes, raw: bytes) -> None:
@@ -150,7 +152,7 @@ class PendingBatch:
         self.size += 1
 
     def delete_meta(self, db: int, key: bytes) -> None:
-        self.ops.append((_META, bytes((db,)) + key, None))
+        self.ops.append((_META, DB_BYTE[db] + key, None))
         self.size += 1
 
     def put_data(self, key: bytes, value: bytes) -> None:

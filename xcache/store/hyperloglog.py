@@ -410,7 +410,7 @@ def pfadd(c, args):
         raise INVALID from None
     if updated:
         invalidate(buf)
-        write_string(c, key, bytes(buf), expire)
+        write_string(c, key, bytes(buf), expire, raw_enc=True)
     else:
         c.propagate = []  # nothing changed: Redis does not propagate it either
     return 1 if updated else 0
@@ -457,7 +457,7 @@ def pfcount(c, args):
         buf = bytearray(value)
         buf[8:16] = card.to_bytes(8, "little")
         try:
-            write_string(c, key, bytes(buf), expire)
+            write_string(c, key, bytes(buf), expire, raw_enc=True)
         except WriteStall:
             return card  # RocksDB is stalled: answer without caching rather than wait
         server.replication.propagate(c, [b"PFCOUNT", key])
@@ -480,7 +480,7 @@ def pfmerge(c, args):
     except Corrupted:
         raise INVALID from None
     invalidate(buf)
-    write_string(c, dst, bytes(buf), expire)
+    write_string(c, dst, bytes(buf), expire, raw_enc=True)
     return OK
 
 
@@ -518,7 +518,7 @@ def pfdebug(c, args):
                 buf = to_dense(buf)
             except Corrupted:
                 raise INVALID from None
-            write_string(c, key, bytes(buf), expire)
+            write_string(c, key, bytes(buf), expire, raw_enc=True)
         else:
             c.propagate = []
         if name == b"todense":

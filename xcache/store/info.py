@@ -12,6 +12,7 @@ import time
 from xcache.resp import Verbatim
 from xcache.store import cmdstats, diskfull
 from xcache.store.commands import command
+from xcache.store.dbmap import logical_db
 from xcache.store.version import REDIS_VERSION, XCACHE_VERSION
 from xcache.store.version import rss_bytes as _rss
 
@@ -241,8 +242,9 @@ def _latencystats(s) -> str:
 
 
 def _keyspace(s) -> str:
+    counts = {logical_db(p): ne for p, ne in s.collector.keyspace.items()}  # by key prefix
     return "".join(f"db{db}:keys={n},expires={e},avg_ttl=0\r\n"
-                   for db, (n, e) in sorted(s.collector.keyspace.items()) if n)
+                   for db, (n, e) in sorted(counts.items()) if n)
 
 
 SECTIONS = {

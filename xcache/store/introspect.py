@@ -14,6 +14,7 @@ from itertools import islice
 
 from xcache.resp import Error, Map, SimpleString, Verbatim
 from xcache.store.commands import MAX_INT, MIN_INT, command, parse_int
+from xcache.store.dbmap import logical_db
 from xcache.store.engine import HASH, LIST, SET, STRING, ZSET, Meta, data_prefix
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
@@ -44,7 +45,7 @@ def encoding_of(c, key: bytes, meta: Meta, other: dict) -> bytes:
     t = meta.type
     settings = c.server.settings
     if t == STRING:
-        return string_encoding(meta.value)
+        return b"raw" if meta.raw_enc else string_encoding(meta.value)
     if t == LIST:
         return b"quicklist"
     if t == HASH:
@@ -154,7 +155,7 @@ def stats(server) -> Map:
         b"allocator.rss-ratio", b"1", b"allocator.rss-bytes", 0, b"rss-overhead.ratio", b"1",
         b"rss-overhead.bytes", 0, b"fragmentation", b"1", b"fragmentation.bytes", 0,
     ])
-    for db, (n, _) in sorted(server.collector.keyspace.items()):
+    for db, (n, _) in sorted((logical_db(p), ne) for p, ne in server.collector.keyspace.items()):
         if n:
             out += [b"db.%d" % db, Map([b"overhead.hashtable.main", 0,
                                         b"overhead.hashtable.expires", 0])]

@@ -16,8 +16,10 @@ from xcache.store.commands import (
     parse_int,
 )
 from xcache.store.cursor import decode_cursor, encode_cursor
+from xcache.store.dbmap import db_byte
 from xcache.store.engine import (
     LIST,
+    STREAM,
     STRING,
     TYPE_BY_NAME,
     TYPE_NAMES,
@@ -188,8 +190,9 @@ def _rename(c, args, nx: bool):
     copy_key(c, src, meta, c.db, dst, b)
     b.delete_meta(c.db, src)
     c.engine.commit(b)
-    if meta.type == LIST:
-        c.server.signal_key(c.db, dst)
+    if c.server.key_waiters:  # Redis signals the new key and the deleted one
+        signal_ready(c, c.db, dst, meta.type)
+        c.server.signal_key(c.db, src)
     return 1 if nx else OK
 
 
@@ -238,8 +241,13 @@ def touch_other_db(c, db: int, key: bytes, meta: Meta) -> None:
     """WATCH and blocked pops of another db see a key written there (after_write covers c.db)."""
     if db != c.db:
         c.server.touch(db, key)
-        if meta.type == LIST:
-            c.server.signal_key(db, key)
+        signal_ready(c, db, key, meta.type)
+
+
+def signal_ready(c, db: int, key: bytes, type_: int) -> None:
+    """signalKeyAsReady: a key added as a type a blocking command waits for wakes its clients."""
+    if type_ in (LIST, ZSET, STREAM):
+        c.server.signal_key(db, key)
 
 
 @command("move", 3, "write fast")
@@ -269,7 +277,7 @@ def literal_prefix(pattern: bytes) -> bytes:
 def iter_live_keys(c, start: bytes | None = None, prefix: bytes = b""):
     """Yield (key, Meta) of live keys of the client's db in key order, from start (inclusive)."""
     engine = c.engine
-    db_prefix = bytes((c.db,))
+    db_prefix = db_byte(c.db)
     now = now_ms()
     seek = db_prefix + (start if start is not None else prefix)
     for mk, raw in engine.scan(engine.meta, db_prefix + prefix, start=seek):
@@ -315,7 +323,7 @@ def scan(c, args):
     after = decode_cursor(args[0])
     regex, count, type_ = parse_scan_options(args[1:], True)
     engine = c.engine
-    db_prefix = bytes((c.db,))
+    db_prefix = db_byte(c.db)
     now = now_ms()
     out = []
     examined = 0
@@ -325,7 +333,7 @@ def scan(c, args):
         key = mk[1:]
         last = key
         examined += 1
-        meta_type, expire = raw[0], int.from_bytes(raw[1:9], "big")
+        meta_type, expire = raw[0] & 0x7F, int.from_bytes(raw[1:9], "big")  # RAW_STRING: STRING
         if not (expire and expire <= now) and (regex is None or regex.match(key)) and (
                 type_ is None or type_ == meta_type):
             out.append(key)
@@ -337,7 +345,7 @@ def scan(c, args):
 @command("randomkey", 1, "readonly", 0, 0, 0)
 def randomkey(c, args):
     engine = c.engine
-    db_prefix = bytes((c.db,))
+    db_prefix = db_byte(c.db)
     now = now_ms()
     for start in (db_prefix + os.urandom(8), None):
         for mk, raw in engine.scan(engine.meta, db_prefix, start=start):

@@ -172,7 +172,7 @@ def deserialize_stream(r: _Reader, t: int) -> dict:
     for _ in range(r.count()):
         name = r.string()
         last = (r.count(), r.count())
-        entries_read = -1
+        entries_read = None  # legacy RDB: estimated once the stream is known (store_stream)
         if t == T_STREAM_2:
             entries_read = r.count()
             if entries_read >= 1 << 63:
@@ -212,6 +212,8 @@ def store_stream(c, b, key: bytes, st: dict, expire_ms: int) -> None:
     s.entries_added = st["entries_added"]
     s.groups = len(st["groups"])
     for name, last, entries_read, pel, consumers in st["groups"]:
+        if entries_read is None:  # rdbLoadObject of a STREAM_LISTPACKS (Redis <= 6.2) payload
+            entries_read = s.estimate_distance(last)
         s.put_group(b, Group(name, last, entries_read, len(pel)))
         for id_, (delivery, count, owner) in pel.items():
             s.put_nack(b, name, Nack(id_, delivery, count, owner))

@@ -50,7 +50,7 @@ METRICS_BIND_RETRY_S = 5.0  # how long a busy metrics port is tried again before
 COMMAND_MODULES = ("admin", "auth", "strings", "keys", "hashes", "lists", "sets", "zsets", "pubsub",
                    "hyperloglog", "geo", "bits", "lcs", "zsetops", "mpop", "sort",
                    "transactions", "replication", "migrate", "streams", "stream_groups", "scripting",
-                   "dump", "functions", "acl", "latency", "introspect", "monitor",
+                   "dump", "functions", "acl", "latency", "introspect", "monitor", "swapdb",
                    "noscripting")  # last: it yields to the real scripting modules
 for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
@@ -196,7 +196,8 @@ class Client(asyncio.Protocol):
                 self.transport.pause_reading()  # backpressure on a client flooding a suspended session
             return
         server = self.server
-        if self.inbox is None and (len(server.clients) < 2 or not server.cfg.group_commit_across_clients):
+        if self.inbox is None and not server.woken and (
+                len(server.clients) < 2 or not server.cfg.group_commit_across_clients):
             self.run(cmds)  # nobody to share a group with: no deferral
             return
         # Cross-client group commit (rounds.py): run with the other clients read in this
@@ -440,6 +441,10 @@ class Server:
         self.monitors: list[Client] = []  # MONITOR clients
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
         self.key_waiters: dict[tuple[int, bytes], list[asyncio.Future]] = {}
+        # Blocked clients woken by a write whose task has not run yet: commands read meanwhile
+        # wait for them (Redis serves them before the next command, so a BRPOPLPUSH chain
+        # completes before anyone reads its lists).
+        self.woken: set[asyncio.Future] = set()
         self.exclusive: Client | None = None  # a suspended EXEC that others' writes wait for
         self.exclusive_released: asyncio.Event | None = None
         # (db, key) being MIGRATEd -> Event set when its migration ends; writes to it wait
@@ -643,6 +648,9 @@ class Server:
     def run_round(self) -> None:
         """Once per loop iteration: run the chunks of the clients read in it as one round
         (rounds.py), then write its group and release their replies."""
+        if self.woken:  # after the woken blocked clients (they were scheduled before this)
+            asyncio.get_running_loop().call_soon(self.run_round)
+            return
         ready, self.ready = self.ready, []
         self.round_scheduled = False
         rnd = Round(self, len(ready) > 1)
@@ -732,9 +740,14 @@ class Server:
         cmdstats.reset()
 
     def after_write(self, c: Client, cmd: Command, argv: list[bytes]) -> None:
+        touched = getattr(c, "touched_keys", None)  # a handler naming the keys it changed
+        if touched is not None:
+            c.touched_keys = None
+        if c.propagate is not None and not c.propagate:
+            return  # the handler changed nothing: no dirty, no touched keys (Redis's call())
         self.stats["dirty"] += 1
         if self.watchers:
-            for key in cmd.keys(argv):
+            for key in cmd.keys(argv) if touched is None else touched:
                 self.touch(c.db, key)
         if self.tracking is not None:
             tracking.after_write(self, c, cmd, argv)
@@ -855,22 +868,18 @@ class Server:
                               block: Block):
         """A blocking command, logged as itself (BLPOP, not the LPOP it is served as) when it is
         served or times out, as Redis's updateStatsOnUnblock."""
-        reply = await self._block(c, block)
+        reply = await self._block(c, block, st)  # its outcome's stats: _unblocked_stats
         if c.closing:
             return reply
-        if type(reply) is Error:
-            st.failed_calls += 1
-        if self.diagnostics.tracking:
-            cmdstats.add_sample(st, nsec)
         if nsec >= self.diagnostics.min_ns:
             self.diagnostics.record(c, st, argv, nsec)
         return reply
 
-    async def _block(self, c: Client, block: Block):
+    async def _block(self, c: Client, block: Block, cmd: Command | None = None):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + block.timeout_s if block.timeout_s > 0 else None
         # A push may have run between the handler returning Block and this task starting.
-        reply = self._retry_block(c, block)
+        reply = self._retry_block(c, block, cmd)
         if reply is not None:
             return reply
         while True:
@@ -885,6 +894,7 @@ class Server:
             except TimeoutError:
                 return block.timeout_reply
             finally:
+                self.woken.discard(fut)
                 c.blocked = c.block_waiter = None
                 for slot in slots:
                     waiters = self.key_waiters.get(slot)
@@ -897,29 +907,40 @@ class Server:
                 return None  # the client left: pop nothing for it
             if c.unblocked_with is not None:
                 reply, c.unblocked_with = c.unblocked_with, None
+                if cmd is not None:  # CLIENT UNBLOCK counts as failed even with a timeout reply
+                    _unblocked_stats(cmd, 0, True)
                 return reply
-            cmd = COMMANDS.get(c.last_cmd)
-            if cmd is not None:
-                refused = await self._wait_turn(c, cmd)
+            turn = COMMANDS.get(c.last_cmd)
+            if turn is not None:
+                refused = await self._wait_turn(c, turn)
                 if refused is not None:
+                    if cmd is not None:
+                        _unblocked_stats(cmd, 0, True)
                     return refused
-            reply = self._retry_block(c, block)
+            reply = self._retry_block(c, block, cmd)
             if reply is not None:
                 return reply
             if self.engine.stall.active:
                 await asyncio.sleep(self.cfg.write_stall_backoff_ms / 1000)
 
-    def _retry_block(self, c: Client, block: Block):
-        """One attempt to serve a blocked command; a pop served here is replicated as a plain pop."""
+    def _retry_block(self, c: Client, block: Block, cmd: Command | None = None):
+        """One attempt to serve a blocked command; a pop served here is replicated as a plain pop.
+        cmd: the blocked command, whose stats get the outcome (updateStatsOnUnblock)."""
         c.propagate = None
+        start = perf_counter_ns()
         try:
             reply = block.retry()
         except Error as exc:
+            if cmd is not None:
+                _unblocked_stats(cmd, perf_counter_ns() - start, True)
             return exc
         except WriteStall:
             return None  # try again at the next push or after a short pause
-        if reply is not None and c.propagate is not None:
-            self.replication.propagate(c, c.propagate)
+        if reply is not None:
+            if c.propagate is not None:
+                self.replication.propagate(c, c.propagate)
+            if cmd is not None:
+                _unblocked_stats(cmd, perf_counter_ns() - start, False)
         return reply
 
     def unblock(self, c: Client, error: bool) -> None:
@@ -936,6 +957,7 @@ class Server:
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(True)
+                    self.woken.add(fut)
 
     # --- WATCH ------------------------------------------------------------------------------
 
@@ -1067,6 +1089,17 @@ class Server:
                 if (c.kind == "normal" and not c.channels and not c.patterns and c.pending is None
                         and now - c.last_interaction > limit):
                     c.close()
+
+
+def _unblocked_stats(cmd: Command, nsec: int, failed: bool) -> None:
+    """updateStatsOnUnblock: a blocked command was served (its call was counted when it blocked);
+    a timeout adds nothing, as in Redis."""
+    cmd.nsec += nsec
+    if failed:
+        cmd.failed_calls += 1
+    bits = nsec.bit_length()
+    b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
+    cmd.histogram[b] = cmd.histogram.get(b, 0) + 1
 
 
 def unknown_command(argv: list[bytes]) -> Error:

@@ -181,7 +181,8 @@ def smove(c, args):
         return 1
     b = c.engine.batch()
     _remove(c, b, src, src_meta, [member])
-    _add(c, b, dst, dst_meta, [member])
+    if not _add(c, b, dst, dst_meta, [member]):
+        c.touched_keys = [src]  # dst already had it: unchanged, its WATCHers are not touched
     c.engine.commit(b)
     return 1
 

@@ -15,8 +15,9 @@ and the collector removes the data of a deleted stream like any collection's):
 An id is 128 bits big-endian (ms, seq), so RocksDB iterates entries and PELs in id order.
 
 Differences from Redis, by construction: Redis keeps entries in radix-tree nodes of up to
-`stream-node-max-entries` (100); here each entry is one RocksDB row, so XADD/XTRIM with `~` trim
-in whole blocks of 100 entries counted from the current head (Redis: its node boundaries), and
+`stream-node-max-entries` (100, a setting); here each entry is one RocksDB row, so XADD/XTRIM
+with `~` trim in whole blocks of that many entries counted from the current head (Redis: its node
+boundaries), and
 XINFO's radix-tree-keys/nodes are estimates. Replies are otherwise Redis 7.0's.
 """
 
@@ -244,7 +245,8 @@ class Stream:
         self.last_id = id_
         self.entries_added += 1
 
-    def trim(self, b, maxlen: int | None, minid, approx: bool, limit: int) -> int:
+    def trim(self, b, maxlen: int | None, minid, approx: bool, limit: int,
+             node_entries: int = NODE_ENTRIES) -> int:
         """streamTrim: delete from the head; returns the number of entries removed."""
         length = self.meta.count
         if maxlen is not None:
@@ -256,7 +258,7 @@ class Stream:
                     break
                 excess += 1
         if approx:
-            excess = self._whole_nodes(excess, limit)
+            excess = self._whole_nodes(excess, limit, node_entries)
         if excess <= 0:
             return 0
         removed = 0
@@ -271,20 +273,21 @@ class Stream:
         self.first_id = first if self.meta.count else ZERO_ID
         return removed
 
-    def _whole_nodes(self, excess: int, limit: int) -> int:
+    def _whole_nodes(self, excess: int, limit: int, node_entries: int) -> int:
         """How many of the first `excess` entries lie in whole nodes, as Redis's approximate trim
         removes only whole nodes (and stops before exceeding limit). Nodes are modelled as runs of
-        NODE_ENTRIES entries in order of addition, as Redis fills them when entries are small."""
+        node_entries (stream-node-max-entries) entries in order of addition, as Redis fills them
+        when entries are small."""
         length = self.meta.count
         head_ordinal = max(self.entries_added - length, 0)  # entries added before the head
-        first = min(length, NODE_ENTRIES - head_ordinal % NODE_ENTRIES)
+        first = min(length, node_entries - head_ordinal % node_entries)
         removed = 0
         node = first
         while node and removed + node <= excess:
             if limit and removed + node > limit:
                 break
             removed += node
-            node = min(NODE_ENTRIES, length - removed)
+            node = min(node_entries, length - removed)
         return removed
 
     # groups

@@ -3,8 +3,9 @@ MIGRATE's commands for a stream. The layout and state (Stream) are in stream_mod
 (XREAD/XREADGROUP) and the consumer-group commands are in stream_groups.py.
 
 Differences from Redis, by construction: Redis keeps entries in radix-tree nodes of up to
-`stream-node-max-entries` (100); here each entry is one RocksDB row, so XADD/XTRIM with `~` trim
-in whole blocks of 100 entries counted from the current head (Redis: its node boundaries), and
+`stream-node-max-entries` (100, a setting); here each entry is one RocksDB row, so XADD/XTRIM
+with `~` trim in whole blocks of that many entries counted from the current head (Redis: its node
+boundaries), and
 XINFO's radix-tree-keys/nodes are estimates. Replies are otherwise Redis 7.0's.
 """
 
@@ -27,6 +28,7 @@ from xcache.store.stream_model import (
     create,
     entry_reply,
     fmt_id,
+    incr_id,
     lookup,
     parse_id,
     parse_strict,
@@ -51,8 +53,9 @@ class TrimArgs:
     next: int = 0  # index of the first field (XADD)
 
 
-def parse_trim_args(args: list[bytes], xadd: bool) -> TrimArgs:
-    """streamParseAddOrTrimArgsOrReply (args start after the key)."""
+def parse_trim_args(args: list[bytes], xadd: bool, node_entries: int = NODE_ENTRIES) -> TrimArgs:
+    """streamParseAddOrTrimArgsOrReply (args start after the key); node_entries: the
+    stream-node-max-entries setting."""
     t = TrimArgs()
     strategy = None
     limit_given = False
@@ -107,9 +110,14 @@ def parse_trim_args(args: list[bytes], xadd: bool) -> TrimArgs:
     if limit_given:
         if not t.approx:
             raise Error("ERR syntax error, LIMIT cannot be used without the special ~ option")
-    elif t.approx:
-        t.limit = NODE_ENTRIES * 100
+    elif t.approx:  # at most 100 nodes, as Redis bounds it
+        t.limit = min(node_entries * 100, 1_000_000) if node_entries > 0 else 10_000
     return t
+
+
+def _node_entries(c) -> int:
+    """stream-node-max-entries: the size of the nodes approximate trimming removes whole."""
+    return c.server.settings.int("stream-node-max-entries") or NODE_ENTRIES
 
 
 def _has_trim(t: TrimArgs) -> bool:
@@ -119,7 +127,7 @@ def _has_trim(t: TrimArgs) -> bool:
 @command("xadd", -5, "write denyoom fast")
 def xadd(c, args):
     key = args[0]
-    t = parse_trim_args(args[1:], True)
+    t = parse_trim_args(args[1:], True, _node_entries(c))
     fields = args[1 + t.next:]
     if len(fields) < 2 or len(fields) % 2:
         raise wrong_arity("xadd")
@@ -135,12 +143,12 @@ def xadd(c, args):
         raise Error("ERR The stream has exhausted the last possible ID, unable to add more items")
     if not t.id_given:
         ms = now_ms()
-        new = (ms, 0) if ms > s.last_id[0] else (s.last_id[0], s.last_id[1] + 1)
+        new = (ms, 0) if ms > s.last_id[0] else incr_id(s.last_id)  # streamNextID
     elif not t.seq_given:
         ms = t.id[0]
         if ms == s.last_id[0]:
-            if s.last_id[1] == MAX64:
-                raise TOP_ITEM
+            if s.last_id[1] == MAX64:  # streamAppendItem fails with a stale errno: not EDOM
+                raise Error("ERR Elements are too large to be stored")
             new = (ms, s.last_id[1] + 1)
         elif ms > s.last_id[0]:
             new = (ms, 0)
@@ -152,7 +160,7 @@ def xadd(c, args):
             raise TOP_ITEM
     b = c.engine.batch()
     s.add_entry(b, new, fields)
-    removed = s.trim(b, t.maxlen, t.minid, t.approx, t.limit) if _has_trim(t) else 0
+    removed = s.trim(b, t.maxlen, t.minid, t.approx, t.limit, _node_entries(c)) if _has_trim(t) else 0
     s.save(b)
     c.engine.commit(b)
     # Replicas get the concrete id, and an exact trim to the same length (as Redis rewrites it).
@@ -167,13 +175,13 @@ def xadd(c, args):
 @command("xtrim", -4, "write")
 def xtrim(c, args):
     key = args[0]
-    t = parse_trim_args(args[1:], False)
+    t = parse_trim_args(args[1:], False, _node_entries(c))
     s = lookup(c, key)
     if s is None:
         c.propagate = []
         return 0
     b = c.engine.batch()
-    removed = s.trim(b, t.maxlen, t.minid, t.approx, t.limit)
+    removed = s.trim(b, t.maxlen, t.minid, t.approx, t.limit, _node_entries(c))
     if not removed:
         c.propagate = []
         return 0

@@ -18,7 +18,8 @@ from xcache.store.commands import (
     command,
     parse_int,
 )
-from xcache.store.engine import STRING, WRONGTYPE, now_ms
+from xcache.store.dbmap import db_byte
+from xcache.store.engine import RAW_STRING, STRING, WRONGTYPE, now_ms
 
 _Q = struct.Struct(">Q")
 _ZERO8 = b"\x00" * 8
@@ -27,7 +28,7 @@ TOO_BIG = Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
 def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, int]:
     """-> (value or None, expire_ms). Raises WRONGTYPE for other types."""
-    raw = c.engine.get_raw_meta(bytes((c.db,)) + key)
+    raw = c.engine.get_raw_meta(db_byte(c.db) + key)
     if raw is None:
         return None, 0
     expire = 0
@@ -35,7 +36,7 @@ def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, in
         expire = _Q.unpack_from(raw, 1)[0]
         if expire <= (now if now is not None else now_ms()):
             return None, 0
-    if raw[0] != STRING:
+    if raw[0] != STRING and raw[0] != RAW_STRING:
         raise WRONGTYPE
     return raw[9:], expire
 
@@ -51,11 +52,13 @@ def get_value(c, key: bytes) -> bytes | None:
 
 
 def put_string(batch, db: int, key: bytes, value: bytes, expire_ms: int = 0) -> None:
-    batch.put_meta_raw(bytes((db,)) + key, b"\x00" + _Q.pack(expire_ms) + value)
+    batch.put_meta_raw(db_byte(db) + key, b"\x00" + _Q.pack(expire_ms) + value)
 
 
-def write_string(c, key: bytes, value: bytes, expire_ms: int = 0) -> None:
-    c.engine.put_meta_now(bytes((c.db,)) + key, b"\x00" + _Q.pack(expire_ms) + value)
+def write_string(c, key: bytes, value: bytes, expire_ms: int = 0, raw_enc: bool = False) -> None:
+    """raw_enc: the value was changed in place (APPEND, SETRANGE...): Redis encodes it raw."""
+    type_ = b"\x80" if raw_enc else b"\x00"  # RAW_STRING or STRING
+    c.engine.put_meta_now(db_byte(c.db) + key, type_ + _Q.pack(expire_ms) + value)
 
 
 def exists(c, key: bytes) -> bool:
@@ -187,17 +190,18 @@ def getex(c, args):
         return None
     expire = _expire_ms("getex", expire_opt) if expire_opt else None
     if b"PERSIST" in flags and old_expire or expire is not None:
-        write_string(c, key, value, expire or 0)
+        raw_enc = c.engine.get_raw_meta(db_byte(c.db) + key)[0] == RAW_STRING
+        write_string(c, key, value, expire or 0, raw_enc)  # the value keeps its encoding
     return value
 
 
 @command("mget", -2, "readonly fast", 1, -1, 1)
 def mget(c, args):
     now = now_ms()
-    db = bytes((c.db,))
+    db = db_byte(c.db)
     out = []
     for raw in c.engine.multi_get_raw_meta([db + key for key in args]):  # one RocksDB call
-        if raw is None or raw[0] != STRING:
+        if raw is None or (raw[0] != STRING and raw[0] != RAW_STRING):
             out.append(None)  # missing, or another type (MGET answers nil for it)
         elif raw[1:9] != _ZERO8 and _Q.unpack_from(raw, 1)[0] <= now:
             out.append(None)
@@ -335,7 +339,7 @@ def append(c, args):
     new = (old or b"") + args[1]
     if len(new) > max_size(c):
         raise TOO_BIG
-    write_string(c, args[0], new, expire)
+    write_string(c, args[0], new, expire, raw_enc=old is not None)  # a new key: as SET
     return len(new)
 
 
@@ -391,7 +395,7 @@ def setrange(c, args):
     if len(buf) < offset + len(piece):
         buf.extend(b"\x00" * (offset + len(piece) - len(buf)))
     buf[offset : offset + len(piece)] = piece
-    write_string(c, args[0], bytes(buf), expire)
+    write_string(c, args[0], bytes(buf), expire, raw_enc=True)
     return len(buf)
 
 
@@ -419,15 +423,19 @@ def setbit(c, args):
     old, expire = read_string(c, args[0])
     buf = bytearray(old or b"")
     byte = offset >> 3
+    grown = old is None or len(buf) <= byte
     if len(buf) <= byte:
         buf.extend(b"\x00" * (byte + 1 - len(buf)))
     mask = 1 << (7 - (offset & 7))
     previous = 1 if buf[byte] & mask else 0
+    if not grown and previous == (args[2] == b"1"):
+        c.propagate = []  # nothing changed: Redis neither counts (dirty) nor propagates it
+        return previous
     if args[2] == b"1":
         buf[byte] |= mask
     else:
         buf[byte] &= ~mask & 0xFF
-    write_string(c, args[0], bytes(buf), expire)
+    write_string(c, args[0], bytes(buf), expire, raw_enc=True)
     return previous
 
 
@@ -452,6 +460,8 @@ def bitcount(c, args):
     if len(args) == 1:
         return int.from_bytes(value, "big").bit_count()
     start, end = parse_int(args[1]), parse_int(args[2])
+    if start < 0 and end < 0 and start > end:
+        return 0  # Redis answers this before looking at BYTE/BIT
     unit = args[3].upper() if len(args) == 4 else b"BYTE"
     if unit not in (b"BYTE", b"BIT"):
         raise SYNTAX_ERROR
