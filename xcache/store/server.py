@@ -87,6 +87,7 @@ class Client(asyncio.Protocol):
     def __init__(self, server: Server):
         self.server = server
         self.db = 0
+        self.touched_keys: list[bytes] | None = None  # set by a write handler (after_write)
         self.id = 0
         self.name = b""
         self.resp = 2  # HELLO 3 switches to RESP3
@@ -740,7 +741,7 @@ class Server:
         cmdstats.reset()
 
     def after_write(self, c: Client, cmd: Command, argv: list[bytes]) -> None:
-        touched = getattr(c, "touched_keys", None)  # a handler naming the keys it changed
+        touched = c.touched_keys  # a handler naming the keys it changed (SMOVE)
         if touched is not None:
             c.touched_keys = None
         if c.propagate is not None and not c.propagate:
