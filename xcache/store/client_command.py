@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from xcache.resp import OK, Error, Verbatim
+from xcache.resp import OK, Error, Many, Push, Verbatim, encode_into, encode_into3
 from xcache.resp import help as help_text
 from xcache.store.acl import acl_of
 from xcache.store.clientinfo import client_line
@@ -77,8 +77,15 @@ def _on_off(value: bytes) -> bool:
     return value == b"ON"
 
 
-def _discard(out: list, reply) -> None:
-    """The reply encoder of CLIENT REPLY OFF."""
+def _pushes_only(c):
+    """The reply encoder of CLIENT REPLY OFF: replies are dropped, pushes (the (un)subscribe
+    confirmations) are not, as Redis's CLIENT_PUSHING overrides the silencing flags."""
+    def encode(out: list, reply) -> None:
+        t = type(reply)
+        if t is Push or (t is Many and reply and type(reply[0]) is Push):
+            (encode_into3 if c.resp == 3 else encode_into)(out, reply)
+
+    return encode
 
 
 def client_more(c, sub: bytes, args: list[bytes]):
@@ -108,7 +115,7 @@ def client_more(c, sub: bytes, args: list[bytes]):
             c.set_protocol(c.resp)  # back to the protocol's encoder
             return OK
         if mode == b"OFF":
-            c.encode = _discard
+            c.encode = _pushes_only(c)
             return None
         if mode == b"SKIP":
             c.encode = _skip_replies(c, 2)  # this command's reply and the next one
@@ -137,8 +144,11 @@ def client_more(c, sub: bytes, args: list[bytes]):
 
 
 def _skip_replies(c, n: int):
+    drop = _pushes_only(c)
+
     def skip(out: list, reply) -> None:
         nonlocal n
+        drop(out, reply)
         n -= 1
         if n <= 0:
             c.set_protocol(c.resp)

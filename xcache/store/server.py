@@ -61,6 +61,8 @@ from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
 from xcache.store.latency import Diagnostics  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
+from xcache.store.notify_events import after as notify_after  # noqa: E402
+from xcache.store.notify_events import before as notify_before  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
 from xcache.store.replication import Replication  # noqa: E402
 from xcache.store.rounds import Round  # noqa: E402
@@ -424,6 +426,7 @@ class Server:
         self.error_stats: dict[str, int] = {}  # INFO errorstats: error prefix -> replies
         self.settings = Settings()  # the Redis parameters kept at runtime (settings.py)
         self.diagnostics = Diagnostics(self.settings)  # SLOWLOG, LATENCY
+        self.notify_flags = 0  # notify-keyspace-events classes (notify.py)
         self.tracking = None  # CLIENT TRACKING table (tracking.py), made on first use
         self.channels: dict[bytes, set[Client]] = {}
         self.patterns: dict[bytes, set[Client]] = {}
@@ -555,6 +558,7 @@ class Server:
         if self.monitors:
             monitor.feed(self, c, cmd, argv)
         c.propagate = None
+        existed = notify_before(c, cmd, argv) if self.notify_flags and cmd.write else None
         start = perf_counter_ns()
         try:
             reply = cmd.handler(c, argv[1:])
@@ -577,6 +581,8 @@ class Server:
             self.diagnostics.record(c, cmd, argv, nsec)
         if cmd.write:
             self.after_write(c, cmd, argv)
+            if existed is not None:
+                notify_after(c, cmd, argv, reply, existed)
         elif c.tracking is not None:
             c.tracking.read(c, cmd, argv)
         return reply

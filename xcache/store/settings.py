@@ -22,7 +22,7 @@ from pathlib import Path
 
 from xcache.config import ConfigError, ServerConfig, coerce
 from xcache.resp import Error, Map
-from xcache.store import rocksopts
+from xcache.store import notify, rocksopts
 from xcache.store.glob import glob_match
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -113,6 +113,7 @@ def _items(server) -> dict[str, str]:
                                        f"{cfg.client_output_buffer_limit_bytes} 0 slave "
                                        "268435456 67108864 60 pubsub 33554432 8388608 60"),
     })
+    items["notify-keyspace-events"] = notify.flags_text(server.notify_flags)
     for alias, name in ALIASES.items():
         items[alias] = items.get(name, "")
     for f in dataclasses.fields(cfg):
@@ -163,6 +164,7 @@ def config_set(server, args: list[bytes]) -> None:
     cfg = server.cfg
     own: dict[str, object] = {}
     live: dict[str, str] = {}
+    events: int | None = None
     seen = set()
     for i in range(0, len(args), 2):
         given = args[i].decode(errors="replace")
@@ -171,6 +173,12 @@ def config_set(server, args: list[bytes]) -> None:
         if name in seen:
             raise _failed(given, "duplicate parameter")
         seen.add(name)
+        if name == "notify-keyspace-events":
+            try:
+                events = notify.parse_flags(raw)
+            except ValueError as exc:
+                raise _failed(given, str(exc)) from None
+            continue
         if name in LIVE_INT:
             try:
                 value = int(raw)
@@ -225,4 +233,6 @@ def config_set(server, args: list[bytes]) -> None:
     if own.keys() & rocksopts.RUNTIME_KEYS:
         server.engine.rocks.apply(cfg)
     server.settings.values.update(live)
+    if events is not None:
+        server.notify_flags = events
     server.diagnostics.refresh()

@@ -12,6 +12,8 @@ from xcache.resp import NULL_ARRAY, OK, Error
 from xcache.store import monitor
 from xcache.store.commands import command
 from xcache.store.engine import WriteStall
+from xcache.store.notify_events import after as notify_after
+from xcache.store.notify_events import before as notify_before
 
 
 def unwatch_all(c) -> None:
@@ -104,6 +106,7 @@ def _exec(c):
                 if server.monitors:
                     monitor.feed(server, c, cmd, argv)
                 c.propagate = None
+                existed = notify_before(c, cmd, argv) if server.notify_flags and cmd.write else None
                 try:
                     reply = cmd.handler(c, argv[1:])
                 except Error as exc:
@@ -115,6 +118,8 @@ def _exec(c):
                 else:
                     if cmd.write:
                         server.after_write(c, cmd, argv)
+                        if existed is not None:
+                            notify_after(c, cmd, argv, reply, existed)
             replies.append(reply)
             index += 1
     finally:
