@@ -9,6 +9,7 @@ import socket
 import pytest
 import redis
 
+from tests.procs import read_until
 from tests.store.crosscheck import both_fixture, raw, same  # noqa: F401 (fixture)
 
 # Each script runs on a flushed server; its events are compared in order.
@@ -152,15 +153,6 @@ def test_config_rejects_unknown_class(both):
     same(both, "config", "get", "notify-keyspace-events")
 
 
-def _read_until(s: socket.socket, end: bytes) -> bytes:
-    data = b""
-    while not data.endswith(end):
-        chunk = s.recv(65536)
-        assert chunk, data
-        data += chunk
-    return data
-
-
 @pytest.mark.parametrize("mode", [b"OFF", b"SKIP"])
 @pytest.mark.parametrize("hello", [b"", b"HELLO 3\r\n"])
 def test_subscribe_confirmations_under_client_reply_off(both, mode, hello):
@@ -171,10 +163,10 @@ def test_subscribe_confirmations_under_client_reply_off(both, mode, hello):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             if hello:
                 s.sendall(hello)
-                _read_until(s, b"*0\r\n")
+                read_until(s, b"*0\r\n")
             s.sendall(b"CLIENT REPLY " + mode + b"\r\nSUBSCRIBE ch\r\nPSUBSCRIBE c*\r\n"
                       b"UNSUBSCRIBE ch\r\nPUNSUBSCRIBE c*\r\nCLIENT REPLY ON\r\n")
-            got.append(_read_until(s, b"+OK\r\n"))
+            got.append(read_until(s, b"+OK\r\n"))
     assert got[0] == got[1]
 
 

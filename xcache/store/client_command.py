@@ -82,8 +82,11 @@ def _pushes_only(c):
     confirmations) are not, as Redis's CLIENT_PUSHING overrides the silencing flags."""
     def encode(out: list, reply) -> None:
         t = type(reply)
-        if t is Push or (t is Many and reply and type(reply[0]) is Push):
+        if t is Push:
             (encode_into3 if c.resp == 3 else encode_into)(out, reply)
+        elif t is Many:
+            for one in reply:
+                encode(out, one)
 
     return encode
 

@@ -95,6 +95,8 @@ class Collector:
             if self.server.notify_flags & EXPIRED:
                 for mk in gone:
                     notify(self.server, EXPIRED, b"expired", mk[1:], mk[0])
+            if self.server.tracking is not None:  # caching clients hear of expired keys too
+                self.server.tracking.invalidate(self.server, None, [mk[1:] for mk in gone])
             self.server.stats["expired_keys"] += expired
             self.removed_entries += expired
         if seen < limit:

@@ -85,6 +85,7 @@ class Running:
         self.client = client
         self.caller = caller
         client.woff_owner = caller  # the script's writes count as the caller's (WAIT, write hold)
+        client.script_run = self  # its reads make a tracking caller cache the keys (tracking.py)
         self.started = time.monotonic()
         self.done = asyncio.Event()
         self.kill = False
@@ -92,6 +93,7 @@ class Running:
         self.function = False
         self.name = ""
         self.command: list[bytes] = []  # FCALL's arguments, for FUNCTION STATS
+        self.keys: list[bytes] = []  # the declared keys (CLIENT TRACKING)
         self.resp3 = False  # redis.setresp(3) called: its commands reply in RESP3
 
 
@@ -387,6 +389,7 @@ def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=
     run.function = is_function
     run.name = sha
     run.command = command or []
+    run.keys = keys  # a read in the script makes a tracking caller cache them all
     if getattr(c, "in_exec", False):
         return _run_sync(scripts, run, fn, sha, keys, argv, readonly)
     return _run_threaded(scripts, run, fn, sha, keys, argv, readonly)

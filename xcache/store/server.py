@@ -93,6 +93,7 @@ class Client(asyncio.Protocol):
         self.lib_name = b""
         self.lib_ver = b""
         self.tracking = None  # CLIENT TRACKING state (xcache/store/tracking.py)
+        self.tracking_pending: list | None = None  # invalidations due after this command's reply
         self.no_evict = self.no_touch = False
         self.blocked: Block | None = None  # the blocking command waiting (CLIENT UNBLOCK)
         self.unblocked_with = None  # the reply CLIENT UNBLOCK chose
@@ -358,6 +359,8 @@ class Client(asyncio.Protocol):
             return
         if type(reply) is Error:
             self.server.count_error(reply)
+        if self.tracking_pending is not None:  # e.g. a script's writes to keys this client caches
+            reply = tracking.pending_after(self, reply)
         out: list = []
         self.encode(out, reply)
         self.send(out)
@@ -585,6 +588,10 @@ class Server:
                 notify_after(c, cmd, argv, reply, existed)
         elif c.tracking is not None:
             c.tracking.read(c, cmd, argv)
+        elif self.tracking is not None and c.kind == "script" and "readonly" in cmd.flags:
+            tracking.script_read(c)
+        if c.tracking_pending is not None:
+            return tracking.pending_after(c, reply)
         return reply
 
     # --- group commit (groupcommit.py) ----------------------------------------------------
@@ -863,6 +870,8 @@ class Server:
             return None  # try again at the next push or after a short pause
         if reply is not None and c.propagate is not None:
             self.replication.propagate(c, c.propagate)
+            if self.tracking is not None and c.propagate:  # the keys it wrote, as a write would
+                tracking.after_served(self, c, c.propagate)
         return reply
 
     def unblock(self, c: Client, error: bool) -> None:

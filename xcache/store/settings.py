@@ -51,7 +51,7 @@ LIVE_INT = {
     "hash-max-listpack-entries": 0, "hash-max-listpack-value": 0, "set-max-intset-entries": 0,
     "zset-max-listpack-entries": 0, "zset-max-listpack-value": 0,
     "list-max-listpack-size": -5, "list-compress-depth": 0, "hll-sparse-max-bytes": 0,
-    "stream-node-max-bytes": 0, "stream-node-max-entries": 0,
+    "stream-node-max-bytes": 0, "stream-node-max-entries": 0, "tracking-table-max-keys": 0,
 }
 LIVE_BOOL = {"latency-tracking", "activerehashing"}
 LIVE_TEXT = {"latency-tracking-info-percentiles"}
@@ -235,4 +235,6 @@ def config_set(server, args: list[bytes]) -> None:
     server.settings.values.update(live)
     if events is not None:
         server.notify_flags = events
+    if "tracking-table-max-keys" in live and server.tracking is not None:
+        server.tracking.schedule_limit(server)
     server.diagnostics.refresh()
