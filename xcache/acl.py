@@ -89,6 +89,7 @@ class ACL:
         self.clock = clock
         self.users: dict[str, User] = {}
         self.log: list[dict] = []  # newest first
+        self.log_max_len = ACL_LOG_MAX_LEN  # acllog-max-len
         self.denied = {"auth": 0, "command": 0, "key": 0, "channel": 0}  # INFO acl_access_denied_*
         default = User("default")
         self.set_user(default, ["on", "nopass", "allkeys", "allchannels", "allcommands"])
@@ -223,6 +224,9 @@ class ACL:
             return
         if "|" in what:
             container, sub = what.split("|", 1)
+            if allow and "|" in sub and what.rsplit("|", 1)[0] in table.categories:
+                # +config|get|x: Redis splits at the last '|', finds a subcommand (ECHILD)
+                raise ACLError("Allowing first-arg of a subcommand is not supported")
             if container not in table.categories or not sub or "|" in sub:
                 raise ACLError("Unknown command or category name in ACL")
             if what in table.categories:
@@ -396,7 +400,7 @@ class ACL:
                 return
         self.log.insert(0, {"count": 1, "reason": reason, "context": context, "object": obj,
                             "username": username, "created": now, "client_info": client_info})
-        del self.log[ACL_LOG_MAX_LEN:]
+        del self.log[self.log_max_len:]
 
     def log_reply(self, count: int | None = None) -> list:
         out = []

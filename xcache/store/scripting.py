@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from xcache.resp import OK, Error
 from xcache.resp import help as help_text
 from xcache.resp.help import pick
+from xcache.store.acl import script_acl_check
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
 from xcache.store.lua_values import error_for_lua, lua_number_arg, lua_to_reply, reply_to_lua
@@ -85,6 +86,7 @@ class Running:
         self.client = client
         self.caller = caller
         client.woff_owner = caller  # the script's writes count as the caller's (WAIT, write hold)
+        client.user = caller.user  # its commands are checked against the caller's ACL
         client.script_run = self  # its reads make a tracking caller cache the keys (tracking.py)
         self.started = time.monotonic()
         self.done = asyncio.Event()
@@ -346,6 +348,10 @@ class _Context:
             return Error("ERR Wrong number of args calling Redis command from script")
         if name in NOT_IN_SCRIPTS or "noscript" in cmd.flags:
             return Error("ERR This Redis command is not allowed from script")
+        if not self.run.client.user.unrestricted:  # the caller's ACL (scriptVerifyACL)
+            denied = script_acl_check(self.run.client, cmd, argv)
+            if denied is not None:
+                return denied
         if name in (b"xread", b"xreadgroup") and any(a.upper() == b"BLOCK" for a in argv[1:]):
             return Error(f"ERR {name.decode()} command is not allowed with BLOCK option from scripts")
         if cmd.write:

@@ -52,6 +52,7 @@ LIVE_INT = {
     "zset-max-listpack-entries": 0, "zset-max-listpack-value": 0,
     "list-max-listpack-size": -5, "list-compress-depth": 0, "hll-sparse-max-bytes": 0,
     "stream-node-max-bytes": 0, "stream-node-max-entries": 0, "tracking-table-max-keys": 0,
+    "acllog-max-len": 0,
 }
 LIVE_BOOL = {"latency-tracking", "activerehashing"}
 LIVE_TEXT = {"latency-tracking-info-percentiles"}
