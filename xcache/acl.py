@@ -227,6 +227,8 @@ class ACL:
             if allow and "|" in sub and what.rsplit("|", 1)[0] in table.categories:
                 # +config|get|x: Redis splits at the last '|', finds a subcommand (ECHILD)
                 raise ACLError("Allowing first-arg of a subcommand is not supported")
+            if allow and not sub and container in table.categories:
+                raise ACLError("Syntax error")  # +config| (EINVAL)
             if container not in table.categories or not sub or "|" in sub:
                 raise ACLError("Unknown command or category name in ACL")
             if what in table.categories:
