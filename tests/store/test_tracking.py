@@ -219,3 +219,23 @@ def test_tracking_on_and_trackinginfo(both, options):
         return out
 
     _on_both(both, scenario)
+
+
+def test_only_written_keys_are_invalidated(both):
+    def scenario(port):
+        c, other = Conn(port, resp3=True), Conn(port)
+        out = [other.call("SADD", "a", "1"), other.call("SADD", "b", "2"),
+               other.call("RPUSH", "l", "3", "1"), c.call("CLIENT", "TRACKING", "ON")]
+        out.append(c.call("MGET", "d", "sorted", "x", end=b"_\r\n_\r\n_\r\n"))
+        c.send("SMEMBERS", "a")
+        c.send("SMEMBERS", "b")
+        c.send("LRANGE", "l", "0", "-1")
+        out.append(c.upto_pong())
+        out += [other.call("SUNIONSTORE", "d", "a", "b"),
+                other.call("SORT", "l", "STORE", "sorted"), other.call("LMPOP", "2", "x", "l", "LEFT", end=b"3\r\n")]
+        out.append(c.upto_pong())
+        c.close()
+        other.close()
+        return out
+
+    _on_both(both, scenario)

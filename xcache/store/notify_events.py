@@ -217,7 +217,7 @@ RULES = {
 RULES[b"psetex"] = RULES[b"setex"]
 
 
-def _store_keys(name: bytes, a: list[bytes]) -> list[bytes]:
+def store_keys(name: bytes, a: list[bytes]) -> list[bytes]:
     """Written keys that the key spec does not list (SORT/GEORADIUS ... STORE dst)."""
     if name in (b"lmpop", b"zmpop", b"blmpop", b"bzmpop"):  # numkeys key...
         at = 2 if name[0] == ord("b") else 1
@@ -251,7 +251,7 @@ def before(c, cmd, argv: list[bytes]) -> dict:
     holds the member: then only `srem` is published)."""
     engine, db = c.engine, c.db
     name = argv[0].lower()
-    keys = cmd.keys(argv) + _store_keys(name, argv)
+    keys = cmd.keys(argv) + store_keys(name, argv)
     existed: dict = {k: engine.get_meta(db, k) is not None for k in keys}
     if name == b"smove" and len(argv) == 4:
         try:

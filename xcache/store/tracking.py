@@ -203,23 +203,55 @@ def pending_after(c, reply):
     return Many([reply, *pending])
 
 
+_READS_SOME: dict[str, bool] = {}  # command -> one of its key specs is read-only (RO)
+
+
+def _written_keys(cmd, argv: list[bytes]) -> list[bytes]:
+    """The keys a write command may modify: its keys but those of read-only key specs
+    (SUNIONSTORE dst a b modifies dst only), as Redis signals modified keys."""
+    from xcache.store.cmdtable import keys_with_flags
+    from xcache.store.notify_events import store_keys
+
+    reads = _READS_SOME.get(cmd.name)
+    if reads is None:
+        probe = [cmd.name.encode()] + [b"1"] * max(abs(cmd.arity) - 1, 3)
+        try:
+            reads = any("RO" in flags for _, flags in keys_with_flags(probe))
+        except Error:
+            reads = True  # keys it could not place: look at each call
+        # numkeys commands (LMPOP...) have no fixed key range: their specs place the keys
+        reads = _READS_SOME[cmd.name] = reads or cmd.first_key <= 0 or cmd.name in (
+            "sort", "georadius", "georadiusbymember")
+    if not reads:
+        return cmd.keys(argv)
+    try:
+        keys = [k for k, flags in keys_with_flags(argv) if "RO" not in flags]
+    except Error:
+        return cmd.keys(argv)
+    extra = store_keys(argv[0].lower(), argv)  # SORT ... STORE has no key spec for it
+    return keys + [k for k in extra if k not in keys]
+
+
 def after_write(server, c, cmd, argv: list[bytes]) -> None:
     table = server.tracking
     origin = getattr(c, "woff_owner", None) or c  # a script's writes are its caller's
     if cmd.name in ("flushall", "flushdb"):
         table.invalidate_all(server, origin)
-    else:
-        table.invalidate(server, origin, cmd.keys(argv))
+    elif c.propagate is None:
+        table.invalidate(server, origin, _written_keys(cmd, argv))
+    elif c.propagate:  # what it replicates names the keys it wrote (LMPOP 2 a b -> LPOP b)
+        after_served(server, origin, c.propagate)
 
 
 def after_served(server, c, cmds: list) -> None:
-    """A blocked command served later wrote what it replicates (cmds: one argv or several)."""
+    """Invalidate the keys of what a command replicates (cmds: one argv or several): a blocked
+    command served later, or a command replicated in another form."""
     from xcache.store.commands import COMMANDS
 
     for argv in cmds if type(cmds[0]) is list else [cmds]:
         cmd = COMMANDS.get(argv[0].lower())
         if cmd is not None:
-            server.tracking.invalidate(server, c, cmd.keys(argv))
+            server.tracking.invalidate(server, c, _written_keys(cmd, argv))
 
 
 def tracking_command(c, args: list[bytes]):
