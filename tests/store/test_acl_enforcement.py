@@ -138,3 +138,21 @@ def test_acllog_max_len(users):
                     conn.set(f"obj:{j}", 1)
         lengths.append((len(client.acl_log()), client.config_get("acllog-max-len")))
     assert lengths[0] == lengths[1] == (5, {"acllog-max-len": "5"})
+
+
+@pytest.mark.parametrize("call", [
+    "redis.acl_check_cmd('set', 'xx', 1)", "redis.acl_check_cmd('hset', 'xx', 'f', 1)",
+    "redis.acl_check_cmd('set', 'yy', 1)", "redis.acl_check_cmd('invalid-cmd', 'arg')",
+    "redis.acl_check_cmd()", "redis.acl_check_cmd('set', {}, 1)",
+])
+def test_acl_check_cmd_in_scripts(users, call):
+    results = []
+    for client in users:
+        client.execute_command("ACL", "SETUSER", "bob", "on", ">123", "+@scripting", "+set", "~x*")
+        with _as(client, "bob", "123") as conn:
+            try:
+                results.append(conn.eval(f"return {call}", 1, "xx"))
+            except redis.ResponseError as exc:
+                results.append(str(exc))
+        results.append(_log(client, 3))
+    assert results[:2] == results[2:]

@@ -79,6 +79,22 @@ def check(c, cmd: Command, argv: list[bytes]) -> Error | None:
     return None
 
 
+def permitted(u: User, cmd: Command, argv: list[bytes], server) -> bool:
+    """ACLCheckAllUserCommandPerm without a log entry (redis.acl_check_cmd)."""
+    if u.unrestricted:
+        return True
+    acl = acl_of(server)
+    if acl.command_allowed(u, cmd.name, argv[1:]) is not None:
+        return False
+    if not u.allkeys and cmd.name not in NOT_KEYS:
+        if not all(acl.key_allowed(u, key, cmd.write) for key in cmd.keys(argv)):
+            return False
+    if not u.allchannels and cmd.name in CHANNEL_COMMANDS:
+        chans = argv[1:2] if cmd.name in ("publish", "spublish") else argv[1:]
+        return all(acl.channel_allowed(u, ch, CHANNEL_COMMANDS[cmd.name]) for ch in chans)
+    return True
+
+
 # getAclErrorMessage, by the NOPERM error check() answers
 _SCRIPT_DENIALS = (
     ("NOPERM this user has no permissions to run", "can't run this command or subcommand"),

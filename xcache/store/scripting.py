@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from xcache.resp import OK, Error
 from xcache.resp import help as help_text
 from xcache.resp.help import pick
-from xcache.store.acl import script_acl_check
+from xcache.store.acl import permitted, script_acl_check
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
 from xcache.store.lua_values import error_for_lua, lua_number_arg, lua_to_reply, reply_to_lua
@@ -139,7 +139,8 @@ class Scripts:
                 LUA_PRELUDE, self._py_call, self._py_pcall, _py_sha1, self._py_log,
                 self._py_check, self._py_setresp, self._py_register, REDIS_VERSION.encode(),
                 (major << 16) | (minor << 8) | patch, make_bit(), cjson,
-                make_cmsgpack(self._lua, lua_type, cjson.null), make_struct(lua_type))
+                make_cmsgpack(self._lua, lua_type, cjson.null), make_struct(lua_type),
+                self._py_acl_check)
         return self._lua
 
     def compile(self, body: bytes) -> str:
@@ -183,6 +184,19 @@ class Scripts:
     def _py_check(self) -> bool:
         run = self._tls.__dict__.get("run")
         return bool(run is not None and run.kill)
+
+    def _py_acl_check(self, *args) -> bool:
+        """redis.acl_check_cmd: may the caller's user run this command (nothing logged)."""
+        if not args:
+            raise ScriptError("ERR Please specify at least one argument for this redis lib call")
+        if any(isinstance(a, bool) or not isinstance(a, bytes | int | float) for a in args):
+            raise ScriptError("ERR Lua redis lib command arguments must be strings or integers")
+        argv = [a if isinstance(a, bytes) else lua_number_arg(a) for a in args]
+        cmd = COMMANDS.get(argv[0].lower())
+        if cmd is None:
+            raise ScriptError("ERR Invalid command passed to redis.acl_check_cmd()")
+        run = self._tls.__dict__["ctx"].run
+        return permitted(run.client.user, cmd, argv, self.server)
 
     def _py_call(self, *args):
         """redis.call: the reply as a Lua value; an error is raised into the script."""
