@@ -181,3 +181,20 @@ def test_numpat_counts_unique_patterns(both):
     finally:
         for sub in subs:
             sub.close()
+
+
+def test_shard_subscriber_is_a_pubsub_client(both):
+    """SSUBSCRIBE makes a pubsub client (flags=P, CLIENT KILL TYPE pubsub) counted in INFO."""
+    got = []
+    for client in both:
+        port = client.connection_pool.connection_kwargs["port"]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"CLIENT SETNAME shardsub\r\nSSUBSCRIBE a b\r\n")
+            read_until(s, b":2\r\n")
+            line = next(ln for ln in client.execute_command("CLIENT", "LIST").decode().splitlines()
+                        if "name=shardsub" in ln)
+            fields = dict(f.split("=", 1) for f in line.split())
+            stats = client.info("stats")
+            got.append((fields["flags"], fields["ssub"], stats["pubsubshard_channels"],
+                        client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")))
+    assert got[0] == got[1]

@@ -25,7 +25,7 @@ CLIENT_TYPES = {b"normal": "normal", b"master": "master", b"replica": "replica",
 
 
 def _client_type(c) -> str:
-    if c.channels or c.patterns:
+    if c.channels or c.patterns or c.shard_channels:  # SSUBSCRIBE sets CLIENT_PUBSUB too
         return "pubsub"
     return c.kind
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def client_line(c, now: float) -> str:
-    flags = "S" if c.kind == "replica" else "M" if c.kind == "master" else "P" if (c.channels or c.patterns) else ""
+    flags = "S" if c.kind == "replica" else "M" if c.kind == "master" else "P" if (c.channels or c.patterns or c.shard_channels) else ""
     if c.multi is not None:
         flags += "x"
     if c.tracking is not None:
