@@ -9,7 +9,7 @@ import socket
 import pytest
 import redis
 
-from tests.procs import read_until
+from tests.procs import read_until, wait_until
 from tests.store.crosscheck import both_fixture, raw, same  # noqa: F401 (fixture)
 
 # Each script runs on a flushed server; its events are compared in order.
@@ -197,4 +197,38 @@ def test_shard_subscriber_is_a_pubsub_client(both):
             stats = client.info("stats")
             got.append((fields["flags"], fields["ssub"], stats["pubsubshard_channels"],
                         client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")))
+    assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("blocking,push", [
+    (("BLPOP", "l", "0"), ("RPUSH", "l", "a")),
+    (("BLMOVE", "l", "dst", "RIGHT", "LEFT", "0"), ("RPUSH", "l", "a", "b")),
+    (("BZPOPMIN", "z", "0"), ("ZADD", "z", "1", "m")),
+    (("BLMPOP", "0", "2", "x", "l", "LEFT", "COUNT", "5"), ("RPUSH", "l", "a", "b")),
+])
+def test_events_of_a_blocked_command_served_later(both, blocking, push):
+    got = []
+    for client in both:
+        client.flushall()
+        client.rpush("dst", "old")  # an existing destination: `new` is not published for it
+        port = client.connection_pool.connection_kwargs["port"]
+        sub = client.pubsub()
+        sub.psubscribe("__keyspace@*")
+        assert sub.get_message(timeout=5)["type"] == "psubscribe"
+        client.config_set("notify-keyspace-events", "KA")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"".join(b"%s " % a.encode() for a in blocking).strip() + b"\r\n")
+                wait_until(lambda cl=client: cl.info("clients")["blocked_clients"] == 1,
+                           what="the command blocked")
+                raw(client, *push)
+                s.recv(1000)  # its reply
+            client.publish("__keyspace@0__:end", "x")
+            events = []
+            while (m := sub.get_message(timeout=10))["channel"] != b"__keyspace@0__:end":
+                events.append((m["channel"], m["data"]))
+            got.append(events)
+        finally:
+            client.config_set("notify-keyspace-events", "")
+            sub.close()
     assert got[0] == got[1]

@@ -301,3 +301,15 @@ def after(c, cmd, argv: list[bytes], reply, existed: dict[bytes, bool]) -> None:
     for k, was in existed.items():
         if was and not now[k] and k not in placed:
             notify(server, GENERIC, b"del", k, db)
+
+
+def served(c, cmds: list, existed: dict[bytes, bool]) -> None:
+    """A blocked command served later: the events of what it replicates (a pop, a move; one argv
+    or several), as the pop it is (existed: its source keys before; others are taken as
+    existing, so a destination it creates publishes no `new`)."""
+    for argv in cmds if type(cmds[0]) is list else [cmds]:
+        cmd = COMMANDS.get(argv[0].lower())
+        if cmd is None:
+            continue
+        keys = cmd.keys(argv) + store_keys(argv[0].lower(), argv)
+        after(c, cmd, argv, [b""], {k: existed.get(k, True) for k in keys})

@@ -63,6 +63,7 @@ from xcache.store.latency import Diagnostics  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.notify_events import after as notify_after  # noqa: E402
 from xcache.store.notify_events import before as notify_before  # noqa: E402
+from xcache.store.notify_events import served as notify_served  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
 from xcache.store.replication import Replication  # noqa: E402
 from xcache.store.rounds import Round  # noqa: E402
@@ -862,6 +863,8 @@ class Server:
     def _retry_block(self, c: Client, block: Block):
         """One attempt to serve a blocked command; a pop served here is replicated as a plain pop."""
         c.propagate = None
+        existed = ({k: self.engine.get_meta(c.db, k) is not None for k in block.keys}
+                   if self.notify_flags else None)
         try:
             reply = block.retry()
         except Error as exc:
@@ -872,6 +875,8 @@ class Server:
             self.replication.propagate(c, c.propagate)
             if self.tracking is not None and c.propagate:  # the keys it wrote, as a write would
                 tracking.after_served(self, c, c.propagate)
+            if existed is not None and c.propagate:
+                notify_served(c, c.propagate, existed)
         return reply
 
     def unblock(self, c: Client, error: bool) -> None:
