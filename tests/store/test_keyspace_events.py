@@ -50,6 +50,8 @@ SCRIPTS = {
     "zsets": [
         ("zadd", "z", "1", "a", "2", "b", "3", "c", "4", "d"), ("zadd", "z", "NX", "5", "a"),
         ("zadd", "z", "INCR", "1", "a"), ("zincrby", "z", "1", "b"), ("zrem", "z", "nope"),
+        ("zadd", "z", "4", "d"), ("zadd", "z", "XX", "5", "d"), ("zadd", "z", "GT", "1", "d"),
+        ("zadd", "z", "CH", "6", "d", "4", "c"), ("zadd", "z", "LT", "CH", "9", "d"),
         ("zrem", "z", "a"), ("zremrangebyscore", "z", "100", "200"),
         ("zremrangebyrank", "z", "0", "0"), ("zadd", "z", "0", "x", "0", "y"),
         ("zremrangebylex", "z", "[x", "[x"), ("zpopmin", "z"), ("zpopmax", "z", "1"),

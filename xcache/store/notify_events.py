@@ -15,7 +15,7 @@ from xcache.resp import Error
 from xcache.store.commands import COMMANDS
 from xcache.store.notify import GENERIC, HASH, LIST, NEW, SET, STREAM, STRING, ZSET, notify
 
-_SMOVE = object()  # before()'s note for SMOVE
+_NOTE = object()  # before()'s note for SMOVE (dst had the member) and ZADD (the old scores)
 DEL_HERE = object()  # a rule's marker: the generic `del` of this key goes at this point
 _EXPIRY_OPTS = {b"EX", b"PX", b"EXAT", b"PXAT"}
 _ZADD_OPTS = {b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR"}
@@ -50,8 +50,8 @@ def _zadd(a, r, event=b"zadd"):
     opts = _opts(a[2:i])
     if b"INCR" in opts:
         return [(ZSET, b"zincr", a[1])] if r is not None else []
-    # added or updated: the reply counts only additions (without CH), so an update is assumed
-    # unless NX forbids one
+    # GEOADD (ZADD compares the scores, see after()): the reply counts only additions (without
+    # CH), so an update is assumed unless NX forbids one
     return [(ZSET, event, a[1])] if r or b"NX" not in opts else []
 
 
@@ -255,10 +255,27 @@ def before(c, cmd, argv: list[bytes]) -> dict:
     existed: dict = {k: engine.get_meta(db, k) is not None for k in keys}
     if name == b"smove" and len(argv) == 4:
         try:
-            existed[_SMOVE] = COMMANDS[b"sismember"].handler(c, [argv[2], argv[3]]) == 1
+            existed[_NOTE] = COMMANDS[b"sismember"].handler(c, [argv[2], argv[3]]) == 1
         except Error:
-            existed[_SMOVE] = False  # WRONGTYPE: SMOVE fails the same way
+            existed[_NOTE] = False  # WRONGTYPE: SMOVE fails the same way
+    elif name == b"zadd" and (members := _zadd_members(argv)):
+        existed[_NOTE] = _scores(c, argv[1], members)
     return existed
+
+
+def _zadd_members(a: list[bytes]) -> list[bytes] | None:
+    """ZADD's members, unless INCR (which always publishes)."""
+    i = 2
+    while i < len(a) and a[i].upper() in _ZADD_OPTS:
+        i += 1
+    return None if b"INCR" in _opts(a[2:i]) else a[i + 1::2]
+
+
+def _scores(c, key: bytes, members: list[bytes]):
+    try:
+        return COMMANDS[b"zmscore"].handler(c, [key, *members])
+    except Error:
+        return None
 
 
 def after(c, cmd, argv: list[bytes], reply, existed: dict[bytes, bool]) -> None:
@@ -266,7 +283,7 @@ def after(c, cmd, argv: list[bytes], reply, existed: dict[bytes, bool]) -> None:
         return  # failed, or the handler wrote nothing
     server, engine, db = c.server, c.engine, c.db
     name = argv[0].lower()
-    dst_had_member = existed.pop(_SMOVE, False)
+    note = existed.pop(_NOTE, None)
     now = {k: engine.get_meta(db, k) is not None for k in existed}
     if server.notify_flags & NEW:
         for k, was in existed.items():
@@ -277,7 +294,10 @@ def after(c, cmd, argv: list[bytes], reply, existed: dict[bytes, bool]) -> None:
     rule = None if name in _EXPIRES and not now[argv[1]] else RULES.get(name)
     events = rule(argv, reply) if rule is not None else ()
     if name == b"smove":
-        events = _smove(argv, reply, dst_had_member)
+        events = _smove(argv, reply, bool(note))
+    elif name == b"zadd" and note is not None:  # added or updated (zaddGenericCommand)
+        changed = (type(reply) is int and reply > 0) or _scores(c, argv[1], _zadd_members(argv)) != note
+        events = [(ZSET, b"zadd", argv[1])] if changed else []
     placed = set()
     for ev in events:
         if ev[0] is DEL_HERE:
