@@ -379,6 +379,15 @@ class ACL:
         need = "W" if write else "R"
         return any(need in perm and self.matcher(pat.encode(), key) for perm, pat in u.keys)
 
+    def key_permitted(self, u: User, key: bytes, read: bool, write: bool) -> bool:
+        """ACLSelectorCheckKey: a pattern with every permission the key spec needs (none: any
+        pattern; a spec that neither reads nor writes, EXISTS's, needs no permission)."""
+        if u.allkeys:
+            return True
+        need = ("R" if read else "") + ("W" if write else "")
+        return any(all(p in perm for p in need) and self.matcher(pat.encode(), key)
+                   for perm, pat in u.keys)
+
     def channel_allowed(self, u: User, channel: bytes, is_pattern: bool) -> bool:
         if u.allchannels:
             return True

@@ -156,3 +156,26 @@ def test_acl_check_cmd_in_scripts(users, call):
                 results.append(str(exc))
         results.append(_log(client, 3))
     assert results[:2] == results[2:]
+
+
+KEY_SPEC_COMMANDS = [
+    ("GET", "{k}"), ("SET", "{k}", "v"), ("SET", "{k}", "v", "GET"), ("EXISTS", "{k}"),
+    ("APPEND", "{k}", "v"), ("DEL", "{k}"), ("LMOVE", "{k}", "{k}2", "LEFT", "LEFT"),
+    ("LMOVE", "read:x", "{k}", "LEFT", "LEFT"), ("SUNIONSTORE", "{k}", "read:a"),
+    ("SINTERCARD", "1", "{k}"), ("BITFIELD", "{k}", "GET", "u8", "0"),
+    ("BITFIELD", "{k}", "SET", "u8", "0", "1"), ("SORT", "read:l", "STORE", "{k}"),
+    ("HEXISTS", "{k}", "f"), ("STRLEN", "{k}"), ("TYPE", "{k}"), ("COPY", "read:a", "{k}"),
+    ("LMPOP", "1", "{k}", "LEFT"), ("EVAL", "return 1", "1", "{k}"), ("RENAME", "{k}", "read:x"),
+]
+
+
+@pytest.mark.parametrize("prefix", ["read:", "write:", "rw:", "none:"])
+@pytest.mark.parametrize("command", KEY_SPEC_COMMANDS, ids=lambda c: " ".join(c))
+def test_key_permissions_follow_key_specs(users, prefix, command):
+    """%R~ / %W~ patterns against what each key spec needs (access: read; insert, update,
+    delete: write), as ACL DRYRUN and the command itself see it."""
+    args = [a.replace("{k}", prefix + "k") for a in command]
+    for client in users:
+        client.execute_command("ACL", "SETUSER", "keyspec", "on", ">pw", "+@all", "%R~read:*",
+                               "%W~write:*", "~rw:*")
+    same(users, "ACL", "DRYRUN", "keyspec", *args)
