@@ -166,6 +166,9 @@ KEY_SPEC_COMMANDS = [
     ("BITFIELD", "{k}", "SET", "u8", "0", "1"), ("SORT", "read:l", "STORE", "{k}"),
     ("HEXISTS", "{k}", "f"), ("STRLEN", "{k}"), ("TYPE", "{k}"), ("COPY", "read:a", "{k}"),
     ("LMPOP", "1", "{k}", "LEFT"), ("EVAL", "return 1", "1", "{k}"), ("RENAME", "{k}", "read:x"),
+    ("MEMORY", "USAGE", "{k}"), ("OBJECT", "ENCODING", "{k}"), ("XINFO", "STREAM", "{k}"),
+    ("MIGRATE", "h", "1", "", "0", "5000", "KEYS", "{k}"), ("TOUCH", "{k}"),
+    ("SORT", "{k}", "BY", "w*"), ("SORT_RO", "{k}", "GET", "#"),
 ]
 
 
@@ -179,3 +182,65 @@ def test_key_permissions_follow_key_specs(users, prefix, command):
         client.execute_command("ACL", "SETUSER", "keyspec", "on", ">pw", "+@all", "%R~read:*",
                                "%W~write:*", "~rw:*")
     same(users, "ACL", "DRYRUN", "keyspec", *args)
+
+
+SELECTOR_RULES = [
+    ("on", "nopass", "(+get ~k*)", "(%R~r* &ch* +@read)"),
+    ("on", "nopass", "(+set", "~w*)", "+get", "~r*"),
+    ("on", "(~a", "~b", "+get)", "clearselectors", "(+del ~d*)"),
+    ("()", "reset", "(+ping)"),
+    ("(on)",), ("(+get", "~x"), ("(>pw)",), ("(+nosuchcommand)",), ("(~x", "+get", ")"),
+]
+
+
+@pytest.mark.parametrize("rules", SELECTOR_RULES, ids=lambda r: " ".join(r))
+def test_selectors_like_redis(users, rules):
+    """ACL SETUSER with selectors: the same errors, ACL LIST and GETUSER (RESP2 and RESP3)."""
+    same(users, "ACL", "SETUSER", "sel", *rules)
+    same(users, "ACL", "LIST")
+    same(users, "ACL", "GETUSER", "sel")
+    port = [client.connection_pool.connection_kwargs["port"] for client in users]
+    got = []
+    for p in port:
+        with socket.create_connection(("127.0.0.1", p), timeout=10) as s:
+            s.sendall(b"HELLO 3\r\n")
+            read_until(s, b"*0\r\n")
+            s.sendall(b"ACL GETUSER sel\r\nPING\r\n")
+            got.append(read_until(s, b"+PONG\r\n"))
+    assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("command", [
+    ("SET", "w1", "1"), ("SET", "r1", "1"), ("GET", "w1"), ("GET", "r1"), ("LPUSH", "r1", "1"),
+    ("PUBLISH", "ch1", "x"), ("PUBLISH", "other", "x"), ("MGET", "r1", "w1"), ("DEL", "d1"),
+])
+def test_commands_pass_if_any_selector_allows_them(users, command):
+    for client in users:
+        client.execute_command("ACL", "SETUSER", "sel", "on", "nopass", "+get", "~r*", "&ch*",
+                               "(+set ~w*)", "(+@all %W~d* &other)")
+    same(users, "ACL", "DRYRUN", "sel", *command)
+    clients = [_as(client, "sel", "x") for client in users]
+    try:
+        same(clients, *command)
+    finally:
+        for conn in clients:
+            conn.close()
+    assert _log(users[0], 2) == _log(users[1], 2)
+
+
+@pytest.mark.parametrize("rules", [("~mylist",), ("~mylist", "~v*"), ("~mylist", "%W~*"),
+                                   ("~mylist", "%R~*"), ("allkeys",)])
+def test_sort_by_and_get_need_read_access_to_every_key(users, rules):
+    for client in users:
+        client.set("v1", 1)
+        client.lpush("mylist", 1)
+        client.execute_command("ACL", "SETUSER", "sorter", "on", "nopass",
+                               "(+sort +sort_ro " + " ".join(rules) + ")")
+    clients = [_as(client, "sorter", "x") for client in users]
+    try:
+        for args in (("SORT", "mylist", "BY", "v*"), ("SORT", "mylist", "GET", "v*"),
+                     ("SORT_RO", "mylist", "GET", "#"), ("SORT", "mylist", "BY", "const")):
+            same(clients, *args)
+    finally:
+        for conn in clients:
+            conn.close()

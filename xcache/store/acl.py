@@ -8,7 +8,7 @@ import time
 
 from xcache.acl import ACL, ACLError, CommandTable, User, genpass
 from xcache.aclcategories import CATEGORIES
-from xcache.resp import OK, Error
+from xcache.resp import OK, Error, Map, Set
 from xcache.resp.help import ACL_HELP, pick
 from xcache.store.commands import COMMANDS, Command, command, parse_int
 from xcache.store.glob import glob_match
@@ -61,25 +61,68 @@ def check(c, cmd: Command, argv: list[bytes]) -> Error | None:
         context, c = "lua", getattr(c, "woff_owner", None) or c
     else:
         context = "multi" if c.multi is not None else "toplevel"
-    denied = acl.command_allowed(u, cmd.name, argv[1:])
+    v = verdict(acl, u, cmd, argv)
+    if v is None:
+        return None
+    kind, obj = v[0], v[2]
+    text = obj if isinstance(obj, str) else obj.decode(errors="replace")
+    acl.log_denied(kind, context, text, u.name, client_info(c))
+    if kind == "command":
+        return Error(f"NOPERM this user has no permissions to run the '{obj}' command")
+    if kind == "key":
+        return Error("NOPERM this user has no permissions to access one of the keys used as arguments")
+    return Error("NOPERM this user has no permissions to access one of the channels used as arguments")
+
+
+_RANK = {"command": 1, "key": 2, "channel": 4}  # ACL_DENIED_CMD, _KEY, _CHANNEL
+
+
+def _selector_verdict(acl: ACL, s: User, cmd: Command, argv: list[bytes], needs):
+    """ACLSelectorCheckCmd: None, or (reason, position, object) of the first denial."""
+    denied = acl.command_allowed(s, cmd.name, argv[1:])
     if denied is not None:
-        acl.log_denied("command", context, denied, u.name, client_info(c))
-        return Error(f"NOPERM this user has no permissions to run the '{denied}' command")
-    if not u.allkeys and cmd.name not in NOT_KEYS:
-        for key, read, write in _key_needs(cmd, argv):
-            if not acl.key_permitted(u, key, read, write):
-                acl.log_denied("key", context, key.decode(errors="replace"), u.name, client_info(c))
-                return Error("NOPERM this user has no permissions to access one of the keys used as arguments")
-    if not u.allchannels and cmd.name in CHANNEL_COMMANDS:
+        return ("command", 0, denied)
+    if not s.allkeys and cmd.name not in NOT_KEYS:
+        for i, (key, read, write) in enumerate(needs()):
+            if not acl.key_permitted(s, key, read, write):
+                return ("key", i + 1, key)
+    if not s.allchannels and cmd.name in CHANNEL_COMMANDS:
         chans = argv[1:2] if cmd.name in ("publish", "spublish") else argv[1:]
-        for ch in chans:
-            if not acl.channel_allowed(u, ch, CHANNEL_COMMANDS[cmd.name]):
-                acl.log_denied("channel", context, ch.decode(errors="replace"), u.name, client_info(c))
-                return Error("NOPERM this user has no permissions to access one of the channels used as arguments")
+        for i, ch in enumerate(chans):
+            if not acl.channel_allowed(s, ch, CHANNEL_COMMANDS[cmd.name]):
+                return ("channel", i + 1, ch)
     return None
 
 
+def verdict(acl: ACL, u: User, cmd: Command, argv: list[bytes]):
+    """ACLCheckAllUserCommandPerm: None if the root selector or any other allows the command,
+    else the most relevant denial (a channel over a key over the command; then the later
+    argument)."""
+    cache: list = []
+
+    def needs():
+        if not cache:
+            cache.append(_key_needs(cmd, argv))
+        return cache[0]
+
+    best = None
+    for s in (u, *u.selectors):
+        v = _selector_verdict(acl, s, cmd, argv, needs)
+        if v is None:
+            return None
+        if best is None or (_RANK[v[0]], v[1]) > (_RANK[best[0]], best[1]):
+            best = v
+    return best
+
+
 _WRITES = {"insert", "delete", "update"}
+# Subcommands with a key at argv[2]: (needs read, needs write) from their key spec
+_KEYED_SUBCOMMANDS = {
+    "memory": {b"usage": (False, False)},
+    "object": {b"encoding": (False, False), b"freq": (False, False),
+               b"idletime": (False, False), b"refcount": (False, False)},
+    "xinfo": {b"stream": (True, False), b"groups": (True, False), b"consumers": (True, False)},
+}
 
 
 def _key_needs(cmd: Command, argv: list[bytes]) -> list[tuple[bytes, bool, bool]]:
@@ -94,6 +137,12 @@ def _key_needs(cmd: Command, argv: list[bytes]) -> list[tuple[bytes, bool, bool]
         specs = None
     if specs is None or (not specs and cmd.keys(argv)):
         return [(k, not cmd.write, cmd.write) for k in cmd.keys(argv)]
+    if cmd.name == "migrate" and len(argv) > 3 and argv[3] == b"":  # the KEYS form (migrateGetKeys)
+        specs = specs[1:]
+    if cmd.name in _KEYED_SUBCOMMANDS and len(argv) > 2:
+        spec = _KEYED_SUBCOMMANDS[cmd.name].get(argv[1].lower())
+        if spec is not None:  # a container's key specs are its subcommands'
+            return [(argv[2], *spec)]
     if cmd.name in ("set", "bitfield") and len(argv) > 1:  # VARIABLE_FLAGS: their getkeys_proc
         return [(argv[1], cmd.name == "bitfield" or any(a.lower() == b"get" for a in argv[3:]),
                  cmd.name == "set" or not _bitfield_reads_only(argv))]
@@ -119,20 +168,28 @@ def _bitfield_reads_only(argv: list[bytes]) -> bool:
     return True
 
 
-def permitted(u: User, cmd: Command, argv: list[bytes], server) -> bool:
-    """ACLCheckAllUserCommandPerm without a log entry (redis.acl_check_cmd)."""
+def full_key_access(c, cmd: Command, argv: list[bytes]) -> bool:
+    """ACLUserCheckCmdWithUnrestrictedKeyAccess: a selector that allows the command may also
+    read every key (allkeys, or a `*` pattern with read permission): SORT BY/GET need it."""
+    u = c.user
     if u.unrestricted:
         return True
-    acl = acl_of(server)
-    if acl.command_allowed(u, cmd.name, argv[1:]) is not None:
-        return False
-    if not u.allkeys and cmd.name not in NOT_KEYS:
-        if not all(acl.key_permitted(u, k, r, w) for k, r, w in _key_needs(cmd, argv)):
-            return False
-    if not u.allchannels and cmd.name in CHANNEL_COMMANDS:
-        chans = argv[1:2] if cmd.name in ("publish", "spublish") else argv[1:]
-        return all(acl.channel_allowed(u, ch, CHANNEL_COMMANDS[cmd.name]) for ch in chans)
-    return True
+    acl = acl_of(c.server)
+    cache: list = []
+
+    def needs():
+        if not cache:
+            cache.append(_key_needs(cmd, argv))
+        return cache[0]
+
+    return any(_selector_verdict(acl, s, cmd, argv, needs) is None
+               and (s.allkeys or any("R" in p and pat == "*" for p, pat in s.keys))
+               for s in (u, *u.selectors))
+
+
+def permitted(u: User, cmd: Command, argv: list[bytes], server) -> bool:
+    """ACLCheckAllUserCommandPerm without a log entry (redis.acl_check_cmd)."""
+    return u.unrestricted or verdict(acl_of(server), u, cmd, argv) is None
 
 
 # getAclErrorMessage, by the NOPERM error check() answers
@@ -216,8 +273,14 @@ def _disconnect(c, other) -> None:
 
 
 def _getuser(c, acl: ACL, args):
+    """A map (a flat array in RESP2), flags a set, each selector a map, as Redis 7.0."""
     u = acl.users.get(args[0])
-    return None if u is None else acl.getuser(u)
+    if u is None:
+        return None
+    fields = acl.getuser(u)
+    fields[1] = Set(fields[1])
+    fields[-1] = [Map(sel) for sel in fields[-1]]
+    return Map(fields)
 
 
 def _deluser(c, acl: ACL, args):
@@ -286,19 +349,13 @@ def _dryrun(c, acl: ACL, args):
     argv = [a.encode(errors="surrogateescape") for a in args[1:]]
     if (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
         raise Error(f"ERR wrong number of arguments for '{cmd.name}' command")
-    denied = acl.command_allowed(u, cmd.name, argv[1:])
-    if denied is not None:
-        return f"This user has no permissions to run the '{denied}' command".encode()
-    for key, read, write in _key_needs(cmd, argv) if cmd.name not in NOT_KEYS else ():
-        if not acl.key_permitted(u, key, read, write):
-            return f"This user has no permissions to access the '{key.decode(errors='replace')}' key".encode()
-    if cmd.name in CHANNEL_COMMANDS:
-        chans = argv[1:2] if cmd.name in ("publish", "spublish") else argv[1:]
-        for ch in chans:
-            if not acl.channel_allowed(u, ch, CHANNEL_COMMANDS[cmd.name]):
-                return (f"This user has no permissions to access the '{ch.decode(errors='replace')}' "
-                        "channel").encode()
-    return OK
+    v = None if u.unrestricted else verdict(acl, u, cmd, argv)
+    if v is None:
+        return OK
+    kind, obj = v[0], v[2]
+    if kind == "command":
+        return f"This user has no permissions to run the '{obj}' command".encode()
+    return f"This user has no permissions to access the '{obj.decode(errors='replace')}' {kind}".encode()
 
 
 NO_ACL_FILE = Error(
