@@ -10,14 +10,10 @@ from xcache.acl import ACL, ACLError, CommandTable, User, genpass
 from xcache.aclcategories import CATEGORIES
 from xcache.resp import OK, Error, Map, Set
 from xcache.resp.help import ACL_HELP, pick
+from xcache.store.acl_perm import verdict
 from xcache.store.commands import COMMANDS, Command, command, parse_int
 from xcache.store.glob import glob_match
 from xcache.store.subcommands import help_reply
-
-CHANNEL_COMMANDS = {"subscribe": False, "psubscribe": True, "publish": False, "ssubscribe": False,
-                    "spublish": False}
-# Their key specs name shard channels (Redis flags them not_key): checked as channels, not keys.
-NOT_KEYS = {"ssubscribe", "sunsubscribe", "spublish"}
 
 
 def _extra_commands() -> dict[str, tuple[str, ...]]:
@@ -72,124 +68,6 @@ def check(c, cmd: Command, argv: list[bytes]) -> Error | None:
     if kind == "key":
         return Error("NOPERM this user has no permissions to access one of the keys used as arguments")
     return Error("NOPERM this user has no permissions to access one of the channels used as arguments")
-
-
-_RANK = {"command": 1, "key": 2, "channel": 4}  # ACL_DENIED_CMD, _KEY, _CHANNEL
-
-
-def _selector_verdict(acl: ACL, s: User, cmd: Command, argv: list[bytes], needs):
-    """ACLSelectorCheckCmd: None, or (reason, position, object) of the first denial."""
-    denied = acl.command_allowed(s, cmd.name, argv[1:])
-    if denied is not None:
-        return ("command", 0, denied)
-    if not s.allkeys and cmd.name not in NOT_KEYS:
-        for i, (key, read, write) in enumerate(needs()):
-            if not acl.key_permitted(s, key, read, write):
-                return ("key", i + 1, key)
-    if not s.allchannels and cmd.name in CHANNEL_COMMANDS:
-        chans = argv[1:2] if cmd.name in ("publish", "spublish") else argv[1:]
-        for i, ch in enumerate(chans):
-            if not acl.channel_allowed(s, ch, CHANNEL_COMMANDS[cmd.name]):
-                return ("channel", i + 1, ch)
-    return None
-
-
-def verdict(acl: ACL, u: User, cmd: Command, argv: list[bytes]):
-    """ACLCheckAllUserCommandPerm: None if the root selector or any other allows the command,
-    else the most relevant denial (a channel over a key over the command; then the later
-    argument)."""
-    cache: list = []
-
-    def needs():
-        if not cache:
-            cache.append(_key_needs(cmd, argv))
-        return cache[0]
-
-    best = None
-    for s in (u, *u.selectors):
-        v = _selector_verdict(acl, s, cmd, argv, needs)
-        if v is None:
-            return None
-        if best is None or (_RANK[v[0]], v[1]) > (_RANK[best[0]], best[1]):
-            best = v
-    return best
-
-
-_WRITES = {"insert", "delete", "update"}
-# Subcommands with a key at argv[2]: (needs read, needs write) from their key spec
-_KEYED_SUBCOMMANDS = {
-    "memory": {b"usage": (False, False)},
-    "object": {b"encoding": (False, False), b"freq": (False, False),
-               b"idletime": (False, False), b"refcount": (False, False)},
-    "xinfo": {b"stream": (True, False), b"groups": (True, False), b"consumers": (True, False)},
-}
-
-
-def _key_needs(cmd: Command, argv: list[bytes]) -> list[tuple[bytes, bool, bool]]:
-    """(key, needs read, needs write) per Redis 7's key specs (access: read; insert, delete,
-    update: write); read for read-only commands and write for the others where the specs do
-    not place the keys."""
-    from xcache.store.cmdtable import keys_with_flags
-
-    try:
-        specs = keys_with_flags(argv)
-    except Error:
-        specs = None
-    if specs is None or (not specs and cmd.keys(argv)):
-        return [(k, not cmd.write, cmd.write) for k in cmd.keys(argv)]
-    if cmd.name == "migrate" and len(argv) > 3 and argv[3] == b"":  # the KEYS form (migrateGetKeys)
-        specs = specs[1:]
-    if cmd.name in _KEYED_SUBCOMMANDS and len(argv) > 2:
-        spec = _KEYED_SUBCOMMANDS[cmd.name].get(argv[1].lower())
-        if spec is not None:  # a container's key specs are its subcommands'
-            return [(argv[2], *spec)]
-    if cmd.name in ("set", "bitfield") and len(argv) > 1:  # VARIABLE_FLAGS: their getkeys_proc
-        return [(argv[1], cmd.name == "bitfield" or any(a.lower() == b"get" for a in argv[3:]),
-                 cmd.name == "set" or not _bitfield_reads_only(argv))]
-    out = [(k, "access" in f, bool(_WRITES.intersection(f))) for k, f in specs]
-    if cmd.name == "sort":  # SORT ... STORE dst: its spec is incomplete (no key position)
-        from xcache.store.notify_events import store_keys
-
-        out += [(k, False, True) for k in store_keys(b"sort", argv)]
-    return out
-
-
-def _bitfield_reads_only(argv: list[bytes]) -> bool:
-    """bitfieldGetKeys: only GET (and OVERFLOW) operations."""
-    i = 2
-    while i < len(argv):
-        left, op = len(argv) - i - 1, argv[i].lower()
-        if op == b"get" and left >= 2:
-            i += 3
-        elif op == b"overflow" and left >= 1:
-            i += 2
-        else:
-            return False
-    return True
-
-
-def full_key_access(c, cmd: Command, argv: list[bytes]) -> bool:
-    """ACLUserCheckCmdWithUnrestrictedKeyAccess: a selector that allows the command may also
-    read every key (allkeys, or a `*` pattern with read permission): SORT BY/GET need it."""
-    u = c.user
-    if u.unrestricted:
-        return True
-    acl = acl_of(c.server)
-    cache: list = []
-
-    def needs():
-        if not cache:
-            cache.append(_key_needs(cmd, argv))
-        return cache[0]
-
-    return any(_selector_verdict(acl, s, cmd, argv, needs) is None
-               and (s.allkeys or any("R" in p and pat == "*" for p, pat in s.keys))
-               for s in (u, *u.selectors))
-
-
-def permitted(u: User, cmd: Command, argv: list[bytes], server) -> bool:
-    """ACLCheckAllUserCommandPerm without a log entry (redis.acl_check_cmd)."""
-    return u.unrestricted or verdict(acl_of(server), u, cmd, argv) is None
 
 
 # getAclErrorMessage, by the NOPERM error check() answers

@@ -35,7 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from xcache.resp import OK, Error
 from xcache.resp import help as help_text
 from xcache.resp.help import pick
-from xcache.store.acl import permitted, script_acl_check
+from xcache.store.acl import acl_of, script_acl_check
+from xcache.store.acl_perm import permitted
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
 from xcache.store.lua_values import error_for_lua, lua_number_arg, lua_to_reply, reply_to_lua
@@ -196,7 +197,7 @@ class Scripts:
         if cmd is None:
             raise ScriptError("ERR Invalid command passed to redis.acl_check_cmd()")
         run = self._tls.__dict__["ctx"].run
-        return permitted(run.client.user, cmd, argv, self.server)
+        return permitted(acl_of(self.server), run.client.user, cmd, argv)
 
     def _py_call(self, *args):
         """redis.call: the reply as a Lua value; an error is raised into the script."""

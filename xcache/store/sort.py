@@ -84,11 +84,13 @@ def _elements(c, key: bytes, meta) -> list[bytes]:
 
 def _need_full_key_access(c, option: bytes, readonly: bool, args: list[bytes]) -> None:
     """BY and GET read keys the command does not name: the user must be able to read any key."""
-    from xcache.store.acl import full_key_access
+    from xcache.store.acl import acl_of
+    from xcache.store.acl_perm import full_key_access
     from xcache.store.commands import COMMANDS
 
     name = b"sort_ro" if readonly else b"sort"
-    if not c.user.unrestricted and not full_key_access(c, COMMANDS[name], [name, *args]):
+    u = c.user
+    if not u.unrestricted and not full_key_access(acl_of(c.server), u, COMMANDS[name], [name, *args]):
         raise Error(f"ERR {option.decode()} option of SORT denied due to insufficient ACL permissions.")
 
 
