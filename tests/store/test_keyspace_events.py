@@ -59,6 +59,8 @@ SCRIPTS = {
         ("zinterstore", "zi", "2", "z", "z2"), ("zdiffstore", "zd", "1", "z"),
         ("zrangestore", "zr", "z", "0", "-1"), ("zmpop", "1", "z2", "MIN"),
         ("bzpopmax", "z", "0.01"), ("geoadd", "g", "13.36", "38.11", "p"),
+        ("geoadd", "g", "13.36", "38.11", "p"), ("geoadd", "g", "NX", "13.4", "38.1", "p"),
+        ("geoadd", "g", "XX", "CH", "13.4", "38.1", "p"),
         ("geosearchstore", "gs", "g", "FROMLONLAT", "13.36", "38.11", "BYRADIUS", "10", "km"),
         ("georadius", "g", "13.36", "38.11", "10", "km", "STORE", "gr"),
     ],

@@ -43,16 +43,9 @@ def _getex(a, r):
     return [(GENERIC, b"expire", a[1])] if r is not None and _opts(a[2:]) & _EXPIRY_OPTS else []
 
 
-def _zadd(a, r, event=b"zadd"):
-    i = 2
-    while i < len(a) and a[i].upper() in _ZADD_OPTS:
-        i += 1
-    opts = _opts(a[2:i])
-    if b"INCR" in opts:
-        return [(ZSET, b"zincr", a[1])] if r is not None else []
-    # GEOADD (ZADD compares the scores, see after()): the reply counts only additions (without
-    # CH), so an update is assumed unless NX forbids one
-    return [(ZSET, event, a[1])] if r or b"NX" not in opts else []
+def _zadd(a, r):
+    """ZADD INCR; otherwise after() compares the scores before and after."""
+    return [(ZSET, b"zincr", a[1])] if r is not None else []
 
 
 def _lmove(a, r, src_end: bytes, dst_end: bytes):
@@ -189,7 +182,7 @@ RULES = {
     b"hset": _always(HASH, b"hset"), b"hmset": _always(HASH, b"hset"),
     b"hsetnx": _by_reply(HASH, b"hset"), b"hdel": _by_reply(HASH, b"hdel"),
     b"hincrby": _always(HASH, b"hincrby"), b"hincrbyfloat": _always(HASH, b"hincrbyfloat"),
-    b"zadd": _zadd, b"geoadd": lambda a, r: _zadd(a, r),
+    b"zadd": _zadd,
     b"zincrby": _always(ZSET, b"zincr"),
     b"zrem": _by_reply(ZSET, b"zrem"),
     b"zremrangebyscore": _by_reply(ZSET, b"zremrangebyscore"),
@@ -258,17 +251,19 @@ def before(c, cmd, argv: list[bytes]) -> dict:
             existed[_NOTE] = COMMANDS[b"sismember"].handler(c, [argv[2], argv[3]]) == 1
         except Error:
             existed[_NOTE] = False  # WRONGTYPE: SMOVE fails the same way
-    elif name == b"zadd" and (members := _zadd_members(argv)):
+    elif name in (b"zadd", b"geoadd") and (members := _zadd_members(argv)):
         existed[_NOTE] = _scores(c, argv[1], members)
     return existed
 
 
 def _zadd_members(a: list[bytes]) -> list[bytes] | None:
-    """ZADD's members, unless INCR (which always publishes)."""
+    """ZADD's (or GEOADD's) members, unless INCR (which always publishes)."""
     i = 2
     while i < len(a) and a[i].upper() in _ZADD_OPTS:
         i += 1
-    return None if b"INCR" in _opts(a[2:i]) else a[i + 1::2]
+    if b"INCR" in _opts(a[2:i]):
+        return None
+    return a[i + 2::3] if a[0].lower() == b"geoadd" else a[i + 1::2]
 
 
 def _scores(c, key: bytes, members: list[bytes]):
@@ -295,7 +290,7 @@ def after(c, cmd, argv: list[bytes], reply, existed: dict[bytes, bool]) -> None:
     events = rule(argv, reply) if rule is not None else ()
     if name == b"smove":
         events = _smove(argv, reply, bool(note))
-    elif name == b"zadd" and note is not None:  # added or updated (zaddGenericCommand)
+    elif name in (b"zadd", b"geoadd") and note is not None:  # added or updated (zadd's rule)
         changed = (type(reply) is int and reply > 0) or _scores(c, argv[1], _zadd_members(argv)) != note
         events = [(ZSET, b"zadd", argv[1])] if changed else []
     placed = set()
