@@ -5,9 +5,9 @@ ACL LOG. The storage node serves it (xcache/store/acl.py); the proxy and the sen
 Commands are known by Redis 7.0's table of ACL categories (xcache/aclcategories.py) plus the
 extra commands a server registers (`extra_commands`), so `ACL LIST` describes a user exactly as
 redis-server 7.0 does (+@all/-@all, then the categories where the user is mostly allowed (or
-denied), then per-command differences). Limitations: no selectors `(...)`; key permissions are
-read (`%R~`) for read-only commands and write (`%W~`) for the others, per command rather than
-per key (Redis uses each command's key specs); first-arg rules (`+select|0`) are accepted but
+denied), then per-command differences), with selectors `(...)`. key_allowed() gives read
+(`%R~`) for read-only commands and write (`%W~`) for the others; key_permitted() takes what a key
+spec needs (the storage node uses it); first-arg rules (`+select|0`) are accepted but
 not enforced beyond the command itself.
 """
 
@@ -24,6 +24,30 @@ from xcache.aclcategories import CATEGORIES, COMMAND_CATEGORIES
 
 ACL_LOG_MAX_LEN = 128
 ACL_LOG_GROUPING_MS = 60_000
+
+
+_USER_ONLY = {"on", "off", "nopass", "resetpass", "reset", "clearselectors", "sanitize-payload",
+              "skip-sanitize-payload"}
+
+
+def merge_selectors(rules: list[str]) -> list[str]:
+    """ACLMergeSelectorArguments: arguments from one starting with '(' to one ending with ')'
+    make one selector rule (`(+get` `~k*)` -> `(+get ~k*)`)."""
+    out: list[str] = []
+    start = None
+    for i, rule in enumerate(rules):
+        if start is None and rule[:1] == "(" and rule[-1:] != ")":
+            start, parts = i, [rule]
+        elif start is not None:
+            parts.append(rule)
+            if rule[-1:] == ")":
+                out.append(" ".join(parts))
+                start = None
+        else:
+            out.append(rule)
+    if start is not None:
+        raise ACLError(f"Unmatched parenthesis in acl selector starting at '{rules[start]}'.")
+    return out
 
 
 class ACLError(Exception):
@@ -71,12 +95,15 @@ class User:
     channels: list[str] = field(default_factory=list)
     unrestricted: bool = False  # every command, key and channel: the server skips the checks
     sanitize: str = ""  # "", "sanitize-payload" or "skip-sanitize-payload" (RESTORE; a flag only)
+    # the selectors `(...)` after the root one (self): each a User of which only the command,
+    # key and channel fields count; a command runs if the root or any selector allows it all
+    selectors: list[User] = field(default_factory=list)
 
     def copy(self) -> User:
         return User(self.name, self.enabled, self.nopass, list(self.passwords), set(self.allowed),
                     self.future, {k: list(v) for k, v in self.firstargs.items()}, self.allkeys,
                     list(self.keys), self.allchannels, list(self.channels), self.unrestricted,
-                    self.sanitize)
+                    self.sanitize, [sel.copy() for sel in self.selectors])
 
 
 class ACL:
@@ -111,6 +138,7 @@ class ACL:
 
     def setuser(self, name: str, rules: list[str]) -> None:
         """ACL SETUSER: all rules or none (raises ACLError with Redis's message)."""
+        rules = merge_selectors(rules)
         user = self.users.get(name)
         tmp = user.copy() if user is not None else User(name)
         self.set_user(tmp, rules)
@@ -153,10 +181,13 @@ class ACL:
         elif low in ("sanitize-payload", "skip-sanitize-payload"):
             u.sanitize = low
         elif low == "reset":
-            for r in ("resetpass", "resetkeys", "resetchannels", "nocommands", "off", "sanitize-payload"):
+            for r in ("resetpass", "resetkeys", "resetchannels", "nocommands", "off", "sanitize-payload",
+                      "clearselectors"):
                 self._apply(u, r)
         elif low == "clearselectors":
-            pass  # no selectors here
+            u.selectors = []
+        elif rule[:1] == "(" and rule[-1:] == ")":
+            u.selectors.append(self._selector(rule[1:-1]))
         elif rule[:1] == ">":
             h = sha256_hex(rule[1:].encode())
             if h not in u.passwords:
@@ -191,6 +222,16 @@ class ACL:
         else:
             raise ACLError("Syntax error")
 
+    def _selector(self, ops: str) -> User:
+        """aclCreateSelectorFromOpSet: a selector starts with no commands, keys or channels, and
+        takes only command, key and channel rules."""
+        sel = User("")
+        for op in ops.split():
+            if op.lower() in _USER_ONLY or op[:1] in (">", "<", "#", "!", "("):
+                raise ACLError("Syntax error")
+            self._apply(sel, op)
+        return sel
+
     def _key_pattern(self, u: User, rule: str) -> None:
         if rule[0] == "%":
             perm, sep, pattern = rule[1:].partition("~")
@@ -224,6 +265,11 @@ class ACL:
             return
         if "|" in what:
             container, sub = what.split("|", 1)
+            if allow and "|" in sub and what.rsplit("|", 1)[0] in table.categories:
+                # +config|get|x: Redis splits at the last '|', finds a subcommand (ECHILD)
+                raise ACLError("Allowing first-arg of a subcommand is not supported")
+            if allow and not sub and container in table.categories:
+                raise ACLError("Syntax error")  # +config| (EINVAL)
             if container not in table.categories or not sub or "|" in sub:
                 raise ACLError("Unknown command or category name in ACL")
             if what in table.categories:
@@ -322,12 +368,15 @@ class ACL:
         if u.sanitize:
             parts.append(u.sanitize)
         parts += ["#" + h for h in u.passwords]
-        keys = self.describe_keys(u)
-        if keys:
-            parts.append(keys)
-        parts.append(self.describe_channels(u, True))
-        parts.append(self.describe_commands(u))
+        parts.append(self.describe_selector(u))
+        parts += ["(" + self.describe_selector(sel) + ")" for sel in u.selectors]
         return " ".join(parts)
+
+    def describe_selector(self, u: User) -> str:
+        """ACLDescribeSelector: keys, channels, commands."""
+        keys = self.describe_keys(u)
+        return " ".join(([keys] if keys else []) + [self.describe_channels(u, True),
+                                                    self.describe_commands(u)])
 
     def getuser(self, u: User) -> list:
         flags = [b"on" if u.enabled else b"off"] + ([b"nopass"] if u.nopass else []) + \
@@ -335,7 +384,11 @@ class ACL:
         return [b"flags", flags, b"passwords", [h.encode() for h in u.passwords],
                 b"commands", self.describe_commands(u).encode(),
                 b"keys", self.describe_keys(u).encode(),
-                b"channels", self.describe_channels(u, False).encode(), b"selectors", []]
+                b"channels", self.describe_channels(u, False).encode(),
+                b"selectors", [[b"commands", self.describe_commands(sel).encode(),
+                                b"keys", self.describe_keys(sel).encode(),
+                                b"channels", self.describe_channels(sel, False).encode()]
+                               for sel in u.selectors]]
 
     # --- authentication and permissions -----------------------------------------------------
 
@@ -373,6 +426,15 @@ class ACL:
             return True
         need = "W" if write else "R"
         return any(need in perm and self.matcher(pat.encode(), key) for perm, pat in u.keys)
+
+    def key_permitted(self, u: User, key: bytes, read: bool, write: bool) -> bool:
+        """ACLSelectorCheckKey: a pattern with every permission the key spec needs (none: any
+        pattern; a spec that neither reads nor writes, EXISTS's, needs no permission)."""
+        if u.allkeys:
+            return True
+        need = ("R" if read else "") + ("W" if write else "")
+        return any(all(p in perm for p in need) and self.matcher(pat.encode(), key)
+                   for perm, pat in u.keys)
 
     def channel_allowed(self, u: User, channel: bytes, is_pattern: bool) -> bool:
         if u.allchannels:

@@ -8,14 +8,12 @@ import time
 
 from xcache.acl import ACL, ACLError, CommandTable, User, genpass
 from xcache.aclcategories import CATEGORIES
-from xcache.resp import OK, Error
+from xcache.resp import OK, Error, Map, Set
 from xcache.resp.help import ACL_HELP, pick
+from xcache.store.acl_perm import verdict
 from xcache.store.commands import COMMANDS, Command, command, parse_int
 from xcache.store.glob import glob_match
 from xcache.store.subcommands import help_reply
-
-CHANNEL_COMMANDS = {"subscribe": False, "psubscribe": True, "publish": False, "ssubscribe": False,
-                    "spublish": False}
 
 
 def _extra_commands() -> dict[str, tuple[str, ...]]:
@@ -35,6 +33,7 @@ def acl_of(server) -> ACL:
     if acl is None:
         acl = server.acl = ACL(CommandTable(_extra_commands()), glob_match)
     acl.sync_requirepass(server.cfg.requirepass)
+    acl.log_max_len = server.settings.int("acllog-max-len")
     return acl
 
 
@@ -54,23 +53,42 @@ def check(c, cmd: Command, argv: list[bytes]) -> Error | None:
         return None  # the replication stream; AUTH, HELLO, QUIT, RESET are open to every user
     acl = acl_of(c.server)
     u = c.user
-    context = "multi" if c.multi is not None else "toplevel"
-    denied = acl.command_allowed(u, cmd.name, argv[1:])
-    if denied is not None:
-        acl.log_denied("command", context, denied, u.name, client_info(c))
-        return Error(f"NOPERM this user has no permissions to run the '{denied}' command")
-    if not u.allkeys:
-        for key in cmd.keys(argv):
-            if not acl.key_allowed(u, key, cmd.write):
-                acl.log_denied("key", context, key.decode(errors="replace"), u.name, client_info(c))
-                return Error("NOPERM this user has no permissions to access one of the keys used as arguments")
-    if not u.allchannels and cmd.name in CHANNEL_COMMANDS:
-        chans = argv[1:2] if cmd.name in ("publish", "spublish") else argv[1:]
-        for ch in chans:
-            if not acl.channel_allowed(u, ch, CHANNEL_COMMANDS[cmd.name]):
-                acl.log_denied("channel", context, ch.decode(errors="replace"), u.name, client_info(c))
-                return Error("NOPERM this user has no permissions to access one of the channels used as arguments")
-    return None
+    if c.kind == "script":  # logged as the caller's (Redis's current_client), context lua
+        context, c = "lua", getattr(c, "woff_owner", None) or c
+    else:
+        context = "multi" if c.multi is not None else "toplevel"
+    v = verdict(acl, u, cmd, argv)
+    if v is None:
+        return None
+    kind, obj = v[0], v[2]
+    text = obj if isinstance(obj, str) else obj.decode(errors="replace")
+    acl.log_denied(kind, context, text, u.name, client_info(c))
+    if kind == "command":
+        return Error(f"NOPERM this user has no permissions to run the '{obj}' command")
+    if kind == "key":
+        return Error("NOPERM this user has no permissions to access one of the keys used as arguments")
+    return Error("NOPERM this user has no permissions to access one of the channels used as arguments")
+
+
+# getAclErrorMessage, by the NOPERM error check() answers
+_SCRIPT_DENIALS = (
+    ("NOPERM this user has no permissions to run", "can't run this command or subcommand"),
+    ("NOPERM this user has no permissions to access one of the keys",
+     "can't access at least one of the keys mentioned in the command arguments"),
+    ("NOPERM this user has no permissions to access one of the channels",
+     "can't publish to the channel mentioned in the command"),
+)
+
+
+def script_acl_check(c, cmd: Command, argv: list[bytes]) -> Error | None:
+    """check() for a command a script runs (c: the script's client, with its caller's user):
+    logged with context lua, answered as Redis's scriptVerifyACL words it."""
+    denied = check(c, cmd, argv)
+    if denied is None:
+        return None
+    why = next((w for prefix, w in _SCRIPT_DENIALS if str(denied).startswith(prefix)),
+               "lacking the permissions for the command")
+    return Error(f"ERR The user executing the script {why}")
 
 
 def _wrong(sub: str) -> Error:
@@ -88,20 +106,59 @@ def acl_command(c, args):
     arity = ARITY[sub]
     if (arity >= 0 and len(args) != arity) or len(args) < -arity:
         raise _wrong(sub)
+    if sub in ("cat", "genpass", "log") and len(args) > 2:  # aclCommand's own argc test
+        raise Error("ERR unknown subcommand or wrong number of arguments for "
+                    f"'{args[0].decode(errors='replace')}'. Try ACL HELP.")
     return handler(c, acl, rest)
 
 
 def _setuser(c, acl: ACL, args):
+    if any(ch in " \t\n\v\f\r\0" for ch in args[0]):  # ACLStringHasSpaces: C's isspace or NUL
+        raise Error("ERR Usernames can't contain spaces or null characters")
+    before = acl.users.get(args[0])
+    was = (before.allchannels, list(before.channels)) if before is not None else None
     try:
         acl.setuser(args[0], args[1:])
     except ACLError as exc:
         raise Error(f"ERR {exc}") from None
+    if was is not None:
+        _kill_revoked_subscribers(c, acl, acl.users[args[0]], *was)
     return OK
 
 
+def _kill_revoked_subscribers(c, acl: ACL, u: User, had_all: bool, had: list[str]) -> None:
+    """ACLKillPubsubClientsIfNeeded: the user's subscribers to a channel or pattern it may no
+    longer use are disconnected (nothing to do when the new channels include the old ones)."""
+    if u.allchannels or (not had_all and all(ch in u.channels for ch in had)):
+        return
+    from xcache.store.pubsub import subscribed
+
+    for other in list(c.server.clients.values()):
+        if other.user is not u or not subscribed(other):
+            continue
+        if (any(not acl.channel_allowed(u, p, True) for p in other.patterns)
+                or any(not acl.channel_allowed(u, ch, False)
+                       for ch in (*other.channels, *other.shard_channels))):
+            _disconnect(c, other)
+
+
+def _disconnect(c, other) -> None:
+    """Close other; the client running the command gets its reply first (freeClientAsync)."""
+    if other is c:
+        c.close_after_reply = True
+    else:
+        other.close()
+
+
 def _getuser(c, acl: ACL, args):
+    """A map (a flat array in RESP2), flags a set, each selector a map, as Redis 7.0."""
     u = acl.users.get(args[0])
-    return None if u is None else acl.getuser(u)
+    if u is None:
+        return None
+    fields = acl.getuser(u)
+    fields[1] = Set(fields[1])
+    fields[-1] = [Map(sel) for sel in fields[-1]]
+    return Map(fields)
 
 
 def _deluser(c, acl: ACL, args):
@@ -110,7 +167,7 @@ def _deluser(c, acl: ACL, args):
     deleted = acl.deluser(args)
     for other in list(c.server.clients.values()):  # clients of a deleted user are closed
         if other.user.name in deleted and acl.users.get(other.user.name) is None:
-            other.close()
+            _disconnect(c, other)
     return len(deleted)
 
 
@@ -170,19 +227,13 @@ def _dryrun(c, acl: ACL, args):
     argv = [a.encode(errors="surrogateescape") for a in args[1:]]
     if (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
         raise Error(f"ERR wrong number of arguments for '{cmd.name}' command")
-    denied = acl.command_allowed(u, cmd.name, argv[1:])
-    if denied is not None:
-        return f"This user has no permissions to run the '{denied}' command".encode()
-    for key in cmd.keys(argv):
-        if not acl.key_allowed(u, key, cmd.write):
-            return f"This user has no permissions to access the '{key.decode(errors='replace')}' key".encode()
-    if cmd.name in CHANNEL_COMMANDS:
-        chans = argv[1:2] if cmd.name in ("publish", "spublish") else argv[1:]
-        for ch in chans:
-            if not acl.channel_allowed(u, ch, CHANNEL_COMMANDS[cmd.name]):
-                return (f"This user has no permissions to access the '{ch.decode(errors='replace')}' "
-                        "channel").encode()
-    return OK
+    v = None if u.unrestricted else verdict(acl, u, cmd, argv)
+    if v is None:
+        return OK
+    kind, obj = v[0], v[2]
+    if kind == "command":
+        return f"This user has no permissions to run the '{obj}' command".encode()
+    return f"This user has no permissions to access the '{obj.decode(errors='replace')}' {kind}".encode()
 
 
 NO_ACL_FILE = Error(

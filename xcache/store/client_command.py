@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from xcache.resp import OK, Error, Verbatim
+from xcache.resp import OK, Error, Many, Push, Verbatim, encode_into, encode_into3
 from xcache.resp import help as help_text
 from xcache.store.acl import acl_of
 from xcache.store.clientinfo import client_line
@@ -27,7 +27,7 @@ CLIENT_TYPES = {b"normal": "normal", b"master": "master", b"replica": "replica",
 def _client_type(c) -> str:
     if c.kind == "monitor":  # Redis's getClientType: a MONITOR client is a normal one
         return "normal"
-    if c.channels or c.patterns:
+    if c.channels or c.patterns or c.shard_channels:  # SSUBSCRIBE sets CLIENT_PUBSUB too
         return "pubsub"
     return c.kind
 
@@ -80,8 +80,18 @@ def _on_off(value: bytes) -> bool:
     return value == b"ON"
 
 
-def _discard(out: list, reply) -> None:
-    """The reply encoder of CLIENT REPLY OFF."""
+def _pushes_only(c):
+    """The reply encoder of CLIENT REPLY OFF: replies are dropped, pushes (the (un)subscribe
+    confirmations) are not, as Redis's CLIENT_PUSHING overrides the silencing flags."""
+    def encode(out: list, reply) -> None:
+        t = type(reply)
+        if t is Push:
+            (encode_into3 if c.resp == 3 else encode_into)(out, reply)
+        elif t is Many:
+            for one in reply:
+                encode(out, one)
+
+    return encode
 
 
 def client_more(c, sub: bytes, args: list[bytes]):
@@ -111,7 +121,7 @@ def client_more(c, sub: bytes, args: list[bytes]):
             c.set_protocol(c.resp)  # back to the protocol's encoder
             return OK
         if mode == b"OFF":
-            c.encode = _discard
+            c.encode = _pushes_only(c)
             return None
         if mode == b"SKIP":
             c.encode = _skip_replies(c, 2)  # this command's reply and the next one
@@ -140,8 +150,11 @@ def client_more(c, sub: bytes, args: list[bytes]):
 
 
 def _skip_replies(c, n: int):
+    drop = _pushes_only(c)
+
     def skip(out: list, reply) -> None:
         nonlocal n
+        drop(out, reply)
         n -= 1
         if n <= 0:
             c.set_protocol(c.resp)

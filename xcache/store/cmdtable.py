@@ -136,9 +136,10 @@ def _specs_of(entry) -> list[dict]:
 KEY_PROCS = getkeys.PROCS
 
 
-def keys_with_flags(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
+def keys_with_flags(argv: list[bytes], procs: bool = True) -> list[tuple[bytes, list[str]]]:
     """The keys of argv (argv[0] the command) per Redis 7's key specs, with each spec's flags,
-    with COMMAND GETKEYS's errors (server.c commandGetKeys)."""
+    with COMMAND GETKEYS's errors (server.c commandGetKeys); procs=False: the key specs only,
+    where the getkeys procedures would answer (ACL's own reading, acl_perm._key_needs)."""
     entry = _entry_of(argv)
     if entry is None:
         raise Error("ERR Invalid command specified")
@@ -151,7 +152,7 @@ def keys_with_flags(argv: list[bytes]) -> list[tuple[bytes, list[str]]]:
     arity = entry[1]
     if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
         raise Error("ERR Invalid number of arguments specified for command")
-    if name in KEY_PROCS:
+    if procs and name in KEY_PROCS:
         return KEY_PROCS[name](argv)
     if not specs:
         return [(k, []) for k in cmd.keys(argv)]

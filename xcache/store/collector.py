@@ -13,6 +13,7 @@ import asyncio
 import logging
 
 from xcache.store.engine import STRING, WriteStall, decode_meta, now_ms, parse_data_key
+from xcache.store.notify import EXPIRED, notify
 
 log = logging.getLogger("xcache.collector")
 
@@ -67,6 +68,7 @@ class Collector:
         batch = engine.batch()
         seen = 0
         expired = 0
+        gone = []
         last = None
         start = self._cursors["meta"]
         if start is None:
@@ -79,6 +81,7 @@ class Collector:
             expire = int.from_bytes(raw[1:9], "big")
             if expire and expire <= now:
                 batch.delete_meta_raw(mk)
+                gone.append(mk)
                 expired += 1
             else:
                 counts = self._counting.setdefault(mk[0], [0, 0])
@@ -89,6 +92,11 @@ class Collector:
                 break
         if expired:
             engine.commit(batch)
+            if self.server.notify_flags & EXPIRED:
+                for mk in gone:
+                    notify(self.server, EXPIRED, b"expired", mk[1:], mk[0])
+            if self.server.tracking is not None:  # caching clients hear of expired keys too
+                self.server.tracking.invalidate(self.server, None, [mk[1:] for mk in gone])
             self.server.stats["expired_keys"] += expired
             self.removed_entries += expired
         if seen < limit:

@@ -141,7 +141,7 @@ def _section_stats(s) -> dict:
             "current_eviction_exceeded_time": 0,
             "keyspace_hits": st["keyspace_hits"], "keyspace_misses": st["keyspace_misses"],
             "pubsub_channels": len(s.channels), "pubsub_patterns": len(s.patterns),
-            "pubsubshard_channels": 0, "latest_fork_usec": 0, "total_forks": 0,
+            "pubsubshard_channels": len(s.shard_channels), "latest_fork_usec": 0, "total_forks": 0,
             "migrate_cached_sockets": 0, "slave_expires_tracked_keys": 0,
             "active_defrag_hits": 0, "active_defrag_misses": 0, "active_defrag_key_hits": 0,
             "active_defrag_key_misses": 0, "total_active_defrag_time": 0,

@@ -9,7 +9,7 @@ HOOK_INSTRUCTIONS = 100_000  # the kill check runs every this many Lua instructi
 
 LUA_PRELUDE = r"""
 local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, version, version_num,
-  py_bit, py_cjson, py_cmsgpack, py_struct = ...
+  py_bit, py_cjson, py_cmsgpack, py_struct, py_acl_check = ...
 local dbg = debug
 redis = {}
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
@@ -40,6 +40,7 @@ end
 redis.sha1hex = py_sha1
 redis.log = py_log
 redis.setresp = py_setresp
+redis.acl_check_cmd = py_acl_check
 redis.set_repl = function(v) end
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end

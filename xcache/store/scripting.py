@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from xcache.resp import OK, Error
 from xcache.resp import help as help_text
 from xcache.resp.help import pick
+from xcache.store.acl import acl_of, script_acl_check
+from xcache.store.acl_perm import permitted
 from xcache.store.commands import COMMANDS, command, parse_int
 from xcache.store.lua_api import LUA_PRELUDE
 from xcache.store.lua_values import error_for_lua, lua_number_arg, lua_to_reply, reply_to_lua
@@ -85,6 +87,8 @@ class Running:
         self.client = client
         self.caller = caller
         client.woff_owner = caller  # the script's writes count as the caller's (WAIT, write hold)
+        client.user = caller.user  # its commands are checked against the caller's ACL
+        client.script_run = self  # its reads make a tracking caller cache the keys (tracking.py)
         self.started = time.monotonic()
         self.done = asyncio.Event()
         self.kill = False
@@ -92,6 +96,7 @@ class Running:
         self.function = False
         self.name = ""
         self.command: list[bytes] = []  # FCALL's arguments, for FUNCTION STATS
+        self.keys: list[bytes] = []  # the declared keys (CLIENT TRACKING)
         self.resp3 = False  # redis.setresp(3) called: its commands reply in RESP3
         self.counted_errors: set[str] = set()  # error replies of its commands, already counted
 
@@ -136,7 +141,8 @@ class Scripts:
                 LUA_PRELUDE, self._py_call, self._py_pcall, _py_sha1, self._py_log,
                 self._py_check, self._py_setresp, self._py_register, REDIS_VERSION.encode(),
                 (major << 16) | (minor << 8) | patch, make_bit(), cjson,
-                make_cmsgpack(self._lua, lua_type, cjson.null), make_struct(lua_type))
+                make_cmsgpack(self._lua, lua_type, cjson.null), make_struct(lua_type),
+                self._py_acl_check)
         return self._lua
 
     def compile(self, body: bytes) -> str:
@@ -180,6 +186,19 @@ class Scripts:
     def _py_check(self) -> bool:
         run = self._tls.__dict__.get("run")
         return bool(run is not None and run.kill)
+
+    def _py_acl_check(self, *args) -> bool:
+        """redis.acl_check_cmd: may the caller's user run this command (nothing logged)."""
+        if not args:
+            raise ScriptError("ERR Please specify at least one argument for this redis lib call")
+        if any(isinstance(a, bool) or not isinstance(a, bytes | int | float) for a in args):
+            raise ScriptError("ERR Lua redis lib command arguments must be strings or integers")
+        argv = [a if isinstance(a, bytes) else lua_number_arg(a) for a in args]
+        cmd = COMMANDS.get(argv[0].lower())
+        if cmd is None:
+            raise ScriptError("ERR Invalid command passed to redis.acl_check_cmd()")
+        run = self._tls.__dict__["ctx"].run
+        return permitted(acl_of(self.server), run.client.user, cmd, argv)
 
     def _py_call(self, *args):
         """redis.call: the reply as a Lua value; an error is raised into the script."""
@@ -345,6 +364,10 @@ class _Context:
             return Error("ERR Wrong number of args calling Redis command from script")
         if name in NOT_IN_SCRIPTS or "noscript" in cmd.flags:
             return Error("ERR This Redis command is not allowed from script")
+        if not self.run.client.user.unrestricted:  # the caller's ACL (scriptVerifyACL)
+            denied = script_acl_check(self.run.client, cmd, argv)
+            if denied is not None:
+                return denied
         if name in (b"xread", b"xreadgroup") and any(a.upper() == b"BLOCK" for a in argv[1:]):
             return Error(f"ERR {name.decode()} command is not allowed with BLOCK option from scripts")
         if cmd.write:
@@ -391,6 +414,7 @@ def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=
     run.function = is_function
     run.name = sha
     run.command = command or []
+    run.keys = keys  # a read in the script makes a tracking caller cache them all
     if getattr(c, "in_exec", False):
         return _run_sync(scripts, run, fn, sha, keys, argv, readonly)
     return _run_threaded(scripts, run, fn, sha, keys, argv, readonly)

@@ -61,6 +61,9 @@ from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
 from xcache.store.latency import Diagnostics  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
+from xcache.store.notify_events import after as notify_after  # noqa: E402
+from xcache.store.notify_events import before as notify_before  # noqa: E402
+from xcache.store.notify_events import served as notify_served  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
 from xcache.store.replication import Replication  # noqa: E402
 from xcache.store.rounds import Round  # noqa: E402
@@ -95,6 +98,7 @@ class Client(asyncio.Protocol):
         self.lib_name = b""
         self.lib_ver = b""
         self.tracking = None  # CLIENT TRACKING state (xcache/store/tracking.py)
+        self.tracking_pending: list | None = None  # invalidations due after this command's reply
         self.no_evict = self.no_touch = False
         self.blocked: Block | None = None  # the blocking command waiting (CLIENT UNBLOCK)
         self.unblocked_with = None  # the reply CLIENT UNBLOCK chose
@@ -367,6 +371,8 @@ class Client(asyncio.Protocol):
             return
         if type(reply) is Error:
             self.server.count_error(reply)
+        if self.tracking_pending is not None:  # e.g. a script's writes to keys this client caches
+            reply = tracking.pending_after(self, reply)
         out: list = []
         self.encode(out, reply)
         self.send(out)
@@ -435,6 +441,7 @@ class Server:
         self.error_stats: dict[str, int] = {}  # INFO errorstats: error prefix -> replies
         self.settings = Settings()  # the Redis parameters kept at runtime (settings.py)
         self.diagnostics = Diagnostics(self.settings)  # SLOWLOG, LATENCY
+        self.notify_flags = 0  # notify-keyspace-events classes (notify.py)
         self.tracking = None  # CLIENT TRACKING table (tracking.py), made on first use
         self.channels: dict[bytes, set[Client]] = {}
         self.patterns: dict[bytes, set[Client]] = {}
@@ -581,6 +588,7 @@ class Server:
         if self.monitors:
             monitor.feed(self, c, cmd, argv)
         c.propagate = None
+        existed = notify_before(c, cmd, argv) if self.notify_flags and cmd.write else None
         start = perf_counter_ns()
         st = cmd if cmd.subs is None else cmdstats.target(cmd, argv)  # counted per subcommand
         try:
@@ -615,8 +623,14 @@ class Server:
             self.diagnostics.record(c, st, argv, nsec)
         if cmd.write:
             self.after_write(c, cmd, argv)
+            if existed is not None:
+                notify_after(c, cmd, argv, reply, existed)
         elif c.tracking is not None:
             c.tracking.read(c, cmd, argv)
+        elif self.tracking is not None and c.kind == "script" and "readonly" in cmd.flags:
+            tracking.script_read(c)
+        if c.tracking_pending is not None:
+            return tracking.pending_after(c, reply)
         return reply
 
     # --- group commit (groupcommit.py) ----------------------------------------------------
@@ -928,6 +942,8 @@ class Server:
         """One attempt to serve a blocked command; a pop served here is replicated as a plain pop.
         cmd: the blocked command, whose stats get the outcome (updateStatsOnUnblock)."""
         c.propagate = None
+        existed = ({k: self.engine.get_meta(c.db, k) is not None for k in block.keys}
+                   if self.notify_flags else None)
         start = perf_counter_ns()
         try:
             reply = block.retry()
@@ -940,6 +956,10 @@ class Server:
         if reply is not None:
             if c.propagate is not None:
                 self.replication.propagate(c, c.propagate)
+                if self.tracking is not None and c.propagate:  # the keys it wrote, as a write would
+                    tracking.after_served(self, c, c.propagate)
+                if existed is not None and c.propagate:
+                    notify_served(c, c.propagate, existed)
             if cmd is not None:
                 _unblocked_stats(cmd, perf_counter_ns() - start, False)
         return reply

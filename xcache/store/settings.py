@@ -20,7 +20,7 @@ import os
 
 from xcache.config import ConfigError, ServerConfig, coerce
 from xcache.resp import Error, Map
-from xcache.store import redisconfig, rocksopts
+from xcache.store import notify, redisconfig, rocksopts
 from xcache.store.acl import acl_of
 from xcache.store.glob import glob_match
 from xcache.store.redisconfig import ALIASES, TABLE
@@ -239,4 +239,8 @@ def config_set(server, args: list[bytes]) -> None:
     server.settings.values.update(live)
     if "acllog-max-len" in live:
         acl_of(server).log_max_len = int(live["acllog-max-len"])
+    if "notify-keyspace-events" in live:
+        server.notify_flags = notify.parse_flags(live["notify-keyspace-events"])
+    if "tracking-table-max-keys" in live and server.tracking is not None:
+        server.tracking.schedule_limit(server)
     server.diagnostics.refresh()

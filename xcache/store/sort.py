@@ -82,6 +82,18 @@ def _elements(c, key: bytes, meta) -> list[bytes]:
     return [m for m, _ in _iter_scores(c, key, meta)]
 
 
+def _need_full_key_access(c, option: bytes, readonly: bool, args: list[bytes]) -> None:
+    """BY and GET read keys the command does not name: the user must be able to read any key."""
+    from xcache.store.acl import acl_of
+    from xcache.store.acl_perm import full_key_access
+    from xcache.store.commands import COMMANDS
+
+    name = b"sort_ro" if readonly else b"sort"
+    u = c.user
+    if not u.unrestricted and not full_key_access(acl_of(c.server), u, COMMANDS[name], [name, *args]):
+        raise Error(f"ERR {option.decode()} option of SORT denied due to insufficient ACL permissions.")
+
+
 def _sort(c, args, readonly: bool):
     key = args[0]
     desc = alpha = dontsort = False
@@ -107,8 +119,11 @@ def _sort(c, args, readonly: bool):
         elif opt == b"by" and left >= 1:
             sortby = args[i + 1]
             dontsort = b"*" not in sortby
+            if not dontsort:
+                _need_full_key_access(c, b"BY", readonly, args)
             i += 1
         elif opt == b"get" and left >= 1:
+            _need_full_key_access(c, b"GET", readonly, args)
             gets.append(args[i + 1])
             i += 1
         else:

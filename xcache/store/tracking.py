@@ -10,14 +10,16 @@ CLIENT CACHING yes/no, and NOLOOP, behave as in Redis. FLUSHDB/FLUSHALL invalida
 
 from __future__ import annotations
 
-from xcache.resp import OK, Error, Push, encode
+import asyncio
+
+from xcache.resp import OK, Error, Many, Push, encode
 from xcache.store.commands import parse_int
 
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
 
 
 class ClientTracking:
-    __slots__ = ("redirect", "bcast", "prefixes", "optin", "optout", "noloop", "caching")
+    __slots__ = ("redirect", "bcast", "prefixes", "optin", "optout", "noloop", "caching", "broken")
 
     def __init__(self):
         self.redirect = 0
@@ -25,6 +27,7 @@ class ClientTracking:
         self.prefixes: list[bytes] = []
         self.optin = self.optout = self.noloop = False
         self.caching: bool | None = None  # CLIENT CACHING yes/no for the next command
+        self.broken = False  # an invalidation found the redirect client gone
 
     def read(self, c, cmd, argv: list[bytes]) -> None:
         """A read command ran: remember its keys (default mode, subject to OPTIN/OPTOUT)."""
@@ -35,9 +38,24 @@ class ClientTracking:
             return
         if (self.optin and not caching) or (self.optout and caching is False):
             return
+        self.remember(c, cmd.keys(argv))
+
+    def remember(self, c, keys: list[bytes]) -> None:
         table = c.server.tracking
-        for key in cmd.keys(argv):
+        for key in keys:
             table.keys.setdefault(key, set()).add(c.id)
+        table.schedule_limit(c.server)
+
+
+def script_read(c) -> None:
+    """A script ran a read command: its caller caches every key the script declared (Redis 7.0;
+    EVAL_RO and FCALL_RO themselves track nothing, only the reads they run)."""
+    run = getattr(c, "script_run", None)  # c: the script's client
+    caller = run.caller if run is not None else None
+    t = caller.tracking if caller is not None else None
+    if t is None or t.bcast or (t.optin and not t.caching) or (t.optout and t.caching is False):
+        return
+    t.remember(caller, run.keys)
 
 
 class TrackingTable:
@@ -46,6 +64,33 @@ class TrackingTable:
     def __init__(self):
         self.keys: dict[bytes, set[int]] = {}
         self.bcast: dict[bytes, set[int]] = {}  # prefix -> client ids
+        # prefix -> {key changed since the last broadcast: the client that changed it}
+        self.changed: dict[bytes, dict[bytes, object]] = {}
+        self.flush_scheduled = False
+        self.limit_scheduled = False
+        self.limit_runs = 0
+
+    def schedule_limit(self, server) -> None:
+        """Check tracking-table-max-keys once the commands at hand have run (beforeSleep)."""
+        limit = server.settings.int("tracking-table-max-keys")
+        if limit and len(self.keys) > limit and not self.limit_scheduled:
+            self.limit_scheduled = True
+            asyncio.get_running_loop().call_soon(self.limit, server)
+
+    def limit(self, server) -> None:
+        """trackingLimitUsedSlots: invalidate keys (their clients are told) until the table is
+        within tracking-table-max-keys; the effort grows by 100 keys per run while it is not."""
+        self.limit_scheduled = False
+        limit = server.settings.int("tracking-table-max-keys")
+        effort = 100 * (self.limit_runs + 1)
+        while limit and len(self.keys) > limit and effort > 0:
+            effort -= 1
+            self.invalidate(server, None, [next(iter(self.keys))], bcast=False)
+        if limit and len(self.keys) > limit:
+            self.limit_runs += 1
+            self.schedule_limit(server)
+        else:
+            self.limit_runs = 0
 
     def total_keys(self) -> int:
         return len(self.keys)
@@ -56,6 +101,15 @@ class TrackingTable:
     def total_prefixes(self) -> int:
         return len(self.bcast)
 
+    def forget_prefixes(self, client_id: int) -> None:
+        """disableTracking: the client leaves its BCAST prefixes."""
+        for prefix in [p for p, ids in self.bcast.items() if client_id in ids]:
+            ids = self.bcast[prefix]
+            ids.discard(client_id)
+            if not ids:
+                del self.bcast[prefix]
+                self.changed.pop(prefix, None)
+
     def forget(self, client_id: int) -> None:
         for table in (self.keys, self.bcast):
             for key in [k for k, ids in table.items() if client_id in ids]:
@@ -63,67 +117,160 @@ class TrackingTable:
                 ids.discard(client_id)
                 if not ids:
                     del table[key]
+                    if table is self.bcast:
+                        self.changed.pop(key, None)
 
-    def invalidate(self, server, origin, keys: list[bytes]) -> None:
+    def invalidate(self, server, origin, keys: list[bytes], bcast: bool = True) -> None:
+        """trackingInvalidateKey for each key (origin: the writing client, None for expiry)."""
         for key in keys:
+            if bcast and self.bcast:
+                self._remember(server, origin, key)
             ids = self.keys.pop(key, None)
-            if ids:
-                for cid in ids:
-                    _notify(server, cid, origin, [key])
-            if self.bcast:
-                for prefix, pids in self.bcast.items():
-                    if key.startswith(prefix):
-                        for cid in pids:
-                            _notify(server, cid, origin, [key])
+            if not ids:
+                continue
+            for cid in ids:
+                target = server.clients.get(cid)
+                if target is None or target.tracking is None or target.tracking.bcast:
+                    continue
+                if target.tracking.noloop and target is origin:
+                    continue
+                _send(server, target, [key], origin)
+
+    def _remember(self, server, origin, key: bytes) -> None:
+        """BCAST: note the key under its prefixes; the clients hear of it once the event loop
+        has run the commands at hand (Redis's beforeSleep), all keys of a prefix in one message."""
+        for prefix in self.bcast:
+            if key.startswith(prefix):
+                self.changed.setdefault(prefix, {})[key] = origin
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.broadcast, server)
+
+    def broadcast(self, server) -> None:
+        """trackingBroadcastInvalidationMessages."""
+        self.flush_scheduled = False
+        changed, self.changed = self.changed, {}
+        for prefix, keys in changed.items():
+            ordered = sorted(keys)  # a radix tree's order
+            for cid in list(self.bcast.get(prefix, ())):
+                target = server.clients.get(cid)
+                if target is None or target.tracking is None:
+                    continue
+                mine = [k for k in ordered if not (target.tracking.noloop and keys[k] is target)]
+                if mine:
+                    _send(server, target, mine, None)
 
     def invalidate_all(self, server, origin) -> None:
-        ids = set().union(*self.keys.values(), *self.bcast.values()) if (self.keys or self.bcast) else set()
+        """trackingInvalidateKeysOnFlush: every tracking client hears a null "all keys"."""
+        for c in list(server.clients.values()):
+            if c.tracking is not None:
+                _send(server, c, None, origin)
         self.keys.clear()
-        for cid in ids:
-            _notify(server, cid, origin, None)
 
 
-def _notify(server, cid: int, origin, keys: list[bytes] | None) -> None:
-    client = server.clients.get(cid)
-    if client is None or client.tracking is None:
-        return
-    if client.tracking.noloop and client is origin:
-        return
-    target = client
-    if client.tracking.redirect:
-        target = server.clients.get(client.tracking.redirect)
+def _send(server, c, keys: list[bytes] | None, origin) -> None:
+    """sendTrackingMessage: to c, or to the client it redirects to. A message to the client
+    running the command waits for that command's reply (Redis's tracking_pending_keys)."""
+    redirect = c.tracking.redirect
+    if redirect and redirect != c.id:
+        target = server.clients.get(redirect)
         if target is None:
+            c.tracking.broken = True
+            if c.resp == 3:
+                _push(c, Push([b"tracking-redir-broken", redirect]), origin)
             return
-    if target.resp == 3:
-        target.send_raw(encode(Push([b"invalidate", keys]), 3))
-    elif INVALIDATE_CHANNEL in target.channels:
-        target.send_raw(encode(Push([b"message", INVALIDATE_CHANNEL, keys]), 2))
+        if target.resp == 3:
+            _push(target, Push([b"invalidate", keys]), origin)
+        elif target.channels or target.patterns or target.shard_channels:
+            _push(target, Push([b"message", INVALIDATE_CHANNEL, keys]), origin)
+        return
+    if c.resp == 3:
+        _push(c, Push([b"invalidate", keys]), origin)
+
+
+def _push(target, message: Push, origin) -> None:
+    if target is origin:
+        if target.tracking_pending is None:
+            target.tracking_pending = []
+        target.tracking_pending.append(message)
+    else:
+        target.send_raw(encode(message, target.resp))
+
+
+def pending_after(c, reply):
+    """The reply followed by the invalidations of the client's own command."""
+    pending, c.tracking_pending = c.tracking_pending, None
+    return Many([reply, *pending])
+
+
+_READS_SOME: dict[str, bool] = {}  # command -> one of its key specs is read-only (RO)
+
+
+def _written_keys(cmd, argv: list[bytes]) -> list[bytes]:
+    """The keys a write command may modify: its keys but those of read-only key specs
+    (SUNIONSTORE dst a b modifies dst only), as Redis signals modified keys."""
+    from xcache.store.cmdtable import keys_with_flags
+    from xcache.store.notify_events import store_keys
+
+    reads = _READS_SOME.get(cmd.name)
+    if reads is None:
+        probe = [cmd.name.encode()] + [b"1"] * max(abs(cmd.arity) - 1, 3)
+        try:
+            reads = any("RO" in flags for _, flags in keys_with_flags(probe))
+        except Error:
+            reads = True  # keys it could not place: look at each call
+        # numkeys commands (LMPOP...) have no fixed key range: their specs place the keys
+        reads = _READS_SOME[cmd.name] = reads or cmd.first_key <= 0 or cmd.name in (
+            "sort", "georadius", "georadiusbymember")
+    if not reads:
+        return cmd.keys(argv)
+    try:
+        keys = [k for k, flags in keys_with_flags(argv) if "RO" not in flags]
+    except Error:
+        return cmd.keys(argv)
+    extra = store_keys(argv[0].lower(), argv)  # SORT ... STORE has no key spec for it
+    return keys + [k for k in extra if k not in keys]
 
 
 def after_write(server, c, cmd, argv: list[bytes]) -> None:
     table = server.tracking
+    origin = getattr(c, "woff_owner", None) or c  # a script's writes are its caller's
     if cmd.name in ("flushall", "flushdb"):
-        table.invalidate_all(server, c)
-    else:
-        table.invalidate(server, c, cmd.keys(argv))
+        table.invalidate_all(server, origin)
+    elif c.propagate is None:
+        table.invalidate(server, origin, _written_keys(cmd, argv))
+    elif c.propagate:  # what it replicates names the keys it wrote (LMPOP 2 a b -> LPOP b)
+        after_served(server, origin, c.propagate)
+
+
+def after_served(server, c, cmds: list) -> None:
+    """Invalidate the keys of what a command replicates (cmds: one argv or several): a blocked
+    command served later, or a command replicated in another form."""
+    from xcache.store.commands import COMMANDS
+
+    for argv in cmds if type(cmds[0]) is list else [cmds]:
+        cmd = COMMANDS.get(argv[0].lower())
+        if cmd is not None:
+            server.tracking.invalidate(server, c, _written_keys(cmd, argv))
 
 
 def tracking_command(c, args: list[bytes]):
-    """CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]."""
+    """CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP],
+    checked in the order of Redis's clientCommand."""
     server = c.server
-    mode = args[0].upper()
-    if mode not in (b"ON", b"OFF"):
-        raise Error("ERR syntax error")
     new = ClientTracking()
     i = 1
     while i < len(args):
         opt = args[i].upper()
-        if opt == b"REDIRECT" and i + 1 < len(args):
+        more = i + 1 < len(args)
+        if opt == b"REDIRECT" and more:
             if new.redirect:
                 raise Error("ERR A client can only redirect to a single other client")
             new.redirect = parse_int(args[i + 1])
+            if new.redirect not in server.clients:
+                raise Error("ERR The client ID you want redirect to does not exist")
             i += 2
-        elif opt == b"PREFIX" and i + 1 < len(args):
+        elif opt == b"PREFIX" and more:
             new.prefixes.append(args[i + 1])
             i += 2
         elif opt in (b"BCAST", b"OPTIN", b"OPTOUT", b"NOLOOP"):
@@ -131,36 +278,59 @@ def tracking_command(c, args: list[bytes]):
             i += 1
         else:
             raise Error("ERR syntax error")
+    mode = args[0].upper()
     if mode == b"OFF":
         if c.tracking is not None and server.tracking is not None:
-            server.tracking.forget(c.id)
+            server.tracking.forget_prefixes(c.id)  # its cached keys expire lazily, as Redis's
         c.tracking = None
         return OK
-    if new.redirect and new.redirect != c.id and new.redirect not in server.clients:
-        raise Error("ERR The client ID you want redirect to does not exist")
+    if mode != b"ON":
+        raise Error("ERR syntax error")
+    old = c.tracking
     if new.prefixes and not new.bcast:
         raise Error("ERR PREFIX option requires BCAST mode to be enabled")
+    if old is not None and old.bcast != new.bcast:
+        raise Error("ERR You can't switch BCAST mode on/off before disabling tracking for this "
+                    "client, and then re-enabling it with a different mode.")
+    if new.bcast and (new.optin or new.optout):
+        raise Error("ERR OPTIN and OPTOUT are not compatible with BCAST")
     if new.optin and new.optout:
         raise Error("ERR You can't specify both OPTIN mode and OPTOUT mode")
-    if (new.optin or new.optout) and new.bcast:
-        raise Error("ERR OPTIN and OPTOUT are not compatible with BCAST")
-    for a in new.prefixes:
-        for b in new.prefixes:
-            if a is not b and a != b and (a.startswith(b) or b.startswith(a)):
-                short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-                raise Error(f"ERR Prefix '{short.decode(errors='replace')}' overlaps with another provided prefix '{long_.decode(errors='replace')}'. Prefixes for a single client must not overlap.")
-    if c.tracking is not None and (c.tracking.optin != new.optin or c.tracking.optout != new.optout
-                                   or c.tracking.bcast != new.bcast):
-        raise Error("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.")
+    if old is not None and ((new.optin and old.optout) or (new.optout and old.optin)):
+        raise Error("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this "
+                    "client, and then re-enabling it with a different mode.")
+    if new.bcast:
+        _check_prefixes(old.prefixes if old is not None else [], new.prefixes)
     if server.tracking is None:
         server.tracking = TrackingTable()
-    if c.tracking is not None:
-        server.tracking.forget(c.id)
-    c.tracking = new
-    if new.bcast:
+    if new.bcast:  # enableTracking adds to the prefixes the client has
+        known = list(old.prefixes) if old is not None else []
         for prefix in new.prefixes or [b""]:
+            if prefix not in known:
+                known.append(prefix)
             server.tracking.bcast.setdefault(prefix, set()).add(c.id)
+        new.prefixes = known
+    c.tracking = new
     return OK
+
+
+def _check_prefixes(existing: list[bytes], given: list[bytes]) -> None:
+    """checkPrefixCollisionsOrReply: two prefixes overlap when one starts the other."""
+    def overlap(a: bytes, b: bytes) -> bool:
+        return a.startswith(b) or b.startswith(a)
+
+    def text(p: bytes) -> str:
+        return p.decode(errors="replace")
+
+    for i, prefix in enumerate(given):
+        for have in existing:
+            if overlap(have, prefix):
+                raise Error(f"ERR Prefix '{text(prefix)}' overlaps with an existing prefix "
+                            f"'{text(have)}'. Prefixes for a single client must not overlap.")
+        for other in given[i + 1:]:
+            if overlap(prefix, other):
+                raise Error(f"ERR Prefix '{text(prefix)}' overlaps with another provided prefix "
+                            f"'{text(other)}'. Prefixes for a single client must not overlap.")
 
 
 def caching_command(c, args: list[bytes]):
@@ -181,16 +351,19 @@ def caching_command(c, args: list[bytes]):
 
 
 def tracking_info(c):
+    """CLIENT TRACKINGINFO, in Redis's order of flags."""
     from xcache.resp import Map, Set
 
     t = c.tracking
     if t is None:
         return Map([b"flags", Set([b"off"]), b"redirect", -1, b"prefixes", []])
-    flags = [b"on"] + [f.encode() for f in ("bcast", "optin", "optout", "noloop") if getattr(t, f)]
-    if t.caching is True:
-        flags.append(b"caching-yes")
-    elif t.caching is False:
-        flags.append(b"caching-no")
-    if t.redirect and t.redirect not in c.server.clients:
+    flags = [b"on"] + ([b"bcast"] if t.bcast else [])
+    if t.optin:
+        flags += [b"optin"] + ([b"caching-yes"] if t.caching is True else [])
+    if t.optout:
+        flags += [b"optout"] + ([b"caching-no"] if t.caching is False else [])
+    if t.noloop:
+        flags.append(b"noloop")
+    if t.broken:
         flags.append(b"broken_redirect")
-    return Map([b"flags", Set(flags), b"redirect", t.redirect or -1, b"prefixes", list(t.prefixes)])
+    return Map([b"flags", Set(flags), b"redirect", t.redirect, b"prefixes", sorted(t.prefixes)])

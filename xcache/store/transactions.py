@@ -14,6 +14,8 @@ from xcache.resp import NULL_ARRAY, OK, Error
 from xcache.store import cmdstats, monitor
 from xcache.store.commands import command
 from xcache.store.engine import WriteStall
+from xcache.store.notify_events import after as notify_after
+from xcache.store.notify_events import before as notify_before
 
 
 def unwatch_all(c) -> None:
@@ -107,6 +109,7 @@ def _exec(c):
                     monitor.feed(server, c, cmd, argv)
                 c.propagate = None
                 st = cmdstats.target(cmd, argv)  # each queued command is a call (INFO commandstats)
+                existed = notify_before(c, cmd, argv) if server.notify_flags and cmd.write else None
                 start = perf_counter_ns()
                 try:
                     reply = cmd.handler(c, argv[1:])
@@ -121,6 +124,8 @@ def _exec(c):
                 else:
                     if cmd.write:
                         server.after_write(c, cmd, argv)
+                        if existed is not None:
+                            notify_after(c, cmd, argv, reply, existed)
                 nsec = perf_counter_ns() - start
                 cmdstats.record(st, nsec, server.diagnostics.tracking)
                 if nsec >= server.diagnostics.min_ns:  # SLOWLOG, latency monitor
