@@ -267,3 +267,12 @@ def test_scan_cursor_is_read_like_strtoul(r):
         for cursor in (" 1", "1 ", "+", "-", "x", "-18446744073709551616"):
             with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
                 r.execute_command(*cmd, cursor)
+
+
+def test_randomkey_is_uniform_over_a_small_keyspace(r):
+    """Redis picks uniformly; a random seek alone would return b"\\x00b" only when it lands in
+    the 1/65536 of the key space between the two keys."""
+    r.flushdb()
+    r.set(b"\x00a", 1)
+    r.set(b"\x00b", 1)
+    assert {r.randomkey() for _ in range(100)} == {b"\x00a", b"\x00b"}

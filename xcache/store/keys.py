@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 from functools import partial
 
@@ -342,11 +343,25 @@ def scan(c, args):
     return [b"0", out]
 
 
+RANDOMKEY_SMALL = 64  # up to this many keys, RANDOMKEY picks uniformly, as Redis
+
+
 @command("randomkey", 1, "readonly", 0, 0, 0)
 def randomkey(c, args):
     engine = c.engine
     db_prefix = db_byte(c.db)
     now = now_ms()
+    # A small keyspace is read whole: a random seek favours the key after the widest gap (with
+    # `bar` and `foo` alone, `foo` would come 1 time in 60).
+    live = []
+    for examined, (mk, raw) in enumerate(engine.scan(engine.meta, db_prefix)):
+        expire = int.from_bytes(raw[1:9], "big")
+        if not (expire and expire <= now):
+            live.append(mk[1:])
+        if len(live) > RANDOMKEY_SMALL or examined > 4 * RANDOMKEY_SMALL:
+            break
+    else:
+        return random.choice(live) if live else None
     for start in (db_prefix + os.urandom(8), None):
         for mk, raw in engine.scan(engine.meta, db_prefix, start=start):
             expire = int.from_bytes(raw[1:9], "big")
