@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -87,11 +88,14 @@ def run_unit(src: Path, unit: str, target: Target, timeout: float, log: Path) ->
            "--tags", "-needs:debug", "--tags", "-needs:repl"]
     if target.kind == "proxy":
         cmd.append("--singledb")
+    # Its own session: on a timeout the whole harness goes (its test clients hold its ports).
+    proc = subprocess.Popen(cmd, cwd=src, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", start_new_session=True)
     try:
-        out = subprocess.run(cmd, cwd=src, capture_output=True, text=True, timeout=timeout,
-                             errors="replace").stdout
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"").decode(errors="replace") + "\n[timeout]: unit timed out\n"
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out = proc.communicate()[0] + "\n[timeout]: unit timed out\n"
     out = ANSI.sub("", out)
     with open(log, "a") as fh:
         fh.write(f"===== unit/{unit} ({target.kind})\n{out}\n")
