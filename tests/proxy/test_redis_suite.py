@@ -27,3 +27,10 @@ def test_select_errors_as_redis(proxy, backends):
     got = replies(proxy.port, ["SELECT", "1"], ["SELECT", "15"], ["SET", "k", "v"])
     assert got[:2] == [("-", "ERR xcache: only database 0 is available through the proxy")] * 2
     assert got[2] == b"OK"
+
+
+def test_pfselftest_and_pfdebug_as_redis(proxy, backends):
+    cmds = [["DEL", "h"], ["PFADD", "h", "a", "b", "c"], ["PFSELFTEST"], ["PFDEBUG", "ENCODING", "h"],
+            ["PFDEBUG", "TODENSE", "h"], ["PFDEBUG", "ENCODING", "h"], ["PFDEBUG", "ENCODING"],
+            ["PFDEBUG", "GETREG", "nosuch"]]
+    assert replies(proxy.port, *cmds) == replies(backends[0].port, *cmds)

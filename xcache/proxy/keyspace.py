@@ -139,7 +139,7 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
                     return
         # SET, RESETSTAT, REWRITE: every group runs the same configuration
         gather(session, spec, argv, t0, merged(lambda r: r[0]))
-    elif name == "COMMAND" or name == "LOLWUT":
+    elif name == "COMMAND" or name == "LOLWUT" or name == "PFSELFTEST":
         forward_first(session, spec, argv, t0)
     elif name == "SCRIPT":
         _script(session, spec, argv, t0)
