@@ -34,3 +34,29 @@ def test_pfselftest_and_pfdebug_as_redis(proxy, backends):
             ["PFDEBUG", "TODENSE", "h"], ["PFDEBUG", "ENCODING", "h"], ["PFDEBUG", "ENCODING"],
             ["PFDEBUG", "GETREG", "nosuch"]]
     assert replies(proxy.port, *cmds) == replies(backends[0].port, *cmds)
+
+
+def test_unsubscribe_confirmed_after_the_nodes(proxy):
+    """Once a client read its (P)UNSUBSCRIBE confirmation, no node delivers to it or counts it."""
+    import socket
+
+    from xcache.resp import ReplyParser
+
+    other = proxy.client()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        parser = ReplyParser()
+
+        def read(n):
+            got = []
+            while len(got) < n:
+                got += parser.feed(s.recv(65536))
+            return got
+
+        for _ in range(20):
+            s.sendall(encode_command(b"PSUBSCRIBE", b"p*", b"q*") + encode_command(b"SUBSCRIBE", b"pc"))
+            assert read(3)[-1] == [b"subscribe", b"pc", 3]
+            s.sendall(encode_command(b"PUNSUBSCRIBE") + encode_command(b"UNSUBSCRIBE", b"pc"))
+            assert read(3)[-1] == [b"unsubscribe", b"pc", 0]
+            assert other.publish("pc", "hi") == 0
+            assert other.execute_command("PUBSUB", "NUMPAT") == 0
+            assert other.execute_command("PUBSUB", "NUMSUB", "pc") == [b"pc", 0]
