@@ -50,7 +50,6 @@ publish spublish xsetid""".split()
 _NODE = "administers one backend node: run it on the node itself"
 _DENY = {
     "shutdown": "stops a backend node", "monitor": "would need every group's command stream",
-    "save": "would block every group's node; BGSAVE runs on every group",
     "slaveof": _NODE,
     "replicaof": _NODE, "sync": _NODE, "psync": _NODE, "debug": _NODE, "acl": _NODE,
     "failover": _NODE,
@@ -79,7 +78,7 @@ _SAME_SLOT = {
     "eval_ro": (True, 3, ("numkeys", 2)), "evalsha_ro": (True, 3, ("numkeys", 2)),
     "geosearchstore": (False, 3, (1, 2, 1)), "lcs": (True, 3, (1, 2, 1)),
     # subcommand first, key second
-    "object": (True, 2, (2, 2, 1)), "xinfo": (True, 2, (2, 2, 1)), "xgroup": (False, 2, (2, 2, 1)),
+    "object": (True, 2, (2, 2, 1)), "pfdebug": (False, 3, (2, 2, 1)), "xinfo": (True, 2, (2, 2, 1)), "xgroup": (False, 2, (2, 2, 1)),
     "fcall": (False, 3, ("numkeys", 2)), "fcall_ro": (True, 3, ("numkeys", 2)),
     "sintercard": (True, 3, ("numkeys", 1)), "lmpop": (False, 4, ("numkeys", 1)),
     "zmpop": (False, 4, ("numkeys", 1)), "zintercard": (True, 3, ("numkeys", 1)),
@@ -106,7 +105,8 @@ _FANOUT = {"scan": (True, 2), "dbsize": (True, 1), "randomkey": (True, 1), "keys
            "flushdb": (False, 1), "flushall": (False, 1), "info": (True, 1), "config": (True, 2),
            "command": (True, 1), "lolwut": (True, 1), "script": (False, 2), "function": (False, 2),
            "memory": (True, 2), "slowlog": (True, 2), "latency": (True, 2), "module": (True, 2),
-           "lastsave": (True, 1), "bgsave": (True, 1), "bgrewriteaof": (True, 1)}
+           "lastsave": (True, 1), "bgsave": (True, 1), "bgrewriteaof": (True, 1),
+           "save": (True, 1), "pfselftest": (True, 1)}
 
 _SPLIT = {"mget": True, "exists": True, "touch": True, "del": False, "unlink": False, "mset": False}
 

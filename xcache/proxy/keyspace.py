@@ -14,6 +14,7 @@ group so a later EVALSHA/FCALL finds its script wherever its keys are.
 from __future__ import annotations
 
 import random
+import re
 
 from xcache.proxy.backend import Group
 from xcache.proxy.pending import Part, Request, Split
@@ -112,7 +113,7 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
                 "runs); use SCAN, or set allow_keys=true"), t0)
             return
         gather(session, spec, argv, t0, merged(_concat))
-    elif name in ("BGSAVE", "BGREWRITEAOF"):  # every group persists in the background
+    elif name in ("BGSAVE", "BGREWRITEAOF", "SAVE"):  # every group persists (SAVE: each its own)
         gather(session, spec, argv, t0, merged(lambda r: r[0]))
     elif name in ("FLUSHDB", "FLUSHALL"):
         if not cfg.allow_flush:
@@ -138,7 +139,7 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
                     return
         # SET, RESETSTAT, REWRITE: every group runs the same configuration
         gather(session, spec, argv, t0, merged(lambda r: r[0]))
-    elif name == "COMMAND" or name == "LOLWUT":
+    elif name == "COMMAND" or name == "LOLWUT" or name == "PFSELFTEST":
         forward_first(session, spec, argv, t0)
     elif name == "SCRIPT":
         _script(session, spec, argv, t0)
@@ -175,6 +176,33 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
             session.same_slot(spec, argv, t0, [argv[2]])
         else:
             forward_first(session, spec, argv, t0)
+
+
+_LL = re.compile(rb"0|-?[1-9][0-9]{0,18}")  # Redis's string2ll: no sign '+', spaces or leading 0
+
+
+def select(session, spec, argv, t0: float) -> None:
+    """SELECT n as Redis checks it; an index the nodes have (1..databases-1) is refused."""
+    raw = argv[1]
+    n = int(raw) if _LL.fullmatch(raw) else None
+    if n is None or not -(1 << 63) <= n < 1 << 63:
+        session.answer(spec, error_line("ERR value is not an integer or out of range"), t0)
+    elif not -(1 << 31) <= n < 1 << 31:
+        session.answer(spec, error_line(
+            f"ERR value is out of range, value must between {-(1 << 31)} and {(1 << 31) - 1}"), t0)
+    elif n == 0:
+        session.answer(spec, b"+OK\r\n", t0)
+    elif n < 0:
+        session.answer(spec, error_line("ERR DB index is out of range"), t0)
+    else:  # out of range is the nodes' answer (their `databases`), else the proxy's refusal
+        def check(replies):
+            pairs = items(replies[0]) or []
+            dbs = int(text(pairs[1]) or 16) if len(pairs) == 2 else 16
+            if n >= dbs:
+                return error_line("ERR DB index is out of range")
+            return error_line("ERR xcache: only database 0 is available through the proxy")
+        gather(session, spec, [b"CONFIG", b"GET", b"databases"], t0, merged(check),
+               only_first=True)
 
 
 def _concat(replies: list[bytes]) -> bytes:

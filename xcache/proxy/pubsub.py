@@ -6,7 +6,8 @@ nodes' confirmations are counted and swallowed, messages are forwarded as the no
 (an array in RESP2, a push in RESP3). A channel is subscribed on its group; a pattern on every
 group (a message is published on exactly one group, so it arrives once). The client's
 confirmations are built by the proxy, once the nodes confirmed (so a PUBLISH sent after the
-client saw its confirmation is delivered), with the session's own subscription counts.
+client saw its confirmation is delivered, and one sent after an unsubscribe confirmation is not,
+nor counted by PUBSUB NUMPAT/NUMSUB), with the session's own subscription counts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ _SUB = {"SUBSCRIBE": ("channels", b"subscribe"), "PSUBSCRIBE": ("patterns", b"ps
         "SSUBSCRIBE": ("shard", b"ssubscribe")}
 _UNSUB = {"UNSUBSCRIBE": ("channels", b"unsubscribe"), "PUNSUBSCRIBE": ("patterns", b"punsubscribe"),
           "SUNSUBSCRIBE": ("shard", b"sunsubscribe")}
-_ACKS = {b"subscribe", b"psubscribe", b"ssubscribe"}
+_ACKS = {b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe", b"punsubscribe",
+         b"sunsubscribe"}
 _MESSAGES = {b"message": "channels", b"pmessage": "patterns", b"smessage": "shard"}
 # Their replies are pushes: CLIENT REPLY OFF/SKIP does not silence them (Redis's CLIENT_PUSHING).
 PUSH_REPLIES = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"}
@@ -157,11 +159,28 @@ def _unsubscribe(session, subs: Subs, spec, argv: list[bytes], t0: float) -> Non
         replies.append(Push([kind, ch, subs.count(which)]))
     if not replies:  # nothing to leave: one confirmation with a null channel, like Redis
         replies.append(Push([kind, None, subs.count(which)]))
-    for gid, cs in per_group.items():
-        subs.conns[gid].command([spec.name.encode(), *cs])
     session.special = session.subscribed_resp2()
-    session.answer(spec, b"".join(encode(r, session.resp3) for r in replies), t0)
-    if subs.total() == 0 and not any(subs.acks.values()):
+    ready = b"".join(encode(r, session.resp3) for r in replies)
+    if not per_group:
+        session.answer(spec, ready, t0)
+        _release_if_idle(session, subs)
+        return
+    # Confirmed once the nodes confirmed, as subscriptions are: a PUBLISH the client sends next
+    # must not reach it, and PUBSUB NUMPAT/NUMSUB must not count it any more.
+    session.drain_routed()
+    req = Subscribe(session, spec, None, 0, t0, argv)
+    req.ready = ready
+    req.left = 0
+    session.pending.append(req)
+    for gid, cs in per_group.items():
+        conn = subs.conns[gid]
+        conn.command([spec.name.encode(), *cs])
+        subs.acks[conn].append([req, len(cs)])
+        req.left += 1
+
+
+def _release_if_idle(session, subs: Subs) -> None:
+    if session.subs is subs and subs.total() == 0 and not any(subs.acks.values()):
         release(session)
 
 
@@ -181,6 +200,8 @@ def _received(session, conn: Pinned, reply: bytes) -> None:
             if head[1] == 0:
                 fifo.pop(0)
                 head[0].ack()
+                # not from inside this connection's read: release closes it
+                session.ctx.loop.call_soon(_release_if_idle, session, subs)
         return
     which = _MESSAGES.get(kind)
     if which is None or len(parts) < 3:

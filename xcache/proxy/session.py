@@ -386,7 +386,8 @@ class Session(asyncio.Protocol):
             elif argv[1] == b"0":
                 reply = OK
             else:
-                reply = error_line("ERR xcache: only database 0 is available through the proxy")
+                keyspace.select(self, spec, argv, t0)
+                return
         elif name == "QUIT":
             self.answer(spec, OK, t0)
             self.closing = True
