@@ -8,8 +8,8 @@ compile, run, run_function and load_library.
 HOOK_INSTRUCTIONS = 100_000  # the kill check runs every this many Lua instructions
 
 LUA_PRELUDE = r"""
-local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, version, version_num,
-  py_bit, py_cjson, py_cmsgpack, py_struct = ...
+local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, py_acl_check, version,
+  version_num, py_bit, py_cjson, py_cmsgpack, py_struct = ...
 local dbg = debug
 redis = {}
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
@@ -39,6 +39,7 @@ redis.status_reply = function(msg)
 end
 redis.sha1hex = py_sha1
 redis.log = py_log
+redis.acl_check_cmd = py_acl_check
 redis.setresp = py_setresp
 redis.set_repl = function(v) end
 redis.replicate_commands = function() return true end
@@ -69,10 +70,19 @@ local function handler(err)
   end
   return err
 end
+local sethook = dbg.sethook
+local prelude_source = dbg.getinfo(1, 'S').source
 local function hook()
-  if py_check() then error(push_error('Script killed by user with SCRIPT KILL...')) end
+  if py_check() then
+    -- from now on on every line, as Redis does: a pcall in the script cannot swallow the kill
+    sethook(hook, 'l')
+    -- raised in the script's own code only (not in this file's handler or wrappers)
+    local i = dbg.getinfo(2, 'S')
+    if i and i.source == prelude_source then return end
+    error(push_error('Script killed by user with SCRIPT KILL...'))
+  end
 end
-local loadstring, setfenv, xpcall, sethook = loadstring, setfenv, xpcall, dbg.sethook
+local loadstring, setfenv, xpcall = loadstring, setfenv, xpcall
 local readonly_env
 local readonly_env_raw = {}
 -- A table whose reads go to index and whose writes fail with Redis's error (metatable hidden).
@@ -184,7 +194,12 @@ for _, n in ipairs({'tobit', 'tohex', 'bnot', 'band', 'bor', 'bxor', 'lshift', '
                     'rol', 'ror', 'bswap'}) do
   bit[n] = py_bit[n]
 end
-cjson = {encode = py_cjson.encode, decode = py_cjson.decode, null = py_cjson.null}
+cjson = {}
+for _, n in ipairs({'encode', 'decode', 'null', 'encode_max_depth', 'decode_max_depth',
+                    'encode_number_precision', 'encode_invalid_numbers', 'decode_invalid_numbers',
+                    'encode_keep_buffer'}) do
+  cjson[n] = py_cjson[n]
+end
 cmsgpack = {pack = py_cmsgpack.pack, unpack = py_cmsgpack.unpack, unpack_one = py_cmsgpack.unpack_one,
             unpack_limit = py_cmsgpack.unpack_limit, _NAME = 'cmsgpack',
             _VERSION = 'lua-cmsgpack 0.4.0', _COPYRIGHT = 'Copyright (C) 2012, Salvatore Sanfilippo',
@@ -198,14 +213,42 @@ for _, k in ipairs({'_VERSION', 'assert', 'bit', 'cjson', 'cmsgpack', 'collectga
                     'struct', 'table', 'tonumber', 'tostring', 'type', 'unpack', 'xpcall'}) do
   readonly_env_raw[k] = _G[k]
 end
--- what a script compiles runs in the scripts' globals too
+-- what a script compiles runs in the scripts' globals too; precompiled (binary) chunks are
+-- refused as Redis 7's Lua does (it parses every chunk as text)
 local real_load = load
+local function chunkid(name)  -- luaO_chunkid
+  local c = string.sub(name, 1, 1)
+  if c == '=' or c == '@' then return string.sub(name, 2, 60) end
+  local line = string.match(name, '^[^\n\r%z]*')
+  if #line > 43 then return '[string "' .. string.sub(line, 1, 43) .. '..."]' end
+  if #line < #name and string.byte(name, #line + 1) ~= 0 then
+    return '[string "' .. line .. '..."]'
+  end
+  return '[string "' .. line .. '"]'
+end
+local function binary_refused(s, name)
+  if type(s) == 'string' and string.byte(s, 1) == 27 then
+    return chunkid(name or s) .. ":1: unexpected symbol near 'char(27)'"
+  end
+end
 readonly_env_raw.loadstring = function(s, name)
+  local refused = binary_refused(s, name)
+  if refused then return nil, refused end
   local f, e = loadstring(s, name)
   if f then setfenv(f, readonly_env) end
   return f, e
 end
 readonly_env_raw.load = function(reader, name)
+  if type(reader) == 'function' then
+    local parts = {}
+    while true do
+      local piece = reader()
+      if piece == nil or piece == '' then break end
+      if type(piece) ~= 'string' then return nil, 'reader function must return a string' end
+      parts[#parts + 1] = piece
+    end
+    return readonly_env_raw.loadstring(table.concat(parts), name or '=(load)')
+  end
   local f, e = real_load(reader, name)
   if f then setfenv(f, readonly_env) end
   return f, e
@@ -254,6 +297,19 @@ end
 readonly_env_raw.rawget = function(...)
   local t, k = table_arg('rawget', 1, ...), select(2, ...)
   return real_rawget(real_of[t] or t, k)
+end
+-- _G and the library tables are Redis's readonly tables: their metatables cannot be replaced,
+-- and _G's (the undeclared-globals guard) is readonly itself
+local real_setmetatable, real_getmetatable = setmetatable, getmetatable
+local globals_meta = readonly_view({})
+readonly_env_raw.setmetatable = function(t, mt)
+  if real_of[t] then error('Attempt to modify a readonly table', 0) end
+  return real_setmetatable(t, mt)
+end
+readonly_env_raw.getmetatable = function(t)
+  if t == readonly_env then return globals_meta end
+  if real_of[t] then return nil end
+  return real_getmetatable(t)
 end
 readonly_env_raw.rawset = function(...)
   local t, k, v = table_arg('rawset', 1, ...), select(2, ...)

@@ -60,6 +60,8 @@ NOT_IN_SCRIPTS = {b"blpop", b"brpop", b"brpoplpush", b"blmove", b"blmpop", b"bzp
                   b"evalsha", b"eval_ro", b"evalsha_ro", b"script", b"fcall", b"fcall_ro",
                   b"function", b"migrate", b"psync", b"sync", b"replconf", b"wait", b"monitor",
                   b"client", b"reset", b"auth", b"hello", b"quit"}
+# Subcommands Redis 7.0 flags noscript where their container is allowed.
+NOT_IN_SCRIPTS_SUB = {(b"cluster", b"reset")}
 
 def sha1hex(body: bytes) -> str:
     return hashlib.sha1(body).hexdigest()
@@ -133,7 +135,8 @@ class Scripts:
             cjson = make_cjson(self._lua, lua_type)
             self._compile, self._run, self._run_function, self._load_library = self._lua.execute(
                 LUA_PRELUDE, self._py_call, self._py_pcall, _py_sha1, self._py_log,
-                self._py_check, self._py_setresp, self._py_register, REDIS_VERSION.encode(),
+                self._py_check, self._py_setresp, self._py_register, self._py_acl_check,
+                REDIS_VERSION.encode(),
                 (major << 16) | (minor << 8) | patch, make_bit(), cjson,
                 make_cmsgpack(self._lua, lua_type, cjson.null), make_struct(lua_type))
         return self._lua
@@ -192,19 +195,30 @@ class Scripts:
         ok, value = self._command(args)
         return value if ok else self._lua.table_from({b"err": value})
 
+    def _py_acl_check(self, *args) -> bool:
+        """redis.acl_check_cmd: whether the caller's user may run the command (no ACL LOG)."""
+        from xcache.store.acl import acl_of
+
+        argv = _lua_argv(args)
+        if isinstance(argv, bytes):
+            raise ScriptError(argv.decode())
+        cmd = COMMANDS.get(argv[0].lower())
+        if cmd is None:
+            raise ScriptError("ERR Invalid command passed to redis.acl_check_cmd()")
+        user = self._tls.run.caller.user
+        acl = acl_of(self.server)
+        if acl.command_allowed(user, cmd.name, argv[1:]) is not None:
+            return False
+        if not user.allkeys and any(not acl.key_allowed(user, k, cmd.write) for k in cmd.keys(argv)):
+            return False
+        return True
+
     def _command(self, args):
         """-> (True, Lua value) or (False, error text)."""
         ctx = self._tls.__dict__.get("ctx")
-        if not args:
-            return False, b"ERR Please specify at least one argument for this redis lib call"
-        argv = []
-        for a in args:
-            if isinstance(a, bytes):
-                argv.append(a)
-            elif isinstance(a, bool) or not isinstance(a, int | float):
-                return False, b"ERR Lua redis lib command arguments must be strings or integers"
-            else:
-                argv.append(lua_number_arg(a))
+        argv = _lua_argv(args)
+        if isinstance(argv, bytes):
+            return False, argv
         reply = ctx.execute(argv)
         if isinstance(reply, Error):
             return False, error_for_lua(reply.message)
@@ -219,6 +233,21 @@ class Scripts:
         if run is not None:
             run.resp3 = v == 3
             run.client.resp = v
+
+def _lua_argv(args) -> list[bytes] | bytes:
+    """A redis.call's arguments as a command (luaArgsToRedisArgv), or the error text."""
+    if not args:
+        return b"ERR Please specify at least one argument for this redis lib call"
+    argv = []
+    for a in args:
+        if isinstance(a, bytes):
+            argv.append(a)
+        elif isinstance(a, bool) or not isinstance(a, int | float):
+            return b"ERR Lua redis lib command arguments must be strings or integers"
+        else:
+            argv.append(lua_number_arg(a))
+    return argv
+
 
 class ScriptError(Exception):
     """Raised by a Python callable into the script: its text becomes the Lua error (Redis's)."""
@@ -342,7 +371,8 @@ class _Context:
             return Error("ERR Unknown Redis command called from script")
         if (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
             return Error("ERR Wrong number of args calling Redis command from script")
-        if name in NOT_IN_SCRIPTS or "noscript" in cmd.flags:
+        if name in NOT_IN_SCRIPTS or "noscript" in cmd.flags \
+                or (len(argv) > 1 and (name, argv[1].lower()) in NOT_IN_SCRIPTS_SUB):
             return Error("ERR This Redis command is not allowed from script")
         if name in (b"xread", b"xreadgroup") and any(a.upper() == b"BLOCK" for a in argv[1:]):
             return Error(f"ERR {name.decode()} command is not allowed with BLOCK option from scripts")
