@@ -253,6 +253,29 @@ readonly_env_raw.load = function(reader, name)
   if f then setfenv(f, readonly_env) end
   return f, e
 end
+-- An error raised by a Python callable (a library or redis.*) reaches Lua as userdata; pcall and
+-- xpcall hand the script what Redis's C functions raise instead: a redis.* error's table
+-- {err=...}, a library's message string (luaL_error's, no position when pcall called it);
+-- pcall then gives the message of an error table, as Redis 7's own pcall does
+local function error_value(err)
+  if type(err) ~= 'userdata' then return err end
+  local t = tostring(err)
+  if string.find(t, '^%u+ ') then return {err = t} end
+  return t
+end
+local function caught(ok, ...)  -- luaRedisPcall: an error table is replaced by its message
+  if ok then return ok, ... end
+  local err = error_value((...))
+  if type(err) == 'table' then
+    local msg = err.err
+    if type(msg) == 'string' or type(msg) == 'number' then err = msg end
+  end
+  return ok, err
+end
+readonly_env_raw.pcall = function(f, ...) return caught(pcall(f, ...)) end
+readonly_env_raw.xpcall = function(f, h)
+  return xpcall(f, function(err) return h(error_value(err)) end)
+end
 readonly_env_raw.__redis__err__handler = function(err) return err end
 readonly_env = readonly_view(function(t, n)
   local v = readonly_env_raw[n]

@@ -63,6 +63,16 @@ NOT_IN_SCRIPTS = {b"blpop", b"brpop", b"brpoplpush", b"blmove", b"blmpop", b"bzp
 # Subcommands Redis 7.0 flags noscript where their container is allowed.
 NOT_IN_SCRIPTS_SUB = {(b"cluster", b"reset")}
 
+# Redis 7.0's may_replicate commands that are not flagged write (publish adds to the
+# replication stream, pfcount may rewrite the key's encoding); EVAL* and FCALL carry the flag
+MAY_REPLICATE = {"publish", "spublish", "pfcount"}
+
+
+def may_replicate(cmd) -> bool:
+    """The command's own write / may_replicate flags (a script's flags aside)."""
+    return bool(cmd.write) or cmd.name in MAY_REPLICATE or "may_replicate" in cmd.flags
+
+
 def sha1hex(body: bytes) -> str:
     return hashlib.sha1(body).hexdigest()
 
@@ -376,9 +386,11 @@ class _Context:
             return Error("ERR This Redis command is not allowed from script")
         if name in (b"xread", b"xreadgroup") and any(a.upper() == b"BLOCK" for a in argv[1:]):
             return Error(f"ERR {name.decode()} command is not allowed with BLOCK option from scripts")
+        if self.readonly and may_replicate(cmd):
+            # may-replicate commands (PUBLISH, PFCOUNT) count as writes here, as in Redis: a
+            # read-only script is then never held by CLIENT PAUSE WRITE
+            return Error("ERR Write commands are not allowed from read-only scripts.")
         if cmd.write:
-            if self.readonly:
-                return Error("ERR Write commands are not allowed from read-only scripts.")
             self.run.wrote = True
         reply = self.server.call(self.run.client, cmd, argv)
         if type(reply) is Suspend:

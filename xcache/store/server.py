@@ -485,7 +485,7 @@ class Server:
             gated = scripting.gate(self, c, argv)  # wait for the script, or -BUSY
             if gated is not None:
                 return gated
-        if self.pause.mode and self.pause.blocks(c, cmd, name):
+        if self.pause.mode and self.pause.blocks(c, cmd, name, argv):
             return Suspend(self._after_pause(c, argv))
         if cmd.write and self.cfg.min_replicas_to_write:
             refused = durability.refuse(self, c, cmd)
@@ -753,7 +753,7 @@ class Server:
         while True:
             if self.exclusive is not None and self.exclusive is not c and writes:
                 await self.exclusive_released.wait()
-            elif self.pause.mode and self.pause.blocks(c, cmd, name):
+            elif self.pause.mode and self.pause.blocks(c, cmd, name, argv):
                 await self.pause.changed()
             elif self.migrating and writes and argv is not None and (ev := lock_of(self, c, cmd, argv)):
                 await ev.wait()
@@ -786,7 +786,7 @@ class Server:
         """Run argv once CLIENT PAUSE no longer covers it (dispatched again: the pause, the role
         or the transaction may have changed meanwhile)."""
         name = argv[0].lower()
-        while self.pause.mode and self.pause.blocks(c, COMMANDS[name], name):
+        while self.pause.mode and self.pause.blocks(c, COMMANDS[name], name, argv):
             await self.pause.changed()
         reply = self.execute(c, argv)
         if type(reply) is Suspend:
