@@ -17,7 +17,7 @@ import struct
 
 from xcache.resp import OK, Error
 from xcache.resp import help as help_text
-from xcache.store.commands import command
+from xcache.store.commands import command, parse_int
 from xcache.store.rdb import BAD_PAYLOAD, RDB_VERSION, _Reader, _string, crc64, verify
 from xcache.store.scripting import _strip_shebang, parse_keys, scripts_of, start
 from xcache.store.subcommands import help_reply, parse_subcommand
@@ -71,6 +71,7 @@ class Registry:
     def __init__(self, server):
         self.server = server
         self.libraries: dict[bytes, Library] = {}
+        # by lower-cased name: function names are case-insensitive across libraries (Redis 7.0)
         self.by_function: dict[bytes, tuple[Library, Function]] = {}
         self.engine = None
 
@@ -113,7 +114,7 @@ class Registry:
         if not lib.functions:
             raise Error("ERR No functions registered")
         for fname in lib.functions:
-            owner = self.by_function.get(fname)
+            owner = self.by_function.get(fname.lower())
             if owner is not None and owner[0].name != name:
                 raise Error(f"ERR Function {fname.decode(errors='replace')} already exists")
         return lib
@@ -122,13 +123,13 @@ class Registry:
         self._remove(lib.name)
         self.libraries[lib.name] = lib
         for f in lib.functions.values():
-            self.by_function[f.name] = (lib, f)
+            self.by_function[f.name.lower()] = (lib, f)
 
     def _remove(self, name: bytes) -> None:
         old = self.libraries.pop(name, None)
         if old is not None:
             for fname in old.functions:
-                self.by_function.pop(fname, None)
+                self.by_function.pop(fname.lower(), None)
 
     # persistence (default column family)
     def persist(self, lib: Library | None, name: bytes) -> None:
@@ -188,16 +189,22 @@ def parse_metadata(code: bytes) -> bytes:
 
 def _fcall(c, args, ro: bool):
     reg = registry_of(c.server)
-    found = reg.by_function.get(args[0])
+    found = reg.by_function.get(args[0].lower())
     if found is None:
         raise Error("ERR Function not found")
+    try:
+        parse_int(args[1])
+    except Error:
+        raise Error("ERR Bad number of keys provided") from None
     keys, argv = parse_keys(args)
     _, f = found
     no_writes = b"no-writes" in f.flags
     if ro and not no_writes:
         raise Error("ERR Can not execute a script with write flag using *_ro command.")
+    typed = c.typed_cmd if c.typed_cmd.lower() == (b"fcall_ro" if ro else b"fcall") \
+        else (b"FCALL_RO" if ro else b"FCALL")
     return start(c, f.name.decode(errors="replace"), keys, argv, no_writes, fn=f.fn,
-                 command=[b"FCALL_RO" if ro else b"FCALL", *args])
+                 command=[typed, *args])
 
 
 @command("fcall", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)
@@ -289,7 +296,10 @@ def function(c, args):
         _replicate(c, [b"FUNCTION", b"DELETE", args[1]])
         return OK
     if sub == b"FLUSH":
-        if len(args) > 2 or (len(args) == 2 and args[1].upper() not in (b"ASYNC", b"SYNC")):
+        if len(args) > 2:
+            raise Error("ERR unknown subcommand or wrong number of arguments for "
+                        f"'{args[0].decode(errors='replace')[:128]}'. Try FUNCTION HELP.")
+        if len(args) == 2 and args[1].upper() not in (b"ASYNC", b"SYNC"):
             raise Error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
         reg.flush()
         _replicate(c, [b"FUNCTION", b"FLUSH"])
@@ -315,8 +325,11 @@ def function(c, args):
     if sub == b"DUMP":
         return dump_payload(reg)
     if sub == b"RESTORE":
+        if len(args) > 3:
+            raise Error("ERR unknown subcommand or wrong number of arguments for "
+                        f"'{args[0].decode(errors='replace')[:128]}'. Try FUNCTION HELP.")
         policy = args[2].upper() if len(args) > 2 else b"APPEND"
-        if len(args) > 3 or policy not in (b"FLUSH", b"APPEND", b"REPLACE"):
+        if policy not in (b"FLUSH", b"APPEND", b"REPLACE"):
             raise Error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or "
                         "REPLACE.")
         codes = parse_payload(args[1])
@@ -331,7 +344,7 @@ def function(c, args):
         for lib in libs:
             if policy != b"FLUSH":
                 for fname in lib.functions:
-                    owner = reg.by_function.get(fname)
+                    owner = reg.by_function.get(fname.lower())
                     if owner is not None and owner[0].name != lib.name and policy == b"APPEND":
                         raise Error(f"ERR Function {fname.decode(errors='replace')} already exists")
         for lib in libs:

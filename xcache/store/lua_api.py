@@ -11,6 +11,8 @@ LUA_PRELUDE = r"""
 local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, py_acl_check, version,
   version_num, py_bit, py_cjson, py_cmsgpack, py_struct = ...
 local dbg = debug
+local clock = os.clock  -- CPU seconds: FUNCTION LOAD's time limit
+local LOAD_TIMEOUT_S = 0.5
 redis = {}
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = version, version_num
@@ -126,7 +128,14 @@ local function load_library(body)
     register_function = function(...)
       local n = select('#', ...)
       local a, b = ...
-      if n == 1 and type(a) == 'table' then
+      if n < 1 or n > 2 then
+        error(push_error('wrong number of arguments to redis.register_function'))
+      end
+      if n == 1 and type(a) ~= 'table' then
+        error(push_error('calling redis.register_function with a single argument is only ' ..
+                         'applicable to Lua table (representing named arguments).'))
+      end
+      if n == 1 then
         for k, _ in pairs(a) do
           if k ~= 'function_name' and k ~= 'callback' and k ~= 'flags' and k ~= 'description' then
             error(push_error('unknown argument given to redis.register_function'))
@@ -154,7 +163,9 @@ local function load_library(body)
         registered[#registered + 1] = {a.function_name, a.callback}
         return
       end
-      if n ~= 2 then error(push_error('wrong number of arguments to redis.register_function')) end
+      if type(a) ~= 'string' and type(a) ~= 'number' then
+        error(push_error('first argument to redis.register_function must be a string'))
+      end
       if type(b) ~= 'function' then
         error(push_error('second argument to redis.register_function must be a function'))
       end
@@ -179,7 +190,19 @@ local function load_library(body)
     return v
   end)
   setfenv(f, load_env)
+  -- luaEngineLoadHook: a library's code gets LOAD_TIMEOUT_S (500 ms) to register its functions
+  local started = clock()
+  local function load_hook()
+    if clock() - started > LOAD_TIMEOUT_S then
+      sethook(load_hook, 'l')
+      local i = dbg.getinfo(2, 'S')
+      if i and i.source == prelude_source then return end
+      error(push_error('FUNCTION LOAD timeout'))
+    end
+  end
+  sethook(load_hook, '', HOOK_N)
   local ok, res = pcall(f)
+  sethook()
   if not ok then
     if type(res) == 'table' then res = res.err elseif type(res) ~= 'string' then res = tostring(res) end
     if string.sub(res, 1, 4) ~= 'ERR ' and not string.find(res, '^%u+ ') then res = 'ERR ' .. res end

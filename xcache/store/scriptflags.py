@@ -19,7 +19,7 @@ def _script_flags(server, name: str, argv: list[bytes]) -> set | None:
     if name in _FCALLS:
         from xcache.store.functions import registry_of
 
-        found = registry_of(server).by_function.get(argv[1])
+        found = registry_of(server).by_function.get(argv[1].lower())
         return None if found is None else set(found[1].flags)
     scripts = scripting.scripts_of(server)
     if name.startswith("evalsha"):

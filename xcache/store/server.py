@@ -108,6 +108,7 @@ class Client(asyncio.Protocol):
         self.created = time.monotonic()
         self.last_interaction = self.created
         self.last_cmd = b"NULL"
+        self.typed_cmd = b""
         self.monitor_exec: list | None = None  # EXEC's argv, shown in MONITOR once it ran
         self.kind = "normal"  # normal | replica | pubsub (for CLIENT KILL TYPE)
         # transactions
@@ -456,6 +457,7 @@ class Server:
         name = argv[0].lower()
         cmd = COMMANDS.get(name)
         c.last_cmd = name
+        c.typed_cmd = argv[0]  # as the client spelled it (FUNCTION STATS shows it so)
         if cmd is None:
             if c.multi is not None:
                 c.multi_error = True

@@ -1,0 +1,37 @@
+"""FUNCTION / FCALL details from Redis 7.0's own suite (tests/unit/functions.tcl): function names
+are case-insensitive, FCALL's numkeys error, FUNCTION RESTORE/FLUSH argument errors,
+redis.register_function's argument errors, and FUNCTION LOAD's 500 ms limit (a library that
+never returns must not hang the node). Raw replies equal redis-server's."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.help_lines import raw as raw_reply
+
+LIB = "#!lua name=caselib\nredis.register_function('test', function() return 'hi' end)"
+
+CASES = [
+    [["FUNCTION", "LOAD", "REPLACE", LIB], ["FCALL", "TEST", "0"]],
+    [["FUNCTION", "LOAD", "REPLACE", LIB], ["FCALL", "test", "bad_arg"]],
+    [["FUNCTION", "RESTORE", "arg1", "arg2", "arg3"]],
+    [["FUNCTION", "FLUSH", "sync", "extra_arg"]],
+    [["FUNCTION", "FLUSH", "bad_arg"]],
+    [["FUNCTION", "LOAD", "REPLACE", "#!lua name=lib2\nredis.register_function('f1')"]],
+    [["FUNCTION", "LOAD", "REPLACE",
+      "#!lua name=lib2\nredis.register_function(nil, function() return 1 end)"]],
+    [["FUNCTION", "LOAD", "REPLACE",
+      "#!lua name=lib2\nredis.register_function('f1', function() end, {}, 'd', 'x')"]],
+    [["FUNCTION", "LOAD", "#!lua name=lib\nlocal a = 1\nwhile 1 do a = a + 1 end"],
+     ["PING"]],
+]
+
+
+@pytest.mark.parametrize("commands", CASES)
+def test_functions_answer_as_redis(xcache_node, redis_node, commands):
+    replies = []
+    for node in (xcache_node, redis_node):
+        raw_reply(node.port, "FUNCTION", "FLUSH")
+        replies.append([raw_reply(node.port, *cmd) for cmd in commands])
+        raw_reply(node.port, "FUNCTION", "FLUSH")
+    assert replies[0] == replies[1]
