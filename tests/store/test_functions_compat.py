@@ -24,6 +24,16 @@ CASES = [
       "#!lua name=lib2\nredis.register_function('f1', function() end, {}, 'd', 'x')"]],
     [["FUNCTION", "LOAD", "#!lua name=lib\nlocal a = 1\nwhile 1 do a = a + 1 end"],
      ["PING"]],
+    # the load-time API is readonly and dead once the load is over
+    [["FUNCTION", "LOAD", "REPLACE", "#!lua name=lib1\nlocal lib = redis\n"
+      "lib.register_function('f1', function () lib.redis = redis return {ok='OK'} end)\n"
+      "lib.register_function('f2', function () "
+      "lib.register_function('f1', function () return 1 end) end)"],
+     ["FCALL", "f1", "0"], ["FCALL", "f2", "0"]],
+    [["FUNCTION", "LOAD", "REPLACE", "#!lua name=lib\nredis.register_function{"
+      "function_name=function() return 1 end, callback=function() return 'hello' end}"]],
+    [["FUNCTION", "LOAD", "#!lua name=lib2\nredis.math.random()"]],
+    [["FUNCTION", "LIST", "LIBRARYNAME"]],
 ]
 
 

@@ -312,7 +312,9 @@ def function(c, args):
             opt = args[i].upper()
             if opt == b"WITHCODE" and not withcode:
                 withcode = True
-            elif opt == b"LIBRARYNAME" and i + 1 < len(args) and pattern is None:
+            elif opt == b"LIBRARYNAME" and pattern is None:
+                if i + 1 >= len(args):
+                    raise Error("ERR library name argument was not given")
                 pattern = args[i + 1]
                 i += 1
             else:

@@ -122,10 +122,14 @@ local function load_library(body)
   local f, e = loadstring(body, '@user_function')
   if not f then return nil, e, false end
   local registered = {}
+  local in_load = true
   local load_api = {
     log = redis.log, LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
     REDIS_VERSION = version, REDIS_VERSION_NUM = version_num,
     register_function = function(...)
+      if not in_load then  -- a function that kept a reference to the load-time API
+        error(push_error('redis.register_function can only be called on FUNCTION LOAD command'))
+      end
       local n = select('#', ...)
       local a, b = ...
       if n < 1 or n > 2 then
@@ -143,6 +147,9 @@ local function load_library(body)
         end
         if a.function_name == nil then
           error(push_error('redis.register_function must get a function name argument'))
+        end
+        if type(a.function_name) ~= 'string' and type(a.function_name) ~= 'number' then
+          error(push_error('function_name argument given to redis.register_function must be a string'))
         end
         if a.callback == nil then
           error(push_error('redis.register_function must get a callback argument'))
@@ -174,13 +181,17 @@ local function load_library(body)
       registered[#registered + 1] = {a, b}
     end,
   }
-  setmetatable(load_api, {__index = function(t, n)
-    error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
-  end})
-  local in_load = true
+  -- readonly, as Redis's: a function that kept it cannot use it to reach the scripts' API
+  local load_api_view = readonly_view(function(t, n)
+    local v = rawget(load_api, n)
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+    end
+    return v
+  end)
   local load_env = readonly_view(function(t, n)
     if in_load then
-      if n == 'redis' then return load_api end
+      if n == 'redis' then return load_api_view end
       error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
     end
     local v = readonly_env_raw[n]
