@@ -34,6 +34,16 @@ CASES = [
       "function_name=function() return 1 end, callback=function() return 'hello' end}"]],
     [["FUNCTION", "LOAD", "#!lua name=lib2\nredis.math.random()"]],
     [["FUNCTION", "LIST", "LIBRARYNAME"]],
+    # library metadata (functionExtractLibMetaData)
+    [["FUNCTION", "LOAD", "REPLACE", "#! name=test\nredis.register_function('foo', "
+      "function() return 1 end)"]],
+    [["FUNCTION", "LOAD", "REPLACE", "#!lua name=\"foo\"\nredis.register_function('foo', "
+      "function() return 1 end)"], ["FCALL", "foo", "0"]],
+    [["FUNCTION", "LOAD", "REPLACE", "#!LUA NAME=up\nredis.register_function('foo', "
+      "function() return 1 end)"]],
+    [["FUNCTION", "LOAD", "REPLACE", "#!lua name=nonewline"]],
+    [["FUNCTION", "LOAD", "REPLACE", "#!py name=x\nreturn 1"]],
+    [["FUNCTION", "LOAD", "REPLACE", "#!py name=x-y\nreturn 1"]],
 ]
 
 

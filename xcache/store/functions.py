@@ -164,24 +164,26 @@ def parse_metadata(code: bytes) -> bytes:
     """The library name from `#!lua name=<name>` (functionExtractLibMetaData)."""
     if not code.startswith(b"#!"):
         raise Error("ERR Missing library metadata")
-    first = code.split(b"\n", 1)[0][2:]
-    parts = [p for p in first.split(b" ") if p]
-    if not parts:
-        raise Error("ERR Missing library metadata")
-    if parts[0].lower() != b"lua":
-        raise Error(f"ERR Engine '{parts[0].decode(errors='replace')}' not found")
+    if b"\n" not in code:
+        raise Error("ERR Invalid library metadata")
+    parts = [p for p in code.split(b"\n", 1)[0].split(b" ") if p]
+    engine = parts[0][2:]  # "#! name=x" names the engine ''
     name = None
     for p in parts[1:]:
-        if p.startswith(b"name="):
+        if p[:5].lower() == b"name=":
             if name is not None:
                 raise Error("ERR Invalid metadata value, name argument was given multiple times")
             name = p[5:]
+            if len(name) >= 2 and name[0] == name[-1] and name[:1] in (b'"', b"'"):
+                name = name[1:-1]  # sdssplitargs: name="foo" is name=foo
         else:
             raise Error(f"ERR Invalid metadata value given: {p.decode(errors='replace')}")
     if name is None:
         raise Error("ERR Library name was not given")
     if not _NAME.fullmatch(name):
         raise Error(f"ERR {LIB_NAME_ERROR}")
+    if engine.lower() != b"lua":
+        raise Error(f"ERR Engine '{engine.decode(errors='replace')}' not found")
     return name
 
 
