@@ -55,3 +55,4 @@ def test_functions_answer_as_redis(xcache_node, redis_node, commands):
         replies.append([raw_reply(node.port, *cmd) for cmd in commands])
         raw_reply(node.port, "FUNCTION", "FLUSH")
     assert replies[0] == replies[1]
+

@@ -131,6 +131,12 @@ def dbsize(c, args):
 def flush_db(c, db: int | None) -> None:
     """Delete all keys of db (None: every db). Range deletes: O(1) regardless of size."""
     engine = c.engine
+    # WATCHed keys that exist are touched; a watched key that was absent is not (Redis 7.0's
+    # touchAllWatchedKeysInDb)
+    for (wdb, key), clients in list(c.server.watchers.items()):
+        if (db is None or wdb == db) and engine.get_raw_meta(bytes((wdb,)) + key) is not None:
+            for other in clients:
+                other.dirty_cas = True
     b = engine.batch()
     dbs = range(c.server.cfg.databases) if db is None else [db]
     for d in dbs:
@@ -139,7 +145,6 @@ def flush_db(c, db: int | None) -> None:
             b.wb.delete_range(lo, hi, cf)
             b.size += 1
     engine.commit(b)
-    c.server.touch_all(db)
 
 
 def _flush_args(args) -> None:
