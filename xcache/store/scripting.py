@@ -52,6 +52,8 @@ UNKILLABLE = Error("UNKILLABLE Sorry the script already executed write commands 
                    "dataset. You can either wait the script termination or kill the server in a "
                    "hard way using the SHUTDOWN NOSAVE command.")
 KILLED = "ERR Script killed by user with SCRIPT KILL..."
+# Commands Redis 7.0 flags allow_busy (besides the KILL/STATS subcommands above)
+ALLOW_BUSY = {b"shutdown", b"multi", b"discard", b"watch", b"unwatch"}
 ALLOWED_WHILE_BUSY = {(b"script", b"KILL"), (b"function", b"KILL"), (b"function", b"STATS")}
 # Blocking commands Redis 7.0 flags noscript.
 NOT_IN_SCRIPTS = {b"blpop", b"brpop", b"brpoplpush", b"blmove", b"blmpop", b"bzpopmin",
@@ -540,7 +542,7 @@ def gate(server, c, argv: list[bytes]):
     run = server.running_script
     name = argv[0].lower()
     sub = argv[1].upper() if len(argv) > 1 else b""
-    if (name, sub) in ALLOWED_WHILE_BUSY or name == b"shutdown":
+    if (name, sub) in ALLOWED_WHILE_BUSY or name in ALLOW_BUSY:
         return None
     threshold = server.cfg.busy_reply_threshold_ms / 1000
     elapsed = time.monotonic() - run.started

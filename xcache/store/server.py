@@ -485,6 +485,12 @@ class Server:
                 return Error(f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         if self.running_script is not None and c is not self.running_script.client:
             gated = scripting.gate(self, c, argv)  # wait for the script, or -BUSY
+            if isinstance(gated, Error) and c.multi is not None:
+                # rejectCommand: the transaction is flagged; an EXEC is aborted with the reason
+                if name == b"exec":
+                    transactions.reset_multi(c)
+                    return Error(f"EXECABORT Transaction discarded because of: {gated.message}")
+                c.multi_error = True
             if gated is not None:
                 return gated
         if self.pause.mode and self.pause.blocks(c, cmd, name, argv):
