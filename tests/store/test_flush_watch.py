@@ -65,3 +65,21 @@ def test_transaction_during_a_busy_script(r):
         probe.close()
         _catch(r.script_kill)
         r.config_set("lua-time-limit", 5000)
+
+
+def test_save_and_shutdown_are_refused_inside_multi(r):
+    """multi.tcl: SAVE and SHUTDOWN are no_multi: refused when queued, the EXEC then aborts."""
+    for cmd in ("SAVE", "SHUTDOWN"):
+        tx = r.pipeline(transaction=True)
+        tx.set("foo", "bar")
+        tx.execute_command(cmd)
+        tx.set("foo2", "bar2")
+        try:
+            tx.execute()
+        except redis.ResponseError as exc:
+            assert "Command not allowed inside a transaction" in str(exc) \
+                or "previous errors" in str(exc)
+        else:
+            raise AssertionError(f"{cmd} was queued")
+        assert r.exists("foo", "foo2") == 0
+        assert r.ping() is True

@@ -185,7 +185,7 @@ def _save(c):
     c.server.stats["last_save"] = int(time.time())
 
 
-@command("save", 1, "admin noscript", 0, 0, 0)
+@command("save", 1, "admin noscript nomulti", 0, 0, 0)
 def save(c, args):
     _save(c)
     return OK
@@ -210,7 +210,7 @@ async def _compact(server) -> None:
     await asyncio.get_running_loop().run_in_executor(None, server.engine.compact)
 
 
-@command("shutdown", -1, "admin noscript loading stale", 0, 0, 0)
+@command("shutdown", -1, "admin noscript loading stale nomulti", 0, 0, 0)
 def shutdown(c, args):
     for a in args:
         if a.upper() not in (b"NOSAVE", b"SAVE", b"NOW", b"FORCE", b"ABORT"):
