@@ -120,3 +120,27 @@ def test_script_kill_is_not_caught_by_pcall(r):
     finally:
         _catch(r.script_kill)
         r.config_set("lua-time-limit", 5000)
+
+
+def test_declared_writer_refused_without_good_replicas(xcache_node, redis_node):
+    """scripting.tcl: with min-replicas-to-write unmet, a script declaring flags without
+    no-writes (EVAL shebang, FCALL) is refused with NOREPLICAS before it runs; a no-writes or
+    flagless script runs."""
+    lib = "#!lua name=nrlib\nredis.register_function('nr_get', function() return 1 end)"
+    for node in (xcache_node, redis_node):
+        c = redis.Redis(port=node.port, protocol=2)
+        c.set("x", "v")
+        c.execute_command("FUNCTION", "LOAD", "REPLACE", lib)
+        c.config_set("min-replicas-to-write", 1)
+        try:
+            for args in (["EVAL", "#!lua\nreturn redis.call('get','x')", 1, "x"],
+                         ["FCALL", "nr_get", 0]):
+                with pytest.raises(redis.ResponseError, match="Not enough good replicas to write"):
+                    c.execute_command(*args)
+            assert c.execute_command("EVAL", "return redis.call('get','x')", 1, "x") == b"v"
+            assert c.execute_command("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','x')",
+                                     1, "x") == b"v"
+        finally:
+            c.config_set("min-replicas-to-write", 0)
+            c.execute_command("FUNCTION", "DELETE", "nrlib")
+            c.close()

@@ -19,7 +19,13 @@ from xcache.resp import OK, Error
 from xcache.resp import help as help_text
 from xcache.store.commands import command, parse_int
 from xcache.store.rdb import BAD_PAYLOAD, RDB_VERSION, _Reader, _string, crc64, verify
-from xcache.store.scripting import _strip_shebang, parse_keys, scripts_of, start
+from xcache.store.scripting import (
+    _strip_shebang,
+    parse_keys,
+    refuse_declared_writer,
+    scripts_of,
+    start,
+)
 from xcache.store.subcommands import help_reply, parse_subcommand
 
 PREFIX = b"xcache:function:"
@@ -203,6 +209,8 @@ def _fcall(c, args, ro: bool):
     no_writes = b"no-writes" in f.flags
     if ro and not no_writes:
         raise Error("ERR Can not execute a script with write flag using *_ro command.")
+    if not no_writes:
+        refuse_declared_writer(c)
     typed = c.typed_cmd if c.typed_cmd.lower() == (b"fcall_ro" if ro else b"fcall") \
         else (b"FCALL_RO" if ro else b"FCALL")
     return start(c, f.name.decode(errors="replace"), keys, argv, no_writes, fn=f.fn,

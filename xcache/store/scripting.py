@@ -568,13 +568,28 @@ async def _after_script(server, c, argv, run: Running, wait_s: float):
 
 # --- commands -----------------------------------------------------------------------------------
 
-def _with_flags(scripts: Scripts, sha: str, ro: bool) -> bool:
+def refuse_declared_writer(c) -> None:
+    """scriptPrepareForRun: a script that declared flags without no-writes may write, so on a
+    master short of good replicas (min-replicas-to-write) it is refused before it runs."""
+    from xcache.store import durability
+
+    server, cfg = c.server, c.server.cfg
+    if not (cfg.min_replicas_to_write and cfg.min_replicas_max_lag) or c.kind == "master" \
+            or server.replication.is_replica:
+        return
+    if durability.good_replicas(server) < cfg.min_replicas_to_write:
+        raise durability.NOREPLICAS
+
+
+def _with_flags(scripts: Scripts, sha: str, ro: bool, c=None) -> bool:
     """Whether the script runs read-only; refuses a script with write flag under *_RO."""
     flags = scripts.flags.get(sha)
     if flags is None:
         return ro
     if ro and b"no-writes" not in flags:
         raise Error("ERR Can not execute a script with write flag using *_ro command.")
+    if b"no-writes" not in flags and c is not None:
+        refuse_declared_writer(c)
     return ro or b"no-writes" in flags
 
 
@@ -582,7 +597,7 @@ def _eval(c, args, readonly: bool):
     scripts = scripts_of(c.server)
     keys, argv = parse_keys(args)
     sha = scripts.compile(args[0])
-    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly))
+    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c))
 
 
 def _evalsha(c, args, readonly: bool):
@@ -591,7 +606,7 @@ def _evalsha(c, args, readonly: bool):
     sha = args[0].decode(errors="replace").lower()
     if sha not in scripts.functions:
         raise NOSCRIPT
-    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly))
+    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c))
 
 
 @command("eval", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)
