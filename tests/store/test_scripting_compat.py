@@ -137,6 +137,8 @@ def test_declared_writer_refused_without_good_replicas(xcache_node, redis_node):
                          ["FCALL", "nr_get", 0]):
                 with pytest.raises(redis.ResponseError, match="Not enough good replicas to write"):
                     c.execute_command(*args)
+            with pytest.raises(redis.ResponseError, match="Not enough good replicas to write"):
+                c.execute_command("EVAL", "return redis.call('set','x', 1)", 1, "x")
             assert c.execute_command("EVAL", "return redis.call('get','x')", 1, "x") == b"v"
             assert c.execute_command("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','x')",
                                      1, "x") == b"v"

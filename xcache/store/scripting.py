@@ -393,6 +393,12 @@ class _Context:
             # read-only script is then never held by CLIENT PAUSE WRITE
             return Error("ERR Write commands are not allowed from read-only scripts.")
         if cmd.write:
+            if not self.run.wrote:  # scriptVerifyWriteCommandAllow: until the script has written
+                from xcache.store import durability
+
+                refused = durability.refuse(self.server, self.run.caller, cmd)
+                if refused is not None:
+                    return refused
             self.run.wrote = True
         reply = self.server.call(self.run.client, cmd, argv)
         if type(reply) is Suspend:
