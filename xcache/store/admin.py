@@ -141,6 +141,12 @@ def dbsize(c, args):
 def flush_db(c, db: int | None) -> None:
     """Delete all keys of db (None: every db). Range deletes: O(1) regardless of size."""
     engine = c.engine
+    # WATCHed keys that exist are touched; a watched key that was absent is not (Redis 7.0's
+    # touchAllWatchedKeysInDb)
+    for (wdb, key), clients in list(c.server.watchers.items()):
+        if (db is None or wdb == db) and engine.get_raw_meta(bytes((wdb,)) + key) is not None:
+            for other in clients:
+                other.dirty_cas = True
     b = engine.batch()
     dbs = range(c.server.cfg.databases) if db is None else [db]
     for d in dbs:
@@ -150,7 +156,6 @@ def flush_db(c, db: int | None) -> None:
             b.wb.delete_range(lo, hi, cf)
             b.size += 1
     engine.commit(b)
-    c.server.touch_all(db)
 
 
 def _flush_args(args) -> None:
@@ -191,7 +196,7 @@ def _save(c):
     c.server.stats["last_save"] = int(time.time())
 
 
-@command("save", 1, "admin noscript", 0, 0, 0)
+@command("save", 1, "admin noscript nomulti", 0, 0, 0)
 def save(c, args):
     _save(c)
     return OK
@@ -216,7 +221,7 @@ async def _compact(server) -> None:
     await asyncio.get_running_loop().run_in_executor(None, server.engine.compact)
 
 
-@command("shutdown", -1, "admin noscript loading stale", 0, 0, 0)
+@command("shutdown", -1, "admin noscript loading stale nomulti", 0, 0, 0)
 def shutdown(c, args):
     for a in args:
         if a.upper() not in (b"NOSAVE", b"SAVE", b"NOW", b"FORCE", b"ABORT"):

@@ -70,6 +70,9 @@ class Collector:
         expired = 0
         gone = []
         last = None
+        # no key is expired during CLIENT PAUSE (Redis: a failover may be under way; the new
+        # master sends the deletions, or they happen after the pause)
+        paused = bool(self.server.pause.mode)
         start = self._cursors["meta"]
         if start is None:
             self._counting = {}
@@ -79,7 +82,7 @@ class Collector:
             last = mk
             seen += 1
             expire = int.from_bytes(raw[1:9], "big")
-            if expire and expire <= now:
+            if expire and expire <= now and not paused:
                 batch.delete_meta_raw(mk)
                 gone.append(mk)
                 expired += 1

@@ -17,9 +17,15 @@ import struct
 
 from xcache.resp import OK, Error
 from xcache.resp import help as help_text
-from xcache.store.commands import command
+from xcache.store.commands import command, parse_int
 from xcache.store.rdb import BAD_PAYLOAD, RDB_VERSION, _Reader, _string, crc64, verify
-from xcache.store.scripting import _strip_shebang, parse_keys, scripts_of, start
+from xcache.store.scripting import (
+    _strip_shebang,
+    parse_keys,
+    refuse_declared_writer,
+    scripts_of,
+    start,
+)
 from xcache.store.subcommands import help_reply, parse_subcommand
 
 PREFIX = b"xcache:function:"
@@ -71,6 +77,7 @@ class Registry:
     def __init__(self, server):
         self.server = server
         self.libraries: dict[bytes, Library] = {}
+        # by lower-cased name: function names are case-insensitive across libraries (Redis 7.0)
         self.by_function: dict[bytes, tuple[Library, Function]] = {}
         self.engine = None
 
@@ -113,7 +120,7 @@ class Registry:
         if not lib.functions:
             raise Error("ERR No functions registered")
         for fname in lib.functions:
-            owner = self.by_function.get(fname)
+            owner = self.by_function.get(fname.lower())
             if owner is not None and owner[0].name != name:
                 raise Error(f"ERR Function {fname.decode(errors='replace')} already exists")
         return lib
@@ -122,13 +129,13 @@ class Registry:
         self._remove(lib.name)
         self.libraries[lib.name] = lib
         for f in lib.functions.values():
-            self.by_function[f.name] = (lib, f)
+            self.by_function[f.name.lower()] = (lib, f)
 
     def _remove(self, name: bytes) -> None:
         old = self.libraries.pop(name, None)
         if old is not None:
             for fname in old.functions:
-                self.by_function.pop(fname, None)
+                self.by_function.pop(fname.lower(), None)
 
     # persistence (default column family)
     def persist(self, lib: Library | None, name: bytes) -> None:
@@ -163,24 +170,26 @@ def parse_metadata(code: bytes) -> bytes:
     """The library name from `#!lua name=<name>` (functionExtractLibMetaData)."""
     if not code.startswith(b"#!"):
         raise Error("ERR Missing library metadata")
-    first = code.split(b"\n", 1)[0][2:]
-    parts = [p for p in first.split(b" ") if p]
-    if not parts:
-        raise Error("ERR Missing library metadata")
-    if parts[0].lower() != b"lua":
-        raise Error(f"ERR Engine '{parts[0].decode(errors='replace')}' not found")
+    if b"\n" not in code:
+        raise Error("ERR Invalid library metadata")
+    parts = [p for p in code.split(b"\n", 1)[0].split(b" ") if p]
+    engine = parts[0][2:]  # "#! name=x" names the engine ''
     name = None
     for p in parts[1:]:
-        if p.startswith(b"name="):
+        if p[:5].lower() == b"name=":
             if name is not None:
                 raise Error("ERR Invalid metadata value, name argument was given multiple times")
             name = p[5:]
+            if len(name) >= 2 and name[0] == name[-1] and name[:1] in (b'"', b"'"):
+                name = name[1:-1]  # sdssplitargs: name="foo" is name=foo
         else:
             raise Error(f"ERR Invalid metadata value given: {p.decode(errors='replace')}")
     if name is None:
         raise Error("ERR Library name was not given")
     if not _NAME.fullmatch(name):
         raise Error(f"ERR {LIB_NAME_ERROR}")
+    if engine.lower() != b"lua":
+        raise Error(f"ERR Engine '{engine.decode(errors='replace')}' not found")
     return name
 
 
@@ -188,16 +197,24 @@ def parse_metadata(code: bytes) -> bytes:
 
 def _fcall(c, args, ro: bool):
     reg = registry_of(c.server)
-    found = reg.by_function.get(args[0])
+    found = reg.by_function.get(args[0].lower())
     if found is None:
         raise Error("ERR Function not found")
+    try:
+        parse_int(args[1])
+    except Error:
+        raise Error("ERR Bad number of keys provided") from None
     keys, argv = parse_keys(args)
     _, f = found
     no_writes = b"no-writes" in f.flags
     if ro and not no_writes:
         raise Error("ERR Can not execute a script with write flag using *_ro command.")
+    if not no_writes:
+        refuse_declared_writer(c)
+    typed = c.typed_cmd if c.typed_cmd.lower() == (b"fcall_ro" if ro else b"fcall") \
+        else (b"FCALL_RO" if ro else b"FCALL")
     return start(c, f.name.decode(errors="replace"), keys, argv, no_writes, fn=f.fn,
-                 command=[b"FCALL_RO" if ro else b"FCALL", *args])
+                 command=[typed, *args])
 
 
 @command("fcall", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)
@@ -289,7 +306,10 @@ def function(c, args):
         _replicate(c, [b"FUNCTION", b"DELETE", args[1]])
         return OK
     if sub == b"FLUSH":
-        if len(args) > 2 or (len(args) == 2 and args[1].upper() not in (b"ASYNC", b"SYNC")):
+        if len(args) > 2:
+            raise Error("ERR unknown subcommand or wrong number of arguments for "
+                        f"'{args[0].decode(errors='replace')[:128]}'. Try FUNCTION HELP.")
+        if len(args) == 2 and args[1].upper() not in (b"ASYNC", b"SYNC"):
             raise Error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
         reg.flush()
         _replicate(c, [b"FUNCTION", b"FLUSH"])
@@ -302,7 +322,9 @@ def function(c, args):
             opt = args[i].upper()
             if opt == b"WITHCODE" and not withcode:
                 withcode = True
-            elif opt == b"LIBRARYNAME" and i + 1 < len(args) and pattern is None:
+            elif opt == b"LIBRARYNAME" and pattern is None:
+                if i + 1 >= len(args):
+                    raise Error("ERR library name argument was not given")
                 pattern = args[i + 1]
                 i += 1
             else:
@@ -315,8 +337,11 @@ def function(c, args):
     if sub == b"DUMP":
         return dump_payload(reg)
     if sub == b"RESTORE":
+        if len(args) > 3:
+            raise Error("ERR unknown subcommand or wrong number of arguments for "
+                        f"'{args[0].decode(errors='replace')[:128]}'. Try FUNCTION HELP.")
         policy = args[2].upper() if len(args) > 2 else b"APPEND"
-        if len(args) > 3 or policy not in (b"FLUSH", b"APPEND", b"REPLACE"):
+        if policy not in (b"FLUSH", b"APPEND", b"REPLACE"):
             raise Error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or "
                         "REPLACE.")
         codes = parse_payload(args[1])
@@ -331,7 +356,7 @@ def function(c, args):
         for lib in libs:
             if policy != b"FLUSH":
                 for fname in lib.functions:
-                    owner = reg.by_function.get(fname)
+                    owner = reg.by_function.get(fname.lower())
                     if owner is not None and owner[0].name != lib.name and policy == b"APPEND":
                         raise Error(f"ERR Function {fname.decode(errors='replace')} already exists")
         for lib in libs:

@@ -8,9 +8,11 @@ compile, run, run_function and load_library.
 HOOK_INSTRUCTIONS = 100_000  # the kill check runs every this many Lua instructions
 
 LUA_PRELUDE = r"""
-local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, version, version_num,
-  py_bit, py_cjson, py_cmsgpack, py_struct, py_acl_check = ...
+local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, py_acl_check, version,
+  version_num, py_bit, py_cjson, py_cmsgpack, py_struct = ...
 local dbg = debug
+local clock = os.clock  -- CPU seconds: FUNCTION LOAD's time limit
+local LOAD_TIMEOUT_S = 0.5
 redis = {}
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = version, version_num
@@ -39,8 +41,8 @@ redis.status_reply = function(msg)
 end
 redis.sha1hex = py_sha1
 redis.log = py_log
-redis.setresp = py_setresp
 redis.acl_check_cmd = py_acl_check
+redis.setresp = py_setresp
 redis.set_repl = function(v) end
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
@@ -70,10 +72,19 @@ local function handler(err)
   end
   return err
 end
+local sethook = dbg.sethook
+local prelude_source = dbg.getinfo(1, 'S').source
 local function hook()
-  if py_check() then error(push_error('Script killed by user with SCRIPT KILL...')) end
+  if py_check() then
+    -- from now on on every line, as Redis does: a pcall in the script cannot swallow the kill
+    sethook(hook, 'l')
+    -- raised in the script's own code only (not in this file's handler or wrappers)
+    local i = dbg.getinfo(2, 'S')
+    if i and i.source == prelude_source then return end
+    error(push_error('Script killed by user with SCRIPT KILL...'))
+  end
 end
-local loadstring, setfenv, xpcall, sethook = loadstring, setfenv, xpcall, dbg.sethook
+local loadstring, setfenv, xpcall = loadstring, setfenv, xpcall
 local readonly_env
 local readonly_env_raw = {}
 -- A table whose reads go to index and whose writes fail with Redis's error (metatable hidden).
@@ -111,13 +122,24 @@ local function load_library(body)
   local f, e = loadstring(body, '@user_function')
   if not f then return nil, e, false end
   local registered = {}
+  local in_load = true
   local load_api = {
     log = redis.log, LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
     REDIS_VERSION = version, REDIS_VERSION_NUM = version_num,
     register_function = function(...)
+      if not in_load then  -- a function that kept a reference to the load-time API
+        error(push_error('redis.register_function can only be called on FUNCTION LOAD command'))
+      end
       local n = select('#', ...)
       local a, b = ...
-      if n == 1 and type(a) == 'table' then
+      if n < 1 or n > 2 then
+        error(push_error('wrong number of arguments to redis.register_function'))
+      end
+      if n == 1 and type(a) ~= 'table' then
+        error(push_error('calling redis.register_function with a single argument is only ' ..
+                         'applicable to Lua table (representing named arguments).'))
+      end
+      if n == 1 then
         for k, _ in pairs(a) do
           if k ~= 'function_name' and k ~= 'callback' and k ~= 'flags' and k ~= 'description' then
             error(push_error('unknown argument given to redis.register_function'))
@@ -125,6 +147,9 @@ local function load_library(body)
         end
         if a.function_name == nil then
           error(push_error('redis.register_function must get a function name argument'))
+        end
+        if type(a.function_name) ~= 'string' and type(a.function_name) ~= 'number' then
+          error(push_error('function_name argument given to redis.register_function must be a string'))
         end
         if a.callback == nil then
           error(push_error('redis.register_function must get a callback argument'))
@@ -145,7 +170,9 @@ local function load_library(body)
         registered[#registered + 1] = {a.function_name, a.callback}
         return
       end
-      if n ~= 2 then error(push_error('wrong number of arguments to redis.register_function')) end
+      if type(a) ~= 'string' and type(a) ~= 'number' then
+        error(push_error('first argument to redis.register_function must be a string'))
+      end
       if type(b) ~= 'function' then
         error(push_error('second argument to redis.register_function must be a function'))
       end
@@ -154,13 +181,17 @@ local function load_library(body)
       registered[#registered + 1] = {a, b}
     end,
   }
-  setmetatable(load_api, {__index = function(t, n)
-    error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
-  end})
-  local in_load = true
+  -- readonly, as Redis's: a function that kept it cannot use it to reach the scripts' API
+  local load_api_view = readonly_view(function(t, n)
+    local v = rawget(load_api, n)
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+    end
+    return v
+  end)
   local load_env = readonly_view(function(t, n)
     if in_load then
-      if n == 'redis' then return load_api end
+      if n == 'redis' then return load_api_view end
       error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
     end
     local v = readonly_env_raw[n]
@@ -170,7 +201,19 @@ local function load_library(body)
     return v
   end)
   setfenv(f, load_env)
+  -- luaEngineLoadHook: a library's code gets LOAD_TIMEOUT_S (500 ms) to register its functions
+  local started = clock()
+  local function load_hook()
+    if clock() - started > LOAD_TIMEOUT_S then
+      sethook(load_hook, 'l')
+      local i = dbg.getinfo(2, 'S')
+      if i and i.source == prelude_source then return end
+      error(push_error('FUNCTION LOAD timeout'))
+    end
+  end
+  sethook(load_hook, '', HOOK_N)
   local ok, res = pcall(f)
+  sethook()
   if not ok then
     if type(res) == 'table' then res = res.err elseif type(res) ~= 'string' then res = tostring(res) end
     if string.sub(res, 1, 4) ~= 'ERR ' and not string.find(res, '^%u+ ') then res = 'ERR ' .. res end
@@ -185,7 +228,12 @@ for _, n in ipairs({'tobit', 'tohex', 'bnot', 'band', 'bor', 'bxor', 'lshift', '
                     'rol', 'ror', 'bswap'}) do
   bit[n] = py_bit[n]
 end
-cjson = {encode = py_cjson.encode, decode = py_cjson.decode, null = py_cjson.null}
+cjson = {}
+for _, n in ipairs({'encode', 'decode', 'null', 'encode_max_depth', 'decode_max_depth',
+                    'encode_number_precision', 'encode_invalid_numbers', 'decode_invalid_numbers',
+                    'encode_keep_buffer'}) do
+  cjson[n] = py_cjson[n]
+end
 cmsgpack = {pack = py_cmsgpack.pack, unpack = py_cmsgpack.unpack, unpack_one = py_cmsgpack.unpack_one,
             unpack_limit = py_cmsgpack.unpack_limit, _NAME = 'cmsgpack',
             _VERSION = 'lua-cmsgpack 0.4.0', _COPYRIGHT = 'Copyright (C) 2012, Salvatore Sanfilippo',
@@ -199,17 +247,68 @@ for _, k in ipairs({'_VERSION', 'assert', 'bit', 'cjson', 'cmsgpack', 'collectga
                     'struct', 'table', 'tonumber', 'tostring', 'type', 'unpack', 'xpcall'}) do
   readonly_env_raw[k] = _G[k]
 end
--- what a script compiles runs in the scripts' globals too
+-- what a script compiles runs in the scripts' globals too; precompiled (binary) chunks are
+-- refused as Redis 7's Lua does (it parses every chunk as text)
 local real_load = load
+local function chunkid(name)  -- luaO_chunkid
+  local c = string.sub(name, 1, 1)
+  if c == '=' or c == '@' then return string.sub(name, 2, 60) end
+  local line = string.match(name, '^[^\n\r%z]*')
+  if #line > 43 then return '[string "' .. string.sub(line, 1, 43) .. '..."]' end
+  if #line < #name and string.byte(name, #line + 1) ~= 0 then
+    return '[string "' .. line .. '..."]'
+  end
+  return '[string "' .. line .. '"]'
+end
+local function binary_refused(s, name)
+  if type(s) == 'string' and string.byte(s, 1) == 27 then
+    return chunkid(name or s) .. ":1: unexpected symbol near 'char(27)'"
+  end
+end
 readonly_env_raw.loadstring = function(s, name)
+  local refused = binary_refused(s, name)
+  if refused then return nil, refused end
   local f, e = loadstring(s, name)
   if f then setfenv(f, readonly_env) end
   return f, e
 end
 readonly_env_raw.load = function(reader, name)
+  if type(reader) == 'function' then
+    local parts = {}
+    while true do
+      local piece = reader()
+      if piece == nil or piece == '' then break end
+      if type(piece) ~= 'string' then return nil, 'reader function must return a string' end
+      parts[#parts + 1] = piece
+    end
+    return readonly_env_raw.loadstring(table.concat(parts), name or '=(load)')
+  end
   local f, e = real_load(reader, name)
   if f then setfenv(f, readonly_env) end
   return f, e
+end
+-- An error raised by a Python callable (a library or redis.*) reaches Lua as userdata; pcall and
+-- xpcall hand the script what Redis's C functions raise instead: a redis.* error's table
+-- {err=...}, a library's message string (luaL_error's, no position when pcall called it);
+-- pcall then gives the message of an error table, as Redis 7's own pcall does
+local function error_value(err)
+  if type(err) ~= 'userdata' then return err end
+  local t = tostring(err)
+  if string.find(t, '^%u+ ') then return {err = t} end
+  return t
+end
+local function caught(ok, ...)  -- luaRedisPcall: an error table is replaced by its message
+  if ok then return ok, ... end
+  local err = error_value((...))
+  if type(err) == 'table' then
+    local msg = err.err
+    if type(msg) == 'string' or type(msg) == 'number' then err = msg end
+  end
+  return ok, err
+end
+readonly_env_raw.pcall = function(f, ...) return caught(pcall(f, ...)) end
+readonly_env_raw.xpcall = function(f, h)
+  return xpcall(f, function(err) return h(error_value(err)) end)
 end
 readonly_env_raw.__redis__err__handler = function(err) return err end
 readonly_env = readonly_view(function(t, n)
@@ -255,6 +354,19 @@ end
 readonly_env_raw.rawget = function(...)
   local t, k = table_arg('rawget', 1, ...), select(2, ...)
   return real_rawget(real_of[t] or t, k)
+end
+-- _G and the library tables are Redis's readonly tables: their metatables cannot be replaced,
+-- and _G's (the undeclared-globals guard) is readonly itself
+local real_setmetatable, real_getmetatable = setmetatable, getmetatable
+local globals_meta = readonly_view({})
+readonly_env_raw.setmetatable = function(t, mt)
+  if real_of[t] then error('Attempt to modify a readonly table', 0) end
+  return real_setmetatable(t, mt)
+end
+readonly_env_raw.getmetatable = function(t)
+  if t == readonly_env then return globals_meta end
+  if real_of[t] then return nil end
+  return real_getmetatable(t)
 end
 readonly_env_raw.rawset = function(...)
   local t, k, v = table_arg('rawset', 1, ...), select(2, ...)

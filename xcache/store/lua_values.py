@@ -136,9 +136,16 @@ def _parse_at(data: bytes, i: int):
     return None, len(data)
 
 
-def lua_to_reply(value, lua, resp3: bool = False):
+# How deep a returned table may nest: past it the innermost reply is Redis's "reached lua stack
+# limit" error (Redis stops at Lua's C stack limit; this stays well inside Python's recursion).
+MAX_REPLY_DEPTH = 400
+STACK_LIMIT = Error("ERR reached lua stack limit")
+
+
+def lua_to_reply(value, lua, resp3: bool = False, rawget=None, depth: int = 0):
     """A script's return value as a Redis reply (luaReplyToRedisReply). resp3: the script called
-    redis.setresp(3), so its booleans are RESP3 booleans (else true is 1 and false a null)."""
+    redis.setresp(3), so its booleans are RESP3 booleans (else true is 1 and false a null).
+    Tables are read raw (lua_rawget), as Redis does: a metatable's __index is never run here."""
     from lupa.lua51 import lua_type
 
     if value is None:
@@ -151,35 +158,42 @@ def lua_to_reply(value, lua, resp3: bool = False):
         # Redis's (long long) cast: out of range or NaN reads as INT64_MIN on x86-64
         return int(value) if -2.0**63 <= value < 2.0**63 else -(1 << 63)
     if lua_type(value) == "table":
-        err = value[b"err"]
+        if depth >= MAX_REPLY_DEPTH:
+            return STACK_LIMIT
+        depth += 1
+        if rawget is None:
+            rawget = lua.globals().rawget
+        err = rawget(value, b"err")
         if isinstance(err, bytes):
             return Error(err.decode(errors="replace"))
-        ok = value[b"ok"]
+        ok = rawget(value, b"ok")
         if isinstance(ok, bytes):
             return SimpleString(ok.replace(b"\r", b" ").replace(b"\n", b" "))
-        double = value[b"double"]
+        double = rawget(value, b"double")
         if isinstance(double, int | float) and not isinstance(double, bool):
             return Double(double)
-        verbatim = value[b"verbatim_string"]
-        if lua_type(verbatim) == "table" and isinstance(verbatim[b"format"], bytes) \
-                and isinstance(verbatim[b"string"], bytes):
-            return Verbatim(verbatim[b"string"])  # its format: always txt in what a node returns
-        fields = value[b"map"]
+        verbatim = rawget(value, b"verbatim_string")
+        if lua_type(verbatim) == "table" and isinstance(rawget(verbatim, b"format"), bytes) \
+                and isinstance(rawget(verbatim, b"string"), bytes):
+            # its format: always txt in what a node returns
+            return Verbatim(rawget(verbatim, b"string"))
+        fields = rawget(value, b"map")
         if lua_type(fields) == "table":
             out = Map()
             for k, v in fields.items():
-                out += [lua_to_reply(k, lua, resp3), lua_to_reply(v, lua, resp3)]
+                out += [lua_to_reply(k, lua, resp3, rawget, depth),
+                        lua_to_reply(v, lua, resp3, rawget, depth)]
             return out
-        members = value[b"set"]
+        members = rawget(value, b"set")
         if lua_type(members) == "table":
-            return Set(lua_to_reply(k, lua, resp3) for k in members.keys())
+            return Set(lua_to_reply(k, lua, resp3, rawget, depth) for k in members.keys())
         out = []
         i = 1
         while True:
-            item = value[i]
+            item = rawget(value, i)
             if item is None:
                 break
-            out.append(lua_to_reply(item, lua, resp3))
+            out.append(lua_to_reply(item, lua, resp3, rawget, depth))
             i += 1
         return out
     return None

@@ -2,8 +2,9 @@
 
 While a pause is active, the commands it covers wait (their client is suspended, the event loop
 is not) and run when it ends, by its timeout or CLIENT UNPAUSE:
-  WRITE  write commands, PUBLISH, and EXEC of a transaction holding a write (queueing a write
-         inside MULTI waits too); reads, PING, INFO, ROLE, CLIENT, ... are served.
+  WRITE  what may replicate: write commands, PUBLISH, PFCOUNT, EVAL/FCALL of a script not
+         declared no-writes, and EXEC of a transaction holding one of those (queueing one inside
+         MULTI waits too); reads, PING, INFO, ROLE, CLIENT, ... are served.
   ALL    every command of every client.
 Replicas and the link to our master are never paused: the replication stream and the replicas'
 ACKs go on, so replicas of a paused master catch up with it (what a failover waits for).
@@ -15,9 +16,9 @@ from __future__ import annotations
 import asyncio
 
 from xcache.store.commands import Command
+from xcache.store.scriptflags import command_flags
 
 WRITE, ALL = "write", "all"
-_MAY_REPLICATE = {b"publish"}  # not flagged write, but paused by WRITE like in Redis
 _NEVER_PAUSED = ("replica", "master")  # Client.kind of replication links
 
 
@@ -46,15 +47,16 @@ class ClientPause:
         self.end = 0.0
         self._wake()
 
-    def blocks(self, c, cmd: Command, name: bytes) -> bool:
-        """Whether client c must wait before running cmd (called only while self.mode is set)."""
+    def blocks(self, c, cmd: Command, name: bytes, argv: list[bytes] | None = None) -> bool:
+        """Whether client c must wait before running cmd (called only while self.mode is set):
+        under WRITE, what may replicate (getCommandFlags: a script's declared flags count)."""
         if c.kind in _NEVER_PAUSED:
             return False
         if self.mode == ALL:
             return True
-        if cmd.write or name in _MAY_REPLICATE:
-            return True
-        return name == b"exec" and bool(c.multi) and any(q.write for q, _ in c.multi)
+        if name == b"exec":
+            return bool(c.multi) and any(command_flags(c.server, q, a)[1] for q, a in c.multi)
+        return command_flags(c.server, cmd, argv)[1]
 
     async def changed(self) -> None:
         """Return at the next pause, unpause or timeout."""

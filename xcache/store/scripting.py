@@ -54,6 +54,8 @@ UNKILLABLE = Error("UNKILLABLE Sorry the script already executed write commands 
                    "dataset. You can either wait the script termination or kill the server in a "
                    "hard way using the SHUTDOWN NOSAVE command.")
 KILLED = "ERR Script killed by user with SCRIPT KILL..."
+# Commands Redis 7.0 flags allow_busy (besides the KILL/STATS subcommands above)
+ALLOW_BUSY = {b"shutdown", b"multi", b"discard", b"watch", b"unwatch"}
 ALLOWED_WHILE_BUSY = {(b"script", b"KILL"), (b"function", b"KILL"), (b"function", b"STATS")}
 # Blocking commands Redis 7.0 flags noscript.
 NOT_IN_SCRIPTS = {b"blpop", b"brpop", b"brpoplpush", b"blmove", b"blmpop", b"bzpopmin",
@@ -62,6 +64,18 @@ NOT_IN_SCRIPTS = {b"blpop", b"brpop", b"brpoplpush", b"blmove", b"blmpop", b"bzp
                   b"evalsha", b"eval_ro", b"evalsha_ro", b"script", b"fcall", b"fcall_ro",
                   b"function", b"migrate", b"psync", b"sync", b"replconf", b"wait", b"monitor",
                   b"client", b"reset", b"auth", b"hello", b"quit"}
+# Subcommands Redis 7.0 flags noscript where their container is allowed.
+NOT_IN_SCRIPTS_SUB = {(b"cluster", b"reset")}
+
+# Redis 7.0's may_replicate commands that are not flagged write (publish adds to the
+# replication stream, pfcount may rewrite the key's encoding); EVAL* and FCALL carry the flag
+MAY_REPLICATE = {"publish", "spublish", "pfcount"}
+
+
+def may_replicate(cmd) -> bool:
+    """The command's own write / may_replicate flags (a script's flags aside)."""
+    return bool(cmd.write) or cmd.name in MAY_REPLICATE or "may_replicate" in cmd.flags
+
 
 def sha1hex(body: bytes) -> str:
     return hashlib.sha1(body).hexdigest()
@@ -139,10 +153,10 @@ class Scripts:
             cjson = make_cjson(self._lua, lua_type)
             self._compile, self._run, self._run_function, self._load_library = self._lua.execute(
                 LUA_PRELUDE, self._py_call, self._py_pcall, _py_sha1, self._py_log,
-                self._py_check, self._py_setresp, self._py_register, REDIS_VERSION.encode(),
+                self._py_check, self._py_setresp, self._py_register, self._py_acl_check,
+                REDIS_VERSION.encode(),
                 (major << 16) | (minor << 8) | patch, make_bit(), cjson,
-                make_cmsgpack(self._lua, lua_type, cjson.null), make_struct(lua_type),
-                self._py_acl_check)
+                make_cmsgpack(self._lua, lua_type, cjson.null), make_struct(lua_type))
         return self._lua
 
     def compile(self, body: bytes) -> str:
@@ -215,16 +229,9 @@ class Scripts:
     def _command(self, args):
         """-> (True, Lua value) or (False, error text)."""
         ctx = self._tls.__dict__.get("ctx")
-        if not args:
-            return False, b"ERR Please specify at least one argument for this redis lib call"
-        argv = []
-        for a in args:
-            if isinstance(a, bytes):
-                argv.append(a)
-            elif isinstance(a, bool) or not isinstance(a, int | float):
-                return False, b"ERR Lua redis lib command arguments must be strings or integers"
-            else:
-                argv.append(lua_number_arg(a))
+        argv = _lua_argv(args)
+        if isinstance(argv, bytes):
+            return False, argv
         reply = ctx.execute(argv)
         if isinstance(reply, Error):
             return False, error_for_lua(reply.message)
@@ -239,6 +246,21 @@ class Scripts:
         if run is not None:
             run.resp3 = v == 3
             run.client.resp = v
+
+def _lua_argv(args) -> list[bytes] | bytes:
+    """A redis.call's arguments as a command (luaArgsToRedisArgv), or the error text."""
+    if not args:
+        return b"ERR Please specify at least one argument for this redis lib call"
+    argv = []
+    for a in args:
+        if isinstance(a, bytes):
+            argv.append(a)
+        elif isinstance(a, bool) or not isinstance(a, int | float):
+            return b"ERR Lua redis lib command arguments must be strings or integers"
+        else:
+            argv.append(lua_number_arg(a))
+    return argv
+
 
 class ScriptError(Exception):
     """Raised by a Python callable into the script: its text becomes the Lua error (Redis's)."""
@@ -362,7 +384,8 @@ class _Context:
             return Error("ERR Unknown Redis command called from script")
         if (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
             return Error("ERR Wrong number of args calling Redis command from script")
-        if name in NOT_IN_SCRIPTS or "noscript" in cmd.flags:
+        if name in NOT_IN_SCRIPTS or "noscript" in cmd.flags \
+                or (len(argv) > 1 and (name, argv[1].lower()) in NOT_IN_SCRIPTS_SUB):
             return Error("ERR This Redis command is not allowed from script")
         if not self.run.client.user.unrestricted:  # the caller's ACL (scriptVerifyACL)
             denied = script_acl_check(self.run.client, cmd, argv)
@@ -370,9 +393,17 @@ class _Context:
                 return denied
         if name in (b"xread", b"xreadgroup") and any(a.upper() == b"BLOCK" for a in argv[1:]):
             return Error(f"ERR {name.decode()} command is not allowed with BLOCK option from scripts")
+        if self.readonly and may_replicate(cmd):
+            # may-replicate commands (PUBLISH, PFCOUNT) count as writes here, as in Redis: a
+            # read-only script is then never held by CLIENT PAUSE WRITE
+            return Error("ERR Write commands are not allowed from read-only scripts.")
         if cmd.write:
-            if self.readonly:
-                return Error("ERR Write commands are not allowed from read-only scripts.")
+            if not self.run.wrote:  # scriptVerifyWriteCommandAllow: until the script has written
+                from xcache.store import durability
+
+                refused = durability.refuse(self.server, self.run.caller, cmd)
+                if refused is not None:
+                    return refused
             self.run.wrote = True
         reply = self.server.call(self.run.client, cmd, argv)
         if type(reply) is Error:  # an error reply inside a script counts in INFO errorstats
@@ -536,7 +567,7 @@ def gate(server, c, argv: list[bytes]):
     run = server.running_script
     name = argv[0].lower()
     sub = argv[1].upper() if len(argv) > 1 else b""
-    if (name, sub) in ALLOWED_WHILE_BUSY or name == b"shutdown":
+    if (name, sub) in ALLOWED_WHILE_BUSY or name in ALLOW_BUSY:
         return None
     threshold = server.cfg.busy_reply_threshold_ms / 1000
     elapsed = time.monotonic() - run.started
@@ -562,13 +593,28 @@ async def _after_script(server, c, argv, run: Running, wait_s: float):
 
 # --- commands -----------------------------------------------------------------------------------
 
-def _with_flags(scripts: Scripts, sha: str, ro: bool) -> bool:
+def refuse_declared_writer(c) -> None:
+    """scriptPrepareForRun: a script that declared flags without no-writes may write, so on a
+    master short of good replicas (min-replicas-to-write) it is refused before it runs."""
+    from xcache.store import durability
+
+    server, cfg = c.server, c.server.cfg
+    if not (cfg.min_replicas_to_write and cfg.min_replicas_max_lag) or c.kind == "master" \
+            or server.replication.is_replica:
+        return
+    if durability.good_replicas(server) < cfg.min_replicas_to_write:
+        raise durability.NOREPLICAS
+
+
+def _with_flags(scripts: Scripts, sha: str, ro: bool, c=None) -> bool:
     """Whether the script runs read-only; refuses a script with write flag under *_RO."""
     flags = scripts.flags.get(sha)
     if flags is None:
         return ro
     if ro and b"no-writes" not in flags:
         raise Error("ERR Can not execute a script with write flag using *_ro command.")
+    if b"no-writes" not in flags and c is not None:
+        refuse_declared_writer(c)
     return ro or b"no-writes" in flags
 
 
@@ -576,7 +622,7 @@ def _eval(c, args, readonly: bool):
     scripts = scripts_of(c.server)
     keys, argv = parse_keys(args)
     sha = scripts.compile(args[0])
-    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly))
+    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c))
 
 
 def _evalsha(c, args, readonly: bool):
@@ -585,7 +631,7 @@ def _evalsha(c, args, readonly: bool):
     sha = args[0].decode(errors="replace").lower()
     if sha not in scripts.functions:
         raise NOSCRIPT
-    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly))
+    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c))
 
 
 @command("eval", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)

@@ -119,6 +119,7 @@ class Client(asyncio.Protocol):
         self.last_interaction = self.created
         self.last_cmd = b"NULL"
         self.last_full: Command | None = None  # its command or subcommand (CLIENT LIST cmd=)
+        self.typed_cmd = b""  # argv[0] as the client spelled it (FUNCTION STATS)
         self.monitor_exec: list | None = None  # EXEC's argv, shown in MONITOR once it ran
         self.kind = "normal"  # normal | replica | pubsub (for CLIENT KILL TYPE)
         # transactions
@@ -479,6 +480,7 @@ class Server:
         cmd = COMMANDS.get(name)
         c.last_cmd = name
         c.last_full = cmd
+        c.typed_cmd = argv[0]  # as the client spelled it (FUNCTION STATS shows it so)
         if cmd is None:
             if c.multi is not None:
                 c.multi_error = True
@@ -519,9 +521,15 @@ class Server:
                 return Error(f"ERR Can't execute '{cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         if self.running_script is not None and c is not self.running_script.client:
             gated = scripting.gate(self, c, argv)  # wait for the script, or -BUSY
+            if isinstance(gated, Error) and c.multi is not None:
+                # rejectCommand: the transaction is flagged; an EXEC is aborted with the reason
+                if name == b"exec":
+                    transactions.reset_multi(c)
+                    return Error(f"EXECABORT Transaction discarded because of: {gated.message}")
+                c.multi_error = True
             if gated is not None:
                 return gated
-        if self.pause.mode and self.pause.blocks(c, cmd, name):
+        if self.pause.mode and self.pause.blocks(c, cmd, name, argv):
             return Suspend(self._after_pause(c, argv))
         if cmd.write and self.cfg.min_replicas_to_write:
             refused = durability.refuse(self, c, cmd)
@@ -813,7 +821,7 @@ class Server:
         while True:
             if self.exclusive is not None and self.exclusive is not c and writes:
                 await self.exclusive_released.wait()
-            elif self.pause.mode and self.pause.blocks(c, cmd, name):
+            elif self.pause.mode and self.pause.blocks(c, cmd, name, argv):
                 await self.pause.changed()
             elif self.migrating and writes and argv is not None and (ev := lock_of(self, c, cmd, argv)):
                 await ev.wait()
@@ -846,7 +854,7 @@ class Server:
         """Run argv once CLIENT PAUSE no longer covers it (dispatched again: the pause, the role
         or the transaction may have changed meanwhile)."""
         name = argv[0].lower()
-        while self.pause.mode and self.pause.blocks(c, COMMANDS[name], name):
+        while self.pause.mode and self.pause.blocks(c, COMMANDS[name], name, argv):
             await self.pause.changed()
         reply = self.execute(c, argv)
         if type(reply) is Suspend:
