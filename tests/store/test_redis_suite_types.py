@@ -98,6 +98,28 @@ def test_rename_wakes_blocked_xreadgroup(r2):
         other.close()
 
 
+def test_overwritten_key_wakes_blocked_clients(r2):
+    """SET over a stream a XREADGROUP waits on ends it with Redis's error; a BLPOP whose key
+    became a string keeps waiting, and is served once a list is pushed there."""
+    r = r2
+    r.xgroup_create("s{w}", "g", "$", mkstream=True)
+    other, popper = other_client(r), other_client(r)
+    try:
+        fut = in_background(other.execute_command, "XREADGROUP", "GROUP", "g", "alice",
+                            "BLOCK", "0", "STREAMS", "s{w}", ">")
+        r.set("s{w}", "string")
+        with pytest.raises(redis.ResponseError, match="no longer exists"):
+            fut.result(10)
+        pop = in_background(popper.blpop, ["l{w}"], 0)
+        r.set("l{w}", "string")
+        r.delete("l{w}")
+        r.rpush("l{w}", "x")
+        assert pop.result(10) == (b"l{w}", b"x")
+    finally:
+        other.close()
+        popper.close()
+
+
 def test_blocked_command_stats(r2):
     """A blocked command counts its call when it blocks and its failure when it is served."""
     r = r2

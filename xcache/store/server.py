@@ -772,6 +772,10 @@ class Server:
         if self.watchers:
             for key in cmd.keys(argv) if touched is None else touched:
                 self.touch(c.db, key)
+        if self.key_waiters:  # a key overwritten (SET...): its blocked clients look again, as
+            for key in cmd.keys(argv) if touched is None else touched:  # signalDeletedKeyAsReady
+                if (c.db, key) in self.key_waiters:
+                    self.signal_key(c.db, key)
         if self.tracking is not None:
             tracking.after_write(self, c, cmd, argv)
             if c.tracking is not None:
