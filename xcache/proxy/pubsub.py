@@ -130,13 +130,20 @@ def _subscribe(session, subs: Subs, spec, argv: list[bytes], t0: float) -> None:
     if not per_group:
         session.answer(spec, ready, t0)
         return
+    _confirmed_by_nodes(session, subs, spec, argv, t0, ready,
+                        [(_conn(session, subs, g), chans) for g, chans in per_group.values()])
+
+
+def _confirmed_by_nodes(session, subs: Subs, spec, argv: list[bytes], t0: float, ready: bytes,
+                        sends: list) -> None:
+    """Send the (un)subscriptions to their nodes; the client's confirmation (ready) is released
+    once every node has confirmed its share."""
     session.drain_routed()
     req = Subscribe(session, spec, None, 0, t0, argv)
     req.ready = ready
     req.left = 0
     session.pending.append(req)
-    for g, chans in per_group.values():
-        conn = _conn(session, subs, g)
+    for conn, chans in sends:
         conn.command([spec.name.encode(), *chans])
         subs.acks[conn].append([req, len(chans)])
         req.left += 1
@@ -167,16 +174,8 @@ def _unsubscribe(session, subs: Subs, spec, argv: list[bytes], t0: float) -> Non
         return
     # Confirmed once the nodes confirmed, as subscriptions are: a PUBLISH the client sends next
     # must not reach it, and PUBSUB NUMPAT/NUMSUB must not count it any more.
-    session.drain_routed()
-    req = Subscribe(session, spec, None, 0, t0, argv)
-    req.ready = ready
-    req.left = 0
-    session.pending.append(req)
-    for gid, cs in per_group.items():
-        conn = subs.conns[gid]
-        conn.command([spec.name.encode(), *cs])
-        subs.acks[conn].append([req, len(cs)])
-        req.left += 1
+    _confirmed_by_nodes(session, subs, spec, argv, t0, ready,
+                        [(subs.conns[gid], cs) for gid, cs in per_group.items()])
 
 
 def _release_if_idle(session, subs: Subs) -> None:
