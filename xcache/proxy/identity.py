@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from xcache.proxy import replymode
 from xcache.proxy.protocol import Verbatim, encode
 from xcache.proxy.replies import error_line
 from xcache.resp import encode as resp_encode
@@ -45,7 +46,7 @@ def handle(session, spec, argv: list[bytes], t0: float) -> bytes | None:
             mode = argv[2].upper()
             if mode not in (b"ON", b"OFF", b"SKIP"):
                 return error_line("ERR syntax error")
-            session.reply_mode(spec, mode, OK if mode == b"ON" else b"", t0)
+            replymode.set_mode(session, spec, mode, OK if mode == b"ON" else b"", t0)
             return None
         return client(session, argv)
     if name == "ROLE":
@@ -62,7 +63,7 @@ def handle(session, spec, argv: list[bytes], t0: float) -> bytes | None:
     session.authed = session.user.enabled and session.user.nopass
     session.parser.slow.authenticated = session.authed
     if session.filtering:  # replies back on, RESET's own included
-        session.reply_mode(spec, b"ON", b"+RESET\r\n", t0)
+        replymode.set_mode(session, spec, b"ON", b"+RESET\r\n", t0)
         return None
     return b"+RESET\r\n"
 

@@ -30,7 +30,7 @@ from xcache.proxy.admission import gate_verdict
 from xcache.proxy.chunks import ChunkParser
 from xcache.proxy.logs import log
 from xcache.proxy.migration import MigratingSlot
-from xcache.proxy.pending import Batch, Done, Part, Pushed, ReplyMode, Request, Split
+from xcache.proxy.pending import Batch, Done, Part, Pushed, Request, Split
 from xcache.proxy.replies import bulk, error_line, pack
 from xcache.proxy.router import slot_of
 
@@ -504,14 +504,6 @@ class Session(asyncio.Protocol):
             self.out.append(reply)
             self.ctx.count(spec, reply, t0, t0)
 
-    def reply_mode(self, spec, mode: bytes, reply: bytes, t0: float) -> None:
-        """CLIENT REPLY ON|OFF|SKIP: takes effect for the replies released after its own."""
-        if self.routed:
-            self.drain_routed()
-        self.filtering = True
-        self.pending.append(ReplyMode(spec, mode, reply, t0))
-        self.request_done(self.pending[0])
-
     def refused_over(self, spec, t0: float, held: int, setting: str, reason: str, clients: str,
                      tail: str = "") -> bool:
         """A per-worker place (blocked, subscribed) the request needs: if all `setting` of them
@@ -536,7 +528,7 @@ class Session(asyncio.Protocol):
         if not pending or pending[0] is not req:
             return
         if self.filtering:
-            self.release_filtered()
+            replymode.release(self)
             return
         ctx = self.ctx
         ops, errors, lat = ctx.ops, ctx.errors, ctx.lat_counts
@@ -572,42 +564,6 @@ class Session(asyncio.Protocol):
             if not self.write_paused:
                 self.transport.resume_reading()
 
-    def release_filtered(self) -> None:
-        """request_done under CLIENT REPLY OFF/SKIP (Redis's CLIENT_REPLY_OFF/SKIP flags): the
-        replies of commands are dropped, pushes (pub/sub messages, (un)subscribe confirmations)
-        are not; SKIP drops the next command's reply (a batch's first)."""
-        pending, out, ctx = self.pending, self.out, self.ctx
-        t1 = perf_counter()
-        while pending and pending[0].reply is not None:
-            r = pending.popleft()
-            reply = r.reply
-            if r.batch:
-                for i, (spec, _, _) in enumerate(r.items):
-                    ctx.count(spec, b"-" if i in r.errs else b"+", r.t0, t1)
-            elif r.spec is not None and reply:
-                ctx.count(r.spec, reply, r.t0, t1)
-            if r.__class__ is ReplyMode:
-                self.silence = b"" if r.mode == b"ON" else r.mode
-            elif r.__class__ is Pushed:
-                pass
-            elif r.spec is not None and r.spec.name in pubsub.PUSH_REPLIES:
-                if self.silence == b"SKIP":
-                    self.silence = b""
-            elif self.silence == b"SKIP":
-                reply = b"".join(r.parts[1:]) if r.batch else b""
-                self.silence = b""
-            elif self.silence:
-                reply = b""
-            if reply:
-                out.append(reply)
-        if not self.silence and not any(r.__class__ is ReplyMode for r in pending):
-            self.filtering = False
-        self.mark()
-        if self.paused and len(pending) < ctx.cfg.max_pending_per_session // 2:
-            self.paused = False
-            if not self.write_paused:
-                self.transport.resume_reading()
-
     def mark(self) -> None:
         """Have flush() run at the end of this loop iteration."""
         if not self.dirty:
@@ -635,4 +591,4 @@ def _arity(spec) -> bytes:
 
 
 # The stateful commands' modules use the classes above.
-from xcache.proxy import blocking, identity, keyspace, pubsub, txn  # noqa: E402
+from xcache.proxy import blocking, identity, keyspace, pubsub, replymode, txn  # noqa: E402

@@ -1,5 +1,9 @@
 """Lua scripting: EVAL/EVALSHA/EVAL_RO/EVALSHA_RO and SCRIPT, with a real Lua 5.1 (lupa).
 
+Why one module (~690 lines): the worker thread, the loop-side command queue and the gate share
+one run state (Running) that each step reads and writes; the Lua side lives in lua_api.py,
+lua_values.py and lualibs.py, the script flags in scriptflags.py.
+
 How a script runs (and why):
 - The Lua code runs in one worker thread (lupa releases the GIL while Lua runs), never on the
   event loop. Each `redis.call` hands its command to the loop thread and waits for the reply, so
