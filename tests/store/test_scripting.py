@@ -127,8 +127,16 @@ def test_script_cache_and_evalsha(r):
     with pytest.raises(redis.ResponseError, match="Write commands are not allowed from read-only"):
         r.execute_command("EVAL_RO", "return redis.call('set', 'a', 1)", 0)
     assert r.execute_command("EVAL_RO", "return redis.call('get', 'nope')", 0) is None
+    # The node is shared by the worker's tests: wait until no script of theirs still runs
+    # (FUNCTION STATS' running_script), then nothing is left for SCRIPT KILL.
+    wait_until(lambda: _stats(r)[b"running_script"] is None, what="no script running")
     with pytest.raises(redis.ResponseError, match="NOTBUSY No scripts in execution right now."):
         r.script_kill()
+
+
+def _stats(r) -> dict:
+    reply = r.execute_command("FUNCTION", "STATS")
+    return reply if isinstance(reply, dict) else dict(zip(reply[0::2], reply[1::2], strict=True))
 
 
 def test_busy_script_is_killed(r):
