@@ -14,6 +14,7 @@ from tests.bad_lengths import ANNOUNCED_LENGTHS
 from tests.procs import Proc, send_until_close, start_redis, wait_until
 from tests.proxy.conftest import ProxyProc, direct, exchange
 from tests.proxy.test_proxy import keys_in
+from tests.unknown_commands import UNKNOWN_COMMANDS
 
 
 @pytest.mark.parametrize("data,reply", ANNOUNCED_LENGTHS)
@@ -216,3 +217,14 @@ def test_malformed_key_lists_answer_as_redis(proxy, backends, argv):
         return [(type(r), str(r)) for r in exchange(port, request, 1)]
 
     assert reply(proxy.port) == reply(backends[0].port)
+
+
+@pytest.mark.parametrize("argv,reply", UNKNOWN_COMMANDS)
+def test_unknown_command_error_text(proxy, argv, reply):
+    request = b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in argv)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(request + b"*1\r\n$4\r\nPING\r\n")
+        got = b""
+        while not got.endswith(b"+PONG\r\n"):
+            got += s.recv(65536)
+    assert got == reply + b"+PONG\r\n"

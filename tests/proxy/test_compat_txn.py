@@ -43,7 +43,7 @@ def test_multi_errors_like_redis(proxy):
         [b"MULTI"], [b"SET", b"d", b"1"], [b"DISCARD"], [b"GET", b"d"], [b"MULTI"], [b"EXEC"])), 12)
     assert [g.decode() if isinstance(g, bytes) else str(g) for g in got] == [
         "ERR EXEC without MULTI", "ERR DISCARD without MULTI", "OK", "ERR MULTI calls can not be nested",
-        "ERR unknown command 'NOSUCH'", "EXECABORT Transaction discarded because of previous errors.",
+        "ERR unknown command 'NOSUCH', with args beginning with: ", "EXECABORT Transaction discarded because of previous errors.",
         "OK", "QUEUED", "OK", "None", "OK", "[]"]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.unknown_commands import UNKNOWN_COMMANDS
 from xcache.config import ConfigError, load
 from xcache.resp import Error
 from xcache.sentinel.config import SentinelConfig, parse_monitors
@@ -95,19 +96,19 @@ def _session():
 
 def test_dispatch_sentinel_commands():
     node, server, s = _session()
-    assert server.dispatch(s, b"SENTINEL", [b"monitor", b"m", b"127.0.0.1", b"6380", b"2"]) is not None
-    assert server.dispatch(s, b"SENTINEL", [b"get-master-addr-by-name", b"m"]) == [b"127.0.0.1", b"6380"]
-    err = server.dispatch(s, b"SENTINEL", [b"monitor", b"m", b"127.0.0.1", b"6380", b"0"])
+    assert server.dispatch(s, [b"SENTINEL", b"monitor", b"m", b"127.0.0.1", b"6380", b"2"]) is not None
+    assert server.dispatch(s, [b"SENTINEL", b"get-master-addr-by-name", b"m"]) == [b"127.0.0.1", b"6380"]
+    err = server.dispatch(s, [b"SENTINEL", b"monitor", b"m", b"127.0.0.1", b"6380", b"0"])
     assert isinstance(err, Error) and "Quorum" in err.message
-    err = server.dispatch(s, b"SENTINEL", [b"failover", b"m"])
+    err = server.dispatch(s, [b"SENTINEL", b"failover", b"m"])
     assert isinstance(err, Error) and err.message.startswith("NOGOODSLAVE")
-    err = server.dispatch(s, b"SENTINEL", [b"ckquorum", b"m"])
+    err = server.dispatch(s, [b"SENTINEL", b"ckquorum", b"m"])
     assert isinstance(err, Error) and err.message.startswith("NOQUORUM 1 usable")
-    err = server.dispatch(s, b"SENTINEL", [b"bogus"])
+    err = server.dispatch(s, [b"SENTINEL", b"bogus"])
     assert isinstance(err, Error) and "Unknown sentinel subcommand" in err.message
-    desc = server.dispatch(s, b"SENTINEL", [b"master", b"m"])
+    desc = server.dispatch(s, [b"SENTINEL", b"master", b"m"])
     assert desc[b"flags"] == b"master,disconnected" and desc[b"quorum"] == b"2"
-    assert server.dispatch(s, b"SENTINEL", [b"sentinels", b"m"]) == []
+    assert server.dispatch(s, [b"SENTINEL", b"sentinels", b"m"]) == []
 
 
 def test_pubsub_session_receives_events_and_is_restricted():
@@ -122,15 +123,15 @@ def test_pubsub_session_receives_events_and_is_restricted():
     assert s.transport.data == (b"*3\r\n$7\r\nmessage\r\n$6\r\n+sdown\r\n$23\r\nmaster m 127.0.0.1 6380\r\n"
                                 b"*4\r\n$8\r\npmessage\r\n$2\r\n-*\r\n$6\r\n-odown\r\n"
                                 b"$23\r\nmaster m 127.0.0.1 6380\r\n")
-    err = server.dispatch(s, b"SENTINEL", [b"masters"])
+    err = server.dispatch(s, [b"SENTINEL", b"masters"])
     assert isinstance(err, Error) and "only (P|S)SUBSCRIBE" in err.message
 
 
 def test_hello_switches_protocol():
     node, server, s = _session()
-    reply = server.dispatch(s, b"HELLO", [b"3"])
+    reply = server.dispatch(s, [b"HELLO", b"3"])
     assert reply[b"proto"] == 3 and s.resp3
-    assert isinstance(server.dispatch(s, b"HELLO", [b"4"]), Error)
+    assert isinstance(server.dispatch(s, [b"HELLO", b"4"]), Error)
 
 
 def test_deploy_example_loads():
@@ -140,10 +141,10 @@ def test_deploy_example_loads():
 
 def test_reset_leaves_pubsub_mode():
     node, server, s = _session()
-    server.dispatch(s, b"SUBSCRIBE", [b"+sdown"])
-    assert server.dispatch(s, b"RESET", []) == b"RESET"
+    server.dispatch(s, [b"SUBSCRIBE", b"+sdown"])
+    assert server.dispatch(s, [b"RESET"]) == b"RESET"
     assert not s.channels and server.channels[b"+sdown"] == set()
-    assert server.dispatch(s, b"PING", []) is not None and not isinstance(server.dispatch(s, b"ROLE", []), Error)
+    assert server.dispatch(s, [b"PING"]) is not None and not isinstance(server.dispatch(s, [b"ROLE"]), Error)
 
 
 def test_quorum_metrics():
@@ -152,8 +153,18 @@ def test_quorum_metrics():
     from xcache.sentinel.metrics import Metrics
 
     node, server, s = _session()
-    server.dispatch(s, b"SENTINEL", [b"monitor", b"m", b"127.0.0.1", b"6380", b"2"])
+    server.dispatch(s, [b"SENTINEL", b"monitor", b"m", b"127.0.0.1", b"6380", b"2"])
     text = generate_latest(Metrics(node).registry).decode()
     assert 'xcache_sentinel_master_quorum{master="m"} 2.0' in text
     assert 'xcache_sentinel_master_sentinels_up{master="m"} 1.0' in text  # itself; no peers yet
     assert 'xcache_sentinel_master_sentinels{master="m"} 0.0' in text
+
+
+def test_unknown_command_text_is_redis_sentinels():
+    _, server, s = _session()
+    for argv, line in UNKNOWN_COMMANDS:
+        err = server.dispatch(s, argv)
+        assert isinstance(err, Error)
+        out: list = []
+        encode_reply(out, err, False)
+        assert b"".join(out) == line

@@ -8,6 +8,7 @@ import redis
 from tests.bad_lengths import ANNOUNCED_LENGTHS
 from tests.procs import start_redis, start_xcache_server
 from tests.store.cluster import client
+from tests.unknown_commands import UNKNOWN_COMMANDS
 
 
 def talk(port: int, data: bytes, expect_close: bool = False) -> bytes:
@@ -65,6 +66,11 @@ def test_wrong_arity_and_unknown_keep_connection(port):
     out = talk(port, b"*1\r\n$3\r\nGET\r\n*1\r\n$3\r\nFOO\r\n*1\r\n$4\r\nPING\r\n")
     assert out == (b"-ERR wrong number of arguments for 'get' command\r\n"
                    b"-ERR unknown command 'FOO', with args beginning with: \r\n+PONG\r\n")
+
+
+@pytest.mark.parametrize("argv,reply", UNKNOWN_COMMANDS)
+def test_unknown_command_error_text(port, argv, reply):
+    assert talk(port, b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in argv)) == reply
 
 
 @pytest.fixture(params=["xcache", "redis"])

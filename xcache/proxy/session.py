@@ -33,6 +33,7 @@ from xcache.proxy.migration import MigratingSlot
 from xcache.proxy.pending import Batch, Done, Part, Pushed, Request, Split
 from xcache.proxy.replies import bulk, error_line, pack
 from xcache.proxy.router import slot_of
+from xcache.resp.errors import unknown_command
 
 OK = b"+OK\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
@@ -186,10 +187,9 @@ class Session(asyncio.Protocol):
             if spec is None:
                 spec = C.lookup(argv[0])
                 if spec is None:
-                    name = argv[0].decode(errors="replace")
                     if self.multi is not None:
                         self.multi.error = True
-                    self.answer(None, error_line(f"ERR unknown command '{name}'"), t0)
+                    self.answer(None, error_line("ERR " + unknown_command(argv)), t0)
                     continue
             if not self.authed and spec.name not in ("AUTH", "QUIT", "HELLO"):
                 self.answer(spec, NOAUTH, t0)

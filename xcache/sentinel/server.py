@@ -13,6 +13,7 @@ import time
 from xcache.glob import glob_match
 from xcache.observability.logs import log_event
 from xcache.resp import OK, PONG, Error, ProtocolError, RequestParser, SimpleString, encode_into
+from xcache.resp.errors import unknown_command
 from xcache.sentinel.auth import NOAUTH, OPEN_COMMANDS, SentinelAuth
 from xcache.sentinel.instances import Instance, Master
 from xcache.sentinel.node import SentinelNode, now_ms
@@ -84,7 +85,7 @@ class Session(asyncio.Protocol):
                 self.transport.close()
                 return
             try:
-                reply = self.server.dispatch(self, name, cmd[1:])
+                reply = self.server.dispatch(self, cmd)
             except Error as exc:
                 reply = exc
             if type(reply) is _Many:
@@ -188,7 +189,8 @@ class SentinelServer:
                     s.push([b"pmessage", pattern, ch, msg])
 
     # ---- dispatch --------------------------------------------------------------------------
-    def dispatch(self, s: Session, name: bytes, args: list[bytes]):
+    def dispatch(self, s: Session, cmd: list[bytes]):
+        name, args = cmd[0].upper(), cmd[1:]
         if not s.authenticated and name not in OPEN_COMMANDS:
             return NOAUTH
         if not s.user.unrestricted and (refused := self.auth.denied(s.user, name, args, s.host)) is not None:
@@ -198,9 +200,7 @@ class SentinelServer:
                          "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         handler = self.COMMANDS.get(name)
         if handler is None:
-            shown = " ".join(f"'{a.decode(errors='replace')}'" for a in args[:3])
-            return Error(f"ERR unknown command '{name.decode(errors='replace')}', with args "
-                         f"beginning with: {shown}")
+            return Error("ERR " + unknown_command(cmd))
         return handler(self, s, args)
 
     def cmd_ping(self, s: Session, args: list[bytes]):

@@ -38,6 +38,7 @@ from xcache.resp import (
     encode_into,
     encode_into3,
 )
+from xcache.resp.errors import unknown_command as unknown_command_text
 from xcache.store import diskfull
 from xcache.store.accept import Acceptor, fit_maxclients
 from xcache.store.commands import COMMANDS, Command
@@ -1137,9 +1138,7 @@ def _unblocked_stats(cmd: Command, nsec: int, failed: bool) -> None:
 
 
 def unknown_command(argv: list[bytes]) -> Error:
-    name = argv[0].decode(errors="replace")
-    shown = " ".join(f"'{a.decode(errors='replace')[:128]}'" for a in argv[1:21])
-    return Error(f"ERR unknown command '{name[:128]}', with args beginning with: {shown}")
+    return Error("ERR " + unknown_command_text(argv))
 
 
 def run(cfg: ServerConfig, config_path: str | None = None) -> None:
