@@ -278,3 +278,23 @@ def test_subcommand_lookup_refuses_at_queueing(r, queued, error):
         assert str(got.value) == error  # redis-py drops the ERR code
         with pytest.raises(redis.exceptions.ExecAbortError, match="^Transaction discarded because of previous errors."):
             call(conn, "EXEC")
+
+
+def test_argument_checks_in_redis_order(r):
+    # Found by sending every command with the same argument patterns to redis-server and a node.
+    r.set("k1", "v")
+    with pytest.raises(redis.ResponseError, match="^syntax error$"):
+        r.execute_command("MEMORY", "USAGE", "k1", "x", "y", "z")
+    with pytest.raises(redis.ResponseError, match="^syntax error$"):
+        r.execute_command("MEMORY", "USAGE", "k1", "SAMPLES")
+    assert r.execute_command("MEMORY", "USAGE", "k1", "SAMPLES", "1", "SAMPLES", "2") > 0
+    # EVALSHA: a digest that is not 40 characters long cannot match, whatever follows it.
+    with pytest.raises(redis.exceptions.NoScriptError):
+        r.execute_command("EVALSHA", "abc", "notanumber")
+    with pytest.raises(redis.ResponseError, match="not an integer"):
+        r.execute_command("EVALSHA", "a" * 40, "notanumber")
+    # RESTORE-ASKING is RESTORE (cluster's variant) and is listed like it.
+    with pytest.raises(redis.ResponseError, match="^BUSYKEY"):
+        r.execute_command("RESTORE-ASKING", "k1", "0", "x")
+    info = r.execute_command("COMMAND", "INFO", "restore-asking")["restore-asking"]
+    assert (info["arity"], sorted(info["flags"])) == (-4, ["asking", "denyoom", "write"])

@@ -214,6 +214,7 @@ def dump(c, args):
     return serialize(c.engine, c.db, args[0], meta)
 
 
+@command("restore-asking", -4, "write denyoom asking")  # cluster's RESTORE; same on one node
 @command("restore", -4, "write denyoom")
 def restore(c, args):
     key, ttl_raw, payload = args[0], args[1], args[2]

@@ -111,14 +111,15 @@ MEMORY_HELP = (
 @subcommands("memory")
 def memory(c, args):
     sub = args[0].upper()
-    if sub == b"USAGE" and len(args) in (2, 4):
-        samples = 5
-        if len(args) == 4:
-            if args[2].upper() != b"SAMPLES":
+    if sub == b"USAGE" and len(args) >= 2:
+        samples, j = 5, 2
+        while j < len(args):  # as object.c: SAMPLES may repeat, anything else is a syntax error
+            if args[j].upper() != b"SAMPLES" or j + 1 == len(args):
                 raise Error("ERR syntax error")
-            samples = parse_int(args[3])
+            samples = parse_int(args[j + 1])
             if samples < 0:
                 raise Error("ERR syntax error")
+            j += 2
         meta = c.engine.get_meta(c.db, args[1])
         if meta is None:
             return None

@@ -630,6 +630,8 @@ def _eval(c, args, readonly: bool):
 
 
 def _evalsha(c, args, readonly: bool):
+    if len(args[0]) != 40:  # as eval.c: no SHA1 this long can match, checked before numkeys
+        raise NOSCRIPT
     scripts = scripts_of(c.server)
     keys, argv = parse_keys(args)
     sha = args[0].decode(errors="replace").lower()
