@@ -228,3 +228,39 @@ def test_unknown_command_error_text(proxy, argv, reply):
         while not got.endswith(b"+PONG\r\n"):
             got += s.recv(65536)
     assert got == reply + b"+PONG\r\n"
+
+
+# Commands the proxy answers itself (or refuses), with arguments Redis rejects at lookup or in
+# its handler; found by sending every command with the same argument patterns to redis-server
+# and to the proxy.
+REJECTED_AS_REDIS = [
+    ["TIME", "x"], ["ROLE", "x"], ["UNWATCH", "x"], ["MULTI", "x"], ["ECHO"], ["SELECT"],
+    ["ACL"], ["ACL", "WHOAMI", "x"], ["ACL", "USERS", "x"], ["ACL", "CAT", "a", "b"],
+    ["ACL", "LOG", "x"], ["ACL", "LOG", "1", "2"], ["ACL", "NOPE"], ["PUBSUB", "HELP", "x"],
+    ["PUBSUB", "NOPE"], ["SCRIPT", "NOPE"], ["SCRIPT", "KILL", "x"], ["FUNCTION", "KILL", "x"],
+    ["MODULE", "NOPE"], ["MODULE", "LOAD"], ["CONFIG"], ["CONFIG", "GET"], ["MIGRATE"], ["WAIT"],
+    ["MEMORY", "USAGE"], ["CLIENT", "NOPE"], ["INFO", "a", "b"], ["RESTORE-ASKING", "k", "0"],
+]
+
+
+@pytest.mark.parametrize("argv", REJECTED_AS_REDIS, ids=" ".join)
+def test_lookup_and_arity_errors_as_redis(proxy, backends, argv):
+    chunk = "".join(f"${len(a)}\r\n{a}\r\n" for a in argv)
+    request = f"*{len(argv)}\r\n{chunk}".encode()
+
+    def reply(port: int) -> list:
+        return [(type(r), str(r)) for r in exchange(port, request, 1)]
+
+    assert reply(proxy.port) == reply(backends[0].port)
+
+
+def test_arity_is_checked_before_auth_and_numsub_answers_each_argument(backends, start_proxy):
+    a, b = backends
+    secured = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", session_password="pw")
+    assert [str(r) for r in exchange(secured.port, b"*2\r\n$4\r\nTIME\r\n$1\r\nx\r\n*1\r\n$3\r\nGET\r\n"
+                                     b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 3)] == [
+        "ERR wrong number of arguments for 'time' command",
+        "ERR wrong number of arguments for 'get' command", "NOAUTH Authentication required."]
+    proxy = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}")
+    with redis.Redis(port=proxy.port) as r:
+        assert r.execute_command("PUBSUB", "NUMSUB", "c", "c", "d") == [b"c", 0, b"c", 0, b"d", 0]

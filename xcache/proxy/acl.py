@@ -7,6 +7,8 @@ worker must agree), so SETUSER/DELUSER are refused."""
 
 from __future__ import annotations
 
+import re
+
 from xcache.acl import ACL, ACLError, CommandTable, User
 from xcache.aclcategories import CATEGORIES
 from xcache.config import ConfigError
@@ -15,6 +17,8 @@ from xcache.proxy.replies import error_line
 from xcache.resp import Error, encode
 from xcache.resp.help import ACL_HELP as _REDIS_ACL_HELP
 from xcache.resp.help import help_reply, pick
+
+_LONG = re.compile(r"0|-?[1-9][0-9]{0,18}")  # Redis's string2l
 
 # ACL HELP: Redis 7.0's entries of what the proxy serves; users are set in its config, so
 # SETUSER, DELUSER, LOAD and SAVE are refused (and GENPASS is not served): left out
@@ -81,17 +85,19 @@ def acl_command(acl: ACL, user: User, argv: list[bytes]) -> bytes:
     if sub == "getuser" and len(args) == 1:
         u = acl.users.get(args[0])
         return encode(None if u is None else acl.getuser(u))
-    if sub == "cat":
+    if sub == "cat" and len(args) <= 1:
         if not args:
             return encode([c.encode() for c in CATEGORIES])
         if args[0].lower() not in CATEGORIES:
             return error_line(f"ERR Unknown category '{args[0]}'")
         return encode([n.encode() for n in acl.table.in_category(args[0].lower())])
-    if sub == "log":
+    if sub == "log" and len(args) <= 1:
         if args and args[0].lower() == "reset":
             acl.log.clear()
             return b"+OK\r\n"
-        return encode(acl.log_reply(int(args[0]) if args and args[0].lstrip("-").isdigit() else None))
+        if args and not _LONG.fullmatch(args[0]):
+            return error_line("ERR value is not an integer or out of range")
+        return encode(acl.log_reply(max(int(args[0]), 0) if args else None))
     if sub == "dryrun" and len(args) >= 2:
         u = acl.users.get(args[0])
         if u is None:
@@ -109,4 +115,6 @@ def acl_command(acl: ACL, user: User, argv: list[bytes]) -> bytes:
     if sub in ("setuser", "deluser", "save", "load"):
         return error_line(f"ERR xcache: ACL {sub.upper()} is not supported through the proxy: "
                           "users are set in its config (`users`)")
-    return encode(Error(f"ERR unknown subcommand or wrong number of arguments for '{sub}'. Try ACL HELP."))
+    typed = argv[1].decode(errors="replace") if len(argv) > 1 else ""
+    return encode(Error(f"ERR unknown subcommand or wrong number of arguments for '{typed}'. "
+                        "Try ACL HELP."))

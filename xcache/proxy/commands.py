@@ -14,11 +14,14 @@ kinds:
 
 from __future__ import annotations
 
+from xcache.commandarity import ARITY, CONTAINERS
+
 LOCAL, KEY, SPLIT, SAME_SLOT, DENY, TXN, BLOCK, PUBSUB, FANOUT = range(9)
 
 
 class Spec:
-    __slots__ = ("name", "kind", "readonly", "min_args", "keys", "reason", "lname")
+    __slots__ = ("name", "kind", "readonly", "min_args", "keys", "reason", "lname", "arity",
+                 "container")
 
     def __init__(self, name: str, kind: int, readonly: bool, min_args: int = 2,
                  keys: tuple | None = None, reason: str = ""):
@@ -31,6 +34,10 @@ class Spec:
         # ("numkeys", index_of_numkeys, extra_fixed_key_positions...).
         self.keys = keys
         self.reason = reason
+        # Redis's own arity (0: a command Redis 7.0 does not have); a container's subcommands
+        # are checked in lookup_error().
+        self.arity = ARITY.get(self.lname, 0)
+        self.container = self.lname in CONTAINERS
 
 
 _READ_KEY = """get strlen getrange substr type ttl pttl expiretime pexpiretime hget hmget hgetall
@@ -44,7 +51,7 @@ _WRITE_KEY = """set setnx setex psetex getset getdel getex append incr decr incr
 incrbyfloat setrange setbit bitfield expire pexpire expireat pexpireat persist hset hsetnx hmset
 hdel hincrby hincrbyfloat lpush rpush lpushx rpushx lpop rpop lset lrem ltrim linsert sadd srem
 spop zadd zincrby zrem zremrangebyrank zremrangebyscore zremrangebylex zpopmin zpopmax pfadd
-geoadd xadd xdel xtrim xack xclaim xautoclaim xpending restore
+geoadd xadd xdel xtrim xack xclaim xautoclaim xpending restore restore-asking
 publish spublish xsetid""".split()
 
 _NODE = "administers one backend node: run it on the node itself"
@@ -52,7 +59,7 @@ _DENY = {
     "shutdown": "stops a backend node", "monitor": "would need every group's command stream",
     "slaveof": _NODE,
     "replicaof": _NODE, "sync": _NODE, "psync": _NODE, "debug": _NODE, "acl": _NODE,
-    "failover": _NODE,
+    "failover": _NODE, "replconf": _NODE,
     "cluster": "the proxy is not a cluster node", "asking": "the proxy is not a cluster node",
     "migrate": "moves keys between nodes; the dashboard migrates slots",
     "move": "the proxy has one database", "swapdb": "the proxy has one database",
@@ -141,6 +148,26 @@ def lookup(name: bytes) -> Spec | None:
     if spec is None:
         spec = COMMANDS.get(name.upper())
     return spec
+
+
+# Redis 7.2's CLIENT subcommands that client libraries send when they connect; served here.
+_SUBCOMMAND_ARITY = {**ARITY, "client|setinfo": 4, "client|no-touch": 3}
+
+
+def lookup_error(spec: Spec, argv: list[bytes]) -> str | None:
+    """Redis's lookup errors (processCommand), checked before NOAUTH and ACL as Redis does: an
+    unknown subcommand of a container command, then the wrong number of arguments."""
+    n = len(argv)
+    arity, full = spec.arity, spec.lname
+    if spec.container and n > 1:
+        sub = argv[1].decode(errors="replace")
+        full = f"{spec.lname}|{sub.lower()}"
+        arity = _SUBCOMMAND_ARITY.get(full, 0)
+        if not arity:
+            return f"ERR unknown subcommand '{sub[:128]}'. Try {spec.name} HELP."
+    if (arity > 0 and n != arity) or n < -arity:
+        return f"ERR wrong number of arguments for '{full}' command"
+    return None
 
 
 def same_slot_keys(spec: Spec, argv: list[bytes]) -> list[bytes]:

@@ -427,7 +427,7 @@ def _info(session, argv: list[bytes], replies: list[bytes]) -> bytes:
             lines.append("")
         lines.append(f"# {name}")
         lines.extend(f"{k}:{v}" for k, v in fields)
-    return encode(Verbatim("\r\n".join(lines) + "\r\n"), session.resp3)
+    return encode(Verbatim("\r\n".join(lines) + "\r\n" if lines else ""), session.resp3)
 
 
 # -- PUBSUB introspection -------------------------------------------------------------------------
@@ -443,14 +443,14 @@ def pubsub_command(session, spec, argv: list[bytes], t0: float) -> None:
         gather(session, spec, argv, t0, merged(union))
     elif sub in (b"NUMSUB", b"SHARDNUMSUB"):
         def total(replies):
-            counts: dict[bytes, int] = {}
-            for r in replies:
-                xs = items(r) or []
-                for i in range(0, len(xs) - 1, 2):
-                    counts[xs[i]] = counts.get(xs[i], 0) + (integer(xs[i + 1]) or 0)
-            body = b"".join(k + b":%d\r\n" % v for k, v in counts.items())
-            head = b"%%%d\r\n" % len(counts) if session.resp3 and replies[0][:1] == b"%" else \
-                b"*%d\r\n" % (2 * len(counts))
+            # One (channel, count) per argument, repeats included, as Redis answers; the
+            # groups list the same channels in the same order.
+            lists = [items(r) or [] for r in replies]
+            pairs = [(lists[0][i], sum(integer(xs[i + 1]) or 0 for xs in lists))
+                     for i in range(0, len(lists[0]) - 1, 2)]
+            body = b"".join(k + b":%d\r\n" % v for k, v in pairs)
+            head = b"%%%d\r\n" % len(pairs) if session.resp3 and replies[0][:1] == b"%" else \
+                b"*%d\r\n" % (2 * len(pairs))
             return head + body
         gather(session, spec, argv, t0, merged(total))
     elif sub == b"NUMPAT" or (sub == b"HELP" and len(argv) == 2):

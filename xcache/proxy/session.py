@@ -191,6 +191,11 @@ class Session(asyncio.Protocol):
                         self.multi.error = True
                     self.answer(None, error_line("ERR " + unknown_command(argv)), t0)
                     continue
+            if (refused := C.lookup_error(spec, argv)) is not None:
+                if self.multi is not None:
+                    self.multi.error = True
+                self.answer(spec, error_line(refused), t0)
+                continue
             if not self.authed and spec.name not in ("AUTH", "QUIT", "HELLO"):
                 self.answer(spec, NOAUTH, t0)
                 continue
