@@ -46,19 +46,13 @@ class MasterLink:
         self.host, self.port = host, port
         self.stopped = False
         self._master_client: Client | None = None
-        self._task = asyncio.ensure_future(self._run())
+        self.task = asyncio.ensure_future(self._run())
 
     def stop(self) -> None:
         """End the link at once (REPLICAOF elsewhere, promotion, shutdown)."""
         self.stopped = True
-        self._task.cancel()
+        self.task.cancel()
         self._close_master_client()
-
-    async def wait_stopped(self) -> None:
-        try:
-            await self._task
-        except (asyncio.CancelledError, Exception):
-            pass
 
     def _tls(self):
         """The TLS context of the link to the master (tls_replication), or None."""

@@ -163,16 +163,15 @@ class Replication:
             log.error("event=role_state_write_failed dir=%s error=%s", self.cfg.dir, exc)
 
     async def stop(self) -> None:
-        link = self._link
-        if link is not None:
-            link.stop()
-            await link.wait_stopped()
-        if self._cron_task is not None:
-            self._cron_task.cancel()
-            try:
-                await self._cron_task
-            except (asyncio.CancelledError, Exception):
-                pass
+        link_task = self._link.task if self._link is not None else None
+        self._stop_link()
+        for task in (link_task, self._cron_task):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
 
     async def _cron(self) -> None:
         """PING into the stream every ping period; drop replicas that stopped acking."""
