@@ -1,4 +1,9 @@
-"""List commands. Every test using `r` runs against xcache AND redis-server (Redis 7.0 semantics)."""
+"""List commands. Every test using `r` runs against xcache AND redis-server (Redis 7.0 semantics).
+
+Why one module (~760 lines): it mirrors xcache/store/lists.py, blocking pops included, section
+by section; its blocking helpers (other_client, in_background, wait_blocked) serve the other
+data types' blocking tests too.
+"""
 
 from __future__ import annotations
 

@@ -83,13 +83,19 @@ def cmdstat(r, name: str) -> dict:
     return r.info("commandstats").get(f"cmdstat_{name}", {})
 
 
+def waiting_reader(r, reader: redis.Redis, key: str):
+    """Group g on stream key (created), and reader's XREADGROUP for alice blocked on it: its
+    future."""
+    r.xgroup_create(key, "g", "$", mkstream=True)
+    return in_background(reader.execute_command, "XREADGROUP", "GROUP", "g", "alice",
+                         "BLOCK", "0", "STREAMS", key, ">")
+
+
 def test_rename_wakes_blocked_xreadgroup(r2):
     r = r2
-    r.xgroup_create("s{t}", "g", "$", mkstream=True)
     other = other_client(r)
     try:
-        fut = in_background(other.execute_command, "XREADGROUP", "GROUP", "g", "alice",
-                            "BLOCK", "0", "STREAMS", "s{t}", ">")
+        fut = waiting_reader(r, other, "s{t}")
         r.xgroup_create("s2{t}", "g", "$", mkstream=True)
         r.xadd("s2{t}", {"f1": "v1"}, id="100")
         r.rename("s2{t}", "s{t}")
@@ -102,11 +108,9 @@ def test_overwritten_key_wakes_blocked_clients(r2):
     """SET over a stream a XREADGROUP waits on ends it with Redis's error; a BLPOP whose key
     became a string keeps waiting, and is served once a list is pushed there."""
     r = r2
-    r.xgroup_create("s{w}", "g", "$", mkstream=True)
     other, popper = other_client(r), other_client(r)
     try:
-        fut = in_background(other.execute_command, "XREADGROUP", "GROUP", "g", "alice",
-                            "BLOCK", "0", "STREAMS", "s{w}", ">")
+        fut = waiting_reader(r, other, "s{w}")
         r.set("s{w}", "string")
         with pytest.raises(redis.ResponseError, match="no longer exists"):
             fut.result(10)
@@ -124,12 +128,10 @@ def test_blocked_command_stats(r2):
     """A blocked command counts its call when it blocks and its failure when it is served."""
     r = r2
     r.config_resetstat()
-    r.xgroup_create("s", "g", "$", mkstream=True)
     other = redis.Redis(port=r.connection_pool.connection_kwargs["port"], socket_timeout=10,
                         single_connection_client=True)
     try:
-        fut = in_background(other.execute_command, "XREADGROUP", "GROUP", "g", "alice",
-                            "BLOCK", "0", "STREAMS", "s", ">")
+        fut = waiting_reader(r, other, "s")
         r.xgroup_destroy("s", "g")
         with pytest.raises(redis.ResponseError, match="^NOGROUP"):
             fut.result(10)

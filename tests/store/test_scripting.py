@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from dataclasses import dataclass
 
 import pytest
 import redis
@@ -139,29 +141,55 @@ def _stats(r) -> dict:
     return reply if isinstance(reply, dict) else dict(zip(reply[0::2], reply[1::2], strict=True))
 
 
-def test_busy_script_is_killed(r):
+@dataclass
+class Busy:
+    """A script keeping the node busy (busy_script)."""
+
+    runner: redis.Redis  # the client running it
+    other: redis.Redis  # another client, which saw BUSY
+    thread: threading.Thread
+    result: list  # the script's reply or error, once it ended
+
+    def reply(self):
+        self.thread.join(10)
+        return self.result[0]
+
+
+@contextlib.contextmanager
+def busy_script(r, script: str, limit_ms: int = 100):
+    """EVAL script (which must outlast limit_ms) from a client of its own in a thread, with
+    lua-time-limit at limit_ms, until another client gets BUSY; afterwards the script is killed
+    if it still runs (never leave the node busy for later tests) and the limit restored."""
     port = r.connection_pool.connection_kwargs["port"]
-    r.config_set("lua-time-limit", 100)
+    r.config_set("lua-time-limit", limit_ms)
+    # no retry: redis-py 8 would send the EVAL again (10 times) after its connection is gone,
+    # starting endless scripts that later tests would find running
+    runner = redis.Redis(port=port, protocol=2, socket_timeout=30,
+                         retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0))
+    other = redis.Redis(port=port, protocol=2, socket_timeout=30)
+    result: list = []
+    t = threading.Thread(target=lambda: result.append(
+        _catch(runner.execute_command, "EVAL", script, 0)))
     try:
-        result = []
-        runner = redis.Redis(port=port, protocol=2, socket_timeout=30)
-        t = threading.Thread(target=lambda: result.append(
-            _catch(runner.execute_command, "EVAL", "while true do end", 0)))
         t.start()
-        other = redis.Redis(port=port, protocol=2, socket_timeout=30)
         wait_until(lambda: "BUSY" in str(_catch(other.ping)), what="BUSY for other clients")
-        assert str(_catch(other.get, "x")) == (
-            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
-        assert other.script_kill() is True
+        yield Busy(runner, other, t, result)
+    finally:
+        _catch(r.script_kill)
         t.join(10)
-        assert str(result[0]) == ("Script killed by user with SCRIPT KILL... script: "
-                                  f"{sha('while true do end')}, on @user_script:1.")
-        assert other.ping() is True
+        r.config_set("lua-time-limit", 5000)
         runner.close()
         other.close()
-    finally:
-        _catch(r.script_kill)  # never leave the node busy for later tests
-        r.config_set("lua-time-limit", 5000)
+
+
+def test_busy_script_is_killed(r):
+    with busy_script(r, "while true do end") as busy:
+        assert str(_catch(busy.other.get, "x")) == (
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+        assert busy.other.script_kill() is True
+        assert str(busy.reply()) == ("Script killed by user with SCRIPT KILL... script: "
+                                     f"{sha('while true do end')}, on @user_script:1.")
+        assert busy.other.ping() is True
 
 
 def test_script_runs_atomically_and_a_writer_is_unkillable(r):
@@ -223,28 +251,13 @@ def test_script_effects_replicate(cluster):
 
 
 def test_script_outlives_its_disconnected_caller(r):
-    port = r.connection_pool.connection_kwargs["port"]
-    r.config_set("lua-time-limit", 100)
-    try:
-        # no retry: redis-py 8 would send the EVAL again (10 times) after its connection is
-        # gone, starting endless scripts that later tests would find running
-        runner = redis.Redis(port=port, protocol=2, socket_timeout=30,
-                             retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0))
-        t = threading.Thread(target=lambda: _catch(runner.execute_command, "EVAL",
-                                                   "while true do end", 0))
-        t.start()
-        other = redis.Redis(port=port, protocol=2, socket_timeout=30)
-        wait_until(lambda: "BUSY" in str(_catch(other.ping)), what="BUSY for other clients")
-        runner.connection_pool.disconnect()  # the caller goes away: the script keeps running
-        t.join(10)
-        assert not t.is_alive()
-        assert "BUSY" in str(_catch(other.get, "x"))
-        assert other.script_kill() is True
-        wait_until(lambda: other.ping() is True, what="the node serving again")
-        other.close()
-    finally:
-        _catch(r.script_kill)  # never leave the node busy for later tests
-        r.config_set("lua-time-limit", 5000)
+    with busy_script(r, "while true do end") as busy:
+        busy.runner.connection_pool.disconnect()  # the caller goes away: the script keeps running
+        busy.thread.join(10)
+        assert not busy.thread.is_alive()
+        assert "BUSY" in str(_catch(busy.other.get, "x"))
+        assert busy.other.script_kill() is True
+        wait_until(lambda: busy.other.ping() is True, what="the node serving again")
 
 
 SETRESP_SCRIPTS = [

@@ -6,14 +6,12 @@ read-only scripts. Raw replies are compared byte for byte with redis-server's.""
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 import redis
 
 from tests.help_lines import raw as raw_reply
-from tests.procs import wait_until
-from tests.store.test_scripting import _catch, sha
+from tests.store.test_scripting import busy_script, sha
 
 SCRIPTS = [
     # tables are read raw: a metatable's __index never runs while the reply is built
@@ -98,28 +96,13 @@ def test_recursive_table_stops_at_the_stack_limit(r):
 
 
 def test_script_kill_is_not_caught_by_pcall(r):
-    port = r.connection_pool.connection_kwargs["port"]
     script = ("local f = function() while 1 do redis.call('ping') end end "
               "while 1 do pcall(f) end")
-    r.config_set("lua-time-limit", 10)
-    try:
-        result = []
-        runner = redis.Redis(port=port, protocol=2, socket_timeout=30)
-        t = threading.Thread(target=lambda: result.append(
-            _catch(runner.execute_command, "EVAL", script, 0)))
-        t.start()
-        other = redis.Redis(port=port, protocol=2, socket_timeout=30)
-        wait_until(lambda: "BUSY" in str(_catch(other.ping)), what="BUSY for other clients")
-        assert other.script_kill() is True
-        t.join(10)
-        assert str(result[0]) == ("Script killed by user with SCRIPT KILL... script: "
-                                  f"{sha(script)}, on @user_script:1.")
-        assert other.ping() is True
-        runner.close()
-        other.close()
-    finally:
-        _catch(r.script_kill)
-        r.config_set("lua-time-limit", 5000)
+    with busy_script(r, script, limit_ms=10) as busy:
+        assert busy.other.script_kill() is True
+        assert str(busy.reply()) == ("Script killed by user with SCRIPT KILL... script: "
+                                     f"{sha(script)}, on @user_script:1.")
+        assert busy.other.ping() is True
 
 
 def test_declared_writer_refused_without_good_replicas(xcache_node, redis_node):

@@ -4,6 +4,7 @@ expired keys, tracking-table-max-keys, TRACKINGINFO and the option checks."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import pytest
@@ -45,30 +46,48 @@ def _port(client) -> int:
     return client.connection_pool.connection_kwargs["port"]
 
 
-def _redirect_target(port: int) -> tuple[Conn, int]:
+def _redirect_target(conn) -> tuple[Conn, int]:
     """A RESP2 connection subscribed to __redis__:invalidate, and its client id."""
-    target = Conn(port)
+    target = conn()
     cid = int(target.call("CLIENT", "ID")[1:-2])
     target.call("SUBSCRIBE", "__redis__:invalidate", end=b":1\r\n")
     target.subscribed = True
     return target, cid
 
 
+@contextlib.contextmanager
+def _connections(port: int):
+    """conn(resp3=False): a new Conn to port; all of them are closed after the block."""
+    opened: list[Conn] = []
+
+    def conn(resp3: bool = False) -> Conn:
+        opened.append(Conn(port, resp3))
+        return opened[-1]
+
+    try:
+        yield conn
+    finally:
+        for c in opened:
+            c.close()
+
+
 def _on_both(both, scenario) -> None:
-    """Run scenario(port) on xcache and redis-server; its transcripts must be equal."""
+    """Run scenario(conn) on xcache and redis-server (conn as _connections gives it); its
+    transcripts must be equal."""
     got = []
     for client in both:
         client.config_set("tracking-table-max-keys", 1000000)
-        got.append(scenario(_port(client)))
+        with _connections(_port(client)) as conn:
+            got.append(scenario(conn))
         client.config_set("tracking-table-max-keys", 0)
     assert got[0] == got[1]
     return got[0]
 
 
 def test_bcast_sends_one_message_per_prefix_per_event_loop_run(both):
-    def scenario(port):
-        target, cid = _redirect_target(port)
-        c, other = Conn(port), Conn(port)
+    def scenario(conn):
+        target, cid = _redirect_target(conn)
+        c, other = conn(), conn()
         out = [c.call("CLIENT", "TRACKING", "ON", "BCAST", "REDIRECT", cid, "PREFIX", "a:",
                       "PREFIX", "b:")]
         out.append(c.call("MSET", "a:2", "1", "a:1", "1", "b:1", "1", "c:1", "1"))
@@ -81,8 +100,6 @@ def test_bcast_sends_one_message_per_prefix_per_event_loop_run(both):
         out.append(other.call("MULTI") + other.call("INCR", "c:2") + other.call("SET", "d", "1")
                    + other.call("EXEC"))
         out.append(target.upto_pong())
-        for conn in (target, c, other):
-            conn.close()
         return out
 
     transcript = _on_both(both, scenario)
@@ -90,9 +107,9 @@ def test_bcast_sends_one_message_per_prefix_per_event_loop_run(both):
 
 
 def test_noloop_in_default_and_bcast_modes(both):
-    def scenario(port):
-        target, cid = _redirect_target(port)
-        c, other = Conn(port), Conn(port)
+    def scenario(conn):
+        target, cid = _redirect_target(conn)
+        c, other = conn(), conn()
         out = [c.call("CLIENT", "TRACKING", "ON", "REDIRECT", cid, "NOLOOP")]
         out.append(c.call("MGET", "k1", "loop", "k2"))
         out += [other.call("SET", "k1", "1"), c.call("SET", "loop", "1"),
@@ -101,16 +118,14 @@ def test_noloop_in_default_and_bcast_modes(both):
                 c.call("CLIENT", "TRACKING", "ON", "BCAST", "REDIRECT", cid, "NOLOOP")]
         out += [other.call("SET", "o1", "1"), c.call("SET", "loop", "2"),
                 c.call("MSET", "mine", "1", "o2", "1"), target.upto_pong()]
-        for conn in (target, c, other):
-            conn.close()
         return out
 
     _on_both(both, scenario)
 
 
 def test_own_write_invalidation_follows_the_reply(both):
-    def scenario(port):
-        c = Conn(port, resp3=True)
+    def scenario(conn):
+        c = conn(resp3=True)
         out = [c.call("CLIENT", "TRACKING", "ON"), c.call("GET", "k", end=b"_\r\n")]
         c.send("SET", "k", "v")
         out.append(c.upto_pong())  # +OK, then the push
@@ -120,7 +135,6 @@ def test_own_write_invalidation_follows_the_reply(both):
         out.append(c.call("MGET", "k", "x", end=b"_\r\n"))
         c.send("FLUSHALL")
         out.append(c.upto_pong())
-        c.close()
         return out
 
     transcript = _on_both(both, scenario)
@@ -128,8 +142,8 @@ def test_own_write_invalidation_follows_the_reply(both):
 
 
 def test_script_reads_track_the_declared_keys(both):
-    def scenario(port):
-        c, other = Conn(port, resp3=True), Conn(port)
+    def scenario(conn):
+        c, other = conn(resp3=True), conn()
         out = [c.call("CLIENT", "TRACKING", "ON")]
         out.append(c.call("EVAL", "redis.call('set', 'k3', 'bar')", "2", "k1", "k2"))
         out.append(other.call("MSET", "k2", "1", "k1", "1"))
@@ -139,16 +153,14 @@ def test_script_reads_track_the_declared_keys(both):
         out.append(c.call("EVAL_RO", "redis.call('ping')", "2", "k1", "k2"))
         out.append(other.call("MSET", "k2", "3", "k1", "3"))
         out.append(c.upto_pong())
-        c.close()
-        other.close()
         return out
 
     _on_both(both, scenario)
 
 
 def test_blocked_command_served_later_invalidates_after_its_reply(both):
-    def scenario(port):
-        c, other = Conn(port, resp3=True), Conn(port)
+    def scenario(conn):
+        c, other = conn(resp3=True), conn()
         out = [other.call("RPUSH", "dst", "a"), c.call("CLIENT", "TRACKING", "ON")]
         out.append(c.call("LRANGE", "dst", "0", "-1", end=b"a\r\n"))
         c.send("BLMOVE", "src", "dst", "LEFT", "LEFT", "0")
@@ -156,31 +168,27 @@ def test_blocked_command_served_later_invalidates_after_its_reply(both):
                    what="BLMOVE blocked")
         out.append(other.call("RPUSH", "src", "foo"))
         out.append(c.upto_pong())
-        c.close()
-        other.close()
         return out
 
     _on_both(both, scenario)
 
 
 def test_expired_key_is_broadcast(both):
-    def scenario(port):
-        target, cid = _redirect_target(port)
-        c = Conn(port)
+    def scenario(conn):
+        target, cid = _redirect_target(conn)
+        c = conn()
         out = [c.call("CLIENT", "TRACKING", "ON", "BCAST", "REDIRECT", cid, "NOLOOP"),
                c.call("SET", "gone", "v", "PX", "1"), c.call("SET", "stays", "v")]
         out.append(read_until(target.s, b"gone\r\n"))
-        target.close()
-        c.close()
         return out
 
     _on_both(both, scenario)
 
 
 def test_tracking_table_max_keys_evicts_keys_down_to_the_limit(both):
-    def scenario(port):
-        target, cid = _redirect_target(port)
-        c, admin = Conn(port), Conn(port)
+    def scenario(conn):
+        target, cid = _redirect_target(conn)
+        c, admin = conn(), conn()
         out = [c.call("CLIENT", "TRACKING", "ON", "REDIRECT", cid)]
         for i in range(150):
             c.call("GET", f"key{i}")
@@ -193,8 +201,6 @@ def test_tracking_table_max_keys_evicts_keys_down_to_the_limit(both):
         out.append(admin.call("INFO", "stats", end=b"\r\n\r\n").split(b"tracking_total_keys:")[1]
                    .split(b"\r\n")[0])
         out.append(target.upto_pong())  # and no more than those
-        for conn in (target, c, admin):
-            conn.close()
         return out
 
     _on_both(both, scenario)
@@ -206,8 +212,8 @@ def test_tracking_table_max_keys_evicts_keys_down_to_the_limit(both):
     ("REDIRECT", "x"), ("OPTIN", "OPTOUT"), ("BCAST", "OPTIN"), ("PREFIX", "a"), ("BOGUS",),
 ])
 def test_tracking_on_and_trackinginfo(both, options):
-    def scenario(port):
-        c = Conn(port, resp3=True)
+    def scenario(conn):
+        c = conn(resp3=True)
         out = [c.call("CLIENT", "TRACKING", "ON", *options)]
         c.send("CLIENT", "TRACKINGINFO")
         out.append(c.upto_pong())
@@ -215,15 +221,14 @@ def test_tracking_on_and_trackinginfo(both, options):
         # switching modes: BCAST on/off and OPTIN<->OPTOUT are refused, the rest allowed
         for more in (("BCAST",), ("OPTIN",), ("OPTOUT",), ()):
             out.append(c.call("CLIENT", "TRACKING", "ON", *more))
-        c.close()
         return out
 
     _on_both(both, scenario)
 
 
 def test_only_written_keys_are_invalidated(both):
-    def scenario(port):
-        c, other = Conn(port, resp3=True), Conn(port)
+    def scenario(conn):
+        c, other = conn(resp3=True), conn()
         out = [other.call("SADD", "a", "1"), other.call("SADD", "b", "2"),
                other.call("RPUSH", "l", "3", "1"), c.call("CLIENT", "TRACKING", "ON")]
         out.append(c.call("MGET", "d", "sorted", "x", end=b"_\r\n_\r\n_\r\n"))
@@ -234,8 +239,6 @@ def test_only_written_keys_are_invalidated(both):
         out += [other.call("SUNIONSTORE", "d", "a", "b"),
                 other.call("SORT", "l", "STORE", "sorted"), other.call("LMPOP", "2", "x", "l", "LEFT", end=b"3\r\n")]
         out.append(c.upto_pong())
-        c.close()
-        other.close()
         return out
 
     _on_both(both, scenario)

@@ -1,4 +1,9 @@
-"""Sorted-set commands, checked against xcache and redis-server alike (fixture `r`)."""
+"""Sorted-set commands, checked against xcache and redis-server alike (fixture `r`).
+
+Why one module (~750 lines): it mirrors xcache/store/zsets.py section by section, and most
+sections share the raw-reply helpers (zr, zall) and the z6 fixture; the set algebra compared
+byte for byte and the pops of several keys (ZMPOP, BZPOPMIN...) are in test_zsetops.py.
+"""
 
 import time
 

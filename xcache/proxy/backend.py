@@ -347,11 +347,14 @@ class Group:
                 c.connect()
 
     # -- routing ----------------------------------------------------------------------------
-    def send(self, req) -> None:
+    def send(self, req, to_replica: bool = True) -> None:
+        """Route req: a read to a replica (read_from_replicas, unless to_replica is False), else
+        the master; held while the master cannot take it."""
         if self.down_error:  # down or auth_failed: say why at once rather than hold
             req.complete(self.down_error)
             return
-        if self.replicas and self.cfg.read_from_replicas and req.spec is not None and req.spec.readonly:
+        if self.replicas and self.cfg.read_from_replicas and to_replica and req.spec is not None \
+                and req.spec.readonly:
             conns = self.replicas[self.rr % len(self.replicas)]
             self.rr += 1
             conn = conns[req.slot % self.n + (self.n if req.resp3 else 0)]
@@ -399,15 +402,8 @@ class Group:
         return conn if conn.ready else None
 
     def send_master(self, req) -> None:
-        if self.down_error:
-            req.complete(self.down_error)
-            return
-        if self.state is UP:
-            conn = self.conns[req.slot % self.n + (self.n if req.resp3 else 0)]
-            if conn.ready:
-                self._to_master(conn, req)
-                return
-        self.hold(req)
+        """Route req to the master even when it reads (a replica refused it; a migration step)."""
+        self.send(req, to_replica=False)
 
     def hold(self, req, front: bool = False) -> None:
         if req.deadline == 0.0:

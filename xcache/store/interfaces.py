@@ -3,7 +3,8 @@
 server.py imports every command module (they register their commands), so a command module that
 imported server.py would close a circle. The small classes a handler returns (Suspend, Block) and
 the shapes of the server and its clients live here; server.py implements them and re-exports the
-classes. Dependencies point one way: server -> replication/migrate/lists -> interfaces.
+classes. Dependencies point one way: server -> replication/migrate/lists -> interfaces (and
+replication -> repl_link -> interfaces).
 """
 
 from __future__ import annotations
@@ -84,3 +85,24 @@ class Server(Protocol):
     def touch(self, db: int, key: bytes) -> None: ...
 
     def touch_all(self, db: int | None = None) -> None: ...
+
+
+class Replication(Protocol):
+    """The node's replication state (replication.Replication), as a replica's link to its master
+    (repl_link.py) advances it."""
+
+    server: Server
+    cfg: ServerConfig
+    replid: str
+    offset: int
+    link_state: str
+    link_down_since: float | None
+    last_io: float
+    read_offset: int
+    applied_db: int
+
+    def feed(self, data: bytes) -> None: ...
+
+    def follow_new_replid(self, replid: str) -> None: ...
+
+    def synced_to(self, replid: str, offset: int) -> None: ...

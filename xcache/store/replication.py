@@ -1,4 +1,7 @@
-"""Replication of a storage node: master side and replica side, with Redis's PSYNC semantics.
+"""Replication of a storage node, with Redis's PSYNC semantics: the node's replication state
+(replid, offsets, backlog, role) and the master side. The replica side's link to its master is
+repl_link.py, the snapshot files repl_snapshot.py, the commands (ROLE, REPLICAOF, PSYNC, REPLCONF,
+WAIT) repl_commands.py.
 
 Master side. Every write command, after it succeeds, is encoded as a RESP multibulk (SELECT first
 when the db changes) and appended to the write stream. The master offset counts the bytes of that
@@ -10,62 +13,42 @@ tars it in a thread and streams it as one bulk `$<len>\r\n<tar>` with backpressu
 made meanwhile, then the live stream. PING goes into the stream periodically so replicas can tell
 a dead link from a quiet one.
 
-Replica side. A link task connects, authenticates (masterauth), sends `REPLCONF listening-port`
-and `PSYNC <replid> <offset+1>`. On a full resync it receives the tar, closes the engine, swaps the
-data directory and reopens it. Then it applies the stream through the normal dispatch as a client
-of kind "master" (the only one allowed to write on a replica), waits out write stalls without
-dropping anything, keeps its own backlog of the stream (so it can serve partial resyncs after being
-promoted) and sends `REPLCONF ACK <offset>` every second.
+Replica side. The link (repl_link.py) applies the master's stream and feeds it on through this
+module's stream, so a replica keeps its own backlog (it can serve partial resyncs after being
+promoted) and feeds its own replicas.
 
 A promotion (REPLICAOF NO ONE) keeps the data and shifts the replication id like Redis: replid2 =
 old replid, second_repl_offset = offset + 1, new replid; replicas of the old master that reach the
 promoted node resume with a partial resync.
-
-Why one module (~1,000 lines): the master and replica sides share the replication id, offsets
-and backlog, and a node switches between them (REPLICAOF, promotion, fencing) keeping that state;
-the full-sync transfer, the fence and durability are already apart (fence.py, durability.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import itertools
 import logging
 import os
-import shutil
-import tarfile
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import hiredis
 from rocksdict import Checkpoint
 
-from xcache.resp import OK, Error, Raw, SimpleString, encode_command
-from xcache.store import fence
-from xcache.store.commands import SYNTAX_ERROR, command, parse_int
-from xcache.store.engine import Engine, WriteStall
-from xcache.store.interfaces import BUSY_STALL, Suspend
+from xcache.resp import Error, Raw, encode_command
+from xcache.store import (
+    fence,
+    repl_commands,  # noqa: F401 - registers ROLE, REPLICAOF, PSYNC, WAIT...
+    repl_snapshot,
+)
+from xcache.store.interfaces import Suspend
+from xcache.store.repl_link import MasterLink
 
 if TYPE_CHECKING:
     from xcache.store.interfaces import Client, Server
 
 log = logging.getLogger("xcache.replication")
 
-ACK_PERIOD_S = 1.0  # replica -> master REPLCONF ACK, as Redis
-CHUNK_BYTES = 256 * 1024  # snapshot transfer unit
 HIGH_WATER_BYTES = 4 * 1024 * 1024  # pause the snapshot while this much is unsent
-RECONNECT_S = 1.0
 NO_REPLID = "0" * 40
-SNAPSHOT_PREFIX = "repl-snapshot-"
-INCOMING_TAR = "repl-incoming.tar"
-INCOMING_DIR = "repl-incoming"
-_snapshot_ids = itertools.count(1)
-
-
-class ReplError(Exception):
-    """The replication link must be dropped and re-established."""
 
 
 class Backlog:
@@ -129,7 +112,7 @@ class Replication:
         self.stats = {"sync_full": 0, "sync_partial_ok": 0, "sync_partial_err": 0}
         self._acked = asyncio.Event()
         self._getack_scheduled = False
-        # replica side
+        # replica side (the link, repl_link.py, advances it; INFO and ROLE show it)
         self.master_host = ""
         self.master_port = 0
         self.link_state = "connect"  # connect | connecting | sync | connected (ROLE's words)
@@ -138,14 +121,13 @@ class Replication:
         self.read_offset = 0
         self.applied_db = 0  # db of the master stream at self.offset (kept across reconnects)
         self.synced = False
-        self._link_task: asyncio.Task | None = None
+        self._link: MasterLink | None = None
         self._cron_task: asyncio.Task | None = None
-        self._master_client: Client | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._remove_leftovers()
+        repl_snapshot.remove_leftovers(self.cfg.dir)
         self._cron_task = asyncio.ensure_future(self._cron())
         self.role_state = fence.load(self.cfg.dir)
         stored = self.role_state or {}
@@ -181,21 +163,15 @@ class Replication:
             log.error("event=role_state_write_failed dir=%s error=%s", self.cfg.dir, exc)
 
     async def stop(self) -> None:
-        for task in (self._link_task, self._cron_task):
+        link_task = self._link.task if self._link is not None else None
+        self._stop_link()
+        for task in (link_task, self._cron_task):
             if task is not None:
                 task.cancel()
                 try:
                     await task
                 except (asyncio.CancelledError, Exception):
                     pass
-
-    def _remove_leftovers(
-        self, prefixes: tuple[str, ...] = (SNAPSHOT_PREFIX, INCOMING_TAR, INCOMING_DIR, "db.old")
-    ) -> None:
-        """Snapshots and transfers interrupted by a crash; replaced databases."""
-        for name in os.listdir(self.cfg.dir):
-            if name.startswith(prefixes):
-                _remove(os.path.join(self.cfg.dir, name))
 
     async def _cron(self) -> None:
         """PING into the stream every ping period; drop replicas that stopped acking."""
@@ -318,14 +294,14 @@ class Replication:
         if replid != "?":
             self.stats["sync_partial_err"] += 1
         self.stats["sync_full"] += 1
-        path = os.path.join(self.cfg.dir, f"{SNAPSHOT_PREFIX}{os.getpid()}-{next(_snapshot_ids)}")
+        path = repl_snapshot.checkpoint_path(self.cfg.dir)
         started = time.monotonic()
         try:
             # On the loop, on purpose: the snapshot is exactly the data at self.offset.
             Checkpoint(self.server.engine.db).create_checkpoint(path)
         except Exception as exc:
             log.error("event=checkpoint_failed path=%s error=%s", path, exc)
-            _remove(path)
+            repl_snapshot.remove(path)
             return Error(f"ERR snapshot for full resync failed: {exc}")
         st = ReplicaState(c, ip, port, "send_bulk", ack_offset=self.offset, pending=[])
         self.replicas[c] = st
@@ -346,7 +322,7 @@ class Replication:
         loop = asyncio.get_running_loop()
         t.write(b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), offset))
         tar_path = path + ".tar"
-        tarring = loop.run_in_executor(None, _make_tar, path, tar_path)
+        tarring = loop.run_in_executor(None, repl_snapshot.make_tar, path, tar_path)
         size = 0
         try:
             while not tarring.done():  # a newline keeps the replica's read timeout fed, as Redis
@@ -360,7 +336,7 @@ class Replication:
             sent = 0
             with open(tar_path, "rb") as fh:
                 while sent < size:
-                    chunk = await loop.run_in_executor(None, fh.read, CHUNK_BYTES)
+                    chunk = await loop.run_in_executor(None, fh.read, repl_snapshot.CHUNK_BYTES)
                     if not chunk or c.closing:
                         return None
                     t.write(chunk)
@@ -374,8 +350,8 @@ class Replication:
         finally:
             if not tarring.done():
                 await asyncio.wait([tarring])
-            await loop.run_in_executor(None, _remove, path)
-            await loop.run_in_executor(None, _remove, tar_path)
+            await loop.run_in_executor(None, repl_snapshot.remove, path)
+            await loop.run_in_executor(None, repl_snapshot.remove, tar_path)
         pending, st.pending, st.pending_bytes = st.pending, None, 0
         st.state = "online"
         st.ack_time = time.monotonic()
@@ -463,7 +439,7 @@ class Replication:
         log.info(
             "event=replicaof master=%s:%s replid=%s offset=%s", host, port, self.replid, self.offset
         )
-        self._link_task = asyncio.ensure_future(self._link(host, port))
+        self._link = MasterLink(self, host, port)
 
     def become_master(self) -> None:
         if not self.is_replica:
@@ -493,308 +469,25 @@ class Replication:
         )
 
     def _stop_link(self) -> None:
-        if self._link_task is not None:
-            self._link_task.cancel()
-            self._link_task = None
-        self._close_master_client()
+        if self._link is not None:
+            self._link.stop()
+            self._link = None
 
-    # --- replica side: the link -------------------------------------------------------------
+    # --- replica side: what the link (repl_link.py) learns ------------------------------------
 
-    def _tls(self):
-        """The TLS context of the link to the master (tls_replication), or None."""
-        if not self.cfg.tls_replication:
-            return None
-        from xcache.tlsconfig import client_context
+    def follow_new_replid(self, replid: str) -> None:
+        """+CONTINUE with another id: our master was promoted, its history includes ours."""
+        self.replid2, self.second_offset, self.replid = self.replid, self.offset + 1, replid
+        self.drop_replicas()
 
-        cfg = self.cfg
-        return client_context(cfg.tls_ca_cert_file, cfg.tls_cert_file, cfg.tls_key_file)
-
-    async def _link(self, host: str, port: int) -> None:
-        """Keep a replication link to host:port: connect, sync, apply; reconnect on failure."""
-        while True:
-            writer = None
-            was_up = False
-            try:
-                self.link_state = "connecting"
-                timeout = self.cfg.repl_timeout_ms / 1000
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(host, port, ssl=self._tls()), timeout
-                )
-                await self._sync(reader, writer, timeout)
-            except asyncio.CancelledError:
-                raise
-            except (OSError, EOFError, TimeoutError, ReplError, asyncio.IncompleteReadError) as exc:
-                log.warning(  # ssl.SSLError is an OSError: a refused certificate lands here too
-                    "event=replication_link_down master=%s:%s reason=%s",
-                    host,
-                    port,
-                    str(exc) or type(exc).__name__,
-                )
-            except Exception:
-                log.exception("event=replication_link_failed master=%s:%s", host, port)
-            finally:
-                if writer is not None:
-                    writer.transport.abort()
-                if self._link_task is asyncio.current_task():  # not replaced by REPLICAOF meanwhile
-                    was_up = self.link_state == "connected"
-                    self._close_master_client()
-                    self.link_state = "connect"
-                    if self.link_down_since is None:
-                        self.link_down_since = time.time()
-            # Reconnect at once after a working link broke; back off after a failed attempt.
-            await asyncio.sleep(0.05 if was_up else RECONNECT_S)
-
-    async def _sync(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float
-    ) -> None:
-        async def call(*args) -> bytes:
-            writer.write(encode_command(*args))
-            return await _read_line(reader, timeout)
-
-        reply = await call(b"PING")
-        if reply.startswith(b"-") and not reply.startswith((b"-NOAUTH", b"-NOPERM")):
-            raise ReplError(f"master answered PING with {reply.decode(errors='replace')}")
-        if self.cfg.masterauth:
-            reply = await call(b"AUTH", self.cfg.masterauth)
-            if not reply.startswith(b"+"):
-                raise ReplError(f"AUTH failed: {reply.decode(errors='replace')}")
-        await call(b"REPLCONF", b"listening-port", b"%d" % self.cfg.port)
-        await call(b"REPLCONF", b"capa", b"eof", b"capa", b"psync2")
-        reply = await call(b"PSYNC", self.replid, b"%d" % (self.offset + 1))
-        parts = reply.split()
-        if parts[:1] == [b"+FULLRESYNC"] and len(parts) == 3:
-            await self._receive_snapshot(reader, timeout, parts[1].decode(), int(parts[2]))
-        elif parts[:1] == [b"+CONTINUE"]:
-            new_id = parts[1].decode() if len(parts) > 1 else self.replid
-            if new_id != self.replid:  # the master was promoted: its history includes ours
-                self.replid2, self.second_offset, self.replid = self.replid, self.offset + 1, new_id
-                self.drop_replicas()
-            log.info(
-                "event=partial_resync_ok master=%s:%s replid=%s offset=%s",
-                self.master_host,
-                self.master_port,
-                self.replid,
-                self.offset,
-            )
-        else:
-            raise ReplError(f"PSYNC answered {reply.decode(errors='replace')}")
-        await self._stream(reader, writer, timeout)
-
-    async def _receive_snapshot(
-        self, reader: asyncio.StreamReader, timeout: float, replid: str, offset: int
-    ) -> None:
-        self.link_state = "sync"
-        started = time.monotonic()
-        line = b""
-        while not line:  # empty lines are the master's keepalives while it prepares the snapshot
-            line = (await _read_line(reader, timeout)).strip()
-        if not line.startswith(b"$"):
-            raise ReplError(f"expected the snapshot bulk, got {line[:40]!r}")
-        size = int(line[1:])
-        loop = asyncio.get_running_loop()
-        tar_path = os.path.join(self.cfg.dir, INCOMING_TAR)
-        new_dir = os.path.join(self.cfg.dir, INCOMING_DIR)
-        with open(tar_path, "wb") as fh:
-            left = size
-            while left:
-                chunk = await asyncio.wait_for(reader.read(min(CHUNK_BYTES, left)), timeout)
-                if not chunk:
-                    raise ReplError("master closed the link during the snapshot")
-                fh.write(chunk)  # into the page cache: short
-                left -= len(chunk)
-                self.last_io = time.monotonic()
-        await loop.run_in_executor(None, _extract_tar, tar_path, new_dir)
-        await self.server.engine.wait_idle()
-        self._install(new_dir)
-        # Data, replid and offset change together, with no await in between.
+    def synced_to(self, replid: str, offset: int) -> None:
+        """A full resync installed the master's data at offset of its stream replid."""
         self.replid, self.replid2, self.second_offset = replid, NO_REPLID, -1
         self.offset = self.read_offset = offset
         self.backlog = Backlog(self.cfg.repl_backlog_bytes, offset)
         self.applied_db = 0
         self.synced = True
         self.drop_replicas()  # our data and replid changed under them
-        await loop.run_in_executor(None, self._remove_leftovers, ("db.old",))
-        log.info(
-            "event=full_sync_done master=%s:%s replid=%s offset=%s bytes=%s seconds=%.3f",
-            self.master_host,
-            self.master_port,
-            replid,
-            offset,
-            size,
-            time.monotonic() - started,
-        )
-
-    def _install(self, new_dir: str) -> None:
-        """Swap the engine for the received snapshot (synchronous: nothing runs in between)."""
-        server = self.server
-        old = server.engine
-        old.close()
-        db_path = old.path
-        os.rename(db_path, os.path.join(self.cfg.dir, f"db.old-{next(_snapshot_ids)}"))
-        os.rename(new_dir, db_path)
-        server.engine = _reopen(server.cfg)
-        server.collector.engine = server.engine
-        server.touch_all()  # WATCHed keys may all have changed
-
-    async def _stream(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float
-    ) -> None:
-        mc = self.server.new_client()
-        mc.kind = "master"
-        mc.authenticated = True
-        mc.db = self.applied_db
-        mc.transport = writer.transport  # CLIENT KILL TYPE master closes the link
-        peer = writer.get_extra_info("peername") or (self.master_host, self.master_port)
-        sock = writer.get_extra_info("sockname") or ("?", 0)
-        mc.addr, mc.laddr = f"{peer[0]}:{peer[1]}", f"{sock[0]}:{sock[1]}"
-        self.server.next_client_id += 1
-        mc.id = self.server.next_client_id
-        self.server.clients[mc.id] = mc
-        self._master_client = mc
-        self.link_state = "connected"
-        self.link_down_since = None
-        self.last_io = time.monotonic()
-        self.read_offset = self.offset  # bytes read but not applied before are sent again
-        acks = asyncio.ensure_future(self._ack_loop(writer))
-        parser = hiredis.Reader()
-        try:
-            while True:
-                data = await asyncio.wait_for(reader.read(65536), timeout)
-                if not data:
-                    raise ReplError("master closed the link")
-                self.last_io = time.monotonic()
-                self.read_offset += len(data)
-                parser.feed(data)
-                cmds = []
-                while (cmd := parser.gets()) is not False:
-                    if type(cmd) is not list or not cmd:
-                        raise ReplError(f"unexpected item in the stream: {cmd!r:.60}")
-                    cmds.append(cmd)
-                await self._apply_chunk(mc, cmds, writer)
-        finally:
-            acks.cancel()
-
-    async def _apply_chunk(self, mc: Client, cmds: list, writer) -> None:
-        """Apply what one read of the stream brought, as groups (groupcommit.py): one RocksDB
-        batch for a run of commands, our offset advanced (and sub-replicas fed) once it is written.
-        REPLCONF GETACK is answered after everything before it is written."""
-        server = self.server
-        i, n = 0, len(cmds)
-        while i < n:
-            cmd = cmds[i]
-            getack = cmd[0].lower() == b"replconf" and len(cmd) > 1 and cmd[1].lower() == b"getack"
-            group = None if getack or n - i < 2 else server.open_group()
-            if group is None:
-                i += 1
-                await self._apply(mc, cmd)
-                if mc.closing:
-                    raise ReplError("master client killed")
-                if getack:
-                    writer.write(encode_command(b"REPLCONF", b"ACK", b"%d" % self.offset))
-                continue
-            start = i
-            saved = (mc.db, None if mc.multi is None else list(mc.multi), mc.multi_error)
-            suspended = None
-            while i < n:
-                cmd = cmds[i]
-                name = cmd[0].lower()
-                if name == b"replconf" and len(cmd) > 1 and cmd[1].lower() == b"getack":
-                    break
-                i += 1
-                if name in (b"ping", b"replconf"):
-                    continue
-                reply = server.execute(mc, cmd)
-                if type(reply) is Suspend:
-                    suspended = reply  # runs once the group is written
-                    break
-                if isinstance(reply, Error):
-                    log.warning("event=replica_apply_error cmd=%s error=%s",
-                                name.decode(errors="replace"), reply.message)
-            if server.engine.group is group:
-                server.engine.close_group()
-            try:
-                group.engine.write_group(group)
-            except (WriteStall, Error):
-                # Nothing of it was applied: apply the same commands one by one, each waiting
-                # out the stall or the full disk as a lone write does.
-                if suspended is not None:
-                    suspended.waiter.close()
-                mc.db, mc.multi, mc.multi_error = saved
-                for cmd in cmds[start:i]:
-                    await self._apply(mc, cmd)
-                    if mc.closing:
-                        raise ReplError("master client killed") from None
-                continue
-            if suspended is not None:
-                reply = await suspended.waiter
-                if reply is BUSY_STALL or mc.closing:
-                    self.applied_db = mc.db
-                    for cmd in cmds[start:i - 1]:
-                        self.feed(encode_command(*cmd))
-                    if mc.closing:  # the last one was not applied: the next PSYNC resends it
-                        raise ReplError("master client killed")
-                    await self._apply(mc, cmds[i - 1])  # not applied: again, until it is
-                    if mc.closing:
-                        raise ReplError("master client killed")
-                    continue
-            self.applied_db = mc.db
-            # Forward exactly what we applied: our offset and backlog mirror the master's stream.
-            self.feed(b"".join([encode_command(*cmd) for cmd in cmds[start:i]]))
-            if mc.closing:
-                raise ReplError("master client killed")
-
-    async def _apply(self, mc: Client, argv: list[bytes]) -> None:
-        """Run one command of the stream; a stalled write is retried until it succeeds."""
-        name = argv[0].lower()
-        if name not in (b"ping", b"replconf"):
-            stalled_since = None
-            while True:
-                reply = self.server.execute(mc, argv)
-                if type(reply) is Suspend:
-                    reply = await reply.waiter
-                if mc.closing:
-                    return  # not applied: the offset stays, the next PSYNC resends it
-                if reply is BUSY_STALL:  # the stall outlasted write_stall_timeout_ms: never drop
-                    if stalled_since is None:
-                        stalled_since = time.monotonic()
-                        log.warning(
-                            "event=replica_apply_stalled cmd=%s offset=%s",
-                            name.decode(errors="replace"),
-                            self.offset,
-                        )
-                    continue
-                if isinstance(reply, Error) and self.server.engine.disk.full and name != b"exec":
-                    continue  # the disk refused it (nothing applied): wait for the heal, retry
-                if stalled_since is not None:
-                    log.info(
-                        "event=replica_apply_resumed offset=%s stalled_seconds=%.3f",
-                        self.offset,
-                        time.monotonic() - stalled_since,
-                    )
-                if isinstance(reply, Error):
-                    log.warning(
-                        "event=replica_apply_error cmd=%s error=%s",
-                        name.decode(errors="replace"),
-                        reply.message,
-                    )
-                break
-            self.applied_db = mc.db
-        # Forward exactly what we applied: our offset and backlog mirror the master's stream.
-        self.feed(encode_command(*argv))
-
-    async def _ack_loop(self, writer: asyncio.StreamWriter) -> None:
-        while True:
-            writer.write(encode_command(b"REPLCONF", b"ACK", b"%d" % self.offset))
-            await asyncio.sleep(ACK_PERIOD_S)
-
-    def _close_master_client(self) -> None:
-        mc, self._master_client = self._master_client, None
-        if mc is not None:
-            mc.closing = True
-            self.server.clients.pop(mc.id, None)
-            self.server.forget_client(mc)
-            if mc.transport is not None:
-                mc.transport.abort()
 
     # --- INFO / ROLE ------------------------------------------------------------------------
 
@@ -899,133 +592,3 @@ def absolute_expiry(c: Client, argv: list[bytes]) -> list[bytes]:
         if out[i].upper() in _RELATIVE_OPTS:
             out[i], out[i + 1] = b"PXAT", when
     return out
-
-
-async def _read_line(reader: asyncio.StreamReader, timeout: float) -> bytes:
-    line = await asyncio.wait_for(reader.readline(), timeout)
-    if not line:
-        raise ReplError("master closed the link")
-    return line.rstrip(b"\r\n")
-
-
-def _reopen(cfg) -> Engine:
-    """Open the installed snapshot; a thread that slipped in may hold the old LOCK a moment."""
-    for attempt in range(50):
-        try:
-            return Engine(cfg)
-        except Exception as exc:
-            if "lock" not in str(exc).lower() or attempt == 49:
-                # Closed engine, no data: better to exit (a supervisor restarts us and we resync)
-                # than to keep answering PING with no usable store.
-                log.critical("event=engine_reopen_failed error=%s", exc)
-                os._exit(1)
-            gc.collect()
-            time.sleep(0.01)  # rare and short: a WAL fsync finishing
-    raise AssertionError("unreachable")
-
-
-def _make_tar(src_dir: str, tar_path: str) -> int:
-    with tarfile.open(tar_path, "w") as tf:
-        for name in sorted(os.listdir(src_dir)):
-            tf.add(os.path.join(src_dir, name), arcname=name)
-    return os.path.getsize(tar_path)
-
-
-def _extract_tar(tar_path: str, dest: str) -> None:
-    _remove(dest)
-    os.makedirs(dest)
-    with tarfile.open(tar_path) as tf:
-        tf.extractall(dest, filter="data")
-    os.remove(tar_path)
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.exists(path):
-        os.remove(path)
-
-
-# --- commands ---------------------------------------------------------------------------------
-
-
-@command("role", 1, "noscript loading stale fast", 0, 0, 0)
-def role(c: Client, args: list[bytes]):
-    return c.server.replication.role_reply()
-
-
-@command("replicaof", 3, "admin noscript stale", 0, 0, 0)
-def replicaof(c: Client, args: list[bytes]):
-    rep = c.server.replication
-    if args[0].lower() == b"no" and args[1].lower() == b"one":
-        rep.become_master()
-        return OK
-    port = parse_int(args[1], Error("ERR Invalid master port"))
-    if not 0 < port < 65536:
-        raise Error("ERR Invalid master port")
-    host = args[0].decode(errors="replace")
-    if rep.is_replica and (rep.master_host, rep.master_port) == (host, port):
-        return SimpleString(b"OK Already connected to specified master")
-    rep.become_replica(host, port)
-    return OK
-
-
-@command("slaveof", 3, "admin noscript stale", 0, 0, 0)
-def slaveof(c: Client, args: list[bytes]):
-    return replicaof(c, args)
-
-
-@command("psync", -3, "admin noscript", 0, 0, 0)
-def psync(c: Client, args: list[bytes]):
-    try:
-        offset = int(args[1])
-    except ValueError:
-        raise Error("ERR value is not an integer or out of range") from None
-    return c.server.replication.psync(c, args[0].decode(errors="replace"), offset)
-
-
-@command("sync", 1, "admin noscript", 0, 0, 0)
-def sync(c: Client, args: list[bytes]):
-    raise Error("ERR SYNC is not supported: use PSYNC")
-
-
-@command("replconf", -1, "admin noscript loading stale", 0, 0, 0)
-def replconf(c: Client, args: list[bytes]):
-    if len(args) % 2:
-        raise SYNTAX_ERROR
-    rep = c.server.replication
-    for i in range(0, len(args), 2):
-        opt, value = args[i].lower(), args[i + 1]
-        if opt == b"listening-port":
-            c.repl_port = parse_int(value)
-        elif opt == b"ip-address":
-            c.repl_ip = value.decode(errors="replace")
-        elif opt == b"ack":
-            rep.on_ack(c, parse_int(value))
-            return Raw(b"")  # a replica's ACK gets no reply
-        elif opt == b"getack":
-            return Raw(b"")  # handled by the replica's stream reader
-        elif opt not in (b"capa", b"rdb-only", b"rdb-filter-only"):
-            raise Error(f"ERR Unrecognized REPLCONF option: {args[i].decode(errors='replace')}")
-    return OK
-
-
-@command("wait", 3, "noscript", 0, 0, 0)
-def wait(c: Client, args: list[bytes]):
-    rep = c.server.replication
-    if rep.is_replica:
-        raise Error(
-            "ERR WAIT cannot be used with replica instances. Please also note that since "
-            "Redis 4.0 if a replica is configured to be writable (which is not the default) "
-            "writes to replicas are just local and are not propagated."
-        )
-    wanted = parse_int(args[0])
-    timeout_ms = parse_int(args[1])
-    if timeout_ms < 0:
-        raise Error("ERR timeout is negative")
-    target = getattr(c, "repl_woff", 0)
-    acked = rep.count_acked(target)
-    if acked >= wanted:
-        return acked
-    rep.request_acks()
-    return Suspend(rep.wait_acks(wanted, target, timeout_ms / 1000))

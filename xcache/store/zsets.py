@@ -8,7 +8,7 @@ so ZSCORE/ZADD are point operations, by-score ranges seek in the score CF and by
 the data CF (members with equal scores sort by member bytes in both, as in Redis). Rank-based
 operations walk the score CF from an end (O(rank), as in Kvrocks).
 
-Why one module (~660 lines): every command here reads or writes the two-entry encoding above,
+Why one module (~700 lines): every command here reads or writes the two-entry encoding above,
 and its range parsing (score, lex, rank, LIMIT, REV) is shared by all of them; the set-algebra
 commands (ZUNION/ZINTER/ZDIFF) and the pops already live apart (zsetops.py, mpop.py).
 """
