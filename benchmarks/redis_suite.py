@@ -3,13 +3,14 @@ xcache proxy, and print the results side by side.
 
     python3 benchmarks/redis_suite.py [--workdir /tmp/redis-suite] [--targets redis,xcache,proxy]
                                       [--units type/list sort ...] [--unit-timeout 300]
+                                      [--with-debug]
 
 It downloads the suite with Redis's source (Debian's `redis_7.0.15.orig.tar.gz`, the version
 Debian's redis-server is), and runs each unit in the suite's external-server mode
 (`./runtest --host H --port P --single unit/U --tags -needs:debug --tags -needs:repl`): a fresh
 server per unit and target; the proxy (one xcache node behind it, `allow_flush`/`allow_keys` on,
 as the suite flushes and lists keys) also with `--singledb` (it has database 0 only). Tests
-tagged `external:skip`, `needs:debug` or `needs:repl` do not run. An `[exception]` ends a unit
+tagged `external:skip`, `needs:debug` (unless --with-debug) or `needs:repl` do not run. An `[exception]` ends a unit
 early: the tests after it count as not run. The failing tests of each target are written to
 `<workdir>/<target>-failures.txt`; see docs/compatibility.md for what fails and why.
 """
@@ -67,7 +68,8 @@ class Target:
         self.kind = kind
         self.procs = []
         if kind == "redis":
-            self.procs.append(start_redis(tmp))
+            # DEBUG is off by default since Redis 7; the suite's needs:debug tests want it
+            self.procs.append(start_redis(tmp, "--enable-debug-command", "yes"))
         else:
             node = start_xcache_server(tmp)
             self.procs.append(node)
@@ -82,10 +84,12 @@ class Target:
             p.stop()
 
 
-def run_unit(src: Path, unit: str, target: Target, timeout: float, log: Path) -> dict:
+def run_unit(src: Path, unit: str, target: Target, timeout: float, log: Path,
+             debug: bool = False) -> dict:
     cmd = ["./runtest", "--host", "127.0.0.1", "--port", str(target.port),
-           "--baseport", str(BASEPORT), "--single", f"unit/{unit}",
-           "--tags", "-needs:debug", "--tags", "-needs:repl"]
+           "--baseport", str(BASEPORT), "--single", f"unit/{unit}", "--tags", "-needs:repl"]
+    if not debug:
+        cmd += ["--tags", "-needs:debug"]
     if target.kind == "proxy":
         cmd.append("--singledb")
     # Its own session: on a timeout the whole harness goes (its test clients hold its ports).
@@ -116,6 +120,8 @@ def main() -> None:
     ap.add_argument("--targets", default="redis,xcache,proxy")
     ap.add_argument("--units", nargs="*", default=UNITS)
     ap.add_argument("--unit-timeout", type=float, default=300)
+    ap.add_argument("--with-debug", action="store_true",
+                    help="also run the tests tagged needs:debug (DEBUG RELOAD, DIGEST, SLEEP...)")
     args = ap.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +138,8 @@ def main() -> None:
             tmp = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir))
             target = Target(kind, tmp)
             try:
-                r = run_unit(src, unit, target, args.unit_timeout, workdir / f"{kind}.log")
+                r = run_unit(src, unit, target, args.unit_timeout, workdir / f"{kind}.log",
+                             args.with_debug)
             finally:
                 target.stop()
             c = r["counts"]

@@ -370,6 +370,16 @@ def debug(c, args):
         size = usage(c, args[1], meta, 0)
         return SimpleString(f"Value at:0x0 refcount:1 encoding:{enc} serializedlength:{size} "
                             f"lru:0 lru_seconds_idle:0".encode())
+    if sub == b"DIGEST" and len(args) == 1:
+        from xcache.store.digest import dataset_digest
+
+        return SimpleString(dataset_digest(c.engine, c.server.cfg.databases).hex().encode())
+    if sub == b"DIGEST-VALUE":
+        from xcache.store.digest import ZERO, value_digest
+
+        metas = [(k, c.engine.get_meta(c.db, k)) for k in args[1:]]
+        return [SimpleString((ZERO if m is None else value_digest(c.engine, c.db, k, m)).hex().encode())
+                for k, m in metas]
     if sub == b"LOG" and len(args) == 2:
         log.warning("event=debug_log message=%s", args[1].decode(errors="replace"))
         return OK
