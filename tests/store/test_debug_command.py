@@ -1,5 +1,9 @@
-"""DEBUG DIGEST / DIGEST-VALUE: the same 40 hex digits as redis-server for the same data."""
+"""DEBUG's replies that clients and Redis's own test suite compare: DIGEST / DIGEST-VALUE (the
+same 40 hex digits as redis-server for the same data) and PROTOCOL (one reply of each type)."""
 
+import socket
+
+import pytest
 import redis
 
 from tests.procs import proc_fixture, start_redis, start_xcache_server
@@ -47,3 +51,21 @@ def test_digests_are_redis(redis_dbg, xcache_dbg):
         r.flushall()
     assert node.execute_command("DEBUG", "DIGEST") == b"0" * 40
     assert node.execute_command("DEBUG", "DIGEST-VALUE") == []
+
+
+PROTOCOL_TYPES = "string integer double bignum null array set map attrib push true false verbatim nope"
+
+
+@pytest.mark.parametrize("resp", [2, 3])
+def test_debug_protocol_replies_are_redis(redis_dbg, xcache_dbg, resp):
+    def replies(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            chunk = (b"HELLO 3\r\n" if resp == 3 else b"") + b"".join(
+                b"DEBUG PROTOCOL %s\r\n" % t.encode() for t in PROTOCOL_TYPES.split()) + b"PING\r\n"
+            s.sendall(chunk)
+            got = b""
+            while not got.endswith(b"+PONG\r\n"):
+                got += s.recv(65536)
+            return got[got.index(b"$11\r\nHello World"):]  # after HELLO's reply (its id differs)
+
+    assert replies(xcache_dbg.port) == replies(redis_dbg.port)
