@@ -79,6 +79,13 @@ BUSYKEY = Error("BUSYKEY Target key name already exists.")
 
 def serialize(engine, db: int, key: bytes, meta: Meta) -> bytes:
     """The DUMP payload of key."""
+    body = value_body(engine, db, key, meta) + struct.pack("<H", RDB_VERSION)
+    return body + struct.pack("<Q", crc64(body))
+
+
+def value_body(engine, db: int, key: bytes, meta: Meta) -> bytes:
+    """key's value as an RDB object: its type byte, then its encoding (DUMP's payload without
+    the version and checksum trailer; an RDB file's entry after the key)."""
     if meta.type == STRING:
         body = bytes((T_STRING,)) + _string(meta.value)
     else:
@@ -103,8 +110,7 @@ def serialize(engine, db: int, key: bytes, meta: Meta) -> bytes:
         else:
             raise Error("ERR DUMP of this type is not supported by xcache")
         body = bytes((kind,)) + b"".join(parts)
-    body += struct.pack("<H", RDB_VERSION)
-    return body + struct.pack("<Q", crc64(body))
+    return body
 
 
 def deserialize(payload: bytes) -> tuple[int, object]:

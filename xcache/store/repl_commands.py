@@ -1,4 +1,4 @@
-"""Replication's commands: ROLE, REPLICAOF/SLAVEOF, PSYNC (SYNC refused), REPLCONF and WAIT,
+"""Replication's commands: ROLE, REPLICAOF/SLAVEOF, PSYNC, SYNC, REPLCONF and WAIT,
 parsed as Redis does and served by the node's Replication (replication.py, which imports this
 module so that they are registered with it)."""
 
@@ -51,7 +51,7 @@ def psync(c: Client, args: list[bytes]):
 
 @command("sync", 1, "admin noscript", 0, 0, 0)
 def sync(c: Client, args: list[bytes]):
-    raise Error("ERR SYNC is not supported: use PSYNC")
+    return c.server.replication.sync(c)
 
 
 @command("replconf", -1, "admin noscript loading stale", 0, 0, 0)

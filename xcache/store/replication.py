@@ -40,6 +40,7 @@ from xcache.store import (
     repl_snapshot,
 )
 from xcache.store.interfaces import Suspend
+from xcache.store.rdb_file import MAX_BYTES, TooLarge, rdb_file
 from xcache.store.repl_link import MasterLink
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ class ReplicaState:
     ack_time: float = field(default_factory=time.monotonic)
     pending: list[bytes] | None = None  # stream produced while the snapshot is being sent
     pending_bytes: int = 0
+    acks: bool = True  # False: attached by SYNC, which never acks (exempt from the ack timeout)
 
 
 class Replication:
@@ -175,10 +177,11 @@ class Replication:
 
     async def _cron(self) -> None:
         """PING into the stream every ping period; drop replicas that stopped acking."""
-        # Redis's repl-ping-replica-period is 10 s; ping faster when repl_timeout_ms is short.
-        ping_period = min(10.0, self.cfg.repl_timeout_ms / 4000)
         last_ping = time.monotonic()
         while True:
+            # repl-ping-replica-period (10 s), faster when repl_timeout_ms is short
+            ping_period = min(float(self.server.settings.values["repl-ping-replica-period"]),
+                              self.cfg.repl_timeout_ms / 4000)
             await asyncio.sleep(min(1.0, ping_period))
             now = time.monotonic()
             if self.replicas and not self.is_replica and now - last_ping >= ping_period:
@@ -186,7 +189,7 @@ class Replication:
                 self.feed(encode_command(b"PING"))
             timeout = self.cfg.repl_timeout_ms / 1000
             for st in list(self.replicas.values()):
-                if st.state == "online" and now - st.ack_time > timeout:
+                if st.state == "online" and st.acks and now - st.ack_time > timeout:
                     log.warning("event=replica_timeout addr=%s:%s", st.ip, st.port)
                     st.client.close()
 
@@ -315,6 +318,31 @@ class Replication:
             (time.monotonic() - started) * 1000,
         )
         return Suspend(self._send_snapshot(st, path, self.offset))
+
+    def sync(self, c: Client):
+        """SYNC, the protocol before PSYNC (`redis-cli --rdb`, Redis's test suite): an RDB of the
+        committed data (rdb_file.py), then the live stream. The writes of a group still open
+        are not in it: they reach this client in the stream once the group is written."""
+        if self.is_replica and self.link_state != "connected":
+            return Error("NOMASTERLINK Can't SYNC while not connected with my master")
+        engine = self.server.engine
+        group, engine.group = engine.group, None  # reads see RocksDB only: the committed data
+        try:
+            rdb = rdb_file(engine, self.server.cfg.databases, self.replid, self.offset)
+        except TooLarge:
+            return Error(f"ERR xcache: SYNC builds its RDB on the event loop and serves datasets "
+                         f"of up to {MAX_BYTES >> 20} MiB (tools, tests); replicas use PSYNC")
+        finally:
+            engine.group = group
+        c.kind = "replica"
+        self._ensure_backlog()
+        ip = getattr(c, "repl_ip", None) or c.addr.rsplit(":", 1)[0]
+        port = getattr(c, "repl_port", 0) or int(c.addr.rsplit(":", 1)[1])
+        self.replicas[c] = ReplicaState(c, ip, port, "online", ack_offset=self.offset, acks=False)
+        self.stream_db = -1  # the stream after a snapshot starts with SELECT
+        self.stats["sync_full"] += 1
+        log.info("event=sync replica=%s:%s offset=%s rdb_bytes=%s", ip, port, self.offset, len(rdb))
+        return Raw(b"$%d\r\n" % len(rdb) + rdb)
 
     async def _send_snapshot(self, st: ReplicaState, path: str, offset: int):
         c = st.client
