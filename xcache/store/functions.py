@@ -214,7 +214,7 @@ def _fcall(c, args, ro: bool):
     typed = c.typed_cmd if c.typed_cmd.lower() == (b"fcall_ro" if ro else b"fcall") \
         else (b"FCALL_RO" if ro else b"FCALL")
     return start(c, f.name.decode(errors="replace"), keys, argv, no_writes, fn=f.fn,
-                 command=[typed, *args])
+                 command=[typed, *args], flags=set(f.flags))
 
 
 @command("fcall", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)

@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from xcache.resp import OK, Error
 from xcache.resp import help as help_text
 from xcache.resp.help import pick
+from xcache.store import maxmemory
 from xcache.store.acl import acl_of, script_acl_check
 from xcache.store.acl_perm import permitted
 from xcache.store.commands import COMMANDS, command, parse_int
@@ -117,6 +118,8 @@ class Running:
         self.keys: list[bytes] = []  # the declared keys (CLIENT TRACKING)
         self.resp3 = False  # redis.setresp(3) called: its commands reply in RESP3
         self.counted_errors: set[str] = set()  # error replies of its commands, already counted
+        self.oom = False  # over maxmemory when it started (pre_command_oom_state; maxmemory.py)
+        self.allow_oom = False  # declared allow-oom
 
 
 class Scripts:
@@ -408,6 +411,8 @@ class _Context:
                 refused = durability.refuse(self.server, self.run.caller, cmd)
                 if refused is not None:
                     return refused
+                if self.run.oom and maxmemory.script_command_refused(self.run, cmd, argv):
+                    return self._rejected(cmd, argv, maxmemory.OOM)  # scriptVerifyOOM
             self.run.wrote = True
         reply = self.server.call(self.run.client, cmd, argv)
         if type(reply) is Error:  # an error reply inside a script counts in INFO errorstats
@@ -418,6 +423,16 @@ class _Context:
                 return Error("BUSY write stall, retry later")
             holder.append(reply)
         return reply
+
+
+    def _rejected(self, cmd, argv, error: Error) -> Error:
+        """A command the script may not run now: a rejected call, its error counted once."""
+        from xcache.store import cmdstats
+
+        cmdstats.target(cmd, argv).rejected_calls += 1
+        self.server.count_error(error)
+        self.run.counted_errors.add(error.message)
+        return error
 
 
 def parse_keys(args: list[bytes]) -> tuple[list[bytes], list[bytes]]:
@@ -437,15 +452,20 @@ def scripts_of(server) -> Scripts:
 
 
 def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=None,
-          command: list[bytes] | None = None):
+          command: list[bytes] | None = None, flags=None):
     """Run the compiled script sha (or the library function fn, named sha) for client c: a
-    Suspend, or the reply inside EXEC."""
+    Suspend, or the reply inside EXEC. flags: the declared ones (None: no shebang)."""
 
     scripts = scripts_of(c.server)
     is_function = fn is not None
     if fn is None:
         fn = scripts.functions[sha]
+    over = c.server.over_maxmemory and c.kind != "master" and maxmemory.out_of_memory(c.server)
+    if over and maxmemory.script_refused(flags):  # scriptPrepareForRun
+        raise maxmemory.SCRIPT_OOM
     run = Running(ScriptClient(c.server, c.db), c)
+    run.oom = over
+    run.allow_oom = flags is not None and b"allow-oom" in flags
     run.function = is_function
     run.name = sha
     run.command = command or []
@@ -626,7 +646,8 @@ def _eval(c, args, readonly: bool):
     scripts = scripts_of(c.server)
     keys, argv = parse_keys(args)
     sha = scripts.compile(args[0])
-    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c))
+    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c),
+                 flags=scripts.flags.get(sha))
 
 
 def _evalsha(c, args, readonly: bool):
@@ -635,7 +656,8 @@ def _evalsha(c, args, readonly: bool):
     sha = args[0].decode(errors="replace").lower()
     if sha not in scripts.functions:
         raise NOSCRIPT
-    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c))
+    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c),
+                 flags=scripts.flags.get(sha))
 
 
 @command("eval", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)

@@ -20,7 +20,7 @@ import os
 
 from xcache.config import ConfigError, ServerConfig, coerce
 from xcache.resp import Error, Map
-from xcache.store import notify, redisconfig, rocksopts
+from xcache.store import maxmemory, notify, redisconfig, rocksopts
 from xcache.store.acl import acl_of
 from xcache.store.glob import glob_match
 from xcache.store.redisconfig import ALIASES, TABLE
@@ -234,6 +234,7 @@ def config_set(server, args: list[bytes]) -> None:
         setattr(cfg, key, value)
     if own.keys() & rocksopts.RUNTIME_KEYS:
         server.engine.rocks.apply(cfg)
+        maxmemory.update(server)
     if "repl_backlog_bytes" in own:
         server.replication.resize_backlog()
     server.settings.values.update(live)
