@@ -6,6 +6,7 @@ never returns must not hang the node). Raw replies equal redis-server's."""
 from __future__ import annotations
 
 import pytest
+import redis
 
 from tests.help_lines import raw as raw_reply
 
@@ -56,3 +57,36 @@ def test_functions_answer_as_redis(xcache_node, redis_node, commands):
         raw_reply(node.port, "FUNCTION", "FLUSH")
     assert replies[0] == replies[1]
 
+
+
+LIB_F1_F3 = ("#!lua name=lib1\nredis.register_function('f1', function() return 1 end)\n"
+             "redis.register_function('f3', function() return 3 end)")
+
+
+def test_restore_checks_libraries_before_functions(xcache_node, redis_node):
+    """libraryJoin: FUNCTION RESTORE (APPEND) refuses an existing library before it looks at
+    function names; REPLACE refuses a function another (kept) library has."""
+    replies = []
+    for node in (xcache_node, redis_node):
+        r = redis.Redis(port=node.port)
+        try:
+            r.function_flush()
+            r.function_load(LIB_F1_F3)
+            payload = r.function_dump()
+            r.function_flush()
+            r.function_load("#!lua name=lib1\nredis.register_function('f6', function() return 6 end)")
+            r.function_load("#!lua name=lib2\nredis.register_function('f3', function() return 33 end)")
+            out = []
+            for policy in ("APPEND", "REPLACE"):
+                try:
+                    out.append(r.execute_command("FUNCTION", "RESTORE", payload, policy))
+                except redis.ResponseError as exc:
+                    out.append(str(exc))
+            out.append(r.fcall("f6", 0))
+            out.append(r.fcall("f3", 0))
+            replies.append(out)
+        finally:
+            r.function_flush()
+            r.close()
+    assert replies[0] == replies[1] == ["Library lib1 already exists", "Function f3 already exists",
+                                        6, 33]

@@ -122,14 +122,17 @@ def test_config_set_maxmemory_resizes_at_runtime(budget_node):
         r.config_set("maxmemory", "lots")
     assert str(err.value) == ("CONFIG SET failed (possibly related to argument 'maxmemory') - "
                               "argument must be a memory value")
-    with pytest.raises(redis.ResponseError, match="only be turned on or off with a restart"):
-        r.config_set("maxmemory", "0")
-    assert r.info("memory")["rocksdb_block_cache_capacity"] == 100 * MiB  # refused: unchanged
     assert r.config_set("maxmemory", "1mb")  # below the floor: sized at it
     m = r.info("memory")
     assert (m["maxmemory"], m["max_memory_bytes"], m["rocksdb_block_cache_capacity"]) == \
         (MiB, 32 * MiB, 32 * MiB)
+    # 0 turns the budget off at the next start: until then the budget in force stays
+    assert r.config_set("maxmemory", "0")
+    m = r.info("memory")
+    assert (m["maxmemory"], m["max_memory_bytes"], m["rocksdb_block_cache_capacity"]) == \
+        (0, 32 * MiB, 32 * MiB)
     assert r.config_set("maxmemory", "100mb")
+    assert r.info("memory")["rocksdb_block_cache_capacity"] == 100 * MiB
 
 
 def test_without_budget_the_cache_is_the_configured_one(tmp_path):
@@ -142,15 +145,16 @@ def test_without_budget_the_cache_is_the_configured_one(tmp_path):
         assert "rocksdb_block_cache_hit_rate" not in m  # statistics are off by default
         assert r.config_set("rocksdb-block-cache-bytes", str(16 * MiB))
         assert r.info("memory")["rocksdb_block_cache_capacity"] == 16 * MiB
-        # a maxmemory below the floor: RocksDB stays as it is (a budget needs a restart), the
-        # node is just over maxmemory; a real budget cannot be turned on live
-        assert r.config_set("maxmemory", "1")
-        m = r.info("memory")
-        assert (m["maxmemory"], m["max_memory_bytes"], m["rocksdb_block_cache_capacity"]) == \
-            (1, 0, 16 * MiB)
-        with pytest.raises(redis.ResponseError, match="only be turned on or off with a restart"):
-            r.config_set("maxmemory", "64mb")
+        # a budget is turned on at the next start: until then RocksDB keeps its sizes (below
+        # the floor, the node is over maxmemory at once)
+        for value in ("1", "64mb"):
+            assert r.config_set("maxmemory", value)
+            m = r.info("memory")
+            assert (m["max_memory_bytes"], m["rocksdb_block_cache_capacity"]) == (0, 16 * MiB)
+        assert r.config_get("maxmemory") == {"maxmemory": str(64 * MiB)}
         assert r.config_set("maxmemory", "0")
+        log = (tmp_path / f"xcache-{proc.port}" / "server.log").read_text()
+        assert f"event=maxmemory_at_restart maxmemory={64 * MiB} " in log
         with pytest.raises(redis.ResponseError, match="can't set immutable config"):
             r.config_set("rocksdb-bloom-bits-per-key", "5")
     finally:

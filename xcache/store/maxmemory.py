@@ -22,7 +22,7 @@ from pathlib import Path
 from xcache.resp import Error
 from xcache.store import rocksopts
 
-log = logging.getLogger("xcache.store")
+log = logging.getLogger("xcache.server")
 
 OOM = Error("OOM command not allowed when used memory > 'maxmemory'.")
 SCRIPT_OOM = Error("OOM allow-oom flag is not set on the script, can not run it when used "

@@ -166,18 +166,22 @@ class RocksResources:
     def check_runtime(self, cfg: ServerConfig) -> None:
         """Raise ConfigError if cfg's sizes cannot be reached without reopening RocksDB."""
         plan = self._live_plan(cfg)
-        if (self.wbm is None) != (plan.memtable_budget_bytes == 0):
-            raise ConfigError("a memory budget can only be turned on or off with a restart "
-                              "(max_memory_bytes in the config file)")
         if (self.cache is None) != (plan.block_cache_bytes == 0):
             raise ConfigError("the block cache can only be turned on or off with a restart")
 
+    def pending(self, cfg: ServerConfig) -> bool:
+        """Whether cfg's maxmemory turns the budget on or off: that waits for a restart."""
+        return (self.wbm is None) != (cfg.max_memory_bytes == 0)
+
     def _live_plan(self, cfg: ServerConfig) -> MemoryPlan:
-        """The sizes a running RocksDB moves to. Opened without a budget, it stays so under a
-        maxmemory below the floor (a budget is turned on only at a restart, and that value
-        could not be met anyway): the node is just over maxmemory."""
-        if self.wbm is None and over_maxmemory(cfg.max_memory_bytes):
+        """The sizes a running RocksDB moves to. A budget is turned on or off only when RocksDB
+        opens (the write buffer manager is set then): until a restart, a node opened without
+        one keeps its sizes, and one opened with a budget keeps the budget in force when
+        maxmemory is set to 0. A value below the floor is the floor (over_maxmemory)."""
+        if self.wbm is None:
             return memory_plan(dataclasses.replace(cfg, max_memory_bytes=0))
+        if cfg.max_memory_bytes == 0:
+            return self.plan
         return memory_plan(cfg)
 
     def info(self, db) -> dict:
