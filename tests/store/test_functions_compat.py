@@ -90,3 +90,27 @@ def test_restore_checks_libraries_before_functions(xcache_node, redis_node):
             r.close()
     assert replies[0] == replies[1] == ["Library lib1 already exists", "Function f3 already exists",
                                         6, 33]
+
+
+def test_info_memory_counts_scripts_and_functions(xcache_node, redis_node):
+    """INFO memory's number_of_cached_scripts / _functions / _libraries follow SCRIPT LOAD,
+    FUNCTION LOAD and the flushes."""
+    counts = []
+    for node in (xcache_node, redis_node):
+        r = redis.Redis(port=node.port)
+        names = ("number_of_cached_scripts", "number_of_functions", "number_of_libraries")
+        try:
+            r.script_flush()
+            r.function_flush()
+            seen = []
+            for j in range(3):
+                r.script_load(f"return {j}")
+            r.function_load(LIB_F1_F3)
+            seen.append([r.info("memory")[n] for n in names])
+            r.script_flush("ASYNC")
+            r.function_flush()
+            seen.append([r.info("memory")[n] for n in names])
+            counts.append(seen)
+        finally:
+            r.close()
+    assert counts[0] == counts[1] == [[3, 2, 1], [0, 0, 0]]

@@ -48,10 +48,10 @@ def nodes(xcache_node, redis_node):
     """(xcache port, redis port), flushed; maxmemory is set back to 0 whatever the test did."""
     ports = (xcache_node.port, redis_node.port)
     for port in ports:
-        with redis.Redis(port=port) as cl:
-            cl.flushall()
-            cl.function_flush()
-            cl.config_resetstat()
+        conn = Conn(port)
+        for argv in (("FLUSHALL",), ("FUNCTION", "FLUSH"), ("CONFIG", "RESETSTAT")):
+            conn.send(*argv)
+        conn.close()
     yield ports
     for port in ports:
         with redis.Redis(port=port) as cl:
@@ -80,8 +80,24 @@ def run_both(ports, steps: list[tuple[str, ...]]) -> list[bytes]:
 
 
 def stat_lines(port: int, section: str, *names: str) -> dict:
-    info = redis.Redis(port=port).info(section)
-    return {n: info.get(n) for n in names}
+    """INFO fields ('a=1,b=2' as a dict), timings left out; read on a raw connection (redis-py
+    sends CLIENT SETINFO, which Redis 7.0 counts as an error)."""
+    conn = Conn(port)
+    try:
+        reader = hiredis.Reader()
+        reader.feed(conn.send("INFO", section))
+        text = reader.gets().decode()
+    finally:
+        conn.close()
+    info = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    out = {}
+    for n in names:
+        value = info.get(n)
+        if value is not None and "=" in value:
+            value = {k: int(v) for k, v in (kv.split("=") for kv in value.split(","))
+                     if not k.startswith("usec")}
+        out[n] = value
+    return out
 
 
 def test_denyoom_commands_refused_reads_served(nodes):
@@ -243,3 +259,17 @@ def test_the_master_link_is_never_refused(cluster):
     wait_synced(master, replica)
     assert (rep.get("k"), rep.smembers("s")) == (b"v", {b"a"})
     wait_until(lambda: rep.info("replication")["master_link_status"] == "up", what="link up")
+
+
+def test_script_refusals_are_rejected_calls(nodes):
+    """scriptCall: any command a script may not run (here a write from EVAL_RO, an unknown
+    command) is a rejected call, its error counted once, caught by pcall or not."""
+    run_both(nodes, [("EVAL_RO", "return redis.call('set','x','y')", "1", "x"),
+                     ("EVAL_RO", "local t = redis.pcall('set','x','y') return t['err']", "1", "x"),
+                     ("EVAL", "return redis.pcall('nosuch')", "0")])
+    stats = [(stat_lines(p, "commandstats", "cmdstat_set", "cmdstat_eval_ro", "cmdstat_eval"),
+              stat_lines(p, "errorstats", "errorstat_ERR")) for p in nodes]
+    assert stats[0] == stats[1]
+    (cmds, errors) = stats[0]
+    assert (cmds["cmdstat_set"]["calls"], cmds["cmdstat_set"]["rejected_calls"]) == (0, 2)
+    assert errors == {"errorstat_ERR": {"count": 3}}

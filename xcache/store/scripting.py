@@ -387,30 +387,34 @@ class _Context:
 
         name = argv[0].lower()
         cmd = COMMANDS.get(name)
+        # scriptCall's checks: a refused command is a rejected call, its error counted
         if cmd is None:
-            return Error("ERR Unknown Redis command called from script")
+            return self._rejected(None, argv, Error("ERR Unknown Redis command called from script"))
         if (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
-            return Error("ERR Wrong number of args calling Redis command from script")
+            return self._rejected(cmd, argv, Error("ERR Wrong number of args calling Redis "
+                                                   "command from script"))
         if name in NOT_IN_SCRIPTS or "noscript" in cmd.flags \
                 or (len(argv) > 1 and (name, argv[1].lower()) in NOT_IN_SCRIPTS_SUB):
-            return Error("ERR This Redis command is not allowed from script")
+            return self._rejected(cmd, argv, Error("ERR This Redis command is not allowed from "
+                                                   "script"))
         if not self.run.client.user.unrestricted:  # the caller's ACL (scriptVerifyACL)
             denied = script_acl_check(self.run.client, cmd, argv)
             if denied is not None:
-                return denied
+                return self._rejected(cmd, argv, denied)
         if name in (b"xread", b"xreadgroup") and any(a.upper() == b"BLOCK" for a in argv[1:]):
             return Error(f"ERR {name.decode()} command is not allowed with BLOCK option from scripts")
         if self.readonly and may_replicate(cmd):
             # may-replicate commands (PUBLISH, PFCOUNT) count as writes here, as in Redis: a
             # read-only script is then never held by CLIENT PAUSE WRITE
-            return Error("ERR Write commands are not allowed from read-only scripts.")
+            return self._rejected(cmd, argv, Error("ERR Write commands are not allowed from "
+                                                   "read-only scripts."))
         if cmd.write:
             if not self.run.wrote:  # scriptVerifyWriteCommandAllow: until the script has written
                 from xcache.store import durability
 
                 refused = durability.refuse(self.server, self.run.caller, cmd)
                 if refused is not None:
-                    return refused
+                    return self._rejected(cmd, argv, refused)
                 if self.run.oom and maxmemory.script_command_refused(self.run, cmd, argv):
                     return self._rejected(cmd, argv, maxmemory.OOM)  # scriptVerifyOOM
             self.run.wrote = True
@@ -424,12 +428,12 @@ class _Context:
             holder.append(reply)
         return reply
 
-
     def _rejected(self, cmd, argv, error: Error) -> Error:
         """A command the script may not run now: a rejected call, its error counted once."""
         from xcache.store import cmdstats
 
-        cmdstats.target(cmd, argv).rejected_calls += 1
+        if cmd is not None:
+            cmdstats.target(cmd, argv).rejected_calls += 1
         self.server.count_error(error)
         self.run.counted_errors.add(error.message)
         return error
