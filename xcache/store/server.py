@@ -41,6 +41,7 @@ from xcache.resp import (
 from xcache.store import diskfull, maxmemory
 from xcache.store.accept import Acceptor, fit_maxclients
 from xcache.store.commands import COMMANDS, Command
+from xcache.store.dbmap import db_byte
 from xcache.store.engine import Engine, WriteStall
 from xcache.store.interfaces import BUSY_STALL, READONLY, Block, Suspend  # noqa: F401 (re-exported)
 
@@ -128,6 +129,7 @@ class Client(asyncio.Protocol):
         self.multi: list | None = None
         self.multi_error = False
         self.watched: set = set()
+        self.watched_expired: set = set()  # watched keys that were stale already (transactions)
         self.dirty_cas = False
         self.exec_progress = None
         # pub/sub
@@ -1004,9 +1006,16 @@ class Server:
     # --- WATCH ------------------------------------------------------------------------------
 
     def touch(self, db: int, key: bytes) -> None:
-        clients = self.watchers.get((db, key))
+        """The key was written (or deleted): its watchers' transactions fail (touchWatchedKey).
+        A key already stale when watched and now gone is no change."""
+        slot = (db, key)
+        clients = self.watchers.get(slot)
         if clients:
             for other in clients:
+                if slot in other.watched_expired:
+                    if self.engine.get_raw_meta(db_byte(db) + key) is None:
+                        other.watched_expired.discard(slot)
+                        continue
                 other.dirty_cas = True
 
     def touch_all(self, db: int | None = None) -> None:
