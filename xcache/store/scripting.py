@@ -323,6 +323,7 @@ class _Channel:
         self.to_worker: queue.SimpleQueue = queue.SimpleQueue()
         self.async_mode = False
         self.done = None  # asyncio future of the script's reply (async phase)
+        self.finished = None  # ends the "script running" state, just before done is set
         self.ctx = None
 
     def post(self, msg) -> None:
@@ -340,6 +341,10 @@ class _Channel:
                 return
             if kind == "done":
                 if not self.done.done():
+                    # The script is over before its reply is awaited: a done callback would run
+                    # after a caller that awaits the already-done future (asyncio.shield returns
+                    # it as is), and its next command would find the script still running.
+                    self.finished()
                     self.done.set_result(payload)
                 continue
             holder: list = []
@@ -567,11 +572,11 @@ def _run_threaded(scripts, run, fn, sha, keys, argv, readonly):
     # the server leaves the "script running" state only then.
     channel.done = loop.create_future()
 
-    def finished(_):
+    def finished():
         server.running_script = None
         run.done.set()
 
-    channel.done.add_done_callback(finished)
+    channel.finished = finished
     server.running_script = run
     channel.async_mode = True
     if pending is not None:
