@@ -15,7 +15,7 @@ from __future__ import annotations
 from xcache.resp import Error
 from xcache.store import cmdstats
 from xcache.store.maxmemory import FREE_SCRIPT, OOM, denyoom_command, out_of_memory
-from xcache.store.scriptflags import script_flags
+from xcache.store.scriptflags import _script_flags as script_flags
 
 EXECABORT_OOM = f"EXECABORT Transaction discarded because of: {OOM.message}"
 # Commands never refused for memory inside a transaction

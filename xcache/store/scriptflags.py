@@ -12,7 +12,7 @@ _EVALS = {"eval", "eval_ro", "evalsha", "evalsha_ro"}
 _FCALLS = {"fcall", "fcall_ro"}
 
 
-def script_flags(server, name: str, argv: list[bytes]) -> set | None:
+def _script_flags(server, name: str, argv: list[bytes]) -> set | None:
     """The flags a script declared (None: no shebang / unknown script, the command's own)."""
     if len(argv) < 2:
         return None
@@ -38,7 +38,7 @@ def command_flags(server, cmd: Command, argv: list[bytes] | None) -> tuple[bool,
     write = bool(cmd.write)
     may = scripting.may_replicate(cmd)
     if argv is not None and (cmd.name in _EVALS or cmd.name in _FCALLS):
-        flags = script_flags(server, cmd.name, argv)
+        flags = _script_flags(server, cmd.name, argv)
         if flags is not None:  # scriptFlagsToCmdFlags: the declared flags replace the command's
             write = b"no-writes" not in flags
             may = write
