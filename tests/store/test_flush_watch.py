@@ -83,3 +83,51 @@ def test_save_and_shutdown_are_refused_inside_multi(r):
             raise AssertionError(f"{cmd} was queued")
         assert r.exists("foo", "foo2") == 0
         assert r.ping() is True
+
+
+def test_watched_key_that_expires_fails_exec(xcache_node, redis_node):
+    """multi.tcl "WATCH will consider touched expired keys": a watched key that expires (and is
+    deleted by the active expiry / the collector) makes EXEC answer nil."""
+    from tests.procs import wait_until
+
+    for node in (xcache_node, redis_node):
+        with redis.Redis(port=node.port, protocol=2) as c:
+            c.flushall()
+            c.set("x", "foo", px=50)
+            c.execute_command("WATCH", "x")
+            wait_until(lambda c=c: c.dbsize() == 0, what="x expired")
+            c.execute_command("MULTI")
+            c.execute_command("PING")
+            assert c.execute_command("EXEC") is None, node.port
+
+
+def test_watching_a_stale_key(tmp_path):
+    """A key already expired (not yet deleted) when watched: its deletion (collector, FLUSHDB) is
+    no change (watchForKey's `expired`), a write over it is; a key watched live that expires
+    before EXEC is a change even while not yet deleted (isWatchedKeyExpired). Needs the
+    collector held off, as Redis's own tests need DEBUG SET-ACTIVE-EXPIRE 0."""
+    from tests.procs import start_xcache_server, wait_until
+
+    with start_xcache_server(tmp_path, "--set", "expire_collector_interval_ms=3600000") as node, \
+            redis.Redis(port=node.port, protocol=2) as c:
+
+        def stale(key: str) -> None:
+            c.set(key, "foo", px=1)
+            wait_until(lambda: c.pttl(key) == -2, what=f"{key} expired")
+
+        def exec_after(*between) -> object:
+            for argv in between:
+                c.execute_command(*argv)
+            c.execute_command("MULTI")
+            c.execute_command("PING")
+            return c.execute_command("EXEC")
+
+        stale("x")
+        assert exec_after(("WATCH", "x"), ("EXISTS", "x")) == [b"PONG"]
+        stale("x")
+        assert exec_after(("WATCH", "x"), ("FLUSHDB",)) == [b"PONG"]
+        stale("x")
+        assert exec_after(("WATCH", "x"), ("SET", "x", "bar")) is None
+        c.set("y", "foo", px=100)
+        assert exec_after(("WATCH", "y"), ("EXISTS", "nosuch"),
+                          ("EVAL", "while redis.call('pttl', KEYS[1]) > 0 do end", "1", "y")) is None

@@ -6,6 +6,7 @@ never returns must not hang the node). Raw replies equal redis-server's."""
 from __future__ import annotations
 
 import pytest
+import redis
 
 from tests.help_lines import raw as raw_reply
 
@@ -56,3 +57,60 @@ def test_functions_answer_as_redis(xcache_node, redis_node, commands):
         raw_reply(node.port, "FUNCTION", "FLUSH")
     assert replies[0] == replies[1]
 
+
+
+LIB_F1_F3 = ("#!lua name=lib1\nredis.register_function('f1', function() return 1 end)\n"
+             "redis.register_function('f3', function() return 3 end)")
+
+
+def test_restore_checks_libraries_before_functions(xcache_node, redis_node):
+    """libraryJoin: FUNCTION RESTORE (APPEND) refuses an existing library before it looks at
+    function names; REPLACE refuses a function another (kept) library has."""
+    replies = []
+    for node in (xcache_node, redis_node):
+        r = redis.Redis(port=node.port)
+        try:
+            r.function_flush()
+            r.function_load(LIB_F1_F3)
+            payload = r.function_dump()
+            r.function_flush()
+            r.function_load("#!lua name=lib1\nredis.register_function('f6', function() return 6 end)")
+            r.function_load("#!lua name=lib2\nredis.register_function('f3', function() return 33 end)")
+            out = []
+            for policy in ("APPEND", "REPLACE"):
+                try:
+                    out.append(r.execute_command("FUNCTION", "RESTORE", payload, policy))
+                except redis.ResponseError as exc:
+                    out.append(str(exc))
+            out.append(r.fcall("f6", 0))
+            out.append(r.fcall("f3", 0))
+            replies.append(out)
+        finally:
+            r.function_flush()
+            r.close()
+    assert replies[0] == replies[1] == ["Library lib1 already exists", "Function f3 already exists",
+                                        6, 33]
+
+
+def test_info_memory_counts_scripts_and_functions(xcache_node, redis_node):
+    """INFO memory's number_of_cached_scripts / _functions / _libraries follow SCRIPT LOAD,
+    FUNCTION LOAD and the flushes."""
+    counts = []
+    for node in (xcache_node, redis_node):
+        r = redis.Redis(port=node.port)
+        names = ("number_of_cached_scripts", "number_of_functions", "number_of_libraries")
+        try:
+            r.script_flush()
+            r.function_flush()
+            seen = []
+            for j in range(3):
+                r.script_load(f"return {j}")
+            r.function_load(LIB_F1_F3)
+            seen.append([r.info("memory")[n] for n in names])
+            r.script_flush("ASYNC")
+            r.function_flush()
+            seen.append([r.info("memory")[n] for n in names])
+            counts.append(seen)
+        finally:
+            r.close()
+    assert counts[0] == counts[1] == [[3, 2, 1], [0, 0, 0]]

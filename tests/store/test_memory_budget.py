@@ -18,6 +18,7 @@ from xcache.store.rocksopts import (
     check,
     compression_per_level,
     memory_plan,
+    over_maxmemory,
 )
 from xcache.store.settings import memtoull
 
@@ -42,9 +43,13 @@ def test_budget_sizes_cache_and_memtables():
     assert big.write_buffer_bytes == ServerConfig().rocksdb_write_buffer_bytes
 
 
-def test_budget_below_the_floor_is_a_clear_error():
-    with pytest.raises(ConfigError, match="'max_memory_bytes' must be 0 .* or >= 33554432"):
-        memory_plan(ServerConfig(max_memory_bytes=MIN_BUDGET_BYTES - 1))
+def test_budget_below_the_floor_is_sized_at_it():
+    """Any maxmemory is accepted; below the floor RocksDB gets the floor (the node is then over
+    maxmemory: tests/store/test_oom.py)."""
+    assert memory_plan(ServerConfig(max_memory_bytes=1)) == \
+        memory_plan(ServerConfig(max_memory_bytes=MIN_BUDGET_BYTES))
+    assert [over_maxmemory(v) for v in (0, 1, MIN_BUDGET_BYTES - 1, MIN_BUDGET_BYTES)] == \
+        [False, True, True, False]
     with pytest.raises(ConfigError, match="'max_memory_bytes' must be >= 0"):
         load(ServerConfig, None, {"max_memory_bytes": "-1"})
 
@@ -71,10 +76,10 @@ def test_redis_memory_units():
 
 def test_server_refuses_a_bad_budget_at_start(tmp_path):
     out = subprocess.run([sys.executable, "-m", "xcache.cli", "server", "--port", "0",
-                          "--dir", str(tmp_path / "d"), "--set", "max_memory_bytes=1000"],
+                          "--dir", str(tmp_path / "d"), "--set", "max_memory_bytes=-1"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
-    assert "'max_memory_bytes' must be 0 (no budget) or >= 33554432" in out.stderr
+    assert "'max_memory_bytes' must be >= 0" in out.stderr
 
 
 @pytest.fixture
@@ -117,11 +122,17 @@ def test_config_set_maxmemory_resizes_at_runtime(budget_node):
         r.config_set("maxmemory", "lots")
     assert str(err.value) == ("CONFIG SET failed (possibly related to argument 'maxmemory') - "
                               "argument must be a memory value")
-    with pytest.raises(redis.ResponseError, match="must be 0 \\(no budget\\) or >= 33554432"):
-        r.config_set("maxmemory", "1mb")
-    with pytest.raises(redis.ResponseError, match="only be turned on or off with a restart"):
-        r.config_set("maxmemory", "0")
-    assert r.info("memory")["rocksdb_block_cache_capacity"] == 100 * MiB  # all refused: unchanged
+    assert r.config_set("maxmemory", "1mb")  # below the floor: sized at it
+    m = r.info("memory")
+    assert (m["maxmemory"], m["max_memory_bytes"], m["rocksdb_block_cache_capacity"]) == \
+        (MiB, 32 * MiB, 32 * MiB)
+    # 0 turns the budget off at the next start: until then the budget in force stays
+    assert r.config_set("maxmemory", "0")
+    m = r.info("memory")
+    assert (m["maxmemory"], m["max_memory_bytes"], m["rocksdb_block_cache_capacity"]) == \
+        (0, 32 * MiB, 32 * MiB)
+    assert r.config_set("maxmemory", "100mb")
+    assert r.info("memory")["rocksdb_block_cache_capacity"] == 100 * MiB
 
 
 def test_without_budget_the_cache_is_the_configured_one(tmp_path):
@@ -134,6 +145,16 @@ def test_without_budget_the_cache_is_the_configured_one(tmp_path):
         assert "rocksdb_block_cache_hit_rate" not in m  # statistics are off by default
         assert r.config_set("rocksdb-block-cache-bytes", str(16 * MiB))
         assert r.info("memory")["rocksdb_block_cache_capacity"] == 16 * MiB
+        # a budget is turned on at the next start: until then RocksDB keeps its sizes (below
+        # the floor, the node is over maxmemory at once)
+        for value in ("1", "64mb"):
+            assert r.config_set("maxmemory", value)
+            m = r.info("memory")
+            assert (m["max_memory_bytes"], m["rocksdb_block_cache_capacity"]) == (0, 16 * MiB)
+        assert r.config_get("maxmemory") == {"maxmemory": str(64 * MiB)}
+        assert r.config_set("maxmemory", "0")
+        log = (tmp_path / f"xcache-{proc.port}" / "server.log").read_text()
+        assert f"event=maxmemory_at_restart maxmemory={64 * MiB} " in log
         with pytest.raises(redis.ResponseError, match="can't set immutable config"):
             r.config_set("rocksdb-bloom-bits-per-key", "5")
     finally:

@@ -144,9 +144,12 @@ def flush_db(c, db: int | None) -> None:
     # WATCHed keys that exist are touched; a watched key that was absent is not (Redis 7.0's
     # touchAllWatchedKeysInDb)
     for (wdb, key), clients in list(c.server.watchers.items()):
-        if (db is None or wdb == db) and engine.get_raw_meta(bytes((wdb,)) + key) is not None:
+        if (db is None or wdb == db) and engine.get_raw_meta(db_byte(wdb) + key) is not None:
             for other in clients:
-                other.dirty_cas = True
+                if (wdb, key) in other.watched_expired:  # a stale key deleted: no change
+                    other.watched_expired.discard((wdb, key))
+                else:
+                    other.dirty_cas = True
     b = engine.batch()
     dbs = range(c.server.cfg.databases) if db is None else [db]
     for d in dbs:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from xcache.store.dbmap import logical_db
 from xcache.store.engine import STRING, WriteStall, decode_meta, now_ms, parse_data_key
 from xcache.store.notify import EXPIRED, notify
 
@@ -97,7 +98,10 @@ class Collector:
             engine.commit(batch)
             if self.server.notify_flags & EXPIRED:
                 for mk in gone:
-                    notify(self.server, EXPIRED, b"expired", mk[1:], mk[0])
+                    notify(self.server, EXPIRED, b"expired", mk[1:], logical_db(mk[0]))
+            if self.server.watchers:  # an expired key's deletion touches its watchers
+                for mk in gone:
+                    self.server.touch(logical_db(mk[0]), mk[1:])
             if self.server.tracking is not None:  # caching clients hear of expired keys too
                 self.server.tracking.invalidate(self.server, None, [mk[1:] for mk in gone])
             self.server.stats["expired_keys"] += expired

@@ -95,8 +95,9 @@ class Registry:
                 continue
             self._install(lib)
 
-    def compile(self, code: bytes, replace: bool) -> Library:
-        """Parse the metadata, run the library's code; nothing is installed yet."""
+    def compile(self, code: bytes, replace: bool, collisions: bool = True) -> Library:
+        """Parse the metadata, run the library's code; nothing is installed yet. collisions:
+        refuse a function another library has (FUNCTION RESTORE checks after the libraries)."""
         name = parse_metadata(code)
         old = self.libraries.get(name)
         if old is not None and not replace:
@@ -119,7 +120,7 @@ class Registry:
             lib.functions[fname] = Function(fname, pair[2], flags, desc)
         if not lib.functions:
             raise Error("ERR No functions registered")
-        for fname in lib.functions:
+        for fname in lib.functions if collisions else ():
             owner = self.by_function.get(fname.lower())
             if owner is not None and owner[0].name != name:
                 raise Error(f"ERR Function {fname.decode(errors='replace')} already exists")
@@ -214,7 +215,7 @@ def _fcall(c, args, ro: bool):
     typed = c.typed_cmd if c.typed_cmd.lower() == (b"fcall_ro" if ro else b"fcall") \
         else (b"FCALL_RO" if ro else b"FCALL")
     return start(c, f.name.decode(errors="replace"), keys, argv, no_writes, fn=f.fn,
-                 command=[typed, *args])
+                 command=[typed, *args], flags=set(f.flags))
 
 
 @command("fcall", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)
@@ -345,20 +346,20 @@ def function(c, args):
             raise Error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or "
                         "REPLACE.")
         codes = parse_payload(args[1])
-        libs = []
-        for code in codes:
-            lib = reg.compile(code, replace=True)
-            if policy == b"APPEND" and lib.name in reg.libraries:
+        libs = [reg.compile(code, replace=True, collisions=False) for code in codes]
+        # libraryJoin: first the libraries (APPEND keeps the existing ones), then the functions
+        # of the libraries that stay
+        for lib in libs if policy == b"APPEND" else ():
+            if lib.name in reg.libraries:
                 raise Error(f"ERR Library {lib.name.decode(errors='replace')} already exists")
-            libs.append(lib)
         if policy == b"FLUSH":
             reg.flush()
+        replaced = {lib.name for lib in libs}
         for lib in libs:
-            if policy != b"FLUSH":
-                for fname in lib.functions:
-                    owner = reg.by_function.get(fname.lower())
-                    if owner is not None and owner[0].name != lib.name and policy == b"APPEND":
-                        raise Error(f"ERR Function {fname.decode(errors='replace')} already exists")
+            for fname in lib.functions:
+                owner = reg.by_function.get(fname.lower())
+                if owner is not None and owner[0].name not in replaced:
+                    raise Error(f"ERR Function {fname.decode(errors='replace')} already exists")
         for lib in libs:
             reg.install(lib)
         _replicate(c, [b"FUNCTION", b"RESTORE", args[1], policy])

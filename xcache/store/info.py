@@ -70,7 +70,7 @@ def _section_memory(s) -> dict:
             "total_system_memory": total, "total_system_memory_human": _human(total),
             "used_memory_lua": 31744, "used_memory_vm_eval": 31744,
             "used_memory_lua_human": "31.00K", "used_memory_scripts_eval": 0,
-            "number_of_cached_scripts": 0, "number_of_functions": 0, "number_of_libraries": 0,
+            **_script_counts(s),
             "used_memory_vm_functions": 32768, "used_memory_vm_total": 64512,
             "used_memory_vm_total_human": "63.00K", "used_memory_functions": 184,
             "used_memory_scripts": 184, "used_memory_scripts_human": "184B",
@@ -85,6 +85,16 @@ def _section_memory(s) -> dict:
             "rocksdb_memtable_bytes": props["memtable_bytes"],
             "rocksdb_sst_bytes": props["sst_bytes"],
             **s.engine.rocks.info(s.engine.db)}  # budget, block cache, memtable charge
+
+
+def _script_counts(s) -> dict:
+    """EVAL's script cache and the function libraries (INFO memory)."""
+    from xcache.store.functions import registry_of
+
+    scripts = getattr(s, "scripts", None)
+    reg = registry_of(s)
+    return {"number_of_cached_scripts": len(scripts.functions) if scripts is not None else 0,
+            "number_of_functions": len(reg.by_function), "number_of_libraries": len(reg.libraries)}
 
 
 def _section_persistence(s) -> dict:

@@ -9,11 +9,14 @@ So RocksDB's memory stays near the budget however large the data grows; the rest
 process is a constant (the interpreter and its modules: docs/operations/memory.md).
 
 memory_plan() is the pure sizing function; RocksResources builds the objects and resizes them
-when CONFIG SET changes the budget.
+when CONFIG SET changes the budget. A budget below RocksDB's floor (MIN_BUDGET_BYTES) cannot be
+met: RocksDB is sized at the floor and the node is over maxmemory (oom.py refuses what Redis
+refuses then).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -47,18 +50,21 @@ class MemoryPlan:
 
 
 def memory_plan(cfg: ServerConfig) -> MemoryPlan:
-    """The RocksDB memory sizes that cfg asks for (pure; raises ConfigError)."""
+    """The RocksDB memory sizes that cfg asks for (pure)."""
     budget = cfg.max_memory_bytes
     if budget == 0:
         return MemoryPlan(0, cfg.rocksdb_block_cache_bytes, 0, cfg.rocksdb_write_buffer_bytes,
                           cfg.rocksdb_max_write_buffer_number)
-    if budget < MIN_BUDGET_BYTES:
-        raise ConfigError(f"'max_memory_bytes' must be 0 (no budget) or >= {MIN_BUDGET_BYTES} "
-                          f"(32 MiB), got {budget}")
+    budget = max(budget, MIN_BUDGET_BYTES)  # below the floor: sized at it (over_maxmemory)
     memtables = budget // MEMTABLE_SHARE
     # Two memtables of a written column family fit the memtable share before a flush is forced.
     write_buffer = max(MIN_WRITE_BUFFER_BYTES, min(cfg.rocksdb_write_buffer_bytes, memtables // 2))
     return MemoryPlan(budget, budget, memtables, write_buffer, cfg.rocksdb_max_write_buffer_number)
+
+
+def over_maxmemory(max_memory_bytes: int) -> bool:
+    """A maxmemory RocksDB cannot be held to: the node is over it while it stands."""
+    return 0 < max_memory_bytes < MIN_BUDGET_BYTES
 
 
 def compression_per_level(text: str) -> list[str]:
@@ -149,7 +155,7 @@ class RocksResources:
     def apply(self, cfg: ServerConfig) -> None:
         """Resize to cfg's budget at runtime (CONFIG SET maxmemory / rocksdb-block-cache-bytes).
         The caller has run check_runtime(cfg) first."""
-        plan = memory_plan(cfg)
+        plan = self._live_plan(cfg)
         if self.cache is not None and plan.block_cache_bytes:
             self.cache.set_capacity(plan.block_cache_bytes)
         if self.wbm is not None:
@@ -159,12 +165,24 @@ class RocksResources:
 
     def check_runtime(self, cfg: ServerConfig) -> None:
         """Raise ConfigError if cfg's sizes cannot be reached without reopening RocksDB."""
-        plan = memory_plan(cfg)
-        if (self.wbm is None) != (plan.memtable_budget_bytes == 0):
-            raise ConfigError("a memory budget can only be turned on or off with a restart "
-                              "(max_memory_bytes in the config file)")
+        plan = self._live_plan(cfg)
         if (self.cache is None) != (plan.block_cache_bytes == 0):
             raise ConfigError("the block cache can only be turned on or off with a restart")
+
+    def pending(self, cfg: ServerConfig) -> bool:
+        """Whether cfg's maxmemory turns the budget on or off: that waits for a restart."""
+        return (self.wbm is None) != (cfg.max_memory_bytes == 0)
+
+    def _live_plan(self, cfg: ServerConfig) -> MemoryPlan:
+        """The sizes a running RocksDB moves to. A budget is turned on or off only when RocksDB
+        opens (the write buffer manager is set then): until a restart, a node opened without
+        one keeps its sizes, and one opened with a budget keeps the budget in force when
+        maxmemory is set to 0. A value below the floor is the floor (over_maxmemory)."""
+        if self.wbm is None:
+            return memory_plan(dataclasses.replace(cfg, max_memory_bytes=0))
+        if cfg.max_memory_bytes == 0:
+            return self.plan
+        return memory_plan(cfg)
 
     def info(self, db) -> dict:
         """INFO memory fields: the budget, the cache and the memtables."""

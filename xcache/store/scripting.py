@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from xcache.resp import OK, Error
 from xcache.resp import help as help_text
 from xcache.resp.help import pick
+from xcache.store import maxmemory
 from xcache.store.acl import acl_of, script_acl_check
 from xcache.store.acl_perm import permitted
 from xcache.store.commands import COMMANDS, command, parse_int
@@ -117,6 +118,8 @@ class Running:
         self.keys: list[bytes] = []  # the declared keys (CLIENT TRACKING)
         self.resp3 = False  # redis.setresp(3) called: its commands reply in RESP3
         self.counted_errors: set[str] = set()  # error replies of its commands, already counted
+        self.oom = False  # over maxmemory when it started (pre_command_oom_state; maxmemory.py)
+        self.allow_oom = False  # declared allow-oom
 
 
 class Scripts:
@@ -320,6 +323,7 @@ class _Channel:
         self.to_worker: queue.SimpleQueue = queue.SimpleQueue()
         self.async_mode = False
         self.done = None  # asyncio future of the script's reply (async phase)
+        self.finished = None  # ends the "script running" state, just before done is set
         self.ctx = None
 
     def post(self, msg) -> None:
@@ -337,6 +341,10 @@ class _Channel:
                 return
             if kind == "done":
                 if not self.done.done():
+                    # The script is over before its reply is awaited: a done callback would run
+                    # after a caller that awaits the already-done future (asyncio.shield returns
+                    # it as is), and its next command would find the script still running.
+                    self.finished()
                     self.done.set_result(payload)
                 continue
             holder: list = []
@@ -384,30 +392,36 @@ class _Context:
 
         name = argv[0].lower()
         cmd = COMMANDS.get(name)
+        # scriptCall's checks: a refused command is a rejected call, its error counted
         if cmd is None:
-            return Error("ERR Unknown Redis command called from script")
+            return self._rejected(None, argv, Error("ERR Unknown Redis command called from script"))
         if (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
-            return Error("ERR Wrong number of args calling Redis command from script")
+            return self._rejected(cmd, argv, Error("ERR Wrong number of args calling Redis "
+                                                   "command from script"))
         if name in NOT_IN_SCRIPTS or "noscript" in cmd.flags \
                 or (len(argv) > 1 and (name, argv[1].lower()) in NOT_IN_SCRIPTS_SUB):
-            return Error("ERR This Redis command is not allowed from script")
+            return self._rejected(cmd, argv, Error("ERR This Redis command is not allowed from "
+                                                   "script"))
         if not self.run.client.user.unrestricted:  # the caller's ACL (scriptVerifyACL)
             denied = script_acl_check(self.run.client, cmd, argv)
             if denied is not None:
-                return denied
+                return self._rejected(cmd, argv, denied)
         if name in (b"xread", b"xreadgroup") and any(a.upper() == b"BLOCK" for a in argv[1:]):
             return Error(f"ERR {name.decode()} command is not allowed with BLOCK option from scripts")
         if self.readonly and may_replicate(cmd):
             # may-replicate commands (PUBLISH, PFCOUNT) count as writes here, as in Redis: a
             # read-only script is then never held by CLIENT PAUSE WRITE
-            return Error("ERR Write commands are not allowed from read-only scripts.")
+            return self._rejected(cmd, argv, Error("ERR Write commands are not allowed from "
+                                                   "read-only scripts."))
         if cmd.write:
             if not self.run.wrote:  # scriptVerifyWriteCommandAllow: until the script has written
                 from xcache.store import durability
 
                 refused = durability.refuse(self.server, self.run.caller, cmd)
                 if refused is not None:
-                    return refused
+                    return self._rejected(cmd, argv, refused)
+                if self.run.oom and maxmemory.script_command_refused(self.run, cmd, argv):
+                    return self._rejected(cmd, argv, maxmemory.OOM)  # scriptVerifyOOM
             self.run.wrote = True
         reply = self.server.call(self.run.client, cmd, argv)
         if type(reply) is Error:  # an error reply inside a script counts in INFO errorstats
@@ -418,6 +432,16 @@ class _Context:
                 return Error("BUSY write stall, retry later")
             holder.append(reply)
         return reply
+
+    def _rejected(self, cmd, argv, error: Error) -> Error:
+        """A command the script may not run now: a rejected call, its error counted once."""
+        from xcache.store import cmdstats
+
+        if cmd is not None:
+            cmdstats.target(cmd, argv).rejected_calls += 1
+        self.server.count_error(error)
+        self.run.counted_errors.add(error.message)
+        return error
 
 
 def parse_keys(args: list[bytes]) -> tuple[list[bytes], list[bytes]]:
@@ -437,15 +461,20 @@ def scripts_of(server) -> Scripts:
 
 
 def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=None,
-          command: list[bytes] | None = None):
+          command: list[bytes] | None = None, flags=None):
     """Run the compiled script sha (or the library function fn, named sha) for client c: a
-    Suspend, or the reply inside EXEC."""
+    Suspend, or the reply inside EXEC. flags: the declared ones (None: no shebang)."""
 
     scripts = scripts_of(c.server)
     is_function = fn is not None
     if fn is None:
         fn = scripts.functions[sha]
+    over = c.server.over_maxmemory and c.kind != "master" and maxmemory.out_of_memory(c.server)
+    if over and maxmemory.script_refused(flags):  # scriptPrepareForRun
+        raise maxmemory.SCRIPT_OOM
     run = Running(ScriptClient(c.server, c.db), c)
+    run.oom = over
+    run.allow_oom = flags is not None and b"allow-oom" in flags
     run.function = is_function
     run.name = sha
     run.command = command or []
@@ -543,11 +572,11 @@ def _run_threaded(scripts, run, fn, sha, keys, argv, readonly):
     # the server leaves the "script running" state only then.
     channel.done = loop.create_future()
 
-    def finished(_):
+    def finished():
         server.running_script = None
         run.done.set()
 
-    channel.done.add_done_callback(finished)
+    channel.finished = finished
     server.running_script = run
     channel.async_mode = True
     if pending is not None:
@@ -626,7 +655,8 @@ def _eval(c, args, readonly: bool):
     scripts = scripts_of(c.server)
     keys, argv = parse_keys(args)
     sha = scripts.compile(args[0])
-    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c))
+    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c),
+                 flags=scripts.flags.get(sha))
 
 
 def _evalsha(c, args, readonly: bool):
@@ -637,7 +667,8 @@ def _evalsha(c, args, readonly: bool):
     sha = args[0].decode(errors="replace").lower()
     if sha not in scripts.functions:
         raise NOSCRIPT
-    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c))
+    return start(c, sha, keys, argv, _with_flags(scripts, sha, readonly, c),
+                 flags=scripts.flags.get(sha))
 
 
 @command("eval", -3, "noscript skip_monitor may_replicate no_mandatory_keys stale", 0, 0, 0)

@@ -39,9 +39,10 @@ from xcache.resp import (
     encode_into3,
 )
 from xcache.resp.errors import unknown_command as unknown_command_text
-from xcache.store import diskfull
+from xcache.store import diskfull, maxmemory
 from xcache.store.accept import Acceptor, fit_maxclients
 from xcache.store.commands import COMMANDS, Command
+from xcache.store.dbmap import db_byte
 from xcache.store.engine import Engine, WriteStall
 from xcache.store.interfaces import BUSY_STALL, READONLY, Block, Suspend  # noqa: F401 (re-exported)
 
@@ -66,6 +67,7 @@ from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.notify_events import after as notify_after  # noqa: E402
 from xcache.store.notify_events import before as notify_before  # noqa: E402
 from xcache.store.notify_events import served as notify_served  # noqa: E402
+from xcache.store.oom import refuse as refuse_oom  # noqa: E402
 from xcache.store.pause import ClientPause  # noqa: E402
 from xcache.store.replication import Replication  # noqa: E402
 from xcache.store.rounds import Round  # noqa: E402
@@ -128,6 +130,7 @@ class Client(asyncio.Protocol):
         self.multi: list | None = None
         self.multi_error = False
         self.watched: set = set()
+        self.watched_expired: set = set()  # watched keys that were stale already (transactions)
         self.dirty_cas = False
         self.exec_progress = None
         # pub/sub
@@ -445,6 +448,8 @@ class Server:
         self.settings = Settings()  # the Redis parameters kept at runtime (settings.py)
         self.diagnostics = Diagnostics(self.settings)  # SLOWLOG, LATENCY
         self.notify_flags = 0  # notify-keyspace-events classes (notify.py)
+        self.over_maxmemory = False  # maxmemory is below RocksDB's floor (oom.py)
+        maxmemory.update(self)
         self.tracking = None  # CLIENT TRACKING table (tracking.py), made on first use
         self.channels: dict[bytes, set[Client]] = {}
         self.patterns: dict[bytes, set[Client]] = {}
@@ -511,6 +516,10 @@ class Server:
                 c.multi_error = True
             cmdstats.target(cmd, argv).rejected_calls += 1
             return denied
+        if self.over_maxmemory:  # maxmemory below RocksDB's floor: Redis's -OOM
+            refused = refuse_oom(self, c, cmd, name, argv)
+            if refused is not None:
+                return refused
         if self.engine_swap is not None:  # RocksDB is being reopened (diskfull.reopen)
             return Suspend(self._after_swap(c, argv))
         if (cmd.write or name == b"exec") and self.engine.disk.full:  # a property: writes only
@@ -545,7 +554,8 @@ class Server:
                 c.multi_error = True
                 cmdstats.target(cmd, argv).rejected_calls += 1
                 return Error("ERR Command not allowed inside a transaction")
-            c.multi.append((cmd, argv))
+            if not (c.multi_error or c.dirty_cas):  # queueMultiCommand: an aborted one keeps none
+                c.multi.append((cmd, argv))
             return Raw(b"+QUEUED\r\n")
         if self.cfg.write_ack_replicas and (cmd.write or cmd.name == "exec"):
             return durability.hold(self, c, self.call(c, cmd, argv))
@@ -997,9 +1007,16 @@ class Server:
     # --- WATCH ------------------------------------------------------------------------------
 
     def touch(self, db: int, key: bytes) -> None:
-        clients = self.watchers.get((db, key))
+        """The key was written (or deleted): its watchers' transactions fail (touchWatchedKey).
+        A key already stale when watched and now gone is no change."""
+        slot = (db, key)
+        clients = self.watchers.get(slot)
         if clients:
             for other in clients:
+                if slot in other.watched_expired:
+                    if self.engine.get_raw_meta(db_byte(db) + key) is None:
+                        other.watched_expired.discard(slot)
+                        continue
                 other.dirty_cas = True
 
     def touch_all(self, db: int | None = None) -> None:

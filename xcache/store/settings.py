@@ -16,14 +16,17 @@ Three kinds of parameters:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 
 from xcache.config import ConfigError, ServerConfig, coerce
 from xcache.resp import Error, Map
-from xcache.store import notify, redisconfig, rocksopts
+from xcache.store import maxmemory, notify, redisconfig, rocksopts
 from xcache.store.acl import acl_of
 from xcache.store.glob import glob_match
 from xcache.store.redisconfig import ALIASES, TABLE
+
+log = logging.getLogger("xcache.server")
 
 # Redis names served by a ServerConfig key: name -> (key, to Redis text, from Redis text).
 _ms_as_s = (lambda v: str(v // 1000), lambda t: str(int(t) * 1000))
@@ -234,6 +237,11 @@ def config_set(server, args: list[bytes]) -> None:
         setattr(cfg, key, value)
     if own.keys() & rocksopts.RUNTIME_KEYS:
         server.engine.rocks.apply(cfg)
+        maxmemory.update(server)
+        if "max_memory_bytes" in own and server.engine.rocks.pending(cfg):
+            log.warning("event=maxmemory_at_restart maxmemory=%d message=a budget is turned on or "
+                        "off when RocksDB opens: the sizes stay until a restart",
+                        cfg.max_memory_bytes)
     if "repl_backlog_bytes" in own:
         server.replication.resize_backlog()
     server.settings.values.update(live)

@@ -13,7 +13,8 @@ from time import perf_counter_ns
 from xcache.resp import NULL_ARRAY, OK, Error
 from xcache.store import cmdstats, monitor
 from xcache.store.commands import command
-from xcache.store.engine import WriteStall
+from xcache.store.dbmap import db_byte
+from xcache.store.engine import WriteStall, decode_meta, now_ms
 from xcache.store.notify_events import after as notify_after
 from xcache.store.notify_events import before as notify_before
 
@@ -27,7 +28,17 @@ def unwatch_all(c) -> None:
             if not clients:
                 del watchers[slot]
     c.watched = set()
+    c.watched_expired = set()
     c.dirty_cas = False
+
+
+def _expired(engine, db: int, key: bytes) -> bool:
+    """keyIsExpired: the key is still stored but its time has passed."""
+    raw = engine.get_raw_meta(db_byte(db) + key)
+    if raw is None:
+        return False
+    expire = decode_meta(raw).expire_ms
+    return bool(expire) and expire <= now_ms()
 
 
 def reset_multi(c) -> None:
@@ -62,8 +73,12 @@ def watch(c, args):
         raise Error("ERR WATCH inside MULTI is not allowed")
     for key in args:
         slot = (c.db, key)
+        if slot in c.watched:
+            continue
         c.watched.add(slot)
         c.server.watchers.setdefault(slot, set()).add(c)
+        if _expired(c.engine, c.db, key):  # watchForKey: a stale key's deletion is no change
+            c.watched_expired.add(slot)
     return OK
 
 
@@ -92,6 +107,9 @@ def _exec(c):
     if c.multi_error:
         reset_multi(c)
         raise Error("EXECABORT Transaction discarded because of previous errors.")
+    if c.exec_progress is None and not c.dirty_cas and c.watched:
+        # isWatchedKeyExpired: a key that expired since WATCH (not yet deleted) is a change
+        c.dirty_cas = any(_expired(c.engine, db, key) for db, key in c.watched - c.watched_expired)
     if c.exec_progress is None and c.dirty_cas:
         reset_multi(c)
         return NULL_ARRAY
