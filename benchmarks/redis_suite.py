@@ -43,9 +43,6 @@ sort expire other multi quit acl acl-v2 latency-monitor pubsub pubsubshard slowl
 functions maxmemory introspection introspection-2 limits obuf-limits bitops bitfield geo
 memefficiency hyperloglog lazyfree wait pause querybuf pendingquerybuf tracking oom-score-adj
 shutdown networking client-eviction violations replybufsize""".split()
-# Tests that wait, with no timeout, for a key to be evicted, which a RocksDB node never does
-# (docs/operations/memory.md): skipped against xcache, or their unit hangs until it times out.
-WAITS_FOR_EVICTION = ["Keyspace notifications: evicted events"]
 RESULT = re.compile(r"^\[(ok|err|exception|timeout)\]:\s*(.*?)(?: in tests/\S+)?(?: \(\d+ ms\))?$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # The harness's own ports lie below --baseport, and it checks port + 10000 too: keep both below
@@ -95,9 +92,6 @@ def run_unit(src: Path, unit: str, target: Target, timeout: float, log: Path,
         cmd += ["--tags", "-needs:debug"]
     if target.kind == "proxy":
         cmd.append("--singledb")
-    if target.kind != "redis":
-        for name in WAITS_FOR_EVICTION:
-            cmd += ["--skiptest", name]
     # Its own session: on a timeout the whole harness goes (its test clients hold its ports).
     proc = subprocess.Popen(cmd, cwd=src, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", start_new_session=True)

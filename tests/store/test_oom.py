@@ -273,3 +273,38 @@ def test_script_refusals_are_rejected_calls(nodes):
     (cmds, errors) = stats[0]
     assert (cmds["cmdstat_set"]["calls"], cmds["cmdstat_set"]["rejected_calls"]) == (0, 2)
     assert errors == {"errorstat_ERR": {"count": 3}}
+
+
+def test_eviction_policies_evict_what_they_allow(nodes):
+    # Over a limit it cannot reach, Redis evicts every key its policy allows, then refuses
+    # denyoom commands: volatile-* takes the keys with a TTL, allkeys-* all of them.
+    out = run_both(nodes, [
+        ("SET", "a", "1"), ("SET", "b", "2", "EX", "100"),
+        ("CONFIG", "SET", "maxmemory-policy", "volatile-lru"), ("CONFIG", "SET", "maxmemory", "1"),
+        ("DBSIZE",), ("GET", "a"), ("EXISTS", "b"),
+        ("CONFIG", "SET", "maxmemory-policy", "allkeys-random"), ("DBSIZE",), ("SET", "c", "1"),
+        ("CONFIG", "SET", "maxmemory", "0"), ("CONFIG", "SET", "maxmemory-policy", "noeviction"),
+        ("SET", "c", "1"), ("DBSIZE",)])
+    assert out[4:7] == [b":1\r\n", b"$1\r\n1\r\n", b":0\r\n"]
+    assert out[8:10] == [b":0\r\n", OOM]
+    assert out[-2:] == [b"+OK\r\n", b":1\r\n"]
+    assert [stat_lines(p, "stats", "evicted_keys") for p in nodes] == [{"evicted_keys": "2"}] * 2
+
+
+def test_evicted_keys_are_announced(nodes):
+    for port in nodes:
+        with redis.Redis(port=port) as cl:
+            cl.config_set("notify-keyspace-events", "Ee")
+            cl.set("k", "v")
+            events = cl.pubsub()
+            events.psubscribe("__keyevent@*__:evicted")
+            assert events.get_message(timeout=5)["type"] == "psubscribe"
+            cl.config_set("maxmemory-policy", "allkeys-lru")
+            cl.config_set("maxmemory", "1")
+            cl.ping()  # the next command evicts, if Redis's eviction timer has not yet
+            msg = events.get_message(timeout=5)
+            assert (msg["channel"], msg["data"]) == (b"__keyevent@0__:evicted", b"k")
+            events.close()
+            cl.config_set("maxmemory", "0")
+            cl.config_set("maxmemory-policy", "noeviction")
+            cl.config_set("notify-keyspace-events", "")

@@ -147,7 +147,7 @@ def _section_stats(s) -> dict:
             **s.replication.stats_fields(),  # sync_full, sync_partial_ok, sync_partial_err
             "expired_keys": st["expired_keys"], "expired_stale_perc": "0.00",
             "expired_time_cap_reached_count": 0, "expire_cycle_cpu_milliseconds": 0,
-            "evicted_keys": 0, "evicted_clients": 0, "total_eviction_exceeded_time": 0,
+            "evicted_keys": st["evicted_keys"], "evicted_clients": 0, "total_eviction_exceeded_time": 0,
             "current_eviction_exceeded_time": 0,
             "keyspace_hits": st["keyspace_hits"], "keyspace_misses": st["keyspace_misses"],
             "pubsub_channels": len(s.channels), "pubsub_patterns": len(s.patterns),

@@ -61,8 +61,13 @@ def out_of_memory(server) -> bool:
     clients are paused, not on a replica that ignores maxmemory: isSafeToPerformEvictions)."""
     if not server.over_maxmemory or server.pause.mode:
         return False
-    return not (server.replication.is_replica
-                and server.settings.values["replica-ignore-maxmemory"] == "yes")
+    if (server.replication.is_replica
+            and server.settings.values["replica-ignore-maxmemory"] == "yes"):
+        return False
+    from xcache.store.evict import evict
+
+    evict(server)  # what the policy allows, and still over the limit after it
+    return True
 
 
 def denyoom_command(cmd, argv: list[bytes]) -> bool:
