@@ -69,3 +69,15 @@ def test_debug_protocol_replies_are_redis(redis_dbg, xcache_dbg, resp):
             return got[got.index(b"$11\r\nHello World"):]  # after HELLO's reply (its id differs)
 
     assert replies(xcache_dbg.port) == replies(redis_dbg.port)
+
+
+def test_bgrewriteaof_and_htstats_answer(xcache_dbg, redis_dbg):
+    # BGREWRITEAOF flushes the log (the WAL) as Redis rewrites its AOF; HTSTATS-KEY answers a
+    # text (the node keeps members as RocksDB keys), an error for a missing key as Redis does.
+    for port in (xcache_dbg.port, redis_dbg.port):
+        r = redis.Redis(port=port)
+        assert r.execute_command("BGREWRITEAOF") is True  # redis-py reads the status line as True
+        r.sadd("hs", *range(600))
+        assert isinstance(r.execute_command("DEBUG", "HTSTATS-KEY", "hs"), bytes)
+        with pytest.raises(redis.ResponseError, match="no such key"):
+            r.execute_command("DEBUG", "HTSTATS-KEY", "nokey")
