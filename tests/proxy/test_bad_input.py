@@ -208,8 +208,8 @@ MALFORMED_KEY_LISTS = [
 ]
 
 
-@pytest.mark.parametrize("argv", MALFORMED_KEY_LISTS, ids=" ".join)
-def test_malformed_key_lists_answer_as_redis(proxy, backends, argv):
+def assert_answers_as_redis(proxy, backends, argv: list[str]) -> None:
+    """The proxy's reply to argv is the backend redis-server's (its type and text)."""
     chunk = "".join(f"${len(a)}\r\n{a}\r\n" for a in argv)
     request = f"*{len(argv)}\r\n{chunk}".encode()
 
@@ -217,6 +217,11 @@ def test_malformed_key_lists_answer_as_redis(proxy, backends, argv):
         return [(type(r), str(r)) for r in exchange(port, request, 1)]
 
     assert reply(proxy.port) == reply(backends[0].port)
+
+
+@pytest.mark.parametrize("argv", MALFORMED_KEY_LISTS, ids=" ".join)
+def test_malformed_key_lists_answer_as_redis(proxy, backends, argv):
+    assert_answers_as_redis(proxy, backends, argv)
 
 
 @pytest.mark.parametrize("argv,reply", UNKNOWN_COMMANDS)
@@ -245,13 +250,7 @@ REJECTED_AS_REDIS = [
 
 @pytest.mark.parametrize("argv", REJECTED_AS_REDIS, ids=" ".join)
 def test_lookup_and_arity_errors_as_redis(proxy, backends, argv):
-    chunk = "".join(f"${len(a)}\r\n{a}\r\n" for a in argv)
-    request = f"*{len(argv)}\r\n{chunk}".encode()
-
-    def reply(port: int) -> list:
-        return [(type(r), str(r)) for r in exchange(port, request, 1)]
-
-    assert reply(proxy.port) == reply(backends[0].port)
+    assert_answers_as_redis(proxy, backends, argv)
 
 
 def test_arity_is_checked_before_auth_and_numsub_answers_each_argument(backends, start_proxy):
