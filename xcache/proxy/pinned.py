@@ -52,6 +52,19 @@ def take_spare(session, group) -> Pinned:
     return conn
 
 
+def keep_spares(ctx) -> None:
+    """A RESP2 spare per group, opened when the table arrives, so that a session's very first
+    blocking command also reaches its node as fast as a pooled request (RESP3 spares are opened
+    by take_spare, from the first RESP3 blocking command on)."""
+    spares = ctx.spares
+    for gid, group in ctx.groups.items():
+        conn = spares.get((gid, False))
+        if conn is None or conn.closed or conn.addr != group.master:
+            if conn is not None:
+                conn.close()
+            spares[(gid, False)] = Pinned(_Unowned(ctx, False), group)
+
+
 class _Drop:
     def complete(self, reply: bytes) -> None:
         pass

@@ -31,6 +31,7 @@ from xcache.proxy.config import ProxyConfig, split_list
 from xcache.proxy.limits import CircuitBreaker, IpLimits, TokenBucket
 from xcache.proxy.logs import log
 from xcache.proxy.migration import MigrateStep, MigratingSlot, request_keys
+from xcache.proxy.pinned import keep_spares
 from xcache.proxy.replies import error_line
 from xcache.proxy.router import NSLOTS, SlotTable, slot_of
 from xcache.proxy.session import Session
@@ -275,6 +276,7 @@ class Worker:
         for gid in [g for g in self.groups if g not in table.groups]:
             self.groups.pop(gid).remove()
         self.epoch = table.epoch
+        keep_spares(self)
         self.no_table.release()
         log("slots_applied", epoch=table.epoch, groups=len(table.groups), migrating=self.migrating,
             changed=len(changed), barriers=len(self.barriers))
