@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from xcache.proxy import clientpause
 from xcache.proxy.ackwait import AckedWrite
 from xcache.proxy.commands import KEY, Spec
 from xcache.proxy.logs import log
@@ -359,6 +360,9 @@ class Group:
                 conn.send(req)
                 return
         if self.state is UP:
+            ctx = self.ctx
+            if ctx.now < ctx.pause_until and clientpause.redirect(self, req):
+                return  # a node pauses per connection: not on a shared one (clientpause.py)
             conn = self.conns[req.slot % self.n + (self.n if req.resp3 else 0)]
             if conn.ready:
                 self._to_master(conn, req)
@@ -380,6 +384,8 @@ class Group:
     def direct_conn(self, routed: list, resp3: bool = False) -> BackendConn | None:
         """The one ready master connection all of routed ((spec, argv, slot) tuples) would go to."""
         if self.state is not UP or (self.replicas and self.cfg.read_from_replicas):
+            return None
+        if self.ctx.now < self.ctx.pause_until:  # each session on its own connection (send)
             return None
         if self.cfg.backend_wait_replicas and not all(r[0].readonly for r in routed):
             return None  # a write travels alone, with its WAIT (_to_master)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from xcache.proxy import replymode
+from xcache.proxy import clientpause, replymode
 from xcache.proxy.protocol import Verbatim, encode
 from xcache.proxy.replies import error_line
 from xcache.resp import encode as resp_encode
@@ -37,10 +37,7 @@ def handle(session, spec, argv: list[bytes], t0: float) -> bytes | None:
         return hello(session, argv)
     if name == "CLIENT":
         if len(argv) > 1 and argv[1].upper() in (b"PAUSE", b"UNPAUSE"):
-            from xcache.proxy.keyspace import gather, merged
-
-            # every group pauses its clients (the proxy's connections among them), as one server would
-            gather(session, spec, argv, t0, merged(lambda r: r[0]))
+            clientpause.handle(session, spec, argv, t0)  # every group's node pauses its clients
             return None
         if len(argv) == 3 and argv[1].upper() == b"REPLY":
             mode = argv[2].upper()

@@ -413,6 +413,8 @@ def _info(session, argv: list[bytes], replies: list[bytes]) -> bytes:
                 for k, v in fields:
                     if key == "clients" and k not in _PROXY_CLIENTS and k not in have:
                         continue
+                    if k == "blocked_clients" and session.ctx.now < session.ctx.pause_until:
+                        continue  # the nodes' count: it has the clients they hold paused
                     if k in have:
                         have[k][1] = v
                     else:

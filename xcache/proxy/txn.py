@@ -11,6 +11,7 @@ session's pinned connection that holds the watch (pinned.py).
 
 from __future__ import annotations
 
+from xcache.proxy import clientpause
 from xcache.proxy import commands as C
 from xcache.proxy.backend import Group
 from xcache.proxy.pinned import Pinned
@@ -166,7 +167,8 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
     st = session.multi
     kind = spec.kind
     if kind in (C.LOCAL, C.FANOUT, C.PUBSUB, C.DENY) and not (
-            kind == C.LOCAL and spec.name in _QUEUEABLE_LOCAL) and spec.name != "UNWATCH":
+            kind == C.LOCAL and spec.name in _QUEUEABLE_LOCAL) and spec.name != "UNWATCH" and not (
+            spec.name == "CLIENT" and clientpause.queue(session, argv)):
         st.error = True
         session.answer(spec, error_line(
             f"ERR xcache: '{spec.name}' cannot be queued in a transaction through the proxy"), t0)

@@ -163,6 +163,7 @@ class Worker:
         self.pinned: set = set()  # sessions' own backend connections (pinned.py)
         self.spares: dict = {}  # (group id, resp3) -> a connected Pinned for the next blocking command
         self.blocked = 0  # sessions waiting on a blocking command
+        self.pause_until = 0.0  # loop time a CLIENT PAUSE sent through this worker lasts until
         self.subscribers = 0  # sessions subscribed to pub/sub channels
         if table is not None:
             self.apply_table(table)
