@@ -11,7 +11,8 @@ A Group owns the connections to its master (and replicas). Its state is
              requests fail at once with the node's answer, and the operator is told in the log.
 A connection is ready only once the node answered its handshake (AUTH with backend_password,
 else PING). A request slower than backend_timeout_ms is only slow: it is logged and counted,
-never re-sent; a connection silent for backend_dead_after_ms is closed and what was in flight on
+never re-sent; a connection silent for backend_dead_after_ms, while its node answers on none of
+its other connections (hung, not busy with a long script), is closed and what was in flight on
 it fails with an error (it may have executed), never re-sent.
 Held requests wait in a bounded queue with a deadline and are replayed in order. A request that
 was sent to a master that then failed is replayed only if it is read-only (it may have executed);
@@ -147,6 +148,7 @@ class BackendConn(asyncio.Protocol):
         self.last_ping = 0.0
         self.slow = False  # the request at the head is older than backend_timeout_ms
         self.dead = False  # closed by us after backend_dead_after_ms of silence
+        self.heard = 0.0  # when the node last answered here (coarse clock)
 
     # -- connecting -------------------------------------------------------------------------
     def connect(self) -> None:
@@ -210,6 +212,7 @@ class BackendConn(asyncio.Protocol):
 
     # -- receiving --------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        self.heard = self.ctx.now
         if self.buf:
             buf = self.buf + data
             if len(buf) < self.need:  # a big bulk still arriving: do not rescan yet
@@ -587,6 +590,13 @@ class Group:
         for r in held:
             self.send(r)
 
+    def _answering(self, conn: BackendConn, since: float) -> bool:
+        """Does conn's node answer on another connection (idle ones are pinged)? Then conn is
+        not hung but busy with a long command (a script Redis would run to its end too)."""
+        conns = self.conns if not conn.replica else next(
+            (cs for cs in self.replicas if conn in cs), ())
+        return any(o is not conn and o.ready and o.heard >= since for o in conns)
+
     def tick(self, now: float) -> None:
         cfg = self.cfg
         timeout = cfg.backend_timeout_ms / 1000
@@ -595,7 +605,8 @@ class Group:
             if c.ready:
                 waited = now - c.busy_since if c.queue else 0.0
                 if waited > dead_after and (c.queue[0].spec is not MIGRATE
-                                            or waited > cfg.migrate_timeout_ms / 1000):
+                                            or waited > cfg.migrate_timeout_ms / 1000) \
+                        and not self._answering(c, now - dead_after):
                     # Silent that long: give up on the connection (what was in flight fails).
                     log("backend_dead", level="warning", group=self.id, addr=c.addr,
                         waiting=len(c.queue), waited_ms=int(waited * 1000))
