@@ -138,7 +138,15 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
                         "the nodes: set it on each node, and the proxy's own config)"), t0)
                     return
         # SET, RESETSTAT, REWRITE: every group runs the same configuration
-        gather(session, spec, argv, t0, merged(lambda r: r[0]))
+        local = session.ctx.local_stats
+
+        def applied(replies):
+            if sub == b"SET":
+                local.configured(argv)  # the slow log's thresholds (localstats.py)
+            elif sub == b"RESETSTAT":
+                local.reset_histograms()
+            return replies[0]
+        gather(session, spec, argv, t0, merged(applied))
     elif name == "COMMAND" or name == "LOLWUT" or name == "PFSELFTEST":
         forward_first(session, spec, argv, t0)
     elif name == "SCRIPT":
@@ -155,8 +163,12 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
     elif name == "SLOWLOG":
         _slowlog(session, spec, argv, t0)
     elif name == "LATENCY":
-        if argv[1].upper() == b"RESET":
+        sub = argv[1].upper()
+        if sub == b"RESET":
             gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % sum(integer(x) or 0 for x in r)))
+        elif sub == b"HISTOGRAM":  # with the commands the proxy answers itself (localstats.py)
+            gather(session, spec, argv, t0, merged(
+                lambda r: session.ctx.local_stats.histogram(r, argv, session.resp3)), only_first=True)
         else:
             forward_first(session, spec, argv, t0)
     elif name == "LASTSAVE":  # the oldest save among the groups
@@ -213,20 +225,23 @@ def _concat(replies: list[bytes]) -> bytes:
 
 def _slowlog(session, spec, argv, t0: float) -> None:
     sub = argv[1].upper()
+    local = session.ctx.local_stats  # with the commands the proxy answers itself (localstats.py)
     if sub == b"GET":
         try:
             limit = int(argv[2]) if len(argv) > 2 else 10
         except ValueError:
             limit = 10
         def newest(replies):
-            entries = [e for r in replies for e in items(r) or []]
+            entries = local.slowlog_entries(replies)
             if limit >= 0:
                 entries = entries[:limit]
             return b"*%d\r\n" % len(entries) + b"".join(entries)
         gather(session, spec, argv, t0, merged(newest))
     elif sub == b"LEN":
-        gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % sum(integer(x) or 0 for x in r)))
+        gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % min(
+            local.max_len, len(local.slowlog) + sum(integer(x) or 0 for x in r))))
     elif sub == b"RESET":
+        local.slowlog.clear()
         gather(session, spec, argv, t0, merged(lambda r: r[0]))
     else:
         forward_first(session, spec, argv, t0)

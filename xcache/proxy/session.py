@@ -209,7 +209,7 @@ class Session(asyncio.Protocol):
                     break
                 continue
             if kind == C.LOCAL:
-                self.local(spec, argv, t0)
+                localstats.served(self, spec, argv, t0)
                 if self.closing:
                     break
                 continue
@@ -591,4 +591,4 @@ def _arity(spec) -> bytes:
 
 
 # The stateful commands' modules use the classes above.
-from xcache.proxy import blocking, identity, keyspace, pubsub, replymode, txn  # noqa: E402
+from xcache.proxy import blocking, identity, keyspace, localstats, pubsub, replymode, txn  # noqa: E402

@@ -29,6 +29,7 @@ from xcache.proxy.admission import Listener
 from xcache.proxy.backend import Barrier, Group
 from xcache.proxy.config import ProxyConfig, split_list
 from xcache.proxy.limits import CircuitBreaker, IpLimits, TokenBucket
+from xcache.proxy.localstats import LocalStats
 from xcache.proxy.logs import log
 from xcache.proxy.migration import MigrateStep, MigratingSlot, request_keys
 from xcache.proxy.pinned import keep_spares
@@ -163,6 +164,7 @@ class Worker:
         self.pinned: set = set()  # sessions' own backend connections (pinned.py)
         self.spares: dict = {}  # (group id, resp3) -> a connected Pinned for the next blocking command
         self.blocked = 0  # sessions waiting on a blocking command
+        self.local_stats = LocalStats()  # SLOWLOG/LATENCY of the commands it answers itself
         self.pause_until = 0.0  # loop time a CLIENT PAUSE sent through this worker lasts until
         self.subscribers = 0  # sessions subscribed to pub/sub channels
         if table is not None:
