@@ -21,7 +21,7 @@ Backend failover errors never reach clients, and clients are never closed becaus
 With backend_wait_replicas, a write to a master is followed by WAIT on its connection and
 answered only after it (ackwait.py).
 
-Why one module (~630 lines): BackendConn and Group are one state machine seen from two sides -
+Why one module (~660 lines): BackendConn and Group are one state machine seen from two sides -
 every connection event (ready, lost, refused, slow, dead) changes its group's state and decides
 the fate of the requests held or in flight on it. Split, each half would reach into the other's
 queues on the hot path.
@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from xcache.proxy import clientpause
+from xcache.proxy import clientpause, scriptkill
 from xcache.proxy.ackwait import AckedWrite
 from xcache.proxy.commands import KEY, Spec
 from xcache.proxy.logs import log
@@ -149,6 +149,7 @@ class BackendConn(asyncio.Protocol):
         self.slow = False  # the request at the head is older than backend_timeout_ms
         self.dead = False  # closed by us after backend_dead_after_ms of silence
         self.heard = 0.0  # when the node last answered here (coarse clock)
+        self.stuck = False  # a script past busy-reply-threshold holds it (scriptkill.py)
 
     # -- connecting -------------------------------------------------------------------------
     def connect(self) -> None:
@@ -212,7 +213,6 @@ class BackendConn(asyncio.Protocol):
 
     # -- receiving --------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        self.heard = self.ctx.now
         if self.buf:
             buf = self.buf + data
             if len(buf) < self.need:  # a big bulk still arriving: do not rescan yet
@@ -284,7 +284,7 @@ class BackendConn(asyncio.Protocol):
         self.buf = buf[pos:] if pos < n else b""
         self.need = need
         now = self.ctx.now  # coarse clock (tick): hang and ping checks need no finer
-        self.busy_since = now
+        self.busy_since = self.heard = now
         self.last_ping = now
         self.slow = False
         if refused:
@@ -368,6 +368,8 @@ class Group:
                 return  # a node pauses per connection: not on a shared one (clientpause.py)
             conn = self.conns[req.slot % self.n + (self.n if req.resp3 else 0)]
             if conn.ready:
+                if conn.stuck and _alone(req) and clientpause.redirect(self, req):
+                    return  # not behind a running script (scriptkill.py)
                 self._to_master(conn, req)
                 return
             self.set_state(SUSPECT, "connection_down")
@@ -399,13 +401,13 @@ class Group:
         off = n if resp3 else 0
         if n == 1 and len(self.ctx.groups) == 1:  # every slot is ours and there is one connection
             conn = conns[off]
-            return conn if conn.ready else None
+            return conn if conn.ready and not conn.stuck else None
         for r in routed:
             slot = r[2]
             if slots[slot] is not self or (n > 1 and slot % n != idx):
                 return None
         conn = conns[idx + off]
-        return conn if conn.ready else None
+        return conn if conn.ready and not conn.stuck else None
 
     def send_master(self, req) -> None:
         if self.down_error:
@@ -601,9 +603,14 @@ class Group:
         cfg = self.cfg
         timeout = cfg.backend_timeout_ms / 1000
         dead_after = max(cfg.backend_dead_after_ms, cfg.backend_timeout_ms) / 1000
+        busy_ms = self.ctx.local_stats.busy_ms
+        stuck = False
         for c in self.conns + [c for conns in self.replicas for c in conns]:
             if c.ready:
                 waited = now - c.busy_since if c.queue else 0.0
+                c.stuck = waited > 0.0 and scriptkill.holds(c.queue[0], waited, busy_ms)
+                if c.stuck and not c.replica:
+                    stuck = True
                 if waited > dead_after and (c.queue[0].spec is not MIGRATE
                                             or waited > cfg.migrate_timeout_ms / 1000) \
                         and not self._answering(c, now - dead_after):
@@ -621,6 +628,10 @@ class Group:
                 elif not c.queue and now - c.last_ping >= cfg.backend_ping_interval_ms / 1000:
                     c.last_ping = now
                     c.send(Probe(_PING))
+        if stuck:  # a script runs past busy-reply-threshold: PING gets the node's -BUSY
+            self.ctx.busy_groups.add(self)
+        else:
+            self.ctx.busy_groups.discard(self)
         if now - self.last_retry < cfg.hold_retry_interval_ms / 1000:
             return
         self.last_retry = now
@@ -651,3 +662,9 @@ class Group:
         return {"state": self.state, "master": self.master, "replicas": self.replica_addrs,
                 "held": len(self.held), "inflight": sum(len(c.queue) for c in self.conns),
                 "connections_ready": sum(c.ready for c in self.conns)}
+
+
+def _alone(req) -> bool:
+    """Nothing else of req's session is in flight: it may take another connection in order."""
+    session = getattr(req, "session", None)
+    return session is not None and len(session.pending) <= 1

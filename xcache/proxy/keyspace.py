@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import re
 
+from xcache.proxy import scriptkill
 from xcache.proxy.backend import Group
 from xcache.proxy.pending import Part, Request, Split
 from xcache.proxy.protocol import Verbatim, encode, integer, is_null, items, null, text
@@ -155,9 +156,8 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
         sub = argv[1].upper()
         if sub in (b"LOAD", b"DELETE", b"FLUSH", b"RESTORE"):
             gather(session, spec, argv, t0, merged(lambda r: r[0]))
-        elif sub == b"KILL":
-            session.answer(spec, error_line(
-                "ERR xcache: FUNCTION KILL is not supported through the proxy (run it on the node)"), t0)
+        elif sub == b"KILL" and len(argv) == 2:  # never behind the script (scriptkill.py)
+            scriptkill.kill(session, spec, argv, t0)
         else:
             forward_first(session, spec, argv, t0)
     elif name == "SLOWLOG":
@@ -247,9 +247,9 @@ def _slowlog(session, spec, argv, t0: float) -> None:
         forward_first(session, spec, argv, t0)
 
 
-# SCRIPT HELP: Redis 7.0's entries of what the proxy serves (KILL and DEBUG are per node); an
+# SCRIPT HELP: Redis 7.0's entries of what the proxy serves (DEBUG is per node); an
 # array of status lines reads the same in RESP2 and RESP3
-SCRIPT_HELP = resp_encode(help_reply("SCRIPT", pick(_REDIS_SCRIPT_HELP, ("EXISTS", "FLUSH", "LOAD"))))
+SCRIPT_HELP = resp_encode(help_reply("SCRIPT", pick(_REDIS_SCRIPT_HELP, ("EXISTS", "FLUSH", "KILL", "LOAD"))))
 
 
 def _script(session, spec, argv, t0: float) -> None:
@@ -264,6 +264,8 @@ def _script(session, spec, argv, t0: float) -> None:
                    for i in range(n)]
             return b"*%d\r\n" % n + b"".join(out)
         gather(session, spec, argv, t0, merged(both))
+    elif sub == b"KILL" and len(argv) == 2:  # never behind the script (scriptkill.py)
+        scriptkill.kill(session, spec, argv, t0)
     elif sub == b"HELP" and len(argv) == 2:
         session.answer(spec, SCRIPT_HELP, t0)
     else:

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from time import perf_counter
 
+from xcache.proxy import scriptkill
 from xcache.proxy.protocol import integer, items, text
 
 _SECRET = {"AUTH", "HELLO", "ACL"}
@@ -27,6 +28,7 @@ class LocalStats:
         self.slower_ns: float = 10_000_000  # slowlog-log-slower-than (off: inf)
         self.max_len = 128  # slowlog-max-len
         self.tracking = True  # latency-tracking
+        self.busy_ms = 5000  # busy-reply-threshold (scriptkill.py)
         self.slowlog: deque = deque()
         self.next_id = 0
         self.hist: dict[str, list[int]] = {}  # name -> counts per log2(ns) bucket
@@ -80,6 +82,8 @@ class LocalStats:
                     self.max_len = int(value)
                     while len(self.slowlog) > self.max_len:
                         self.slowlog.pop()
+                elif param in (b"busy-reply-threshold", b"lua-time-limit"):
+                    self.busy_ms = int(value)
                 elif param == b"latency-tracking":
                     self.tracking = value.lower() == b"yes"
             except ValueError:
@@ -145,6 +149,8 @@ _LOCAL_NAMES = _local_names()
 
 def served(session, spec, argv: list[bytes], t0: float) -> None:
     """Answer a command the proxy serves itself, and record it as a node would."""
+    if session.ctx.busy_groups and spec.name == "PING" and scriptkill.ping(session, spec, argv, t0):
+        return
     start = perf_counter()
     session.local(spec, argv, t0)
     ns = int((perf_counter() - start) * 1e9)

@@ -58,6 +58,7 @@ class Session(asyncio.Protocol):
         self.authed = self.user.enabled and self.user.nopass
         self.parser.slow.authenticated = self.authed  # Redis's limits on unauthenticated requests
         self.name = b""
+        self.last_argv = None
         self.last_active = ctx.loop.time()
         self.bucket = ctx.session_bucket()
         self.auth_timer = None
@@ -243,6 +244,7 @@ class Session(asyncio.Protocol):
             else:
                 (txn if kind == C.TXN else pubsub).handle(self, spec, argv, t0)
                 plain = plain and not self.special  # MULTI, SUBSCRIBE: the rest is checked
+        self.last_argv = argv if cmds else self.last_argv  # CLIENT LIST's cmd= (identity.py)
         if routed:
             # The chunk is exactly these requests if every command in it was routed unchanged.
             self.send_routed(routed, data if clean and len(routed) == len(cmds) else None)

@@ -165,6 +165,7 @@ class Worker:
         self.spares: dict = {}  # (group id, resp3) -> a connected Pinned for the next blocking command
         self.blocked = 0  # sessions waiting on a blocking command
         self.local_stats = LocalStats()  # SLOWLOG/LATENCY of the commands it answers itself
+        self.busy_groups: set = set()  # groups whose master runs a script past the threshold
         self.pause_until = 0.0  # loop time a CLIENT PAUSE sent through this worker lasts until
         self.subscribers = 0  # sessions subscribed to pub/sub channels
         if table is not None:
