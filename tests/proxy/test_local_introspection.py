@@ -78,3 +78,49 @@ def test_latency_histogram_of_client_subcommands(targets, target, protocol):
     raw = c.execute_command("LATENCY", "HISTOGRAM", "client|list", "ping")
     names = list(raw) if isinstance(raw, dict) else raw[::2]
     assert names == [b"client|list"]
+
+
+def _fields(line: str) -> dict[str, str]:
+    return dict(f.split("=", 1) for f in line.strip().split(" "))
+
+
+def test_client_info_and_list_lines_as_redis(targets):
+    """Redis 7.0's fields in its order (the proxy adds 7.2's lib-name/lib-ver at the end);
+    the running command is in the query buffer and is cmd=."""
+    lines = {}
+    for name, port in targets.items():
+        c = _client(port)
+        info = _fields(c.execute_command("CLIENT", "INFO").decode())
+        me = c.client_id()
+        listed = c.execute_command("CLIENT", "LIST", "ID", me).decode().splitlines()
+        lines[name] = (info, _fields(listed[0]))
+    ref_info, ref_list = lines["redis"]
+    info, listed = lines["proxy"]
+    assert list(info)[: len(ref_info)] == list(ref_info)
+    for k in ("qbuf", "argv-mem", "cmd", "flags", "multi", "resp", "user", "events"):
+        assert info[k] == ref_info[k], k
+        assert listed[k] == ref_list[k], k
+    assert listed["cmd"] == "client|list" and listed["qbuf"] != "0"
+
+
+KILL_ERRORS = [
+    ["CLIENT", "KILL"], ["CLIENT", "KILL", "id", "10", "wrong_arg"], ["CLIENT", "KILL", "id", "str"],
+    ["CLIENT", "KILL", "id", "-1"], ["CLIENT", "KILL", "id", "0"],
+    ["CLIENT", "KILL", "type", "wrong_type"], ["CLIENT", "KILL", "user", "wrong_user"],
+    ["CLIENT", "KILL", "skipme", "yes_or_no"], ["CLIENT", "KILL", "maxage", "10"],
+    ["CLIENT", "KILL", "127.0.0.1:1"], ["CLIENT", "KILL", "id", "999999", "skipme", "no"],
+]
+
+
+def test_client_kill_arguments_as_redis(targets):
+    got = {}
+    for name, port in targets.items():
+        c = _client(port)
+        out = []
+        for argv in KILL_ERRORS:
+            try:
+                out.append(c.execute_command(*argv))
+            except redis.exceptions.ResponseError as exc:
+                out.append(str(exc))
+        got[name] = out
+    assert got["proxy"] == got["redis"]
