@@ -50,7 +50,8 @@ def paused(ctx) -> bool:
 
 
 def redirect(group, req) -> bool:
-    """Send req on its session's own connection to group's master (True), if it has a session."""
+    """Send req on its session's own connection to group's master (True), if it has a session
+    and, for a new one, the worker holds fewer such connections than max_blocked_sessions."""
     session = getattr(req, "session", None)
     if session is None or session.closed:
         return False
@@ -63,6 +64,9 @@ def redirect(group, req) -> bool:
         raw, n = req.raw or pack(req.argv), 1
     conn = session.block_conns.get(group.id)
     if conn is None or conn.closed or conn.addr != group.master:
+        ctx = session.ctx
+        if len(ctx.pinned) >= ctx.cfg.max_blocked_sessions:
+            return False  # as many own connections as blocked sessions may hold: the shared one
         if conn is not None:
             conn.close()
         conn = session.block_conns[group.id] = take_spare(session, group)

@@ -73,7 +73,7 @@ class ProxyConfig:
     # Whole-keyspace and stateful commands (docs/proxy-compatibility.md).
     allow_keys: bool = key(False, "serve KEYS by scanning every group (it blocks each group's node while it runs); off = KEYS is refused, use SCAN")
     allow_flush: bool = key(False, "serve FLUSHDB/FLUSHALL by flushing every group; off = refused")
-    max_blocked_sessions: int = key(1000, "sessions per worker that may wait in a blocking command (BLPOP, XREAD BLOCK...) at once, each on a backend connection of its own; past it such commands fail at once", minimum=0)
+    max_blocked_sessions: int = key(1000, "sessions per worker that may wait in a blocking command (BLPOP, XREAD BLOCK...) at once, each on a backend connection of its own; past it such commands fail at once. Also bounds the connections of their own sessions get during a CLIENT PAUSE or while a script holds a pooled connection (past it, requests share the pooled ones)", minimum=0)
     max_pubsub_sessions: int = key(1000, "sessions per worker that may be subscribed at once (each holds a backend connection per group it listens on); past it SUBSCRIBE fails", minimum=0)
     blocked_commands: str = key("", "circuit breaker at start: commands refused, comma separated (also settable at runtime: PUT /breaker)")
     blocked_write_prefixes: str = key("", "circuit breaker at start: key prefixes whose writes are refused, comma separated")
