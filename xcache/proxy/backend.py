@@ -286,7 +286,7 @@ class BackendConn(asyncio.Protocol):
         now = self.ctx.now  # coarse clock (tick): hang and ping checks need no finer
         self.busy_since = self.heard = now
         self.last_ping = now
-        self.slow = False
+        self.slow = self.stuck = False
         if refused:
             self.group.refused(self, refused, reply_of_first=refused[0])
         if self.ctx.flusher.sessions:

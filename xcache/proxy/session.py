@@ -31,6 +31,7 @@ from xcache.proxy.chunks import ChunkParser
 from xcache.proxy.logs import log
 from xcache.proxy.migration import MigratingSlot
 from xcache.proxy.pending import Batch, Done, Part, Pushed, Request, Split
+from xcache.proxy.pinned import recycle
 from xcache.proxy.replies import bulk, error_line, pack
 from xcache.proxy.router import slot_of
 
@@ -484,7 +485,7 @@ class Session(asyncio.Protocol):
     def release(self) -> None:
         """Drop every backend connection of this session's own (it closed, or RESET)."""
         pubsub.release(self)
-        conns = [self.watch_conn, *self.block_conns.values()]
+        conns = [self.watch_conn, *(c for c in self.block_conns.values() if not recycle(c))]
         self.watch_conn = self.watch_route = None
         self.block_conns = {}
         for c in conns:

@@ -162,7 +162,7 @@ class Worker:
         self.migrate_steps = self.migrate_moved = self.migrate_errors = self.migrate_retries = 0
         self.barriers: list[asyncio.Future] = []  # of the last table change, for the "slots" op
         self.pinned: set = set()  # sessions' own backend connections (pinned.py)
-        self.spares: dict = {}  # (group id, resp3) -> a connected Pinned for the next blocking command
+        self.spares: dict = {}  # (group id, resp3) -> spare Pinned for the next blocking commands
         self.blocked = 0  # sessions waiting on a blocking command
         self.local_stats = LocalStats()  # SLOWLOG/LATENCY of the commands it answers itself
         self.busy_groups: set = set()  # groups whose master runs a script past the threshold
