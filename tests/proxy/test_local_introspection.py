@@ -124,3 +124,17 @@ def test_client_kill_arguments_as_redis(targets):
                 out.append(str(exc))
         got[name] = out
     assert got["proxy"] == got["redis"]
+
+
+@pytest.mark.parametrize("target", ["redis", "proxy"])
+def test_latency_tracking_off(targets, target):
+    c = _client(targets[target])
+    try:
+        c.config_set("latency-tracking", "no")
+        c.config_resetstat()
+        c.ping()
+        assert c.execute_command("LATENCY", "HISTOGRAM", "ping") == []
+    finally:
+        c.config_set("latency-tracking", "yes")
+    c.ping()
+    assert c.execute_command("LATENCY", "HISTOGRAM", "ping")[0] == b"ping"

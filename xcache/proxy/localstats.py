@@ -25,10 +25,11 @@ _SUBCOMMANDS = {"CLIENT", "ACL"}  # containers: recorded as client|id, as Redis 
 
 class LocalStats:
     def __init__(self):
-        self.slower_ns: float = 10_000_000  # slowlog-log-slower-than (off: inf)
+        self.slower_s: float = 0.01  # slowlog-log-slower-than (off: inf)
         self.max_len = 128  # slowlog-max-len
         self.tracking = True  # latency-tracking
         self.busy_ms = 5000  # busy-reply-threshold (scriptkill.py)
+        self.off = False  # neither tracked nor slow-logged: served() does not time them
         self.slowlog: deque = deque()
         self.next_id = 0
         self.hist: dict[str, list[int]] = {}  # name -> counts per log2(ns) bucket
@@ -77,7 +78,7 @@ class LocalStats:
             try:
                 if param == b"slowlog-log-slower-than":
                     us = int(value)
-                    self.slower_ns = us * 1000 if us >= 0 else float("inf")
+                    self.slower_s = us / 1e6 if us >= 0 else float("inf")
                 elif param == b"slowlog-max-len":
                     self.max_len = int(value)
                     while len(self.slowlog) > self.max_len:
@@ -86,8 +87,11 @@ class LocalStats:
                     self.busy_ms = int(value)
                 elif param == b"latency-tracking":
                     self.tracking = value.lower() == b"yes"
+                    if not self.tracking:
+                        self.by_spec.clear()  # served() counts what is in it
             except ValueError:
                 pass
+        self.off = not self.tracking and self.slower_s == float("inf")
 
     # -- merging into the nodes' replies ----------------------------------------------------------
     def slowlog_entries(self, replies: list[bytes]) -> list[bytes]:
@@ -148,17 +152,24 @@ _LOCAL_NAMES = _local_names()
 
 
 def served(session, spec, argv: list[bytes], t0: float) -> None:
-    """Answer a command the proxy serves itself, and record it as a node would."""
-    if session.ctx.busy_groups and spec.name == "PING" and scriptkill.ping(session, spec, argv, t0):
+    """Answer a command the proxy serves itself, and record it as a node would (hot: PING)."""
+    ctx = session.ctx
+    if ctx.busy_groups and spec.name == "PING" and scriptkill.ping(session, spec, argv, t0):
+        return
+    st = ctx.local_stats
+    if st.off:  # latency-tracking no, slowlog-log-slower-than -1: nothing to time
+        session.local(spec, argv, t0)
         return
     start = perf_counter()
     session.local(spec, argv, t0)
-    ns = int((perf_counter() - start) * 1e9)
-    st = session.ctx.local_stats
-    if st.tracking:
-        h = st.by_spec.get(spec) or st.buckets(spec, argv)
+    sec = perf_counter() - start
+    h = st.by_spec.get(spec)
+    if h is not None:  # a command without subcommands, tracked before: the common case
+        h[int(sec * 1e9).bit_length()] += 1
+    elif st.tracking:
+        h = st.buckets(spec, argv)
         if h is None:
             return
-        h[ns.bit_length()] += 1
-    if ns >= st.slower_ns and spec.name not in _SECRET and st.buckets(spec, argv) is not None:
-        st.slowlog_add(session, argv, ns // 1000)
+        h[int(sec * 1e9).bit_length()] += 1
+    if sec >= st.slower_s and spec.name not in _SECRET and st.buckets(spec, argv) is not None:
+        st.slowlog_add(session, argv, int(sec * 1e6))
