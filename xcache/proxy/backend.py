@@ -11,7 +11,8 @@ A Group owns the connections to its master (and replicas). Its state is
              requests fail at once with the node's answer, and the operator is told in the log.
 A connection is ready only once the node answered its handshake (AUTH with backend_password,
 else PING). A request slower than backend_timeout_ms is only slow: it is logged and counted,
-never re-sent; a connection silent for backend_dead_after_ms is closed and what was in flight on
+never re-sent; a connection silent for backend_dead_after_ms, while its node answers on none of
+its other connections (hung, not busy with a long script), is closed and what was in flight on
 it fails with an error (it may have executed), never re-sent.
 Held requests wait in a bounded queue with a deadline and are replayed in order. A request that
 was sent to a master that then failed is replayed only if it is read-only (it may have executed);
@@ -20,7 +21,7 @@ Backend failover errors never reach clients, and clients are never closed becaus
 With backend_wait_replicas, a write to a master is followed by WAIT on its connection and
 answered only after it (ackwait.py).
 
-Why one module (~630 lines): BackendConn and Group are one state machine seen from two sides -
+Why one module (~660 lines): BackendConn and Group are one state machine seen from two sides -
 every connection event (ready, lost, refused, slow, dead) changes its group's state and decides
 the fate of the requests held or in flight on it. Split, each half would reach into the other's
 queues on the hot path.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from xcache.proxy import clientpause, scriptkill
 from xcache.proxy.ackwait import AckedWrite
 from xcache.proxy.commands import KEY, Spec
 from xcache.proxy.logs import log
@@ -146,6 +148,8 @@ class BackendConn(asyncio.Protocol):
         self.last_ping = 0.0
         self.slow = False  # the request at the head is older than backend_timeout_ms
         self.dead = False  # closed by us after backend_dead_after_ms of silence
+        self.heard = 0.0  # when the node last answered here (coarse clock)
+        self.stuck = False  # a script past busy-reply-threshold holds it (scriptkill.py)
 
     # -- connecting -------------------------------------------------------------------------
     def connect(self) -> None:
@@ -280,9 +284,9 @@ class BackendConn(asyncio.Protocol):
         self.buf = buf[pos:] if pos < n else b""
         self.need = need
         now = self.ctx.now  # coarse clock (tick): hang and ping checks need no finer
-        self.busy_since = now
+        self.busy_since = self.heard = now
         self.last_ping = now
-        self.slow = False
+        self.slow = self.stuck = False
         if refused:
             self.group.refused(self, refused, reply_of_first=refused[0])
         if self.ctx.flusher.sessions:
@@ -362,8 +366,13 @@ class Group:
                 conn.send(req)
                 return
         if self.state is UP:
+            ctx = self.ctx
+            if ctx.now < ctx.pause_until and clientpause.redirect(self, req):
+                return  # a node pauses per connection: not on a shared one (clientpause.py)
             conn = self.conns[req.slot % self.n + (self.n if req.resp3 else 0)]
             if conn.ready:
+                if conn.stuck and _alone(req) and clientpause.redirect(self, req):
+                    return  # not behind a running script (scriptkill.py)
                 self._to_master(conn, req)
                 return
             self.set_state(SUSPECT, "connection_down")
@@ -384,6 +393,8 @@ class Group:
         """The one ready master connection all of routed ((spec, argv, slot) tuples) would go to."""
         if self.state is not UP or (self.replicas and self.cfg.read_from_replicas):
             return None
+        if self.ctx.now < self.ctx.pause_until:  # each session on its own connection (send)
+            return None
         if self.cfg.backend_wait_replicas and not all(r[0].readonly for r in routed):
             return None  # a write travels alone, with its WAIT (_to_master)
         slots = self.ctx.slots
@@ -393,13 +404,13 @@ class Group:
         off = n if resp3 else 0
         if n == 1 and len(self.ctx.groups) == 1:  # every slot is ours and there is one connection
             conn = conns[off]
-            return conn if conn.ready else None
+            return conn if conn.ready and not conn.stuck else None
         for r in routed:
             slot = r[2]
             if slots[slot] is not self or (n > 1 and slot % n != idx):
                 return None
         conn = conns[idx + off]
-        return conn if conn.ready else None
+        return conn if conn.ready and not conn.stuck else None
 
     def send_master(self, req) -> None:
         """Route req to the master even when it reads (a replica refused it; a migration step)."""
@@ -577,15 +588,28 @@ class Group:
         for r in held:
             self.send(r)
 
+    def _answering(self, conn: BackendConn, since: float) -> bool:
+        """Does conn's node answer on another connection (idle ones are pinged)? Then conn is
+        not hung but busy with a long command (a script Redis would run to its end too)."""
+        conns = self.conns if not conn.replica else next(
+            (cs for cs in self.replicas if conn in cs), ())
+        return any(o is not conn and o.ready and o.heard >= since for o in conns)
+
     def tick(self, now: float) -> None:
         cfg = self.cfg
         timeout = cfg.backend_timeout_ms / 1000
         dead_after = max(cfg.backend_dead_after_ms, cfg.backend_timeout_ms) / 1000
+        busy_ms = self.ctx.local_stats.busy_ms
+        stuck = False
         for c in self.conns + [c for conns in self.replicas for c in conns]:
             if c.ready:
                 waited = now - c.busy_since if c.queue else 0.0
+                c.stuck = waited > 0.0 and scriptkill.holds(c.queue[0], waited, busy_ms)
+                if c.stuck and not c.replica:
+                    stuck = True
                 if waited > dead_after and (c.queue[0].spec is not MIGRATE
-                                            or waited > cfg.migrate_timeout_ms / 1000):
+                                            or waited > cfg.migrate_timeout_ms / 1000) \
+                        and not self._answering(c, now - dead_after):
                     # Silent that long: give up on the connection (what was in flight fails).
                     log("backend_dead", level="warning", group=self.id, addr=c.addr,
                         waiting=len(c.queue), waited_ms=int(waited * 1000))
@@ -600,6 +624,10 @@ class Group:
                 elif not c.queue and now - c.last_ping >= cfg.backend_ping_interval_ms / 1000:
                     c.last_ping = now
                     c.send(Probe(_PING))
+        if stuck:  # a script runs past busy-reply-threshold: PING gets the node's -BUSY
+            self.ctx.busy_groups.add(self)
+        else:
+            self.ctx.busy_groups.discard(self)
         if now - self.last_retry < cfg.hold_retry_interval_ms / 1000:
             return
         self.last_retry = now
@@ -630,3 +658,9 @@ class Group:
         return {"state": self.state, "master": self.master, "replicas": self.replica_addrs,
                 "held": len(self.held), "inflight": sum(len(c.queue) for c in self.conns),
                 "connections_ready": sum(c.ready for c in self.conns)}
+
+
+def _alone(req) -> bool:
+    """Nothing else of req's session is in flight: it may take another connection in order."""
+    session = getattr(req, "session", None)
+    return session is not None and len(session.pending) <= 1

@@ -38,7 +38,7 @@ class ProxyConfig:
     backend_timeout_ms: int = key(1500, "a request a backend leaves unanswered this long is slow: logged (backend_slow) and counted (backend_timeouts), never re-sent", minimum=1)
     backend_ping_interval_ms: int = key(2000, "PING each backend connection this often", minimum=1)
     migrate_timeout_ms: int = key(10000, "migrating slots: timeout of the MIGRATE that moves a request's keys from the source group to the owner (also how long a source connection may wait for it before it counts as hung)", minimum=1)
-    backend_dead_after_ms: int = key(30000, "a backend connection silent this long with requests in flight is closed; those requests fail with an error (they may have executed) and are never re-sent", minimum=1)
+    backend_dead_after_ms: int = key(30000, "a backend connection silent this long with requests in flight, while the node answers on none of its other connections (hung, not just busy with a long script), is closed; those requests fail with an error (they may have executed) and are never re-sent", minimum=1)
     backend_wait_replicas: int = key(0, "acknowledged writes for nodes that cannot hold a reply themselves (redis-server groups): every write to a master is followed by `WAIT <this> backend_wait_timeout_ms` on its connection and the client is answered only after it; fewer replicas acknowledging turn the reply into `-NOACK ...` (in doubt). Costs a replica round trip per write and serialises each backend connection behind it (raise backend_connections). 0 = off; xcache nodes have write_ack_replicas instead", minimum=0)
     backend_wait_timeout_ms: int = key(1000, "WAIT timeout of backend_wait_replicas: how long a write's reply waits for its replicas before -NOACK (keep below backend_dead_after_ms and client timeouts)", minimum=1)
     hold_while_master_down: bool = key(False, "hold requests while a group's master is unreachable, expecting a sentinel failover to push a new master within hold_timeout_ms (`xcache up` turns it on); off: such requests fail at once with the reason")
@@ -73,7 +73,7 @@ class ProxyConfig:
     # Whole-keyspace and stateful commands (docs/proxy-compatibility.md).
     allow_keys: bool = key(False, "serve KEYS by scanning every group (it blocks each group's node while it runs); off = KEYS is refused, use SCAN")
     allow_flush: bool = key(False, "serve FLUSHDB/FLUSHALL by flushing every group; off = refused")
-    max_blocked_sessions: int = key(1000, "sessions per worker that may wait in a blocking command (BLPOP, XREAD BLOCK...) at once, each on a backend connection of its own; past it such commands fail at once", minimum=0)
+    max_blocked_sessions: int = key(1000, "sessions per worker that may wait in a blocking command (BLPOP, XREAD BLOCK...) at once, each on a backend connection of its own; past it such commands fail at once. Also bounds the connections of their own sessions get during a CLIENT PAUSE or while a script holds a pooled connection (past it, requests share the pooled ones)", minimum=0)
     max_pubsub_sessions: int = key(1000, "sessions per worker that may be subscribed at once (each holds a backend connection per group it listens on); past it SUBSCRIBE fails", minimum=0)
     blocked_commands: str = key("", "circuit breaker at start: commands refused, comma separated (also settable at runtime: PUT /breaker)")
     blocked_write_prefixes: str = key("", "circuit breaker at start: key prefixes whose writes are refused, comma separated")

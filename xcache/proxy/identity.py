@@ -7,11 +7,12 @@ Redis 7's HELLO with the proxy's identity. CLIENT subcommands describe the proxy
 
 from __future__ import annotations
 
+import re
 import time
 
-from xcache.proxy import replymode
+from xcache.proxy import clientpause, replymode
 from xcache.proxy.protocol import Verbatim, encode
-from xcache.proxy.replies import error_line
+from xcache.proxy.replies import error_line, pack
 from xcache.resp import encode as resp_encode
 from xcache.resp.help import CLIENT_HELP as _REDIS_CLIENT_HELP
 from xcache.resp.help import help_reply, pick
@@ -28,6 +29,7 @@ _HELLO_AUTH_NEEDED = (
 CLIENT_HELP = resp_encode(help_reply("CLIENT", pick(_REDIS_CLIENT_HELP, (
     "GETNAME", "ID", "INFO", "KILL", "LIST", "UNPAUSE", "PAUSE", "SETNAME", "UNBLOCK", "NO-EVICT"))))
 _BAD_NAME = "ERR Client names cannot contain spaces, newlines or special characters."
+_LL = re.compile(rb"0|-?[1-9][0-9]{0,18}")  # Redis's string2ll
 
 
 def handle(session, spec, argv: list[bytes], t0: float) -> bytes | None:
@@ -37,10 +39,7 @@ def handle(session, spec, argv: list[bytes], t0: float) -> bytes | None:
         return hello(session, argv)
     if name == "CLIENT":
         if len(argv) > 1 and argv[1].upper() in (b"PAUSE", b"UNPAUSE"):
-            from xcache.proxy.keyspace import gather, merged
-
-            # every group pauses its clients (the proxy's connections among them), as one server would
-            gather(session, spec, argv, t0, merged(lambda r: r[0]))
+            clientpause.handle(session, spec, argv, t0)  # every group's node pauses its clients
             return None
         if len(argv) == 3 and argv[1].upper() == b"REPLY":
             mode = argv[2].upper()
@@ -108,7 +107,24 @@ def hello(session, argv: list[bytes]) -> bytes:
                    "mode": "standalone", "role": "master", "modules": []}, session.resp3)
 
 
-def client_line(s) -> str:
+_CONTAINERS = {b"acl", b"client", b"cluster", b"command", b"config", b"function", b"latency",
+               b"memory", b"module", b"object", b"pubsub", b"script", b"slowlog", b"xgroup",
+               b"xinfo"}
+
+
+def _cmd_name(argv) -> str:
+    """Redis's fullname of a command (client|list), as CLIENT LIST's cmd= shows it."""
+    if type(argv) is not list or not argv:
+        return "NULL"
+    name = argv[0].lower()
+    if name in _CONTAINERS and len(argv) > 1:
+        name += b"|" + argv[1].lower()
+    return name.decode(errors="replace")
+
+
+def client_line(s, current: list[bytes] | None = None) -> str:
+    """Redis 7.0's CLIENT LIST line of session s; current: the command s is running (CLIENT
+    LIST/INFO itself), which Redis shows in its query buffer (qbuf, argv-mem) and as cmd."""
     peer = s.transport.get_extra_info("peername") if s.transport is not None else None
     sock = s.transport.get_extra_info("sockname") if s.transport is not None else None
     addr = f"{peer[0]}:{peer[1]}" if peer else f"{s.ip}:0"
@@ -117,14 +133,17 @@ def client_line(s) -> str:
     subs = s.subs
     flags = ("x" if s.multi is not None else "") + ("b" if s.blocking else "") + (
         "P" if subs is not None and subs.total() else "")
+    qbuf = len(pack(current)) if current else 0
+    argv_mem = sum(len(a) for a in current) if current else 0
+    cmd = _cmd_name(current or getattr(s, "last_argv", None))
     return (f"id={s.id} addr={addr} laddr={laddr} fd=-1 name={s.name.decode(errors='replace')} "
             f"age={int(now - s.created)} idle={int(max(0.0, now - s.last_active))} "
             f"flags={flags or 'N'} db=0 sub={len(subs.channels) if subs else 0} "
             f"psub={len(subs.patterns) if subs else 0} ssub={len(subs.shard) if subs else 0} "
             f"multi={len(s.multi.cmds) if s.multi is not None else -1} "
-            f"watch={1 if s.watch_route is not None else 0} qbuf=0 qbuf-free=0 argv-mem=0 "
+            f"qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} "
             f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={len(s.pending)} omem=0 tot-mem=0 events=r "
-            f"cmd=client|info user=default redir=-1 resp={3 if s.resp3 else 2} "
+            f"cmd={cmd} user={s.user.name} redir=-1 resp={3 if s.resp3 else 2} "
             f"lib-name={s.lib_name.decode(errors='replace')} lib-ver={s.lib_ver.decode(errors='replace')}")
 
 
@@ -155,7 +174,7 @@ def client(session, argv: list[bytes]) -> bytes:
             return error_line(f"ERR Unrecognized option '{argv[2].decode(errors='replace')}'")
         return OK
     if sub == b"INFO" and n == 2:
-        return encode(Verbatim(client_line(session) + "\n"), session.resp3)
+        return encode(Verbatim(client_line(session, argv) + "\n"), session.resp3)
     if sub == b"HELP" and n == 2:
         return CLIENT_HELP
     if sub == b"LIST":
@@ -175,7 +194,8 @@ def client(session, argv: list[bytes]) -> bytes:
                         ((s.subs is not None and s.subs.total() > 0) == pub)]
         elif n != 2:
             return error_line("ERR syntax error")
-        return encode(Verbatim("".join(client_line(s) + "\n" for s in sessions)), session.resp3)
+        return encode(Verbatim("".join(client_line(s, argv if s is session else None) + "\n"
+                                       for s in sessions)), session.resp3)
     if sub in (b"NO-EVICT", b"NO-TOUCH") and n == 3:
         if argv[2].upper() not in (b"ON", b"OFF"):
             return error_line("ERR syntax error")
@@ -231,23 +251,26 @@ def kill(session, argv: list[bytes]) -> bytes:
         return OK
     skipme = True
     tests = []
-    args = argv[2:]
-    if len(args) % 2:
-        return error_line("ERR syntax error")
-    for i in range(0, len(args), 2):
-        f, v = args[i].upper(), args[i + 1]
+    i = 2
+    while i < len(argv):  # Redis 7.0's options, checked in its order and with its errors
+        f = argv[i].upper()
+        v = argv[i + 1] if i + 1 < len(argv) else None
+        if v is None:
+            return error_line("ERR syntax error")
         if f == b"ID":
-            try:
-                ids = {int(v)}
-            except ValueError:
+            cid = int(v) if _LL.fullmatch(v) else 0
+            if not 0 < cid < 1 << 63:
                 return error_line("ERR client-id should be greater than 0")
-            tests.append(lambda s, ids=ids: s.id in ids)
+            tests.append(lambda s, cid=cid: s.id == cid)
         elif f == b"ADDR":
             tests.append(lambda s, a=v: _addr(s, "peername").encode() == a)
         elif f == b"LADDR":
             tests.append(lambda s, a=v: _addr(s, "sockname").encode() == a)
         elif f == b"USER":
-            tests.append(lambda s, u=v: u == b"default")
+            name = v.decode(errors="replace")
+            if name not in session.ctx.acl.users:
+                return error_line(f"ERR No such user '{name}'")
+            tests.append(lambda s, u=name: s.user.name == u)
         elif f == b"TYPE":
             kind = v.lower()
             if kind not in (b"normal", b"pubsub", b"master", b"replica", b"slave"):
@@ -258,15 +281,9 @@ def kill(session, argv: list[bytes]) -> bytes:
             if v.lower() not in (b"yes", b"no"):
                 return error_line("ERR syntax error")
             skipme = v.lower() == b"yes"
-        elif f == b"MAXAGE":
-            try:
-                age = int(v)
-            except ValueError:
-                return error_line("ERR syntax error")
-            now = session.ctx.loop.time()
-            tests.append(lambda s, a=age, now=now: now - s.created >= a)
         else:
             return error_line("ERR syntax error")
+        i += 2
     victims = [s for s in sessions if all(t(s) for t in tests) and not (skipme and s is session)]
     _close(session, victims)
     return b":%d\r\n" % len(victims)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import re
 
+from xcache.proxy import scriptkill
 from xcache.proxy.backend import Group
 from xcache.proxy.pending import Part, Request, Split
 from xcache.proxy.protocol import Verbatim, encode, integer, is_null, items, null, text
@@ -138,7 +139,15 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
                         "the nodes: set it on each node, and the proxy's own config)"), t0)
                     return
         # SET, RESETSTAT, REWRITE: every group runs the same configuration
-        gather(session, spec, argv, t0, merged(lambda r: r[0]))
+        local = session.ctx.local_stats
+
+        def applied(replies):
+            if sub == b"SET":
+                local.configured(argv)  # the slow log's thresholds (localstats.py)
+            elif sub == b"RESETSTAT":
+                local.reset_histograms()
+            return replies[0]
+        gather(session, spec, argv, t0, merged(applied))
     elif name == "COMMAND" or name == "LOLWUT" or name == "PFSELFTEST":
         forward_first(session, spec, argv, t0)
     elif name == "SCRIPT":
@@ -147,16 +156,19 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
         sub = argv[1].upper()
         if sub in (b"LOAD", b"DELETE", b"FLUSH", b"RESTORE"):
             gather(session, spec, argv, t0, merged(lambda r: r[0]))
-        elif sub == b"KILL":
-            session.answer(spec, error_line(
-                "ERR xcache: FUNCTION KILL is not supported through the proxy (run it on the node)"), t0)
+        elif sub == b"KILL" and len(argv) == 2:  # never behind the script (scriptkill.py)
+            scriptkill.kill(session, spec, argv, t0)
         else:
             forward_first(session, spec, argv, t0)
     elif name == "SLOWLOG":
         _slowlog(session, spec, argv, t0)
     elif name == "LATENCY":
-        if argv[1].upper() == b"RESET":
+        sub = argv[1].upper()
+        if sub == b"RESET":
             gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % sum(integer(x) or 0 for x in r)))
+        elif sub == b"HISTOGRAM":  # with the commands the proxy answers itself (localstats.py)
+            gather(session, spec, argv, t0, merged(
+                lambda r: session.ctx.local_stats.histogram(r, argv, session.resp3)), only_first=True)
         else:
             forward_first(session, spec, argv, t0)
     elif name == "LASTSAVE":  # the oldest save among the groups
@@ -213,28 +225,31 @@ def _concat(replies: list[bytes]) -> bytes:
 
 def _slowlog(session, spec, argv, t0: float) -> None:
     sub = argv[1].upper()
+    local = session.ctx.local_stats  # with the commands the proxy answers itself (localstats.py)
     if sub == b"GET":
         try:
             limit = int(argv[2]) if len(argv) > 2 else 10
         except ValueError:
             limit = 10
         def newest(replies):
-            entries = [e for r in replies for e in items(r) or []]
+            entries = local.slowlog_entries(replies)
             if limit >= 0:
                 entries = entries[:limit]
             return b"*%d\r\n" % len(entries) + b"".join(entries)
         gather(session, spec, argv, t0, merged(newest))
     elif sub == b"LEN":
-        gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % sum(integer(x) or 0 for x in r)))
+        gather(session, spec, argv, t0, merged(lambda r: b":%d\r\n" % min(
+            local.max_len, len(local.slowlog) + sum(integer(x) or 0 for x in r))))
     elif sub == b"RESET":
+        local.slowlog.clear()
         gather(session, spec, argv, t0, merged(lambda r: r[0]))
     else:
         forward_first(session, spec, argv, t0)
 
 
-# SCRIPT HELP: Redis 7.0's entries of what the proxy serves (KILL and DEBUG are per node); an
+# SCRIPT HELP: Redis 7.0's entries of what the proxy serves (DEBUG is per node); an
 # array of status lines reads the same in RESP2 and RESP3
-SCRIPT_HELP = resp_encode(help_reply("SCRIPT", pick(_REDIS_SCRIPT_HELP, ("EXISTS", "FLUSH", "LOAD"))))
+SCRIPT_HELP = resp_encode(help_reply("SCRIPT", pick(_REDIS_SCRIPT_HELP, ("EXISTS", "FLUSH", "KILL", "LOAD"))))
 
 
 def _script(session, spec, argv, t0: float) -> None:
@@ -249,6 +264,8 @@ def _script(session, spec, argv, t0: float) -> None:
                    for i in range(n)]
             return b"*%d\r\n" % n + b"".join(out)
         gather(session, spec, argv, t0, merged(both))
+    elif sub == b"KILL" and len(argv) == 2:  # never behind the script (scriptkill.py)
+        scriptkill.kill(session, spec, argv, t0)
     elif sub == b"HELP" and len(argv) == 2:
         session.answer(spec, SCRIPT_HELP, t0)
     else:
@@ -413,6 +430,8 @@ def _info(session, argv: list[bytes], replies: list[bytes]) -> bytes:
                 for k, v in fields:
                     if key == "clients" and k not in _PROXY_CLIENTS and k not in have:
                         continue
+                    if k == "blocked_clients" and session.ctx.now < session.ctx.pause_until:
+                        continue  # the nodes' count: it has the clients they hold paused
                     if k in have:
                         have[k][1] = v
                     else:

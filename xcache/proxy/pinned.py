@@ -18,6 +18,8 @@ from xcache.proxy.logs import log
 from xcache.proxy.replies import error_line, pack, reply_end
 from xcache.proxy.router import parse_addr
 
+SPARES = 2  # per group and protocol: blocking commands in quick succession each find one ready
+
 
 class _Unowned:
     """The owner of a spare connection until a session takes it (take_spare)."""
@@ -27,29 +29,75 @@ class _Unowned:
         self.resp3 = resp3
 
     def pinned_lost(self, conn) -> None:
-        spares = self.ctx.spares
-        for key, spare in list(spares.items()):
-            if spare is conn:
-                del spares[key]
+        for spares in self.ctx.spares.values():
+            if conn in spares:
+                spares.remove(conn)
+
+
+def _usable(conn, group) -> bool:
+    return not conn.closed and conn.addr == group.master
 
 
 def take_spare(session, group) -> Pinned:
-    """A connection for a session's blocking command: the group's connected spare when there is
-    one, else a new one; either way a new spare is opened for the next. A blocking command then
+    """A connection for a session's blocking command: one of the group's spares (a connected one
+    first), else a new one; the spares are topped up for the next. A blocking command then
     reaches its node as fast as a pooled request does: a client that blocks, then has another
     connection push (Redis's own suite does), finds the command already there."""
     ctx = session.ctx
-    key = (group.id, session.resp3)
-    conn = ctx.spares.pop(key, None)
-    if conn is not None and (conn.transport is None or conn.skip or conn.addr != group.master):
-        conn.close()
-        conn = None
+    spares = ctx.spares.setdefault((group.id, session.resp3), [])
+    for c in [c for c in spares if not _usable(c, group)]:
+        spares.remove(c)
+        c.close()
+    ready = [c for c in spares if c.transport is not None and not c.skip]
+    conn = ready[0] if ready else spares[0] if spares else None  # connecting: sooner than new
     if conn is None:
         conn = Pinned(session, group)
     else:
+        spares.remove(conn)
         conn.session = session
-    ctx.spares[key] = Pinned(_Unowned(ctx, session.resp3), group)
+    _top_up(ctx, group, session.resp3)
     return conn
+
+
+def _top_up(ctx, group, resp3: bool) -> None:
+    spares = ctx.spares.setdefault((group.id, resp3), [])
+    while len(spares) < SPARES:
+        conn = Pinned(_Unowned(ctx, resp3), group)
+        conn._setup([b"PING"])  # answered: the node has accepted it, and reads it in turn
+        spares.append(conn)
+
+
+def recycle(conn) -> bool:
+    """A leaving session's connection for blocking commands, idle and connected (its command
+    was answered): a spare again when the group has fewer than SPARES connected (True), so the
+    next session that blocks finds one at once (Redis's suite: test after test)."""
+    ctx = conn.ctx
+    if conn.closed or conn.queue or conn.transport is None or conn.skip or conn.sink is not None \
+            or conn.group.removed or conn.addr != conn.group.master:
+        return False
+    spares = ctx.spares.setdefault((conn.group.id, conn.resp3), [])
+    connected = [c for c in spares if c.transport is not None and not c.closed]
+    if len(connected) >= SPARES:
+        return False
+    if len(spares) >= SPARES:  # replaces one still connecting
+        old = next(c for c in spares if c not in connected)
+        spares.remove(old)
+        old.close()
+    conn.session = _Unowned(ctx, conn.resp3)
+    spares.append(conn)
+    return True
+
+
+def keep_spares(ctx) -> None:
+    """RESP2 spares per group, opened when the table arrives, so that a session's very first
+    blocking command also reaches its node as fast as a pooled request (RESP3 spares are opened
+    by take_spare, from the first RESP3 blocking command on)."""
+    for group in ctx.groups.values():
+        spares = ctx.spares.setdefault((group.id, False), [])
+        for c in [c for c in spares if not _usable(c, group)]:
+            spares.remove(c)
+            c.close()
+        _top_up(ctx, group, False)
 
 
 class _Drop:
@@ -64,6 +112,7 @@ class Pinned(asyncio.Protocol):
         self.group = group
         self.addr = group.master
         self.sink = sink
+        self.resp3 = session.resp3  # opened with HELLO 3 (a spare's key)
         self.queue: deque = deque()  # (request, replies expected, replies so far)
         self.transport = None
         self.wbuf: list[bytes] = []

@@ -31,6 +31,7 @@ from xcache.proxy.chunks import ChunkParser
 from xcache.proxy.logs import log
 from xcache.proxy.migration import MigratingSlot
 from xcache.proxy.pending import Batch, Done, Part, Pushed, Request, Split
+from xcache.proxy.pinned import recycle
 from xcache.proxy.replies import bulk, error_line, pack
 from xcache.proxy.router import slot_of
 from xcache.resp.errors import unknown_command
@@ -59,6 +60,7 @@ class Session(asyncio.Protocol):
         self.authed = self.user.enabled and self.user.nopass
         self.parser.slow.authenticated = self.authed  # Redis's limits on unauthenticated requests
         self.name = b""
+        self.last_argv = None
         self.last_active = ctx.loop.time()
         self.bucket = ctx.session_bucket()
         self.auth_timer = None
@@ -214,7 +216,7 @@ class Session(asyncio.Protocol):
                     break
                 continue
             if kind == C.LOCAL:
-                self.local(spec, argv, t0)
+                localstats.served(self, spec, argv, t0)
                 if self.closing:
                     break
                 continue
@@ -248,6 +250,7 @@ class Session(asyncio.Protocol):
             else:
                 (txn if kind == C.TXN else pubsub).handle(self, spec, argv, t0)
                 plain = plain and not self.special  # MULTI, SUBSCRIBE: the rest is checked
+        self.last_argv = argv if cmds else self.last_argv  # CLIENT LIST's cmd= (identity.py)
         if routed:
             # The chunk is exactly these requests if every command in it was routed unchanged.
             self.send_routed(routed, data if clean and len(routed) == len(cmds) else None)
@@ -487,7 +490,7 @@ class Session(asyncio.Protocol):
     def release(self) -> None:
         """Drop every backend connection of this session's own (it closed, or RESET)."""
         pubsub.release(self)
-        conns = [self.watch_conn, *self.block_conns.values()]
+        conns = [self.watch_conn, *(c for c in self.block_conns.values() if not recycle(c))]
         self.watch_conn = self.watch_route = None
         self.block_conns = {}
         for c in conns:
@@ -596,4 +599,4 @@ def _arity(spec) -> bytes:
 
 
 # The stateful commands' modules use the classes above.
-from xcache.proxy import blocking, identity, keyspace, pubsub, replymode, txn  # noqa: E402
+from xcache.proxy import blocking, identity, keyspace, localstats, pubsub, replymode, txn  # noqa: E402

@@ -11,6 +11,7 @@ session's pinned connection that holds the watch (pinned.py).
 
 from __future__ import annotations
 
+from xcache.proxy import clientpause
 from xcache.proxy import commands as C
 from xcache.proxy.backend import Group
 from xcache.proxy.pinned import Pinned
@@ -166,7 +167,9 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
     st = session.multi
     kind = spec.kind
     if kind in (C.LOCAL, C.FANOUT, C.PUBSUB, C.DENY) and not (
-            kind == C.LOCAL and spec.name in _QUEUEABLE_LOCAL) and spec.name != "UNWATCH":
+            kind == C.LOCAL and spec.name in _QUEUEABLE_LOCAL) and spec.name != "UNWATCH" and not (
+            spec.name == "CLIENT" and clientpause.queue(session, argv)) and not (
+            spec.name == "SLOWLOG" and _slowlog_queued(session, argv)):
         st.error = True
         session.answer(spec, error_line(
             f"ERR xcache: '{spec.name}' cannot be queued in a transaction through the proxy"), t0)
@@ -191,6 +194,18 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
             session.txn_route = got
     st.cmds.append((spec, argv))
     session.answer(spec, QUEUED, t0)
+
+
+def _slowlog_queued(session, argv: list[bytes]) -> bool:
+    """SLOWLOG in a transaction: with one group, its node's slow log is the whole one (but for
+    the proxy's own entries, which a queued RESET clears too)."""
+    from xcache.proxy.keyspace import groups
+
+    if len(groups(session.ctx)) != 1:
+        return False
+    if argv[1].upper() == b"RESET":
+        session.ctx.local_stats.slowlog.clear()
+    return True
 
 
 def _exec(session, st: State, t0: float) -> None:

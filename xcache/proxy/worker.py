@@ -29,8 +29,10 @@ from xcache.proxy.admission import Listener
 from xcache.proxy.backend import Barrier, Group
 from xcache.proxy.config import ProxyConfig, split_list
 from xcache.proxy.limits import CircuitBreaker, IpLimits, TokenBucket
+from xcache.proxy.localstats import LocalStats
 from xcache.proxy.logs import log
 from xcache.proxy.migration import MigrateStep, MigratingSlot, request_keys
+from xcache.proxy.pinned import keep_spares
 from xcache.proxy.replies import error_line
 from xcache.proxy.router import NSLOTS, SlotTable, slot_of
 from xcache.proxy.session import Session
@@ -160,8 +162,11 @@ class Worker:
         self.migrate_steps = self.migrate_moved = self.migrate_errors = self.migrate_retries = 0
         self.barriers: list[asyncio.Future] = []  # of the last table change, for the "slots" op
         self.pinned: set = set()  # sessions' own backend connections (pinned.py)
-        self.spares: dict = {}  # (group id, resp3) -> a connected Pinned for the next blocking command
+        self.spares: dict = {}  # (group id, resp3) -> spare Pinned for the next blocking commands
         self.blocked = 0  # sessions waiting on a blocking command
+        self.local_stats = LocalStats()  # SLOWLOG/LATENCY of the commands it answers itself
+        self.busy_groups: set = set()  # groups whose master runs a script past the threshold
+        self.pause_until = 0.0  # loop time a CLIENT PAUSE sent through this worker lasts until
         self.subscribers = 0  # sessions subscribed to pub/sub channels
         if table is not None:
             self.apply_table(table)
@@ -275,6 +280,7 @@ class Worker:
         for gid in [g for g in self.groups if g not in table.groups]:
             self.groups.pop(gid).remove()
         self.epoch = table.epoch
+        keep_spares(self)
         self.no_table.release()
         log("slots_applied", epoch=table.epoch, groups=len(table.groups), migrating=self.migrating,
             changed=len(changed), barriers=len(self.barriers))

@@ -15,6 +15,7 @@ from xcache.store import info, nocluster, nomodules  # noqa: F401 - register INF
 from xcache.store.client_command import set_client_name  # and registers CLIENT
 from xcache.store.commands import SYNTAX_ERROR, command, parse_c_int, parse_int
 from xcache.store.dbmap import db_byte
+from xcache.store.engine import STREAM
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 from xcache.store.version import REDIS_VERSION
 
@@ -150,6 +151,10 @@ def flush_db(c, db: int | None) -> None:
                     other.watched_expired.discard((wdb, key))
                 else:
                     other.dirty_cas = True
+    # XREADGROUP clients blocked on a stream that goes are answered at once (Redis 7.0's
+    # signalFlushedDb -> scanDatabaseForDeletedStreams); others stay blocked
+    streams = [(wdb, key) for (wdb, key) in c.server.key_waiters
+               if (db is None or wdb == db) and _is_stream(engine.get_meta(wdb, key))]
     b = engine.batch()
     dbs = range(c.server.cfg.databases) if db is None else [db]
     for d in dbs:
@@ -159,6 +164,12 @@ def flush_db(c, db: int | None) -> None:
             b.wb.delete_range(lo, hi, cf)
             b.size += 1
     engine.commit(b)
+    for wdb, key in streams:
+        c.server.signal_key(wdb, key)
+
+
+def _is_stream(meta) -> bool:
+    return meta is not None and meta.type == STREAM
 
 
 def _flush_args(args) -> None:

@@ -1,0 +1,140 @@
+"""Commands the proxy answers itself (PING, CLIENT ...) show in SLOWLOG and LATENCY HISTOGRAM
+as on redis-server; SLOWLOG may be queued in a transaction (one group)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.procs import start_redis
+
+
+@pytest.fixture(scope="module")
+def targets(tmp_path_factory):
+    """redis-server (the reference) and the proxy over one redis-server group."""
+    from tests.proxy.conftest import ProxyProc
+
+    tmp = tmp_path_factory.mktemp("localstats")
+    ref, node = start_redis(tmp), start_redis(tmp)
+    proxy = None
+    try:
+        proxy = ProxyProc(tmp, f"1=127.0.0.1:{node.port}").wait_healthy()
+        yield {"redis": ref.port, "proxy": proxy.port}
+    finally:
+        for p in (proxy, node, ref):
+            if p is not None:
+                p.stop()
+
+
+def _client(port: int, protocol: int = 2) -> redis.Redis:
+    return redis.Redis(port=port, socket_timeout=10, protocol=protocol)
+
+
+@pytest.mark.parametrize("target", ["redis", "proxy"])
+def test_pings_fill_the_slowlog_up_to_max_len(targets, target):
+    c = _client(targets[target])
+    try:
+        c.config_set("slowlog-log-slower-than", 0)
+        c.config_set("slowlog-max-len", 10)
+        for _ in range(100):
+            c.ping()
+        assert c.slowlog_len() == 10
+        entries = c.execute_command("SLOWLOG", "GET", 5)
+        assert len(entries) == 5
+        seen = {tuple(a.lower() for a in e[3]) for e in entries}
+        assert seen <= {(b"ping",), (b"slowlog", b"len")} and (b"ping",) in seen
+        c.slowlog_reset()
+        c.echo("x" * 200)
+        entry = next(e for e in c.execute_command("SLOWLOG", "GET") if e[3][0] == b"ECHO")
+        assert entry[3] == [b"ECHO", b"x" * 128 + b"... (72 more bytes)"]
+    finally:
+        c.config_set("slowlog-log-slower-than", 10000)
+        c.config_set("slowlog-max-len", 128)
+        c.slowlog_reset()
+
+
+@pytest.mark.parametrize("target", ["redis", "proxy"])
+def test_slowlog_queued_in_a_transaction(targets, target):
+    c = _client(targets[target])
+    with c.pipeline(transaction=True) as t:
+        t.lpush("{s}l", "foo").slowlog_reset().slowlog_len()
+        got = t.execute()
+    assert got[1:] == [True, 0]
+    c.delete("{s}l")
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("target", ["redis", "proxy"])
+def test_latency_histogram_of_client_subcommands(targets, target, protocol):
+    c = _client(targets[target], protocol)
+    c.config_resetstat()
+    c.client_id()
+    c.client_list()
+    c.client_id()
+    raw = c.execute_command("LATENCY", "HISTOGRAM", "client")
+    histo = raw if isinstance(raw, dict) else dict(zip(raw[::2], raw[1::2], strict=True))
+    calls = {k: (v[b"calls"] if isinstance(v, dict) else v[1]) for k, v in histo.items()}
+    assert calls == {b"client|id": 2, b"client|list": 1}
+    raw = c.execute_command("LATENCY", "HISTOGRAM", "client|list", "ping")
+    names = list(raw) if isinstance(raw, dict) else raw[::2]
+    assert names == [b"client|list"]
+
+
+def _fields(line: str) -> dict[str, str]:
+    return dict(f.split("=", 1) for f in line.strip().split(" "))
+
+
+def test_client_info_and_list_lines_as_redis(targets):
+    """Redis 7.0's fields in its order (the proxy adds 7.2's lib-name/lib-ver at the end);
+    the running command is in the query buffer and is cmd=."""
+    lines = {}
+    for name, port in targets.items():
+        c = _client(port)
+        info = _fields(c.execute_command("CLIENT", "INFO").decode())
+        me = c.client_id()
+        listed = c.execute_command("CLIENT", "LIST", "ID", me).decode().splitlines()
+        lines[name] = (info, _fields(listed[0]))
+    ref_info, ref_list = lines["redis"]
+    info, listed = lines["proxy"]
+    assert list(info)[: len(ref_info)] == list(ref_info)
+    for k in ("qbuf", "argv-mem", "cmd", "flags", "multi", "resp", "user", "events"):
+        assert info[k] == ref_info[k], k
+        assert listed[k] == ref_list[k], k
+    assert listed["cmd"] == "client|list" and listed["qbuf"] != "0"
+
+
+KILL_ERRORS = [
+    ["CLIENT", "KILL"], ["CLIENT", "KILL", "id", "10", "wrong_arg"], ["CLIENT", "KILL", "id", "str"],
+    ["CLIENT", "KILL", "id", "-1"], ["CLIENT", "KILL", "id", "0"],
+    ["CLIENT", "KILL", "type", "wrong_type"], ["CLIENT", "KILL", "user", "wrong_user"],
+    ["CLIENT", "KILL", "skipme", "yes_or_no"], ["CLIENT", "KILL", "maxage", "10"],
+    ["CLIENT", "KILL", "127.0.0.1:1"], ["CLIENT", "KILL", "id", "999999", "skipme", "no"],
+]
+
+
+def test_client_kill_arguments_as_redis(targets):
+    got = {}
+    for name, port in targets.items():
+        c = _client(port)
+        out = []
+        for argv in KILL_ERRORS:
+            try:
+                out.append(c.execute_command(*argv))
+            except redis.exceptions.ResponseError as exc:
+                out.append(str(exc))
+        got[name] = out
+    assert got["proxy"] == got["redis"]
+
+
+@pytest.mark.parametrize("target", ["redis", "proxy"])
+def test_latency_tracking_off(targets, target):
+    c = _client(targets[target])
+    try:
+        c.config_set("latency-tracking", "no")
+        c.config_resetstat()
+        c.ping()
+        assert c.execute_command("LATENCY", "HISTOGRAM", "ping") == []
+    finally:
+        c.config_set("latency-tracking", "yes")
+    c.ping()
+    assert c.execute_command("LATENCY", "HISTOGRAM", "ping")[0] == b"ping"
