@@ -238,6 +238,8 @@ def config_set(server, args: list[bytes]) -> None:
     if own.keys() & rocksopts.RUNTIME_KEYS:
         server.engine.rocks.apply(cfg)
         maxmemory.update(server)
+        if server.over_maxmemory:
+            maxmemory.out_of_memory(server)  # updateMaxmemory evicts at once (performEvictions)
         if "max_memory_bytes" in own and server.engine.rocks.pending(cfg):
             log.warning("event=maxmemory_at_restart maxmemory=%d message=a budget is turned on or "
                         "off when RocksDB opens: the sizes stay until a restart",
