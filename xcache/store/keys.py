@@ -52,6 +52,8 @@ def delete_keys(c, keys: list[bytes]) -> int:
     if n and c.server.key_waiters:  # a blocked XREADGROUP learns its stream is gone (Redis 7.0)
         for key in seen:
             c.server.signal_key(c.db, key)
+    if not n:
+        c.propagate = []  # nothing deleted: neither dirty nor replicated (Redis's delGenericCommand)
     return n
 
 

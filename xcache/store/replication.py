@@ -4,7 +4,10 @@ repl_link.py, the snapshot files repl_snapshot.py, the commands (ROLE, REPLICAOF
 WAIT) repl_commands.py.
 
 Master side. Every write command, after it succeeds, is encoded as a RESP multibulk (SELECT first
-when the db changes) and appended to the write stream. The master offset counts the bytes of that
+when the db changes) and appended to the write stream; the ops of one top-level command (EXEC, a
+script, a command propagating several ops) go as one block, wrapped in MULTI ... EXEC when there
+are several (Redis 7.0's rule: open_unit / close_unit). With group commit they are sent once the
+group is written, never ahead of the local commit. The master offset counts the bytes of that
 stream, as in Redis. The last `repl_backlog_bytes` of it stay in a backlog, so a replica that was
 briefly disconnected resumes with `+CONTINUE` and the missing bytes (partial resync). Otherwise the
 master answers `+FULLRESYNC <replid> <offset>`, takes a RocksDB checkpoint on the event loop (so
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("xcache.replication")
 
+_MULTI = encode_command(b"MULTI")
+_EXEC = encode_command(b"EXEC")
 HIGH_WATER_BYTES = 4 * 1024 * 1024  # pause the snapshot while this much is unsent
 NO_REPLID = "0" * 40
 
@@ -110,6 +115,8 @@ class Replication:
         self.backlog: Backlog | None = None  # created when the first replica attaches, as Redis
         # db of the last SELECT in the stream (-1: emit SELECT before the next write)
         self.stream_db = -1
+        # the ops of the top-level command running (EXEC, a script), emitted as one block
+        self.unit: list | None = None
         self.replicas: dict[Client, ReplicaState] = {}
         self.stats = {"sync_full": 0, "sync_partial_ok": 0, "sync_partial_err": 0}
         self._acked = asyncio.Event()
@@ -202,22 +209,95 @@ class Replication:
         if c.propagate is not None and not c.propagate:
             return  # the handler wrote nothing (e.g. a blocking pop inside EXEC)
         cmds = c.propagate or absolute_expiry(c, argv)
+        unit = self.unit
+        if unit is not None:  # inside EXEC or a script: emitted with the rest, as one block
+            if type(cmds[0]) is list:
+                unit.extend([(c.db, one) for one in cmds])
+            else:
+                unit.append((c.db, cmds))
+            return
+        if type(cmds[0]) is list and len(cmds) > 1:  # several ops of one command: one block
+            self.emit_unit(c, [(c.db, one) for one in cmds])
+            return
         group = self.server.engine.group
         if group is not None:  # sent once the group is written: never ahead of the local commit
             group.after.append((c, c.db, cmds))
             return
         self.emit(c, c.db, cmds)
 
-    def emit(self, c: Client, db: int, cmds: list) -> None:
-        """Append one propagated write (or several, a list of argvs) to the stream."""
+    # A unit: the ops propagated while one top-level command runs (EXEC, EVAL, FCALL), emitted
+    # together once it ends, wrapped in MULTI ... EXEC when there are several (Redis 7.0's
+    # also_propagate / propagatePendingCommands): a replica never applies half of it.
+
+    def open_unit(self) -> list | None:
+        """Start collecting a unit; None when one is already open (a script inside EXEC: its
+        ops belong to the transaction's unit). Pass the result to close_unit."""
+        if self.unit is not None:
+            return None
+        self.unit = []
+        return self.unit
+
+    def close_unit(self, c: Client, unit: list | None) -> None:
+        """End the unit opened by open_unit (unit: what it returned) and emit it for client c
+        (whose repl_woff then points after it, for WAIT)."""
+        if unit is None:
+            return
+        if self.unit is unit:
+            self.unit = None
+        if unit and self.backlog is not None and not self.is_replica:
+            self.emit_unit(c, unit)
+
+    def suspend_unit(self) -> list | None:
+        """Take the open unit aside (an EXEC stalled half-way: resume_unit brings it back)."""
+        unit, self.unit = self.unit, None
+        return unit
+
+    def resume_unit(self, unit: list | None) -> None:
+        if unit is not None and self.unit is None:
+            self.unit = unit
+
+    def emit_unit(self, c: Client, ops: list) -> None:
+        """ops ((db, argv) each): a single op as itself, several wrapped in MULTI ... EXEC."""
+        if len(ops) == 1:
+            db, cmds = ops[0]
+        else:
+            db, cmds = None, ops
+        group = self.server.engine.group
+        if group is not None:  # never ahead of the local commit
+            group.after.append((c, db, cmds))
+            return
+        self.emit(c, db, cmds)
+
+    def _encode(self, parts: list, db: int | None, cmds: list) -> None:
+        """Encode one entry (db None: a block of (db, argv) ops, wrapped) into parts."""
+        if db is None:
+            first = cmds[0][0]
+            if first != self.stream_db:  # the SELECT goes before the MULTI
+                self.stream_db = first
+                parts.append(encode_command(b"SELECT", b"%d" % first))
+            parts.append(_MULTI)
+            for one_db, one in cmds:
+                if one_db != self.stream_db:
+                    self.stream_db = one_db
+                    parts.append(encode_command(b"SELECT", b"%d" % one_db))
+                parts.append(encode_command(*one))
+            parts.append(_EXEC)
+            return
         if db != self.stream_db:
             self.stream_db = db
-            self.feed(encode_command(b"SELECT", b"%d" % db))
+            parts.append(encode_command(b"SELECT", b"%d" % db))
         if cmds and type(cmds[0]) is list:  # a handler may replace one command by several
             for one in cmds:
-                self.feed(encode_command(*one))
+                parts.append(encode_command(*one))
         else:
-            self.feed(encode_command(*cmds))
+            parts.append(encode_command(*cmds))
+
+    def emit(self, c: Client, db: int | None, cmds: list) -> None:
+        """Append one propagated write (or several, a list of argvs; db None: a block of
+        (db, argv) ops, wrapped in MULTI ... EXEC) to the stream."""
+        parts: list = []
+        self._encode(parts, db, cmds)
+        self.feed(b"".join(parts))
         c.repl_woff = self.offset  # for WAIT
         if (owner := getattr(c, "woff_owner", None)) is not None:
             owner.repl_woff = self.offset  # a script's write: WAIT / the write hold of its caller
@@ -225,16 +305,14 @@ class Replication:
     def emit_group(self, entries: list) -> None:
         """A written group's writes ((client, db, cmds) each, in order) as one append to the
         stream: one send per replica instead of one per command."""
-        parts = []
+        parts: list = []
         off = self.offset
+        n = 0
         for c, db, cmds in entries:
-            if db != self.stream_db:
-                self.stream_db = db
-                parts.append(encode_command(b"SELECT", b"%d" % db))
-                off += len(parts[-1])
-            for one in cmds if cmds and type(cmds[0]) is list else (cmds,):
-                parts.append(encode_command(*one))
-                off += len(parts[-1])
+            self._encode(parts, db, cmds)
+            for p in parts[n:]:
+                off += len(p)
+            n = len(parts)
             c.repl_woff = off  # for WAIT
         self.feed(b"".join(parts))
 

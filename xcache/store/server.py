@@ -133,6 +133,7 @@ class Client(asyncio.Protocol):
         self.watched_expired: set = set()  # watched keys that were stale already (transactions)
         self.dirty_cas = False
         self.exec_progress = None
+        self.exec_unit = None  # a stalled EXEC's replication ops so far (transactions.py)
         # pub/sub
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
@@ -805,6 +806,8 @@ class Server:
             # RocksDB signals no event when a stall ends, so polling with backoff is the way.
             await asyncio.sleep(delay)
             if c.closing:
+                if cmd.name == "exec":  # what it wrote before the stall still reaches replicas
+                    transactions.reset_multi(c)
                 return None
             refused = await self._wait_turn(c, cmd, argv)
             if refused is not None:
@@ -814,7 +817,8 @@ class Server:
             except Error as exc:
                 return exc
             except WriteStall:
-                if time.monotonic() >= deadline:
+                # a replica's EXEC from its master waits the stall out: half of it ran already
+                if time.monotonic() >= deadline and not (c.kind == "master" and cmd.name == "exec"):
                     self.stats["stall_rejected_writes"] += 1
                     log.warning("event=write_rejected reason=stall client=%s cmd=%s", c.id, cmd.name)
                     if cmd.name == "exec":

@@ -1,0 +1,230 @@
+"""What the replication stream carries, compared with redis-server 7.0's: the writes of a
+transaction or a script as one block wrapped in MULTI ... EXEC (a single write as itself, the
+SELECT before the MULTI), and a replica that applies such a block all at once."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import redis
+
+from tests.store.cluster import client, wait_synced
+from tests.store.test_sync import read_command
+
+MARK = [b"SET", b"__end__", b"1"]
+
+
+class Stream:
+    """A SYNC attached to a node: its RDB skipped, then its commands."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(b"SYNC\r\n")
+        self.f = self.sock.makefile("rb")
+        header = self.f.readline()
+        while header == b"\n":
+            header = self.f.readline()
+        assert header.startswith(b"$")
+        self.f.read(int(header[1:]))
+
+    def until_mark(self) -> list[list[bytes]]:
+        """The commands up to the MARK write (PINGs and GETACKs left out), names lowercased."""
+        out = []
+        while True:
+            argv = read_command(self.f)
+            argv[0] = argv[0].lower()
+            if argv[0] in (b"ping", b"replconf"):
+                continue
+            if [argv[0].upper(), *argv[1:]] == MARK:
+                return out
+            out.append(argv)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def streams_of(node_ports, scenario) -> list[list[list[bytes]]]:
+    """Run scenario(client) against each node with a SYNC attached: each node's stream."""
+    out = []
+    for port in node_ports:
+        r = redis.Redis(port=port, protocol=2, socket_timeout=10)
+        r.flushall()
+        s = Stream(port)
+        try:
+            scenario(r)
+            r.execute_command(*MARK)
+            out.append(s.until_mark())
+        finally:
+            s.close()
+            r.close()
+    return out
+
+
+def _normalise(stream: list[list[bytes]]) -> list[list[bytes]]:
+    """The stream without the flushall and first select, which depend on where it attached."""
+    return [argv for argv in stream if argv[0] != b"flushall"]
+
+
+def assert_same_stream(xcache_node, redis_node, scenario) -> list[list[bytes]]:
+    ours, theirs = streams_of([xcache_node.port, redis_node.port], scenario)
+    assert _normalise(ours) == _normalise(theirs)
+    return ours
+
+
+def test_transaction_with_several_writes_is_one_wrapped_block(xcache_node, redis_node):
+    def scenario(r):
+        p = r.pipeline(transaction=True)
+        p.set("a", "1").incr("n").rpush("l", "x", "y").get("a")
+        p.execute()
+
+    stream = assert_same_stream(xcache_node, redis_node, scenario)
+    names = [argv[0] for argv in stream]
+    assert names[names.index(b"multi"):] == [b"multi", b"set", b"incrby", b"rpush", b"exec"]
+
+
+def test_transaction_across_dbs_selects_inside_the_block(xcache_node, redis_node):
+    def scenario(r):
+        r.execute_command("SELECT", "0")
+        r.execute_command("MULTI")
+        r.execute_command("SET", "a", "1")
+        r.execute_command("SELECT", "1")
+        r.execute_command("SET", "b", "2")
+        r.execute_command("SELECT", "0")
+        r.execute_command("SET", "c", "3")
+        r.execute_command("EXEC")
+
+    assert_same_stream(xcache_node, redis_node, scenario)
+
+
+def test_transaction_with_one_write_is_not_wrapped(xcache_node, redis_node):
+    def scenario(r):
+        p = r.pipeline(transaction=True)
+        p.get("a").set("a", "1").get("a")
+        p.execute()
+
+    stream = assert_same_stream(xcache_node, redis_node, scenario)
+    assert [b"multi"] not in stream
+
+
+def test_transaction_without_effect_propagates_nothing(xcache_node, redis_node):
+    def scenario(r):
+        p = r.pipeline(transaction=True)
+        p.get("a").delete("missing")
+        p.execute()
+
+    assert_same_stream(xcache_node, redis_node, scenario)
+
+
+def test_script_with_several_writes_is_one_wrapped_block(xcache_node, redis_node):
+    def scenario(r):
+        r.eval("redis.call('set', KEYS[1], 'v'); redis.call('incr', KEYS[2]); "
+               "redis.call('get', KEYS[1]); return redis.call('lpush', KEYS[3], 'e')",
+               3, "k", "n", "l")
+        r.eval("return redis.call('set', KEYS[1], 'only')", 1, "k")  # one write: itself
+        r.eval("return redis.call('get', KEYS[1])", 1, "k")  # no write: nothing
+
+    stream = assert_same_stream(xcache_node, redis_node, scenario)
+    names = [argv[0] for argv in stream]
+    assert names[names.index(b"multi"):] == [b"multi", b"set", b"incr", b"lpush", b"exec", b"set"]
+
+
+def test_script_inside_a_transaction_is_one_block(xcache_node, redis_node):
+    def scenario(r):
+        p = r.pipeline(transaction=True)
+        p.set("a", "1")
+        p.eval("redis.call('set', KEYS[1], 'x'); return redis.call('incr', KEYS[2])", 2, "b", "n")
+        p.execute()
+
+    stream = assert_same_stream(xcache_node, redis_node, scenario)
+    assert [argv[0] for argv in stream].count(b"multi") == 1
+
+
+def test_function_with_several_writes_is_one_wrapped_block(xcache_node, redis_node):
+    lib = ("#!lua name=replstreamlib\n"
+           "redis.register_function('two', function(keys, args) "
+           "redis.call('set', keys[1], args[1]); return redis.call('incr', keys[2]) end)")
+
+    def scenario(r):
+        r.execute_command("FUNCTION", "LOAD", "REPLACE", lib)
+        r.execute_command("FCALL", "two", 2, "k", "n", "v")
+
+    assert_same_stream(xcache_node, redis_node, scenario)
+
+
+def test_replica_never_shows_half_a_transaction(cluster):
+    """Transactions moving a unit from one key to another keep the sum constant; a reader on
+    the replica (MGET, one atomic read) sees the sum constant at every moment."""
+    master = cluster.node()
+    replica = cluster.replica_of(master)
+    m = client(master)
+    m.mset({"{t}a": 1000, "{t}b": 0})
+    wait_synced(master, replica)
+    seen: list = []
+    stop = threading.Event()
+
+    def reader():
+        rr = client(replica)
+        while not stop.is_set():
+            a, b = rr.mget("{t}a", "{t}b")
+            if a is not None and b is not None:
+                seen.append(int(a) + int(b))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for i in range(300):
+            p = m.pipeline(transaction=True)
+            p.decr("{t}a").incr("{t}b")
+            p.execute()
+            if i % 50 == 0:  # and scripts
+                m.eval("redis.call('decr', KEYS[1]); return redis.call('incr', KEYS[2])", 2,
+                       "{t}a", "{t}b")
+    finally:
+        stop.set()
+        t.join()
+    assert m.execute_command("WAIT", 1, 5000) == 1
+    r = client(replica)
+    assert int(r.get("{t}a")) + int(r.get("{t}b")) == 1000
+    assert int(r.get("{t}a")) == int(m.get("{t}a"))
+    assert seen and set(seen) == {1000}
+    # the replica's own offset matches the master's: the blocks were fed on verbatim
+    wait_synced(master, replica)
+    assert (client(replica).info("replication")["master_repl_offset"]
+            == m.info("replication")["master_repl_offset"])
+
+
+def test_sub_replica_gets_the_blocks_verbatim(cluster):
+    master = cluster.node()
+    replica = cluster.replica_of(master)
+    s = Stream(replica.port)
+    try:
+        m = client(master)
+        p = m.pipeline(transaction=True)
+        p.set("a", "1").set("b", "2")
+        p.execute()
+        m.execute_command(*MARK)
+        names = [argv[0] for argv in s.until_mark()]
+    finally:
+        s.close()
+    assert names[names.index(b"multi"):] == [b"multi", b"set", b"set", b"exec"]
+
+
+@pytest.mark.parametrize("ack", [True])
+def test_wait_counts_the_whole_transaction(cluster, ack):
+    master = cluster.node()
+    replica = cluster.replica_of(master)
+    m = client(master)
+    p = m.pipeline(transaction=True)
+    for i in range(20):
+        p.set(f"k{i}", i)
+    p.execute()
+    assert m.execute_command("WAIT", 1, 5000) == 1
+    r = client(replica)
+    assert [int(v) for v in r.mget([f"k{i}" for i in range(20)])] == list(range(20))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and r.dbsize() != 20:
+        time.sleep(0.05)
+    assert r.dbsize() == 20
