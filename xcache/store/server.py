@@ -551,6 +551,10 @@ class Server:
                 cmdstats.target(cmd, argv).rejected_calls += 1
                 return refused
         if c.multi is not None and name not in MULTI_IMMEDIATE:
+            if cmd.write and self.replication.read_only and c.kind != "master":
+                c.multi_error = True  # processCommand refuses it before queueing: EXECABORT
+                cmdstats.target(cmd, argv).rejected_calls += 1
+                return READONLY
             if "nomulti" in cmd.flags:
                 c.multi_error = True
                 cmdstats.target(cmd, argv).rejected_calls += 1

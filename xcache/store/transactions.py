@@ -118,6 +118,13 @@ def _exec(c):
         return NULL_ARRAY
     server = c.server
     queue = c.multi
+    resumed = c.exec_progress is not None
+    if not resumed and server.replication.read_only and c.kind != "master" \
+            and any(q[0].write for q in queue):
+        # a replica now (REPLICAOF since MULTI): processCommand refuses a writing EXEC
+        reset_multi(c)
+        raise Error("EXECABORT Transaction discarded because of: READONLY You can't write "
+                    "against a read only replica.")
     index, replies = c.exec_progress or (0, [])
     # Its writes reach replicas as one block, MULTI ... EXEC (one write: as itself), once it ends
     rep = server.replication
@@ -130,7 +137,9 @@ def _exec(c):
     try:
         while index < len(queue):
             cmd, argv = queue[index]
-            if cmd.write and server.replication.read_only and c.kind != "master":
+            # Redis runs a transaction to its end even if it demotes the node (REPLICAOF inside
+            # it); a stalled one resuming on a node demoted meanwhile must not write
+            if resumed and cmd.write and server.replication.read_only and c.kind != "master":
                 reply = Error("READONLY You can't write against a read only replica.")
             else:
                 if server.monitors:
