@@ -11,6 +11,7 @@ import time
 import pytest
 import redis
 
+from tests.procs import start_redis, wait_until
 from tests.store.cluster import client, wait_synced
 from tests.store.test_sync import read_command
 
@@ -64,8 +65,16 @@ def streams_of(node_ports, scenario) -> list[list[list[bytes]]]:
 
 
 def _normalise(stream: list[list[bytes]]) -> list[list[bytes]]:
-    """The stream without the flushall and first select, which depend on where it attached."""
-    return [argv for argv in stream if argv[0] != b"flushall"]
+    """The stream without its flushall; absolute times (ms) as '*'."""
+    return [[b"*" if a.isdigit() and len(a) >= 12 else a for a in argv]
+            for argv in stream if argv[0] != b"flushall"]
+
+
+@pytest.fixture(scope="module")
+def debug_redis(tmp_path_factory):
+    """redis-server with DEBUG (SLEEP, SET-ACTIVE-EXPIRE), for the scenarios that use it."""
+    with start_redis(tmp_path_factory.mktemp("dbgredis"), "--enable-debug-command", "yes") as proc:
+        yield proc
 
 
 def assert_same_stream(xcache_node, redis_node, scenario) -> list[list[bytes]]:
@@ -228,3 +237,48 @@ def test_wait_counts_the_whole_transaction(cluster, ack):
     while time.monotonic() < deadline and r.dbsize() != 20:
         time.sleep(0.05)
     assert r.dbsize() == 20
+
+
+def test_key_found_expired_by_a_woken_client_is_deleted_after_the_block(xcache_node, debug_redis):
+    """list.tcl 'MULTI + LPUSH + EXPIRE + DEBUG SLEEP on blocked client, key already expired':
+    the EXEC's block, then the DEL of the key the woken BRPOP found expired."""
+
+    def scenario(r):
+        r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+        try:
+            rd = redis.Redis(port=r.connection_pool.connection_kwargs["port"], protocol=2)
+            rid = rd.client_id()
+            conn = rd.connection_pool.get_connection("BRPOP")
+            conn.send_command("BRPOP", "k", 0)
+            wait_until(lambda: r.info("clients")["blocked_clients"] == 1, 10, "BRPOP blocked")
+            p = r.pipeline(transaction=True)
+            p.rpush("k", "hello").pexpire("k", 100).execute_command("DEBUG", "SLEEP", "0.2")
+            p.execute()
+            time.sleep(0.1)
+            assert r.info("clients")["blocked_clients"] == 1  # still blocked: nothing to pop
+            r.client_unblock(rid)
+            assert conn.read_response() is None
+            rd.connection_pool.release(conn)
+            rd.close()
+        finally:
+            r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+
+    stream = assert_same_stream(xcache_node, debug_redis, scenario)
+    assert [argv[0] for argv in stream][-5:] == [b"multi", b"rpush", b"pexpireat", b"exec", b"del"]
+
+
+def test_keys_the_collector_expires_reach_the_stream_as_del(xcache_node):
+    r = redis.Redis(port=xcache_node.port, protocol=2, socket_timeout=10)
+    r.flushall()
+    s = Stream(xcache_node.port)
+    try:
+        before = r.info("stats")["expired_keys"]
+        r.set("gone", "v", px=30)
+        wait_until(lambda: r.info("stats")["expired_keys"] > before, 10,
+                   "the collector expired the key")
+        r.execute_command(*MARK)
+        stream = s.until_mark()
+    finally:
+        s.close()
+        r.close()
+    assert stream[-1] == [b"del", b"gone"]

@@ -73,7 +73,8 @@ class Collector:
         last = None
         # no key is expired during CLIENT PAUSE (Redis: a failover may be under way; the new
         # master sends the deletions, or they happen after the pause)
-        paused = bool(self.server.pause.mode)
+        # nor with DEBUG SET-ACTIVE-EXPIRE 0 (keys then go when a command finds them expired)
+        paused = bool(self.server.pause.mode) or not getattr(self.server, "active_expire", True)
         start = self._cursors["meta"]
         if start is None:
             self._counting = {}
@@ -106,6 +107,10 @@ class Collector:
                 self.server.tracking.invalidate(self.server, None, [mk[1:] for mk in gone])
             self.server.stats["expired_keys"] += expired
             self.removed_entries += expired
+            rep = self.server.replication
+            if rep.backlog is not None and not rep.read_only:  # activeExpireCycle's DELs
+                for mk in gone:
+                    rep.propagate_deletion(logical_db(mk[0]), mk[1:])
         if seen < limit:
             self._cursors["meta"] = None
             self.keyspace = {db: (n, e) for db, (n, e) in self._counting.items()}

@@ -53,6 +53,15 @@ log = logging.getLogger("xcache.replication")
 
 _MULTI = encode_command(b"MULTI")
 _EXEC = encode_command(b"EXEC")
+
+
+class _Nobody:
+    """The writer of a deletion the node made by itself (no client waits on its WAIT offset)."""
+
+    repl_woff = 0
+
+
+_NOBODY = _Nobody()
 HIGH_WATER_BYTES = 4 * 1024 * 1024  # pause the snapshot while this much is unsent
 NO_REPLID = "0" * 40
 
@@ -224,6 +233,21 @@ class Replication:
             group.after.append((c, c.db, cmds))
             return
         self.emit(c, c.db, cmds)
+
+    def propagate_deletion(self, db: int, key: bytes) -> None:
+        """A key the node deleted by itself (expired, evicted) reaches replicas as a DEL
+        (Redis's propagateDeletion): inside a unit it joins it, as in Redis's also_propagate."""
+        if self.backlog is None or self.is_replica:
+            return
+        argv = [b"DEL", key]
+        if self.unit is not None:
+            self.unit.append((db, argv))
+            return
+        group = self.server.engine.group
+        if group is not None:  # never ahead of the local commit
+            group.after.append((_NOBODY, db, argv))
+            return
+        self.emit(_NOBODY, db, argv)
 
     # A unit: the ops propagated while one top-level command runs (EXEC, EVAL, FCALL), emitted
     # together once it ends, wrapped in MULTI ... EXEC when there are several (Redis 7.0's

@@ -59,6 +59,7 @@ for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
 
 from xcache.store import cmdstats, durability, monitor, pubsub, scripting, tracking, transactions  # noqa: E402
+from xcache.store import lazyexpire  # noqa: E402
 from xcache.store.acl import check as acl_check  # noqa: E402
 from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
@@ -550,6 +551,15 @@ class Server:
                     c.multi_error = True
                 cmdstats.target(cmd, argv).rejected_calls += 1
                 return refused
+        elif name == b"exec" and self.cfg.min_replicas_to_write and c.multi:
+            # an EXEC with queued writes is refused as a whole when replicas went missing since
+            for queued, _ in c.multi:
+                if queued.write:
+                    refused = durability.refuse(self, c, queued)
+                    if refused is not None:
+                        transactions.reset_multi(c)
+                        return Error(f"EXECABORT Transaction discarded because of: {refused.message}")
+                    break
         if c.multi is not None and name not in MULTI_IMMEDIATE:
             if cmd.write and self.replication.read_only and c.kind != "master":
                 c.multi_error = True  # processCommand refuses it before queueing: EXECABORT
@@ -974,6 +984,8 @@ class Server:
         """One attempt to serve a blocked command; a pop served here is replicated as a plain pop.
         cmd: the blocked command, whose stats get the outcome (updateStatsOnUnblock)."""
         c.propagate = None
+        # a key that expired meanwhile is deleted now and replicas get its DEL (lookupKeyWrite)
+        lazyexpire.expire_keys(self, c.db, block.keys)
         existed = ({k: self.engine.get_meta(c.db, k) is not None for k in block.keys}
                    if self.notify_flags else None)
         start = perf_counter_ns()
