@@ -282,3 +282,59 @@ def test_keys_the_collector_expires_reach_the_stream_as_del(xcache_node):
         s.close()
         r.close()
     assert stream[-1] == [b"del", b"gone"]
+
+
+def test_replica_holds_an_open_block_back_from_its_offset():
+    """MasterLink._forward: a block whose EXEC has not been applied yet is not fed on (offset,
+    backlog, sub-replicas); it goes whole once its EXEC is applied."""
+    from types import SimpleNamespace
+
+    from xcache.resp import encode_command
+    from xcache.store.repl_link import MasterLink
+
+    fed: list[bytes] = []
+    link = object.__new__(MasterLink)
+    link.rep = SimpleNamespace(feed=fed.append)
+    link._held = []
+    mc = SimpleNamespace(multi=None)
+    link._forward(mc, [[b"SELECT", b"0"], [b"SET", b"a", b"1"]])
+    assert fed == [encode_command(b"SELECT", b"0") + encode_command(b"SET", b"a", b"1")]
+    mc.multi = [object()]  # MULTI and a queued command applied, in the same read as a write
+    link._forward(mc, [[b"DEL", b"x"], [b"MULTI"], [b"SET", b"b", b"2"]])
+    assert fed[1:] == [encode_command(b"DEL", b"x")]
+    link._forward(mc, [[b"SET", b"c", b"3"]])  # still open: held
+    assert len(fed) == 2
+    mc.multi = None
+    link._forward(mc, [[b"EXEC"]])
+    assert fed[2:] == [b"".join(encode_command(*a) for a in (
+        [b"MULTI"], [b"SET", b"b", b"2"], [b"SET", b"c", b"3"], [b"EXEC"]))]
+
+
+def test_transaction_on_a_replica_and_one_that_demotes_its_node(cluster):
+    """A write queued on a replica is refused (-READONLY) and its EXEC aborts, as in Redis; a
+    transaction that runs REPLICAOF runs to its end, and replicas get none of it."""
+    master = cluster.node()
+    replica = cluster.replica_of(master)
+    r = client(replica)
+    p = r.pipeline(transaction=True)
+    p.set("x", "1")
+    with pytest.raises(redis.ReadOnlyError):
+        p.execute()
+    m = client(master)
+    s = Stream(master.port)
+    try:
+        m.set("foo", "bar")
+        p = m.pipeline(transaction=True)
+        p.set("foo2", "bar").execute_command("REPLICAOF", "127.0.0.1", "1").set("foo3", "bar")
+        assert p.execute() == [True, b"OK", True]
+        with pytest.raises(redis.ReadOnlyError):
+            m.set("foo4", "bar")
+        stream = []
+        with pytest.raises((ConnectionError, OSError, ValueError)):
+            while True:
+                stream.append(read_command(s.f))
+    finally:
+        s.close()
+        m.execute_command("REPLICAOF", "NO", "ONE")
+    assert [a for a in stream if a[0].lower() not in (b"ping", b"replconf")][-1] == \
+        [b"SET", b"foo", b"bar"]

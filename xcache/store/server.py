@@ -59,11 +59,11 @@ for _module in COMMAND_MODULES:
     importlib.import_module(f"xcache.store.{_module}")
 
 from xcache.store import cmdstats, durability, monitor, pubsub, scripting, tracking, transactions  # noqa: E402
-from xcache.store import lazyexpire  # noqa: E402
 from xcache.store.acl import check as acl_check  # noqa: E402
 from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
 from xcache.store.latency import Diagnostics  # noqa: E402
+from xcache.store.lazyexpire import expire_keys  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.notify_events import after as notify_after  # noqa: E402
 from xcache.store.notify_events import before as notify_before  # noqa: E402
@@ -985,7 +985,7 @@ class Server:
         cmd: the blocked command, whose stats get the outcome (updateStatsOnUnblock)."""
         c.propagate = None
         # a key that expired meanwhile is deleted now and replicas get its DEL (lookupKeyWrite)
-        lazyexpire.expire_keys(self, c.db, block.keys)
+        expire_keys(self, c.db, block.keys)
         existed = ({k: self.engine.get_meta(c.db, k) is not None for k in block.keys}
                    if self.notify_flags else None)
         start = perf_counter_ns()
