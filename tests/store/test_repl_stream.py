@@ -338,3 +338,24 @@ def test_transaction_on_a_replica_and_one_that_demotes_its_node(cluster):
         m.execute_command("REPLICAOF", "NO", "ONE")
     assert [a for a in stream if a[0].lower() not in (b"ping", b"replconf")][-1] == \
         [b"SET", b"foo", b"bar"]
+
+
+def test_stale_replica_refuses_with_masterdown_when_told_to(tmp_path):
+    from tests.procs import start_xcache_server
+
+    with start_xcache_server(tmp_path) as node:
+        r = client(node)
+        r1 = client(node)
+        r.set("xx", 1)
+        r.config_set("replica-serve-stale-data", "no")
+        try:
+            r1.execute_command("REPLICAOF", "localhost", "0")  # a link that never comes up
+            with pytest.raises(redis.ResponseError, match="Link with MASTER is down"):
+                r.get("xx")
+            with pytest.raises(redis.ResponseError, match="Link with MASTER is down"):
+                r.ping()
+            assert r.info("replication")["role"] == "slave"  # INFO is served
+            r.config_set("replica-serve-stale-data", "yes")
+            assert r.get("xx") == b"1"
+        finally:
+            r1.execute_command("REPLICAOF", "NO", "ONE")

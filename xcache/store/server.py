@@ -80,6 +80,13 @@ cmdstats.attach()
 SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe", b"ping",
                       b"quit", b"reset", b"ssubscribe", b"sunsubscribe"}
 SCRIPT_RUNNERS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+MASTERDOWN = Error("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")
+
+
+def _denied_stale(cmd: Command, name: bytes) -> bool:
+    return "stale" not in cmd.flags or name == b"ping"
+
+
 MULTI_IMMEDIATE = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 MAX_PENDING_COMMANDS = 10_000
 WRITE_HIGH_WATER = 64 * 1024  # asyncio's and uvloop's default write-buffer high-water mark
@@ -544,6 +551,10 @@ class Server:
                 return gated
         if self.pause.mode and self.pause.blocks(c, cmd, name, argv):
             return Suspend(self._after_pause(c, argv))
+        if self.replication.is_replica and self.replication.link_state != "connected":
+            refused = self._refuse_stale(c, cmd, name, argv)
+            if refused is not None:
+                return refused
         if cmd.write and self.cfg.min_replicas_to_write:
             refused = durability.refuse(self, c, cmd)
             if refused is not None:
@@ -578,6 +589,23 @@ class Server:
             since = getattr(c, "repl_woff", 0)
             return durability.hold(self, c, self.call(c, cmd, argv), since)
         return self.call(c, cmd, argv)
+
+    def _refuse_stale(self, c: Client, cmd: Command, name: bytes, argv: list[bytes]):
+        """replica-serve-stale-data no, link down: -MASTERDOWN for what is not flagged stale
+        (Redis's PING is not), EXECABORT for an EXEC with such a queued command."""
+        if c.kind == "master" or self.settings.values.get("replica-serve-stale-data") != "no":
+            return None
+        if name == b"exec" and c.multi is not None:
+            if not any(_denied_stale(q[0], q[1][0].lower()) for q in c.multi):
+                return None
+            transactions.reset_multi(c)
+            return Error(f"EXECABORT Transaction discarded because of: {MASTERDOWN.message}")
+        if not _denied_stale(cmd, name):
+            return None
+        if c.multi is not None:
+            c.multi_error = True
+        cmdstats.target(cmd, argv).rejected_calls += 1
+        return MASTERDOWN
 
     def _refuse_disk_write(self, c: Client, cmd: Command, name: bytes, argv: list[bytes]):
         """The disk refuses writes: answer a write -MISCONF at once (as Redis does on a failed
