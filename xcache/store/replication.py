@@ -333,12 +333,19 @@ class Replication:
         stream: one send per replica instead of one per command."""
         parts: list = []
         off = self.offset
-        n = 0
         for c, db, cmds in entries:
-            self._encode(parts, db, cmds)
-            for p in parts[n:]:
-                off += len(p)
-            n = len(parts)
+            if db is not None and type(cmds[0]) is not list:  # one command (the common case)
+                if db != self.stream_db:
+                    self.stream_db = db
+                    parts.append(encode_command(b"SELECT", b"%d" % db))
+                    off += len(parts[-1])
+                one = encode_command(*cmds)
+                parts.append(one)
+                off += len(one)
+            else:
+                n = len(parts)
+                self._encode(parts, db, cmds)
+                off += sum(map(len, parts[n:]))
             c.repl_woff = off  # for WAIT
         self.feed(b"".join(parts))
 
