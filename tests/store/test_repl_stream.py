@@ -359,3 +359,13 @@ def test_stale_replica_refuses_with_masterdown_when_told_to(tmp_path):
             assert r.get("xx") == b"1"
         finally:
             r1.execute_command("REPLICAOF", "NO", "ONE")
+
+
+def test_publish_is_replicated(xcache_node, redis_node):
+    def scenario(r):
+        r.publish("bla", "bla")
+        p = r.pipeline(transaction=True)
+        p.publish("ch", "m").set("a", "1")
+        p.execute()
+
+    assert_same_stream(xcache_node, redis_node, scenario)
