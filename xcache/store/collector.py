@@ -107,10 +107,6 @@ class Collector:
                 self.server.tracking.invalidate(self.server, None, [mk[1:] for mk in gone])
             self.server.stats["expired_keys"] += expired
             self.removed_entries += expired
-            rep = self.server.replication
-            if rep.backlog is not None and not rep.read_only:  # activeExpireCycle's DELs
-                for mk in gone:
-                    rep.propagate_deletion(logical_db(mk[0]), mk[1:])
         if seen < limit:
             self._cursors["meta"] = None
             self.keyspace = {db: (n, e) for db, (n, e) in self._counting.items()}

@@ -5,8 +5,10 @@ puts it, so replicas (which never expire keys on their own in Redis) and tools r
 see the same sequence. A replica, or a fenced master, deletes nothing: its master's DEL comes.
 
 Used where Redis 7.0's stream shows such a DEL: a blocked client woken for a key that has expired
-meanwhile (handleClientsBlockedOnKeys' lookupKeyWrite). The background collector (collector.py)
-sends the DELs of the keys it expires (activeExpireCycle).
+meanwhile (handleClientsBlockedOnKeys' lookupKeyWrite), SCAN and RANDOMKEY meeting expired keys.
+The background collector (collector.py) does not replicate its expiries, unlike Redis's
+activeExpireCycle: every node collects its own, so the stream of a master about to be demoted
+does not grow past the promoted replica's history (the old master resumes with a partial sync).
 """
 
 from __future__ import annotations

@@ -100,22 +100,13 @@ def publish_message(server, channel: bytes, message: bytes) -> int:
 
 @command("spublish", 3, "pubsub loading stale fast", 1, 1, 1)
 def spublish(c, args):
-    _replicate(c, b"SPUBLISH", args)
     subs = c.server.shard_channels.get(args[0])
     return _deliver(subs, Push([b"smessage", args[0], args[1]])) if subs else 0
 
 
 @command("publish", 3, "pubsub loading stale fast", 0, 0, 0)
 def publish(c, args):
-    _replicate(c, b"PUBLISH", args)
     return publish_message(c.server, args[0], args[1])
-
-
-def _replicate(c, name: bytes, args) -> None:
-    """A master's PUBLISH reaches its replicas (Redis's may_replicate): their subscribers get it."""
-    rep = c.server.replication
-    if rep.backlog is not None and not rep.is_replica:
-        rep.propagate(c, [name, *args])
 
 
 # Redis 7.0's PUBSUB help[] (src/pubsub.c): every subcommand is served
