@@ -377,3 +377,41 @@ def test_publish_is_not_replicated(xcache_node):
     finally:
         s.close()
         r.close()
+
+
+def test_transaction_stalled_half_way_reaches_the_replica_whole(cluster):
+    """RocksDB stalls writes for real (test_stall.py's settings); transactions sent command by
+    command (no group: EXEC writes one command at a time) stall half-way and resume. The SYNC
+    stream carries each as one block, and the replica ends with the master's data."""
+    from tests.store.test_stall import STALL_FLAGS, Writer
+
+    master = cluster.node(*STALL_FLAGS[:-1], "write_stall_timeout_ms=20000")
+    replica = cluster.replica_of(master)
+    s = Stream(master.port)
+    noise = Writer(master.port, "n")
+    noise.start()
+    m = client(master)
+    try:
+        wait_until(lambda: m.info("storage")["write_stall_active"] == 1, 60, "a write stall")
+        for t in range(5):
+            m.execute_command("MULTI")
+            for i in range(8):
+                m.execute_command("SET", f"t{t}:{i}", "v" * 512)
+            assert m.execute_command("EXEC") == [b"OK"] * 8
+    finally:
+        noise.stop.set()
+        noise.join(60)
+    try:
+        m.execute_command(*MARK)
+        stream = s.until_mark()
+    finally:
+        s.close()
+    names = [(a[0], a[1][:2] if len(a) > 1 else b"") for a in stream]
+    for t in range(5):
+        start = names.index((b"set", b"t%d" % t)) - 1
+        assert [n for n, _ in names[start:start + 10]] == [b"multi"] + [b"set"] * 8 + [b"exec"]
+    wait_synced(master, replica, timeout=120)
+    r = client(replica)
+    keys = [f"t{t}:{i}" for t in range(5) for i in range(8)]
+    assert r.mget(keys) == m.mget(keys)
+    assert r.dbsize() == m.dbsize()

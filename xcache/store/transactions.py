@@ -131,6 +131,9 @@ def _exec(c):
     unit, c.exec_unit = c.exec_unit, None  # the ops of a stalled EXEC before the stall
     if unit is not None:
         rep.resume_unit(unit)
+        if rep.unit is not unit:  # another block open meanwhile (not expected): emit ours now
+            rep.close_unit(c, unit)
+            unit = rep.open_unit()
     else:
         unit = rep.open_unit()
     c.in_exec = True
