@@ -366,6 +366,7 @@ def test_lolwut_and_debug(x):
     x.set("k", "v")
     assert b"encoding:embstr" in raw(x, "DEBUG", "OBJECT", "k")
     assert x.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0") is not None
+    x.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")  # the node is shared: expiry back on
     with pytest.raises(redis.ResponseError, match="no such key"):
         x.execute_command("DEBUG", "OBJECT", "nokey")
     # DEBUG has no subcommand table in Redis: its handler's own fallback text

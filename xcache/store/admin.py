@@ -369,8 +369,9 @@ def debug(c, args):
         time.sleep(float(args[1]))
         return OK
     if sub == b"SET-ACTIVE-EXPIRE" and len(args) == 2:
-        # Accepted: expired keys are invisible to every read either way; the background
-        # collector goes on reclaiming their space.
+        # 0: the collector expires no key (it still reclaims deleted data); expired keys stay
+        # invisible to reads and go when a command finds them (lazyexpire.py), as in Redis
+        c.server.active_expire = args[1] != b"0"
         return OK
     if sub in (b"RELOAD", b"LOADAOF"):
         _save(c)  # the data is already durable; RELOAD checkpoints it and keeps serving

@@ -73,7 +73,8 @@ class Collector:
         last = None
         # no key is expired during CLIENT PAUSE (Redis: a failover may be under way; the new
         # master sends the deletions, or they happen after the pause)
-        paused = bool(self.server.pause.mode)
+        # nor with DEBUG SET-ACTIVE-EXPIRE 0 (keys then go when a command finds them expired)
+        paused = bool(self.server.pause.mode) or not getattr(self.server, "active_expire", True)
         start = self._cursors["meta"]
         if start is None:
             self._counting = {}

@@ -275,7 +275,8 @@ def restore(c, args):
     c.engine.commit(b)
     if type_ in (LIST, STREAM):
         c.server.signal_key(c.db, key)
-    # Replicas get the absolute expiry, so they expire the key when this node does.
-    c.propagate = [b"RESTORE", key, b"%d" % expire_ms, payload, b"REPLACE"] + (
-        [b"ABSTTL"] if expire_ms else [])
+    # Replicas get the absolute expiry, so they expire the key when this node does: the command
+    # as it came, a relative TTL rewritten to absolute with ABSTTL appended (as Redis does)
+    if ttl and not absttl:
+        c.propagate = [b"RESTORE", key, b"%d" % expire_ms, *args[2:], b"ABSTTL"]
     return OK

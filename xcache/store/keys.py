@@ -31,6 +31,7 @@ from xcache.store.engine import (
     now_ms,
 )
 from xcache.store.glob import compile_glob
+from xcache.store.lazyexpire import expire_keys
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 
@@ -52,6 +53,8 @@ def delete_keys(c, keys: list[bytes]) -> int:
     if n and c.server.key_waiters:  # a blocked XREADGROUP learns its stream is gone (Redis 7.0)
         for key in seen:
             c.server.signal_key(c.db, key)
+    if not n:
+        c.propagate = []  # nothing deleted: neither dirty nor replicated (Redis's delGenericCommand)
     return n
 
 
@@ -330,17 +333,23 @@ def scan(c, args):
     examined = 0
     last = None
     seek = db_prefix + after + b"\x00" if after is not None else None
+    stale = []
+    cursor = b"0"
     for mk, raw in engine.scan(engine.meta, db_prefix, start=seek):
         key = mk[1:]
         last = key
         examined += 1
         meta_type, expire = raw[0] & 0x7F, int.from_bytes(raw[1:9], "big")  # RAW_STRING: STRING
-        if not (expire and expire <= now) and (regex is None or regex.match(key)) and (
-                type_ is None or type_ == meta_type):
+        if expire and expire <= now:
+            stale.append(key)
+        elif (regex is None or regex.match(key)) and (type_ is None or type_ == meta_type):
             out.append(key)
         if examined >= count:
-            return [b"%d" % encode_cursor(last), out]
-    return [b"0", out]
+            cursor = b"%d" % encode_cursor(last)
+            break
+    if stale:  # the expired keys it met go, each replicated as a DEL (not in a block: Redis)
+        expire_keys(c.server, c.db, stale)
+    return [cursor, out]
 
 
 RANDOMKEY_SMALL = 64  # up to this many keys, RANDOMKEY picks uniformly, as Redis
@@ -354,13 +363,18 @@ def randomkey(c, args):
     # A small keyspace is read whole: a random seek favours the key after the widest gap (with
     # `bar` and `foo` alone, `foo` would come 1 time in 60).
     live = []
+    stale = []
     for examined, (mk, raw) in enumerate(engine.scan(engine.meta, db_prefix)):
         expire = int.from_bytes(raw[1:9], "big")
         if not (expire and expire <= now):
             live.append(mk[1:])
+        else:
+            stale.append(mk[1:])
         if len(live) > RANDOMKEY_SMALL or examined > 4 * RANDOMKEY_SMALL:
             break
     else:
+        if stale:  # the expired keys it met go, each replicated as a DEL (as Redis's lookups)
+            expire_keys(c.server, c.db, stale)
         return random.choice(live) if live else None
     for start in (db_prefix + os.urandom(8), None):
         for mk, raw in engine.scan(engine.meta, db_prefix, start=start):

@@ -50,7 +50,8 @@ def _zpop_first(c, keys: list[bytes], low: bool, count: int, retrying: bool):
             if len(entries) == count:
                 break
         zsets._remove(c, key, meta, entries)
-        c.propagate = [b"ZPOPMIN" if low else b"ZPOPMAX", key, b"%d" % count]
+        # replicated with the count popped, as Redis rewrites it (not the one asked for)
+        c.propagate = [b"ZPOPMIN" if low else b"ZPOPMAX", key, b"%d" % len(entries)]
         lists._touch(c, (key,))  # the key spec of *MPOP cannot name its keys: tell WATCHers here
         return key, entries
     return None
@@ -61,7 +62,7 @@ def _lpop_first(c, keys: list[bytes], left: bool, count: int, retrying: bool):
         b = c.engine.batch()
         values = lists._pop(c, b, key, meta, left, min(count, meta.count))
         c.engine.commit(b)
-        c.propagate = [b"LPOP" if left else b"RPOP", key, b"%d" % count]
+        c.propagate = [b"LPOP" if left else b"RPOP", key, b"%d" % len(values)]
         lists._touch(c, (key,))
         return key, values
     return None

@@ -26,7 +26,7 @@ def replicaof(c: Client, args: list[bytes]):
         rep.become_master()
         return OK
     port = parse_int(args[1], Error("ERR Invalid master port"))
-    if not 0 < port < 65536:
+    if not 0 <= port < 65536:  # as Redis (0 is accepted: the link just never comes up)
         raise Error("ERR Invalid master port")
     host = args[0].decode(errors="replace")
     if rep.is_replica and (rep.master_host, rep.master_port) == (host, port):

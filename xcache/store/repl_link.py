@@ -46,6 +46,7 @@ class MasterLink:
         self.host, self.port = host, port
         self.stopped = False
         self._master_client: Client | None = None
+        self._held: list[bytes] = []  # an open transaction's commands, applied, not yet fed on
         self.task = asyncio.ensure_future(self._run())
 
     def stop(self) -> None:
@@ -195,6 +196,7 @@ class MasterLink:
         mc.kind = "master"
         mc.authenticated = True
         mc.db = rep.applied_db
+        self._held = []  # a transaction left open by the last link is resent whole
         mc.transport = writer.transport  # CLIENT KILL TYPE master closes the link
         peer = writer.get_extra_info("peername") or (self.host, self.port)
         sock = writer.get_extra_info("sockname") or ("?", 0)
@@ -281,8 +283,7 @@ class MasterLink:
                 reply = await suspended.waiter
                 if reply is BUSY_STALL or mc.closing:
                     rep.applied_db = mc.db
-                    for cmd in cmds[start:i - 1]:
-                        rep.feed(encode_command(*cmd))
+                    self._forward(mc, cmds[start:i - 1])
                     if mc.closing:  # the last one was not applied: the next PSYNC resends it
                         raise ReplError("master client killed")
                     await self._apply(mc, cmds[i - 1])  # not applied: again, until it is
@@ -291,7 +292,7 @@ class MasterLink:
                     continue
             rep.applied_db = mc.db
             # Forward exactly what we applied: our offset and backlog mirror the master's stream.
-            rep.feed(b"".join([encode_command(*cmd) for cmd in cmds[start:i]]))
+            self._forward(mc, cmds[start:i])
             if mc.closing:
                 raise ReplError("master client killed")
 
@@ -333,7 +334,29 @@ class MasterLink:
                 break
             rep.applied_db = mc.db
         # Forward exactly what we applied: our offset and backlog mirror the master's stream.
-        rep.feed(encode_command(*argv))
+        self._forward(mc, [argv])
+
+    def _forward(self, mc: Client, cmds: list) -> None:
+        """Feed what was applied on to our stream (offset, backlog, sub-replicas). A transaction
+        still open (its MULTI applied, not yet its EXEC) is held back: our offset never points
+        inside one (Redis's reploff), so a new link resends it whole, and what sub-replicas get is
+        the stream verbatim, a block at once."""
+        data = [encode_command(*cmd) for cmd in cmds]
+        if mc.multi is None:
+            if self._held:
+                data, self._held = self._held + data, []
+            if data:
+                self.rep.feed(b"".join(data))
+            return
+        for j in range(len(cmds) - 1, -1, -1):
+            if cmds[j][0].lower() == b"multi":
+                break
+        else:
+            self._held += data
+            return
+        out, self._held = self._held + data[:j], data[j:]
+        if out:
+            self.rep.feed(b"".join(out))
 
     async def _ack_loop(self, writer: asyncio.StreamWriter) -> None:
         while True:

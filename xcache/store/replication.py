@@ -4,7 +4,10 @@ repl_link.py, the snapshot files repl_snapshot.py, the commands (ROLE, REPLICAOF
 WAIT) repl_commands.py.
 
 Master side. Every write command, after it succeeds, is encoded as a RESP multibulk (SELECT first
-when the db changes) and appended to the write stream. The master offset counts the bytes of that
+when the db changes) and appended to the write stream; the ops of one top-level command (EXEC, a
+script, a command propagating several ops) go as one block, wrapped in MULTI ... EXEC when there
+are several (Redis 7.0's rule: open_unit / close_unit). With group commit they are sent once the
+group is written, never ahead of the local commit. The master offset counts the bytes of that
 stream, as in Redis. The last `repl_backlog_bytes` of it stay in a backlog, so a replica that was
 briefly disconnected resumes with `+CONTINUE` and the missing bytes (partial resync). Otherwise the
 master answers `+FULLRESYNC <replid> <offset>`, takes a RocksDB checkpoint on the event loop (so
@@ -48,6 +51,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("xcache.replication")
 
+_MULTI = encode_command(b"MULTI")
+_EXEC = encode_command(b"EXEC")
+
+
+class _Nobody:
+    """The writer of a deletion the node made by itself (no client waits on its WAIT offset)."""
+
+    repl_woff = 0
+
+
+_NOBODY = _Nobody()
 HIGH_WATER_BYTES = 4 * 1024 * 1024  # pause the snapshot while this much is unsent
 NO_REPLID = "0" * 40
 
@@ -110,6 +124,8 @@ class Replication:
         self.backlog: Backlog | None = None  # created when the first replica attaches, as Redis
         # db of the last SELECT in the stream (-1: emit SELECT before the next write)
         self.stream_db = -1
+        # the ops of the top-level command running (EXEC, a script), emitted as one block
+        self.unit: list | None = None
         self.replicas: dict[Client, ReplicaState] = {}
         self.stats = {"sync_full": 0, "sync_partial_ok": 0, "sync_partial_err": 0}
         self._acked = asyncio.Event()
@@ -179,9 +195,11 @@ class Replication:
         """PING into the stream every ping period; drop replicas that stopped acking."""
         last_ping = time.monotonic()
         while True:
-            # repl-ping-replica-period (10 s), faster when repl_timeout_ms is short
-            ping_period = min(float(self.server.settings.values["repl-ping-replica-period"]),
-                              self.cfg.repl_timeout_ms / 4000)
+            # repl-ping-replica-period: its default (10 s) is shortened to repl_timeout_ms / 4
+            # when that is shorter; a period set by CONFIG SET is honoured as is (Redis's suite
+            # sets 3600 so that no PING lands in the stream it asserts)
+            period = float(self.server.settings.values["repl-ping-replica-period"])
+            ping_period = min(period, self.cfg.repl_timeout_ms / 4000) if period == 10 else period
             await asyncio.sleep(min(1.0, ping_period))
             now = time.monotonic()
             if self.replicas and not self.is_replica and now - last_ping >= ping_period:
@@ -202,22 +220,110 @@ class Replication:
         if c.propagate is not None and not c.propagate:
             return  # the handler wrote nothing (e.g. a blocking pop inside EXEC)
         cmds = c.propagate or absolute_expiry(c, argv)
+        unit = self.unit
+        if unit is not None:  # inside EXEC or a script: emitted with the rest, as one block
+            if type(cmds[0]) is list:
+                unit.extend([(c.db, one) for one in cmds])
+            else:
+                unit.append((c.db, cmds))
+            return
+        if type(cmds[0]) is list and len(cmds) > 1:  # several ops of one command: one block
+            self.emit_unit(c, [(c.db, one) for one in cmds])
+            return
         group = self.server.engine.group
         if group is not None:  # sent once the group is written: never ahead of the local commit
             group.after.append((c, c.db, cmds))
             return
         self.emit(c, c.db, cmds)
 
-    def emit(self, c: Client, db: int, cmds: list) -> None:
-        """Append one propagated write (or several, a list of argvs) to the stream."""
+    def propagate_deletion(self, db: int, key: bytes) -> None:
+        """A key the node deleted by itself (expired, evicted) reaches replicas as a DEL
+        (Redis's propagateDeletion): inside a unit it joins it, as in Redis's also_propagate."""
+        if self.backlog is None or self.is_replica:
+            return
+        argv = [b"DEL", key]
+        if self.unit is not None:
+            self.unit.append((db, argv))
+            return
+        group = self.server.engine.group
+        if group is not None:  # never ahead of the local commit
+            group.after.append((_NOBODY, db, argv))
+            return
+        self.emit(_NOBODY, db, argv)
+
+    # A unit: the ops propagated while one top-level command runs (EXEC, EVAL, FCALL), emitted
+    # together once it ends, wrapped in MULTI ... EXEC when there are several (Redis 7.0's
+    # also_propagate / propagatePendingCommands): a replica never applies half of it.
+
+    def open_unit(self) -> list | None:
+        """Start collecting a unit; None when one is already open (a script inside EXEC: its
+        ops belong to the transaction's unit). Pass the result to close_unit."""
+        if self.unit is not None:
+            return None
+        self.unit = []
+        return self.unit
+
+    def close_unit(self, c: Client, unit: list | None) -> None:
+        """End the unit opened by open_unit (unit: what it returned) and emit it for client c
+        (whose repl_woff then points after it, for WAIT)."""
+        if unit is None:
+            return
+        if self.unit is unit:
+            self.unit = None
+        if unit and self.backlog is not None and not self.is_replica:
+            self.emit_unit(c, unit)
+
+    def suspend_unit(self) -> list | None:
+        """Take the open unit aside (an EXEC stalled half-way: resume_unit brings it back)."""
+        unit, self.unit = self.unit, None
+        return unit
+
+    def resume_unit(self, unit: list | None) -> None:
+        if unit is not None and self.unit is None:
+            self.unit = unit
+
+    def emit_unit(self, c: Client, ops: list) -> None:
+        """ops ((db, argv) each): a single op as itself, several wrapped in MULTI ... EXEC."""
+        if len(ops) == 1:
+            db, cmds = ops[0]
+        else:
+            db, cmds = None, ops
+        group = self.server.engine.group
+        if group is not None:  # never ahead of the local commit
+            group.after.append((c, db, cmds))
+            return
+        self.emit(c, db, cmds)
+
+    def _encode(self, parts: list, db: int | None, cmds: list) -> None:
+        """Encode one entry (db None: a block of (db, argv) ops, wrapped) into parts."""
+        if db is None:
+            first = cmds[0][0]
+            if first != self.stream_db:  # the SELECT goes before the MULTI
+                self.stream_db = first
+                parts.append(encode_command(b"SELECT", b"%d" % first))
+            parts.append(_MULTI)
+            for one_db, one in cmds:
+                if one_db != self.stream_db:
+                    self.stream_db = one_db
+                    parts.append(encode_command(b"SELECT", b"%d" % one_db))
+                parts.append(encode_command(*one))
+            parts.append(_EXEC)
+            return
         if db != self.stream_db:
             self.stream_db = db
-            self.feed(encode_command(b"SELECT", b"%d" % db))
+            parts.append(encode_command(b"SELECT", b"%d" % db))
         if cmds and type(cmds[0]) is list:  # a handler may replace one command by several
             for one in cmds:
-                self.feed(encode_command(*one))
+                parts.append(encode_command(*one))
         else:
-            self.feed(encode_command(*cmds))
+            parts.append(encode_command(*cmds))
+
+    def emit(self, c: Client, db: int | None, cmds: list) -> None:
+        """Append one propagated write (or several, a list of argvs; db None: a block of
+        (db, argv) ops, wrapped in MULTI ... EXEC) to the stream."""
+        parts: list = []
+        self._encode(parts, db, cmds)
+        self.feed(b"".join(parts))
         c.repl_woff = self.offset  # for WAIT
         if (owner := getattr(c, "woff_owner", None)) is not None:
             owner.repl_woff = self.offset  # a script's write: WAIT / the write hold of its caller
@@ -225,16 +331,21 @@ class Replication:
     def emit_group(self, entries: list) -> None:
         """A written group's writes ((client, db, cmds) each, in order) as one append to the
         stream: one send per replica instead of one per command."""
-        parts = []
+        parts: list = []
         off = self.offset
         for c, db, cmds in entries:
-            if db != self.stream_db:
-                self.stream_db = db
-                parts.append(encode_command(b"SELECT", b"%d" % db))
-                off += len(parts[-1])
-            for one in cmds if cmds and type(cmds[0]) is list else (cmds,):
-                parts.append(encode_command(*one))
-                off += len(parts[-1])
+            if db is not None and type(cmds[0]) is not list:  # one command (the common case)
+                if db != self.stream_db:
+                    self.stream_db = db
+                    parts.append(encode_command(b"SELECT", b"%d" % db))
+                    off += len(parts[-1])
+                one = encode_command(*cmds)
+                parts.append(one)
+                off += len(one)
+            else:
+                n = len(parts)
+                self._encode(parts, db, cmds)
+                off += sum(map(len, parts[n:]))
             c.repl_woff = off  # for WAIT
         self.feed(b"".join(parts))
 

@@ -66,6 +66,8 @@ class Round:
                 self.server.group_written(g)
                 if len(held) > 1 and any(c is not held[0][0] for c, _, _ in held):
                     self.server.shared_groups += 1
+        elif g.after:  # propagated without a RocksDB write (PFCOUNT's cache): still replicated
+            self.server.group_written(g)
         self._send(held, error)
         return True
 

@@ -21,7 +21,8 @@ How a script runs (and why):
   script then fails with Redis's "Script killed by user with SCRIPT KILL..." error. A script that
   already wrote cannot be killed (-UNKILLABLE), as in Redis.
 - Effects replication: the writes a script makes reach replicas as the commands it ran (never as
-  EVAL), one by one as xcache replicates a MULTI/EXEC; Redis 7 wraps them in MULTI/EXEC.
+  EVAL), together once it ends, wrapped in MULTI ... EXEC when there are several (Redis 7.0's
+  rule; Replication.open_unit): a replica never applies half a script.
 - Inside MULTI/EXEC a script runs synchronously on the loop (EXEC cannot wait); there it cannot
   be killed.
 """
@@ -120,6 +121,7 @@ class Running:
         self.counted_errors: set[str] = set()  # error replies of its commands, already counted
         self.oom = False  # over maxmemory when it started (pre_command_oom_state; maxmemory.py)
         self.allow_oom = False  # declared allow-oom
+        self.unit = None  # its replication ops (Replication.open_unit), emitted when it ends
 
 
 class Scripts:
@@ -465,6 +467,8 @@ def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=
     """Run the compiled script sha (or the library function fn, named sha) for client c: a
     Suspend, or the reply inside EXEC. flags: the declared ones (None: no shebang)."""
 
+    from xcache.store.interfaces import Suspend
+
     scripts = scripts_of(c.server)
     is_function = fn is not None
     if fn is None:
@@ -479,9 +483,23 @@ def start(c, sha: str, keys: list[bytes], argv: list[bytes], readonly: bool, fn=
     run.name = sha
     run.command = command or []
     run.keys = keys  # a read in the script makes a tracking caller cache them all
-    if getattr(c, "in_exec", False):
+    if getattr(c, "in_exec", False):  # its writes are part of the transaction's block
         return _run_sync(scripts, run, fn, sha, keys, argv, readonly)
-    return _run_threaded(scripts, run, fn, sha, keys, argv, readonly)
+    # Its writes reach replicas as one block, MULTI ... EXEC (one write: as itself), at its end
+    run.unit = c.server.replication.open_unit()
+    try:
+        reply = _run_threaded(scripts, run, fn, sha, keys, argv, readonly)
+    except BaseException:
+        _end_unit(run)
+        raise
+    if type(reply) is not Suspend:
+        _end_unit(run)
+    return reply
+
+
+def _end_unit(run: Running) -> None:
+    unit, run.unit = run.unit, None
+    run.caller.server.replication.close_unit(run.caller, unit)
 
 
 def _invoke(scripts: Scripts, run: Running, ctx: _Context, fn, sha, keys, argv, hooked: bool):
@@ -574,6 +592,7 @@ def _run_threaded(scripts, run, fn, sha, keys, argv, readonly):
 
     def finished():
         server.running_script = None
+        _end_unit(run)
         run.done.set()
 
     channel.finished = finished

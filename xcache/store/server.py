@@ -63,6 +63,7 @@ from xcache.store.acl import check as acl_check  # noqa: E402
 from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
 from xcache.store.latency import Diagnostics  # noqa: E402
+from xcache.store.lazyexpire import expire_keys  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
 from xcache.store.notify_events import after as notify_after  # noqa: E402
 from xcache.store.notify_events import before as notify_before  # noqa: E402
@@ -79,6 +80,13 @@ cmdstats.attach()
 SUBSCRIBED_ALLOWED = {b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe", b"ping",
                       b"quit", b"reset", b"ssubscribe", b"sunsubscribe"}
 SCRIPT_RUNNERS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+MASTERDOWN = Error("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")
+
+
+def _denied_stale(cmd: Command, name: bytes) -> bool:
+    return "stale" not in cmd.flags or name == b"ping"
+
+
 MULTI_IMMEDIATE = {b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"}
 MAX_PENDING_COMMANDS = 10_000
 WRITE_HIGH_WATER = 64 * 1024  # asyncio's and uvloop's default write-buffer high-water mark
@@ -133,6 +141,7 @@ class Client(asyncio.Protocol):
         self.watched_expired: set = set()  # watched keys that were stale already (transactions)
         self.dirty_cas = False
         self.exec_progress = None
+        self.exec_unit = None  # a stalled EXEC's replication ops so far (transactions.py)
         # pub/sub
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
@@ -542,6 +551,10 @@ class Server:
                 return gated
         if self.pause.mode and self.pause.blocks(c, cmd, name, argv):
             return Suspend(self._after_pause(c, argv))
+        if self.replication.is_replica and self.replication.link_state != "connected":
+            refused = self._refuse_stale(c, cmd, name, argv)
+            if refused is not None:
+                return refused
         if cmd.write and self.cfg.min_replicas_to_write:
             refused = durability.refuse(self, c, cmd)
             if refused is not None:
@@ -549,7 +562,20 @@ class Server:
                     c.multi_error = True
                 cmdstats.target(cmd, argv).rejected_calls += 1
                 return refused
+        elif name == b"exec" and self.cfg.min_replicas_to_write and c.multi:
+            # an EXEC with queued writes is refused as a whole when replicas went missing since
+            for queued, _ in c.multi:
+                if queued.write:
+                    refused = durability.refuse(self, c, queued)
+                    if refused is not None:
+                        transactions.reset_multi(c)
+                        return Error(f"EXECABORT Transaction discarded because of: {refused.message}")
+                    break
         if c.multi is not None and name not in MULTI_IMMEDIATE:
+            if cmd.write and self.replication.read_only and c.kind != "master":
+                c.multi_error = True  # processCommand refuses it before queueing: EXECABORT
+                cmdstats.target(cmd, argv).rejected_calls += 1
+                return READONLY
             if "nomulti" in cmd.flags:
                 c.multi_error = True
                 cmdstats.target(cmd, argv).rejected_calls += 1
@@ -563,6 +589,23 @@ class Server:
             since = getattr(c, "repl_woff", 0)
             return durability.hold(self, c, self.call(c, cmd, argv), since)
         return self.call(c, cmd, argv)
+
+    def _refuse_stale(self, c: Client, cmd: Command, name: bytes, argv: list[bytes]):
+        """replica-serve-stale-data no, link down: -MASTERDOWN for what is not flagged stale
+        (Redis's PING is not), EXECABORT for an EXEC with such a queued command."""
+        if c.kind == "master" or self.settings.values.get("replica-serve-stale-data") != "no":
+            return None
+        if name == b"exec" and c.multi is not None:
+            if not any(_denied_stale(q[0], q[1][0].lower()) for q in c.multi):
+                return None
+            transactions.reset_multi(c)
+            return Error(f"EXECABORT Transaction discarded because of: {MASTERDOWN.message}")
+        if not _denied_stale(cmd, name):
+            return None
+        if c.multi is not None:
+            c.multi_error = True
+        cmdstats.target(cmd, argv).rejected_calls += 1
+        return MASTERDOWN
 
     def _refuse_disk_write(self, c: Client, cmd: Command, name: bytes, argv: list[bytes]):
         """The disk refuses writes: answer a write -MISCONF at once (as Redis does on a failed
@@ -805,6 +848,8 @@ class Server:
             # RocksDB signals no event when a stall ends, so polling with backoff is the way.
             await asyncio.sleep(delay)
             if c.closing:
+                if cmd.name == "exec":  # what it wrote before the stall still reaches replicas
+                    transactions.reset_multi(c)
                 return None
             refused = await self._wait_turn(c, cmd, argv)
             if refused is not None:
@@ -814,7 +859,8 @@ class Server:
             except Error as exc:
                 return exc
             except WriteStall:
-                if time.monotonic() >= deadline:
+                # a replica's EXEC from its master waits the stall out: half of it ran already
+                if time.monotonic() >= deadline and not (c.kind == "master" and cmd.name == "exec"):
                     self.stats["stall_rejected_writes"] += 1
                     log.warning("event=write_rejected reason=stall client=%s cmd=%s", c.id, cmd.name)
                     if cmd.name == "exec":
@@ -966,6 +1012,8 @@ class Server:
         """One attempt to serve a blocked command; a pop served here is replicated as a plain pop.
         cmd: the blocked command, whose stats get the outcome (updateStatsOnUnblock)."""
         c.propagate = None
+        # a key that expired meanwhile is deleted now and replicas get its DEL (lookupKeyWrite)
+        expire_keys(self, c.db, block.keys)
         existed = ({k: self.engine.get_meta(c.db, k) is not None for k in block.keys}
                    if self.notify_flags else None)
         start = perf_counter_ns()

@@ -133,10 +133,13 @@ def set_(c, args):
     if nx or xx or keepttl:
         meta = c.engine.get_meta(c.db, key)
         if (nx and meta is not None) or (xx and meta is None):
+            c.propagate = []  # not set: neither dirty nor replicated
             return old if get_old else None
         if keepttl and meta is not None:
             expire = meta.expire_ms
     write_string(c, key, value, expire or 0)
+    if expire_opt:  # replicated as Redis rewrites it: SET key value PXAT <absolute ms>
+        c.propagate = [b"SET", key, value, b"PXAT", b"%d" % expire]
     return old if get_old else OK
 
 
@@ -149,7 +152,9 @@ def setnx(c, args):
 
 
 def _setex(c, key: bytes, raw_ttl: bytes, value: bytes, unit: int, name: str):
-    write_string(c, key, value, parse_expire(name, unit, raw_ttl, False))
+    expire = parse_expire(name, unit, raw_ttl, False)
+    write_string(c, key, value, expire)
+    c.propagate = [b"SET", key, value, b"PXAT", b"%d" % expire]  # as Redis rewrites it
     return OK
 
 
@@ -167,6 +172,7 @@ def psetex(c, args):
 def getset(c, args):
     old, _ = read_string(c, args[0])
     write_string(c, args[0], args[1])
+    c.propagate = [b"SET", args[0], args[1]]  # as Redis rewrites it
     return old
 
 
@@ -177,6 +183,9 @@ def getdel(c, args):
         b = c.engine.batch()
         b.delete_meta(c.db, args[0])
         c.engine.commit(b)
+        c.propagate = [b"DEL", args[0]]  # as Redis rewrites it
+    else:
+        c.propagate = []  # nothing deleted: neither dirty nor replicated
     return old
 
 
@@ -187,11 +196,21 @@ def getex(c, args):
     flags, expire_opt = parse_string_options(args, 1, False)
     value, old_expire = read_string(c, key)
     if value is None:
+        c.propagate = []
         return None
     expire = _expire_ms("getex", expire_opt) if expire_opt else None
     if b"PERSIST" in flags and old_expire or expire is not None:
         raw_enc = c.engine.get_raw_meta(db_byte(c.db) + key)[0] == RAW_STRING
         write_string(c, key, value, expire or 0, raw_enc)  # the value keeps its encoding
+        # never replicated as itself (Redis): PEXPIREAT, DEL when already past, or PERSIST
+        if expire is None:
+            c.propagate = [b"PERSIST", key]
+        elif expire <= now_ms():
+            c.propagate = [b"DEL", key]
+        else:
+            c.propagate = [b"PEXPIREAT", key, b"%d" % expire]
+    else:
+        c.propagate = []  # nothing changed: neither dirty nor replicated
     return value
 
 

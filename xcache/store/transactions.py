@@ -42,6 +42,9 @@ def _expired(engine, db: int, key: bytes) -> bool:
 
 
 def reset_multi(c) -> None:
+    if c.exec_unit is not None:  # a stalled EXEC ended (deadline, client gone): what it wrote
+        unit, c.exec_unit = c.exec_unit, None
+        c.server.replication.close_unit(c, unit)
     c.multi = None
     c.multi_error = False
     c.exec_progress = None
@@ -115,12 +118,31 @@ def _exec(c):
         return NULL_ARRAY
     server = c.server
     queue = c.multi
+    resumed = c.exec_progress is not None
+    if not resumed and server.replication.read_only and c.kind != "master" \
+            and any(q[0].write for q in queue):
+        # a replica now (REPLICAOF since MULTI): processCommand refuses a writing EXEC
+        reset_multi(c)
+        raise Error("EXECABORT Transaction discarded because of: READONLY You can't write "
+                    "against a read only replica.")
     index, replies = c.exec_progress or (0, [])
+    # Its writes reach replicas as one block, MULTI ... EXEC (one write: as itself), once it ends
+    rep = server.replication
+    unit, c.exec_unit = c.exec_unit, None  # the ops of a stalled EXEC before the stall
+    if unit is not None:
+        rep.resume_unit(unit)
+        if rep.unit is not unit:  # another block open meanwhile (not expected): emit ours now
+            rep.close_unit(c, unit)
+            unit = rep.open_unit()
+    else:
+        unit = rep.open_unit()
     c.in_exec = True
     try:
         while index < len(queue):
             cmd, argv = queue[index]
-            if cmd.write and server.replication.read_only:
+            # Redis runs a transaction to its end even if it demotes the node (REPLICAOF inside
+            # it); a stalled one resuming on a node demoted meanwhile must not write
+            if resumed and cmd.write and server.replication.read_only and c.kind != "master":
                 reply = Error("READONLY You can't write against a read only replica.")
             else:
                 if server.monitors:
@@ -138,6 +160,8 @@ def _exec(c):
                 except WriteStall:
                     c.exec_progress = (index, replies)
                     server.set_exclusive(c)
+                    if unit is not None and rep.unit is unit:
+                        c.exec_unit = rep.suspend_unit()  # emitted with the rest once it resumes
                     raise
                 else:
                     if cmd.write:
@@ -152,6 +176,8 @@ def _exec(c):
             index += 1
     finally:
         c.in_exec = False
+        if unit is not None and rep.unit is unit:
+            rep.close_unit(c, unit)
     reset_multi(c)
     return replies
 
