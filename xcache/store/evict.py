@@ -10,8 +10,6 @@ sent, WATCHers and tracking clients hear of it, `evicted_keys` counts it, and re
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from xcache.store.dbmap import logical_db
 from xcache.store.notify import EVICTED, notify
 
@@ -40,11 +38,6 @@ def evict(server) -> int:
             server.touch(db, key)
         if server.tracking is not None:
             server.tracking.invalidate(server, None, [key])
-        if rep.backlog is not None and not rep.is_replica:  # propagateDeletion, as a DEL
-            writer = SimpleNamespace(repl_woff=0)
-            if engine.group is not None:
-                engine.group.after.append((writer, db, [b"DEL", key]))
-            else:
-                rep.emit(writer, db, [b"DEL", key])
+        rep.propagate_deletion(db, key)
     server.stats["evicted_keys"] += len(gone)
     return len(gone)
