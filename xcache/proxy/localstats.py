@@ -16,6 +16,7 @@ import time
 from collections import deque
 from time import perf_counter
 
+from xcache.observability.slowlog import shown_args
 from xcache.proxy import scriptkill
 from xcache.proxy.protocol import integer, items, text
 
@@ -53,14 +54,7 @@ class LocalStats:
         return h
 
     def slowlog_add(self, session, argv: list[bytes], usec: int) -> None:
-        shown = []
-        for i, arg in enumerate(argv[:32]):
-            if i == 31 and len(argv) > 32:
-                shown.append(b"... (%d more arguments)" % (len(argv) - 31))
-                break
-            if len(arg) > 128:
-                arg = arg[:128] + b"... (%d more bytes)" % (len(arg) - 128)
-            shown.append(arg)
+        shown = shown_args(argv)
         tr = session.transport
         peer = tr.get_extra_info("peername") if tr is not None else None
         addr = f"{peer[0]}:{peer[1]}" if peer else f"{session.ip}:0"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
+from xcache.observability.slowlog import shown_args
 from xcache.resp import Error, Map, SimpleString, Verbatim
 from xcache.store import cmdstats
 from xcache.store.commands import command, parse_int
@@ -85,14 +86,7 @@ class Diagnostics:
         else:
             if cmd.name == "config|set":  # the subcommand's own entry (cmdstats)
                 argv = redacted(argv)
-            shown = []
-            for i, arg in enumerate(argv[:32]):
-                if i == 31 and len(argv) > 32:
-                    shown.append(b"... (%d more arguments)" % (len(argv) - 31))
-                    break
-                if len(arg) > 128:
-                    arg = arg[:128] + b"... (%d more bytes)" % (len(arg) - 128)
-                shown.append(arg)
+            shown = shown_args(argv)
         entry = [self.slowlog_next_id, int(time.time()), usec, shown, c.addr.encode(), c.name]
         self.slowlog_next_id += 1
         self.slowlog.appendleft(entry)
