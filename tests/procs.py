@@ -171,6 +171,21 @@ def read_until(s: socket.socket, end: bytes) -> bytes:
     return data
 
 
+def read_reply(s: socket.socket, closed_ok: bool = False):
+    """One reply read from s, parsed (xcache.resp.ReplyParser); "closed" if the peer closes
+    first and closed_ok, else that fails the test."""
+    from xcache.resp import ReplyParser
+
+    parser, got = ReplyParser(), []
+    while not got:
+        data = s.recv(1000)
+        if not data and closed_ok:
+            return "closed"
+        assert data, "closed"
+        got += parser.feed(data)
+    return got[0]
+
+
 def wait_until(predicate, timeout: float = 30.0, what: str = "condition", interval: float = 0.05):
     """Poll predicate until it returns something truthy (returned); errors it raises meanwhile
     (a node still starting, a connection reset) count as 'not yet' and are shown on timeout."""

@@ -137,3 +137,19 @@ def exchange(port: int, chunk: bytes, n: int, timeout: float = 30) -> list:
                 break
             got += parser.feed(data)
     return got
+
+
+@pytest.fixture(scope="module")
+def targets(tmp_path_factory):
+    """redis-server (the reference) and a proxy over one redis-server group, by name: the
+    module's tests compare the two."""
+    tmp = tmp_path_factory.mktemp("ref-and-proxy")
+    ref, node = start_redis(tmp), start_redis(tmp)
+    proxy = None
+    try:
+        proxy = ProxyProc(tmp, f"1=127.0.0.1:{node.port}").wait_healthy()
+        yield {"redis": ref.port, "proxy": proxy.port}
+    finally:
+        for p in (proxy, node, ref):
+            if p is not None:
+                p.stop()

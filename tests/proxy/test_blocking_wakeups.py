@@ -9,8 +9,8 @@ import socket
 import pytest
 import redis
 
-from tests.procs import start_redis, start_xcache_server, wait_until
-from xcache.resp import ReplyParser, encode_command
+from tests.procs import read_reply, start_redis, start_xcache_server, wait_until
+from xcache.resp import encode_command
 
 XREADGROUP = [b"XREADGROUP", b"GROUP", b"g", b"alice", b"BLOCK", b"0", b"STREAMS", b"{w}s", b">"]
 
@@ -36,21 +36,13 @@ def _blocked(port: int, c: redis.Redis, argv: list[bytes]) -> tuple[socket.socke
     """A connection blocked on argv, once the server counts it as blocked; and its client id."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(encode_command(b"CLIENT", b"ID"))
-    cid = _read(s)
+    cid = read_reply(s, closed_ok=True)
     before = c.info("clients")["blocked_clients"]
     s.sendall(encode_command(*argv))
     wait_until(lambda: c.info("clients")["blocked_clients"] == before + 1, what="blocked")
     return s, cid
 
 
-def _read(s: socket.socket):
-    parser, got = ReplyParser(), []
-    while not got:
-        data = s.recv(1000)
-        if not data:
-            return "closed"
-        got += parser.feed(data)
-    return got[0]
 
 
 def _stream_then(port: int, action) -> object:
@@ -62,7 +54,7 @@ def _stream_then(port: int, action) -> object:
     s, cid = _blocked(port, c, XREADGROUP)
     with s:
         action(c, cid)
-        got = _read(s)
+        got = read_reply(s, closed_ok=True)
     wait_until(lambda: c.info("clients")["blocked_clients"] == 0, what="unblocked")
     return str(got) if isinstance(got, Exception) else got
 
@@ -105,4 +97,4 @@ def test_flush_leaves_a_blpop_blocked(targets):
             c.flushdb()
             assert c.info("clients")["blocked_clients"] == 1
             c.rpush("{w}l", "x")
-            assert _read(s) == [b"{w}l", b"x"]
+            assert read_reply(s, closed_ok=True) == [b"{w}l", b"x"]

@@ -9,8 +9,8 @@ import socket
 import pytest
 import redis
 
-from tests.procs import start_redis, wait_until
-from xcache.resp import ReplyParser, encode_command
+from tests.procs import read_reply, start_redis, wait_until
+from xcache.resp import encode_command
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +31,6 @@ def targets(tmp_path_factory):
             p.stop()
 
 
-def _read(s: socket.socket):
-    parser, got = ReplyParser(), []
-    while not got:
-        data = s.recv(1000)
-        assert data, "closed"
-        got += parser.feed(data)
-    return got[0]
 
 
 def _blocked(port: int) -> int:
@@ -58,7 +51,7 @@ def test_paused_writes_hold_only_their_clients(targets, target):
         assert c.get("{p}a") == b"old"  # reads are served meanwhile
         assert c.info("clients")["blocked_clients"] == 3
         assert c.client_unpause() == b"OK"
-        assert [_read(s) for s in writers] == [b"OK"] * 3
+        assert [read_reply(s) for s in writers] == [b"OK"] * 3
         assert c.get("{p}a") == b"new2"
         wait_until(lambda: _blocked(port) == 0, what="none blocked")
     finally:
@@ -80,7 +73,7 @@ def test_client_pause_in_a_transaction_starts_at_its_end(targets, target):
             wait_until(lambda: _blocked(port) == 1, what="paused")
             assert c.mget("{p}1", "{p}2", "{p}3") == [b"x", b"y", None]
             assert c.client_unpause() == b"OK"
-            assert _read(s) == b"OK"
+            assert read_reply(s) == b"OK"
     finally:
         c.client_unpause()
 

@@ -6,25 +6,6 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.procs import start_redis
-
-
-@pytest.fixture(scope="module")
-def targets(tmp_path_factory):
-    """redis-server (the reference) and the proxy over one redis-server group."""
-    from tests.proxy.conftest import ProxyProc
-
-    tmp = tmp_path_factory.mktemp("localstats")
-    ref, node = start_redis(tmp), start_redis(tmp)
-    proxy = None
-    try:
-        proxy = ProxyProc(tmp, f"1=127.0.0.1:{node.port}").wait_healthy()
-        yield {"redis": ref.port, "proxy": proxy.port}
-    finally:
-        for p in (proxy, node, ref):
-            if p is not None:
-                p.stop()
-
 
 def _client(port: int, protocol: int = 2) -> redis.Redis:
     return redis.Redis(port=port, socket_timeout=10, protocol=protocol)

@@ -57,22 +57,6 @@ LOOP = "local a = 1 while true do a = a + 1 end"
 LIB = "#!lua name=spin\nredis.register_function('spin', function() " + LOOP + " end)"
 
 
-@pytest.fixture(scope="module")
-def targets(tmp_path_factory):
-    """redis-server (the reference) and the proxy over one redis-server group."""
-    from tests.proxy.conftest import ProxyProc
-
-    tmp = tmp_path_factory.mktemp("scripts")
-    ref, node = start_redis(tmp), start_redis(tmp)
-    proxy = None
-    try:
-        proxy = ProxyProc(tmp, f"1=127.0.0.1:{node.port}").wait_healthy()
-        yield {"redis": ref.port, "proxy": proxy.port}
-    finally:
-        for p in (proxy, node, ref):
-            if p is not None:
-                p.stop()
-
 
 def _error(fn) -> str:
     try:

@@ -8,17 +8,8 @@ import socket
 import pytest
 import redis
 
-from tests.procs import wait_until
-from xcache.resp import ReplyParser, encode_command
-
-
-def _read(s: socket.socket):
-    parser, got = ReplyParser(), []
-    while not got:
-        data = s.recv(1000)
-        assert data, "closed"
-        got += parser.feed(data)
-    return got[0]
+from tests.procs import read_reply, wait_until
+from xcache.resp import encode_command
 
 
 def _blocked(c: redis.Redis) -> int:
@@ -40,9 +31,9 @@ def test_flush_answers_a_blocked_xreadgroup(xcache_node, redis_node, flush):
             pop.sendall(encode_command(b"BLPOP", b"fl", b"0"))
             wait_until(lambda c=c: _blocked(c) == 2, what="2 blocked")
             c.execute_command(flush)
-            got[node.port] = str(_read(s))
+            got[node.port] = str(read_reply(s))
             wait_until(lambda c=c: _blocked(c) == 1, what="BLPOP still blocked")
             c.rpush("fl", "x")
-            assert _read(pop) == [b"fl", b"x"]
+            assert read_reply(pop) == [b"fl", b"x"]
         c.close()
     assert list(got.values()) == ["UNBLOCKED the stream key no longer exists"] * 2
