@@ -44,6 +44,19 @@ def test_slowlog_queued_in_a_transaction(targets, target):
     c.delete("{s}l")
 
 
+@pytest.mark.parametrize("target", ["redis", "proxy"])
+def test_config_queued_in_a_transaction(targets, target):
+    # Redis's multi unit queues CONFIG SET in MULTI; with one group the proxy queues it too
+    c = _client(targets[target])
+    with c.pipeline(transaction=True) as t:
+        t.config_set("maxmemory-policy", "allkeys-lru").config_get("maxmemory-policy")
+        t.config_set("maxmemory-policy", "noeviction")
+        got = t.execute()
+    assert got == [True, {"maxmemory-policy": "allkeys-lru"}, True]
+    with pytest.raises(redis.ResponseError, match="Unknown option"), c.pipeline(transaction=True) as t:
+        t.config_set("nosuchparam", "1").execute()
+
+
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize("target", ["redis", "proxy"])
 def test_latency_histogram_of_client_subcommands(targets, target, protocol):

@@ -26,7 +26,7 @@ from xcache.resp.help import SCRIPT_HELP as _REDIS_SCRIPT_HELP
 from xcache.resp.help import help_reply, pick
 
 # CONFIG SET parameters that would cut or redirect the proxy's (or replicas') links to the nodes.
-_CONFIG_LINKS = {"requirepass", "masterauth", "masteruser", "port", "tls-port", "bind",
+CONFIG_LINKS = {"requirepass", "masterauth", "masteruser", "port", "tls-port", "bind",
                  "bind-source-addr", "unixsocket", "unixsocketperm", "protected-mode", "timeout",
                  "maxclients", "replicaof", "slaveof", "aclfile", "dir", "tls-auth-clients",
                  "enable-protected-configs", "enable-debug-command", "enable-module-command"}
@@ -132,7 +132,7 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
             return
         if sub == b"SET":
             for param in argv[2::2]:
-                if param.lower().decode(errors="replace") in _CONFIG_LINKS:
+                if param.lower().decode(errors="replace") in CONFIG_LINKS:
                     session.answer(spec, error_line(
                         f"ERR xcache: CONFIG SET {param.decode(errors='replace')} is not supported "
                         "through the proxy (it would change how the proxy and the replicas reach "

@@ -169,7 +169,8 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
     if kind in (C.LOCAL, C.FANOUT, C.PUBSUB, C.DENY) and not (
             kind == C.LOCAL and spec.name in _QUEUEABLE_LOCAL) and spec.name != "UNWATCH" and not (
             spec.name == "CLIENT" and clientpause.queue(session, argv)) and not (
-            spec.name == "SLOWLOG" and _slowlog_queued(session, argv)):
+            spec.name == "SLOWLOG" and _slowlog_queued(session, argv)) and not (
+            spec.name == "CONFIG" and _config_queued(session, argv)):
         st.error = True
         session.answer(spec, error_line(
             f"ERR xcache: '{spec.name}' cannot be queued in a transaction through the proxy"), t0)
@@ -205,6 +206,25 @@ def _slowlog_queued(session, argv: list[bytes]) -> bool:
         return False
     if argv[1].upper() == b"RESET":
         session.ctx.local_stats.slowlog.clear()
+    return True
+
+
+def _config_queued(session, argv: list[bytes]) -> bool:
+    """CONFIG in a transaction: with one group, its node's configuration is the whole one; a
+    parameter the proxy refuses to set (how it reaches the nodes) stays refused. The proxy's own
+    slow-log thresholds follow a queued SET, and a queued RESETSTAT clears its histograms, as
+    SLOWLOG RESET does (at once)."""
+    from xcache.proxy.keyspace import CONFIG_LINKS, groups
+
+    if len(groups(session.ctx)) != 1 or len(argv) < 2:
+        return False
+    sub = argv[1].upper()
+    if sub == b"SET":
+        if any(p.lower().decode(errors="replace") in CONFIG_LINKS for p in argv[2::2]):
+            return False
+        session.ctx.local_stats.configured(argv)
+    elif sub == b"RESETSTAT":
+        session.ctx.local_stats.reset_histograms()
     return True
 
 
