@@ -81,3 +81,20 @@ def test_bgrewriteaof_and_htstats_answer(xcache_dbg, redis_dbg):
         assert isinstance(r.execute_command("DEBUG", "HTSTATS-KEY", "hs"), bytes)
         with pytest.raises(redis.ResponseError, match="no such key"):
             r.execute_command("DEBUG", "HTSTATS-KEY", "nokey")
+
+
+def test_debug_error_and_help_as_redis(redis_dbg, xcache_dbg):
+    def replies(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"DEBUG ERROR \"MYERR a\\nb\"\r\nDEBUG ERROR x\r\nPING\r\n")
+            got = b""
+            while not got.endswith(b"+PONG\r\n"):
+                got += s.recv(65536)
+            return got
+
+    assert replies(xcache_dbg.port) == replies(redis_dbg.port) == b"-MYERR a b\r\n-x\r\n+PONG\r\n"
+    # the node's DEBUG HELP is Redis's, less the subcommands it does not serve
+    ours = redis.Redis(port=xcache_dbg.port).execute_command("DEBUG", "HELP")
+    theirs = redis.Redis(port=redis_dbg.port).execute_command("DEBUG", "HELP")
+    assert [line for line in theirs if line in ours] == ours
+    assert b"DIGEST-VALUE <key> [<key> ...]" in ours and b"PROTOCOL <type>" in ours

@@ -319,12 +319,27 @@ DEBUG_HELP = (
     "CHANGE-REPL-ID",
     "    Change the replication IDs of the instance.",
     "    Dangerous: should be used only for testing the replication subsystem.",
+    "DIGEST",
+    "    Output a hex signature representing the current DB content.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
+    "ERROR <string>",
+    "    Return a Redis protocol error with <string> as message. Useful for clients",
+    "    unit tests to simulate Redis errors.",
     "LOG <message>",
     "    Write <message> to the server log.",
+    "HTSTATS <dbid>",
+    "    Return hash table statistics of the specified Redis database.",
+    "HTSTATS-KEY <key>",
+    "    Like HTSTATS but for the hash table stored at <key>'s value.",
     "LOADAOF",
     "    Flush the AOF buffers on disk and reload the AOF in memory.",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
+    "PROTOCOL <type>",
+    "    Reply with a test value of the specified type. <type> can be: string,",
+    "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+    "    true, false.",
     "RELOAD [option ...]",
     "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
     "    * MERGE: conflicting keys will be loaded from RDB.",
@@ -410,6 +425,8 @@ def debug(c, args):
             raise Error("ERR no such key")
         return Verbatim(b"[xcache] stored as RocksDB keys, not in a hash table: no hash table "
                         b"stats\n")
+    if sub == b"ERROR" and len(args) == 2:  # as given, for clients' tests (no error stats)
+        return Raw(b"-" + args[1].replace(b"\n", b" ").replace(b"\r", b" ") + b"\r\n")
     if sub == b"PROTOCOL" and len(args) == 2:
         return _protocol(c, args[1].lower())
     if sub == b"LOG" and len(args) == 2:
