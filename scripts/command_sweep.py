@@ -3,7 +3,7 @@ to one under test, and print each reply that differs (a differential sweep of ar
 
     redis-server --port 7394 --save '' &
     xcache server --port 7393 &            # or a proxy in front of one node
-    python scripts/command_sweep.py 7394 7393 [name-prefix]
+    python scripts/command_sweep.py 7394 7393 [name-prefix] [--resp3]
 
 Before each command both servers are flushed and given the same keys: k1 (string), l (list),
 h (hash), z (zset), s (set), st (stream). Commands that stop, block a server, change its role or
@@ -44,14 +44,20 @@ def encode(argv: list[bytes]) -> bytes:
 
 
 class Target:
-    def __init__(self, port: int):
+    def __init__(self, port: int, resp3: bool = False):
         self.port = port
+        self.resp3 = resp3
         self.sock: socket.socket | None = None
 
     def reply(self, argv: list[bytes]) -> bytes:
         """The reply to argv alone, after the set-up (whose replies are dropped)."""
         if self.sock is None:
             self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=3)
+            if self.resp3:  # HELLO's reply (server-specific: id...) is read and dropped
+                self.sock.sendall(encode([b"HELLO", b"3"]) + encode([b"PING", b"__end__"]))
+                got = b""
+                while not got.endswith(END):
+                    got += self.sock.recv(65536)
         self.sock.sendall(b"".join(encode(c) for c in SETUP) + encode(argv)
                           + encode([b"PING", b"__end__"]))
         got = b""
@@ -71,8 +77,10 @@ class Target:
 
 
 def main() -> None:
-    reference, tested = Target(int(sys.argv[1])), Target(int(sys.argv[2]))
-    prefix = sys.argv[3] if len(sys.argv) > 3 else ""
+    args = [a for a in sys.argv[1:] if a != "--resp3"]
+    resp3 = "--resp3" in sys.argv
+    reference, tested = Target(int(args[0]), resp3), Target(int(args[1]), resp3)
+    prefix = args[2] if len(args) > 2 else ""
     names = sorted(n if isinstance(n, str) else n.decode()
                    for n in redis.Redis(port=reference.port).command_list())
     differences = 0

@@ -114,3 +114,15 @@ def test_info_memory_counts_scripts_and_functions(xcache_node, redis_node):
         finally:
             r.close()
     assert counts[0] == counts[1] == [[3, 2, 1], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_function_stats_reply_types_as_redis(xcache_node, redis_node, proto):
+    # maps in RESP3 (found by scripts/command_sweep.py --resp3), flat arrays in RESP2
+    for port in (xcache_node.port, redis_node.port):
+        raw_reply(port, "FUNCTION", "FLUSH")
+        raw_reply(port, "FUNCTION", "LOAD", LIB)
+    assert raw_reply(xcache_node.port, "FUNCTION", "STATS", proto=proto) == \
+        raw_reply(redis_node.port, "FUNCTION", "STATS", proto=proto)
+    for port in (xcache_node.port, redis_node.port):
+        raw_reply(port, "FUNCTION", "FLUSH")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import struct
 
-from xcache.resp import OK, Error
+from xcache.resp import OK, Error, Map
 from xcache.resp import help as help_text
 from xcache.store.commands import command, parse_int
 from xcache.store.rdb import BAD_PAYLOAD, RDB_VERSION, _Reader, _string, crc64, verify
@@ -370,11 +370,13 @@ def function(c, args):
         if run is not None and run.function:
             import time
 
-            running = [b"name", run.name.encode(), b"command", list(run.command),
-                       b"duration_ms", int((time.monotonic() - run.started) * 1000)]
+            running = Map([b"name", run.name.encode(), b"command", list(run.command),
+                           b"duration_ms", int((time.monotonic() - run.started) * 1000)])
         nfun = sum(len(lib.functions) for lib in reg.libraries.values())
-        return [b"running_script", running, b"engines",
-                [b"LUA", [b"libraries_count", len(reg.libraries), b"functions_count", nfun]]]
+        # maps in RESP3 (functionStatsCommand), flat arrays in RESP2
+        return Map([b"running_script", running, b"engines",
+                    Map([b"LUA", Map([b"libraries_count", len(reg.libraries),
+                                      b"functions_count", nfun])])])
     return help_reply("FUNCTION", FUNCTION_HELP)
 
 
