@@ -132,3 +132,13 @@ def test_latency_tracking_off(targets, target):
         c.config_set("latency-tracking", "yes")
     c.ping()
     assert c.execute_command("LATENCY", "HISTOGRAM", "ping")[0] == b"ping"
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+@pytest.mark.parametrize("argv", [["ACL", "GETUSER", "default"], ["ACL", "GETUSER", "nouser"],
+                                  ["ACL", "WHOAMI"], ["ACL", "LOG"]], ids=" ".join)
+def test_acl_replies_typed_as_redis(targets, argv, proto):
+    # ACL is answered by the proxy itself: a map (flags a set) and nulls in RESP3, as Redis
+    from tests.help_lines import raw
+
+    assert raw(targets["proxy"], *argv, proto=proto) == raw(targets["redis"], *argv, proto=proto)

@@ -14,7 +14,7 @@ from xcache.aclcategories import CATEGORIES
 from xcache.config import ConfigError
 from xcache.proxy import commands as C
 from xcache.proxy.replies import error_line
-from xcache.resp import Error, encode
+from xcache.resp import Error, Map, Set, encode
 from xcache.resp.help import ACL_HELP as _REDIS_ACL_HELP
 from xcache.resp.help import help_reply, pick
 
@@ -71,33 +71,41 @@ def denied(acl: ACL, user: User, spec, argv: list[bytes], client_info: str) -> b
     return None
 
 
-def acl_command(acl: ACL, user: User, argv: list[bytes]) -> bytes:
+def _getuser(acl: ACL, u: User) -> Map:
+    """ACL GETUSER's reply: a map whose flags are a set (RESP3), flat arrays in RESP2."""
+    reply = acl.getuser(u)
+    reply[1] = Set(reply[1])
+    return Map(reply)
+
+
+def acl_command(acl: ACL, user: User, argv: list[bytes], resp: int = 2) -> bytes:
+    """ACL's reply, encoded in the session's protocol (maps and nulls in RESP3, as Redis)."""
     sub = argv[1].decode(errors="replace").lower() if len(argv) > 1 else ""
     args = [a.decode(errors="replace") for a in argv[2:]]
     if sub == "help" and not args:
         return ACL_HELP
     if sub == "whoami":
-        return encode(user.name.encode())
+        return encode(user.name.encode(), resp)
     if sub == "users":
-        return encode([n.encode() for n in sorted(acl.users)])
+        return encode([n.encode() for n in sorted(acl.users)], resp)
     if sub == "list":
-        return encode([acl.describe(acl.users[n]).encode() for n in sorted(acl.users)])
+        return encode([acl.describe(acl.users[n]).encode() for n in sorted(acl.users)], resp)
     if sub == "getuser" and len(args) == 1:
         u = acl.users.get(args[0])
-        return encode(None if u is None else acl.getuser(u))
+        return encode(None if u is None else _getuser(acl, u), resp)
     if sub == "cat" and len(args) <= 1:
         if not args:
-            return encode([c.encode() for c in CATEGORIES])
+            return encode([c.encode() for c in CATEGORIES], resp)
         if args[0].lower() not in CATEGORIES:
             return error_line(f"ERR Unknown category '{args[0]}'")
-        return encode([n.encode() for n in acl.table.in_category(args[0].lower())])
+        return encode([n.encode() for n in acl.table.in_category(args[0].lower())], resp)
     if sub == "log" and len(args) <= 1:
         if args and args[0].lower() == "reset":
             acl.log.clear()
             return b"+OK\r\n"
         if args and not _LONG.fullmatch(args[0]):
             return error_line("ERR value is not an integer or out of range")
-        return encode(acl.log_reply(max(int(args[0]), 0) if args else None))
+        return encode([Map(e) for e in acl.log_reply(max(int(args[0]), 0) if args else None)], resp)
     if sub == "dryrun" and len(args) >= 2:
         u = acl.users.get(args[0])
         if u is None:
@@ -107,14 +115,14 @@ def acl_command(acl: ACL, user: User, argv: list[bytes]) -> bytes:
             return error_line(f"ERR Command '{args[1]}' not found")
         name = acl.command_allowed(u, spec.lname, argv[4:])
         if name is not None:
-            return encode(f"This user has no permissions to run the '{name}' command".encode())
+            return encode(f"This user has no permissions to run the '{name}' command".encode(), resp)
         for key in request_keys(spec, argv[3:]):
             if not acl.key_allowed(u, key, not spec.readonly):
-                return encode(f"This user has no permissions to access the '{key.decode(errors='replace')}' key".encode())
+                return encode(f"This user has no permissions to access the '{key.decode(errors='replace')}' key".encode(), resp)
         return b"+OK\r\n"
     if sub in ("setuser", "deluser", "save", "load"):
         return error_line(f"ERR xcache: ACL {sub.upper()} is not supported through the proxy: "
                           "users are set in its config (`users`)")
     typed = argv[1].decode(errors="replace") if len(argv) > 1 else ""
     return encode(Error(f"ERR unknown subcommand or wrong number of arguments for '{typed}'. "
-                        "Try ACL HELP."))
+                        "Try ACL HELP."), resp)

@@ -385,7 +385,7 @@ class Session(asyncio.Protocol):
         elif name == "AUTH":
             reply = self.auth(argv)
         elif name == "ACL":
-            reply = acl_command(self.ctx.acl, self.user, argv)
+            reply = acl_command(self.ctx.acl, self.user, argv, 3 if self.resp3 else 2)
         elif name == "ECHO":
             reply = bulk(argv[1]) if n == 2 else _arity(spec)
         elif name == "SELECT":
