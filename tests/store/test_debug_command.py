@@ -98,3 +98,31 @@ def test_debug_error_and_help_as_redis(redis_dbg, xcache_dbg):
     theirs = redis.Redis(port=redis_dbg.port).execute_command("DEBUG", "HELP")
     assert [line for line in theirs if line in ours] == ours
     assert b"DIGEST-VALUE <key> [<key> ...]" in ours and b"PROTOCOL <type>" in ours
+
+
+def test_reads_expire_keys_while_active_expiry_is_off(redis_dbg, xcache_dbg):
+    # DEBUG SET-ACTIVE-EXPIRE 0: nothing expires in the background, a read that meets an
+    # expired key deletes it (expired event, expired_keys), as Redis's lazy expiry
+    from tests.procs import wait_until
+
+    for port in (redis_dbg.port, xcache_dbg.port):
+        r = redis.Redis(port=port)
+        r.flushall()
+        r.config_set("notify-keyspace-events", "Ex")
+        r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+        try:
+            events = r.pubsub()
+            events.psubscribe("__keyevent@*__:expired")
+            assert events.get_message(timeout=5)["type"] == "psubscribe"
+            r.set("gone", "v", px=20)
+            r.set("kept", "v")
+            before = r.info("stats")["expired_keys"]
+            wait_until(lambda r=r: r.pttl("gone") == -2, what="gone's TTL passed")
+            assert r.mget("kept", "gone") == [b"v", None]
+            msg = events.get_message(timeout=5)
+            assert (msg["channel"], msg["data"]) == (b"__keyevent@0__:expired", b"gone")
+            assert r.info("stats")["expired_keys"] == before + 1
+            events.close()
+        finally:
+            r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+            r.config_set("notify-keyspace-events", "")

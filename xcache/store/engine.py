@@ -259,6 +259,9 @@ class Engine:
         dbmap.load(self.db.get(DB_MAP_KEY))
         self.stall = StallState()
         self.disk = DiskState()  # write errors of the disk (full): see diskfull.py
+        # (db, key) of expired keys reads met, kept while active expiry is off (DEBUG
+        # SET-ACTIVE-EXPIRE 0): the command deletes them after it ran (lazyexpire.py)
+        self.expired_hits: list | None = None
 
     async def wait_idle(self, limit_s: float = 10.0) -> None:
         """Wait until no thread (WAL fsync, COMPACT, BGSAVE) is using this engine before it is
@@ -327,6 +330,8 @@ class Engine:
             return None
         m = decode_meta(raw)
         if m.expire_ms and m.expire_ms <= (now if now is not None else now_ms()):
+            if self.expired_hits is not None:
+                self.expired_hits.append((db, key))
             return None
         return m
 

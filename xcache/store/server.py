@@ -460,6 +460,7 @@ class Server:
         self.over_maxmemory = False  # maxmemory is below RocksDB's floor (oom.py)
         maxmemory.update(self)
         self.tracking = None  # CLIENT TRACKING table (tracking.py), made on first use
+        self.expiring_for = None  # the client whose command is deleting expired keys it met
         self.channels: dict[bytes, set[Client]] = {}
         self.patterns: dict[bytes, set[Client]] = {}
         self.shard_channels: dict[bytes, set[Client]] = {}
@@ -692,6 +693,12 @@ class Server:
             c.tracking.read(c, cmd, argv)
         elif self.tracking is not None and c.kind == "script" and "readonly" in cmd.flags:
             tracking.script_read(c)
+        if self.engine.expired_hits:  # active expiry off: what the command met expired goes now
+            hits, self.engine.expired_hits = self.engine.expired_hits, []
+            self.expiring_for = c  # its invalidations follow its reply (tracking_pending_keys)
+            for db, key in hits:
+                expire_keys(self, db, [key])
+            self.expiring_for = None
         if c.tracking_pending is not None:
             return tracking.pending_after(c, reply)
         return reply

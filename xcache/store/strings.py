@@ -35,6 +35,8 @@ def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, in
     if raw[1:9] != _ZERO8:
         expire = _Q.unpack_from(raw, 1)[0]
         if expire <= (now if now is not None else now_ms()):
+            if c.engine.expired_hits is not None:  # active expiry off: deleted after (Engine)
+                c.engine.expired_hits.append((c.db, key))
             return None, 0
     if raw[0] != STRING and raw[0] != RAW_STRING:
         raise WRONGTYPE
@@ -219,11 +221,14 @@ def mget(c, args):
     now = now_ms()
     db = db_byte(c.db)
     out = []
-    for raw in c.engine.multi_get_raw_meta([db + key for key in args]):  # one RocksDB call
+    for key, raw in zip(args, c.engine.multi_get_raw_meta([db + key for key in args]),
+                        strict=True):  # one RocksDB call
         if raw is None or (raw[0] != STRING and raw[0] != RAW_STRING):
             out.append(None)  # missing, or another type (MGET answers nil for it)
         elif raw[1:9] != _ZERO8 and _Q.unpack_from(raw, 1)[0] <= now:
             out.append(None)
+            if c.engine.expired_hits is not None:  # active expiry off: deleted after (Engine)
+                c.engine.expired_hits.append((c.db, key))
         else:
             out.append(raw[9:])
     return out

@@ -171,6 +171,8 @@ class TrackingTable:
 def _send(server, c, keys: list[bytes] | None, origin) -> None:
     """sendTrackingMessage: to c, or to the client it redirects to. A message to the client
     running the command waits for that command's reply (Redis's tracking_pending_keys)."""
+    if origin is None:  # expiry: a message to the client whose command met the key waits too
+        origin = server.expiring_for
     redirect = c.tracking.redirect
     if redirect and redirect != c.id:
         target = server.clients.get(redirect)
