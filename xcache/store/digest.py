@@ -18,6 +18,7 @@ from xcache.store.engine import (
     STREAM,
     STRING,
     ZSET,
+    DbView,
     Meta,
     data_prefix,
     unpack_double,
@@ -43,14 +44,6 @@ def _pair(a: bytes, b: bytes) -> bytes:
     return _mix(_mix(ZERO, a), b)
 
 
-class _View:
-    """What the key and stream readers need of a client: the engine and a db."""
-
-    def __init__(self, engine, db: int):
-        self.engine = engine
-        self.db = db
-
-
 def value_digest(engine, db: int, key: bytes, meta: Meta, digest: bytes = ZERO) -> bytes:
     """xorObjectDigest: key's value (and whether it expires) mixed into digest."""
     d = _mix(digest, struct.pack(">I", _REDIS_TYPE[meta.type]))
@@ -58,7 +51,7 @@ def value_digest(engine, db: int, key: bytes, meta: Meta, digest: bytes = ZERO) 
         value = meta.value
         d = _mix(d, b"%d" % value if isinstance(value, int) else value)
     elif meta.type == STREAM:
-        for (ms, seq), fields in Stream(_View(engine, db), key, meta).range(ZERO_ID, MAX_ID):
+        for (ms, seq), fields in Stream(DbView(engine, db), key, meta).range(ZERO_ID, MAX_ID):
             d = _mix(d, b"%d.%d" % (ms, seq))
             for item in fields:
                 d = _mix(d, item)
@@ -83,7 +76,7 @@ def dataset_digest(engine, databases: int) -> bytes:
     """computeDatasetDigest: every db that holds keys, then each key and its value, xored in."""
     final = ZERO
     for db in range(databases):
-        keys = list(iter_live_keys(_View(engine, db)))
+        keys = list(iter_live_keys(DbView(engine, db)))
         if not keys:
             continue
         final = _mix(final, struct.pack(">I", db))

@@ -229,6 +229,17 @@ def build_options(cfg: ServerConfig) -> Options:
     return RocksResources(cfg).options
 
 
+class DbView:
+    """An engine and a db: what the readers that take a client (iter_live_keys, Stream) need,
+    for code that reads outside any client (DUMP of a stream, DEBUG DIGEST, SYNC's RDB)."""
+
+    __slots__ = ("engine", "db")
+
+    def __init__(self, engine, db: int):
+        self.engine = engine
+        self.db = db
+
+
 class Engine:
     """The RocksDB database of one storage node."""
 
@@ -330,10 +341,15 @@ class Engine:
             return None
         m = decode_meta(raw)
         if m.expire_ms and m.expire_ms <= (now if now is not None else now_ms()):
-            if self.expired_hits is not None:
-                self.expired_hits.append((db, key))
+            self.met_expired(db, key)
             return None
         return m
+
+    def met_expired(self, db: int, key: bytes) -> None:
+        """A read found key expired: kept for deletion after the command while active expiry is
+        off (expired_hits); otherwise the collector deletes it."""
+        if self.expired_hits is not None:
+            self.expired_hits.append((db, key))
 
     def lookup(self, db: int, key: bytes, type_: int) -> Meta | None:
         """Live metadata of key, raising WRONGTYPE if it holds another type."""

@@ -14,6 +14,7 @@ import struct
 import time
 
 from xcache.store.dump import value_body
+from xcache.store.engine import DbView
 from xcache.store.keys import iter_live_keys
 from xcache.store.rdb import RDB_VERSION, _len, _string
 from xcache.store.version import REDIS_VERSION
@@ -24,14 +25,6 @@ _AUX, _RESIZEDB, _EXPIRETIME_MS, _SELECTDB, _EOF = 0xFA, 0xFB, 0xFC, 0xFE, 0xFF
 
 class TooLarge(Exception):
     """The dataset's RDB would pass MAX_BYTES."""
-
-
-class _View:
-    """What the key reader needs of a client: the engine and a db."""
-
-    def __init__(self, engine, db: int):
-        self.engine = engine
-        self.db = db
 
 
 def _aux(name: bytes, value: bytes) -> bytes:
@@ -46,7 +39,7 @@ def rdb_file(engine, databases: int, replid: str, offset: int) -> bytes:
            _aux(b"aof-base", b"0")]
     size = sum(map(len, out))
     for db in range(databases):
-        keys = list(iter_live_keys(_View(engine, db)))
+        keys = list(iter_live_keys(DbView(engine, db)))
         if not keys:
             continue
         expiring = sum(1 for _, meta in keys if meta.expire_ms)

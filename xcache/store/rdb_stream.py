@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 
-from xcache.store.engine import STREAM, Meta
+from xcache.store.engine import STREAM, DbView, Meta
 from xcache.store.rdb import T_STREAM_2, _len, _listpack, _Reader, _string
 from xcache.store.stream_model import MAX_ID, ZERO_ID, Group, Nack, Stream, encode_fields
 
@@ -90,7 +90,7 @@ def _ms_time(v: int) -> bytes:
 
 
 def serialize_stream(engine, db: int, key: bytes, meta: Meta) -> bytes:
-    view = _View(engine, db)
+    view = DbView(engine, db)
     s = Stream(view, key, meta)
     entries = list(s.range(ZERO_ID, MAX_ID))
     nodes = [_node(entries[i:i + NODE_ENTRIES]) for i in range(0, len(entries), NODE_ENTRIES)]
@@ -116,14 +116,6 @@ def serialize_stream(engine, db: int, key: bytes, meta: Meta) -> bytes:
             out += [_string(name), _ms_time(seen), _len(len(ids))]
             out += [struct.pack(">QQ", *i) for i in ids]
     return b"".join(out)
-
-
-class _View:
-    """What streams.Stream needs of a client: engine and db."""
-
-    def __init__(self, engine, db: int):
-        self.engine = engine
-        self.db = db
 
 
 def _stream_entries(r: _Reader) -> list:

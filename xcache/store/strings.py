@@ -35,8 +35,7 @@ def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, in
     if raw[1:9] != _ZERO8:
         expire = _Q.unpack_from(raw, 1)[0]
         if expire <= (now if now is not None else now_ms()):
-            if c.engine.expired_hits is not None:  # active expiry off: deleted after (Engine)
-                c.engine.expired_hits.append((c.db, key))
+            c.engine.met_expired(c.db, key)
             return None, 0
     if raw[0] != STRING and raw[0] != RAW_STRING:
         raise WRONGTYPE
@@ -227,8 +226,7 @@ def mget(c, args):
             out.append(None)  # missing, or another type (MGET answers nil for it)
         elif raw[1:9] != _ZERO8 and _Q.unpack_from(raw, 1)[0] <= now:
             out.append(None)
-            if c.engine.expired_hits is not None:  # active expiry off: deleted after (Engine)
-                c.engine.expired_hits.append((c.db, key))
+            c.engine.met_expired(c.db, key)
         else:
             out.append(raw[9:])
     return out
