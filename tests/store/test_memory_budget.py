@@ -27,13 +27,17 @@ MiB = 1024 * 1024
 
 def test_no_budget_keeps_the_configured_sizes():
     cfg = ServerConfig(rocksdb_block_cache_bytes=7 * MiB, rocksdb_write_buffer_bytes=3 * MiB,
-                       rocksdb_max_write_buffer_number=5)
-    assert memory_plan(cfg) == MemoryPlan(0, 7 * MiB, 0, 3 * MiB, 5)
+                       rocksdb_max_write_buffer_number=5, meta_cache_bytes=2 * MiB)
+    assert memory_plan(cfg) == MemoryPlan(0, 7 * MiB, 0, 3 * MiB, 5, 2 * MiB)
 
 
 def test_budget_sizes_cache_and_memtables():
     plan = memory_plan(ServerConfig(max_memory_bytes=128 * MiB))
-    assert plan.budget_bytes == plan.block_cache_bytes == 128 * MiB  # memtables are charged to it
+    # memtables are charged to the block cache; the meta cache is an eighth of the budget at most
+    assert (plan.budget_bytes, plan.block_cache_bytes, plan.meta_cache_bytes) == \
+        (128 * MiB, 112 * MiB, 16 * MiB)
+    assert memory_plan(ServerConfig(max_memory_bytes=128 * MiB, meta_cache_bytes=MiB)) \
+        .block_cache_bytes == 127 * MiB
     assert plan.memtable_budget_bytes == 32 * MiB
     assert plan.write_buffer_bytes == 16 * MiB  # two memtables fit the memtable share
     # a smaller configured memtable is kept; a huge budget never raises it above the key
@@ -101,8 +105,9 @@ def test_info_memory_shows_the_budget_and_the_cache(budget_node):
     assert r.get("k7") == b"v" * 100
     m = r.info("memory")
     assert m["maxmemory"] == m["max_memory_bytes"] == 64 * MiB
-    assert m["rocksdb_block_cache_capacity"] == 64 * MiB
+    assert (m["rocksdb_block_cache_capacity"], m["meta_cache_capacity"]) == (56 * MiB, 8 * MiB)
     assert m["rocksdb_memtable_budget"] == 16 * MiB
+    assert m["meta_cache_keys"] > 0 and 0 < m["meta_cache_used"] <= m["meta_cache_capacity"]
     assert 0 < m["rocksdb_memtable_charged"] <= m["rocksdb_block_cache_usage"]
     assert m["rocksdb_block_cache_usage"] <= m["rocksdb_block_cache_capacity"]
     assert m["rocksdb_block_cache_hits"] >= 0 and m["rocksdb_block_cache_misses"] >= 0
@@ -116,8 +121,9 @@ def test_config_set_maxmemory_resizes_at_runtime(budget_node):
     assert r.config_get("maxmemory") == {"maxmemory": str(100 * MiB)}
     assert r.config_get("max-memory-bytes") == {"max-memory-bytes": str(100 * MiB)}
     m = r.info("memory")
-    assert (m["maxmemory"], m["rocksdb_block_cache_capacity"], m["rocksdb_memtable_budget"]) == \
-        (100 * MiB, 100 * MiB, 25 * MiB)
+    assert (m["maxmemory"], m["rocksdb_block_cache_capacity"] + m["meta_cache_capacity"],
+            m["rocksdb_memtable_budget"], m["meta_cache_capacity"]) == \
+        (100 * MiB, 100 * MiB, 25 * MiB, 100 * MiB // 8)
     with pytest.raises(redis.ResponseError) as err:
         r.config_set("maxmemory", "lots")
     assert str(err.value) == ("CONFIG SET failed (possibly related to argument 'maxmemory') - "
@@ -125,14 +131,18 @@ def test_config_set_maxmemory_resizes_at_runtime(budget_node):
     assert r.config_set("maxmemory", "1mb")  # below the floor: sized at it
     m = r.info("memory")
     assert (m["maxmemory"], m["max_memory_bytes"], m["rocksdb_block_cache_capacity"]) == \
-        (MiB, 32 * MiB, 32 * MiB)
+        (MiB, 32 * MiB, 28 * MiB)
     # 0 turns the budget off at the next start: until then the budget in force stays
     assert r.config_set("maxmemory", "0")
     m = r.info("memory")
     assert (m["maxmemory"], m["max_memory_bytes"], m["rocksdb_block_cache_capacity"]) == \
-        (0, 32 * MiB, 32 * MiB)
+        (0, 32 * MiB, 28 * MiB)
     assert r.config_set("maxmemory", "100mb")
-    assert r.info("memory")["rocksdb_block_cache_capacity"] == 100 * MiB
+    assert r.info("memory")["rocksdb_block_cache_capacity"] == 100 * MiB - 100 * MiB // 8
+    # a smaller meta cache leaves the rest of the budget to the block cache
+    assert r.config_set("meta-cache-bytes", str(MiB))
+    m = r.info("memory")
+    assert (m["meta_cache_capacity"], m["rocksdb_block_cache_capacity"]) == (MiB, 99 * MiB)
 
 
 def test_without_budget_the_cache_is_the_configured_one(tmp_path):
@@ -172,8 +182,9 @@ def test_metrics_show_the_budget_and_the_cache(tmp_path):
         values = {name: float(v) for name, _, v in
                   (line.partition(" ") for line in body.splitlines() if not line.startswith("#"))}
         assert values["xcache_server_max_memory_bytes"] == 48 * MiB
-        assert values["xcache_server_rocksdb_block_cache_capacity_bytes"] == 48 * MiB
+        assert values["xcache_server_rocksdb_block_cache_capacity_bytes"] == 42 * MiB
+        assert values["xcache_server_meta_cache_capacity_bytes"] == 6 * MiB
         assert 0 < values["xcache_server_rocksdb_memtable_charged_bytes"] \
-            <= values["xcache_server_rocksdb_block_cache_usage_bytes"] <= 48 * MiB
+            <= values["xcache_server_rocksdb_block_cache_usage_bytes"] <= 42 * MiB
     finally:
         proc.stop()

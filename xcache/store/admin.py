@@ -160,9 +160,8 @@ def flush_db(c, db: int | None) -> None:
     for d in dbs:
         p = db_byte(d)[0]  # the db's key prefix (SWAPDB)
         lo, hi = bytes((p,)), bytes((p + 1,)) if p < 255 else b"\xff" * 9
-        for cf in (engine.meta_cf, engine.data_cf, engine.score_cf):
-            b.wb.delete_range(lo, hi, cf)
-            b.size += 1
+        for cfi in range(3):  # meta, data, score
+            b.delete_range(lo, hi, cfi)
     engine.commit(b)
     for wdb, key in streams:
         c.server.signal_key(wdb, key)

@@ -157,28 +157,39 @@ def prefix_end(prefix: bytes) -> bytes | None:
 class Batch:
     """An atomic set of writes across the column families."""
 
-    __slots__ = ("engine", "wb", "size")
+    # metas: the meta entries it writes, for the meta cache once written (None: a range delete)
+    __slots__ = ("engine", "wb", "size", "metas")
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self.wb = WriteBatch(raw_mode=True)
         self.size = 0
+        self.metas: dict | None = {}
 
     def put_meta(self, db: int, key: bytes, meta: Meta) -> None:
-        self.wb.put(meta_key(db, key), meta.encode(), self.engine.meta_cf)
-        self.size += 1
+        self.put_meta_raw(meta_key(db, key), meta.encode())
 
     def put_meta_raw(self, mkey: bytes, raw: bytes) -> None:
         self.wb.put(mkey, raw, self.engine.meta_cf)
         self.size += 1
+        if self.metas is not None:
+            self.metas[mkey] = raw
 
     def delete_meta_raw(self, mkey: bytes) -> None:
         self.wb.delete(mkey, self.engine.meta_cf)
         self.size += 1
+        if self.metas is not None:
+            self.metas[mkey] = None
 
     def delete_meta(self, db: int, key: bytes) -> None:
-        self.wb.delete(meta_key(db, key), self.engine.meta_cf)
+        self.delete_meta_raw(meta_key(db, key))
+
+    def delete_range(self, lo: bytes, hi: bytes, cfi: int) -> None:
+        """Every key of column family cfi (0 meta, 1 data, 2 score) in [lo, hi) (FLUSHDB)."""
+        self.wb.delete_range(lo, hi, self.engine.cf_handles[cfi])
         self.size += 1
+        if cfi == 0:
+            self.metas = None  # the meta cache is cleared once it is written
 
     def put_data(self, key: bytes, value: bytes) -> None:
         self.wb.put(key, value, self.engine.data_cf)
@@ -259,6 +270,7 @@ class Engine:
         self.data_cf = self.db.get_column_family_handle("data")
         self.score_cf = self.db.get_column_family_handle("score")
         self.cf_handles = (self.meta_cf, self.data_cf, self.score_cf)
+        self.meta_cache = self.rocks.meta_cache  # RocksDB's meta entries in Python (metacache.py)
         self.group: Group | None = None  # open while a group of commands runs (groupcommit.py)
         self.groups_written = self.group_ops_written = 0  # for INFO / metrics
         self._wopts = WriteOptions()
@@ -328,7 +340,21 @@ class Engine:
             raw = g.get(0, mkey)
             if raw is not MISSING:
                 return raw
-        return self.meta.get(mkey)
+        cache = self.meta_cache
+        raw = cache.young.get(mkey, MISSING)
+        if raw is MISSING:
+            return self._read_meta(mkey)
+        cache.hits += 1
+        return raw
+
+    def _read_meta(self, mkey: bytes) -> bytes | None:
+        """What the meta cache's young generation lacks: from its old one, or from RocksDB."""
+        cache = self.meta_cache
+        raw = cache.lookup_old(mkey)
+        if raw is MISSING:
+            raw = self.meta.get(mkey)
+            cache.put(mkey, raw)
+        return raw
 
     def get_meta(self, db: int, key: bytes, now: int | None = None) -> Meta | None:
         """Live metadata of key, or None if it does not exist or has expired."""
@@ -336,7 +362,12 @@ class Engine:
         mkey = DB_BYTE[db] + key
         raw = MISSING if g is None else g.get(0, mkey)
         if raw is MISSING:
-            raw = self.meta.get(mkey)
+            cache = self.meta_cache
+            raw = cache.young.get(mkey, MISSING)
+            if raw is MISSING:
+                raw = self._read_meta(mkey)
+            else:
+                cache.hits += 1
         if raw is None:
             return None
         m = decode_meta(raw)
@@ -384,8 +415,20 @@ class Engine:
         return values
 
     def multi_get_raw_meta(self, mkeys: list[bytes]) -> list:
-        """get_raw_meta of several keys with one RocksDB multi_get (MGET)."""
-        values = self.meta.get(mkeys)
+        """get_raw_meta of several keys: the meta cache, then one RocksDB multi_get (MGET)."""
+        cache = self.meta_cache
+        values = [cache.young.get(mkey, MISSING) for mkey in mkeys]
+        absent = [i for i, v in enumerate(values) if v is MISSING]
+        cache.hits += len(mkeys) - len(absent)
+        if absent:
+            for i in absent:
+                values[i] = cache.lookup_old(mkeys[i])
+            absent = [i for i in absent if values[i] is MISSING]
+        if absent:
+            read = self.meta.get([mkeys[i] for i in absent])
+            for i, raw in zip(absent, read, strict=True):
+                values[i] = raw
+                cache.put(mkeys[i], raw)
         g = self.group
         if g is not None and (g.overlay[0] or g.ranges):
             for i, mkey in enumerate(mkeys):
@@ -462,6 +505,10 @@ class Engine:
             self._raise_write_error(exc)
         if self.stall.since is not None:
             self.stall.on_write_ok()
+        if batch.metas is None:
+            self.meta_cache.clear()
+        else:
+            self.meta_cache.absorb(batch.metas)
 
     def put_meta_now(self, mkey: bytes, raw: bytes) -> None:
         """One meta write without a batch (the common SET): same stall handling as commit()."""
@@ -475,6 +522,7 @@ class Engine:
             self._raise_write_error(exc)
         if self.stall.since is not None:
             self.stall.on_write_ok()
+        self.meta_cache.refresh(mkey, raw)
 
     # --- group commit (groupcommit.py) -----------------------------------------------------
 
@@ -498,6 +546,10 @@ class Engine:
                 raise
             self.groups_written += 1
             self.group_ops_written += g.size
+            if any(cfi == 0 for cfi, _, _ in g.ranges):
+                self.meta_cache.clear()
+            else:
+                self.meta_cache.absorb(g.overlay[0])
 
     def _write(self, wb) -> None:
         try:

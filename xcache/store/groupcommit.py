@@ -113,18 +113,6 @@ class Group:
                 yield k, v
 
 
-class _RangeDeletes:
-    """What a PendingBatch offers as `wb`: FLUSHDB's range deletes (admin.flush_db)."""
-
-    __slots__ = ("batch",)
-
-    def __init__(self, batch):
-        self.batch = batch
-
-    def delete_range(self, lo: bytes, hi: bytes, cf) -> None:
-        self.batch.ops.append((3, self.batch.engine.cf_index(cf), lo, hi))
-
-
 class PendingBatch:
     """Batch's interface while a group is open: operations wait in a list until commit."""
 
@@ -135,9 +123,9 @@ class PendingBatch:
         self.ops: list = []
         self.size = 0
 
-    @property
-    def wb(self) -> _RangeDeletes:
-        return _RangeDeletes(self)
+    def delete_range(self, lo: bytes, hi: bytes, cfi: int) -> None:
+        self.ops.append((3, cfi, lo, hi))
+        self.size += 1
 
     def put_meta(self, db: int, key: bytes, meta) -> None:
         self.ops.append((_META, DB_BYTE[db] + key, meta.encode()))
@@ -176,12 +164,18 @@ class PendingBatch:
         eng = self.engine
         for op in self.ops:
             if len(op) == 4:
-                batch.wb.delete_range(op[2], op[3], eng.cf_handles[op[1]])
+                batch.delete_range(op[2], op[3], op[1])
+            elif op[0] == _META:  # through the Batch: it tells the meta cache once written
+                if op[2] is None:
+                    batch.delete_meta_raw(op[1])
+                else:
+                    batch.put_meta_raw(op[1], op[2])
             elif op[2] is None:
                 batch.wb.delete(op[1], eng.cf_handles[op[0]])
+                batch.size += 1
             else:
                 batch.wb.put(op[1], op[2], eng.cf_handles[op[0]])
-        batch.size = self.size
+                batch.size += 1
         return batch
 
     def apply_to(self, group: Group) -> None:

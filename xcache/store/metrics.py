@@ -36,6 +36,8 @@ class NodeCollector:
             "keyspace_misses": (st["keyspace_misses"], "GET misses"),
             "stalled_writes": (e.stall.stalled_writes, "Writes refused by a RocksDB stall (then retried)"),
             "stall_rejected_writes": (st["stall_rejected_writes"], "Writes answered -BUSY after the stall deadline"),
+            "meta_cache_hits": (mem["meta_cache_hits"], "Meta lookups answered by the node's meta cache"),
+            "meta_cache_misses": (mem["meta_cache_misses"], "Meta lookups the meta cache sent to RocksDB"),
             "group_commits": (e.groups_written, "Batches written by group commit (a loop iteration's writes)"),
             "group_commit_ops": (e.group_ops_written, "RocksDB operations written by group commits"),
             "group_commit_shared": (s.shared_groups, "Group commits that held the replies of several clients"),
@@ -67,6 +69,9 @@ class NodeCollector:
                                                 "Block cache usage, memtable charges included"),
             "rocksdb_memtable_charged_bytes": (mem["rocksdb_memtable_charged"],
                                                "Memtable memory charged to the block cache under a budget"),
+            "meta_cache_capacity_bytes": (mem["meta_cache_capacity"], "Meta cache capacity (meta_cache_bytes)"),
+            "meta_cache_used_bytes": (mem["meta_cache_used"], "Meta cache size (estimated)"),
+            "meta_cache_keys": (mem["meta_cache_keys"], "Keys in the meta cache"),
             "is_replica": (int(s.replication.is_replica), "1 if this node replicates a master"),
             "repl_offset": (s.replication.offset, "Replication offset"),
         }

@@ -6,7 +6,9 @@ BlockBasedOptions (and so the same Cache) is given to each. With a memory budget
 RocksDB holds in memory is charged to it: data blocks, index and filter blocks
 (cache_index_and_filter_blocks) and the memtables (a WriteBufferManager costed to the cache).
 So RocksDB's memory stays near the budget however large the data grows; the rest of the
-process is a constant (the interpreter and its modules: docs/operations/memory.md).
+process is a constant (the interpreter and its modules: docs/operations/memory.md). The node's
+meta cache (metacache.py) is sized here too: under a budget it is a share of it (at most an
+eighth), taken from the block cache.
 
 memory_plan() is the pure sizing function; RocksResources builds the objects and resizes them
 when CONFIG SET changes the budget. A budget below RocksDB's floor (MIN_BUDGET_BYTES) cannot be
@@ -30,6 +32,7 @@ from rocksdict import (
 )
 
 from xcache.config import ConfigError, ServerConfig
+from xcache.store.metacache import MetaCache
 
 MiB = 1024 * 1024
 MIN_BUDGET_BYTES = 32 * MiB
@@ -37,7 +40,8 @@ MEMTABLE_SHARE = 4  # a quarter of the budget for memtables, the rest for blocks
 MIN_WRITE_BUFFER_BYTES = 1 * MiB
 COMPRESSIONS = ("none", "snappy", "lz4", "lz4hc", "zstd", "zlib", "bz2")
 # Keys CONFIG SET may change at runtime (applied by RocksResources.apply).
-RUNTIME_KEYS = frozenset({"max_memory_bytes", "rocksdb_block_cache_bytes"})
+RUNTIME_KEYS = frozenset({"max_memory_bytes", "rocksdb_block_cache_bytes", "meta_cache_bytes"})
+META_CACHE_SHARE = 8  # under a budget the meta cache takes at most an eighth of it
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class MemoryPlan:
     memtable_budget_bytes: int   # WriteBufferManager limit, charged to the cache; 0 = none
     write_buffer_bytes: int      # one memtable of one column family
     max_write_buffer_number: int
+    meta_cache_bytes: int = 0    # the node's meta cache in Python (metacache.py)
 
 
 def memory_plan(cfg: ServerConfig) -> MemoryPlan:
@@ -54,12 +59,14 @@ def memory_plan(cfg: ServerConfig) -> MemoryPlan:
     budget = cfg.max_memory_bytes
     if budget == 0:
         return MemoryPlan(0, cfg.rocksdb_block_cache_bytes, 0, cfg.rocksdb_write_buffer_bytes,
-                          cfg.rocksdb_max_write_buffer_number)
+                          cfg.rocksdb_max_write_buffer_number, cfg.meta_cache_bytes)
     budget = max(budget, MIN_BUDGET_BYTES)  # below the floor: sized at it (over_maxmemory)
     memtables = budget // MEMTABLE_SHARE
     # Two memtables of a written column family fit the memtable share before a flush is forced.
     write_buffer = max(MIN_WRITE_BUFFER_BYTES, min(cfg.rocksdb_write_buffer_bytes, memtables // 2))
-    return MemoryPlan(budget, budget, memtables, write_buffer, cfg.rocksdb_max_write_buffer_number)
+    meta_cache = min(cfg.meta_cache_bytes, budget // META_CACHE_SHARE)
+    return MemoryPlan(budget, budget - meta_cache, memtables, write_buffer,
+                      cfg.rocksdb_max_write_buffer_number, meta_cache)
 
 
 def over_maxmemory(max_memory_bytes: int) -> bool:
@@ -103,6 +110,7 @@ class RocksResources:
                 plan.memtable_budget_bytes, False, self.cache)
         self.statistics = cfg.rocksdb_statistics
         self.options = self._build(cfg)
+        self.meta_cache = MetaCache(plan.meta_cache_bytes)
 
     def _build(self, cfg: ServerConfig) -> Options:
         plan = self.plan
@@ -160,8 +168,9 @@ class RocksResources:
             self.cache.set_capacity(plan.block_cache_bytes)
         if self.wbm is not None:
             self.wbm.set_buffer_size(plan.memtable_budget_bytes)
-        self.plan = MemoryPlan(plan.budget_bytes, plan.block_cache_bytes, plan.memtable_budget_bytes,
-                               self.plan.write_buffer_bytes, self.plan.max_write_buffer_number)
+        self.meta_cache.resize(plan.meta_cache_bytes)
+        self.plan = dataclasses.replace(plan, write_buffer_bytes=self.plan.write_buffer_bytes,
+                                        max_write_buffer_number=self.plan.max_write_buffer_number)
 
     def check_runtime(self, cfg: ServerConfig) -> None:
         """Raise ConfigError if cfg's sizes cannot be reached without reopening RocksDB."""
@@ -181,7 +190,7 @@ class RocksResources:
         if self.wbm is None:
             return memory_plan(dataclasses.replace(cfg, max_memory_bytes=0))
         if cfg.max_memory_bytes == 0:
-            return self.plan
+            return memory_plan(dataclasses.replace(cfg, max_memory_bytes=self.plan.budget_bytes))
         return memory_plan(cfg)
 
     def info(self, db) -> dict:
@@ -194,7 +203,8 @@ class RocksResources:
                "rocksdb_block_cache_pinned_usage":
                    self.cache.get_pinned_usage() if self.cache is not None else 0,
                "rocksdb_memtable_budget": plan.memtable_budget_bytes,
-               "rocksdb_memtable_charged": self.wbm.get_usage() if self.wbm is not None else 0}
+               "rocksdb_memtable_charged": self.wbm.get_usage() if self.wbm is not None else 0,
+               **self.meta_cache.info()}
         if self.statistics:
             hits, misses = self.cache_hits()
             out["rocksdb_block_cache_hits"] = hits
