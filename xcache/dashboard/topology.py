@@ -294,6 +294,14 @@ def switch_master(t: Topology, gid: int, addr: str) -> Topology:
     return n
 
 
+def _check_unmoving(t: Topology, s: int, moving: str) -> None:
+    """Slot s exists and is neither pending nor migrating (else the error ends with `moving`)."""
+    if not 0 <= s < NSLOTS:
+        raise TopologyError(f"slot {s} out of range 0-{NSLOTS - 1}")
+    if s in t.pending or s in t.migrating:
+        raise TopologyError(f"slot {s} {moving}")
+
+
 def assign_slots(t: Topology, slots: list[int], gid: int) -> Topology:
     """Give the slots to group gid (0 = unassign)."""
     gid = int(gid)
@@ -302,10 +310,7 @@ def assign_slots(t: Topology, slots: list[int], gid: int) -> Topology:
         if not g.master:
             raise TopologyError(f"group {gid} has no server yet: add one before assigning slots")
     for s in slots:
-        if not 0 <= s < NSLOTS:
-            raise TopologyError(f"slot {s} out of range 0-{NSLOTS - 1}")
-        if s in t.pending or s in t.migrating:
-            raise TopologyError(f"slot {s} is being migrated: let the migration finish or cancel it first")
+        _check_unmoving(t, s, "is being migrated: let the migration finish or cancel it first")
     n = _next(t)
     for s in slots:
         n.slots[s] = gid
@@ -363,10 +368,7 @@ def plan_migration(t: Topology, slots: list[int], source: int, target: int) -> T
     if not dst.master:
         raise TopologyError(f"group {target} has no server yet: add one before migrating slots to it")
     for s in slots:
-        if not 0 <= s < NSLOTS:
-            raise TopologyError(f"slot {s} out of range 0-{NSLOTS - 1}")
-        if s in t.pending or s in t.migrating:
-            raise TopologyError(f"slot {s} is already being migrated")
+        _check_unmoving(t, s, "is already being migrated")
         if t.slots[s] != src.id:
             raise TopologyError(f"slot {s} is owned by group {t.slots[s] or 'none'}, not {source}")
     n = _next(t)
@@ -421,38 +423,38 @@ def set_migration(t: Topology, paused: bool | None = None, keys_per_second: int 
     return n
 
 
+def _member_change(t: Topology, what: str, addr: str, members, adding: bool) -> tuple[str, Topology]:
+    """The checked address and the next topology, for adding (not yet a member) or removing (a
+    member) a proxy or sentinel."""
+    addr = check_addr(addr)
+    if adding and addr in members:
+        raise TopologyError(f"{what} {addr} already exists")
+    if not adding and addr not in members:
+        raise TopologyError(f"no {what} {addr}")
+    return addr, _next(t)
+
+
 def add_proxy(t: Topology, addr: str, admin_addr: str) -> Topology:
-    addr, admin_addr = check_addr(addr), check_addr(admin_addr)
-    if addr in t.proxies:
-        raise TopologyError(f"proxy {addr} already exists")
-    n = _next(t)
+    addr, admin_addr = check_addr(addr), check_addr(admin_addr)  # addr is checked first
+    addr, n = _member_change(t, "proxy", addr, t.proxies, True)
     n.proxies[addr] = Proxy(addr, admin_addr)
     return n
 
 
 def remove_proxy(t: Topology, addr: str) -> Topology:
-    addr = check_addr(addr)
-    if addr not in t.proxies:
-        raise TopologyError(f"no proxy {addr}")
-    n = _next(t)
+    addr, n = _member_change(t, "proxy", addr, t.proxies, False)
     del n.proxies[addr]
     return n
 
 
 def add_sentinel(t: Topology, addr: str) -> Topology:
-    addr = check_addr(addr)
-    if addr in t.sentinels:
-        raise TopologyError(f"sentinel {addr} already exists")
-    n = _next(t)
+    addr, n = _member_change(t, "sentinel", addr, t.sentinels, True)
     n.sentinels.append(addr)
     return n
 
 
 def remove_sentinel(t: Topology, addr: str) -> Topology:
-    addr = check_addr(addr)
-    if addr not in t.sentinels:
-        raise TopologyError(f"no sentinel {addr}")
-    n = _next(t)
+    addr, n = _member_change(t, "sentinel", addr, t.sentinels, False)
     n.sentinels.remove(addr)
     return n
 

@@ -11,6 +11,10 @@ A session speaks RESP2 or RESP3 (HELLO, identity.py); its requests then use the 
 pooled connections. Stateful commands live in their own modules: txn.py (MULTI/EXEC/WATCH),
 blocking.py (BLPOP...), pubsub.py, keyspace.py (SCAN, INFO... across groups); WATCH, blocking
 commands and subscriptions hold backend connections of the session's own (pinned.py).
+
+Why one module (~600 lines): Session is the proxy's per-request hot path; parsing a chunk,
+answering locally, routing (same-slot or split) and writing replies in order all work on the
+session's `pending` deque and counters without a call per layer.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 repl_link.py, the snapshot files repl_snapshot.py, the commands (ROLE, REPLICAOF, PSYNC, REPLCONF,
 WAIT) repl_commands.py.
 
+Why one module (~730 lines): one Replication object owns the write stream (replid, offsets,
+backlog, open units, connected replicas); propagating writes, PSYNC and full syncs, ACKs and WAIT,
+and role changes all read and move those same offsets, so they stay together; the replica's link,
+the snapshot files and the commands already live apart (see above).
+
 Master side. Every write command, after it succeeds, is encoded as a RESP multibulk (SELECT first
 when the db changes) and appended to the write stream; the ops of one top-level command (EXEC, a
 script, a command propagating several ops) go as one block, wrapped in MULTI ... EXEC when there

@@ -1,6 +1,6 @@
 """Lua scripting: EVAL/EVALSHA/EVAL_RO/EVALSHA_RO and SCRIPT, with a real Lua 5.1 (lupa).
 
-Why one module (~690 lines): the worker thread, the loop-side command queue and the gate share
+Why one module (~740 lines): the worker thread, the loop-side command queue and the gate share
 one run state (Running) that each step reads and writes; the Lua side lives in lua_api.py,
 lua_values.py and lualibs.py, the script flags in scriptflags.py.
 
