@@ -76,6 +76,27 @@ def test_eval_ro_rejects_may_replicate_commands(xcache_node, redis_node):
     assert got.startswith(b"-ERR Write commands are not allowed from read-only scripts. script:")
 
 
+MASSIVE = "local a = {} for i=1,%d do a[i] = 1 end return redis.%s('lpush', KEYS[1], unpack(a))"
+MASSIVE_LIBRARY = ("#!lua name=massive\nredis.register_function('push', function(keys, args) "
+                   "local a = {} for i=1,7999 do a[i] = 1 end "
+                   "return redis.call('lpush', keys[1], unpack(a)) end)")
+
+
+def test_massive_unpack_reaches_the_command(xcache_node, redis_node):
+    """Redis's 'Script check unpack with massive arguments': 8,001 arguments to redis.call (more
+    than lupa's call into Python takes: lua_api.py packs them into one table)."""
+    for node in (xcache_node, redis_node):
+        assert raw_reply(node.port, "FUNCTION", "LOAD", MASSIVE_LIBRARY) == b"$7\r\nmassive\r\n"
+    for args in ([MASSIVE % (7999, "call"), "1", "l"], [MASSIVE % (7999, "pcall"), "1", "l"],
+                 [MASSIVE % (8000, "call"), "1", "l"], [MASSIVE % (100, "call"), "1", "l"],
+                 # an error of a call that is not a tail call still names its line
+                 ["local x = unpack({1})\nredis.call('incr', KEYS[1])", "1", "l"]):
+        got, want = (raw_reply(node.port, "EVAL", *args) for node in (xcache_node, redis_node))
+        assert got == want
+    got, want = (raw_reply(node.port, "FCALL", "push", "1", "l2") for node in (xcache_node, redis_node))
+    assert got == want == b":7999\r\n"
+
+
 def test_recursive_table_stops_at_the_stack_limit(r):
     """A table that contains itself: nested one-element arrays, then Redis's error; the
     connection stays usable."""

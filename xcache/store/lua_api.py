@@ -9,7 +9,7 @@ HOOK_INSTRUCTIONS = 100_000  # the kill check runs every this many Lua instructi
 
 LUA_PRELUDE = r"""
 local py_call, py_pcall, py_sha1, py_log, py_check, py_setresp, py_register, py_acl_check, version,
-  version_num, py_bit, py_cjson, py_cmsgpack, py_struct = ...
+  version_num, py_bit, py_cjson, py_cmsgpack, py_struct, py_call_packed, py_pcall_packed = ...
 local dbg = debug
 local clock = os.clock  -- CPU seconds: FUNCTION LOAD's time limit
 local LOAD_TIMEOUT_S = 0.5
@@ -30,6 +30,23 @@ end
 -- is then no tail call, so its frame (and line) stays for the error message, as in Redis.
 redis.call = py_call
 redis.pcall = py_pcall
+-- A C function called from Lua 5.1 can take at most 8,000 arguments, and lupa's call into
+-- Python needs a few of those slots itself: `redis.call(unpack(t))` with 7,998 to 8,000 values
+-- works in Redis and fails here. A script whose code says `unpack` gets call and pcall as Lua
+-- functions that hand Python more than MAX_C_ARGS arguments as one table (`massive`, chosen per
+-- script by compile and load_library). Only there does a tail-called `return redis.call(...)`
+-- lose its line in an error (a Lua function's tail call replaces the caller's frame).
+local MAX_C_ARGS = 7990
+local function packing(fn, packed)
+  return function(...)
+    local n = select('#', ...)
+    if n <= MAX_C_ARGS then return fn(...) end
+    return packed({...}, n)
+  end
+end
+local packing_api = {call = packing(py_call, py_call_packed), pcall = packing(py_pcall, py_pcall_packed)}
+local massive = setmetatable({}, {__mode = 'k'})  -- functions of scripts that say `unpack`
+local packing_on = false  -- while such a function runs
 redis.error_reply = function(msg)
   if type(msg) ~= 'string' then error(push_error('wrong number or type of arguments')) end
   if string.sub(msg, 1, 1) ~= '-' then msg = '-' .. msg end
@@ -100,20 +117,25 @@ local function compile(body)
   local f, e = loadstring(body, '@user_script')
   if not f then return nil, e end
   setfenv(f, readonly_env)
+  if string.find(body, 'unpack', 1, true) then massive[f] = true end
   return f, false
 end
 local function run(f, keys, argv, hooked)
   rawset(readonly_env_raw, 'KEYS', keys)
   rawset(readonly_env_raw, 'ARGV', argv)
+  packing_on = massive[f] or false
   if hooked then sethook(hook, '', HOOK_N) end
   local ok, res = xpcall(f, handler)
   if hooked then sethook() end
+  packing_on = false
   return ok, res
 end
 local function run_function(f, keys, argv, hooked)
+  packing_on = massive[f] or false
   if hooked then sethook(hook, '', HOOK_N) end
   local ok, res = xpcall(function() return f(keys, argv) end, handler)
   if hooked then sethook() end
+  packing_on = false
   return ok, res
 end
 -- FUNCTION LOAD: the library's code runs with only redis.register_function/log/LOG_*/version
@@ -220,6 +242,9 @@ local function load_library(body)
     return nil, res, true
   end
   in_load = false  -- from now on the library's code sees the scripts' globals
+  if string.find(body, 'unpack', 1, true) then
+    for _, r in ipairs(registered) do massive[r[2]] = true end
+  end
   return registered, nil, false
 end
 -- The scripts' globals: Redis's API and libraries, read-only as in Redis 7.
@@ -327,7 +352,17 @@ for _, name in ipairs({'string', 'math', 'table', 'bit', 'cjson', 'cmsgpack', 's
                        'coroutine', 'os'}) do
   local real = readonly_env_raw[name]
   if type(real) == 'table' then
-    local view = readonly_view(real)
+    local index = real
+    if name == 'redis' then  -- call and pcall of a script that says `unpack` (packing_api)
+      index = function(t, n)
+        if packing_on then
+          local f = packing_api[n]
+          if f then return f end
+        end
+        return real[n]
+      end
+    end
+    local view = readonly_view(index)
     real_of[view] = real
     readonly_env_raw[name] = view
   end

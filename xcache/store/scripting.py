@@ -165,7 +165,8 @@ class Scripts:
                 self._py_check, self._py_setresp, self._py_register, self._py_acl_check,
                 REDIS_VERSION.encode(),
                 (major << 16) | (minor << 8) | patch, make_bit(), cjson,
-                make_cmsgpack(self._lua, lua_type, cjson.null), make_struct(lua_type))
+                make_cmsgpack(self._lua, lua_type, cjson.null), make_struct(lua_type),
+                self._py_call_packed, self._py_pcall_packed)
         return self._lua
 
     def compile(self, body: bytes) -> str:
@@ -229,6 +230,13 @@ class Scripts:
         if not ok:
             raise ScriptError(value.decode(errors="replace"))
         return value
+
+    def _py_call_packed(self, table, n):
+        """redis.call with more arguments than a C function takes (lua_api.py: packing)."""
+        return self._py_call(*(table[i] for i in range(1, n + 1)))
+
+    def _py_pcall_packed(self, table, n):
+        return self._py_pcall(*(table[i] for i in range(1, n + 1)))
 
     def _py_pcall(self, *args):
         """redis.pcall: the reply as a Lua value, an error as a table {err=...}."""
