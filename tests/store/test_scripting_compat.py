@@ -84,17 +84,26 @@ MASSIVE_LIBRARY = ("#!lua name=massive\nredis.register_function('push', function
 
 def test_massive_unpack_reaches_the_command(xcache_node, redis_node):
     """Redis's 'Script check unpack with massive arguments': 8,001 arguments to redis.call (more
-    than lupa's call into Python takes: lua_api.py packs them into one table)."""
+    than lupa's call into Python takes: the script runs again with call/pcall packing them into
+    one table, lua_api.py)."""
     for node in (xcache_node, redis_node):
         assert raw_reply(node.port, "FUNCTION", "LOAD", MASSIVE_LIBRARY) == b"$7\r\nmassive\r\n"
     for args in ([MASSIVE % (7999, "call"), "1", "l"], [MASSIVE % (7999, "pcall"), "1", "l"],
                  [MASSIVE % (8000, "call"), "1", "l"], [MASSIVE % (100, "call"), "1", "l"],
-                 # an error of a call that is not a tail call still names its line
-                 ["local x = unpack({1})\nredis.call('incr', KEYS[1])", "1", "l"]):
+                 # errors name the script's line, tail-called or not, massive or not
+                 ["local x = unpack({1})\nredis.call('incr', KEYS[1])", "1", "l"],
+                 ["return redis.call(unpack(ARGV))", "1", "l", "incr", "l"],
+                 [MASSIVE.replace("lpush", "incr") % (7999, "call"), "1", "l"]):
         got, want = (raw_reply(node.port, "EVAL", *args) for node in (xcache_node, redis_node))
         assert got == want
     got, want = (raw_reply(node.port, "FCALL", "push", "1", "l2") for node in (xcache_node, redis_node))
     assert got == want == b":7999\r\n"
+    # The massive call is run again with call/pcall packing (lua_api.py), which cannot be done
+    # once other commands of the script ran: then a clear error, where Redis pushes the values.
+    script = "redis.call('get', 'x') " + MASSIVE % (7999, "call")
+    assert raw_reply(xcache_node.port, "EVAL", script, "1", "l3") == (
+        b"-ERR a redis.call with more than 7990 arguments can only come before the script's "
+        b"other commands here script: %s, on @user_script:1.\r\n" % sha(script).encode())
 
 
 def test_recursive_table_stops_at_the_stack_limit(r):

@@ -32,10 +32,11 @@ redis.call = py_call
 redis.pcall = py_pcall
 -- A C function called from Lua 5.1 can take at most 8,000 arguments, and lupa's call into
 -- Python needs a few of those slots itself: `redis.call(unpack(t))` with 7,998 to 8,000 values
--- works in Redis and fails here. A script whose code says `unpack` gets call and pcall as Lua
--- functions that hand Python more than MAX_C_ARGS arguments as one table (`massive`, chosen per
--- script by compile and load_library). Only there does a tail-called `return redis.call(...)`
--- lose its line in an error (a Lua function's tail call replaces the caller's frame).
+-- works in Redis and is refused here before Python runs ("not a python object"). A script
+-- refused so before any of its commands ran is run again (scripting.py) with `packing` on:
+-- call and pcall are then Lua functions that hand Python more than MAX_C_ARGS arguments as one
+-- table. Only in such a rerun does a tail-called `return redis.call(...)` lose its line in an
+-- error (a Lua function's tail call replaces the caller's frame).
 local MAX_C_ARGS = 7990
 local function packing(fn, packed)
   return function(...)
@@ -45,8 +46,7 @@ local function packing(fn, packed)
   end
 end
 local packing_api = {call = packing(py_call, py_call_packed), pcall = packing(py_pcall, py_pcall_packed)}
-local massive = setmetatable({}, {__mode = 'k'})  -- functions of scripts that say `unpack`
-local packing_on = false  -- while such a function runs
+local packing_on = false
 redis.error_reply = function(msg)
   if type(msg) ~= 'string' then error(push_error('wrong number or type of arguments')) end
   if string.sub(msg, 1, 1) ~= '-' then msg = '-' .. msg end
@@ -117,21 +117,20 @@ local function compile(body)
   local f, e = loadstring(body, '@user_script')
   if not f then return nil, e end
   setfenv(f, readonly_env)
-  if string.find(body, 'unpack', 1, true) then massive[f] = true end
   return f, false
 end
-local function run(f, keys, argv, hooked)
+local function run(f, keys, argv, hooked, packing)
   rawset(readonly_env_raw, 'KEYS', keys)
   rawset(readonly_env_raw, 'ARGV', argv)
-  packing_on = massive[f] or false
+  packing_on = packing
   if hooked then sethook(hook, '', HOOK_N) end
   local ok, res = xpcall(f, handler)
   if hooked then sethook() end
   packing_on = false
   return ok, res
 end
-local function run_function(f, keys, argv, hooked)
-  packing_on = massive[f] or false
+local function run_function(f, keys, argv, hooked, packing)
+  packing_on = packing
   if hooked then sethook(hook, '', HOOK_N) end
   local ok, res = xpcall(function() return f(keys, argv) end, handler)
   if hooked then sethook() end
@@ -242,9 +241,6 @@ local function load_library(body)
     return nil, res, true
   end
   in_load = false  -- from now on the library's code sees the scripts' globals
-  if string.find(body, 'unpack', 1, true) then
-    for _, r in ipairs(registered) do massive[r[2]] = true end
-  end
   return registered, nil, false
 end
 -- The scripts' globals: Redis's API and libraries, read-only as in Redis 7.
@@ -353,7 +349,7 @@ for _, name in ipairs({'string', 'math', 'table', 'bit', 'cjson', 'cmsgpack', 's
   local real = readonly_env_raw[name]
   if type(real) == 'table' then
     local index = real
-    if name == 'redis' then  -- call and pcall of a script that says `unpack` (packing_api)
+    if name == 'redis' then  -- call and pcall of a rerun with packing on (packing_api)
       index = function(t, n)
         if packing_on then
           local f = packing_api[n]

@@ -118,6 +118,7 @@ class Running:
         self.command: list[bytes] = []  # FCALL's arguments, for FUNCTION STATS
         self.keys: list[bytes] = []  # the declared keys (CLIENT TRACKING)
         self.resp3 = False  # redis.setresp(3) called: its commands reply in RESP3
+        self.calls = 0  # commands its redis.call/pcall ran
         self.counted_errors: set[str] = set()  # error replies of its commands, already counted
         self.oom = False  # over maxmemory when it started (pre_command_oom_state; maxmemory.py)
         self.allow_oom = False  # declared allow-oom
@@ -249,6 +250,7 @@ class Scripts:
         argv = _lua_argv(args)
         if isinstance(argv, bytes):
             return False, argv
+        ctx.run.calls += 1
         reply = ctx.execute(argv)
         if isinstance(reply, Error):
             return False, error_for_lua(reply.message)
@@ -516,7 +518,19 @@ def _invoke(scripts: Scripts, run: Running, ctx: _Context, fn, sha, keys, argv, 
     scripts._tls.run = run
     try:
         runner = scripts._run_function if run.function else scripts._run
-        ok, res = runner(fn, lua.table_from(keys), lua.table_from(argv), hooked)
+        keys_t, argv_t, resp = lua.table_from(keys), lua.table_from(argv), run.client.resp
+        ok, res = runner(fn, keys_t, argv_t, hooked, False)
+        if not ok and STACK_REFUSED in _error_text(res):
+            if run.calls:  # its first commands ran: running it again would repeat them
+                return _script_error({b"err": TOO_MANY_AFTER, b"source": res[b"source"],
+                                      b"line": res[b"line"]}, sha)
+            # more arguments than lupa's call into Python takes (lua_api.py: packing), before
+            # any command of the script ran: run it again with call/pcall packing them
+            run.resp3, run.client.resp = False, resp
+            first, (ok, res) = res, runner(fn, keys_t, argv_t, hooked, True)
+            if not ok and not isinstance(res, bytes | None) and res[b"line"] is None:
+                # a tail-called redis.call lost its frame: the refused call's line is its line
+                res = {b"err": res[b"err"], b"source": first[b"source"], b"line": first[b"line"]}
         if not ok:
             error = _script_error(res, sha)
             if _error_text(res) in run.counted_errors:  # a command's error, raised by redis.call
@@ -529,6 +543,12 @@ def _invoke(scripts: Scripts, run: Running, ctx: _Context, fn, sha, keys, argv, 
     finally:
         scripts._tls.ctx = None
         scripts._tls.run = None
+
+
+STACK_REFUSED = "(not a python object)"  # lupa's refusal of a call with too many arguments
+MAX_C_ARGS = 7990  # lua_api.py's: calls with more arguments are packed in a rerun
+TOO_MANY_AFTER = (b"ERR a redis.call with more than %d arguments can only come before the "
+                  b"script's other commands here" % MAX_C_ARGS)
 
 
 def _error_text(res) -> str:
