@@ -124,6 +124,9 @@ def _expire_ms(name: str, expire: tuple[bytes, bytes]) -> int:
 
 @command("set", -3, "write denyoom")
 def set_(c, args):
+    if len(args) == 2:  # a plain SET (most of them): no option to parse
+        write_string(c, args[0], args[1])
+        return OK
     key, value = args[0], args[1]
     flags, expire_opt = parse_string_options(args, 2, True)
     expire = _expire_ms("set", expire_opt) if expire_opt else None
