@@ -96,7 +96,7 @@ class MetaCache:
             self._turn()
 
     def _turn(self) -> None:
-        """young becomes old; the previous old, and what young hid in it, is dropped."""
+        """young becomes old; the previous old is dropped."""
         self.old, self.young = self.young, {}
         self.old_bytes, self.young_bytes = self.young_bytes, 0
         if self.old_bytes > self.capacity:  # one batch larger than the whole cache
