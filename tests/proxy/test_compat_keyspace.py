@@ -32,6 +32,18 @@ def test_scan_dbsize_randomkey_across_groups(proxy, protocol):
     assert c.randomkey() in ks | {b"s-hash"}
     with pytest.raises(redis.ResponseError, match="invalid cursor"):
         c.scan("nope")
+    for bad in ("1_0", " 1", "1 "):  # Redis's strtoul refuses them; Python's int() does not
+        with pytest.raises(redis.ResponseError, match="invalid cursor"):
+            c.scan(bad)
+    assert c.execute_command("SCAN", "+0", "COUNT", "1000")[0] == 0  # a sign and leading zeros are
+    assert c.execute_command("SCAN", "00", "COUNT", "1000")[0] == 0  # taken, as by strtoul
+    for bad in ("0_0", " 0", "+0"):
+        with pytest.raises(redis.ResponseError, match="not an integer or out of range"):
+            c.execute_command("SELECT", bad)
+    with pytest.raises(redis.ResponseError, match="not an integer or out of range"):
+        c.execute_command("CLIENT", "UNBLOCK", "1_0")
+    with pytest.raises(redis.ResponseError, match="Protocol version is not an integer"):
+        c.execute_command("HELLO", "3_0")
 
 
 def test_keys_and_flush_behind_settings(backends, start_proxy):

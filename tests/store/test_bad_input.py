@@ -46,6 +46,29 @@ def test_protocol_error_then_close(port, data, reply):
     assert talk(port, data, expect_close=True) == reply
 
 
+NOT_AN_INTEGER = b"-ERR value is not an integer or out of range\r\n"
+
+
+def resp(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
+
+
+@pytest.mark.parametrize("raw", [b"1_0", b" 1", b"1 ", b"\t1", b"1\n", b"+1", b"01", b"-0", b"\xd9\xa3"])
+@pytest.mark.parametrize("command", [
+    (b"INCRBY", b"n", b"%"), (b"EXPIRE", b"n", b"%"), (b"LRANGE", b"n", b"0", b"%"),
+    (b"ACL", b"GENPASS", b"%"), (b"HINCRBY", b"h", b"f", b"%"),
+])
+def test_integers_are_read_as_string2ll_reads_them(port, command, raw):
+    """Python's int() takes "1_0", spaces, "+1" and "01"; Redis takes none of them."""
+    args = [raw if a == b"%" else a for a in command]
+    assert talk(port, resp(*args)) == NOT_AN_INTEGER
+
+
+def test_a_stored_number_is_read_as_string2ll_reads_it(port):
+    assert talk(port, resp(b"SET", b"u", b"1_0") + resp(b"INCR", b"u") + resp(b"SET", b"t", b"\t5")
+                + resp(b"DECR", b"t")) == b"+OK\r\n" + NOT_AN_INTEGER + b"+OK\r\n" + NOT_AN_INTEGER
+
+
 def test_replies_before_a_protocol_error_are_kept(port):
     assert talk(port, b"*1\r\n$4\r\nPING\r\n*x\r\n", expect_close=True) == \
         b"+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n"

@@ -7,18 +7,15 @@ worker must agree), so SETUSER/DELUSER are refused."""
 
 from __future__ import annotations
 
-import re
-
 from xcache.acl import ACL, ACLError, CommandTable, User
 from xcache.aclcategories import CATEGORIES
 from xcache.config import ConfigError
+from xcache.numbers import string2ll
 from xcache.proxy import commands as C
 from xcache.proxy.replies import error_line
 from xcache.resp import Error, Map, Set, encode
 from xcache.resp.help import ACL_HELP as _REDIS_ACL_HELP
 from xcache.resp.help import help_reply, pick
-
-_LONG = re.compile(r"0|-?[1-9][0-9]{0,18}")  # Redis's string2l
 
 # ACL HELP: Redis 7.0's entries of what the proxy serves; users are set in its config, so
 # SETUSER, DELUSER, LOAD and SAVE are refused (and GENPASS is not served): left out
@@ -103,9 +100,10 @@ def acl_command(acl: ACL, user: User, argv: list[bytes], resp: int = 2) -> bytes
         if args and args[0].lower() == "reset":
             acl.log.clear()
             return b"+OK\r\n"
-        if args and not _LONG.fullmatch(args[0]):
+        count = string2ll(args[0].encode(errors="surrogateescape")) if args else None
+        if args and count is None:
             return error_line("ERR value is not an integer or out of range")
-        return encode([Map(e) for e in acl.log_reply(max(int(args[0]), 0) if args else None)], resp)
+        return encode([Map(e) for e in acl.log_reply(max(count, 0) if args else None)], resp)
     if sub == "dryrun" and len(args) >= 2:
         u = acl.users.get(args[0])
         if u is None:

@@ -13,6 +13,7 @@ nodes' count, which includes the clients they hold paused (Redis counts those as
 
 from __future__ import annotations
 
+from xcache.numbers import string2ll
 from xcache.proxy.pinned import take_spare
 from xcache.proxy.replies import pack
 
@@ -26,11 +27,8 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
     ctx = session.ctx
     before = ctx.pause_until
     if argv[1].upper() == b"PAUSE":
-        try:
-            ms = int(argv[2])
-        except ValueError:
-            ms = -1
-        if ms >= 0:  # before the command goes out: what follows it must not queue behind a pause
+        ms = string2ll(argv[2])
+        if ms is not None and ms >= 0:  # before the command goes out: what follows it must not queue behind a pause
             ctx.pause_until = max(before, ctx.loop.time() + ms / 1000 + MARGIN_S)
 
         def done(replies):
@@ -83,11 +81,8 @@ def queue(session, argv: list[bytes]) -> bool:
     if sub not in (b"PAUSE", b"UNPAUSE") or len(groups(session.ctx)) != 1:
         return False
     if sub == b"PAUSE" and len(argv) > 2:
-        try:
-            ms = int(argv[2])
-        except ValueError:
-            ms = -1
-        if ms >= 0:  # an UNPAUSE in a transaction leaves this to run out: it only costs connections
+        ms = string2ll(argv[2])
+        if ms is not None and ms >= 0:  # an UNPAUSE in a transaction leaves this to run out: it only costs connections
             ctx = session.ctx
             ctx.pause_until = max(ctx.pause_until, ctx.loop.time() + ms / 1000 + MARGIN_S)
     return True

@@ -15,6 +15,7 @@ kinds:
 from __future__ import annotations
 
 from xcache.commandarity import ARITY, CONTAINERS
+from xcache.numbers import string2ll
 
 LOCAL, KEY, SPLIT, SAME_SLOT, DENY, TXN, BLOCK, PUBSUB, FANOUT = range(9)
 
@@ -190,7 +191,9 @@ def same_slot_keys(spec: Spec, argv: list[bytes]) -> list[bytes]:
         return keys
     if k[0] == "numkeys":
         idx = k[1]
-        n = int(argv[idx])
+        n = string2ll(argv[idx])
+        if n is None:
+            raise ValueError("value is not an integer or out of range")
         if n < 0 or idx + 1 + n > len(argv):
             raise ValueError("Number of keys can't be greater than number of args")
         keys = argv[idx + 1 : idx + 1 + n]

@@ -7,9 +7,9 @@ Redis 7's HELLO with the proxy's identity. CLIENT subcommands describe the proxy
 
 from __future__ import annotations
 
-import re
 import time
 
+from xcache.numbers import string2ll
 from xcache.proxy import clientpause, replymode
 from xcache.proxy.protocol import Verbatim, encode
 from xcache.proxy.replies import error_line, pack
@@ -29,7 +29,6 @@ _HELLO_AUTH_NEEDED = (
 CLIENT_HELP = resp_encode(help_reply("CLIENT", pick(_REDIS_CLIENT_HELP, (
     "GETNAME", "ID", "INFO", "KILL", "LIST", "UNPAUSE", "PAUSE", "SETNAME", "UNBLOCK", "NO-EVICT"))))
 _BAD_NAME = "ERR Client names cannot contain spaces, newlines or special characters."
-_LL = re.compile(rb"0|-?[1-9][0-9]{0,18}")  # Redis's string2ll
 
 
 def handle(session, spec, argv: list[bytes], t0: float) -> bytes | None:
@@ -74,9 +73,8 @@ def _valid_name(name: bytes) -> bool:
 def hello(session, argv: list[bytes]) -> bytes:
     proto = 3 if session.resp3 else 2
     if len(argv) > 1:
-        try:
-            proto = int(argv[1])
-        except ValueError:
+        proto = string2ll(argv[1])
+        if proto is None:
             return error_line("ERR Protocol version is not an integer or out of range")
         if proto < 2 or proto > 3:
             return b"-NOPROTO unsupported protocol version\r\n"
@@ -245,7 +243,7 @@ def kill(session, argv: list[bytes]) -> bytes:
         if v is None:
             return error_line("ERR syntax error")
         if f == b"ID":
-            cid = int(v) if _LL.fullmatch(v) else 0
+            cid = string2ll(v) or 0
             if not 0 < cid < 1 << 63:
                 return error_line("ERR client-id should be greater than 0")
             tests.append(lambda s, cid=cid: s.id == cid)
@@ -286,9 +284,8 @@ def _close(me, victims: list) -> None:
 
 def unblock(session, argv: list[bytes]) -> bytes:
     """CLIENT UNBLOCK id [TIMEOUT|ERROR]: end a session's blocking command (this worker's)."""
-    try:
-        cid = int(argv[2])
-    except ValueError:
+    cid = string2ll(argv[2])
+    if cid is None:
         return error_line("ERR value is not an integer or out of range")
     how = argv[3].upper() if len(argv) == 4 else b"TIMEOUT"
     if how not in (b"TIMEOUT", b"ERROR"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import re
 
+from xcache.numbers import string2ll
 from xcache.proxy import scriptkill
 from xcache.proxy.backend import Group
 from xcache.proxy.pending import Part, Request, Split
@@ -190,14 +191,11 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
             forward_first(session, spec, argv, t0)
 
 
-_LL = re.compile(rb"0|-?[1-9][0-9]{0,18}")  # Redis's string2ll: no sign '+', spaces or leading 0
-
-
 def select(session, spec, argv, t0: float) -> None:
     """SELECT n as Redis checks it; an index the nodes have (1..databases-1) is refused."""
     raw = argv[1]
-    n = int(raw) if _LL.fullmatch(raw) else None
-    if n is None or not -(1 << 63) <= n < 1 << 63:
+    n = string2ll(raw)
+    if n is None:
         session.answer(spec, error_line("ERR value is not an integer or out of range"), t0)
     elif not -(1 << 31) <= n < 1 << 31:
         session.answer(spec, error_line(
@@ -275,12 +273,24 @@ def _script(session, spec, argv, t0: float) -> None:
 
 
 # -- SCAN -----------------------------------------------------------------------------------------
+_CURSOR = re.compile(rb"[+-]?[0-9]+|")
+
+
+def _scan_cursor(raw: bytes) -> int | None:
+    """A cursor as Redis reads it with strtoul (a sign, leading zeros and "" allowed; a negative
+    one wraps around), or None: "ERR invalid cursor". The proxy's own cursors carry a node's,
+    which may pass 2**64 (the node's cursor is its last key)."""
+    if not _CURSOR.fullmatch(raw):
+        return None
+    value = int(raw or b"0")
+    if value < 0:
+        return None if value <= -(1 << 64) else value + (1 << 64)
+    return value
+
+
 def scan(session, spec, argv, t0: float) -> None:
-    try:
-        cursor = int(argv[1])
-        if cursor < 0:
-            raise ValueError
-    except ValueError:
+    cursor = _scan_cursor(argv[1])
+    if cursor is None:
         session.answer(spec, error_line("ERR invalid cursor"), t0)
         return
     gs = groups(session.ctx)

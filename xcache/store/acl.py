@@ -198,7 +198,7 @@ def _log(c, acl: ACL, args):
         return OK
     count = None
     if args:
-        count = parse_int(args[0].encode())
+        count = parse_int(args[0].encode(errors="surrogateescape"))
         if count < 0:
             return []
     return acl.log_reply(count)
@@ -207,10 +207,7 @@ def _log(c, acl: ACL, args):
 def _genpass(c, acl: ACL, args):
     bits = 256
     if args:
-        try:
-            bits = int(args[0])
-        except ValueError:
-            bits = 0
+        bits = parse_int(args[0].encode(errors="surrogateescape"))
         if bits <= 0 or bits > 4096:
             raise Error("ERR ACL GENPASS argument must be the number of bits for the output "
                         "password, a positive number up to 4096")

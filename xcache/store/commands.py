@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from xcache.numbers import MAX_INT as MAX_INT  # re-exported to the data-type modules
+from xcache.numbers import MIN_INT as MIN_INT
+from xcache.numbers import string2ll
 from xcache.resp import Error
 
 
@@ -64,33 +67,12 @@ NOT_FLOAT = Error("ERR value is not a valid float")
 NOT_POSITIVE = Error("ERR value is out of range, must be positive")
 OVERFLOW = Error("ERR increment or decrement would overflow")
 NO_SUCH_KEY = Error("ERR no such key")
-MIN_INT, MAX_INT = -(1 << 63), (1 << 63) - 1
 
 
 def parse_int(raw: bytes, error: Error = NOT_INTEGER) -> int:
-    """Parse a 64-bit signed integer the way Redis's string2ll does (no spaces, no '+')."""
-    if not raw or len(raw) > 20 or raw[0] in b" +" or raw[-1:] == b" " or (raw[0] == 48 and len(raw) > 1):
-        if raw != b"0":
-            raise error
-    try:
-        value = int(raw)
-    except ValueError:
-        raise error from None
-    if value < MIN_INT or value > MAX_INT or raw.startswith(b"-0"):
-        raise error
-    return value
-
-
-def parse_float(raw: bytes, error: Error = NOT_FLOAT) -> float:
-    """Parse a double as Redis does: inf/-inf allowed, nan and spaces refused."""
-    text = raw.decode("latin-1")
-    if not text or text != text.strip():
-        raise error
-    try:
-        value = float(text)
-    except ValueError:
-        raise error from None
-    if value != value:
+    """Parse a 64-bit signed integer the way Redis's string2ll does (no spaces, '+' or '_')."""
+    value = string2ll(raw)
+    if value is None:
         raise error
     return value
 
