@@ -307,10 +307,16 @@ def test_large_set_operations(r):
 
 
 class _FakeClient:
-    """Just what a handler touches (c.db, c.engine, c.propagate), to test without a server."""
+    """Just what a handler touches (c.db, c.engine, c.propagate, the encoding thresholds), to
+    test without a server."""
 
     def __init__(self, engine):
+        from types import SimpleNamespace
+
+        from xcache.store.settings import Settings
+
         self.db, self.engine, self.propagate = 0, engine, None
+        self.server = SimpleNamespace(settings=Settings())
 
 
 def test_spop_propagates_srem_of_popped_members(tmp_path):

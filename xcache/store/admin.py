@@ -386,7 +386,6 @@ def debug(c, args):
         # 0: the collector expires no key (it still reclaims deleted data); expired keys stay
         # invisible to reads and go when a command finds them (lazyexpire.py), as in Redis
         c.server.active_expire = args[1] != b"0"
-        c.engine.expired_hits = None if c.server.active_expire else []
         return OK
     if sub in (b"RELOAD", b"LOADAOF"):
         _save(c)  # the data is already durable; RELOAD checkpoints it and keeps serving

@@ -40,6 +40,7 @@ from xcache.store.engine import (
     pack_double,
     unpack_double,
 )
+from xcache.store.hashes import in_hash_order, written_whole
 from xcache.store.rdb import (
     BAD_FORMAT,
     BAD_PAYLOAD,
@@ -73,6 +74,7 @@ from xcache.store.rdb import (
     verify,
 )
 from xcache.store.rdb_stream import deserialize_stream, serialize_stream, store_stream
+from xcache.store.sets import fits_intset
 
 BUSYKEY = Error("BUSYKEY Target key name already exists.")
 
@@ -104,7 +106,7 @@ def value_body(engine, db: int, key: bytes, meta: Meta) -> bytes:
             parts += [_string(m) + struct.pack("<d", unpack_double(v)) for m, v in items]
         elif meta.type == HASH:
             kind = T_HASH
-            parts += [_string(f) + _string(v) for f, v in items]
+            parts += [_string(f) + _string(v) for f, v in in_hash_order(meta, items)]
         elif meta.type == STREAM:
             parts, kind = [serialize_stream(engine, db, key, meta)[1:]], T_STREAM_2
         else:
@@ -196,11 +198,12 @@ def store(c, b, key: bytes, type_: int, value, expire_ms: int) -> None:
         for m in members:
             b.put_data(prefix + m, b"")
         meta.count = len(members)
+        meta.big = not fits_intset(c, list(members), meta.count)
     elif type_ == HASH:
         fields = dict(value)
         for f, v in fields.items():
             b.put_data(prefix + f, v)
-        meta.count = len(fields)
+        written_whole(c, meta, fields)
     else:
         scores = dict(value)
         for m, s in scores.items():

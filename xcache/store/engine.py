@@ -81,8 +81,11 @@ class Meta:
     count: int = 0
     head: int = LIST_MIDDLE
     tail: int = LIST_MIDDLE
-    value: bytes = b""
+    value: bytes = b""  # a STRING's value, a STREAM's state, a small HASH's field order
     raw_enc: bool = False  # a STRING changed in place (RAW_STRING)
+    # A HASH, SET or ZSET that outgrew Redis's small encoding (listpack, intset): Redis never
+    # converts back, so OBJECT ENCODING and the small encoding's reply order follow this flag.
+    big: bool = False
 
     def encode(self) -> bytes:
         if self.type == STRING:
@@ -91,7 +94,10 @@ class Meta:
             return bytes((LIST,)) + _QQQQ.pack(self.expire_ms, self.version, self.count, self.head) + _Q.pack(self.tail)
         if self.type == STREAM:  # value: the stream's own state (streams.py)
             return bytes((STREAM,)) + _QQQ.pack(self.expire_ms, self.version, self.count) + self.value
-        return bytes((self.type,)) + _QQQ.pack(self.expire_ms, self.version, self.count)
+        head = bytes((self.type,)) + _QQQ.pack(self.expire_ms, self.version, self.count)
+        if self.big or self.value:
+            return head + (b"\x01" if self.big else b"\x00") + self.value
+        return head
 
 
 def decode_meta(raw: bytes) -> Meta:
@@ -104,6 +110,8 @@ def decode_meta(raw: bytes) -> Meta:
         return Meta(LIST, expire, version, count, head, tail)
     if t == STREAM:
         return Meta(STREAM, expire, version, count, value=raw[25:])
+    if len(raw) > 25:  # HASH, SET, ZSET: the big flag, then a small hash's field order
+        return Meta(t, expire, version, count, value=raw[26:], big=raw[25] == 1)
     return Meta(t, expire, version, count)
 
 
@@ -282,9 +290,9 @@ class Engine:
         dbmap.load(self.db.get(DB_MAP_KEY))
         self.stall = StallState()
         self.disk = DiskState()  # write errors of the disk (full): see diskfull.py
-        # (db, key) of expired keys reads met, kept while active expiry is off (DEBUG
-        # SET-ACTIVE-EXPIRE 0): the command deletes them after it ran (lazyexpire.py)
-        self.expired_hits: list | None = None
+        # (db, key) of the expired keys reads met: the command deletes them after it ran
+        # (Redis's passive expiry, lazyexpire.py), unless writes are paused
+        self.expired_hits: list = []
 
     async def wait_idle(self, limit_s: float = 10.0) -> None:
         """Wait until no thread (WAL fsync, COMPACT, BGSAVE) is using this engine before it is
@@ -377,10 +385,8 @@ class Engine:
         return m
 
     def met_expired(self, db: int, key: bytes) -> None:
-        """A read found key expired: kept for deletion after the command while active expiry is
-        off (expired_hits); otherwise the collector deletes it."""
-        if self.expired_hits is not None:
-            self.expired_hits.append((db, key))
+        """A read found key expired: kept for deletion after the command (expired_hits)."""
+        self.expired_hits.append((db, key))
 
     def lookup(self, db: int, key: bytes, type_: int) -> Meta | None:
         """Live metadata of key, raising WRONGTYPE if it holds another type."""

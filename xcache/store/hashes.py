@@ -3,12 +3,21 @@
 Encoding: meta(key) holds type HASH, expiry, version and the field count; every field is one
 data entry `data_prefix(db, key, version) + field -> value`, so HGET/HSET/HDEL are point reads
 and writes, and HGETALL/HSCAN are prefix scans in field (byte) order.
+
+Redis 7.0 keeps a small hash (hash-max-listpack-entries fields, none of its fields or values
+longer than hash-max-listpack-value) as a listpack, which answers HGETALL, HKEYS, HVALS and HSCAN
+in insertion order, and converts it to a hashtable for good once it outgrows that. While a hash
+is small its meta also holds its field order (meta.value: each field, length-prefixed); the
+meta's `big` flag records the conversion, after which the order is that of the fields' bytes
+(a hashtable's order is arbitrary). Adding a field to a small hash rewrites its meta, which
+happens anyway: the field count changes.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+import struct
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -45,18 +54,24 @@ def iter_subkeys(c, key: bytes, meta: Meta) -> Iterator[tuple[bytes, bytes]]:
 
 
 def scan_collection(c, key: bytes, lookup: Callable[[Any, bytes], Meta | None],
-                    args: list[bytes]) -> tuple[bytes, list]:
+                    args: list[bytes], small=None) -> tuple[bytes, list]:
     """The HSCAN/SSCAN/ZSCAN loop: args = [cursor, options...] -> (next cursor, [(subkey, value)]).
 
     The cursor is the last examined subkey (stateless, see cursor.py); COUNT bounds the number of
     examined entries, MATCH filters them afterwards, as in Redis. Redis parses the cursor, then
     looks the key up (an empty page when missing, WRONGTYPE), and only then the options.
+    small(c, key, meta) gives the whole collection, in Redis's order, when Redis would keep it in
+    a small encoding (listpack, intset): Redis then answers all of it with cursor 0, whatever the
+    cursor and COUNT.
     """
     after = decode_cursor(args[0])
     meta = lookup(c, key)
     if meta is None:
         return b"0", []
     regex, count, _ = parse_scan_options(args[1:], False)
+    whole = small(c, key, meta) if small is not None else None
+    if whole is not None:
+        return b"0", whole if regex is None else [e for e in whole if regex.match(e[0])]
     prefix = data_prefix(c.db, key, meta.version)
     n = len(prefix)
     start = prefix + after + b"\x00" if after is not None else None
@@ -103,9 +118,54 @@ def parse_random_count(raw: bytes) -> int:
 
 # --- hash internals ------------------------------------------------------------------------
 
+_FIELD_LEN = struct.Struct(">I")
+ORDER_MAX_BYTES = 1 << 16  # past this (thresholds raised far beyond Redis's defaults) the order is dropped
+
 
 def _lookup(c, key: bytes) -> Meta | None:
     return c.engine.lookup(c.db, key, HASH)
+
+
+def _order(raw: bytes) -> list[bytes]:
+    fields = []
+    i, end = 0, len(raw)
+    while i < end:
+        (n,) = _FIELD_LEN.unpack_from(raw, i)
+        fields.append(raw[i + 4 : i + 4 + n])
+        i += 4 + n
+    return fields
+
+
+def _order_bytes(fields: Iterable[bytes]) -> bytes:
+    return b"".join(_FIELD_LEN.pack(len(f)) + f for f in fields)
+
+
+def in_hash_order(meta: Meta, entries: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A whole hash's (field, value) pairs, read in byte order, in the order Redis answers them."""
+    if meta.big or not meta.value:
+        return entries
+    values = dict(entries)
+    order = _order(meta.value)
+    if len(order) != len(values) or not all(f in values for f in order):
+        return entries  # not written by this code (an older node): byte order
+    return [(f, values[f]) for f in order]
+
+
+def _after_write(c, meta: Meta, new: list[bytes], longest: int) -> bool:
+    """Carry Redis's listpack -> hashtable conversion (hashTypeTryConversion, hashTypeSet) and the
+    small hash's field order over a write that added the fields new (meta.count already counts
+    them) and wrote nothing longer than longest. Returns whether meta changed."""
+    if meta.big:
+        return bool(new)
+    settings = c.server.settings
+    if longest > settings.int("hash-max-listpack-value") or meta.count > settings.int(
+            "hash-max-listpack-entries"):
+        meta.big, meta.value = True, b""
+        return True
+    if new and (meta.value or meta.count == len(new)):  # the order is known (or starts here)
+        order = meta.value + _order_bytes(new)
+        meta.value = order if len(order) <= ORDER_MAX_BYTES else b""
+    return bool(new)
 
 
 def _set_fields(c, key: bytes, pairs: dict[bytes, bytes]) -> int:
@@ -119,20 +179,23 @@ def _set_fields(c, key: bytes, pairs: dict[bytes, bytes]) -> int:
     if len(pairs) == 1:
         for field, value in pairs.items():
             dk = prefix + field
-            added = 1 if not meta.count or engine.get_data(dk) is None else 0
+            new = [field] if not meta.count or engine.get_data(dk) is None else []
             b.put_data(dk, value)
+            longest = max(len(field), len(value))
     else:
         dkeys = [prefix + f for f in pairs]
-        added = len(dkeys)
         if meta.count:
-            added -= sum(v is not None for v in engine.multi_get_data(dkeys))
+            new = [f for f, v in zip(pairs, engine.multi_get_data(dkeys), strict=True) if v is None]
+        else:
+            new = list(pairs)
         for dk, value in zip(dkeys, pairs.values(), strict=True):
             b.put_data(dk, value)
-    if added:  # overwritten fields leave the meta as it is: no write for it
-        meta.count += added
+        longest = 0 if meta.big else max(max(map(len, pairs)), max(map(len, pairs.values())))
+    meta.count += len(new)
+    if _after_write(c, meta, new, longest):  # overwritten fields alone leave the meta as it is
         b.put_meta(c.db, key, meta)
     engine.commit(b)
-    return added
+    return len(new)
 
 
 def _field(c, key: bytes, field: bytes) -> tuple[Meta | None, bytes | None]:
@@ -150,10 +213,17 @@ def _put_field(c, key: bytes, meta: Meta | None, field: bytes, value: bytes, new
         meta = engine.new_collection(HASH)
     b = engine.batch()
     b.put_data(data_prefix(c.db, key, meta.version) + field, value)
-    if new:
-        meta.count += 1
+    meta.count += new
+    if _after_write(c, meta, [field] if new else [], max(len(field), len(value))):
         b.put_meta(c.db, key, meta)
     engine.commit(b)
+
+
+def written_whole(c, meta: Meta, pairs: dict[bytes, bytes]) -> None:
+    """Encoding and field order of a new hash written at once (RESTORE): as Redis's rdbLoad,
+    small unless it has too many fields or too long a field or value."""
+    meta.count = len(pairs)
+    _after_write(c, meta, list(pairs), max(map(len, [*pairs, *pairs.values()]), default=0))
 
 
 def _pairs(args: list[bytes], name: str) -> dict[bytes, bytes]:
@@ -225,6 +295,9 @@ def hdel(c, args):
     for dk in found:
         b.delete_data(dk)
     meta.count -= len(found)
+    if meta.value and not meta.big:
+        gone = {dk[len(prefix):] for dk in found}
+        meta.value = _order_bytes(f for f in _order(meta.value) if f not in gone)
     if meta.count:
         b.put_meta(c.db, key, meta)
     else:
@@ -252,7 +325,12 @@ def hstrlen(c, args):
 
 def _all(c, key: bytes) -> list[tuple[bytes, bytes]]:
     meta = _lookup(c, key)
-    return [] if meta is None else list(iter_subkeys(c, key, meta))
+    return [] if meta is None else in_hash_order(meta, list(iter_subkeys(c, key, meta)))
+
+
+def _listpack_whole(c, key: bytes, meta: Meta) -> list[tuple[bytes, bytes]] | None:
+    """A listpack is scanned whole, in its order, whatever the cursor and COUNT (as Redis)."""
+    return None if meta.big else in_hash_order(meta, list(iter_subkeys(c, key, meta)))
 
 
 @command("hgetall", 2, "readonly")
@@ -300,7 +378,7 @@ def hincrbyfloat(c, args):
 @command("hscan", -3, "readonly")
 def hscan(c, args):
     key = args[0]
-    cursor, entries = scan_collection(c, key, _lookup, args[1:])
+    cursor, entries = scan_collection(c, key, _lookup, args[1:], _listpack_whole)
     return [cursor, [x for pair in entries for x in pair]]
 
 
@@ -324,7 +402,7 @@ def hrandfield(c, args):
     if meta is None or count == 0:
         return []
     if count >= meta.count:
-        entries = list(iter_subkeys(c, key, meta))
+        entries = in_hash_order(meta, list(iter_subkeys(c, key, meta)))
     else:
         entries = random_entries(c, key, meta, abs(count), count > 0)
     if withvalues:

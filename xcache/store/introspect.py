@@ -3,27 +3,26 @@ USAGE/STATS/DOCTOR/MALLOC-STATS/PURGE, LOLWUT.
 
 Values are stored in RocksDB, not in Redis's in-memory encodings; OBJECT ENCODING reports what
 Redis 7.0 would use for a value of that size and content under the node's encoding thresholds
-(CONFIG SET hash-max-listpack-entries ... changes the answer). Unlike Redis, a collection that
-shrinks back under a threshold reports the small encoding again.
+(CONFIG SET hash-max-listpack-entries ... changes the answer). A hash or set that outgrew its
+small encoding keeps the big one, as in Redis (the meta's `big` flag); a sorted set is judged by
+what it holds now, so one that shrinks back reports `listpack` again, unlike Redis.
 """
 
 from __future__ import annotations
 
-import re
 from itertools import islice
 
+from xcache.numbers import string2ll
 from xcache.resp import Error, Map, SimpleString, Verbatim
-from xcache.store.commands import MAX_INT, MIN_INT, command, parse_int
+from xcache.store.commands import command, parse_int
 from xcache.store.dbmap import logical_db
 from xcache.store.engine import HASH, LIST, SET, STRING, ZSET, Meta, data_prefix
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
-_INT = re.compile(rb"-?[1-9][0-9]*|0")
-
 
 def _is_int(v: bytes) -> bool:
     """Whether Redis would store v as an integer (string2ll: canonical form, 64-bit range)."""
-    return len(v) <= 20 and _INT.fullmatch(v) is not None and MIN_INT <= int(v) <= MAX_INT
+    return string2ll(v) is not None
 
 
 def string_encoding(value: bytes) -> bytes:
@@ -48,7 +47,11 @@ def encoding_of(c, key: bytes, meta: Meta, other: dict) -> bytes:
         return b"raw" if meta.raw_enc else string_encoding(meta.value)
     if t == LIST:
         return b"quicklist"
-    if t == HASH:
+    if t == HASH and (meta.big or meta.value):  # the encoding its writes carried (hashes.py)
+        return b"hashtable" if meta.big else b"listpack"
+    if t == SET and meta.big:  # an intset converts for good (sets.py)
+        return b"hashtable"
+    if t == HASH:  # written before the flag existed (or its field order overflowed): by content
         max_entries = settings.int("hash-max-listpack-entries")
         max_value = settings.int("hash-max-listpack-value")
         if meta.count > max_entries:

@@ -170,7 +170,7 @@ def copy_key(c, src: bytes, meta: Meta, dst_db: int, dst: bytes, batch) -> None:
         batch.put_meta(dst_db, dst, meta)
         return
     new = Meta(meta.type, meta.expire_ms, engine.next_version(), meta.count, meta.head, meta.tail,
-               meta.value)
+               meta.value, big=meta.big)
     old_prefix = data_prefix(c.db, src, meta.version)
     new_prefix = data_prefix(dst_db, dst, new.version)
     for k, v in engine.scan(engine.data, old_prefix):

@@ -35,6 +35,7 @@ from xcache.store.engine import (
     now_ms,
     unpack_double,
 )
+from xcache.store.hashes import in_hash_order
 from xcache.store.interfaces import Suspend
 
 NOKEY = SimpleString(b"NOKEY")
@@ -353,7 +354,10 @@ class Migration:
         cmds = [[b"MULTI"]]
         if self.replace:
             cmds.append([b"DEL", key])
-        cmds.append(write_command(meta.type, key, read_chunk(self.c.engine, self.src_db, key, meta, None, meta.count)))
+        items = read_chunk(self.c.engine, self.src_db, key, meta, None, meta.count)
+        if meta.type == HASH:
+            items = in_hash_order(meta, items)  # a small hash keeps its field order on the target
+        cmds.append(write_command(meta.type, key, items))
         ttl = expire_command(key, meta)
         if ttl:
             cmds.append(ttl)

@@ -693,12 +693,13 @@ class Server:
             c.tracking.read(c, cmd, argv)
         elif self.tracking is not None and c.kind == "script" and "readonly" in cmd.flags:
             tracking.script_read(c)
-        if self.engine.expired_hits:  # active expiry off: what the command met expired goes now
+        if self.engine.expired_hits:  # passive expiry: what the command met expired goes now
             hits, self.engine.expired_hits = self.engine.expired_hits, []
-            self.expiring_for = c  # its invalidations follow its reply (tracking_pending_keys)
-            for db, key in hits:
-                expire_keys(self, db, [key])
-            self.expiring_for = None
+            if not self.pause.mode:  # Redis expires nothing while clients are paused
+                self.expiring_for = c  # its invalidations follow its reply (tracking_pending_keys)
+                for db, key in hits:
+                    expire_keys(self, db, [key])
+                self.expiring_for = None
         if c.tracking_pending is not None:
             return tracking.pending_after(c, reply)
         return reply

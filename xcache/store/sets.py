@@ -3,10 +3,16 @@
 Encoding: meta(key) holds type SET, expiry, version and the member count; every member is one
 data entry `data_prefix(db, key, version) + member -> b""`, so SADD/SREM/SISMEMBER are point
 operations and SMEMBERS/SSCAN are prefix scans in member (byte) order.
+
+Redis 7.0 keeps a set of at most set-max-intset-entries integers as an intset, which it walks in
+numeric order (SMEMBERS, SSCAN, the results of SINTER/SUNION/SDIFF), and converts it to a
+hashtable for good once it outgrows that. The meta's `big` flag records that conversion, so a
+small integer set answers in Redis's order and OBJECT ENCODING says what Redis would.
 """
 
 from __future__ import annotations
 
+from xcache.numbers import string2ll
 from xcache.resp import Error, Set
 from xcache.store.commands import NOT_POSITIVE, SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import SET, Meta, data_prefix
@@ -18,7 +24,32 @@ def _lookup(c, key: bytes) -> Meta | None:
 
 
 def _members(c, key: bytes, meta: Meta | None) -> list[bytes]:
-    return [] if meta is None else [m for m, _ in iter_subkeys(c, key, meta)]
+    """All members, in the order Redis walks the set."""
+    if meta is None:
+        return []
+    members = [m for m, _ in iter_subkeys(c, key, meta)]
+    return members if meta.big else intset_order(members)
+
+
+def fits_intset(c, members: list[bytes], count: int) -> bool:
+    return count <= c.server.settings.int("set-max-intset-entries") and all(
+        string2ll(m) is not None for m in members)
+
+
+def intset_order(members: list[bytes]) -> list[bytes]:
+    """members in numeric order if they are all integers (an intset's order), else as they are."""
+    numbers = [string2ll(m) for m in members]
+    if None in numbers:
+        return members
+    return [m for _, m in sorted(zip(numbers, members, strict=True))]
+
+
+def _result_order(c, members: list[bytes]) -> list[bytes]:
+    """A computed set (SINTER, SUNION, SDIFF, a whole SPOP): Redis builds it as an intset while
+    it can, and answers in that set's order."""
+    if len(members) <= c.server.settings.int("set-max-intset-entries"):
+        return intset_order(members)
+    return members
 
 
 def _present(c, key: bytes, meta: Meta | None, members: list[bytes]) -> list[bool]:
@@ -61,6 +92,9 @@ def _add(c, b, key: bytes, meta: Meta | None, members: list[bytes]) -> int:
     for dk in new:
         b.put_data(dk, b"")
     meta.count += len(new)
+    if not meta.big:  # setTypeAdd: a non-integer, or one member too many, makes it a hashtable
+        n = len(data_prefix(c.db, key, meta.version))
+        meta.big = not fits_intset(c, [dk[n:] for dk in new], meta.count)
     b.put_meta(c.db, key, meta)
     return len(new)
 
@@ -119,8 +153,13 @@ def smembers(c, args):
 @command("sscan", -3, "readonly")
 def sscan(c, args):
     key = args[0]
-    cursor, entries = scan_collection(c, key, _lookup, args[1:])
+    cursor, entries = scan_collection(c, key, _lookup, args[1:], _intset_whole)
     return [cursor, [m for m, _ in entries]]
+
+
+def _intset_whole(c, key: bytes, meta: Meta) -> list[tuple[bytes, bytes]] | None:
+    """An intset is scanned whole, in its order, whatever the cursor and COUNT (as Redis)."""
+    return None if meta.big else [(m, b"") for m in _members(c, key, meta)]
 
 
 @command("spop", -2, "write fast")
@@ -140,7 +179,7 @@ def spop(c, args):
         return Set()
     n = 1 if count is None else count
     if n >= meta.count:
-        popped = _members(c, key, meta)
+        popped = _result_order(c, _members(c, key, meta))
     else:
         popped = [m for m, _ in random_entries(c, key, meta, n, True)]
     b = c.engine.batch()
@@ -164,7 +203,7 @@ def srandmember(c, args):
     if meta is None or count == 0:
         return []
     if count >= meta.count:
-        return _members(c, key, meta)
+        return _result_order(c, _members(c, key, meta))
     return [m for m, _ in random_entries(c, key, meta, abs(count), count > 0)]
 
 
@@ -205,14 +244,14 @@ def _inter(c, keys: list[bytes]) -> list[bytes]:
         if not result:
             break
         result = [m for m, there in zip(result, _present(c, keys[i], metas[i], result), strict=True) if there]
-    return result
+    return _result_order(c, result)
 
 
 def _union(c, keys: list[bytes]) -> list[bytes]:
     out: set[bytes] = set()
     for key, meta in zip(keys, _metas(c, keys), strict=True):
         out.update(_members(c, key, meta))
-    return sorted(out)
+    return _result_order(c, sorted(out))
 
 
 def _diff(c, keys: list[bytes]) -> list[bytes]:
@@ -223,7 +262,7 @@ def _diff(c, keys: list[bytes]) -> list[bytes]:
             break
         if meta is not None:
             result = [m for m, there in zip(result, _present(c, key, meta, result), strict=True) if not there]
-    return result
+    return _result_order(c, result)
 
 
 def _store(c, dst: bytes, members: list[bytes]) -> int:
@@ -236,6 +275,7 @@ def _store(c, dst: bytes, members: list[bytes]) -> int:
         for m in members:
             b.put_data(prefix + m, b"")
         meta.count = len(members)
+        meta.big = not fits_intset(c, members, meta.count)
         b.put_meta(c.db, dst, meta)
     elif engine.get_meta(c.db, dst) is not None:
         b.delete_meta(c.db, dst)

@@ -14,6 +14,7 @@ from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import HASH, LIST, SET, STRING, WRONGTYPE, ZSET, data_prefix
 from xcache.store.hashes import iter_subkeys
 from xcache.store.pqsort import pqsort
+from xcache.store.sets import intset_order
 from xcache.store.zsets import _iter_scores, _strtod
 
 SCORE_ERROR = Error("ERR One or more scores can't be converted into double")
@@ -59,16 +60,6 @@ def _to_double(raw: bytes) -> float | None:
     return value
 
 
-INTSET_MAX = 512  # set-max-intset-entries
-
-
-def _is_int(raw: bytes) -> bool:
-    try:
-        return parse_int(raw) is not None
-    except Error:
-        return False
-
-
 def _elements(c, key: bytes, meta) -> list[bytes]:
     if meta is None:
         return []
@@ -76,9 +67,7 @@ def _elements(c, key: bytes, meta) -> list[bytes]:
         return list(lists._iter(c, data_prefix(c.db, key, meta.version), meta))
     if meta.type == SET:
         members = [m for m, _ in iter_subkeys(c, key, meta)]
-        if len(members) <= INTSET_MAX and all(_is_int(m) for m in members):
-            members.sort(key=int)  # Redis keeps such a set as an intset, iterated in numeric order
-        return members
+        return members if meta.big else intset_order(members)  # an intset's numeric order
     return [m for m, _ in _iter_scores(c, key, meta)]
 
 

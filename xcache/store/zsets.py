@@ -671,8 +671,21 @@ def _store(c, dst: bytes, result: dict[bytes, float]) -> int:
 @command("zscan", -3, "readonly")
 def zscan(c, args):
     key = args[0]
-    cursor, entries = scan_collection(c, key, _lookup, args[1:])
+    cursor, entries = scan_collection(c, key, _lookup, args[1:], _listpack_whole)
     return [cursor, [x for m, v in entries for x in (m, _fmt(unpack_double(v)))]]
+
+
+def _listpack_whole(c, key: bytes, meta: Meta) -> list[tuple[bytes, bytes]] | None:
+    """A sorted set Redis would keep as a listpack is scanned whole, in score order, whatever the
+    cursor and COUNT (as Redis); judged by what it holds now (no conversion flag here)."""
+    settings = c.server.settings
+    if meta.count > settings.int("zset-max-listpack-entries"):
+        return None
+    entries = list(_iter_scores(c, key, meta))
+    longest = settings.int("zset-max-listpack-value")
+    if any(len(m) > longest for m, _ in entries):
+        return None
+    return [(m, pack_double(s)) for m, s in entries]
 
 
 @command("zrandmember", -2, "readonly")
