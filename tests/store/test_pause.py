@@ -152,3 +152,22 @@ def test_paused_nodes_keep_replicating(cluster):
     assert rep.get("k1999") == b"1999"
     for node in (m, rep):
         node.execute_command("CLIENT", "UNPAUSE")
+
+
+def test_nothing_expires_during_a_pause_a_read_after_it_expires(paused):
+    """Redis's unit pause: neither the background cycle nor a read deletes an expired key while
+    clients are paused; after UNPAUSE a read deletes what it finds expired (passive expiry)."""
+    r = paused
+    before = r.info("stats")["expired_keys"]
+    tx = r.pipeline(transaction=True)
+    tx.set("pe{t}", "v", px=10).set("pf{t}", "v", px=10).execute_command("CLIENT", "PAUSE", 50000, "WRITE")
+    tx.execute()
+    deadline = time.monotonic() + 10
+    while (r.get("pe{t}"), r.get("pf{t}")) != (None, None):  # the keys' own 10 ms run out
+        assert time.monotonic() < deadline, "the keys never expired logically"
+        time.sleep(0.01)
+    assert r.info("stats")["expired_keys"] == before
+    r.execute_command("CLIENT", "UNPAUSE")
+    r.get("pe{t}")
+    r.get("pf{t}")
+    assert r.info("stats")["expired_keys"] == before + 2
