@@ -405,8 +405,11 @@ def debug(c, args):
             raise Error("ERR no such key")
         enc = encoding_of(c, args[1], meta, ENCODINGS).decode()
         size = usage(c, args[1], meta, 0)
+        access, mkey = c.server.access, db_byte(c.db) + args[1]
+        lru = access.stamp(mkey) & 0xFFFFFF  # the object's lru field
+        idle = 0 if access.lfu else access.idle_seconds(mkey)
         return SimpleString(f"Value at:0x0 refcount:1 encoding:{enc} serializedlength:{size} "
-                            f"lru:0 lru_seconds_idle:0".encode())
+                            f"lru:{lru} lru_seconds_idle:{idle}".encode())
     if sub == b"DIGEST" and len(args) == 1:
         from xcache.store.digest import dataset_digest
 

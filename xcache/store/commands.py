@@ -15,6 +15,7 @@ from xcache.numbers import MAX_INT as MAX_INT  # re-exported to the data-type mo
 from xcache.numbers import MIN_INT as MIN_INT
 from xcache.numbers import string2ll
 from xcache.resp import Error
+from xcache.store.access import NOTOUCH_COMMANDS
 
 
 @dataclass(slots=True)
@@ -27,6 +28,7 @@ class Command:
     last_key: int
     step: int
     write: bool
+    notouch: bool = False  # looks at keys without using them (access.py)
     # INFO commandstats / latencystats (reset by CONFIG RESETSTAT)
     calls: int = 0
     nsec: int = 0
@@ -53,7 +55,7 @@ def command(name: str, arity: int, flags: str = "", first: int = 1, last: int = 
 
     def register(fn: Callable) -> Callable:
         COMMANDS[name.lower().encode()] = Command(name.lower(), fn, arity, flagset, first, last, step,
-                                                  "write" in flagset)
+                                                  "write" in flagset, name.lower() in NOTOUCH_COMMANDS)
         return fn
 
     return register

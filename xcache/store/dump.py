@@ -25,6 +25,7 @@ import struct
 
 from xcache.resp import OK, Error
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
+from xcache.store.dbmap import db_byte
 from xcache.store.engine import (
     HASH,
     LIST,
@@ -276,6 +277,8 @@ def restore(c, args):
         return OK
     store(c, b, key, type_, value, expire_ms)
     c.engine.commit(b)
+    if idle >= 0 or freq >= 0:
+        c.server.access.set(db_byte(c.db) + key, idle if idle >= 0 else None, freq if freq >= 0 else None)
     if type_ in (LIST, STREAM):
         c.server.signal_key(c.db, key)
     # Replicas get the absolute expiry, so they expire the key when this node does: the command

@@ -36,6 +36,7 @@ from rocksdict import (
 from xcache.config import ServerConfig
 from xcache.resp import Error
 from xcache.store import dbmap
+from xcache.store.access import GENERATION_KEYS, AccessTable
 from xcache.store.dbmap import DB_BYTE
 from xcache.store.diskfull import DiskState, classify
 from xcache.store.groupcommit import MISSING, Group, PendingBatch
@@ -182,6 +183,8 @@ class Batch:
         self.size += 1
         if self.metas is not None:
             self.metas[mkey] = raw
+        if self.engine.access.touching:
+            self.engine.access.touch(mkey)
 
     def delete_meta_raw(self, mkey: bytes) -> None:
         self.wb.delete(mkey, self.engine.meta_cf)
@@ -279,6 +282,7 @@ class Engine:
         self.score_cf = self.db.get_column_family_handle("score")
         self.cf_handles = (self.meta_cf, self.data_cf, self.score_cf)
         self.meta_cache = self.rocks.meta_cache  # RocksDB's meta entries in Python (metacache.py)
+        self.access = AccessTable()  # when keys were last used (OBJECT IDLETIME/FREQ, access.py)
         self.group: Group | None = None  # open while a group of commands runs (groupcommit.py)
         self.groups_written = self.group_ops_written = 0  # for INFO / metrics
         self._wopts = WriteOptions()
@@ -344,15 +348,23 @@ class Engine:
     def get_raw_meta(self, mkey: bytes) -> bytes | None:
         """The encoded meta entry of mkey (db byte + key), pending writes of the group included."""
         g = self.group
-        if g is not None:
-            raw = g.get(0, mkey)
-            if raw is not MISSING:
-                return raw
-        cache = self.meta_cache
-        raw = cache.young.get(mkey, MISSING)
+        raw = MISSING if g is None else g.get(0, mkey)
         if raw is MISSING:
-            return self._read_meta(mkey)
-        cache.hits += 1
+            cache = self.meta_cache
+            raw = cache.young.get(mkey, MISSING)
+            if raw is MISSING:
+                raw = self._read_meta(mkey)
+            else:
+                cache.hits += 1
+        access = self.access
+        if raw is not None and access.touching:
+            if access.lfu:
+                access.touch(mkey)
+            else:  # AccessTable.touch's LRU case, inlined: this is every GET's path
+                young = access.young
+                young[mkey] = access.clock
+                if len(young) > GENERATION_KEYS:
+                    access.turn()
         return raw
 
     def _read_meta(self, mkey: bytes) -> bytes | None:
@@ -378,6 +390,15 @@ class Engine:
                 cache.hits += 1
         if raw is None:
             return None
+        access = self.access
+        if access.touching:
+            if access.lfu:
+                access.touch(mkey)
+            else:  # as in get_raw_meta
+                young = access.young
+                young[mkey] = access.clock
+                if len(young) > GENERATION_KEYS:
+                    access.turn()
         m = decode_meta(raw)
         if m.expire_ms and m.expire_ms <= (now if now is not None else now_ms()):
             self.met_expired(db, key)
@@ -441,6 +462,11 @@ class Engine:
                 value = g.get(0, mkey)
                 if value is not MISSING:
                     values[i] = value
+        access = self.access
+        if access.touching:
+            for mkey, raw in zip(mkeys, values, strict=True):
+                if raw is not None:
+                    access.touch(mkey)
         return values
 
     def cf_index(self, cf) -> int:
@@ -518,6 +544,8 @@ class Engine:
 
     def put_meta_now(self, mkey: bytes, raw: bytes) -> None:
         """One meta write without a batch (the common SET): same stall handling as commit()."""
+        if self.access.touching:
+            self.access.touch(mkey)
         g = self.group
         if g is not None:
             g.put(0, mkey, raw)

@@ -128,12 +128,13 @@ class PendingBatch:
         self.size += 1
 
     def put_meta(self, db: int, key: bytes, meta) -> None:
-        self.ops.append((_META, DB_BYTE[db] + key, meta.encode()))
-        self.size += 1
+        self.put_meta_raw(DB_BYTE[db] + key, meta.encode())
 
     def put_meta_raw(self, mkey: bytes, raw: bytes) -> None:
         self.ops.append((_META, mkey, raw))
         self.size += 1
+        if self.engine.access.touching:
+            self.engine.access.touch(mkey)
 
     def delete_meta_raw(self, mkey: bytes) -> None:
         self.ops.append((_META, mkey, None))

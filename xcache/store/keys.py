@@ -419,13 +419,16 @@ def object_(c, args):
         from xcache.store.introspect import encoding_of
 
         return encoding_of(c, args[1], meta, ENCODINGS)
+    access = c.server.access
     if sub == b"FREQ":
-        raise Error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
-    if sub == b"IDLETIME" and "-lfu" in c.server.settings.values["maxmemory-policy"]:
-        raise Error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
-    if sub == b"REFCOUNT":
-        shared = meta.type == STRING and meta.value.isdigit() and len(meta.value) <= 4 and (
-            meta.value == b"0" or meta.value[:1] != b"0")
-        return 2147483647 if shared else 1  # Redis shares the integers 0..9999
-    return 0
+        if not access.lfu:
+            raise Error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+        return access.frequency(db_byte(c.db) + args[1])
+    if sub == b"IDLETIME":
+        if access.lfu:
+            raise Error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+        return access.idle_seconds(db_byte(c.db) + args[1])
+    shared = meta.type == STRING and meta.value.isdigit() and len(meta.value) <= 4 and (
+        meta.value == b"0" or meta.value[:1] != b"0")
+    return 2147483647 if shared else 1  # REFCOUNT: Redis shares the integers 0..9999
 

@@ -46,6 +46,8 @@ def expire_keys(server, db: int, keys) -> int:
     for key in gone:
         if server.notify_flags & EXPIRED:
             notify(server, EXPIRED, b"expired", key, db)
+        if server.watchers:  # signalModifiedKey: a watcher of a key live when watched fails
+            server.touch(db, key)
         if server.tracking is not None:
             server.tracking.invalidate(server, None, [key])
         rep.propagate_deletion(db, key)

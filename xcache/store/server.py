@@ -455,6 +455,8 @@ class Server:
         self.command_calls: dict[str, list] = {}
         self.error_stats: dict[str, int] = {}  # INFO errorstats: error prefix -> replies
         self.settings = Settings()  # the Redis parameters kept at runtime (settings.py)
+        self.access = self.engine.access  # when keys were last used (access.py)
+        self.access.configure(self.settings.values)
         self.diagnostics = Diagnostics(self.settings)  # SLOWLOG, LATENCY
         self.notify_flags = 0  # notify-keyspace-events classes (notify.py)
         self.over_maxmemory = False  # maxmemory is below RocksDB's floor (oom.py)
@@ -653,6 +655,8 @@ class Server:
             monitor.feed(self, c, cmd, argv)
         c.propagate = None
         existed = notify_before(c, cmd, argv) if self.notify_flags and cmd.write else None
+        # Redis's LOOKUP_NOTOUCH: TYPE, TTL, EXISTS, OBJECT... and a CLIENT NO-TOUCH client
+        self.access.touching = not (cmd.notouch or c.no_touch) or cmd.name == "touch"
         start = perf_counter_ns()
         st = cmd if cmd.subs is None else cmdstats.target(cmd, argv)  # counted per subcommand
         try:
@@ -1117,7 +1121,8 @@ class Server:
         self._tasks = [asyncio.ensure_future(self.collector.run()),
                        asyncio.ensure_future(self._wal_sync_loop()),
                        asyncio.ensure_future(self._idle_clients_loop()),
-                       asyncio.ensure_future(diskfull.heal_loop(self))]
+                       asyncio.ensure_future(diskfull.heal_loop(self)),
+                       asyncio.ensure_future(self.access.run_clock())]
         self.replication.start()
         metrics_port = self.cfg.metrics_port if self.cfg.metrics_port >= 0 else self.cfg.port + 10000
         if 0 < metrics_port <= 65535:

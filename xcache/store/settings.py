@@ -251,6 +251,8 @@ def config_set(server, args: list[bytes]) -> None:
         acl_of(server).log_max_len = int(live["acllog-max-len"])
     if "notify-keyspace-events" in live:
         server.notify_flags = notify.parse_flags(live["notify-keyspace-events"])
+    if live.keys() & {"maxmemory-policy", "lfu-log-factor", "lfu-decay-time"}:
+        server.access.configure(server.settings.values)
     if "tracking-table-max-keys" in live and server.tracking is not None:
         server.tracking.schedule_limit(server)
     server.diagnostics.refresh()
