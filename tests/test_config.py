@@ -7,6 +7,7 @@ import pytest
 from xcache.config import (
     ConfigError,
     ServerConfig,
+    flag_overrides,
     load,
     markdown_table,
     parse_assignments,
@@ -51,6 +52,11 @@ def test_assignments():
     assert parse_assignments(["wal-sync=no"]) == {"wal_sync": "no"}
     with pytest.raises(ConfigError, match="expects key=value"):
         parse_assignments(["oops"])
+
+
+def test_given_flags_win_over_set():
+    got = flag_overrides(["port=7000", "dir=/d"], {"port": 7001, "bind": None})
+    assert got == {"port": 7001, "dir": "/d"}
 
 
 def test_table_lists_every_key():

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from xcache.config import ConfigError, ServerConfig, load, parse_assignments
+from xcache.config import ConfigError, ServerConfig, flag_overrides, load
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,11 +38,9 @@ def server(config_path, bind, port, data_dir, requirepass, replicaof, assignment
     from xcache.store.server import run
 
     try:
-        overrides = parse_assignments(assignments)
         flags = {"bind": bind, "port": port, "dir": data_dir, "requirepass": requirepass,
                  "replicaof": replicaof}
-        overrides.update({k: v for k, v in flags.items() if v is not None})  # given flags win over --set
-        cfg = load(ServerConfig, config_path, overrides)
+        cfg = load(ServerConfig, config_path, flag_overrides(assignments, flags))
         check_rocks(cfg)  # keys that depend on each other (memory budget, compression)
     except ConfigError as exc:
         fail(str(exc))

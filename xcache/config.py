@@ -165,6 +165,14 @@ def parse_assignments(items: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
+def flag_overrides(assignments: tuple[str, ...] | list[str], flags: dict[str, Any]) -> dict[str, Any]:
+    """A command's overrides for load(): its `--set key=value` assignments, then the flags it was
+    given (None = not given), which win over --set."""
+    overrides: dict[str, Any] = parse_assignments(assignments)
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    return overrides
+
+
 def to_toml(obj) -> str:
     """Render a config object as TOML (used by CONFIG REWRITE and `xcache up`)."""
     lines = []

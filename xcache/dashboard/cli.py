@@ -9,7 +9,7 @@ import time
 
 import click
 
-from xcache.config import ConfigError, load, parse_assignments
+from xcache.config import ConfigError, flag_overrides, load
 from xcache.dashboard.config import DashboardConfig, UpConfig
 
 
@@ -30,10 +30,8 @@ def dashboard(config_path, coordinator, bind, port, assignments) -> None:
     from xcache.dashboard.main import run
 
     try:
-        overrides = parse_assignments(assignments)
-        overrides.update({k: v for k, v in {"coordinator": coordinator, "bind": bind, "port": port}.items()
-                          if v is not None})
-        cfg = load(DashboardConfig, config_path, overrides)
+        flags = {"coordinator": coordinator, "bind": bind, "port": port}
+        cfg = load(DashboardConfig, config_path, flag_overrides(assignments, flags))
     except ConfigError as exc:
         _fail(str(exc))
     sys.exit(run(cfg))
@@ -366,11 +364,9 @@ def up(config_path, data_dir, groups, replicas, proxies, sentinels, base_port, a
     from xcache.dashboard.up import run
 
     try:
-        overrides = parse_assignments(assignments)
         flags = {"dir": data_dir, "groups": groups, "replicas": replicas, "proxies": proxies,
                  "sentinels": sentinels, "base_port": base_port}
-        overrides.update({k: v for k, v in flags.items() if v is not None})
-        cfg = load(UpConfig, config_path, overrides)
+        cfg = load(UpConfig, config_path, flag_overrides(assignments, flags))
     except ConfigError as exc:
         _fail(str(exc))
     sys.exit(run(cfg))

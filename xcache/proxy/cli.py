@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from xcache.config import ConfigError, load, parse_assignments
+from xcache.config import ConfigError, flag_overrides, load
 from xcache.proxy.config import ProxyConfig
 from xcache.proxy.router import SlotTable, TableError
 
@@ -25,12 +25,9 @@ def proxy(config_path, bind, port, admin_port, backends, workers, assignments) -
     from xcache.proxy.main import run
 
     try:
-        overrides = parse_assignments(assignments)
-        flags = {"bind": bind, "port": port, "admin_port": admin_port, "workers": workers}
-        overrides.update({k: v for k, v in flags.items() if v is not None})  # given flags win over --set
-        if backends:
-            overrides["groups"] = ",".join(f"{i}={b}" for i, b in enumerate(backends, 1))
-        cfg = load(ProxyConfig, config_path, overrides)
+        groups = ",".join(f"{i}={b}" for i, b in enumerate(backends, 1)) if backends else None
+        flags = {"bind": bind, "port": port, "admin_port": admin_port, "workers": workers, "groups": groups}
+        cfg = load(ProxyConfig, config_path, flag_overrides(assignments, flags))
         table = SlotTable.from_config(cfg.groups, cfg.slots, cfg.slots_epoch)
         from xcache.proxy.acl import build_acl
 

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from xcache.config import ConfigError, load, parse_assignments
+from xcache.config import ConfigError, flag_overrides, load
 from xcache.sentinel.config import SentinelConfig, parse_monitors
 
 
@@ -23,10 +23,8 @@ from xcache.sentinel.config import SentinelConfig, parse_monitors
 def sentinel(config_path, bind, port, monitors, metrics_port, assignments) -> None:
     """Run a sentinel: monitor masters, agree on failures, fail over (Redis Sentinel protocol)."""
     try:
-        overrides = parse_assignments(assignments)
         flags = {"bind": bind, "port": port, "metrics_port": metrics_port}
-        overrides.update({k: v for k, v in flags.items() if v is not None})  # given flags win over --set
-        cfg = load(SentinelConfig, config_path, overrides)
+        cfg = load(SentinelConfig, config_path, flag_overrides(assignments, flags))
         if monitors:
             cfg.monitor = ",".join([cfg.monitor, *monitors]) if cfg.monitor else ",".join(monitors)
         parse_monitors(cfg.monitor)
