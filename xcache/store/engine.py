@@ -4,6 +4,7 @@ Layout (in the style of Pika/Kvrocks), three column families:
   meta   db(1) + key                                   -> type(1) expire_ms(8) [payload]
          string payload: the value
          collection payload: version(8) count(8) [list: head(8) tail(8)] [stream: see streams.py]
+                             [hash, set, zset: big(1) [small hash: its field order, hashes.py]]
   data   db(1) + keylen(4) + key + version(8) + subkey -> value
          (hash field -> value, set member -> b"", zset member -> score(8), list index -> element)
   score  db(1) + keylen(4) + key + version(8) + sortable score(8) + member -> b""
@@ -13,6 +14,11 @@ are removed later by the collector (collector.py), as are expired keys.
 
 Writes use RocksDB's no_slowdown: a write that RocksDB would stall raises WriteStall at once
 instead of blocking the event loop; the server retries it asynchronously.
+
+Why this module is over 600 lines: every read and write of a key passes through it, and the hot
+ones (get_raw_meta, get_meta, commit, put_meta_now) inline the meta cache, the group commit's
+overlay and the access table instead of calling into them, which is most of a GET's cost; the
+rest (Meta's codec, Batch, snapshots, stall state) is what those paths share.
 """
 
 from __future__ import annotations
