@@ -1,9 +1,14 @@
 """ACL users on the proxy (Redis 7.0 rules, xcache/acl.py): defined in the config (`users`, one
 ACL-file style line per user, e.g. "alice on >pw ~app:* +@read"), the same in every worker.
 `session_password` is the default user's password. Sessions log in with AUTH [user] pass; a
-restricted user's commands and keys are checked (NOPERM as Redis 7.0). At run time ACL WHOAMI,
-LIST, USERS, GETUSER, CAT, DRYRUN and LOG answer; users change through the config only (every
-worker must agree), so SETUSER/DELUSER are refused."""
+restricted user's commands and keys are checked (NOPERM as Redis 7.0). ACL WHOAMI, LIST, USERS,
+GETUSER, CAT, DRYRUN and LOG answer from the worker's table.
+
+ACL SETUSER and DELUSER change the users at run time, as on a Redis without an ACL file (a
+restart goes back to the config): the worker that gets one applies it, then asks the supervisor
+(uplink.py) to apply it in every other worker and to replay it to workers started later, and
+answers once they all have it, so a client's next connection finds the user whichever worker
+takes it. ACL LOAD and SAVE are refused: there is no ACL file."""
 
 from __future__ import annotations
 
@@ -17,10 +22,10 @@ from xcache.resp import Error, Map, Set, encode
 from xcache.resp.help import ACL_HELP as _REDIS_ACL_HELP
 from xcache.resp.help import help_reply, pick
 
-# ACL HELP: Redis 7.0's entries of what the proxy serves; users are set in its config, so
-# SETUSER, DELUSER, LOAD and SAVE are refused (and GENPASS is not served): left out
+# ACL HELP: Redis 7.0's entries of what the proxy serves (no ACL file: LOAD and SAVE are
+# refused, and GENPASS is not served): left out
 ACL_HELP = encode(help_reply("ACL", pick(_REDIS_ACL_HELP, (
-    "CAT", "DRYRUN", "GETUSER", "LIST", "LOG", "USERS", "WHOAMI"))))
+    "CAT", "DELUSER", "DRYRUN", "GETUSER", "LIST", "LOG", "SETUSER", "USERS", "WHOAMI"))))
 
 
 def build_acl(session_password: str, users: str) -> ACL:
@@ -118,9 +123,75 @@ def acl_command(acl: ACL, user: User, argv: list[bytes], resp: int = 2) -> bytes
             if not acl.key_allowed(u, key, not spec.readonly):
                 return encode(f"This user has no permissions to access the '{key.decode(errors='replace')}' key".encode(), resp)
         return b"+OK\r\n"
-    if sub in ("setuser", "deluser", "save", "load"):
+    if sub in ("save", "load"):
         return error_line(f"ERR xcache: ACL {sub.upper()} is not supported through the proxy: "
-                          "users are set in its config (`users`)")
+                          "it has no ACL file (users come from its config and ACL SETUSER)")
     typed = argv[1].decode(errors="replace") if len(argv) > 1 else ""
     return encode(Error(f"ERR unknown subcommand or wrong number of arguments for '{typed}'. "
                         "Try ACL HELP."), resp)
+
+
+# --- changes at run time ------------------------------------------------------------------------
+
+def is_change(argv: list[bytes]) -> bool:
+    """ACL SETUSER name [rule ...] / ACL DELUSER name [name ...] (with Redis's arities)."""
+    return len(argv) >= 3 and argv[1].lower() in (b"setuser", b"deluser")
+
+
+def apply_change(acl: ACL, cmd: list[str]) -> tuple[str | None, list[str]]:
+    """Apply ["setuser", name, rules...] or ["deluser", names...]: (error text or None, the names
+    deleted). The same in the worker that got the command, the others and the supervisor."""
+    if cmd[0] == "setuser":
+        if any(ch in " \t\n\v\f\r\0" for ch in cmd[1]):  # ACLStringHasSpaces
+            return "ERR Usernames can't contain spaces or null characters", []
+        try:
+            acl.setuser(cmd[1], cmd[2:])
+        except ACLError as exc:
+            return f"ERR {exc}", []
+        return None, []
+    if "default" in cmd[1:]:
+        return "ERR The 'default' user cannot be removed", []
+    return None, acl.deluser(cmd[1:])
+
+
+def after_change(worker, cmd: list[str], deleted: list[str]) -> None:
+    """What Redis does to connected clients: those of a deleted user are closed
+    (ACLFreeUserAndKillClients), and a user's subscribers to channels it may no longer use too
+    (ACLKillPubsubClientsIfNeeded)."""
+    acl = worker.acl
+    for s in list(worker.sessions):
+        u = s.user
+        if u.name in deleted and acl.users.get(u.name) is not u:
+            s.close()
+        elif cmd[0] == "setuser" and u.name == cmd[1] and s.subs is not None and not u.allchannels:
+            subs = s.subs
+            if any(not acl.channel_allowed(u, ch, False) for ch in (*subs.channels, *subs.shard)) or any(
+                    not acl.channel_allowed(u, p, True) for p in subs.patterns):
+                s.close()
+
+
+def change(session, spec, argv: list[bytes], t0: float) -> None:
+    """ACL SETUSER / DELUSER: applied here, then in every other worker before the reply."""
+    from xcache.proxy.pending import Request
+
+    worker = session.ctx
+    cmd = [argv[1].decode(errors="replace").lower(), *(a.decode(errors="surrogateescape") for a in argv[2:])]
+    error, deleted = apply_change(worker.acl, cmd)
+    if error is not None:
+        session.answer(spec, error_line(error), t0)
+        return
+    reply = b"+OK\r\n" if cmd[0] == "setuser" else b":%d\r\n" % len(deleted)
+    after_change(worker, cmd, deleted)
+    uplink = worker.uplink
+    if uplink is None:  # a worker on its own (tests): nobody else to tell
+        session.answer(spec, reply, t0)
+        return
+    session.drain_routed()
+    req = Request(session, spec, None, 0, t0, argv)
+    session.pending.append(req)
+
+    def told(_fut) -> None:
+        if not session.closed:
+            req.complete(reply)
+
+    uplink.tell({"op": "acl", "cmd": cmd}).add_done_callback(told)

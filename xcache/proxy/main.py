@@ -23,7 +23,8 @@ import sys
 from collections import defaultdict
 
 from xcache.observability import tcpinfo
-from xcache.proxy import register
+from xcache.proxy import register, uplink
+from xcache.proxy.acl import build_acl
 from xcache.proxy.admin import AdminServer, ResizeError
 from xcache.proxy.admission import make_listen_socket
 from xcache.proxy.backend import STATES
@@ -48,6 +49,7 @@ class WorkerHandle:
         self.writer: asyncio.StreamWriter | None = None
         self.lock = asyncio.Lock()
         self.seq = 0
+        self.uplink_task: asyncio.Task | None = None
 
     async def call(self, msg: dict, timeout: float = CALL_TIMEOUT_S) -> dict | None:
         """One request/response on the control channel; None if the worker does not answer in time.
@@ -86,6 +88,10 @@ class Supervisor:
         self.backlog = cfg.effective_backlog()
         self.drain_task: asyncio.Task | None = None
         self.resize_lock = asyncio.Lock()
+        # the users as ACL SETUSER/DELUSER left them in every worker (uplink.py), for new workers
+        self.acl = build_acl(cfg.session_password, cfg.users)
+        self.configured_users = set(self.acl.users)
+        self.acl_changed = False
 
     def _listen(self) -> socket.socket:
         lsock = make_listen_socket(self.cfg.bind, self.cfg.port, self.backlog, self.cfg.defer_accept_ms)
@@ -140,13 +146,18 @@ class Supervisor:
 
     async def spawn(self, w: WorkerHandle) -> None:
         ours, theirs = socket.socketpair()
+        up_ours, up_theirs = socket.socketpair()  # the worker's requests (uplink.py)
         env = {**os.environ, "XCACHE_PROXY_WORKER_INDEX": str(w.index),
                "XCACHE_PROXY_WORKER": launch_spec(self.cfg, w.index, w.lsock.fileno(), theirs.fileno(),
-                                                  self.table, self.breaker)}
+                                                  self.table, self.breaker, up_theirs.fileno(),
+                                                  uplink.replay(self.acl, self.configured_users)
+                                                  if self.acl_changed else [])}
         w.proc = subprocess.Popen([sys.executable, "-m", "xcache.proxy.worker"], env=env,
-                                  pass_fds=(w.lsock.fileno(), theirs.fileno()))
+                                  pass_fds=(w.lsock.fileno(), theirs.fileno(), up_theirs.fileno()))
         theirs.close()
+        up_theirs.close()
         w.reader, w.writer = await asyncio.open_connection(sock=ours)
+        w.uplink_task = asyncio.ensure_future(uplink.serve(self, w, up_ours))
         if self.limits != {"qps_limit": self.cfg.qps_limit, "session_qps_limit": self.cfg.session_qps_limit}:
             await w.call({"op": "limits", **self.limits})
 

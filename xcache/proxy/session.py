@@ -29,7 +29,9 @@ from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.observability.tcpinfo import tcp_info
 from xcache.proxy import commands as C
 from xcache.proxy.acl import acl_command
+from xcache.proxy.acl import change as acl_change
 from xcache.proxy.acl import denied as acl_denied
+from xcache.proxy.acl import is_change as acl_change_requested
 from xcache.proxy.admission import gate_verdict
 from xcache.proxy.chunks import ChunkParser
 from xcache.proxy.logs import log
@@ -389,6 +391,9 @@ class Session(asyncio.Protocol):
         elif name == "AUTH":
             reply = self.auth(argv)
         elif name == "ACL":
+            if acl_change_requested(argv):
+                acl_change(self, spec, argv, t0)
+                return
             reply = acl_command(self.ctx.acl, self.user, argv, 3 if self.resp3 else 2)
         elif name == "ECHO":
             reply = bulk(argv[1]) if n == 2 else _arity(spec)

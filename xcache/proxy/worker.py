@@ -24,7 +24,7 @@ from dataclasses import asdict
 from xcache.authbrake import AuthBrake
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.proxy import commands as C
-from xcache.proxy.acl import build_acl
+from xcache.proxy.acl import after_change, apply_change, build_acl
 from xcache.proxy.admission import Listener
 from xcache.proxy.backend import Barrier, Group
 from xcache.proxy.config import ProxyConfig, split_list
@@ -37,6 +37,7 @@ from xcache.proxy.replies import error_line
 from xcache.proxy.router import NSLOTS, SlotTable, slot_of
 from xcache.proxy.session import Session
 from xcache.proxy.setupwait import SetupWait
+from xcache.proxy.uplink import Uplink
 from xcache.tlsconfig import client_context, server_context
 
 TICK_S = 0.05
@@ -150,6 +151,7 @@ class Worker:
         self.tls_ctx = server_context(cfg.tls_cert_file, cfg.tls_key_file, cfg.tls_ca_cert_file,
                                       cfg.tls_auth_clients) if cfg.tls else None
         self.acl = build_acl(cfg.session_password, cfg.users)  # ACL users (proxy/acl.py)
+        self.uplink: Uplink | None = None  # requests to the supervisor (uplink.py)
         self.auth_brake = AuthBrake(lambda f: log("auth_failed", "warning", **f), cfg.auth_fail_rate_per_sec,
                                     cfg.auth_fail_burst)
         self.bucket: TokenBucket | None = None
@@ -428,6 +430,13 @@ class Worker:
         ]
         return "\r\n".join(lines) + "\r\n"
 
+    def apply_acl(self, cmds: list) -> None:
+        """ACL changes another worker took (or took before this one started)."""
+        for cmd in cmds:
+            error, deleted = apply_change(self.acl, cmd)
+            if error is None:
+                after_change(self, cmd, deleted)
+
     # -- control channel -------------------------------------------------------------------------
     def handle_control(self, msg: dict):
         """The reply to one control message: a dict, or an awaitable of one (table barrier)."""
@@ -452,6 +461,9 @@ class Worker:
         if op == "close_listener":
             self.close_listener()
             return {"sessions": self.session_count}
+        if op == "acl":
+            self.apply_acl(msg["cmds"])
+            return {"ok": True}
         return {"error": f"unknown op {op!r}"}
 
 
@@ -507,8 +519,10 @@ class Control(asyncio.Protocol):
 
 
 async def serve(cfg: ProxyConfig, index: int, listen_fd: int, control_fd: int,
-                table: SlotTable | None, breaker: dict | None) -> None:
+                table: SlotTable | None, breaker: dict | None, uplink_fd: int | None = None,
+                acl_changes: list | None = None) -> None:
     worker = Worker(cfg, index, table, breaker)
+    worker.apply_acl(acl_changes or [])  # what ACL SETUSER/DELUSER did before this worker started
     loop = worker.loop
     done = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -516,6 +530,9 @@ async def serve(cfg: ProxyConfig, index: int, listen_fd: int, control_fd: int,
     ctl = socket.socket(fileno=control_fd)
     ctl.setblocking(False)
     await loop.connect_accepted_socket(lambda: Control(worker, done), ctl)
+    if uplink_fd is not None:
+        worker.uplink = Uplink()
+        await worker.uplink.connect(socket.socket(fileno=uplink_fd))
     lsock = socket.socket(fileno=listen_fd)
     lsock.setblocking(False)
     worker.listener = Listener(worker, lsock)
@@ -540,7 +557,8 @@ def main() -> None:
     spec = json.loads(os.environ["XCACHE_PROXY_WORKER"])
     cfg = ProxyConfig(**spec["config"])
     table = SlotTable.from_json(spec["table"]) if spec.get("table") else None
-    run_loop(serve(cfg, spec["index"], spec["listen_fd"], spec["control_fd"], table, spec.get("breaker")))
+    run_loop(serve(cfg, spec["index"], spec["listen_fd"], spec["control_fd"], table, spec.get("breaker"),
+                   spec.get("uplink_fd"), spec.get("acl")))
 
 
 def run_loop(coro) -> None:
@@ -553,10 +571,11 @@ def run_loop(coro) -> None:
 
 
 def launch_spec(cfg: ProxyConfig, index: int, listen_fd: int, control_fd: int,
-                table: SlotTable | None, breaker: dict | None) -> str:
+                table: SlotTable | None, breaker: dict | None, uplink_fd: int | None = None,
+                acl: list | None = None) -> str:
     return json.dumps({"config": asdict(cfg), "index": index, "listen_fd": listen_fd,
                        "control_fd": control_fd, "table": table.to_json() if table else None,
-                       "breaker": breaker})
+                       "breaker": breaker, "uplink_fd": uplink_fd, "acl": acl or []})
 
 
 if __name__ == "__main__":
