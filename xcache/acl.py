@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from xcache.aclcategories import CATEGORIES, COMMAND_CATEGORIES
+from xcache.numbers import string2ll
 
 ACL_LOG_MAX_LEN = 128
 ACL_LOG_GROUPING_MS = 60_000
@@ -530,6 +531,20 @@ class ACLReplyError(Exception):
 def genpass(bits: int = 256) -> str:
     """ACL GENPASS: `bits` random bits as hex (rounded up to a nibble)."""
     return os.urandom((bits + 7) // 8).hex()[: (bits + 3) // 4]
+
+
+def genpass_command(arg: bytes | None) -> str:
+    """ACL GENPASS [bits] with Redis's checks (node and proxy): raises ACLError with the whole
+    error text."""
+    bits = 256
+    if arg is not None:
+        bits = string2ll(arg)
+        if bits is None:
+            raise ACLError("ERR value is not an integer or out of range")
+        if bits <= 0 or bits > 4096:
+            raise ACLError("ERR ACL GENPASS argument must be the number of bits for the output "
+                           "password, a positive number up to 4096")
+    return genpass(bits)
 
 
 def _fnmatch(pattern: bytes, subject: bytes) -> bool:

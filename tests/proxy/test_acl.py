@@ -83,3 +83,18 @@ def test_acl_changes_reach_every_worker(backends, start_proxy):
         assert str(read_reply(s)).startswith("WRONGPASS")
     for s in later:
         s.close()
+
+
+def test_acl_genpass_through_the_proxy(proxy):
+    """ACL GENPASS as the node and Redis answer it: 64 hex digits, or bits rounded to a nibble."""
+    from xcache.resp import ReplyParser
+
+    parser, got = ReplyParser(), []
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(b"ACL GENPASS\r\nACL GENPASS 5\r\nACL GENPASS 0\r\nACL GENPASS 1_0\r\n")
+        while len(got) < 4:
+            got += parser.feed(s.recv(65536))
+    full, short, zero, bad = got
+    assert len(full) == 64 and int(full, 16) >= 0 and len(short) == 2
+    assert str(zero).startswith("ERR ACL GENPASS argument must be the number of bits")
+    assert str(bad) == "ERR value is not an integer or out of range"

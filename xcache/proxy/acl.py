@@ -12,7 +12,7 @@ takes it. ACL LOAD and SAVE are refused: there is no ACL file."""
 
 from __future__ import annotations
 
-from xcache.acl import ACL, ACLError, CommandTable, User
+from xcache.acl import ACL, ACLError, CommandTable, User, genpass_command
 from xcache.aclcategories import CATEGORIES
 from xcache.config import ConfigError
 from xcache.numbers import string2ll
@@ -23,9 +23,9 @@ from xcache.resp.help import ACL_HELP as _REDIS_ACL_HELP
 from xcache.resp.help import help_reply, pick
 
 # ACL HELP: Redis 7.0's entries of what the proxy serves (no ACL file: LOAD and SAVE are
-# refused, and GENPASS is not served): left out
+# refused): left out
 ACL_HELP = encode(help_reply("ACL", pick(_REDIS_ACL_HELP, (
-    "CAT", "DELUSER", "DRYRUN", "GETUSER", "LIST", "LOG", "SETUSER", "USERS", "WHOAMI"))))
+    "CAT", "DELUSER", "DRYRUN", "GENPASS", "GETUSER", "LIST", "LOG", "SETUSER", "USERS", "WHOAMI"))))
 
 
 def build_acl(session_password: str, users: str) -> ACL:
@@ -109,6 +109,11 @@ def acl_command(acl: ACL, user: User, argv: list[bytes], resp: int = 2) -> bytes
         if args and count is None:
             return error_line("ERR value is not an integer or out of range")
         return encode([Map(e) for e in acl.log_reply(max(count, 0) if args else None)], resp)
+    if sub == "genpass" and len(args) <= 1:
+        try:
+            return encode(genpass_command(argv[2] if args else None).encode(), resp)
+        except ACLError as exc:
+            return error_line(str(exc))
     if sub == "dryrun" and len(args) >= 2:
         u = acl.users.get(args[0])
         if u is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from xcache.acl import ACL, ACLError, CommandTable, User, genpass
+from xcache.acl import ACL, ACLError, CommandTable, User, genpass_command
 from xcache.aclcategories import CATEGORIES
 from xcache.resp import OK, Error, Map, Set
 from xcache.resp.help import ACL_HELP, pick
@@ -205,13 +205,10 @@ def _log(c, acl: ACL, args):
 
 
 def _genpass(c, acl: ACL, args):
-    bits = 256
-    if args:
-        bits = parse_int(args[0].encode(errors="surrogateescape"))
-        if bits <= 0 or bits > 4096:
-            raise Error("ERR ACL GENPASS argument must be the number of bits for the output "
-                        "password, a positive number up to 4096")
-    return genpass(bits).encode()
+    try:
+        return genpass_command(args[0].encode(errors="surrogateescape") if args else None).encode()
+    except ACLError as exc:
+        raise Error(str(exc)) from None
 
 
 def _dryrun(c, acl: ACL, args):
