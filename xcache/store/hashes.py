@@ -329,8 +329,11 @@ def _all(c, key: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def _listpack_whole(c, key: bytes, meta: Meta) -> list[tuple[bytes, bytes]] | None:
-    """A listpack is scanned whole, in its order, whatever the cursor and COUNT (as Redis)."""
-    return None if meta.big else in_hash_order(meta, list(iter_subkeys(c, key, meta)))
+    """A listpack is scanned whole, in its order, whatever the cursor and COUNT (as Redis). A
+    hash without its order (written before it was kept) takes the cursor walk."""
+    if meta.big or not meta.value:
+        return None
+    return in_hash_order(meta, list(iter_subkeys(c, key, meta)))
 
 
 @command("hgetall", 2, "readonly")
