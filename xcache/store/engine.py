@@ -4,7 +4,7 @@ Layout (in the style of Pika/Kvrocks), three column families:
   meta   db(1) + key                                   -> type(1) expire_ms(8) [payload]
          string payload: the value
          collection payload: version(8) count(8) [list: head(8) tail(8)] [stream: see streams.py]
-                             [hash, set, zset: big(1) [small hash: its field order, hashes.py]]
+                             [hash, set: big(1) [small hash: its field order, hashes.py]]
   data   db(1) + keylen(4) + key + version(8) + subkey -> value
          (hash field -> value, set member -> b"", zset member -> score(8), list index -> element)
   score  db(1) + keylen(4) + key + version(8) + sortable score(8) + member -> b""
@@ -90,8 +90,8 @@ class Meta:
     tail: int = LIST_MIDDLE
     value: bytes = b""  # a STRING's value, a STREAM's state, a small HASH's field order
     raw_enc: bool = False  # a STRING changed in place (RAW_STRING)
-    # A HASH, SET or ZSET that outgrew Redis's small encoding (listpack, intset): Redis never
-    # converts back, so OBJECT ENCODING and the small encoding's reply order follow this flag.
+    # A HASH or SET that outgrew Redis's small encoding (listpack, intset): Redis never converts
+    # back, so OBJECT ENCODING and the small encoding's reply order follow this flag.
     big: bool = False
 
     def encode(self) -> bytes:
@@ -117,7 +117,7 @@ def decode_meta(raw: bytes) -> Meta:
         return Meta(LIST, expire, version, count, head, tail)
     if t == STREAM:
         return Meta(STREAM, expire, version, count, value=raw[25:])
-    if len(raw) > 25:  # HASH, SET, ZSET: the big flag, then a small hash's field order
+    if len(raw) > 25:  # HASH, SET: the big flag, then a small hash's field order
         return Meta(t, expire, version, count, value=raw[26:], big=raw[25] == 1)
     return Meta(t, expire, version, count)
 
