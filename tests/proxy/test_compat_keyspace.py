@@ -123,3 +123,36 @@ def test_over_xcache_server_groups(tmp_path, start_proxy, protocol):
     finally:
         for n in nodes:
             n.stop()
+
+
+def test_config_timeout_is_the_proxys_own(backends, start_proxy):
+    """CONFIG SET timeout sets how long a session may sit idle in every worker (on the nodes it
+    would close the proxy's pooled connections); CONFIG GET shows it; other parameters in the
+    same command still reach the nodes."""
+    import socket
+
+    from tests.procs import read_reply, wait_until
+
+    a, b = backends
+    p = start_proxy(f"1=127.0.0.1:{a.port},2=127.0.0.1:{b.port}", workers=2)
+    c = redis.Redis(port=p.port, socket_timeout=10, protocol=2)
+    assert c.config_set("timeout", 70)
+    wait_until(lambda: all(redis.Redis(port=p.port, socket_timeout=10).config_get("timeout") == {"timeout": "70"}
+                           for _ in range(8)), what="every worker at 70")  # new connections: both workers
+    assert direct(a).config_get("timeout") == {"timeout": "0"}
+    assert c.execute_command("CONFIG", "SET", "timeout", "0", "maxmemory-policy", "allkeys-lru") == b"OK"
+    assert direct(b).config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
+    assert c.config_get("timeout") == {"timeout": "0"}
+    c3 = redis.Redis(port=p.port, socket_timeout=10, protocol=3)
+    assert c3.config_get("time*")["timeout"] == "0"
+    for bad, why in (("abc", "couldn't be parsed into an integer"), ("-1", "must be between 0 and 2147483647"),
+                     ("1_0", "couldn't be parsed into an integer")):
+        with pytest.raises(redis.ResponseError, match=f"argument 'timeout'.*{why}"):
+            c.config_set("timeout", bad)
+    with pytest.raises(redis.ResponseError, match="duplicate parameter"):
+        c.execute_command("CONFIG", "SET", "timeout", "1", "timeout", "2")
+    c.config_set("timeout", 1)
+    with socket.create_connection(("127.0.0.1", p.port), timeout=10) as idle:
+        assert read_reply(idle, closed_ok=True) == "closed"  # closed by the proxy, idle for 1 s
+    c.config_set("timeout", 0)
+    c.config_set("maxmemory-policy", "noeviction")

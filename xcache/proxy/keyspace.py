@@ -17,7 +17,7 @@ import random
 import re
 
 from xcache.numbers import string2ll
-from xcache.proxy import scriptkill
+from xcache.proxy import ownconfig, scriptkill
 from xcache.proxy.backend import Group
 from xcache.proxy.pending import Part, Request, Split
 from xcache.proxy.protocol import Verbatim, encode, integer, is_null, items, null, text
@@ -27,8 +27,9 @@ from xcache.resp.help import SCRIPT_HELP as _REDIS_SCRIPT_HELP
 from xcache.resp.help import help_reply, pick
 
 # CONFIG SET parameters that would cut or redirect the proxy's (or replicas') links to the nodes.
+# (`timeout` is the proxy's own: ownconfig.py)
 CONFIG_LINKS = {"requirepass", "masterauth", "masteruser", "port", "tls-port", "bind",
-                 "bind-source-addr", "unixsocket", "unixsocketperm", "protected-mode", "timeout",
+                 "bind-source-addr", "unixsocket", "unixsocketperm", "protected-mode",
                  "maxclients", "replicaof", "slaveof", "aclfile", "dir", "tls-auth-clients",
                  "enable-protected-configs", "enable-debug-command", "enable-module-command"}
 GROUP_BITS = 16
@@ -91,6 +92,15 @@ def merged(fn):
     return run
 
 
+def set_own(session, own: dict) -> None:
+    """The proxy's own CONFIG SET parameters: here at once, in the other workers (and those
+    started later) a moment after (uplink.py)."""
+    if own:
+        ownconfig.apply(session.ctx.cfg, own)
+        if session.ctx.uplink is not None:
+            session.ctx.uplink.tell({"op": "config", "own": own})
+
+
 def forward_first(session, spec, argv, t0: float) -> None:
     gather(session, spec, argv, t0, lambda r: r[0], only_first=True)
 
@@ -128,10 +138,14 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
         gather(session, spec, argv, t0, merged(lambda r: _info(session, argv, r)))
     elif name == "CONFIG":
         sub = argv[1].upper()
-        if sub == b"GET" or sub == b"HELP":
+        if sub == b"GET":  # the node's values, and the proxy's own (ownconfig.py)
+            gather(session, spec, argv, t0, lambda r: ownconfig.patch_get(r[0], cfg, r3), only_first=True)
+            return
+        if sub == b"HELP":
             forward_first(session, spec, argv, t0)
             return
-        if sub == b"SET":
+        own: dict = {}
+        if sub == b"SET" and len(argv) % 2 == 0:
             for param in argv[2::2]:
                 if param.lower().decode(errors="replace") in CONFIG_LINKS:
                     session.answer(spec, error_line(
@@ -139,12 +153,22 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
                         "through the proxy (it would change how the proxy and the replicas reach "
                         "the nodes: set it on each node, and the proxy's own config)"), t0)
                     return
+            error, own, rest = ownconfig.split_set(argv)
+            if error is not None:
+                session.answer(spec, error, t0)
+                return
+            if rest is None:  # only the proxy's own
+                set_own(session, own)
+                session.answer(spec, b"+OK\r\n", t0)
+                return
+            argv = rest
         # SET, RESETSTAT, REWRITE: every group runs the same configuration
         local = session.ctx.local_stats
 
         def applied(replies):
             if sub == b"SET":
                 local.configured(argv)  # the slow log's thresholds (localstats.py)
+                set_own(session, own)
             elif sub == b"RESETSTAT":
                 local.reset_histograms()
             return replies[0]

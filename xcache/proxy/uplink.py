@@ -1,9 +1,10 @@
 """Requests a worker makes of its supervisor, on a socketpair of their own (JSON lines, each
 answered by its id): the supervisor's control channel (main.py) only carries its own requests.
 
-The one request: an ACL change (acl.py) that every worker must apply before the client hears OK.
-The supervisor applies it to its own copy of the users, sends it to every other worker, and
-answers once they acknowledged; a worker started later gets the resulting users at launch.
+The requests: an ACL change (acl.py) that every worker must apply before the client hears OK,
+and the proxy's own CONFIG SET parameters (ownconfig.py). The supervisor applies each to its own
+copy (the users; its config), sends it to every other worker, and answers once they
+acknowledged; a worker started later gets the resulting users and config at launch.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import json
 import socket
 
+from xcache.proxy import ownconfig
 from xcache.proxy.acl import apply_change
 
 TIMEOUT_S = 5.0  # a supervisor slower than this: the change stays applied here, the reply goes out
@@ -70,13 +72,20 @@ async def serve(sup, w, sock: socket.socket) -> None:
                 cmd = msg["cmd"]
                 apply_change(sup.acl, cmd)
                 sup.acl_changed = True
-                others = [o for o in sup.active if o is not w and o.writer is not None]
-                await asyncio.gather(*(o.call({"op": "acl", "cmds": [cmd]}) for o in others))
+                await _to_others(sup, w, {"op": "acl", "cmds": [cmd]})
+            elif msg.get("op") == "config":
+                ownconfig.apply(sup.cfg, msg["own"])
+                await _to_others(sup, w, {"op": "config", "own": msg["own"]})
             writer.write(json.dumps({"id": msg.get("id")}).encode() + b"\n")
     except (ConnectionError, OSError, ValueError):
         pass  # the worker is gone (or spoke nonsense): spawn() gives its successor a new pair
     finally:
         writer.close()
+
+
+async def _to_others(sup, w, msg: dict) -> None:
+    others = [o for o in sup.active if o is not w and o.writer is not None]
+    await asyncio.gather(*(o.call(msg) for o in others))
 
 
 def replay(acl, configured: set[str]) -> list[list[str]]:

@@ -24,6 +24,7 @@ from dataclasses import asdict
 from xcache.authbrake import AuthBrake
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.proxy import commands as C
+from xcache.proxy import ownconfig
 from xcache.proxy.acl import after_change, apply_change, build_acl
 from xcache.proxy.admission import Listener
 from xcache.proxy.backend import Barrier, Group
@@ -463,6 +464,9 @@ class Worker:
             return {"sessions": self.session_count}
         if op == "acl":
             self.apply_acl(msg["cmds"])
+            return {"ok": True}
+        if op == "config":
+            ownconfig.apply(self.cfg, msg["own"])
             return {"ok": True}
         return {"error": f"unknown op {op!r}"}
 
