@@ -17,7 +17,7 @@ import random
 import re
 
 from xcache.numbers import string2ll
-from xcache.proxy import ownconfig, scriptkill
+from xcache.proxy import monitor, ownconfig, scriptkill
 from xcache.proxy.backend import Group
 from xcache.proxy.pending import Part, Request, Split
 from xcache.proxy.protocol import Verbatim, encode, integer, is_null, items, null, text
@@ -134,6 +134,8 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
                 "set allow_flush=true to allow it"), t0)
             return
         gather(session, spec, argv, t0, merged(lambda r: r[0]))
+    elif name == "MONITOR":
+        monitor.start(session, spec, argv, t0)
     elif name == "INFO":
         gather(session, spec, argv, t0, merged(lambda r: _info(session, argv, r)))
     elif name == "CONFIG":

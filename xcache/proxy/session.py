@@ -84,6 +84,8 @@ class Session(asyncio.Protocol):
         self.block_conns: dict = {}  # group id -> Pinned for blocking commands
         self.blocking = 0  # blocking commands in flight
         self.subs = None  # pubsub.Subs once subscribed
+        self.monitors = None  # MONITOR: Pinned -> the node confirmed (monitor.py)
+        self.monitor_start = None
         self.lib_name = b""
         self.lib_ver = b""
         self.created = ctx.loop.time()
@@ -493,12 +495,15 @@ class Session(asyncio.Protocol):
         for gid, c in list(self.block_conns.items()):
             if c is conn:
                 del self.block_conns[gid]
-        if self.subs is not None and conn.sink is not None:
+        if self.monitors is not None and conn in self.monitors:
+            monitor.lost(self, conn)
+        elif self.subs is not None and conn.sink is not None:
             pubsub.lost(self, conn)
 
     def release(self) -> None:
         """Drop every backend connection of this session's own (it closed, or RESET)."""
         pubsub.release(self)
+        monitor.release(self)
         conns = [self.watch_conn, *(c for c in self.block_conns.values() if not recycle(c))]
         self.watch_conn = self.watch_route = None
         self.block_conns = {}
@@ -608,4 +613,4 @@ def _arity(spec) -> bytes:
 
 
 # The stateful commands' modules use the classes above.
-from xcache.proxy import blocking, identity, keyspace, localstats, pubsub, replymode, txn  # noqa: E402
+from xcache.proxy import blocking, identity, keyspace, localstats, monitor, pubsub, replymode, txn  # noqa: E402
