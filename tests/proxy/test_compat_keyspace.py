@@ -78,6 +78,10 @@ def test_info_config_and_server_commands(proxy, backends):
     assert all(direct(n).config_get("slowlog-max-len") == {"slowlog-max-len": "77"} for n in backends)
     with pytest.raises(redis.ResponseError, match="CONFIG SET requirepass is not supported"):
         c.config_set("requirepass", "x")  # it would lock the proxy out of its nodes
+    assert c.config_set("requirepass", "")  # the nodes' value: nothing changes, as on Redis
+    assert c.execute_command("CONFIG", "SET", "bind-source-addr", "", "unixsocketperm", "0") == b"OK"
+    with pytest.raises(redis.ResponseError, match="CONFIG SET bind-source-addr is not supported"):
+        c.execute_command("CONFIG", "SET", "bind-source-addr", "", "slowlog-max-len", "78")
     assert c.slowlog_reset() and c.slowlog_len() >= 0 and isinstance(c.slowlog_get(), list)
     assert c.command_count() == direct(backends[0]).command_count()
     assert c.execute_command("COMMAND", "INFO", "get")

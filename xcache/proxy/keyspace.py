@@ -92,6 +92,23 @@ def merged(fn):
     return run
 
 
+def _link_refused(param: bytes) -> bytes:
+    return error_line(f"ERR xcache: CONFIG SET {param.decode(errors='replace')} is not supported "
+                      "through the proxy (it would change how the proxy and the replicas reach "
+                      "the nodes: set it on each node, and the proxy's own config)")
+
+
+def _links_unchanged(argv: list[bytes], reply: bytes) -> bytes:
+    """CONFIG SET of link parameters to the values the nodes have: +OK (nothing changes, as on
+    Redis); any other value is refused."""
+    parts = items(reply) or []
+    have = {(text(parts[i]) or b"").lower(): text(parts[i + 1]) for i in range(0, len(parts) - 1, 2)}
+    for name, value in zip(argv[2::2], argv[3::2], strict=True):
+        if have.get(name.lower()) != value:
+            return _link_refused(name)
+    return b"+OK\r\n"
+
+
 def set_own(session, own: dict) -> None:
     """The proxy's own CONFIG SET parameters: here at once, in the other workers (and those
     started later) a moment after (uplink.py)."""
@@ -148,13 +165,14 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
             return
         own: dict = {}
         if sub == b"SET" and len(argv) % 2 == 0:
-            for param in argv[2::2]:
-                if param.lower().decode(errors="replace") in CONFIG_LINKS:
-                    session.answer(spec, error_line(
-                        f"ERR xcache: CONFIG SET {param.decode(errors='replace')} is not supported "
-                        "through the proxy (it would change how the proxy and the replicas reach "
-                        "the nodes: set it on each node, and the proxy's own config)"), t0)
-                    return
+            links = [p for p in argv[2::2] if p.lower().decode(errors="replace") in CONFIG_LINKS]
+            if links and len(links) * 2 == len(argv) - 2:  # only those: a no-op is fine
+                gather(session, spec, [b"CONFIG", b"GET", *links], t0,
+                       merged(lambda r: _links_unchanged(argv, r[0])), only_first=True)
+                return
+            if links:
+                session.answer(spec, _link_refused(links[0]), t0)
+                return
             error, own, rest = ownconfig.split_set(argv)
             if error is not None:
                 session.answer(spec, error, t0)
