@@ -54,6 +54,19 @@ def groups(ctx) -> list[tuple[Group, int]]:
     return [seen[i] for i in sorted(seen)]
 
 
+def fanout_request(session, spec, argv, t0: float, request_class):
+    """A request of session's that every group's part answers: (request, [(group, slot)]), in
+    its place in the session's replies; None when there is no slot table (answered so)."""
+    gs = groups(session.ctx)
+    if not gs:
+        session.answer(spec, error_line("ERR xcache: no slot table"), t0)
+        return None
+    session.drain_routed()
+    req = request_class(session, spec, None, 0, t0, argv)
+    session.pending.append(req)
+    return req, gs
+
+
 def gather(session, spec, argv, t0: float, merger, only_first: bool = False) -> None:
     gs = groups(session.ctx)
     if not gs:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from xcache.proxy.pending import Request
 from xcache.proxy.pinned import Pinned
-from xcache.proxy.replies import error_line
 
 _PROXY_PING = b'] "PING"\r\n'
 
@@ -32,19 +31,16 @@ class _Start(Request):
 
 
 def start(session, spec, argv: list[bytes], t0: float) -> None:
-    from xcache.proxy.keyspace import groups
+    from xcache.proxy.keyspace import fanout_request
 
     if session.monitors is not None:
         session.answer(spec, b"+OK\r\n", t0)
         return
-    gs = groups(session.ctx)
-    if not gs:
-        session.answer(spec, error_line("ERR xcache: no slot table"), t0)
+    started = fanout_request(session, spec, argv, t0, _Start)
+    if started is None:
         return
-    session.drain_routed()
-    req = _Start(session, spec, None, 0, t0, argv)
+    req, gs = started
     req.left = len(gs)
-    session.pending.append(req)
     session.monitors = {}
     session.monitor_start = req
     for g, _slot in gs:

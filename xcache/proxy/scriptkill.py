@@ -16,7 +16,7 @@ from __future__ import annotations
 from xcache.proxy import clientpause
 from xcache.proxy.pending import Request
 from xcache.proxy.pinned import Pinned
-from xcache.proxy.replies import error_line, pack
+from xcache.proxy.replies import pack
 
 SCRIPTS = frozenset(("EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"))
 BUSY_DEFAULT_MS = 5000  # Redis's busy-reply-threshold (lua-time-limit)
@@ -61,16 +61,13 @@ def merge(replies: list[bytes]) -> bytes:
 
 
 def kill(session, spec, argv: list[bytes], t0: float) -> None:
-    from xcache.proxy.keyspace import groups
+    from xcache.proxy.keyspace import fanout_request
 
-    gs = groups(session.ctx)
-    if not gs:
-        session.answer(spec, error_line("ERR xcache: no slot table"), t0)
+    started = fanout_request(session, spec, argv, t0, _Kill)
+    if started is None:
         return
-    session.drain_routed()
-    req = _Kill(session, spec, None, 0, t0, argv)
+    req, gs = started
     req.parts = []
-    session.pending.append(req)
     for g, _slot in gs:
         conn = Pinned(session, g)
         part = _Part(req, conn)

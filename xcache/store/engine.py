@@ -16,9 +16,9 @@ Writes use RocksDB's no_slowdown: a write that RocksDB would stall raises WriteS
 instead of blocking the event loop; the server retries it asynchronously.
 
 Why this module is over 600 lines: every read and write of a key passes through it, and the hot
-ones (get_raw_meta, get_meta, commit, put_meta_now) inline the meta cache, the group commit's
-overlay and the access table instead of calling into them, which is most of a GET's cost; the
-rest (Meta's codec, Batch, snapshots, stall state) is what those paths share.
+ones (get_raw_meta, commit, put_meta_now) inline the meta cache, the group commit's overlay and
+the access table instead of calling into them, which is most of a GET's cost; the rest (Meta's
+codec, Batch, snapshots, stall state) is what those paths share.
 """
 
 from __future__ import annotations
@@ -366,7 +366,7 @@ class Engine:
         if raw is not None and access.touching:
             if access.lfu:
                 access.touch(mkey)
-            else:  # AccessTable.touch's LRU case, inlined: this is every GET's path
+            else:  # AccessTable.touch's LRU case, inlined: this is every command's path
                 young = access.young
                 young[mkey] = access.clock
                 if len(young) > GENERATION_KEYS:
@@ -384,27 +384,9 @@ class Engine:
 
     def get_meta(self, db: int, key: bytes, now: int | None = None) -> Meta | None:
         """Live metadata of key, or None if it does not exist or has expired."""
-        g = self.group
-        mkey = DB_BYTE[db] + key
-        raw = MISSING if g is None else g.get(0, mkey)
-        if raw is MISSING:
-            cache = self.meta_cache
-            raw = cache.young.get(mkey, MISSING)
-            if raw is MISSING:
-                raw = self._read_meta(mkey)
-            else:
-                cache.hits += 1
+        raw = self.get_raw_meta(DB_BYTE[db] + key)
         if raw is None:
             return None
-        access = self.access
-        if access.touching:
-            if access.lfu:
-                access.touch(mkey)
-            else:  # as in get_raw_meta
-                young = access.young
-                young[mkey] = access.clock
-                if len(young) > GENERATION_KEYS:
-                    access.turn()
         m = decode_meta(raw)
         if m.expire_ms and m.expire_ms <= (now if now is not None else now_ms()):
             self.met_expired(db, key)
