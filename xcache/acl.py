@@ -533,6 +533,22 @@ def genpass(bits: int = 256) -> str:
     return os.urandom((bits + 7) // 8).hex()[: (bits + 3) // 4]
 
 
+def apply_change(acl: ACL, cmd: list[str]) -> tuple[str | None, list[str]]:
+    """ACL SETUSER (["setuser", name, rules...]) or DELUSER (["deluser", names...]) with Redis's
+    checks: (error text or None, the names deleted). The node's and every proxy worker's."""
+    if cmd[0] == "setuser":
+        if any(ch in " \t\n\v\f\r\0" for ch in cmd[1]):  # ACLStringHasSpaces: isspace or NUL
+            return "ERR Usernames can't contain spaces or null characters", []
+        try:
+            acl.setuser(cmd[1], cmd[2:])
+        except ACLError as exc:
+            return f"ERR {exc}", []
+        return None, []
+    if "default" in cmd[1:]:
+        return "ERR The 'default' user cannot be removed", []
+    return None, acl.deluser(cmd[1:])
+
+
 def genpass_command(arg: bytes | None) -> str:
     """ACL GENPASS [bits] with Redis's checks (node and proxy): raises ACLError with the whole
     error text."""

@@ -12,7 +12,7 @@ takes it. ACL LOAD and SAVE are refused: there is no ACL file."""
 
 from __future__ import annotations
 
-from xcache.acl import ACL, ACLError, CommandTable, User, genpass_command
+from xcache.acl import ACL, ACLError, CommandTable, User, apply_change, genpass_command
 from xcache.aclcategories import CATEGORIES
 from xcache.config import ConfigError
 from xcache.numbers import string2ll
@@ -141,22 +141,6 @@ def acl_command(acl: ACL, user: User, argv: list[bytes], resp: int = 2) -> bytes
 def is_change(argv: list[bytes]) -> bool:
     """ACL SETUSER name [rule ...] / ACL DELUSER name [name ...] (with Redis's arities)."""
     return len(argv) >= 3 and argv[1].lower() in (b"setuser", b"deluser")
-
-
-def apply_change(acl: ACL, cmd: list[str]) -> tuple[str | None, list[str]]:
-    """Apply ["setuser", name, rules...] or ["deluser", names...]: (error text or None, the names
-    deleted). The same in the worker that got the command, the others and the supervisor."""
-    if cmd[0] == "setuser":
-        if any(ch in " \t\n\v\f\r\0" for ch in cmd[1]):  # ACLStringHasSpaces
-            return "ERR Usernames can't contain spaces or null characters", []
-        try:
-            acl.setuser(cmd[1], cmd[2:])
-        except ACLError as exc:
-            return f"ERR {exc}", []
-        return None, []
-    if "default" in cmd[1:]:
-        return "ERR The 'default' user cannot be removed", []
-    return None, acl.deluser(cmd[1:])
 
 
 def after_change(worker, cmd: list[str], deleted: list[str]) -> None:

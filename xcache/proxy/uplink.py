@@ -13,8 +13,8 @@ import asyncio
 import json
 import socket
 
+from xcache.acl import apply_change
 from xcache.proxy import ownconfig
-from xcache.proxy.acl import apply_change
 
 TIMEOUT_S = 5.0  # a supervisor slower than this: the change stays applied here, the reply goes out
 

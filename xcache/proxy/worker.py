@@ -21,11 +21,12 @@ from bisect import bisect_left
 from collections import defaultdict, deque
 from dataclasses import asdict
 
+from xcache.acl import apply_change
 from xcache.authbrake import AuthBrake
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.proxy import commands as C
 from xcache.proxy import ownconfig
-from xcache.proxy.acl import after_change, apply_change, build_acl
+from xcache.proxy.acl import after_change, build_acl
 from xcache.proxy.admission import Listener
 from xcache.proxy.backend import Barrier, Group
 from xcache.proxy.config import ProxyConfig, split_list

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from xcache.acl import ACL, ACLError, CommandTable, User, genpass_command
+from xcache.acl import ACL, ACLError, CommandTable, User, apply_change, genpass_command
 from xcache.aclcategories import CATEGORIES
 from xcache.resp import OK, Error, Map, Set
 from xcache.resp.help import ACL_HELP, pick
@@ -113,14 +113,11 @@ def acl_command(c, args):
 
 
 def _setuser(c, acl: ACL, args):
-    if any(ch in " \t\n\v\f\r\0" for ch in args[0]):  # ACLStringHasSpaces: C's isspace or NUL
-        raise Error("ERR Usernames can't contain spaces or null characters")
     before = acl.users.get(args[0])
     was = (before.allchannels, list(before.channels)) if before is not None else None
-    try:
-        acl.setuser(args[0], args[1:])
-    except ACLError as exc:
-        raise Error(f"ERR {exc}") from None
+    error, _ = apply_change(acl, ["setuser", *args])
+    if error is not None:
+        raise Error(error)
     if was is not None:
         _kill_revoked_subscribers(c, acl, acl.users[args[0]], *was)
     return OK
@@ -162,9 +159,9 @@ def _getuser(c, acl: ACL, args):
 
 
 def _deluser(c, acl: ACL, args):
-    if "default" in args:
-        raise Error("ERR The 'default' user cannot be removed")
-    deleted = acl.deluser(args)
+    error, deleted = apply_change(acl, ["deluser", *args])
+    if error is not None:
+        raise Error(error)
     for other in list(c.server.clients.values()):  # clients of a deleted user are closed
         if other.user.name in deleted and acl.users.get(other.user.name) is None:
             _disconnect(c, other)
