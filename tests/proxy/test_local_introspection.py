@@ -3,6 +3,9 @@ as on redis-server; SLOWLOG may be queued in a transaction (one group)."""
 
 from __future__ import annotations
 
+import hashlib
+import socket
+
 import pytest
 import redis
 
@@ -142,3 +145,60 @@ def test_acl_replies_typed_as_redis(targets, argv, proto):
     from tests.help_lines import raw
 
     assert raw(targets["proxy"], *argv, proto=proto) == raw(targets["redis"], *argv, proto=proto)
+
+
+@pytest.mark.parametrize("target", ["redis", "proxy"])
+def test_whole_keyspace_commands_queued_in_a_transaction(targets, target):
+    """With one group its node is the whole server: DBSIZE, SCRIPT... may be queued."""
+    c = _client(targets[target])
+    c.set("{q}a", "1")
+    with c.pipeline(transaction=True) as t:
+        t.dbsize().script_load("return 7").script_exists(hashlib.sha1(b"return 7").hexdigest())
+        got = t.execute()
+    assert got[0] >= 1 and got[2] == [True]
+    c.delete("{q}a")
+
+
+@pytest.mark.parametrize("target", ["redis", "proxy"])
+def test_commands_queued_while_a_script_runs_abort_the_transaction(targets, target):
+    """Redis's multi unit ("MULTI and script timeout"): a command queued while the node is busy
+    with a script gets -BUSY, and EXEC then aborts."""
+    port = targets[target]
+    c = _client(port)
+    c.config_set("lua-time-limit", 10)
+    c.set("xx", 1)
+    looping = socket.create_connection(("127.0.0.1", port))
+    other = _client(port)
+    try:
+        looping.sendall(b"*3\r\n$4\r\nEVAL\r\n$17\r\nwhile true do end\r\n$1\r\n0\r\n")
+        for _ in range(500):  # until the node answers others -BUSY
+            try:
+                c.ping()
+            except redis.exceptions.BusyLoadingError:
+                break
+            except redis.ResponseError as exc:
+                if "BUSY" in str(exc):
+                    break
+        conn = other.connection_pool.get_connection()
+        conn.send_command("MULTI")
+        assert conn.read_response() == b"OK"
+        conn.send_command("INCR", "xx")
+        with pytest.raises(redis.ResponseError, match="^BUSY"):
+            conn.read_response()
+        c.script_kill()
+        for _ in range(500):  # until the script has stopped
+            try:
+                c.ping()
+                break
+            except redis.ResponseError:
+                pass
+        conn.send_command("INCR", "xx")
+        assert conn.read_response() == b"QUEUED"
+        conn.send_command("EXEC")
+        with pytest.raises(redis.exceptions.ExecAbortError, match="previous errors"):
+            conn.read_response()
+        other.connection_pool.release(conn)
+        assert c.get("xx") == b"1"
+    finally:
+        looping.close()
+        c.config_set("lua-time-limit", 5000)

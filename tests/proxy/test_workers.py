@@ -110,3 +110,18 @@ def test_bad_resize_requests(proxy):
     status, reply = proxy.admin("PUT", "/workers", {"count": 2}, token=TOKEN + "x")
     assert status == 401
     assert proxy.admin("GET", "/workers")[1]["count"] == 1
+
+
+def test_client_ids_are_unique_across_workers(backends, start_proxy):
+    """CLIENT ID names one session of the whole proxy, so CLIENT TRACKING REDIRECT or CLIENT
+    KILL ID never reach another worker's session by accident."""
+    proxy = start_proxy(groups(backends), workers=2)
+    conns = [redis.Redis(port=proxy.port, single_connection_client=True) for _ in range(40)]
+    try:
+        workers = {c.info("server")["worker"]: c.client_id() for c in conns}
+        ids = [c.client_id() for c in conns]
+        assert len(set(ids)) == len(ids)
+        assert len(workers) == 2  # both workers took connections (SO_REUSEPORT spreads them)
+    finally:
+        for c in conns:
+            c.close()

@@ -358,7 +358,7 @@ class Group:
             req.complete(self.down_error)
             return
         if self.replicas and self.cfg.read_from_replicas and to_replica and req.spec is not None \
-                and req.spec.readonly:
+                and req.spec.readonly and getattr(req.session, "tracking", None) is None:
             conns = self.replicas[self.rr % len(self.replicas)]
             self.rr += 1
             conn = conns[req.slot % self.n + (self.n if req.resp3 else 0)]

@@ -64,6 +64,7 @@ class ProxyConfig:
     auth_fail_rate_per_sec: float = key(10.0, "refill rate of that budget: the most password guesses per second per address and worker", minimum=0.001)
     auth_timeout_ms: int = key(5000, "close a session that has not authenticated this long after admission (only with session_password)", minimum=1)
     idle_timeout_ms: int = key(0, "close a session idle this long; 0 = never", minimum=0)
+    tracking_table_max_keys: int = key(1000000, "CLIENT TRACKING: keys a worker remembers for its sessions in default mode (Redis's tracking-table-max-keys, CONFIG SET through the proxy sets it); past it the oldest are invalidated; 0 = no limit", minimum=0)
     # Traffic limits.
     qps_limit: int = key(0, "requests/s for the whole proxy (split evenly over workers); 0 = unlimited", minimum=0)
     session_qps_limit: int = key(0, "requests/s per session; 0 = unlimited", minimum=0)

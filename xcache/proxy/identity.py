@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from xcache.numbers import string2ll
-from xcache.proxy import clientpause, replymode
+from xcache.proxy import clientpause, replymode, tracking
 from xcache.proxy.protocol import Verbatim, encode
 from xcache.proxy.replies import error_line, pack
 from xcache.resp import encode as resp_encode
@@ -23,11 +23,12 @@ _HELLO_AUTH_NEEDED = (
     "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
     "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
     "RESP protocol version at the same time")
-# CLIENT HELP: Redis 7.0's entries of what the proxy serves for its sessions; the tracking family
-# and REPLY are refused through the proxy (see client() below), so left out. Status lines only:
+# CLIENT HELP: Redis 7.0's entries of what the proxy serves for its sessions. Status lines only:
 # the same bytes in RESP2 and RESP3.
 CLIENT_HELP = resp_encode(help_reply("CLIENT", pick(_REDIS_CLIENT_HELP, (
-    "GETNAME", "ID", "INFO", "KILL", "LIST", "UNPAUSE", "PAUSE", "SETNAME", "UNBLOCK", "NO-EVICT"))))
+    "CACHING", "GETREDIR", "GETNAME", "ID", "INFO", "KILL", "LIST", "UNPAUSE", "PAUSE", "REPLY",
+    "SETNAME", "TRACKING", "TRACKINGINFO", "UNBLOCK", "NO-EVICT"))))
+_TRACKING = (b"TRACKING", b"CACHING", b"GETREDIR", b"TRACKINGINFO")
 _BAD_NAME = "ERR Client names cannot contain spaces, newlines or special characters."
 
 
@@ -40,6 +41,8 @@ def handle(session, spec, argv: list[bytes], t0: float) -> bytes | None:
         if len(argv) > 1 and argv[1].upper() in (b"PAUSE", b"UNPAUSE"):
             clientpause.handle(session, spec, argv, t0)  # every group's node pauses its clients
             return None
+        if len(argv) > 1 and argv[1].upper() in _TRACKING:
+            return tracking.client_command(session, spec, argv, t0)
         if len(argv) == 3 and argv[1].upper() == b"REPLY":
             mode = argv[2].upper()
             if mode not in (b"ON", b"OFF", b"SKIP"):
@@ -55,6 +58,8 @@ def handle(session, spec, argv: list[bytes], t0: float) -> bytes | None:
         return b"*2\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(sec), sec, len(usec), usec)
     # RESET: back to a fresh connection's state
     session.release()
+    if session.tracking is not None:
+        session.ctx.tracking.off(session)
     session.resp3 = False
     session.name = b""
     session.user = session.ctx.acl.default_user()  # back to the default user, as Redis does
@@ -129,8 +134,12 @@ def client_line(s, current: list[bytes] | None = None) -> str:
     laddr = f"{sock[0]}:{sock[1]}" if sock else ""
     now = s.ctx.loop.time()
     subs = s.subs
-    flags = ("x" if s.multi is not None else "") + ("b" if s.blocking else "") + (
-        "P" if subs is not None and subs.total() else "")
+    flags = ("P" if subs is not None and subs.total() else "") + (
+        "x" if s.multi is not None else "") + ("b" if s.blocking else "")
+    t = s.tracking
+    if t is not None:  # Redis's order: t, then R (its redirect client is gone), then B
+        flags += "t" + ("R" if t.redirect and (t.target is None or t.target.closed) else "") + (
+            "B" if t.bcast else "")
     qbuf = len(pack(current)) if current else 0
     argv_mem = sum(len(a) for a in current) if current else 0
     cmd = _cmd_name(current or getattr(s, "last_argv", None))
@@ -141,7 +150,7 @@ def client_line(s, current: list[bytes] | None = None) -> str:
             f"multi={len(s.multi.cmds) if s.multi is not None else -1} "
             f"qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} "
             f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={len(s.pending)} omem=0 tot-mem=0 events=r "
-            f"cmd={cmd} user={s.user.name} redir=-1 resp={3 if s.resp3 else 2} "
+            f"cmd={cmd} user={s.user.name} redir={t.redirect if t is not None else -1} resp={3 if s.resp3 else 2} "
             f"lib-name={s.lib_name.decode(errors='replace')} lib-ver={s.lib_ver.decode(errors='replace')}")
 
 
@@ -202,12 +211,6 @@ def client(session, argv: list[bytes]) -> bytes:
         return kill(session, argv)
     if sub == b"UNBLOCK" and n in (3, 4):
         return unblock(session, argv)
-    reasons = {b"TRACKING": "invalidations are per node",
-               b"CACHING": "invalidations are per node", b"GETREDIR": "invalidations are per node",
-               b"TRACKINGINFO": "invalidations are per node"}
-    if sub in reasons:
-        return error_line(f"ERR xcache: CLIENT {sub.decode()} is not supported through the proxy "
-                          f"({reasons[sub]})")
     return _lookup_error(argv)
 
 

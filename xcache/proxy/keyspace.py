@@ -127,6 +127,7 @@ def set_own(session, own: dict) -> None:
     started later) a moment after (uplink.py)."""
     if own:
         ownconfig.apply(session.ctx.cfg, own)
+        session.ctx.tracking.limit()
         if session.ctx.uplink is not None:
             session.ctx.uplink.tell({"op": "config", "own": own})
 
@@ -424,7 +425,7 @@ class Scan(Request):
 # -- INFO -----------------------------------------------------------------------------------------
 _SUMMED = {"clients", "memory", "stats", "persistence", "replication", "keyspace", "cpu",
            "commandstats", "errorstats"}
-_PROXY_CLIENTS = ("connected_clients", "blocked_clients", "maxclients")
+_PROXY_CLIENTS = ("connected_clients", "blocked_clients", "maxclients", "tracking_clients")
 
 
 def _parse(txt: str) -> list[tuple[str, list[list[str]]]]:
@@ -492,11 +493,13 @@ def _info(session, argv: list[bytes], replies: list[bytes]) -> bytes:
     if show_own:
         for name, fields in own:
             key = name.lower()
-            if key in index and key in ("server", "clients"):
+            if key in index and key in ("server", "clients", "stats"):
                 have = index[key]
                 for k, v in fields:
                     if key == "clients" and k not in _PROXY_CLIENTS and k not in have:
                         continue
+                    if key == "stats" and not k.startswith("tracking_"):
+                        continue  # the nodes' sums; the proxy's own tracking table
                     if k == "blocked_clients" and session.ctx.now < session.ctx.pause_until:
                         continue  # the nodes' count: it has the clients they hold paused
                     if k in have:

@@ -1,8 +1,9 @@
 """CONFIG parameters the proxy keeps for itself. `timeout` closes a client connection idle that
 many seconds: through the proxy that is the proxy's session (`idle_timeout_ms`), while on a
-node it would close the proxy's own pooled connections. So CONFIG SET timeout sets the proxy's
-value in every worker (uplink.py) and CONFIG GET shows it; the other parameters go to the
-nodes as before."""
+node it would close the proxy's own pooled connections. `tracking-table-max-keys` bounds the
+proxy's own CLIENT TRACKING table (tracking.py; the nodes track only the proxy's feeds). So
+CONFIG SET of these sets the proxy's value in every worker (uplink.py) and CONFIG GET shows it;
+the other parameters go to the nodes as before."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from xcache.numbers import string2ll
 from xcache.proxy.protocol import items, text
 from xcache.proxy.replies import error_line
 
-OWN = frozenset({b"timeout"})
 INT_MAX = (1 << 31) - 1
+LONG_MAX = (1 << 63) - 1
+# name -> (ProxyConfig field, its unit in the parameter's unit, largest value)
+OWN = {b"timeout": ("idle_timeout_ms", 1000, INT_MAX),
+       b"tracking-table-max-keys": ("tracking_table_max_keys", 1, LONG_MAX)}
 
 
 def split_set(argv: list[bytes]) -> tuple[bytes | None, dict, list[bytes] | None]:
@@ -23,14 +27,15 @@ def split_set(argv: list[bytes]) -> tuple[bytes | None, dict, list[bytes] | None
         if name.lower() not in OWN:
             rest += [name, value]
             continue
-        if "idle_timeout_ms" in own:
+        field, unit, largest = OWN[name.lower()]
+        if field in own:
             return _failed(name, "duplicate parameter"), {}, None
-        seconds = string2ll(value)
-        if seconds is None:
+        n = string2ll(value)
+        if n is None:
             return _failed(name, "argument couldn't be parsed into an integer"), {}, None
-        if not 0 <= seconds <= INT_MAX:
-            return _failed(name, f"argument must be between 0 and {INT_MAX} inclusive"), {}, None
-        own["idle_timeout_ms"] = seconds * 1000
+        if not 0 <= n <= largest:
+            return _failed(name, f"argument must be between 0 and {largest} inclusive"), {}, None
+        own[field] = n * unit
     return None, own, rest if len(rest) > 2 else None
 
 
@@ -49,9 +54,11 @@ def patch_get(reply: bytes, cfg, resp3: bool) -> bytes:
     parts = items(reply)
     if not parts:
         return reply
-    value = b"%d" % (cfg.idle_timeout_ms // 1000)
     for i in range(0, len(parts) - 1, 2):
-        if text(parts[i]) == b"timeout":
+        own = OWN.get(text(parts[i]))
+        if own is not None:
+            field, unit, _ = own
+            value = b"%d" % (getattr(cfg, field) // unit)
             parts[i + 1] = b"$%d\r\n%b\r\n" % (len(value), value)
     head = b"%%%d\r\n" % (len(parts) // 2) if resp3 and reply[:1] == b"%" else b"*%d\r\n" % len(parts)
     return head + b"".join(parts)

@@ -84,6 +84,7 @@ class Session(asyncio.Protocol):
         self.block_conns: dict = {}  # group id -> Pinned for blocking commands
         self.blocking = 0  # blocking commands in flight
         self.subs = None  # pubsub.Subs once subscribed
+        self.tracking = None  # tracking.SessionTracking: CLIENT TRACKING on
         self.monitors = None  # MONITOR: Pinned -> the node confirmed (monitor.py)
         self.monitor_start = None
         self.lib_name = b""
@@ -105,6 +106,8 @@ class Session(asyncio.Protocol):
         self.closed = True
         self.pending.clear()
         self.release()
+        if self.tracking is not None:
+            self.ctx.tracking.off(self)
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         self.ctx.session_closed(self)
@@ -182,7 +185,7 @@ class Session(asyncio.Protocol):
         KEY = C.KEY
         # Nothing to check per command beyond its kind: authenticated, no limits, no breaker.
         plain = (self.authed and self.user.unrestricted and ctx.bucket is None and self.bucket is None
-                 and not ctx.breaker.active and not self.special)
+                 and not ctx.breaker.active and not self.special and self.tracking is None)
         for argv in cmds:
             spec = commands.get(argv[0]) if type(argv) is list else None
             if plain and spec is not None and spec.kind == KEY and len(argv) > 1:
@@ -219,6 +222,8 @@ class Session(asyncio.Protocol):
                 self.answer(spec, error_line(f"ERR wrong number of arguments for '{spec.lname}' command"), t0)
                 continue
             kind = spec.kind
+            if self.tracking is not None:
+                ctx.tracking.seen(self, spec, argv)
             if self.special and self.checked(spec, argv, t0):
                 if self.closing:
                     break
@@ -227,6 +232,7 @@ class Session(asyncio.Protocol):
                 localstats.served(self, spec, argv, t0)
                 if self.closing:
                     break
+                plain = plain and self.tracking is None  # CLIENT TRACKING ON: the rest is seen
                 continue
             if kind == C.DENY:
                 self.answer(spec, error_line(

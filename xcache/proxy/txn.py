@@ -21,10 +21,14 @@ from xcache.proxy.router import slot_of
 OK = b"+OK\r\n"
 QUEUED = b"+QUEUED\r\n"
 EXECABORT = b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+BUSY = b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
 MULTI = C.lookup(b"MULTI")
 EXEC = C.lookup(b"EXEC")
 # Commands the proxy answers itself that a node also serves, so they may be queued.
 _QUEUEABLE_LOCAL = {"PING", "ECHO", "TIME"}
+# Whole-keyspace commands whose one node's reply is the whole answer when there is one group.
+_QUEUEABLE_ONE_GROUP = {"FLUSHDB", "FLUSHALL", "DBSIZE", "RANDOMKEY", "KEYS", "SCRIPT",
+                        "FUNCTION", "LASTSAVE", "LATENCY", "MEMORY", "LOLWUT"}
 
 
 class State:
@@ -170,7 +174,8 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
             kind == C.LOCAL and spec.name in _QUEUEABLE_LOCAL) and spec.name != "UNWATCH" and not (
             spec.name == "CLIENT" and clientpause.queue(session, argv)) and not (
             spec.name == "SLOWLOG" and _slowlog_queued(session, argv)) and not (
-            spec.name == "CONFIG" and _config_queued(session, argv)):
+            spec.name == "CONFIG" and _config_queued(session, argv)) and not (
+            spec.name in _QUEUEABLE_ONE_GROUP and _one_group_queued(session, spec)):
         st.error = True
         session.answer(spec, error_line(
             f"ERR xcache: '{spec.name}' cannot be queued in a transaction through the proxy"), t0)
@@ -184,17 +189,43 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
     if session.ctx.breaker.active and session.blocked(spec, keys, t0):
         st.error = True
         return
+    base = session.txn_route or session.watch_route
+    got = base
     if keys:
-        base = session.txn_route or session.watch_route
         got, err = _route(session, keys, base)
         if err is not None:
             st.error = True
             session.answer(spec, err, t0)
             return
-        if base is None:
-            session.txn_route = got
+    if session.ctx.busy_groups and _busy(session.ctx, got[0] if got is not None else None):
+        # Its node runs a long script: Redis refuses the command now and the EXEC that follows.
+        st.error = True
+        session.answer(spec, BUSY, t0)
+        return
+    if keys and base is None:
+        session.txn_route = got
     st.cmds.append((spec, argv))
     session.answer(spec, QUEUED, t0)
+
+
+def _busy(ctx, group) -> bool:
+    """Does group's node (any busy one for a command without keys) run a script past
+    busy-reply-threshold right now (its connection is still held: scriptkill.py)?"""
+    groups = [group] if group is not None else list(ctx.busy_groups)
+    return any(g in ctx.busy_groups and any(c.stuck for c in g.conns) for g in groups)
+
+
+def _one_group_queued(session, spec) -> bool:
+    """A whole-keyspace command in a transaction: with one group, its node runs it in the
+    block; FLUSH* and KEYS only where the proxy allows them at all (allow_flush, allow_keys)."""
+    from xcache.proxy.keyspace import groups
+
+    cfg = session.ctx.cfg
+    if spec.name in ("FLUSHDB", "FLUSHALL") and not cfg.allow_flush:
+        return False
+    if spec.name == "KEYS" and not cfg.allow_keys:
+        return False
+    return len(groups(session.ctx)) == 1
 
 
 def _slowlog_queued(session, argv: list[bytes]) -> bool:

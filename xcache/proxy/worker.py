@@ -39,6 +39,7 @@ from xcache.proxy.replies import error_line
 from xcache.proxy.router import NSLOTS, SlotTable, slot_of
 from xcache.proxy.session import Session
 from xcache.proxy.setupwait import SetupWait
+from xcache.proxy.tracking import Table as TrackingTable
 from xcache.proxy.uplink import Uplink
 from xcache.tlsconfig import client_context, server_context
 
@@ -136,7 +137,9 @@ class Worker:
         self.session_count = 0
         self.sessions_total = 0
         self.sessions_unserved = 0
-        self._next_id = 0
+        # Session ids (CLIENT ID) unique across workers: worker i counts from i << 40, so an id
+        # a session names (CLIENT TRACKING REDIRECT, CLIENT KILL ID) is never another worker's.
+        self._next_id = index << 40
         self.dropped: defaultdict[str, int] = defaultdict(int)
         self.rejected: defaultdict[str, int] = defaultdict(int)
         self.ops: defaultdict = defaultdict(int)
@@ -172,6 +175,7 @@ class Worker:
         self.busy_groups: set = set()  # groups whose master runs a script past the threshold
         self.pause_until = 0.0  # loop time a CLIENT PAUSE sent through this worker lasts until
         self.subscribers = 0  # sessions subscribed to pub/sub channels
+        self.tracking = TrackingTable(self)  # CLIENT TRACKING of its sessions (tracking.py)
         if table is not None:
             self.apply_table(table)
         if breaker:
@@ -373,6 +377,10 @@ class Worker:
 
     def sweep(self, now: float) -> None:
         self.ip_limits.sweep(now)
+        if self.tracking.sessions:
+            self.tracking.ensure_feeds()  # a group added to the table gets its feed
+        else:
+            self.tracking.close_idle_feeds()
         idle = self.cfg.idle_timeout_ms / 1000
         if idle:
             # Like Redis's timeout, not for subscribers (they only listen).
@@ -423,7 +431,11 @@ class Worker:
             "", "# Clients", f"connected_clients:{self.session_count}", f"maxclients:{self.cfg.max_clients}",
             f"blocked_clients:{sum(p.holds_blocked() for p in self.pinned)}", f"pinned_backend_connections:{len(self.pinned)}",
             f"total_connections_received:{self.sessions_total}",
+            f"tracking_clients:{len(self.tracking.sessions)}",
             "", "# Stats", f"total_commands_processed:{ops}",
+            f"tracking_total_keys:{len(self.tracking.keys)}",
+            f"tracking_total_items:{self.tracking.total_items()}",
+            f"tracking_total_prefixes:{self.tracking.total_prefixes()}",
             *[f"accept_dropped_{k}:{v}" for k, v in sorted(self.dropped.items())],
             *[f"rejected_{k}:{v}" for k, v in sorted(self.rejected.items())],
             "", "# Proxy", f"slots_epoch:{self.epoch}", f"migrating_slots:{self.migrating}",
@@ -468,6 +480,7 @@ class Worker:
             return {"ok": True}
         if op == "config":
             ownconfig.apply(self.cfg, msg["own"])
+            self.tracking.limit()
             return {"ok": True}
         return {"error": f"unknown op {op!r}"}
 

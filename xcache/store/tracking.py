@@ -12,33 +12,23 @@ from __future__ import annotations
 
 import asyncio
 
+from xcache import trackingopts
 from xcache.resp import OK, Error, Many, Push, encode
-from xcache.store.commands import parse_int
+from xcache.trackingopts import TrackingOptions
 
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
 
 
-class ClientTracking:
-    __slots__ = ("redirect", "bcast", "prefixes", "optin", "optout", "noloop", "caching", "broken")
-
-    def __init__(self):
-        self.redirect = 0
-        self.bcast = False
-        self.prefixes: list[bytes] = []
-        self.optin = self.optout = self.noloop = False
-        self.caching: bool | None = None  # CLIENT CACHING yes/no for the next command
-        self.broken = False  # an invalidation found the redirect client gone
+class ClientTracking(TrackingOptions):
+    __slots__ = ()
 
     def read(self, c, cmd, argv: list[bytes]) -> None:
         """A read command ran: remember its keys (default mode, subject to OPTIN/OPTOUT)."""
         if cmd.name == "client":
             return  # CLIENT CACHING applies to the command after it
         caching, self.caching = self.caching, None
-        if self.bcast or "readonly" not in cmd.flags:
-            return
-        if (self.optin and not caching) or (self.optout and caching is False):
-            return
-        self.remember(c, cmd.keys(argv))
+        if "readonly" in cmd.flags and self.wants(caching):
+            self.remember(c, cmd.keys(argv))
 
     def remember(self, c, keys: list[bytes]) -> None:
         table = c.server.tracking
@@ -53,9 +43,8 @@ def script_read(c) -> None:
     run = getattr(c, "script_run", None)  # c: the script's client
     caller = run.caller if run is not None else None
     t = caller.tracking if caller is not None else None
-    if t is None or t.bcast or (t.optin and not t.caching) or (t.optout and t.caching is False):
-        return
-    t.remember(caller, run.keys)
+    if t is not None and t.wants(t.caching):
+        t.remember(caller, run.keys)
 
 
 class TrackingTable:
@@ -257,98 +246,30 @@ def after_served(server, c, cmds: list) -> None:
 
 
 def tracking_command(c, args: list[bytes]):
-    """CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP],
-    checked in the order of Redis's clientCommand."""
+    """CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]."""
     server = c.server
-    new = ClientTracking()
-    i = 1
-    while i < len(args):
-        opt = args[i].upper()
-        more = i + 1 < len(args)
-        if opt == b"REDIRECT" and more:
-            if new.redirect:
-                raise Error("ERR A client can only redirect to a single other client")
-            new.redirect = parse_int(args[i + 1])
-            if new.redirect not in server.clients:
-                raise Error("ERR The client ID you want redirect to does not exist")
-            i += 2
-        elif opt == b"PREFIX" and more:
-            new.prefixes.append(args[i + 1])
-            i += 2
-        elif opt in (b"BCAST", b"OPTIN", b"OPTOUT", b"NOLOOP"):
-            setattr(new, opt.decode().lower(), True)
-            i += 1
-        else:
-            raise Error("ERR syntax error")
-    mode = args[0].upper()
-    if mode == b"OFF":
+    try:
+        new = trackingopts.parse(args, c.tracking, server.clients.__contains__, ClientTracking)
+    except ValueError as exc:
+        raise Error(str(exc)) from None
+    if new is None:
         if c.tracking is not None and server.tracking is not None:
             server.tracking.forget_prefixes(c.id)  # its cached keys expire lazily, as Redis's
         c.tracking = None
         return OK
-    if mode != b"ON":
-        raise Error("ERR syntax error")
-    old = c.tracking
-    if new.prefixes and not new.bcast:
-        raise Error("ERR PREFIX option requires BCAST mode to be enabled")
-    if old is not None and old.bcast != new.bcast:
-        raise Error("ERR You can't switch BCAST mode on/off before disabling tracking for this "
-                    "client, and then re-enabling it with a different mode.")
-    if new.bcast and (new.optin or new.optout):
-        raise Error("ERR OPTIN and OPTOUT are not compatible with BCAST")
-    if new.optin and new.optout:
-        raise Error("ERR You can't specify both OPTIN mode and OPTOUT mode")
-    if old is not None and ((new.optin and old.optout) or (new.optout and old.optin)):
-        raise Error("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this "
-                    "client, and then re-enabling it with a different mode.")
-    if new.bcast:
-        _check_prefixes(old.prefixes if old is not None else [], new.prefixes)
     if server.tracking is None:
         server.tracking = TrackingTable()
-    if new.bcast:  # enableTracking adds to the prefixes the client has
-        known = list(old.prefixes) if old is not None else []
-        for prefix in new.prefixes or [b""]:
-            if prefix not in known:
-                known.append(prefix)
-            server.tracking.bcast.setdefault(prefix, set()).add(c.id)
-        new.prefixes = known
+    for prefix in new.prefixes:
+        server.tracking.bcast.setdefault(prefix, set()).add(c.id)
     c.tracking = new
     return OK
 
 
-def _check_prefixes(existing: list[bytes], given: list[bytes]) -> None:
-    """checkPrefixCollisionsOrReply: two prefixes overlap when one starts the other."""
-    def overlap(a: bytes, b: bytes) -> bool:
-        return a.startswith(b) or b.startswith(a)
-
-    def text(p: bytes) -> str:
-        return p.decode(errors="replace")
-
-    for i, prefix in enumerate(given):
-        for have in existing:
-            if overlap(have, prefix):
-                raise Error(f"ERR Prefix '{text(prefix)}' overlaps with an existing prefix "
-                            f"'{text(have)}'. Prefixes for a single client must not overlap.")
-        for other in given[i + 1:]:
-            if overlap(prefix, other):
-                raise Error(f"ERR Prefix '{text(prefix)}' overlaps with another provided prefix "
-                            f"'{text(other)}'. Prefixes for a single client must not overlap.")
-
-
 def caching_command(c, args: list[bytes]):
-    t = c.tracking
-    if t is None or not (t.optin or t.optout):
-        raise Error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled")
-    value = args[0].upper()
-    if value == b"YES" and t.optin:
-        t.caching = True
-    elif value == b"NO" and t.optout:
-        t.caching = False
-    elif value in (b"YES", b"NO"):
-        mode = "OPTIN" if value == b"YES" else "OPTOUT"
-        raise Error(f"ERR CLIENT CACHING {value.decode().upper()} is only valid when tracking is enabled in {mode} mode.")
-    else:
-        raise Error("ERR syntax error")
+    try:
+        trackingopts.set_caching(c.tracking, args[0])
+    except ValueError as exc:
+        raise Error(str(exc)) from None
     return OK
 
 
@@ -359,13 +280,4 @@ def tracking_info(c):
     t = c.tracking
     if t is None:
         return Map([b"flags", Set([b"off"]), b"redirect", -1, b"prefixes", []])
-    flags = [b"on"] + ([b"bcast"] if t.bcast else [])
-    if t.optin:
-        flags += [b"optin"] + ([b"caching-yes"] if t.caching is True else [])
-    if t.optout:
-        flags += [b"optout"] + ([b"caching-no"] if t.caching is False else [])
-    if t.noloop:
-        flags.append(b"noloop")
-    if t.broken:
-        flags.append(b"broken_redirect")
-    return Map([b"flags", Set(flags), b"redirect", t.redirect, b"prefixes", sorted(t.prefixes)])
+    return Map([b"flags", Set(t.info_flags()), b"redirect", t.redirect, b"prefixes", sorted(t.prefixes)])
