@@ -200,3 +200,35 @@ def test_tracking_needs_reads_from_the_master(backends, start_proxy):
         assert r.call("GET", "m") == b"2"
     finally:
         r.close()
+
+
+def test_a_script_is_tracked_when_it_reads_as_on_redis(proxy, conns):
+    """A script runs on the session's own connection, where the node tracks its keys only if
+    it reads (Redis 7.0's rule): a script that only writes leaves nothing to invalidate."""
+    r = conns()
+    r.call("HELLO", "3")
+    r.call("CLIENT", "TRACKING", "ON")
+    writer = proxy.client()
+    r.call("EVAL", "redis.call('set', 'k3{t}', 'bar')", 2, "k1{t}", "k2{t}")
+    writer.mset({"k1{t}": "1", "k2{t}": "1"})
+    assert r.call("EVAL", "return redis.call('get', 'k3{t}')", 2, "k1{t}", "k2{t}") == b"bar"
+    writer.mset({"k2{t}": "2"})
+    assert push(r.read()) == [b"invalidate", [b"k2{t}"]]
+    writer.mset({"k1{t}": "2"})
+    assert push(r.read()) == [b"invalidate", [b"k1{t}"]]
+    assert r.call("PING") == b"PONG"  # nothing for the script that only wrote
+
+
+def test_a_pipelined_script_keeps_its_order_and_is_tracked(proxy, conns):
+    """With other requests in flight the script stays on the pooled connection (in order) and
+    its keys are remembered by the proxy."""
+    r = conns()
+    r.call("HELLO", "3")
+    r.call("CLIENT", "TRACKING", "ON")
+    script = b"return redis.call('get', KEYS[1])"
+    r.sock.sendall(b"*3\r\n$3\r\nSET\r\n$2\r\nps\r\n$1\r\n1\r\n" + b"*4\r\n$4\r\nEVAL\r\n$%d\r\n%b\r\n$1\r\n1\r\n$2\r\nps\r\n"
+                   % (len(script), script))
+    assert r.read() == b"OK"
+    assert r.read() == b"1"  # after the SET, though sent in the same chunk
+    proxy.client().set("ps", "2")
+    assert push(r.read()) == [b"invalidate", [b"ps"]]

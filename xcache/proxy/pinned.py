@@ -112,6 +112,7 @@ class Pinned(asyncio.Protocol):
         self.group = group
         self.addr = group.master
         self.sink = sink
+        self.on_push = None  # RESP3 push frames go here when set (tracking.py's script connections)
         self.resp3 = session.resp3  # opened with HELLO 3 (a spare's key)
         self.queue: deque = deque()  # (request, replies expected, replies so far)
         self.transport = None
@@ -179,6 +180,9 @@ class Pinned(asyncio.Protocol):
                 break
             reply = buf[pos:end]
             pos = end
+            if self.on_push is not None and reply[:1] == b">":
+                self.on_push(self, reply)
+                continue
             if self.skip:
                 self.skip -= 1
                 if reply.startswith(b"-"):

@@ -337,6 +337,8 @@ class Session(asyncio.Protocol):
                     f"CROSSSLOT xcache: '{spec.name}' keys must all be on one group through the proxy "
                     f"(here: {why}); put them under one {{hashtag}}"), t0)
                 return
+        if self.tracking is not None and tracking.run_script(self, spec, argv, t0, route):
+            return
         req = Request(self, spec, pack(argv), slot, t0, argv)
         self.pending.append(req)
         route.send(req)
@@ -503,6 +505,8 @@ class Session(asyncio.Protocol):
                 del self.block_conns[gid]
         if self.monitors is not None and conn in self.monitors:
             monitor.lost(self, conn)
+        elif self.tracking is not None and tracking.script_conn_lost(self, conn):
+            pass
         elif self.subs is not None and conn.sink is not None:
             pubsub.lost(self, conn)
 
@@ -619,4 +623,4 @@ def _arity(spec) -> bytes:
 
 
 # The stateful commands' modules use the classes above.
-from xcache.proxy import blocking, identity, keyspace, localstats, monitor, pubsub, replymode, txn  # noqa: E402
+from xcache.proxy import blocking, identity, keyspace, localstats, monitor, pubsub, replymode, tracking, txn  # noqa: E402

@@ -17,8 +17,11 @@ session's own write is answered before the invalidation it causes, as in Redis 7
 Where the proxy differs from one node, and why:
 - NOLOOP: the node sees only the proxy's connections, so the proxy skips a key for the session
   that wrote it when the node reports it within NOLOOP_WINDOW_S of that write.
-- Scripts: the proxy cannot see whether a script reads, so a script's declared keys are
-  remembered for its caller in default mode (an invalidation too many, never one too few).
+- Scripts: Redis tracks a script's keys only if it reads, which the proxy cannot see. So a
+  RESP3 session's script, with nothing else of the session in flight, runs on a connection of
+  the session's own with CLIENT TRACKING on, where the node decides and reports (run_script);
+  otherwise (pipelined, in MULTI, RESP2) its declared keys are remembered by the proxy (an
+  invalidation too many at worst, never one too few).
 - A feed lost (failover, a node restart) may have missed changes: every tracking session gets
   a null ("everything") then, and again once the new feed is in place.
 - Tracking sessions read from masters (read_from_replicas is for the others): the feed is on
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 from xcache import trackingopts
 from xcache.proxy import commands as C
+from xcache.proxy.backend import Group
 from xcache.proxy.pending import Request
 from xcache.proxy.pinned import Pinned
 from xcache.proxy.protocol import Push, Raw, encode, items, text
@@ -43,12 +47,14 @@ LIMIT_BATCH = 1000  # keys invalidated per loop iteration while the table is ove
 
 
 class SessionTracking(trackingopts.TrackingOptions):
-    __slots__ = ("target", "wrote")
+    __slots__ = ("target", "wrote", "script_conns", "own_script")
 
     def __init__(self):
         super().__init__()
         self.target = None  # the session invalidations are redirected to
         self.wrote: dict[bytes, float] = {}  # NOLOOP: key -> until when a report of it is ours
+        self.script_conns: dict = {}  # group id -> Pinned where the node tracks its scripts' reads
+        self.own_script = False  # the script being routed goes on its script connection
 
 
 class Table:
@@ -82,11 +88,15 @@ class Table:
         caching = t.caching
         if session.multi is None:  # the flag lasts one command, or a whole transaction
             t.caching = None
+        t.own_script = False
         keys = command_keys(spec, argv)
         if not keys:
             return
         script = spec.name in SCRIPTS
-        if (spec.readonly or script) and t.wants(caching):
+        if script and session.resp3 and t.wants(caching) and session.multi is None \
+                and not session.pending and not session.routed:
+            t.own_script = True  # its node will track exactly what it reads (run_script)
+        elif (spec.readonly or script) and t.wants(caching):
             table = self.keys
             for k in keys:
                 s = table.get(k)
@@ -163,6 +173,8 @@ class Table:
     def off(self, session) -> None:
         """The session stops tracking (CLIENT TRACKING OFF, RESET, it closed). Its keys leave the
         table lazily, as in Redis: a report of them finds it off."""
+        for conn in session.tracking.script_conns.values():
+            conn.close()
         session.tracking = None
         self.sessions.discard(session)
 
@@ -244,6 +256,50 @@ class Table:
         for req in [r for r in self.waiting if r.feeds <= self.ready]:
             self.waiting.remove(req)
             req.complete(OK)
+
+
+def run_script(session, spec, argv: list[bytes], t0: float, group) -> bool:
+    """A tracking session's script (default mode, RESP3, nothing else in flight): run it on a
+    connection of the session's own with CLIENT TRACKING on, so the node remembers exactly the
+    keys the script reads (Redis tracks a script's keys only if it reads) and reports their
+    changes there. Otherwise its keys were remembered when it was seen (an invalidation too
+    many at worst)."""
+    t = session.tracking
+    if t is None or not t.own_script or group.__class__ is not Group:
+        return False
+    t.own_script = False
+    conn = t.script_conns.get(group.id)
+    if conn is None or conn.closed or conn.addr != group.master:
+        conn = t.script_conns[group.id] = Pinned(session, group)
+        conn.on_push = lambda c, reply: _script_push(session, c, reply)
+        conn.command_silent([b"CLIENT", b"TRACKING", b"ON", *([b"NOLOOP"] if t.noloop else [])])
+    elif conn.noloop != t.noloop:
+        conn.command_silent([b"CLIENT", b"TRACKING", b"ON", *([b"NOLOOP"] if t.noloop else [])])
+    conn.noloop = t.noloop
+    session.forward_pinned(conn, spec, argv, t0)
+    return True
+
+
+def _script_push(session, conn, reply: bytes) -> None:
+    parts = items(reply) or []
+    if len(parts) == 2 and text(parts[0]) == b"invalidate" and session.tracking is not None \
+            and conn in session.tracking.script_conns.values():
+        if parts[1][:1] in (b"_", b"$"):
+            send(session, None)
+        else:
+            for k in items(parts[1]) or []:
+                send(session, [text(k)])
+
+
+def script_conn_lost(session, conn) -> bool:
+    """A script connection failed (failover): the keys its node tracked for the session are
+    forgotten there, so the session hears "everything"."""
+    t = session.tracking
+    if t is None or conn not in t.script_conns.values():
+        return False
+    t.script_conns = {g: c for g, c in t.script_conns.items() if c is not conn}
+    send(session, None)
+    return True
 
 
 class _FeedOwner:
@@ -343,6 +399,7 @@ def _tracking(session, spec, argv: list[bytes], t0: float) -> bytes | None:
     old = session.tracking
     if old is not None:
         new.wrote = old.wrote
+        new.script_conns = old.script_conns
     new.target = sessions.get(new.redirect) if new.redirect else None
     session.tracking = new
     table.sessions.add(session)
