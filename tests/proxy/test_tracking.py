@@ -48,6 +48,14 @@ def push(reply) -> list:
     return list(reply)
 
 
+def resp3_tracking(conns) -> Conn:
+    """A RESP3 connection with CLIENT TRACKING ON (default mode)."""
+    r = conns()
+    r.call("HELLO", "3")
+    assert r.call("CLIENT", "TRACKING", "ON") == b"OK"
+    return r
+
+
 @pytest.fixture
 def conns(proxy):
     opened: list[Conn] = []
@@ -80,9 +88,7 @@ def test_resp3_default_mode_invalidates_a_key_another_client_writes(proxy, conns
 
 
 def test_writes_straight_to_the_node_expiry_and_flushall_are_reported(proxy, backends, conns):
-    r = conns()
-    r.call("HELLO", "3")
-    r.call("CLIENT", "TRACKING", "ON")
+    r = resp3_tracking(conns)
     r.call("SET", "probe", "1")
     r.call("GET", "probe")
     owner = next(n for n in backends if direct(n).exists("probe"))
@@ -99,9 +105,7 @@ def test_writes_straight_to_the_node_expiry_and_flushall_are_reported(proxy, bac
 
 
 def test_own_write_is_answered_before_its_invalidation(proxy, conns):
-    r = conns()
-    r.call("HELLO", "3")
-    r.call("CLIENT", "TRACKING", "ON")
+    r = resp3_tracking(conns)
     r.call("HSET", "h", "f", "1")
     r.call("HGET", "h", "f")
     assert r.call("HDEL", "h", "f") == 1
@@ -205,9 +209,7 @@ def test_tracking_needs_reads_from_the_master(backends, start_proxy):
 def test_a_script_is_tracked_when_it_reads_as_on_redis(proxy, conns):
     """A script runs on the session's own connection, where the node tracks its keys only if
     it reads (Redis 7.0's rule): a script that only writes leaves nothing to invalidate."""
-    r = conns()
-    r.call("HELLO", "3")
-    r.call("CLIENT", "TRACKING", "ON")
+    r = resp3_tracking(conns)
     writer = proxy.client()
     r.call("EVAL", "redis.call('set', 'k3{t}', 'bar')", 2, "k1{t}", "k2{t}")
     writer.mset({"k1{t}": "1", "k2{t}": "1"})
@@ -222,9 +224,7 @@ def test_a_script_is_tracked_when_it_reads_as_on_redis(proxy, conns):
 def test_a_pipelined_script_keeps_its_order_and_is_tracked(proxy, conns):
     """With other requests in flight the script stays on the pooled connection (in order) and
     its keys are remembered by the proxy."""
-    r = conns()
-    r.call("HELLO", "3")
-    r.call("CLIENT", "TRACKING", "ON")
+    r = resp3_tracking(conns)
     script = b"return redis.call('get', KEYS[1])"
     r.sock.sendall(b"*3\r\n$3\r\nSET\r\n$2\r\nps\r\n$1\r\n1\r\n" + b"*4\r\n$4\r\nEVAL\r\n$%d\r\n%b\r\n$1\r\n1\r\n$2\r\nps\r\n"
                    % (len(script), script))
@@ -232,3 +232,19 @@ def test_a_pipelined_script_keeps_its_order_and_is_tracked(proxy, conns):
     assert r.read() == b"1"  # after the SET, though sent in the same chunk
     proxy.client().set("ps", "2")
     assert push(r.read()) == [b"invalidate", [b"ps"]]
+
+
+def test_a_lost_feed_invalidates_everything_until_a_new_one_is_in_place(proxy, backends, conns):
+    """The connection on which a node reports its changes closes (a node restart, a failover):
+    what changed meanwhile is unknown, so every tracking session drops all it cached, at once
+    and again once a new connection reports; then changes are reported as before."""
+    r = resp3_tracking(conns)
+    r.call("SET", "g1", "1")
+    r.call("GET", "g1")
+    owner = next(n for n in backends if direct(n).exists("g1"))
+    direct(owner).client_kill_filter(_type="normal")  # the proxy's connections to it, the feed too
+    assert push(r.read()) == [b"invalidate", None]
+    assert push(r.read()) == [b"invalidate", None]
+    assert r.call("GET", "g1") == b"1"
+    direct(owner).set("g1", "2")
+    assert push(r.read()) == [b"invalidate", [b"g1"]]

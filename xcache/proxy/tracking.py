@@ -26,7 +26,8 @@ Where the proxy differs from one node, and why:
   a null ("everything") then, and again once the new feed is in place.
 - Tracking sessions read from masters (read_from_replicas is for the others): the feed is on
   the master, and a lagging replica would hand out the value just invalidated.
-- REDIRECT names a session of the same worker (CLIENT ID is per worker).
+- REDIRECT names a session of the same worker (ids are unique across workers, so another
+  worker's id is "does not exist").
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Table:
         self.ctx = ctx
         self.keys: dict[bytes, set] = {}  # key -> sessions that read it (default mode)
         self.sessions: set = set()  # every tracking session
+        self.bcast: set = set()  # those in BCAST mode
         self.feeds: dict[int, Pinned] = {}  # group id -> feed
         self.ready: set = set()  # feeds whose node confirmed CLIENT TRACKING ON BCAST
         self.waiting: list = []  # CLIENT TRACKING ON requests waiting for the feeds
@@ -76,7 +78,7 @@ class Table:
         return sum(len(s) for s in self.keys.values())
 
     def total_prefixes(self) -> int:
-        return len({p for s in self.sessions if s.tracking.bcast for p in s.tracking.prefixes})
+        return len({p for s in self.bcast for p in s.tracking.prefixes})
 
     # -- reads and writes of tracking sessions --------------------------------------------------
     def seen(self, session, spec, argv: list[bytes]) -> None:
@@ -127,10 +129,8 @@ class Table:
                     t = s.tracking
                     if t is not None and not t.bcast and not (t.noloop and _ours(t, k, now)):
                         send(s, [k])
-        for s in list(self.sessions):
+        for s in list(self.bcast):
             t = s.tracking
-            if not t.bcast:
-                continue
             for prefix in t.prefixes:
                 mine = [k for k in keys if k.startswith(prefix) and not (t.noloop and _ours(t, k, now))]
                 if mine:
@@ -177,6 +177,7 @@ class Table:
             conn.close()
         session.tracking = None
         self.sessions.discard(session)
+        self.bcast.discard(session)
 
     # -- feeds ----------------------------------------------------------------------------------
     def ensure_feeds(self) -> list[Pinned]:
@@ -187,8 +188,9 @@ class Table:
         for group in groups_of(self.ctx):
             feed = self.feeds.get(group.id)
             if feed is None or feed.closed or feed.addr != group.master:
-                if feed is not None:
+                if feed is not None:  # the group failed over: what changed meanwhile is unknown
                     self._drop(feed)
+                    self._gap(group.id)
                 feed = self.feeds[group.id] = Pinned(_FeedOwner(self), group,
                                                      sink=self._received)
                 feed.command([b"CLIENT", b"TRACKING", b"ON", b"BCAST"])
@@ -223,8 +225,11 @@ class Table:
                 self.gaps.discard(feed.group.id)
                 self.everything()  # changes while no feed was there went unreported
             self._answer_waiting()
-        elif head == b"-":
+        elif head == b"-":  # e.g. -LOADING: a later CLIENT TRACKING ON tries a new feed
             why = reply[1:-2].decode(errors="replace")
+            if self.feeds.get(feed.group.id) is feed:
+                del self.feeds[feed.group.id]
+            self._drop(feed)
             self._fail(feed, f"group {feed.group.id} cannot report changes: {why}")
 
     def feed_lost(self, feed: Pinned) -> None:
@@ -234,11 +239,17 @@ class Table:
         del self.feeds[feed.group.id]
         self._fail(feed, f"connection to group {feed.group.id} lost")
         if self.sessions:
-            if feed.group.id not in self.gaps:  # once per outage, not per reconnect attempt
-                self.gaps.add(feed.group.id)
-                self.everything()
+            self._gap(feed.group.id)
             ctx = self.ctx
             ctx.loop.call_later(ctx.cfg.hold_retry_interval_ms / 1000, self._replace)
+
+    def _gap(self, group_id: int) -> None:
+        """Changes on this group may go unreported until a new feed is in place: every tracking
+        session hears "everything" now, and again once it is (once per outage, not per
+        reconnect attempt)."""
+        if self.sessions and group_id not in self.gaps:
+            self.gaps.add(group_id)
+            self.everything()
 
     def _replace(self) -> None:
         if self.sessions:
@@ -403,6 +414,8 @@ def _tracking(session, spec, argv: list[bytes], t0: float) -> bytes | None:
     new.target = sessions.get(new.redirect) if new.redirect else None
     session.tracking = new
     table.sessions.add(session)
+    if new.bcast:
+        table.bcast.add(session)
     waiting = table.ensure_feeds()
     if not waiting:
         return OK
