@@ -10,6 +10,8 @@ import time
 import pytest
 import redis
 
+from tests.store.test_querybuf import check_big_request_then_shrinks, check_idle_buffer_freed
+
 
 def _client(port: int, protocol: int = 2) -> redis.Redis:
     return redis.Redis(port=port, socket_timeout=10, protocol=protocol)
@@ -202,3 +204,10 @@ def test_commands_queued_while_a_script_runs_abort_the_transaction(targets, targ
     finally:
         looping.close()
         c.config_set("lua-time-limit", 5000)
+
+
+@pytest.mark.parametrize("target", ["redis", "proxy"])
+def test_query_buffer_figures_of_client_list(targets, target):
+    """qbuf + qbuf-free of a session follow Redis's query buffer (xcache/querybuf.py)."""
+    check_idle_buffer_freed(targets[target])
+    check_big_request_then_shrinks(targets[target])

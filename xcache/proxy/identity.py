@@ -148,7 +148,7 @@ def client_line(s, current: list[bytes] | None = None) -> str:
             f"flags={flags or 'N'} db=0 sub={len(subs.channels) if subs else 0} "
             f"psub={len(subs.patterns) if subs else 0} ssub={len(subs.shard) if subs else 0} "
             f"multi={len(s.multi.cmds) if s.multi is not None else -1} "
-            f"qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} "
+            f"qbuf={qbuf} qbuf-free={max(0, s.qbuf_alloc - qbuf)} argv-mem={argv_mem} "
             f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={len(s.pending)} omem=0 tot-mem=0 events=r "
             f"cmd={cmd} user={s.user.name} redir={t.redirect if t is not None else -1} resp={3 if s.resp3 else 2} "
             f"lib-name={s.lib_name.decode(errors='replace')} lib-ver={s.lib_ver.decode(errors='replace')}")

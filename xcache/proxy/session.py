@@ -24,6 +24,7 @@ from bisect import bisect_left
 from collections import deque
 from time import perf_counter
 
+from xcache import querybuf
 from xcache.authbrake import BRAKE_ERROR
 from xcache.observability.metrics import LATENCY_BUCKETS
 from xcache.observability.tcpinfo import tcp_info
@@ -85,6 +86,7 @@ class Session(asyncio.Protocol):
         self.blocking = 0  # blocking commands in flight
         self.subs = None  # pubsub.Subs once subscribed
         self.tracking = None  # tracking.SessionTracking: CLIENT TRACKING on
+        self.qbuf_alloc = self.qbuf_peak = 0  # Redis's query buffer size and peak (querybuf.py)
         self.monitors = None  # MONITOR: Pinned -> the node confirmed (monitor.py)
         self.monitor_start = None
         self.lib_name = b""
@@ -174,6 +176,12 @@ class Session(asyncio.Protocol):
         if (ctx.now < ctx.recheck_until or ctx.loop.time() - ctx.now > ctx.stall_s) and self._client_left():
             return
         self.last_active = ctx.now
+        before = self.parser.slow.buffered()
+        after = before + len(data)
+        if after > self.qbuf_alloc or self.qbuf_alloc - before < querybuf.IOBUF:
+            querybuf.grow(self, before, after)  # CLIENT LIST's qbuf-free, as Redis's
+        if after > self.qbuf_peak:
+            self.qbuf_peak = after
         cmds, clean = self.parser.feed(data)
         t0 = perf_counter()
         self.t0 = t0
@@ -506,7 +514,7 @@ class Session(asyncio.Protocol):
         if self.monitors is not None and conn in self.monitors:
             monitor.lost(self, conn)
         elif self.tracking is not None and tracking.script_conn_lost(self, conn):
-            pass
+            pass  # a script connection: the session was told "everything" changed
         elif self.subs is not None and conn.sink is not None:
             pubsub.lost(self, conn)
 
@@ -623,4 +631,14 @@ def _arity(spec) -> bytes:
 
 
 # The stateful commands' modules use the classes above.
-from xcache.proxy import blocking, identity, keyspace, localstats, monitor, pubsub, replymode, tracking, txn  # noqa: E402
+from xcache.proxy import (  # noqa: E402
+    blocking,
+    identity,
+    keyspace,
+    localstats,
+    monitor,
+    pubsub,
+    replymode,
+    tracking,
+    txn,
+)

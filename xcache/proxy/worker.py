@@ -21,6 +21,7 @@ from bisect import bisect_left
 from collections import defaultdict, deque
 from dataclasses import asdict
 
+from xcache import querybuf
 from xcache.acl import apply_change
 from xcache.authbrake import AuthBrake
 from xcache.observability.metrics import LATENCY_BUCKETS
@@ -176,6 +177,7 @@ class Worker:
         self.pause_until = 0.0  # loop time a CLIENT PAUSE sent through this worker lasts until
         self.subscribers = 0  # sessions subscribed to pub/sub channels
         self.tracking = TrackingTable(self)  # CLIENT TRACKING of its sessions (tracking.py)
+        self._cron_batch: list = []  # sessions clients_cron has yet to visit this round
         if table is not None:
             self.apply_table(table)
         if breaker:
@@ -371,9 +373,24 @@ class Worker:
         if self.pinned:
             for p in list(self.pinned):
                 p.check()
+        self.clients_cron(now)
         if int(now) != int(now - TICK_S):  # about once a second
             self.sweep(now)
         self.loop.call_at(now + TICK_S, self.tick, now + TICK_S)
+
+    def clients_cron(self, now: float) -> None:
+        """Redis's clientsCron for the query buffers of CLIENT LIST (xcache/querybuf.py): each
+        tick a twentieth of the sessions (at least 5), so each about once a second."""
+        batch = self._cron_batch
+        if not batch:
+            if not self.sessions:
+                return
+            batch = list(self.sessions)
+        n = max(5, self.session_count // 20)
+        self._cron_batch = batch[n:]
+        for s in batch[:n]:
+            if not s.closed:
+                querybuf.cron(s, s.parser.slow.buffered(), now - s.last_active)
 
     def sweep(self, now: float) -> None:
         self.ip_limits.sweep(now)

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Awaitable
 from time import perf_counter_ns
 
+from xcache import querybuf
 from xcache.config import ServerConfig
 from xcache.resp import (
     Error,
@@ -121,6 +122,7 @@ class Client(asyncio.Protocol):
         self.laddr = "?:0"
         self.fd = -1
         self.qbuf_read = 0  # bytes of the read whose commands run now
+        self.qbuf_alloc = self.qbuf_peak = 0  # Redis's query buffer size and peak (xcache/querybuf.py)
         self.parser = RequestParser(server.cfg.proto_max_bulk_len_bytes, server.cfg.proto_max_multibulk_len)
         self.parser.authenticated = self.authenticated  # Redis's limits on unauthenticated requests
         self.pending: deque | None = None  # commands waiting while the client is suspended
@@ -203,7 +205,12 @@ class Client(asyncio.Protocol):
             return
         self.last_interaction = time.monotonic()
         self.server.stats["total_net_input_bytes"] += len(data)
-        self.qbuf_read = self.parser.buffered() + len(data)  # CLIENT LIST qbuf (clientinfo.py)
+        before = self.parser.buffered()
+        self.qbuf_read = after = before + len(data)  # CLIENT LIST qbuf (clientinfo.py)
+        if after > self.qbuf_alloc or self.qbuf_alloc - before < querybuf.IOBUF:
+            querybuf.grow(self, before, after)
+        if after > self.qbuf_peak:
+            self.qbuf_peak = after
         try:
             cmds = self.parser.feed(data)
         except Exception as exc:  # MemoryError: answer, log and close (never a silent drop)
@@ -1121,6 +1128,7 @@ class Server:
         self._tasks = [asyncio.ensure_future(self.collector.run()),
                        asyncio.ensure_future(self._wal_sync_loop()),
                        asyncio.ensure_future(self._idle_clients_loop()),
+                       asyncio.ensure_future(self._clients_cron()),
                        asyncio.ensure_future(diskfull.heal_loop(self)),
                        asyncio.ensure_future(self.access.run_clock())]
         self.replication.start()
@@ -1189,6 +1197,21 @@ class Server:
                 pass  # recorded in engine.disk (logged once per episode)
             except Exception:
                 log.exception("event=wal_sync_failed")
+
+    async def _clients_cron(self) -> None:
+        """Redis's clientsCron, for what clients see of it (xcache/querybuf.py): every 100 ms a tenth
+        of the clients (at least 5), so each about once a second, every one when there are few."""
+        batch: list = []
+        while True:
+            await asyncio.sleep(0.1)
+            if not batch:
+                batch = list(self.clients.values())
+            n = max(5, len(self.clients) // 10)
+            visit, batch = batch[:n], batch[n:]
+            now = time.monotonic()
+            for c in visit:
+                if not c.closing:
+                    querybuf.cron(c, c.parser.buffered(), now - c.last_interaction)
 
     async def _idle_clients_loop(self) -> None:
         """Close clients idle longer than timeout_ms (as Redis's `timeout`)."""
