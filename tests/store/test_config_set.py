@@ -10,7 +10,7 @@ import socket
 import pytest
 import redis
 
-from tests.procs import wait_until
+from tests.procs import free_port, start_xcache_server, wait_until
 from tests.store.crosscheck import both_fixture, raw, same  # noqa: F401 - fixture
 from xcache.store import redisconfig
 
@@ -143,7 +143,7 @@ def test_what_the_node_cannot_change_live_takes_its_own_value_only(xcache_node):
             value = cl.config_get(name)[name]
             assert cl.config_set(name, value) is True
             assert cl.config_get(name) == {name: value}
-        for name, value in (("port", "1"), ("slave-read-only", "no")):
+        for name, value in (("bind", "127.0.0.2"), ("slave-read-only", "no")):
             with pytest.raises(redis.ResponseError) as exc:
                 cl.config_set(name, value)
             assert str(exc.value) == (f"CONFIG SET failed (possibly related to argument "
@@ -158,6 +158,36 @@ def test_what_the_node_cannot_change_live_takes_its_own_value_only(xcache_node):
                     redisconfig.ALIASES.get(name, name) not in ("replicaof", "databases"):
                 cl.config_set(name, value)
         assert cl.config_get("*") == everything
+
+
+def test_config_set_port_moves_the_listener_or_changes_nothing(tmp_path):
+    """CONFIG SET port listens on the new port and closes the old one (connected clients stay);
+    a port it cannot listen on fails with Redis's error and leaves every parameter of the same
+    CONFIG SET as it was (introspection's "CONFIG SET rollback on apply error")."""
+    node = start_xcache_server(tmp_path)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        cl = redis.Redis(port=node.port, decode_responses=True, single_connection_client=True)
+        before = cl.config_get("maxmemory")
+        with pytest.raises(redis.ResponseError, match="^CONFIG SET failed \\(possibly related to "
+                           "argument 'port'\\) - Unable to listen on this port"):
+            cl.execute_command("CONFIG", "SET", "maxmemory", "10000001", "port", taken.getsockname()[1])
+        assert cl.config_get("maxmemory") == before
+        assert cl.config_get("port") == {"port": str(node.port)}
+        new_port = free_port()
+        cl.execute_command("CONFIG", "SET", "port", new_port)
+        assert cl.ping() is True  # this connection stays
+        assert cl.config_get("port") == {"port": str(new_port)}
+        with redis.Redis(port=new_port) as moved:
+            assert moved.ping() is True
+        with pytest.raises(redis.ConnectionError), redis.Redis(port=node.port) as old:
+            old.ping()
+        cl.close()
+    finally:
+        taken.close()
+        node.stop()
 
 
 def test_repl_backlog_size_resizes_the_backlog(tmp_path):

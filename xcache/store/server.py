@@ -1111,15 +1111,32 @@ class Server:
 
     # --- lifecycle --------------------------------------------------------------------------
 
+    def listen_socket(self, port: int) -> socket.socket:
+        """A socket listening on bind:port (raises OSError)."""
+        sock = socket.socket(socket.AF_INET6 if ":" in self.cfg.bind else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.cfg.bind, port))
+            sock.listen(511)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def change_port(self, sock: socket.socket) -> None:
+        """CONFIG SET port (changeListenPort): accept on the new socket, close the old one;
+        the clients already connected stay."""
+        old, self.listener = self.listener, Acceptor(sock, lambda: Client(self), self.stats)
+        self.listener.start()
+        old.close()
+        log.info("event=listening addr=%s:%s reason=config_set", self.cfg.bind, self.cfg.port)
+
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         self.shutdown_event = asyncio.Event()
         if self.cfg.tls_port:  # first: once the plain port accepts, the TLS port does too
             self.tls_listener = await self._listen_tls(loop)
-        sock = socket.socket(socket.AF_INET6 if ":" in self.cfg.bind else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.cfg.bind, self.cfg.port))
-        sock.listen(511)
+        sock = self.listen_socket(self.cfg.port)
         self.cfg.maxclients = fit_maxclients(self.cfg.maxclients)
         self.listener = Acceptor(sock, lambda: Client(self), self.stats)
         self.listener.start()

@@ -47,7 +47,7 @@ MAPPED = {
     "replicaof": ("replicaof", *_same),
 }
 # Keys of ServerConfig that CONFIG SET may change at runtime.
-RUNTIME = {"requirepass", "maxclients", "timeout_ms", "write_stall_timeout_ms",
+RUNTIME = {"port", "requirepass", "maxclients", "timeout_ms", "write_stall_timeout_ms",
            "write_stall_backoff_ms", "client_output_buffer_limit_bytes",
            "proto_max_bulk_len_bytes", "proto_max_multibulk_len", "replica_priority",
            "masterauth", "wal_sync", "expire_collector_interval_ms", "expire_collector_batch",
@@ -227,14 +227,26 @@ def config_set(server, args: list[bytes]) -> None:
                 raise _failed(lname, "can't set immutable config")
             continue
         own[key] = value
+    port_sock = None
+    if own.get("port", cfg.port) != cfg.port:  # applied first: nothing is set if it fails
+        try:
+            if not own["port"]:
+                raise OSError("the node always listens on a TCP port")
+            port_sock = server.listen_socket(own["port"])
+        except OSError as exc:
+            raise _failed("port", f"Unable to listen on this port: {exc.strerror or exc}") from None
     if own.keys() & rocksopts.RUNTIME_KEYS:  # sizes checked together, then resized live
         try:
             server.engine.rocks.check_runtime(dataclasses.replace(cfg, **own))
         except ConfigError as exc:
             name = next(iter(own.keys() & rocksopts.RUNTIME_KEYS)).replace("_", "-")
+            if port_sock is not None:
+                port_sock.close()
             raise _failed("maxmemory" if name == "max-memory-bytes" else name, str(exc)) from None
     for key, value in own.items():
         setattr(cfg, key, value)
+    if port_sock is not None:
+        server.change_port(port_sock)
     if own.keys() & rocksopts.RUNTIME_KEYS:
         server.engine.rocks.apply(cfg)
         maxmemory.update(server)
