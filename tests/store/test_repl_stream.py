@@ -417,3 +417,23 @@ def test_transactions_during_a_write_stall_reach_the_replica_whole(cluster):
     keys = [f"t{t}:{i}" for t in range(5) for i in range(8)]
     assert r.mget(keys) == m.mget(keys)
     assert r.dbsize() == m.dbsize()
+
+
+def test_a_stopped_link_ends_even_when_its_cancel_is_lost():
+    """stop() cancels the link's task, but Python 3.11's asyncio.wait_for can lose a cancel that
+    arrives as its connect completes: the link must still end (it checks `stopped`), or a
+    promoted node would keep following its old master, and a stopping node would never exit."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from tests.procs import free_port
+    from xcache.store.repl_link import MasterLink
+
+    async def scenario():
+        cfg = SimpleNamespace(repl_timeout_ms=1000, tls_replication=False, masterauth="", port=0)
+        rep = SimpleNamespace(server=None, cfg=cfg, link_state="", link_down_since=None)
+        link = MasterLink(rep, "127.0.0.1", free_port())  # nothing listens: refused, retried
+        link.stopped = True  # what stop() sets; its task.cancel() taken as lost
+        await asyncio.wait_for(link.task, 10)
+
+    asyncio.run(scenario())

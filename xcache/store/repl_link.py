@@ -67,7 +67,10 @@ class MasterLink:
     async def _run(self) -> None:
         """Keep the link: connect, sync, apply; reconnect on failure."""
         host, port, rep = self.host, self.port, self.rep
-        while True:
+        # `stopped`, not only the task's cancellation: Python 3.11's asyncio.wait_for loses a
+        # cancel that arrives as its inner operation completes, and a link that outlived
+        # stop() would follow the old master after a promotion (or keep a stopping node alive).
+        while not self.stopped:
             writer = None
             was_up = False
             try:
@@ -212,7 +215,7 @@ class MasterLink:
         acks = asyncio.ensure_future(self._ack_loop(writer))
         parser = hiredis.Reader()
         try:
-            while True:
+            while not self.stopped:
                 data = await asyncio.wait_for(reader.read(65536), timeout)
                 if not data:
                     raise ReplError("master closed the link")
@@ -359,7 +362,7 @@ class MasterLink:
             self.rep.feed(b"".join(out))
 
     async def _ack_loop(self, writer: asyncio.StreamWriter) -> None:
-        while True:
+        while not self.stopped:
             writer.write(encode_command(b"REPLCONF", b"ACK", b"%d" % self.rep.offset))
             await asyncio.sleep(ACK_PERIOD_S)
 
