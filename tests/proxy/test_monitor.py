@@ -37,3 +37,21 @@ def test_reset_ends_monitor(proxy):
         assert read_until(m, b"\r\n") == b"+OK\r\n"
         m.sendall(b"RESET\r\nPING\r\n")
         assert read_until(m, b"+PONG\r\n").endswith(b"+RESET\r\n+PONG\r\n")
+
+
+def test_monitor_shows_transactions_as_the_client_wrote_them_aborted_ones_too(proxy):
+    """Redis's introspection unit: MULTI/EXEC appear in the client's spelling, and a
+    transaction aborted at EXEC (an error while queueing) still shows its MULTI and EXEC."""
+    k = keys_in(1, 1, "montx")[0]
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as m, \
+            socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as c:
+        m.sendall(b"MONITOR\r\n")
+        assert read_until(m, b"\r\n") == b"+OK\r\n"
+        c.sendall(b"multi\r\nset " + k + b" bar\r\nexec\r\n")
+        assert read_until(c, b"*1\r\n+OK\r\n").endswith(b"+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n")
+        seen = read_until(m, b'"exec"\r\n').decode().splitlines()
+        assert [line.split("] ", 1)[1] for line in seen] == ['"multi"', f'"set" "{k.decode()}" "bar"', '"exec"']
+        c.sendall(b"multi\r\nsyntax error\r\nexec\r\n")
+        assert b"-EXECABORT" in read_until(c, b"previous errors.\r\n")
+        seen = read_until(m, b'"exec"\r\n').decode().splitlines()
+        assert [line.split("] ", 1)[1] for line in seen] == ['"multi"', '"exec"']

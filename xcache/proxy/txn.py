@@ -34,9 +34,10 @@ _QUEUEABLE_ONE_GROUP = {"FLUSHDB", "FLUSHALL", "DBSIZE", "RANDOMKEY", "KEYS", "S
 class State:
     """The session's open MULTI."""
 
-    __slots__ = ("cmds", "error")
+    __slots__ = ("cmds", "error", "multi")
 
-    def __init__(self):
+    def __init__(self, multi: bytes = b"MULTI"):
+        self.multi = multi  # MULTI as the client spelled it (MONITOR shows it so)
         self.cmds: list = []  # (spec, argv)
         self.error = False
 
@@ -51,11 +52,13 @@ class Txn:
     internal = False
     argv = None
 
-    def __init__(self, session, cmds: list, slot: int, t0: float):
+    def __init__(self, session, cmds: list, slot: int, t0: float, multi: bytes = b"MULTI",
+                 exec_: bytes = b"EXEC"):
         self.session = session
         self.items = [(MULTI, None, slot), *((s, a, slot) for s, a in cmds), (EXEC, None, slot)]
         self.n = len(self.items)
-        self.raw = pack([b"MULTI"]) + b"".join(pack(a) for _, a in cmds) + pack([b"EXEC"])
+        # MULTI and EXEC as the client spelled them: MONITOR shows the node's argv
+        self.raw = pack([multi]) + b"".join(pack(a) for _, a in cmds) + pack([exec_])
         self.slot = slot
         self.t0 = t0
         self.deadline = 0.0
@@ -134,14 +137,14 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
         if st is not None:
             session.answer(spec, error_line("ERR MULTI calls can not be nested"), t0)
             return
-        session.multi = State()
+        session.multi = State(argv[0])
         session.special = True
         session.answer(spec, OK, t0)
     elif name == "EXEC":
         if st is None:
             session.answer(spec, error_line("ERR EXEC without MULTI"), t0)
             return
-        _exec(session, st, t0)
+        _exec(session, st, t0, argv[0])
     elif name == "DISCARD":
         if st is None:
             session.answer(spec, error_line("ERR DISCARD without MULTI"), t0)
@@ -259,7 +262,7 @@ def _config_queued(session, argv: list[bytes]) -> bool:
     return True
 
 
-def _exec(session, st: State, t0: float) -> None:
+def _exec(session, st: State, t0: float, word: bytes = b"EXEC") -> None:
     route = session.txn_route or session.watch_route
     _end(session)
     conn = session.watch_conn if session.watch_route is not None else None
@@ -268,23 +271,31 @@ def _exec(session, st: State, t0: float) -> None:
         if conn is not None:
             conn.command_silent([b"UNWATCH"])
         session.answer(EXEC, EXECABORT, t0)
+        route = route or _any_group(session)
+        if route is not None:
+            # What MONITOR shows of a transaction Redis aborts at EXEC is its MULTI and EXEC: an
+            # empty block on its node shows them (its reply is nobody's: it is not pending).
+            route[0].send(Txn(session, [], route[1], t0, st.multi, word))
         return
     session.drain_routed()
-    if route is None:  # no key at all: any group runs it
-        from xcache.proxy.keyspace import groups
-
-        gs = groups(session.ctx)
-        if not gs:
-            session.answer(EXEC, error_line("ERR xcache: no slot table"), t0)
-            return
-        route = gs[0]
+    route = route or _any_group(session)  # no key at all: any group runs it
+    if route is None:
+        session.answer(EXEC, error_line("ERR xcache: no slot table"), t0)
+        return
     group, slot = route
-    txn = Txn(session, st.cmds, slot, t0)
+    txn = Txn(session, st.cmds, slot, t0, st.multi, word)
     session.pending.append(txn)
     if conn is not None and not conn.closed:
         conn.send(txn, txn.raw, txn.n)
     else:
         group.send(txn)
+
+
+def _any_group(session):
+    from xcache.proxy.keyspace import groups
+
+    gs = groups(session.ctx)
+    return gs[0] if gs else None
 
 
 def _end(session) -> None:
