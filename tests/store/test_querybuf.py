@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import redis
+
+from tests.procs import wait_until
 
 
 @pytest.fixture(params=["xcache", "redis"])
@@ -20,16 +20,6 @@ def buffer_of(admin: redis.Redis, name: str) -> tuple[int, int]:
     """(qbuf + qbuf-free, idle) of the client called name."""
     line = next(c for c in admin.client_list() if c["name"] == name)
     return int(line["qbuf"]) + int(line["qbuf-free"]), int(line["idle"])
-
-
-def wait_for(predicate, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(what)
 
 
 def test_an_idle_clients_buffer_is_freed(port):
@@ -51,7 +41,7 @@ def check_idle_buffer_freed(port: int) -> None:
         def freed():
             size, idle = buffer_of(admin, "qb_idle")
             return size == 0 and idle >= 3
-        wait_for(freed, "the idle client's buffer freed")
+        wait_until(freed, what="the idle client's buffer freed")
     finally:
         c.close()
         admin.close()
@@ -70,7 +60,7 @@ def check_big_request_then_shrinks(port: int) -> None:
             c.set("qb", "A" * 100)
             size, _ = buffer_of(admin, "qb_big")
             return 0 < size < big
-        wait_for(shrunk, "the buffer trimmed to its latest peak")
+        wait_until(shrunk, what="the buffer trimmed to its latest peak")
     finally:
         c.delete("qb")
         c.close()
