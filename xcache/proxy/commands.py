@@ -171,6 +171,19 @@ def lookup_error(spec: Spec, argv: list[bytes]) -> str | None:
     return None
 
 
+def command_keys(spec: Spec, argv: list[bytes]) -> list[bytes]:
+    """The keys of any command ([] for those without); raises ValueError on a malformed
+    numkeys (same_slot_keys)."""
+    kind = spec.kind
+    if kind == KEY:
+        return argv[1:2]
+    if kind == SPLIT:
+        return argv[1::2] if spec.name == "MSET" else argv[1:]
+    if kind in (SAME_SLOT, BLOCK):
+        return same_slot_keys(spec, argv)
+    return []
+
+
 def same_slot_keys(spec: Spec, argv: list[bytes]) -> list[bytes]:
     """The keys of a SAME_SLOT command; raises ValueError on a malformed numkeys."""
     k = spec.keys

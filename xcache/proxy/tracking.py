@@ -91,7 +91,10 @@ class Table:
         if session.multi is None:  # the flag lasts one command, or a whole transaction
             t.caching = None
         t.own_script = False
-        keys = command_keys(spec, argv)
+        try:
+            keys = C.command_keys(spec, argv)
+        except (ValueError, IndexError):  # malformed: the node answers the error
+            keys = []
         if not keys:
             return
         script = spec.name in SCRIPTS
@@ -334,20 +337,6 @@ def _ours(t: SessionTracking, key: bytes, now: float) -> bool:
     """NOLOOP: is this report of key the session's own write?"""
     until = t.wrote.pop(key, None)
     return until is not None and until >= now
-
-
-def command_keys(spec, argv: list[bytes]) -> list[bytes]:
-    kind = spec.kind
-    if kind == C.KEY:
-        return argv[1:2]
-    if kind == C.SPLIT:
-        return argv[1::2] if spec.name == "MSET" else argv[1:]
-    if spec.keys is not None:  # SAME_SLOT and BLOCK
-        try:
-            return C.same_slot_keys(spec, argv)
-        except (ValueError, IndexError):
-            return []
-    return []
 
 
 def send(session, keys: list[bytes] | None) -> None:

@@ -93,17 +93,6 @@ class Txn:
         return [self, *(Probe(b"") for _ in range(max(left, 0)))]
 
 
-def keys_of(spec, argv: list[bytes]) -> list[bytes]:
-    kind = spec.kind
-    if kind == C.KEY:
-        return argv[1:2]
-    if kind == C.SPLIT:
-        return argv[1::2] if spec.name == "MSET" else argv[1:]
-    if kind in (C.SAME_SLOT, C.BLOCK):
-        return C.same_slot_keys(spec, argv)
-    return []
-
-
 def _route(session, keys: list[bytes], base=None):
     """(route, slot) shared by all keys (and base, a (route, slot) chosen before), or an error."""
     slots = session.ctx.slots
@@ -184,7 +173,7 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
             f"ERR xcache: '{spec.name}' cannot be queued in a transaction through the proxy"), t0)
         return
     try:
-        keys = keys_of(spec, argv)
+        keys = C.command_keys(spec, argv)
     except ValueError as exc:
         st.error = True
         session.answer(spec, error_line(f"ERR {exc}"), t0)
