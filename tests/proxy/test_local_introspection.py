@@ -211,3 +211,31 @@ def test_query_buffer_figures_of_client_list(targets, target):
     """qbuf + qbuf-free of a session follow Redis's query buffer (xcache/querybuf.py)."""
     check_idle_buffer_freed(targets[target])
     check_big_request_then_shrinks(targets[target])
+
+
+@pytest.mark.parametrize("target", ["redis", "proxy"])
+def test_slowlog_shows_auth_and_acl_setuser_redacted(targets, target):
+    """The proxy answers AUTH, HELLO and ACL SETUSER itself: its SLOWLOG shows them as Redis's
+    does, secrets as (redacted)."""
+    from tests.procs import read_reply
+    from xcache.resp import encode_command
+
+    c = _client(targets[target])
+    c.config_set("slowlog-log-slower-than", 0)
+    c.slowlog_reset()
+    try:
+        with socket.create_connection(("127.0.0.1", targets[target]), timeout=10) as s:
+            for argv in ((b"AUTH", b"nobody", b"pw"), (b"HELLO", b"2", b"AUTH", b"nobody", b"pw"),
+                         (b"ACL", b"SETUSER", b"slowu", b">secret", b"+get")):
+                s.sendall(encode_command(*argv))
+                read_reply(s)
+        shown = [e[3] for e in c.execute_command("SLOWLOG", "GET", -1)]
+    finally:
+        c.config_set("slowlog-log-slower-than", 10000)
+        c.execute_command("ACL", "DELUSER", "slowu")
+        c.slowlog_reset()
+    for argv in ([b"AUTH", b"(redacted)", b"(redacted)"],
+                 [b"HELLO", b"2", b"AUTH", b"(redacted)", b"(redacted)"],
+                 [b"ACL", b"SETUSER", b"(redacted)", b"(redacted)", b"(redacted)"]):
+        assert argv in shown, (argv, shown)
+    assert not any(b"secret" in a or b"pw" == a for e in shown for a in e)

@@ -304,3 +304,40 @@ def test_acllog_max_len_bounds_the_acl_log_like_redis(both):
         for cl in both:
             raw(cl, "CONFIG", "SET", "acllog-max-len", "128")
             raw(cl, "ACL", "LOG", "RESET")
+
+
+def test_slowlog_redacts_secrets_like_redis(both):
+    """slowlog.tcl: ACL SETUSER (even one refused), AUTH, HELLO's AUTH and MIGRATE's AUTH/AUTH2
+    keep their command and options in SLOWLOG, their secrets shown as (redacted)."""
+    import socket
+
+    from tests.procs import read_reply
+    from xcache.resp import encode_command
+
+    shown = []
+    for cl in both:
+        port = cl.connection_pool.connection_kwargs["port"]
+        raw(cl, "CONFIG", "SET", "slowlog-log-slower-than", "0")
+        raw(cl, "SLOWLOG", "RESET")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                for argv in (("ACL", "SETUSER", "slow user", "+get"),
+                             ("ACL", "SETUSER", "slowu", "+get"),
+                             ("AUTH", "nobody", "pw"), ("HELLO", "2", "AUTH", "nobody", "pw"),
+                             ("MIGRATE", "127.0.0.1", port, "key", "9", "5000"),
+                             ("MIGRATE", "127.0.0.1", port, "key", "9", "5000", "AUTH", "pw"),
+                             ("MIGRATE", "127.0.0.1", port, "key", "9", "5000", "AUTH2", "u",
+                              "pw")):
+                    s.sendall(encode_command(*[str(a).encode() for a in argv]))
+                    read_reply(s)
+        finally:
+            raw(cl, "CONFIG", "SET", "slowlog-log-slower-than", "10000")
+            raw(cl, "ACL", "DELUSER", "slowu")
+        got = [entry[3] for entry in raw(cl, "SLOWLOG", "GET", "-1")][::-1]
+        shown.append([[b"PORT" if a == str(port).encode() else a for a in e] for e in got])
+        raw(cl, "SLOWLOG", "RESET")
+    assert shown[0] == shown[1]
+    assert [b"ACL", b"SETUSER", b"(redacted)", b"(redacted)"] in shown[0]
+    assert [b"HELLO", b"2", b"AUTH", b"(redacted)", b"(redacted)"] in shown[0]
+    assert [b"MIGRATE", b"127.0.0.1", b"PORT", b"key", b"9", b"5000", b"AUTH2", b"(redacted)",
+            b"(redacted)"] in shown[0]

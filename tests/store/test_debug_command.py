@@ -126,3 +126,122 @@ def test_reads_expire_keys_while_active_expiry_is_off(redis_dbg, xcache_dbg):
         finally:
             r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
             r.config_set("notify-keyspace-events", "")
+
+
+def _expired(r: redis.Redis, key: str) -> None:
+    """key set to expire in 1 ms, and that ms past; active expiry is off, so it stays stale."""
+    import time
+
+    r.set(key, "v", px=1)
+    time.sleep(0.005)  # wall-clock time must pass; no event to wait for
+
+
+def test_dbsize_counts_expired_keys_not_deleted_yet(redis_dbg, xcache_dbg):
+    """expire.tcl "Redis should lazy expire keys": DBSIZE is the size of the keyspace, stale
+    keys included, until a read or the active cycle deletes them."""
+    for port in (redis_dbg.port, xcache_dbg.port):
+        r = redis.Redis(port=port)
+        r.flushall()
+        r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+        try:
+            for key in ("k1", "k2", "k3"):
+                _expired(r, key)
+            assert r.dbsize() == 3, port
+            assert r.mget("k1", "k2", "k3") == [None, None, None]
+            assert r.dbsize() == 0, port
+        finally:
+            r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+
+
+@pytest.mark.parametrize("case", ["absent-by-stale", "stale-by-stale", "stale-by-absent",
+                                  "absent-by-live"])
+def test_swapdb_touches_watchers_only_on_a_logical_change(redis_dbg, xcache_dbg, case):
+    """multi.tcl's SWAPDB and stale keys: a watched key that is absent, or expired but not
+    deleted, and stays so (absent or stale) across SWAPDB does not abort the transaction."""
+    watched_now, other_db = case.split("-by-")
+    for port in (redis_dbg.port, xcache_dbg.port):
+        r = redis.Redis(port=port)
+        r.flushall()
+        r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+        one, zero = redis.Redis(port=port, db=1), redis.Redis(port=port, db=0)
+        try:
+            for client, state in ((one, watched_now), (zero, other_db)):
+                if state == "stale":
+                    _expired(client, "x")
+                elif state == "live":
+                    client.set("x", "v")
+            with one.pipeline() as p:
+                p.watch("x")
+                r.swapdb(0, 1)
+                p.multi()
+                p.ping()
+                if case == "absent-by-live":
+                    with pytest.raises(redis.WatchError):
+                        p.execute()
+                else:
+                    assert p.execute() == [True], (port, case)
+        finally:
+            r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+            one.close()
+            zero.close()
+
+
+def test_debug_populate_as_redis(redis_dbg, xcache_dbg):
+    """DEBUG POPULATE: keys prefix:N holding value:N (zero-padded or cut to a size), existing
+    keys left alone; the same digest as redis-server, and its errors."""
+    for port in (redis_dbg.port, xcache_dbg.port):
+        r = redis.Redis(port=port)
+        r.flushall()
+        r.set("key:1", "mine")
+        assert r.execute_command("DEBUG", "POPULATE", "3") == b"OK"
+        assert r.execute_command("DEBUG", "POPULATE", "2", "p", "12") == b"OK"
+        assert r.execute_command("DEBUG", "POPULATE", "2", "q", "3") == b"OK"
+        assert r.execute_command("DEBUG", "POPULATE", "0") == b"OK"
+        assert r.mget("key:0", "key:1", "key:2", "p:1", "q:1") == [
+            b"value:0", b"mine", b"value:2", b"value:1\0\0\0\0\0", b"val"]
+        assert r.dbsize() == 7
+        for args, error in (((-1,), "value is out of range, must be positive"),
+                            (("x",), "value is out of range, must be positive"),
+                            ((1, "k", -2), "value is out of range, must be positive")):
+            with pytest.raises(redis.ResponseError, match=f"^{error}$"):
+                r.execute_command("DEBUG", "POPULATE", *args)
+        with pytest.raises(redis.ResponseError, match="^unknown subcommand or wrong number"):
+            r.execute_command("DEBUG", "POPULATE", 1, "k", 2, 3)
+    assert digests(redis.Redis(port=redis_dbg.port)) == digests(redis.Redis(port=xcache_dbg.port))
+
+
+def _raw_replies(port: int, resp: int, commands: list[bytes]) -> bytes:
+    """The bytes a server answers to commands (RESP arrays) after HELLO resp, up to a final
+    PING's +PONG."""
+    def until_pong(s: socket.socket, data: bytes) -> bytes:
+        s.sendall(data + b"PING\r\n")
+        got = b""
+        while not got.endswith(b"+PONG\r\n"):
+            got += s.recv(65536)
+        return got
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        until_pong(s, b"HELLO %d\r\n" % resp)  # its reply names the server: not compared
+        return until_pong(s, b"".join(commands))
+
+
+@pytest.mark.parametrize("client_resp", [2, 3])
+def test_scripts_see_and_return_every_resp3_type_as_redis(redis_dbg, xcache_dbg, client_resp):
+    """scripting.tcl's "protocol parsing" tests: DEBUG PROTOCOL <type> called from a script
+    (DEBUG SET-DISABLE-DENY-SCRIPTS lets scripts call it) in RESP2 and RESP3 (redis.setresp),
+    and a script's {big_number=...}, reach the client as from redis-server, byte for byte."""
+    from xcache.resp import encode_command
+
+    commands = [encode_command(b"DEBUG", b"SET-DISABLE-DENY-SCRIPTS", b"1")]
+    for lua_resp in (2, 3):
+        for kind in ("bignum", "map", "set", "double", "null", "verbatim", "true", "false",
+                     "attrib"):
+            script = f"redis.setresp({lua_resp});return redis.call('debug', 'protocol', '{kind}')"
+            commands.append(encode_command(b"EVAL", script.encode(), b"0"))
+    commands.append(encode_command(b"EVAL", b"return {big_number='123\\r\\n123'}", b"0"))
+    commands.append(encode_command(b"DEBUG", b"SET-DISABLE-DENY-SCRIPTS", b"0"))
+    commands.append(encode_command(b"EVAL", b"return redis.call('debug', 'protocol', 'null')", b"0"))
+    ours = _raw_replies(xcache_dbg.port, client_resp, commands)
+    assert ours == _raw_replies(redis_dbg.port, client_resp, commands)
+    assert b"(123  123\r\n" in ours if client_resp == 3 else b"$8\r\n123  123\r\n" in ours
+    assert b"This Redis command is not allowed from script" in ours  # denied again

@@ -437,3 +437,19 @@ def test_a_stopped_link_ends_even_when_its_cancel_is_lost():
         await asyncio.wait_for(link.task, 10)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("noack", [False, True])
+def test_xreadgroup_sends_a_new_consumer_on_its_own_only_with_noack(xcache_node, redis_node, noack):
+    """multi.tcl "MULTI propagation of XREADGROUP": each XCLAIM creates its consumer on a
+    replica, so XGROUP CREATECONSUMER goes only where there are none (NOACK). (The SETID after
+    them is Redis 7.2's, which keeps a replica's entries_read: redis#12898.)"""
+    def scenario(r):
+        r.xadd("s", {"f": "v"}, id="1-1")
+        r.xgroup_create("s", "g", "0")
+        r.xreadgroup("g", "alice", {"s": ">"}, noack=noack)
+
+    for stream in streams_of([xcache_node.port, redis_node.port], scenario):
+        names = [argv[:2] for argv in stream]
+        assert ([b"xgroup", b"CREATECONSUMER"] in names) == noack
+        assert ([b"xclaim", b"s"] in names) == (not noack)

@@ -16,11 +16,10 @@ import time
 from collections import deque
 from time import perf_counter
 
-from xcache.observability.slowlog import shown_args
+from xcache.observability.slowlog import redacted, shown_args
 from xcache.proxy import scriptkill
 from xcache.proxy.protocol import integer, items, text
 
-_SECRET = {"AUTH", "HELLO", "ACL"}
 _SUBCOMMANDS = {"CLIENT", "ACL"}  # containers: recorded as client|id, as Redis names them
 
 
@@ -54,7 +53,7 @@ class LocalStats:
         return h
 
     def slowlog_add(self, session, argv: list[bytes], usec: int) -> None:
-        shown = shown_args(argv)
+        shown = shown_args(redacted(argv))
         tr = session.transport
         peer = tr.get_extra_info("peername") if tr is not None else None
         addr = f"{peer[0]}:{peer[1]}" if peer else f"{session.ip}:0"
@@ -165,5 +164,5 @@ def served(session, spec, argv: list[bytes], t0: float) -> None:
         if h is None:
             return
         h[int(sec * 1e9).bit_length()] += 1
-    if sec >= st.slower_s and spec.name not in _SECRET and st.buckets(spec, argv) is not None:
+    if sec >= st.slower_s and st.buckets(spec, argv) is not None:
         st.slowlog_add(session, argv, int(sec * 1e6))

@@ -7,6 +7,7 @@ from xcache.resp.encode import (
     PONG,
     QUEUED,
     TRUE,
+    BigNum,
     Bool,
     Double,
     Error,
@@ -28,7 +29,7 @@ from xcache.resp.encode import (
 from xcache.resp.parser import ProtocolError, ReplyParser, RequestParser, split_inline
 
 __all__ = [
-    "FALSE", "NULL_ARRAY", "OK", "PONG", "QUEUED", "TRUE", "Bool", "Double", "Error", "HumanDouble", "KeyedArrays", "Many",
+    "FALSE", "NULL_ARRAY", "OK", "PONG", "QUEUED", "TRUE", "BigNum", "Bool", "Double", "Error", "HumanDouble", "KeyedArrays", "Many",
     "Map", "Pairs", "Push", "Raw", "Set", "SimpleString", "Verbatim", "encode", "encode_command",
     "encode_into", "encode_into3", "ProtocolError", "ReplyParser", "RequestParser",
     "split_inline",

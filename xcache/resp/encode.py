@@ -67,7 +67,14 @@ class HumanDouble(bytes):
 
 
 class Verbatim(bytes):
-    """A verbatim text string (INFO, CLIENT LIST): '=' with a 'txt:' prefix in RESP3, bulk in RESP2."""
+    """A verbatim text string (INFO, CLIENT LIST): '=' with a 'txt:' prefix in RESP3, bulk in RESP2.
+    A script may return another three-letter format: set fmt on the instance."""
+
+    fmt = b"txt"
+
+
+class BigNum(bytes):
+    """A big number (its decimal digits): '(' in RESP3, a bulk string in RESP2."""
 
 
 class Bool:
@@ -157,7 +164,9 @@ def encode_into3(out: list, reply) -> None:
     elif t is Bool:
         out.append(b"#t\r\n" if reply.value else b"#f\r\n")
     elif t is Verbatim:
-        out.append(b"=%d\r\ntxt:%b\r\n" % (len(reply) + 4, reply))
+        out.append(b"=%d\r\n%b:%b\r\n" % (len(reply) + 4, reply.fmt, reply))
+    elif t is BigNum:
+        out.append(b"(%b\r\n" % reply)
     elif t is HumanDouble:
         out.append(b",%b\r\n" % reply)
     elif t is Many:

@@ -8,11 +8,10 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from xcache.observability.slowlog import shown_args
+from xcache.observability.slowlog import redacted, shown_args
 from xcache.resp import Error, Map, SimpleString, Verbatim
 from xcache.store import cmdstats
 from xcache.store.commands import command, parse_int
-from xcache.store.redisconfig import redacted
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 LATENCY_HISTORY_LEN = 160  # samples kept per event, as Redis
@@ -81,12 +80,7 @@ class Diagnostics:
 
     def _slowlog_add(self, c, cmd, argv: list[bytes], usec: int) -> None:
         limit = int(self.settings.values["slowlog-max-len"])
-        if cmd.name in ("auth", "hello", "migrate"):
-            shown = [argv[0], b"(redacted)"] if len(argv) > 1 else argv[:1]
-        else:
-            if cmd.name == "config|set":  # the subcommand's own entry (cmdstats)
-                argv = redacted(argv)
-            shown = shown_args(argv)
+        shown = shown_args(redacted(argv))
         entry = [self.slowlog_next_id, int(time.time()), usec, shown, c.addr.encode(), c.name]
         self.slowlog_next_id += 1
         self.slowlog.appendleft(entry)

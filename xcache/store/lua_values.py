@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from xcache.resp import NULL_ARRAY, Error, Raw, SimpleString
 from xcache.resp.encode import (
+    BigNum,
     Bool,
     Double,
     HumanDouble,
@@ -90,7 +91,12 @@ def _resp3_to_lua(lua, reply):
     if t is Bool:
         return bool(reply.value)
     if t is Verbatim:
-        return lua.table_from({b"verbatim_string": lua.table_from({b"format": b"txt", b"string": bytes(reply)})})
+        return lua.table_from({b"verbatim_string": lua.table_from({b"format": reply.fmt,
+                                                                   b"string": bytes(reply)})})
+    if t is BigNum:
+        return lua.table_from({b"big_number": bytes(reply)})
+    if t is Raw:
+        return _resp3_to_lua(lua, parse_encoded(bytes(reply)))
     return reply_to_lua(lua, reply)  # written alike in both protocols (Raw: RESP2 bytes)
 
 
@@ -133,6 +139,12 @@ def _parse_at(data: bytes, i: int):
             v, nxt = _parse_at(data, nxt)
             out.append(v)
         return out, nxt
+    if kind == b"(":
+        return BigNum(line), nxt
+    if kind == b"|":  # an attribute: Redis's script parser reads past it to the reply it annotates
+        for _ in range(2 * int(line)):
+            _, nxt = _parse_at(data, nxt)
+        return _parse_at(data, nxt)
     return None, len(data)
 
 
@@ -172,11 +184,15 @@ def lua_to_reply(value, lua, resp3: bool = False, rawget=None, depth: int = 0):
         double = rawget(value, b"double")
         if isinstance(double, int | float) and not isinstance(double, bool):
             return Double(double)
+        big = rawget(value, b"big_number")
+        if isinstance(big, bytes):
+            return BigNum(big.replace(b"\r", b" ").replace(b"\n", b" "))
         verbatim = rawget(value, b"verbatim_string")
         if lua_type(verbatim) == "table" and isinstance(rawget(verbatim, b"format"), bytes) \
                 and isinstance(rawget(verbatim, b"string"), bytes):
-            # its format: always txt in what a node returns
-            return Verbatim(rawget(verbatim, b"string"))
+            out = Verbatim(rawget(verbatim, b"string"))
+            out.fmt = rawget(verbatim, b"format")
+            return out
         fields = rawget(value, b"map")
         if lua_type(fields) == "table":
             out = Map()

@@ -307,7 +307,7 @@ def after(c, cmd, argv: list[bytes], reply, existed: dict[bytes, bool]) -> None:
     elif name == b"copy" and reply == 1:
         dst_db = _store_option(argv[3:], {b"DB"})
         notify(server, GENERIC, b"copy_to", argv[2], int(dst_db) if dst_db else db)
-    elif name in (b"xreadgroup", b"xclaim", b"xautoclaim") and c.propagate:
+    elif name in (b"xclaim", b"xautoclaim") and c.propagate:  # XREADGROUP: stream_read.py
         for one in c.propagate if type(c.propagate[0]) is list else [c.propagate]:
             if one[:2] == [b"XGROUP", b"CREATECONSUMER"]:
                 notify(server, STREAM, b"xgroup-createconsumer", one[2], db)

@@ -27,16 +27,6 @@ class Invalid(Exception):
     """A value config.c refuses; the message is its error text."""
 
 
-def redacted(argv: list[bytes]) -> list[bytes]:
-    """CONFIG SET's arguments as SLOWLOG shows them: SENSITIVE parameters' values hidden."""
-    out = list(argv)
-    for i in range(2, len(argv) - 1, 2):
-        name = argv[i].decode("latin-1").lower()
-        if "SENSITIVE" in TABLE.get(ALIASES.get(name, name), {}).get("flags", ()):
-            out[i + 1] = b"(redacted)"
-    return out
-
-
 def cstr(raw: bytes) -> bytes:
     """What a C string function sees of an argument: up to the first NUL."""
     return raw.split(b"\0", 1)[0]

@@ -196,6 +196,10 @@ class Replication:
                 except (asyncio.CancelledError, Exception):
                     pass
 
+    def _ping_period(self) -> float:
+        period = float(self.server.settings.values["repl-ping-replica-period"])
+        return min(period, self.cfg.repl_timeout_ms / 4000) if period == 10 else period
+
     async def _cron(self) -> None:
         """PING into the stream every ping period; drop replicas that stopped acking."""
         last_ping = time.monotonic()
@@ -203,9 +207,9 @@ class Replication:
             # repl-ping-replica-period: its default (10 s) is shortened to repl_timeout_ms / 4
             # when that is shorter; a period set by CONFIG SET is honoured as is (Redis's suite
             # sets 3600 so that no PING lands in the stream it asserts)
-            period = float(self.server.settings.values["repl-ping-replica-period"])
-            ping_period = min(period, self.cfg.repl_timeout_ms / 4000) if period == 10 else period
-            await asyncio.sleep(min(1.0, ping_period))
+            await asyncio.sleep(min(1.0, self._ping_period()))
+            # read after the sleep: a period set during it counts now
+            ping_period = self._ping_period()
             now = time.monotonic()
             if self.replicas and not self.is_replica and now - last_ping >= ping_period:
                 last_ping = now

@@ -410,8 +410,9 @@ class _Context:
         if (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
             return self._rejected(cmd, argv, Error("ERR Wrong number of args calling Redis "
                                                    "command from script"))
-        if name in NOT_IN_SCRIPTS or "noscript" in cmd.flags \
-                or (len(argv) > 1 and (name, argv[1].lower()) in NOT_IN_SCRIPTS_SUB):
+        if (name in NOT_IN_SCRIPTS or "noscript" in cmd.flags
+                or (len(argv) > 1 and (name, argv[1].lower()) in NOT_IN_SCRIPTS_SUB)) \
+                and not self.run.client.server.script_disable_deny_script:
             return self._rejected(cmd, argv, Error("ERR This Redis command is not allowed from "
                                                    "script"))
         if not self.run.client.user.unrestricted:  # the caller's ACL (scriptVerifyACL)

@@ -475,6 +475,7 @@ class Server:
         self.shard_channels: dict[bytes, set[Client]] = {}
         self.monitors: list[Client] = []  # MONITOR clients
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
+        self.script_disable_deny_script = False  # DEBUG SET-DISABLE-DENY-SCRIPTS
         self.key_waiters: dict[tuple[int, bytes], list[asyncio.Future]] = {}
         # Blocked clients woken by a write whose task has not run yet: commands read meanwhile
         # wait for them (Redis serves them before the next command, so a BRPOPLPUSH chain
@@ -669,10 +670,16 @@ class Server:
         try:
             reply = cmd.handler(c, argv[1:])
         except Error as exc:
-            # A command that fails while running is a call and a failed call (server.c call())
+            # A command that fails while running is a call and a failed call (server.c call()),
+            # timed and slow-logged like any other
+            nsec = perf_counter_ns() - start
             st.calls += 1
-            st.nsec += perf_counter_ns() - start
+            st.nsec += nsec
             st.failed_calls += 1
+            if self.diagnostics.tracking:
+                cmdstats.add_sample(st, nsec)
+            if nsec >= self.diagnostics.min_ns:
+                self.diagnostics.record(c, st, argv, nsec)
             return exc
         except WriteStall:
             return Suspend(self._retry_stalled(c, cmd, argv))

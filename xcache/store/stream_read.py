@@ -10,6 +10,7 @@ from __future__ import annotations
 from xcache.resp import NULL_ARRAY, Error, KeyedArrays
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
 from xcache.store.engine import now_ms
+from xcache.store.notify import STREAM, notify
 from xcache.store.stream_model import (
     INVALID_READ,
     MAX_ID,
@@ -138,6 +139,17 @@ def _xread(c, args, group_mode: bool):
     return Block(list(dict.fromkeys(keys)), block_ms / 1000, retry, NULL_ARRAY)
 
 
+def _consumer_created(c, cmds: list | None, key: bytes, group: bytes, cons: Consumers) -> None:
+    """The consumer this read created: its event, and its XGROUP CREATECONSUMER to replicas
+    unless cmds is None (its XCLAIMs create it there)."""
+    for _ in cons.created:
+        notify(c.server, STREAM, b"xgroup-createconsumer", key, c.db)
+    if cmds is None:
+        cons.created = []
+    else:
+        _created(cmds, key, group, cons)
+
+
 def _serve_group(c, targets, group: bytes, consumer: bytes, count: int, noack: bool):
     out = []
     cmds: list = []
@@ -169,7 +181,7 @@ def _serve_group(c, targets, group: bytes, consumer: bytes, count: int, noack: b
             out += [key, entries]
             cons.save(b)
             dirty = True
-            _created(cmds, key, group, cons)
+            _consumer_created(c, cmds, key, group, cons)
             continue
         start = incr_id(g.last_id) if s.length else None
         new = list(s.range(start, MAX_ID, count)) if start is not None else []
@@ -197,7 +209,10 @@ def _serve_group(c, targets, group: bytes, consumer: bytes, count: int, noack: b
         cons.save(b)
         s.put_group(b, g)
         dirty = True
-        _created(cmds, key, group, cons)
+        # Each XCLAIM creates its consumer on a replica; with NOACK there are none, so the
+        # consumer goes on its own (Redis 7). The SETID carries entries_read, which XCLAIM does
+        # not: Redis 7.0 sent it with NOACK only and its replicas' lag drifted (redis#12898).
+        _consumer_created(c, cmds if noack else None, key, group, cons)
         cmds.append([b"XGROUP", b"SETID", key, group, fmt_id(g.last_id), b"ENTRIESREAD",
                      b"%d" % g.entries_read])
         out += [key, entries]
