@@ -23,6 +23,52 @@ def key(default, doc: str, choices: tuple | None = None, minimum: float | None =
     return field(default=default, metadata={"doc": doc, "choices": choices, "min": minimum})
 
 
+# --- keys that several components declare alike -------------------------------------------------
+# The node, the proxy and the sentinel each declare these fields; their definition (default,
+# description, checks) is here, once. Functions, not a base dataclass: a base class's fields come
+# first, and a component's field order is the order of its reference table (docs), of CONFIG GET's
+# reply and of the file CONFIG REWRITE writes. Each call makes a new field, as dataclass() needs.
+
+
+def tls_port_key():
+    return key(0, "TLS port (clients connect with redis-cli --tls); 0 = no TLS listener", minimum=0)
+
+
+def tls_cert_file_key(listener: str = "the TLS listener"):
+    return key("", f"PEM certificate (chain) of {listener}")
+
+
+def tls_key_file_key():
+    return key("", "PEM private key of tls_cert_file (keep it 0600)")
+
+
+def tls_ca_cert_file_key():
+    return key("", "PEM CA certificates that client certificates must chain to")
+
+
+def tls_auth_clients_key():
+    return key("yes", "client certificates: yes = required (Redis's default), optional = checked if sent, no = not asked", choices=("yes", "optional", "no"))
+
+
+def auth_fail_burst_key(per_worker: bool = False):
+    """per_worker: each of the component's processes keeps its own budgets (the proxy's workers)."""
+    at_once = "at once (per worker)" if per_worker else "at once"
+    return key(10, f"failed AUTHs a source address may make {at_once}; then its AUTHs are refused unchecked until its budget refills", minimum=1)
+
+
+def auth_fail_rate_per_sec_key(per_worker: bool = False):
+    per = "per address and worker" if per_worker else "per address"
+    return key(10.0, f"refill rate of that budget: the most password guesses per second {per}", minimum=0.001)
+
+
+def proto_max_bulk_len_key():
+    return key(512 * 1024 * 1024, "largest bulk string (value) a client may send", minimum=1)
+
+
+def proto_max_multibulk_len_key():
+    return key(1024 * 1024, "most arguments in one command", minimum=1)
+
+
 @dataclass
 class ServerConfig:
     """`xcache server`: one storage node."""
@@ -34,8 +80,8 @@ class ServerConfig:
     databases: int = key(16, "number of logical databases (SELECT 0..N-1)", minimum=1)
     maxclients: int = key(10000, "connections beyond this are refused with -ERR max number of clients reached", minimum=1)
     timeout_ms: int = key(0, "close a client idle this long; 0 = never", minimum=0)
-    proto_max_bulk_len_bytes: int = key(512 * 1024 * 1024, "largest bulk string (value) a client may send", minimum=1)
-    proto_max_multibulk_len: int = key(1024 * 1024, "most arguments in one command", minimum=1)
+    proto_max_bulk_len_bytes: int = proto_max_bulk_len_key()
+    proto_max_multibulk_len: int = proto_max_multibulk_len_key()
     client_output_buffer_limit_bytes: int = key(256 * 1024 * 1024, "close a normal client whose unsent replies exceed this; 0 = no limit", minimum=0)
     wal_sync: str = key("everysec", "fsync policy of the write-ahead log: always, everysec or no", choices=("always", "everysec", "no"))
     group_commit_across_clients: bool = key(True, "group commit spans the clients read in one event-loop iteration: their writes go to RocksDB as one batch (one WAL append), their replies are sent after it; off = one batch per client's chunk")
@@ -68,13 +114,13 @@ class ServerConfig:
     metrics_port: int = key(-1, "HTTP port of /metrics and /health; -1 = port + 10000, 0 = off", minimum=-1)
     repl_timeout_ms: int = key(60000, "replication link considered down after this long without data", minimum=100)
     busy_reply_threshold_ms: int = key(5000, "a Lua script running longer than this makes other clients get -BUSY and can be killed by SCRIPT KILL (Redis's lua-time-limit)", minimum=0)
-    auth_fail_burst: int = key(10, "failed AUTHs a source address may make at once; then its AUTHs are refused unchecked until its budget refills", minimum=1)
-    auth_fail_rate_per_sec: float = key(10.0, "refill rate of that budget: the most password guesses per second per address", minimum=0.001)
-    tls_port: int = key(0, "TLS port (clients connect with redis-cli --tls); 0 = no TLS listener", minimum=0)
-    tls_cert_file: str = key("", "PEM certificate (chain) of the TLS listener")
-    tls_key_file: str = key("", "PEM private key of tls_cert_file (keep it 0600)")
-    tls_ca_cert_file: str = key("", "PEM CA certificates that client certificates must chain to")
-    tls_auth_clients: str = key("yes", "client certificates: yes = required (Redis's default), optional = checked if sent, no = not asked", choices=("yes", "optional", "no"))
+    auth_fail_burst: int = auth_fail_burst_key()
+    auth_fail_rate_per_sec: float = auth_fail_rate_per_sec_key()
+    tls_port: int = tls_port_key()
+    tls_cert_file: str = tls_cert_file_key()
+    tls_key_file: str = tls_key_file_key()
+    tls_ca_cert_file: str = tls_ca_cert_file_key()
+    tls_auth_clients: str = tls_auth_clients_key()
     tls_replication: bool = key(False, "a replica links to its master over TLS (replicaof names the master's tls_port; tls_cert_file is presented, tls_ca_cert_file checks the master)")
     disk_resume_free_bytes: int = key(64 * 1024 * 1024, "after a disk-full (or I/O) write error, RocksDB is reopened and writes resume once the data dir has this much free space", minimum=0)
     disk_check_interval_ms: int = key(1000, "how often a node refusing writes after a disk error checks its free space", minimum=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from xcache import config as shared
 from xcache.config import key
 
 
@@ -56,12 +57,12 @@ class ProxyConfig:
     max_clients_per_ip: int = key(0, "concurrent sessions per source IP and worker; 0 = unlimited", minimum=0)
     conn_rate_per_ip: int = key(0, "new connections per second per source IP and worker (burst = one second's worth); 0 = unlimited", minimum=0)
     tls: bool = key(False, "serve the client port over TLS (Python's ssl; clients: redis-cli --tls)")
-    tls_cert_file: str = key("", "PEM certificate (chain) of the client port when tls = true")
-    tls_key_file: str = key("", "PEM private key of tls_cert_file (keep it 0600)")
-    tls_ca_cert_file: str = key("", "PEM CA certificates that client certificates must chain to")
-    tls_auth_clients: str = key("yes", "client certificates: yes = required (Redis's default), optional = checked if sent, no = not asked", choices=("yes", "optional", "no"))
-    auth_fail_burst: int = key(10, "failed AUTHs a source address may make at once (per worker); then its AUTHs are refused unchecked until its budget refills", minimum=1)
-    auth_fail_rate_per_sec: float = key(10.0, "refill rate of that budget: the most password guesses per second per address and worker", minimum=0.001)
+    tls_cert_file: str = shared.tls_cert_file_key("the client port when tls = true")
+    tls_key_file: str = shared.tls_key_file_key()
+    tls_ca_cert_file: str = shared.tls_ca_cert_file_key()
+    tls_auth_clients: str = shared.tls_auth_clients_key()
+    auth_fail_burst: int = shared.auth_fail_burst_key(per_worker=True)
+    auth_fail_rate_per_sec: float = shared.auth_fail_rate_per_sec_key(per_worker=True)
     auth_timeout_ms: int = key(5000, "close a session that has not authenticated this long after admission (only with session_password)", minimum=1)
     idle_timeout_ms: int = key(0, "close a session idle this long; 0 = never", minimum=0)
     tracking_table_max_keys: int = key(1000000, "CLIENT TRACKING: keys a worker remembers for its sessions in default mode (Redis's tracking-table-max-keys, CONFIG SET through the proxy sets it); past it the oldest are invalidated; 0 = no limit", minimum=0)
@@ -69,8 +70,8 @@ class ProxyConfig:
     qps_limit: int = key(0, "requests/s for the whole proxy (split evenly over workers); 0 = unlimited", minimum=0)
     session_qps_limit: int = key(0, "requests/s per session; 0 = unlimited", minimum=0)
     max_pending_per_session: int = key(1024, "unanswered pipelined requests after which a session stops being read", minimum=1)
-    proto_max_bulk_len_bytes: int = key(512 * 1024 * 1024, "largest bulk string a client may send", minimum=1)
-    proto_max_multibulk_len: int = key(1024 * 1024, "most arguments in one command", minimum=1)
+    proto_max_bulk_len_bytes: int = shared.proto_max_bulk_len_key()
+    proto_max_multibulk_len: int = shared.proto_max_multibulk_len_key()
     # Whole-keyspace and stateful commands (docs/proxy-compatibility.md).
     allow_keys: bool = key(False, "serve KEYS by scanning every group (it blocks each group's node while it runs); off = KEYS is refused, use SCAN")
     allow_flush: bool = key(False, "serve FLUSHDB/FLUSHALL by flushing every group; off = refused")

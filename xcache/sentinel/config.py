@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xcache import config as shared
 from xcache.config import ConfigError, key
 
 
@@ -20,8 +21,8 @@ class SentinelConfig:
     requirepass: str = key("", "password clients (and the other sentinels) must AUTH with; empty = none")
     users: str = key("", "ACL users (Redis 7.0 rules), one per line or separated by ';', e.g. 'monitor on >pw +@all -@dangerous'; requirepass is the default user's password; ACL SETUSER/DELUSER change them at run time (not saved)")
     sentinel_pass: str = key("", "password sent with AUTH to the other sentinels; empty = requirepass (all sentinels share it, as in Redis Sentinel)")
-    auth_fail_burst: int = key(10, "failed AUTHs a source address may make at once; then its AUTHs are refused unchecked until its budget refills", minimum=1)
-    auth_fail_rate_per_sec: float = key(10.0, "refill rate of that budget: the most password guesses per second per address", minimum=0.001)
+    auth_fail_burst: int = shared.auth_fail_burst_key()
+    auth_fail_rate_per_sec: float = shared.auth_fail_rate_per_sec_key()
     down_after_ms: int = key(30000, "a node not answering PING this long is subjectively down (SDOWN)", minimum=1)
     stalled_down_after_ms: int = key(60000, "the SDOWN bound for a node whose INFO reports a write stall (it is `stalled`, not down, while it answers)", minimum=1)
     failover_timeout_ms: int = key(180000, "bounds each failover step; a failed attempt is retried after twice this", minimum=100)
@@ -30,11 +31,11 @@ class SentinelConfig:
     info_period_ms: int = key(10000, "INFO period per data node (1 s while its master is down or failing over)", minimum=10)
     hello_period_ms: int = key(2000, "period of the hello message published on `__sentinel__:hello` through each node", minimum=10)
     state_file: str = key("", "JSON file keeping the run id, epochs and each group's current master across restarts; empty = memory only")
-    tls_port: int = key(0, "TLS port for clients (redis-cli --tls); 0 = none", minimum=0)
-    tls_cert_file: str = key("", "PEM certificate (chain) of the TLS port")
-    tls_key_file: str = key("", "PEM private key of tls_cert_file (keep it 0600)")
-    tls_ca_cert_file: str = key("", "PEM CA certificates that client certificates must chain to")
-    tls_auth_clients: str = key("yes", "client certificates: yes = required (Redis's default), optional = checked if sent, no = not asked", choices=("yes", "optional", "no"))
+    tls_port: int = shared.tls_port_key()
+    tls_cert_file: str = shared.tls_cert_file_key()
+    tls_key_file: str = shared.tls_key_file_key()
+    tls_ca_cert_file: str = shared.tls_ca_cert_file_key()
+    tls_auth_clients: str = shared.tls_auth_clients_key()
     metrics_bind: str = key("127.0.0.1", "address of the HTTP server for /metrics and /health")
     metrics_port: int = key(0, "HTTP port for /metrics and /health; 0 = disabled", minimum=0)
 

@@ -9,7 +9,7 @@ from xcache.resp import OK, Error, Many, Push, Verbatim, encode_into, encode_int
 from xcache.resp import help as help_text
 from xcache.store.acl import acl_of
 from xcache.store.clientinfo import client_line
-from xcache.store.commands import SYNTAX_ERROR, command, parse_int
+from xcache.store.commands import SYNTAX_ERROR, command, parse_int, parse_int_at_least
 from xcache.store.pause import ALL, WRITE
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
@@ -196,11 +196,7 @@ def client_kill(c, args):
             raise SYNTAX_ERROR
         value = args[i + 1]
         if opt == b"ID":
-            bad_id = Error("ERR client-id should be greater than 0")
-            ident = parse_int(value, bad_id)
-            if ident < 1:
-                raise bad_id
-            filters["id"] = ident
+            filters["id"] = parse_int_at_least(value, 1, Error("ERR client-id should be greater than 0"))
         elif opt == b"TYPE":
             kind = CLIENT_TYPES.get(value.lower())
             if kind is None:

@@ -79,6 +79,15 @@ def parse_int(raw: bytes, error: Error = NOT_INTEGER) -> int:
     return value
 
 
+def parse_int_at_least(raw: bytes, minimum: int, error: Error) -> int:
+    """parse_int, refusing a value below minimum with the same error (Redis's "ERR numkeys
+    should be greater than 0", "ERR LIMIT can't be negative"... answer both)."""
+    value = parse_int(raw, error)
+    if value < minimum:
+        raise error
+    return value
+
+
 def parse_c_int(raw: bytes) -> int:
     """Like Redis's getIntFromObjectOrReply: a 64-bit integer that must also fit a C int."""
     value = parse_int(raw)

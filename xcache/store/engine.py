@@ -421,12 +421,8 @@ class Engine:
         if not keys:
             return []
         values = self.data.get(keys)
-        g = self.group
-        if g is not None and (g.overlay[1] or g.ranges):
-            for i, key in enumerate(keys):
-                value = g.get(1, key)
-                if value is not MISSING:
-                    values[i] = value
+        if self.group is not None:
+            self.group.overlay_onto(1, keys, values)
         return values
 
     def multi_get_raw_meta(self, mkeys: list[bytes]) -> list:
@@ -444,12 +440,8 @@ class Engine:
             for i, raw in zip(absent, read, strict=True):
                 values[i] = raw
                 cache.put(mkeys[i], raw)
-        g = self.group
-        if g is not None and (g.overlay[0] or g.ranges):
-            for i, mkey in enumerate(mkeys):
-                value = g.get(0, mkey)
-                if value is not MISSING:
-                    values[i] = value
+        if self.group is not None:
+            self.group.overlay_onto(0, mkeys, values)
         access = self.access
         if access.touching:
             for mkey, raw in zip(mkeys, values, strict=True):

@@ -80,6 +80,15 @@ class Group:
             return None
         return value
 
+    def overlay_onto(self, cfi: int, keys: list[bytes], values: list) -> None:
+        """values[i], keys[i]'s value read from RocksDB (a multi_get), replaced by the pending
+        value where this group has one."""
+        if self.overlay[cfi] or self.ranges:
+            for i, key in enumerate(keys):
+                value = self.get(cfi, key)
+                if value is not MISSING:
+                    values[i] = value
+
     def in_range(self, cfi: int, key: bytes) -> bool:
         return any(i == cfi and lo <= key < hi for i, lo, hi in self.ranges)
 

@@ -11,7 +11,7 @@ from collections import deque
 from xcache.observability.slowlog import redacted, shown_args
 from xcache.resp import Error, Map, SimpleString, Verbatim
 from xcache.store import cmdstats
-from xcache.store.commands import command, parse_int
+from xcache.store.commands import command, parse_int_at_least
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 LATENCY_HISTORY_LEN = 160  # samples kept per event, as Redis
@@ -136,9 +136,7 @@ def slowlog(c, args):
     if sub == b"GET" and len(args) <= 2:
         count = 10
         if len(args) == 2:
-            count = parse_int(args[1], Error("ERR count should be greater than or equal to -1"))
-            if count < -1:
-                raise Error("ERR count should be greater than or equal to -1")
+            count = parse_int_at_least(args[1], -1, Error("ERR count should be greater than or equal to -1"))
             if count == -1:
                 count = len(d.slowlog)
         return [list(e) for e in list(d.slowlog)[:count]]

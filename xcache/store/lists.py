@@ -22,6 +22,7 @@ from xcache.store.commands import (
     SYNTAX_ERROR,
     command,
     parse_int,
+    parse_int_at_least,
     wrong_arity,
 )
 from xcache.store.engine import LIST, Meta, data_prefix
@@ -237,9 +238,7 @@ def _pop_command(left: bool, name: str, c, args: list[bytes]):
         raise wrong_arity(name)
     count = None
     if len(args) == 2:
-        count = parse_int(args[1], NOT_POSITIVE)
-        if count < 0:
-            raise NOT_POSITIVE
+        count = parse_int_at_least(args[1], 0, NOT_POSITIVE)
     key = args[0]
     meta = c.engine.lookup(c.db, key, LIST)
     if meta is None:
@@ -320,13 +319,9 @@ def lpos(c, args: list[bytes]):
             if rank == 0:
                 raise RANK_ZERO
         elif opt == b"count" and more:
-            count = parse_int(args[i + 1], Error("ERR COUNT can't be negative"))
-            if count < 0:
-                raise Error("ERR COUNT can't be negative")
+            count = parse_int_at_least(args[i + 1], 0, Error("ERR COUNT can't be negative"))
         elif opt == b"maxlen" and more:
-            maxlen = parse_int(args[i + 1], Error("ERR MAXLEN can't be negative"))
-            if maxlen < 0:
-                raise Error("ERR MAXLEN can't be negative")
+            maxlen = parse_int_at_least(args[i + 1], 0, Error("ERR MAXLEN can't be negative"))
         else:
             raise SYNTAX_ERROR
         i += 2

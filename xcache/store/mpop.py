@@ -10,7 +10,7 @@ from functools import partial
 
 from xcache.resp import NULL_ARRAY, Double, Error
 from xcache.store import lists, zsets
-from xcache.store.commands import SYNTAX_ERROR, command, parse_int
+from xcache.store.commands import SYNTAX_ERROR, command, parse_int_at_least
 from xcache.store.engine import LIST, ZSET
 
 NUMKEYS = Error("ERR numkeys should be greater than 0")
@@ -19,9 +19,7 @@ COUNT = Error("ERR count should be greater than 0")
 
 def _parse_mpop(args: list[bytes], at: int, ends: tuple[bytes, bytes]) -> tuple[list[bytes], bool, int | None]:
     """numkeys key... WHERE [COUNT n] starting at args[at] -> (keys, first end?, count)."""
-    numkeys = parse_int(args[at], NUMKEYS)
-    if numkeys < 1:
-        raise NUMKEYS
+    numkeys = parse_int_at_least(args[at], 1, NUMKEYS)
     where_at = at + 1 + numkeys
     if where_at >= len(args):
         raise SYNTAX_ERROR
@@ -32,9 +30,7 @@ def _parse_mpop(args: list[bytes], at: int, ends: tuple[bytes, bytes]) -> tuple[
     i = where_at + 1
     while i < len(args):
         if count is None and args[i].upper() == b"COUNT" and i + 1 < len(args):
-            count = parse_int(args[i + 1], COUNT)
-            if count < 1:
-                raise COUNT
+            count = parse_int_at_least(args[i + 1], 1, COUNT)
             i += 2
         else:
             raise SYNTAX_ERROR

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from xcache.numbers import string2ll
 from xcache.resp import Error, Set
-from xcache.store.commands import NOT_POSITIVE, SYNTAX_ERROR, command, parse_int
+from xcache.store.commands import NOT_POSITIVE, SYNTAX_ERROR, command, parse_int_at_least
 from xcache.store.engine import SET, Meta, data_prefix
 from xcache.store.hashes import iter_subkeys, parse_random_count, random_entries, scan_collection
 
@@ -172,9 +172,7 @@ def spop(c, args):
         raise SYNTAX_ERROR
     count = None
     if len(args) == 2:
-        count = parse_int(args[1], NOT_POSITIVE)
-        if count < 0:
-            raise NOT_POSITIVE
+        count = parse_int_at_least(args[1], 0, NOT_POSITIVE)
     meta = _lookup(c, key)
     if meta is None:
         return None if count is None else Set()
@@ -318,20 +316,14 @@ def sdiffstore(c, args):
 
 @command("sintercard", -3, "readonly", 2, -1, 1)
 def sintercard(c, args):
-    numkeys_error = Error("ERR numkeys should be greater than 0")
-    numkeys = parse_int(args[0], numkeys_error)
-    if numkeys < 1:
-        raise numkeys_error
+    numkeys = parse_int_at_least(args[0], 1, Error("ERR numkeys should be greater than 0"))
     if numkeys > len(args) - 1:
         raise Error("ERR Number of keys can't be greater than number of args")
     limit = 0
     i = 1 + numkeys
     while i < len(args):
         if args[i].upper() == b"LIMIT" and i + 1 < len(args):
-            limit_error = Error("ERR LIMIT can't be negative")
-            limit = parse_int(args[i + 1], limit_error)
-            if limit < 0:
-                raise limit_error
+            limit = parse_int_at_least(args[i + 1], 0, Error("ERR LIMIT can't be negative"))
             i += 2
         else:
             raise SYNTAX_ERROR

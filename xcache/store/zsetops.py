@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from xcache.resp import Double, Error, Pairs
-from xcache.store.commands import SYNTAX_ERROR, command, parse_int
+from xcache.store.commands import SYNTAX_ERROR, command, parse_int, parse_int_at_least
 from xcache.store.engine import SET, WRONGTYPE, ZSET, Meta, data_prefix, unpack_double
 from xcache.store.hashes import iter_subkeys
 from xcache.store.zsets import _store, _zrange, parse_score
@@ -128,9 +128,7 @@ def _generic(c, args, name: str, op: str, numkeys_at: int, store: bool = False,
             withscores = True
             i += 1
         elif cardinality and opt == b"LIMIT" and remaining >= 2:
-            limit = parse_int(args[i + 1], Error("ERR LIMIT can't be negative"))
-            if limit < 0:
-                raise Error("ERR LIMIT can't be negative")
+            limit = parse_int_at_least(args[i + 1], 0, Error("ERR LIMIT can't be negative"))
             i += 2
         else:
             raise SYNTAX_ERROR

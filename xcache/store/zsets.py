@@ -27,6 +27,7 @@ from xcache.store.commands import (
     SYNTAX_ERROR,
     command,
     parse_int,
+    parse_int_at_least,
 )
 from xcache.store.engine import (
     ZSET,
@@ -613,9 +614,7 @@ def _pop(c, args, reverse: bool):
         raise SYNTAX_ERROR
     count = 1
     if len(args) == 2:
-        count = parse_int(args[1], NOT_POSITIVE)
-        if count < 0:
-            raise NOT_POSITIVE
+        count = parse_int_at_least(args[1], 0, NOT_POSITIVE)
     key = args[0]
     meta = _lookup(c, key)  # type-checked even for count 0, as Redis does
     if meta is None or count == 0:
