@@ -245,3 +245,40 @@ def test_scripts_see_and_return_every_resp3_type_as_redis(redis_dbg, xcache_dbg,
     assert ours == _raw_replies(redis_dbg.port, client_resp, commands)
     assert b"(123  123\r\n" in ours if client_resp == 3 else b"$8\r\n123  123\r\n" in ours
     assert b"This Redis command is not allowed from script" in ours  # denied again
+
+
+def test_time_stands_still_inside_a_script_and_a_transaction(redis_dbg, xcache_dbg):
+    """scripting.tcl "Script block the time during execution": a key set to expire in 1 ms
+    still exists after a 10 ms DEBUG SLEEP in the same script, or the same EXEC; not after."""
+    script = """redis.call("SET", KEYS[1], "value", "PX", "1")
+                redis.call("DEBUG", "SLEEP", 0.01)
+                return redis.call("EXISTS", KEYS[1])"""
+    for port in (redis_dbg.port, xcache_dbg.port):
+        r = redis.Redis(port=port)
+        r.flushall()
+        r.execute_command("DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1")
+        try:
+            assert r.eval(script, 1, "key") == 1, port
+        finally:
+            r.execute_command("DEBUG", "SET-DISABLE-DENY-SCRIPTS", "0")
+        assert r.exists("key") == 0
+        with r.pipeline(transaction=True) as p:
+            p.set("k2", "v", px=1).execute_command("DEBUG", "SLEEP", "0.01").exists("k2")
+            assert p.execute()[2] == 1, port
+        assert r.exists("k2") == 0
+
+
+def test_debug_object_finds_a_key_that_expired_but_is_not_deleted(redis_dbg, xcache_dbg):
+    """scripting.tcl "Script delete the expired key": DEBUG OBJECT sees the stale key (it does
+    not expire keys), the script's EXISTS then deletes it."""
+    for port in (redis_dbg.port, xcache_dbg.port):
+        r = redis.Redis(port=port)
+        r.flushall()
+        r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+        try:
+            _expired(r, "key")
+            assert b"encoding:" in r.execute_command("DEBUG", "OBJECT", "key")
+            assert r.eval("return redis.call('EXISTS', 'key')", 0) == 0
+            assert r.dbsize() == 0
+        finally:
+            r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")

@@ -394,12 +394,14 @@ def debug(c, args):
         rep.replid, rep.replid2, rep.second_offset = os.urandom(20).hex(), NO_REPLID, -1
         return OK
     if sub == b"OBJECT" and len(args) == 2:
+        from xcache.store.engine import decode_meta
         from xcache.store.introspect import encoding_of, usage
         from xcache.store.keys import ENCODINGS
 
-        meta = c.engine.get_meta(c.db, args[1])
-        if meta is None:
+        raw = c.engine.get_raw_meta(db_byte(c.db) + args[1])  # found even if expired, as Redis
+        if raw is None:
             raise Error("ERR no such key")
+        meta = decode_meta(raw)
         enc = encoding_of(c, args[1], meta, ENCODINGS).decode()
         size = usage(c, args[1], meta, 0)
         access, mkey = c.server.access, db_byte(c.db) + args[1]

@@ -76,7 +76,14 @@ class WriteStall(Exception):
     """RocksDB refused a write because it is stalled; nothing of the batch was applied."""
 
 
+# While a script's command or a transaction runs, time stands at its start (Redis 7's cached
+# command time): a key cannot expire between two commands of one script or one EXEC.
+frozen_ms: int | None = None
+
+
 def now_ms() -> int:
+    if frozen_ms is not None:
+        return frozen_ms
     return time.time_ns() // 1_000_000
 
 

@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from xcache.resp import OK, Error
 from xcache.resp import help as help_text
 from xcache.resp.help import pick
+from xcache.store import engine as enginemod
 from xcache.store import maxmemory
 from xcache.store.acl import acl_of, script_acl_check
 from xcache.store.acl_perm import permitted
@@ -110,6 +111,7 @@ class Running:
         client.user = caller.user  # its commands are checked against the caller's ACL
         client.script_run = self  # its reads make a tracking caller cache the keys (tracking.py)
         self.started = time.monotonic()
+        self.started_ms = time.time_ns() // 1_000_000  # the time its commands see (enginemod.frozen_ms)
         self.done = asyncio.Event()
         self.kill = False
         self.wrote = False
@@ -436,7 +438,11 @@ class _Context:
                 if self.run.oom and maxmemory.script_command_refused(self.run, cmd, argv):
                     return self._rejected(cmd, argv, maxmemory.OOM)  # scriptVerifyOOM
             self.run.wrote = True
-        reply = self.server.call(self.run.client, cmd, argv)
+        saved, enginemod.frozen_ms = enginemod.frozen_ms, self.run.started_ms
+        try:
+            reply = self.server.call(self.run.client, cmd, argv)
+        finally:
+            enginemod.frozen_ms = saved
         if type(reply) is Error:  # an error reply inside a script counts in INFO errorstats
             self.server.count_error(reply)
             self.run.counted_errors.add(reply.message)

@@ -12,6 +12,7 @@ from time import perf_counter_ns
 
 from xcache.resp import NULL_ARRAY, OK, Error
 from xcache.store import cmdstats, monitor
+from xcache.store import engine as enginemod
 from xcache.store.commands import command
 from xcache.store.dbmap import db_byte
 from xcache.store.engine import WriteStall, decode_meta, now_ms
@@ -137,6 +138,9 @@ def _exec(c):
     else:
         unit = rep.open_unit()
     c.in_exec = True
+    saved = enginemod.frozen_ms
+    if saved is None:  # its commands share one time, as in Redis (a script inside keeps its own)
+        enginemod.frozen_ms = enginemod.now_ms()
     try:
         while index < len(queue):
             cmd, argv = queue[index]
@@ -175,6 +179,7 @@ def _exec(c):
             replies.append(reply)
             index += 1
     finally:
+        enginemod.frozen_ms = saved
         c.in_exec = False
         if unit is not None and rep.unit is unit:
             rep.close_unit(c, unit)
