@@ -496,11 +496,8 @@ class Replication:
             log.error("event=sync_failed replica=%s:%s error=%s", st.ip, st.port, exc)
             c.close()
             return None
-        finally:
-            if not building.done():
-                await asyncio.wait([building])
-            await loop.run_in_executor(None, repl_snapshot.remove, path)
-            await loop.run_in_executor(None, repl_snapshot.remove, rdb_path)
+        finally:  # also when the task is cancelled (the client left): nothing awaited here
+            _remove_after(building, path, rdb_path)
         log.info("event=sync_rdb_sent replica=%s:%s bytes=%s", st.ip, st.port, size)
         if rdb_only:
             c.close()  # after the RDB is flushed: what Redis does with an rdb-only client
@@ -552,11 +549,8 @@ class Replication:
             log.error("event=snapshot_send_failed replica=%s:%s error=%s", st.ip, st.port, exc)
             c.close()
             return None
-        finally:
-            if not tarring.done():
-                await asyncio.wait([tarring])
-            await loop.run_in_executor(None, repl_snapshot.remove, path)
-            await loop.run_in_executor(None, repl_snapshot.remove, tar_path)
+        finally:  # also when the task is cancelled (the replica left): nothing awaited here
+            _remove_after(tarring, path, tar_path)
         pending, st.pending, st.pending_bytes = st.pending, None, 0
         st.state = "online"
         st.ack_time = time.monotonic()
@@ -770,6 +764,26 @@ class Replication:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _remove_after(job: asyncio.Future, *paths: str) -> None:
+    """Remove paths in a thread once job (the thread writing from them) is done."""
+
+    def remove(_job=None) -> None:
+        asyncio.get_running_loop().run_in_executor(None, _remove_quietly, paths)
+
+    if job.done():
+        remove()
+    else:
+        job.add_done_callback(remove)
+
+
+def _remove_quietly(paths: tuple[str, ...]) -> None:
+    for path in paths:
+        try:
+            repl_snapshot.remove(path)
+        except OSError as exc:
+            log.warning("event=snapshot_remove_failed path=%s error=%s", path, exc)
 
 _RELATIVE_OPTS = (b"EX", b"PX", b"EXAT")
 _TTL_OPTS = (b"EX", b"PX", b"EXAT", b"PXAT")
