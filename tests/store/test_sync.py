@@ -2,6 +2,7 @@
 as the same dataset, then the stream of writes (as `redis-cli --rdb` and Redis's own test suite's
 attach_to_replication_stream use it)."""
 
+import os
 import shutil
 import socket
 import subprocess
@@ -157,3 +158,66 @@ def test_replconf_rdb_options_are_checked_as_redis_does(r):
         r.execute_command("REPLCONF", "rdb-filter-only", "keys")
     assert r.execute_command("REPLCONF", "rdb-filter-only", "functions") in (b"OK", "OK")
     assert r.execute_command("REPLCONF", "rdb-only", "0") in (b"OK", "OK")
+
+
+@pytest.mark.parametrize("functions_only", [False, True])
+def test_debug_reload_nosave_loads_a_redis_cli_rdb(tmp_path, functions_only):
+    """Redis's integration/redis-cli.tcl "Dumping an RDB - functions only: no/yes": the RDB
+    redis-cli takes, renamed to dir/dbfilename, comes back with DEBUG RELOAD NOSAVE."""
+    if shutil.which("redis-cli") is None:
+        pytest.skip("needs redis-cli")
+    with start_xcache_server(tmp_path / "node") as node:
+        r = redis.Redis(port=node.port, socket_timeout=120)
+        r.flushdb()
+        r.function_flush()
+        data_dir = r.config_get("dir")["dir"]
+        dbfilename = r.config_get("dbfilename")["dbfilename"]
+        assert dbfilename == "dump.rdb"
+        assert r.execute_command("DEBUG", "POPULATE", 20000, "key", 1000) == b"OK"
+        r.rpush("list", "a", "b")
+        r.zadd("z", {"m": 2.5})
+        r.set("ttl", "v", ex=1000)
+        assert r.function_load(LIBRARY) == b"lib1"
+        digest = r.execute_command("DEBUG", "DIGEST")
+        cli_rdb = f"{data_dir}/cli.rdb"
+        option = "--functions-rdb" if functions_only else "--rdb"
+        out = subprocess.run(["redis-cli", "-p", str(node.port), option, cli_rdb],
+                             capture_output=True, timeout=120)
+        assert b"Transfer finished with success" in out.stdout + out.stderr, out
+        os.replace(cli_rdb, f"{data_dir}/{dbfilename}")
+        assert r.set("should-not-exist", 1)
+        assert r.execute_command("DEBUG", "RELOAD", "NOSAVE") == b"OK"
+        assert r.get("should-not-exist") is None
+        assert r.function_list() == [[b"library_name", b"lib1", b"engine", b"LUA", b"functions",
+                                      [[b"name", b"func1", b"description", None,
+                                        b"flags", []]]]]
+        assert r.fcall("func1", 0) == 123
+        if functions_only:
+            assert r.dbsize() == 0
+        else:
+            assert r.dbsize() == 20003
+            assert r.execute_command("DEBUG", "DIGEST") == digest
+            assert r.lrange("list", 0, -1) == [b"a", b"b"]
+            assert 0 < r.ttl("ttl") <= 1000
+
+
+def test_debug_reload_saves_and_merges(tmp_path):
+    with start_xcache_server(tmp_path / "node") as node:
+        r = redis.Redis(port=node.port)
+        data_dir = r.config_get("dir")["dir"]
+        r.set("a", "1")
+        r.hset("h", mapping={"f": "v"})
+        assert r.execute_command("DEBUG", "RELOAD") == b"OK"  # saves dir/dbfilename
+        assert os.path.getsize(f"{data_dir}/dump.rdb") > 0
+        assert r.get("a") == b"1"
+        r.set("a", "2")
+        r.set("b", "new")
+        with pytest.raises(redis.ResponseError, match="duplicated key 'a' in DB 0"):
+            r.execute_command("DEBUG", "RELOAD", "NOSAVE", "NOFLUSH")
+        assert r.get("a") == b"2"  # nothing loaded
+        assert r.execute_command("DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE") == b"OK"
+        assert (r.get("a"), r.get("b"), r.hgetall("h")) == (b"1", b"new", {b"f": b"v"})
+        with pytest.raises(redis.ResponseError, match="only supports the MERGE, NOFLUSH"):
+            r.execute_command("DEBUG", "RELOAD", "NOW")
+    check = subprocess.run(["redis-check-rdb", f"{data_dir}/dump.rdb"], capture_output=True)
+    assert check.returncode == 0, check.stdout
