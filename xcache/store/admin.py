@@ -384,8 +384,10 @@ def debug(c, args):
         # invisible to reads and go when a command finds them (lazyexpire.py), as in Redis
         c.server.active_expire = args[1] != b"0"
         return OK
-    if sub in (b"RELOAD", b"LOADAOF"):
-        _save(c)  # the data is already durable; RELOAD checkpoints it and keeps serving
+    if sub == b"RELOAD":
+        return _reload(c, args[1:])
+    if sub == b"LOADAOF":
+        _save(c)  # the data is already durable: checkpoints it and keeps serving
         return OK
     if sub == b"CHANGE-REPL-ID" and len(args) == 1:
         from xcache.store.replication import NO_REPLID
@@ -462,6 +464,35 @@ def _positive(raw: bytes) -> int:
     if value < 0:
         raise error
     return value
+
+
+def _reload(c, args: list[bytes]):
+    """DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE] (rdb_load.py). Without NOSAVE the dataset is saved
+    to dir/dbfilename; loading that file back would give the node the data it has (its data is
+    durable already), so the node keeps serving it as it is."""
+    from xcache.store import rdb_load
+
+    save = flush = True
+    merge = False
+    for opt in args:
+        opt = opt.upper()
+        if opt == b"MERGE":
+            merge = True
+        elif opt == b"NOFLUSH":
+            flush = False
+        elif opt == b"NOSAVE":
+            save = False
+        else:
+            raise Error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+    if save:
+        try:
+            rdb_load.save(c)
+        except Exception as exc:  # disk full, a checkpoint RocksDB refused...
+            raise Error(f"ERR Error saving the RDB file: {exc}") from None
+        _save(c)
+        return OK
+    rdb_load.load(c, flush, merge)
+    return OK
 
 
 def _populate(c, args: list[bytes]):

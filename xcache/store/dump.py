@@ -119,7 +119,11 @@ def value_body(engine, db: int, key: bytes, meta: Meta) -> bytes:
 def deserialize(payload: bytes) -> tuple[int, object]:
     """-> (xcache type, value): bytes, list of elements/members, or list of pairs."""
     r = _Reader(payload[:-10])
-    t = r.byte()
+    return read_value(r, r.byte())
+
+
+def read_value(r: _Reader, t: int) -> tuple[int, object]:
+    """The value of RDB type t at r (a DUMP payload's or an RDB file's): as deserialize."""
     if t == T_STRING:
         return STRING, r.string()
     if t == T_LIST:

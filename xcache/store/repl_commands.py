@@ -70,7 +70,20 @@ def replconf(c: Client, args: list[bytes]):
             return Raw(b"")  # a replica's ACK gets no reply
         elif opt == b"getack":
             return Raw(b"")  # handled by the replica's stream reader
-        elif opt not in (b"capa", b"rdb-only", b"rdb-filter-only"):
+        elif opt == b"rdb-only":  # SYNC sends this client the RDB and no stream
+            only = parse_int(value)
+            if not 0 <= only <= 1:
+                raise Error("ERR value is out of range, value must between 0 and 1")
+            c.repl_rdb_only = bool(only)
+        elif opt == b"rdb-filter-only":  # the parts its RDB holds: "functions" or nothing
+            exclude = {"data", "functions"}
+            for part in value.split():
+                if part.lower() != b"functions":
+                    raise Error("ERR Unsupported rdb-filter-only option: "
+                                f"{part.decode(errors='replace')}")
+                exclude.discard("functions")
+            c.repl_rdb_exclude = tuple(exclude)
+        elif opt != b"capa":
             raise Error(f"ERR Unrecognized REPLCONF option: {args[i].decode(errors='replace')}")
     return OK
 

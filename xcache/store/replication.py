@@ -48,7 +48,7 @@ from xcache.store import (
     repl_snapshot,
 )
 from xcache.store.interfaces import Suspend
-from xcache.store.rdb_file import MAX_BYTES, TooLarge, rdb_file
+from xcache.store.rdb_file import write_rdb
 from xcache.store.repl_link import MasterLink
 
 if TYPE_CHECKING:
@@ -441,28 +441,91 @@ class Replication:
 
     def sync(self, c: Client):
         """SYNC, the protocol before PSYNC (`redis-cli --rdb`, Redis's test suite): an RDB of the
-        committed data (rdb_file.py), then the live stream. The writes of a group still open
-        are not in it: they reach this client in the stream once the group is written."""
+        committed data, then the live stream. Like a full resync: a checkpoint on the loop at
+        self.offset (the writes of a group still open are not in it: they reach this client in
+        the stream once the group is written), the RDB written from it in a thread (rdb_file.py)
+        and sent with backpressure, the stream produced meanwhile buffered and sent after it.
+        REPLCONF rdb-only 1: the connection closes after the RDB (no stream); REPLCONF
+        rdb-filter-only: which parts the RDB holds (functions only, or nothing)."""
         if self.is_replica and self.link_state != "connected":
             return Error("NOMASTERLINK Can't SYNC while not connected with my master")
-        engine = self.server.engine
-        group, engine.group = engine.group, None  # reads see RocksDB only: the committed data
+        path = repl_snapshot.checkpoint_path(self.cfg.dir)
         try:
-            rdb = rdb_file(engine, self.server.cfg.databases, self.replid, self.offset)
-        except TooLarge:
-            return Error(f"ERR xcache: SYNC builds its RDB on the event loop and serves datasets "
-                         f"of up to {MAX_BYTES >> 20} MiB (tools, tests); replicas use PSYNC")
-        finally:
-            engine.group = group
+            # On the loop, on purpose: the snapshot is exactly the data at self.offset.
+            Checkpoint(self.server.engine.db).create_checkpoint(path)
+        except Exception as exc:
+            log.error("event=checkpoint_failed path=%s error=%s", path, exc)
+            repl_snapshot.remove(path)
+            return Error(f"ERR snapshot for SYNC failed: {exc}")
         c.kind = "replica"
         self._ensure_backlog()
         ip = getattr(c, "repl_ip", None) or c.addr.rsplit(":", 1)[0]
         port = getattr(c, "repl_port", 0) or int(c.addr.rsplit(":", 1)[1])
-        self.replicas[c] = ReplicaState(c, ip, port, "online", ack_offset=self.offset, acks=False)
-        self.stream_db = -1  # the stream after a snapshot starts with SELECT
+        rdb_only = getattr(c, "repl_rdb_only", False)
+        st = ReplicaState(c, ip, port, "wait_bgsave", ack_offset=self.offset, pending=[],
+                          acks=False)
+        if not rdb_only:  # an rdb-only client gets no stream (Redis keeps it out of it too)
+            self.replicas[c] = st
+            self.stream_db = -1  # the stream after a snapshot starts with SELECT
         self.stats["sync_full"] += 1
-        log.info("event=sync replica=%s:%s offset=%s rdb_bytes=%s", ip, port, self.offset, len(rdb))
-        return Raw(b"$%d\r\n" % len(rdb) + rdb)
+        log.info("event=sync replica=%s:%s offset=%s rdb_only=%s", ip, port, self.offset,
+                 int(rdb_only))
+        return Suspend(self._send_rdb(st, path, self.offset, rdb_only))
+
+    async def _send_rdb(self, st: ReplicaState, path: str, offset: int, rdb_only: bool):
+        c = st.client
+        loop = asyncio.get_running_loop()
+        exclude = getattr(c, "repl_rdb_exclude", ())
+        rdb_path = path + ".rdb"
+        building = loop.run_in_executor(
+            None, write_rdb, path, rdb_path, self.server.cfg.databases, self.replid, offset,
+            "data" not in exclude, "functions" not in exclude)
+        size = 0
+        try:
+            while not building.done():  # a newline keeps the client's read timeout fed, as Redis
+                await asyncio.wait([building], timeout=1.0)
+                if not building.done() and not c.closing:
+                    c.transport.write(b"\n")
+            size = building.result()
+            if c.closing:
+                return None
+            st.state = "send_bulk"
+            if not await self._send_file(c, rdb_path, b"$%d\r\n" % size, size):
+                return None
+        except Exception as exc:  # e.g. disk full while writing the RDB
+            log.error("event=sync_failed replica=%s:%s error=%s", st.ip, st.port, exc)
+            c.close()
+            return None
+        finally:  # also when the task is cancelled (the client left): nothing awaited here
+            _remove_after(building, path, rdb_path)
+        log.info("event=sync_rdb_sent replica=%s:%s bytes=%s", st.ip, st.port, size)
+        if rdb_only:
+            c.close()  # after the RDB is flushed: what Redis does with an rdb-only client
+            return None
+        pending, st.pending, st.pending_bytes = st.pending, None, 0
+        st.state = "online"
+        st.ack_time = time.monotonic()
+        if pending:
+            c.send(pending)
+        return Raw(b"")
+
+    async def _send_file(self, c: Client, path: str, header: bytes, size: int) -> bool:
+        """header, then size bytes of the file at path, with backpressure; False if the client
+        left first."""
+        t = c.transport
+        loop = asyncio.get_running_loop()
+        t.write(header)
+        sent = 0
+        with open(path, "rb") as fh:
+            while sent < size:
+                chunk = await loop.run_in_executor(None, fh.read, repl_snapshot.CHUNK_BYTES)
+                if not chunk or c.closing:
+                    return False
+                t.write(chunk)
+                sent += len(chunk)
+                while t.get_write_buffer_size() > HIGH_WATER_BYTES and not c.closing:
+                    await asyncio.sleep(0.005)  # backpressure: let the socket drain
+        return not c.closing
 
     async def _send_snapshot(self, st: ReplicaState, path: str, offset: int):
         c = st.client
@@ -480,26 +543,14 @@ class Replication:
             size = tarring.result()
             if c.closing:
                 return None
-            t.write(b"$%d\r\n" % size)
-            sent = 0
-            with open(tar_path, "rb") as fh:
-                while sent < size:
-                    chunk = await loop.run_in_executor(None, fh.read, repl_snapshot.CHUNK_BYTES)
-                    if not chunk or c.closing:
-                        return None
-                    t.write(chunk)
-                    sent += len(chunk)
-                    while t.get_write_buffer_size() > HIGH_WATER_BYTES and not c.closing:
-                        await asyncio.sleep(0.005)  # backpressure: let the socket drain
+            if not await self._send_file(c, tar_path, b"$%d\r\n" % size, size):
+                return None
         except Exception as exc:  # e.g. disk full while tarring: the replica will retry
             log.error("event=snapshot_send_failed replica=%s:%s error=%s", st.ip, st.port, exc)
             c.close()
             return None
-        finally:
-            if not tarring.done():
-                await asyncio.wait([tarring])
-            await loop.run_in_executor(None, repl_snapshot.remove, path)
-            await loop.run_in_executor(None, repl_snapshot.remove, tar_path)
+        finally:  # also when the task is cancelled (the replica left): nothing awaited here
+            _remove_after(tarring, path, tar_path)
         pending, st.pending, st.pending_bytes = st.pending, None, 0
         st.state = "online"
         st.ack_time = time.monotonic()
@@ -713,6 +764,26 @@ class Replication:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _remove_after(job: asyncio.Future, *paths: str) -> None:
+    """Remove paths in a thread once job (the thread writing from them) is done."""
+
+    def remove(_job=None) -> None:
+        asyncio.get_running_loop().run_in_executor(None, _remove_quietly, paths)
+
+    if job.done():
+        remove()
+    else:
+        job.add_done_callback(remove)
+
+
+def _remove_quietly(paths: tuple[str, ...]) -> None:
+    for path in paths:
+        try:
+            repl_snapshot.remove(path)
+        except OSError as exc:
+            log.warning("event=snapshot_remove_failed path=%s error=%s", path, exc)
 
 _RELATIVE_OPTS = (b"EX", b"PX", b"EXAT")
 _TTL_OPTS = (b"EX", b"PX", b"EXAT", b"PXAT")
