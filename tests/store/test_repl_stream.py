@@ -364,19 +364,40 @@ def test_stale_replica_refuses_with_masterdown_when_told_to(tmp_path):
 
 
 
-def test_publish_is_not_replicated(xcache_node):
-    """Unlike Redis 7.0, PUBLISH stays on the node it was sent to: sentinels publish their hello
-    messages on masters, and a replicated one in a failover's window would put the old master's
-    offset past the promoted replica's history (a full resync instead of a partial one)."""
+def test_publish_is_replicated_but_not_sentinel_hellos(xcache_node, redis_node):
+    """As Redis 7.0 outside cluster mode, PUBLISH (also inside MULTI) reaches replicas, for their
+    subscribers; the sentinels' hellos stay on the node they were sent to (sentinels publish them
+    on every node, and a replicated one in a failover's window would put the old master's offset
+    past the promoted replica's history)."""
+    def scenario(r):
+        r.publish("bla", "bla")
+        with r.pipeline(transaction=True) as p:
+            p.publish("in", "multi")
+            p.execute()
+
+    assert_same_stream(xcache_node, redis_node, scenario)
     r = redis.Redis(port=xcache_node.port, protocol=2, socket_timeout=10)
     s = Stream(xcache_node.port)
     try:
+        r.publish("__sentinel__:hello", "127.0.0.1,26379,x,0,m,127.0.0.1,6379,0")
         r.publish("bla", "bla")
         r.execute_command(*MARK)
-        assert [a for a in s.until_mark() if a[0] == b"publish"] == []
+        assert [a[1] for a in s.until_mark() if a[0] == b"publish"] == [b"bla"]
     finally:
         s.close()
         r.close()
+
+
+def test_a_replicas_subscribers_hear_what_is_published_on_its_master(cluster):
+    m = cluster.node()
+    rep = cluster.replica_of(m)
+    sub = client(rep).pubsub()
+    sub.subscribe("news")
+    assert sub.get_message(timeout=5)["type"] == "subscribe"
+    client(m).publish("news", "hello")
+    msg = sub.get_message(timeout=10)
+    assert (msg["channel"], msg["data"]) == (b"news", b"hello")
+    sub.close()
 
 
 def test_transactions_during_a_write_stall_reach_the_replica_whole(cluster):
@@ -441,9 +462,9 @@ def test_a_stopped_link_ends_even_when_its_cancel_is_lost():
 
 @pytest.mark.parametrize("noack", [False, True])
 def test_xreadgroup_sends_a_new_consumer_on_its_own_only_with_noack(xcache_node, redis_node, noack):
-    """multi.tcl "MULTI propagation of XREADGROUP": each XCLAIM creates its consumer on a
-    replica, so XGROUP CREATECONSUMER goes only where there are none (NOACK). (The SETID after
-    them is Redis 7.2's, which keeps a replica's entries_read: redis#12898.)"""
+    """multi.tcl "MULTI propagation of XREADGROUP": each XCLAIM creates its consumer and moves
+    the group's last id on a replica, so XGROUP CREATECONSUMER and SETID go only where there are
+    none (NOACK), as Redis 7.0 sends them."""
     def scenario(r):
         r.xadd("s", {"f": "v"}, id="1-1")
         r.xgroup_create("s", "g", "0")
@@ -452,4 +473,57 @@ def test_xreadgroup_sends_a_new_consumer_on_its_own_only_with_noack(xcache_node,
     for stream in streams_of([xcache_node.port, redis_node.port], scenario):
         names = [argv[:2] for argv in stream]
         assert ([b"xgroup", b"CREATECONSUMER"] in names) == noack
+        assert ([b"xgroup", b"SETID"] in names) == noack
         assert ([b"xclaim", b"s"] in names) == (not noack)
+
+
+NO_OP_WRITES = [
+    ("SPOP", "m"), ("SPOP", "m", "1"), ("LPOP", "m"), ("RPOP", "m", "2"), ("ZPOPMIN", "m"),
+    ("HDEL", "m", "f"), ("SREM", "m", "a"), ("ZREM", "m", "a"), ("LREM", "m", "0", "a"),
+    ("LTRIM", "m", "0", "1"), ("EXPIRE", "m", "10"), ("PERSIST", "m"), ("SETRANGE", "m", "0", ""),
+    ("SMOVE", "m", "n", "a"), ("LMOVE", "m", "n", "LEFT", "RIGHT"), ("RPOPLPUSH", "m", "n"),
+    ("SINTERSTORE", "d", "m"), ("ZREMRANGEBYSCORE", "m", "0", "1"), ("XDEL", "m", "1-1"),
+    ("COPY", "m", "n"), ("MOVE", "m", "1"), ("LPUSHX", "m", "a"), ("SETNX", "s", "w"),
+    ("MSETNX", "s", "1"), ("EXPIRE", "s", "10", "NX"), ("SADD", "t", "a"), ("SREM", "t", "zz"),
+    ("HSETNX", "h", "f", "v"), ("ZADD", "z", "1", "a"), ("ZADD", "z", "XX", "2", "b"),
+    ("GEOADD", "g", "NX", "0", "0", "a"), ("BITOP", "AND", "d4", "m")]
+
+
+def test_writes_that_change_nothing_are_not_replicated(xcache_node, redis_node):
+    """As Redis (server.dirty): a write command that changed nothing (SPOP of a missing key, SADD
+    of a member already there, SETNX of an existing key...) is not in the stream; EXPIRE ... NX
+    goes as PEXPIREAT with its NX."""
+    def scenario(r):
+        r.set("s", "v")
+        r.sadd("t", "a")
+        r.hset("h", "f", "v")
+        r.zadd("z", {"a": 1})
+        r.geoadd("g", (0, 0, "a"))
+        for argv in NO_OP_WRITES:
+            try:
+                r.execute_command(*argv)
+            except redis.ResponseError:
+                pass
+            r.execute_command("INCR", "after-" + argv[0])
+
+    stream = assert_same_stream(xcache_node, redis_node, scenario)
+    assert [b"pexpireat", b"s", b"*", b"NX"] in _normalise(stream)
+
+
+def test_a_write_that_changes_nothing_leaves_watchers_alone(r2):
+    """multi.tcl's WATCH rules: only a real change of a watched key aborts the transaction."""
+    r2.sadd("t", "a")
+    with r2.pipeline() as p:
+        p.watch("t")
+        r2.sadd("t", "a")  # already a member: no change
+        r2.srem("t", "nope")
+        p.multi()
+        p.ping()
+        assert p.execute() == [True]
+    with r2.pipeline() as p:
+        p.watch("t")
+        r2.sadd("t", "b")
+        p.multi()
+        p.ping()
+        with pytest.raises(redis.WatchError):
+            p.execute()

@@ -468,8 +468,9 @@ def _positive(raw: bytes) -> int:
 
 def _reload(c, args: list[bytes]):
     """DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE] (rdb_load.py). Without NOSAVE the dataset is saved
-    to dir/dbfilename; loading that file back would give the node the data it has (its data is
-    durable already), so the node keeps serving it as it is."""
+    to dir/dbfilename; flushing and loading that file back would give the node the data it has
+    (its data is durable already), so the node keeps serving it as it is. With NOFLUSH the file
+    is loaded over the data, as Redis: every key meets itself (MERGE, or an error)."""
     from xcache.store import rdb_load
 
     save = flush = True
@@ -490,8 +491,10 @@ def _reload(c, args: list[bytes]):
         except Exception as exc:  # disk full, a checkpoint RocksDB refused...
             raise Error(f"ERR Error saving the RDB file: {exc}") from None
         _save(c)
-        return OK
-    rdb_load.load(c, flush, merge)
+        if flush:
+            return OK  # flushing and loading what was just saved would give the same data
+    # NOFLUSH: the file's keys meet the node's (MERGE or an error)
+    rdb_load.load(c, flush_db if flush else None, merge)
     return OK
 
 

@@ -297,6 +297,9 @@ class Engine:
         self.meta_cache = self.rocks.meta_cache  # RocksDB's meta entries in Python (metacache.py)
         self.access = AccessTable()  # when keys were last used (OBJECT IDLETIME/FREQ, access.py)
         self.group: Group | None = None  # open while a group of commands runs (groupcommit.py)
+        # bumped by every write: a write command that leaves it as it was changed nothing, and
+        # is neither replicated nor seen by WATCH or tracking (Redis's server.dirty)
+        self.changes = 0
         self.groups_written = self.group_ops_written = 0  # for INFO / metrics
         self._wopts = WriteOptions()
         self._wopts.no_slowdown = True
@@ -352,6 +355,7 @@ class Engine:
         at once, outside any group: every write is encoded with the prefixes of its time, so
         writes staged before the swap stay in the db they were made in."""
         raw = dbmap.swapped(a, b)
+        self.changes += 1
         try:
             self.db.put(DB_MAP_KEY, raw, self._wopts)
         except Exception as exc:
@@ -513,6 +517,7 @@ class Engine:
     def commit(self, batch: Batch | PendingBatch) -> None:
         if not batch.size:
             return
+        self.changes += 1
         if type(batch) is PendingBatch:
             if self.group is not None:
                 batch.apply_to(self.group)
@@ -531,6 +536,7 @@ class Engine:
 
     def put_meta_now(self, mkey: bytes, raw: bytes) -> None:
         """One meta write without a batch (the common SET): same stall handling as commit()."""
+        self.changes += 1
         if self.access.touching:
             self.access.touch(mkey)
         g = self.group

@@ -77,7 +77,8 @@ def geoadd(c, args):
     argv = [b"ZADD", key] + args[1:i]
     for score, member in pairs:
         argv += [b"%d" % int(score), member]
-    c.propagate = argv  # replicas apply the ZADD: no float work to redo
+    # replicas apply the ZADD: no float work to redo (nothing when nothing changed)
+    c.propagate = argv if added or updated else []
     return added + updated if ch else added
 
 

@@ -128,7 +128,7 @@ def _expire(c, args, name: str, unit_ms: int, absolute: bool):
     if when <= now_ms():
         c.propagate = [b"DEL", key]
     else:
-        c.propagate = [b"PEXPIREAT", key, b"%d" % when]
+        c.propagate = [b"PEXPIREAT", key, b"%d" % when, *args[2:]]  # its NX/XX/GT/LT kept
     return 1
 
 

@@ -98,14 +98,27 @@ def publish_message(server, channel: bytes, message: bytes) -> int:
     return receivers
 
 
+def _replicate(c, name: bytes, args: list[bytes]) -> None:
+    """As Redis outside cluster mode (forceCommandPropagation): a master's replicas get the
+    message too, for their own subscribers. Not the sentinels' hellos: sentinels publish them
+    on every node themselves, and a hello replicated from a master about to be demoted would
+    carry its offset past the promoted replica's history (a full resync instead of a partial)."""
+    rep = c.server.replication
+    if rep.backlog is not None and not rep.is_replica and args[0] != b"__sentinel__:hello":
+        typed = c.typed_cmd  # the client's spelling; inside EXEC or a script it names those
+        rep.propagate(c, [typed if typed.lower() == name else name, *args])
+
+
 @command("spublish", 3, "pubsub loading stale fast", 1, 1, 1)
 def spublish(c, args):
+    _replicate(c, b"spublish", args)
     subs = c.server.shard_channels.get(args[0])
     return _deliver(subs, Push([b"smessage", args[0], args[1]])) if subs else 0
 
 
 @command("publish", 3, "pubsub loading stale fast", 0, 0, 0)
 def publish(c, args):
+    _replicate(c, b"publish", args)
     return publish_message(c.server, args[0], args[1])
 
 

@@ -103,12 +103,13 @@ def save(c) -> None:
     server.stats["last_save"] = int(time.time())
 
 
-def load(c, flush: bool, merge: bool) -> None:
-    """Load dir/dbfilename into the node: flush first (keys and functions) unless not flush;
-    merge: the file's keys and libraries replace existing ones, else an existing one is an
-    error (checked before anything changes)."""
-    from xcache.store.admin import flush_db
+def load(c, flush_db, merge: bool) -> None:
+    """Load dir/dbfilename into the node: first flush_db(c, None) and the functions, unless
+    flush_db is None (NOFLUSH); merge: the file's keys and libraries replace existing ones, else
+    an existing one is an error (checked before anything changes)."""
     from xcache.store.functions import registry_of
+
+    flush = flush_db is not None
 
     path = rdb_path(c.server)
     reg = registry_of(c.server)

@@ -665,6 +665,7 @@ class Server:
         existed = notify_before(c, cmd, argv) if self.notify_flags and cmd.write else None
         # Redis's LOOKUP_NOTOUCH: TYPE, TTL, EXISTS, OBJECT... and a CLIENT NO-TOUCH client
         self.access.touching = not (cmd.notouch or c.no_touch) or cmd.name == "touch"
+        changes = self.engine.changes
         start = perf_counter_ns()
         st = cmd if cmd.subs is None else cmdstats.target(cmd, argv)  # counted per subcommand
         try:
@@ -704,6 +705,8 @@ class Server:
         if nsec >= self.diagnostics.min_ns:
             self.diagnostics.record(c, st, argv, nsec)
         if cmd.write:
+            if c.propagate is None and self.engine.changes == changes:
+                c.propagate = []  # it wrote nothing: as Redis, not replicated, no key touched
             self.after_write(c, cmd, argv)
             if existed is not None:
                 notify_after(c, cmd, argv, reply, existed)
@@ -880,6 +883,7 @@ class Server:
             refused = await self._wait_turn(c, cmd, argv)
             if refused is not None:
                 return refused
+            changes = self.engine.changes
             try:
                 reply = cmd.handler(c, argv[1:])
             except Error as exc:
@@ -897,6 +901,8 @@ class Server:
             if type(reply) is Block:
                 return await self._block(c, reply)
             if cmd.write:
+                if c.propagate is None and self.engine.changes == changes:
+                    c.propagate = []  # it wrote nothing (see call)
                 self.after_write(c, cmd, argv)
             return reply
 

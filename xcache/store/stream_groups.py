@@ -257,6 +257,18 @@ def _parse_min_idle(raw: bytes, cmd: str) -> int:
     return max(parse_int(raw, Error(f"ERR Invalid min-idle-time argument for {cmd}")), 0)
 
 
+def _advance_entries_read(s, g, last_id) -> None:
+    """The group's entries_read once its last id moves to last_id, as XREADGROUP counts it on
+    the master: Redis 7.0 sends a read's XCLAIMs without it (its replicas' lag drifted until
+    7.2's redis#12898); a replica counts the entries the read passed, as the read did."""
+    start = incr_id(g.last_id)
+    for id_, _ in s.range(start, last_id) if start is not None else ():
+        if g.entries_read != INVALID_READ and not s.has_tombstones(id_):  # as _serve_group
+            g.entries_read += 1
+        elif s.entries_added:
+            g.entries_read = s.estimate_distance(id_)
+
+
 @command("xclaim", -6, "write fast")
 def xclaim(c, args):
     key, gname, consumer = args[0], args[1], args[2]
@@ -307,6 +319,8 @@ def xclaim(c, args):
     cmds: list = []
     propagate_last = False
     if last_id > g.last_id:
+        if c.kind == "master":  # a replica following XREADGROUP's XCLAIMs (stream_read.py)
+            _advance_entries_read(s, g, last_id)
         g.last_id = last_id
         propagate_last = True
     out = []

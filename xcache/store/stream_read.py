@@ -209,12 +209,13 @@ def _serve_group(c, targets, group: bytes, consumer: bytes, count: int, noack: b
         cons.save(b)
         s.put_group(b, g)
         dirty = True
-        # Each XCLAIM creates its consumer on a replica; with NOACK there are none, so the
-        # consumer goes on its own (Redis 7). The SETID carries entries_read, which XCLAIM does
-        # not: Redis 7.0 sent it with NOACK only and its replicas' lag drifted (redis#12898).
+        # As Redis 7.0: each XCLAIM carries the group's last id and creates its consumer on a
+        # replica (which counts entries_read itself: stream_groups._advance_entries_read); with
+        # NOACK there are none, so the consumer and the last id go on their own.
         _consumer_created(c, cmds if noack else None, key, group, cons)
-        cmds.append([b"XGROUP", b"SETID", key, group, fmt_id(g.last_id), b"ENTRIESREAD",
-                     b"%d" % g.entries_read])
+        if noack:
+            cmds.append([b"XGROUP", b"SETID", key, group, fmt_id(g.last_id), b"ENTRIESREAD",
+                         b"%d" % g.entries_read])
         out += [key, entries]
     if dirty:
         c.engine.commit(b)

@@ -154,6 +154,7 @@ def _exec(c):
                 c.propagate = None
                 st = cmdstats.target(cmd, argv)  # each queued command is a call (INFO commandstats)
                 existed = notify_before(c, cmd, argv) if server.notify_flags and cmd.write else None
+                changes = c.engine.changes
                 start = perf_counter_ns()
                 try:
                     reply = cmd.handler(c, argv[1:])
@@ -169,6 +170,8 @@ def _exec(c):
                     raise
                 else:
                     if cmd.write:
+                        if c.propagate is None and c.engine.changes == changes:
+                            c.propagate = []  # it wrote nothing (see Server.call)
                         server.after_write(c, cmd, argv)
                         if existed is not None:
                             notify_after(c, cmd, argv, reply, existed)
