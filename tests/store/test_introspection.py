@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from tests.conftest import NOT_APPLICABLE
-from tests.procs import read_until
+from tests.procs import read_reply, read_until
 from tests.store.resp3 import raw
 
 
@@ -347,6 +347,31 @@ def test_monitor_shows_scripts_before_and_exec_after_their_commands(r):
     assert shown == [b'"EVAL" "return redis.call(\\"GET\\", \\"mk\\")" "0"', b'"GET" "mk"', b'"MULTI"',
                      b'"GET" "a"', b'"SET" "b" "1"', b'"EXEC"', b'"PING"'], lines
     assert where[1] == b"0 lua" and where[0].startswith(b"0 127.0.0.1:")
+
+
+def test_monitor_redacts_secrets_as_redis(r):
+    """introspection.tcl "MONITOR supports redacting command arguments"."""
+    from xcache.resp import encode_command
+
+    port = r.connection_pool.connection_kwargs["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as other:
+        s.sendall(b"MONITOR\r\n")
+        assert read_until(s, b"+OK\r\n") == b"+OK\r\n"
+        p = str(port).encode()
+        for argv in ((b"MIGRATE", b"127.0.0.1", p, b"key", b"9", b"5000", b"AUTH", b"user"),
+                     (b"MIGRATE", b"127.0.0.1", p, b"key", b"9", b"5000", b"AUTH2", b"u", b"pw"),
+                     (b"AUTH", b"not-real"), (b"AUTH", b"not-real", b"not-a-password"),
+                     (b"HELLO", b"2", b"AUTH", b"not-real", b"not-a-password"), (b"PING",)):
+            other.sendall(encode_command(*argv))
+            read_reply(other)
+        lines = read_until(s, b'"PING"\r\n').split(b"\r\n")[:-1]
+    shown = [line.split(b"] ", 1)[1] for line in lines]
+    assert shown == [
+        b'"MIGRATE" "127.0.0.1" "%b" "key" "9" "5000" "AUTH" "(redacted)"' % p,
+        b'"MIGRATE" "127.0.0.1" "%b" "key" "9" "5000" "AUTH2" "(redacted)" "(redacted)"' % p,
+        b'"AUTH" "(redacted)"', b'"AUTH" "(redacted)" "(redacted)"',
+        b'"HELLO" "2" "AUTH" "(redacted)" "(redacted)"', b'"PING"'], lines
 
 
 def test_shard_channels(r):

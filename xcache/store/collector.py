@@ -44,6 +44,9 @@ class Collector:
 
     def step(self) -> int:
         """One bounded unit of work over each column family; returns entries removed."""
+        scripts = getattr(self.server, "scripts", None)
+        if scripts is not None and scripts.running is not None:
+            return 0  # a script's time stands still: nothing expires while it runs (as Redis)
         limit = self.server.cfg.expire_collector_batch
         return self._step_meta(limit) + self._step_data("data", limit) + self._step_data("score", limit)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from xcache.observability.slowlog import redacted
 from xcache.resp import OK, Error
 from xcache.store.commands import command
 
@@ -56,7 +57,8 @@ def exec_done(server, c) -> None:
 def _send(server, c, argv: list[bytes], skip=None) -> None:
     now = time.time()
     who = b"lua" if c.kind == "script" else c.addr.encode()  # a script's commands: `[0 lua]`, as Redis
-    line = b"+%.6f [%d %b] %b\r\n" % (now, c.db, who, b" ".join(quote(a) for a in argv))
+    # secrets hidden as in SLOWLOG (Redis redacts the argv both show)
+    line = b"+%.6f [%d %b] %b\r\n" % (now, c.db, who, b" ".join(quote(a) for a in redacted(argv)))
     for m in list(server.monitors):
         if m.closing:
             server.monitors.remove(m)
