@@ -3,7 +3,7 @@ xcache proxy, and print the results side by side.
 
     python3 benchmarks/redis_suite.py [--workdir /tmp/redis-suite] [--targets redis,xcache,proxy]
                                       [--units type/list sort ...] [--unit-timeout 300]
-                                      [--with-debug]
+                                      [--with-debug] [--as-redis-ci]
 
 It downloads the suite with Redis's source (Debian's `redis_7.0.15.orig.tar.gz`, the version
 Debian's redis-server is), and runs each unit in the suite's external-server mode
@@ -13,6 +13,10 @@ as the suite flushes and lists keys) also with `--singledb` (it has database 0 o
 tagged `external:skip`, `needs:debug` (unless --with-debug) or `needs:repl` do not run. An `[exception]` ends a unit
 early: the tests after it count as not run. The failing tests of each target are written to
 `<workdir>/<target>-failures.txt`; see docs/compatibility.md for what fails and why.
+
+--as-redis-ci runs it as Redis's own external CI does (.github/workflows/external.yml): every
+unit in one `./runtest --host H --port P --tags -slow` against one server per target, so the
+needs:debug and needs:repl tests run too, and a unit's leftovers meet the next one.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,12 +89,28 @@ class Target:
             p.stop()
 
 
-def run_unit(src: Path, unit: str, target: Target, timeout: float, log: Path,
+def _link_tools(src: Path) -> None:
+    """The suite's integration units run src/redis-cli, redis-benchmark...: Debian's."""
+    for tool in ("redis-cli", "redis-benchmark", "redis-server", "redis-check-aof",
+                 "redis-check-rdb"):
+        link = src / "src" / tool
+        found = shutil.which(tool)
+        if found and not link.exists():
+            link.symlink_to(found)
+
+
+def run_unit(src: Path, unit: str | None, target: Target, timeout: float, log: Path,
              debug: bool = False) -> dict:
+    """One unit, or (unit None) the whole suite as Redis's own external CI runs it
+    (.github/workflows/external.yml: every unit against one server, `--tags -slow`)."""
     cmd = ["./runtest", "--host", "127.0.0.1", "--port", str(target.port),
-           "--baseport", str(BASEPORT), "--single", f"unit/{unit}", "--tags", "-needs:repl"]
-    if not debug:
-        cmd += ["--tags", "-needs:debug"]
+           "--baseport", str(BASEPORT)]
+    if unit is None:
+        cmd += ["--tags", "-slow"]
+    else:
+        cmd += ["--single", f"unit/{unit}", "--tags", "-needs:repl"]
+        if not debug:
+            cmd += ["--tags", "-needs:debug"]
     if target.kind == "proxy":
         cmd.append("--singledb")
     # Its own session: on a timeout the whole harness goes (its test clients hold its ports).
@@ -102,7 +123,7 @@ def run_unit(src: Path, unit: str, target: Target, timeout: float, log: Path,
         out = proc.communicate()[0] + "\n[timeout]: unit timed out\n"
     out = ANSI.sub("", out)
     with open(log, "a") as fh:
-        fh.write(f"===== unit/{unit} ({target.kind})\n{out}\n")
+        fh.write(f"===== unit/{unit or 'all'} ({target.kind})\n{out}\n")
     counts = {"ok": 0, "err": 0, "exception": 0, "timeout": 0}
     failed = []
     for line in out.splitlines():
@@ -110,7 +131,7 @@ def run_unit(src: Path, unit: str, target: Target, timeout: float, log: Path,
         if m:
             counts[m.group(1)] += 1
             if m.group(1) != "ok":
-                failed.append(f"unit/{unit}: [{m.group(1)}] {m.group(2)}")
+                failed.append(f"unit/{unit or 'all'}: [{m.group(1)}] {m.group(2)}")
     return {"counts": counts, "failed": failed}
 
 
@@ -122,18 +143,25 @@ def main() -> None:
     ap.add_argument("--unit-timeout", type=float, default=300)
     ap.add_argument("--with-debug", action="store_true",
                     help="also run the tests tagged needs:debug (DEBUG RELOAD, DIGEST, SLEEP...)")
+    ap.add_argument("--as-redis-ci", action="store_true",
+                    help="every unit in one run against one server per target, `--tags -slow` "
+                         "(needs:debug and needs:repl included), as Redis's own external CI")
     args = ap.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     src = suite(workdir)
     kinds = args.targets.split(",")
+    if args.as_redis_ci:
+        _link_tools(src)
+        args.units = [None]
+        args.unit_timeout = max(args.unit_timeout, 3600)
     for kind in kinds:
         (workdir / f"{kind}.log").write_text("")
     totals = {k: {"ok": 0, "err": 0, "exception": 0, "timeout": 0} for k in kinds}
     failures: dict[str, list[str]] = {k: [] for k in kinds}
     print(f"{'unit':22s}" + "".join(f"{k + ' ok/err/exc':>24s}" for k in kinds), flush=True)
     for unit in args.units:
-        row = f"{unit:22s}"
+        row = f"{unit or 'all units':22s}"
         for kind in kinds:
             tmp = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir))
             target = Target(kind, tmp)

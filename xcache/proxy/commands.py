@@ -59,7 +59,7 @@ _NODE = "administers one backend node: run it on the node itself"
 _DENY = {
     "shutdown": "stops a backend node",
     "slaveof": _NODE,
-    "replicaof": _NODE, "sync": _NODE, "psync": _NODE, "debug": _NODE, "acl": _NODE,
+    "replicaof": _NODE, "sync": _NODE, "psync": _NODE, "acl": _NODE,
     "failover": _NODE, "replconf": _NODE,
     "cluster": "the proxy is not a cluster node", "asking": "the proxy is not a cluster node",
     "migrate": "moves keys between nodes; the dashboard migrates slots",
@@ -114,7 +114,7 @@ _FANOUT = {"scan": (True, 2), "dbsize": (True, 1), "randomkey": (True, 1), "keys
            "command": (True, 1), "lolwut": (True, 1), "script": (False, 2), "function": (False, 2),
            "memory": (True, 2), "slowlog": (True, 2), "latency": (True, 2), "module": (True, 2),
            "lastsave": (True, 1), "bgsave": (True, 1), "bgrewriteaof": (True, 1),
-           "save": (True, 1), "pfselftest": (True, 1), "monitor": (True, 1)}
+           "save": (True, 1), "pfselftest": (True, 1), "monitor": (True, 1), "debug": (False, 2)}
 
 _SPLIT = {"mget": True, "exists": True, "touch": True, "del": False, "unlink": False, "mset": False}
 

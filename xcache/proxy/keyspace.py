@@ -239,6 +239,8 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
             session.answer(spec, error_line(
                 f"ERR xcache: MODULE {argv[1].decode(errors='replace')} is not supported through the "
                 "proxy (administers one backend node: run it on the node itself)"), t0)
+    elif name == "DEBUG":
+        _debug(session, spec, argv, t0)
     elif name == "MEMORY":
         if argv[1].upper() == b"USAGE":
             if len(argv) < 3:
@@ -247,6 +249,34 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
             session.same_slot(spec, argv, t0, [argv[2]])
         else:
             forward_first(session, spec, argv, t0)
+
+
+# DEBUG through the proxy. Settings go to every group (each node is part of the server); a
+# key's report to its group; what covers the whole dataset (DIGEST, RELOAD, POPULATE...) to the
+# only group, when the proxy has one: that node is then the whole server, as for Redis's suite.
+_DEBUG_EVERY_GROUP = {b"SET-ACTIVE-EXPIRE", b"SET-DISABLE-DENY-SCRIPTS", b"SLEEP", b"PAUSE-CRON",
+                      b"QUICKLIST-PACKED-THRESHOLD", b"SET-SKIP-CHECKSUM-VALIDATION",
+                      b"REPLYBUFFER", b"DICT-RESIZING", b"LOG"}
+_DEBUG_BY_KEY = {b"OBJECT", b"DIGEST-VALUE", b"HTSTATS-KEY", b"LISTPACK", b"QUICKLIST", b"SDSLEN"}
+_DEBUG_ANY_GROUP = {b"HELP", b"ERROR", b"PROTOCOL"}
+
+
+def _debug(session, spec, argv: list[bytes], t0: float) -> None:
+    sub = argv[1].upper()
+    if sub == b"PROTOCOL" and len(argv) > 2 and argv[2].lower() in (b"attrib", b"push"):
+        # an attribute or a push before the reply would read as two replies on a pooled link
+        session.answer(spec, error_line("ERR xcache: DEBUG PROTOCOL attrib/push is not supported "
+                                        "through the proxy"), t0)
+    elif sub in _DEBUG_EVERY_GROUP:
+        gather(session, spec, argv, t0, merged(lambda r: r[0]))
+    elif sub in _DEBUG_BY_KEY and len(argv) > 2:
+        session.same_slot(spec, argv, t0, argv[2:])
+    elif sub in _DEBUG_ANY_GROUP or len(groups(session.ctx)) == 1:
+        forward_first(session, spec, argv, t0)
+    else:
+        session.answer(spec, error_line(
+            f"ERR xcache: DEBUG {argv[1].decode(errors='replace')} covers one node's whole "
+            "dataset: through the proxy only when it has one group (run it on each node)"), t0)
 
 
 def select(session, spec, argv, t0: float) -> None:
