@@ -53,9 +53,30 @@ def test_whole_dataset_debug_needs_one_group(nodes):
         redis.Redis(port=started[0].port).execute_command("DEBUG", "DIGEST")
     with pytest.raises(redis.ResponseError, match="only when it has one group"):
         c2.execute_command("DEBUG", "DIGEST")
-    with pytest.raises(redis.ResponseError, match="attrib/push is not supported"):
-        c1.execute_command("DEBUG", "PROTOCOL", "attrib")
     r3 = redis.Redis(port=one, protocol=3)
     assert int(r3.execute_command("DEBUG", "PROTOCOL", "bignum")) == 1234567999999999999999999999999999999
     assert float(c2.execute_command("DEBUG", "PROTOCOL", "double")) == 3.141
     assert c2.ping()  # the pooled links still in step
+
+
+@pytest.mark.parametrize("resp", [2, 3])
+def test_debug_protocol_answers_as_a_node(nodes, resp):
+    """DEBUG PROTOCOL <type> through the proxy: the node's bytes, attributes and pushes too."""
+    import socket
+
+    started, one, two = nodes
+
+    def replies(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"HELLO %d\r\nPING\r\n" % resp)
+            got = b""
+            while not got.endswith(b"+PONG\r\n"):
+                got += s.recv(65536)
+            kinds = b"string integer double bignum null array set map attrib push verbatim true nope"
+            s.sendall(b"".join(b"DEBUG PROTOCOL %b\r\n" % k for k in kinds.split()) + b"PING\r\n")
+            got = b""
+            while not got.endswith(b"+PONG\r\n"):
+                got += s.recv(65536)
+            return got
+
+    assert replies(two) == replies(started[0].port)

@@ -22,9 +22,11 @@ from xcache.proxy.backend import Group
 from xcache.proxy.pending import Part, Request, Split
 from xcache.proxy.protocol import Verbatim, encode, integer, is_null, items, null, text
 from xcache.proxy.replies import error_line, pack
+from xcache.resp import Error
 from xcache.resp import encode as resp_encode
 from xcache.resp.help import SCRIPT_HELP as _REDIS_SCRIPT_HELP
 from xcache.resp.help import help_reply, pick
+from xcache.resp.samples import debug_protocol
 
 # CONFIG SET parameters that would cut or redirect the proxy's (or replicas') links to the nodes.
 # (`timeout` is the proxy's own: ownconfig.py)
@@ -252,21 +254,25 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
 
 
 # DEBUG through the proxy. Settings go to every group (each node is part of the server); a
-# key's report to its group; what covers the whole dataset (DIGEST, RELOAD, POPULATE...) to the
-# only group, when the proxy has one: that node is then the whole server, as for Redis's suite.
+# key's report to its group; PROTOCOL is answered here; what covers the whole dataset (DIGEST,
+# RELOAD, POPULATE...) goes to the only group, when the proxy has one: that node is then the
+# whole server, as for Redis's suite.
 _DEBUG_EVERY_GROUP = {b"SET-ACTIVE-EXPIRE", b"SET-DISABLE-DENY-SCRIPTS", b"SLEEP", b"PAUSE-CRON",
                       b"QUICKLIST-PACKED-THRESHOLD", b"SET-SKIP-CHECKSUM-VALIDATION",
                       b"REPLYBUFFER", b"DICT-RESIZING", b"LOG"}
 _DEBUG_BY_KEY = {b"OBJECT", b"DIGEST-VALUE", b"HTSTATS-KEY", b"LISTPACK", b"QUICKLIST", b"SDSLEN"}
-_DEBUG_ANY_GROUP = {b"HELP", b"ERROR", b"PROTOCOL"}
+_DEBUG_ANY_GROUP = {b"HELP", b"ERROR"}
 
 
 def _debug(session, spec, argv: list[bytes], t0: float) -> None:
     sub = argv[1].upper()
-    if sub == b"PROTOCOL" and len(argv) > 2 and argv[2].lower() in (b"attrib", b"push"):
-        # an attribute or a push before the reply would read as two replies on a pooled link
-        session.answer(spec, error_line("ERR xcache: DEBUG PROTOCOL attrib/push is not supported "
-                                        "through the proxy"), t0)
+    if sub == b"PROTOCOL" and len(argv) == 3:
+        # answered here: an attribute or a push would read as two replies on a pooled link
+        try:
+            reply = debug_protocol(argv[2].lower(), session.resp3)
+        except Error as exc:
+            reply = exc
+        session.answer(spec, resp_encode(reply, 3 if session.resp3 else 2), t0)
     elif sub in _DEBUG_EVERY_GROUP:
         gather(session, spec, argv, t0, merged(lambda r: r[0]))
     elif sub in _DEBUG_BY_KEY and len(argv) > 2:

@@ -11,7 +11,8 @@ import re
 import time
 
 from xcache.config import to_toml
-from xcache.resp import OK, PONG, BigNum, Bool, Double, Error, Map, Raw, Set, SimpleString, Verbatim
+from xcache.resp import OK, PONG, Error, Map, Raw, SimpleString, Verbatim
+from xcache.resp.samples import debug_protocol
 from xcache.store import info, nocluster, nomodules  # noqa: F401 - register INFO, CLUSTER, MODULE
 from xcache.store.client_command import set_client_name  # and registers CLIENT
 from xcache.store.commands import SYNTAX_ERROR, command, parse_c_int, parse_int
@@ -433,7 +434,7 @@ def debug(c, args):
     if sub == b"ERROR" and len(args) == 2:  # as given, for clients' tests (no error stats)
         return Raw(b"-" + args[1].replace(b"\n", b" ").replace(b"\r", b" ") + b"\r\n")
     if sub == b"PROTOCOL" and len(args) == 2:
-        return _protocol(c, args[1].lower())
+        return debug_protocol(args[1].lower(), c.resp == 3)
     if sub == b"LOG" and len(args) == 2:
         log.warning("event=debug_log message=%s", args[1].decode(errors="replace"))
         return OK
@@ -528,37 +529,3 @@ def _populate(c, args: list[bytes]):
     return OK
 
 
-def _protocol(c, name: bytes):
-    """DEBUG PROTOCOL <type>: one reply of each RESP3 type (debug.c), downgraded in RESP2."""
-    resp3 = c.resp == 3
-    if name == b"string":
-        return b"Hello World"
-    if name == b"integer":
-        return 12345
-    if name == b"double":
-        return Double(3.141)
-    if name == b"bignum":
-        return BigNum(b"1234567999999999999999999999999999999")
-    if name == b"null":
-        return None
-    if name == b"array":
-        return [0, 1, 2]
-    if name == b"set":
-        return Set([0, 1, 2])
-    if name == b"map":
-        return Map([0, Bool(False), 1, Bool(True), 2, Bool(False)])
-    if name == b"attrib":  # an attribute, then the reply it annotates
-        real = b"$39\r\nSome real reply following the attribute\r\n"
-        return Raw((b"|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n" if resp3
-                    else b"") + real)
-    if name == b"push":
-        if not resp3:
-            raise Error("ERR RESP2 is not supported by this command")
-        return Raw(b">2\r\n$16\r\nserver-cpu-usage\r\n:42\r\n"
-                   b"$40\r\nSome real reply following the push reply\r\n")
-    if name in (b"true", b"false"):
-        return Bool(name == b"true")
-    if name == b"verbatim":
-        return Verbatim(b"This is a verbatim\nstring")
-    raise Error("ERR Wrong protocol type name. Please use one of the following: "
-                "string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false")
