@@ -46,17 +46,23 @@ def read_command(f) -> list[bytes]:
     return argv
 
 
+def read_rdb(f) -> bytes:
+    """The RDB payload of a SYNC reply: $<len>, after the newlines that keep a waiting replica's
+    read timeout fed."""
+    header = f.readline()
+    while header == b"\n":
+        header = f.readline()
+    assert header.startswith(b"$"), header
+    return f.read(int(header[1:]))
+
+
 def test_sync_streams_the_writes_after_its_rdb(xcache_node):
     r = redis.Redis(port=xcache_node.port)
     r.set("before", "1")
     with socket.create_connection(("127.0.0.1", xcache_node.port), timeout=10) as s:
         s.sendall(b"SYNC\r\n")
         f = s.makefile("rb")
-        header = f.readline()
-        while header == b"\n":  # newlines keep a waiting replica's read timeout fed
-            header = f.readline()
-        assert header.startswith(b"$")
-        rdb = f.read(int(header[1:]))
+        rdb = read_rdb(f)
         assert rdb.startswith(b"REDIS0010") and b"before" in rdb
         assert any(c["flags"] == "S" for c in r.client_list())  # listed as a replica
         r.set("after", "2")
@@ -142,10 +148,7 @@ def test_rdb_only_sync_closes_after_the_rdb(xcache_node):
         s.sendall(b"REPLCONF rdb-only 1\r\nSYNC\r\n")
         f = s.makefile("rb")
         assert f.readline() == b"+OK\r\n"
-        header = f.readline()
-        while header == b"\n":
-            header = f.readline()
-        rdb = f.read(int(header[1:]))
+        rdb = read_rdb(f)
         assert rdb.startswith(b"REDIS0010") and rdb.endswith(bytes((0xFF,)) + bytes(8))
         r.set("after", "1")
         assert f.read() == b""  # no stream: the node closed the connection
