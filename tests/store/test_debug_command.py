@@ -282,3 +282,35 @@ def test_debug_object_finds_a_key_that_expired_but_is_not_deleted(redis_dbg, xca
             assert r.dbsize() == 0
         finally:
             r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+
+
+def test_reply_buffer_shrinks_when_idle_and_grows_when_filled(redis_dbg, xcache_dbg):
+    """replybufsize.tcl: CLIENT LIST's rbs, the reply buffer's size, shrinks to 1 KiB while the
+    client is idle (its peak reset every DEBUG REPLYBUFFER PEAK-RESET-TIME ms) and doubles up to
+    16 KiB while replies fill it."""
+    from tests.procs import wait_until
+
+    for port in (redis_dbg.port, xcache_dbg.port):
+        r = redis.Redis(port=port)
+        tc = redis.Redis(port=port, client_name="test_client")
+        tc.ping()
+
+        def rbs() -> int:
+            line = next(line for line in r.execute_command("CLIENT", "LIST").decode().split("\n")
+                        if "name=test_client" in line)
+            return int(line.split(" rbs=")[1].split(" ")[0])
+
+        r.execute_command("DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "100")
+        try:
+            wait_until(lambda: 1024 <= rbs() < 2046, what=f"idle client's buffer shrunk ({port})")
+            r.set("bigval", "x" * 32768)
+            r.execute_command("DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "NEVER")
+            wait_until(lambda: tc.get("bigval") and 16384 <= rbs() < 32768,
+                       what=f"busy client's buffer grown ({port})")
+            assert r.info("stats")["reply_buffer_shrinks"] >= 1
+            assert r.info("stats")["reply_buffer_expands"] >= 1
+        finally:
+            r.execute_command("DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "RESET")
+            tc.close()
+    with pytest.raises(redis.ResponseError, match="^unknown subcommand or wrong number"):
+        redis.Redis(port=xcache_dbg.port).execute_command("DEBUG", "REPLYBUFFER", "X", "1")

@@ -442,14 +442,32 @@ def debug(c, args):
         # scripts may call noscript commands (DEBUG, CLIENT...): test harnesses use it
         c.server.script_disable_deny_script = _atoi(args[1]) != 0
         return OK
-    if sub in (b"QUICKLIST-PACKED-THRESHOLD", b"LISTPACK", b"QUICKLIST", b"SET-SKIP-CHECKSUM-VALIDATION",
-               b"REPLYBUFFER", b"PAUSE-CRON", b"DICT-RESIZING"):
+    if sub == b"REPLYBUFFER" and len(args) == 3:
+        return _replybuffer(c, args)
+    if sub in (b"QUICKLIST-PACKED-THRESHOLD", b"LISTPACK", b"QUICKLIST", b"SET-SKIP-CHECKSUM-VALIDATION", b"PAUSE-CRON", b"DICT-RESIZING"):
         return OK
     if sub == b"HELP" and len(args) == 1:
         return help_reply("DEBUG", DEBUG_HELP)
     # DEBUG has no subcommand table in Redis: its handler's fallback (addReplySubcommandSyntaxError)
     raise Error(f"ERR unknown subcommand or wrong number of arguments for "
                 f"'{args[0].decode(errors='replace')[:128]}'. Try DEBUG HELP.")
+
+
+def _replybuffer(c, args: list[bytes]):
+    """DEBUG REPLYBUFFER PEAK-RESET-TIME <NEVER|RESET|ms> | RESIZING <0|1> (xcache/replybuf.py)."""
+    from xcache.replybuf import DEFAULT_PEAK_RESET_MS
+
+    settings, what, value = c.server.replybuf, args[1].upper(), args[2]
+    if what == b"PEAK-RESET-TIME":
+        word = value.upper()
+        settings.peak_reset_ms = (-1 if word == b"NEVER" else DEFAULT_PEAK_RESET_MS
+                                  if word == b"RESET" else parse_int(value))
+    elif what == b"RESIZING":
+        settings.resizing = _atoi(value) != 0
+    else:
+        raise Error(f"ERR unknown subcommand or wrong number of arguments for "
+                    f"'{args[0].decode(errors='replace')[:128]}'. Try DEBUG HELP.")
+    return OK
 
 
 def _atoi(raw: bytes) -> int:

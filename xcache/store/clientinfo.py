@@ -4,7 +4,7 @@ the fields of Redis 7's catClientInfoString (networking.c).
 qbuf is the bytes of the request stream read and not yet consumed: for the client running the
 command, the whole read that brought it (Redis trims its query buffer after the read's commands
 ran); argv-mem is the running command's argument bytes; qbuf-free follows Redis's query buffer
-(xcache/querybuf.py). Redis's other allocator figures (rbs, rbp, tot-mem) have no counterpart here and
+(xcache/querybuf.py), rbs and rbp its reply buffer (xcache/replybuf.py). Redis's other allocator figures (tot-mem) have no counterpart here and
 are 0."""
 
 from __future__ import annotations
@@ -61,6 +61,6 @@ def client_line(c, now: float, running=None, argv: list[bytes] = ()) -> str:
             f"age={int(now - c.created)} idle={int(now - c.last_interaction)} flags={_flags(c)} "
             f"db={c.db} sub={len(c.channels)} psub={len(c.patterns)} ssub={len(c.shard_channels)} "
             f"multi={multi} qbuf={qbuf} qbuf-free={max(0, c.qbuf_alloc - qbuf)} argv-mem={argv_mem} "
-            f"multi-mem={multi_mem} rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
+            f"multi-mem={multi_mem} rbs={c.rbuf_size} rbp={c.rbuf_peak} obl=0 oll=0 omem=0 tot-mem=0 events=r "
             f"cmd={cmd} user={c.user.name} redir={redir} resp={c.resp} "
             f"lib-name={c.lib_name.decode(errors='replace')} lib-ver={c.lib_ver.decode(errors='replace')}")

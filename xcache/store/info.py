@@ -165,7 +165,7 @@ def _section_stats(s) -> dict:
             "total_reads_processed": st["total_commands_processed"],
             "total_writes_processed": st["total_commands_processed"],
             "io_threaded_reads_processed": 0, "io_threaded_writes_processed": 0,
-            "reply_buffer_shrinks": 0, "reply_buffer_expands": 0,
+            "reply_buffer_shrinks": s.replybuf.shrinks, "reply_buffer_expands": s.replybuf.expands,
             "protocol_errors": st["protocol_errors"],
             "rejected_connections_fd": st["rejected_connections_fd"],
             "internal_errors": st["internal_errors"],

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Awaitable
 from time import perf_counter_ns
 
-from xcache import querybuf
+from xcache import querybuf, replybuf
 from xcache.config import ServerConfig
 from xcache.resp import (
     Error,
@@ -123,6 +123,9 @@ class Client(asyncio.Protocol):
         self.fd = -1
         self.qbuf_read = 0  # bytes of the read whose commands run now
         self.qbuf_alloc = self.qbuf_peak = 0  # Redis's query buffer size and peak (xcache/querybuf.py)
+        # Redis's reply buffer size, its peak and when that was reset (xcache/replybuf.py)
+        self.rbuf_size = self.rbuf_peak = replybuf.CHUNK
+        self.rbuf_peak_reset = 0  # Redis starts it in seconds, so the first visit resets it
         self.parser = RequestParser(server.cfg.proto_max_bulk_len_bytes, server.cfg.proto_max_multibulk_len)
         self.parser.authenticated = self.authenticated  # Redis's limits on unauthenticated requests
         self.pending: deque | None = None  # commands waiting while the client is suspended
@@ -416,7 +419,10 @@ class Client(asyncio.Protocol):
         if self.closing or self.transport is None:
             return
         data = b"".join(parts)
-        self.server.stats["total_net_output_bytes"] += len(data)
+        n = len(data)
+        self.server.stats["total_net_output_bytes"] += n
+        if n > self.rbuf_peak:  # replybuf.wrote, inlined: the hot path
+            self.rbuf_peak = n if n < self.rbuf_size else self.rbuf_size
         self.transport.write(data)
         limit = self.server.cfg.client_output_buffer_limit_bytes
         # the transport calls pause_writing() once its buffer passes the high-water mark
@@ -476,6 +482,7 @@ class Server:
         self.monitors: list[Client] = []  # MONITOR clients
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
         self.script_disable_deny_script = False  # DEBUG SET-DISABLE-DENY-SCRIPTS
+        self.replybuf = replybuf.Settings()  # DEBUG REPLYBUFFER, INFO reply_buffer_*
         self.key_waiters: dict[tuple[int, bytes], list[asyncio.Future]] = {}
         # Blocked clients woken by a write whose task has not run yet: commands read meanwhile
         # wait for them (Redis serves them before the next command, so a BRPOPLPUSH chain
@@ -1229,8 +1236,9 @@ class Server:
                 log.exception("event=wal_sync_failed")
 
     async def _clients_cron(self) -> None:
-        """Redis's clientsCron, for what clients see of it (xcache/querybuf.py): every 100 ms a tenth
-        of the clients (at least 5), so each about once a second, every one when there are few."""
+        """Redis's clientsCron, for what clients see of it (xcache/querybuf.py, replybuf.py):
+        every 100 ms a tenth of the clients (at least 5), so each about once a second, every one
+        when there are few."""
         batch: list = []
         while True:
             await asyncio.sleep(0.1)
@@ -1239,9 +1247,11 @@ class Server:
             n = max(5, len(self.clients) // 10)
             visit, batch = batch[:n], batch[n:]
             now = time.monotonic()
+            now_ms = int(time.time() * 1000)
             for c in visit:
                 if not c.closing:
                     querybuf.cron(c, c.parser.buffered(), now - c.last_interaction)
+                    replybuf.cron(c, self.replybuf, now_ms)
 
     async def _idle_clients_loop(self) -> None:
         """Close clients idle longer than timeout_ms (as Redis's `timeout`)."""
