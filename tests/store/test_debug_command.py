@@ -314,3 +314,33 @@ def test_reply_buffer_shrinks_when_idle_and_grows_when_filled(redis_dbg, xcache_
             tc.close()
     with pytest.raises(redis.ResponseError, match="^unknown subcommand or wrong number"):
         redis.Redis(port=xcache_dbg.port).execute_command("DEBUG", "REPLYBUFFER", "X", "1")
+
+
+def test_unlink_counts_what_redis_frees_in_the_background(redis_dbg, xcache_dbg):
+    """lazyfree.tcl: INFO's lazyfreed_objects counts a value UNLINK hands to the background (a
+    big set, a stream with many nodes and a consumer group), not a small one."""
+    for port in (redis_dbg.port, xcache_dbg.port):
+        r = redis.Redis(port=port)
+        r.flushall()
+        r.config_resetstat()
+        r.config_set("stream-node-max-entries", 5)
+        try:
+            for j in range(1000):
+                r.xadd("stream", {"foo" if j % 10 else "bar": j})
+            r.xgroup_create("stream", "mygroup", 0)
+            records = r.xreadgroup("mygroup", "Alice", {"stream": ">"}, count=2)
+            r.xdel("stream", records[0][1][1][0])
+            r.xack("stream", "mygroup", records[0][1][0][0])
+            r.sadd("small", *range(10))
+            r.sadd("big", *[f"m{i}" for i in range(100)])
+            assert r.unlink("stream", "small") == 2
+            assert r.info("memory")["lazyfreed_objects"] == 1, port
+            assert r.unlink("big") == 1
+            assert r.info("memory")["lazyfreed_objects"] == 2, port
+            r.xadd("s", {"a": "b"})
+            r.xgroup_create("s", "bla", "$")
+            r.xgroup_destroy("s", "bla")
+            r.unlink("s")
+            assert r.info("memory")["lazyfreed_objects"] == 2, port
+        finally:
+            r.config_set("stream-node-max-entries", 100)

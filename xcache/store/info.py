@@ -81,7 +81,7 @@ def _section_memory(s) -> dict:
             "mem_total_replication_buffers": 0, "mem_clients_slaves": 0,
             "mem_clients_normal": 0, "mem_cluster_links": 0, "mem_aof_buffer": 0,
             "mem_allocator": "libc", "active_defrag_running": 0,
-            "lazyfree_pending_objects": 0, "lazyfreed_objects": 0,
+            "lazyfree_pending_objects": 0, "lazyfreed_objects": s.stats["lazyfreed_objects"],
             "rocksdb_memtable_bytes": props["memtable_bytes"],
             "rocksdb_sst_bytes": props["sst_bytes"],
             **s.engine.rocks.info(s.engine.db)}  # budget, block cache, memtable charge

@@ -16,7 +16,7 @@ from xcache.numbers import string2ll
 from xcache.resp import Error, Map, SimpleString, Verbatim
 from xcache.store.commands import command, parse_int
 from xcache.store.dbmap import logical_db
-from xcache.store.engine import HASH, LIST, SET, STRING, ZSET, Meta, data_prefix
+from xcache.store.engine import HASH, LIST, SET, STREAM, STRING, ZSET, Meta, data_prefix
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 
@@ -37,6 +37,33 @@ def _entries(c, key: bytes, meta: Meta, limit: int):
     prefix = data_prefix(c.db, key, meta.version)
     n = len(prefix)
     return islice(((k[n:], v) for k, v in c.engine.scan(c.engine.data, prefix)), limit)
+
+
+LAZYFREE_THRESHOLD = 64  # Redis frees a value in the background past this effort
+
+
+def free_effort(c, key: bytes, meta: Meta) -> int:
+    """Redis 7.0's lazyfreeGetFreeEffort: the allocations freeing the value would take (1 for a
+    compact encoding). A quicklist's nodes and a stream's radix tree nodes are estimated from the
+    element counts (128 elements a list node, stream-node-max-entries a stream node)."""
+    t = meta.type
+    if t == STREAM:
+        from xcache.store.stream_model import Stream
+
+        s = Stream(c, key, meta)
+        per_node = c.server.settings.int("stream-node-max-entries") or s.length or 1
+        effort = -(-s.length // per_node)
+        groups = s.all_groups()
+        if groups:  # each group and its PEL (the first group's size stands for all), as Redis
+            effort += len(groups) * (1 + groups[0].pel_count)
+        return effort
+    if meta.count <= LAZYFREE_THRESHOLD:
+        return 1  # at most meta.count in every case below: under the threshold anyway
+    if t == LIST:
+        return -(-meta.count // 128)
+    if t in (HASH, SET, ZSET) and encoding_of(c, key, meta, {}) in (b"hashtable", b"skiplist"):
+        return meta.count
+    return 1
 
 
 def encoding_of(c, key: bytes, meta: Meta, other: dict) -> bytes:

@@ -35,8 +35,10 @@ from xcache.store.lazyexpire import expire_keys
 from xcache.store.subcommands import help_reply, subcommands, unknown_subcommand
 
 
-def delete_keys(c, keys: list[bytes]) -> int:
-    """Delete keys (O(1) each: only the meta entry goes; the collector removes the rest)."""
+def delete_keys(c, keys: list[bytes], lazy: bool = False) -> int:
+    """Delete keys (O(1) each: only the meta entry goes; the collector removes the rest, in the
+    background). lazy (UNLINK): a value Redis would free in the background counts in INFO's
+    lazyfreed_objects, as there."""
     engine = c.engine
     now = now_ms()
     b = engine.batch()
@@ -46,9 +48,15 @@ def delete_keys(c, keys: list[bytes]) -> int:
         if key in seen:
             continue
         seen.add(key)
-        if engine.get_meta(c.db, key, now) is not None:
+        meta = engine.get_meta(c.db, key, now)
+        if meta is not None:
             b.delete_meta(c.db, key)
             n += 1
+            if lazy and meta.type != STRING:
+                from xcache.store.introspect import LAZYFREE_THRESHOLD, free_effort
+
+                if free_effort(c, key, meta) > LAZYFREE_THRESHOLD:
+                    c.server.stats["lazyfreed_objects"] += 1
     engine.commit(b)
     if n and c.server.key_waiters:  # a blocked XREADGROUP learns its stream is gone (Redis 7.0)
         for key in seen:
@@ -60,12 +68,12 @@ def delete_keys(c, keys: list[bytes]) -> int:
 
 @command("del", -2, "write", 1, -1, 1)
 def del_(c, args):
-    return delete_keys(c, args)
+    return delete_keys(c, args, c.server.settings.values["lazyfree-lazy-user-del"] == "yes")
 
 
 @command("unlink", -2, "write fast", 1, -1, 1)
 def unlink(c, args):
-    return delete_keys(c, args)
+    return delete_keys(c, args, True)
 
 
 @command("exists", -2, "readonly fast", 1, -1, 1)

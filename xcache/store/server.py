@@ -464,7 +464,7 @@ class Server:
              "total_net_input_bytes", "total_net_output_bytes", "expired_keys", "keyspace_hits",
              "keyspace_misses", "protocol_errors", "client_output_limit_disconnections",
              "stall_rejected_writes", "dirty", "migrate_keys_total", "migrate_bytes_total",
-             "internal_errors", "rejected_connections_fd", "evicted_keys"), 0)
+             "internal_errors", "rejected_connections_fd", "evicted_keys", "lazyfreed_objects"), 0)
         self.command_calls: dict[str, list] = {}
         self.error_stats: dict[str, int] = {}  # INFO errorstats: error prefix -> replies
         self.settings = Settings()  # the Redis parameters kept at runtime (settings.py)
