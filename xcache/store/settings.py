@@ -61,8 +61,9 @@ OWN_REDIS_NAMES = {n for n in TABLE if n.replace("-", "_") in _OWN_KEYS and n no
 # written by clients: its keyspace is the master's stream). CONFIG SET to another value fails.
 FIXED = {"io-threads": "1", "daemonize": "no", "pidfile": "", "logfile": "",
          "replica-read-only": "yes"}
-# Parameters the node starts with other than Redis's defaults: what it does (no RDB snapshots).
-NODE_DEFAULTS = {"save": "", "appendonly": "no"}
+# Parameters the node starts with other than Redis's defaults: what it does (no RDB snapshots;
+# DEBUG is served, so that test suites run without a flag of ours).
+NODE_DEFAULTS = {"save": "", "appendonly": "no", "enable-debug-command": "yes"}
 
 
 def _hidden(name: str) -> bool:
