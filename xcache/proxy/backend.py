@@ -337,6 +337,7 @@ class Group:
         self.pushed = False  # a master was pushed (a failover is under way): hold, do not fail
         self.down_error = b""  # the reply while down / auth_failed
         self.auth_failed_at = 0.0
+        self.oom_watch = False  # the node may be over maxmemory: queued denyoom commands are checked (txn.py)
         self.connect_all()
 
     def _pool(self, addr: str, replica: bool = False) -> list[BackendConn]:

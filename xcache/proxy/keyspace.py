@@ -107,6 +107,16 @@ def merged(fn):
     return run
 
 
+def _watch_memory(ctx, argv: list[bytes]) -> None:
+    """A CONFIG SET maxmemory went through: a non-zero limit may put the nodes over it at once,
+    so queued denyoom commands get the node's verdict (txn.py) until one is queued; 0 ends that."""
+    for param, value in zip(argv[2::2], argv[3::2], strict=False):
+        if param.lower() == b"maxmemory":
+            limited = value.strip().lower().rstrip(b"bkmg").lstrip(b"0") != b""
+            for g, _slot in groups(ctx):
+                g.oom_watch = limited
+
+
 def _link_refused(param: bytes) -> bytes:
     return error_line(f"ERR xcache: CONFIG SET {param.decode(errors='replace')} is not supported "
                       "through the proxy (it would change how the proxy and the replicas reach "
@@ -205,6 +215,7 @@ def handle(session, spec, argv: list[bytes], t0: float) -> None:
             if sub == b"SET":
                 local.configured(argv)  # the slow log's thresholds (localstats.py)
                 set_own(session, own)
+                _watch_memory(session.ctx, argv)
             elif sub == b"RESETSTAT":
                 local.reset_histograms()
             return replies[0]

@@ -199,6 +199,8 @@ class Pinned(asyncio.Protocol):
             if head[1] == 0:
                 self.queue.popleft()
                 head[0].complete(reply)
+            elif reply[:1] == b"-" and getattr(head[0], "first_error", 0) is None:
+                head[0].first_error = reply[1:]  # a Txn's queued command refused (txn.py)
         self.buf = buf[pos:]
         flusher = self.ctx.flusher
         if flusher.sessions:

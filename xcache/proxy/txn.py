@@ -7,10 +7,17 @@ it gets -CROSSSLOT and EXEC answers -EXECABORT: nothing ran. At EXEC the whole b
 atomically; only EXEC's reply goes back to the client. Without WATCH that connection is the
 group's pooled one (a Txn travels like a Batch: one queue entry, n replies); with WATCH it is the
 session's pinned connection that holds the watch (pinned.py).
+
+Redis refuses a denyoom command with -OOM when it is queued while the node is over maxmemory.
+The proxy cannot see that, so while a group may be over it (a CONFIG SET maxmemory to a non-zero
+value went through the proxy, or the group refused a block with -OOM) such a command is queued
+on the node too: `MULTI cmd DISCARD` as one block, and the client gets the node's verdict
+(+QUEUED or the error) instead of the proxy's. A +QUEUED ends that watch.
 """
 
 from __future__ import annotations
 
+from xcache.commandarity import DENYOOM, NO_MULTI
 from xcache.proxy import clientpause
 from xcache.proxy import commands as C
 from xcache.proxy.backend import Group
@@ -21,6 +28,7 @@ from xcache.proxy.router import slot_of
 OK = b"+OK\r\n"
 QUEUED = b"+QUEUED\r\n"
 EXECABORT = b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+ABORT_BECAUSE = b"-EXECABORT Transaction discarded because of: "  # + the error, as Redis's
 BUSY = b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
 MULTI = C.lookup(b"MULTI")
 EXEC = C.lookup(b"EXEC")
@@ -46,7 +54,7 @@ class Txn:
     """A MULTI ... EXEC block sent as one unit; looks like a Batch to a BackendConn."""
 
     __slots__ = ("session", "items", "n", "got", "parts", "errs", "reply", "t0", "raw", "slot",
-                 "deadline", "resp3")
+                 "deadline", "resp3", "first_error", "state")
     batch = True
     spec = EXEC
     internal = False
@@ -63,6 +71,7 @@ class Txn:
         self.t0 = t0
         self.deadline = 0.0
         self.resp3 = session.resp3
+        self.state = None  # the State it came from, when queue checks may still be answering
         self.reset()
 
     def reset(self) -> None:
@@ -70,18 +79,33 @@ class Txn:
         self.parts: list[bytes] = []
         self.errs: list[int] = []
         self.reply = None
+        self.first_error = None  # the node's first error reply inside the block (pinned.py sets it too)
 
     def finish(self) -> None:
         """All n replies arrived (pooled connection): the client gets EXEC's, the last."""
         buf = b"".join(self.parts)
         pos = 0
         for _ in range(self.n - 1):
-            pos = reply_end(buf, pos)
+            end = reply_end(buf, pos)
+            if self.first_error is None and buf[pos:pos + 1] == b"-":
+                self.first_error = buf[pos + 1:end]
+            pos = end
         self.complete(buf[pos:])
 
     def complete(self, reply: bytes) -> None:
+        if self.first_error is not None and reply.startswith(b"-EXECABORT") and not (
+                self.state is not None and self.state.error):
+            # The proxy answered QUEUED; the node refused the command when the block reached it
+            # (OOM, BUSY...): for the client that is EXEC time, where Redis names the reason.
+            # (A queue check that refused a command answered before: "previous errors" stands.)
+            reply = ABORT_BECAUSE + self.first_error
+            if self.first_error.startswith(b"OOM") and self.group().__class__ is Group:
+                self.group().oom_watch = True
         self.reply = reply
         self.session.request_done(self)
+
+    def group(self):
+        return self.session.ctx.slots[self.slot]
 
     def explode(self) -> list:
         """The connection failed or refused part of the block: the block is one unit, so it is
@@ -91,6 +115,50 @@ class Txn:
         left = self.n - self.got - 1
         self.reset()
         return [self, *(Probe(b"") for _ in range(max(left, 0)))]
+
+
+class QueueCheck(Txn):
+    """`MULTI cmd DISCARD` on the node: its verdict on queueing cmd (see the module's top). It
+    travels on the connection the transaction's EXEC will take, so the node sees them in order."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, session, state: State, spec, argv: list[bytes], slot: int, t0: float):
+        super().__init__(session, [(spec, argv)], slot, t0, b"MULTI", b"DISCARD")
+        self.state = state
+
+    def finish(self) -> None:
+        """Pooled connection: the three replies; the middle one is the verdict."""
+        buf = b"".join(self.parts)
+        start = reply_end(buf, 0)
+        end = reply_end(buf, start)
+        if buf[start:start + 1] == b"-":
+            self.first_error = buf[start + 1:end]
+        self.complete(buf[end:])
+
+    def complete(self, reply: bytes) -> None:
+        """reply: DISCARD's (first_error holds a refusal), or why the block failed."""
+        if self.first_error is not None:
+            reply = b"-" + self.first_error
+        elif reply[:1] != b"-":
+            reply = QUEUED
+        refused = reply[:1] == b"-"
+        if refused:
+            self.state.error = True
+        group = self.group()
+        if group.__class__ is Group:  # a +QUEUED ends the watch; an -OOM keeps it
+            group.oom_watch = reply.startswith(b"-OOM") or (refused and group.oom_watch)
+        self.items = self.items[1:2]  # counted as the one command the client sent
+        self.n = 1
+        self.errs = [0] if refused else []
+        self.reply = reply
+        self.session.request_done(self)
+
+
+def _denyoom(spec, argv: list[bytes]) -> bool:
+    if spec.container and len(argv) > 1:
+        return f"{spec.lname}|{argv[1].lower().decode(errors='replace')}" in DENYOOM
+    return spec.lname in DENYOOM
 
 
 def _route(session, keys: list[bytes], base=None):
@@ -162,6 +230,10 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
     """A command between MULTI and EXEC."""
     st = session.multi
     kind = spec.kind
+    if spec.lname in NO_MULTI:  # SAVE, SHUTDOWN, SYNC, PSYNC: Redis's words
+        st.error = True
+        session.answer(spec, error_line("ERR Command not allowed inside a transaction"), t0)
+        return
     if kind in (C.LOCAL, C.FANOUT, C.PUBSUB, C.DENY) and not (
             kind == C.LOCAL and spec.name in _QUEUEABLE_LOCAL) and spec.name != "UNWATCH" and not (
             spec.name == "CLIENT" and clientpause.queue(session, argv)) and not (
@@ -197,6 +269,16 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
     if keys and base is None:
         session.txn_route = got
     st.cmds.append((spec, argv))
+    if got is not None and got[0].oom_watch and _denyoom(spec, argv):
+        session.drain_routed()
+        check = QueueCheck(session, st, spec, argv, got[1], t0)
+        session.pending.append(check)
+        conn = session.watch_conn if session.watch_route is not None else None
+        if conn is not None and not conn.closed:
+            conn.send(check, check.raw, check.n)
+        else:
+            got[0].send(check)
+        return
     session.answer(spec, QUEUED, t0)
 
 
@@ -256,6 +338,13 @@ def _exec(session, st: State, t0: float, word: bytes = b"EXEC") -> None:
     _end(session)
     conn = session.watch_conn if session.watch_route is not None else None
     session.watch_route = None
+    if session.ctx.busy_groups and _busy(session.ctx, route[0] if route is not None else None):
+        # Redis refuses EXEC itself while its node runs a long script, before it looks at the
+        # queued commands, and names the reason.
+        if conn is not None:
+            conn.command_silent([b"UNWATCH"])
+        session.answer(EXEC, ABORT_BECAUSE + BUSY[1:], t0)
+        return
     if st.error:
         if conn is not None:
             conn.command_silent([b"UNWATCH"])
@@ -273,6 +362,7 @@ def _exec(session, st: State, t0: float, word: bytes = b"EXEC") -> None:
         return
     group, slot = route
     txn = Txn(session, st.cmds, slot, t0, st.multi, word)
+    txn.state = st
     session.pending.append(txn)
     if conn is not None and not conn.closed:
         conn.send(txn, txn.raw, txn.n)

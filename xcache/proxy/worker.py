@@ -3,6 +3,10 @@
 The supervisor (main.py) owns the listening sockets and the admin API; it starts N workers,
 hands each its own SO_REUSEPORT listening socket and one end of a socketpair over which it
 pushes slot tables / breaker / limits and collects stats (JSON lines).
+
+Why one module (~620 lines): Worker is the state every session shares (sessions, groups, slot
+table, limits, counters) and the handlers of the supervisor's messages that change it; the
+session's own logic lives in session.py and its siblings, the gate in admission.py.
 """
 
 from __future__ import annotations
