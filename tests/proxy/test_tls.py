@@ -45,9 +45,17 @@ def test_proxy_to_nodes_over_tls(start_proxy, tmp_path):
                         backend_tls_cert_file=certs["client_crt"], backend_tls_key_file=certs["client_key"])
         c = p.client()
         assert c.set("k", "via-tls") and c.get("k") == b"via-tls"
+        # the session's own connections (blocking commands, WATCH) go over TLS too
+        c.rpush("q", "x")
+        assert list(c.blpop("q", timeout=5)) == [b"q", b"x"]
+        with c.pipeline() as pipe:
+            pipe.watch("k")
+            pipe.multi()
+            pipe.set("k", "watched")
+            assert pipe.execute() == [True]
         c.close()
         direct = redis.Redis(port=node.port, protocol=2)
-        assert direct.get("k") == b"via-tls"
+        assert direct.get("k") == b"watched"
         direct.close()
     finally:
         node.stop()

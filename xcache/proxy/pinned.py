@@ -135,7 +135,8 @@ class Pinned(asyncio.Protocol):
     async def _connect(self) -> None:
         host, port = parse_addr(self.addr)
         try:
-            await asyncio.wait_for(self.ctx.loop.create_connection(lambda: self, host, port),
+            await asyncio.wait_for(self.ctx.loop.create_connection(lambda: self, host, port,
+                                                                   ssl=self.ctx.backend_tls_ctx),
                                    self.ctx.cfg.backend_connect_timeout_ms / 1000)
         except (TimeoutError, OSError) as exc:
             self.fail(f"cannot connect to group {self.group.id} master {self.addr}: {exc}")
