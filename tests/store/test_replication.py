@@ -534,3 +534,46 @@ def test_blocking_pop_inside_exec_replicates_nothing(cluster):
         p.blpop("emptyq", 0)
         assert p.execute() == [None]
     assert_replicated(m, r, "after", "1")
+
+
+# --- a redis-server replica of a node ---------------------------------------------------------
+
+
+def test_a_redis_server_replica_syncs_from_an_rdb_and_resumes_partially(cluster, tmp_path):
+    """Without xcache's snapshot capability (redis-server, redis-shake...), a full resync is the
+    RDB SYNC sends, behind Redis's +FULLRESYNC line; the stream and +CONTINUE are Redis's."""
+    from tests.procs import start_redis
+
+    m = cluster.node()
+    rm = client(m)
+    fill(rm)
+    fill(client(m, 7), "db7:")
+    rm.xadd("st", {"f": "v"}, id="1-1")
+    replica = start_redis(tmp_path, "--replicaof", "127.0.0.1", str(m.port))
+    try:
+        rr = redis.Redis(port=replica.port, protocol=2, socket_timeout=10)
+        wait_until(lambda: rr.info("replication")["master_link_status"] == "up", what="link up")
+        rm.set("live", "1")
+        rm.hincrby("h", "a", 5)
+        wait_until(lambda: rr.get("live") == b"1", what="the stream")
+        assert dump_all(replica, (0, 7)) == dump_all(m, (0, 7))
+        assert rr.xrange("st") == [(b"1-1", {b"f": b"v"})]
+        assert stats(m)["sync_full"] == 1
+        assert rm.info("replication")["slave0"]["port"] == replica.port
+        # the link dropped: the replica resumes from the node's backlog
+        assert rm.client_kill_filter(_type="replica") == 1
+        rm.set("during", "2")
+        wait_until(lambda: stats(m)["sync_partial_ok"] == 1, what="partial resync")
+        wait_until(lambda: rr.get("during") == b"2", what="the resumed stream")
+        assert stats(m)["sync_full"] == 1
+    finally:
+        replica.stop()
+
+
+def test_an_xcache_replica_still_gets_a_checkpoint(cluster):
+    m = cluster.node()
+    client(m).set("k", "v")
+    r = cluster.replica_of(m)
+    assert client(r).get("k") == b"v"
+    log = Path(m._stderr_path).read_text()
+    assert "format=tar" in log and "format=rdb" not in log

@@ -95,6 +95,8 @@ class Session(asyncio.Protocol):
         # CLIENT REPLY OFF|SKIP: replies are filtered on release from the first such command on.
         self.filtering = False
         self.silence = b""  # the mode in force where replies are being released: b"", OFF, SKIP
+        self.replconf = None  # REPLCONF lines before a SYNC/PSYNC (synctunnel.py)
+        self.tunnel = None  # synctunnel.Tunnel: the session is a byte tunnel to its node
 
     # -- transport events ---------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -107,6 +109,8 @@ class Session(asyncio.Protocol):
             self.ctx.sessions_unserved += 1
         self.closed = True
         self.pending.clear()
+        if self.tunnel is not None:
+            self.tunnel.close()
         self.release()
         if self.tracking is not None:
             self.ctx.tracking.off(self)
@@ -140,16 +144,23 @@ class Session(asyncio.Protocol):
 
     def pause_writing(self) -> None:  # the client reads slowly: stop reading its requests too
         self.write_paused = True
+        if self.tunnel is not None:
+            self.tunnel.pause(True)
         if self.transport is not None and not self.paused:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if self.tunnel is not None:
+            self.tunnel.pause(False)
         if self.transport is not None and not self.paused:
             self.transport.resume_reading()
 
     # -- requests -------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.to_node(data)
+            return
         if self.closing:
             return
         try:
@@ -243,6 +254,11 @@ class Session(asyncio.Protocol):
                 plain = plain and self.tracking is None  # CLIENT TRACKING ON: the rest is seen
                 continue
             if kind == C.DENY:
+                if spec.name in _TUNNELED and synctunnel.handle(
+                        self, spec, argv, t0, cmds[next(i for i, a in enumerate(cmds) if a is argv) + 1:]):
+                    if self.tunnel is not None:
+                        break
+                    continue
                 self.answer(spec, error_line(
                     f"ERR xcache: '{spec.name}' is not supported through the proxy ({spec.reason})"), t0)
                 continue
@@ -626,6 +642,9 @@ class Session(asyncio.Protocol):
             self.transport.close()
 
 
+_TUNNELED = frozenset({"SYNC", "PSYNC", "REPLCONF"})  # through a one-group proxy (synctunnel.py)
+
+
 def _arity(spec) -> bytes:
     return error_line(f"ERR wrong number of arguments for '{spec.lname}' command")
 
@@ -639,6 +658,7 @@ from xcache.proxy import (  # noqa: E402
     monitor,
     pubsub,
     replymode,
+    synctunnel,
     tracking,
     txn,
 )

@@ -83,7 +83,9 @@ def replconf(c: Client, args: list[bytes]):
                                 f"{part.decode(errors='replace')}")
                 exclude.discard("functions")
             c.repl_rdb_exclude = tuple(exclude)
-        elif opt != b"capa":
+        elif opt == b"capa":  # eof, psync2 (Redis's), xcache-snapshot (replication.SNAPSHOT_CAPA)
+            c.repl_capa = getattr(c, "repl_capa", frozenset()) | {value.lower()}
+        else:
             raise Error(f"ERR Unrecognized REPLCONF option: {args[i].decode(errors='replace')}")
     return OK
 

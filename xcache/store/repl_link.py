@@ -120,7 +120,9 @@ class MasterLink:
             if not reply.startswith(b"+"):
                 raise ReplError(f"AUTH failed: {reply.decode(errors='replace')}")
         await call(b"REPLCONF", b"listening-port", b"%d" % self.cfg.port)
-        await call(b"REPLCONF", b"capa", b"eof", b"capa", b"psync2")
+        # xcache-snapshot: an xcache master sends its full resync as a RocksDB checkpoint (a
+        # tar) instead of an RDB; Redis ignores capabilities it does not know.
+        await call(b"REPLCONF", b"capa", b"eof", b"capa", b"psync2", b"capa", repl_snapshot.SNAPSHOT_CAPA)
         reply = await call(b"PSYNC", rep.replid, b"%d" % (rep.offset + 1))
         parts = reply.split()
         if parts[:1] == [b"+FULLRESYNC"] and len(parts) == 3:

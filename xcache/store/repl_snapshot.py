@@ -23,6 +23,9 @@ INCOMING_TAR = "repl-incoming.tar"  # the replica's download
 INCOMING_DIR = "repl-incoming"  # ... extracted
 OLD_DB = "db.old"  # a replaced database, removed once the new one runs
 CHUNK_BYTES = 256 * 1024  # transfer unit, both ways
+# REPLCONF capa of an xcache replica: its full resync comes as a tar of a RocksDB checkpoint.
+# A replica without it (redis-server, redis-shake...) gets an RDB, as from Redis.
+SNAPSHOT_CAPA = b"xcache-snapshot"
 _ids = itertools.count(1)
 
 

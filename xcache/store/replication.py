@@ -426,17 +426,23 @@ class Replication:
             log.error("event=checkpoint_failed path=%s error=%s", path, exc)
             repl_snapshot.remove(path)
             return Error(f"ERR snapshot for full resync failed: {exc}")
-        st = ReplicaState(c, ip, port, "send_bulk", ack_offset=self.offset, pending=[])
+        tar = repl_snapshot.SNAPSHOT_CAPA in getattr(c, "repl_capa", ())
+        st = ReplicaState(c, ip, port, "send_bulk" if tar else "wait_bgsave", ack_offset=self.offset,
+                          pending=[])
         self.replicas[c] = st
         self.stream_db = -1  # the stream after a snapshot starts with SELECT
         log.info(
-            "event=full_resync replica=%s:%s replid=%s offset=%s checkpoint_ms=%.1f",
+            "event=full_resync replica=%s:%s replid=%s offset=%s checkpoint_ms=%.1f format=%s",
             ip,
             port,
             self.replid,
             self.offset,
             (time.monotonic() - started) * 1000,
+            "tar" if tar else "rdb",
         )
+        if not tar:  # a Redis replica (or redis-shake...): the same RDB as SYNC's
+            fullresync = b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), self.offset)
+            return Suspend(self._send_rdb(st, path, self.offset, False, fullresync))
         return Suspend(self._send_snapshot(st, path, self.offset))
 
     def sync(self, c: Client):
@@ -472,9 +478,14 @@ class Replication:
                  int(rdb_only))
         return Suspend(self._send_rdb(st, path, self.offset, rdb_only))
 
-    async def _send_rdb(self, st: ReplicaState, path: str, offset: int, rdb_only: bool):
+    async def _send_rdb(self, st: ReplicaState, path: str, offset: int, rdb_only: bool,
+                        preamble: bytes = b""):
+        """The RDB of the checkpoint at path, then the stream; preamble (PSYNC's +FULLRESYNC
+        line) goes first, at once, as Redis sends it before its BGSAVE."""
         c = st.client
         loop = asyncio.get_running_loop()
+        if preamble:
+            c.transport.write(preamble)
         exclude = getattr(c, "repl_rdb_exclude", ())
         rdb_path = path + ".rdb"
         building = loop.run_in_executor(
