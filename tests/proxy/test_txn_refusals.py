@@ -96,3 +96,13 @@ def test_exec_while_a_script_runs_names_busy(client):
         assert client.script_kill() is True
         assert "killed by user" in str(ReplyParser().feed(spin.recv(1000))[0])
     assert client.get("tx:k") is None
+
+
+@pytest.mark.parametrize("client", ["redis", "proxy"], indirect=True)
+def test_a_watched_transaction_gets_oom_while_queueing_too(client):
+    """With WATCH the transaction has a connection of its own (pinned.py): the node's verdict
+    comes back on it."""
+    port = client.connection_pool.connection_kwargs["port"]
+    client.config_set("maxmemory", 1)
+    assert _run(port, [b"WATCH", b"tx:k"], [b"MULTI"], [b"SET", b"tx:k", b"1"], [b"EXEC"],
+                [b"GET", b"tx:k"]) == ["OK", "OK", OOM, ABORTED, "None"]

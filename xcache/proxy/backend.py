@@ -36,8 +36,8 @@ from xcache.proxy import clientpause, scriptkill
 from xcache.proxy.ackwait import AckedWrite
 from xcache.proxy.commands import KEY, Spec
 from xcache.proxy.logs import log
+from xcache.proxy.pinned import open_connection
 from xcache.proxy.replies import error_line, pack, reply_end
-from xcache.proxy.router import parse_addr
 
 UP, SUSPECT, SWITCHING, DOWN, AUTH_FAILED = "up", "suspect", "switching", "down", "auth_failed"
 STATES = (UP, SUSPECT, SWITCHING, DOWN, AUTH_FAILED)  # the last ones are the worst
@@ -159,11 +159,8 @@ class BackendConn(asyncio.Protocol):
         self.ctx.loop.create_task(self._connect())
 
     async def _connect(self) -> None:
-        host, port = parse_addr(self.addr)
         try:
-            await asyncio.wait_for(
-                self.ctx.loop.create_connection(lambda: self, host, port, ssl=self.ctx.backend_tls_ctx),
-                self.ctx.cfg.backend_connect_timeout_ms / 1000)
+            await open_connection(self.ctx, self, self.addr)
         except (TimeoutError, OSError) as exc:
             self.connecting = False
             self.group.conn_failed(self, exc)

@@ -21,6 +21,15 @@ from xcache.proxy.router import parse_addr
 SPARES = 2  # per group and protocol: blocking commands in quick succession each find one ready
 
 
+async def open_connection(ctx, protocol, addr: str) -> None:
+    """Connect protocol to a backend node (backend TLS, connect timeout); raises TimeoutError
+    or OSError."""
+    host, port = parse_addr(addr)
+    await asyncio.wait_for(
+        ctx.loop.create_connection(lambda: protocol, host, port, ssl=ctx.backend_tls_ctx),
+        ctx.cfg.backend_connect_timeout_ms / 1000)
+
+
 class _Unowned:
     """The owner of a spare connection until a session takes it (take_spare)."""
 
@@ -133,11 +142,8 @@ class Pinned(asyncio.Protocol):
         self.wbuf.append(pack(argv))
 
     async def _connect(self) -> None:
-        host, port = parse_addr(self.addr)
         try:
-            await asyncio.wait_for(self.ctx.loop.create_connection(lambda: self, host, port,
-                                                                   ssl=self.ctx.backend_tls_ctx),
-                                   self.ctx.cfg.backend_connect_timeout_ms / 1000)
+            await open_connection(self.ctx, self, self.addr)
         except (TimeoutError, OSError) as exc:
             self.fail(f"cannot connect to group {self.group.id} master {self.addr}: {exc}")
 

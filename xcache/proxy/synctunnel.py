@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 
 from xcache.proxy.logs import log
+from xcache.proxy.pinned import open_connection
 from xcache.proxy.replies import error_line, pack
-from xcache.proxy.router import parse_addr
 
 OK = b"+OK\r\n"
 
@@ -79,11 +79,8 @@ class Tunnel(asyncio.Protocol):
         self.ctx.loop.create_task(self._connect())
 
     async def _connect(self) -> None:
-        host, port = parse_addr(self.addr)
         try:
-            await asyncio.wait_for(
-                self.ctx.loop.create_connection(lambda: self, host, port, ssl=self.ctx.backend_tls_ctx),
-                self.ctx.cfg.backend_connect_timeout_ms / 1000)
+            await open_connection(self.ctx, self, self.addr)
         except (TimeoutError, OSError) as exc:
             self._refuse(f"ERR xcache: cannot connect to group {self.group_id} master {self.addr}: {exc}")
 
