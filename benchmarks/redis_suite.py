@@ -9,7 +9,8 @@ It downloads the suite with Redis's source (Debian's `redis_7.0.15.orig.tar.gz`,
 Debian's redis-server is), and runs each unit in the suite's external-server mode
 (`./runtest --host H --port P --single unit/U --tags -needs:debug --tags -needs:repl`): a fresh
 server per unit and target; the proxy (one xcache node behind it, `allow_flush`/`allow_keys` on,
-as the suite flushes and lists keys) also with `--singledb` (it has database 0 only). Tests
+as the suite flushes and lists keys, and `allow_replicaof`, as its replication tests demote the
+server) also with `--singledb` (it has database 0 only). Tests
 tagged `external:skip`, `needs:debug` (unless --with-debug) or `needs:repl` do not run. An `[exception]` ends a unit
 early: the tests after it count as not run. The failing tests of each target are written to
 `<workdir>/<target>-failures.txt`; see docs/compatibility.md for what fails and why.
@@ -80,7 +81,7 @@ class Target:
             self.procs.append(node)
             if kind == "proxy":
                 proxy = ProxyProc(tmp, f"1=127.0.0.1:{node.port}", 1, allow_flush="true",
-                                  allow_keys="true")
+                                  allow_keys="true", allow_replicaof="true")
                 self.procs.append(proxy.wait_healthy())
         self.port = self.procs[-1].port
 

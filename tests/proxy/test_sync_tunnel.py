@@ -96,3 +96,24 @@ def test_sync_is_refused_with_two_groups(proxy):
     assert str(got[0]).startswith("ERR xcache: 'SYNC' is not supported through the proxy")
     assert str(got[1]).startswith("ERR xcache: 'REPLCONF' is not supported through the proxy")
     assert got[2] == b"PONG"
+
+
+def test_replicaof_behind_allow_replicaof(tmp_path, one_group):
+    node, refusing = one_group
+    assert str(exchange(refusing.port, encode_command(b"REPLICAOF", b"NO", b"ONE"), 1)[0]).startswith(
+        "ERR xcache: 'REPLICAOF' is not supported through the proxy")
+    proxy = ProxyProc(tmp_path, f"1=127.0.0.1:{node.port}", 1, allow_replicaof="true").wait_healthy()
+    try:
+        got = exchange(proxy.port, b"".join(encode_command(*a) for a in (
+            [b"SET", b"k", b"1"], [b"REPLICAOF", b"127.0.0.1", b"1"], [b"SET", b"k", b"2"],
+            [b"REPLICAOF", b"NO", b"ONE"], [b"MULTI"], [b"SET", b"k", b"3"],
+            [b"REPLICAOF", b"127.0.0.1", b"1"], [b"EXEC"], [b"SET", b"k", b"4"],
+            [b"REPLICAOF", b"NO", b"ONE"], [b"GET", b"k"])), 11)
+        assert got[:2] == [b"OK", b"OK"]
+        assert str(got[2]).startswith("READONLY")
+        assert got[3:7] == [b"OK", b"OK", b"QUEUED", b"QUEUED"]
+        assert got[7] == [b"OK", b"OK"]
+        assert str(got[8]).startswith("READONLY")
+        assert got[9:] == [b"OK", b"3"]
+    finally:
+        proxy.stop()

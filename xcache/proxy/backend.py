@@ -248,7 +248,7 @@ class BackendConn(asyncio.Protocol):
                 continue
             req = queue[0]
             if t == 45:
-                if buf.startswith(_FAILOVER_ERRORS, start):
+                if buf.startswith(_FAILOVER_ERRORS, start) and not self.group.demoted:
                     # Refused, so not executed: hold and retry it (never shown to the client).
                     queue.popleft()
                     if req.batch:
@@ -335,6 +335,7 @@ class Group:
         self.down_error = b""  # the reply while down / auth_failed
         self.auth_failed_at = 0.0
         self.oom_watch = False  # the node may be over maxmemory: queued denyoom commands are checked (txn.py)
+        self.demoted = False  # a client made the node a replica (allow_replicaof, synctunnel.py)
         self.connect_all()
 
     def _pool(self, addr: str, replica: bool = False) -> list[BackendConn]:

@@ -75,6 +75,7 @@ class ProxyConfig:
     # Whole-keyspace and stateful commands (docs/proxy-compatibility.md).
     allow_keys: bool = key(False, "serve KEYS by scanning every group (it blocks each group's node while it runs); off = KEYS is refused, use SCAN")
     allow_flush: bool = key(False, "serve FLUSHDB/FLUSHALL by flushing every group; off = refused")
+    allow_replicaof: bool = key(False, "with one group, serve REPLICAOF/SLAVEOF on its master (it changes role: sentinels and the dashboard may act on that), for test suites that demote the server, such as Redis's own; off = refused")
     max_blocked_sessions: int = key(1000, "sessions per worker that may wait in a blocking command (BLPOP, XREAD BLOCK...) at once, each on a backend connection of its own; past it such commands fail at once. Also bounds the connections of their own sessions get during a CLIENT PAUSE or while a script holds a pooled connection (past it, requests share the pooled ones)", minimum=0)
     max_pubsub_sessions: int = key(1000, "sessions per worker that may be subscribed at once (each holds a backend connection per group it listens on); past it SUBSCRIBE fails", minimum=0)
     blocked_commands: str = key("", "circuit breaker at start: commands refused, comma separated (also settable at runtime: PUT /breaker)")

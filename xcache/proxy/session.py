@@ -259,6 +259,8 @@ class Session(asyncio.Protocol):
                     if self.tunnel is not None:
                         break
                     continue
+                if spec.name in _ROLE and synctunnel.replicaof(self, spec, argv, t0):
+                    continue
                 self.answer(spec, error_line(
                     f"ERR xcache: '{spec.name}' is not supported through the proxy ({spec.reason})"), t0)
                 continue
@@ -643,6 +645,7 @@ class Session(asyncio.Protocol):
 
 
 _TUNNELED = frozenset({"SYNC", "PSYNC", "REPLCONF"})  # through a one-group proxy (synctunnel.py)
+_ROLE = frozenset({"REPLICAOF", "SLAVEOF"})  # the same, behind allow_replicaof
 
 
 def _arity(spec) -> bytes:

@@ -1,4 +1,5 @@
-"""SYNC/PSYNC through a proxy with one group: the session becomes a byte tunnel to its node.
+"""SYNC/PSYNC through a proxy with one group: the session becomes a byte tunnel to its node
+(and, behind allow_replicaof, REPLICAOF reaches that node).
 
 Replicas, `redis-cli --rdb` and Redis's own test suite (as Redis's external CI runs it: its
 tests read the replication stream to see what a command propagates) attach to a server with
@@ -26,6 +27,32 @@ def one_group(ctx):
 
     gs = groups(ctx)
     return gs[0][0] if len(gs) == 1 else None
+
+
+def replicaof(session, spec, argv: list[bytes], t0: float) -> bool:
+    """REPLICAOF/SLAVEOF: served by the one group's master when allow_replicaof is on."""
+    group = one_group(session.ctx) if session.ctx.cfg.allow_replicaof else None
+    if group is None:
+        return False
+    from xcache.proxy.keyspace import gather
+
+    def applied(replies):
+        if replies[0].startswith(b"+"):
+            changed_role(group, [argv])
+        return replies[0]
+    gather(session, spec, argv, t0, applied, only_first=True)
+    return True
+
+
+def changed_role(group, commands: list) -> None:
+    """REPLICAOF commands a client ran through the proxy (alone, or in a transaction) succeeded:
+    while the node is a replica that way, its -READONLY replies are the clients' to see, not the
+    sign of a failover to hold requests for (backend.py). Set when the reply arrives, so the
+    replies after it on that connection are judged by it."""
+    for argv in commands:
+        if argv[0].upper() in (b"REPLICAOF", b"SLAVEOF"):
+            group.demoted = not (len(argv) == 3 and argv[1].upper() == b"NO"
+                                 and argv[2].upper() == b"ONE")
 
 
 def handle(session, spec, argv: list[bytes], t0: float, rest: list) -> bool:

@@ -42,12 +42,13 @@ _QUEUEABLE_ONE_GROUP = {"FLUSHDB", "FLUSHALL", "DBSIZE", "RANDOMKEY", "KEYS", "S
 class State:
     """The session's open MULTI."""
 
-    __slots__ = ("cmds", "error", "multi")
+    __slots__ = ("cmds", "error", "multi", "role_change")
 
     def __init__(self, multi: bytes = b"MULTI"):
         self.multi = multi  # MULTI as the client spelled it (MONITOR shows it so)
         self.cmds: list = []  # (spec, argv)
         self.error = False
+        self.role_change = False  # a REPLICAOF is queued (allow_replicaof)
 
 
 class Txn:
@@ -93,6 +94,10 @@ class Txn:
         self.complete(buf[pos:])
 
     def complete(self, reply: bytes) -> None:
+        if self.state is not None and self.state.role_change and reply[:1] == b"*":
+            from xcache.proxy.synctunnel import changed_role  # REPLICAOF ran in the block
+
+            changed_role(self.group(), [a for _, a in self.state.cmds])
         if self.first_error is not None and reply.startswith(b"-EXECABORT") and not (
                 self.state is not None and self.state.error):
             # The proxy answered QUEUED; the node refused the command when the block reached it
@@ -239,7 +244,9 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
             spec.name == "CLIENT" and clientpause.queue(session, argv)) and not (
             spec.name == "SLOWLOG" and _slowlog_queued(session, argv)) and not (
             spec.name == "CONFIG" and _config_queued(session, argv)) and not (
-            spec.name in _QUEUEABLE_ONE_GROUP and _one_group_queued(session, spec)):
+            spec.name in _QUEUEABLE_ONE_GROUP and _one_group_queued(session, spec)) and not (
+            spec.name in ("REPLICAOF", "SLAVEOF") and session.ctx.cfg.allow_replicaof
+            and _one_group_queued(session, spec)):
         st.error = True
         session.answer(spec, error_line(
             f"ERR xcache: '{spec.name}' cannot be queued in a transaction through the proxy"), t0)
@@ -268,6 +275,8 @@ def queue(session, spec, argv: list[bytes], t0: float) -> None:
         return
     if keys and base is None:
         session.txn_route = got
+    if spec.name in ("REPLICAOF", "SLAVEOF"):
+        st.role_change = True
     st.cmds.append((spec, argv))
     if got is not None and got[0].oom_watch and _denyoom(spec, argv):
         session.drain_routed()
