@@ -317,6 +317,7 @@ class _StubCtx:
 
 class _StubGroup:
     ctx = _StubCtx()
+    demoted = False
 
     def refused(self, conn, reqs, reply_of_first=None):
         self.refused_reqs = reqs
