@@ -435,12 +435,18 @@ class Conn:
         self.sock.close()
 
     def call(self, args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a.encode() if isinstance(a, str) else a
-            out.append(b"$%d\r\n%b\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
+        self.send([args])
         return self.read()
+
+    def send(self, commands):
+        """Write commands in one go (a pipeline: one chunk for the server)."""
+        out = []
+        for args in commands:
+            out.append(b"*%d\r\n" % len(args))
+            for a in args:
+                a = a.encode() if isinstance(a, str) else a
+                out.append(b"$%d\r\n%b\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
 
     def read(self):
         line = self.file.readline()
@@ -588,9 +594,39 @@ def first_difference(x, r, program):
     return None if got == want else (done + [["<final state>"]], got, want)
 
 
-def _check(xcache_node, redis_node, protocol, program):
+def _pipelined(conn, program):
+    """The program sent as one pipeline (SCAN* walks left out), replies normalized in order:
+    the node runs it as one chunk, its writes in one group, GET/SET and the other common
+    commands in its lean lane (fastpath.py) until a command of the chunk closes it."""
+    cmds = []  # (command, the subs of an EXEC, inside MULTI)
+    for cmd in program:
+        if cmd[0] == "MULTI*":
+            cmds += [(["MULTI"], None, False)] + [(sub, None, True) for sub in cmd[1:]]
+            cmds.append((["EXEC"], cmd[1:], False))
+        elif cmd[0] != "SCAN*":
+            cmds.append((cmd, None, False))
+    conn.send([cmd for cmd, _, _ in cmds])
+    out = []
+    for cmd, subs, queued in cmds:
+        kind, value = conn.read()
+        if subs is not None and kind == b"*" and value is not None and len(value) == len(subs):
+            value = [_normalize(sub, reply) for sub, reply in zip(subs, value, strict=True)]
+        out.append((cmd, (kind, value) if subs is not None or queued else _normalize(cmd, (kind, value))))
+    return out + [(["<final state>"], _state(conn))]
+
+
+def _check(xcache_node, redis_node, protocol, program, pipelined=False):
     x, r = Conn(xcache_node.port, protocol), Conn(redis_node.port, protocol)
     try:
+        if pipelined:
+            for conn in (x, r):
+                assert conn.call(["FLUSHALL"]) == (b"+", b"OK")
+                conn.call(["MSET", "w_a", "3", "w_b", "1", "w_x", "2", "w_1", "x"])  # as above
+                conn.call(["HSET", "h_a", "f", "A"])
+            got, want = _pipelined(x, program), _pipelined(r, program)
+            diff = next(((program, g, w) for g, w in zip(got, want, strict=True) if g != w), None)
+            assert diff is None, "in {}: xcache {!r} != redis {!r}".format(*diff)
+            return
         diff = first_difference(x, r, program)
         assert diff is None, "after {}: xcache {!r} != redis {!r}".format(*diff)
     finally:
@@ -608,3 +644,9 @@ def test_random_programs_match_redis(xcache_node, redis_node, program):
 @given(PROGRAM)
 def test_random_programs_match_redis_resp3(xcache_node, redis_node, program):
     _check(xcache_node, redis_node, 3, program)
+
+
+@settings(fuzz(300), derandomize=True)
+@given(PROGRAM)
+def test_pipelined_programs_match_redis(xcache_node, redis_node, program):
+    _check(xcache_node, redis_node, 2, program, pipelined=True)

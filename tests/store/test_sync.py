@@ -37,7 +37,15 @@ def test_redis_cli_rdb_backup_loads_into_redis_server(tmp_path):
 
 
 def read_command(f) -> list[bytes]:
-    """One RESP command from a replication stream (a file-like socket reader)."""
+    """The next RESP command of a replication stream (a file-like socket reader), PINGs skipped:
+    the master's cron sends one every repl-ping-replica-period, whenever its turn comes."""
+    argv = _read_one(f)
+    while argv == [b"PING"]:
+        argv = _read_one(f)
+    return argv
+
+
+def _read_one(f) -> list[bytes]:
     n = int(f.readline()[1:])
     argv = []
     for _ in range(n):

@@ -537,8 +537,15 @@ class Engine:
     def put_meta_now(self, mkey: bytes, raw: bytes) -> None:
         """One meta write without a batch (the common SET): same stall handling as commit()."""
         self.changes += 1
-        if self.access.touching:
-            self.access.touch(mkey)
+        access = self.access
+        if access.touching:
+            if access.lfu:
+                access.touch(mkey)
+            else:  # AccessTable.touch's LRU case, inlined as in get_raw_meta
+                young = access.young
+                young[mkey] = access.clock
+                if len(young) > GENERATION_KEYS:
+                    access.turn()
         g = self.group
         if g is not None:
             g.put(0, mkey, raw)

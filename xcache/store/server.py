@@ -63,6 +63,7 @@ from xcache.store import cmdstats, durability, monitor, pubsub, scripting, track
 from xcache.store.acl import check as acl_check  # noqa: E402
 from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
+from xcache.store.fastpath import LEAN, NOT_FAST, lane_open, serve_lean  # noqa: E402
 from xcache.store.latency import Diagnostics  # noqa: E402
 from xcache.store.lazyexpire import expire_keys  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
@@ -250,13 +251,15 @@ class Client(asyncio.Protocol):
         if own:
             rnd = Round(self.server, False)
         out: list = []
-        execute = self.server.execute
+        server = self.server
+        execute = server.execute
         queue = cmds if isinstance(cmds, deque) else deque(cmds)
         parser = self.parser
         # Group commit (groupcommit.py): the writes of a pipelined chunk (and of the round's
         # other clients) go to RocksDB as one batch, written before any of their replies is sent.
         group = rnd.open(len(queue))
         marks: list = []  # (start, end, n) in out of the replies of commands that wrote
+        lane = None  # fastpath.lane_open(server, self), asked at the first command that may use it
         try:
             while queue or parser.has_more():
                 if self.closing:
@@ -276,7 +279,8 @@ class Client(asyncio.Protocol):
                     group = None
                     self._send_and_close(rnd, out, marks)
                     return
-                if group is not None and argv[0].lower() in GROUP_BARRIER:
+                entry = LEAN.get(argv[0]) if lane is not False else None  # a lean command
+                if entry is None and group is not None and argv[0].lower() in GROUP_BARRIER:
                     # It needs the data written (SAVE, WAIT, PSYNC...): write the group first and
                     # run the rest of the chunk command by command.
                     queue.appendleft(argv)
@@ -287,7 +291,15 @@ class Client(asyncio.Protocol):
                     continue
                 size = group.size if group is not None else 0
                 try:
-                    reply = execute(self, argv)
+                    reply = NOT_FAST
+                    if entry is not None:
+                        if lane is None:
+                            lane = lane_open(server, self)
+                        if lane:
+                            reply = serve_lean(server, self, argv, entry, group)
+                    if reply is NOT_FAST:
+                        lane = None  # the command may open or close a gate: ask again
+                        reply = execute(self, argv)
                 except Exception as exc:  # a bug or MemoryError: answer it, never drop the client
                     reply = self._internal_error(argv, exc)
                 parser.authenticated = self.authenticated
@@ -665,9 +677,14 @@ class Server:
             migration = lock_of(self, c, cmd, argv)
             if migration is not None:
                 return Suspend(self._after_migration(c, cmd, argv, migration))
-        self.stats["total_commands_processed"] += 1
         if self.monitors:
             monitor.feed(self, c, cmd, argv)
+        return self.invoke(c, cmd, argv)
+
+    def invoke(self, c: Client, cmd: Command, argv: list[bytes]):
+        """Run one command past its gates (call's; fastpath.serve_lean when none is in force):
+        the handler, then statistics, SLOWLOG, replication, WATCH, tracking, passive expiry."""
+        self.stats["total_commands_processed"] += 1
         c.propagate = None
         existed = notify_before(c, cmd, argv) if self.notify_flags and cmd.write else None
         # Redis's LOOKUP_NOTOUCH: TYPE, TTL, EXISTS, OBJECT... and a CLIENT NO-TOUCH client
@@ -691,9 +708,10 @@ class Server:
             return exc
         except WriteStall:
             return Suspend(self._retry_stalled(c, cmd, argv))
-        if type(reply) is Suspend and cmd.name in SCRIPT_RUNNERS:  # a script still running
+        kind = type(reply)
+        if kind is Suspend and cmd.name in SCRIPT_RUNNERS:  # a script still running
             return Suspend(self._script_then_log(c, st, argv, start, reply.waiter))
-        if type(reply) is Block:
+        if kind is Block:
             nsec = perf_counter_ns() - start
             st.calls += 1  # a call now; its latency and slow log entry once served (blocked.c)
             st.nsec += nsec
@@ -702,15 +720,16 @@ class Server:
         nsec = perf_counter_ns() - start
         st.calls += 1
         st.nsec += nsec
-        if type(reply) is Error:  # answered with an error: a failed call too
+        if kind is Error:  # answered with an error: a failed call too
             st.failed_calls += 1
-        if self.diagnostics.tracking:  # CONFIG latency-tracking
+        diagnostics = self.diagnostics
+        if diagnostics.tracking:  # CONFIG latency-tracking
             bits = nsec.bit_length()
             b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
             hist = st.histogram
             hist[b] = hist.get(b, 0) + 1
-        if nsec >= self.diagnostics.min_ns:
-            self.diagnostics.record(c, st, argv, nsec)
+        if nsec >= diagnostics.min_ns:
+            diagnostics.record(c, st, argv, nsec)
         if cmd.write:
             if c.propagate is None and self.engine.changes == changes:
                 c.propagate = []  # it wrote nothing: as Redis, not replicated, no key touched

@@ -18,17 +18,18 @@ from xcache.store.commands import (
     command,
     parse_int,
 )
-from xcache.store.dbmap import db_byte
+from xcache.store.dbmap import DB_BYTE, db_byte
 from xcache.store.engine import RAW_STRING, STRING, WRONGTYPE, now_ms
 
 _Q = struct.Struct(">Q")
 _ZERO8 = b"\x00" * 8
+PLAIN_STRING = b"\x00" + _ZERO8  # the meta header of a STRING without a TTL
 TOO_BIG = Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
 
 def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, int]:
     """-> (value or None, expire_ms). Raises WRONGTYPE for other types."""
-    raw = c.engine.get_raw_meta(db_byte(c.db) + key)
+    raw = c.server.engine.get_raw_meta(DB_BYTE[c.db] + key)
     if raw is None:
         return None, 0
     expire = 0
@@ -58,8 +59,11 @@ def put_string(batch, db: int, key: bytes, value: bytes, expire_ms: int = 0) -> 
 
 def write_string(c, key: bytes, value: bytes, expire_ms: int = 0, raw_enc: bool = False) -> None:
     """raw_enc: the value was changed in place (APPEND, SETRANGE...): Redis encodes it raw."""
-    type_ = b"\x80" if raw_enc else b"\x00"  # RAW_STRING or STRING
-    c.engine.put_meta_now(db_byte(c.db) + key, type_ + _Q.pack(expire_ms) + value)
+    if expire_ms or raw_enc:
+        head = (b"\x80" if raw_enc else b"\x00") + _Q.pack(expire_ms)  # RAW_STRING or STRING
+    else:
+        head = PLAIN_STRING
+    c.server.engine.put_meta_now(DB_BYTE[c.db] + key, head + value)
 
 
 def exists(c, key: bytes) -> bool:
