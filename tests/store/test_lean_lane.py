@@ -176,6 +176,12 @@ def test_gates_refuse_pipelined_commands_as_redis_does(node):
         finally:
             cl.config_set("min-replicas-to-write", "0")
         try:
+            cl.config_set("maxmemory", "1")  # below what either server uses: writes refused
+            replies = pipeline(cl, ("GET", "k"), ("SET", "k", "w"), ("LPUSH", "l", "a"), ("DEL", "k2"))
+            assert errors(replies) == [b"v", "OutOfMemoryError", "OutOfMemoryError", 0]
+        finally:
+            cl.config_set("maxmemory", "0")
+        try:
             cl.execute_command("REPLICAOF", "127.0.0.1", "1")  # nobody there: a replica with its link down
             assert errors(pipeline(cl, ("GET", "k"), ("SET", "k", "w"), ("HSET", "h", "f", "1"))) == [
                 b"v", "ReadOnlyError", "ReadOnlyError"]
