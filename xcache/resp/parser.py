@@ -86,6 +86,9 @@ class RequestParser:
         self._bulk = -1  # length of the bulk being read, -1 while reading its header
         self._failed = False  # a protocol error ended the stream
         self._paused = False  # _parse stopped after one command (unauthenticated)
+        # hiredis reads what is only complete, well-formed multibulk requests (fenced_commands);
+        # kept between reads: a reader left at a request boundary is as good as a new one
+        self._reader = hiredis.Reader()
 
     def buffered(self) -> int:
         """Bytes received and not yet returned as a command."""
@@ -124,9 +127,10 @@ class RequestParser:
             if (data[0] == 42 and self._args is None and self.authenticated
                     and len(data) <= self.max_bulk and self.max_multibulk > 999
                     and hiredis_safe(data)):
-                cmds = _parse_complete(data)
+                cmds = fenced_commands(self._reader, data, skip_empty=True)
                 if cmds is not None:
                     return cmds
+                self._reader = hiredis.Reader()  # left mid-reply: the state machine parses data
             buf = data
         try:
             pos = self._parse(buf, out)
@@ -236,12 +240,6 @@ class RequestParser:
         if args:
             out.append(args)
         return nl + 1
-
-
-def _parse_complete(data: bytes) -> list | None:
-    """Fast path: the commands in data if it holds only complete, well-formed multibulk requests;
-    None for anything else. The caller checked hiredis_safe(data)."""
-    return fenced_commands(hiredis.Reader(), data, skip_empty=True)
 
 
 def fenced_commands(reader, data: bytes, skip_empty: bool) -> list | None:

@@ -22,6 +22,7 @@ import struct
 from time import perf_counter_ns
 
 from xcache.resp import OK
+from xcache.store import hashes, keys, lists, sets, strings, zsets  # noqa: F401 (their commands)
 from xcache.store.commands import COMMANDS
 from xcache.store.dbmap import DB_BYTE
 from xcache.store.engine import RAW_STRING, STRING, now_ms
@@ -84,8 +85,9 @@ def _set(server, c, argv: list[bytes]):
         server.touch(c.db, key)
     if server.key_waiters and (c.db, key) in server.key_waiters:
         server.signal_key(c.db, key)
-    if server.replication.backlog is not None:
-        engine.group.after.append((c, c.db, argv))  # Replication.propagate with a group open
+    rep = server.replication
+    if rep.backlog is not None and not rep.is_replica:  # as Replication.propagate, a group open
+        engine.group.after.append((c, c.db, argv))
     return OK
 
 
@@ -115,15 +117,16 @@ LEAN[b"set"] = LEAN[b"SET"] = (b"set", _SET, _set)  # `SET key value`
 
 
 def lane_open(server, c) -> bool:
-    """Whether no gate of Server.execute/call applies to c's commands now."""
+    """Whether no gate of Server.execute/call applies to c's commands now (c may be a
+    replica's link to its master: repl_link applies the stream through the lane too)."""
     return (c.authenticated and c.user.unrestricted and c.multi is None and c.tracking is None
             and c.tracking_pending is None and not (c.channels or c.patterns or c.shard_channels)
             and server.running_script is None and not server.over_maxmemory
             and server.engine_swap is None and not server.pause.mode and server.exclusive is None
             and not server.migrating and not server.monitors and not server.notify_flags
             and server.tracking is None and not server.cfg.min_replicas_to_write
-            and not server.cfg.write_ack_replicas and not server.replication.is_replica
-            and not server.engine.disk.full)
+            and not server.cfg.write_ack_replicas and not server.engine.disk.full
+            and (not server.replication.is_replica or c.kind == "master"))  # its master's stream
 
 
 def serve_lean(server, c, argv: list[bytes], entry: tuple, group):

@@ -21,6 +21,7 @@ import hiredis
 from xcache.resp import Error, encode_command
 from xcache.store import repl_snapshot
 from xcache.store.engine import WriteStall
+from xcache.store.fastpath import LEAN, NOT_FAST, lane_open, serve_lean
 from xcache.store.interfaces import BUSY_STALL, Suspend
 
 if TYPE_CHECKING:
@@ -254,21 +255,27 @@ class MasterLink:
             start = i
             saved = (mc.db, None if mc.multi is None else list(mc.multi), mc.multi_error)
             suspended = None
+            lane = lane_open(server, mc)  # the lean lane (fastpath.py), asked again after others
             while i < n:
                 cmd = cmds[i]
-                name = cmd[0].lower()
-                if name == b"replconf" and len(cmd) > 1 and cmd[1].lower() == b"getack":
-                    break
+                entry = LEAN.get(cmd[0]) if lane else None
+                reply = NOT_FAST if entry is None else serve_lean(server, mc, cmd, entry, group)
+                if reply is NOT_FAST:
+                    name = cmd[0].lower()
+                    if name == b"replconf" and len(cmd) > 1 and cmd[1].lower() == b"getack":
+                        break
+                    if name in (b"ping", b"replconf"):
+                        i += 1
+                        continue
+                    reply = server.execute(mc, cmd)
+                    lane = lane_open(server, mc)
                 i += 1
-                if name in (b"ping", b"replconf"):
-                    continue
-                reply = server.execute(mc, cmd)
                 if type(reply) is Suspend:
                     suspended = reply  # runs once the group is written
                     break
                 if isinstance(reply, Error):
                     log.warning("event=replica_apply_error cmd=%s error=%s",
-                                name.decode(errors="replace"), reply.message)
+                                cmd[0].lower().decode(errors="replace"), reply.message)
             if server.engine.group is group:
                 server.engine.close_group()
             try:
