@@ -36,13 +36,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 20) -> None:
+def wait_port(port: int, timeout: float = 20, password: str = "") -> None:
     deadline = time.monotonic() + timeout
+    auth = b"AUTH %s\r\n" % password.encode() if password else b""
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), 0.5) as s:
-                s.sendall(b"*1\r\n$4\r\nPING\r\n")
-                if s.recv(100).startswith(b"+PONG"):
+                s.sendall(auth + b"*1\r\n$4\r\nPING\r\n")
+                if s.recv(100).endswith(b"+PONG\r\n"):
                     return
         except OSError:
             pass
@@ -68,10 +69,12 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def bench(port: int, pipeline: int, requests: int, clients: int, keepalive: bool) -> dict[str, float]:
-    out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", str(clients), "-n", str(requests),
-                          "-P", str(pipeline), "-t", "get,set", "-r", "100000", "-d", "32", "--csv", "-q",
-                          "-k", "1" if keepalive else "0"],
+def bench(port: int, pipeline: int, requests: int, clients: int, keepalive: bool,
+          password: str = "", data_size: int = 32) -> dict[str, float]:
+    auth = ["-a", password] if password else []
+    out = subprocess.run(["redis-benchmark", "-p", str(port), *auth, "-c", str(clients), "-n", str(requests),
+                          "-P", str(pipeline), "-t", "get,set", "-r", "100000", "-d", str(data_size), "--csv",
+                          "-q", "-k", "1" if keepalive else "0"],
                          capture_output=True, text=True, check=True).stdout
     rows = {}
     for row in csv.reader(io.StringIO(out)):
