@@ -409,9 +409,16 @@ class Engine:
         self.expired_hits.append((db, key))
 
     def lookup(self, db: int, key: bytes, type_: int) -> Meta | None:
-        """Live metadata of key, raising WRONGTYPE if it holds another type."""
-        m = self.get_meta(db, key)
-        if m is not None and m.type != type_:
+        """Live metadata of key, raising WRONGTYPE if it holds another type (get_meta inlined:
+        every collection command starts here)."""
+        raw = self.get_raw_meta(DB_BYTE[db] + key)
+        if raw is None:
+            return None
+        m = decode_meta(raw)
+        if m.expire_ms and m.expire_ms <= now_ms():
+            self.met_expired(db, key)
+            return None
+        if m.type != type_:
             raise WRONGTYPE
         return m
 

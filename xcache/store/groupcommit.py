@@ -142,8 +142,9 @@ class PendingBatch:
     def put_meta_raw(self, mkey: bytes, raw: bytes) -> None:
         self.ops.append((_META, mkey, raw))
         self.size += 1
-        if self.engine.access.touching:
-            self.engine.access.touch(mkey)
+        access = self.engine.access
+        if access.touching:
+            access.touch(mkey)
 
     def delete_meta_raw(self, mkey: bytes) -> None:
         self.ops.append((_META, mkey, None))
@@ -189,10 +190,21 @@ class PendingBatch:
         return batch
 
     def apply_to(self, group: Group) -> None:
+        """Group.put/delete/delete_range of each operation, in order (inlined: every collection
+        write of a pipelined chunk passes here)."""
+        handles = self.engine.cf_handles
+        overlay = group.overlay
+        n = 0  # operations other than range deletes (Group.delete_range counts its own)
         for op in self.ops:
             if len(op) == 4:
                 group.delete_range(op[1], op[2], op[3])
-            elif op[2] is None:
-                group.delete(op[0], op[1])
+                continue
+            n += 1
+            cfi, key, value = op
+            wb = group.wb if group.wb is not None else group._new_wb()
+            if value is None:
+                wb.delete(key, handles[cfi])
             else:
-                group.put(op[0], op[1], op[2])
+                wb.put(key, value, handles[cfi])
+            overlay[cfi][key] = value
+        group.size += n
