@@ -501,6 +501,50 @@ def test_blocked_clients_served_in_order(r):
         w.close()
 
 
+def _resp(*args: str) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)
+
+
+def _read_reply(sock: socket.socket) -> bytes:
+    """One simple or bulk reply line(s), raw."""
+    data = b""
+    while not data.endswith(b"\r\n") or (data.startswith(b"$") and data.count(b"\r\n") < 2
+                                          and not data.startswith(b"$-1")):
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize("registered_first", [False, True])
+def test_clients_blocking_back_to_back_are_served_in_order(r, registered_first):
+    """Redis's list unit, "BRPOPLPUSH with multiple blocked clients": two clients block one
+    right after the other and a push follows at once, before the node has run either's wait (or
+    with the first one's already registered); the first is served first (with WRONGTYPE here,
+    leaving the element) and the second gets the element."""
+    port = r.connection_pool.connection_kwargs["port"]
+    r.set("target1", "nolist")
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
+    try:
+        for sock in socks:  # connected and served once: nothing but the commands below left
+            sock.sendall(_resp("PING"))
+            assert _read_reply(sock) == b"+PONG\r\n"
+        rd1, rd2, pusher = socks
+        rd1.sendall(_resp("BRPOPLPUSH", "blist", "target1", "0"))
+        if registered_first:
+            wait_blocked(port, 1)
+        rd2.sendall(_resp("BRPOPLPUSH", "blist", "target2", "0"))
+        pusher.sendall(_resp("LPUSH", "blist", "foo"))
+        assert _read_reply(pusher) == b":1\r\n"
+        assert _read_reply(rd1) == b"-" + WRONGTYPE.encode() + b"\r\n"
+        assert _read_reply(rd2) == b"$3\r\nfoo\r\n"
+        assert r.lrange("target2", 0, -1) == [b"foo"]
+        assert r.exists("blist") == 0
+    finally:
+        for sock in socks:
+            sock.close()
+
+
 def test_blpop_lmove_and_pushx_wake(r):
     waiter = other_client(r)
     fut = in_background(waiter.blpop, "dst", 0)

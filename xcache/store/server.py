@@ -1021,10 +1021,13 @@ class Server:
     async def _block(self, c: Client, block: Block, cmd: Command | None = None):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + block.timeout_s if block.timeout_s > 0 else None
-        # A push may have run between the handler returning Block and this task starting.
-        reply = self._retry_block(c, block, cmd)
-        if reply is not None:
-            return reply
+        # A push may have run between the handler returning Block and this task starting: try
+        # at once, unless a client blocked before this one was woken by it and has yet to run
+        # (Redis serves a key's blocked clients in the order they blocked).
+        if not self._woken_ahead(c.db, block.keys):
+            reply = self._retry_block(c, block, cmd)
+            if reply is not None:
+                return reply
         while True:
             fut = loop.create_future()
             slots = [(c.db, k) for k in block.keys]
@@ -1046,23 +1049,29 @@ class Server:
                             waiters.remove(fut)
                         if not waiters:
                             del self.key_waiters[slot]
-            if c.closing:
-                return None  # the client left: pop nothing for it
-            if c.unblocked_with is not None:
-                reply, c.unblocked_with = c.unblocked_with, None
-                if cmd is not None:  # CLIENT UNBLOCK counts as failed even with a timeout reply
-                    _unblocked_stats(cmd, 0, True)
-                return reply
-            turn = COMMANDS.get(c.last_cmd)
-            if turn is not None:
-                refused = await self._wait_turn(c, turn)
-                if refused is not None:
-                    if cmd is not None:
+            leaves = True  # woken: once it leaves the queue, the next client may be served
+            try:
+                if c.closing:
+                    return None  # the client left: pop nothing for it
+                if c.unblocked_with is not None:
+                    reply, c.unblocked_with = c.unblocked_with, None
+                    if cmd is not None:  # CLIENT UNBLOCK counts as failed even with a timeout reply
                         _unblocked_stats(cmd, 0, True)
-                    return refused
-            reply = self._retry_block(c, block, cmd)
-            if reply is not None:
-                return reply
+                    return reply
+                turn = COMMANDS.get(c.last_cmd)
+                if turn is not None:
+                    refused = await self._wait_turn(c, turn)
+                    if refused is not None:
+                        if cmd is not None:
+                            _unblocked_stats(cmd, 0, True)
+                        return refused
+                reply = self._retry_block(c, block, cmd)
+                if reply is not None:
+                    return reply
+                leaves = False  # nothing for it: blocked again, behind the others
+            finally:
+                if leaves:
+                    self._pass_wake(c.db, block.keys)
             if self.engine.stall.active:
                 await asyncio.sleep(self.cfg.write_stall_backoff_ms / 1000)
 
@@ -1100,6 +1109,18 @@ class Server:
                             else c.blocked.timeout_reply)
         if c.block_waiter is not None and not c.block_waiter.done():
             c.block_waiter.set_result(True)
+
+    def _woken_ahead(self, db: int, keys: list[bytes]) -> bool:
+        """Whether a client blocked on one of keys was woken and has not run yet."""
+        return any(f.done() for k in keys for f in self.key_waiters.get((db, k), ()))
+
+    def _pass_wake(self, db: int, keys: list[bytes]) -> None:
+        """A woken client left the queue (served, refused, gone): the clients still blocked on
+        its keys look again, as Redis goes on serving a ready key's clients while it has data
+        (one served with an error, e.g. BLMOVE to a key of another type, leaves it there)."""
+        for key in keys:
+            if (db, key) in self.key_waiters:
+                self.signal_key(db, key)
 
     def signal_key(self, db: int, key: bytes) -> None:
         """A list got elements: wake the clients blocked on it (in the order they blocked)."""
