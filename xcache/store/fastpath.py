@@ -7,9 +7,10 @@ tracking...). On a pipelined GET or SET they cost more CPython time than RocksDB
 `lane_open` tells whether any of them is in force for a client; while none is, `serve_lean` runs
 the commands of LEAN_COMMANDS through Server.invoke, which is what Server.call does after its
 gates (statistics, latency histograms, SLOWLOG, access times, WATCH, blocked clients,
-replication, passive expiry). Anything else (another command, a wrong arity, a write with no
+replication, passive expiry); a plain `GET key` and `SET key value` are served by _get and _set,
+the same effects in fewer steps. Anything else (another command, a wrong arity, a write with no
 group open, whose RocksDB stall only the full path handles) returns NOT_FAST and takes the full
-path.
+path. A replica applies its master's stream through the lane too (repl_link.py).
 
 Nothing but the client's own commands runs between two commands of its chunk (Client.run runs a
 chunk synchronously), so the gates can only change through one of them: Client.run asks

@@ -5,7 +5,7 @@ suspend its client without blocking anyone else: a write refused by a RocksDB st
 with backoff until `write_stall_timeout_ms` and then answered -BUSY; a blocking list pop waits
 for a push. While a client is suspended its later pipelined commands wait, in order.
 
-Why one module (~1,280 lines): Client.run (a chunk's commands, group commit, suspension) and
+Why one module (~1,330 lines): Client.run (a chunk's commands, group commit, suspension) and
 Server.execute/call (Redis's order of checks before a command runs) are the node's hot path and
 the one place where every gate (auth, ACL, disk, pause, scripts, MULTI, durability, stall,
 migration) meets; the gates' own logic lives in their modules (durability.py, pause.py,
