@@ -24,6 +24,7 @@ from time import perf_counter_ns
 
 from xcache.resp import OK
 from xcache.store import hashes, keys, lists, sets, strings, zsets  # noqa: F401 (their commands)
+from xcache.store.cmdstats import add_sample
 from xcache.store.commands import COMMANDS
 from xcache.store.dbmap import DB_BYTE
 from xcache.store.engine import RAW_STRING, STRING, now_ms
@@ -99,10 +100,7 @@ def _account(server, c, argv: list[bytes], cmd, start: int) -> None:
     cmd.nsec += nsec
     diagnostics = server.diagnostics
     if diagnostics.tracking:
-        bits = nsec.bit_length()
-        b = (bits << 2) | ((nsec >> (bits - 3)) & 3) if bits > 3 else bits << 2  # latency.bucket
-        hist = cmd.histogram
-        hist[b] = hist.get(b, 0) + 1
+        add_sample(cmd, nsec)
     if nsec >= diagnostics.min_ns:
         diagnostics.record(c, cmd, argv, nsec)
 
