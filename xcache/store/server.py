@@ -1039,6 +1039,10 @@ class Server:
                 await asyncio.wait_for(fut, timeout)
             except TimeoutError:
                 return block.timeout_reply
+            except asyncio.CancelledError:  # the client left; if it was woken, wake the others
+                if fut.done() and not fut.cancelled():
+                    self._pass_wake(c.db, block.keys)  # (its own wait is done: not woken again)
+                raise
             finally:
                 self.woken.discard(fut)
                 c.blocked = c.block_waiter = None
