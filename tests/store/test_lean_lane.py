@@ -14,7 +14,7 @@ import socket
 import pytest
 import redis
 
-from tests.procs import proc_fixture, start_redis, start_xcache_server
+from tests.procs import proc_fixture, start_redis, start_xcache_server, wait_until
 
 lean_xcache = proc_fixture(start_xcache_server, "lean-xcache", scope="module")
 lean_redis = proc_fixture(start_redis, "lean-redis", scope="module")
@@ -204,3 +204,45 @@ def test_a_pipelined_transaction_still_queues(node):
         replies = pipeline(cl, ("SET", "k", "1"), ("MULTI",), ("SET", "k", "2"), ("GET", "k"), ("INCR", "k"),
                            ("EXEC",), ("GET", "k"))
         assert replies == [b"OK", b"OK", b"QUEUED", b"QUEUED", b"QUEUED", [b"OK", b"2", 3], b"3"]
+
+
+def test_lone_reads_served_at_once_keep_the_gates(node):
+    """A chunk of one read (a P=1 GET, HGET, EXISTS) skips the round and its group
+    (Client._serve_read): with other clients connected, each command sent alone."""
+    with client(node) as cl, client(node) as other, client(node) as mon_client:
+        other.ping()
+        cl.set("k", "v")
+        cl.hset("h", "f", "1")
+        cl.set("gone", "x", px=1)
+        cl.lpush("l", "a")
+        cl.config_resetstat()
+        with mon_client.monitor() as mon:
+            assert cl.get("k") == b"v"
+            seen = mon.next_command()["command"]
+        assert seen == "GET k"
+        assert (cl.hget("h", "f"), cl.exists("k", "h", "nope"), cl.get("nope")) == (b"1", 2, None)
+        with pytest.raises(redis.ResponseError, match="^WRONGTYPE"):
+            cl.get("l")
+        stats, info = cl.info("commandstats"), cl.info("stats")
+        assert (stats["cmdstat_get"]["calls"], stats["cmdstat_get"]["failed_calls"]) == (3, 1)
+        assert (stats["cmdstat_hget"]["calls"], stats["cmdstat_exists"]["calls"]) == (1, 1)
+        # hits: GET k, HGET, EXISTS k h, GET l (found, then WRONGTYPE); misses: nope twice
+        assert (info["keyspace_hits"], info["keyspace_misses"]) == (5, 2)
+        wait_until(lambda: cl.get("gone") is None, what="the 1 ms TTL due")
+        assert cl.info("stats")["expired_keys"] == 1
+        assert other.exists("gone") == 0
+        conn = cl.connection_pool.get_connection()
+        try:  # each command alone: MULTI still queues the GET
+            for cmd, want in ((("MULTI",), b"OK"), (("GET", "k"), b"QUEUED"), (("EXEC",), [b"v"])):
+                conn.send_command(*cmd)
+                assert conn.read_response() == want
+        finally:
+            cl.connection_pool.release(conn)
+        cl.execute_command("ACL", "SETUSER", "lone", "on", ">pw", "~*", "+@all", "-get")
+        try:
+            with client(node, username="lone", password="pw") as limited:
+                with pytest.raises(redis.exceptions.NoPermissionError):
+                    limited.get("k")
+                assert limited.hget("h", "f") == b"1"
+        finally:
+            cl.execute_command("ACL", "DELUSER", "lone")

@@ -252,10 +252,8 @@ def fenced_commands(reader, data: bytes, skip_empty: bool) -> list | None:
     out = []
     gets = reader.gets
     try:
-        while True:
-            cmd = gets()
-            if cmd is False:
-                break
+        cmd = gets()
+        while cmd is not False:
             if type(cmd) is not list:
                 return None
             for a in cmd:
@@ -265,11 +263,12 @@ def fenced_commands(reader, data: bytes, skip_empty: bool) -> list | None:
                 out.append(cmd)
             elif not skip_empty:
                 return None
+            cmd = gets()
     except Exception:  # noqa: BLE001 - whatever hiredis makes of it, the state machine decides
         return None
-    if not out or out[-1][0] != _FENCE_VALUE or len(out[-1]) != 1:
+    fence = out.pop() if out else None
+    if fence is None or len(fence) != 1 or fence[0] != _FENCE_VALUE:
         return None
-    out.pop()
     return out
 
 

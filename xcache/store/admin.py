@@ -376,6 +376,7 @@ DEBUG_HELP = (
 def debug(c, args):
     """DEBUG subcommands test harnesses use. SLEEP blocks the node, as in Redis: tests use it to
     simulate a hung node."""
+    c.engine.lookup_stats = None  # DEBUG OBJECT... find keys without a counted lookup
     sub = args[0].upper()
     if sub == b"SLEEP" and len(args) == 2:
         time.sleep(float(args[1]))

@@ -11,6 +11,7 @@ import numpy as np
 
 from xcache.resp import Error
 from xcache.store.commands import NOT_INTEGER, SYNTAX_ERROR, command, parse_int
+from xcache.store.engine import read_counted
 from xcache.store.strings import BIT_OFFSET_ERROR, max_size, read_string, write_string
 
 _M64 = (1 << 64) - 1
@@ -33,7 +34,7 @@ def bitop(c, args):
         raise SYNTAX_ERROR
     if op == b"NOT" and len(keys) != 1:
         raise Error("ERR BITOP NOT must be called with a single source key.")
-    values = [read_string(c, k)[0] or b"" for k in keys]
+    values = [read_counted(c, read_string, c, k)[0] or b"" for k in keys]
     maxlen = max(len(v) for v in values)
     if maxlen == 0:
         if c.engine.get_meta(c.db, dst) is not None:

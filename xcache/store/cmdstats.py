@@ -8,15 +8,17 @@ from __future__ import annotations
 import dataclasses
 
 from xcache.store.commands import COMMANDS, Command
-from xcache.store.subcommands import _arities
+from xcache.store.subcommands import EXTRAS, _arities
 
 
 def attach() -> None:
-    """Give every container command its subcommands' stat holders (once per process)."""
+    """Give every container command its subcommands' stat holders (once per process), those it
+    serves beyond Redis 7.0 too (CLIENT SETINFO counts as `client|setinfo`, as in Redis 7.2)."""
     for container, subs in _arities().items():
         cmd = COMMANDS.get(container.encode())
         if cmd is None or cmd.subs is not None:
             continue
+        subs = {**subs, **{name: -2 for name in EXTRAS.get(container, ())}}
         cmd.subs = {name: dataclasses.replace(cmd, name=f"{container}|{name.decode()}", arity=arity,
                                               calls=0, nsec=0, failed_calls=0, rejected_calls=0,
                                               histogram={}, subs=None)

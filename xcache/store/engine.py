@@ -275,6 +275,17 @@ class DbView:
         self.db = db
 
 
+def read_counted(c, read, *args):
+    """read(*args), its key lookups counted as Redis's lookupKeyRead: the keys a write command
+    only reads (SUNIONSTORE's sources, GETDEL's key...). Server.invoke counts a read command's."""
+    engine = c.engine
+    before, engine.lookup_stats = engine.lookup_stats, c.server.stats
+    try:
+        return read(*args)
+    finally:
+        engine.lookup_stats = before
+
+
 class Engine:
     """The RocksDB database of one storage node."""
 
@@ -297,6 +308,11 @@ class Engine:
         self.meta_cache = self.rocks.meta_cache  # RocksDB's meta entries in Python (metacache.py)
         self.access = AccessTable()  # when keys were last used (OBJECT IDLETIME/FREQ, access.py)
         self.group: Group | None = None  # open while a group of commands runs (groupcommit.py)
+        # Redis's lookupKeyRead accounting: the server's stats while a command reads keys the way
+        # Redis counts (Server.invoke, and the write commands that read other keys), else None;
+        # `missed` collects the keys of `keymiss` events while that class is enabled.
+        self.lookup_stats: dict | None = None
+        self.missed: list | None = None
         # bumped by every write: a write command that leaves it as it was changed nothing, and
         # is neither replicated nor seen by WATCH or tracking (Redis's server.dirty)
         self.changes = 0
@@ -397,12 +413,32 @@ class Engine:
         """Live metadata of key, or None if it does not exist or has expired."""
         raw = self.get_raw_meta(DB_BYTE[db] + key)
         if raw is None:
+            if self.lookup_stats is not None:
+                self.count_miss(db, key)
             return None
         m = decode_meta(raw)
         if m.expire_ms and m.expire_ms <= (now if now is not None else now_ms()):
             self.met_expired(db, key)
+            if self.lookup_stats is not None:
+                self.count_miss(db, key)
             return None
+        if self.lookup_stats is not None:
+            self.lookup_stats["keyspace_hits"] += 1
         return m
+
+    def count_miss(self, db: int, key: bytes) -> None:
+        """A counted read lookup found no live key: a keyspace miss, and a `keymiss` event."""
+        self.lookup_stats["keyspace_misses"] += 1
+        if self.missed is not None:
+            self.missed.append((db, key))
+
+    def count_lookup(self, db: int, key: bytes, found: bool) -> None:
+        """A read lookup made without get_meta/lookup (strings, MGET), counted if counting is on."""
+        if self.lookup_stats is not None:
+            if found:
+                self.lookup_stats["keyspace_hits"] += 1
+            else:
+                self.count_miss(db, key)
 
     def met_expired(self, db: int, key: bytes) -> None:
         """A read found key expired: kept for deletion after the command (expired_hits)."""
@@ -413,11 +449,17 @@ class Engine:
         every collection command starts here)."""
         raw = self.get_raw_meta(DB_BYTE[db] + key)
         if raw is None:
+            if self.lookup_stats is not None:
+                self.count_miss(db, key)
             return None
         m = decode_meta(raw)
         if m.expire_ms and m.expire_ms <= now_ms():
             self.met_expired(db, key)
+            if self.lookup_stats is not None:
+                self.count_miss(db, key)
             return None
+        if self.lookup_stats is not None:
+            self.lookup_stats["keyspace_hits"] += 1
         if m.type != type_:
             raise WRONGTYPE
         return m

@@ -115,6 +115,16 @@ LEAN[b"get"] = LEAN[b"GET"] = (b"get", _GET, _get)  # `GET key`
 LEAN[b"set"] = LEAN[b"SET"] = (b"set", _SET, _set)  # `SET key value`
 
 
+def lean_read(cmds: list) -> tuple | None:
+    """The LEAN entry of a chunk that is one lean command that never writes (a P=1 GET, HGET,
+    EXISTS...), else None. Such a chunk has nothing to share a round's group with: it is served
+    at once (Client.data_received)."""
+    if len(cmds) != 1 or type(cmds[0]) is not list:
+        return None
+    entry = LEAN.get(cmds[0][0])
+    return None if entry is None or entry[1].write else entry
+
+
 def lane_open(server, c) -> bool:
     """Whether no gate of Server.execute/call applies to c's commands now (c may be a
     replica's link to its master: repl_link applies the stream through the lane too)."""

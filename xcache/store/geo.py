@@ -12,7 +12,7 @@ from functools import partial
 from xcache.resp import NULL_ARRAY, Error, HumanDouble
 from xcache.store import geohash as gh
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
-from xcache.store.engine import ZSET
+from xcache.store.engine import ZSET, read_counted
 from xcache.store.pqsort import pqsort
 from xcache.store.zsets import _add, _by_score, _lookup, _scores, _store, parse_score
 
@@ -127,7 +127,7 @@ def _member_coords(c, meta, key: bytes, member: bytes) -> tuple[float, float]:
 def _search(c, args, flags: int, name: str):
     """georadiusGeneric: parse as Redis (same error order), then scan the covering boxes."""
     src = args[1] if flags & SEARCHSTORE else args[0]
-    meta = c.engine.lookup(c.db, src, ZSET)
+    meta = read_counted(c, c.engine.lookup, c.db, src, ZSET)  # GEORADIUS ... STORE: counted too
     shape = gh.Shape()
     storekey = None
     storedist = False

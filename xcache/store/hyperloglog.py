@@ -24,7 +24,7 @@ import numpy as np
 
 from xcache.resp import OK, Error, SimpleString
 from xcache.store.commands import command
-from xcache.store.engine import WriteStall
+from xcache.store.engine import WriteStall, read_counted
 from xcache.store.strings import read_string, write_string
 
 P = 14
@@ -467,7 +467,7 @@ def pfcount(c, args):
 @command("pfmerge", -2, "write denyoom", 1, -1, 1)
 def pfmerge(c, args):
     dst = args[0]
-    regs, use_dense = _union_registers(c, args)
+    regs, use_dense = read_counted(c, _union_registers, c, args)  # dst too, as Redis
     value, expire = _read_hll(c, dst)
     buf = new_sparse() if value is None else bytearray(value)
     try:

@@ -142,6 +142,7 @@ MEMORY_HELP = (
 def memory(c, args):
     sub = args[0].upper()
     if sub == b"USAGE" and len(args) >= 2:
+        c.engine.lookup_stats = None  # Redis finds the key without a counted lookup
         samples, j = 5, 2
         while j < len(args):  # as object.c: SAMPLES may repeat, anything else is a syntax error
             if args[j].upper() != b"SAMPLES" or j + 1 == len(args):

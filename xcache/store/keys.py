@@ -29,6 +29,7 @@ from xcache.store.engine import (
     data_prefix,
     decode_meta,
     now_ms,
+    read_counted,
 )
 from xcache.store.glob import compile_glob
 from xcache.store.lazyexpire import expire_keys
@@ -237,7 +238,7 @@ def copy(c, args):
         i += 1
     if src == dst and dst_db == c.db:
         raise Error("ERR source and destination objects are the same")
-    meta = c.engine.get_meta(c.db, src)
+    meta = read_counted(c, c.engine.get_meta, c.db, src)
     if meta is None:
         return 0
     if not replace and c.engine.get_meta(dst_db, dst) is not None:
@@ -348,7 +349,10 @@ def scan(c, args):
         last = key
         examined += 1
         meta_type, expire = raw[0] & 0x7F, int.from_bytes(raw[1:9], "big")  # RAW_STRING: STRING
-        if expire and expire <= now:
+        expired = expire and expire <= now
+        if type_ is not None and (regex is None or regex.match(key)):
+            engine.count_lookup(c.db, key, not expired)  # Redis's TYPE filter looks the key up
+        if expired:
             stale.append(key)
         elif (regex is None or regex.match(key)) and (type_ is None or type_ == meta_type):
             out.append(key)
@@ -420,6 +424,7 @@ def object_(c, args):
         return help_reply("OBJECT", OBJECT_HELP)
     if sub not in (b"ENCODING", b"FREQ", b"IDLETIME", b"REFCOUNT") or len(args) != 2:
         raise unknown_subcommand("object", args[0])
+    c.engine.missed = None  # counted, but no keymiss event (LOOKUP_NONOTIFY)
     meta = c.engine.get_meta(c.db, args[1])
     if meta is None:
         return None

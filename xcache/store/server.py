@@ -63,10 +63,11 @@ from xcache.store import cmdstats, durability, monitor, pubsub, scripting, track
 from xcache.store.acl import check as acl_check  # noqa: E402
 from xcache.store.auth import connection_user  # noqa: E402
 from xcache.store.collector import Collector  # noqa: E402
-from xcache.store.fastpath import LEAN, NOT_FAST, lane_open, serve_lean  # noqa: E402
+from xcache.store.fastpath import LEAN, NOT_FAST, lane_open, lean_read, serve_lean  # noqa: E402
 from xcache.store.latency import Diagnostics  # noqa: E402
 from xcache.store.lazyexpire import expire_keys  # noqa: E402
 from xcache.store.migrate import lock_of  # noqa: E402
+from xcache.store.notify import KEY_MISS, notify  # noqa: E402
 from xcache.store.notify_events import after as notify_after  # noqa: E402
 from xcache.store.notify_events import before as notify_before  # noqa: E402
 from xcache.store.notify_events import served as notify_served  # noqa: E402
@@ -227,10 +228,15 @@ class Client(asyncio.Protocol):
                 self.transport.pause_reading()  # backpressure on a client flooding a suspended session
             return
         server = self.server
-        if self.inbox is None and not server.woken and (
-                len(server.clients) < 2 or not server.cfg.group_commit_across_clients):
-            self.run(cmds)  # nobody to share a group with: no deferral
-            return
+        if self.inbox is None and not server.woken:
+            entry = lean_read(cmds)
+            if entry is not None:  # nothing to write, so no group to share: no deferral
+                if not self._serve_read(cmds[0], entry):
+                    self.run(cmds)
+                return
+            if len(server.clients) < 2 or not server.cfg.group_commit_across_clients:
+                self.run(cmds)  # nobody to share a group with: no deferral
+                return
         # Cross-client group commit (rounds.py): run with the other clients read in this
         # iteration, in one callback.
         if self.inbox is None:
@@ -243,6 +249,26 @@ class Client(asyncio.Protocol):
             self.inbox.extend(cmds)
 
     # --- running commands -------------------------------------------------------------------
+
+    def _serve_read(self, argv: list, entry: tuple) -> bool:
+        """A chunk of one lean read (a P=1 GET, HGET, EXISTS...) through the lean lane, without
+        run's round and group; False: it takes run (a gate is in force, or the command needs the
+        full path)."""
+        server = self.server
+        if not lane_open(server, self):
+            return False
+        try:
+            reply = serve_lean(server, self, argv, entry, None)
+        except Exception as exc:  # a bug or MemoryError: answer it, never drop the client
+            reply = self._internal_error(argv, exc)
+        if reply is NOT_FAST:
+            return False
+        if type(reply) is Error:
+            server.count_error(reply)
+        out: list = []
+        self.encode(out, reply)
+        self.send(out)
+        return True
 
     def run(self, cmds, rnd: Round | None = None) -> None:
         """Run a chunk of commands. Within a round (rnd) its replies may stay held until the
@@ -689,11 +715,24 @@ class Server:
         existed = notify_before(c, cmd, argv) if self.notify_flags and cmd.write else None
         # Redis's LOOKUP_NOTOUCH: TYPE, TTL, EXISTS, OBJECT... and a CLIENT NO-TOUCH client
         self.access.touching = not (cmd.notouch or c.no_touch) or cmd.name == "touch"
-        changes = self.engine.changes
+        engine = self.engine
+        changes = engine.changes
         start = perf_counter_ns()
         st = cmd if cmd.subs is None else cmdstats.target(cmd, argv)  # counted per subcommand
+        # keyspace hits/misses: a read command's lookups count (a write's own key does not)
+        counting = engine.lookup_stats
+        engine.lookup_stats = None if cmd.write else self.stats
+        if self.notify_flags & KEY_MISS:
+            engine.missed = []
         try:
-            reply = cmd.handler(c, argv[1:])
+            try:
+                reply = cmd.handler(c, argv[1:])
+            finally:
+                engine.lookup_stats = counting  # a script's caller's, or None
+                if engine.missed is not None:
+                    missed, engine.missed = engine.missed, None
+                    for db, key in missed:
+                        notify(self, KEY_MISS, b"keymiss", key, db)
         except Error as exc:
             # A command that fails while running is a call and a failed call (server.c call()),
             # timed and slow-logged like any other

@@ -15,7 +15,7 @@ from __future__ import annotations
 from xcache.numbers import string2ll
 from xcache.resp import Error, Set
 from xcache.store.commands import NOT_POSITIVE, SYNTAX_ERROR, command, parse_int_at_least
-from xcache.store.engine import SET, Meta, data_prefix
+from xcache.store.engine import SET, Meta, data_prefix, read_counted
 from xcache.store.hashes import iter_subkeys, parse_random_count, random_entries, scan_collection
 
 
@@ -301,17 +301,17 @@ def sdiff(c, args):
 
 @command("sinterstore", -3, "write denyoom", 1, -1, 1)
 def sinterstore(c, args):
-    return _store(c, args[0], _inter(c, args[1:]))
+    return _store(c, args[0], read_counted(c, _inter, c, args[1:]))
 
 
 @command("sunionstore", -3, "write denyoom", 1, -1, 1)
 def sunionstore(c, args):
-    return _store(c, args[0], _union(c, args[1:]))
+    return _store(c, args[0], read_counted(c, _union, c, args[1:]))
 
 
 @command("sdiffstore", -3, "write denyoom", 1, -1, 1)
 def sdiffstore(c, args):
-    return _store(c, args[0], _diff(c, args[1:]))
+    return _store(c, args[0], read_counted(c, _diff, c, args[1:]))
 
 
 @command("sintercard", -3, "readonly", 2, -1, 1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from xcache.resp import Error
 from xcache.store import lists
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int
-from xcache.store.engine import HASH, LIST, SET, STRING, WRONGTYPE, ZSET, data_prefix
+from xcache.store.engine import HASH, LIST, SET, STRING, WRONGTYPE, ZSET, data_prefix, read_counted
 from xcache.store.hashes import iter_subkeys
 from xcache.store.pqsort import pqsort
 from xcache.store.sets import intset_order
@@ -147,6 +147,7 @@ def _sort(c, args, readonly: bool):
     else:
         values = chosen
     engine = c.engine
+    engine.lookup_stats = None  # STORE's key is written, not read: not counted
     b = engine.batch()
     if values:
         lists._push(c, b, storekey, None, False, values)
@@ -206,7 +207,7 @@ def _sorted(c, vector: list[bytes], sortby: bytes | None, alpha: bool, desc: boo
 
 @command("sort", -2, "write denyoom")
 def sort(c, args):
-    return _sort(c, args, False)
+    return read_counted(c, _sort, c, args, False)  # its key and BY/GET keys count, as SORT_RO's
 
 
 @command("sort_ro", -2, "readonly")

@@ -19,7 +19,7 @@ from xcache.store.commands import (
     parse_int,
 )
 from xcache.store.dbmap import DB_BYTE, db_byte
-from xcache.store.engine import RAW_STRING, STRING, WRONGTYPE, now_ms
+from xcache.store.engine import RAW_STRING, STRING, WRONGTYPE, now_ms, read_counted
 
 _Q = struct.Struct(">Q")
 _ZERO8 = b"\x00" * 8
@@ -29,28 +29,29 @@ TOO_BIG = Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 
 def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, int]:
     """-> (value or None, expire_ms). Raises WRONGTYPE for other types."""
-    raw = c.server.engine.get_raw_meta(DB_BYTE[c.db] + key)
+    engine = c.server.engine
+    raw = engine.get_raw_meta(DB_BYTE[c.db] + key)
     if raw is None:
+        if engine.lookup_stats is not None:
+            engine.count_miss(c.db, key)
         return None, 0
     expire = 0
     if raw[1:9] != _ZERO8:
         expire = _Q.unpack_from(raw, 1)[0]
         if expire <= (now if now is not None else now_ms()):
-            c.engine.met_expired(c.db, key)
+            engine.met_expired(c.db, key)
+            if engine.lookup_stats is not None:
+                engine.count_miss(c.db, key)
             return None, 0
+    if engine.lookup_stats is not None:
+        engine.lookup_stats["keyspace_hits"] += 1
     if raw[0] != STRING and raw[0] != RAW_STRING:
         raise WRONGTYPE
     return raw[9:], expire
 
 
 def get_value(c, key: bytes) -> bytes | None:
-    value, _ = read_string(c, key)
-    stats = c.server.stats
-    if value is None:
-        stats["keyspace_misses"] += 1
-    else:
-        stats["keyspace_hits"] += 1
-    return value
+    return read_string(c, key)[0]
 
 
 def put_string(batch, db: int, key: bytes, value: bytes, expire_ms: int = 0) -> None:
@@ -137,7 +138,7 @@ def set_(c, args):
     nx, xx, get_old, keepttl = (f in flags for f in (b"NX", b"XX", b"GET", b"KEEPTTL"))
     old = None
     if get_old:
-        old, old_expire = read_string(c, key)
+        old, old_expire = read_counted(c, read_string, c, key)  # SET ... GET reads as GET
     if nx or xx or keepttl:
         meta = c.engine.get_meta(c.db, key)
         if (nx and meta is not None) or (xx and meta is None):
@@ -178,7 +179,7 @@ def psetex(c, args):
 
 @command("getset", 3, "write denyoom fast")
 def getset(c, args):
-    old, _ = read_string(c, args[0])
+    old, _ = read_counted(c, read_string, c, args[0])
     write_string(c, args[0], args[1])
     c.propagate = [b"SET", args[0], args[1]]  # as Redis rewrites it
     return old
@@ -186,7 +187,7 @@ def getset(c, args):
 
 @command("getdel", 2, "write fast")
 def getdel(c, args):
-    old, _ = read_string(c, args[0])
+    old, _ = read_counted(c, read_string, c, args[0])
     if old is not None:
         b = c.engine.batch()
         b.delete_meta(c.db, args[0])
@@ -202,7 +203,7 @@ def getex(c, args):
     # Redis order: option syntax, then the key (nil when missing, WRONGTYPE), then the number.
     key = args[0]
     flags, expire_opt = parse_string_options(args, 1, False)
-    value, old_expire = read_string(c, key)
+    value, old_expire = read_counted(c, read_string, c, key)
     if value is None:
         c.propagate = []
         return None
@@ -229,11 +230,12 @@ def mget(c, args):
     out = []
     for key, raw in zip(args, c.engine.multi_get_raw_meta([db + key for key in args]),
                         strict=True):  # one RocksDB call
+        if raw is not None and raw[1:9] != _ZERO8 and _Q.unpack_from(raw, 1)[0] <= now:
+            c.engine.met_expired(c.db, key)
+            raw = None
+        c.engine.count_lookup(c.db, key, raw is not None)
         if raw is None or (raw[0] != STRING and raw[0] != RAW_STRING):
             out.append(None)  # missing, or another type (MGET answers nil for it)
-        elif raw[1:9] != _ZERO8 and _Q.unpack_from(raw, 1)[0] <= now:
-            out.append(None)
-            c.engine.met_expired(c.db, key)
         else:
             out.append(raw[9:])
     return out

@@ -149,13 +149,17 @@ def _exec(c):
             if resumed and cmd.write and server.replication.read_only and c.kind != "master":
                 reply = Error("READONLY You can't write against a read only replica.")
             else:
+                engine = c.engine
+                engine.lookup_stats = None  # only the queued command's own reads count
                 if server.monitors:
                     monitor.feed(server, c, cmd, argv)
                 c.propagate = None
                 st = cmdstats.target(cmd, argv)  # each queued command is a call (INFO commandstats)
+                server.stats["total_commands_processed"] += 1  # and one more command processed
                 existed = notify_before(c, cmd, argv) if server.notify_flags and cmd.write else None
-                changes = c.engine.changes
+                changes = engine.changes
                 start = perf_counter_ns()
+                engine.lookup_stats = None if cmd.write else server.stats  # as Server.invoke
                 try:
                     reply = cmd.handler(c, argv[1:])
                 except Error as exc:
@@ -169,6 +173,7 @@ def _exec(c):
                         c.exec_unit = rep.suspend_unit()  # emitted with the rest once it resumes
                     raise
                 else:
+                    engine.lookup_stats = None
                     if cmd.write:
                         if c.propagate is None and c.engine.changes == changes:
                             c.propagate = []  # it wrote nothing (see Server.call)
@@ -183,6 +188,7 @@ def _exec(c):
             index += 1
     finally:
         enginemod.frozen_ms = saved
+        c.engine.lookup_stats = None  # the last queued command's counting ends with it
         c.in_exec = False
         if unit is not None and rep.unit is unit:
             rep.close_unit(c, unit)

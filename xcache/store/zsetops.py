@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from xcache.resp import Double, Error, Pairs
 from xcache.store.commands import SYNTAX_ERROR, command, parse_int, parse_int_at_least
-from xcache.store.engine import SET, WRONGTYPE, ZSET, Meta, data_prefix, unpack_double
+from xcache.store.engine import SET, WRONGTYPE, ZSET, Meta, data_prefix, read_counted, unpack_double
 from xcache.store.hashes import iter_subkeys
 from xcache.store.zsets import _store, _zrange, parse_score
 
@@ -104,7 +104,7 @@ def _generic(c, args, name: str, op: str, numkeys_at: int, store: bool = False,
     sources = []
     first = numkeys_at + 1
     for key in args[first:first + numkeys]:
-        meta = c.engine.get_meta(c.db, key)
+        meta = read_counted(c, c.engine.get_meta, c.db, key)  # a source, read by the STOREs too
         if meta is not None and meta.type not in (SET, ZSET):
             raise WRONGTYPE
         sources.append(_Source(c, key, meta))
@@ -185,5 +185,5 @@ def zintercard(c, args):
 
 @command("zrangestore", -5, "write denyoom", 1, 2, 1)
 def zrangestore(c, args):
-    entries = _zrange(c, args[1:], store=True)
+    entries = read_counted(c, lambda: _zrange(c, args[1:], store=True))
     return _store(c, args[0], dict(entries))
