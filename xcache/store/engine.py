@@ -419,8 +419,6 @@ class Engine:
         m = decode_meta(raw)
         if m.expire_ms and m.expire_ms <= (now if now is not None else now_ms()):
             self.met_expired(db, key)
-            if self.lookup_stats is not None:
-                self.count_miss(db, key)
             return None
         if self.lookup_stats is not None:
             self.lookup_stats["keyspace_hits"] += 1
@@ -441,8 +439,11 @@ class Engine:
                 self.count_miss(db, key)
 
     def met_expired(self, db: int, key: bytes) -> None:
-        """A read found key expired: kept for deletion after the command (expired_hits)."""
+        """A read lookup found key expired: kept for deletion after the command (expired_hits),
+        and a keyspace miss if counted."""
         self.expired_hits.append((db, key))
+        if self.lookup_stats is not None:
+            self.count_miss(db, key)
 
     def lookup(self, db: int, key: bytes, type_: int) -> Meta | None:
         """Live metadata of key, raising WRONGTYPE if it holds another type (get_meta inlined:
@@ -455,8 +456,6 @@ class Engine:
         m = decode_meta(raw)
         if m.expire_ms and m.expire_ms <= now_ms():
             self.met_expired(db, key)
-            if self.lookup_stats is not None:
-                self.count_miss(db, key)
             return None
         if self.lookup_stats is not None:
             self.lookup_stats["keyspace_hits"] += 1

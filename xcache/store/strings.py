@@ -40,8 +40,6 @@ def read_string(c, key: bytes, now: int | None = None) -> tuple[bytes | None, in
         expire = _Q.unpack_from(raw, 1)[0]
         if expire <= (now if now is not None else now_ms()):
             engine.met_expired(c.db, key)
-            if engine.lookup_stats is not None:
-                engine.count_miss(c.db, key)
             return None, 0
     if engine.lookup_stats is not None:
         engine.lookup_stats["keyspace_hits"] += 1
@@ -231,8 +229,9 @@ def mget(c, args):
     for key, raw in zip(args, c.engine.multi_get_raw_meta([db + key for key in args]),
                         strict=True):  # one RocksDB call
         if raw is not None and raw[1:9] != _ZERO8 and _Q.unpack_from(raw, 1)[0] <= now:
-            c.engine.met_expired(c.db, key)
-            raw = None
+            c.engine.met_expired(c.db, key)  # a miss
+            out.append(None)
+            continue
         c.engine.count_lookup(c.db, key, raw is not None)
         if raw is None or (raw[0] != STRING and raw[0] != RAW_STRING):
             out.append(None)  # missing, or another type (MGET answers nil for it)
