@@ -4,8 +4,9 @@ Issue 14 asks a node for ratios to redis-server (P=1 SET/GET >= 0.9x, P=16 >= 0.
 >= 0.7x / 0.25x). This benchmark asks what any server written in Python on the same stack reaches:
 a RESP server of about forty lines (`serve` below) on uvloop with hiredis's parser, keeping its
 data in Python dicts, with no persistence, no replication, no accounting, no gates and one reply
-write per read event. Whatever a node does beyond that costs time, so its ratio cannot be higher
-than this server's: if the server's ratio is below a goal, so is every node in Python on this stack.
+write per read event. Whatever a node does beyond that costs CPU, so this server's CPU per
+request is a floor for any node in Python on this stack: where it fills a goal's budget, no such
+node meets the goal.
 
 It runs, interleaved in one run with 50 clients and redis-benchmark's random keys:
 redis-server, that server, and (unless --no-node) an xcache node; and prints, medians of --repeat,
@@ -140,6 +141,7 @@ def main() -> None:
             if not args.no_node:
                 line += f" | {rate['node'] / rate['redis']:>5.2f}x {cpu['node']:>6.2f}"
             print(line)
+
 
 if __name__ == "__main__":
     main()
