@@ -69,6 +69,26 @@ def test_info_sections_and_fields(r):
         assert headers == ["# Server", "# CPU"]  # Redis's order, not the asked one
 
 
+def test_info_has_every_field_redis_has_in_its_order(xcache_node, redis_node):
+    """Monitoring tools (redis_exporter...) read INFO's fields by name: every field of
+    redis-server's INFO everything is there, in its section and order (xcache adds its own)."""
+    per_node = []
+    for node in (xcache_node, redis_node):
+        with redis.Redis(port=node.port, protocol=2) as cl:
+            text = raw(cl, "INFO", "everything").decode()
+        sections, current = {}, None
+        for line in text.splitlines():
+            if line.startswith("# "):
+                current = sections.setdefault(line[2:], [])
+            elif ":" in line and not line.startswith(("cmdstat_", "errorstat_", "latency_percentiles", "db")):
+                current.append(line.split(":", 1)[0])
+        per_node.append(sections)
+    ours, redis_sections = per_node
+    for name, fields in redis_sections.items():
+        assert name in ours, name
+        assert [f for f in ours[name] if f in fields] == fields, name
+
+
 def test_info_keyspace(r, xcache_node):
     r.set("a", 1)
     r.set("b", 2, ex=100)

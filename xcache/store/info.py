@@ -67,6 +67,8 @@ def _section_memory(s) -> dict:
             "used_memory_peak_perc": f"{100 * rss / peak:.2f}%",
             "used_memory_overhead": 0, "used_memory_startup": 0, "used_memory_dataset": rss,
             "used_memory_dataset_perc": "100.00%",
+            # the allocator's view (jemalloc's in Redis): here all of the process, no fragmentation
+            "allocator_allocated": rss, "allocator_active": rss, "allocator_resident": rss,
             "total_system_memory": total, "total_system_memory_human": _human(total),
             "used_memory_lua": 31744, "used_memory_vm_eval": 31744,
             "used_memory_lua_human": "31.00K", "used_memory_scripts_eval": 0,
@@ -76,6 +78,8 @@ def _section_memory(s) -> dict:
             "used_memory_scripts": 184, "used_memory_scripts_human": "184B",
             "maxmemory": s.cfg.max_memory_bytes, "maxmemory_human": _human(s.cfg.max_memory_bytes),
             "maxmemory_policy": s.settings.values["maxmemory-policy"],
+            "allocator_frag_ratio": "1.00", "allocator_frag_bytes": 0, "allocator_rss_ratio": "1.00",
+            "allocator_rss_bytes": 0, "rss_overhead_ratio": "1.00", "rss_overhead_bytes": 0,
             "mem_fragmentation_ratio": "1.00", "mem_fragmentation_bytes": 0,
             "mem_not_counted_for_evict": 0, "mem_replication_backlog": 0,
             "mem_total_replication_buffers": 0, "mem_clients_slaves": 0,
