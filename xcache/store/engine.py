@@ -446,20 +446,10 @@ class Engine:
             self.count_miss(db, key)
 
     def lookup(self, db: int, key: bytes, type_: int) -> Meta | None:
-        """Live metadata of key, raising WRONGTYPE if it holds another type (get_meta inlined:
-        every collection command starts here)."""
-        raw = self.get_raw_meta(DB_BYTE[db] + key)
-        if raw is None:
-            if self.lookup_stats is not None:
-                self.count_miss(db, key)
-            return None
-        m = decode_meta(raw)
-        if m.expire_ms and m.expire_ms <= now_ms():
-            self.met_expired(db, key)
-            return None
-        if self.lookup_stats is not None:
-            self.lookup_stats["keyspace_hits"] += 1
-        if m.type != type_:
+        """Live metadata of key, raising WRONGTYPE if it holds another type (every collection
+        command starts here)."""
+        m = self.get_meta(db, key)
+        if m is not None and m.type != type_:
             raise WRONGTYPE
         return m
 
